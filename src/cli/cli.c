@@ -1,0 +1,167 @@
+#include "cli.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "m2mguard/common.h"
+
+void mg_cli_print_table(FILE *f, const char *path, const mg_cmd *table, size_t n)
+{
+    fprintf(f, "usage: %s <command> [options]\n\ncommands:\n", path);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "  %-12s %s\n", table[i].name, table[i].summary);
+    fprintf(f, "\nRun '%s <command> --help' for the options of a command.\n", path);
+}
+
+int mg_cli_dispatch(const char *path, const mg_cmd *table, size_t n, int argc, char **argv)
+{
+    if (argc < 1) {
+        mg_cli_print_table(stderr, path, table, n);
+        return MG_EXIT_USAGE;
+    }
+    if (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0 ||
+        strcmp(argv[0], "help") == 0) {
+        mg_cli_print_table(stdout, path, table, n);
+        return MG_EXIT_OK;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(argv[0], table[i].name) == 0)
+            return table[i].fn(argc, argv);
+    fprintf(stderr, "%s: unknown command '%s'\n", path, argv[0]);
+    mg_cli_print_table(stderr, path, table, n);
+    return MG_EXIT_USAGE;
+}
+
+int mg_cli_usage_error(const char *path, const char *msg)
+{
+    fprintf(stderr, "%s: %s (see '%s --help')\n", path, msg, path);
+    return MG_EXIT_USAGE;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = tolower(c);
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+long mg_cli_hex(const char *what, const char *hex, uint8_t *out, size_t cap, size_t want)
+{
+    size_t len = strlen(hex);
+    if (len % 2 != 0) {
+        fprintf(stderr, "%s: odd number of hex digits\n", what);
+        return -1;
+    }
+    size_t n = len / 2;
+    if ((want != 0 && n != want) || n > cap) {
+        if (want != 0)
+            fprintf(stderr, "%s: expected %zu octets (%zu hex digits), got %zu\n", what, want,
+                    want * 2, n);
+        else
+            fprintf(stderr, "%s: too long (%zu octets, at most %zu)\n", what, n, cap);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int hi = hexval((unsigned char)hex[2 * i]), lo = hexval((unsigned char)hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            fprintf(stderr, "%s: not a hex digit at position %zu\n", what,
+                    hi < 0 ? 2 * i + 1 : 2 * i + 2);
+            return -1;
+        }
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return (long)n;
+}
+
+bool mg_cli_hexnum(const char *what, const char *hex, size_t digits, uint64_t *v)
+{
+    uint8_t b[8];
+    if (digits % 2 != 0 || digits > 16)
+        return false;
+    long n = mg_cli_hex(what, hex, b, sizeof(b), digits / 2);
+    if (n < 0)
+        return false;
+    *v = 0;
+    for (long i = 0; i < n; i++)
+        *v = (*v << 8) | b[i];
+    return true;
+}
+
+void mg_cli_print_hex(FILE *f, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%02x", p[i]);
+}
+
+long mg_cli_key_file(const char *what, const char *path, uint8_t *out, size_t cap)
+{
+    char text[512];
+    char hex[sizeof(text)];
+    size_t got = 0, h = 0;
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "%s: cannot open %s: %s\n", what, path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "%s: %s is not a regular file\n", what, path);
+        close(fd);
+        return -1;
+    }
+    if ((st.st_mode & 077) != 0) {
+        fprintf(stderr, "%s: %s is accessible by group or others (mode %03o); chmod 600 it\n",
+                what, path, (unsigned)(st.st_mode & 0777));
+        close(fd);
+        return -1;
+    }
+    for (;;) {
+        ssize_t r = read(fd, text + got, sizeof(text) - 1 - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            fprintf(stderr, "%s: cannot read %s: %s\n", what, path, strerror(errno));
+            close(fd);
+            mg_wipe(text, sizeof(text));
+            return -1;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+        if (got == sizeof(text) - 1)
+            break;
+    }
+    close(fd);
+    for (size_t i = 0; i < got; i++)
+        if (!isspace((unsigned char)text[i]))
+            hex[h++] = text[i];
+    hex[h] = '\0';
+    long n = mg_cli_hex(what, hex, out, cap, 0);
+    mg_wipe(text, sizeof(text));
+    mg_wipe(hex, sizeof(hex));
+    return n;
+}
+
+void mg_cli_json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c == '\n')
+            fputs("\\n", f);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}

@@ -1,0 +1,50 @@
+/* Constant-time comparison, wiping and error names for the whole library. */
+#include <string.h>
+
+#include "m2mguard/common.h"
+
+int mg_ct_equal(const void *a, const void *b, size_t n)
+{
+    const volatile uint8_t *x = (const volatile uint8_t *)a;
+    const volatile uint8_t *y = (const volatile uint8_t *)b;
+    uint8_t acc = 0;
+    for (size_t i = 0; i < n; i++)
+        acc |= (uint8_t)(x[i] ^ y[i]);
+    /* 1 when acc == 0, 0 otherwise, without a branch on acc. */
+    return (int)(1 & ((uint32_t)(acc - 1) >> 8));
+}
+
+/* A store through a volatile function pointer cannot be elided by the
+ * optimiser, and the pointer itself is opaque to it. */
+static void *(*const volatile mg_memset_v)(void *, int, size_t) = memset;
+
+void mg_wipe(void *p, size_t n)
+{
+    if (p != NULL && n > 0)
+        (void)mg_memset_v(p, 0, n);
+}
+
+const char *mg_strerror(mg_err e)
+{
+    switch (e) {
+    case MG_OK: return "ok";
+    case MG_ERR_ARG: return "bad_argument";
+    case MG_ERR_BUF: return "buffer_too_small";
+    case MG_ERR_TRUNC: return "truncated";
+    case MG_ERR_LENGTH: return "bad_length";
+    case MG_ERR_FORMAT: return "malformed";
+    case MG_ERR_UNSUPPORTED: return "unsupported";
+    case MG_ERR_CRYPTO: return "crypto_failure";
+    case MG_ERR_AUTH: return "rc_cc_ds_failed";
+    case MG_ERR_CNTR_LOW: return "cntr_low";
+    case MG_ERR_CNTR_HIGH: return "cntr_high";
+    case MG_ERR_CNTR_BLOCKED: return "cntr_blocked";
+    case MG_ERR_CIPHER: return "ciphering_error";
+    case MG_ERR_SECURITY_LEVEL: return "insufficient_security_level";
+    case MG_ERR_KEY: return "unknown_key";
+    case MG_ERR_STORE: return "counter_store_failed";
+    case MG_ERR_STATE: return "bad_state";
+    case MG_ERR_TAR: return "tar_unknown";
+    }
+    return "unknown_error";
+}
