@@ -100,7 +100,7 @@ const char *mg_ota_status_name(unsigned status);
 mg_ota_status mg_ota_status_of(mg_err e);
 
 #define MG_OTA_CNTR_MAX 0xFFFFFFFFFFull  /* 5 octets */
-#define MG_OTA_CMD_HDR_MIN 18u  /* CPL..PCNTR without RC/CC/DS */
+#define MG_OTA_CMD_HDR_MIN 16u  /* CPL..PCNTR: a packet without RC/CC/DS and data */
 #define MG_OTA_RSP_UDH_LEN 3u   /* 02 71 00 */
 #define MG_OTA_MAX_OVERHEAD 40u /* header + 8-octet CC + padding, at most */
 

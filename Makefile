@@ -1,0 +1,75 @@
+# m2mguard — top-level wrapper around CMake/CTest.
+#   make          build (gcc, build/gcc)
+#   make check    install missing Debian packages, build, run the whole suite,
+#                 again under ASan+UBSan (clang), the fuzzers briefly, the
+#                 constant-time check and the Cortex-M0+ build
+#   make demo     build and run the demonstration (the main job)
+#   make fuzz     run every fuzzer longer (FUZZ_SECONDS, default 300 each)
+#   make bench    run the benchmarks (not part of check)
+#   make lint     cppcheck + clang-tidy over the sources
+JOBS ?= 2
+FUZZ_SECONDS ?= 300
+CHECK_FUZZ_SECONDS ?= 15
+BUILD := build
+GCC_DIR := $(BUILD)/gcc
+ASAN_DIR := $(BUILD)/asan
+FUZZ_DIR := $(BUILD)/fuzz
+CTEST := ctest --output-on-failure -j$(JOBS)
+
+.PHONY: all deps build check test asan fuzz-build fuzz check-fuzz arm demo bench lint clean
+
+all: build
+
+deps:
+	@tools/install-deps.sh
+
+$(GCC_DIR)/CMakeCache.txt:
+	cmake -S . -B $(GCC_DIR) -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: $(GCC_DIR)/CMakeCache.txt
+	cmake --build $(GCC_DIR) -j$(JOBS)
+
+test: build
+	$(CTEST) --test-dir $(GCC_DIR)
+
+asan:
+	cmake -S . -B $(ASAN_DIR) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DMG_SANITIZE=ON
+	cmake --build $(ASAN_DIR) -j$(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(CTEST) --test-dir $(ASAN_DIR) -LE novalgrind-asan
+
+fuzz-build:
+	cmake -S . -B $(FUZZ_DIR) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMG_FUZZ=ON -DMG_TESTS=OFF
+	cmake --build $(FUZZ_DIR) -j$(JOBS) --target mg_fuzzers
+
+check-fuzz: fuzz-build
+	tools/run-fuzzers.sh $(FUZZ_DIR) $(CHECK_FUZZ_SECONDS)
+
+fuzz: fuzz-build
+	tools/run-fuzzers.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
+
+arm:
+	tools/arm-size.sh
+
+check: deps
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory test && \
+	$(MAKE) --no-print-directory asan && \
+	$(MAKE) --no-print-directory check-fuzz && \
+	$(MAKE) --no-print-directory arm && \
+	echo "check: all stages passed in $$(( $$(date +%s) - start )) s"
+
+demo: deps build
+	$(GCC_DIR)/m2mguard demo
+
+bench: deps build
+	@for b in $(GCC_DIR)/bench/bench_*; do [ -x "$$b" ] && echo "== $$b" && "$$b"; done
+
+lint: build
+	cppcheck --std=c11 --enable=warning,performance,portability --inline-suppr --error-exitcode=1 \
+	  --suppressions-list=tools/cppcheck.supp -q -Iinclude -Isrc/core src
+	run-clang-tidy -quiet -p $(GCC_DIR) 'src/.*\.c$$' > $(BUILD)/clang-tidy.log 2>&1; \
+	  grep -E "warning:|error:" $(BUILD)/clang-tidy.log || echo "clang-tidy: no findings"
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,337 @@
+/*
+ * m2mguard risk — "what is secure enough?": risk and defence analysis of an
+ * M2M system, in money and in years (host code; see docs/risk-method.md).
+ *
+ * Contract (stated once, here):
+ *  - This is host code: it allocates. Every object that a *_load or
+ *    mg_risk_analyze call fills owns its memory in one arena and is released by
+ *    the matching *_free call, which accepts a zeroed or half-filled object and
+ *    may be called twice.
+ *  - Loaders never abort on bad input: every schema error is appended to the
+ *    caller's mg_risk_diag as "FILE:LINE:COLUMN: message (hint: ...)" and the
+ *    call returns MG_ERR_FORMAT. Out of memory returns MG_ERR_BUF.
+ *  - The analysis is deterministic for a given seed: it uses its own PRNG
+ *    (splitmix64 seeding xoshiro256**), never rand().
+ *  - Money is in the currency of the catalogue (EUR), time in years, days or
+ *    hours as each field name says.
+ */
+#ifndef M2MGUARD_RISK_H
+#define M2MGUARD_RISK_H
+
+#include <stdio.h>
+
+#include "m2mguard/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- diagnostics --------------------------------------------------------- */
+#define MG_RISK_DIAG_CAP 8192
+typedef struct mg_risk_diag {
+    char text[MG_RISK_DIAG_CAP]; /* messages, one per line, NUL-terminated */
+    size_t len;
+    unsigned count;               /* number of errors reported (even if text is full) */
+} mg_risk_diag;
+void mg_risk_diag_init(mg_risk_diag *d);
+
+/* ---- the standard tables (ISO/IEC 18045 = CEM, ISO/SAE 21434, ETSI TVRA) -- */
+typedef enum mg_ap_factor {
+    MG_AP_ELAPSED = 0, /* elapsed time */
+    MG_AP_EXPERTISE,   /* specialist expertise */
+    MG_AP_KNOWLEDGE,   /* knowledge of the target */
+    MG_AP_WINDOW,      /* window of opportunity */
+    MG_AP_EQUIPMENT,   /* equipment */
+    MG_AP_NFACTORS
+} mg_ap_factor;
+
+/* Number of levels of a factor, a level's name ("le_1_week", "expert", ...)
+ * and its ISO/IEC 18045 (CEM v3.1 Table B.3) value; -1 / NULL when out of range. */
+int mg_risk_ap_levels(mg_ap_factor f);
+const char *mg_risk_ap_level_name(mg_ap_factor f, int level);
+int mg_risk_ap_value_cem(mg_ap_factor f, int level);
+/* The same level valued on the coarser ISO/SAE 21434 Annex G scale. */
+int mg_risk_ap_value_21434(mg_ap_factor f, int level);
+/* Level index from its name, or -1. */
+int mg_risk_ap_level_parse(mg_ap_factor f, const char *name);
+const char *mg_risk_ap_factor_name(mg_ap_factor f);
+
+typedef enum mg_cc_band {
+    MG_CC_BASIC = 0,       /* 0..9   */
+    MG_CC_ENHANCED_BASIC,  /* 10..13 */
+    MG_CC_MODERATE,        /* 14..19 */
+    MG_CC_HIGH,            /* 20..24 */
+    MG_CC_BEYOND_HIGH      /* >= 25  */
+} mg_cc_band;
+mg_cc_band mg_risk_cc_band(int attack_potential);
+const char *mg_risk_cc_band_name(mg_cc_band b);
+
+typedef enum mg_feas {
+    MG_FEAS_VERY_LOW = 0, MG_FEAS_LOW, MG_FEAS_MEDIUM, MG_FEAS_HIGH
+} mg_feas;
+/* ISO/SAE 21434 attack feasibility from the attack potential (Annex G). */
+mg_feas mg_risk_feasibility_21434(int attack_potential);
+const char *mg_risk_feas_name(mg_feas f);
+
+typedef enum mg_impact {
+    MG_IMPACT_NEGLIGIBLE = 0, MG_IMPACT_MODERATE, MG_IMPACT_MAJOR, MG_IMPACT_SEVERE
+} mg_impact;
+const char *mg_risk_impact_name(mg_impact i);
+/* ISO/SAE 21434 risk value 1..5 (Annex H example matrix). */
+int mg_risk_value_21434(mg_impact i, mg_feas f);
+
+typedef enum mg_tvra { MG_TVRA_MINOR = 0, MG_TVRA_MAJOR, MG_TVRA_CRITICAL } mg_tvra;
+/* ETSI TS 102 165-1 risk: likelihood (1 unlikely, 2 possible, 3 likely) times
+ * impact (1 low, 2 medium, 3 high); 1-2 minor, 3-4 major, 6-9 critical. */
+int mg_risk_tvra_likelihood(mg_cc_band b);
+int mg_risk_tvra_impact(mg_impact i);
+mg_tvra mg_risk_tvra_class(int likelihood, int impact);
+const char *mg_risk_tvra_name(mg_tvra t);
+
+/* ---- brute force and calibration ------------------------------------------ */
+typedef struct mg_risk_calib {
+    double ref_year;             /* year of reference of the trial rate */
+    double trials_per_eur;       /* offline key trials bought for 1 EUR in ref_year */
+    double doubling_years;       /* compute cost halves every this many years */
+    double sms_eur;              /* price of one SMS sent by the attacker */
+    double sms_per_hour_max;     /* throughput of one attacker without rate limit */
+    double restart_eur;          /* cost of a new identity (SIM) after being blocked */
+    double default_ttd_days;     /* time to detect when no detection is in place */
+    double impact_eur[3];        /* thresholds moderate, major, severe */
+    double horizon_years;        /* secure-until is computed up to year + horizon */
+} mg_risk_calib;
+
+/* Cost in EUR of an offline exhaustive search of a bits-bit key in `year`:
+ * expected 2^(bits-1) trials at trials_per_eur * 2^((year-ref_year)/doubling). */
+double mg_risk_offline_cost(const mg_risk_calib *c, double bits, double year);
+/* Year in which that cost falls to `budget` (may be before ref_year). */
+double mg_risk_offline_year(const mg_risk_calib *c, double bits, double budget);
+/* Cost in EUR of online forgery of a bits-bit MAC by trial: 2^(bits-1) SMS at
+ * sms_eur, plus a restart (new identity) for each block of `trials_per_campaign`
+ * trials after which detection stops the attacker (0 = never stopped). */
+double mg_risk_online_cost(const mg_risk_calib *c, double bits, double trials_per_campaign);
+
+/* ---- catalogues ---------------------------------------------------------- */
+typedef struct mg_range { double lo, hi; } mg_range;
+
+typedef enum mg_principle {
+    MG_PR_AUTHENTICATION = 0, MG_PR_CONFIDENTIALITY, MG_PR_INTEGRITY, MG_PR_AVAILABILITY
+} mg_principle;
+const char *mg_risk_principle_name(mg_principle p);
+
+typedef enum mg_reach { MG_REACH_ONE = 0, MG_REACH_NETWORK, MG_REACH_FLEET } mg_reach;
+typedef enum mg_damage_kind {
+    MG_DMG_STOLEN = 0, MG_DMG_MANIPULATED, MG_DMG_DESTROYED, MG_DMG_OUTAGE
+} mg_damage_kind;
+#define MG_GAIN_PUBLICITY 4
+typedef enum mg_brute { MG_BRUTE_NONE = 0, MG_BRUTE_OFFLINE, MG_BRUTE_ONLINE } mg_brute;
+
+/* Measure parameters (NaN = not given). */
+typedef enum mg_param {
+    MG_P_KEY_BITS = 0, MG_P_MAC_BITS, MG_P_TTD_HOURS, MG_P_PER_HOUR, MG_P_N
+} mg_param;
+const char *mg_risk_param_name(mg_param p);
+
+typedef struct mg_risk_attacker {
+    const char *id, *name, *motivation, *skills, *equipment, *source;
+    mg_range budget;      /* EUR the attacker can spend on one goal */
+    int capability;       /* highest attack potential (CEM sum) it can field */
+    double gain_share;    /* > 0: spends at most gain_share * what it gains */
+    unsigned gains;       /* what counts as its gain: bit per mg_damage_kind,
+                             bit MG_GAIN_PUBLICITY for publicity */
+} mg_risk_attacker;
+
+typedef struct mg_risk_role {
+    const char *id, *name, *duty, *source;
+} mg_risk_role;
+
+typedef struct mg_risk_measure {
+    const char *id, *name, *effect, *source;
+    const char **kinds; size_t n_kinds; /* node/link kinds it can be placed on */
+    int role;                 /* index into roles: who implements it */
+    double cost_per_device;   /* EUR per device served by the node/link */
+    double cost_per_target;   /* EUR per node/link instance */
+    double cost_fixed;        /* EUR once, however many places use it */
+    double param[MG_P_N];     /* defaults (NaN: no such parameter) */
+} mg_risk_measure;
+
+typedef struct mg_risk_effect {
+    int measure;              /* index into measures */
+    bool prevents;            /* the vector no longer works at all */
+    double cost_x;            /* multiplies the attack cost range (>= 1) */
+    signed char raise[MG_AP_NFACTORS]; /* minimum level imposed, -1 none */
+    int limit_reach;          /* the exploit reaches at most this (mg_reach), -1 none */
+} mg_risk_effect;
+
+typedef struct mg_risk_vector {
+    const char *id, *name, *response, *source;
+    mg_principle principle;
+    const char **kinds; size_t n_kinds;
+    signed char level[MG_AP_NFACTORS];
+    mg_range cost;            /* EUR, without any measure */
+    mg_reach reach;
+    mg_damage_kind damage;
+    double devices_per_day;   /* how fast an exploit is rolled out */
+    mg_brute brute;           /* key/MAC length dependence */
+    mg_risk_effect *effects; size_t n_effects;
+    int *detected_by; size_t n_detected_by; /* measures that detect it */
+} mg_risk_vector;
+
+typedef struct mg_risk_catalogue {
+    mg_risk_attacker *attackers; size_t n_attackers;
+    mg_risk_vector *vectors; size_t n_vectors;
+    mg_risk_measure *measures; size_t n_measures;
+    mg_risk_role *roles; size_t n_roles;
+    mg_risk_calib calib;
+    void *arena;
+} mg_risk_catalogue;
+
+/* Loads attackers.yaml, vectors.yaml, measures.yaml, calibration.yaml from dir. */
+MG_MUST_CHECK mg_err mg_risk_catalogue_load(const char *dir, mg_risk_catalogue *cat,
+                                            mg_risk_diag *diag);
+/* The same from four in-memory documents (names are used in messages). */
+typedef struct mg_risk_text { const char *name; const char *data; size_t len; } mg_risk_text;
+MG_MUST_CHECK mg_err mg_risk_catalogue_load_texts(const mg_risk_text *attackers,
+                                                  const mg_risk_text *vectors,
+                                                  const mg_risk_text *measures,
+                                                  const mg_risk_text *calibration,
+                                                  mg_risk_catalogue *cat, mg_risk_diag *diag);
+void mg_risk_catalogue_free(mg_risk_catalogue *cat);
+int mg_risk_measure_find(const mg_risk_catalogue *cat, const char *id);
+int mg_risk_role_find(const mg_risk_catalogue *cat, const char *id);
+
+/* ---- the model ------------------------------------------------------------ */
+typedef struct mg_risk_placed {
+    int measure;              /* index into the catalogue's measures */
+    double param[MG_P_N];     /* effective parameters (defaults filled in) */
+} mg_risk_placed;
+
+typedef struct mg_risk_target {
+    const char *id, *kind, *name;
+    bool is_link;
+    const char *from, *to;    /* links only */
+    int owner;                /* index into catalogue roles, -1 none */
+    bool per_device;          /* one instance per device (MCU, modem, SMS link...) */
+    mg_risk_placed *measures; size_t n_measures, cap_measures;
+} mg_risk_target;
+
+typedef struct mg_risk_command {
+    const char *name;
+    double value;             /* EUR damage of one forged command on one device */
+    int *via; size_t n_via;   /* targets it travels through */
+} mg_risk_command;
+
+typedef struct mg_risk_model {
+    const char *name, *file;
+    double year, lifetime_years;
+    double devices;           /* total */
+    double network_devices;   /* most devices in one network */
+    double value[4];          /* stolen, manipulated, destroyed per device; outage per day */
+    double publicity;         /* EUR brand damage when an attack reaches many devices */
+    double ttr_days;          /* time to resolve an incident */
+    double ttd_days;          /* time to detect without a detection measure */
+    int *attackers; size_t n_attackers;
+    const char **role_org;    /* organisation per catalogue role (NULL: not named) */
+    mg_risk_target *targets; size_t n_targets;
+    mg_risk_command *commands; size_t n_commands;
+    void *arena;
+} mg_risk_model;
+
+MG_MUST_CHECK mg_err mg_risk_model_load(const char *path, const mg_risk_catalogue *cat,
+                                        mg_risk_model *m, mg_risk_diag *diag);
+MG_MUST_CHECK mg_err mg_risk_model_load_text(const mg_risk_text *t, const mg_risk_catalogue *cat,
+                                             mg_risk_model *m, mg_risk_diag *diag);
+void mg_risk_model_free(mg_risk_model *m);
+/* Adds a catalogue measure with its default parameters to a target (tests,
+ * what-if). MG_ERR_ARG when the measure cannot be placed on that kind. */
+MG_MUST_CHECK mg_err mg_risk_model_add_measure(mg_risk_model *m, const mg_risk_catalogue *cat,
+                                               size_t target, int measure);
+
+/* ---- analysis ------------------------------------------------------------- */
+typedef struct mg_risk_opts {
+    uint64_t seed;     /* Monte Carlo seed */
+    double year;       /* analysis year; 0 = the model's year */
+    unsigned draws;    /* Monte Carlo draws; 0 = 1000 */
+    unsigned exact_max;/* exact portfolio search up to this many candidates; 0 = 20 */
+} mg_risk_opts;
+
+/* One vector against one node or link. */
+typedef struct mg_risk_vt {
+    int vector, target;
+    bool applicable;        /* false: a measure in place prevents it */
+    int ap_cem, ap_21434;   /* attack potential sums */
+    mg_cc_band band;
+    mg_feas feas;
+    mg_range cost;          /* EUR (INFINITY when prevented) at the analysis year */
+    double brute_eur;       /* brute-force cost part (0 if none) */
+    double willingness;     /* EUR: most that a capable in-scope attacker spends (0: none capable) */
+    int worst_attacker;     /* attacker index behind willingness, -1 none */
+    double probability;     /* Monte Carlo: P(cost < willingness), most likely attacker */
+    double exploited;       /* devices reached within the exposure time */
+    double exposure_days;   /* time to detect + time to resolve */
+    double damage_min, damage_worst; /* EUR */
+    double gain_money;      /* EUR of the vector's damage kind (without publicity) */
+    double gain_publicity;  /* EUR of publicity damage */
+    double demand;          /* probability x worst damage, EUR */
+    mg_impact impact;
+    int risk_21434;         /* 1..5 */
+    mg_tvra tvra;
+    bool secure;            /* cost.lo > willingness */
+    double margin;          /* cost.lo - willingness, EUR */
+    double secure_until;    /* year; INFINITY when not limited by key length */
+    bool detected;          /* a detection measure for it is in place */
+    double prevention_eur;  /* cheapest measures at this target closing it; INFINITY none */
+} mg_risk_vt;
+
+typedef struct mg_risk_pick { int measure, target; double cost; } mg_risk_pick;
+typedef struct mg_risk_point { double cost, residual; } mg_risk_point;
+
+typedef struct mg_risk_result {
+    const mg_risk_model *model;
+    const mg_risk_catalogue *cat;
+    double year;
+    uint64_t seed;
+    unsigned draws;
+    mg_risk_vt *vts; size_t n_vts;
+    bool secure;             /* every vector against every node/link */
+    size_t n_insecure;
+    double min_margin;       /* EUR, over all vectors */
+    double secure_until;     /* year, min over all vectors */
+    double residual;         /* EUR, sum of demands */
+    /* cheapest portfolio */
+    mg_risk_pick *picks; size_t n_picks;
+    double portfolio_cost;
+    bool portfolio_exact;
+    double portfolio_lower_bound;
+    size_t n_unclosable;     /* vectors no catalogue measure can close */
+    double residual_after;
+    mg_risk_point *curve; size_t n_curve;
+    void *arena;
+} mg_risk_result;
+
+MG_MUST_CHECK mg_err mg_risk_analyze(const mg_risk_model *m, const mg_risk_catalogue *cat,
+                                     const mg_risk_opts *o, mg_risk_result *r);
+void mg_risk_result_free(mg_risk_result *r);
+
+/* Deterministic evaluation of one vector on one target with the measures in
+ * place plus `extra` (n_extra catalogue measures with default parameters).
+ * Fills cost, potential, willingness, secure, margin, secure_until. */
+void mg_risk_eval_vt(const mg_risk_model *m, const mg_risk_catalogue *cat, double year,
+                     int vector, int target, const int *extra, size_t n_extra, mg_risk_vt *out);
+/* Whether a vector applies to a target's kind. */
+bool mg_risk_vector_targets(const mg_risk_catalogue *cat, int vector, const mg_risk_target *t);
+/* Cost in EUR of placing a measure on a target (fixed cost excluded). */
+double mg_risk_place_cost(const mg_risk_model *m, const mg_risk_catalogue *cat, int measure,
+                          int target);
+
+/* ---- reports ---------------------------------------------------------------- */
+MG_MUST_CHECK mg_err mg_risk_write_json(FILE *f, const mg_risk_result *r);
+MG_MUST_CHECK mg_err mg_risk_write_md(FILE *f, const mg_risk_result *r);
+MG_MUST_CHECK mg_err mg_risk_write_html(FILE *f, const mg_risk_result *r);
+/* Short human summary (verdict first) for the terminal. */
+MG_MUST_CHECK mg_err mg_risk_write_text(FILE *f, const mg_risk_result *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* M2MGUARD_RISK_H */

@@ -1,0 +1,846 @@
+/* Reports: terminal summary, JSON, Markdown, self-contained HTML with SVG. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "risk_internal.h"
+
+/* ---- shared helpers ----------------------------------------------------------- */
+static const mg_risk_vector *VEC(const mg_risk_result *r, const mg_risk_vt *x)
+{
+    return &r->cat->vectors[x->vector];
+}
+static const mg_risk_target *TGT(const mg_risk_result *r, int t)
+{
+    return &r->model->targets[t];
+}
+
+/* Worst finding per catalogue vector (lowest margin), -1 when not present. */
+static void worst_per_vector(const mg_risk_result *r, long *w)
+{
+    for (size_t v = 0; v < r->cat->n_vectors; v++)
+        w[v] = -1;
+    for (size_t i = 0; i < r->n_vts; i++) {
+        int v = r->vts[i].vector;
+        if (w[v] < 0 || r->vts[i].margin < r->vts[w[v]].margin)
+            w[v] = (long)i;
+    }
+}
+
+static const char *attacker_name(const mg_risk_result *r, int a)
+{
+    return a >= 0 ? r->cat->attackers[a].name : "none capable";
+}
+
+static void until_text(char *b, size_t cap, const mg_risk_result *r, double y)
+{
+    if (isinf(y) && y > 0)
+        snprintf(b, cap, "not limited by key length");
+    else if (y < r->year)
+        snprintf(b, cap, "already broken in %.0f", r->year);
+    else
+        snprintf(b, cap, "%.0f", floor(y));
+}
+
+static bool detectable(const mg_risk_vector *v)
+{
+    return v->n_detected_by > 0;
+}
+
+static bool preventable(const mg_risk_vector *v)
+{
+    for (size_t i = 0; i < v->n_effects; i++)
+        if (v->effects[i].prevents || v->effects[i].cost_x > 1)
+            return true;
+    return false;
+}
+
+/* ---- JSON ---------------------------------------------------------------------- */
+static void js(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c == '\n')
+            fputs("\\n", f);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+static void jnum(FILE *f, double v)
+{
+    if (isfinite(v))
+        fprintf(f, "%.6g", v);
+    else
+        fputs("null", f);
+}
+
+mg_err mg_risk_write_json(FILE *f, const mg_risk_result *r)
+{
+    const mg_risk_model *m = r->model;
+    const mg_risk_catalogue *c = r->cat;
+    fprintf(f, "{\n  \"model\": {\"name\": ");
+    js(f, m->name);
+    fprintf(f, ", \"file\": ");
+    js(f, m->file);
+    fprintf(f, ", \"year\": %.0f, \"lifetime_years\": %g, \"devices\": %.0f},\n", m->year,
+            m->lifetime_years, m->devices);
+    fprintf(f, "  \"analysis\": {\"year\": %.0f, \"seed\": %llu, \"draws\": %u, "
+               "\"currency\": \"EUR\"},\n",
+            r->year, (unsigned long long)r->seed, r->draws);
+    fprintf(f, "  \"verdict\": {\"secure_enough\": %s, \"insecure_findings\": %zu, "
+               "\"findings\": %zu, \"min_margin_eur\": ",
+            r->secure ? "true" : "false", r->n_insecure, r->n_vts);
+    jnum(f, r->min_margin);
+    fprintf(f, ", \"secure_until_year\": ");
+    jnum(f, isfinite(r->secure_until) ? floor(r->secure_until) : r->secure_until);
+    fprintf(f, ", \"secure_until_limited_by_key_length\": %s, \"residual_risk_eur\": ",
+            isfinite(r->secure_until) ? "true" : "false");
+    jnum(f, r->residual);
+    fprintf(f, "},\n  \"portfolio\": {\"exact\": %s, \"cost_eur\": ",
+            r->portfolio_exact ? "true" : "false");
+    jnum(f, r->portfolio_cost);
+    fprintf(f, ", \"lower_bound_eur\": ");
+    jnum(f, r->portfolio_lower_bound);
+    fprintf(f, ", \"unclosable_findings\": %zu, \"residual_risk_after_eur\": ", r->n_unclosable);
+    jnum(f, r->residual_after);
+    fprintf(f, ", \"measures\": [");
+    for (size_t i = 0; i < r->n_picks; i++) {
+        fprintf(f, "%s\n    {\"measure\": ", i ? "," : "");
+        js(f, c->measures[r->picks[i].measure].id);
+        fprintf(f, ", \"target\": ");
+        js(f, TGT(r, r->picks[i].target)->id);
+        fprintf(f, ", \"role\": ");
+        js(f, c->roles[c->measures[r->picks[i].measure].role].id);
+        fprintf(f, ", \"cost_eur\": ");
+        jnum(f, r->picks[i].cost);
+        fprintf(f, ", \"fixed_cost_eur\": ");
+        jnum(f, c->measures[r->picks[i].measure].cost_fixed);
+        fputc('}', f);
+    }
+    fprintf(f, "]},\n  \"curve\": [");
+    for (size_t i = 0; i < r->n_curve; i++) {
+        fprintf(f, "%s{\"cost_eur\": ", i ? ", " : "");
+        jnum(f, r->curve[i].cost);
+        fprintf(f, ", \"residual_risk_eur\": ");
+        jnum(f, r->curve[i].residual);
+        fputc('}', f);
+    }
+    fprintf(f, "],\n  \"targets\": [");
+    for (size_t t = 0; t < m->n_targets; t++) {
+        const mg_risk_target *tg = &m->targets[t];
+        bool sec = true;
+        double margin = INFINITY;
+        long weakest = -1;
+        for (size_t i = 0; i < r->n_vts; i++)
+            if (r->vts[i].target == (int)t) {
+                sec = sec && r->vts[i].secure;
+                if (weakest < 0 || r->vts[i].margin < margin) {
+                    margin = r->vts[i].margin;
+                    weakest = (long)i;
+                }
+            }
+        fprintf(f, "%s\n    {\"id\": ", t ? "," : "");
+        js(f, tg->id);
+        fprintf(f, ", \"kind\": ");
+        js(f, tg->kind);
+        fprintf(f, ", \"link\": %s, \"owner\": ", tg->is_link ? "true" : "false");
+        if (tg->owner >= 0)
+            js(f, c->roles[tg->owner].id);
+        else
+            fputs("null", f);
+        fprintf(f, ", \"measures\": [");
+        for (size_t k = 0; k < tg->n_measures; k++) {
+            fprintf(f, "%s", k ? ", " : "");
+            js(f, c->measures[tg->measures[k].measure].id);
+        }
+        fprintf(f, "], \"secure_enough\": %s, \"weakest_vector\": ", sec ? "true" : "false");
+        if (weakest >= 0)
+            js(f, c->vectors[r->vts[weakest].vector].id);
+        else
+            fputs("null", f);
+        fprintf(f, ", \"margin_eur\": ");
+        jnum(f, margin);
+        fputc('}', f);
+    }
+    fprintf(f, "],\n  \"findings\": [");
+    for (size_t i = 0; i < r->n_vts; i++) {
+        const mg_risk_vt *x = &r->vts[i];
+        const mg_risk_vector *v = VEC(r, x);
+        fprintf(f, "%s\n    {\"vector\": ", i ? "," : "");
+        js(f, v->id);
+        fprintf(f, ", \"target\": ");
+        js(f, TGT(r, x->target)->id);
+        fprintf(f, ", \"principle\": ");
+        js(f, mg_risk_principle_name(v->principle));
+        fprintf(f, ", \"prevented\": %s, \"attack_potential\": %d, \"attack_potential_21434\": %d,"
+                   " \"cc_band\": ",
+                x->applicable ? "false" : "true", x->ap_cem, x->ap_21434);
+        js(f, mg_risk_cc_band_name(x->band));
+        fprintf(f, ", \"feasibility_21434\": ");
+        js(f, mg_risk_feas_name(x->feas));
+        fprintf(f, ", \"cost_eur\": {\"low\": ");
+        jnum(f, x->cost.lo);
+        fprintf(f, ", \"high\": ");
+        jnum(f, x->cost.hi);
+        fprintf(f, "}, \"brute_force_eur\": ");
+        jnum(f, x->brute_eur);
+        fprintf(f, ", \"willingness_eur\": ");
+        jnum(f, x->willingness);
+        fprintf(f, ", \"attacker\": ");
+        if (x->worst_attacker >= 0)
+            js(f, c->attackers[x->worst_attacker].id);
+        else
+            fputs("null", f);
+        fprintf(f, ", \"probability\": %.4f, \"exploited_devices\": ", x->probability);
+        jnum(f, x->exploited);
+        fprintf(f, ", \"exposure_days\": ");
+        jnum(f, x->exposure_days);
+        fprintf(f, ", \"damage_eur\": {\"min\": ");
+        jnum(f, x->damage_min);
+        fprintf(f, ", \"worst\": ");
+        jnum(f, x->damage_worst);
+        fprintf(f, "}, \"demand_eur\": ");
+        jnum(f, x->demand);
+        fprintf(f, ", \"impact\": ");
+        js(f, mg_risk_impact_name(x->impact));
+        fprintf(f, ", \"risk_21434\": %d, \"tvra\": ", x->risk_21434);
+        js(f, mg_risk_tvra_name(x->tvra));
+        fprintf(f, ", \"secure_enough\": %s, \"margin_eur\": ", x->secure ? "true" : "false");
+        jnum(f, x->margin);
+        fprintf(f, ", \"secure_until_year\": ");
+        jnum(f, isfinite(x->secure_until) ? floor(x->secure_until) : x->secure_until);
+        fprintf(f, ", \"detected\": %s, \"prevention_eur\": ", x->detected ? "true" : "false");
+        jnum(f, x->prevention_eur);
+        fputc('}', f);
+    }
+    long *w = calloc(c->n_vectors + 1, sizeof(long));
+    if (w == NULL)
+        return MG_ERR_BUF;
+    worst_per_vector(r, w);
+    fprintf(f, "],\n  \"defence\": [");
+    bool first = true;
+    for (size_t v = 0; v < c->n_vectors; v++) {
+        if (w[v] < 0)
+            continue;
+        const mg_risk_vector *ve = &c->vectors[v];
+        const mg_risk_vt *x = &r->vts[w[v]];
+        fprintf(f, "%s\n    {\"vector\": ", first ? "" : ",");
+        first = false;
+        js(f, ve->id);
+        fprintf(f, ", \"name\": ");
+        js(f, ve->name);
+        fprintf(f, ", \"detectable\": %s, \"detected\": %s, \"preventable\": %s, "
+                   "\"prevention_eur\": ",
+                detectable(ve) ? "true" : "false", x->detected ? "true" : "false",
+                preventable(ve) ? "true" : "false");
+        jnum(f, x->secure ? 0.0 : x->prevention_eur);
+        fprintf(f, ", \"response\": ");
+        js(f, ve->response);
+        fprintf(f, ", \"source\": ");
+        js(f, ve->source);
+        fputc('}', f);
+    }
+    free(w);
+    fprintf(f, "],\n  \"duties\": [");
+    for (size_t ro = 0; ro < c->n_roles; ro++) {
+        fprintf(f, "%s\n    {\"role\": ", ro ? "," : "");
+        js(f, c->roles[ro].id);
+        fprintf(f, ", \"organisation\": ");
+        if (m->role_org[ro])
+            js(f, m->role_org[ro]);
+        else
+            fputs("null", f);
+        fprintf(f, ", \"duty\": ");
+        js(f, c->roles[ro].duty);
+        fprintf(f, ", \"new_measures\": [");
+        bool f1 = true;
+        for (size_t i = 0; i < r->n_picks; i++)
+            if (c->measures[r->picks[i].measure].role == (int)ro) {
+                fprintf(f, "%s{\"measure\": ", f1 ? "" : ", ");
+                f1 = false;
+                js(f, c->measures[r->picks[i].measure].id);
+                fprintf(f, ", \"target\": ");
+                js(f, TGT(r, r->picks[i].target)->id);
+                fputc('}', f);
+            }
+        fprintf(f, "], \"keeps\": [");
+        f1 = true;
+        for (size_t t = 0; t < m->n_targets; t++)
+            for (size_t k = 0; k < m->targets[t].n_measures; k++)
+                if (c->measures[m->targets[t].measures[k].measure].role == (int)ro) {
+                    fprintf(f, "%s{\"measure\": ", f1 ? "" : ", ");
+                    f1 = false;
+                    js(f, c->measures[m->targets[t].measures[k].measure].id);
+                    fprintf(f, ", \"target\": ");
+                    js(f, m->targets[t].id);
+                    fputc('}', f);
+                }
+        fprintf(f, "]}");
+    }
+    fprintf(f, "]\n}\n");
+    return ferror(f) ? MG_ERR_BUF : MG_OK;
+}
+
+/* ---- terminal summary ------------------------------------------------------------ */
+mg_err mg_risk_write_text(FILE *f, const mg_risk_result *r)
+{
+    const mg_risk_catalogue *c = r->cat;
+    char a[64], b[64], u[64];
+    mg_fmt_eur(a, sizeof(a), r->min_margin);
+    until_text(u, sizeof(u), r, r->secure_until);
+    fprintf(f, "%s: %s\n", r->model->name,
+            r->secure ? "SECURE ENOUGH" : "NOT SECURE ENOUGH");
+    fprintf(f, "  %zu of %zu vector/target findings below the attackers' budget; smallest margin %s\n",
+            r->n_insecure, r->n_vts, a);
+    fprintf(f, "  secure until: %s (analysis year %.0f, end of life %.0f)\n", u, r->year,
+            r->model->year + r->model->lifetime_years);
+    mg_fmt_eur(a, sizeof(a), r->residual);
+    fprintf(f, "  residual risk (sum of probability x damage): %s\n", a);
+    size_t shown = 0;
+    for (size_t i = 0; i < r->n_vts && shown < 10; i++) {
+        const mg_risk_vt *x = &r->vts[i];
+        if (x->secure)
+            continue;
+        if (shown++ == 0)
+            fprintf(f, "  weakest points:\n");
+        mg_fmt_eur(a, sizeof(a), x->cost.lo);
+        mg_fmt_eur(b, sizeof(b), x->willingness);
+        fprintf(f, "    - %s on %s: attack from %s, %s would spend %s\n", VEC(r, x)->id,
+                TGT(r, x->target)->id, a, attacker_name(r, x->worst_attacker), b);
+    }
+    if (r->n_insecure > shown)
+        fprintf(f, "    ... %zu more in the full report\n", r->n_insecure - shown);
+    if (r->n_picks > 0) {
+        mg_fmt_eur(a, sizeof(a), r->portfolio_cost);
+        fprintf(f, "  cheapest measures that close the gap (%s, %s):\n", a,
+                r->portfolio_exact ? "exact" : "heuristic");
+        for (size_t i = 0; i < r->n_picks && i < 15; i++) {
+            mg_fmt_eur(b, sizeof(b), r->picks[i].cost);
+            fprintf(f, "    + %s on %s (%s + %s once)\n", c->measures[r->picks[i].measure].id,
+                    TGT(r, r->picks[i].target)->id, b,
+                    (mg_fmt_eur(a, sizeof(a), c->measures[r->picks[i].measure].cost_fixed), a));
+        }
+        if (r->n_picks > 15)
+            fprintf(f, "    ... %zu more in the full report\n", r->n_picks - 15);
+    }
+    if (r->n_unclosable)
+        fprintf(f, "  %zu finding(s) no catalogue measure closes (see the report)\n",
+                r->n_unclosable);
+    return ferror(f) ? MG_ERR_BUF : MG_OK;
+}
+
+/* ---- Markdown ----------------------------------------------------------------------- */
+static void mdcell(FILE *f, const char *s)
+{
+    for (; s && *s; s++) {
+        if (*s == '|')
+            fputs("\\|", f);
+        else if (*s == '\n')
+            fputc(' ', f);
+        else
+            fputc(*s, f);
+    }
+}
+
+mg_err mg_risk_write_md(FILE *f, const mg_risk_result *r)
+{
+    const mg_risk_model *m = r->model;
+    const mg_risk_catalogue *c = r->cat;
+    char a[64], b[64], d[64], u[64];
+    long *w = calloc(c->n_vectors + 1, sizeof(long));
+    if (w == NULL)
+        return MG_ERR_BUF;
+    worst_per_vector(r, w);
+    fprintf(f, "# Risk report: ");
+    mdcell(f, m->name);
+    fprintf(f, "\n\n## Verdict: **%s**\n\n", r->secure ? "secure enough" : "NOT secure enough");
+    mg_fmt_eur(a, sizeof(a), r->min_margin);
+    until_text(u, sizeof(u), r, r->secure_until);
+    fprintf(f, "- findings below the attackers' budget: %zu of %zu\n", r->n_insecure, r->n_vts);
+    fprintf(f, "- smallest margin (attack cost minus attacker budget): %s\n", a);
+    fprintf(f, "- secure until: %s (analysis year %.0f, end of life %.0f)\n", u, r->year,
+            m->year + m->lifetime_years);
+    mg_fmt_eur(a, sizeof(a), r->residual);
+    mg_fmt_eur(b, sizeof(b), r->portfolio_cost);
+    mg_fmt_eur(d, sizeof(d), r->residual_after);
+    fprintf(f, "- residual risk: %s per attack campaign; after the cheapest portfolio (%s): %s\n",
+            a, b, d);
+    fprintf(f, "- model: %.0f devices, year %.0f, Monte Carlo %u draws, seed %llu\n\n", m->devices,
+            r->year, r->draws, (unsigned long long)r->seed);
+
+    fprintf(f, "## Risk matrix (ISO/SAE 21434: impact x attack feasibility, findings per cell)\n\n"
+               "| impact \\ feasibility | Very low | Low | Medium | High |\n|---|---|---|---|---|\n");
+    for (int i = MG_IMPACT_SEVERE; i >= 0; i--) {
+        fprintf(f, "| %s |", mg_risk_impact_name((mg_impact)i));
+        for (int j = 0; j < 4; j++) {
+            size_t n = 0;
+            for (size_t k = 0; k < r->n_vts; k++)
+                n += r->vts[k].applicable && (int)r->vts[k].impact == i && (int)r->vts[k].feas == j;
+            fprintf(f, " %zu (risk %d) |", n, mg_risk_value_21434((mg_impact)i, (mg_feas)j));
+        }
+        fputc('\n', f);
+    }
+    fprintf(f, "\n## Attack cost vs attacker budget (weakest target per vector)\n\n"
+               "| vector | target | attack cost | attacker | budget | margin | verdict |\n"
+               "|---|---|---|---|---|---|---|\n");
+    for (size_t v = 0; v < c->n_vectors; v++) {
+        if (w[v] < 0)
+            continue;
+        const mg_risk_vt *x = &r->vts[w[v]];
+        mg_fmt_eur(a, sizeof(a), x->cost.lo);
+        mg_fmt_eur(b, sizeof(b), x->willingness);
+        mg_fmt_eur(d, sizeof(d), x->margin);
+        fprintf(f, "| %s | %s | %s | %s | %s | %s | %s |\n", c->vectors[v].id,
+                TGT(r, x->target)->id, a, attacker_name(r, x->worst_attacker), b, d,
+                x->secure ? "enough" : "**not enough**");
+    }
+    fprintf(f, "\n## Secure until (key and MAC length)\n\n| vector | target | secure until |\n|---|---|---|\n");
+    size_t nk = 0;
+    for (size_t i = 0; i < r->n_vts; i++) {
+        const mg_risk_vt *x = &r->vts[i];
+        if (VEC(r, x)->brute == MG_BRUTE_NONE || x->brute_eur <= 0)
+            continue;
+        until_text(u, sizeof(u), r, x->secure_until);
+        fprintf(f, "| %s | %s | %s |\n", VEC(r, x)->id, TGT(r, x->target)->id, u);
+        nk++;
+    }
+    if (nk == 0)
+        fprintf(f, "| (no key or MAC in place) | | |\n");
+    fprintf(f, "\n## Cost vs residual risk\n\n| measures cost | residual risk |\n|---|---|\n");
+    for (size_t i = 0; i < r->n_curve; i++) {
+        mg_fmt_eur(a, sizeof(a), r->curve[i].cost);
+        mg_fmt_eur(b, sizeof(b), r->curve[i].residual);
+        fprintf(f, "| %s | %s |\n", a, b);
+    }
+    mg_fmt_eur(a, sizeof(a), r->portfolio_cost);
+    mg_fmt_eur(b, sizeof(b), r->portfolio_lower_bound);
+    fprintf(f, "\n## Cheapest portfolio (%s): %s (lower bound %s)\n\n", 
+            r->portfolio_exact ? "exact" : "heuristic", a, b);
+    fprintf(f, "| measure | on | who | cost | fixed cost (once) |\n|---|---|---|---|---|\n");
+    for (size_t i = 0; i < r->n_picks; i++) {
+        const mg_risk_measure *me = &c->measures[r->picks[i].measure];
+        mg_fmt_eur(a, sizeof(a), r->picks[i].cost);
+        mg_fmt_eur(b, sizeof(b), me->cost_fixed);
+        fprintf(f, "| %s | %s | %s | %s | %s |\n", me->id, TGT(r, r->picks[i].target)->id,
+                c->roles[me->role].name, a, b);
+    }
+    if (r->n_unclosable)
+        fprintf(f, "\n%zu finding(s) cannot be closed by any catalogue measure.\n", r->n_unclosable);
+    fprintf(f, "\n## Nodes and links\n\n| node/link | kind | measures in place | verdict | weakest vector | margin |\n|---|---|---|---|---|---|\n");
+    for (size_t t = 0; t < m->n_targets; t++) {
+        const mg_risk_target *tg = &m->targets[t];
+        bool sec = true;
+        long wk = -1;
+        for (size_t i = 0; i < r->n_vts; i++)
+            if (r->vts[i].target == (int)t) {
+                sec = sec && r->vts[i].secure;
+                if (wk < 0 || r->vts[i].margin < r->vts[wk].margin)
+                    wk = (long)i;
+            }
+        fprintf(f, "| %s | %s%s | ", tg->id, tg->kind, tg->is_link ? " (link)" : "");
+        for (size_t k = 0; k < tg->n_measures; k++)
+            fprintf(f, "%s%s", k ? ", " : "", c->measures[tg->measures[k].measure].id);
+        if (wk >= 0)
+            mg_fmt_eur(a, sizeof(a), r->vts[wk].margin);
+        fprintf(f, " | %s | %s | %s |\n", sec ? "enough" : "**not enough**",
+                wk >= 0 ? c->vectors[r->vts[wk].vector].id : "-", wk >= 0 ? a : "-");
+    }
+    fprintf(f, "\n## Findings\n\n| vector | target | principle | potential (band) | feasibility | cost | "
+               "probability | worst damage | demand | risk 21434 | TVRA | verdict |\n"
+               "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for (size_t i = 0; i < r->n_vts; i++) {
+        const mg_risk_vt *x = &r->vts[i];
+        mg_fmt_eur(a, sizeof(a), x->cost.lo);
+        mg_fmt_eur(b, sizeof(b), x->damage_worst);
+        mg_fmt_eur(d, sizeof(d), x->demand);
+        fprintf(f, "| %s | %s | %s | %d (%s) | %s | %s | %.3f | %s | %s | %d | %s | %s |\n",
+                VEC(r, x)->id, TGT(r, x->target)->id, mg_risk_principle_name(VEC(r, x)->principle),
+                x->ap_cem, mg_risk_cc_band_name(x->band), mg_risk_feas_name(x->feas), a,
+                x->probability, b, d, x->risk_21434, mg_risk_tvra_name(x->tvra),
+                x->secure ? "enough" : "**not enough**");
+    }
+    fprintf(f, "\n## Defence analysis\n\n| vector | detectable | detected now | preventable | cost of prevention | response |\n|---|---|---|---|---|---|\n");
+    for (size_t v = 0; v < c->n_vectors; v++) {
+        if (w[v] < 0)
+            continue;
+        const mg_risk_vt *x = &r->vts[w[v]];
+        mg_fmt_eur(a, sizeof(a), x->secure ? 0.0 : x->prevention_eur);
+        fprintf(f, "| %s | %s | %s | %s | %s | ", c->vectors[v].id,
+                detectable(&c->vectors[v]) ? "yes" : "no", x->detected ? "yes" : "no",
+                preventable(&c->vectors[v]) ? "yes" : "no",
+                x->secure ? "0 EUR (already enough)"
+                          : (isfinite(x->prevention_eur) ? a : "no catalogue measure"));
+        mdcell(f, c->vectors[v].response);
+        fprintf(f, " |\n");
+    }
+    fprintf(f, "\n## Duties per role\n\n");
+    for (size_t ro = 0; ro < c->n_roles; ro++) {
+        fprintf(f, "- **%s**%s%s: ", c->roles[ro].name, m->role_org[ro] ? " — " : "",
+                m->role_org[ro] ? m->role_org[ro] : "");
+        mdcell(f, c->roles[ro].duty);
+        for (size_t i = 0; i < r->n_picks; i++)
+            if (c->measures[r->picks[i].measure].role == (int)ro)
+                fprintf(f, " Add %s on %s.", c->measures[r->picks[i].measure].name,
+                        TGT(r, r->picks[i].target)->id);
+        fputc('\n', f);
+    }
+    free(w);
+    return ferror(f) ? MG_ERR_BUF : MG_OK;
+}
+
+/* ---- HTML --------------------------------------------------------------------------- */
+static void he(FILE *f, const char *s)
+{
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '&': fputs("&amp;", f); break;
+        case '"': fputs("&quot;", f); break;
+        case '\'': fputs("&#39;", f); break;
+        default: fputc(*s, f);
+        }
+    }
+}
+
+static const char *risk_colour(int v)
+{
+    static const char *c[] = {"#eee", "#4caf50", "#9ccc65", "#ffb300", "#f4511e", "#b71c1c"};
+    return v >= 0 && v <= 5 ? c[v] : "#eee";
+}
+
+static double lg(double eur)
+{
+    if (!(eur > 1))
+        return 0;
+    double l = log10(eur);
+    return l > 15 ? 15 : l;
+}
+
+static void svg_matrix(FILE *f, const mg_risk_result *r)
+{
+    fprintf(f, "<svg class=\"chart\" id=\"risk-matrix\" width=\"460\" height=\"260\" "
+               "viewBox=\"0 0 460 260\" role=\"img\" aria-label=\"risk matrix\">\n");
+    for (int i = 0; i < 4; i++) {
+        int row = 3 - i; /* severe at the top */
+        fprintf(f, "<text x=\"95\" y=\"%d\" text-anchor=\"end\">%s</text>\n", 20 + row * 50 + 30,
+                mg_risk_impact_name((mg_impact)i));
+        for (int j = 0; j < 4; j++) {
+            size_t n = 0;
+            for (size_t k = 0; k < r->n_vts; k++)
+                n += r->vts[k].applicable && (int)r->vts[k].impact == i && (int)r->vts[k].feas == j;
+            int v = mg_risk_value_21434((mg_impact)i, (mg_feas)j);
+            fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"88\" height=\"48\" fill=\"%s\"/>"
+                       "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%zu</text>"
+                       "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" class=\"small\">risk %d</text>\n",
+                    100 + j * 90, 20 + row * 50, risk_colour(v), 144 + j * 90, 20 + row * 50 + 24,
+                    n, 144 + j * 90, 20 + row * 50 + 40, v);
+        }
+    }
+    for (int j = 0; j < 4; j++)
+        fprintf(f, "<text x=\"%d\" y=\"235\" text-anchor=\"middle\">%s</text>\n", 144 + j * 90,
+                mg_risk_feas_name((mg_feas)j));
+    fprintf(f, "<text x=\"280\" y=\"255\" text-anchor=\"middle\" class=\"small\">attack "
+               "feasibility (ISO/SAE 21434) &#8594;</text>\n</svg>\n");
+}
+
+static void svg_bars(FILE *f, const mg_risk_result *r, const long *w)
+{
+    size_t n = 0;
+    for (size_t v = 0; v < r->cat->n_vectors; v++)
+        n += w[v] >= 0;
+    int h = 40 + (int)n * 22;
+    fprintf(f, "<svg class=\"chart\" id=\"cost-vs-budget\" width=\"900\" height=\"%d\" "
+               "viewBox=\"0 0 900 %d\" role=\"img\" aria-label=\"attack cost versus attacker budget\">\n",
+            h, h);
+    /* axis: 10^0 .. 10^15 EUR over 600 px starting at x=260 */
+    for (int e = 0; e <= 15; e += 3)
+        fprintf(f, "<line x1=\"%d\" y1=\"20\" x2=\"%d\" y2=\"%d\" class=\"grid\"/>"
+                   "<text x=\"%d\" y=\"14\" text-anchor=\"middle\" class=\"small\">1e%d EUR</text>\n",
+                260 + e * 40, 260 + e * 40, h - 10, 260 + e * 40, e);
+    size_t row = 0;
+    for (size_t v = 0; v < r->cat->n_vectors; v++) {
+        if (w[v] < 0)
+            continue;
+        const mg_risk_vt *x = &r->vts[w[v]];
+        int y = 26 + (int)row * 22;
+        double c = isfinite(x->cost.lo) ? lg(x->cost.lo) : 15;
+        fprintf(f, "<text x=\"252\" y=\"%d\" text-anchor=\"end\" class=\"small\">", y + 12);
+        he(f, r->cat->vectors[v].id);
+        fprintf(f, "</text><rect class=\"bar %s\" x=\"260\" y=\"%d\" width=\"%.1f\" height=\"14\">"
+                   "<title>attack cost from %.3g EUR</title></rect>",
+                x->secure ? "ok" : "bad", y, fmax(1.0, c * 40), x->cost.lo);
+        if (x->worst_attacker >= 0)
+            fprintf(f, "<line class=\"budget\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\">"
+                       "<title>%s spends up to %.3g EUR</title></line>",
+                    260 + lg(x->willingness) * 40, y - 3, 260 + lg(x->willingness) * 40, y + 17,
+                    r->cat->attackers[x->worst_attacker].name, x->willingness);
+        fputc('\n', f);
+        row++;
+    }
+    fprintf(f, "</svg>\n");
+}
+
+static void svg_timeline(FILE *f, const mg_risk_result *r)
+{
+    double y0 = r->year, y1 = r->year + r->cat->calib.horizon_years;
+    double eol = r->model->year + r->model->lifetime_years;
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_vts; i++)
+        n += VEC(r, &r->vts[i])->brute != MG_BRUTE_NONE && r->vts[i].brute_eur > 0;
+    int h = 50 + (int)(n ? n : 1) * 20;
+    fprintf(f, "<svg class=\"chart\" id=\"secure-until\" width=\"900\" height=\"%d\" "
+               "viewBox=\"0 0 900 %d\" role=\"img\" aria-label=\"secure-until timeline\">\n",
+            h, h);
+    double span = y1 - y0;
+    for (int k = 0; k <= 6; k++) {
+        double yr = y0 + span * k / 6.0;
+        fprintf(f, "<line x1=\"%.1f\" y1=\"20\" x2=\"%.1f\" y2=\"%d\" class=\"grid\"/>"
+                   "<text x=\"%.1f\" y=\"14\" text-anchor=\"middle\" class=\"small\">%.0f</text>\n",
+                300 + 560.0 * k / 6.0, 300 + 560.0 * k / 6.0, h - 10, 300 + 560.0 * k / 6.0, yr);
+    }
+    if (eol >= y0 && eol <= y1)
+        fprintf(f, "<line class=\"eol\" x1=\"%.1f\" y1=\"18\" x2=\"%.1f\" y2=\"%d\"><title>end of "
+                   "life %.0f</title></line>\n",
+                300 + 560.0 * (eol - y0) / span, 300 + 560.0 * (eol - y0) / span, h - 6, eol);
+    size_t row = 0;
+    for (size_t i = 0; i < r->n_vts; i++) {
+        const mg_risk_vt *x = &r->vts[i];
+        if (VEC(r, x)->brute == MG_BRUTE_NONE || x->brute_eur <= 0)
+            continue;
+        double until = x->secure_until;
+        double end = isinf(until) && until > 0 ? y1 : fmin(fmax(until, y0), y1);
+        int y = 26 + (int)row * 20;
+        fprintf(f, "<text x=\"292\" y=\"%d\" text-anchor=\"end\" class=\"small\">", y + 11);
+        he(f, VEC(r, x)->id);
+        fprintf(f, " @ ");
+        he(f, TGT(r, x->target)->id);
+        fprintf(f, "</text><rect class=\"bar %s\" x=\"300\" y=\"%d\" width=\"%.1f\" height=\"12\">"
+                   "<title>secure until %s</title></rect>\n",
+                end >= eol ? "ok" : "bad", y, fmax(1.0, 560.0 * (end - y0) / span),
+                isinf(until) && until > 0 ? "beyond the horizon" : "the year shown");
+        row++;
+    }
+    if (n == 0)
+        fprintf(f, "<text x=\"300\" y=\"40\" class=\"small\">no key or MAC length in place: "
+                   "nothing is limited by brute force</text>\n");
+    fprintf(f, "</svg>\n");
+}
+
+static void svg_curve(FILE *f, const mg_risk_result *r)
+{
+    double maxc = 1, maxr = 1;
+    for (size_t i = 0; i < r->n_curve; i++) {
+        maxc = fmax(maxc, r->curve[i].cost);
+        maxr = fmax(maxr, r->curve[i].residual);
+    }
+    fprintf(f, "<svg class=\"chart\" id=\"cost-vs-residual\" width=\"620\" height=\"300\" "
+               "viewBox=\"0 0 620 300\" role=\"img\" aria-label=\"cost versus residual risk\">\n"
+               "<line x1=\"80\" y1=\"260\" x2=\"600\" y2=\"260\" class=\"axis\"/>"
+               "<line x1=\"80\" y1=\"20\" x2=\"80\" y2=\"260\" class=\"axis\"/>\n"
+               "<text x=\"340\" y=\"292\" text-anchor=\"middle\" class=\"small\">cost of measures "
+               "(0 .. %.3g EUR)</text>"
+               "<text x=\"14\" y=\"140\" class=\"small\" transform=\"rotate(-90 14 140)\" "
+               "text-anchor=\"middle\">residual risk (0 .. %.3g EUR)</text>\n<polyline class=\"curve\" points=\"",
+            maxc, maxr);
+    for (size_t i = 0; i < r->n_curve; i++)
+        fprintf(f, "%.1f,%.1f ", 80 + 520 * r->curve[i].cost / maxc,
+                260 - 240 * r->curve[i].residual / maxr);
+    fprintf(f, "\"/>\n");
+    for (size_t i = 0; i < r->n_curve; i++)
+        fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" class=\"pt\"><title>%.3g EUR &#8594; "
+                   "residual %.3g EUR</title></circle>\n",
+                80 + 520 * r->curve[i].cost / maxc, 260 - 240 * r->curve[i].residual / maxr,
+                r->curve[i].cost, r->curve[i].residual);
+    fprintf(f, "</svg>\n");
+}
+
+static const char css[] =
+    "body{font-family:sans-serif;margin:2em;max-width:1100px;color:#222}"
+    "h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ccc}"
+    ".verdict{padding:1em;border-radius:6px;font-size:1.2em}"
+    ".verdict.ok{background:#e8f5e9;border:2px solid #2e7d32}"
+    ".verdict.bad{background:#ffebee;border:2px solid #c62828}"
+    "table{border-collapse:collapse;font-size:.85em;margin:.5em 0}"
+    "td,th{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}"
+    "th{background:#f5f5f5}td.num{text-align:right;white-space:nowrap}"
+    ".no{color:#c62828;font-weight:bold}.yes{color:#2e7d32}"
+    "svg.chart{font-size:12px;display:block;margin:.5em 0}svg .small{font-size:10px}"
+    "svg .grid{stroke:#ddd}svg .axis{stroke:#333}svg .bar.ok{fill:#66bb6a}"
+    "svg .bar.bad{fill:#ef5350}svg .budget{stroke:#000;stroke-width:3}"
+    "svg .eol{stroke:#1565c0;stroke-width:2;stroke-dasharray:4 3}"
+    "svg .curve{fill:none;stroke:#1565c0;stroke-width:2}svg .pt{fill:#1565c0}";
+
+mg_err mg_risk_write_html(FILE *f, const mg_risk_result *r)
+{
+    const mg_risk_model *m = r->model;
+    const mg_risk_catalogue *c = r->cat;
+    char a[64], b[64], d[64], u[64];
+    long *w = calloc(c->n_vectors + 1, sizeof(long));
+    if (w == NULL)
+        return MG_ERR_BUF;
+    worst_per_vector(r, w);
+    fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+               "<meta name=\"viewport\" content=\"width=device-width\">"
+               "<title>Risk report: ");
+    he(f, m->name);
+    fprintf(f, "</title><style>%s</style></head><body>\n<h1>Risk report: ", css);
+    he(f, m->name);
+    fprintf(f, "</h1>\n");
+    mg_fmt_eur(a, sizeof(a), r->min_margin);
+    until_text(u, sizeof(u), r, r->secure_until);
+    fprintf(f, "<div class=\"verdict %s\" id=\"verdict\"><strong>%s</strong> &#8212; %zu of %zu "
+               "findings below the attackers' budget; smallest margin %s; secure until: %s "
+               "(end of life %.0f).",
+            r->secure ? "ok" : "bad", r->secure ? "Secure enough" : "NOT secure enough",
+            r->n_insecure, r->n_vts, a, u, m->year + m->lifetime_years);
+    mg_fmt_eur(a, sizeof(a), r->portfolio_cost);
+    mg_fmt_eur(b, sizeof(b), r->residual);
+    mg_fmt_eur(d, sizeof(d), r->residual_after);
+    if (!r->secure)
+        fprintf(f, " Cheapest measures that close the gap: %s (%s); residual risk %s &#8594; %s.",
+                a, r->portfolio_exact ? "exact optimum" : "heuristic", b, d);
+    fprintf(f, "</div>\n<p class=\"small\">Analysis year %.0f; %.0f devices; Monte Carlo %u draws, "
+               "seed %llu. Money in EUR. Method: docs/risk-method.md.</p>\n",
+            r->year, m->devices, r->draws, (unsigned long long)r->seed);
+
+    fprintf(f, "<h2>Risk matrix</h2><p>Findings per cell: impact (rows) by attack feasibility "
+               "(columns), coloured by the ISO/SAE 21434 risk value 1&#8211;5.</p>\n");
+    svg_matrix(f, r);
+    fprintf(f, "<h2>Attack cost vs attacker budget</h2><p>Per vector, at its weakest node or "
+               "link: bar = cheapest attack (log scale, EUR), black mark = the most a capable "
+               "in-scope attacker spends. Red: not enough.</p>\n");
+    svg_bars(f, r, w);
+    fprintf(f, "<h2>Secure until</h2><p>Vectors limited by key or MAC length: bar until the year "
+               "brute force falls under the attackers' budget (dashed line: end of life).</p>\n");
+    svg_timeline(f, r);
+    fprintf(f, "<h2>Cost vs residual risk</h2>\n");
+    svg_curve(f, r);
+
+    mg_fmt_eur(b, sizeof(b), r->portfolio_lower_bound);
+    fprintf(f, "<h2>Cheapest portfolio</h2><p>Total %s (%s; lower bound %s).%s</p>\n"
+               "<table id=\"portfolio\"><tr><th>measure</th><th>on</th><th>who</th><th>cost</th>"
+               "<th>fixed cost (once)</th></tr>\n",
+            a, r->portfolio_exact ? "exact" : "heuristic", b,
+            r->n_unclosable ? " Some findings cannot be closed by any catalogue measure." : "");
+    for (size_t i = 0; i < r->n_picks; i++) {
+        const mg_risk_measure *me = &c->measures[r->picks[i].measure];
+        mg_fmt_eur(a, sizeof(a), r->picks[i].cost);
+        mg_fmt_eur(b, sizeof(b), me->cost_fixed);
+        fprintf(f, "<tr><td>");
+        he(f, me->name);
+        fprintf(f, "</td><td>");
+        he(f, TGT(r, r->picks[i].target)->id);
+        fprintf(f, "</td><td>");
+        he(f, c->roles[me->role].name);
+        fprintf(f, "</td><td class=\"num\">%s</td><td class=\"num\">%s</td></tr>\n", a, b);
+    }
+    fprintf(f, "</table>\n<h2>Nodes and links</h2>\n<table id=\"links\"><tr><th>node/link</th>"
+               "<th>kind</th><th>owner</th><th>measures in place</th><th>verdict</th>"
+               "<th>weakest vector</th><th>margin</th></tr>\n");
+    for (size_t t = 0; t < m->n_targets; t++) {
+        const mg_risk_target *tg = &m->targets[t];
+        bool sec = true;
+        long wk = -1;
+        for (size_t i = 0; i < r->n_vts; i++)
+            if (r->vts[i].target == (int)t) {
+                sec = sec && r->vts[i].secure;
+                if (wk < 0 || r->vts[i].margin < r->vts[wk].margin)
+                    wk = (long)i;
+            }
+        fprintf(f, "<tr><td>");
+        he(f, tg->name);
+        fprintf(f, "</td><td>");
+        he(f, tg->kind);
+        fprintf(f, "%s</td><td>", tg->is_link ? " (link)" : "");
+        he(f, tg->owner >= 0 ? c->roles[tg->owner].name : "-");
+        fprintf(f, "</td><td>");
+        for (size_t k = 0; k < tg->n_measures; k++) {
+            fprintf(f, "%s", k ? ", " : "");
+            he(f, c->measures[tg->measures[k].measure].id);
+        }
+        if (wk >= 0)
+            mg_fmt_eur(a, sizeof(a), r->vts[wk].margin);
+        fprintf(f, "</td><td class=\"%s\">%s</td><td>%s</td><td class=\"num\">%s</td></tr>\n",
+                sec ? "yes" : "no", sec ? "enough" : "not enough",
+                wk >= 0 ? c->vectors[r->vts[wk].vector].id : "-", wk >= 0 ? a : "-");
+    }
+    fprintf(f, "</table>\n<h2>Findings</h2>\n<table id=\"findings\"><tr><th>vector</th><th>on</th>"
+               "<th>principle</th><th>attack potential (CC band)</th><th>feasibility</th>"
+               "<th>attack cost</th><th>attacker budget</th><th>probability</th>"
+               "<th>worst damage</th><th>demand</th><th>risk</th><th>TVRA</th><th>secure until</th>"
+               "<th>verdict</th></tr>\n");
+    for (size_t i = 0; i < r->n_vts; i++) {
+        const mg_risk_vt *x = &r->vts[i];
+        char e[64], g[64];
+        mg_fmt_eur(a, sizeof(a), x->cost.lo);
+        mg_fmt_eur(b, sizeof(b), x->willingness);
+        mg_fmt_eur(d, sizeof(d), x->damage_worst);
+        mg_fmt_eur(e, sizeof(e), x->demand);
+        until_text(g, sizeof(g), r, x->secure_until);
+        fprintf(f, "<tr><td>");
+        he(f, VEC(r, x)->name);
+        fprintf(f, "</td><td>");
+        he(f, TGT(r, x->target)->id);
+        fprintf(f, "</td><td>%s</td><td>%d (%s)</td><td>%s</td><td class=\"num\">%s</td>"
+                   "<td class=\"num\">%s</td><td class=\"num\">%.1f %%</td><td class=\"num\">%s</td>"
+                   "<td class=\"num\">%s</td><td>%d</td><td>%s</td><td>%s</td><td class=\"%s\">%s</td></tr>\n",
+                mg_risk_principle_name(VEC(r, x)->principle), x->ap_cem,
+                mg_risk_cc_band_name(x->band), mg_risk_feas_name(x->feas), a, b,
+                100 * x->probability, d, e, x->risk_21434, mg_risk_tvra_name(x->tvra), g,
+                x->secure ? "yes" : "no", x->secure ? "enough" : "not enough");
+    }
+    fprintf(f, "</table>\n<h2>Defence analysis</h2>\n<table id=\"defence\"><tr><th>vector</th>"
+               "<th>detectable?</th><th>detected now?</th><th>preventable?</th>"
+               "<th>cost of prevention</th><th>response that prevents repetition</th>"
+               "<th>source</th></tr>\n");
+    for (size_t v = 0; v < c->n_vectors; v++) {
+        if (w[v] < 0)
+            continue;
+        const mg_risk_vt *x = &r->vts[w[v]];
+        mg_fmt_eur(a, sizeof(a), x->prevention_eur);
+        fprintf(f, "<tr><td>");
+        he(f, c->vectors[v].name);
+        fprintf(f, "</td><td>%s</td><td>%s</td><td>%s</td><td class=\"num\">%s</td><td>",
+                detectable(&c->vectors[v]) ? "yes" : "no", x->detected ? "yes" : "no",
+                preventable(&c->vectors[v]) ? "yes" : "no",
+                x->secure ? "0 EUR (already enough)"
+                          : (isfinite(x->prevention_eur) ? a : "no catalogue measure"));
+        he(f, c->vectors[v].response);
+        fprintf(f, "</td><td class=\"small\">");
+        he(f, c->vectors[v].source);
+        fprintf(f, "</td></tr>\n");
+    }
+    fprintf(f, "</table>\n<h2>Duties per role</h2>\n<table id=\"duties\"><tr><th>role</th>"
+               "<th>organisation</th><th>duty</th><th>new measures</th></tr>\n");
+    for (size_t ro = 0; ro < c->n_roles; ro++) {
+        fprintf(f, "<tr><td>");
+        he(f, c->roles[ro].name);
+        fprintf(f, "</td><td>");
+        he(f, m->role_org[ro] ? m->role_org[ro] : "-");
+        fprintf(f, "</td><td>");
+        he(f, c->roles[ro].duty);
+        fprintf(f, "</td><td>");
+        bool any = false;
+        for (size_t i = 0; i < r->n_picks; i++)
+            if (c->measures[r->picks[i].measure].role == (int)ro) {
+                fprintf(f, "%s", any ? "; " : "");
+                he(f, c->measures[r->picks[i].measure].name);
+                fprintf(f, " on ");
+                he(f, TGT(r, r->picks[i].target)->id);
+                any = true;
+            }
+        fprintf(f, "%s</td></tr>\n", any ? "" : "-");
+    }
+    fprintf(f, "</table>\n</body></html>\n");
+    free(w);
+    return ferror(f) ? MG_ERR_BUF : MG_OK;
+}

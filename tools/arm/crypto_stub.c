@@ -1,0 +1,34 @@
+/*
+ * Crypto interface stub for the Cortex-M0+ size probe (tools/arm-size.sh).
+ * Crypto is outside the core budget (issue 2): these functions only keep the
+ * link whole and are excluded from the flash and stack figures. They are
+ * never run.
+ */
+#include "m2mguard/crypto.h"
+
+extern volatile int probe_sink;
+
+size_t mg_alg_block(mg_alg alg)
+{
+    return alg == MG_ALG_AES ? 16u : 8u;
+}
+
+mg_err mg_crypto_cbc(mg_key *k, bool encrypt, const uint8_t *in, uint8_t *out, size_t len)
+{
+    (void)k;
+    (void)encrypt;
+    (void)in;
+    (void)out;
+    probe_sink = (int)len;
+    return MG_OK;
+}
+
+mg_err mg_crypto_mac(mg_key *k, const mg_iov *parts, size_t n, uint8_t tag[16], size_t *tag_len)
+{
+    (void)k;
+    (void)parts;
+    (void)n;
+    tag[0] = (uint8_t)probe_sink;
+    *tag_len = 16;
+    return MG_OK;
+}
