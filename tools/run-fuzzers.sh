@@ -21,7 +21,7 @@ if [ $# -ne 2 ]; then
     echo "usage: $0 BUILD_DIR SECONDS" >&2
     exit 2
 fi
-build=$1
+build=$(cd "$1" && pwd) || exit 2
 secs=$2
 case $secs in '' | *[!0-9]*) echo "$0: SECONDS must be a whole number" >&2; exit 2 ;; esac
 src=$(cd "$(dirname "$0")/.." && pwd)

@@ -101,8 +101,12 @@ mg_err mg_risk_write_json(FILE *f, const mg_risk_result *r)
     jnum(f, r->min_margin);
     fprintf(f, ", \"secure_until_year\": ");
     jnum(f, isfinite(r->secure_until) ? floor(r->secure_until) : r->secure_until);
-    fprintf(f, ", \"secure_until_limited_by_key_length\": %s, \"residual_risk_eur\": ",
+    char ut[64];
+    until_text(ut, sizeof(ut), r, r->secure_until);
+    fprintf(f, ", \"secure_until_limited_by_key_length\": %s, \"secure_until\": ",
             isfinite(r->secure_until) ? "true" : "false");
+    js(f, ut);
+    fprintf(f, ", \"residual_risk_eur\": ");
     jnum(f, r->residual);
     fprintf(f, "},\n  \"portfolio\": {\"exact\": %s, \"cost_eur\": ",
             r->portfolio_exact ? "true" : "false");
@@ -217,6 +221,9 @@ mg_err mg_risk_write_json(FILE *f, const mg_risk_result *r)
         jnum(f, x->margin);
         fprintf(f, ", \"secure_until_year\": ");
         jnum(f, isfinite(x->secure_until) ? floor(x->secure_until) : x->secure_until);
+        until_text(ut, sizeof(ut), r, x->secure_until);
+        fprintf(f, ", \"secure_until\": ");
+        js(f, ut);
         fprintf(f, ", \"detected\": %s, \"prevention_eur\": ", x->detected ? "true" : "false");
         jnum(f, x->prevention_eur);
         fputc('}', f);
