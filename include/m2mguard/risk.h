@@ -293,6 +293,9 @@ typedef struct mg_risk_result {
     uint64_t seed;
     unsigned draws;
     mg_risk_vt *vts; size_t n_vts;
+    /* P(cost < what attacker model->attackers[j] spends) for finding i at
+     * [i * model->n_attackers + j]; 0 when that attacker is not capable */
+    double *p_attacker;
     bool secure;             /* every vector against every node/link */
     size_t n_insecure;
     double min_margin;       /* EUR, over all vectors */

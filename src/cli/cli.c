@@ -103,7 +103,7 @@ void mg_cli_print_hex(FILE *f, const uint8_t *p, size_t n)
 long mg_cli_key_file(const char *what, const char *path, uint8_t *out, size_t cap)
 {
     char text[512];
-    char hex[sizeof(text)];
+    char hex[sizeof(text)] = {0};
     size_t got = 0, h = 0;
     struct stat st;
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);

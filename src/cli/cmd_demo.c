@@ -525,11 +525,12 @@ static int cmd_demo_impl(bool keep)
            WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "exit 0" : "crashed");
     result(&d, "times the door was unlocked", "unlocks 1", ev);
     FILE *sf = fopen(state_dev, "r");
-    unsigned long long in = 0, out = 0;
-    if (sf == NULL || fscanf(sf, "%llu %llu", &in, &out) != 2)
-        in = 0;
+    char line[64] = "";
+    if (sf == NULL || fgets(line, sizeof(line), sf) == NULL)
+        line[0] = '\0';
     if (sf)
         fclose(sf);
+    unsigned long long in = strtoull(line, NULL, 10); /* "LAST_IN NEXT_OUT" */
     char st[64];
     snprintf(st, sizeof(st), "last counter %llu", in);
     /* unlock 1, set-temp 2 (tampered, refused), unlock 3 (held back), lock 4 */

@@ -170,7 +170,8 @@ static int parse(const sms_cmd *c, int argc, char **argv, sms_opts *o, int *rc)
             else
                 snprintf(msg, sizeof(msg), "unknown option or missing value: '%s'", argv[optind - 1]);
             wipe_opts(o);
-            return mg_cli_usage_error(c->path, msg) ? -1 : -1;
+            (void)mg_cli_usage_error(c->path, msg);
+            return -1;
         }
         }
         if (!ok) {

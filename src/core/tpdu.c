@@ -370,7 +370,7 @@ mg_err mg_pdu_mode_decode(const uint8_t *p, size_t n, mg_pdu_mode *out)
         a.toa = mg_rd_u8(&r);
         mg_rd_copy(&r, a.val, len - 1u);
         MG_TRY(r.err);
-        size_t digits = 2u * (len - 1u);
+        size_t digits = (size_t)2u * (len - 1u);
         if (digits > 0 && (a.val[len - 2u] >> 4) == 15u)
             digits--; /* F filler after an odd number of digits */
         a.len = (uint8_t)digits;

@@ -266,8 +266,11 @@ static double loguniform(double lo, double hi, double u)
 }
 
 static double mc_probability(const mc *s, const mg_risk_model *m, const mg_risk_catalogue *c,
-                             const mg_risk_vt *o)
+                             const mg_risk_vt *o, double *per_attacker)
 {
+    if (per_attacker != NULL)
+        for (size_t i = 0; i < m->n_attackers; i++)
+            per_attacker[i] = 0;
     if (!o->applicable)
         return 0;
     mg_rng r;
@@ -291,6 +294,8 @@ static double mc_probability(const mc *s, const mg_risk_model *m, const mg_risk_
     }
     for (size_t i = 0; i < na; i++) {
         double p = (double)hit[i] / (double)s->draws;
+        if (per_attacker != NULL)
+            per_attacker[i] = p;
         if (p > best)
             best = p;
     }
@@ -397,9 +402,10 @@ mg_err mg_risk_analyze(const mg_risk_model *m, const mg_risk_catalogue *c,
         for (size_t v = 0; v < c->n_vectors; v++)
             n += mg_risk_vector_targets(c, (int)v, &m->targets[t]);
     r->vts = mg_arena_array(A, n ? n : 1, sizeof(mg_risk_vt));
+    r->p_attacker = mg_arena_array(A, (n ? n : 1) * m->n_attackers, sizeof(double));
     mc s = {r->draws, o.seed, mg_arena_array(A, (size_t)r->draws * (m->n_attackers + 1),
                                              sizeof(double))};
-    if (r->vts == NULL || s.budget == NULL)
+    if (r->vts == NULL || r->p_attacker == NULL || s.budget == NULL)
         goto oom;
     for (size_t i = 0; i < m->n_attackers; i++) {
         mg_rng rg;
@@ -415,9 +421,11 @@ mg_err mg_risk_analyze(const mg_risk_model *m, const mg_risk_catalogue *c,
         for (size_t v = 0; v < c->n_vectors; v++) {
             if (!mg_risk_vector_targets(c, (int)v, &m->targets[t]))
                 continue;
-            mg_risk_vt *x = &r->vts[r->n_vts++];
+            mg_risk_vt *x = &r->vts[r->n_vts];
             mg_risk_eval_vt(m, c, r->year, (int)v, (int)t, NULL, 0, x);
-            x->probability = mc_probability(&s, m, c, x);
+            x->probability =
+                mc_probability(&s, m, c, x, r->p_attacker + r->n_vts * m->n_attackers);
+            r->n_vts++;
             x->demand = x->probability * x->damage_worst;
             r->residual += x->demand;
             if (!x->secure) {
@@ -524,6 +532,17 @@ mg_err mg_risk_analyze(const mg_risk_model *m, const mg_risk_catalogue *c,
             /* greedy: add the candidate closing most open vectors per EUR, then drop
              * the ones no longer needed (most expensive first) */
             all_local_exact = false;
+            for (size_t i = 0; i < so->n; i++) {
+                int one[1] = {cd[so->first + i].measure};
+                double tot = cd[so->first + i].cost + c->measures[one[0]].cost_fixed;
+                for (size_t j = 0; j < so->n_vts; j++) {
+                    mg_risk_vt tmp;
+                    mg_risk_vt *x = &r->vts[so->vts[j]];
+                    mg_risk_eval_vt(m, c, r->year, x->vector, (int)t, one, 1, &tmp);
+                    if (tmp.secure && tot < x->prevention_eur)
+                        x->prevention_eur = tot;
+                }
+            }
             unsigned long long chosen = 0;
             for (;;) {
                 size_t open = 0;
@@ -675,7 +694,7 @@ mg_err mg_risk_analyze(const mg_risk_model *m, const mg_risk_catalogue *c,
                 continue;
             mg_risk_vt tmp;
             mg_risk_eval_vt(m, c, r->year, r->vts[j].vector, (int)t, ex, ne, &tmp);
-            tmp.probability = mc_probability(&s, m, c, &tmp);
+            tmp.probability = mc_probability(&s, m, c, &tmp, NULL);
             before += r->vts[j].demand;
             after += tmp.probability * tmp.damage_worst;
         }

@@ -9,6 +9,9 @@
 
 #define MAX_MODEL (16u << 20)
 #define MAX_KINDS 256
+#define MAX_PLACED 64     /* measures on one node or link */
+#define MAX_COMMANDS 1000
+#define MAX_VIA 256
 
 typedef struct kinds { const char *k[MAX_KINDS]; size_t n; } kinds;
 
@@ -59,12 +62,18 @@ static bool load_placed(ydoc *y, yaml_node_t *e, const mg_risk_catalogue *c, mg_
                         const char **mids)
 {
     yaml_node_t *idn = e;
-    if (e != NULL && e->type == YAML_MAPPING_NODE) {
+    if (e == NULL)
+        return false;
+    if (e->type == YAML_MAPPING_NODE) {
         static const char *const keys[] = {"id", "key_bits", "mac_bits", "time_to_detect_hours",
                                            "per_hour", "algorithm"};
         y_check_keys(y, e, keys, 6);
         if (!y_req(y, e, "id", &idn))
             return false;
+    }
+    if (t->n_measures >= MAX_PLACED) {
+        y_err(y, e, "list each measure once", "more than %d measures on '%s'", MAX_PLACED, t->id);
+        return false;
     }
     int m = y_enum(y, idn, "measure", mids, c->n_measures);
     if (m < 0)
@@ -340,6 +349,10 @@ static bool load_model(ydoc *y, const mg_risk_catalogue *c, mg_risk_model *m)
         if (!y_is_seq(y, v, "commands"))
             return false;
         size_t nc = y_seq_len(v);
+        if (nc > MAX_COMMANDS) {
+            y_err(y, v, NULL, "more than %d commands", MAX_COMMANDS);
+            return false;
+        }
         m->commands = mg_arena_array(y->arena, nc ? nc : 1, sizeof(mg_risk_command));
         if (m->commands == NULL)
             return false;
@@ -358,6 +371,11 @@ static bool load_model(ydoc *y, const mg_risk_catalogue *c, mg_risk_model *m)
                 !y_req_num(y, e, "value_eur", 0, 1e15, &cm->value) || !y_req(y, e, "via", &via) ||
                 !y_is_seq(y, via, "via"))
                 return false;
+            if (y_seq_len(via) > MAX_VIA) {
+                y_err(y, via, NULL, "a command passes through more than %d nodes and links",
+                      MAX_VIA);
+                return false;
+            }
             cm->via = mg_arena_array(y->arena, y_seq_len(via) + 1, sizeof(int));
             if (cm->via == NULL)
                 return false;

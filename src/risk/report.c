@@ -203,7 +203,13 @@ mg_err mg_risk_write_json(FILE *f, const mg_risk_result *r)
             js(f, c->attackers[x->worst_attacker].id);
         else
             fputs("null", f);
-        fprintf(f, ", \"probability\": %.4f, \"exploited_devices\": ", x->probability);
+        fprintf(f, ", \"probability\": %.4f, \"probability_by_attacker\": {", x->probability);
+        for (size_t j = 0; j < m->n_attackers; j++) {
+            fprintf(f, "%s", j ? ", " : "");
+            js(f, c->attackers[m->attackers[j]].id);
+            fprintf(f, ": %.4f", r->p_attacker[i * m->n_attackers + j]);
+        }
+        fprintf(f, "}, \"exploited_devices\": ");
         jnum(f, x->exploited);
         fprintf(f, ", \"exposure_days\": ");
         jnum(f, x->exposure_days);
@@ -678,6 +684,7 @@ static const char css[] =
     ".verdict.bad{background:#ffebee;border:2px solid #c62828}"
     "table{border-collapse:collapse;font-size:.85em;margin:.5em 0}"
     "td,th{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}"
+    "#findings,#defence{display:block;overflow-x:auto;max-width:100%}"
     "th{background:#f5f5f5}td.num{text-align:right;white-space:nowrap}"
     ".no{color:#c62828;font-weight:bold}.yes{color:#2e7d32}"
     "svg.chart{font-size:12px;display:block;margin:.5em 0}svg .small{font-size:10px}"

@@ -87,6 +87,13 @@ expect "por-pack plain status 0a" "027100""000b""0a""b00011""0000000000""00""0a"
 expect_rc "por-unpack tampered" 1 "$bin" sms por-unpack --spi 0209 --kic 35 --kid 35 \
   --kid-key 12110c78e678c25408233076aa033615 027100001612b000110000000000000055f47118381175fb02612f
 
+# the example in README.md stays true
+got=$("$bin" sms pack --spi 1621 --kic 12 --kid 12 --tar 4d4701 --cntr 0000000005 \
+      --kic-key 000102030405060708090a0b0c0d0e0f --kid-key f0e0d0c0b0a090807060504030201000 756e6c6f636b)
+expect "README example" 002815162112124d470142e11d782dcd0eba5de885693e8164ee05087710d98b5eb542947ac24d031f10 "$got"
+grep -q "$got" "${MG_SOURCE_DIR:-$(dirname "$0")/../..}/README.md" || fail "README example packet not in README.md"
+pass=$((pass + 1))
+
 # usage errors
 expect_rc "missing --spi" 2 "$bin" sms pack --kic 12 --kid 12 --tar 000000 --cntr 0000000001 00
 expect_rc "odd hex" 3 "$bin" sms pack --spi 0000 --kic 12 --kid 12 --tar 000000 --cntr 0000000001 0

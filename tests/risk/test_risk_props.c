@@ -69,6 +69,7 @@ static void test_measure_never_lowers_cost(void **state)
 {
     (void)state;
     size_t checked = 0;
+    assert_true(cat.n_measures > 0);
     for (size_t ex = 0; ex < N_EX; ex++) {
         mg_risk_model m;
         load_example(&cat, ex, &m);
@@ -94,7 +95,7 @@ static void test_measure_never_lowers_cost(void **state)
                     size_t n = 0;
                     for (size_t k = 0; k < 7; k++) {
                         x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-                        set[n++] = (int)((x >> 33) % cat.n_measures);
+                        set[n++] = (int)((x >> 33) % (cat.n_measures ? cat.n_measures : 1));
                     }
                     mg_risk_vt a, b;
                     mg_risk_eval_vt(&m, &cat, m.year, (int)v, (int)t, set, n - 1, &a);
@@ -122,7 +123,9 @@ static void test_bigger_budget_never_helps(void **state)
         mg_risk_opts o = {.seed = 42, .draws = 300};
         mg_risk_result before, after;
         assert_int_equal(mg_risk_analyze(&m, &cat, &o, &before), MG_OK);
-        for (double k = 2; k <= 1000; k *= 10) {
+        static const double factors[] = {2, 20, 200};
+        for (size_t fi = 0; fi < 3; fi++) {
+            double k = factors[fi];
             mg_range saved[16];
             for (size_t a = 0; a < cat.n_attackers && a < 16; a++) {
                 saved[a] = cat.attackers[a].budget;
