@@ -1,0 +1,186 @@
+/*
+ * m2mguard — the device registry and key store (host side; may allocate).
+ *
+ * One interface, several engines: mg_store is an opaque handle whose
+ * functions dispatch through a table of operations (src/store/store.c), so
+ * that a PostgreSQL engine can follow the SQLite one (src/store/sqlite.c).
+ *
+ * Contract:
+ *  - Every function returns mg_err (common.h) and sets a message readable
+ *    with mg_store_errmsg() that never contains a secret.
+ *  - Keys are stored wrapped (AES-256 key wrap with padding, RFC 5649) by a
+ *    32-octet master key that the caller loads from a 0600 file or a PKCS#11
+ *    token; mg_store_keys_get() unwraps into caller memory, which the caller
+ *    wipes (mg_keyset_wipe). Keys never appear in a log, an event or an error.
+ *  - Counters: mg_store_cntr_in_advance() is a compare-and-set: it moves the
+ *    inbound counter of a device only upward and fails with MG_ERR_CNTR_LOW
+ *    otherwise, so two gateways sharing one database never accept the same
+ *    counter. It is durable when the surrounding transaction commits
+ *    (SQLite: WAL, synchronous=FULL). Group commit: mg_store_begin(), many
+ *    advances, mg_store_commit(); nothing is acted on before the commit.
+ *  - Times are Unix seconds (int64). Ids are positive int64.
+ */
+#ifndef M2MGUARD_STORE_H
+#define M2MGUARD_STORE_H
+
+#include "m2mguard/common.h"
+#include "m2mguard/crypto.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mg_store mg_store;
+
+#define MG_NAME_MAX 64
+#define MG_MSISDN_MAX 24
+#define MG_REASON_MAX 160
+
+typedef enum mg_dev_status {
+    MG_DEV_ACTIVE = 0,
+    MG_DEV_QUARANTINED = 1, /**< messages refused (event), keys kept */
+    MG_DEV_REVOKED = 2,     /**< messages refused (event), keys destroyed */
+} mg_dev_status;
+
+const char *mg_dev_status_name(mg_dev_status s);
+
+typedef struct mg_device {
+    int64_t id;
+    char name[MG_NAME_MAX];
+    char dev_class[MG_NAME_MAX];
+    char msisdn[MG_MSISDN_MAX]; /**< "+E164" */
+    mg_dev_status status;
+    int64_t created;
+    uint8_t tar[3];
+    uint64_t cntr_in;  /**< last counter accepted from the device (MO) */
+    uint64_t cntr_out; /**< last counter used towards the device (MT) */
+    int key_version;   /**< active key version (1..15) */
+} mg_device;
+
+typedef enum mg_key_state {
+    MG_KEY_PENDING = 0, /**< delivered to the device, not yet confirmed */
+    MG_KEY_ACTIVE = 1,
+    MG_KEY_RETIRED = 2,
+} mg_key_state;
+
+/** One version of a device's SMS keys (KIc and KID of one algorithm). */
+typedef struct mg_keyset {
+    int version;  /**< key version number, 1..15 (the KIc/KID high nibble) */
+    mg_alg alg;   /**< MG_ALG_AES (default) or 3DES for legacy peers */
+    uint8_t kic[MG_KEY_MAX];
+    uint8_t kid[MG_KEY_MAX];
+    size_t len;   /**< octets of each key */
+    mg_key_state state;
+} mg_keyset;
+
+void mg_keyset_wipe(mg_keyset *k);
+
+/** Opens (creating if absent and create is true) and migrates the store at
+ *  path. master is the 32-octet key-wrapping key; it is copied and wiped on
+ *  close. */
+MG_MUST_CHECK mg_err mg_store_open(const char *path, const uint8_t master[32], bool create,
+                                   mg_store **out);
+void mg_store_close(mg_store *s);
+/** Message of the last error on this handle ("" if none). */
+const char *mg_store_errmsg(const mg_store *s);
+/** Schema version after migration. */
+int mg_store_schema_version(const mg_store *s);
+
+MG_MUST_CHECK mg_err mg_store_begin(mg_store *s);
+MG_MUST_CHECK mg_err mg_store_commit(mg_store *s);
+void mg_store_rollback(mg_store *s);
+
+/* ---- devices -------------------------------------------------------------- */
+/** Adds a device; d->id and d->created are set. MG_ERR_ARG if the name or the
+ *  MSISDN is taken (message says which). */
+MG_MUST_CHECK mg_err mg_store_device_add(mg_store *s, mg_device *d);
+/** Look-ups: MG_ERR_KEY when there is no such device. */
+MG_MUST_CHECK mg_err mg_store_device_by_name(mg_store *s, const char *name, mg_device *d);
+MG_MUST_CHECK mg_err mg_store_device_by_msisdn(mg_store *s, const char *msisdn, mg_device *d);
+MG_MUST_CHECK mg_err mg_store_device_by_id(mg_store *s, int64_t id, mg_device *d);
+/** Calls fn for every device in id order; stops early when fn returns false. */
+MG_MUST_CHECK mg_err mg_store_device_list(mg_store *s, bool (*fn)(void *ctx, const mg_device *d),
+                                          void *ctx);
+MG_MUST_CHECK mg_err mg_store_device_set_status(mg_store *s, int64_t id, mg_dev_status st);
+/** Deletes the device, its keys, counters and queued commands (events stay). */
+MG_MUST_CHECK mg_err mg_store_device_delete(mg_store *s, int64_t id);
+
+/* ---- keys ----------------------------------------------------------------- */
+MG_MUST_CHECK mg_err mg_store_keys_put(mg_store *s, int64_t device_id, const mg_keyset *k);
+/** version 0: the active version. MG_ERR_KEY if none. */
+MG_MUST_CHECK mg_err mg_store_keys_get(mg_store *s, int64_t device_id, int version, mg_keyset *k);
+/** Makes `version` active and retires the previous active version. */
+MG_MUST_CHECK mg_err mg_store_keys_activate(mg_store *s, int64_t device_id, int version);
+/** Overwrites and deletes every key version of a device (revocation). */
+MG_MUST_CHECK mg_err mg_store_keys_destroy(mg_store *s, int64_t device_id);
+
+/* ---- counters ------------------------------------------------------------- */
+/** Compare-and-set: cntr_in := cntr iff cntr > cntr_in; else MG_ERR_CNTR_LOW. */
+MG_MUST_CHECK mg_err mg_store_cntr_in_advance(mg_store *s, int64_t device_id, uint64_t cntr);
+/** Reserves the next outbound counter (cntr_out + 1), durably on commit. */
+MG_MUST_CHECK mg_err mg_store_cntr_out_next(mg_store *s, int64_t device_id, uint64_t *cntr);
+
+/* ---- inbox: accepted messages, written in the same transaction as the counter */
+typedef struct mg_inbox_msg {
+    int64_t id;
+    int64_t device_id;
+    int64_t received;
+    uint64_t cntr;
+    uint8_t data[512];
+    size_t data_len;
+} mg_inbox_msg;
+MG_MUST_CHECK mg_err mg_store_inbox_add(mg_store *s, mg_inbox_msg *m);
+/** Messages with id > after_id, in id order, at most max of them. */
+MG_MUST_CHECK mg_err mg_store_inbox_since(mg_store *s, int64_t after_id, size_t max,
+                                          bool (*fn)(void *ctx, const mg_inbox_msg *m), void *ctx);
+
+/* ---- outbound commands ---------------------------------------------------- */
+typedef enum mg_cmd_state {
+    MG_CMD_QUEUED = 0,
+    MG_CMD_SENT = 1,      /**< submitted to the SMSC, waiting for the PoR */
+    MG_CMD_DONE = 2,      /**< authentic PoR with status 00 received */
+    MG_CMD_FAILED = 3,    /**< PoR with an error status, or refused by the SMSC */
+    MG_CMD_TIMEOUT = 4,   /**< no PoR in time */
+} mg_cmd_state;
+const char *mg_cmd_state_name(mg_cmd_state s);
+
+typedef struct mg_command {
+    int64_t id;
+    int64_t device_id;
+    int64_t created;
+    int64_t updated;
+    mg_cmd_state state;
+    uint64_t cntr;         /**< the counter it was secured with (0 until sent) */
+    char text[256];        /**< the command and its arguments, e.g. "unlock" */
+    char detail[MG_REASON_MAX]; /**< SMSC message id, PoR status, ... */
+} mg_command;
+MG_MUST_CHECK mg_err mg_store_cmd_enqueue(mg_store *s, mg_command *c);
+/** Queued commands, oldest first, at most max. */
+MG_MUST_CHECK mg_err mg_store_cmd_queued(mg_store *s, size_t max,
+                                         bool (*fn)(void *ctx, const mg_command *c), void *ctx);
+MG_MUST_CHECK mg_err mg_store_cmd_update(mg_store *s, int64_t id, mg_cmd_state st, uint64_t cntr,
+                                         const char *detail);
+MG_MUST_CHECK mg_err mg_store_cmd_by_cntr(mg_store *s, int64_t device_id, uint64_t cntr, mg_command *c);
+/** Commands in state SENT whose `updated` is older than before. */
+MG_MUST_CHECK mg_err mg_store_cmd_sent_before(mg_store *s, int64_t before,
+                                              bool (*fn)(void *ctx, const mg_command *c), void *ctx);
+
+/* ---- security events -------------------------------------------------------- */
+typedef struct mg_event {
+    int64_t id;
+    int64_t time;
+    int64_t device_id;          /**< 0 when the device is not known */
+    char bearer[16];            /**< "sms", "smpp", "cli", ... */
+    char source[MG_MSISDN_MAX]; /**< source address as received */
+    char kind[32];              /**< "auth_ok", "auth_fail", "replay", "unknown_sender", ... */
+    char reason[MG_REASON_MAX]; /**< human detail, never a secret */
+} mg_event;
+MG_MUST_CHECK mg_err mg_store_event_add(mg_store *s, mg_event *e);
+/** Events with id > after_id (and device/time filters when non-zero), oldest first. */
+MG_MUST_CHECK mg_err mg_store_events(mg_store *s, int64_t after_id, int64_t device_id, int64_t since,
+                                     bool (*fn)(void *ctx, const mg_event *e), void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* M2MGUARD_STORE_H */
