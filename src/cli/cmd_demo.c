@@ -32,7 +32,7 @@
 #define DEVICE_NUMBER "+4915112345678"
 #define DEVICE_NAME "door-lock-17"
 #define SPI_TELEMETRY MG_SPI(0x16, 0x00) /* CC, ciphered, counter higher; no PoR */
-#define SPI_COMMAND MG_SPI(0x16, 0x21)   /* ... PoR required, PoR CC, via SMS-SUBMIT */
+#define SPI_COMMAND MG_SPI(0x16, 0x39)   /* ... PoR required, with CC, ciphered, via SMS-SUBMIT */
 #define KI 0x12                          /* AES, key version 1 */
 #define FRAME_MAX 512
 
@@ -481,7 +481,7 @@ static int cmd_demo_impl(bool keep)
     printf("m2mguard demo: secured SMS, ETSI TS 102 225 / 3GPP TS 31.115 in TS 23.040 TPDUs\n");
     printf("  device %s (%s), backend %s, SMS centre and attacker in between\n", DEVICE_NAME,
            DEVICE_NUMBER, BACKEND_NUMBER);
-    printf("  profile: SPI 16xx (AES-128-CMAC 8-octet CC, AES-128-CBC, counter must be higher),\n"
+    printf("  profile: SPI 16 00/39 (AES-128-CMAC 8-octet CC, AES-128-CBC, counter must be higher),\n"
            "           KIc/KID 12, random per-device keys (provisioning file 0600: %s)\n", prov);
 
     int sv[2];

@@ -42,7 +42,7 @@ expect "unpack MSL rc" 1 $rc
 expect "unpack MSL status" "insufficient_security_level" "${err%%:*}"
 
 # profile packet: counter must be higher
-PKT=$("$bin" sms pack --spi 1621 --kic 12 --kid 12 --tar 4d4701 --cntr 0000000005 \
+PKT=$("$bin" sms pack --spi 1639 --kic 12 --kid 12 --tar 4d4701 --cntr 0000000005 \
       --kic-key $AES_KIC --kid-key $AES_KID 756e6c6f636b)
 got=$("$bin" sms unpack --kic-key $AES_KIC --kid-key $AES_KID --last-cntr 0000000004 $PKT | grep '^data:')
 expect "profile unpack" "data: 756e6c6f636b" "$got"
@@ -88,9 +88,9 @@ expect_rc "por-unpack tampered" 1 "$bin" sms por-unpack --spi 0209 --kic 35 --ki
   --kid-key 12110c78e678c25408233076aa033615 027100001612b000110000000000000055f47118381175fb02612f
 
 # the example in README.md stays true
-got=$("$bin" sms pack --spi 1621 --kic 12 --kid 12 --tar 4d4701 --cntr 0000000005 \
+got=$("$bin" sms pack --spi 1639 --kic 12 --kid 12 --tar 4d4701 --cntr 0000000005 \
       --kic-key 000102030405060708090a0b0c0d0e0f --kid-key f0e0d0c0b0a090807060504030201000 756e6c6f636b)
-expect "README example" 002815162112124d470142e11d782dcd0eba5de885693e8164ee05087710d98b5eb542947ac24d031f10 "$got"
+expect "README example" 002815163912124d47019397160cedf51c11a9e2dfd7a0c4916e1a91e9a9a3e96472b8cc0f1e23f0b8b3 "$got"
 grep -q "$got" "${MG_SOURCE_DIR:-$(dirname "$0")/../..}/README.md" || fail "README example packet not in README.md"
 pass=$((pass + 1))
 
