@@ -22,6 +22,7 @@ all: build
 
 deps:
 	@tools/install-deps.sh
+	@tools/install-npm-deps.sh
 
 $(GCC_DIR)/CMakeCache.txt:
 	cmake -S . -B $(GCC_DIR) -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -64,6 +65,7 @@ demo: deps build
 
 bench: deps build
 	@for b in $(GCC_DIR)/bench/bench_*; do [ -x "$$b" ] && echo "== $$b" && "$$b"; done
+	@echo "== bench/e2e_smpp.sh" && bench/e2e_smpp.sh $(GCC_DIR)/m2mguard
 
 lint: build
 	cppcheck --std=c11 --enable=warning,performance,portability --inline-suppr --error-exitcode=1 \

@@ -158,8 +158,12 @@ MG_MUST_CHECK mg_err mg_store_cmd_enqueue(mg_store *s, mg_command *c);
 /** Queued commands, oldest first, at most max. */
 MG_MUST_CHECK mg_err mg_store_cmd_queued(mg_store *s, size_t max,
                                          bool (*fn)(void *ctx, const mg_command *c), void *ctx);
+/** Sets the state (and `updated`); cntr 0 keeps the stored counter, detail
+ *  NULL keeps the stored detail. MG_ERR_KEY if there is no such command. */
 MG_MUST_CHECK mg_err mg_store_cmd_update(mg_store *s, int64_t id, mg_cmd_state st, uint64_t cntr,
                                          const char *detail);
+/** One command by id; MG_ERR_KEY if there is none. */
+MG_MUST_CHECK mg_err mg_store_cmd_get(mg_store *s, int64_t id, mg_command *c);
 MG_MUST_CHECK mg_err mg_store_cmd_by_cntr(mg_store *s, int64_t device_id, uint64_t cntr, mg_command *c);
 /** Commands in state SENT whose `updated` is older than before. */
 MG_MUST_CHECK mg_err mg_store_cmd_sent_before(mg_store *s, int64_t before,

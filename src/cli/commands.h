@@ -5,6 +5,13 @@
 int mg_cmd_sms(int argc, char **argv);   /* cmd_sms.c: secured packets, PoR, TPDU */
 int mg_cmd_tpdu(int argc, char **argv);  /* cmd_tpdu.c: `sms tpdu encode|decode` */
 int mg_cmd_demo(int argc, char **argv);  /* cmd_demo.c: the main job */
+int mg_cmd_init(int argc, char **argv);   /* cmd_init.c: create a working directory */
+int mg_cmd_device(int argc, char **argv); /* cmd_device.c: the device registry */
+int mg_cmd_events(int argc, char **argv); /* cmd_events.c: list/follow security events */
+int mg_cmd_gateway(int argc, char **argv); /* cmd_gateway.c: gateway run */
+int mg_cmd_send(int argc, char **argv);    /* cmd_gateway.c: queue a command */
+int mg_cmd_key(int argc, char **argv);     /* cmd_gateway.c: key rotate */
+int mg_cmd_agent(int argc, char **argv);   /* cmd_agent.c: reference device agent */
 #ifdef MG_HAVE_RISK
 int mg_cmd_risk(int argc, char **argv);  /* src/risk: analysis engine */
 #endif

@@ -20,6 +20,13 @@ static const mg_cmd top[] = {
 #ifdef MG_HAVE_RISK
     {"risk", mg_cmd_risk, "risk and defence analysis of an M2M system"},
 #endif
+    {"init", mg_cmd_init, "create a working directory: database, configuration, master key"},
+    {"device", mg_cmd_device, "device registry: add, list, show, quarantine, revoke, delete"},
+    {"events", mg_cmd_events, "list or follow the security events"},
+    {"key", mg_cmd_key, "key management: rotate a device's SMS keys"},
+    {"send", mg_cmd_send, "queue a secured command for a device"},
+    {"gateway", mg_cmd_gateway, "run the SMS gateway (SMPP client of the SMSC)"},
+    {"agent", mg_cmd_agent, "reference device agent (SMPP ESME standing in for a modem)"},
     {"demo", mg_cmd_demo, "run the demonstration: secured SMS and the attacks it stops"},
     {"version", cmd_version, "print the version and the crypto backend"},
 };

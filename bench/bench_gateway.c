@@ -1,0 +1,236 @@
+/*
+ * Inbound secured-SMS acceptance with durable counters, against a bare
+ * SQLite batched-update loop measured in the same run.
+ *
+ *   path:   mg_gw_inbound() for every MO message (device look-up, UDH, open:
+ *           AES-128-CBC + AES-CMAC + counter window) and mg_gw_flush() per
+ *           group commit: counter compare-and-set + inbox row + event row per
+ *           message in one transaction, SQLite WAL, synchronous=FULL; then
+ *           the application output (JSON lines to a file) and the acks.
+ *   anchor: the same number of "UPDATE counters" in transactions of the same
+ *           size on the same kind of database (WAL, synchronous=FULL), one
+ *           prepared statement: what a bare counter store costs.
+ * Goals (issue 3): >= 100 000 packets/s and >= 0.5 of the anchor.
+ * Usage: bench_gateway [MESSAGES] [DEVICES] [BATCH]
+ */
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gw.h"
+#include "m2mguard/ota.h"
+#include "m2mguard/smpp.h"
+#include "m2mguard/store.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t acks;
+static void ack(void *ctx, uint64_t tag, uint32_t status)
+{
+    (void)ctx;
+    (void)tag;
+    if (status == MG_ESME_ROK)
+        acks++;
+}
+static mg_err submit(void *ctx, const char *dest, const uint8_t *ud, size_t len, uint64_t tag)
+{
+    (void)ctx;
+    (void)dest;
+    (void)ud;
+    (void)len;
+    (void)tag;
+    return MG_OK;
+}
+
+/* rows = 1: the bare counter update of issue 3's anchor. rows = 3: the same
+ * three writes the gateway makes per message (counter, inbox row, event row
+ * with the store's two event indexes), bare: the cost of the rows alone. */
+static double bare_sqlite(const char *path, size_t n, size_t devices, size_t batch, int rows)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st, *ins_inbox = NULL, *ins_event = NULL;
+    if (sqlite3_open(path, &db) != SQLITE_OK ||
+        sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                         "CREATE TABLE counters(id INTEGER PRIMARY KEY, cntr INTEGER NOT NULL);"
+                         "CREATE TABLE inbox(id INTEGER PRIMARY KEY, device_id INTEGER NOT NULL,"
+                         " received INTEGER NOT NULL, cntr INTEGER NOT NULL, data BLOB NOT NULL);"
+                         "CREATE TABLE events(id INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
+                         " device_id INTEGER NOT NULL, bearer TEXT NOT NULL, source TEXT NOT NULL,"
+                         " kind TEXT NOT NULL, reason TEXT NOT NULL);"
+                         "CREATE INDEX events_device ON events(device_id);"
+                         "CREATE INDEX events_time ON events(time);",
+                     NULL, NULL, NULL) != SQLITE_OK)
+        exit(1);
+    if (rows == 3 &&
+        (sqlite3_prepare_v2(db, "INSERT INTO inbox(device_id, received, cntr, data) VALUES(?1, ?2, ?3, ?4)",
+                            -1, &ins_inbox, NULL) != SQLITE_OK ||
+         sqlite3_prepare_v2(db, "INSERT INTO events(time, device_id, bearer, source, kind, reason)"
+                                " VALUES(?1, ?2, 'sms', '+4915100000001', 'auth_ok', 'counter 1')",
+                            -1, &ins_event, NULL) != SQLITE_OK))
+        exit(1);
+    static const uint8_t data[34] = "temp=21.5C;door=locked;seq=123456";
+    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+    for (size_t d = 1; d <= devices; d++) {
+        char q[96];
+        snprintf(q, sizeof(q), "INSERT INTO counters VALUES(%zu, 0)", d);
+        sqlite3_exec(db, q, NULL, NULL, NULL);
+    }
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (sqlite3_prepare_v2(db, "UPDATE counters SET cntr=?1 WHERE id=?2 AND cntr<?1", -1, &st, NULL) != SQLITE_OK)
+        exit(1);
+    double t0 = now();
+    for (size_t i = 0; i < n; i += batch) {
+        sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+        for (size_t j = i; j < i + batch && j < n; j++) {
+            sqlite3_bind_int64(st, 1, (sqlite3_int64)(j / devices + 1));
+            sqlite3_bind_int64(st, 2, (sqlite3_int64)(j % devices + 1));
+            if (sqlite3_step(st) != SQLITE_DONE || sqlite3_changes(db) != 1)
+                exit(1);
+            sqlite3_reset(st);
+            if (rows == 3) {
+                sqlite3_int64 dev = (sqlite3_int64)(j % devices + 1), t = (sqlite3_int64)time(NULL);
+                sqlite3_bind_int64(ins_inbox, 1, dev);
+                sqlite3_bind_int64(ins_inbox, 2, t);
+                sqlite3_bind_int64(ins_inbox, 3, (sqlite3_int64)(j / devices + 1));
+                sqlite3_bind_blob(ins_inbox, 4, data, sizeof(data) - 1, SQLITE_STATIC);
+                sqlite3_bind_int64(ins_event, 1, t);
+                sqlite3_bind_int64(ins_event, 2, dev);
+                if (sqlite3_step(ins_inbox) != SQLITE_DONE || sqlite3_step(ins_event) != SQLITE_DONE)
+                    exit(1);
+                sqlite3_reset(ins_inbox);
+                sqlite3_reset(ins_event);
+            }
+        }
+        if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+            exit(1);
+    }
+    double t = now() - t0;
+    sqlite3_finalize(st);
+    sqlite3_finalize(ins_inbox);
+    sqlite3_finalize(ins_event);
+    sqlite3_close(db);
+    return (double)n / t;
+}
+
+int main(int argc, char **argv)
+{
+    size_t n = argc > 1 ? strtoul(argv[1], NULL, 10) : 200000;
+    size_t devices = argc > 2 ? strtoul(argv[2], NULL, 10) : 100;
+    size_t batch = argc > 3 ? strtoul(argv[3], NULL, 10) : 256;
+    char dir[] = "/tmp/mg-bench-gw-XXXXXX";
+    if (mkdtemp(dir) == NULL || n == 0 || devices == 0 || batch == 0)
+        return 1;
+    char db[256], bare[256], outp[256];
+    snprintf(db, sizeof(db), "%s/gw.db", dir);
+    snprintf(bare, sizeof(bare), "%s/bare.db", dir);
+    snprintf(outp, sizeof(outp), "%s/out.jsonl", dir);
+
+    uint8_t master[32];
+    if (mg_crypto_random(master, 32) != MG_OK)
+        return 1;
+    mg_store *s;
+    if (mg_store_open(db, master, true, &s) != MG_OK)
+        return 1;
+    /* devices with AES-128 keys; packets prepared before timing */
+    typedef struct { char msisdn[24]; mg_key kic, kid; } devk;
+    devk *dk = calloc(devices, sizeof(*dk));
+    uint8_t (*ud)[140] = malloc(n * sizeof(*ud));
+    size_t *udl = malloc(n * sizeof(*udl));
+    if (dk == NULL || ud == NULL || udl == NULL)
+        return 1;
+    for (size_t d = 0; d < devices; d++) {
+        mg_device dv;
+        memset(&dv, 0, sizeof(dv));
+        snprintf(dv.name, sizeof(dv.name), "dev-%zu", d);
+        snprintf(dv.msisdn, sizeof(dv.msisdn), "+49151%08u", (unsigned)(d % 100000000u));
+        memcpy(dv.tar, "\x4d\x47\x01", 3);
+        dv.key_version = 1;
+        mg_keyset ks;
+        memset(&ks, 0, sizeof(ks));
+        ks.version = 1;
+        ks.alg = MG_ALG_AES;
+        ks.len = 16;
+        ks.state = MG_KEY_ACTIVE;
+        if (mg_crypto_random(ks.kic, 16) != MG_OK || mg_crypto_random(ks.kid, 16) != MG_OK ||
+            mg_store_device_add(s, &dv) != MG_OK || mg_store_keys_put(s, dv.id, &ks) != MG_OK ||
+            mg_store_keys_activate(s, dv.id, 1) != MG_OK)
+            return 1;
+        snprintf(dk[d].msisdn, sizeof(dk[d].msisdn), "%s", dv.msisdn);
+        if (mg_key_init(&dk[d].kic, MG_ALG_AES, ks.kic, 16) != MG_OK ||
+            mg_key_init(&dk[d].kid, MG_ALG_AES, ks.kid, 16) != MG_OK)
+            return 1;
+        mg_keyset_wipe(&ks);
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t d = i % devices;
+        char text[64];
+        int tl = snprintf(text, sizeof(text), "temp=21.5C;door=locked;seq=%zu", i);
+        mg_ota_keys keys = {&dk[d].kic, &dk[d].kid, 1, 1};
+        mg_ota_hdr h = {MG_SPI(0x16, 0x00), 0x12, 0x12, {0x4d, 0x47, 0x01}, i / devices + 1, 0};
+        ud[i][0] = 0x02;
+        ud[i][1] = 0x70;
+        ud[i][2] = 0x00;
+        if (mg_ota_cmd_pack(&h, &keys, (const uint8_t *)text, (size_t)tl, ud[i] + 3, 137, &udl[i]) != MG_OK)
+            return 1;
+        udl[i] += 3;
+    }
+    FILE *out = fopen(outp, "w");
+    mg_gw_cfg cfg = {s, "+491710000001", batch, out, 120, NULL, ack, submit};
+    mg_gw *gw = mg_gw_new(&cfg);
+    if (gw == NULL || out == NULL)
+        return 1;
+
+    double t0 = now();
+    for (size_t i = 0; i < n; i++) {
+        int r = mg_gw_inbound(gw, dk[i % devices].msisdn, 0x40, 0x00, 0x04, ud[i], udl[i], i + 1);
+        if (r != MG_SMPP_DEFER) {
+            fprintf(stderr, "message %zu answered %d\n", i, r);
+            return 1;
+        }
+    }
+    if (mg_gw_flush(gw) != MG_OK)
+        return 1;
+    double t = now() - t0;
+    mg_gw_stats st = mg_gw_get_stats(gw);
+    double path = (double)n / t;
+    double anchor = bare_sqlite(bare, n, devices, batch, 1);
+    char bare3[300];
+    snprintf(bare3, sizeof(bare3), "%s/bare3.db", dir);
+    double anchor3 = bare_sqlite(bare3, n, devices, batch, 3);
+    printf("inbound secured SMS, %zu messages, %zu devices, group commit %zu, SQLite WAL synchronous=FULL\n",
+           n, devices, batch);
+    printf("  m2mguard verify+persist path: %.0f packets/s (%" PRIu64 " accepted, %" PRIu64 " commits, %" PRIu64 " acks)\n",
+           path, st.accepted, st.commits, acks);
+    printf("  bare SQLite batched UPDATE:   %.0f updates/s\n", anchor);
+    printf("  bare SQLite, the same 3 writes: %.0f messages/s\n", anchor3);
+    printf("  ratio to the batched UPDATE   %.2f (goal >= 0.50) %s\n", path / anchor,
+           path / anchor >= 0.5 ? "PASS" : "FAIL");
+    printf("  ratio to the same 3 writes    %.2f (the path's own cost: parsing, crypto, output)\n",
+           path / anchor3);
+    printf("  absolute %s (goal >= 100000 packets/s)\n", path >= 100000 ? "PASS" : "FAIL");
+    int rc = st.accepted == n && acks == n ? 0 : 1;
+    mg_gw_free(gw);
+    fclose(out);
+    mg_store_close(s);
+    for (size_t d = 0; d < devices; d++) {
+        mg_key_clear(&dk[d].kic);
+        mg_key_clear(&dk[d].kid);
+    }
+    free(dk);
+    free(ud);
+    free(udl);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        rc = 1;
+    return rc;
+}

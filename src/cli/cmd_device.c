@@ -1,0 +1,560 @@
+/* `m2mguard device add|list|show|quarantine|activate|revoke|delete`: the device
+ * registry. Keys are never printed; they leave only in the provisioning file. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "m2mguard/crypto.h"
+#include "workdir.h"
+
+enum { O_DIR = 1, O_JSON = 2, O_YES = 4, O_ADD = 8 };
+
+typedef struct dev_opts {
+    const char *dir, *msisdn, *cls, *alg, *tar, *name;
+    bool json, yes;
+} dev_opts;
+
+typedef struct dev_sub {
+    const char *path;
+    const char *usage;
+    unsigned allowed;
+    bool takes_name;
+} dev_sub;
+
+#define DIR_HELP "  --dir DIR    working directory (default: $" MG_WORKDIR_ENV ", else ./" MG_WORKDIR_DEFAULT ")\n"
+#define EXIT_HELP                                                                                 \
+    "exit: 0 done; 1 refused (name or MSISDN taken, file exists, wrong state);\n"                 \
+    "      2 bad command line; 3 no working directory or no such device; 4 internal failure.\n"
+
+static const dev_sub sub_add = {
+    "m2mguard device add",
+    "usage: m2mguard device add NAME --msisdn +E164 [--class C] [--alg A] [--tar HEX6] [--dir DIR]\n"
+    "\n"
+    "Registers a device with fresh random keys (KIc and KID, key version 1, active;\n"
+    "counters 0) and writes its provisioning file DIR/devices/NAME.prov, mode 0600,\n"
+    "which the device side loads. The keys are printed nowhere else: move the file\n"
+    "to the device and delete it here. Refuses to overwrite an existing file.\n"
+    "  NAME         [A-Za-z0-9._-], 1..63 characters\n"
+    "  --msisdn N   the device's number: '+' and 1..15 digits\n"
+    "  --class C    free device class (same characters as NAME; default none)\n"
+    "  --alg A      aes (AES-128, default), aes192, aes256, 3des2, 3des3 (legacy only)\n"
+    "  --tar HEX6   TAR of the device application (default 4d4701)\n" DIR_HELP EXIT_HELP,
+    O_DIR | O_ADD, true};
+static const dev_sub sub_list = {
+    "m2mguard device list",
+    "usage: m2mguard device list [--json] [--dir DIR]\n"
+    "\n"
+    "One line per device, tab-separated:\n"
+    "  id name class msisdn status key_version cntr_in cntr_out created\n"
+    "(class '-' when none; created in ISO-8601 UTC). --json: a JSON array of objects\n"
+    "with those keys.\n" DIR_HELP EXIT_HELP,
+    O_DIR | O_JSON, false};
+static const dev_sub sub_show = {
+    "m2mguard device show",
+    "usage: m2mguard device show NAME [--json] [--dir DIR]\n"
+    "\n"
+    "The device, its TAR and counters and its key versions with their algorithm and\n"
+    "state (never the keys). --json: one JSON object.\n" DIR_HELP EXIT_HELP,
+    O_DIR | O_JSON, true};
+static const dev_sub sub_quarantine = {
+    "m2mguard device quarantine",
+    "usage: m2mguard device quarantine NAME [--dir DIR]\n"
+    "\n"
+    "Messages of the device are refused (each with an event); its keys are kept.\n"
+    "Undo with 'm2mguard device activate NAME'. Writes a 'quarantine' event.\n" DIR_HELP EXIT_HELP,
+    O_DIR, true};
+static const dev_sub sub_activate = {
+    "m2mguard device activate",
+    "usage: m2mguard device activate NAME [--dir DIR]\n"
+    "\n"
+    "Lifts a quarantine. A revoked device cannot be activated. Writes an 'activate'\n"
+    "event.\n" DIR_HELP EXIT_HELP,
+    O_DIR, true};
+static const dev_sub sub_revoke = {
+    "m2mguard device revoke",
+    "usage: m2mguard device revoke NAME [--dir DIR]\n"
+    "\n"
+    "Revokes the device for good: its keys are overwritten and deleted, its\n"
+    "provisioning file (if still in DIR/devices) too; its messages are refused.\n"
+    "Writes a 'revoke' event.\n" DIR_HELP EXIT_HELP,
+    O_DIR, true};
+static const dev_sub sub_delete = {
+    "m2mguard device delete",
+    "usage: m2mguard device delete NAME [--yes] [--dir DIR]\n"
+    "\n"
+    "Deletes the device, its keys (overwritten first), counters, queued commands and\n"
+    "provisioning file; its events stay. An active device needs --yes.\n"
+    "Writes a 'delete' event.\n" DIR_HELP EXIT_HELP,
+    O_DIR | O_YES, true};
+
+/* Returns -1 to go on, else the exit code. */
+static int parse(const dev_sub *c, int argc, char **argv, dev_opts *o)
+{
+    enum { L_DIR = 256, L_JSON, L_YES, L_MSISDN, L_CLASS, L_ALG, L_TAR };
+    static const struct option longopts[] = {
+        {"dir", required_argument, NULL, L_DIR},     {"json", no_argument, NULL, L_JSON},
+        {"yes", no_argument, NULL, L_YES},           {"msisdn", required_argument, NULL, L_MSISDN},
+        {"class", required_argument, NULL, L_CLASS}, {"alg", required_argument, NULL, L_ALG},
+        {"tar", required_argument, NULL, L_TAR},     {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(o, 0, sizeof(*o));
+    optind = 1;
+    opterr = 0;
+    for (;;) {
+        int ch = getopt_long(argc, argv, "h", longopts, NULL);
+        if (ch == -1)
+            break;
+        unsigned need = ch == L_DIR ? O_DIR : ch == L_JSON ? O_JSON : ch == L_YES ? O_YES
+                        : ch == 'h' ? 0 : (ch >= L_MSISDN && ch <= L_TAR) ? O_ADD : ~0u;
+        if (ch == 'h') {
+            fputs(c->usage, stdout);
+            return MG_EXIT_OK;
+        }
+        if (ch == '?' || ch == ':' || (need & c->allowed) != need || need == ~0u)
+            return mg_cli_usage_error(c->path, ch == ':' ? "option needs an argument"
+                                                         : "unknown option");
+        switch (ch) {
+        case L_DIR: o->dir = optarg; break;
+        case L_JSON: o->json = true; break;
+        case L_YES: o->yes = true; break;
+        case L_MSISDN: o->msisdn = optarg; break;
+        case L_CLASS: o->cls = optarg; break;
+        case L_ALG: o->alg = optarg; break;
+        case L_TAR: o->tar = optarg; break;
+        default: break;
+        }
+    }
+    int want = c->takes_name ? 1 : 0;
+    if (argc - optind != want)
+        return mg_cli_usage_error(c->path, want ? "expected exactly one NAME" : "no arguments expected");
+    if (want) {
+        o->name = argv[optind];
+        if (!mg_name_valid(o->name)) {
+            fprintf(stderr, "%s: invalid device name '%s': use 1..63 of A-Z a-z 0-9 . _ -\n",
+                    c->path, o->name);
+            return MG_EXIT_USAGE;
+        }
+    }
+    return -1;
+}
+
+/* Opens the working directory and finds the device. */
+static int open_device(const dev_sub *c, const dev_opts *o, mg_workdir *w, mg_device *d)
+{
+    int rc = mg_workdir_open(o->dir, w);
+    if (rc != MG_EXIT_OK)
+        return rc;
+    mg_err e = mg_store_device_by_name(w->store, o->name, d);
+    if (e != MG_OK) {
+        fprintf(stderr, "%s: %s\n", c->path,
+                e == MG_ERR_KEY ? "no such device" : mg_store_errmsg(w->store));
+        mg_workdir_close(w);
+        return mg_store_exit(e);
+    }
+    return MG_EXIT_OK;
+}
+
+/* Parses the command line and finds the device: -1 to go on, else the exit code. */
+static int start(const dev_sub *c, int argc, char **argv, dev_opts *o, mg_workdir *w,
+                 mg_device *d)
+{
+    int rc = parse(c, argc, argv, o);
+    if (rc >= 0)
+        return rc;
+    rc = open_device(c, o, w, d);
+    return rc == MG_EXIT_OK ? -1 : rc;
+}
+
+static int prov_path(const mg_workdir *w, const char *name, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s/%s/%s.prov", w->dir, MG_DEVICES_DIR, name);
+    if (n < 0 || (size_t)n >= cap) {
+        fprintf(stderr, "m2mguard: path of the provisioning file is too long\n");
+        return MG_EXIT_USAGE;
+    }
+    return MG_EXIT_OK;
+}
+
+static mg_err add_event(mg_store *s, int64_t device_id, const char *kind, const char *reason)
+{
+    mg_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.device_id = device_id;
+    (void)snprintf(ev.bearer, sizeof(ev.bearer), "cli");
+    (void)snprintf(ev.kind, sizeof(ev.kind), "%s", kind);
+    (void)snprintf(ev.reason, sizeof(ev.reason), "%s", reason);
+    return mg_store_event_add(s, &ev);
+}
+
+/* Reports a store error, rolls back, closes; returns the exit code. */
+static int store_fail(const dev_sub *c, mg_workdir *w, mg_err e)
+{
+    fprintf(stderr, "%s: %s\n", c->path, mg_store_errmsg(w->store));
+    mg_store_rollback(w->store);
+    mg_workdir_close(w);
+    return mg_store_exit(e);
+}
+
+/* ---- add ------------------------------------------------------------------------ */
+
+static bool alg_of(const char *s, mg_alg *alg, size_t *len)
+{
+    static const struct { const char *name; mg_alg alg; size_t len; } algs[] = {
+        {"aes", MG_ALG_AES, 16},        {"aes128", MG_ALG_AES, 16}, {"aes-128", MG_ALG_AES, 16},
+        {"aes192", MG_ALG_AES, 24},     {"aes-192", MG_ALG_AES, 24}, {"aes256", MG_ALG_AES, 32},
+        {"aes-256", MG_ALG_AES, 32},    {"3des2", MG_ALG_3DES2, 16}, {"3des3", MG_ALG_3DES3, 24},
+    };
+    for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++)
+        if (strcmp(s, algs[i].name) == 0) {
+            *alg = algs[i].alg;
+            *len = algs[i].len;
+            return true;
+        }
+    return false;
+}
+
+static int device_add(int argc, char **argv)
+{
+    const dev_sub *c = &sub_add;
+    dev_opts o;
+    int rc = parse(c, argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    mg_device d;
+    mg_keyset k;
+    mg_prov p;
+    memset(&d, 0, sizeof(d));
+    memset(&k, 0, sizeof(k));
+    memset(&p, 0, sizeof(p));
+    if (o.msisdn == NULL)
+        return mg_cli_usage_error(c->path, "--msisdn is required");
+    if (!mg_msisdn_valid(o.msisdn)) {
+        fprintf(stderr, "%s: invalid MSISDN '%s': use '+' and 1..15 digits (E.164)\n", c->path,
+                o.msisdn);
+        return MG_EXIT_USAGE;
+    }
+    if (o.cls != NULL && !mg_class_valid(o.cls)) {
+        fprintf(stderr, "%s: invalid class '%s': use up to 63 of A-Z a-z 0-9 . _ -\n", c->path,
+                o.cls);
+        return MG_EXIT_USAGE;
+    }
+    k.alg = MG_ALG_AES;
+    k.len = 16;
+    if (o.alg != NULL && !alg_of(o.alg, &k.alg, &k.len)) {
+        fprintf(stderr, "%s: unknown --alg '%s' (aes, aes192, aes256, 3des2, 3des3)\n", c->path,
+                o.alg);
+        return MG_EXIT_USAGE;
+    }
+    memcpy(d.tar, "\x4d\x47\x01", 3);
+    if (o.tar != NULL && mg_cli_hex("--tar", o.tar, d.tar, 3, 3) != 3)
+        return MG_EXIT_USAGE;
+    (void)snprintf(d.name, sizeof(d.name), "%s", o.name);
+    (void)snprintf(d.msisdn, sizeof(d.msisdn), "%s", o.msisdn);
+    (void)snprintf(d.dev_class, sizeof(d.dev_class), "%s", o.cls != NULL ? o.cls : "");
+    d.status = MG_DEV_ACTIVE;
+
+    mg_workdir w;
+    char path[MG_PATH_MAX + 96], reason[MG_REASON_MAX];
+    if ((rc = mg_workdir_open(o.dir, &w)) != MG_EXIT_OK)
+        return rc;
+    const char *gateway = mg_conf_get(&w, "gateway_number", "");
+    if (!mg_msisdn_valid(gateway)) {
+        fprintf(stderr, "%s: gateway_number in %s/%s is missing or not +E.164\n", c->path, w.dir,
+                MG_CONF_FILE);
+        mg_workdir_close(&w);
+        return MG_EXIT_INPUT;
+    }
+    if ((rc = prov_path(&w, d.name, path, sizeof(path))) != MG_EXIT_OK) {
+        mg_workdir_close(&w);
+        return rc;
+    }
+    const char *label = mg_alg_label(k.alg, k.len);
+    k.version = 1;
+    k.state = MG_KEY_ACTIVE;
+    if (mg_crypto_random(k.kic, k.len) != MG_OK || mg_crypto_random(k.kid, k.len) != MG_OK) {
+        fprintf(stderr, "%s: the random generator failed\n", c->path);
+        mg_keyset_wipe(&k);
+        mg_workdir_close(&w);
+        return MG_EXIT_INTERNAL;
+    }
+    (void)snprintf(p.name, sizeof(p.name), "%s", d.name);
+    (void)snprintf(p.msisdn, sizeof(p.msisdn), "%s", d.msisdn);
+    (void)snprintf(p.gateway, sizeof(p.gateway), "%s", gateway);
+    memcpy(p.tar, d.tar, 3);
+    p.alg = k.alg;
+    p.key_version = k.version;
+    p.key_len = k.len;
+    memcpy(p.kic, k.kic, k.len);
+    memcpy(p.kid, k.kid, k.len);
+
+    /* One transaction; the file is made before the commit and removed if it fails. */
+    mg_err e = mg_store_begin(w.store);
+    if (e == MG_OK)
+        e = mg_store_device_add(w.store, &d);
+    if (e == MG_OK)
+        e = mg_store_keys_put(w.store, d.id, &k);
+    mg_keyset_wipe(&k);
+    (void)snprintf(reason, sizeof(reason), "device %s added (%s, %s, key version 1)", d.name,
+                   d.msisdn, label);
+    if (e == MG_OK)
+        e = add_event(w.store, d.id, "device_add", reason);
+    if (e != MG_OK) {
+        mg_prov_wipe(&p);
+        return store_fail(c, &w, e);
+    }
+    rc = mg_prov_write(path, &p);
+    mg_prov_wipe(&p);
+    if (rc != MG_EXIT_OK) {
+        mg_store_rollback(w.store);
+        mg_workdir_close(&w);
+        return rc;
+    }
+    if ((e = mg_store_commit(w.store)) != MG_OK) {
+        (void)mg_prov_destroy(path);
+        return store_fail(c, &w, e);
+    }
+    printf("added device %s (id %lld, %s, %s, key version 1)\n", d.name, (long long)d.id,
+           d.msisdn, label);
+    printf("provisioning file: %s\n", path);
+    mg_workdir_close(&w);
+    return MG_EXIT_OK;
+}
+
+/* ---- list / show ------------------------------------------------------------------- */
+
+static void print_tsv(const mg_device *d)
+{
+    char created[32];
+    mg_time_iso(d->created, created);
+    printf("%lld\t%s\t%s\t%s\t%s\t%d\t%llu\t%llu\t%s\n", (long long)d->id, d->name,
+           d->dev_class[0] != '\0' ? d->dev_class : "-", d->msisdn, mg_dev_status_name(d->status),
+           d->key_version, (unsigned long long)d->cntr_in, (unsigned long long)d->cntr_out,
+           created);
+}
+
+/* The device's fields as JSON members (without braces). */
+static void print_json_fields(const mg_device *d)
+{
+    char created[32];
+    mg_time_iso(d->created, created);
+    printf("\"id\":%lld,\"name\":", (long long)d->id);
+    mg_cli_json_str(stdout, d->name);
+    printf(",\"class\":");
+    mg_cli_json_str(stdout, d->dev_class);
+    printf(",\"msisdn\":");
+    mg_cli_json_str(stdout, d->msisdn);
+    printf(",\"status\":\"%s\",\"tar\":\"%02x%02x%02x\",\"key_version\":%d,\"cntr_in\":%llu,"
+           "\"cntr_out\":%llu,\"created\":\"%s\"",
+           mg_dev_status_name(d->status), d->tar[0], d->tar[1], d->tar[2], d->key_version,
+           (unsigned long long)d->cntr_in, (unsigned long long)d->cntr_out, created);
+}
+
+typedef struct list_ctx {
+    bool json;
+    size_t n;
+} list_ctx;
+
+static bool list_one(void *ctx, const mg_device *d)
+{
+    list_ctx *l = ctx;
+    if (l->json) {
+        printf("%s{", l->n == 0 ? "" : ",");
+        print_json_fields(d);
+        printf("}");
+    } else {
+        print_tsv(d);
+    }
+    l->n++;
+    return true;
+}
+
+static int device_list(int argc, char **argv)
+{
+    dev_opts o;
+    mg_workdir w;
+    int rc = parse(&sub_list, argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    if ((rc = mg_workdir_open(o.dir, &w)) != MG_EXIT_OK)
+        return rc;
+    list_ctx l = {o.json, 0};
+    if (o.json)
+        printf("[");
+    mg_err e = mg_store_device_list(w.store, list_one, &l);
+    if (o.json)
+        printf("]\n");
+    if (e != MG_OK)
+        return store_fail(&sub_list, &w, e);
+    mg_workdir_close(&w);
+    return MG_EXIT_OK;
+}
+
+static int device_show(int argc, char **argv)
+{
+    const dev_sub *c = &sub_show;
+    dev_opts o;
+    mg_workdir w;
+    mg_device d;
+    int rc = start(c, argc, argv, &o, &w, &d);
+    if (rc >= 0)
+        return rc;
+    /* store.h has no key listing without the keys: read each version's
+     * metadata and wipe the unwrapped keys at once. */
+    mg_keyset ks[15];
+    size_t nks = 0;
+    mg_err e = MG_OK;
+    for (int v = 1; v <= 15 && e == MG_OK; v++) {
+        mg_keyset k;
+        e = mg_store_keys_get(w.store, d.id, v, &k);
+        if (e == MG_OK) {
+            mg_wipe(k.kic, sizeof(k.kic));
+            mg_wipe(k.kid, sizeof(k.kid));
+            ks[nks++] = k;
+        } else if (e == MG_ERR_KEY) {
+            e = MG_OK;
+        }
+        mg_keyset_wipe(&k);
+    }
+    if (e != MG_OK)
+        return store_fail(c, &w, e);
+    static const char *const state[] = {"pending", "active", "retired"};
+    if (o.json) {
+        printf("{");
+        print_json_fields(&d);
+        printf(",\"keys\":[");
+        for (size_t i = 0; i < nks; i++)
+            printf("%s{\"version\":%d,\"alg\":\"%s\",\"state\":\"%s\"}", i ? "," : "",
+                   ks[i].version, mg_alg_label(ks[i].alg, ks[i].len),
+                   ks[i].state <= MG_KEY_RETIRED ? state[ks[i].state] : "unknown");
+        printf("]}\n");
+    } else {
+        char created[32];
+        mg_time_iso(d.created, created);
+        printf("id: %lld\nname: %s\nclass: %s\nmsisdn: %s\nstatus: %s\ntar: %02x%02x%02x\n"
+               "key_version: %d\ncntr_in: %llu\ncntr_out: %llu\ncreated: %s\n",
+               (long long)d.id, d.name, d.dev_class[0] ? d.dev_class : "-", d.msisdn,
+               mg_dev_status_name(d.status), d.tar[0], d.tar[1], d.tar[2], d.key_version,
+               (unsigned long long)d.cntr_in, (unsigned long long)d.cntr_out, created);
+        for (size_t i = 0; i < nks; i++)
+            printf("key: version %d %s %s\n", ks[i].version, mg_alg_label(ks[i].alg, ks[i].len),
+                   ks[i].state <= MG_KEY_RETIRED ? state[ks[i].state] : "unknown");
+        if (nks == 0)
+            printf("key: none\n");
+    }
+    mg_wipe(ks, sizeof(ks));
+    mg_workdir_close(&w);
+    return MG_EXIT_OK;
+}
+
+/* ---- status changes ------------------------------------------------------------------ */
+
+/* Sets the status (revoke destroys the keys in the store) and writes the event,
+ * in one transaction. */
+static int change_status(const dev_sub *c, int argc, char **argv, mg_dev_status to,
+                         const char *kind)
+{
+    dev_opts o;
+    mg_workdir w;
+    mg_device d;
+    char reason[MG_REASON_MAX], path[MG_PATH_MAX + 96];
+    int rc = start(c, argc, argv, &o, &w, &d);
+    if (rc >= 0)
+        return rc;
+    if (d.status == MG_DEV_REVOKED) {
+        fprintf(stderr, "%s: device %s is %s\n", c->path, d.name,
+                to == MG_DEV_REVOKED ? "already revoked" : "revoked; it cannot change state");
+        mg_workdir_close(&w);
+        return MG_EXIT_REJECT;
+    }
+    if (d.status == to) {
+        printf("device %s is already %s\n", d.name, mg_dev_status_name(to));
+        mg_workdir_close(&w);
+        return MG_EXIT_OK;
+    }
+    (void)snprintf(reason, sizeof(reason), "device %s %s by the operator (was %s)", d.name,
+                   to == MG_DEV_ACTIVE ? "activated" : mg_dev_status_name(to),
+                   mg_dev_status_name(d.status));
+    mg_err e = mg_store_begin(w.store);
+    if (e == MG_OK)
+        e = mg_store_device_set_status(w.store, d.id, to);
+    if (e == MG_OK)
+        e = add_event(w.store, d.id, kind, reason);
+    if (e == MG_OK)
+        e = mg_store_commit(w.store);
+    if (e != MG_OK)
+        return store_fail(c, &w, e);
+    rc = MG_EXIT_OK;
+    if (to == MG_DEV_REVOKED && (rc = prov_path(&w, d.name, path, sizeof(path))) == MG_EXIT_OK)
+        rc = mg_prov_destroy(path);
+    printf("device %s %s%s\n", d.name, to == MG_DEV_ACTIVE ? "activated" : mg_dev_status_name(to),
+           to == MG_DEV_REVOKED ? ": keys destroyed" : "");
+    mg_workdir_close(&w);
+    return rc;
+}
+
+static int device_quarantine(int argc, char **argv)
+{
+    return change_status(&sub_quarantine, argc, argv, MG_DEV_QUARANTINED, "quarantine");
+}
+
+static int device_activate(int argc, char **argv)
+{
+    return change_status(&sub_activate, argc, argv, MG_DEV_ACTIVE, "activate");
+}
+
+static int device_revoke(int argc, char **argv)
+{
+    return change_status(&sub_revoke, argc, argv, MG_DEV_REVOKED, "revoke");
+}
+
+static int device_delete(int argc, char **argv)
+{
+    const dev_sub *c = &sub_delete;
+    dev_opts o;
+    mg_workdir w;
+    mg_device d;
+    char reason[MG_REASON_MAX], path[MG_PATH_MAX + 96];
+    int rc = start(c, argc, argv, &o, &w, &d);
+    if (rc >= 0)
+        return rc;
+    if (d.status == MG_DEV_ACTIVE && !o.yes) {
+        fprintf(stderr, "%s: device %s is active; quarantine or revoke it first, or pass --yes\n",
+                c->path, d.name);
+        mg_workdir_close(&w);
+        return MG_EXIT_REJECT;
+    }
+    (void)snprintf(reason, sizeof(reason), "device %s (%s) deleted by the operator (was %s)",
+                   d.name, d.msisdn, mg_dev_status_name(d.status));
+    mg_err e = mg_store_begin(w.store);
+    if (e == MG_OK)
+        e = mg_store_device_delete(w.store, d.id);
+    if (e == MG_OK)
+        e = add_event(w.store, d.id, "delete", reason);
+    if (e == MG_OK)
+        e = mg_store_commit(w.store);
+    if (e != MG_OK)
+        return store_fail(c, &w, e);
+    if ((rc = prov_path(&w, d.name, path, sizeof(path))) == MG_EXIT_OK)
+        rc = mg_prov_destroy(path);
+    printf("device %s deleted\n", d.name);
+    mg_workdir_close(&w);
+    return rc;
+}
+
+int mg_cmd_device(int argc, char **argv)
+{
+    static const mg_cmd table[] = {
+        {"add", device_add, "register a device with fresh keys; write its provisioning file"},
+        {"list", device_list, "list the devices (tab-separated, or --json)"},
+        {"show", device_show, "show a device and its key versions (never the keys)"},
+        {"quarantine", device_quarantine, "refuse the device's messages, keep its keys"},
+        {"activate", device_activate, "lift a quarantine"},
+        {"revoke", device_revoke, "refuse the device for good and destroy its keys"},
+        {"delete", device_delete, "delete the device (its events stay)"},
+    };
+    return mg_cli_dispatch("m2mguard device", table, sizeof(table) / sizeof(table[0]), argc - 1,
+                           argv + 1);
+}

@@ -1,0 +1,507 @@
+/* The working directory, its configuration and master key, and the device
+ * provisioning file (workdir.h; formats in docs/operations.md). */
+#include "workdir.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define PROV_MAX 2048 /* octets of a provisioning file */
+#define CONF_FILE_MAX 16384
+
+int mg_workdir_path(const char *dir_or_null, char *out, size_t cap)
+{
+    const char *d = dir_or_null;
+    if (d == NULL || d[0] == '\0')
+        d = getenv(MG_WORKDIR_ENV);
+    if (d == NULL || d[0] == '\0')
+        d = MG_WORKDIR_DEFAULT;
+    if (strlen(d) + 1 > cap || strlen(d) > MG_PATH_MAX - 64) {
+        fprintf(stderr, "m2mguard: working directory path is too long\n");
+        return MG_EXIT_USAGE;
+    }
+    memcpy(out, d, strlen(d) + 1);
+    return MG_EXIT_OK;
+}
+
+int mg_workdir_file(const mg_workdir *w, const char *name, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s/%s", w->dir, name);
+    if (n < 0 || (size_t)n >= cap) {
+        fprintf(stderr, "m2mguard: path %s/%s is too long\n", w->dir, name);
+        return MG_EXIT_USAGE;
+    }
+    return MG_EXIT_OK;
+}
+
+/* Reads a whole small file that must be a regular file not accessible by
+ * group or others. buf receives a NUL-terminated copy. */
+static int read_private(const char *what, const char *path, char *buf, size_t cap)
+{
+    struct stat st;
+    size_t got = 0;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "%s: cannot open %s: %s\n", what, path, strerror(errno));
+        return MG_EXIT_INPUT;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "%s: %s is not a regular file\n", what, path);
+        close(fd);
+        return MG_EXIT_INPUT;
+    }
+    if ((st.st_mode & 077) != 0) {
+        fprintf(stderr, "%s: %s is accessible by group or others (mode %03o); chmod 600 it\n",
+                what, path, (unsigned)(st.st_mode & 0777));
+        close(fd);
+        return MG_EXIT_INPUT;
+    }
+    for (;;) {
+        ssize_t r = read(fd, buf + got, cap - 1 - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            fprintf(stderr, "%s: cannot read %s: %s\n", what, path, strerror(errno));
+            close(fd);
+            mg_wipe(buf, cap);
+            return MG_EXIT_INPUT;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+        if (got == cap - 1) {
+            fprintf(stderr, "%s: %s is too large (at most %zu octets)\n", what, path, cap - 2);
+            close(fd);
+            mg_wipe(buf, cap);
+            return MG_EXIT_INPUT;
+        }
+    }
+    close(fd);
+    buf[got] = '\0';
+    return MG_EXIT_OK;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+        s[--n] = '\0';
+    return s;
+}
+
+/* Walks "key=value" lines ('#' comments, blank lines); calls fn for each.
+ * Returns an exit code; messages name the file and line. */
+static int each_line(const char *what, const char *path, char *text,
+                     int (*fn)(void *ctx, const char *key, const char *value, unsigned line),
+                     void *ctx)
+{
+    unsigned line = 0;
+    for (char *p = text; *p != '\0';) {
+        char *nl = strchr(p, '\n');
+        if (nl != NULL)
+            *nl = '\0';
+        line++;
+        char *l = trim(p);
+        p = nl != NULL ? nl + 1 : p + strlen(p);
+        if (*l == '\0' || *l == '#')
+            continue;
+        char *eq = strchr(l, '=');
+        if (eq == NULL) {
+            fprintf(stderr, "%s: %s line %u: expected key=value\n", what, path, line);
+            return MG_EXIT_INPUT;
+        }
+        *eq = '\0';
+        char *key = trim(l), *value = trim(eq + 1);
+        for (const char *k = key; *k != '\0'; k++)
+            if (!(islower((unsigned char)*k) || isdigit((unsigned char)*k) || *k == '_')) {
+                fprintf(stderr, "%s: %s line %u: bad key (use a-z, 0-9, _)\n", what, path, line);
+                return MG_EXIT_INPUT;
+            }
+        if (*key == '\0' || strlen(key) >= MG_CONF_KEY_MAX || strlen(value) >= MG_CONF_VAL_MAX) {
+            fprintf(stderr, "%s: %s line %u: key or value empty or too long\n", what, path, line);
+            return MG_EXIT_INPUT;
+        }
+        int rc = fn(ctx, key, value, line);
+        if (rc != MG_EXIT_OK)
+            return rc;
+    }
+    return MG_EXIT_OK;
+}
+
+typedef struct conf_ctx {
+    mg_workdir *w;
+    const char *path;
+} conf_ctx;
+
+static int conf_line(void *ctx, const char *key, const char *value, unsigned line)
+{
+    conf_ctx *c = ctx;
+    mg_workdir *w = c->w;
+    for (size_t i = 0; i < w->nconf; i++)
+        if (strcmp(w->conf[i].key, key) == 0) {
+            fprintf(stderr, "config: %s line %u: %s given twice\n", c->path, line, key);
+            return MG_EXIT_INPUT;
+        }
+    if (w->nconf == MG_CONF_MAX) {
+        fprintf(stderr, "config: %s: more than %d settings\n", c->path, MG_CONF_MAX);
+        return MG_EXIT_INPUT;
+    }
+    (void)snprintf(w->conf[w->nconf].key, MG_CONF_KEY_MAX, "%s", key);
+    (void)snprintf(w->conf[w->nconf].value, MG_CONF_VAL_MAX, "%s", value);
+    w->nconf++;
+    return MG_EXIT_OK;
+}
+
+int mg_conf_load(mg_workdir *w, const char *path)
+{
+    static char text[CONF_FILE_MAX];
+    mg_wipe(w->conf, sizeof(w->conf));
+    w->nconf = 0;
+    int rc = read_private("config", path, text, sizeof(text));
+    if (rc == MG_EXIT_OK) {
+        conf_ctx c = {w, path};
+        rc = each_line("config", path, text, conf_line, &c);
+    }
+    mg_wipe(text, sizeof(text)); /* it holds the SMPP password */
+    if (rc != MG_EXIT_OK) {
+        mg_wipe(w->conf, sizeof(w->conf));
+        w->nconf = 0;
+    }
+    return rc;
+}
+
+const char *mg_conf_get(const mg_workdir *w, const char *key, const char *dflt)
+{
+    for (size_t i = 0; i < w->nconf; i++)
+        if (strcmp(w->conf[i].key, key) == 0)
+            return w->conf[i].value;
+    return dflt;
+}
+
+int mg_workdir_open(const char *dir_or_null, mg_workdir *w)
+{
+    char path[MG_PATH_MAX + 32];
+    uint8_t master[32];
+    struct stat st;
+    memset(w, 0, sizeof(*w));
+    int rc = mg_workdir_path(dir_or_null, w->dir, sizeof(w->dir));
+    if (rc != MG_EXIT_OK)
+        return rc;
+    if (lstat(w->dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "m2mguard: no working directory at %s (run 'm2mguard init %s', "
+                        "or use --dir or $%s)\n", w->dir, w->dir, MG_WORKDIR_ENV);
+        return MG_EXIT_INPUT;
+    }
+    if ((rc = mg_workdir_file(w, MG_CONF_FILE, path, sizeof(path))) != MG_EXIT_OK ||
+        (rc = mg_conf_load(w, path)) != MG_EXIT_OK)
+        return rc;
+    if ((rc = mg_workdir_file(w, MG_MASTER_FILE, path, sizeof(path))) != MG_EXIT_OK)
+        goto fail;
+    if (mg_cli_key_file("master key", path, master, sizeof(master)) != (long)sizeof(master)) {
+        fprintf(stderr, "master key: %s must hold 32 octets as 64 hex digits\n", path);
+        rc = MG_EXIT_INPUT;
+        goto fail;
+    }
+    if ((rc = mg_workdir_file(w, MG_DB_FILE, path, sizeof(path))) != MG_EXIT_OK)
+        goto fail;
+    mg_err e = mg_store_open(path, master, false, &w->store);
+    mg_wipe(master, sizeof(master));
+    if (e != MG_OK) {
+        fprintf(stderr, "m2mguard: store %s: %s\n", path, mg_store_errmsg(NULL));
+        rc = e == MG_ERR_KEY ? MG_EXIT_INPUT : MG_EXIT_INTERNAL;
+        goto fail;
+    }
+    return MG_EXIT_OK;
+fail:
+    mg_wipe(master, sizeof(master));
+    mg_workdir_close(w);
+    return rc;
+}
+
+void mg_workdir_close(mg_workdir *w)
+{
+    if (w == NULL)
+        return;
+    mg_store_close(w->store);
+    mg_wipe(w, sizeof(*w));
+}
+
+bool mg_name_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 63)
+        return false;
+    for (; *s != '\0'; s++)
+        if (!isalnum((unsigned char)*s) && *s != '.' && *s != '_' && *s != '-')
+            return false;
+    return true;
+}
+
+bool mg_class_valid(const char *s)
+{
+    return s[0] == '\0' || mg_name_valid(s);
+}
+
+bool mg_msisdn_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 2 || n > 16 || s[0] != '+')
+        return false;
+    for (size_t i = 1; i < n; i++)
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+    return true;
+}
+
+const char *mg_alg_label(mg_alg alg, size_t len)
+{
+    switch (alg) {
+    case MG_ALG_AES: return len == 32 ? "aes-256" : len == 24 ? "aes-192" : "aes-128";
+    case MG_ALG_3DES2: return "3des2";
+    case MG_ALG_3DES3: return "3des3";
+    case MG_ALG_NONE: break;
+    }
+    return "none";
+}
+
+void mg_time_iso(int64_t t, char out[32])
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    if (gmtime_r(&tt, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        (void)snprintf(out, 32, "%lld", (long long)t);
+}
+
+int mg_store_exit(mg_err e)
+{
+    switch (e) {
+    case MG_OK: return MG_EXIT_OK;
+    case MG_ERR_KEY: return MG_EXIT_INPUT;
+    case MG_ERR_ARG:
+    case MG_ERR_STATE:
+    case MG_ERR_CNTR_LOW:
+    case MG_ERR_CNTR_BLOCKED: return MG_EXIT_REJECT;
+    default: return MG_EXIT_INTERNAL;
+    }
+}
+
+int mg_file_create(const char *path, const void *data, size_t len, unsigned mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
+    if (fd < 0) {
+        fprintf(stderr, "m2mguard: cannot create %s: %s\n", path, strerror(errno));
+        return errno == EEXIST ? MG_EXIT_REJECT : MG_EXIT_INPUT;
+    }
+    const uint8_t *p = data;
+    size_t off = 0;
+    int err = 0;
+    if (fchmod(fd, (mode_t)mode) != 0) /* exactly mode, whatever the umask */
+        err = errno;
+    while (err == 0 && off < len) {
+        ssize_t w = write(fd, p + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            err = errno;
+        else
+            off += (size_t)w;
+    }
+    if (err == 0 && fsync(fd) != 0)
+        err = errno;
+    if (close(fd) != 0 && err == 0)
+        err = errno;
+    if (err != 0) {
+        fprintf(stderr, "m2mguard: cannot write %s: %s\n", path, strerror(err));
+        (void)unlink(path);
+        return MG_EXIT_INPUT;
+    }
+    return MG_EXIT_OK;
+}
+
+/* ---- provisioning file ---------------------------------------------------------- */
+
+void mg_prov_wipe(mg_prov *p)
+{
+    if (p != NULL)
+        mg_wipe(p, sizeof(*p));
+}
+
+static bool copy_ok(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= cap)
+        return false;
+    memcpy(dst, src, n + 1);
+    return true;
+}
+
+static const char *prov_alg_name(mg_alg alg)
+{
+    return alg == MG_ALG_AES ? "aes" : alg == MG_ALG_3DES2 ? "3des2" : "3des3";
+}
+
+enum { P_NAME = 1, P_MSISDN = 2, P_GATEWAY = 4, P_TAR = 8, P_ALG = 16, P_KVER = 32, P_KIC = 64,
+       P_KID = 128, P_ALL = 255 };
+
+typedef struct prov_ctx {
+    mg_prov *p;
+    const char *path;
+    unsigned seen;
+    long kic_len, kid_len;
+} prov_ctx;
+
+static int prov_line(void *ctx, const char *key, const char *v, unsigned line)
+{
+    static const char *const keys[] = {"name", "msisdn", "gateway", "tar", "alg",
+                                       "key_version", "kic", "kid"};
+    prov_ctx *c = ctx;
+    mg_prov *p = c->p;
+    unsigned bit = 0;
+    bool ok = false;
+    for (unsigned i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (strcmp(key, keys[i]) == 0)
+            bit = 1u << i;
+    if (bit == 0 || (c->seen & bit) != 0) {
+        fprintf(stderr, "provisioning file: %s line %u: %s '%s'\n", c->path, line,
+                bit == 0 ? "unknown key" : "repeated key", key);
+        return MG_EXIT_INPUT;
+    }
+    c->seen |= bit;
+    switch (bit) {
+    case P_NAME: ok = mg_name_valid(v) && copy_ok(p->name, sizeof(p->name), v); break;
+    case P_MSISDN: ok = mg_msisdn_valid(v) && copy_ok(p->msisdn, sizeof(p->msisdn), v); break;
+    case P_GATEWAY: ok = mg_msisdn_valid(v) && copy_ok(p->gateway, sizeof(p->gateway), v); break;
+    case P_TAR: ok = strlen(v) == 6 && mg_cli_hex("tar", v, p->tar, 3, 3) == 3; break;
+    case P_ALG:
+        ok = true;
+        if (strcmp(v, "aes") == 0)
+            p->alg = MG_ALG_AES;
+        else if (strcmp(v, "3des2") == 0)
+            p->alg = MG_ALG_3DES2;
+        else if (strcmp(v, "3des3") == 0)
+            p->alg = MG_ALG_3DES3;
+        else
+            ok = false;
+        break;
+    case P_KVER: {
+        char *end = NULL;
+        long kv = strtol(v, &end, 10);
+        ok = end != v && *end == '\0' && kv >= 1 && kv <= 15;
+        p->key_version = (int)kv;
+        break;
+    }
+    case P_KIC: c->kic_len = mg_cli_hex("kic", v, p->kic, sizeof(p->kic), 0); ok = c->kic_len > 0; break;
+    case P_KID: c->kid_len = mg_cli_hex("kid", v, p->kid, sizeof(p->kid), 0); ok = c->kid_len > 0; break;
+    default: break;
+    }
+    if (!ok) {
+        /* Never echo a key value. */
+        fprintf(stderr, "provisioning file: %s line %u: bad value for %s\n", c->path, line, key);
+        return MG_EXIT_INPUT;
+    }
+    return MG_EXIT_OK;
+}
+
+int mg_prov_load(const char *path, mg_prov *p)
+{
+    static char text[PROV_MAX];
+    prov_ctx c = {p, path, 0, 0, 0};
+    memset(p, 0, sizeof(*p));
+    int rc = read_private("provisioning file", path, text, sizeof(text));
+    if (rc == MG_EXIT_OK)
+        rc = each_line("provisioning file", path, text, prov_line, &c);
+    mg_wipe(text, sizeof(text));
+    if (rc == MG_EXIT_OK && c.seen != P_ALL) {
+        fprintf(stderr, "provisioning file: %s lacks a field (name, msisdn, gateway, tar, alg, "
+                        "key_version, kic, kid are required)\n", path);
+        rc = MG_EXIT_INPUT;
+    }
+    if (rc == MG_EXIT_OK) {
+        p->key_len = (size_t)c.kic_len;
+        bool fits = p->alg == MG_ALG_AES ? (p->key_len == 16 || p->key_len == 24 || p->key_len == 32)
+                    : p->alg == MG_ALG_3DES2 ? p->key_len == 16
+                                             : p->key_len == 24;
+        if (c.kic_len != c.kid_len || !fits) {
+            fprintf(stderr, "provisioning file: %s: kic and kid must have the length of alg=%s\n",
+                    path, prov_alg_name(p->alg));
+            rc = MG_EXIT_INPUT;
+        }
+    }
+    if (rc != MG_EXIT_OK)
+        mg_prov_wipe(p);
+    return rc;
+}
+
+int mg_prov_write(const char *path, const mg_prov *p)
+{
+    char text[PROV_MAX];
+    char kic[2 * MG_KEY_MAX + 1], kid[2 * MG_KEY_MAX + 1];
+    if (p->key_len == 0 || p->key_len > MG_KEY_MAX) {
+        fprintf(stderr, "provisioning file: bad key length\n");
+        return MG_EXIT_INTERNAL;
+    }
+    for (size_t i = 0; i < p->key_len; i++) {
+        (void)snprintf(kic + 2 * i, 3, "%02x", p->kic[i]);
+        (void)snprintf(kid + 2 * i, 3, "%02x", p->kid[i]);
+    }
+    int n = snprintf(text, sizeof(text),
+                     "# m2mguard device provisioning file: SECRET, keep it mode 0600\n"
+                     "name=%s\nmsisdn=%s\ngateway=%s\ntar=%02x%02x%02x\nalg=%s\n"
+                     "key_version=%d\nkic=%s\nkid=%s\n",
+                     p->name, p->msisdn, p->gateway, p->tar[0], p->tar[1], p->tar[2],
+                     prov_alg_name(p->alg), p->key_version, kic, kid);
+    int rc = n > 0 && (size_t)n < sizeof(text) ? mg_file_create(path, text, (size_t)n, 0600)
+                                               : MG_EXIT_INTERNAL;
+    mg_wipe(text, sizeof(text));
+    mg_wipe(kic, sizeof(kic));
+    mg_wipe(kid, sizeof(kid));
+    return rc;
+}
+
+int mg_prov_destroy(const char *path)
+{
+    struct stat st;
+    int fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return MG_EXIT_OK;
+        fprintf(stderr, "m2mguard: cannot open %s to destroy it: %s\n", path, strerror(errno));
+        return MG_EXIT_INPUT;
+    }
+    int err = 0;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        err = EINVAL;
+    static const uint8_t zeros[512];
+    for (off_t off = 0; err == 0 && off < st.st_size;) {
+        size_t chunk = st.st_size - off > (off_t)sizeof(zeros) ? sizeof(zeros)
+                                                               : (size_t)(st.st_size - off);
+        ssize_t w = write(fd, zeros, chunk);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            err = w < 0 ? errno : EIO;
+        else
+            off += w;
+    }
+    if (err == 0 && fsync(fd) != 0)
+        err = errno;
+    if (close(fd) != 0 && err == 0)
+        err = errno;
+    if (err == 0 && unlink(path) != 0)
+        err = errno;
+    if (err != 0) {
+        fprintf(stderr, "m2mguard: cannot destroy %s: %s\n", path, strerror(err));
+        return MG_EXIT_INPUT;
+    }
+    return MG_EXIT_OK;
+}

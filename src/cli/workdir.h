@@ -1,0 +1,100 @@
+/*
+ * The working directory of m2mguard (docs/operations.md) and the device
+ * provisioning file: shared by init, device, events, send, key, gateway and
+ * the device agent.
+ *
+ * Functions that return int return an exit code of cli.h (MG_EXIT_OK == 0)
+ * and have already printed a message on stderr when it is not 0.
+ */
+#ifndef M2MGUARD_WORKDIR_H
+#define M2MGUARD_WORKDIR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "m2mguard/store.h"
+
+#define MG_WORKDIR_DEFAULT "m2mguard-data"
+#define MG_WORKDIR_ENV "M2MGUARD_HOME"
+#define MG_DB_FILE "m2mguard.db"
+#define MG_CONF_FILE "m2mguard.conf"
+#define MG_MASTER_FILE "master.key"
+#define MG_DEVICES_DIR "devices"
+#define MG_PATH_MAX 1024
+#define MG_CONF_MAX 64     /* entries in a configuration file */
+#define MG_CONF_KEY_MAX 32 /* a key: [a-z0-9_], at most 31 characters */
+#define MG_CONF_VAL_MAX 256
+
+typedef struct mg_conf_entry {
+    char key[MG_CONF_KEY_MAX];
+    char value[MG_CONF_VAL_MAX];
+} mg_conf_entry;
+
+typedef struct mg_workdir {
+    char dir[MG_PATH_MAX]; /* the directory, as resolved */
+    mg_store *store;       /* open, migrated; the master key copy is wiped */
+    mg_conf_entry conf[MG_CONF_MAX];
+    size_t nconf;
+} mg_workdir;
+
+/* The working directory: dir_or_null (--dir), else $M2MGUARD_HOME, else
+ * ./m2mguard-data. Fails only when the path is too long. */
+int mg_workdir_path(const char *dir_or_null, char *out, size_t cap);
+
+/* Resolves the directory, reads m2mguard.conf and master.key (both must not
+ * be accessible by group or others), opens the store and wipes its copy of
+ * the master key. On failure *w holds nothing to close. */
+int mg_workdir_open(const char *dir_or_null, mg_workdir *w);
+void mg_workdir_close(mg_workdir *w);
+
+/* DIR/name into out. */
+int mg_workdir_file(const mg_workdir *w, const char *name, char *out, size_t cap);
+
+/* Replaces the configuration with the one in path (`gateway run --config F`). */
+int mg_conf_load(mg_workdir *w, const char *path);
+/* The value of key ("" if given empty), or dflt when the key is absent. */
+const char *mg_conf_get(const mg_workdir *w, const char *key, const char *dflt);
+
+/* Device names: [A-Za-z0-9._-]{1,63}; device classes the same or empty;
+ * MSISDNs: '+' and 1..15 digits. Print nothing. */
+bool mg_name_valid(const char *s);
+bool mg_class_valid(const char *s);
+bool mg_msisdn_valid(const char *s);
+
+/* "aes-128", "aes-192", "aes-256", "3des2", "3des3". */
+const char *mg_alg_label(mg_alg alg, size_t len);
+/* ISO-8601 UTC, "2026-11-25T08:00:00Z". */
+void mg_time_iso(int64_t t, char out[32]);
+/* Exit code for a store error: MG_ERR_KEY (no such thing) -> MG_EXIT_INPUT,
+ * refusals (taken, wrong state, counter) -> MG_EXIT_REJECT, else INTERNAL. */
+int mg_store_exit(mg_err e);
+
+/* Creates a new file (O_CREAT|O_EXCL|O_NOFOLLOW, mode exactly `mode`), writes
+ * len octets, fsyncs. Refuses an existing file. On failure nothing is left. */
+int mg_file_create(const char *path, const void *data, size_t len, unsigned mode);
+
+/* ---- device provisioning file ------------------------------------------------- */
+typedef struct mg_prov {
+    char name[MG_NAME_MAX];
+    char msisdn[MG_MSISDN_MAX];  /* the device's own number */
+    char gateway[MG_MSISDN_MAX]; /* the gateway's number */
+    uint8_t tar[3];
+    mg_alg alg;
+    int key_version;
+    uint8_t kic[MG_KEY_MAX];
+    uint8_t kid[MG_KEY_MAX];
+    size_t key_len; /* octets of each key */
+} mg_prov;
+
+/* Reads a provisioning file (format in docs/operations.md). Refuses a file
+ * accessible by group or others, a missing or unknown field, and keys that do
+ * not fit the algorithm. On failure *p holds no key. */
+int mg_prov_load(const char *path, mg_prov *p);
+/* Writes one (mode 0600, refuses to overwrite). */
+int mg_prov_write(const char *path, const mg_prov *p);
+/* Overwrites a provisioning file with zeros and removes it (absent: fine). */
+int mg_prov_destroy(const char *path);
+void mg_prov_wipe(mg_prov *p);
+
+#endif

@@ -1,0 +1,1125 @@
+/*
+ * m2mguard store — the SQLite engine.
+ *
+ * One connection per handle, not shared between threads. WAL journal with
+ * synchronous=FULL: a transaction is on disk when COMMIT returns. Foreign
+ * keys on; secure_delete on, so that deleted key material is overwritten in
+ * the database file. Every statement is prepared once, when the store is
+ * opened, and reused (the gateway calls cntr_in_advance, inbox_add and
+ * event_add ~100k times a second inside group-commit transactions).
+ *
+ * Schema migrations: migrations[i] takes the schema from version i to i+1;
+ * the versions applied are rows of schema_version. Append, never edit.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+#include <sqlite3.h>
+
+#include "store_internal.h"
+
+#define BUSY_TIMEOUT_MS 5000
+#define CNTR_OUT_MAX 0xFFFFFFFFFFll /* 40-bit TS 102 225 counter; beyond it: blocked */
+
+static const char *const migrations[] = {
+    /* 1: everything */
+    "CREATE TABLE meta(name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE devices("
+    " id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE,"
+    " class TEXT NOT NULL DEFAULT '',"
+    " msisdn TEXT NOT NULL UNIQUE,"
+    " status INTEGER NOT NULL DEFAULT 0 CHECK (status IN (0, 1, 2)),"
+    " created INTEGER NOT NULL,"
+    " tar BLOB NOT NULL CHECK (length(tar) = 3),"
+    " key_version INTEGER NOT NULL DEFAULT 0 CHECK (key_version BETWEEN 0 AND 15),"
+    " cntr_in INTEGER NOT NULL DEFAULT 0 CHECK (cntr_in >= 0),"
+    " cntr_out INTEGER NOT NULL DEFAULT 0 CHECK (cntr_out >= 0));"
+    "CREATE TABLE keys("
+    " device_id INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE,"
+    " version INTEGER NOT NULL CHECK (version BETWEEN 1 AND 15),"
+    " alg INTEGER NOT NULL,"
+    " len INTEGER NOT NULL,"
+    " state INTEGER NOT NULL CHECK (state IN (0, 1, 2)),"
+    " wrapped_kic BLOB NOT NULL,"
+    " wrapped_kid BLOB NOT NULL,"
+    " PRIMARY KEY (device_id, version)) WITHOUT ROWID;"
+    "CREATE UNIQUE INDEX keys_one_active ON keys(device_id) WHERE state = 1;"
+    "CREATE TABLE inbox("
+    " id INTEGER PRIMARY KEY,"
+    " device_id INTEGER NOT NULL,"
+    " received INTEGER NOT NULL,"
+    " cntr INTEGER NOT NULL,"
+    " data BLOB NOT NULL);"
+    "CREATE TABLE commands("
+    " id INTEGER PRIMARY KEY,"
+    " device_id INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE,"
+    " created INTEGER NOT NULL,"
+    " updated INTEGER NOT NULL,"
+    " state INTEGER NOT NULL CHECK (state BETWEEN 0 AND 4),"
+    " cntr INTEGER NOT NULL DEFAULT 0,"
+    " text TEXT NOT NULL,"
+    " detail TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX commands_device_cntr ON commands(device_id, cntr);"
+    "CREATE INDEX commands_state ON commands(state, updated);"
+    "CREATE TABLE events("
+    " id INTEGER PRIMARY KEY,"
+    " time INTEGER NOT NULL,"
+    " device_id INTEGER NOT NULL DEFAULT 0,"
+    " bearer TEXT NOT NULL,"
+    " source TEXT NOT NULL DEFAULT '',"
+    " kind TEXT NOT NULL,"
+    " reason TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX events_device ON events(device_id);"
+    "CREATE INDEX events_time ON events(time);",
+    /* 2: append here */
+};
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+#define DEV_COLS "id, name, class, msisdn, status, created, tar, key_version, cntr_in, cntr_out"
+#define CMD_COLS "id, device_id, created, updated, state, cntr, text, detail"
+#define EVT_COLS "id, time, device_id, bearer, source, kind, reason"
+
+/* The prepared statements of a handle. */
+enum {
+    S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
+    S_META_GET, S_META_PUT,
+    S_DEV_ADD, S_DEV_BY_ID, S_DEV_BY_NAME, S_DEV_BY_MSISDN, S_DEV_LIST, S_DEV_STATUS_GET,
+    S_DEV_STATUS_SET, S_DEV_DELETE, S_DEV_KEYVER,
+    S_KEY_STATE, S_KEY_PUT, S_KEY_RETIRE_OTHERS, S_KEY_SET_ACTIVE, S_KEY_GET, S_KEY_WIPE,
+    S_KEY_DELETE,
+    S_CNTR_IN, S_CNTR_OUT,
+    S_INBOX_ADD, S_INBOX_SINCE,
+    S_CMD_ADD, S_CMD_QUEUED, S_CMD_UPDATE, S_CMD_GET, S_CMD_BY_CNTR, S_CMD_SENT_BEFORE,
+    S_EVT_ADD, S_EVT_ALL, S_EVT_DEV,
+    S_COUNT
+};
+
+static const char *const sql[S_COUNT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_SAVEPOINT] = "SAVEPOINT mg_op",
+    [S_RELEASE] = "RELEASE mg_op",
+    [S_ROLLBACK_TO] = "ROLLBACK TO mg_op",
+    [S_META_GET] = "SELECT value FROM meta WHERE name = ?1",
+    [S_META_PUT] = "INSERT INTO meta(name, value) VALUES (?1, ?2)",
+    [S_DEV_ADD] = "INSERT INTO devices(name, class, msisdn, status, created, tar, key_version,"
+                  " cntr_in, cntr_out) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8)",
+    [S_DEV_BY_ID] = "SELECT " DEV_COLS " FROM devices WHERE id = ?1",
+    [S_DEV_BY_NAME] = "SELECT " DEV_COLS " FROM devices WHERE name = ?1",
+    [S_DEV_BY_MSISDN] = "SELECT " DEV_COLS " FROM devices WHERE msisdn = ?1",
+    [S_DEV_LIST] = "SELECT " DEV_COLS " FROM devices ORDER BY id",
+    [S_DEV_STATUS_GET] = "SELECT status FROM devices WHERE id = ?1",
+    [S_DEV_STATUS_SET] = "UPDATE devices SET status = ?2 WHERE id = ?1",
+    [S_DEV_DELETE] = "DELETE FROM devices WHERE id = ?1",
+    [S_DEV_KEYVER] = "UPDATE devices SET key_version = ?2 WHERE id = ?1",
+    [S_KEY_STATE] = "SELECT state FROM keys WHERE device_id = ?1 AND version = ?2",
+    [S_KEY_PUT] = "INSERT OR REPLACE INTO keys(device_id, version, alg, len, state, wrapped_kic,"
+                  " wrapped_kid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [S_KEY_RETIRE_OTHERS] = "UPDATE keys SET state = 2 WHERE device_id = ?1 AND state = 1"
+                            " AND version <> ?2",
+    [S_KEY_SET_ACTIVE] = "UPDATE keys SET state = 1 WHERE device_id = ?1 AND version = ?2",
+    [S_KEY_GET] = "SELECT version, alg, len, state, wrapped_kic, wrapped_kid FROM keys"
+                  " WHERE device_id = ?1 AND (version = ?2 OR (?2 = 0 AND state = 1))",
+    [S_KEY_WIPE] = "UPDATE keys SET wrapped_kic = zeroblob(length(wrapped_kic)),"
+                   " wrapped_kid = zeroblob(length(wrapped_kid)) WHERE device_id = ?1",
+    [S_KEY_DELETE] = "DELETE FROM keys WHERE device_id = ?1",
+    [S_CNTR_IN] = "UPDATE devices SET cntr_in = ?1 WHERE id = ?2 AND cntr_in < ?1",
+    [S_CNTR_OUT] = "UPDATE devices SET cntr_out = cntr_out + 1 WHERE id = ?1 AND cntr_out < ?2"
+                   " RETURNING cntr_out",
+    [S_INBOX_ADD] = "INSERT INTO inbox(device_id, received, cntr, data) VALUES (?1, ?2, ?3, ?4)",
+    [S_INBOX_SINCE] = "SELECT id, device_id, received, cntr, data FROM inbox WHERE id > ?1"
+                      " ORDER BY id LIMIT ?2",
+    [S_CMD_ADD] = "INSERT INTO commands(device_id, created, updated, state, cntr, text, detail)"
+                  " VALUES (?1, ?2, ?2, 0, ?3, ?4, ?5)",
+    [S_CMD_QUEUED] = "SELECT " CMD_COLS " FROM commands WHERE state = 0 ORDER BY id LIMIT ?1",
+    [S_CMD_UPDATE] = "UPDATE commands SET state = ?2,"
+                     " cntr = CASE WHEN ?3 = 0 THEN cntr ELSE ?3 END,"
+                     " detail = coalesce(?4, detail), updated = ?5 WHERE id = ?1",
+    [S_CMD_GET] = "SELECT " CMD_COLS " FROM commands WHERE id = ?1",
+    [S_CMD_BY_CNTR] = "SELECT " CMD_COLS " FROM commands WHERE device_id = ?1 AND cntr = ?2"
+                      " ORDER BY id DESC LIMIT 1",
+    [S_CMD_SENT_BEFORE] = "SELECT " CMD_COLS " FROM commands WHERE state = 1 AND updated < ?1"
+                          " ORDER BY id",
+    [S_EVT_ADD] = "INSERT INTO events(time, device_id, bearer, source, kind, reason)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_EVT_ALL] = "SELECT " EVT_COLS " FROM events WHERE id > ?1 AND time >= ?2 ORDER BY id",
+    [S_EVT_DEV] = "SELECT " EVT_COLS " FROM events WHERE device_id = ?3 AND id > ?1"
+                  " AND time >= ?2 ORDER BY id",
+};
+
+typedef struct sq_store {
+    mg_store base; /* first: the handle the caller sees */
+    sqlite3 *db;
+    sqlite3_stmt *st[S_COUNT];
+    bool destroyed; /* keys destroyed in the open transaction: checkpoint after commit */
+} sq_store;
+
+#define Q(s) ((sq_store *)(s))
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static mg_err dberr(sq_store *q, int rc, const char *what)
+{
+    return mg_store_fail(&q->base, MG_ERR_STORE, "%s: %s (sqlite %d)", what,
+                         q->db != NULL ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc), rc);
+}
+
+/* Binds parameters 1.. by a format: 'i' int64_t, 't' const char * (NULL binds
+ * NULL), 'b' const void *, size_t. Values are bound SQLITE_STATIC: they must
+ * live until the statement is stepped. */
+static mg_err bind(sq_store *q, sqlite3_stmt *st, const char *fmt, ...)
+{
+    va_list ap;
+    int rc = SQLITE_OK;
+    va_start(ap, fmt);
+    for (int i = 0; fmt[i] != '\0' && rc == SQLITE_OK; i++) {
+        if (fmt[i] == 'i') {
+            rc = sqlite3_bind_int64(st, i + 1, (sqlite3_int64)va_arg(ap, int64_t));
+        } else if (fmt[i] == 't') {
+            const char *t = va_arg(ap, const char *);
+            rc = t != NULL ? sqlite3_bind_text(st, i + 1, t, -1, SQLITE_STATIC)
+                           : sqlite3_bind_null(st, i + 1);
+        } else {
+            const void *p = va_arg(ap, const void *);
+            size_t n = va_arg(ap, size_t);
+            rc = sqlite3_bind_blob(st, i + 1, p, (int)n, SQLITE_STATIC);
+        }
+    }
+    va_end(ap);
+    return rc == SQLITE_OK ? MG_OK : dberr(q, rc, "bind");
+}
+
+/* sqlite3_reset() only repeats the error of the last step, which the caller
+ * has already handled; its result carries nothing new. */
+static void done_with(sqlite3_stmt *st)
+{
+    (void)sqlite3_reset(st);
+}
+
+/* Steps a statement that returns no row; resets it. */
+static mg_err run(sq_store *q, int id, const char *what)
+{
+    sqlite3_stmt *st = q->st[id];
+    int rc = sqlite3_step(st);
+    mg_err e = rc == SQLITE_DONE ? MG_OK : dberr(q, rc, what);
+    done_with(st);
+    return e;
+}
+
+/* Steps a statement expected to return at most one row: MG_OK with the row
+ * ready to read (caller resets), MG_ERR_KEY (reset) if there is none. */
+static mg_err one_row(sq_store *q, int id, const char *what)
+{
+    sqlite3_stmt *st = q->st[id];
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        return MG_OK;
+    done_with(st);
+    return rc == SQLITE_DONE ? MG_ERR_KEY : dberr(q, rc, what);
+}
+
+static int64_t now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static void col_text(sqlite3_stmt *st, int i, char *dst, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    size_t n = t != NULL ? (size_t)sqlite3_column_bytes(st, i) : 0;
+    if (n >= cap)
+        n = cap - 1;
+    if (n > 0)
+        memcpy(dst, t, n);
+    dst[n] = '\0';
+}
+
+static void row_device(sqlite3_stmt *st, mg_device *d)
+{
+    memset(d, 0, sizeof(*d));
+    d->id = sqlite3_column_int64(st, 0);
+    col_text(st, 1, d->name, sizeof(d->name));
+    col_text(st, 2, d->dev_class, sizeof(d->dev_class));
+    col_text(st, 3, d->msisdn, sizeof(d->msisdn));
+    d->status = (mg_dev_status)sqlite3_column_int(st, 4);
+    d->created = sqlite3_column_int64(st, 5);
+    const void *tar = sqlite3_column_blob(st, 6);
+    if (tar != NULL && sqlite3_column_bytes(st, 6) == 3)
+        memcpy(d->tar, tar, 3);
+    d->key_version = sqlite3_column_int(st, 7);
+    d->cntr_in = (uint64_t)sqlite3_column_int64(st, 8);
+    d->cntr_out = (uint64_t)sqlite3_column_int64(st, 9);
+}
+
+static void row_command(sqlite3_stmt *st, mg_command *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->id = sqlite3_column_int64(st, 0);
+    c->device_id = sqlite3_column_int64(st, 1);
+    c->created = sqlite3_column_int64(st, 2);
+    c->updated = sqlite3_column_int64(st, 3);
+    c->state = (mg_cmd_state)sqlite3_column_int(st, 4);
+    c->cntr = (uint64_t)sqlite3_column_int64(st, 5);
+    col_text(st, 6, c->text, sizeof(c->text));
+    col_text(st, 7, c->detail, sizeof(c->detail));
+}
+
+static void row_event(sqlite3_stmt *st, mg_event *e)
+{
+    memset(e, 0, sizeof(*e));
+    e->id = sqlite3_column_int64(st, 0);
+    e->time = sqlite3_column_int64(st, 1);
+    e->device_id = sqlite3_column_int64(st, 2);
+    col_text(st, 3, e->bearer, sizeof(e->bearer));
+    col_text(st, 4, e->source, sizeof(e->source));
+    col_text(st, 5, e->kind, sizeof(e->kind));
+    col_text(st, 6, e->reason, sizeof(e->reason));
+}
+
+static bool row_inbox(sqlite3_stmt *st, mg_inbox_msg *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->id = sqlite3_column_int64(st, 0);
+    m->device_id = sqlite3_column_int64(st, 1);
+    m->received = sqlite3_column_int64(st, 2);
+    m->cntr = (uint64_t)sqlite3_column_int64(st, 3);
+    const void *p = sqlite3_column_blob(st, 4);
+    int n = sqlite3_column_bytes(st, 4);
+    if (n < 0 || (size_t)n > sizeof(m->data))
+        return false;
+    if (n > 0)
+        memcpy(m->data, p, (size_t)n);
+    m->data_len = (size_t)n;
+    return true;
+}
+
+/* Row visitors: hand one row to the caller's typed callback.
+ * Return 1 to go on, 0 to stop, -1 if the row is malformed. */
+typedef int (*row_visit)(sqlite3_stmt *st, void *arg);
+
+typedef struct dev_visit { bool (*fn)(void *, const mg_device *); void *ctx; mg_device row; } dev_visit;
+typedef struct cmd_visit { bool (*fn)(void *, const mg_command *); void *ctx; mg_command row; } cmd_visit;
+typedef struct evt_visit { bool (*fn)(void *, const mg_event *); void *ctx; mg_event row; } evt_visit;
+typedef struct msg_visit { bool (*fn)(void *, const mg_inbox_msg *); void *ctx; mg_inbox_msg row; } msg_visit;
+
+static int visit_device(sqlite3_stmt *st, void *arg)
+{
+    dev_visit *v = arg;
+    row_device(st, &v->row);
+    return v->fn(v->ctx, &v->row) ? 1 : 0;
+}
+
+static int visit_command(sqlite3_stmt *st, void *arg)
+{
+    cmd_visit *v = arg;
+    row_command(st, &v->row);
+    return v->fn(v->ctx, &v->row) ? 1 : 0;
+}
+
+static int visit_event(sqlite3_stmt *st, void *arg)
+{
+    evt_visit *v = arg;
+    row_event(st, &v->row);
+    return v->fn(v->ctx, &v->row) ? 1 : 0;
+}
+
+static int visit_inbox(sqlite3_stmt *st, void *arg)
+{
+    msg_visit *v = arg;
+    if (!row_inbox(st, &v->row))
+        return -1;
+    return v->fn(v->ctx, &v->row) ? 1 : 0;
+}
+
+/* Steps a bound query and hands each row to visit until it says stop. */
+static mg_err each_row(sq_store *q, int id, row_visit visit, void *arg, const char *what)
+{
+    sqlite3_stmt *st = q->st[id];
+    mg_err e = MG_OK;
+    for (;;) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+            break;
+        if (rc != SQLITE_ROW) {
+            e = dberr(q, rc, what);
+            break;
+        }
+        int r = visit(st, arg);
+        if (r < 0)
+            e = mg_store_fail(&q->base, MG_ERR_FORMAT, "%s: malformed row", what);
+        if (r <= 0)
+            break;
+    }
+    done_with(st);
+    return e;
+}
+
+/* Several statements as one: a savepoint (nested inside the caller's
+ * transaction, or a transaction of its own). */
+static mg_err op_begin(sq_store *q)
+{
+    return run(q, S_SAVEPOINT, "savepoint");
+}
+
+static mg_err op_end(sq_store *q, mg_err e)
+{
+    if (e == MG_OK)
+        return run(q, S_RELEASE, "release savepoint");
+    /* The first error is the one to report; undo what the operation did. */
+    char keep[MG_STORE_ERR_MAX];
+    memcpy(keep, q->base.err, sizeof(keep));
+    if (run(q, S_ROLLBACK_TO, "rollback to savepoint") != MG_OK ||
+        run(q, S_RELEASE, "release savepoint") != MG_OK) {
+        size_t n = strlen(keep);
+        (void)snprintf(keep + n, sizeof(keep) - n, "; and undoing it failed");
+    }
+    memcpy(q->base.err, keep, sizeof(keep));
+    return e;
+}
+
+/* Status of a device: MG_ERR_KEY (with a message) if there is none. */
+static mg_err dev_status(sq_store *q, int64_t id, mg_dev_status *st)
+{
+    mg_err e = bind(q, q->st[S_DEV_STATUS_GET], "i", id);
+    if (e == MG_OK)
+        e = one_row(q, S_DEV_STATUS_GET, "device status");
+    if (e == MG_ERR_KEY)
+        return mg_store_fail(&q->base, e, "no device with id %lld", (long long)id);
+    if (e == MG_OK) {
+        *st = (mg_dev_status)sqlite3_column_int(q->st[S_DEV_STATUS_GET], 0);
+        done_with(q->st[S_DEV_STATUS_GET]);
+    }
+    return e;
+}
+
+/* Opens an operation on an existing device: a savepoint, then its status.
+ * On failure nothing stays open. */
+static mg_err op_begin_dev(sq_store *q, int64_t id, mg_dev_status *st)
+{
+    mg_err e = op_begin(q);
+    if (e != MG_OK)
+        return e;
+    e = dev_status(q, id, st);
+    return e == MG_OK ? MG_OK : op_end(q, e);
+}
+
+/* ---- transactions --------------------------------------------------------------- */
+
+static mg_err checkpoint_after_destroy(sq_store *q);
+
+static mg_err sq_begin(mg_store *s)
+{
+    sq_store *q = Q(s);
+    if (!sqlite3_get_autocommit(q->db))
+        return mg_store_fail(s, MG_ERR_STATE, "a transaction is already open");
+    return run(q, S_BEGIN, "begin");
+}
+
+static mg_err sq_commit(mg_store *s)
+{
+    sq_store *q = Q(s);
+    if (sqlite3_get_autocommit(q->db))
+        return mg_store_fail(s, MG_ERR_STATE, "no transaction is open");
+    mg_err e = run(q, S_COMMIT, "commit");
+    if (e != MG_OK && !sqlite3_get_autocommit(q->db)) {
+        char keep[MG_STORE_ERR_MAX];
+        memcpy(keep, s->err, sizeof(keep));
+        if (run(q, S_ROLLBACK, "rollback") != MG_OK) {
+            size_t n = strlen(keep);
+            (void)snprintf(keep + n, sizeof(keep) - n, "; and the rollback failed");
+        }
+        memcpy(s->err, keep, sizeof(keep));
+    }
+    if (e == MG_OK && q->destroyed)
+        e = checkpoint_after_destroy(q);
+    q->destroyed = false;
+    return e;
+}
+
+static void sq_rollback(mg_store *s)
+{
+    sq_store *q = Q(s);
+    if (!sqlite3_get_autocommit(q->db))
+        (void)run(q, S_ROLLBACK, "rollback"); /* message stays on the handle */
+    q->destroyed = false;
+}
+
+/* ---- devices -------------------------------------------------------------------- */
+
+static mg_err sq_device_add(mg_store *s, mg_device *d)
+{
+    sq_store *q = Q(s);
+    int64_t created = now();
+    mg_err e = bind(q, q->st[S_DEV_ADD], "tttiibii", d->name, d->dev_class, d->msisdn,
+                    (int64_t)d->status, created, (const void *)d->tar, (size_t)3,
+                    (int64_t)d->cntr_in, (int64_t)d->cntr_out);
+    if (e != MG_OK)
+        return e;
+    int rc = sqlite3_step(q->st[S_DEV_ADD]);
+    done_with(q->st[S_DEV_ADD]);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        if (strstr(sqlite3_errmsg(q->db), "devices.msisdn") != NULL)
+            return mg_store_fail(s, MG_ERR_ARG, "MSISDN %s is already registered", d->msisdn);
+        return mg_store_fail(s, MG_ERR_ARG, "device name '%s' is taken", d->name);
+    }
+    if (rc != SQLITE_DONE)
+        return dberr(q, rc, "add device");
+    d->id = sqlite3_last_insert_rowid(q->db);
+    d->created = created;
+    d->key_version = 0;
+    return MG_OK;
+}
+
+static mg_err sq_device_get(mg_store *s, mg_dev_by by, int64_t id, const char *text,
+                            mg_device *d)
+{
+    sq_store *q = Q(s);
+    int sid = by == MG_BY_ID ? S_DEV_BY_ID : by == MG_BY_NAME ? S_DEV_BY_NAME : S_DEV_BY_MSISDN;
+    mg_err e = by == MG_BY_ID ? bind(q, q->st[sid], "i", id) : bind(q, q->st[sid], "t", text);
+    if (e == MG_OK)
+        e = one_row(q, sid, "look up device");
+    if (e == MG_OK) {
+        row_device(q->st[sid], d);
+        done_with(q->st[sid]);
+    } else if (e == MG_ERR_KEY) {
+        memset(d, 0, sizeof(*d));
+        if (by == MG_BY_ID)
+            return mg_store_fail(s, e, "no device with id %lld", (long long)id);
+        return mg_store_fail(s, e, "no device with %s %s", by == MG_BY_NAME ? "name" : "MSISDN",
+                             text);
+    }
+    return e;
+}
+
+static mg_err sq_device_list(mg_store *s, bool (*fn)(void *, const mg_device *), void *ctx)
+{
+    dev_visit v = {.fn = fn, .ctx = ctx};
+    return each_row(Q(s), S_DEV_LIST, visit_device, &v, "list devices");
+}
+
+static mg_err keys_destroy_in_op(sq_store *q, int64_t id)
+{
+    mg_err e = bind(q, q->st[S_KEY_WIPE], "i", id);
+    if (e == MG_OK)
+        e = run(q, S_KEY_WIPE, "overwrite keys");
+    if (e == MG_OK)
+        e = bind(q, q->st[S_KEY_DELETE], "i", id);
+    if (e == MG_OK)
+        e = run(q, S_KEY_DELETE, "delete keys");
+    if (e == MG_OK)
+        e = bind(q, q->st[S_DEV_KEYVER], "ii", id, (int64_t)0);
+    if (e == MG_OK)
+        e = run(q, S_DEV_KEYVER, "clear key version");
+    return e;
+}
+
+/* After keys were destroyed outside a caller's transaction: move the
+ * overwritten pages into the database file and truncate the WAL, so that the
+ * wrapped keys do not linger in WAL frames. Readers may keep it from
+ * completing (SQLITE_BUSY); the next checkpoint then finishes the job. */
+static mg_err checkpoint_after_destroy(sq_store *q)
+{
+    if (!sqlite3_get_autocommit(q->db)) {
+        q->destroyed = true; /* sq_commit checkpoints */
+        return MG_OK;
+    }
+    q->destroyed = false;
+    int rc = sqlite3_wal_checkpoint_v2(q->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
+        return dberr(q, rc, "checkpoint");
+    return MG_OK;
+}
+
+static mg_err sq_device_set_status(mg_store *s, int64_t id, mg_dev_status st)
+{
+    sq_store *q = Q(s);
+    mg_dev_status cur;
+    mg_err e = op_begin_dev(q, id, &cur);
+    if (e != MG_OK)
+        return e;
+    if (e == MG_OK && cur == MG_DEV_REVOKED && st != MG_DEV_REVOKED)
+        e = mg_store_fail(s, MG_ERR_STATE, "device %lld is revoked; it cannot be %s again",
+                          (long long)id, st == MG_DEV_ACTIVE ? "active" : "quarantined");
+    if (e == MG_OK)
+        e = bind(q, q->st[S_DEV_STATUS_SET], "ii", id, (int64_t)st);
+    if (e == MG_OK)
+        e = run(q, S_DEV_STATUS_SET, "set device status");
+    /* Revocation destroys the keys in the same transaction. */
+    if (e == MG_OK && st == MG_DEV_REVOKED)
+        e = keys_destroy_in_op(q, id);
+    e = op_end(q, e);
+    if (e == MG_OK && st == MG_DEV_REVOKED)
+        e = checkpoint_after_destroy(q);
+    return e;
+}
+
+static mg_err sq_device_delete(mg_store *s, int64_t id)
+{
+    sq_store *q = Q(s);
+    mg_dev_status cur;
+    mg_err e = op_begin_dev(q, id, &cur);
+    if (e != MG_OK)
+        return e;
+    if (e == MG_OK)
+        e = keys_destroy_in_op(q, id);
+    if (e == MG_OK)
+        e = bind(q, q->st[S_DEV_DELETE], "i", id);
+    if (e == MG_OK)
+        e = run(q, S_DEV_DELETE, "delete device"); /* commands go by ON DELETE CASCADE */
+    e = op_end(q, e);
+    if (e == MG_OK)
+        e = checkpoint_after_destroy(q);
+    return e;
+}
+
+/* ---- keys -------------------------------------------------------------------- */
+
+static mg_err set_active(sq_store *q, int64_t id, int version)
+{
+    /* Retire the others first: keys_one_active allows one active version. */
+    mg_err e = bind(q, q->st[S_KEY_RETIRE_OTHERS], "ii", id, (int64_t)version);
+    if (e == MG_OK)
+        e = run(q, S_KEY_RETIRE_OTHERS, "retire key version");
+    if (e == MG_OK)
+        e = bind(q, q->st[S_KEY_SET_ACTIVE], "ii", id, (int64_t)version);
+    if (e == MG_OK)
+        e = run(q, S_KEY_SET_ACTIVE, "activate key version");
+    if (e == MG_OK && sqlite3_changes(q->db) != 1)
+        e = mg_store_fail(&q->base, MG_ERR_KEY, "device %lld has no key version %d",
+                          (long long)id, version);
+    if (e == MG_OK)
+        e = bind(q, q->st[S_DEV_KEYVER], "ii", id, (int64_t)version);
+    if (e == MG_OK)
+        e = run(q, S_DEV_KEYVER, "set key version");
+    return e;
+}
+
+/* State of one key version: MG_ERR_KEY if there is none. */
+static mg_err key_state(sq_store *q, int64_t id, int version, mg_key_state *ks)
+{
+    mg_err e = bind(q, q->st[S_KEY_STATE], "ii", id, (int64_t)version);
+    if (e == MG_OK)
+        e = one_row(q, S_KEY_STATE, "key state");
+    if (e == MG_OK) {
+        *ks = (mg_key_state)sqlite3_column_int(q->st[S_KEY_STATE], 0);
+        done_with(q->st[S_KEY_STATE]);
+    }
+    return e;
+}
+
+static mg_err sq_keys_put(mg_store *s, int64_t id, const mg_keyset *k)
+{
+    sq_store *q = Q(s);
+    uint8_t wkic[MG_WRAPPED_MAX], wkid[MG_WRAPPED_MAX];
+    size_t nkic = 0, nkid = 0;
+    mg_dev_status dst;
+    mg_key_state old;
+    mg_err e = op_begin_dev(q, id, &dst);
+    if (e != MG_OK)
+        return e;
+    if (e == MG_OK && dst == MG_DEV_REVOKED)
+        e = mg_store_fail(s, MG_ERR_STATE, "device %lld is revoked", (long long)id);
+    if (e == MG_OK) {
+        e = key_state(q, id, k->version, &old);
+        if (e == MG_OK && old == MG_KEY_ACTIVE)
+            e = mg_store_fail(s, MG_ERR_STATE,
+                              "key version %d of device %lld is active; activate another first",
+                              k->version, (long long)id);
+        else if (e == MG_ERR_KEY)
+            e = MG_OK;
+    }
+    if (e == MG_OK && (mg_keywrap(s->master, 32, k->kic, k->len, wkic, sizeof(wkic), &nkic) != MG_OK ||
+                       mg_keywrap(s->master, 32, k->kid, k->len, wkid, sizeof(wkid), &nkid) != MG_OK))
+        e = mg_store_fail(s, MG_ERR_CRYPTO, "key wrap failed");
+    /* A new active version: retire the old one first (one active version). */
+    if (e == MG_OK && k->state == MG_KEY_ACTIVE)
+        e = bind(q, q->st[S_KEY_RETIRE_OTHERS], "ii", id, (int64_t)k->version);
+    if (e == MG_OK && k->state == MG_KEY_ACTIVE)
+        e = run(q, S_KEY_RETIRE_OTHERS, "retire key version");
+    if (e == MG_OK)
+        e = bind(q, q->st[S_KEY_PUT], "iiiiibb", id, (int64_t)k->version, (int64_t)k->alg,
+                 (int64_t)k->len, (int64_t)k->state, (const void *)wkic, nkic,
+                 (const void *)wkid, nkid);
+    if (e == MG_OK)
+        e = run(q, S_KEY_PUT, "store keys");
+    if (e == MG_OK && k->state == MG_KEY_ACTIVE)
+        e = bind(q, q->st[S_DEV_KEYVER], "ii", id, (int64_t)k->version);
+    if (e == MG_OK && k->state == MG_KEY_ACTIVE)
+        e = run(q, S_DEV_KEYVER, "set key version");
+    return op_end(q, e);
+}
+
+static mg_err sq_keys_get(mg_store *s, int64_t id, int version, mg_keyset *k)
+{
+    sq_store *q = Q(s);
+    sqlite3_stmt *st = q->st[S_KEY_GET];
+    mg_keyset_wipe(k);
+    mg_err e = bind(q, st, "ii", id, (int64_t)version);
+    if (e == MG_OK)
+        e = one_row(q, S_KEY_GET, "read keys");
+    if (e == MG_ERR_KEY) {
+        if (version == 0)
+            return mg_store_fail(s, e, "device %lld has no active keys", (long long)id);
+        return mg_store_fail(s, e, "device %lld has no key version %d", (long long)id, version);
+    }
+    if (e != MG_OK)
+        return e;
+    k->version = sqlite3_column_int(st, 0);
+    k->alg = (mg_alg)sqlite3_column_int(st, 1);
+    k->len = (size_t)sqlite3_column_int(st, 2);
+    k->state = (mg_key_state)sqlite3_column_int(st, 3);
+    size_t n1 = 0, n2 = 0;
+    const uint8_t *w1 = sqlite3_column_blob(st, 4);
+    int l1 = sqlite3_column_bytes(st, 4);
+    const uint8_t *w2 = sqlite3_column_blob(st, 5);
+    int l2 = sqlite3_column_bytes(st, 5);
+    if (!mg_store_key_len_ok(k->alg, k->len) || w1 == NULL || w2 == NULL || l1 <= 0 || l2 <= 0)
+        e = mg_store_fail(s, MG_ERR_FORMAT, "stored keys of device %lld are malformed",
+                          (long long)id);
+    if (e == MG_OK &&
+        (mg_keyunwrap(s->master, 32, w1, (size_t)l1, k->kic, sizeof(k->kic), &n1) != MG_OK ||
+         mg_keyunwrap(s->master, 32, w2, (size_t)l2, k->kid, sizeof(k->kid), &n2) != MG_OK ||
+         n1 != k->len || n2 != k->len))
+        e = mg_store_fail(s, MG_ERR_CRYPTO,
+                          "stored keys of device %lld do not unwrap (altered, or another master key)",
+                          (long long)id);
+    done_with(st);
+    if (e != MG_OK)
+        mg_keyset_wipe(k);
+    return e;
+}
+
+static mg_err sq_keys_activate(mg_store *s, int64_t id, int version)
+{
+    sq_store *q = Q(s);
+    mg_dev_status dst;
+    mg_err e = op_begin_dev(q, id, &dst);
+    if (e != MG_OK)
+        return e;
+    if (e == MG_OK)
+        e = set_active(q, id, version);
+    return op_end(q, e);
+}
+
+static mg_err sq_keys_destroy(mg_store *s, int64_t id)
+{
+    sq_store *q = Q(s);
+    mg_dev_status dst;
+    mg_err e = op_begin_dev(q, id, &dst);
+    if (e != MG_OK)
+        return e;
+    if (e == MG_OK)
+        e = keys_destroy_in_op(q, id);
+    e = op_end(q, e);
+    if (e == MG_OK)
+        e = checkpoint_after_destroy(q);
+    return e;
+}
+
+/* ---- counters ------------------------------------------------------------------- */
+
+static mg_err sq_cntr_in_advance(mg_store *s, int64_t id, uint64_t cntr)
+{
+    sq_store *q = Q(s);
+    mg_err e = bind(q, q->st[S_CNTR_IN], "ii", (int64_t)cntr, id);
+    if (e == MG_OK)
+        e = run(q, S_CNTR_IN, "advance counter");
+    if (e != MG_OK || sqlite3_changes(q->db) == 1)
+        return e;
+    mg_dev_status dst;
+    e = dev_status(q, id, &dst);
+    if (e != MG_OK)
+        return e;
+    return mg_store_fail(s, MG_ERR_CNTR_LOW,
+                         "counter %llu of device %lld is not higher than the last accepted",
+                         (unsigned long long)cntr, (long long)id);
+}
+
+static mg_err sq_cntr_out_next(mg_store *s, int64_t id, uint64_t *cntr)
+{
+    sq_store *q = Q(s);
+    sqlite3_stmt *st = q->st[S_CNTR_OUT];
+    mg_err e = bind(q, st, "ii", id, (int64_t)CNTR_OUT_MAX);
+    if (e != MG_OK)
+        return e;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *cntr = (uint64_t)sqlite3_column_int64(st, 0);
+        rc = sqlite3_step(st); /* RETURNING: run to completion */
+        done_with(st);
+        return rc == SQLITE_DONE ? MG_OK : dberr(q, rc, "next outbound counter");
+    }
+    done_with(st);
+    if (rc != SQLITE_DONE)
+        return dberr(q, rc, "next outbound counter");
+    mg_dev_status dst;
+    e = dev_status(q, id, &dst);
+    if (e != MG_OK)
+        return e;
+    return mg_store_fail(s, MG_ERR_CNTR_BLOCKED, "outbound counter of device %lld is exhausted",
+                         (long long)id);
+}
+
+/* ---- inbox ------------------------------------------------------------------------ */
+
+static mg_err sq_inbox_add(mg_store *s, mg_inbox_msg *m)
+{
+    sq_store *q = Q(s);
+    if (m->received == 0)
+        m->received = now();
+    mg_err e = bind(q, q->st[S_INBOX_ADD], "iiib", m->device_id, m->received, (int64_t)m->cntr,
+                    (const void *)m->data, m->data_len);
+    if (e == MG_OK)
+        e = run(q, S_INBOX_ADD, "add to inbox");
+    if (e == MG_OK)
+        m->id = sqlite3_last_insert_rowid(q->db);
+    return e;
+}
+
+static int64_t limit_of(size_t max)
+{
+    return max == 0 || max > (size_t)INT64_MAX ? -1 : (int64_t)max; /* LIMIT -1: none */
+}
+
+static mg_err sq_inbox_since(mg_store *s, int64_t after_id, size_t max,
+                             bool (*fn)(void *, const mg_inbox_msg *), void *ctx)
+{
+    sq_store *q = Q(s);
+    msg_visit v = {.fn = fn, .ctx = ctx};
+    mg_err e = bind(q, q->st[S_INBOX_SINCE], "ii", after_id, limit_of(max));
+    if (e == MG_OK)
+        e = each_row(q, S_INBOX_SINCE, visit_inbox, &v, "read inbox");
+    return e;
+}
+
+/* ---- commands --------------------------------------------------------------------- */
+
+static mg_err sq_cmd_enqueue(mg_store *s, mg_command *c)
+{
+    sq_store *q = Q(s);
+    mg_dev_status dst;
+    int64_t t = now();
+    mg_err e = dev_status(q, c->device_id, &dst);
+    if (e == MG_OK)
+        e = bind(q, q->st[S_CMD_ADD], "iiitt", c->device_id, t, (int64_t)c->cntr, c->text,
+                 c->detail);
+    if (e == MG_OK)
+        e = run(q, S_CMD_ADD, "queue command");
+    if (e == MG_OK) {
+        c->id = sqlite3_last_insert_rowid(q->db);
+        c->created = c->updated = t;
+        c->state = MG_CMD_QUEUED;
+    }
+    return e;
+}
+
+static mg_err sq_cmd_queued(mg_store *s, size_t max, bool (*fn)(void *, const mg_command *),
+                            void *ctx)
+{
+    sq_store *q = Q(s);
+    cmd_visit v = {.fn = fn, .ctx = ctx};
+    mg_err e = bind(q, q->st[S_CMD_QUEUED], "i", limit_of(max));
+    if (e == MG_OK)
+        e = each_row(q, S_CMD_QUEUED, visit_command, &v, "read queued commands");
+    return e;
+}
+
+static mg_err sq_cmd_update(mg_store *s, int64_t id, mg_cmd_state st, uint64_t cntr,
+                            const char *detail)
+{
+    sq_store *q = Q(s);
+    mg_err e = bind(q, q->st[S_CMD_UPDATE], "iiiti", id, (int64_t)st, (int64_t)cntr, detail,
+                    now());
+    if (e == MG_OK)
+        e = run(q, S_CMD_UPDATE, "update command");
+    if (e == MG_OK && sqlite3_changes(q->db) != 1)
+        e = mg_store_fail(s, MG_ERR_KEY, "no command with id %lld", (long long)id);
+    return e;
+}
+
+/* One command from a bound query on statement sid. */
+static mg_err one_command(sq_store *q, int sid, mg_command *c)
+{
+    mg_err e = one_row(q, sid, "find command");
+    if (e == MG_OK) {
+        row_command(q->st[sid], c);
+        done_with(q->st[sid]);
+    } else {
+        memset(c, 0, sizeof(*c));
+    }
+    return e;
+}
+
+static mg_err sq_cmd_get(mg_store *s, int64_t id, mg_command *c)
+{
+    sq_store *q = Q(s);
+    mg_err e = bind(q, q->st[S_CMD_GET], "i", id);
+    if (e == MG_OK)
+        e = one_command(q, S_CMD_GET, c);
+    if (e == MG_ERR_KEY)
+        e = mg_store_fail(s, e, "no command with id %lld", (long long)id);
+    return e;
+}
+
+static mg_err sq_cmd_by_cntr(mg_store *s, int64_t device_id, uint64_t cntr, mg_command *c)
+{
+    sq_store *q = Q(s);
+    mg_err e = bind(q, q->st[S_CMD_BY_CNTR], "ii", device_id, (int64_t)cntr);
+    if (e == MG_OK)
+        e = one_command(q, S_CMD_BY_CNTR, c);
+    if (e == MG_ERR_KEY)
+        e = mg_store_fail(s, e, "no command of device %lld with counter %llu",
+                          (long long)device_id, (unsigned long long)cntr);
+    return e;
+}
+
+static mg_err sq_cmd_sent_before(mg_store *s, int64_t before,
+                                 bool (*fn)(void *, const mg_command *), void *ctx)
+{
+    sq_store *q = Q(s);
+    cmd_visit v = {.fn = fn, .ctx = ctx};
+    mg_err e = bind(q, q->st[S_CMD_SENT_BEFORE], "i", before);
+    if (e == MG_OK)
+        e = each_row(q, S_CMD_SENT_BEFORE, visit_command, &v, "read sent commands");
+    return e;
+}
+
+/* ---- events --------------------------------------------------------------------- */
+
+static mg_err sq_event_add(mg_store *s, mg_event *e)
+{
+    sq_store *q = Q(s);
+    if (e->time == 0)
+        e->time = now();
+    mg_err r = bind(q, q->st[S_EVT_ADD], "iitttt", e->time, e->device_id, e->bearer, e->source,
+                    e->kind, e->reason);
+    if (r == MG_OK)
+        r = run(q, S_EVT_ADD, "add event");
+    if (r == MG_OK)
+        e->id = sqlite3_last_insert_rowid(q->db);
+    return r;
+}
+
+static mg_err sq_events(mg_store *s, int64_t after_id, int64_t device_id, int64_t since,
+                        bool (*fn)(void *, const mg_event *), void *ctx)
+{
+    sq_store *q = Q(s);
+    evt_visit v = {.fn = fn, .ctx = ctx};
+    int sid = device_id != 0 ? S_EVT_DEV : S_EVT_ALL;
+    mg_err e = device_id != 0 ? bind(q, q->st[sid], "iii", after_id, since, device_id)
+                              : bind(q, q->st[sid], "ii", after_id, since);
+    if (e == MG_OK)
+        e = each_row(q, sid, visit_event, &v, "read events");
+    return e;
+}
+
+/* ---- open / close ------------------------------------------------------------------ */
+
+static void sq_close(mg_store *s)
+{
+    sq_store *q = Q(s);
+    for (int i = 0; i < S_COUNT; i++)
+        (void)sqlite3_finalize(q->st[i]); /* returns the last step's error: already handled */
+    if (q->db != NULL && sqlite3_close(q->db) != SQLITE_OK)
+        (void)sqlite3_close_v2(q->db); /* cannot fail once statements are finalised */
+    mg_wipe(q, sizeof(*q));
+    free(q);
+}
+
+static const mg_store_ops sqlite_ops = {
+    .engine = "sqlite",
+    .close = sq_close,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .device_add = sq_device_add,
+    .device_get = sq_device_get,
+    .device_list = sq_device_list,
+    .device_set_status = sq_device_set_status,
+    .device_delete = sq_device_delete,
+    .keys_put = sq_keys_put,
+    .keys_get = sq_keys_get,
+    .keys_activate = sq_keys_activate,
+    .keys_destroy = sq_keys_destroy,
+    .cntr_in_advance = sq_cntr_in_advance,
+    .cntr_out_next = sq_cntr_out_next,
+    .inbox_add = sq_inbox_add,
+    .inbox_since = sq_inbox_since,
+    .cmd_enqueue = sq_cmd_enqueue,
+    .cmd_queued = sq_cmd_queued,
+    .cmd_update = sq_cmd_update,
+    .cmd_get = sq_cmd_get,
+    .cmd_by_cntr = sq_cmd_by_cntr,
+    .cmd_sent_before = sq_cmd_sent_before,
+    .event_add = sq_event_add,
+    .events = sq_events,
+};
+
+static mg_err exec(sq_store *q, const char *sqltext, const char *what)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(q->db, sqltext, NULL, NULL, &msg);
+    mg_err e = MG_OK;
+    if (rc != SQLITE_OK)
+        e = mg_store_fail(&q->base, MG_ERR_STORE, "%s: %s (sqlite %d)", what,
+                          msg != NULL ? msg : sqlite3_errstr(rc), rc);
+    sqlite3_free(msg);
+    return e;
+}
+
+/* Runs a one-row query (PRAGMA) and compares its first column with want. */
+static mg_err expect_text(sq_store *q, const char *sqltext, const char *want)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(q->db, sqltext, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return dberr(q, rc, sqltext);
+    mg_err e = MG_OK;
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW)
+        e = dberr(q, rc, sqltext);
+    else if (sqlite3_column_text(st, 0) == NULL ||
+             strcmp((const char *)sqlite3_column_text(st, 0), want) != 0)
+        e = mg_store_fail(&q->base, MG_ERR_STORE, "%s: got '%s', need '%s'", sqltext,
+                          sqlite3_column_text(st, 0) != NULL
+                              ? (const char *)sqlite3_column_text(st, 0) : "",
+                          want);
+    (void)sqlite3_finalize(st); /* repeats the step's error, handled above */
+    return e;
+}
+
+static mg_err migrate(sq_store *q)
+{
+    sqlite3_stmt *st = NULL;
+    mg_err e = exec(q, "BEGIN IMMEDIATE", "begin migration");
+    if (e != MG_OK)
+        return e;
+    e = exec(q, "CREATE TABLE IF NOT EXISTS schema_version("
+                " version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)",
+             "create schema_version");
+    int cur = 0;
+    if (e == MG_OK) {
+        int rc = sqlite3_prepare_v2(q->db, "SELECT coalesce(max(version), 0) FROM schema_version",
+                                    -1, &st, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            cur = sqlite3_column_int(st, 0);
+        else
+            e = dberr(q, rc, "read schema version");
+        (void)sqlite3_finalize(st); /* repeats the step's error, handled above */
+    }
+    if (e == MG_OK && cur > SCHEMA_VERSION)
+        e = mg_store_fail(&q->base, MG_ERR_UNSUPPORTED,
+                          "database schema version %d is newer than this program's (%d)", cur,
+                          SCHEMA_VERSION);
+    for (int v = cur; e == MG_OK && v < SCHEMA_VERSION; v++) {
+        char what[64], ins[128];
+        (void)snprintf(what, sizeof(what), "schema migration %d", v + 1);
+        (void)snprintf(ins, sizeof(ins),
+                       "INSERT INTO schema_version(version, applied) VALUES (%d, %lld)", v + 1,
+                       (long long)now());
+        e = exec(q, migrations[v], what);
+        if (e == MG_OK)
+            e = exec(q, ins, what);
+    }
+    if (e == MG_OK)
+        e = exec(q, "COMMIT", "commit migration");
+    if (e != MG_OK && !sqlite3_get_autocommit(q->db)) {
+        char keep[MG_STORE_ERR_MAX];
+        memcpy(keep, q->base.err, sizeof(keep));
+        (void)exec(q, "ROLLBACK", "rollback migration"); /* the first error is reported */
+        memcpy(q->base.err, keep, sizeof(keep));
+    }
+    if (e == MG_OK)
+        q->base.schema_version = SCHEMA_VERSION;
+    return e;
+}
+
+/* The master key check: a random value wrapped under the master key when the
+ * store is created. A different master key fails RFC 5649's integrity check,
+ * so a wrong key file is refused at open and not at the first message. */
+static mg_err master_check(sq_store *q)
+{
+    static const char name[] = "master_check";
+    uint8_t plain[16], wrapped[MG_WRAP_LEN(16)];
+    size_t n = 0;
+    mg_err e = bind(q, q->st[S_META_GET], "t", name);
+    if (e == MG_OK)
+        e = one_row(q, S_META_GET, "read master key check");
+    if (e == MG_OK) {
+        sqlite3_stmt *st = q->st[S_META_GET];
+        const void *w = sqlite3_column_blob(st, 0);
+        int wl = sqlite3_column_bytes(st, 0);
+        if (w == NULL || wl <= 0 ||
+            mg_keyunwrap(q->base.master, 32, w, (size_t)wl, plain, sizeof(plain), &n) != MG_OK)
+            e = mg_store_fail(&q->base, MG_ERR_KEY, "the master key does not match this store");
+        done_with(st);
+    } else if (e == MG_ERR_KEY) {
+        e = MG_OK;
+        if (RAND_bytes(plain, sizeof(plain)) != 1 ||
+            mg_keywrap(q->base.master, 32, plain, sizeof(plain), wrapped, sizeof(wrapped), &n) !=
+                MG_OK)
+            e = mg_store_fail(&q->base, MG_ERR_CRYPTO, "cannot make the master key check");
+        if (e == MG_OK)
+            e = bind(q, q->st[S_META_PUT], "tb", name, (const void *)wrapped, n);
+        if (e == MG_OK)
+            e = run(q, S_META_PUT, "store master key check");
+    }
+    mg_wipe(plain, sizeof(plain));
+    return e;
+}
+
+mg_err mg_sqlite_open(const char *path, const uint8_t master[32], bool create, mg_store **out)
+{
+    sq_store *q = calloc(1, sizeof(*q));
+    if (q == NULL) {
+        mg_store_open_fail("out of memory");
+        return MG_ERR_STORE;
+    }
+    q->base.ops = &sqlite_ops;
+    memcpy(q->base.master, master, 32);
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW |
+                (create ? SQLITE_OPEN_CREATE : 0);
+    int rc = sqlite3_open_v2(path, &q->db, flags, NULL);
+    mg_err e = MG_OK;
+    if (rc != SQLITE_OK)
+        e = mg_store_fail(&q->base, MG_ERR_STORE, "cannot open %s: %s", path,
+                          q->db != NULL ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
+    if (e == MG_OK && (rc = sqlite3_extended_result_codes(q->db, 1)) != SQLITE_OK)
+        e = dberr(q, rc, "extended result codes");
+    if (e == MG_OK && (rc = sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS)) != SQLITE_OK)
+        e = dberr(q, rc, "busy timeout");
+    if (e == MG_OK)
+        e = expect_text(q, "PRAGMA journal_mode=WAL", "wal");
+    if (e == MG_OK)
+        e = exec(q, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;"
+                 " PRAGMA cache_size=-65536",
+                 "pragmas");
+    if (e == MG_OK)
+        e = expect_text(q, "PRAGMA synchronous", "2"); /* FULL */
+    if (e == MG_OK)
+        e = expect_text(q, "PRAGMA foreign_keys", "1");
+    if (e == MG_OK)
+        e = migrate(q);
+    for (int i = 0; e == MG_OK && i < S_COUNT; i++) {
+        rc = sqlite3_prepare_v3(q->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->st[i], NULL);
+        if (rc != SQLITE_OK)
+            e = dberr(q, rc, "prepare");
+    }
+    if (e == MG_OK)
+        e = master_check(q);
+    if (e != MG_OK) {
+        mg_store_open_fail("%s", q->base.err);
+        sq_close(&q->base);
+        return e;
+    }
+    *out = &q->base;
+    return MG_OK;
+}

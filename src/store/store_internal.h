@@ -1,0 +1,95 @@
+/*
+ * m2mguard store — what the engines share with the dispatcher (store.c).
+ *
+ * An engine defines its own handle whose first member is `struct mg_store`
+ * and fills an mg_store_ops table. store.c checks the arguments of every
+ * public function (NULL pointers, id ranges, string lengths, counter range)
+ * before it calls the engine, so an engine only speaks its database.
+ */
+#ifndef M2MGUARD_STORE_INTERNAL_H
+#define M2MGUARD_STORE_INTERNAL_H
+
+#include "m2mguard/store.h"
+
+#define MG_STORE_ERR_MAX 256
+/* Largest value a counter column holds (SQLite INTEGER is signed 64 bit). */
+#define MG_STORE_CNTR_MAX ((uint64_t)INT64_MAX)
+/* RFC 5649 output for an input of n octets: n rounded up to 8, plus 8. */
+#define MG_WRAP_LEN(n) ((((n) + 7u) / 8u) * 8u + 8u)
+#define MG_WRAPPED_MAX MG_WRAP_LEN(MG_KEY_MAX)
+
+typedef struct mg_store_ops mg_store_ops;
+
+struct mg_store {
+    const mg_store_ops *ops;
+    int schema_version;
+    uint8_t master[32]; /* key-wrapping key; wiped by mg_store_close */
+    char err[MG_STORE_ERR_MAX];
+};
+
+/* How mg_store_device_get looks a device up. */
+typedef enum mg_dev_by { MG_BY_ID, MG_BY_NAME, MG_BY_MSISDN } mg_dev_by;
+
+struct mg_store_ops {
+    const char *engine;
+    void (*close)(mg_store *s);
+    mg_err (*begin)(mg_store *s);
+    mg_err (*commit)(mg_store *s);
+    void (*rollback)(mg_store *s);
+    mg_err (*device_add)(mg_store *s, mg_device *d);
+    mg_err (*device_get)(mg_store *s, mg_dev_by by, int64_t id, const char *text, mg_device *d);
+    mg_err (*device_list)(mg_store *s, bool (*fn)(void *, const mg_device *), void *ctx);
+    mg_err (*device_set_status)(mg_store *s, int64_t id, mg_dev_status st);
+    mg_err (*device_delete)(mg_store *s, int64_t id);
+    mg_err (*keys_put)(mg_store *s, int64_t device_id, const mg_keyset *k);
+    mg_err (*keys_get)(mg_store *s, int64_t device_id, int version, mg_keyset *k);
+    mg_err (*keys_activate)(mg_store *s, int64_t device_id, int version);
+    mg_err (*keys_destroy)(mg_store *s, int64_t device_id);
+    mg_err (*cntr_in_advance)(mg_store *s, int64_t device_id, uint64_t cntr);
+    mg_err (*cntr_out_next)(mg_store *s, int64_t device_id, uint64_t *cntr);
+    mg_err (*inbox_add)(mg_store *s, mg_inbox_msg *m);
+    mg_err (*inbox_since)(mg_store *s, int64_t after_id, size_t max,
+                          bool (*fn)(void *, const mg_inbox_msg *), void *ctx);
+    mg_err (*cmd_enqueue)(mg_store *s, mg_command *c);
+    mg_err (*cmd_queued)(mg_store *s, size_t max, bool (*fn)(void *, const mg_command *),
+                         void *ctx);
+    mg_err (*cmd_update)(mg_store *s, int64_t id, mg_cmd_state st, uint64_t cntr,
+                         const char *detail);
+    mg_err (*cmd_get)(mg_store *s, int64_t id, mg_command *c);
+    mg_err (*cmd_by_cntr)(mg_store *s, int64_t device_id, uint64_t cntr, mg_command *c);
+    mg_err (*cmd_sent_before)(mg_store *s, int64_t before,
+                              bool (*fn)(void *, const mg_command *), void *ctx);
+    mg_err (*event_add)(mg_store *s, mg_event *e);
+    mg_err (*events)(mg_store *s, int64_t after_id, int64_t device_id, int64_t since,
+                     bool (*fn)(void *, const mg_event *), void *ctx);
+};
+
+/* Records a message on the handle (never a secret) and returns e. */
+mg_err mg_store_fail(mg_store *s, mg_err e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Records the message of a failed open (read with mg_store_errmsg(NULL)). */
+void mg_store_open_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Copies src into a char array of cap octets; false (dst "") if it does not fit. */
+bool mg_store_copy(char *dst, size_t cap, const char *src);
+
+/* Octets of each key for alg (16/24/32 for AES); false if len does not fit alg. */
+bool mg_store_key_len_ok(mg_alg alg, size_t len);
+
+/*
+ * AES key wrap with padding (RFC 5649) under a KEK of kek_len octets (16, 24
+ * or 32; the store uses 32, the RFC 5649 §6 vectors use 24). out receives
+ * MG_WRAP_LEN(in_len) octets. unwrap writes at most cap octets and fails
+ * (MG_ERR_AUTH) when the integrity check of RFC 5649 §3 fails: a wrong KEK or
+ * altered data. Nothing secret is left in OpenSSL's context.
+ */
+MG_MUST_CHECK mg_err mg_keywrap(const uint8_t *kek, size_t kek_len, const uint8_t *in,
+                                size_t in_len, uint8_t *out, size_t cap, size_t *out_len);
+MG_MUST_CHECK mg_err mg_keyunwrap(const uint8_t *kek, size_t kek_len, const uint8_t *in,
+                                  size_t in_len, uint8_t *out, size_t cap, size_t *out_len);
+
+/* The SQLite engine (sqlite.c). */
+MG_MUST_CHECK mg_err mg_sqlite_open(const char *path, const uint8_t master[32], bool create,
+                                    mg_store **out);
+
+#endif

@@ -1,0 +1,786 @@
+/*
+ * The device registry and key store (store.h) on a real SQLite file in a
+ * temporary directory: every function, the compare-and-set counter, the
+ * RFC 5649 key wrap vectors, migrations, revocation, and durability across
+ * SIGKILL.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "m2mguard/store.h"
+#include "store_internal.h"
+
+static char tmpdir[64];
+static char dbpath[128];
+static const uint8_t master[32] = {
+    0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
+    0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f};
+
+static void hex(const char *h, uint8_t *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        assert_int_equal(sscanf(h + 2 * i, "%2x", &v), 1);
+        out[i] = (uint8_t)v;
+    }
+}
+
+static void remove_db(void)
+{
+    static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < 4; i++) {
+        char p[160];
+        snprintf(p, sizeof(p), "%s%s", dbpath, sfx[i]);
+        unlink(p);
+    }
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/mg-store-XXXXXX");
+    if (mkdtemp(tmpdir) == NULL)
+        return -1;
+    snprintf(dbpath, sizeof(dbpath), "%s/test.db", tmpdir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    remove_db();
+    rmdir(tmpdir);
+    return 0;
+}
+
+static mg_store *fresh(void)
+{
+    mg_store *s = NULL;
+    remove_db();
+    assert_int_equal(mg_store_open(dbpath, master, true, &s), MG_OK);
+    return s;
+}
+
+static mg_device dev(const char *name, const char *msisdn)
+{
+    mg_device d;
+    memset(&d, 0, sizeof(d));
+    snprintf(d.name, sizeof(d.name), "%s", name);
+    snprintf(d.msisdn, sizeof(d.msisdn), "%s", msisdn);
+    snprintf(d.dev_class, sizeof(d.dev_class), "meter");
+    memcpy(d.tar, "\x4d\x47\x01", 3);
+    return d;
+}
+
+static mg_keyset keys(int version, mg_key_state st, uint8_t fill)
+{
+    mg_keyset k;
+    memset(&k, 0, sizeof(k));
+    k.version = version;
+    k.alg = MG_ALG_AES;
+    k.len = 16;
+    k.state = st;
+    memset(k.kic, fill, 16);
+    memset(k.kid, fill ^ 0xff, 16);
+    return k;
+}
+
+/* ---- RFC 5649 ---------------------------------------------------------------- */
+
+/* RFC 5649 §6: KEK 5840df6e...dcc176a8 (192 bits), the 20- and 7-octet keys. */
+static void test_wrap_rfc5649_vectors(void **state)
+{
+    (void)state;
+    uint8_t kek[24], k20[20], w20[32], k7[7], w7[16], out[40], back[40];
+    size_t n = 0;
+    hex("5840df6e29b02af1ab493b705bf16ea1ae8338f4dcc176a8", kek, 24);
+    hex("c37b7e6492584340bed12207808941155068f738", k20, 20);
+    hex("138bdeaa9b8fa7fc61f97742e72248ee5ae6ae5360d1ae6a5f54f373fa543b6a", w20, 32);
+    hex("466f7250617369", k7, 7);
+    hex("afbeb0f07dfbf5419200f2ccb50bb24f", w7, 16);
+
+    assert_int_equal(mg_keywrap(kek, 24, k20, 20, out, sizeof(out), &n), MG_OK);
+    assert_int_equal(n, 32);
+    assert_memory_equal(out, w20, 32);
+    assert_int_equal(mg_keyunwrap(kek, 24, w20, 32, back, sizeof(back), &n), MG_OK);
+    assert_int_equal(n, 20);
+    assert_memory_equal(back, k20, 20);
+
+    assert_int_equal(mg_keywrap(kek, 24, k7, 7, out, sizeof(out), &n), MG_OK);
+    assert_int_equal(n, 16);
+    assert_memory_equal(out, w7, 16);
+    assert_int_equal(mg_keyunwrap(kek, 24, w7, 16, back, sizeof(back), &n), MG_OK);
+    assert_int_equal(n, 7);
+    assert_memory_equal(back, k7, 7);
+
+    /* altered wrapped data and a wrong KEK fail the integrity check */
+    w20[5] ^= 1;
+    assert_int_equal(mg_keyunwrap(kek, 24, w20, 32, back, sizeof(back), &n), MG_ERR_AUTH);
+    w20[5] ^= 1;
+    kek[0] ^= 1;
+    assert_int_equal(mg_keyunwrap(kek, 24, w20, 32, back, sizeof(back), &n), MG_ERR_AUTH);
+    /* bad arguments */
+    assert_int_equal(mg_keywrap(kek, 20, k7, 7, out, sizeof(out), &n), MG_ERR_ARG);
+    assert_int_equal(mg_keywrap(kek, 24, k20, 20, out, 31, &n), MG_ERR_BUF);
+    assert_int_equal(mg_keyunwrap(kek, 24, w20, 30, back, sizeof(back), &n), MG_ERR_ARG);
+}
+
+static void test_wrap_round_trip(void **state)
+{
+    (void)state;
+    uint8_t key[32], out[MG_WRAPPED_MAX], back[MG_WRAPPED_MAX];
+    for (size_t len = 1; len <= 32; len++) {
+        size_t n = 0, m = 0;
+        for (size_t i = 0; i < len; i++)
+            key[i] = (uint8_t)(i * 7 + len);
+        assert_int_equal(mg_keywrap(master, 32, key, len, out, sizeof(out), &n), MG_OK);
+        assert_int_equal(n, MG_WRAP_LEN(len));
+        assert_int_equal(mg_keyunwrap(master, 32, out, n, back, sizeof(back), &m), MG_OK);
+        assert_int_equal(m, len);
+        assert_memory_equal(back, key, len);
+    }
+}
+
+/* ---- open, migrations ----------------------------------------------------------- */
+
+static int count_rows(const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+static void test_open_migrate(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    assert_int_equal(mg_store_schema_version(s), 1);
+    assert_string_equal(mg_store_errmsg(s), "");
+    mg_store_close(s);
+    /* open again: no migration runs twice */
+    assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_OK);
+    assert_int_equal(mg_store_schema_version(s), 1);
+    mg_store_close(s);
+    assert_int_equal(mg_store_open(dbpath, master, true, &s), MG_OK);
+    mg_store_close(s);
+    assert_int_equal(count_rows("SELECT count(*) FROM schema_version"), 1);
+    assert_int_equal(count_rows("SELECT count(*) FROM sqlite_master WHERE name = 'events_time'"), 1);
+
+    /* journal mode persisted as WAL */
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+
+    /* a different master key is refused at open */
+    uint8_t other[32];
+    memcpy(other, master, 32);
+    other[31] ^= 0x80;
+    assert_int_equal(mg_store_open(dbpath, other, false, &s), MG_ERR_KEY);
+    assert_null(s);
+    assert_non_null(strstr(mg_store_errmsg(NULL), "master key"));
+    /* absent file, create false */
+    remove_db();
+    assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_ERR_STORE);
+    assert_null(s);
+    assert_int_equal(mg_store_open("postgresql://x", master, false, &s), MG_ERR_UNSUPPORTED);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    mg_store_close(s);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "INSERT INTO schema_version VALUES (99, 0)", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_ERR_UNSUPPORTED);
+    assert_non_null(strstr(mg_store_errmsg(NULL), "newer"));
+}
+
+/* ---- devices ------------------------------------------------------------------ */
+
+static bool collect_dev(void *ctx, const mg_device *d)
+{
+    char *names = ctx;
+    strcat(names, d->name);
+    strcat(names, ",");
+    return true;
+}
+
+static bool first_dev_only(void *ctx, const mg_device *d)
+{
+    (void)d;
+    (*(int *)ctx)++;
+    return false;
+}
+
+static void test_devices(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    mg_device a = dev("meter-1", "+4915112345678"), b = dev("meter-2", "+4915112345679"), g;
+    a.cntr_in = 5;
+    assert_int_equal(mg_store_device_add(s, &a), MG_OK);
+    assert_true(a.id > 0);
+    assert_true(a.created > 0);
+    assert_int_equal(mg_store_device_add(s, &b), MG_OK);
+    assert_true(b.id > a.id);
+
+    mg_device dup = dev("meter-1", "+1");
+    assert_int_equal(mg_store_device_add(s, &dup), MG_ERR_ARG);
+    assert_non_null(strstr(mg_store_errmsg(s), "name"));
+    dup = dev("meter-9", "+4915112345679");
+    assert_int_equal(mg_store_device_add(s, &dup), MG_ERR_ARG);
+    assert_non_null(strstr(mg_store_errmsg(s), "MSISDN"));
+    dup = dev("", "+1");
+    assert_int_equal(mg_store_device_add(s, &dup), MG_ERR_ARG);
+
+    assert_int_equal(mg_store_device_by_name(s, "meter-1", &g), MG_OK);
+    assert_int_equal(g.id, a.id);
+    assert_string_equal(g.msisdn, "+4915112345678");
+    assert_string_equal(g.dev_class, "meter");
+    assert_memory_equal(g.tar, "\x4d\x47\x01", 3);
+    assert_int_equal(g.cntr_in, 5);
+    assert_int_equal(g.status, MG_DEV_ACTIVE);
+    assert_int_equal(mg_store_device_by_msisdn(s, "+4915112345679", &g), MG_OK);
+    assert_string_equal(g.name, "meter-2");
+    assert_int_equal(mg_store_device_by_id(s, a.id, &g), MG_OK);
+    assert_string_equal(g.name, "meter-1");
+    assert_int_equal(mg_store_device_by_name(s, "nope", &g), MG_ERR_KEY);
+    assert_int_equal(mg_store_device_by_msisdn(s, "+999", &g), MG_ERR_KEY);
+    assert_int_equal(mg_store_device_by_id(s, 999, &g), MG_ERR_KEY);
+
+    char names[256] = "";
+    assert_int_equal(mg_store_device_list(s, collect_dev, names), MG_OK);
+    assert_string_equal(names, "meter-1,meter-2,");
+    int calls = 0;
+    assert_int_equal(mg_store_device_list(s, first_dev_only, &calls), MG_OK);
+    assert_int_equal(calls, 1);
+
+    assert_int_equal(mg_store_device_set_status(s, a.id, MG_DEV_QUARANTINED), MG_OK);
+    assert_int_equal(mg_store_device_by_id(s, a.id, &g), MG_OK);
+    assert_int_equal(g.status, MG_DEV_QUARANTINED);
+    assert_string_equal(mg_dev_status_name(g.status), "quarantined");
+    assert_int_equal(mg_store_device_set_status(s, a.id, MG_DEV_ACTIVE), MG_OK);
+    assert_int_equal(mg_store_device_set_status(s, 999, MG_DEV_ACTIVE), MG_ERR_KEY);
+    assert_int_equal(mg_store_device_set_status(s, a.id, MG_DEV_REVOKED), MG_OK);
+    assert_int_equal(mg_store_device_set_status(s, a.id, MG_DEV_ACTIVE), MG_ERR_STATE);
+
+    assert_int_equal(mg_store_device_delete(s, b.id), MG_OK);
+    assert_int_equal(mg_store_device_by_id(s, b.id, &g), MG_ERR_KEY);
+    assert_int_equal(mg_store_device_delete(s, b.id), MG_ERR_KEY);
+    mg_store_close(s);
+}
+
+/* ---- keys ------------------------------------------------------------------- */
+
+/* Whether the n octets at p occur anywhere in the database files. */
+static bool in_db_files(const uint8_t *p, size_t n)
+{
+    static const char *const sfx[] = {"", "-wal"};
+    for (size_t i = 0; i < 2; i++) {
+        char path[160];
+        snprintf(path, sizeof(path), "%s%s", dbpath, sfx[i]);
+        FILE *f = fopen(path, "rb");
+        if (f == NULL)
+            continue;
+        static uint8_t buf[1 << 22];
+        size_t len = fread(buf, 1, sizeof(buf), f);
+        fclose(f);
+        for (size_t off = 0; off + n <= len; off++)
+            if (memcmp(buf + off, p, n) == 0)
+                return true;
+    }
+    return false;
+}
+
+static void test_keys(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    mg_device d = dev("lock-1", "+491111");
+    assert_int_equal(mg_store_device_add(s, &d), MG_OK);
+    assert_int_equal(d.key_version, 0);
+
+    mg_keyset k1 = keys(1, MG_KEY_ACTIVE, 0x11), k2 = keys(2, MG_KEY_PENDING, 0x22), g;
+    k2.alg = MG_ALG_3DES3;
+    k2.len = 24;
+    assert_int_equal(mg_store_keys_get(s, d.id, 0, &g), MG_ERR_KEY);
+    assert_int_equal(mg_store_keys_put(s, d.id, &k1), MG_OK);
+    assert_int_equal(mg_store_keys_put(s, d.id, &k2), MG_OK);
+    assert_int_equal(mg_store_keys_put(s, 999, &k1), MG_ERR_KEY);
+    mg_keyset bad = keys(16, MG_KEY_ACTIVE, 0);
+    assert_int_equal(mg_store_keys_put(s, d.id, &bad), MG_ERR_ARG);
+    bad = keys(3, MG_KEY_ACTIVE, 0);
+    bad.len = 15;
+    assert_int_equal(mg_store_keys_put(s, d.id, &bad), MG_ERR_ARG);
+    /* the active version cannot be overwritten */
+    assert_int_equal(mg_store_keys_put(s, d.id, &k1), MG_ERR_STATE);
+
+    mg_device g_dev;
+    assert_int_equal(mg_store_device_by_id(s, d.id, &g_dev), MG_OK);
+    assert_int_equal(g_dev.key_version, 1);
+
+    assert_int_equal(mg_store_keys_get(s, d.id, 0, &g), MG_OK);
+    assert_int_equal(g.version, 1);
+    assert_int_equal(g.state, MG_KEY_ACTIVE);
+    assert_int_equal(g.len, 16);
+    assert_memory_equal(g.kic, k1.kic, 16);
+    assert_memory_equal(g.kid, k1.kid, 16);
+    assert_int_equal(mg_store_keys_get(s, d.id, 2, &g), MG_OK);
+    assert_int_equal(g.alg, MG_ALG_3DES3);
+    assert_int_equal(g.len, 24);
+    assert_int_equal(g.state, MG_KEY_PENDING);
+    assert_memory_equal(g.kic, k2.kic, 24);
+    assert_int_equal(mg_store_keys_get(s, d.id, 3, &g), MG_ERR_KEY);
+    mg_keyset_wipe(&g);
+    uint8_t zero[sizeof(g)] = {0};
+    assert_memory_equal(&g, zero, sizeof(g));
+
+    /* keys are not stored in clear */
+    assert_false(in_db_files(k1.kic, 16));
+    assert_false(in_db_files(k2.kid, 24));
+
+    /* rotation: activate 2, 1 is retired */
+    assert_int_equal(mg_store_keys_activate(s, d.id, 2), MG_OK);
+    assert_int_equal(mg_store_keys_get(s, d.id, 0, &g), MG_OK);
+    assert_int_equal(g.version, 2);
+    assert_int_equal(mg_store_keys_get(s, d.id, 1, &g), MG_OK);
+    assert_int_equal(g.state, MG_KEY_RETIRED);
+    assert_int_equal(mg_store_device_by_id(s, d.id, &g_dev), MG_OK);
+    assert_int_equal(g_dev.key_version, 2);
+    assert_int_equal(mg_store_keys_activate(s, d.id, 5), MG_ERR_KEY);
+    assert_int_equal(mg_store_keys_get(s, d.id, 0, &g), MG_OK); /* unchanged by the failure */
+    assert_int_equal(g.version, 2);
+    mg_keyset_wipe(&g);
+
+    /* revocation destroys every version */
+    assert_int_equal(mg_store_device_set_status(s, d.id, MG_DEV_REVOKED), MG_OK);
+    for (int v = 0; v <= 15; v++)
+        assert_int_equal(mg_store_keys_get(s, d.id, v, &g), MG_ERR_KEY);
+    assert_int_equal(mg_store_keys_put(s, d.id, &k1), MG_ERR_STATE);
+    assert_int_equal(mg_store_device_by_id(s, d.id, &g_dev), MG_OK);
+    assert_int_equal(g_dev.key_version, 0);
+    mg_store_close(s);
+    assert_int_equal(count_rows("SELECT count(*) FROM keys"), 0);
+
+    /* keys_destroy on its own */
+    s = fresh();
+    mg_device e = dev("lock-2", "+492222");
+    assert_int_equal(mg_store_device_add(s, &e), MG_OK);
+    assert_int_equal(mg_store_keys_put(s, e.id, &k1), MG_OK);
+    assert_int_equal(mg_store_keys_destroy(s, e.id), MG_OK);
+    assert_int_equal(mg_store_keys_get(s, e.id, 0, &g), MG_ERR_KEY);
+    assert_int_equal(mg_store_keys_destroy(s, 999), MG_ERR_KEY);
+    /* a key under another master key does not unwrap */
+    mg_store_close(s);
+    mg_keyset_wipe(&k1);
+    mg_keyset_wipe(&k2);
+}
+
+/* ---- counters ------------------------------------------------------------------- */
+
+static void test_counters(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    mg_device d = dev("m", "+4930"), g;
+    assert_int_equal(mg_store_device_add(s, &d), MG_OK);
+
+    assert_int_equal(mg_store_cntr_in_advance(s, d.id, 0), MG_ERR_CNTR_LOW); /* equal */
+    assert_int_equal(mg_store_cntr_in_advance(s, d.id, 10), MG_OK);
+    assert_int_equal(mg_store_cntr_in_advance(s, d.id, 10), MG_ERR_CNTR_LOW); /* equal */
+    assert_int_equal(mg_store_cntr_in_advance(s, d.id, 9), MG_ERR_CNTR_LOW);  /* lower */
+    assert_int_equal(mg_store_cntr_in_advance(s, d.id, 11), MG_OK);           /* higher */
+    assert_int_equal(mg_store_cntr_in_advance(s, d.id, 0xFFFFFFFFFFull), MG_OK);
+    assert_int_equal(mg_store_cntr_in_advance(s, 999, 12), MG_ERR_KEY); /* unknown device */
+    assert_int_equal(mg_store_cntr_in_advance(s, d.id, UINT64_MAX), MG_ERR_ARG);
+    assert_int_equal(mg_store_device_by_id(s, d.id, &g), MG_OK);
+    assert_int_equal(g.cntr_in, 0xFFFFFFFFFFull);
+
+    uint64_t c = 0;
+    assert_int_equal(mg_store_cntr_out_next(s, d.id, &c), MG_OK);
+    assert_int_equal(c, 1);
+    assert_int_equal(mg_store_cntr_out_next(s, d.id, &c), MG_OK);
+    assert_int_equal(c, 2);
+    assert_int_equal(mg_store_cntr_out_next(s, 999, &c), MG_ERR_KEY);
+    mg_device full = dev("full", "+4931");
+    full.cntr_out = 0xFFFFFFFFFFull;
+    assert_int_equal(mg_store_device_add(s, &full), MG_OK);
+    assert_int_equal(mg_store_cntr_out_next(s, full.id, &c), MG_ERR_CNTR_BLOCKED);
+
+    /* group commit: rollback undoes the advances, commit keeps them */
+    mg_device e = dev("n", "+4932");
+    assert_int_equal(mg_store_device_add(s, &e), MG_OK);
+    assert_int_equal(mg_store_begin(s), MG_OK);
+    assert_int_equal(mg_store_begin(s), MG_ERR_STATE);
+    assert_int_equal(mg_store_cntr_in_advance(s, e.id, 5), MG_OK);
+    assert_int_equal(mg_store_cntr_in_advance(s, e.id, 5), MG_ERR_CNTR_LOW); /* inside too */
+    mg_store_rollback(s);
+    assert_int_equal(mg_store_device_by_id(s, e.id, &g), MG_OK);
+    assert_int_equal(g.cntr_in, 0);
+    assert_int_equal(mg_store_commit(s), MG_ERR_STATE);
+    assert_int_equal(mg_store_begin(s), MG_OK);
+    for (uint64_t i = 1; i <= 256; i++)
+        assert_int_equal(mg_store_cntr_in_advance(s, e.id, i), MG_OK);
+    assert_int_equal(mg_store_commit(s), MG_OK);
+    assert_int_equal(mg_store_device_by_id(s, e.id, &g), MG_OK);
+    assert_int_equal(g.cntr_in, 256);
+    mg_store_close(s);
+}
+
+/* Two handles on one file (two gateways): the compare-and-set lets only one
+ * accept a counter. */
+static void test_cas_two_handles(void **state)
+{
+    (void)state;
+    mg_store *a = fresh(), *b = NULL;
+    assert_int_equal(mg_store_open(dbpath, master, false, &b), MG_OK);
+    mg_device d = dev("shared", "+4940");
+    assert_int_equal(mg_store_device_add(a, &d), MG_OK);
+    assert_int_equal(mg_store_cntr_in_advance(a, d.id, 7), MG_OK);
+    assert_int_equal(mg_store_cntr_in_advance(b, d.id, 7), MG_ERR_CNTR_LOW);
+    assert_int_equal(mg_store_begin(b), MG_OK);
+    assert_int_equal(mg_store_cntr_in_advance(b, d.id, 8), MG_OK);
+    assert_int_equal(mg_store_commit(b), MG_OK);
+    assert_int_equal(mg_store_cntr_in_advance(a, d.id, 8), MG_ERR_CNTR_LOW);
+    mg_store_close(a);
+    mg_store_close(b);
+}
+
+/* ---- inbox --------------------------------------------------------------------- */
+
+typedef struct msgs {
+    int n;
+    int64_t ids[16];
+    mg_inbox_msg last;
+} msgs;
+
+static bool collect_msg(void *ctx, const mg_inbox_msg *m)
+{
+    msgs *c = ctx;
+    c->ids[c->n++] = m->id;
+    c->last = *m;
+    return true;
+}
+
+static void test_inbox(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    int64_t ids[5];
+    for (int i = 0; i < 5; i++) {
+        mg_inbox_msg m;
+        memset(&m, 0, sizeof(m));
+        m.device_id = 1 + i % 2;
+        m.cntr = (uint64_t)i + 1;
+        m.data_len = (size_t)i * 100;
+        memset(m.data, 'a' + i, m.data_len);
+        assert_int_equal(mg_store_inbox_add(s, &m), MG_OK);
+        assert_true(m.received > 0);
+        ids[i] = m.id;
+    }
+    mg_inbox_msg big;
+    memset(&big, 0, sizeof(big));
+    big.data_len = sizeof(big.data) + 1;
+    assert_int_equal(mg_store_inbox_add(s, &big), MG_ERR_ARG);
+
+    msgs c = {0};
+    assert_int_equal(mg_store_inbox_since(s, 0, 0, collect_msg, &c), MG_OK);
+    assert_int_equal(c.n, 5);
+    assert_int_equal(c.last.data_len, 400);
+    assert_int_equal(c.last.data[399], 'e');
+    assert_int_equal(c.last.cntr, 5);
+    assert_int_equal(c.last.device_id, 1);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(mg_store_inbox_since(s, ids[1], 2, collect_msg, &c), MG_OK);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(c.ids[0], ids[2]);
+    assert_int_equal(c.ids[1], ids[3]);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(mg_store_inbox_since(s, ids[4], 10, collect_msg, &c), MG_OK);
+    assert_int_equal(c.n, 0);
+    mg_store_close(s);
+}
+
+/* ---- commands ------------------------------------------------------------------ */
+
+typedef struct cmds {
+    int n;
+    mg_command c[8];
+} cmds;
+
+static bool collect_cmd(void *ctx, const mg_command *c)
+{
+    cmds *l = ctx;
+    if (l->n < 8)
+        l->c[l->n++] = *c;
+    return true;
+}
+
+static void test_commands(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    mg_device d = dev("lock", "+4950");
+    assert_int_equal(mg_store_device_add(s, &d), MG_OK);
+    mg_command a, b, g;
+    memset(&a, 0, sizeof(a));
+    a.device_id = d.id;
+    snprintf(a.text, sizeof(a.text), "unlock");
+    b = a;
+    snprintf(b.text, sizeof(b.text), "relay on");
+    assert_int_equal(mg_store_cmd_enqueue(s, &a), MG_OK);
+    assert_int_equal(mg_store_cmd_enqueue(s, &b), MG_OK);
+    assert_true(b.id > a.id);
+    assert_int_equal(a.state, MG_CMD_QUEUED);
+    mg_command orphan = a;
+    orphan.device_id = 999;
+    assert_int_equal(mg_store_cmd_enqueue(s, &orphan), MG_ERR_KEY);
+    orphan.device_id = d.id;
+    orphan.text[0] = '\0';
+    assert_int_equal(mg_store_cmd_enqueue(s, &orphan), MG_ERR_ARG);
+
+    cmds l = {0};
+    assert_int_equal(mg_store_cmd_queued(s, 10, collect_cmd, &l), MG_OK);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.c[0].text, "unlock");
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(mg_store_cmd_queued(s, 1, collect_cmd, &l), MG_OK);
+    assert_int_equal(l.n, 1);
+
+    assert_int_equal(mg_store_cmd_update(s, a.id, MG_CMD_SENT, 42, "smsc id 7"), MG_OK);
+    assert_int_equal(mg_store_cmd_get(s, a.id, &g), MG_OK);
+    assert_int_equal(g.state, MG_CMD_SENT);
+    assert_int_equal(g.cntr, 42);
+    assert_string_equal(g.detail, "smsc id 7");
+    assert_string_equal(mg_cmd_state_name(g.state), "sent");
+    /* cntr 0 and detail NULL keep what is stored */
+    assert_int_equal(mg_store_cmd_update(s, a.id, MG_CMD_SENT, 0, NULL), MG_OK);
+    assert_int_equal(mg_store_cmd_by_cntr(s, d.id, 42, &g), MG_OK);
+    assert_int_equal(g.id, a.id);
+    assert_string_equal(g.detail, "smsc id 7");
+    assert_int_equal(mg_store_cmd_by_cntr(s, d.id, 43, &g), MG_ERR_KEY);
+    assert_int_equal(mg_store_cmd_get(s, 999, &g), MG_ERR_KEY);
+    assert_int_equal(mg_store_cmd_update(s, 999, MG_CMD_DONE, 0, NULL), MG_ERR_KEY);
+
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(mg_store_cmd_queued(s, 10, collect_cmd, &l), MG_OK);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.c[0].id, b.id);
+
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(mg_store_cmd_get(s, a.id, &g), MG_OK);
+    assert_int_equal(mg_store_cmd_sent_before(s, g.updated + 1, collect_cmd, &l), MG_OK);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.c[0].id, a.id);
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(mg_store_cmd_sent_before(s, g.updated, collect_cmd, &l), MG_OK);
+    assert_int_equal(l.n, 0);
+
+    /* deleting the device drops its commands */
+    assert_int_equal(mg_store_device_delete(s, d.id), MG_OK);
+    assert_int_equal(mg_store_cmd_get(s, b.id, &g), MG_ERR_KEY);
+    mg_store_close(s);
+}
+
+/* ---- events ------------------------------------------------------------------ */
+
+typedef struct evs {
+    int n;
+    mg_event e[8];
+} evs;
+
+static bool collect_ev(void *ctx, const mg_event *e)
+{
+    evs *l = ctx;
+    if (l->n < 8)
+        l->e[l->n++] = *e;
+    return true;
+}
+
+static void add_ev(mg_store *s, int64_t t, int64_t dev_id, const char *kind, int64_t *id)
+{
+    mg_event e;
+    memset(&e, 0, sizeof(e));
+    e.time = t;
+    e.device_id = dev_id;
+    snprintf(e.bearer, sizeof(e.bearer), "sms");
+    snprintf(e.source, sizeof(e.source), "+4912");
+    snprintf(e.kind, sizeof(e.kind), "%s", kind);
+    snprintf(e.reason, sizeof(e.reason), "because");
+    assert_int_equal(mg_store_event_add(s, &e), MG_OK);
+    *id = e.id;
+}
+
+static void test_events(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    int64_t id[5];
+    add_ev(s, 1000, 1, "auth_ok", &id[0]);
+    add_ev(s, 2000, 2, "replay", &id[1]);
+    add_ev(s, 3000, 0, "unknown_sender", &id[2]);
+    add_ev(s, 4000, 1, "auth_fail", &id[3]);
+    add_ev(s, 0, 1, "quarantine", &id[4]); /* time 0: now */
+    mg_event bad;
+    memset(&bad, 0, sizeof(bad));
+    assert_int_equal(mg_store_event_add(s, &bad), MG_ERR_ARG); /* no kind */
+
+    evs l = {0};
+    assert_int_equal(mg_store_events(s, 0, 0, 0, collect_ev, &l), MG_OK);
+    assert_int_equal(l.n, 5);
+    assert_string_equal(l.e[1].kind, "replay");
+    assert_string_equal(l.e[1].source, "+4912");
+    assert_string_equal(l.e[1].bearer, "sms");
+    assert_string_equal(l.e[1].reason, "because");
+    assert_int_equal(l.e[1].time, 2000);
+    assert_true(l.e[4].time > 4000);
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(mg_store_events(s, 0, 1, 0, collect_ev, &l), MG_OK); /* device */
+    assert_int_equal(l.n, 3);
+    assert_int_equal(l.e[1].id, id[3]);
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(mg_store_events(s, 0, 0, 2500, collect_ev, &l), MG_OK); /* since */
+    assert_int_equal(l.n, 3);
+    assert_int_equal(l.e[0].id, id[2]);
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(mg_store_events(s, id[0], 1, 2500, collect_ev, &l), MG_OK); /* all */
+    assert_int_equal(l.n, 2);
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(mg_store_events(s, id[4], 0, 0, collect_ev, &l), MG_OK); /* after */
+    assert_int_equal(l.n, 0);
+    mg_store_close(s);
+}
+
+/* ---- durability across SIGKILL ------------------------------------------------ */
+
+/* Child: advance the counter to `cntr` inside a transaction, commit if asked,
+ * tell the parent, and wait to be killed. */
+static void child(int fd, int64_t id, uint64_t cntr, bool commit)
+{
+    mg_store *s = NULL;
+    char ok = 'x';
+    if (mg_store_open(dbpath, master, false, &s) == MG_OK && mg_store_begin(s) == MG_OK &&
+        mg_store_cntr_in_advance(s, id, cntr) == MG_OK && (!commit || mg_store_commit(s) == MG_OK))
+        ok = 'k';
+    if (write(fd, &ok, 1) != 1)
+        _exit(1);
+    for (;;)
+        pause();
+}
+
+static void run_and_kill(int64_t id, uint64_t cntr, bool commit)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        child(p[1], id, cntr, commit);
+    }
+    close(p[1]);
+    char ok = 0;
+    assert_int_equal(read(p[0], &ok, 1), 1);
+    close(p[0]);
+    assert_int_equal(ok, 'k');
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+}
+
+static void test_durability_sigkill(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    mg_device d = dev("crash", "+4960"), g;
+    assert_int_equal(mg_store_device_add(s, &d), MG_OK);
+    mg_store_close(s);
+
+    run_and_kill(d.id, 42, true);   /* committed, then killed */
+    run_and_kill(d.id, 100, false); /* killed inside the transaction */
+
+    assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_OK);
+    assert_int_equal(mg_store_device_by_id(s, d.id, &g), MG_OK);
+    assert_int_equal(g.cntr_in, 42);
+    assert_int_equal(mg_store_cntr_in_advance(s, d.id, 42), MG_ERR_CNTR_LOW);
+    assert_int_equal(mg_store_cntr_in_advance(s, d.id, 43), MG_OK);
+    mg_store_close(s);
+}
+
+/* ---- argument checks ---------------------------------------------------------- */
+
+static bool never(void *ctx, const mg_event *e)
+{
+    (void)ctx;
+    (void)e;
+    return false;
+}
+
+static void test_arguments(void **state)
+{
+    (void)state;
+    mg_store *s = NULL;
+    assert_int_equal(mg_store_open(NULL, master, true, &s), MG_ERR_ARG);
+    assert_int_equal(mg_store_begin(NULL), MG_ERR_ARG);
+    mg_store_close(NULL);
+    mg_store_rollback(NULL);
+    s = fresh();
+    assert_int_equal(mg_store_device_add(s, NULL), MG_ERR_ARG);
+    assert_int_equal(mg_store_events(s, 0, 0, 0, NULL, NULL), MG_ERR_ARG);
+    assert_int_equal(mg_store_events(s, 0, 0, 0, never, NULL), MG_OK);
+    assert_int_equal(mg_store_keys_get(s, 1, 16, &(mg_keyset){0}), MG_ERR_ARG);
+    assert_int_equal(mg_store_keys_activate(s, 1, 0), MG_ERR_ARG);
+    assert_int_equal(mg_store_device_set_status(s, 1, (mg_dev_status)7), MG_ERR_ARG);
+    assert_int_equal(mg_store_cmd_update(s, 1, (mg_cmd_state)9, 0, NULL), MG_ERR_ARG);
+    mg_store_close(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_wrap_rfc5649_vectors),
+        cmocka_unit_test(test_wrap_round_trip),
+        cmocka_unit_test(test_open_migrate),
+        cmocka_unit_test(test_newer_schema_refused),
+        cmocka_unit_test(test_devices),
+        cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_counters),
+        cmocka_unit_test(test_cas_two_handles),
+        cmocka_unit_test(test_inbox),
+        cmocka_unit_test(test_commands),
+        cmocka_unit_test(test_events),
+        cmocka_unit_test(test_durability_sigkill),
+        cmocka_unit_test(test_arguments),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
