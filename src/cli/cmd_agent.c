@@ -65,6 +65,20 @@ typedef struct agent {
     uint64_t sent, acked, failed, executed, refused;
     uint8_t pend[160];   /* a telemetry SMS waiting for window space */
     size_t pend_len;
+    /* The command being carried out: stored with its counter before it runs,
+     * cleared after its output and PoR, so that a crash in between neither
+     * loses it nor runs it twice (the output's last line tells). */
+    struct {
+        bool active;
+        mg_ota_hdr hdr;
+        uint8_t data[128];
+        size_t len;
+    } cmd;
+    /* PoRs waiting for SMPP window space (lost on a crash: the gateway then
+     * times the command out; it ran exactly once all the same) */
+    uint8_t porq[16][160];
+    size_t porq_len[16];
+    size_t porq_n;
 } agent;
 
 static void kv_clear(keyver *k)
@@ -111,7 +125,7 @@ static int unhex(const char *s, uint8_t *out, size_t cap)
 static int save_state(agent *a)
 {
     char tmp[MG_PATH_MAX + 8];
-    char text[512], kic[2 * MG_KEY_MAX + 1], kid[2 * MG_KEY_MAX + 1];
+    char text[1024], kic[2 * MG_KEY_MAX + 1], kid[2 * MG_KEY_MAX + 1];
     int n = snprintf(text, sizeof(text),
                      "# m2mguard device agent state: counters%s\ncntr_in=%" PRIu64
                      "\ncntr_out_lease=%" PRIu64 "\nmo_version=%d\n",
@@ -124,6 +138,14 @@ static int save_state(agent *a)
         hexs(kic, k->kic.bytes, k->kic.len);
         hexs(kid, k->kid.bytes, k->kid.len);
         n += snprintf(text + n, sizeof(text) - (size_t)n, "key=%d %s %s\n", k->version, kic, kid);
+    }
+    if (a->cmd.active && n > 0 && (size_t)n < sizeof(text)) {
+        char dh[2 * sizeof(a->cmd.data) + 1];
+        hexs(dh, a->cmd.data, a->cmd.len);
+        n += snprintf(text + n, sizeof(text) - (size_t)n, "pending=%04x %02x %02x %02x%02x%02x %" PRIu64 " %s\n",
+                      a->cmd.hdr.spi, a->cmd.hdr.kic, a->cmd.hdr.kid, a->cmd.hdr.tar[0], a->cmd.hdr.tar[1],
+                      a->cmd.hdr.tar[2], a->cmd.hdr.cntr, a->cmd.len ? dh : "-");
+        mg_wipe(dh, sizeof(dh));
     }
     mg_wipe(kic, sizeof(kic));
     mg_wipe(kid, sizeof(kid));
@@ -168,14 +190,34 @@ static int load_state(agent *a)
     FILE *f = fopen(a->state_path, "r");
     if (f == NULL)
         return -1;
-    char line[256];
+    char line[512];
     int rc = 0;
     while (fgets(line, sizeof(line), f) != NULL) {
         unsigned long long v;
         int ver;
         char kic[80], kid[80];
+        unsigned spi, pkic, pkid;
+        char ptar[8], pdata[300];
         if (line[0] == '#' || line[0] == '\n')
             continue;
+        if (sscanf(line, "pending=%4x %2x %2x %6s %llu %299s", &spi, &pkic, &pkid, ptar, &v, pdata) == 6) {
+            uint8_t tb[3];
+            int dl = strcmp(pdata, "-") == 0 ? 0 : unhex(pdata, a->cmd.data, sizeof(a->cmd.data));
+            if (unhex(ptar, tb, 3) != 3 || dl < 0) {
+                rc = -1;
+            } else {
+                a->cmd.active = true;
+                a->cmd.hdr.spi = (uint16_t)spi;
+                a->cmd.hdr.kic = (uint8_t)pkic;
+                a->cmd.hdr.kid = (uint8_t)pkid;
+                memcpy(a->cmd.hdr.tar, tb, 3);
+                a->cmd.hdr.cntr = v;
+                a->cmd.len = (size_t)dl;
+            }
+            mg_wipe(pdata, sizeof(pdata));
+            mg_wipe(line, sizeof(line));
+            continue;
+        }
         if (sscanf(line, "cntr_in=%llu", &v) == 1)
             a->cntr_in = v;
         else if (sscanf(line, "cntr_out_lease=%llu", &v) == 1)
@@ -276,63 +318,105 @@ static int next_telemetry(agent *a, const char *text)
     return 0;
 }
 
-static void agent_execute(agent *a, mg_ota_cmd *cmd, keyver *k)
+/* True when the output file's last line is the one for command counter c
+ * (the command ran before a crash). */
+static bool output_has(agent *a, uint64_t c)
 {
-    char text[128];
-    snprintf(text, sizeof(text), "%.*s", (int)cmd->data_len, (const char *)cmd->data);
+    if (a->out == stdout)
+        return false;
+    int fd = fileno(a->out);
+    struct stat st;
+    char buf[1024];
+    if (fstat(fd, &st) != 0 || st.st_size == 0)
+        return false;
+    off_t from = st.st_size > (off_t)sizeof(buf) - 1 ? st.st_size - (off_t)sizeof(buf) + 1 : 0;
+    ssize_t n = pread(fd, buf, (size_t)(st.st_size - from), from);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    if (buf[n - 1] == '\n')
+        buf[--n] = '\0';
+    char *last = strrchr(buf, '\n');
+    unsigned long long v;
+    return sscanf(last ? last + 1 : buf, "{\"cntr\":%llu,", &v) == 1 && v == c;
+}
+
+/* Runs the pending command (unless its output shows it already ran), then
+ * answers with a PoR if asked, then clears it. Returns false when the PoR
+ * must wait for the link. */
+static bool run_pending(agent *a)
+{
+    mg_ota_hdr *h = &a->cmd.hdr;
+    keyver *k = keys_for_version(a, (int)MG_KI_INDEX(h->kid));
+    uint8_t status = MG_POR_OK;
+    char text[sizeof(a->cmd.data) + 1];
+    snprintf(text, sizeof(text), "%.*s", (int)a->cmd.len, (const char *)a->cmd.data);
     int version;
     char kic[80], kid[80];
-    uint8_t status = MG_POR_OK;
-    keyver por_keys = *k; /* the PoR goes under the keys the command came with */
-    bool rotated = false;
     if (sscanf(text, "key-rotate %d %79s %79s", &version, kic, kid) == 3) {
+        /* idempotent: the same version and keys again change nothing */
         uint8_t bc[MG_KEY_MAX], bd[MG_KEY_MAX];
         int lc = unhex(kic, bc, sizeof(bc)), ld = unhex(kid, bd, sizeof(bd));
         keyver nk;
         memset(&nk, 0, sizeof(nk));
-        if (version < 1 || version > 15 || lc <= 0 || lc != ld ||
+        if (k == NULL || version < 1 || version > 15 || lc <= 0 || lc != ld ||
             kv_set(&nk, version, a->prov.alg, bc, bd, (size_t)lc) != 0) {
             status = MG_POR_UNDEFINED_SECURITY_ERROR;
-        } else {
-            /* keep the version the command came with as the previous one */
-            keyver prev = *k;
-            keyver *other = k == &a->keys[0] ? &a->keys[1] : &a->keys[0];
-            kv_clear(other);
-            a->keys[1] = prev;
+        } else if (a->keys[0].version != version) {
+            /* the version the command came with stays as the previous one */
+            if (k == &a->keys[0]) {
+                kv_clear(&a->keys[1]);
+                a->keys[1] = a->keys[0];
+            } else {
+                kv_clear(&a->keys[0]);
+            }
             a->keys[0] = nk;
             a->mo_version = version;
-            if (save_state(a) != 0)
-                status = MG_POR_INSUFFICIENT_MEMORY;
-            rotated = true;
+        } else {
+            kv_clear(&nk);
         }
         mg_wipe(bc, sizeof(bc));
         mg_wipe(bd, sizeof(bd));
         mg_wipe(kic, sizeof(kic));
         mg_wipe(kid, sizeof(kid));
         mg_wipe(text, sizeof(text));
-        fprintf(a->out, "{\"cntr\":%" PRIu64 ",\"command\":\"key-rotate\",\"version\":%d,\"ok\":%s}\n",
-                cmd->hdr.cntr, version, status == MG_POR_OK ? "true" : "false");
-    } else {
-        fprintf(a->out, "{\"cntr\":%" PRIu64 ",\"command\":", cmd->hdr.cntr);
+        k = keys_for_version(a, (int)MG_KI_INDEX(h->kid)); /* may have moved */
+        if (!output_has(a, h->cntr)) {
+            fprintf(a->out, "{\"cntr\":%" PRIu64 ",\"command\":\"key-rotate\",\"version\":%d,\"ok\":%s}\n",
+                    h->cntr, version, status == MG_POR_OK ? "true" : "false");
+            a->executed++;
+        }
+    } else if (!output_has(a, h->cntr)) {
+        fprintf(a->out, "{\"cntr\":%" PRIu64 ",\"command\":", h->cntr);
         mg_cli_json_str(a->out, text);
         fputs("}\n", a->out);
+        a->executed++;
     }
     fflush(a->out);
-    a->executed++;
-    if ((cmd->hdr.spi & MG_SPI2_POR_MASK) != MG_SPI2_POR_REQUIRED)
-        return;
-    uint8_t out[160];
-    size_t n = 0;
-    char done[64];
-    int dl = snprintf(done, sizeof(done), "done");
-    mg_ota_rsp r = {{cmd->hdr.tar[0], cmd->hdr.tar[1], cmd->hdr.tar[2]}, cmd->hdr.cntr, 0, status,
-                    (const uint8_t *)done, (size_t)dl};
-    mg_ota_keys keys = {&por_keys.kic, &por_keys.kid, (uint8_t)por_keys.version, (uint8_t)por_keys.version};
-    if (rotated) /* k now points at the new keys: the PoR uses the previous ones */
-        keys = (mg_ota_keys){&a->keys[1].kic, &a->keys[1].kid, (uint8_t)a->keys[1].version,
-                             (uint8_t)a->keys[1].version};
-    if (mg_ota_rsp_pack(&cmd->hdr, &keys, &r, out, sizeof(out), &n) == MG_OK && n <= 140)
-        (void)agent_submit(a, out, n);
+    if (a->out != stdout)
+        (void)fsync(fileno(a->out)); /* the actuator's record before the PoR */
+    if ((h->spi & MG_SPI2_POR_MASK) == MG_SPI2_POR_REQUIRED && k != NULL) {
+        if (!mg_smpp_bound(a->smpp))
+            return false;
+        uint8_t out[160];
+        size_t n = 0;
+        mg_ota_rsp r = {{h->tar[0], h->tar[1], h->tar[2]}, h->cntr, 0, status, (const uint8_t *)"done", 4};
+        mg_ota_keys keys = {&k->kic, &k->kid, (uint8_t)k->version, (uint8_t)k->version};
+        if (mg_ota_rsp_pack(h, &keys, &r, out, sizeof(out), &n) == MG_OK && n <= 140 &&
+            agent_submit(a, out, n) == MG_ERR_BUF) {
+            if (a->porq_n < sizeof(a->porq) / sizeof(a->porq[0])) {
+                memcpy(a->porq[a->porq_n], out, n);
+                a->porq_len[a->porq_n++] = n;
+            } else {
+                fprintf(stderr, "agent: PoR for counter %" PRIu64 " dropped (queue full)\n", h->cntr);
+            }
+        }
+    }
+    a->cmd.active = false;
+    mg_wipe(a->cmd.data, sizeof(a->cmd.data));
+    if (save_state(a) != 0)
+        fprintf(stderr, "m2mguard agent: cannot store the state: %s\n", strerror(errno));
+    return true;
 }
 
 static int agent_deliver(void *ctx, const mg_smpp_pdu *pdu)
@@ -345,6 +429,10 @@ static int agent_deliver(void *ctx, const mg_smpp_pdu *pdu)
     uint8_t pkt[160];
     const char *why = NULL;
     mg_err e = MG_ERR_SECURITY_LEVEL;
+    if (a->cmd.active)
+        (void)run_pending(a); /* left from before a restart: finish it first */
+    if (a->cmd.active)
+        return MG_ESME_RX_T_APPN; /* one command at a time: the SMSC delivers it again */
     if ((pdu->esm_class & MG_SMPP_ESM_UDHI) == 0 || pdu->data_coding != 0x04 || pdu->protocol_id != 0)
         why = "not a secured SMS";
     else if (mg_udh_parse(pdu->short_message, pdu->sm_length, &u) != MG_OK || !mg_udh_find(&u, MG_IEI_CPI, &ie) ||
@@ -364,20 +452,33 @@ static int agent_deliver(void *ctx, const mg_smpp_pdu *pdu)
                 e = MG_ERR_TAR;
         }
         if (e == MG_OK) {
+            /* The counter and the command go to disk together, before it runs. */
             uint64_t prev = a->cntr_in;
             a->cntr_in = cmd.hdr.cntr;
+            if (mg_ota_cmd_accept(&cmd, a->cntr_in) != MG_OK || cmd.data_len > sizeof(a->cmd.data)) {
+                a->cntr_in = prev;
+                mg_wipe(pkt, sizeof(pkt));
+                return MG_ESME_ROK;
+            }
+            bool rotation = cmd.data_len >= 10 && memcmp(cmd.data, "key-rotate", 10) == 0;
+            a->cmd.active = true;
+            a->cmd.hdr = cmd.hdr;
+            a->cmd.len = cmd.data_len;
+            memcpy(a->cmd.data, cmd.data, cmd.data_len);
+            mg_wipe(pkt, sizeof(pkt));
             if (save_state(a) != 0) {
                 a->cntr_in = prev;
+                a->cmd.active = false;
+                mg_wipe(a->cmd.data, sizeof(a->cmd.data));
                 fprintf(stderr, "m2mguard agent: cannot store the counter; command dropped\n");
                 return MG_ESME_RX_T_APPN; /* the SMSC will deliver it again */
             }
-            if (mg_ota_cmd_accept(&cmd, a->cntr_in) == MG_OK)
-                agent_execute(a, &cmd, k);
-            mg_wipe(pkt, sizeof(pkt));
+            (void)run_pending(a); /* a PoR the window refused is queued for the main loop */
             /* a command under the newest keys ends a rotation's overlap */
-            if (k == &a->keys[0] && a->keys[1].version != 0 && a->mo_version == k->version) {
+            if (keys_for_version(a, (int)MG_KI_INDEX(cmd.hdr.kid)) == &a->keys[0] &&
+                a->keys[1].version != 0 && !a->cmd.active && a->mo_version == a->keys[0].version &&
+                !rotation)
                 kv_clear(&a->keys[1]);
-            }
             return MG_ESME_ROK;
         }
     }
@@ -521,7 +622,8 @@ static int agent_run(int argc, char **argv)
         return MG_EXIT_INPUT;
     }
     a.out = stdout;
-    if (output != NULL && (a.out = fopen(output, "a")) == NULL) {
+    /* "a+": appends, and can be read back (output_has after a crash) */
+    if (output != NULL && (a.out = fopen(output, "a+")) == NULL) {
         fprintf(stderr, "m2mguard agent: cannot open %s: %s\n", output, strerror(errno));
         return MG_EXIT_INPUT;
     }
@@ -567,6 +669,13 @@ static int agent_run(int argc, char **argv)
         if (mg_smpp_step(a.smpp, n > 0 ? pfd.revents : 0) != MG_OK)
             fprintf(stderr, "agent: SMPP step failed\n");
         window_full = false;
+        if (a.cmd.active && mg_smpp_bound(a.smpp))
+            (void)run_pending(&a); /* after a restart */
+        while (a.porq_n > 0 && mg_smpp_bound(a.smpp) && agent_submit(&a, a.porq[0], a.porq_len[0]) == MG_OK) {
+            a.porq_n--;
+            memmove(a.porq[0], a.porq[1], a.porq_n * sizeof(a.porq[0]));
+            memmove(a.porq_len, a.porq_len + 1, a.porq_n * sizeof(a.porq_len[0]));
+        }
         /* telemetry: as many as the window and the schedule allow */
         while (mg_smpp_bound(a.smpp) && (a.pend_len > 0 || (int64_t)a.sent < count) && mono_ms() >= next) {
             if (a.pend_len == 0 && next_telemetry(&a, telemetry) != 0) {
