@@ -61,7 +61,7 @@ check: deps
 	echo "check: all stages passed in $$(( $$(date +%s) - start )) s"
 
 demo: deps build
-	$(GCC_DIR)/m2mguard demo
+	tools/demo.sh $(GCC_DIR)/m2mguard
 
 bench: deps build
 	@for b in $(GCC_DIR)/bench/bench_*; do [ -x "$$b" ] && echo "== $$b" && "$$b"; done
