@@ -68,6 +68,9 @@ int mg_ct_equal(const void *a, const void *b, size_t n);
 /** Wipes n octets at p in a way the compiler cannot remove. */
 void mg_wipe(void *p, size_t n);
 
+/** Lower-case hex of p[0..n) into out, which holds 2 * n + 1 characters. */
+void mg_hex_encode(char *out, const uint8_t *p, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -92,6 +92,13 @@ typedef struct mg_smpp_pdu {
     uint8_t message_state; /* 0 when absent */
 } mg_smpp_pdu;
 
+/** Fills *p as a submit_sm carrying one SMS's user data ud[0..len) from src
+ *  to dst (TON international / NPI ISDN): with udhi, esm_class UDHI and DCS 04
+ *  (8-bit data, the secured-SMS profile), else DCS 00; PID 00. The pointers
+ *  are kept, not copied. */
+void mg_smpp_submit_pdu(mg_smpp_pdu *p, const char *src, const char *dst, const uint8_t *ud,
+                        size_t len, bool udhi, uint8_t registered_delivery);
+
 /** Decodes exactly one PDU occupying p[0..n) (n == command_length). The
  *  strings are NUL-terminated inside p, which is why p is writable. */
 MG_MUST_CHECK mg_err mg_smpp_decode(uint8_t *p, size_t n, mg_smpp_pdu *pdu);

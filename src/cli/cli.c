@@ -5,9 +5,36 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "m2mguard/common.h"
+
+volatile sig_atomic_t mg_cli_stop;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    mg_cli_stop = 1;
+}
+
+int mg_cli_catch_stop(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop;
+    if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
+        return -1;
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+int64_t mg_cli_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 void mg_cli_print_table(FILE *f, const char *path, const mg_cmd *table, size_t n)
 {

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 
 /* Exit codes, the same for every subcommand (documented in README and man page). */
@@ -43,6 +44,13 @@ void mg_cli_print_hex(FILE *f, const uint8_t *p, size_t n);
 long mg_cli_key_file(const char *what, const char *path, uint8_t *out, size_t cap);
 /* Writes s as a JSON string (with quotes). */
 void mg_cli_json_str(FILE *f, const char *s);
+
+/* Monotonic clock in milliseconds. */
+int64_t mg_cli_now_ms(void);
+
+/* Set by SIGTERM/SIGINT once mg_cli_catch_stop() ran (SIGPIPE is ignored). */
+extern volatile sig_atomic_t mg_cli_stop;
+int mg_cli_catch_stop(void);
 
 /* getopt_long helper: report an unknown option / missing argument uniformly. */
 int mg_cli_usage_error(const char *path, const char *msg);

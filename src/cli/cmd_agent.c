@@ -31,20 +31,6 @@
 #define AGENT_SPI_TELEMETRY MG_SPI(0x16, 0x00)
 #define LEASE 100
 
-static volatile sig_atomic_t agent_stop;
-
-static void agent_signal(int sig)
-{
-    (void)sig;
-    agent_stop = 1;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 typedef struct keyver {
     int version;
@@ -97,16 +83,6 @@ static int kv_set(keyver *k, int version, mg_alg alg, const uint8_t *kic, const 
     return 0;
 }
 
-static void hexs(char *out, const uint8_t *p, size_t n)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[p[i] >> 4];
-        out[2 * i + 1] = d[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 static int unhex(const char *s, uint8_t *out, size_t cap)
 {
     size_t n = strlen(s);
@@ -135,13 +111,13 @@ static int save_state(agent *a)
         keyver *k = &a->keys[i];
         if (k->version == 0 || k->version == a->prov.key_version)
             continue;
-        hexs(kic, k->kic.bytes, k->kic.len);
-        hexs(kid, k->kid.bytes, k->kid.len);
+        mg_hex_encode(kic, k->kic.bytes, k->kic.len);
+        mg_hex_encode(kid, k->kid.bytes, k->kid.len);
         n += snprintf(text + n, sizeof(text) - (size_t)n, "key=%d %s %s\n", k->version, kic, kid);
     }
     if (a->cmd.active && n > 0 && (size_t)n < sizeof(text)) {
         char dh[2 * sizeof(a->cmd.data) + 1];
-        hexs(dh, a->cmd.data, a->cmd.len);
+        mg_hex_encode(dh, a->cmd.data, a->cmd.len);
         n += snprintf(text + n, sizeof(text) - (size_t)n, "pending=%04x %02x %02x %02x%02x%02x %" PRIu64 " %s\n",
                       a->cmd.hdr.spi, a->cmd.hdr.kic, a->cmd.hdr.kid, a->cmd.hdr.tar[0], a->cmd.hdr.tar[1],
                       a->cmd.hdr.tar[2], a->cmd.hdr.cntr, a->cmd.len ? dh : "-");
@@ -261,19 +237,7 @@ static keyver *keys_for_version(agent *a, int version)
 static mg_err agent_submit(agent *a, const uint8_t *ud, size_t len)
 {
     mg_smpp_pdu p;
-    memset(&p, 0, sizeof(p));
-    p.command_id = MG_SMPP_SUBMIT_SM;
-    p.service_type = "";
-    p.source_ton = 1;
-    p.source_npi = 1;
-    p.source_addr = a->prov.msisdn;
-    p.dest_ton = 1;
-    p.dest_npi = 1;
-    p.destination_addr = a->prov.gateway;
-    p.esm_class = MG_SMPP_ESM_UDHI;
-    p.data_coding = 0x04;
-    p.short_message = ud;
-    p.sm_length = (uint8_t)len;
+    mg_smpp_submit_pdu(&p, a->prov.msisdn, a->prov.gateway, ud, len, true, 0);
     mg_err e = mg_smpp_submit(a->smpp, &p, 1);
     if (e == MG_OK && a->sent_log != NULL) {
         for (size_t i = 0; i < len; i++)
@@ -639,25 +603,20 @@ static int agent_run(int argc, char **argv)
         fprintf(stderr, "m2mguard agent: cannot create the SMPP session\n");
         return MG_EXIT_INTERNAL;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = agent_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    (void)mg_cli_catch_stop();
     fprintf(stderr, "agent: %s (%s) -> gateway %s via %s:%u, counters in %s\n", a.prov.name,
             a.prov.msisdn, a.prov.gateway, host, port, a.state_path);
 
-    int64_t next = mono_ms();
+    int64_t next = mg_cli_now_ms();
     bool window_full = false; /* wait for a submit_sm_resp, not for the clock */
     rc = MG_EXIT_OK;
-    while (!agent_stop) {
+    while (!mg_cli_stop) {
         struct pollfd pfd = {mg_smpp_fd(a.smpp), mg_smpp_poll_events(a.smpp), 0};
         int timeout = mg_smpp_timeout_ms(a.smpp);
         if (timeout < 0 || timeout > 50)
             timeout = 50;
         if (mg_smpp_bound(a.smpp) && !window_full && (a.pend_len > 0 || (int64_t)a.sent < count)) {
-            int64_t due = next - mono_ms(); /* wake up for the next telemetry */
+            int64_t due = next - mg_cli_now_ms(); /* wake up for the next telemetry */
             if (due < timeout)
                 timeout = due > 0 ? (int)due : 0;
         }
@@ -677,10 +636,10 @@ static int agent_run(int argc, char **argv)
             memmove(a.porq_len, a.porq_len + 1, a.porq_n * sizeof(a.porq_len[0]));
         }
         /* telemetry: as many as the window and the schedule allow */
-        while (mg_smpp_bound(a.smpp) && (a.pend_len > 0 || (int64_t)a.sent < count) && mono_ms() >= next) {
+        while (mg_smpp_bound(a.smpp) && (a.pend_len > 0 || (int64_t)a.sent < count) && mg_cli_now_ms() >= next) {
             if (a.pend_len == 0 && next_telemetry(&a, telemetry) != 0) {
                 rc = MG_EXIT_INTERNAL;
-                agent_stop = 1;
+                mg_cli_stop = 1;
                 break;
             }
             mg_err e = agent_submit(&a, a.pend, a.pend_len);
@@ -689,7 +648,7 @@ static int agent_run(int argc, char **argv)
                 break; /* window full or link down: the same SMS again later */
             a.pend_len = 0;
             a.sent++;
-            next = interval > 0 ? mono_ms() + interval : next;
+            next = interval > 0 ? mg_cli_now_ms() + interval : next;
         }
         if (exit_when_done && (int64_t)a.sent >= count && a.acked + a.failed >= a.sent &&
             mg_smpp_outstanding(a.smpp) == 0)
@@ -766,28 +725,16 @@ static int agent_inject(int argc, char **argv)
     a.smpp = mg_smpp_new(&sc, &sh);
     if (a.smpp == NULL)
         return MG_EXIT_INTERNAL;
-    int64_t end = mono_ms() + 10000;
+    int64_t end = mg_cli_now_ms() + 10000;
     bool sent = false;
-    while (mono_ms() < end && a.acked + a.failed == 0) {
+    while (mg_cli_now_ms() < end && a.acked + a.failed == 0) {
         struct pollfd pfd = {mg_smpp_fd(a.smpp), mg_smpp_poll_events(a.smpp), 0};
         int n2 = poll(&pfd, pfd.fd >= 0 ? 1 : 0, 50);
         if (mg_smpp_step(a.smpp, n2 > 0 ? pfd.revents : 0) != MG_OK)
             break;
         if (!sent && mg_smpp_bound(a.smpp)) {
             mg_smpp_pdu p;
-            memset(&p, 0, sizeof(p));
-            p.command_id = MG_SMPP_SUBMIT_SM;
-            p.service_type = "";
-            p.source_ton = 1;
-            p.source_npi = 1;
-            p.source_addr = from;
-            p.dest_ton = 1;
-            p.dest_npi = 1;
-            p.destination_addr = to;
-            p.esm_class = plain ? 0 : MG_SMPP_ESM_UDHI;
-            p.data_coding = plain ? 0x00 : 0x04;
-            p.short_message = ud;
-            p.sm_length = (uint8_t)n;
+            mg_smpp_submit_pdu(&p, from, to, ud, (size_t)n, !plain, 0);
             sent = mg_smpp_submit(a.smpp, &p, 1) == MG_OK;
         }
     }

@@ -21,20 +21,6 @@
  * (3), the header (16), the CC (8) and AES padding, 98 octets remain. */
 #define MG_COMMAND_TEXT_MAX 98
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- gateway run -------------------------------------------------------------- */
 
@@ -57,23 +43,9 @@ static mg_err g_submit(void *ctx, const char *dest, const uint8_t *ud, size_t ud
 {
     gw_run *r = ctx;
     mg_smpp_pdu p;
-    memset(&p, 0, sizeof(p));
-    p.command_id = MG_SMPP_SUBMIT_SM;
-    p.service_type = "";
-    p.source_ton = 1;
-    p.source_npi = 1;
-    p.source_addr = r->number;
-    p.dest_ton = 1;
-    p.dest_npi = 1;
-    p.destination_addr = dest;
-    p.esm_class = MG_SMPP_ESM_UDHI;
-    p.protocol_id = 0x00;
-    p.data_coding = 0x04;
-    p.registered_delivery = tag != 0 ? 1 : 0;
-    p.short_message = ud;
-    p.sm_length = (uint8_t)ud_len;
     if (ud_len > 140)
         return MG_ERR_ARG;
+    mg_smpp_submit_pdu(&p, r->number, dest, ud, ud_len, true, tag != 0 ? 1 : 0);
     return mg_smpp_submit(r->smpp, &p, tag);
 }
 
@@ -257,18 +229,13 @@ static int gateway_run(int argc, char **argv)
     if (mg_gw_replay_output(r.gw, last_id) != MG_OK)
         fprintf(stderr, "m2mguard gateway run: cannot replay the inbox: %s\n", mg_store_errmsg(r.w.store));
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    (void)mg_cli_catch_stop();
     fprintf(stderr, "gateway: %s, SMSC %s:%lu, output %s\n", r.number, sc.host, port, out_path);
     mg_gw_event(r.gw, "cli", "", "gateway_start", r.number);
 
     int64_t next_send = 0, next_timeouts = 0;
     rc = MG_EXIT_OK;
-    while (!stop_requested) {
+    while (!mg_cli_stop) {
         struct pollfd pfd = {mg_smpp_fd(r.smpp), mg_smpp_poll_events(r.smpp), 0};
         int timeout = mg_smpp_timeout_ms(r.smpp);
         if (timeout < 0 || timeout > 200)
@@ -283,7 +250,7 @@ static int gateway_run(int argc, char **argv)
         /* everything read in this step is one group commit */
         if (mg_gw_flush(r.gw) != MG_OK)
             fprintf(stderr, "gateway: commit failed; the SMSC will deliver again\n");
-        int64_t t = now_ms();
+        int64_t t = mg_cli_now_ms();
         if (t >= next_send && mg_smpp_bound(r.smpp)) {
             if (mg_gw_send_queued(r.gw) != MG_OK)
                 fprintf(stderr, "gateway: cannot send queued commands: %s\n", mg_store_errmsg(r.w.store));
@@ -325,7 +292,7 @@ int mg_cmd_gateway(int argc, char **argv)
 /* Waits until command id leaves QUEUED/SENT or `secs` pass; prints its state. */
 static int wait_command(mg_workdir *w, int64_t id, int secs)
 {
-    int64_t end = now_ms() + (int64_t)secs * 1000;
+    int64_t end = mg_cli_now_ms() + (int64_t)secs * 1000;
     for (;;) {
         mg_command c;
         mg_err e = mg_store_cmd_get(w->store, id, &c);
@@ -338,7 +305,7 @@ static int wait_command(mg_workdir *w, int64_t id, int secs)
                    c.detail[0] ? " " : "", c.detail);
             return c.state == MG_CMD_DONE ? MG_EXIT_OK : MG_EXIT_REJECT;
         }
-        if (now_ms() >= end || stop_requested) {
+        if (mg_cli_now_ms() >= end || mg_cli_stop) {
             printf("command %" PRId64 ": %s (no outcome yet)\n", id, mg_cmd_state_name(c.state));
             return MG_EXIT_REJECT;
         }

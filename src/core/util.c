@@ -24,6 +24,16 @@ void mg_wipe(void *p, size_t n)
         (void)mg_memset_v(p, 0, n);
 }
 
+void mg_hex_encode(char *out, const uint8_t *p, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
 const char *mg_strerror(mg_err e)
 {
     switch (e) {

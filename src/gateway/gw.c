@@ -688,16 +688,6 @@ static bool collect(void *ctx, const mg_command *c)
     return true;
 }
 
-static void hexs(char *out, const uint8_t *p, size_t n)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[p[i] >> 4];
-        out[2 * i + 1] = d[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 /* The secured data of a command: its text, or for a key rotation the new
  * keys (read from the store only now, never kept in the command row). */
 static mg_err command_data(mg_gw *gw, const mg_command *c, char *out, size_t cap, size_t *len)
@@ -709,8 +699,8 @@ static mg_err command_data(mg_gw *gw, const mg_command *c, char *out, size_t cap
         mg_err e = mg_store_keys_get(gw->cfg.store, c->device_id, version, &ks);
         if (e != MG_OK)
             return e;
-        hexs(kic, ks.kic, ks.len);
-        hexs(kid, ks.kid, ks.len);
+        mg_hex_encode(kic, ks.kic, ks.len);
+        mg_hex_encode(kid, ks.kid, ks.len);
         int n = snprintf(out, cap, "key-rotate %d %s %s", version, kic, kid);
         mg_keyset_wipe(&ks);
         mg_wipe(kic, sizeof(kic));

@@ -206,6 +206,26 @@ mg_err mg_smpp_decode_status(uint8_t *p, size_t n, mg_smpp_pdu *pdu, uint32_t *s
     return MG_OK;
 }
 
+void mg_smpp_submit_pdu(mg_smpp_pdu *p, const char *src, const char *dst, const uint8_t *ud,
+                        size_t len, bool udhi, uint8_t registered_delivery)
+{
+    memset(p, 0, sizeof(*p));
+    p->command_id = MG_SMPP_SUBMIT_SM;
+    p->service_type = "";
+    p->source_ton = 1;
+    p->source_npi = 1;
+    p->source_addr = src;
+    p->dest_ton = 1;
+    p->dest_npi = 1;
+    p->destination_addr = dst;
+    p->esm_class = udhi ? MG_SMPP_ESM_UDHI : 0;
+    p->protocol_id = 0x00;
+    p->data_coding = udhi ? 0x04 : 0x00;
+    p->registered_delivery = registered_delivery;
+    p->short_message = ud;
+    p->sm_length = (uint8_t)(len > 255 ? 255 : len);
+}
+
 mg_err mg_smpp_decode(uint8_t *p, size_t n, mg_smpp_pdu *pdu)
 {
     uint32_t status;
