@@ -15,8 +15,15 @@ if [ -f "$stamp" ] && [ ! "$lock" -nt "$stamp" ]; then
     exit 0
 fi
 if ! command -v npm >/dev/null 2>&1; then
-    echo "npm-deps: npm not found; install it (e.g. apt-get install npm) and retry" >&2
-    exit 1
+    # Debian's nodejs comes without npm (a separate package); NodeSource's
+    # nodejs brings its own npm and conflicts with Debian's.
+    echo "npm-deps: npm not found; installing Debian's npm"
+    SUDO=
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm || {
+        echo "npm-deps: cannot install npm; install it and retry" >&2
+        exit 1
+    }
 fi
 echo "npm-deps: npm ci in tests/smsc"
 npm ci --prefix "$dir" --no-audit --no-fund
