@@ -25,6 +25,7 @@
 #include "commands.h"
 #include "m2mguard/ota.h"
 #include "m2mguard/smpp.h"
+#include "modem.h"
 #include "m2mguard/tpdu.h"
 #include "workdir.h"
 
@@ -45,7 +46,8 @@ typedef struct agent {
     uint64_t lease_end;  /* counters up to here are reserved on disk */
     keyver keys[2];      /* [0] current, [1] previous (during a key rotation) */
     int mo_version;      /* version used for telemetry */
-    mg_smpp_session *smpp;
+    mg_smpp_session *smpp; /* the bearer: an SMPP session standing in for the modem, */
+    mg_modem *modem;       /* or an AT-command modem on a serial port */
     FILE *out;
     FILE *sent_log;
     uint64_t sent, acked, failed, executed, refused;
@@ -234,11 +236,21 @@ static keyver *keys_for_version(agent *a, int version)
     return NULL;
 }
 
+static bool bearer_ready(const agent *a)
+{
+    return a->modem != NULL ? mg_modem_ready(a->modem) : mg_smpp_bound(a->smpp);
+}
+
 static mg_err agent_submit(agent *a, const uint8_t *ud, size_t len)
 {
-    mg_smpp_pdu p;
-    mg_smpp_submit_pdu(&p, a->prov.msisdn, a->prov.gateway, ud, len, true, 0);
-    mg_err e = mg_smpp_submit(a->smpp, &p, 1);
+    mg_err e;
+    if (a->modem != NULL) {
+        e = mg_modem_send(a->modem, a->prov.gateway, ud, len, true, 1);
+    } else {
+        mg_smpp_pdu p;
+        mg_smpp_submit_pdu(&p, a->prov.msisdn, a->prov.gateway, ud, len, true, 0);
+        e = mg_smpp_submit(a->smpp, &p, 1);
+    }
     if (e == MG_OK && a->sent_log != NULL) {
         for (size_t i = 0; i < len; i++)
             fprintf(a->sent_log, "%02x", ud[i]);
@@ -360,7 +372,7 @@ static bool run_pending(agent *a)
     if (a->out != stdout)
         (void)fsync(fileno(a->out)); /* the actuator's record before the PoR */
     if ((h->spi & MG_SPI2_POR_MASK) == MG_SPI2_POR_REQUIRED && k != NULL) {
-        if (!mg_smpp_bound(a->smpp))
+        if (!bearer_ready(a))
             return false;
         uint8_t out[160];
         size_t n = 0;
@@ -383,11 +395,11 @@ static bool run_pending(agent *a)
     return true;
 }
 
-static int agent_deliver(void *ctx, const mg_smpp_pdu *pdu)
+/* One SMS for the device, from either bearer. Returns the SMPP status to
+ * answer (an AT modem has already acknowledged it to the network). */
+static int agent_receive(agent *a, const char *source, bool udhi, uint8_t pid, uint8_t dcs,
+                         const uint8_t *sm, size_t sm_len)
 {
-    agent *a = ctx;
-    if (pdu->esm_class & MG_SMPP_ESM_RECEIPT)
-        return MG_ESME_ROK;
     mg_udh u;
     mg_udh_ie ie;
     uint8_t pkt[160];
@@ -397,14 +409,14 @@ static int agent_deliver(void *ctx, const mg_smpp_pdu *pdu)
         (void)run_pending(a); /* left from before a restart: finish it first */
     if (a->cmd.active)
         return MG_ESME_RX_T_APPN; /* one command at a time: the SMSC delivers it again */
-    if ((pdu->esm_class & MG_SMPP_ESM_UDHI) == 0 || pdu->data_coding != 0x04 || pdu->protocol_id != 0)
+    if (!udhi || dcs != 0x04 || pid != 0)
         why = "not a secured SMS";
-    else if (mg_udh_parse(pdu->short_message, pdu->sm_length, &u) != MG_OK || !mg_udh_find(&u, MG_IEI_CPI, &ie) ||
-             pdu->sm_length - u.len > sizeof(pkt) || pdu->sm_length - u.len < 7)
+    else if (mg_udh_parse(sm, sm_len, &u) != MG_OK || !mg_udh_find(&u, MG_IEI_CPI, &ie) ||
+             sm_len - u.len > sizeof(pkt) || sm_len - u.len < 7)
         why = "no secured packet";
     if (why == NULL) {
-        size_t n = pdu->sm_length - u.len;
-        memcpy(pkt, pdu->short_message + u.len, n);
+        size_t n = sm_len - u.len;
+        memcpy(pkt, sm + u.len, n);
         keyver *k = keys_for_version(a, (int)MG_KI_INDEX(pkt[6]));
         mg_ota_cmd cmd;
         if (k == NULL) {
@@ -448,9 +460,40 @@ static int agent_deliver(void *ctx, const mg_smpp_pdu *pdu)
     }
     /* silent on the air; a local security event */
     a->refused++;
-    fprintf(stderr, "agent: refused SMS from %s: %s\n", pdu->source_addr ? pdu->source_addr : "?",
+    fprintf(stderr, "agent: refused SMS from %s: %s\n", source[0] ? source : "?",
             why ? why : mg_ota_status_name(mg_ota_status_of(e)));
     return MG_ESME_ROK;
+}
+
+static int agent_deliver(void *ctx, const mg_smpp_pdu *pdu)
+{
+    if (pdu->esm_class & MG_SMPP_ESM_RECEIPT)
+        return MG_ESME_ROK;
+    return agent_receive(ctx, pdu->source_addr ? pdu->source_addr : "",
+                         (pdu->esm_class & MG_SMPP_ESM_UDHI) != 0, pdu->protocol_id, pdu->data_coding,
+                         pdu->short_message, pdu->sm_length);
+}
+
+static void agent_modem_sms(void *ctx, const mg_modem_sms *sms)
+{
+    (void)agent_receive(ctx, sms->oa ? sms->oa : "", sms->udhi, sms->pid, sms->dcs, sms->ud, sms->ud_len);
+}
+
+static void agent_modem_sent(void *ctx, uint64_t tag, bool ok, int mr)
+{
+    agent *a = ctx;
+    (void)tag;
+    (void)mr;
+    if (ok)
+        a->acked++;
+    else
+        a->failed++;
+}
+
+static void agent_modem_state(void *ctx, bool ready, const char *reason)
+{
+    (void)ctx;
+    fprintf(stderr, "agent: modem %s: %s\n", ready ? "ready" : "not ready", reason);
 }
 
 static void agent_submit_resp(void *ctx, uint64_t tag, uint32_t status, const char *message_id)
@@ -492,7 +535,7 @@ static bool parse_hostport(const char *s, char *host, size_t cap, uint16_t *port
 }
 
 static const char agent_usage[] =
-    "usage: m2mguard agent run --prov FILE [--state FILE] [--smsc HOST:PORT] [--system-id ID]\n"
+    "usage: m2mguard agent run --prov FILE [--state FILE] [--smsc HOST:PORT | --modem TTY] [--system-id ID]\n"
     "                          [--password P] [--telemetry TEXT] [--count N] [--interval-ms MS]\n"
     "                          [--output FILE] [--sent-log FILE] [--exit-when-done]\n\n"
     "Runs the reference device: binds to the SMSC (default 127.0.0.1:2775) with the\n"
@@ -503,7 +546,9 @@ static const char agent_usage[] =
     "file (default FILE.state, mode 0600) and stored before acting. Refused SMS are\n"
     "reported on standard error and never answered on the air. --sent-log writes the\n"
     "hex of every SMS sent (for replay tests). The password is also read from\n"
-    "$M2MGUARD_SMSC_PASSWORD. Stops on SIGTERM/SIGINT, or with --exit-when-done once\n"
+    "$M2MGUARD_SMSC_PASSWORD. --modem TTY uses an AT-command modem on a serial port\n"
+    "instead (3GPP TS 27.005 PDU mode: AT+CMGS out, +CMT in; docs/modem.md).\n"
+    "Stops on SIGTERM/SIGINT, or with --exit-when-done once\n"
     "the N messages are acknowledged by the SMSC.\n\n"
     "exit: 0 stopped, 2 usage, 3 bad provisioning or state file, 4 internal error\n";
 
@@ -521,12 +566,13 @@ static int agent_run(int argc, char **argv)
         {"output", required_argument, NULL, 'o'},
         {"sent-log", required_argument, NULL, 'l'},
         {"exit-when-done", no_argument, NULL, 'x'},
+        {"modem", required_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *prov = NULL, *state = NULL, *smsc = "127.0.0.1:2775", *system_id = NULL;
     const char *password = getenv("M2MGUARD_SMSC_PASSWORD"), *telemetry = "temp=21.5C";
-    const char *output = NULL, *sent_log = NULL;
+    const char *output = NULL, *sent_log = NULL, *modem = NULL;
     long count = 0, interval = 1000;
     bool exit_when_done = false;
     optind = 1;
@@ -554,6 +600,7 @@ static int agent_run(int argc, char **argv)
         case 'o': output = optarg; break;
         case 'l': sent_log = optarg; break;
         case 'x': exit_when_done = true; break;
+        case 'm': modem = optarg; break;
         case 'h': printf("%s", agent_usage); return MG_EXIT_OK;
         default: return mg_cli_usage_error("m2mguard agent run", "unknown option");
         }
@@ -595,27 +642,46 @@ static int agent_run(int argc, char **argv)
         fprintf(stderr, "m2mguard agent: cannot open %s: %s\n", sent_log, strerror(errno));
         return MG_EXIT_INPUT;
     }
-    mg_smpp_cfg sc = {host, port, system_id ? system_id : a.prov.name, password ? password : "", "",
-                      a.prov.msisdn, 10, 30000, 10000, 100, 5000};
-    mg_smpp_handlers sh = {&a, agent_deliver, agent_submit_resp, agent_link, agent_bad};
-    a.smpp = mg_smpp_new(&sc, &sh);
-    if (a.smpp == NULL) {
-        fprintf(stderr, "m2mguard agent: cannot create the SMPP session\n");
-        return MG_EXIT_INTERNAL;
+    if (modem != NULL) {
+        mg_modem_handlers mh = {&a, agent_modem_sms, agent_modem_sent, agent_modem_state};
+        a.modem = mg_modem_open(modem, &mh);
+        if (a.modem == NULL) {
+            fprintf(stderr, "m2mguard agent: cannot open the modem %s: %s\n", modem, strerror(errno));
+            return MG_EXIT_INPUT;
+        }
+    } else {
+        char sid[16]; /* SMPP 3.4 §5.2.1: system_id is at most 15 characters */
+        const char *want = system_id ? system_id : a.prov.name;
+        size_t sl = strnlen(want, sizeof(sid) - 1);
+        memcpy(sid, want, sl);
+        sid[sl] = '\0';
+        mg_smpp_cfg sc = {host, port, sid, password ? password : "", "", a.prov.msisdn, 10, 30000, 10000, 100, 5000};
+        mg_smpp_handlers sh = {&a, agent_deliver, agent_submit_resp, agent_link, agent_bad};
+        a.smpp = mg_smpp_new(&sc, &sh);
+        if (a.smpp == NULL) {
+            fprintf(stderr, "m2mguard agent: cannot create the SMPP session (the password has at most 8"
+                            " characters, the system id at most 15)\n");
+            return MG_EXIT_USAGE;
+        }
     }
     (void)mg_cli_catch_stop();
-    fprintf(stderr, "agent: %s (%s) -> gateway %s via %s:%u, counters in %s\n", a.prov.name,
-            a.prov.msisdn, a.prov.gateway, host, port, a.state_path);
+    if (modem != NULL)
+        fprintf(stderr, "agent: %s (%s) -> gateway %s via the modem on %s, counters in %s\n", a.prov.name,
+                a.prov.msisdn, a.prov.gateway, modem, a.state_path);
+    else
+        fprintf(stderr, "agent: %s (%s) -> gateway %s via %s:%u, counters in %s\n", a.prov.name,
+                a.prov.msisdn, a.prov.gateway, host, port, a.state_path);
 
     int64_t next = mg_cli_now_ms();
     bool window_full = false; /* wait for a submit_sm_resp, not for the clock */
     rc = MG_EXIT_OK;
     while (!mg_cli_stop) {
-        struct pollfd pfd = {mg_smpp_fd(a.smpp), mg_smpp_poll_events(a.smpp), 0};
-        int timeout = mg_smpp_timeout_ms(a.smpp);
+        struct pollfd pfd = {a.modem ? mg_modem_fd(a.modem) : mg_smpp_fd(a.smpp),
+                             a.modem ? mg_modem_poll_events(a.modem) : mg_smpp_poll_events(a.smpp), 0};
+        int timeout = a.modem ? mg_modem_timeout_ms(a.modem) : mg_smpp_timeout_ms(a.smpp);
         if (timeout < 0 || timeout > 50)
             timeout = 50;
-        if (mg_smpp_bound(a.smpp) && !window_full && (a.pend_len > 0 || (int64_t)a.sent < count)) {
+        if (bearer_ready(&a) && !window_full && (a.pend_len > 0 || (int64_t)a.sent < count)) {
             int64_t due = next - mg_cli_now_ms(); /* wake up for the next telemetry */
             if (due < timeout)
                 timeout = due > 0 ? (int)due : 0;
@@ -625,18 +691,19 @@ static int agent_run(int argc, char **argv)
             rc = MG_EXIT_INTERNAL;
             break;
         }
-        if (mg_smpp_step(a.smpp, n > 0 ? pfd.revents : 0) != MG_OK)
-            fprintf(stderr, "agent: SMPP step failed\n");
+        short rev = n > 0 ? pfd.revents : 0;
+        if ((a.modem ? mg_modem_step(a.modem, rev) : mg_smpp_step(a.smpp, rev)) != MG_OK)
+            fprintf(stderr, "agent: bearer step failed\n");
         window_full = false;
-        if (a.cmd.active && mg_smpp_bound(a.smpp))
+        if (a.cmd.active && bearer_ready(&a))
             (void)run_pending(&a); /* after a restart */
-        while (a.porq_n > 0 && mg_smpp_bound(a.smpp) && agent_submit(&a, a.porq[0], a.porq_len[0]) == MG_OK) {
+        while (a.porq_n > 0 && bearer_ready(&a) && agent_submit(&a, a.porq[0], a.porq_len[0]) == MG_OK) {
             a.porq_n--;
             memmove(a.porq[0], a.porq[1], a.porq_n * sizeof(a.porq[0]));
             memmove(a.porq_len, a.porq_len + 1, a.porq_n * sizeof(a.porq_len[0]));
         }
         /* telemetry: as many as the window and the schedule allow */
-        while (mg_smpp_bound(a.smpp) && (a.pend_len > 0 || (int64_t)a.sent < count) && mg_cli_now_ms() >= next) {
+        while (bearer_ready(&a) && (a.pend_len > 0 || (int64_t)a.sent < count) && mg_cli_now_ms() >= next) {
             if (a.pend_len == 0 && next_telemetry(&a, telemetry) != 0) {
                 rc = MG_EXIT_INTERNAL;
                 mg_cli_stop = 1;
@@ -651,14 +718,16 @@ static int agent_run(int argc, char **argv)
             next = interval > 0 ? mg_cli_now_ms() + interval : next;
         }
         if (exit_when_done && (int64_t)a.sent >= count && a.acked + a.failed >= a.sent &&
-            mg_smpp_outstanding(a.smpp) == 0)
+            (a.modem ? mg_modem_outstanding(a.modem) : mg_smpp_outstanding(a.smpp)) == 0)
             break;
     }
-    mg_smpp_unbind(a.smpp);
+    if (a.smpp != NULL)
+        mg_smpp_unbind(a.smpp);
     fprintf(stderr, "agent: stopped: %" PRIu64 " telemetry sent, %" PRIu64 " acknowledged, %" PRIu64
                     " failed, %" PRIu64 " commands executed, %" PRIu64 " SMS refused\n",
             a.sent, a.acked, a.failed, a.executed, a.refused);
     mg_smpp_free(a.smpp);
+    mg_modem_close(a.modem);
     kv_clear(&a.keys[0]);
     kv_clear(&a.keys[1]);
     mg_prov_wipe(&a.prov);
@@ -723,8 +792,11 @@ static int agent_inject(int argc, char **argv)
     mg_smpp_cfg sc = {host, port, "inject", password ? password : "", "", from, 1, 30000, 5000, 100, 1000};
     mg_smpp_handlers sh = {&a, agent_deliver, agent_submit_resp, agent_link, agent_bad};
     a.smpp = mg_smpp_new(&sc, &sh);
-    if (a.smpp == NULL)
-        return MG_EXIT_INTERNAL;
+    if (a.smpp == NULL) {
+        fprintf(stderr, "m2mguard agent inject: cannot create the SMPP session (the password has at most 8"
+                        " characters)\n");
+        return MG_EXIT_USAGE;
+    }
     int64_t end = mg_cli_now_ms() + 10000;
     bool sent = false;
     while (mg_cli_now_ms() < end && a.acked + a.failed == 0) {

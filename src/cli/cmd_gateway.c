@@ -219,7 +219,8 @@ static int gateway_run(int argc, char **argv)
     mg_smpp_handlers sh = {&r, g_deliver, g_submit_resp, g_link, g_bad};
     r.smpp = r.gw ? mg_smpp_new(&sc, &sh) : NULL;
     if (r.gw == NULL || r.smpp == NULL || port == 0 || port > 65535) {
-        fprintf(stderr, "m2mguard gateway run: cannot start (configuration or memory)\n");
+        fprintf(stderr, "m2mguard gateway run: cannot start: check smsc_port (1..65535), system_id (at most 15"
+                        " characters), password (at most 8), system_type (at most 12), window (at most 1024)\n");
         mg_gw_free(r.gw);
         fclose(out);
         mg_workdir_close(&r.w);
