@@ -400,7 +400,7 @@ static bool run_pending(agent *a)
 static int agent_receive(agent *a, const char *source, bool udhi, uint8_t pid, uint8_t dcs,
                          const uint8_t *sm, size_t sm_len)
 {
-    mg_udh u;
+    mg_udh u = {NULL, 0, 0};
     mg_udh_ie ie;
     uint8_t pkt[160];
     const char *why = NULL;
@@ -677,7 +677,7 @@ static int agent_run(int argc, char **argv)
     rc = MG_EXIT_OK;
     while (!mg_cli_stop) {
         struct pollfd pfd = {a.modem ? mg_modem_fd(a.modem) : mg_smpp_fd(a.smpp),
-                             a.modem ? mg_modem_poll_events(a.modem) : mg_smpp_poll_events(a.smpp), 0};
+                             (short)(a.modem ? mg_modem_poll_events(a.modem) : mg_smpp_poll_events(a.smpp)), 0};
         int timeout = a.modem ? mg_modem_timeout_ms(a.modem) : mg_smpp_timeout_ms(a.smpp);
         if (timeout < 0 || timeout > 50)
             timeout = 50;
@@ -691,7 +691,7 @@ static int agent_run(int argc, char **argv)
             rc = MG_EXIT_INTERNAL;
             break;
         }
-        short rev = n > 0 ? pfd.revents : 0;
+        short rev = (short)(n > 0 ? pfd.revents : 0);
         if ((a.modem ? mg_modem_step(a.modem, rev) : mg_smpp_step(a.smpp, rev)) != MG_OK)
             fprintf(stderr, "agent: bearer step failed\n");
         window_full = false;
@@ -802,7 +802,7 @@ static int agent_inject(int argc, char **argv)
     while (mg_cli_now_ms() < end && a.acked + a.failed == 0) {
         struct pollfd pfd = {mg_smpp_fd(a.smpp), mg_smpp_poll_events(a.smpp), 0};
         int n2 = poll(&pfd, pfd.fd >= 0 ? 1 : 0, 50);
-        if (mg_smpp_step(a.smpp, n2 > 0 ? pfd.revents : 0) != MG_OK)
+        if (mg_smpp_step(a.smpp, (short)(n2 > 0 ? pfd.revents : 0)) != MG_OK)
             break;
         if (!sent && mg_smpp_bound(a.smpp)) {
             mg_smpp_pdu p;

@@ -224,6 +224,7 @@ static int device_add(int argc, char **argv)
     if (rc >= 0)
         return rc;
     mg_device d;
+    memset(&d, 0, sizeof(d));
     mg_keyset k;
     mg_prov p;
     memset(&d, 0, sizeof(d));
@@ -398,6 +399,7 @@ static int device_show(int argc, char **argv)
     dev_opts o;
     mg_workdir w;
     mg_device d;
+    memset(&d, 0, sizeof(d));
     int rc = start(c, argc, argv, &o, &w, &d);
     if (rc >= 0)
         return rc;
@@ -408,6 +410,7 @@ static int device_show(int argc, char **argv)
     mg_err e = MG_OK;
     for (int v = 1; v <= 15 && e == MG_OK; v++) {
         mg_keyset k;
+        memset(&k, 0, sizeof(k));
         e = mg_store_keys_get(w.store, d.id, v, &k);
         if (e == MG_OK) {
             mg_wipe(k.kic, sizeof(k.kic));
@@ -459,6 +462,7 @@ static int change_status(const dev_sub *c, int argc, char **argv, mg_dev_status 
     dev_opts o;
     mg_workdir w;
     mg_device d;
+    memset(&d, 0, sizeof(d));
     char reason[MG_REASON_MAX], path[MG_PATH_MAX + 96];
     int rc = start(c, argc, argv, &o, &w, &d);
     if (rc >= 0)
@@ -516,6 +520,7 @@ static int device_delete(int argc, char **argv)
     dev_opts o;
     mg_workdir w;
     mg_device d;
+    memset(&d, 0, sizeof(d));
     char reason[MG_REASON_MAX], path[MG_PATH_MAX + 96];
     int rc = start(c, argc, argv, &o, &w, &d);
     if (rc >= 0)

@@ -246,7 +246,7 @@ static int gateway_run(int argc, char **argv)
             rc = MG_EXIT_INTERNAL;
             break;
         }
-        if (mg_smpp_step(r.smpp, n > 0 ? pfd.revents : 0) != MG_OK && r.verbose)
+        if (mg_smpp_step(r.smpp, (short)(n > 0 ? pfd.revents : 0)) != MG_OK && r.verbose)
             fprintf(stderr, "gateway: SMPP step failed\n");
         /* everything read in this step is one group commit */
         if (mg_gw_flush(r.gw) != MG_OK)
@@ -330,6 +330,7 @@ static int q_parse(const char *path, const char *usage, int argc, char **argv, q
     };
     o->dir = NULL;
     o->wait = -1;
+    o->first = argc;
     optind = 1;
     opterr = 0;
     int ch;

@@ -292,8 +292,14 @@ static void cmt_pdu(mg_modem *m, const char *hex, size_t n)
         logmsg(m, "+CMT ignored", "PDU of odd or excessive length");
         return;
     }
-    for (size_t i = 0; i < n / 2; i++)
-        buf[i] = (uint8_t)(hexval(hex[2 * i]) << 4 | hexval(hex[2 * i + 1]));
+    for (size_t i = 0; i < n / 2; i++) {
+        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            logmsg(m, "+CMT ignored", "PDU is not hex");
+            return;
+        }
+        buf[i] = (uint8_t)(hi << 4 | lo);
+    }
     mg_pdu_mode pm;
     mg_err e = mg_pdu_mode_decode(buf, n / 2, &pm);
     if (e != MG_OK) {

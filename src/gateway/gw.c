@@ -465,7 +465,8 @@ static void json_hex(FILE *f, const uint8_t *p, size_t n)
         buf[k++] = d[p[i] >> 4];
         buf[k++] = d[p[i] & 15];
     }
-    fwrite(buf, 1, k, f);
+    if (k > 0)
+        fwrite(buf, 1, k, f);
 }
 
 /* Bounded copy of a NUL-terminated string (always terminates dst). */

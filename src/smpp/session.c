@@ -34,7 +34,7 @@ enum st { ST_DISCONNECTED, ST_CONNECTING, ST_BINDING, ST_BOUND, ST_UNBINDING };
 #define DEFER_MAX 4096u         /* deferred deliver_sm answers per connection */
 #define WINDOW_MAX 1024u
 #define UNBIND_WAIT_MS 1000
-#define OUT_BASE (64u * 1024u)  /* output buffer: this + window * submit */
+#define OUT_BASE ((size_t)64 * 1024)  /* output buffer: this + window * submit */
 #define READ_CHUNK 16384u
 #define READS_PER_STEP 8
 
@@ -706,7 +706,7 @@ mg_smpp_session *mg_smpp_new(const mg_smpp_cfg *cfg, const mg_smpp_handlers *h)
     s->cfg.address_range = dupstr(cfg->address_range);
     s->nslots = s->cfg.window;
     s->slots = calloc(s->nslots, sizeof(slot));
-    s->out_cap = OUT_BASE + s->nslots * MG_SMPP_SUBMIT_MAX;
+    s->out_cap = OUT_BASE + (size_t)s->nslots * (size_t)MG_SMPP_SUBMIT_MAX;
     s->out = malloc(s->out_cap);
     s->deferred = malloc(DEFER_MAX * sizeof(uint32_t));
     s->rng = (uint64_t)now_ms() * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)s;

@@ -539,7 +539,7 @@ static mg_err checkpoint_after_destroy(sq_store *q)
 static mg_err sq_device_set_status(mg_store *s, int64_t id, mg_dev_status st)
 {
     sq_store *q = Q(s);
-    mg_dev_status cur;
+    mg_dev_status cur = MG_DEV_ACTIVE;
     mg_err e = op_begin_dev(q, id, &cur);
     if (e != MG_OK)
         return e;
@@ -562,7 +562,7 @@ static mg_err sq_device_set_status(mg_store *s, int64_t id, mg_dev_status st)
 static mg_err sq_device_delete(mg_store *s, int64_t id)
 {
     sq_store *q = Q(s);
-    mg_dev_status cur;
+    mg_dev_status cur = MG_DEV_ACTIVE;
     mg_err e = op_begin_dev(q, id, &cur);
     if (e != MG_OK)
         return e;
@@ -618,7 +618,7 @@ static mg_err sq_keys_put(mg_store *s, int64_t id, const mg_keyset *k)
     sq_store *q = Q(s);
     uint8_t wkic[MG_WRAPPED_MAX], wkid[MG_WRAPPED_MAX];
     size_t nkic = 0, nkid = 0;
-    mg_dev_status dst;
+    mg_dev_status dst = MG_DEV_ACTIVE;
     mg_key_state old;
     mg_err e = op_begin_dev(q, id, &dst);
     if (e != MG_OK)

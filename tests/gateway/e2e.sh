@@ -54,6 +54,11 @@ inject --plain --from +4915100000002 --to "$gateway_number" 756e6c6f636b
 wait_for 10 has_event insufficient_security '"source":"+4915100000002"' || fail "no insufficient_security event"
 ok "plain-text SMS refused (insufficient_security)"
 
+# 6b. garbage user data header from a device's number: an event, nothing else
+inject --from +4915100000001 --to "$gateway_number" 0570ff00
+wait_for 10 has_event malformed '"source":"+4915100000001"' || fail "no malformed event for a garbage UDH"
+ok "garbage UDH refused (malformed)"
+
 # 7. revoked and quarantined devices (the revoked device keeps a copy of its
 #    keys, as a stolen device would; revoke removes the registry's .prov file)
 cp -p "$M2MGUARD_HOME/devices/lock-3.prov" "$tmp/lock-3.prov"
