@@ -188,8 +188,9 @@ static int parse(const sms_cmd *c, int argc, char **argv, sms_opts *o, int *rc)
     }
     unsigned missing = c->required & ~o->seen;
     if (missing) {
-        static const char *const names[] = {"--spi", "--kic", "--kid", "--tar", "--cntr"};
-        for (unsigned i = 0; i < 5; i++)
+        static const char *const names[] = {"--spi", "--kic", "--kid", "--tar", "--cntr", "keys",
+                                            "--last-cntr", "--json", "--status", "--msl"};
+        for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
             if (missing & (1u << i))
                 fprintf(stderr, "%s: %s is required (see --help)\n", c->path, names[i]);
         wipe_opts(o);
@@ -324,11 +325,12 @@ static const sms_cmd pack_cmd = {
     false,
 };
 
-static int cmd_pack(int argc, char **argv)
+/* pack and por-pack: parse, read the data, build, print one line of hex. */
+static int pack_common(const sms_cmd *c, bool por, int argc, char **argv)
 {
     sms_opts o;
     int rc;
-    if (parse(&pack_cmd, argc, argv, &o, &rc) != 0)
+    if (parse(c, argc, argv, &o, &rc) != 0)
         return rc;
     static uint8_t data[MAX_PACKET], out[MAX_PACKET + MG_OTA_MAX_OVERHEAD];
     long dl = mg_cli_hex("DATA_HEX", o.arg, data, MAX_PACKET - MG_OTA_MAX_OVERHEAD, 0);
@@ -338,26 +340,34 @@ static int cmd_pack(int argc, char **argv)
     }
     if (o.cntr > MG_OTA_CNTR_MAX) {
         wipe_opts(&o);
-        return mg_cli_usage_error(pack_cmd.path, "--cntr is 5 octets");
+        return mg_cli_usage_error(c->path, "--cntr is 5 octets");
     }
     cli_keys k;
-    rc = make_keys(pack_cmd.path, &o, o.spi, o.kic, o.kid, false, &k);
+    rc = make_keys(c->path, &o, o.spi, o.kic, o.kid, por, &k);
     wipe_opts(&o);
     if (rc == MG_EXIT_OK) {
         mg_ota_hdr h = {o.spi, o.kic, o.kid, {o.tar[0], o.tar[1], o.tar[2]}, o.cntr, 0};
+        mg_ota_rsp r = {{o.tar[0], o.tar[1], o.tar[2]}, o.cntr, 0, o.status, data, (size_t)dl};
         size_t n = 0;
-        mg_err e = mg_ota_cmd_pack(&h, &k.keys, data, (size_t)dl, out, sizeof(out), &n);
+        mg_err e = por ? mg_ota_rsp_pack(&h, &k.keys, &r, out, sizeof(out), &n)
+                       : mg_ota_cmd_pack(&h, &k.keys, data, (size_t)dl, out, sizeof(out), &n);
         if (e == MG_OK) {
             mg_cli_print_hex(stdout, out, n);
             putchar('\n');
         } else {
-            fprintf(stderr, "%s: cannot build the packet: %s\n", pack_cmd.path, mg_strerror(e));
+            fprintf(stderr, "%s: cannot build the packet: %s\n", c->path, mg_strerror(e));
             rc = e == MG_ERR_CRYPTO ? MG_EXIT_INTERNAL : MG_EXIT_USAGE;
         }
     }
     clear_keys(&k);
     mg_wipe(data, sizeof(data));
+    mg_wipe(out, sizeof(out));
     return rc;
+}
+
+static int cmd_pack(int argc, char **argv)
+{
+    return pack_common(&pack_cmd, false, argc, argv);
 }
 
 static const sms_cmd unpack_cmd = {
@@ -449,38 +459,7 @@ static const sms_cmd por_pack_cmd = {
 
 static int cmd_por_pack(int argc, char **argv)
 {
-    sms_opts o;
-    int rc;
-    if (parse(&por_pack_cmd, argc, argv, &o, &rc) != 0)
-        return rc;
-    if (!(o.seen & O_STATUS)) {
-        wipe_opts(&o);
-        return mg_cli_usage_error(por_pack_cmd.path, "--status is required");
-    }
-    static uint8_t data[MAX_PACKET], out[MAX_PACKET + MG_OTA_MAX_OVERHEAD];
-    long dl = mg_cli_hex("DATA_HEX", o.arg, data, MAX_PACKET - MG_OTA_MAX_OVERHEAD, 0);
-    if (dl < 0) {
-        wipe_opts(&o);
-        return MG_EXIT_INPUT;
-    }
-    cli_keys k;
-    rc = make_keys(por_pack_cmd.path, &o, o.spi, o.kic, o.kid, true, &k);
-    wipe_opts(&o);
-    if (rc == MG_EXIT_OK) {
-        mg_ota_hdr h = {o.spi, o.kic, o.kid, {o.tar[0], o.tar[1], o.tar[2]}, o.cntr, 0};
-        mg_ota_rsp r = {{o.tar[0], o.tar[1], o.tar[2]}, o.cntr, 0, o.status, data, (size_t)dl};
-        size_t n = 0;
-        mg_err e = mg_ota_rsp_pack(&h, &k.keys, &r, out, sizeof(out), &n);
-        if (e == MG_OK) {
-            mg_cli_print_hex(stdout, out, n);
-            putchar('\n');
-        } else {
-            fprintf(stderr, "%s: cannot build the PoR: %s\n", por_pack_cmd.path, mg_strerror(e));
-            rc = e == MG_ERR_CRYPTO ? MG_EXIT_INTERNAL : MG_EXIT_USAGE;
-        }
-    }
-    clear_keys(&k);
-    return rc;
+    return pack_common(&por_pack_cmd, true, argc, argv);
 }
 
 static const sms_cmd por_unpack_cmd = {
