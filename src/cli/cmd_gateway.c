@@ -52,10 +52,8 @@ static mg_err g_submit(void *ctx, const char *dest, const uint8_t *ud, size_t ud
 static int g_deliver(void *ctx, const mg_smpp_pdu *pdu)
 {
     gw_run *r = ctx;
-    if (pdu->esm_class & MG_SMPP_ESM_RECEIPT) {
-        mg_gw_receipt(r->gw, pdu->receipted_message_id, pdu->message_state);
-        return MG_ESME_ROK;
-    }
+    if (pdu->esm_class & MG_SMPP_ESM_RECEIPT)
+        return MG_ESME_ROK; /* delivery is proven by the PoR; receipts are only acknowledged */
     return mg_gw_inbound(r->gw, pdu->source_addr ? pdu->source_addr : "", pdu->esm_class,
                          pdu->protocol_id, pdu->data_coding, pdu->short_message, pdu->sm_length,
                          pdu->sequence);

@@ -35,7 +35,6 @@ typedef struct pending {
     char source[MG_MSISDN_MAX];
     mg_ota_cmd cmd;
     mg_ota_keys keys;  /* points into the device entry (stable during a batch) */
-    size_t dev_index;
     uint8_t pkt[PKT_MAX];
     int64_t inbox_id;
     int kind;           /* P_REFUSED, P_MESSAGE or P_POR */
@@ -246,7 +245,14 @@ static mg_err dev_lookup(mg_gw *gw, const char *msisdn, size_t *idx)
 
 /* ---- events --------------------------------------------------------------- */
 
-static void copy_str(char *dst, size_t cap, const char *src);
+/* Bounded copy of a NUL-terminated string (always terminates dst). */
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+    size_t n = src ? strnlen(src, cap - 1) : 0;
+    if (n > 0)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
+}
 
 static void ev_set(mg_event *ev, int64_t device_id, const char *bearer, const char *source,
                    const char *kind, const char *reason)
@@ -328,7 +334,6 @@ int mg_gw_inbound(mg_gw *gw, const char *source, uint8_t esm_class, uint8_t pid,
     }
     dev_entry *d = &gw->devs[di];
     p->device_id = d->id;
-    p->dev_index = di;
     copy_str(p->device, sizeof(p->device), d->name);
     if (d->status != MG_DEV_ACTIVE) {
         refuse(p, d->id, d->status == MG_DEV_QUARANTINED ? "quarantined" : "revoked",
@@ -432,26 +437,10 @@ int mg_gw_inbound(mg_gw *gw, const char *source, uint8_t esm_class, uint8_t pid,
     p->accepted = true;
     p->kind = P_MESSAGE;
     p->por = (p->cmd.hdr.spi & MG_SPI2_POR_MASK) == MG_SPI2_POR_REQUIRED;
-    char reason[32] = "counter ";
-    char digits[21];
-    size_t nd = 0;
-    uint64_t c = p->cmd.hdr.cntr;
-    do {
-        digits[nd++] = (char)('0' + c % 10);
-        c /= 10;
-    } while (c > 0);
-    for (size_t k = 0; k < nd; k++)
-        reason[8 + k] = digits[nd - 1 - k];
-    reason[8 + nd] = '\0';
+    char reason[32];
+    snprintf(reason, sizeof(reason), "counter %" PRIu64, p->cmd.hdr.cntr);
     ev_set(&p->ev, d->id, "sms", p->source, "auth_ok", reason);
     return MG_SMPP_DEFER;
-}
-
-void mg_gw_receipt(mg_gw *gw, const char *message_id, uint8_t state)
-{
-    (void)gw;
-    (void)message_id;
-    (void)state; /* delivery is proven by the PoR; receipts are only acknowledged */
 }
 
 /* ---- output --------------------------------------------------------------- */
@@ -469,14 +458,6 @@ static void json_hex(FILE *f, const uint8_t *p, size_t n)
         fwrite(buf, 1, k, f);
 }
 
-/* Bounded copy of a NUL-terminated string (always terminates dst). */
-static void copy_str(char *dst, size_t cap, const char *src)
-{
-    size_t n = src ? strnlen(src, cap - 1) : 0;
-    if (n > 0)
-        memcpy(dst, src, n);
-    dst[n] = '\0';
-}
 
 static void emit(mg_gw *gw, const mg_inbox_msg *m, const char *device, const char *msisdn)
 {
@@ -538,6 +519,18 @@ mg_err mg_gw_replay_output(mg_gw *gw, int64_t after_id)
     return e;
 }
 
+/* The inbox row of an accepted message (id set by the store). */
+static void inbox_msg_of(const pending *p, mg_inbox_msg *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->id = p->inbox_id;
+    m->device_id = p->device_id;
+    m->received = p->ev.time;
+    m->cntr = p->cmd.hdr.cntr;
+    m->data_len = p->cmd.data_len < sizeof(m->data) ? p->cmd.data_len : sizeof(m->data);
+    memcpy(m->data, p->cmd.data, m->data_len);
+}
+
 /* ---- group commit ----------------------------------------------------------- */
 
 /* Answers a PoR the device asked for with its message: secured as the
@@ -579,12 +572,7 @@ mg_err mg_gw_flush(mg_gw *gw)
                 if (e != MG_OK)
                     break;
                 mg_inbox_msg m;
-                memset(&m, 0, sizeof(m));
-                m.device_id = p->device_id;
-                m.received = p->ev.time;
-                m.cntr = p->cmd.hdr.cntr;
-                m.data_len = p->cmd.data_len < sizeof(m.data) ? p->cmd.data_len : sizeof(m.data);
-                memcpy(m.data, p->cmd.data, m.data_len);
+                inbox_msg_of(p, &m);
                 e = mg_store_inbox_add(st, &m);
                 p->inbox_id = m.id;
                 mg_wipe(&m, sizeof(m));
@@ -641,13 +629,9 @@ mg_err mg_gw_flush(mg_gw *gw)
         pending *p = &gw->batch[i];
         if (p->accepted && p->kind == P_MESSAGE) {
             mg_inbox_msg m;
-            m.id = p->inbox_id;
-            m.device_id = p->device_id;
-            m.received = p->ev.time;
-            m.cntr = p->cmd.hdr.cntr;
-            m.data_len = p->cmd.data_len < sizeof(m.data) ? p->cmd.data_len : sizeof(m.data);
-            memcpy(m.data, p->cmd.data, m.data_len);
+            inbox_msg_of(p, &m);
             emit(gw, &m, p->device, p->source);
+            mg_wipe(&m, sizeof(m));
             gw->stats.accepted++;
             if (p->por)
                 send_por(gw, p);
@@ -833,8 +817,6 @@ void mg_gw_submit_result(mg_gw *gw, uint64_t tag, uint32_t status, const char *m
     if (status == MG_ESME_ROK) {
         char detail[MG_REASON_MAX];
         snprintf(detail, sizeof(detail), "smsc message id %s", message_id ? message_id : "?");
-        mg_command c;
-        memset(&c, 0, sizeof(c));
         /* keep SENT; record the SMSC's id */
         if (mg_store_cmd_update(gw->cfg.store, (int64_t)tag, MG_CMD_SENT, 0, detail) != MG_OK)
             fprintf(stderr, "m2mguard gateway: command %" PRIu64 ": %s\n", tag,
@@ -844,10 +826,15 @@ void mg_gw_submit_result(mg_gw *gw, uint64_t tag, uint32_t status, const char *m
     char why[64];
     snprintf(why, sizeof(why), "refused by the SMSC: status 0x%08x", status);
     mg_command c;
-    memset(&c, 0, sizeof(c));
-    c.id = (int64_t)tag;
-    snprintf(c.text, sizeof(c.text), "#%" PRIu64, tag);
-    cmd_fail(gw, &c, "", why);
+    mg_device dv;
+    if (mg_store_cmd_get(gw->cfg.store, (int64_t)tag, &c) != MG_OK) {
+        memset(&c, 0, sizeof(c));
+        c.id = (int64_t)tag;
+        snprintf(c.text, sizeof(c.text), "#%" PRIu64, tag);
+    }
+    if (mg_store_device_by_id(gw->cfg.store, c.device_id, &dv) != MG_OK)
+        dv.msisdn[0] = '\0';
+    cmd_fail(gw, &c, dv.msisdn, why);
 }
 
 typedef struct to_ctx {

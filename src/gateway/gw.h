@@ -51,8 +51,6 @@ void mg_gw_free(mg_gw *gw);
  *  MG_SMPP_DEFER when the answer comes through cfg.ack after a commit. */
 int mg_gw_inbound(mg_gw *gw, const char *source, uint8_t esm_class, uint8_t pid, uint8_t dcs,
                   const uint8_t *ud, size_t ud_len, uint64_t tag);
-/** Delivery receipt for a submitted message (SMSC message id). */
-void mg_gw_receipt(mg_gw *gw, const char *message_id, uint8_t state);
 /** Commits the pending batch (no-op when empty). */
 MG_MUST_CHECK mg_err mg_gw_flush(mg_gw *gw);
 size_t mg_gw_pending(const mg_gw *gw);
