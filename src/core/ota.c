@@ -216,6 +216,47 @@ static mg_err keys_for(unsigned mode, bool cipher, uint8_t kic, uint8_t kid,
     return MG_OK;
 }
 
+/* The checksum of a packet sits at off_check and covers every octet before
+ * and after it (the header, then the secured data with its padding): TS 102
+ * 225 §5.1.3 for commands, TS 31.115 §7 for responses (whose header starts
+ * with the UDH). Ciphering covers off_cntr to the end. */
+static mg_err seal(unsigned mode, bool cipher, const mg_ota_keys *keys, uint8_t *out, size_t total,
+                   size_t off_cntr, size_t off_check, size_t cc_len)
+{
+    mg_err e = MG_OK;
+    if (cc_len > 0) {
+        const mg_iov parts[2] = {
+            {out, off_check},
+            {out + off_check + cc_len, total - off_check - cc_len},
+        };
+        e = compute_check(mode, keys, parts, 2, out + off_check, cc_len);
+    }
+    if (e == MG_OK && cipher)
+        e = mg_crypto_cbc(keys->kic, true, out + off_cntr, out + off_cntr, total - off_cntr);
+    if (e != MG_OK)
+        mg_wipe(out, total);
+    return e;
+}
+
+/* Verifies the checksum of a deciphered packet in constant time. */
+static mg_err verify(unsigned mode, const mg_ota_keys *keys, const uint8_t *pkt, size_t len,
+                     size_t off_check, size_t cc_len)
+{
+    if (cc_len == 0)
+        return MG_OK;
+    uint8_t want[8];
+    const mg_iov parts[2] = {
+        {pkt, off_check},
+        {pkt + off_check + cc_len, len - off_check - cc_len},
+    };
+    mg_err e = compute_check(mode, keys, parts, 2, want, cc_len);
+    int same = e == MG_OK && mg_ct_equal(want, pkt + off_check, cc_len);
+    mg_wipe(want, sizeof(want));
+    if (e != MG_OK)
+        return e;
+    return same ? MG_OK : MG_ERR_AUTH;
+}
+
 /* ---- command packets ---------------------------------------------------- */
 
 mg_err mg_ota_cmd_pack(const mg_ota_hdr *h, const mg_ota_keys *keys, const uint8_t *data,
@@ -256,32 +297,13 @@ mg_err mg_ota_cmd_pack(const mg_ota_hdr *h, const mg_ota_keys *keys, const uint8
     mg_wr_bytes(&w, h->tar, 3);
     mg_wr_be(&w, h->cntr, 5);
     mg_wr_u8(&w, (uint8_t)pad);
-    uint8_t *check = mg_wr_reserve(&w, cc_len);
+    mg_wr_fill(&w, 0x00, cc_len); /* the checksum, computed below */
     mg_wr_bytes(&w, data, data_len);
     mg_wr_fill(&w, 0x00, pad);
     MG_TRY(w.err);
-
-    if (cc_len > 0) {
-        /* TS 102 225 §5.1.3: CPL, CHL, SPI, KIc, KID, TAR, CNTR, PCNTR and
-         * the secured data with its padding, in this order. */
-        const mg_iov parts[2] = {
-            {out, CMD_OFF_CHECK},
-            {out + CMD_OFF_CHECK + cc_len, data_len + pad},
-        };
-        mg_err e = compute_check(mode, keys, parts, 2, check, cc_len);
-        if (e != MG_OK) {
-            mg_wipe(out, total);
-            return e;
-        }
-    }
-    if (cipher) {
-        mg_err e = mg_crypto_cbc(keys->kic, true, out + CMD_OFF_CNTR, out + CMD_OFF_CNTR,
-                                 total - CMD_OFF_CNTR);
-        if (e != MG_OK) {
-            mg_wipe(out, total);
-            return e;
-        }
-    }
+    /* CC over CPL, CHL, SPI, KIc, KID, TAR, CNTR, PCNTR and the secured data
+     * with its padding; ciphering from CNTR on */
+    MG_TRY(seal(mode, cipher, keys, out, total, CMD_OFF_CNTR, CMD_OFF_CHECK, cc_len));
     *out_len = total;
     return MG_OK;
 }
@@ -360,20 +382,9 @@ mg_err mg_ota_cmd_open(uint8_t *pkt, size_t len, const mg_ota_keys *keys, const 
         cmd->hdr.pcntr = mg_rd_u8(&c);
     }
 
-    if (cc_len > 0) {
-        uint8_t want[8];
-        const mg_iov parts[2] = {
-            {pkt, CMD_OFF_CHECK},
-            {pkt + CMD_OFF_CHECK + cc_len, len - CMD_OFF_CHECK - cc_len},
-        };
-        mg_err e = compute_check(mode, keys, parts, 2, want, cc_len);
-        int same = e == MG_OK && mg_ct_equal(want, pkt + CMD_OFF_CHECK, cc_len);
-        mg_wipe(want, sizeof(want));
-        if (e != MG_OK)
-            return cmd_fail(cmd, secret, secret_len, e);
-        if (!same)
-            return cmd_fail(cmd, secret, secret_len, MG_ERR_AUTH);
-    }
+    mg_err ve = verify(mode, keys, pkt, len, CMD_OFF_CHECK, cc_len);
+    if (ve != MG_OK)
+        return cmd_fail(cmd, secret, secret_len, ve);
 
     const size_t body = len - CMD_OFF_CHECK - cc_len;
     if (cmd->hdr.pcntr > body || (cipher && cmd->hdr.pcntr >= block))
@@ -447,32 +458,13 @@ mg_err mg_ota_rsp_pack(const mg_ota_hdr *cmd, const mg_ota_keys *keys, const mg_
     mg_wr_be(&w, rsp->cntr, 5);
     mg_wr_u8(&w, (uint8_t)pad);
     mg_wr_u8(&w, rsp->status);
-    uint8_t *check = mg_wr_reserve(&w, cc_len);
+    mg_wr_fill(&w, 0x00, cc_len); /* the checksum, computed below */
     mg_wr_bytes(&w, rsp->data, rsp->data_len);
     mg_wr_fill(&w, 0x00, pad);
     MG_TRY(w.err);
-
-    if (cc_len > 0) {
-        /* TS 31.115 §7: UDHL, RPI, RPIL, RPL, RHL, TAR, CNTR, PCNTR, status
-         * and the additional data with padding. */
-        const mg_iov parts[2] = {
-            {out, RSP_OFF_CHECK},
-            {out + RSP_OFF_CHECK + cc_len, rsp->data_len + pad},
-        };
-        mg_err e = compute_check(mode, keys, parts, 2, check, cc_len);
-        if (e != MG_OK) {
-            mg_wipe(out, total);
-            return e;
-        }
-    }
-    if (cipher) {
-        mg_err e = mg_crypto_cbc(keys->kic, true, out + RSP_OFF_CNTR, out + RSP_OFF_CNTR,
-                                 total - RSP_OFF_CNTR);
-        if (e != MG_OK) {
-            mg_wipe(out, total);
-            return e;
-        }
-    }
+    /* CC over UDHL, RPI, RPIL, RPL, RHL, TAR, CNTR, PCNTR, status and the
+     * additional data with padding (TS 31.115 §7); ciphering from CNTR on */
+    MG_TRY(seal(mode, cipher, keys, out, total, RSP_OFF_CNTR, RSP_OFF_CHECK, cc_len));
     *out_len = total;
     return MG_OK;
 }
@@ -519,19 +511,10 @@ mg_err mg_ota_rsp_open(const mg_ota_hdr *cmd, const mg_ota_keys *keys, uint8_t *
             return e;
         }
     }
-    if (cc_len > 0) {
-        uint8_t want[8];
-        const mg_iov parts[2] = {
-            {pkt, RSP_OFF_CHECK},
-            {pkt + RSP_OFF_CHECK + cc_len, len - RSP_OFF_CHECK - cc_len},
-        };
-        mg_err e = compute_check(mode, keys, parts, 2, want, cc_len);
-        int same = e == MG_OK && mg_ct_equal(want, pkt + RSP_OFF_CHECK, cc_len);
-        mg_wipe(want, sizeof(want));
-        if (e != MG_OK || !same) {
-            mg_wipe(secret, secret_len);
-            return e != MG_OK ? e : MG_ERR_AUTH;
-        }
+    mg_err ve = verify(mode, keys, pkt, len, RSP_OFF_CHECK, cc_len);
+    if (ve != MG_OK) {
+        mg_wipe(secret, secret_len);
+        return ve;
     }
     mg_rd c = mg_rd_make(pkt + RSP_OFF_CNTR, 7);
     rsp->cntr = mg_rd_be(&c, 5);
