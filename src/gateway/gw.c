@@ -6,52 +6,121 @@
 #include <string.h>
 #include <time.h>
 
-#include "m2mguard/smpp.h"
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+
+#include "m2mguard/text.h"
 #include "m2mguard/tpdu.h"
 
-#define PKT_MAX 160
-#define DEV_TTL_S 1 /* status and key version are re-read from the store this often */
+#define DEV_TTL_S 1        /* status and keys are re-read from the store this often */
+#define NEG_TTL_S 30       /* an unknown sender is remembered this long */
+#define WAYS 4             /* set-associative caches: entries per set */
+#define PARTIALS_PER_DEV 4 /* concatenated packets of one device being reassembled */
+#define SRC_BURST 10.0     /* refusal events of one source: burst ... */
+#define SRC_RATE 1.0       /* ... and per second */
+
+/* ---- rate limits: token buckets ------------------------------------------- */
+
+typedef struct bucket {
+    double tokens;
+    int64_t t_ms;
+} bucket;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool bucket_take(bucket *b, double rate, double burst, int64_t now)
+{
+    if (b->t_ms == 0) {
+        b->tokens = burst;
+        b->t_ms = now;
+    }
+    b->tokens += (double)(now - b->t_ms) * rate / 1000.0;
+    if (b->tokens > burst)
+        b->tokens = burst;
+    b->t_ms = now;
+    if (b->tokens < 1.0)
+        return false;
+    b->tokens -= 1.0;
+    return true;
+}
+
+/* ---- caches ----------------------------------------------------------------- */
+
+typedef struct keyver {
+    int version;
+    bool pending; /* delivered by a rotation, not confirmed yet */
+    mg_key kic, kid;
+} keyver;
 
 typedef struct dev_entry {
     bool used;
+    uint64_t hash;
     char msisdn[MG_MSISDN_MAX];
     int64_t id;
     char name[MG_NAME_MAX];
     mg_dev_status status;
     uint8_t tar[3];
-    int kver;
-    bool have_keys;
-    mg_key kic, kid;
+    keyver kv[2];     /* the active version and the newest pending one */
     uint64_t cntr_in; /* highest counter accepted or pending in this batch */
-    int64_t loaded;
+    int64_t loaded;   /* wall clock, s */
+    int64_t used_ms;  /* last use, for eviction */
+    uint64_t pin;     /* batch generation that refers to this entry */
+    bucket events;    /* refusal events for this sender */
 } dev_entry;
+
+typedef struct neg_entry {
+    uint64_t hash; /* 0: free */
+    int64_t until; /* wall clock, s */
+    bucket events;
+} neg_entry;
+
+typedef struct partial {
+    int64_t device_id;
+    int64_t first; /* wall clock, s */
+    mg_sms_partial p;
+} partial;
+
+/* ---- the batch -------------------------------------------------------------- */
+
+enum { P_REFUSED = 0, P_MESSAGE = 1, P_POR = 2 };
 
 typedef struct pending {
     uint64_t tag;
-    bool accepted;
+    int kind;
     bool por;          /* the device asked for a PoR */
     int64_t device_id;
     char device[MG_NAME_MAX];
     char source[MG_MSISDN_MAX];
     mg_ota_cmd cmd;
-    mg_ota_keys keys;  /* points into the device entry (stable during a batch) */
-    uint8_t pkt[PKT_MAX];
+    mg_ota_keys keys;  /* points into the (pinned) device entry */
+    uint8_t pkt[MG_SMS_PKT_MAX];
     int64_t inbox_id;
-    int kind;           /* P_REFUSED, P_MESSAGE or P_POR */
     int64_t cmd_id;     /* P_POR: the command it answers */
     uint8_t por_status; /* P_POR: the status the device reported */
     bool rotate;        /* the message proves a new key version has arrived */
     int rotate_version;
-    mg_key tkic, tkid;  /* a pending key version this message was secured with */
     mg_event ev;
 } pending;
 
 struct mg_gw {
     mg_gw_cfg cfg;
+    EVP_MAC_CTX *sip; /* SipHash-2-4 keyed with a random key: the cache index */
     dev_entry *devs;
-    size_t ndevs, capdevs;
+    size_t dev_sets;
+    neg_entry *negs;
+    size_t neg_sets;
+    partial *parts;
     pending *batch;
     size_t nbatch;
+    uint64_t gen; /* batch generation */
+    bucket lookups, events;
+    uint64_t suppressed; /* refusal events not recorded since the last summary */
     mg_gw_stats stats;
 };
 
@@ -60,12 +129,47 @@ static int64_t now_s(void)
     return (int64_t)time(NULL);
 }
 
-static uint64_t hash_str(const char *s)
+static size_t pow2_at_least(size_t n, size_t dflt)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h;
+    if (n == 0)
+        n = dflt;
+    size_t p = 1;
+    while (p < n && p < ((size_t)1 << 24))
+        p <<= 1;
+    return p;
+}
+
+/* SipHash of a sender address under the gateway's random key: an attacker
+ * who chooses addresses cannot aim them at one set of the cache. */
+static uint64_t hash_str(const mg_gw *gw, const char *s)
+{
+    uint64_t h = 0;
+    unsigned char out[8];
+    size_t outl = 0;
+    EVP_MAC_CTX *c = EVP_MAC_CTX_dup(gw->sip);
+    if (c != NULL && EVP_MAC_update(c, (const unsigned char *)s, strlen(s)) == 1 &&
+        EVP_MAC_final(c, out, &outl, sizeof(out)) == 1 && outl == 8)
+        memcpy(&h, out, 8);
+    EVP_MAC_CTX_free(c);
+    return h | 1u; /* never 0: 0 marks a free negative entry */
+}
+
+static EVP_MAC_CTX *sip_new(void)
+{
+    unsigned char key[16];
+    size_t outlen = 8;
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "SIPHASH", NULL);
+    EVP_MAC_CTX *c = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
+    EVP_MAC_free(mac);
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &outlen),
+                           OSSL_PARAM_construct_end()};
+    if (c == NULL || mg_crypto_random(key, sizeof(key)) != MG_OK ||
+        EVP_MAC_init(c, key, sizeof(key), params) != 1) {
+        EVP_MAC_CTX_free(c);
+        c = NULL;
+    }
+    mg_wipe(key, sizeof(key));
+    return c;
 }
 
 mg_gw *mg_gw_new(const mg_gw_cfg *cfg)
@@ -80,41 +184,76 @@ mg_gw *mg_gw_new(const mg_gw_cfg *cfg)
         gw->cfg.group_commit_max = 256;
     if (gw->cfg.por_timeout_s <= 0)
         gw->cfg.por_timeout_s = 120;
-    gw->capdevs = 64;
-    gw->devs = calloc(gw->capdevs, sizeof(*gw->devs));
+    gw->dev_sets = pow2_at_least(gw->cfg.cache_devices, 16384) / WAYS;
+    gw->neg_sets = pow2_at_least(gw->cfg.cache_unknown, 4096) / WAYS;
+    if (gw->dev_sets == 0)
+        gw->dev_sets = 1;
+    if (gw->neg_sets == 0)
+        gw->neg_sets = 1;
+    if (gw->cfg.partials_max == 0)
+        gw->cfg.partials_max = 256;
+    if (gw->cfg.partial_age_s <= 0)
+        gw->cfg.partial_age_s = 60;
+    if (gw->cfg.lookups_per_s == 0)
+        gw->cfg.lookups_per_s = 2000;
+    if (gw->cfg.events_per_s == 0)
+        gw->cfg.events_per_s = 200;
+    gw->sip = sip_new();
+    gw->devs = calloc(gw->dev_sets * WAYS, sizeof(*gw->devs));
+    gw->negs = calloc(gw->neg_sets * WAYS, sizeof(*gw->negs));
+    gw->parts = calloc(gw->cfg.partials_max, sizeof(*gw->parts));
     gw->batch = calloc(gw->cfg.group_commit_max, sizeof(*gw->batch));
-    if (gw->devs == NULL || gw->batch == NULL) {
+    if (gw->sip == NULL || gw->devs == NULL || gw->negs == NULL || gw->parts == NULL ||
+        gw->batch == NULL) {
         mg_gw_free(gw);
         return NULL;
     }
+    gw->gen = 1;
     return gw;
+}
+
+static void dev_clear_keys(dev_entry *d)
+{
+    for (int i = 0; i < 2; i++) {
+        mg_key_clear(&d->kv[i].kic);
+        mg_key_clear(&d->kv[i].kid);
+        d->kv[i].version = 0;
+        d->kv[i].pending = false;
+    }
 }
 
 static void dev_clear(dev_entry *d)
 {
-    mg_key_clear(&d->kic);
-    mg_key_clear(&d->kid);
-    memset(d, 0, sizeof(*d));
+    dev_clear_keys(d);
+    mg_wipe(d, sizeof(*d));
 }
 
 void mg_gw_invalidate(mg_gw *gw)
 {
-    for (size_t i = 0; i < gw->capdevs; i++)
-        if (gw->devs[i].used)
+    for (size_t i = 0; i < gw->dev_sets * WAYS; i++)
+        if (gw->devs[i].used && gw->devs[i].pin != gw->gen)
             dev_clear(&gw->devs[i]);
-    gw->ndevs = 0;
+    memset(gw->negs, 0, gw->neg_sets * WAYS * sizeof(*gw->negs));
 }
 
 void mg_gw_free(mg_gw *gw)
 {
     if (gw == NULL)
         return;
-    if (gw->devs != NULL)
-        mg_gw_invalidate(gw);
-    free(gw->devs);
+    if (gw->devs != NULL) {
+        for (size_t i = 0; i < gw->dev_sets * WAYS; i++)
+            if (gw->devs[i].used)
+                dev_clear(&gw->devs[i]);
+        free(gw->devs);
+    }
+    free(gw->negs);
+    if (gw->parts != NULL)
+        mg_wipe(gw->parts, gw->cfg.partials_max * sizeof(*gw->parts));
+    free(gw->parts);
     if (gw->batch != NULL)
         mg_wipe(gw->batch, gw->cfg.group_commit_max * sizeof(*gw->batch));
     free(gw->batch);
+    EVP_MAC_CTX_free(gw->sip);
     free(gw);
 }
 
@@ -128,122 +267,7 @@ size_t mg_gw_pending(const mg_gw *gw)
     return gw->nbatch;
 }
 
-/* Loads (or refreshes) the keys of a device entry from the store. */
-static mg_err dev_load_keys(mg_gw *gw, dev_entry *d)
-{
-    mg_keyset ks;
-    mg_key_clear(&d->kic);
-    mg_key_clear(&d->kid);
-    d->have_keys = false;
-    mg_err e = mg_store_keys_get(gw->cfg.store, d->id, 0, &ks);
-    if (e == MG_OK) {
-        e = mg_key_init(&d->kic, ks.alg, ks.kic, ks.len);
-        if (e == MG_OK)
-            e = mg_key_init(&d->kid, ks.alg, ks.kid, ks.len);
-        if (e == MG_OK) {
-            d->kver = ks.version;
-            d->have_keys = true;
-        }
-    }
-    mg_keyset_wipe(&ks);
-    return e;
-}
-
-static void dev_fill(dev_entry *d, const mg_device *dv)
-{
-    d->id = dv->id;
-    snprintf(d->name, sizeof(d->name), "%s", dv->name);
-    d->status = dv->status;
-    memcpy(d->tar, dv->tar, 3);
-    if (dv->cntr_in > d->cntr_in)
-        d->cntr_in = dv->cntr_in; /* another gateway may have moved it */
-    d->loaded = now_s();
-}
-
-static mg_err grow(mg_gw *gw)
-{
-    size_t cap = gw->capdevs * 2;
-    dev_entry *n = calloc(cap, sizeof(*n));
-    if (n == NULL)
-        return MG_ERR_BUF;
-    for (size_t i = 0; i < gw->capdevs; i++) {
-        if (!gw->devs[i].used)
-            continue;
-        size_t j = (size_t)(hash_str(gw->devs[i].msisdn) & (cap - 1));
-        while (n[j].used)
-            j = (j + 1) & (cap - 1);
-        n[j] = gw->devs[i]; /* mg_key backend pointers move with the struct */
-    }
-    mg_wipe(gw->devs, gw->capdevs * sizeof(*gw->devs));
-    free(gw->devs);
-    gw->devs = n;
-    gw->capdevs = cap;
-    return MG_OK;
-}
-
-/* The device that owns msisdn, from the cache or the store. *idx is its slot.
- * MG_ERR_KEY: no such device. MG_ERR_STATE: the cache must grow while a
- * batch refers to it (flush, then ask again). */
-static mg_err dev_lookup(mg_gw *gw, const char *msisdn, size_t *idx)
-{
-    size_t mask = gw->capdevs - 1;
-    size_t j = (size_t)(hash_str(msisdn) & mask);
-    mg_device dv;
-    mg_err e;
-    while (gw->devs[j].used && strcmp(gw->devs[j].msisdn, msisdn) != 0)
-        j = (j + 1) & mask;
-    dev_entry *d = &gw->devs[j];
-    if (d->used) {
-        if (now_s() - d->loaded < DEV_TTL_S) {
-            *idx = j;
-            return d->id != 0 ? MG_OK : MG_ERR_KEY;
-        }
-        /* refresh: status, key version, counter; the device may be gone */
-        e = mg_store_device_by_msisdn(gw->cfg.store, msisdn, &dv);
-        if (e != MG_OK && e != MG_ERR_KEY)
-            return e;
-        if (e == MG_ERR_KEY || dv.id != d->id) {
-            mg_key_clear(&d->kic);
-            mg_key_clear(&d->kid);
-            d->have_keys = false;
-            d->cntr_in = 0;
-            d->kver = 0;
-            d->id = 0;
-        }
-        d->loaded = now_s();
-        if (e == MG_ERR_KEY)
-            return MG_ERR_KEY; /* remembered as unknown for DEV_TTL_S */
-        dev_fill(d, &dv);
-        if (dv.key_version != d->kver || !d->have_keys)
-            (void)dev_load_keys(gw, d);
-        *idx = j;
-        return MG_OK;
-    }
-    if ((gw->ndevs + 1) * 2 > gw->capdevs) {
-        if (gw->nbatch > 0)
-            return MG_ERR_STATE;
-        e = grow(gw);
-        if (e != MG_OK)
-            return e;
-        return dev_lookup(gw, msisdn, idx);
-    }
-    e = mg_store_device_by_msisdn(gw->cfg.store, msisdn, &dv);
-    if (e != MG_OK && e != MG_ERR_KEY)
-        return e;
-    memset(d, 0, sizeof(*d));
-    d->used = true;
-    snprintf(d->msisdn, sizeof(d->msisdn), "%s", msisdn);
-    gw->ndevs++;
-    d->loaded = now_s();
-    *idx = j;
-    if (e == MG_ERR_KEY)
-        return MG_ERR_KEY; /* negative entry: floods of unknown senders cost no query */
-    dev_fill(d, &dv);
-    (void)dev_load_keys(gw, d);
-    return MG_OK;
-}
-
-/* ---- events --------------------------------------------------------------- */
+/* ---- events ----------------------------------------------------------------- */
 
 /* Bounded copy of a NUL-terminated string (always terminates dst). */
 static void copy_str(char *dst, size_t cap, const char *src)
@@ -282,6 +306,17 @@ void mg_gw_event(mg_gw *gw, const char *bearer, const char *source, const char *
     ev_store(gw, &ev);
 }
 
+/* An operational (not security) event, rate-limited like refusals. */
+static void op_event(mg_gw *gw, const char *kind, const char *reason)
+{
+    if (!bucket_take(&gw->events, gw->cfg.events_per_s, 4.0 * gw->cfg.events_per_s, mono_ms())) {
+        gw->suppressed++;
+        return;
+    }
+    fprintf(stderr, "m2mguard gateway: %s: %s\n", kind, reason);
+    mg_gw_event(gw, "gateway", "", kind, reason);
+}
+
 /* Event kind for a refused secured packet. */
 static const char *kind_of(mg_err e)
 {
@@ -292,172 +327,488 @@ static const char *kind_of(mg_err e)
     case MG_ERR_CNTR_BLOCKED: return "counter_out_of_window";
     case MG_ERR_SECURITY_LEVEL: return "insufficient_security";
     case MG_ERR_KEY: return "unknown_key";
-    case MG_ERR_TAR: return "tar_unknown";
+    case MG_ERR_TAR: return "wrong_direction";
     default: return "malformed";
     }
 }
 
-/* ---- inbound -------------------------------------------------------------- */
+/* ---- device look-up ----------------------------------------------------------- */
 
-enum { P_REFUSED = 0, P_MESSAGE = 1, P_POR = 2 };
+/* Loads the active and the newest pending key version of a device. */
+typedef struct keys_ctx {
+    mg_keyset active, pending;
+    bool have_active, have_pending;
+} keys_ctx;
 
-static void refuse(pending *p, int64_t device_id, const char *kind, const char *reason)
+static bool keys_one(void *ctx, const mg_keyset *k)
 {
-    p->accepted = false;
-    ev_set(&p->ev, device_id, "sms", p->source, kind, reason);
+    keys_ctx *c = ctx;
+    if (k->state == MG_KEY_ACTIVE && !c->have_active) {
+        c->active = *k;
+        c->have_active = true;
+    } else if (k->state == MG_KEY_PENDING && (!c->have_pending || k->version != c->active.version)) {
+        c->pending = *k;
+        c->have_pending = true;
+    }
+    return true;
 }
 
-int mg_gw_inbound(mg_gw *gw, const char *source, uint8_t esm_class, uint8_t pid, uint8_t dcs,
-                  const uint8_t *ud, size_t ud_len, uint64_t tag)
+static mg_err kv_set(keyver *v, const mg_keyset *k, bool pending)
 {
-    if (gw->nbatch >= gw->cfg.group_commit_max && mg_gw_flush(gw) != MG_OK)
-        return MG_ESME_RX_T_APPN; /* the SMSC delivers it again later */
-    char src[MG_MSISDN_MAX];
-    snprintf(src, sizeof(src), "%s", source ? source : "");
-    size_t di = 0;
-    mg_err e = dev_lookup(gw, src, &di);
-    if (e == MG_ERR_STATE) {
-        /* the device cache must grow, and the batch points into it */
-        if (mg_gw_flush(gw) != MG_OK)
-            return MG_ESME_RX_T_APPN;
-        e = dev_lookup(gw, src, &di);
+    mg_err e = mg_key_init(&v->kic, k->alg, k->kic, k->len);
+    if (e == MG_OK)
+        e = mg_key_init(&v->kid, k->alg, k->kid, k->len);
+    v->version = e == MG_OK ? k->version : 0;
+    v->pending = pending;
+    return e;
+}
+
+static mg_err dev_load_keys(mg_gw *gw, dev_entry *d)
+{
+    keys_ctx c;
+    memset(&c, 0, sizeof(c));
+    dev_clear_keys(d);
+    mg_err e = mg_store_keys_list(gw->cfg.store, d->id, keys_one, &c);
+    if (e == MG_OK && c.have_active)
+        e = kv_set(&d->kv[0], &c.active, false);
+    if (e == MG_OK && c.have_pending)
+        e = kv_set(&d->kv[1], &c.pending, true);
+    mg_keyset_wipe(&c.active);
+    mg_keyset_wipe(&c.pending);
+    if (e != MG_OK && e != MG_ERR_STORE)
+        e = MG_OK; /* a key that does not load: the device has no usable keys (refused per message) */
+    if (e != MG_OK)
+        dev_clear_keys(d);
+    return e;
+}
+
+static void dev_fill(dev_entry *d, const mg_device *dv)
+{
+    d->id = dv->id;
+    copy_str(d->name, sizeof(d->name), dv->name);
+    d->status = dv->status;
+    memcpy(d->tar, dv->tar, 3);
+    if (dv->cntr_in > d->cntr_in)
+        d->cntr_in = dv->cntr_in; /* another gateway may have moved it */
+}
+
+static neg_entry *neg_find(mg_gw *gw, uint64_t h, bool insert)
+{
+    neg_entry *set = gw->negs + (h % gw->neg_sets) * WAYS;
+    neg_entry *victim = &set[0];
+    for (int i = 0; i < WAYS; i++) {
+        if (set[i].hash == h)
+            return &set[i];
+        if (set[i].until < victim->until)
+            victim = &set[i];
     }
+    if (!insert)
+        return NULL;
+    memset(victim, 0, sizeof(*victim));
+    victim->hash = h;
+    return victim;
+}
+
+/* The device that owns msisdn, from the cache or the store.
+ * MG_ERR_KEY no such device (*neg set), MG_ERR_STORE the store failed,
+ * MG_ERR_BUF the look-up limit is reached, MG_ERR_STATE every entry of the
+ * set is used by the current batch (flush, then ask again). */
+static mg_err dev_lookup(mg_gw *gw, const char *msisdn, dev_entry **out, neg_entry **neg)
+{
+    uint64_t h = hash_str(gw, msisdn);
+    int64_t t = now_s(), ms = mono_ms();
+    dev_entry *set = gw->devs + (h % gw->dev_sets) * WAYS;
+    dev_entry *d = NULL, *victim = NULL;
+    mg_device dv;
+    mg_err e;
+    *out = NULL;
+    *neg = NULL;
+    for (int i = 0; i < WAYS; i++) {
+        if (set[i].used && set[i].hash == h && strcmp(set[i].msisdn, msisdn) == 0) {
+            d = &set[i];
+            break;
+        }
+    }
+    if (d != NULL) {
+        d->used_ms = ms;
+        if (t - d->loaded < DEV_TTL_S || d->pin == gw->gen) {
+            *out = d;
+            return MG_OK;
+        }
+        /* refresh: status, keys, counter; the device may be gone */
+        e = mg_store_device_by_msisdn(gw->cfg.store, msisdn, &dv);
+        if (e != MG_OK && e != MG_ERR_KEY)
+            return MG_ERR_STORE;
+        if (e == MG_ERR_KEY || dv.id != d->id) {
+            dev_clear(d);
+            if (e == MG_ERR_KEY) {
+                neg_entry *n = neg_find(gw, h, true);
+                n->until = t + NEG_TTL_S;
+                *neg = n;
+                return MG_ERR_KEY;
+            }
+            d->used = true;
+            d->hash = h;
+            copy_str(d->msisdn, sizeof(d->msisdn), msisdn);
+        }
+        dev_fill(d, &dv);
+        if ((e = dev_load_keys(gw, d)) != MG_OK) {
+            dev_clear(d);
+            return e;
+        }
+        d->loaded = t;
+        *out = d;
+        return MG_OK;
+    }
+    neg_entry *n = neg_find(gw, h, false);
+    if (n != NULL && n->until > t) {
+        *neg = n;
+        return MG_ERR_KEY; /* floods of unknown senders cost no query */
+    }
+    /* an uncached sender: a store look-up, at most lookups_per_s */
+    if (!bucket_take(&gw->lookups, gw->cfg.lookups_per_s, gw->cfg.lookups_per_s, ms))
+        return MG_ERR_BUF;
+    e = mg_store_device_by_msisdn(gw->cfg.store, msisdn, &dv);
     if (e != MG_OK && e != MG_ERR_KEY)
-        return MG_ESME_RX_T_APPN;
+        return MG_ERR_STORE;
+    if (e == MG_ERR_KEY) {
+        n = neg_find(gw, h, true);
+        n->until = t + NEG_TTL_S;
+        *neg = n;
+        return MG_ERR_KEY;
+    }
+    for (int i = 0; i < WAYS; i++) {
+        if (set[i].pin == gw->gen && set[i].used)
+            continue; /* the batch points into it */
+        if (!set[i].used) {
+            victim = &set[i];
+            break;
+        }
+        if (victim == NULL || set[i].used_ms < victim->used_ms)
+            victim = &set[i];
+    }
+    if (victim == NULL)
+        return MG_ERR_STATE;
+    dev_clear(victim);
+    d = victim;
+    d->used = true;
+    d->hash = h;
+    copy_str(d->msisdn, sizeof(d->msisdn), msisdn);
+    dev_fill(d, &dv);
+    if ((e = dev_load_keys(gw, d)) != MG_OK) {
+        dev_clear(d);
+        return e;
+    }
+    d->loaded = t;
+    d->used_ms = ms;
+    *out = d;
+    return MG_OK;
+}
+
+/* ---- inbound -------------------------------------------------------------------- */
+
+static pending *batch_add(mg_gw *gw, uint64_t tag, const char *source)
+{
     pending *p = &gw->batch[gw->nbatch++];
     memset(p, 0, sizeof(*p));
     p->tag = tag;
-    memcpy(p->source, src, sizeof(src));
-    if (e == MG_ERR_KEY) {
-        refuse(p, 0, "unknown_sender", "no device has this MSISDN");
-        return MG_SMPP_DEFER;
-    }
-    dev_entry *d = &gw->devs[di];
-    p->device_id = d->id;
-    copy_str(p->device, sizeof(p->device), d->name);
-    if (d->status != MG_DEV_ACTIVE) {
-        refuse(p, d->id, d->status == MG_DEV_QUARANTINED ? "quarantined" : "revoked",
-               "message from a device that is not active");
-        return MG_SMPP_DEFER;
-    }
-    if ((esm_class & MG_SMPP_ESM_UDHI) == 0 || dcs != 0x04 || pid != 0x00) {
-        refuse(p, d->id, "insufficient_security", "not a secured SMS (no UDH, or DCS/PID not 04/00)");
-        return MG_SMPP_DEFER;
-    }
-    mg_udh u;
-    mg_udh_ie ie;
-    e = mg_udh_parse(ud, ud_len, &u);
-    if (e != MG_OK) {
-        refuse(p, d->id, "malformed", "bad user data header");
-        return MG_SMPP_DEFER;
-    }
-    mg_concat_info ci;
-    if (mg_udh_concat(&u, &ci)) {
-        refuse(p, d->id, "malformed", "concatenated secured SMS: not accepted by this gateway");
-        return MG_SMPP_DEFER;
-    }
-    if (!d->have_keys) {
-        refuse(p, d->id, "unknown_key", "device has no active keys");
-        return MG_SMPP_DEFER;
-    }
-    p->keys.kic = &d->kic;
-    p->keys.kid = &d->kid;
-    p->keys.kic_index = (uint8_t)d->kver;
-    p->keys.kid_index = (uint8_t)d->kver;
+    copy_str(p->source, sizeof(p->source), source);
+    return p;
+}
 
-    if (mg_udh_find(&u, MG_IEI_RPI, &ie)) {
-        /* A proof of receipt for one of our commands (UDH included). */
-        if (ud_len > PKT_MAX) {
-            refuse(p, d->id, "malformed", "PoR too long");
-            return MG_SMPP_DEFER;
+/* A refusal: recorded in the batch when the limits allow, else counted. */
+static mg_gw_verdict refuse(mg_gw *gw, const mg_gw_msg *m, const char *source, bucket *src,
+                            int64_t device_id, const char *kind, const char *reason)
+{
+    int64_t ms = mono_ms();
+    bool ok = (src == NULL || bucket_take(src, SRC_RATE, SRC_BURST, ms)) &&
+              bucket_take(&gw->events, gw->cfg.events_per_s, 4.0 * gw->cfg.events_per_s, ms);
+    gw->stats.refused++;
+    if (!ok) {
+        gw->suppressed++;
+        gw->stats.events_suppressed++;
+        return MG_GW_DONE;
+    }
+    pending *p = batch_add(gw, m->tag, source);
+    p->kind = P_REFUSED;
+    ev_set(&p->ev, device_id, "sms", source, kind, reason);
+    return MG_GW_DEFER;
+}
+
+static keyver *keys_of_version(dev_entry *d, unsigned version)
+{
+    for (int i = 0; i < 2; i++)
+        if (d->kv[i].version != 0 && (unsigned)d->kv[i].version == version)
+            return &d->kv[i];
+    return NULL;
+}
+
+/* A segment: into a bounded reassembly slot. Returns true with the whole
+ * packet in out when it is complete. */
+static bool reassemble(mg_gw *gw, const mg_gw_msg *m, dev_entry *d, const mg_sms_peek *pk,
+                       uint8_t *out, size_t *out_len, const char **why)
+{
+    partial *slot = NULL, *freeslot = NULL, *oldest = NULL, *oldest_dev = NULL;
+    size_t of_dev = 0;
+    for (size_t i = 0; i < gw->cfg.partials_max; i++) {
+        partial *s = &gw->parts[i];
+        if (s->p.state == 0) {
+            if (freeslot == NULL)
+                freeslot = s;
+            continue;
         }
-        memcpy(p->pkt, ud, ud_len);
-        mg_ota_hdr h = {MG_GW_SPI_COMMAND, MG_GW_KI(d->kver), MG_GW_KI(d->kver), {0, 0, 0}, 0, 0};
-        mg_ota_rsp r;
-        e = mg_ota_rsp_open(&h, &p->keys, p->pkt, ud_len, &r);
+        if (s->device_id == d->id) {
+            of_dev++;
+            if (mg_sms_partial_match(&s->p, pk))
+                slot = s;
+            if (oldest_dev == NULL || s->first < oldest_dev->first)
+                oldest_dev = s;
+        }
+        if (oldest == NULL || s->first < oldest->first)
+            oldest = s;
+    }
+    if (slot == NULL) {
+        partial *victim = of_dev >= PARTIALS_PER_DEV ? oldest_dev : freeslot ? freeslot : oldest;
+        if (victim->p.state != 0) {
+            gw->stats.partials_evicted++;
+            char reason[MG_REASON_MAX];
+            snprintf(reason, sizeof(reason),
+                     "concatenated packet (reference %u) dropped unfinished: %s", victim->p.ref,
+                     victim == oldest_dev ? "too many from this device" : "reassembly slots full");
+            mg_event ev;
+            int64_t ms = mono_ms();
+            if (bucket_take(&d->events, SRC_RATE, SRC_BURST, ms) &&
+                bucket_take(&gw->events, gw->cfg.events_per_s, 4.0 * gw->cfg.events_per_s, ms)) {
+                ev_set(&ev, victim->device_id, "sms", m->source, "partial_evicted", reason);
+                ev_store(gw, &ev);
+            } else {
+                gw->suppressed++;
+                gw->stats.events_suppressed++;
+            }
+        }
+        mg_sms_partial_init(&victim->p);
+        victim->device_id = d->id;
+        victim->first = now_s();
+        slot = victim;
+    }
+    bool done = false;
+    mg_err e = mg_sms_partial_add(&slot->p, pk, out, MG_SMS_PKT_MAX, out_len, &done);
+    if (e != MG_OK) {
+        *why = e == MG_ERR_SECURITY_LEVEL ? "first segment without the command packet identifier"
+               : e == MG_ERR_FORMAT       ? "a segment repeated with other octets"
+                                          : "concatenated packet too long";
+        return false;
+    }
+    *why = NULL;
+    return done;
+}
+
+mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m)
+{
+    char reason[MG_REASON_MAX];
+    const char *why = NULL;
+    if (gw->nbatch >= gw->cfg.group_commit_max && mg_gw_flush(gw) != MG_OK)
+        return MG_GW_RETRY;
+    if (m->source == NULL) {
+        snprintf(reason, sizeof(reason), "sender address not a phone number (%s)",
+                 m->source_why ? m->source_why : "invalid");
+        return refuse(gw, m, m->source_raw ? m->source_raw : "", NULL, 0, "unknown_sender", reason);
+    }
+    dev_entry *d = NULL;
+    neg_entry *neg = NULL;
+    mg_err e = dev_lookup(gw, m->source, &d, &neg);
+    if (e == MG_ERR_STATE) {
+        /* every entry of the set is used by the batch: commit it, then ask again */
+        if (mg_gw_flush(gw) != MG_OK)
+            return MG_GW_RETRY;
+        e = dev_lookup(gw, m->source, &d, &neg);
+    }
+    if (e == MG_ERR_KEY)
+        return refuse(gw, m, m->source, neg ? &neg->events : NULL, 0, "unknown_sender",
+                      "no device has this MSISDN");
+    if (e == MG_ERR_BUF) {
+        gw->stats.retried++;
+        return MG_GW_RETRY; /* look-up limit: the SMSC delivers it again later */
+    }
+    if (e != MG_OK) {
+        snprintf(reason, sizeof(reason), "device look-up failed: %s", mg_store_errmsg(gw->cfg.store));
+        op_event(gw, "store_error", reason);
+        gw->stats.retried++;
+        return MG_GW_RETRY;
+    }
+    if (d->status != MG_DEV_ACTIVE)
+        return refuse(gw, m, m->source, &d->events, d->id,
+                      d->status == MG_DEV_QUARANTINED ? "quarantined" : "revoked",
+                      "message from a device that is not active");
+    mg_sms_peek pk;
+    e = mg_sms_classify(&m->sms, &pk, &why);
+    if (e != MG_OK)
+        return refuse(gw, m, m->source, &d->events, d->id,
+                      e == MG_ERR_SECURITY_LEVEL ? "insufficient_security" : "malformed", why);
+    uint8_t whole[MG_SMS_PKT_MAX];
+    size_t whole_len = 0;
+    if (pk.kind == MG_SMS_SEGMENT) {
+        if (!reassemble(gw, m, d, &pk, whole, &whole_len, &why)) {
+            if (why != NULL)
+                return refuse(gw, m, m->source, &d->events, d->id, "malformed", why);
+            return MG_GW_DONE; /* held until the other parts arrive */
+        }
+        e = mg_sms_peek_cmd(whole, whole_len, &pk, &why);
         if (e != MG_OK) {
-            refuse(p, d->id, "por_auth_fail", mg_strerror(e));
-            return MG_SMPP_DEFER;
+            mg_wipe(whole, sizeof(whole));
+            return refuse(gw, m, m->source, &d->events, d->id, "malformed", why);
         }
+    }
+    if (pk.kind == MG_SMS_RESPONSE) {
+        /* A proof of receipt for one of our commands: it must carry the
+         * device's TAR (a PoR we made ourselves carries the backend's) and
+         * answer a command still waiting for it, once. */
+        mg_ota_rsp r;
+        keyver *kv = NULL;
+        uint8_t buf[MG_SMS_RSP_MAX];
+        e = MG_ERR_KEY;
+        for (int i = 0; i < 2 && e != MG_OK && e != MG_ERR_TAR; i++) {
+            if (d->kv[i].version == 0)
+                continue;
+            mg_ota_keys k;
+            mg_sms_keys(&k, &d->kv[i].kic, &d->kv[i].kid, (unsigned)d->kv[i].version);
+            memcpy(buf, pk.pkt, pk.pkt_len);
+            e = mg_sms_por_open(MG_SMS_MT, d->tar, &k, buf, pk.pkt_len, &r);
+            kv = &d->kv[i];
+        }
+        mg_wipe(buf, sizeof(buf));
+        if (e != MG_OK) {
+            snprintf(reason, sizeof(reason), "%s", e == MG_ERR_TAR
+                         ? "PoR carries the backend's TAR: a PoR of the gateway sent back"
+                         : mg_strerror(e));
+            return refuse(gw, m, m->source, &d->events, d->id,
+                          e == MG_ERR_TAR ? "wrong_direction" : "por_auth_fail", reason);
+        }
+        (void)kv;
         mg_command c;
-        if (memcmp(r.tar, d->tar, 3) != 0 ||
-            mg_store_cmd_by_cntr(gw->cfg.store, d->id, r.cntr, &c) != MG_OK) {
-            refuse(p, d->id, "por_unknown", "PoR for no command sent to this device");
-            return MG_SMPP_DEFER;
+        e = mg_store_cmd_waiting_by_cntr(gw->cfg.store, d->id, r.cntr, &c);
+        if (e != MG_OK && e != MG_ERR_KEY) {
+            snprintf(reason, sizeof(reason), "command look-up failed: %s", mg_store_errmsg(gw->cfg.store));
+            op_event(gw, "store_error", reason);
+            gw->stats.retried++;
+            return MG_GW_RETRY;
         }
-        p->accepted = true;
+        for (size_t i = 0; e == MG_OK && i < gw->nbatch; i++)
+            if (gw->batch[i].kind == P_POR && gw->batch[i].cmd_id == c.id)
+                e = MG_ERR_KEY; /* the same PoR twice in one batch */
+        if (e != MG_OK)
+            return refuse(gw, m, m->source, &d->events, d->id, "por_unknown",
+                          "PoR for no command waiting for one (replayed or late)");
+        pending *p = batch_add(gw, m->tag, m->source);
         p->kind = P_POR;
+        p->device_id = d->id;
+        copy_str(p->device, sizeof(p->device), d->name);
         p->cmd_id = c.id;
         p->por_status = r.status;
         p->rotate = sscanf(c.text, "key-rotate %d", &p->rotate_version) == 1;
-        char reason[MG_REASON_MAX];
         snprintf(reason, sizeof(reason), "command %" PRId64 " '%.60s': %s", c.id, c.text,
                  mg_ota_status_name(r.status));
-        ev_set(&p->ev, d->id, "sms", p->source, r.status == MG_POR_OK ? "por_ok" : "por_fail", reason);
-        return MG_SMPP_DEFER;
+        ev_set(&p->ev, d->id, "sms", m->source, r.status == MG_POR_OK ? "por_ok" : "por_fail", reason);
+        return MG_GW_DEFER;
     }
-    if (!mg_udh_find(&u, MG_IEI_CPI, &ie) || ud_len - u.len > PKT_MAX) {
-        refuse(p, d->id, "insufficient_security", "no secured packet (UDH IE 70)");
-        return MG_SMPP_DEFER;
+    /* A command packet (telemetry). */
+    const uint8_t *src_pkt = whole_len > 0 ? whole : pk.pkt;
+    size_t n = whole_len > 0 ? whole_len : pk.pkt_len;
+    keyver *kv = keys_of_version(d, pk.key_version);
+    if (kv == NULL) {
+        mg_wipe(whole, sizeof(whole));
+        snprintf(reason, sizeof(reason), "key version %u is not a key of this device", pk.key_version);
+        return refuse(gw, m, m->source, &d->events, d->id, "unknown_key", reason);
     }
-    size_t n = ud_len - u.len;
-    memcpy(p->pkt, ud + u.len, n);
-    int v = n > 6 ? (int)MG_KI_INDEX(p->pkt[6]) : d->kver;
-    if (v != d->kver && v != 0) {
-        /* A key version that is not active yet: if it is the one a rotation
-         * delivered, a message secured with it proves its arrival (as the
-         * PoR would have: the PoR may have been lost). */
-        mg_keyset ks;
-        if (mg_store_keys_get(gw->cfg.store, d->id, v, &ks) == MG_OK && ks.state == MG_KEY_PENDING &&
-            mg_key_init(&p->tkic, ks.alg, ks.kic, ks.len) == MG_OK &&
-            mg_key_init(&p->tkid, ks.alg, ks.kid, ks.len) == MG_OK) {
-            p->keys.kic = &p->tkic;
-            p->keys.kid = &p->tkid;
-            p->keys.kic_index = (uint8_t)v;
-            p->keys.kid_index = (uint8_t)v;
-            p->rotate = true;
-            p->rotate_version = v;
-        }
-        mg_keyset_wipe(&ks);
-    }
-    e = mg_ota_cmd_open(p->pkt, n, &p->keys, &mg_ota_msl_default, d->cntr_in, &p->cmd);
-    if (e == MG_OK && memcmp(p->cmd.hdr.tar, d->tar, 3) != 0) {
-        e = MG_ERR_TAR;
-        memset(&p->cmd, 0, sizeof(p->cmd));
-    }
+    pending *p = batch_add(gw, m->tag, m->source);
+    memcpy(p->pkt, src_pkt, n);
+    mg_wipe(whole, sizeof(whole));
+    mg_sms_keys(&p->keys, &kv->kic, &kv->kid, (unsigned)kv->version);
+    e = mg_sms_open(MG_SMS_MO, d->tar, p->pkt, n, &p->keys, d->cntr_in, &p->cmd);
     if (e != MG_OK) {
-        char reason[MG_REASON_MAX];
-        snprintf(reason, sizeof(reason), "status %s (%s)", mg_ota_status_name(mg_ota_status_of(e)),
-                 mg_strerror(e));
-        refuse(p, d->id, kind_of(e), reason);
-        return MG_SMPP_DEFER;
+        gw->nbatch--; /* the slot goes back; refuse() decides whether to record */
+        mg_wipe(p, sizeof(*p));
+        if (e == MG_ERR_TAR)
+            snprintf(reason, sizeof(reason),
+                     "packet carries TAR %02x%02x%02x, not the backend's: a command sent back", pk.tar[0],
+                     pk.tar[1], pk.tar[2]);
+        else
+            snprintf(reason, sizeof(reason), "status %s (%s)", mg_ota_status_name(mg_ota_status_of(e)),
+                     mg_strerror(e));
+        return refuse(gw, m, m->source, &d->events, d->id, kind_of(e), reason);
     }
-    /* Pending: later packets of this batch must be higher still. */
-    d->cntr_in = p->cmd.hdr.cntr;
-    p->accepted = true;
+    d->pin = gw->gen;
+    d->cntr_in = p->cmd.hdr.cntr; /* later packets of this batch must be higher still */
     p->kind = P_MESSAGE;
+    p->device_id = d->id;
+    copy_str(p->device, sizeof(p->device), d->name);
     p->por = (p->cmd.hdr.spi & MG_SPI2_POR_MASK) == MG_SPI2_POR_REQUIRED;
-    char reason[32];
+    if (kv->pending) {
+        /* A key version a rotation delivered: a message secured with it
+         * proves its arrival (as the PoR would have; the PoR may be lost). */
+        p->rotate = true;
+        p->rotate_version = kv->version;
+    }
     snprintf(reason, sizeof(reason), "counter %" PRIu64, p->cmd.hdr.cntr);
-    ev_set(&p->ev, d->id, "sms", p->source, "auth_ok", reason);
-    return MG_SMPP_DEFER;
+    ev_set(&p->ev, d->id, "sms", m->source, "auth_ok", reason);
+    return MG_GW_DEFER;
 }
 
-/* ---- output --------------------------------------------------------------- */
+/* ---- delivery receipts ------------------------------------------------------------ */
+
+mg_gw_verdict mg_gw_receipt(mg_gw *gw, const char *smsc_message_id, uint8_t message_state)
+{
+    mg_command c;
+    mg_err e = mg_store_cmd_by_smsc_id(gw->cfg.store, smsc_message_id, &c);
+    if (e == MG_ERR_KEY)
+        return MG_GW_DONE; /* a PoR or telemetry PoR of ours, or an old command */
+    if (e != MG_OK) {
+        op_event(gw, "store_error", "receipt: command look-up failed");
+        return MG_GW_RETRY;
+    }
+    if (c.state != MG_CMD_SENT)
+        return MG_GW_DONE;
+    mg_cmd_state to;
+    const char *kind;
+    switch (message_state) {
+    case 2: to = MG_CMD_DELIVERED; kind = "cmd_delivered"; break;  /* DELIVERED */
+    case 3:                                                          /* EXPIRED */
+    case 5:                                                          /* UNDELIVERABLE */
+    case 8: to = MG_CMD_FAILED; kind = "cmd_failed"; break;          /* REJECTED */
+    default: return MG_GW_DONE;                                      /* en route, unknown... */
+    }
+    char detail[MG_REASON_MAX];
+    snprintf(detail, sizeof(detail), "delivery receipt: message state %u", message_state);
+    e = mg_store_cmd_update(gw->cfg.store, c.id, to, 0, detail);
+    if (e != MG_OK) {
+        op_event(gw, "store_error", "receipt: command update failed");
+        return MG_GW_RETRY;
+    }
+    mg_device dv;
+    if (mg_store_device_by_id(gw->cfg.store, c.device_id, &dv) != MG_OK)
+        dv.msisdn[0] = '\0';
+    char reason[MG_REASON_MAX];
+    snprintf(reason, sizeof(reason), "command %" PRId64 " '%.60s': %s", c.id,
+             strncmp(c.text, "key-rotate", 10) == 0 ? "key-rotate" : c.text, detail);
+    mg_event ev;
+    ev_set(&ev, c.device_id, "sms", dv.msisdn, kind, reason);
+    ev_store(gw, &ev);
+    if (to == MG_CMD_DELIVERED)
+        gw->stats.delivered++;
+    return MG_GW_DONE;
+}
+
+/* ---- output --------------------------------------------------------------------- */
 
 static void json_hex(FILE *f, const uint8_t *p, size_t n)
 {
-    static const char d[] = "0123456789abcdef";
-    char buf[2 * 512];
-    size_t k = 0;
-    for (size_t i = 0; i < n && k + 2 <= sizeof(buf); i++) {
-        buf[k++] = d[p[i] >> 4];
-        buf[k++] = d[p[i] & 15];
+    char buf[2 * 64 + 1];
+    for (size_t i = 0; i < n; i += 64) {
+        size_t k = n - i < 64 ? n - i : 64;
+        mg_hex_encode(buf, p + i, k);
+        fwrite(buf, 1, 2 * k, f);
     }
-    if (k > 0)
-        fwrite(buf, 1, k, f);
 }
-
 
 static void emit(mg_gw *gw, const mg_inbox_msg *m, const char *device, const char *msisdn)
 {
@@ -465,23 +816,23 @@ static void emit(mg_gw *gw, const mg_inbox_msg *m, const char *device, const cha
     if (f == NULL)
         return;
     char when[32];
-    time_t t = (time_t)m->received;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    fprintf(f, "{\"id\":%" PRId64 ",\"device\":\"%s\",\"msisdn\":\"%s\",\"cntr\":%" PRIu64
-               ",\"received\":\"%s\",\"data\":\"",
-            m->id, device, msisdn, m->cntr, when);
+    mg_time_iso(m->received, when);
+    fprintf(f, "{\"id\":%" PRId64 ",\"device\":", m->id);
+    mg_json_str(f, device);
+    fputs(",\"msisdn\":", f);
+    mg_json_str(f, msisdn);
+    fprintf(f, ",\"cntr\":%" PRIu64 ",\"received\":\"%s\",\"data\":\"", m->cntr, when);
     json_hex(f, m->data, m->data_len);
     fputs("\",\"text\":", f);
-    bool printable = true;
-    for (size_t i = 0; i < m->data_len; i++)
-        if (m->data[i] < 0x20 || m->data[i] >= 0x7f || m->data[i] == '"' || m->data[i] == '\\')
-            printable = false;
-    if (printable)
-        fprintf(f, "\"%.*s\"}\n", (int)m->data_len, (const char *)m->data);
-    else
+    if (mg_sms_text_ok(m->data, m->data_len)) {
+        char text[sizeof(m->data) + 1];
+        memcpy(text, m->data, m->data_len);
+        text[m->data_len] = '\0';
+        mg_json_str(f, text);
+        fputs("}\n", f);
+    } else {
         fputs("null}\n", f);
+    }
 }
 
 typedef struct replay_ctx {
@@ -531,20 +882,30 @@ static void inbox_msg_of(const pending *p, mg_inbox_msg *m)
     memcpy(m->data, p->cmd.data, m->data_len);
 }
 
-/* ---- group commit ----------------------------------------------------------- */
+/* ---- group commit ------------------------------------------------------------------- */
 
 /* Answers a PoR the device asked for with its message: secured as the
- * device's SPI says, with the same counter and TAR, status 00. */
+ * device's SPI says, with its counter and TAR (the backend's), status 00. */
 static void send_por(mg_gw *gw, pending *p)
 {
-    uint8_t out[PKT_MAX + 32];
+    uint8_t out[MG_SMS_RSP_MAX];
     size_t n = 0;
-    mg_ota_rsp r = {{p->cmd.hdr.tar[0], p->cmd.hdr.tar[1], p->cmd.hdr.tar[2]}, p->cmd.hdr.cntr, 0,
-                    MG_POR_OK, NULL, 0};
-    if (mg_ota_rsp_pack(&p->cmd.hdr, &p->keys, &r, out, sizeof(out), &n) != MG_OK || n > 140)
+    if (mg_sms_por_seal(&p->cmd.hdr, &p->keys, MG_POR_OK, NULL, 0, out, sizeof(out), &n) != MG_OK)
         return;
     /* best effort: a PoR lost to a full window is like a PoR lost on the air */
-    (void)gw->cfg.submit(gw->cfg.ctx, p->source, out, n, 0);
+    (void)gw->cfg.submit(gw->cfg.ctx, p->source, out, n, false, 0);
+}
+
+static mg_err activate(mg_store *st, pending *p, const char *how)
+{
+    mg_err e = mg_store_keys_activate(st, p->device_id, p->rotate_version);
+    if (e != MG_OK)
+        return e;
+    char reason[MG_REASON_MAX];
+    snprintf(reason, sizeof(reason), "key version %d active (%s)", p->rotate_version, how);
+    mg_event kev;
+    ev_set(&kev, p->device_id, "sms", p->source, "key_rotated", reason);
+    return mg_store_event_add(st, &kev);
 }
 
 mg_err mg_gw_flush(mg_gw *gw)
@@ -555,14 +916,15 @@ mg_err mg_gw_flush(mg_gw *gw)
     mg_err e = mg_store_begin(st);
     for (size_t i = 0; i < gw->nbatch && e == MG_OK; i++) {
         pending *p = &gw->batch[i];
-        if (p->accepted && p->kind == P_MESSAGE) {
+        if (p->kind == P_MESSAGE) {
             /* Counter first (compare-and-set), then the message, in one
              * transaction: the data is handed over only to be stored with
              * its counter, and nothing acts on it before COMMIT. */
             mg_err c = mg_store_cntr_in_advance(st, p->device_id, p->cmd.hdr.cntr);
             if (c == MG_ERR_CNTR_LOW) {
                 memset(&p->cmd, 0, sizeof(p->cmd));
-                refuse(p, p->device_id, "replay", "counter already accepted (another gateway)");
+                ev_set(&p->ev, p->device_id, "sms", p->source, "replay",
+                       "counter already accepted (another gateway)");
                 p->kind = P_REFUSED;
             } else if (c != MG_OK) {
                 e = c;
@@ -576,33 +938,16 @@ mg_err mg_gw_flush(mg_gw *gw)
                 e = mg_store_inbox_add(st, &m);
                 p->inbox_id = m.id;
                 mg_wipe(&m, sizeof(m));
-                if (e == MG_OK && p->rotate) {
-                    e = mg_store_keys_activate(st, p->device_id, p->rotate_version);
-                    mg_event kev;
-                    char reason[MG_REASON_MAX];
-                    snprintf(reason, sizeof(reason), "key version %d active (a message secured with it arrived)",
-                             p->rotate_version);
-                    ev_set(&kev, p->device_id, "sms", p->source, "key_rotated", reason);
-                    if (e == MG_OK)
-                        e = mg_store_event_add(st, &kev);
-                }
+                if (e == MG_OK && p->rotate)
+                    e = activate(st, p, "a message secured with it arrived");
                 if (e != MG_OK)
                     break;
             }
-        } else if (p->accepted && p->kind == P_POR) {
+        } else if (p->kind == P_POR) {
             e = mg_store_cmd_update(st, p->cmd_id, p->por_status == MG_POR_OK ? MG_CMD_DONE : MG_CMD_FAILED,
                                     0, mg_ota_status_name(p->por_status));
-            if (e == MG_OK && p->rotate && p->por_status == MG_POR_OK) {
-                e = mg_store_keys_activate(st, p->device_id, p->rotate_version);
-                if (e == MG_OK) {
-                    char reason[MG_REASON_MAX];
-                    snprintf(reason, sizeof(reason), "key version %d active after proof of receipt",
-                             p->rotate_version);
-                    mg_event kev;
-                    ev_set(&kev, p->device_id, "sms", p->source, "key_rotated", reason);
-                    e = mg_store_event_add(st, &kev);
-                }
-            }
+            if (e == MG_OK && p->rotate && p->por_status == MG_POR_OK)
+                e = activate(st, p, "after proof of receipt");
         }
         if (e == MG_OK)
             e = mg_store_event_add(st, &p->ev);
@@ -610,24 +955,25 @@ mg_err mg_gw_flush(mg_gw *gw)
     if (e == MG_OK)
         e = mg_store_commit(st);
     if (e != MG_OK) {
-        fprintf(stderr, "m2mguard gateway: commit failed, %zu message(s) to be delivered again: %s\n",
-                gw->nbatch, mg_store_errmsg(st));
+        char reason[MG_REASON_MAX];
+        snprintf(reason, sizeof(reason), "commit failed, %zu message(s) to be delivered again: %s",
+                 gw->nbatch, mg_store_errmsg(st));
         mg_store_rollback(st);
-        for (size_t i = 0; i < gw->nbatch; i++) {
-            mg_key_clear(&gw->batch[i].tkic);
-            mg_key_clear(&gw->batch[i].tkid);
-            gw->cfg.ack(gw->cfg.ctx, gw->batch[i].tag, MG_ESME_RX_T_APPN);
-        }
-        mg_gw_invalidate(gw); /* in-memory counters are ahead of the store now */
+        for (size_t i = 0; i < gw->nbatch; i++)
+            gw->cfg.ack(gw->cfg.ctx, gw->batch[i].tag, MG_GW_RETRY);
+        gw->stats.retried += gw->nbatch;
         mg_wipe(gw->batch, gw->nbatch * sizeof(*gw->batch));
         gw->nbatch = 0;
+        gw->gen++;
+        mg_gw_invalidate(gw); /* in-memory counters are ahead of the store now */
+        op_event(gw, "store_error", reason);
         return e;
     }
     gw->stats.commits++;
     bool rotated = false;
     for (size_t i = 0; i < gw->nbatch; i++) {
         pending *p = &gw->batch[i];
-        if (p->accepted && p->kind == P_MESSAGE) {
+        if (p->kind == P_MESSAGE) {
             mg_inbox_msg m;
             inbox_msg_of(p, &m);
             emit(gw, &m, p->device, p->source);
@@ -635,29 +981,26 @@ mg_err mg_gw_flush(mg_gw *gw)
             gw->stats.accepted++;
             if (p->por)
                 send_por(gw, p);
-        } else if (p->accepted && p->kind == P_POR) {
+        } else if (p->kind == P_POR) {
             if (p->por_status == MG_POR_OK)
                 gw->stats.por_ok++;
             else
                 gw->stats.por_fail++;
-        } else {
-            gw->stats.refused++;
         }
         rotated |= p->rotate;
-        mg_key_clear(&p->tkic);
-        mg_key_clear(&p->tkid);
-        gw->cfg.ack(gw->cfg.ctx, p->tag, MG_ESME_ROK);
+        gw->cfg.ack(gw->cfg.ctx, p->tag, MG_GW_DONE);
     }
     if (gw->cfg.output != NULL)
         fflush(gw->cfg.output);
     mg_wipe(gw->batch, gw->nbatch * sizeof(*gw->batch));
     gw->nbatch = 0;
+    gw->gen++;
     if (rotated)
         mg_gw_invalidate(gw);
     return MG_OK;
 }
 
-/* ---- outbound commands ------------------------------------------------------ */
+/* ---- outbound commands ------------------------------------------------------------ */
 
 typedef struct cmd_list {
     mg_command c[32];
@@ -673,32 +1016,40 @@ static bool collect(void *ctx, const mg_command *c)
     return true;
 }
 
-/* The secured data of a command: its text, or for a key rotation the new
- * keys (read from the store only now, never kept in the command row). */
-static mg_err command_data(mg_gw *gw, const mg_command *c, char *out, size_t cap, size_t *len)
+/* The secured data of a command: its text, or for a key rotation the
+ * key-delivery payload of the new version (read from the store only now,
+ * never kept in the command row). */
+static mg_err command_data(mg_gw *gw, const mg_command *c, uint8_t *out, size_t cap, size_t *len,
+                           const char **why)
 {
     int version;
+    *why = NULL;
     if (sscanf(c->text, "key-rotate %d", &version) == 1) {
         mg_keyset ks;
-        char kic[2 * MG_KEY_MAX + 1], kid[2 * MG_KEY_MAX + 1];
         mg_err e = mg_store_keys_get(gw->cfg.store, c->device_id, version, &ks);
-        if (e != MG_OK)
+        if (e != MG_OK) {
+            *why = e == MG_ERR_KEY ? "the key version to deliver is gone" : NULL;
             return e;
-        mg_hex_encode(kic, ks.kic, ks.len);
-        mg_hex_encode(kid, ks.kid, ks.len);
-        int n = snprintf(out, cap, "key-rotate %d %s %s", version, kic, kid);
+        }
+        mg_sms_keydeliv k;
+        memset(&k, 0, sizeof(k));
+        k.version = (unsigned)ks.version;
+        k.alg = ks.alg;
+        k.len = ks.len;
+        memcpy(k.kic, ks.kic, ks.len);
+        memcpy(k.kid, ks.kid, ks.len);
         mg_keyset_wipe(&ks);
-        mg_wipe(kic, sizeof(kic));
-        mg_wipe(kid, sizeof(kid));
-        if (n < 0 || (size_t)n >= cap)
-            return MG_ERR_BUF;
-        *len = (size_t)n;
-        return MG_OK;
+        e = mg_sms_keydeliv_encode(&k, out, cap, len);
+        mg_wipe(&k, sizeof(k));
+        return e;
     }
-    int n = snprintf(out, cap, "%s", c->text);
-    if (n < 0 || (size_t)n >= cap)
-        return MG_ERR_BUF;
-    *len = (size_t)n;
+    size_t n = strlen(c->text);
+    if (!mg_sms_text_ok((const uint8_t *)c->text, n) || n > cap) {
+        *why = "command text is not 1..472 printable ASCII characters";
+        return MG_ERR_ARG;
+    }
+    memcpy(out, c->text, n);
+    *len = n;
     return MG_OK;
 }
 
@@ -708,9 +1059,64 @@ static void cmd_fail(mg_gw *gw, const mg_command *c, const char *msisdn, const c
         return;
     mg_event ev;
     char reason[MG_REASON_MAX];
-    snprintf(reason, sizeof(reason), "command %" PRId64 " '%.60s': %s", c->id, c->text, why);
+    snprintf(reason, sizeof(reason), "command %" PRId64 " '%.60s': %s", c->id,
+             strncmp(c->text, "key-rotate", 10) == 0 ? "key-rotate" : c->text, why);
     ev_set(&ev, c->device_id, "sms", msisdn, "cmd_failed", reason);
     ev_store(gw, &ev);
+}
+
+/* Secures one command for a device: reserves its counter (durably, with
+ * the command marked SENT) and seals it. */
+static mg_err secure_command(mg_gw *gw, mg_command *c, const mg_device *dv, uint8_t *pkt,
+                             size_t cap, size_t *pkt_len, const char **why)
+{
+    mg_store *st = gw->cfg.store;
+    mg_keyset ks;
+    *why = NULL;
+    mg_err e = mg_store_keys_get(st, dv->id, 0, &ks);
+    if (e != MG_OK) {
+        *why = e == MG_ERR_KEY ? "device has no active keys" : NULL;
+        return e;
+    }
+    mg_key kic, kid;
+    memset(&kic, 0, sizeof(kic));
+    memset(&kid, 0, sizeof(kid));
+    e = mg_key_init(&kic, ks.alg, ks.kic, ks.len);
+    if (e == MG_OK)
+        e = mg_key_init(&kid, ks.alg, ks.kid, ks.len);
+    unsigned kver = (unsigned)ks.version;
+    mg_keyset_wipe(&ks);
+    uint8_t data[MG_SMS_DATA_MAX];
+    size_t dl = 0;
+    if (e == MG_OK)
+        e = command_data(gw, c, data, sizeof(data), &dl, why);
+    /* The counter is reserved and the command marked SENT durably before
+     * anything goes on the air: a crash can lose a command (it times out)
+     * but never reuse a counter. */
+    uint64_t cntr = 0;
+    if (e == MG_OK)
+        e = mg_store_begin(st);
+    if (e == MG_OK) {
+        e = mg_store_cntr_out_next(st, dv->id, &cntr);
+        if (e == MG_OK)
+            e = mg_store_cmd_update(st, c->id, MG_CMD_SENT, cntr, "");
+        if (e == MG_OK)
+            e = mg_store_commit(st);
+        else
+            mg_store_rollback(st);
+    }
+    c->cntr = cntr;
+    if (e == MG_OK) {
+        mg_ota_keys keys;
+        mg_sms_keys(&keys, &kic, &kid, kver);
+        e = mg_sms_seal(MG_SMS_MT, dv->tar, &keys, cntr, true, data, dl, pkt, cap, pkt_len);
+        if (e != MG_OK && *why == NULL)
+            *why = e == MG_ERR_BUF ? "too long for the profile" : NULL;
+    }
+    mg_wipe(data, sizeof(data));
+    mg_key_clear(&kic);
+    mg_key_clear(&kid);
+    return e;
 }
 
 mg_err mg_gw_send_queued(mg_gw *gw)
@@ -725,85 +1131,66 @@ mg_err mg_gw_send_queued(mg_gw *gw)
     for (size_t i = 0; i < l.n; i++) {
         mg_command *c = &l.c[i];
         mg_device dv;
-        if (mg_store_device_by_id(st, c->device_id, &dv) != MG_OK) {
+        e = mg_store_device_by_id(st, c->device_id, &dv);
+        if (e == MG_ERR_KEY) {
             cmd_fail(gw, c, "", "device deleted");
             continue;
         }
+        if (e != MG_OK)
+            return e;
         if (dv.status != MG_DEV_ACTIVE) {
             cmd_fail(gw, c, dv.msisdn, "device not active");
             continue;
         }
-        mg_keyset ks;
-        if (mg_store_keys_get(st, dv.id, 0, &ks) != MG_OK) {
-            cmd_fail(gw, c, dv.msisdn, "device has no active keys");
-            continue;
-        }
-        mg_key kic, kid;
-        memset(&kic, 0, sizeof(kic));
-        memset(&kid, 0, sizeof(kid));
-        e = mg_key_init(&kic, ks.alg, ks.kic, ks.len);
+        uint8_t pkt[MG_SMS_PKT_MAX];
+        size_t pl = 0, parts = 0;
+        const char *why = NULL;
+        if (gw->cfg.room != NULL && gw->cfg.room(gw->cfg.ctx) == 0)
+            return MG_OK; /* bearer busy: next time */
+        e = secure_command(gw, c, &dv, pkt, sizeof(pkt), &pl, &why);
         if (e == MG_OK)
-            e = mg_key_init(&kid, ks.alg, ks.kid, ks.len);
-        int kver = ks.version;
-        mg_keyset_wipe(&ks);
-        /* The counter is reserved and the command marked SENT durably
-         * before anything goes on the air: a crash can lose a command (it
-         * times out) but never reuse a counter. */
-        uint64_t cntr = 0;
-        if (e == MG_OK)
-            e = mg_store_begin(st);
-        if (e == MG_OK) {
-            e = mg_store_cntr_out_next(st, dv.id, &cntr);
-            if (e == MG_OK)
-                e = mg_store_cmd_update(st, c->id, MG_CMD_SENT, cntr, "");
-            if (e == MG_OK)
-                e = mg_store_commit(st);
-            else
-                mg_store_rollback(st);
-        }
-        char text[256];
-        uint8_t pkt[PKT_MAX + 3];
-        size_t tl = 0, pl = 0;
-        if (e == MG_OK) {
-            e = command_data(gw, c, text, sizeof(text), &tl);
-            mg_ota_keys keys = {&kic, &kid, (uint8_t)kver, (uint8_t)kver};
-            mg_ota_hdr h = {MG_GW_SPI_COMMAND, MG_GW_KI(kver), MG_GW_KI(kver),
-                            {dv.tar[0], dv.tar[1], dv.tar[2]}, cntr, 0};
-            pkt[0] = 0x02;
-            pkt[1] = MG_IEI_CPI;
-            pkt[2] = 0x00;
-            if (e == MG_OK)
-                e = mg_ota_cmd_pack(&h, &keys, (const uint8_t *)text, tl, pkt + 3, sizeof(pkt) - 3, &pl);
-            mg_wipe(text, sizeof(text));
-        }
-        mg_key_clear(&kic);
-        mg_key_clear(&kid);
-        if (e == MG_OK && pl + 3 > 140)
-            e = MG_ERR_BUF;
+            e = mg_sms_parts(pl, &parts);
         if (e != MG_OK) {
-            c->cntr = cntr;
-            cmd_fail(gw, c, dv.msisdn, e == MG_ERR_BUF ? "too long for one SMS" : mg_strerror(e));
+            mg_wipe(pkt, sizeof(pkt));
+            if (why == NULL && (e == MG_ERR_STORE || e == MG_ERR_STATE))
+                return e; /* infrastructure: the command stays queued (or SENT, then times out) */
+            cmd_fail(gw, c, dv.msisdn, why ? why : mg_strerror(e));
             continue;
         }
-        e = gw->cfg.submit(gw->cfg.ctx, dv.msisdn, pkt, pl + 3, (uint64_t)c->id);
-        mg_wipe(pkt, sizeof(pkt));
-        if (e == MG_ERR_BUF || e == MG_ERR_STATE) {
-            /* bearer busy or down: queue it again (the reserved counter is
-             * simply skipped; counters only have to increase) */
+        if (gw->cfg.room != NULL && gw->cfg.room(gw->cfg.ctx) < parts) {
+            /* not all parts fit the window now: queue it again (the reserved
+             * counter is simply skipped; counters only have to increase) */
+            mg_wipe(pkt, sizeof(pkt));
             if (mg_store_cmd_update(st, c->id, MG_CMD_QUEUED, 0, "") != MG_OK)
                 return MG_ERR_STORE;
             return MG_OK;
         }
+        for (size_t s = 1; s <= parts && e == MG_OK; s++) {
+            uint8_t ud[MG_SMS_UD_MAX];
+            size_t udl = 0;
+            e = mg_sms_part(pkt, pl, (uint8_t)c->cntr, s, ud, sizeof(ud), &udl);
+            if (e == MG_OK)
+                e = gw->cfg.submit(gw->cfg.ctx, dv.msisdn, ud, udl, true, (uint64_t)c->id);
+            mg_wipe(ud, sizeof(ud));
+            if ((e == MG_ERR_BUF || e == MG_ERR_STATE) && s == 1) {
+                /* bearer busy or down before the first part: queue it again */
+                mg_wipe(pkt, sizeof(pkt));
+                if (mg_store_cmd_update(st, c->id, MG_CMD_QUEUED, 0, "") != MG_OK)
+                    return MG_ERR_STORE;
+                return MG_OK;
+            }
+        }
+        mg_wipe(pkt, sizeof(pkt));
         if (e != MG_OK) {
-            c->cntr = cntr;
             cmd_fail(gw, c, dv.msisdn, mg_strerror(e));
             continue;
         }
         gw->stats.sent++;
         mg_event ev;
         char reason[MG_REASON_MAX];
-        snprintf(reason, sizeof(reason), "command %" PRId64 " '%.60s' counter %" PRIu64, c->id,
-                 strncmp(c->text, "key-rotate", 10) == 0 ? "key-rotate" : c->text, cntr);
+        snprintf(reason, sizeof(reason), "command %" PRId64 " '%.60s' counter %" PRIu64 " in %zu SMS",
+                 c->id, strncmp(c->text, "key-rotate", 10) == 0 ? "key-rotate" : c->text, c->cntr,
+                 parts);
         ev_set(&ev, dv.id, "sms", dv.msisdn, "cmd_sent", reason);
         ev_store(gw, &ev);
     }
@@ -814,11 +1201,10 @@ void mg_gw_submit_result(mg_gw *gw, uint64_t tag, uint32_t status, const char *m
 {
     if (tag == 0)
         return; /* a PoR we sent */
-    if (status == MG_ESME_ROK) {
-        char detail[MG_REASON_MAX];
-        snprintf(detail, sizeof(detail), "smsc message id %s", message_id ? message_id : "?");
-        /* keep SENT; record the SMSC's id */
-        if (mg_store_cmd_update(gw->cfg.store, (int64_t)tag, MG_CMD_SENT, 0, detail) != MG_OK)
+    if (status == 0) {
+        /* keep SENT; remember the SMSC's id for its delivery receipt */
+        if (message_id != NULL && message_id[0] != '\0' &&
+            mg_store_cmd_set_smsc_id(gw->cfg.store, (int64_t)tag, message_id) != MG_OK)
             fprintf(stderr, "m2mguard gateway: command %" PRIu64 ": %s\n", tag,
                     mg_store_errmsg(gw->cfg.store));
         return;
@@ -851,8 +1237,26 @@ static bool collect_to(void *ctx, const mg_command *c)
     return true;
 }
 
-mg_err mg_gw_timeouts(mg_gw *gw, int64_t now)
+mg_err mg_gw_tick(mg_gw *gw, int64_t now)
 {
+    /* partial packets too old */
+    for (size_t i = 0; i < gw->cfg.partials_max; i++) {
+        partial *s = &gw->parts[i];
+        if (s->p.state != 0 && now - s->first >= gw->cfg.partial_age_s) {
+            mg_sms_partial_init(&s->p);
+            gw->stats.partials_evicted++;
+            gw->suppressed++; /* summarised below, not one event each */
+        }
+    }
+    if (gw->suppressed > 0) {
+        char reason[MG_REASON_MAX];
+        snprintf(reason, sizeof(reason),
+                 "%" PRIu64 " refusal events not recorded one by one (rate limit) or partial packets aged out",
+                 gw->suppressed);
+        gw->suppressed = 0;
+        mg_gw_event(gw, "sms", "", "events_suppressed", reason);
+    }
+    /* commands without a PoR in time */
     to_ctx t;
     t.n = 0;
     mg_err e = mg_store_cmd_sent_before(gw->cfg.store, now - gw->cfg.por_timeout_s, collect_to, &t);
@@ -863,7 +1267,7 @@ mg_err mg_gw_timeouts(mg_gw *gw, int64_t now)
             char reason[MG_REASON_MAX];
             snprintf(reason, sizeof(reason), "command %" PRId64 ": no proof of receipt in %d s",
                      t.c[i].id, gw->cfg.por_timeout_s);
-            ev_set(&ev, t.c[i].device_id, "sms", "", "por_timeout", reason);
+            ev_set(&ev, t.c[i].device_id, "sms", t.c[i].msisdn, "por_timeout", reason);
             e = mg_store_event_add(gw->cfg.store, &ev);
         }
     }

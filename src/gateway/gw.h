@@ -1,20 +1,27 @@
 /*
  * The gateway core: the message flow of the SMS gateway, without sockets.
- * Used by `m2mguard gateway run` (with an SMPP session as its bearer), by the
- * benchmark and by the tests.
+ * Used by the gateway daemon (daemon.c, with an SMPP session as its bearer),
+ * by the benchmark and by the tests.
  *
- * Inbound (MO) message:
- *   sender known and active? -> UDH says secured packet (IE 70) or PoR (IE 71)
- *   -> mg_ota_cmd_open with the device's keys, the profile's MSL and the
- *      counter in memory (cheap checks first, then the checksum)
- *   -> queued in the current group-commit batch; the SMSC's deliver_sm is
- *      answered only after the batch commits (ack callback)
+ * Inbound (MO) message, cheapest checks first, nothing unauthenticated
+ * touches the store more than a bounded, rate-limited look-up:
+ *   sender normalised by the bearer (E.164) -> device cache (bounded,
+ *   keyed hash; unknown senders in a separate bounded negative cache)
+ *   -> active? -> mg_sms_classify (UDH, PID, 8-bit coding, lengths)
+ *   -> segment: bounded reassembly; command packet: mg_sms_open(MO) with the
+ *      cached keys (active and pending versions) and the counter in memory;
+ *      response packet: mg_sms_por_open(MT) and a command still waiting
+ *   -> queued in the current group-commit batch; the bearer's deliver_sm is
+ *      answered after the batch commits (ack callback).
  * mg_gw_flush(): one transaction: counter compare-and-set + inbox row + event
- *   for every accepted message, events for the refused ones; COMMIT (SQLite
- *   WAL, synchronous=FULL); then accept, write to the application output,
- *   acknowledge, and send a PoR where the device asked for one.
- * A refused message leaves an event and is otherwise silent on the air (it is
- * acknowledged to the SMSC so that it is not delivered again).
+ *   for every accepted message, events for the refused ones; COMMIT; then
+ *   accept, write to the application output, acknowledge, send PoRs.
+ *
+ * Verdicts: the core answers each message with a verdict, the bearer glue
+ * maps it (SMPP: DONE -> ESME_ROK, RETRY -> ESME_RX_T_APPN). A refused
+ * message is DONE (recorded, silent on the air); an infrastructure failure
+ * (store busy, I/O) is RETRY and an operational event, never a security
+ * verdict.
  */
 #ifndef M2MGUARD_GW_H
 #define M2MGUARD_GW_H
@@ -22,13 +29,16 @@
 #include <stdio.h>
 
 #include "m2mguard/ota.h"
+#include "m2mguard/sms.h"
 #include "m2mguard/store.h"
 
 typedef struct mg_gw mg_gw;
 
-/* SPI of the commands the gateway sends and of the telemetry it accepts. */
-#define MG_GW_SPI_COMMAND MG_SPI(0x16, 0x39) /* CC, ciphered, counter higher; PoR required, CC, ciphered, via SUBMIT */
-#define MG_GW_KI(version) ((uint8_t)(((unsigned)(version) << 4) | 0x02u)) /* AES, key version */
+typedef enum mg_gw_verdict {
+    MG_GW_DEFER = 0, /**< answered later through cfg.ack (after the commit) */
+    MG_GW_DONE = 1,  /**< taken: accepted and stored, or refused and recorded */
+    MG_GW_RETRY = 2, /**< not taken now (store unavailable, limits): deliver again later */
+} mg_gw_verdict;
 
 typedef struct mg_gw_cfg {
     mg_store *store;
@@ -36,21 +46,42 @@ typedef struct mg_gw_cfg {
     size_t group_commit_max;    /**< messages per transaction at most (default 256) */
     FILE *output;               /**< application output: JSON lines (may be NULL) */
     int por_timeout_s;          /**< SENT commands without PoR after this: timeout */
+    size_t cache_devices;       /**< device cache entries (default 16384; rounded to a power of 2) */
+    size_t cache_unknown;       /**< negative cache entries for unknown senders (default 4096) */
+    size_t partials_max;        /**< concatenated packets being reassembled at once (default 256) */
+    int partial_age_s;          /**< a partial packet is dropped after this (default 60) */
+    unsigned lookups_per_s;     /**< store look-ups of uncached senders per second (default 2000) */
+    unsigned events_per_s;      /**< refusal events recorded per second, burst x4 (default 200) */
     void *ctx;
-    /** Answer to the SMSC for the deliver_sm identified by tag. */
-    void (*ack)(void *ctx, uint64_t tag, uint32_t status);
-    /** Sends one SMS (TP-UD with UDH, DCS 04, PID 00) to dest. MG_ERR_BUF when
-     *  the bearer's window is full (the gateway retries later). */
-    mg_err (*submit)(void *ctx, const char *dest, const uint8_t *ud, size_t ud_len, uint64_t tag);
+    /** Answer for the inbound message identified by tag (DONE or RETRY). */
+    void (*ack)(void *ctx, uint64_t tag, mg_gw_verdict v);
+    /** Sends one SMS (TP-UD with UDH, 8-bit, PID 00) to dest (E.164).
+     *  receipt: ask the SMSC for a delivery receipt. MG_ERR_BUF when the
+     *  bearer's window is full (the gateway retries later). */
+    mg_err (*submit)(void *ctx, const char *dest, const uint8_t *ud, size_t ud_len, bool receipt,
+                     uint64_t tag);
+    /** Free submit slots of the bearer now (NULL: unlimited). A command of
+     *  several SMS is sent only when all its parts fit. */
+    size_t (*room)(void *ctx);
 } mg_gw_cfg;
 
 mg_gw *mg_gw_new(const mg_gw_cfg *cfg);
 void mg_gw_free(mg_gw *gw);
 
-/** One deliver_sm from the SMSC. Returns the status to answer now, or
- *  MG_SMPP_DEFER when the answer comes through cfg.ack after a commit. */
-int mg_gw_inbound(mg_gw *gw, const char *source, uint8_t esm_class, uint8_t pid, uint8_t dcs,
-                  const uint8_t *ud, size_t ud_len, uint64_t tag);
+/** One inbound SMS as the bearer delivered it. */
+typedef struct mg_gw_msg {
+    const char *source;     /**< sender as E.164 ("+..."), or NULL when not a valid number */
+    const char *source_raw; /**< the address as received, printable (events) */
+    const char *source_why; /**< why source is NULL (events) */
+    mg_sms_in sms;
+    uint64_t tag;
+} mg_gw_msg;
+
+/** One inbound message. DEFER: the answer comes through cfg.ack. */
+mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m);
+/** An SMSC delivery receipt for a message we sent (message_state of SMPP 3.4
+ *  §5.2.28: 2 delivered; 3 expired, 5 undeliverable, 8 rejected: failed). */
+mg_gw_verdict mg_gw_receipt(mg_gw *gw, const char *smsc_message_id, uint8_t message_state);
 /** Commits the pending batch (no-op when empty). */
 MG_MUST_CHECK mg_err mg_gw_flush(mg_gw *gw);
 size_t mg_gw_pending(const mg_gw *gw);
@@ -59,8 +90,8 @@ size_t mg_gw_pending(const mg_gw *gw);
 MG_MUST_CHECK mg_err mg_gw_send_queued(mg_gw *gw);
 /** Outcome of a submit (tag = command id). */
 void mg_gw_submit_result(mg_gw *gw, uint64_t tag, uint32_t status, const char *message_id);
-/** Marks SENT commands older than the PoR time-out. */
-MG_MUST_CHECK mg_err mg_gw_timeouts(mg_gw *gw, int64_t now);
+/** Once a second: PoR time-outs, partial packets too old, suppressed-event summary. */
+MG_MUST_CHECK mg_err mg_gw_tick(mg_gw *gw, int64_t now);
 /** Re-emits inbox messages after the last id found in the output file. */
 MG_MUST_CHECK mg_err mg_gw_replay_output(mg_gw *gw, int64_t after_id);
 /** Records an event outside a batch (link up/down, bind refused, bad input). */
@@ -71,7 +102,8 @@ void mg_gw_invalidate(mg_gw *gw);
 
 /** Counters for the summary line. */
 typedef struct mg_gw_stats {
-    uint64_t accepted, refused, por_ok, por_fail, sent, commits;
+    uint64_t accepted, refused, por_ok, por_fail, sent, commits, retried, events_suppressed,
+        partials_evicted, delivered;
 } mg_gw_stats;
 mg_gw_stats mg_gw_get_stats(const mg_gw *gw);
 

@@ -1,0 +1,278 @@
+/* The gateway daemon: see daemon.h. Host code. */
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "m2mguard/text.h"
+
+typedef struct daemon {
+    const mg_gw_daemon_cfg *cfg;
+    mg_gw *gw;
+    mg_smpp_session *smpp;
+    char number[32]; /* our number as the SMSC wants it */
+    uint8_t number_ton, number_npi;
+} daemon;
+
+static void d_ack(void *ctx, uint64_t tag, mg_gw_verdict v)
+{
+    daemon *d = ctx;
+    uint32_t status = v == MG_GW_RETRY ? MG_ESME_RX_T_APPN : MG_ESME_ROK;
+    if (mg_smpp_deliver_resp(d->smpp, (uint32_t)tag, status) != MG_OK && d->cfg->verbose)
+        fprintf(stderr, "gateway: cannot answer deliver_sm %" PRIu64 " (link down)\n", tag);
+}
+
+static mg_err d_submit(void *ctx, const char *dest, const uint8_t *ud, size_t ud_len, bool receipt,
+                       uint64_t tag)
+{
+    daemon *d = ctx;
+    char to[32];
+    uint8_t ton, npi;
+    if (ud_len > MG_SMS_UD_MAX)
+        return MG_ERR_ARG;
+    mg_err e = mg_smpp_addr_out(&d->cfg->addr, dest, &ton, &npi, to, sizeof(to));
+    if (e != MG_OK)
+        return e;
+    mg_smpp_pdu p;
+    mg_smpp_submit_pdu(&p, d->number, to, ud, ud_len, true, receipt ? 1 : 0);
+    p.source_ton = d->number_ton;
+    p.source_npi = d->number_npi;
+    p.dest_ton = ton;
+    p.dest_npi = npi;
+    return mg_smpp_submit(d->smpp, &p, tag);
+}
+
+static size_t d_room(void *ctx)
+{
+    daemon *d = ctx;
+    size_t w = d->cfg->smpp.window ? d->cfg->smpp.window : 10;
+    size_t o = mg_smpp_outstanding(d->smpp);
+    return mg_smpp_bound(d->smpp) && o < w ? w - o : 0;
+}
+
+static int verdict_status(mg_gw_verdict v)
+{
+    switch (v) {
+    case MG_GW_DEFER: return MG_SMPP_DEFER;
+    case MG_GW_RETRY: return MG_ESME_RX_T_APPN;
+    default: return MG_ESME_ROK;
+    }
+}
+
+static int d_deliver(void *ctx, const mg_smpp_pdu *pdu)
+{
+    daemon *d = ctx;
+    if (pdu->esm_class & MG_SMPP_ESM_RECEIPT) {
+        char id[72];
+        uint8_t state = 0;
+        if (mg_smpp_receipt(pdu, id, sizeof(id), &state) != MG_OK)
+            return MG_ESME_ROK; /* a receipt we cannot read: nothing to do with it */
+        return verdict_status(mg_gw_receipt(d->gw, id, state));
+    }
+    char e164[MG_MSISDN_MAX], raw[MG_MSISDN_MAX];
+    const char *why = NULL;
+    mg_smpp_addr_printable(pdu->source_addr ? pdu->source_addr : "", raw, sizeof(raw));
+    bool valid = mg_smpp_addr_in(&d->cfg->addr, pdu->source_ton, pdu->source_npi,
+                                 pdu->source_addr ? pdu->source_addr : "", e164, sizeof(e164),
+                                 &why) == MG_OK;
+    const uint8_t *ud = NULL;
+    size_t ud_len = 0;
+    mg_gw_msg m;
+    memset(&m, 0, sizeof(m));
+    m.source = valid ? e164 : NULL;
+    m.source_raw = raw;
+    m.source_why = why;
+    m.tag = pdu->sequence;
+    mg_concat_info sar;
+    if (mg_smpp_pdu_ud(pdu, &ud, &ud_len) != MG_OK) {
+        /* short_message and message_payload both: malformed; recorded as such */
+        ud = NULL;
+        ud_len = 0;
+    }
+    m.sms.udhi = (pdu->esm_class & MG_SMPP_ESM_UDHI) != 0;
+    m.sms.pid = pdu->protocol_id;
+    m.sms.dcs = pdu->data_coding;
+    m.sms.smpp_dcs = true;
+    m.sms.ud = ud;
+    m.sms.ud_len = ud_len;
+    if (pdu->sar_present) {
+        sar.ref = pdu->sar_msg_ref_num;
+        sar.total = pdu->sar_total_segments;
+        sar.seq = pdu->sar_segment_seqnum;
+        sar.ref16 = true;
+        m.sms.sar = &sar;
+    }
+    return verdict_status(mg_gw_inbound(d->gw, &m));
+}
+
+static void d_submit_resp(void *ctx, uint64_t tag, uint32_t status, const char *message_id)
+{
+    daemon *d = ctx;
+    mg_gw_submit_result(d->gw, tag, status, message_id);
+}
+
+static void d_link(void *ctx, bool bound, const char *reason)
+{
+    daemon *d = ctx;
+    const char *kind = bound ? "smpp_bound" : strstr(reason, "bind") ? "smpp_bind_failed" : "smpp_link_down";
+    fprintf(stderr, "gateway: %s: %s\n", kind, reason);
+    mg_gw_event(d->gw, "smpp", "", kind, reason);
+}
+
+static void d_bad(void *ctx, const char *reason)
+{
+    daemon *d = ctx;
+    mg_gw_event(d->gw, "smpp", "", "smpp_bad_input", reason);
+}
+
+/* Opens the application output for appending and returns the id of its last
+ * complete line (0 if none); a torn last line (crash mid-write) is cut off. */
+static FILE *open_output(const char *path, int64_t *last_id)
+{
+    *last_id = 0;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return NULL;
+    }
+    off_t size = st.st_size, keep = 0;
+    if (size > 0) {
+        char buf[4096];
+        off_t from = size > (off_t)sizeof(buf) ? size - (off_t)sizeof(buf) : 0;
+        ssize_t n = pread(fd, buf, (size_t)(size - from), from);
+        if (n <= 0) {
+            close(fd);
+            return NULL;
+        }
+        /* the end of the last complete line */
+        ssize_t end = n;
+        while (end > 0 && buf[end - 1] != '\n')
+            end--;
+        keep = from + end;
+        if (end > 0) {
+            ssize_t start = end - 1;
+            while (start > 0 && buf[start - 1] != '\n')
+                start--;
+            long long id = 0;
+            if (sscanf(buf + start, "{\"id\":%lld", &id) == 1)
+                *last_id = id;
+        }
+        if (keep != size && ftruncate(fd, keep) != 0) {
+            close(fd);
+            return NULL;
+        }
+    }
+    if (lseek(fd, 0, SEEK_END) < 0) {
+        close(fd);
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "a");
+    if (f == NULL)
+        close(fd);
+    return f;
+}
+
+int mg_gw_daemon_run(const mg_gw_daemon_cfg *cfg)
+{
+    daemon d;
+    memset(&d, 0, sizeof(d));
+    d.cfg = cfg;
+    if (mg_smpp_addr_out(&cfg->addr, cfg->gw.gateway_number, &d.number_ton, &d.number_npi, d.number,
+                         sizeof(d.number)) != MG_OK) {
+        fprintf(stderr, "m2mguard gateway run: gateway_number '%s' cannot be sent to the SMSC\n",
+                cfg->gw.gateway_number);
+        return 3;
+    }
+    int64_t last_id = 0;
+    FILE *out = open_output(cfg->output_path, &last_id);
+    if (out == NULL) {
+        fprintf(stderr, "m2mguard gateway run: cannot open %s: %s\n", cfg->output_path, strerror(errno));
+        return 3;
+    }
+    mg_gw_cfg gc = cfg->gw;
+    gc.output = out;
+    gc.ctx = &d;
+    gc.ack = d_ack;
+    gc.submit = d_submit;
+    gc.room = d_room;
+    d.gw = mg_gw_new(&gc);
+    mg_smpp_cfg sc = cfg->smpp;
+    sc.address_range = d.number;
+    sc.addr_ton = d.number_ton;
+    sc.addr_npi = d.number_npi;
+    mg_smpp_handlers sh = {&d, d_deliver, d_submit_resp, d_link, d_bad};
+    d.smpp = d.gw ? mg_smpp_new(&sc, &sh) : NULL;
+    if (d.gw == NULL || d.smpp == NULL) {
+        fprintf(stderr, "m2mguard gateway run: cannot start: check smsc_port (1..65535), system_id (at most 15"
+                        " characters), password (at most 8), system_type (at most 12), window (at most 1024)\n");
+        mg_gw_free(d.gw);
+        fclose(out);
+        return 3;
+    }
+    /* Messages committed before a crash but not yet written out. */
+    if (mg_gw_replay_output(d.gw, last_id) != MG_OK)
+        fprintf(stderr, "m2mguard gateway run: cannot replay the inbox: %s\n",
+                mg_store_errmsg(cfg->gw.store));
+    fprintf(stderr, "gateway: %s, SMSC %s:%u (%s), output %s\n", cfg->gw.gateway_number, sc.host,
+            (unsigned)sc.port, sc.bind_mode == MG_SMPP_BIND_TX_RX ? "transmitter+receiver" : "transceiver",
+            cfg->output_path);
+    mg_gw_event(d.gw, "cli", "", "gateway_start", cfg->gw.gateway_number);
+
+    int64_t next_send = 0, next_tick = 0;
+    int rc = 0;
+    while (!*cfg->stop) {
+        struct pollfd pfd[2];
+        size_t nfd = mg_smpp_pollfds(d.smpp, pfd);
+        int timeout = mg_smpp_timeout_ms(d.smpp);
+        if (timeout < 0 || timeout > 200)
+            timeout = 200;
+        int n = poll(pfd, (nfds_t)nfd, timeout);
+        if (n < 0 && errno != EINTR) {
+            rc = 4;
+            break;
+        }
+        if (n <= 0)
+            for (size_t i = 0; i < nfd; i++)
+                pfd[i].revents = 0;
+        if (mg_smpp_step_fds(d.smpp, pfd, nfd) != MG_OK && cfg->verbose)
+            fprintf(stderr, "gateway: SMPP step failed\n");
+        /* everything read in this step is one group commit */
+        if (mg_gw_flush(d.gw) != MG_OK)
+            fprintf(stderr, "gateway: commit failed; the SMSC will deliver again\n");
+        int64_t t = mg_mono_ms();
+        if (t >= next_send && mg_smpp_bound(d.smpp)) {
+            if (mg_gw_send_queued(d.gw) != MG_OK)
+                fprintf(stderr, "gateway: cannot send queued commands: %s\n", mg_store_errmsg(cfg->gw.store));
+            next_send = t + 200;
+        }
+        if (t >= next_tick) {
+            if (mg_gw_tick(d.gw, mg_now_s()) != MG_OK)
+                fprintf(stderr, "gateway: cannot time out commands: %s\n", mg_store_errmsg(cfg->gw.store));
+            next_tick = t + 1000;
+        }
+    }
+    if (mg_gw_flush(d.gw) != MG_OK)
+        fprintf(stderr, "gateway: final commit failed\n");
+    mg_smpp_unbind(d.smpp);
+    mg_gw_stats s = mg_gw_get_stats(d.gw);
+    fprintf(stderr, "gateway: stopped: %" PRIu64 " accepted, %" PRIu64 " refused (%" PRIu64
+                    " not recorded one by one), %" PRIu64 " retried, %" PRIu64 " commands sent, %" PRIu64
+                    " delivered, %" PRIu64 " PoR ok, %" PRIu64 " PoR failed, %" PRIu64 " commits\n",
+            s.accepted, s.refused, s.events_suppressed, s.retried, s.sent, s.delivered, s.por_ok,
+            s.por_fail, s.commits);
+    mg_gw_event(d.gw, "cli", "", "gateway_stop", cfg->gw.gateway_number);
+    mg_smpp_free(d.smpp);
+    mg_gw_free(d.gw);
+    fclose(out);
+    return rc;
+}
