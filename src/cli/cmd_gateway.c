@@ -13,130 +13,30 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "gw.h"
+#include "daemon.h"
+#include "m2mguard/sms.h"
 #include "m2mguard/smpp.h"
 #include "workdir.h"
 
-/* Data of a command: one SMS holds 140 octets of user data; minus the UDH
- * (3), the header (16), the CC (8) and AES padding, 98 octets remain. */
-#define MG_COMMAND_TEXT_MAX 98
-
+/* Text of a command: what the store keeps (the profile's limit, MG_SMS_DATA_MAX
+ * octets in up to MG_SMS_MAX_PARTS concatenated SMS, is higher). */
+#define MG_COMMAND_TEXT_MAX 255
 
 /* ---- gateway run -------------------------------------------------------------- */
 
-typedef struct gw_run {
-    mg_workdir w;
-    mg_gw *gw;
-    mg_smpp_session *smpp;
-    const char *number;
-    bool verbose;
-} gw_run;
-
-static void g_ack(void *ctx, uint64_t tag, uint32_t status)
-{
-    gw_run *r = ctx;
-    if (mg_smpp_deliver_resp(r->smpp, (uint32_t)tag, status) != MG_OK && r->verbose)
-        fprintf(stderr, "gateway: cannot answer deliver_sm %" PRIu64 " (link down)\n", tag);
-}
-
-static mg_err g_submit(void *ctx, const char *dest, const uint8_t *ud, size_t ud_len, uint64_t tag)
-{
-    gw_run *r = ctx;
-    mg_smpp_pdu p;
-    if (ud_len > 140)
-        return MG_ERR_ARG;
-    mg_smpp_submit_pdu(&p, r->number, dest, ud, ud_len, true, tag != 0 ? 1 : 0);
-    return mg_smpp_submit(r->smpp, &p, tag);
-}
-
-static int g_deliver(void *ctx, const mg_smpp_pdu *pdu)
-{
-    gw_run *r = ctx;
-    if (pdu->esm_class & MG_SMPP_ESM_RECEIPT)
-        return MG_ESME_ROK; /* delivery is proven by the PoR; receipts are only acknowledged */
-    return mg_gw_inbound(r->gw, pdu->source_addr ? pdu->source_addr : "", pdu->esm_class,
-                         pdu->protocol_id, pdu->data_coding, pdu->short_message, pdu->sm_length,
-                         pdu->sequence);
-}
-
-static void g_submit_resp(void *ctx, uint64_t tag, uint32_t status, const char *message_id)
-{
-    gw_run *r = ctx;
-    mg_gw_submit_result(r->gw, tag, status, message_id);
-}
-
-static void g_link(void *ctx, bool bound, const char *reason)
-{
-    gw_run *r = ctx;
-    const char *kind = bound ? "smpp_bound" : strstr(reason, "bind") ? "smpp_bind_failed" : "smpp_link_down";
-    fprintf(stderr, "gateway: %s: %s\n", kind, reason);
-    mg_gw_event(r->gw, "smpp", "", kind, reason);
-}
-
-static void g_bad(void *ctx, const char *reason)
-{
-    gw_run *r = ctx;
-    mg_gw_event(r->gw, "smpp", "", "smpp_bad_input", reason);
-}
-
-/* Opens the application output for appending and returns the id of its last
- * complete line (0 if none); a torn last line (crash mid-write) is cut off. */
-static FILE *open_output(const char *path, int64_t *last_id)
-{
-    *last_id = 0;
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return NULL;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        close(fd);
-        return NULL;
-    }
-    off_t size = st.st_size, keep = 0;
-    if (size > 0) {
-        char buf[4096];
-        off_t from = size > (off_t)sizeof(buf) ? size - (off_t)sizeof(buf) : 0;
-        ssize_t n = pread(fd, buf, (size_t)(size - from), from);
-        if (n <= 0) {
-            close(fd);
-            return NULL;
-        }
-        /* the end of the last complete line */
-        ssize_t end = n;
-        while (end > 0 && buf[end - 1] != '\n')
-            end--;
-        keep = from + end;
-        if (end > 0) {
-            ssize_t start = end - 1;
-            while (start > 0 && buf[start - 1] != '\n')
-                start--;
-            long long id = 0;
-            if (sscanf(buf + start, "{\"id\":%lld", &id) == 1)
-                *last_id = id;
-        }
-        if (keep != size && ftruncate(fd, keep) != 0) {
-            close(fd);
-            return NULL;
-        }
-    }
-    if (lseek(fd, 0, SEEK_END) < 0) {
-        close(fd);
-        return NULL;
-    }
-    FILE *f = fdopen(fd, "a");
-    if (f == NULL)
-        close(fd);
-    return f;
-}
-
-static unsigned conf_uint(const mg_workdir *w, const char *key, unsigned dflt)
+static unsigned conf_uint(const mg_workdir *w, const char *key, unsigned dflt, bool *bad)
 {
     const char *v = mg_conf_get(w, key, NULL);
     if (v == NULL || *v == '\0')
         return dflt;
     char *end;
     unsigned long x = strtoul(v, &end, 10);
-    return *end == '\0' && x <= 1000000000ul ? (unsigned)x : dflt;
+    if (*end != '\0' || x > 1000000000ul) {
+        fprintf(stderr, "m2mguard gateway run: %s = '%s' is not a number\n", key, v);
+        *bad = true;
+        return dflt;
+    }
+    return (unsigned)x;
 }
 
 static int gateway_run(int argc, char **argv)
@@ -149,8 +49,8 @@ static int gateway_run(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *dir = NULL, *config = NULL;
-    gw_run r;
-    memset(&r, 0, sizeof(r));
+    mg_gw_daemon_cfg dc;
+    memset(&dc, 0, sizeof(dc));
     optind = 1;
     opterr = 0;
     int ch;
@@ -158,12 +58,13 @@ static int gateway_run(int argc, char **argv)
         switch (ch) {
         case 'd': dir = optarg; break;
         case 'c': config = optarg; break;
-        case 'v': r.verbose = true; break;
+        case 'v': dc.verbose = true; break;
         case 'h':
             printf("usage: m2mguard gateway run [--dir DIR] [--config FILE] [--verbose]\n\n"
-                   "Runs the SMS gateway: binds to the SMSC (SMPP 3.4 transceiver) named in the\n"
-                   "configuration, accepts secured telemetry from registered devices, sends queued\n"
-                   "commands and tracks their proofs of receipt, records security events. Accepted\n"
+                   "Runs the SMS gateway: binds to the SMSC (SMPP 3.4, as a transceiver or as a\n"
+                   "transmitter+receiver pair: smsc_bind) named in the configuration, accepts secured\n"
+                   "telemetry from registered devices, sends queued commands and tracks their\n"
+                   "delivery receipts and proofs of receipt, records security events. Accepted\n"
                    "messages are appended as JSON lines to the file named by `output` (relative to\n"
                    "the working directory). Stops on SIGTERM or SIGINT after committing.\n"
                    "DIR: --dir, else $M2MGUARD_HOME, else ./m2mguard-data. --config replaces\n"
@@ -176,104 +77,76 @@ static int gateway_run(int argc, char **argv)
     }
     if (optind != argc)
         return mg_cli_usage_error("m2mguard gateway run", "no arguments expected");
-    int rc = mg_workdir_open(dir, &r.w);
+    mg_workdir w;
+    int rc = mg_workdir_open(dir, &w);
     if (rc != MG_EXIT_OK)
         return rc;
-    if (config != NULL && (rc = mg_conf_load(&r.w, config)) != MG_EXIT_OK) {
-        mg_workdir_close(&r.w);
+    if (config != NULL && (rc = mg_conf_load(&w, config)) != MG_EXIT_OK) {
+        mg_workdir_close(&w);
         return rc;
     }
-    r.number = mg_conf_get(&r.w, "gateway_number", "");
-    if (!mg_msisdn_valid(r.number)) {
-        fprintf(stderr, "m2mguard gateway run: gateway_number '%s' is not +E164\n", r.number);
-        mg_workdir_close(&r.w);
+    const char *number = mg_conf_get(&w, "gateway_number", "");
+    if (!mg_store_msisdn_valid(number)) {
+        fprintf(stderr, "m2mguard gateway run: gateway_number '%s' is not +E164\n", number);
+        mg_workdir_close(&w);
         return MG_EXIT_INPUT;
     }
     char out_path[MG_PATH_MAX];
-    const char *out_name = mg_conf_get(&r.w, "output", "inbox.jsonl");
+    const char *out_name = mg_conf_get(&w, "output", "inbox.jsonl");
     if (out_name[0] == '/')
         snprintf(out_path, sizeof(out_path), "%s", out_name);
-    else if (mg_workdir_file(&r.w, out_name, out_path, sizeof(out_path)) != MG_EXIT_OK) {
-        mg_workdir_close(&r.w);
+    else if (mg_workdir_file(&w, out_name, out_path, sizeof(out_path)) != MG_EXIT_OK) {
+        mg_workdir_close(&w);
         return MG_EXIT_INPUT;
     }
-    int64_t last_id = 0;
-    FILE *out = open_output(out_path, &last_id);
-    if (out == NULL) {
-        fprintf(stderr, "m2mguard gateway run: cannot open %s: %s\n", out_path, strerror(errno));
-        mg_workdir_close(&r.w);
+    bool bad = false;
+    dc.gw.store = w.store;
+    dc.gw.gateway_number = number;
+    dc.gw.group_commit_max = conf_uint(&w, "group_commit_max", 256, &bad);
+    dc.gw.por_timeout_s = (int)conf_uint(&w, "por_timeout_s", 120, &bad);
+    dc.gw.cache_devices = conf_uint(&w, "cache_devices", 16384, &bad);
+    dc.gw.cache_unknown = conf_uint(&w, "cache_unknown", 4096, &bad);
+    dc.gw.partials_max = conf_uint(&w, "partials_max", 256, &bad);
+    dc.gw.partial_age_s = (int)conf_uint(&w, "partial_age_s", 60, &bad);
+    dc.gw.lookups_per_s = conf_uint(&w, "lookups_per_s", 2000, &bad);
+    dc.gw.events_per_s = conf_uint(&w, "events_per_s", 200, &bad);
+    unsigned port = conf_uint(&w, "smsc_port", 2775, &bad);
+    const char *bind = mg_conf_get(&w, "smsc_bind", "transceiver");
+    dc.smpp.host = mg_conf_get(&w, "smsc_host", "127.0.0.1");
+    dc.smpp.port = (uint16_t)port;
+    dc.smpp.system_id = mg_conf_get(&w, "system_id", "m2mguard");
+    dc.smpp.password = mg_conf_get(&w, "password", "");
+    dc.smpp.system_type = mg_conf_get(&w, "system_type", "");
+    dc.smpp.window = conf_uint(&w, "window", 10, &bad);
+    dc.smpp.enquire_link_ms = conf_uint(&w, "enquire_link_ms", 30000, &bad);
+    dc.smpp.response_timeout_ms = conf_uint(&w, "response_timeout_ms", 10000, &bad);
+    dc.smpp.reconnect_min_ms = conf_uint(&w, "reconnect_min_ms", 250, &bad);
+    dc.smpp.reconnect_max_ms = conf_uint(&w, "reconnect_max_ms", 30000, &bad);
+    dc.smpp.bind_mode = strcmp(bind, "transmitter+receiver") == 0 ? MG_SMPP_BIND_TX_RX : MG_SMPP_BIND_TRX;
+    dc.addr.country_code = mg_conf_get(&w, "smsc_country_code", NULL);
+    dc.addr.national_prefix = mg_conf_get(&w, "smsc_national_prefix", NULL);
+    dc.addr.intl_prefix = mg_conf_get(&w, "smsc_intl_prefix", NULL);
+    dc.addr.out_ton = (uint8_t)conf_uint(&w, "smsc_ton", 1, &bad);
+    dc.addr.out_npi = (uint8_t)conf_uint(&w, "smsc_npi", 1, &bad);
+    dc.addr.out_plus = strcmp(mg_conf_get(&w, "smsc_plus", "no"), "yes") == 0;
+    if (strcmp(bind, "transceiver") != 0 && strcmp(bind, "transmitter+receiver") != 0) {
+        fprintf(stderr, "m2mguard gateway run: smsc_bind = '%s': use transceiver or transmitter+receiver\n", bind);
+        bad = true;
+    }
+    if (port == 0 || port > 65535) {
+        fprintf(stderr, "m2mguard gateway run: smsc_port = %u: use 1..65535\n", port);
+        bad = true;
+    }
+    if (bad) {
+        mg_workdir_close(&w);
         return MG_EXIT_INPUT;
     }
-    mg_gw_cfg gc = {r.w.store, r.number, conf_uint(&r.w, "group_commit_max", 256), out,
-                    (int)conf_uint(&r.w, "por_timeout_s", 120), &r, g_ack, g_submit};
-    r.gw = mg_gw_new(&gc);
-    unsigned long port = conf_uint(&r.w, "smsc_port", 2775);
-    mg_smpp_cfg sc = {mg_conf_get(&r.w, "smsc_host", "127.0.0.1"), (uint16_t)port,
-                      mg_conf_get(&r.w, "system_id", "m2mguard"), mg_conf_get(&r.w, "password", ""),
-                      mg_conf_get(&r.w, "system_type", ""), r.number,
-                      conf_uint(&r.w, "window", 10), conf_uint(&r.w, "enquire_link_ms", 30000),
-                      conf_uint(&r.w, "response_timeout_ms", 10000),
-                      conf_uint(&r.w, "reconnect_min_ms", 250), conf_uint(&r.w, "reconnect_max_ms", 30000)};
-    mg_smpp_handlers sh = {&r, g_deliver, g_submit_resp, g_link, g_bad};
-    r.smpp = r.gw ? mg_smpp_new(&sc, &sh) : NULL;
-    if (r.gw == NULL || r.smpp == NULL || port == 0 || port > 65535) {
-        fprintf(stderr, "m2mguard gateway run: cannot start: check smsc_port (1..65535), system_id (at most 15"
-                        " characters), password (at most 8), system_type (at most 12), window (at most 1024)\n");
-        mg_gw_free(r.gw);
-        fclose(out);
-        mg_workdir_close(&r.w);
-        return MG_EXIT_INPUT;
-    }
-    /* Messages committed before a crash but not yet written out. */
-    if (mg_gw_replay_output(r.gw, last_id) != MG_OK)
-        fprintf(stderr, "m2mguard gateway run: cannot replay the inbox: %s\n", mg_store_errmsg(r.w.store));
-
+    dc.output_path = out_path;
+    dc.stop = &mg_cli_stop;
     (void)mg_cli_catch_stop();
-    fprintf(stderr, "gateway: %s, SMSC %s:%lu, output %s\n", r.number, sc.host, port, out_path);
-    mg_gw_event(r.gw, "cli", "", "gateway_start", r.number);
-
-    int64_t next_send = 0, next_timeouts = 0;
-    rc = MG_EXIT_OK;
-    while (!mg_cli_stop) {
-        struct pollfd pfd = {mg_smpp_fd(r.smpp), mg_smpp_poll_events(r.smpp), 0};
-        int timeout = mg_smpp_timeout_ms(r.smpp);
-        if (timeout < 0 || timeout > 200)
-            timeout = 200;
-        int n = poll(&pfd, pfd.fd >= 0 ? 1 : 0, timeout);
-        if (n < 0 && errno != EINTR) {
-            rc = MG_EXIT_INTERNAL;
-            break;
-        }
-        if (mg_smpp_step(r.smpp, (short)(n > 0 ? pfd.revents : 0)) != MG_OK && r.verbose)
-            fprintf(stderr, "gateway: SMPP step failed\n");
-        /* everything read in this step is one group commit */
-        if (mg_gw_flush(r.gw) != MG_OK)
-            fprintf(stderr, "gateway: commit failed; the SMSC will deliver again\n");
-        int64_t t = mg_cli_now_ms();
-        if (t >= next_send && mg_smpp_bound(r.smpp)) {
-            if (mg_gw_send_queued(r.gw) != MG_OK)
-                fprintf(stderr, "gateway: cannot send queued commands: %s\n", mg_store_errmsg(r.w.store));
-            next_send = t + 200;
-        }
-        if (t >= next_timeouts) {
-            if (mg_gw_timeouts(r.gw, (int64_t)time(NULL)) != MG_OK)
-                fprintf(stderr, "gateway: cannot time out commands: %s\n", mg_store_errmsg(r.w.store));
-            next_timeouts = t + 1000;
-        }
-    }
-    if (mg_gw_flush(r.gw) != MG_OK)
-        fprintf(stderr, "gateway: final commit failed\n");
-    mg_smpp_unbind(r.smpp);
-    mg_gw_stats s = mg_gw_get_stats(r.gw);
-    fprintf(stderr, "gateway: stopped: %" PRIu64 " accepted, %" PRIu64 " refused, %" PRIu64
-                    " commands sent, %" PRIu64 " PoR ok, %" PRIu64 " PoR failed, %" PRIu64 " commits\n",
-            s.accepted, s.refused, s.sent, s.por_ok, s.por_fail, s.commits);
-    mg_gw_event(r.gw, "cli", "", "gateway_stop", r.number);
-    mg_smpp_free(r.smpp);
-    mg_gw_free(r.gw);
-    fclose(out);
-    mg_workdir_close(&r.w);
-    return rc;
+    rc = mg_gw_daemon_run(&dc);
+    mg_workdir_close(&w);
+    return rc == 0 ? MG_EXIT_OK : rc == 3 ? MG_EXIT_INPUT : MG_EXIT_INTERNAL;
 }
 
 static const mg_cmd gateway_table[] = {
@@ -299,7 +172,7 @@ static int wait_command(mg_workdir *w, int64_t id, int secs)
             fprintf(stderr, "command %" PRId64 ": %s\n", id, mg_store_errmsg(w->store));
             return MG_EXIT_INTERNAL;
         }
-        if (c.state != MG_CMD_QUEUED && c.state != MG_CMD_SENT) {
+        if (c.state != MG_CMD_QUEUED && c.state != MG_CMD_SENT && c.state != MG_CMD_DELIVERED) {
             printf("command %" PRId64 ": %s%s%s\n", id, mg_cmd_state_name(c.state),
                    c.detail[0] ? " " : "", c.detail);
             return c.state == MG_CMD_DONE ? MG_EXIT_OK : MG_EXIT_REJECT;
@@ -386,7 +259,8 @@ int mg_cmd_send(int argc, char **argv)
 {
     static const char usage[] =
         "usage: m2mguard send [--dir DIR] [--wait SECS] DEVICE COMMAND [ARG...]\n\n"
-        "Queues COMMAND (and its arguments, joined by spaces; at most 98 octets) for\n"
+        "Queues COMMAND (and its arguments, joined by spaces; at most 255 printable\n"
+        "ASCII characters; longer than one SMS is sent concatenated) for\n"
         "DEVICE. The running gateway secures it with the device's keys and the next\n"
         "counter, sends it, and waits for the device's proof of receipt. Prints the\n"
         "command id. --wait waits up to SECS for the outcome and prints it.\n\n"
@@ -409,10 +283,12 @@ int mg_cmd_send(int argc, char **argv)
         len += (size_t)n;
     }
     if (len > MG_COMMAND_TEXT_MAX) {
-        fprintf(stderr, "m2mguard send: the command is %zu octets; one secured SMS carries at most %d\n",
-                len, MG_COMMAND_TEXT_MAX);
+        fprintf(stderr, "m2mguard send: the command is %zu octets; at most %d\n", len,
+                MG_COMMAND_TEXT_MAX);
         return MG_EXIT_USAGE;
     }
+    if (!mg_sms_text_ok((const uint8_t *)text, len))
+        return mg_cli_usage_error("m2mguard send", "the command must be printable ASCII (0x20..0x7e)");
     if (strncmp(text, "key-rotate", 10) == 0)
         return mg_cli_usage_error("m2mguard send", "key-rotate is reserved: use 'm2mguard key rotate'");
     mg_workdir w;
