@@ -26,14 +26,12 @@
 #include "cli.h"
 #include "commands.h"
 #include "m2mguard/ota.h"
+#include "m2mguard/sms.h"
 #include "m2mguard/tpdu.h"
 
 #define BACKEND_NUMBER "+491710000001"
 #define DEVICE_NUMBER "+4915112345678"
 #define DEVICE_NAME "door-lock-17"
-#define SPI_TELEMETRY MG_SPI(0x16, 0x00) /* CC, ciphered, counter higher; no PoR */
-#define SPI_COMMAND MG_SPI(0x16, 0x39)   /* ... PoR required, with CC, ciphered, via SMS-SUBMIT */
-#define KI 0x12                          /* AES, key version 1 */
 #define FRAME_MAX 512
 
 static const uint8_t tar_app[3] = {0x4D, 0x47, 0x01}; /* the device application's TAR */
@@ -54,10 +52,7 @@ static void party_keys(party *p)
     if (mg_key_init(&p->k_kic, MG_ALG_AES, p->kic, 16) != MG_OK ||
         mg_key_init(&p->k_kid, MG_ALG_AES, p->kid, 16) != MG_OK)
         abort();
-    p->keys.kic = &p->k_kic;
-    p->keys.kid = &p->k_kid;
-    p->keys.kic_index = 1;
-    p->keys.kid_index = 1;
+    mg_sms_keys(&p->keys, &p->k_kic, &p->k_kid, 1);
 }
 
 static void party_clear(party *p)
@@ -115,22 +110,34 @@ static size_t make_tpdu(mg_tpdu_type type, const char *addr, const uint8_t *udh,
     return n;
 }
 
-static const uint8_t udh_cpi[3] = {0x02, MG_IEI_CPI, 0x00};
-
-/* The secured command packet inside a received TPDU, copied to pkt. */
-static mg_err secured_packet_of(const mg_tpdu *t, uint8_t *pkt, size_t cap, size_t *len)
+/* The TPDU of a secured packet (one SMS: the profile's UD from mg_sms_part). */
+static size_t secured_tpdu(mg_tpdu_type type, const char *addr, const uint8_t *pkt, size_t n,
+                           uint8_t *out, size_t cap)
 {
+    uint8_t ud[MG_SMS_UD_MAX];
+    size_t udl = 0, parts = 0;
+    if (mg_sms_parts(n, &parts) != MG_OK || parts != 1 ||
+        mg_sms_part(pkt, n, 0, 1, ud, sizeof(ud), &udl) != MG_OK)
+        abort();
     mg_udh u;
-    mg_udh_ie ie;
-    if (!t->udhi || t->dcs != 0x04 || t->pid != 0x00)
-        return MG_ERR_SECURITY_LEVEL; /* plain SMS: not for the application */
-    mg_err e = mg_udh_parse(t->ud, t->ud_len, &u);
+    if (mg_udh_parse(ud, udl, &u) != MG_OK)
+        abort();
+    return make_tpdu(type, addr, ud, u.len, ud + u.len, udl - u.len, out, cap);
+}
+
+/* What the profile finds in a received TPDU (kind, packet), copied to pkt. */
+static mg_err secured_packet_of(const mg_tpdu *t, mg_sms_kind want, uint8_t *pkt, size_t cap,
+                                size_t *len)
+{
+    mg_sms_in in = {t->udhi, t->pid, t->dcs, false, t->ud, t->ud_len, NULL};
+    mg_sms_peek pk;
+    mg_err e = mg_sms_classify(&in, &pk, NULL);
     if (e != MG_OK)
-        return e;
-    if (!mg_udh_find(&u, MG_IEI_CPI, &ie) || t->sm_len > cap)
+        return e; /* plain SMS: not for the application */
+    if (pk.kind != want || pk.pkt_len > cap)
         return MG_ERR_SECURITY_LEVEL;
-    memcpy(pkt, t->sm, t->sm_len);
-    *len = t->sm_len;
+    memcpy(pkt, pk.pkt, pk.pkt_len);
+    *len = pk.pkt_len;
     return MG_OK;
 }
 
@@ -177,13 +184,12 @@ static int device_main(int fd, party *dev)
     party_keys(dev);
     /* telemetry up: reserve the counter durably, then send */
     static const char telemetry[] = "temp=21.5C;door=locked;battery=87%";
-    mg_ota_hdr h = {SPI_TELEMETRY, KI, KI, {tar_app[0], tar_app[1], tar_app[2]}, dev->next_out, 0};
-    dev->next_out++;
+    uint64_t cntr = dev->next_out++;
     if (save_state(dev) != 0 ||
-        mg_ota_cmd_pack(&h, &dev->keys, (const uint8_t *)telemetry, sizeof(telemetry) - 1, pkt,
-                        sizeof(pkt), &n) != MG_OK)
+        mg_sms_seal(MG_SMS_MO, tar_app, &dev->keys, cntr, false, (const uint8_t *)telemetry,
+                    sizeof(telemetry) - 1, pkt, sizeof(pkt), &n) != MG_OK)
         return 4;
-    n = make_tpdu(MG_TPDU_SUBMIT, BACKEND_NUMBER, udh_cpi, 3, pkt, n, tp, sizeof(tp));
+    n = secured_tpdu(MG_TPDU_SUBMIT, BACKEND_NUMBER, pkt, n, tp, sizeof(tp));
     (void)send_frame(fd, 'S', tp, n);
 
     for (;;) {
@@ -194,11 +200,9 @@ static int device_main(int fd, party *dev)
         mg_ota_cmd cmd;
         mg_err e = mg_tpdu_decode(frame, (size_t)got, &t);
         if (e == MG_OK)
-            e = secured_packet_of(&t, pkt, sizeof(pkt), &n);
-        if (e == MG_OK)
-            e = mg_ota_cmd_open(pkt, n, &dev->keys, &mg_ota_msl_default, dev->last_in, &cmd);
-        if (e == MG_OK && memcmp(cmd.hdr.tar, tar_app, 3) != 0)
-            e = MG_ERR_TAR;
+            e = secured_packet_of(&t, MG_SMS_COMMAND, pkt, sizeof(pkt), &n);
+        if (e == MG_OK) /* commands travel MT: its own telemetry sent back is refused */
+            e = mg_sms_open(MG_SMS_MT, tar_app, pkt, n, &dev->keys, dev->last_in, &cmd);
         if (e != MG_OK) {
             /* silent on the air; a local security event */
             device_event(fd, "rejected", mg_ota_status_name(mg_ota_status_of(e)));
@@ -219,9 +223,8 @@ static int device_main(int fd, party *dev)
         if ((cmd.hdr.spi & MG_SPI2_POR_MASK) == MG_SPI2_POR_REQUIRED) {
             char done[64];
             int dl = snprintf(done, sizeof(done), "done:%s", text);
-            mg_ota_rsp r = {{cmd.hdr.tar[0], cmd.hdr.tar[1], cmd.hdr.tar[2]}, cmd.hdr.cntr, 0,
-                            MG_POR_OK, (const uint8_t *)done, (size_t)dl};
-            if (mg_ota_rsp_pack(&cmd.hdr, &dev->keys, &r, out, sizeof(out), &n) != MG_OK)
+            if (mg_sms_por_seal(&cmd.hdr, &dev->keys, MG_POR_OK, (const uint8_t *)done, (size_t)dl,
+                                out, sizeof(out), &n) != MG_OK)
                 return 4;
             n = make_tpdu(MG_TPDU_SUBMIT, BACKEND_NUMBER, out, 3, out + 3, n - 3, tp, sizeof(tp));
             (void)send_frame(fd, 'S', tp, n);
@@ -278,18 +281,14 @@ static void backend_receive(demo *d, const uint8_t *tp, size_t n, char *got, siz
         e = mg_sms_addr_to_str(&t.addr, oa, sizeof(oa));
     if (e == MG_OK && strcmp(oa, DEVICE_NUMBER) != 0)
         e = MG_ERR_KEY; /* unknown sender: no keys */
-    mg_udh u;
-    mg_udh_ie ie;
     if (e == MG_OK && sent_cmd != NULL) { /* a PoR is expected */
-        if (!t.udhi || mg_udh_parse(t.ud, t.ud_len, &u) != MG_OK || !mg_udh_find(&u, MG_IEI_RPI, &ie) ||
-            t.ud_len > sizeof(pkt)) {
+        if (secured_packet_of(&t, MG_SMS_RESPONSE, pkt, sizeof(pkt), &pl) != MG_OK) {
             snprintf(got, gcap, "rejected %s", "no_por");
             return;
         }
-        memcpy(pkt, t.ud, t.ud_len);
         mg_ota_rsp r;
-        e = mg_ota_rsp_open(sent_cmd, &d->backend.keys, pkt, t.ud_len, &r);
-        if (e == MG_OK && (r.cntr != sent_cmd->cntr || memcmp(r.tar, sent_cmd->tar, 3) != 0))
+        e = mg_sms_por_open(MG_SMS_MT, tar_app, &d->backend.keys, pkt, pl, &r);
+        if (e == MG_OK && r.cntr != sent_cmd->cntr)
             e = MG_ERR_AUTH; /* a PoR for another command */
         if (e == MG_OK)
             snprintf(got, gcap, "por %s %.*s", mg_ota_status_name(r.status), (int)r.data_len,
@@ -300,9 +299,9 @@ static void backend_receive(demo *d, const uint8_t *tp, size_t n, char *got, siz
     }
     mg_ota_cmd cmd;
     if (e == MG_OK)
-        e = secured_packet_of(&t, pkt, sizeof(pkt), &pl);
-    if (e == MG_OK)
-        e = mg_ota_cmd_open(pkt, pl, &d->backend.keys, &mg_ota_msl_default, d->backend.last_in, &cmd);
+        e = secured_packet_of(&t, MG_SMS_COMMAND, pkt, sizeof(pkt), &pl);
+    if (e == MG_OK) /* telemetry travels MO: the backend's own commands sent back are refused */
+        e = mg_sms_open(MG_SMS_MO, tar_app, pkt, pl, &d->backend.keys, d->backend.last_in, &cmd);
     if (e != MG_OK) {
         snprintf(got, gcap, "rejected %s", mg_ota_status_name(mg_ota_status_of(e)));
         return;
@@ -318,17 +317,19 @@ static size_t backend_command(demo *d, const char *text, mg_ota_hdr *h, uint8_t 
 {
     uint8_t pkt[FRAME_MAX];
     size_t n;
-    mg_ota_hdr x = {SPI_COMMAND, KI, KI, {tar_app[0], tar_app[1], tar_app[2]}, d->backend.next_out++, 0};
-    *h = x;
+    memset(h, 0, sizeof(*h));
+    h->cntr = d->backend.next_out++;
     d->expect_por = true;
-    if (mg_ota_cmd_pack(h, &d->backend.keys, (const uint8_t *)text, strlen(text), pkt, sizeof(pkt), &n) != MG_OK)
+    if (mg_sms_seal(MG_SMS_MT, tar_app, &d->backend.keys, h->cntr, true, (const uint8_t *)text,
+                    strlen(text), pkt, sizeof(pkt), &n) != MG_OK)
         abort();
-    return make_tpdu(MG_TPDU_SUBMIT, DEVICE_NUMBER, udh_cpi, 3, pkt, n, tp, cap);
+    return secured_tpdu(MG_TPDU_SUBMIT, DEVICE_NUMBER, pkt, n, tp, cap);
 }
 
 /* What an attacker without the keys can build: a well-formed packet with a
  * checksum and ciphering under keys of its own choosing. */
-static size_t forge(const char *oa, const char *text, uint64_t cntr, uint8_t *tp, size_t cap)
+static size_t forge(mg_sms_dir dir, const char *oa, const char *text, uint64_t cntr, uint8_t *tp,
+                    size_t cap)
 {
     party attacker;
     uint8_t pkt[FRAME_MAX];
@@ -337,11 +338,11 @@ static size_t forge(const char *oa, const char *text, uint64_t cntr, uint8_t *tp
     if (mg_crypto_random(attacker.kic, 16) != MG_OK || mg_crypto_random(attacker.kid, 16) != MG_OK)
         abort();
     party_keys(&attacker);
-    mg_ota_hdr x = {SPI_COMMAND, KI, KI, {tar_app[0], tar_app[1], tar_app[2]}, cntr, 0};
-    if (mg_ota_cmd_pack(&x, &attacker.keys, (const uint8_t *)text, strlen(text), pkt, sizeof(pkt), &n) != MG_OK)
+    if (mg_sms_seal(dir, tar_app, &attacker.keys, cntr, true, (const uint8_t *)text, strlen(text), pkt,
+                    sizeof(pkt), &n) != MG_OK)
         abort();
     party_clear(&attacker);
-    return make_tpdu(MG_TPDU_DELIVER, oa, udh_cpi, 3, pkt, n, tp, cap);
+    return secured_tpdu(MG_TPDU_DELIVER, oa, pkt, n, tp, cap);
 }
 
 /* SMS centre to the device: deliver, read the device's event and any SMS it sends back. */
@@ -403,7 +404,7 @@ static void run_scenarios(demo *d)
 
     puts("\nattacks");
     /* 3. spoofed sender, no key: a packet with a made-up checksum */
-    dn = forge(BACKEND_NUMBER, "unlock", 1000, del, sizeof(del));
+    dn = forge(MG_SMS_MT, BACKEND_NUMBER, "unlock", 1000, del, sizeof(del));
     to_device(d, del, dn, ev, sizeof(ev), reply, &rn);
     result(d, "spoofed 'unlock' (backend's number, guessed key)", "rejected rc_cc_ds_failed", ev);
     /* 4. spoofed sender, plain text as many SMS-controlled devices accept */
@@ -433,12 +434,22 @@ static void run_scenarios(demo *d)
     to_device(d, held, heldn, ev, sizeof(ev), reply, &rn);
     result(d, "held-back 'unlock' delivered late (lower counter)", "rejected cntr_low", ev);
     /* 8. forged telemetry to the backend with the device's number */
-    dn = forge(DEVICE_NUMBER, "temp=99C;door=open", 1000, del, sizeof(del));
+    dn = forge(MG_SMS_MO, DEVICE_NUMBER, "temp=99C;door=open", 1000, del, sizeof(del));
     backend_receive(d, del, dn, got, sizeof(got), NULL);
     result(d, "forged telemetry (device's number, guessed key)", "rejected rc_cc_ds_failed", got);
     /* 9. the recorded telemetry SMS sent to the backend again */
     backend_receive(d, telemetry, tn, got, sizeof(got), NULL);
     result(d, "replayed telemetry (recorded on the air)", "rejected cntr_low", got);
+    /* 10. reflection: the SMS centre turns the backend's own command around,
+     * as if the device had sent it (same keys, higher counter than any telemetry) */
+    sn = backend_command(d, "unlock", &h, sub, sizeof(sub));
+    dn = deliver_from(DEVICE_NUMBER, sub, sn, del, sizeof(del));
+    backend_receive(d, del, dn, got, sizeof(got), NULL);
+    result(d, "backend's own 'unlock' sent back to it (reflection)", "rejected tar_unknown", got);
+    /* 11. and the device's own telemetry sent back to it from the backend's number */
+    dn = deliver_from(BACKEND_NUMBER, f, (size_t)fl, del, sizeof(del));
+    to_device(d, del, dn, ev, sizeof(ev), reply, &rn);
+    result(d, "device's own telemetry sent back to it (reflection)", "rejected tar_unknown", ev);
 }
 
 static int cmd_demo_impl(bool keep)
