@@ -23,6 +23,7 @@
 
 #include "gw.h"
 #include "m2mguard/ota.h"
+#include "m2mguard/sms.h"
 #include "m2mguard/smpp.h"
 #include "m2mguard/store.h"
 
@@ -34,19 +35,22 @@ static double now(void)
 }
 
 static uint64_t acks;
-static void ack(void *ctx, uint64_t tag, uint32_t status)
+static const uint8_t dev_tar[3] = {0x4d, 0x47, 0x01};
+static void ack(void *ctx, uint64_t tag, mg_gw_verdict v)
 {
     (void)ctx;
     (void)tag;
-    if (status == MG_ESME_ROK)
+    if (v == MG_GW_DONE)
         acks++;
 }
-static mg_err submit(void *ctx, const char *dest, const uint8_t *ud, size_t len, uint64_t tag)
+static mg_err submit(void *ctx, const char *dest, const uint8_t *ud, size_t len, bool receipt,
+                     uint64_t tag)
 {
     (void)ctx;
     (void)dest;
     (void)ud;
     (void)len;
+    (void)receipt;
     (void)tag;
     return MG_OK;
 }
@@ -152,7 +156,7 @@ int main(int argc, char **argv)
         memset(&dv, 0, sizeof(dv));
         snprintf(dv.name, sizeof(dv.name), "dev-%zu", d);
         snprintf(dv.msisdn, sizeof(dv.msisdn), "+49151%08u", (unsigned)(d % 100000000u));
-        memcpy(dv.tar, "\x4d\x47\x01", 3);
+        memcpy(dv.tar, dev_tar, 3);
         dv.key_version = 1;
         mg_keyset ks;
         memset(&ks, 0, sizeof(ks));
@@ -174,25 +178,42 @@ int main(int argc, char **argv)
         size_t d = i % devices;
         char text[64];
         int tl = snprintf(text, sizeof(text), "temp=21.5C;door=locked;seq=%zu", i);
-        mg_ota_keys keys = {&dk[d].kic, &dk[d].kid, 1, 1};
-        mg_ota_hdr h = {MG_SPI(0x16, 0x00), 0x12, 0x12, {0x4d, 0x47, 0x01}, i / devices + 1, 0};
-        ud[i][0] = 0x02;
-        ud[i][1] = 0x70;
-        ud[i][2] = 0x00;
-        if (mg_ota_cmd_pack(&h, &keys, (const uint8_t *)text, (size_t)tl, ud[i] + 3, 137, &udl[i]) != MG_OK)
+        mg_ota_keys keys;
+        mg_sms_keys(&keys, &dk[d].kic, &dk[d].kid, 1);
+        uint8_t pkt[MG_SMS_PKT_MAX];
+        size_t pl = 0;
+        if (mg_sms_seal(MG_SMS_MO, dev_tar, &keys, i / devices + 1, false, (const uint8_t *)text,
+                        (size_t)tl, pkt, sizeof(pkt), &pl) != MG_OK ||
+            mg_sms_part(pkt, pl, 0, 1, ud[i], 140, &udl[i]) != MG_OK)
             return 1;
-        udl[i] += 3;
     }
     FILE *out = fopen(outp, "w");
-    mg_gw_cfg cfg = {s, "+491710000001", batch, out, 120, NULL, ack, submit};
+    mg_gw_cfg cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.store = s;
+    cfg.gateway_number = "+491710000001";
+    cfg.group_commit_max = batch;
+    cfg.output = out;
+    cfg.ack = ack;
+    cfg.submit = submit;
     mg_gw *gw = mg_gw_new(&cfg);
     if (gw == NULL || out == NULL)
         return 1;
 
     double t0 = now();
     for (size_t i = 0; i < n; i++) {
-        int r = mg_gw_inbound(gw, dk[i % devices].msisdn, 0x40, 0x00, 0x04, ud[i], udl[i], i + 1);
-        if (r != MG_SMPP_DEFER) {
+        mg_gw_msg m;
+        memset(&m, 0, sizeof(m));
+        m.source = dk[i % devices].msisdn;
+        m.source_raw = m.source;
+        m.sms.udhi = true;
+        m.sms.dcs = 0x04;
+        m.sms.smpp_dcs = true;
+        m.sms.ud = ud[i];
+        m.sms.ud_len = udl[i];
+        m.tag = i + 1;
+        mg_gw_verdict r = mg_gw_inbound(gw, &m);
+        if (r != MG_GW_DEFER) {
             fprintf(stderr, "message %zu answered %d\n", i, r);
             return 1;
         }

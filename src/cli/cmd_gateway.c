@@ -122,7 +122,7 @@ static int gateway_run(int argc, char **argv)
     dc.smpp.response_timeout_ms = conf_uint(&w, "response_timeout_ms", 10000, &bad);
     dc.smpp.reconnect_min_ms = conf_uint(&w, "reconnect_min_ms", 250, &bad);
     dc.smpp.reconnect_max_ms = conf_uint(&w, "reconnect_max_ms", 30000, &bad);
-    dc.smpp.bind_mode = strcmp(bind, "transmitter+receiver") == 0 ? MG_SMPP_BIND_TX_RX : MG_SMPP_BIND_TRX;
+    dc.smpp_ext.bind_mode = strcmp(bind, "transmitter+receiver") == 0 ? MG_SMPP_BIND_TX_RX : MG_SMPP_BIND_TRX;
     dc.addr.country_code = mg_conf_get(&w, "smsc_country_code", NULL);
     dc.addr.national_prefix = mg_conf_get(&w, "smsc_national_prefix", NULL);
     dc.addr.intl_prefix = mg_conf_get(&w, "smsc_intl_prefix", NULL);

@@ -17,7 +17,7 @@ typedef struct daemon {
     const mg_gw_daemon_cfg *cfg;
     mg_gw *gw;
     mg_smpp_session *smpp;
-    char number[32]; /* our number as the SMSC wants it */
+    char number[MG_SMPP_ADDR_MAX]; /* our number as the SMSC wants it (bind address_range) */
     uint8_t number_ton, number_npi;
 } daemon;
 
@@ -33,19 +33,14 @@ static mg_err d_submit(void *ctx, const char *dest, const uint8_t *ud, size_t ud
                        uint64_t tag)
 {
     daemon *d = ctx;
-    char to[32];
-    uint8_t ton, npi;
     if (ud_len > MG_SMS_UD_MAX)
         return MG_ERR_ARG;
-    mg_err e = mg_smpp_addr_out(&d->cfg->addr, dest, &ton, &npi, to, sizeof(to));
+    mg_smpp_pdu p;
+    mg_smpp_addr_buf ab;
+    mg_err e = mg_smpp_submit_pdu2(&p, &d->cfg->addr, d->cfg->gw.gateway_number, dest, ud, ud_len, true,
+                                   receipt ? 1 : 0, false, &ab);
     if (e != MG_OK)
         return e;
-    mg_smpp_pdu p;
-    mg_smpp_submit_pdu(&p, d->number, to, ud, ud_len, true, receipt ? 1 : 0);
-    p.source_ton = d->number_ton;
-    p.source_npi = d->number_npi;
-    p.dest_ton = ton;
-    p.dest_npi = npi;
     return mg_smpp_submit(d->smpp, &p, tag);
 }
 
@@ -76,7 +71,7 @@ static int d_deliver(void *ctx, const mg_smpp_pdu *pdu)
             return MG_ESME_ROK; /* a receipt we cannot read: nothing to do with it */
         return verdict_status(mg_gw_receipt(d->gw, id, state));
     }
-    char e164[MG_MSISDN_MAX], raw[MG_MSISDN_MAX];
+    char e164[MG_SMPP_E164_MAX], raw[MG_MSISDN_MAX];
     const char *why = NULL;
     mg_smpp_addr_printable(pdu->source_addr ? pdu->source_addr : "", raw, sizeof(raw));
     bool valid = mg_smpp_addr_in(&d->cfg->addr, pdu->source_ton, pdu->source_npi,
@@ -102,7 +97,7 @@ static int d_deliver(void *ctx, const mg_smpp_pdu *pdu)
     m.sms.smpp_dcs = true;
     m.sms.ud = ud;
     m.sms.ud_len = ud_len;
-    if (pdu->sar_present) {
+    if (pdu->has_sar) {
         sar.ref = pdu->sar_msg_ref_num;
         sar.total = pdu->sar_total_segments;
         sar.seq = pdu->sar_segment_seqnum;
@@ -208,10 +203,11 @@ int mg_gw_daemon_run(const mg_gw_daemon_cfg *cfg)
     d.gw = mg_gw_new(&gc);
     mg_smpp_cfg sc = cfg->smpp;
     sc.address_range = d.number;
-    sc.addr_ton = d.number_ton;
-    sc.addr_npi = d.number_npi;
+    mg_smpp_cfg_ext ext = cfg->smpp_ext;
+    ext.addr_ton = d.number_ton;
+    ext.addr_npi = d.number_npi;
     mg_smpp_handlers sh = {&d, d_deliver, d_submit_resp, d_link, d_bad};
-    d.smpp = d.gw ? mg_smpp_new(&sc, &sh) : NULL;
+    d.smpp = d.gw ? mg_smpp_new_ext(&sc, &ext, &sh) : NULL;
     if (d.gw == NULL || d.smpp == NULL) {
         fprintf(stderr, "m2mguard gateway run: cannot start: check smsc_port (1..65535), system_id (at most 15"
                         " characters), password (at most 8), system_type (at most 12), window (at most 1024)\n");
@@ -224,7 +220,7 @@ int mg_gw_daemon_run(const mg_gw_daemon_cfg *cfg)
         fprintf(stderr, "m2mguard gateway run: cannot replay the inbox: %s\n",
                 mg_store_errmsg(cfg->gw.store));
     fprintf(stderr, "gateway: %s, SMSC %s:%u (%s), output %s\n", cfg->gw.gateway_number, sc.host,
-            (unsigned)sc.port, sc.bind_mode == MG_SMPP_BIND_TX_RX ? "transmitter+receiver" : "transceiver",
+            (unsigned)sc.port, ext.bind_mode == MG_SMPP_BIND_TX_RX ? "transmitter+receiver" : "transceiver",
             cfg->output_path);
     mg_gw_event(d.gw, "cli", "", "gateway_start", cfg->gw.gateway_number);
 

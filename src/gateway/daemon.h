@@ -21,6 +21,7 @@
 typedef struct mg_gw_daemon_cfg {
     mg_gw_cfg gw;            /**< store, gateway_number, limits (callbacks are the daemon's) */
     mg_smpp_cfg smpp;        /**< the SMSC */
+    mg_smpp_cfg_ext smpp_ext; /**< bind mode (addr_ton/npi are set from the gateway number) */
     mg_smpp_addr_cfg addr;   /**< address rules of that SMSC */
     const char *output_path; /**< application output (JSON lines) */
     bool verbose;

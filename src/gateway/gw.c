@@ -944,10 +944,21 @@ mg_err mg_gw_flush(mg_gw *gw)
                     break;
             }
         } else if (p->kind == P_POR) {
-            e = mg_store_cmd_update(st, p->cmd_id, p->por_status == MG_POR_OK ? MG_CMD_DONE : MG_CMD_FAILED,
-                                    0, mg_ota_status_name(p->por_status));
-            if (e == MG_OK && p->rotate && p->por_status == MG_POR_OK)
+            /* once: only a command still waiting moves (compare-and-set) */
+            mg_err c = mg_store_cmd_complete(st, p->cmd_id,
+                                             p->por_status == MG_POR_OK ? MG_CMD_DONE : MG_CMD_FAILED,
+                                             mg_ota_status_name(p->por_status));
+            if (c == MG_ERR_STATE || c == MG_ERR_KEY) {
+                ev_set(&p->ev, p->device_id, "sms", p->source, "por_unknown",
+                       "PoR for a command no longer waiting (timed out, or answered meanwhile)");
+                p->kind = P_REFUSED;
+                p->rotate = false;
+            } else if (c != MG_OK) {
+                e = c;
+                break;
+            } else if (p->rotate && p->por_status == MG_POR_OK) {
                 e = activate(st, p, "after proof of receipt");
+            }
         }
         if (e == MG_OK)
             e = mg_store_event_add(st, &p->ev);
@@ -1261,7 +1272,11 @@ mg_err mg_gw_tick(mg_gw *gw, int64_t now)
     t.n = 0;
     mg_err e = mg_store_cmd_sent_before(gw->cfg.store, now - gw->cfg.por_timeout_s, collect_to, &t);
     for (size_t i = 0; e == MG_OK && i < t.n; i++) {
-        e = mg_store_cmd_update(gw->cfg.store, t.c[i].id, MG_CMD_TIMEOUT, 0, "no proof of receipt");
+        e = mg_store_cmd_complete(gw->cfg.store, t.c[i].id, MG_CMD_TIMEOUT, "no proof of receipt");
+        if (e == MG_ERR_STATE || e == MG_ERR_KEY) {
+            e = MG_OK; /* its PoR arrived meanwhile */
+            continue;
+        }
         if (e == MG_OK) {
             mg_event ev;
             char reason[MG_REASON_MAX];
