@@ -1,0 +1,541 @@
+/*
+ * The gateway core against a real SQLite store, with the device side played
+ * through the endpoint module (sms.h) exactly as a device does it:
+ * reflection in both directions, a PoR accepted once, commands and key
+ * rotation for every algorithm, 8-bit data codings, concatenated telemetry,
+ * bounded memory and events under floods of spoofed senders and of
+ * never-completed first parts, and a busy database answered with RETRY
+ * instead of a security verdict.
+ */
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#include "gw.h"
+#include "m2mguard/sms.h"
+#include "m2mguard/store.h"
+
+#define MAX_OUT 64
+
+typedef struct sent {
+    char dest[MG_MSISDN_MAX];
+    uint8_t ud[MG_SMS_UD_MAX];
+    size_t len;
+    uint64_t tag;
+} sent;
+
+typedef struct env {
+    char dir[64], db[96];
+    mg_store *s;
+    mg_gw *gw;
+    sent out[MAX_OUT];
+    size_t nout;
+    size_t acks_done, acks_retry;
+} env;
+
+static void on_ack(void *ctx, uint64_t tag, mg_gw_verdict v)
+{
+    env *e = ctx;
+    (void)tag;
+    if (v == MG_GW_RETRY)
+        e->acks_retry++;
+    else
+        e->acks_done++;
+}
+
+static mg_err on_submit(void *ctx, const char *dest, const uint8_t *ud, size_t len, bool receipt,
+                        uint64_t tag)
+{
+    env *e = ctx;
+    (void)receipt;
+    if (e->nout >= MAX_OUT)
+        return MG_ERR_BUF;
+    sent *s = &e->out[e->nout++];
+    snprintf(s->dest, sizeof(s->dest), "%s", dest);
+    memcpy(s->ud, ud, len);
+    s->len = len;
+    s->tag = tag;
+    return MG_OK;
+}
+
+static void env_open(env *e, size_t lookups)
+{
+    static const uint8_t master[32] = {1, 2, 3};
+    memset(e, 0, sizeof(*e));
+    snprintf(e->dir, sizeof(e->dir), "/tmp/mg-test-gw.XXXXXX");
+    assert_non_null(mkdtemp(e->dir));
+    snprintf(e->db, sizeof(e->db), "%s/m2mguard.db", e->dir);
+    assert_int_equal(mg_store_open(e->db, master, true, &e->s), MG_OK);
+    mg_gw_cfg c;
+    memset(&c, 0, sizeof(c));
+    c.store = e->s;
+    c.gateway_number = "+491710000001";
+    c.group_commit_max = 64;
+    c.lookups_per_s = (unsigned)lookups;
+    c.ctx = e;
+    c.ack = on_ack;
+    c.submit = on_submit;
+    e->gw = mg_gw_new(&c);
+    assert_non_null(e->gw);
+}
+
+static void env_close(env *e)
+{
+    mg_gw_free(e->gw);
+    mg_store_close(e->s);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", e->dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* A device as the device library holds it: its keys and counters. */
+typedef struct dev {
+    mg_device d;
+    mg_key kic, kid;
+    unsigned version;
+    uint64_t cntr_out, cntr_in;
+} dev;
+
+static void dev_keys(env *e, dev *v, int version)
+{
+    mg_keyset ks;
+    assert_int_equal(mg_store_keys_get(e->s, v->d.id, version, &ks), MG_OK);
+    mg_key_clear(&v->kic);
+    mg_key_clear(&v->kid);
+    assert_int_equal(mg_key_init(&v->kic, ks.alg, ks.kic, ks.len), MG_OK);
+    assert_int_equal(mg_key_init(&v->kid, ks.alg, ks.kid, ks.len), MG_OK);
+    v->version = (unsigned)ks.version;
+    mg_keyset_wipe(&ks);
+}
+
+static void dev_add(env *e, dev *v, const char *name, const char *msisdn, mg_alg alg, size_t len)
+{
+    memset(v, 0, sizeof(*v));
+    snprintf(v->d.name, sizeof(v->d.name), "%s", name);
+    snprintf(v->d.msisdn, sizeof(v->d.msisdn), "%s", msisdn);
+    memcpy(v->d.tar, "\x4d\x47\x01", 3);
+    mg_keyset ks;
+    assert_int_equal(mg_store_device_provision(e->s, &v->d, alg, len, &ks, NULL, NULL), MG_OK);
+    mg_keyset_wipe(&ks);
+    dev_keys(e, v, 0);
+}
+
+static void dev_free(dev *v)
+{
+    mg_key_clear(&v->kic);
+    mg_key_clear(&v->kid);
+}
+
+static mg_gw_verdict inbound(env *e, const char *from, uint8_t dcs, const uint8_t *ud, size_t len)
+{
+    mg_gw_msg m;
+    memset(&m, 0, sizeof(m));
+    m.source = from;
+    m.source_raw = from;
+    m.sms.udhi = true;
+    m.sms.dcs = dcs;
+    m.sms.smpp_dcs = true;
+    m.sms.ud = ud;
+    m.sms.ud_len = len;
+    m.tag = 1;
+    return mg_gw_inbound(e->gw, &m);
+}
+
+/* Telemetry from the device (one SMS). */
+static size_t telemetry(dev *v, const char *text, bool por, uint8_t *ud)
+{
+    mg_ota_keys k;
+    mg_sms_keys(&k, &v->kic, &v->kid, v->version);
+    uint8_t pkt[MG_SMS_PKT_MAX];
+    size_t n = 0, udl = 0;
+    assert_int_equal(mg_sms_seal(MG_SMS_MO, v->d.tar, &k, ++v->cntr_out, por, (const uint8_t *)text,
+                                 strlen(text), pkt, sizeof(pkt), &n),
+                     MG_OK);
+    assert_int_equal(mg_sms_part(pkt, n, 0, 1, ud, MG_SMS_UD_MAX, &udl), MG_OK);
+    return udl;
+}
+
+typedef struct evcount {
+    const char *kind;
+    size_t n, total;
+} evcount;
+
+static bool count_ev(void *ctx, const mg_event *ev)
+{
+    evcount *c = ctx;
+    c->total++;
+    if (strcmp(ev->kind, c->kind) == 0)
+        c->n++;
+    return true;
+}
+
+static size_t events(env *e, const char *kind, size_t *total)
+{
+    evcount c = {kind, 0, 0};
+    assert_int_equal(mg_store_events(e->s, 0, 0, 0, count_ev, &c), MG_OK);
+    if (total != NULL)
+        *total = c.total;
+    return c.n;
+}
+
+static int64_t queue(env *e, dev *v, const char *text)
+{
+    mg_command c;
+    memset(&c, 0, sizeof(c));
+    c.device_id = v->d.id;
+    snprintf(c.text, sizeof(c.text), "%s", text);
+    assert_int_equal(mg_store_cmd_enqueue(e->s, &c), MG_OK);
+    return c.id;
+}
+
+/* The device receives what the gateway sent (one or more parts), opens it
+ * with its keys; returns the PoR it sends back (UD) and the command data. */
+static size_t device_command(env *e, dev *v, size_t first, uint8_t *data, size_t *data_len,
+                             uint8_t *por)
+{
+    mg_sms_partial part;
+    mg_sms_partial_init(&part);
+    uint8_t pkt[MG_SMS_PKT_MAX];
+    size_t pl = 0;
+    bool whole = false;
+    for (size_t i = first; i < e->nout && !whole; i++) {
+        mg_sms_in in = {true, 0, 0x04, true, e->out[i].ud, e->out[i].len, NULL};
+        mg_sms_peek pk;
+        assert_int_equal(mg_sms_classify(&in, &pk, NULL), MG_OK);
+        if (pk.kind == MG_SMS_COMMAND) {
+            memcpy(pkt, pk.pkt, pk.pkt_len);
+            pl = pk.pkt_len;
+            whole = true;
+        } else {
+            assert_int_equal(pk.kind, MG_SMS_SEGMENT);
+            assert_int_equal(mg_sms_partial_add(&part, &pk, pkt, sizeof(pkt), &pl, &whole), MG_OK);
+        }
+    }
+    assert_true(whole);
+    mg_ota_keys k;
+    mg_sms_keys(&k, &v->kic, &v->kid, v->version);
+    mg_ota_cmd cmd;
+    assert_int_equal(mg_sms_open(MG_SMS_MT, v->d.tar, pkt, pl, &k, v->cntr_in, &cmd), MG_OK);
+    v->cntr_in = cmd.hdr.cntr;
+    assert_int_equal(mg_ota_cmd_accept(&cmd, v->cntr_in), MG_OK);
+    memcpy(data, cmd.data, cmd.data_len);
+    *data_len = cmd.data_len;
+    size_t n = 0;
+    assert_int_equal(mg_sms_por_seal(&cmd.hdr, &k, MG_POR_OK, (const uint8_t *)"done", 4, por,
+                                     MG_SMS_RSP_MAX, &n),
+                     MG_OK);
+    return n;
+}
+
+static mg_cmd_state cmd_state(env *e, int64_t id)
+{
+    mg_command c;
+    assert_int_equal(mg_store_cmd_get(e->s, id, &c), MG_OK);
+    return c.state;
+}
+
+/* Defect 1: the gateway's own command looped back as MO is refused, so is
+ * its own PoR; the device's real PoR is accepted once, a replay of it never. */
+static void test_reflection_and_por_once(void **state)
+{
+    (void)state;
+    env e;
+    env_open(&e, 0);
+    dev v;
+    dev_add(&e, &v, "door-1", "+4915100000001", MG_ALG_AES, 16);
+    int64_t id = queue(&e, &v, "unlock");
+    assert_int_equal(mg_gw_send_queued(e.gw), MG_OK);
+    assert_int_equal(e.nout, 1);
+    assert_int_equal(cmd_state(&e, id), MG_CMD_SENT);
+    /* an SMSC loops the MT straight back as MO from the device's number */
+    assert_int_equal(inbound(&e, v.d.msisdn, 0x04, e.out[0].ud, e.out[0].len), MG_GW_DEFER);
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_int_equal(mg_gw_get_stats(e.gw).accepted, 0);
+    assert_int_equal(events(&e, "wrong_direction", NULL), 1);
+    assert_int_equal(cmd_state(&e, id), MG_CMD_SENT);
+    /* the device executes it and answers */
+    uint8_t data[MG_SMS_DATA_MAX], por[MG_SMS_RSP_MAX];
+    size_t dl = 0;
+    size_t pn = device_command(&e, &v, 0, data, &dl, por);
+    assert_int_equal(dl, 6);
+    assert_memory_equal(data, "unlock", 6);
+    assert_int_equal(inbound(&e, v.d.msisdn, 0x04, por, pn), MG_GW_DEFER);
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_int_equal(cmd_state(&e, id), MG_CMD_DONE);
+    assert_int_equal(mg_gw_get_stats(e.gw).por_ok, 1);
+    /* the same PoR again, later: matches no waiting command */
+    assert_int_equal(inbound(&e, v.d.msisdn, 0x04, por, pn), MG_GW_DEFER);
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_int_equal(mg_gw_get_stats(e.gw).por_ok, 1);
+    assert_int_equal(events(&e, "por_unknown", NULL), 1);
+    /* telemetry asking for a PoR: the gateway's PoR sent back to it is refused */
+    uint8_t ud[MG_SMS_UD_MAX];
+    size_t n = telemetry(&v, "temp=20", true, ud);
+    e.nout = 0;
+    assert_int_equal(inbound(&e, v.d.msisdn, 0x04, ud, n), MG_GW_DEFER);
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_int_equal(mg_gw_get_stats(e.gw).accepted, 1);
+    assert_int_equal(e.nout, 1); /* the gateway's PoR */
+    assert_int_equal(inbound(&e, v.d.msisdn, 0x04, e.out[0].ud, e.out[0].len), MG_GW_DEFER);
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_int_equal(mg_gw_get_stats(e.gw).por_ok, 1);
+    assert_int_equal(events(&e, "wrong_direction", NULL), 2);
+    /* the device, for its part, refuses its own telemetry sent back to it */
+    mg_ota_keys k;
+    mg_sms_keys(&k, &v.kic, &v.kid, v.version);
+    mg_ota_cmd cmd;
+    n = telemetry(&v, "temp=21", false, ud);
+    assert_int_equal(mg_sms_open(MG_SMS_MT, v.d.tar, ud + 3, n - 3, &k, v.cntr_in, &cmd), MG_ERR_TAR);
+    dev_free(&v);
+    env_close(&e);
+}
+
+/* Defect 5: commands and key rotation for every algorithm the CLI accepts. */
+static void test_every_algorithm(void **state)
+{
+    (void)state;
+    static const struct { mg_alg alg; size_t len; } algs[] = {
+        {MG_ALG_AES, 16}, {MG_ALG_AES, 24}, {MG_ALG_AES, 32}, {MG_ALG_3DES2, 16}, {MG_ALG_3DES3, 24}};
+    env e;
+    env_open(&e, 0);
+    for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
+        dev v;
+        char name[16], msisdn[20];
+        snprintf(name, sizeof(name), "dev-%zu", i);
+        snprintf(msisdn, sizeof(msisdn), "+4915100000%03zu", i);
+        dev_add(&e, &v, name, msisdn, algs[i].alg, algs[i].len);
+        /* a command of 200 characters: concatenated */
+        char text[201];
+        memset(text, 'a' + (int)i, 200);
+        text[200] = '\0';
+        e.nout = 0;
+        int64_t id = queue(&e, &v, text);
+        assert_int_equal(mg_gw_send_queued(e.gw), MG_OK);
+        assert_true(e.nout >= 2);
+        uint8_t data[MG_SMS_DATA_MAX], por[MG_SMS_RSP_MAX];
+        size_t dl = 0, pn = device_command(&e, &v, 0, data, &dl, por);
+        assert_int_equal(dl, 200);
+        assert_memory_equal(data, text, 200);
+        assert_int_equal(inbound(&e, v.d.msisdn, 0x04, por, pn), MG_GW_DEFER);
+        assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+        assert_int_equal(cmd_state(&e, id), MG_CMD_DONE);
+        /* key rotation: the binary key delivery fits and carries the new keys */
+        int64_t rid = 0;
+        int oldv = 0, newv = 0;
+        assert_int_equal(mg_store_key_rotate(e.s, v.d.id, &rid, &oldv, &newv), MG_OK);
+        e.nout = 0;
+        assert_int_equal(mg_gw_send_queued(e.gw), MG_OK);
+        pn = device_command(&e, &v, 0, data, &dl, por);
+        mg_sms_keydeliv kd;
+        assert_int_equal(mg_sms_keydeliv_decode(data, dl, &kd), MG_OK);
+        assert_int_equal(kd.version, (unsigned)newv);
+        assert_int_equal(kd.alg, algs[i].alg);
+        assert_int_equal(kd.len, algs[i].len);
+        mg_keyset pend;
+        assert_int_equal(mg_store_keys_get(e.s, v.d.id, newv, &pend), MG_OK);
+        assert_memory_equal(kd.kic, pend.kic, kd.len);
+        assert_memory_equal(kd.kid, pend.kid, kd.len);
+        mg_keyset_wipe(&pend);
+        mg_wipe(&kd, sizeof(kd));
+        assert_int_equal(inbound(&e, v.d.msisdn, 0x04, por, pn), MG_GW_DEFER);
+        assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+        assert_int_equal(cmd_state(&e, rid), MG_CMD_DONE);
+        mg_device now;
+        assert_int_equal(mg_store_device_by_id(e.s, v.d.id, &now), MG_OK);
+        assert_int_equal(now.key_version, newv);
+        /* telemetry under the new keys is accepted */
+        dev_keys(&e, &v, newv);
+        uint8_t ud[MG_SMS_UD_MAX];
+        size_t n = telemetry(&v, "after rotation", false, ud);
+        uint64_t before = mg_gw_get_stats(e.gw).accepted;
+        assert_int_equal(inbound(&e, v.d.msisdn, 0x04, ud, n), MG_GW_DEFER);
+        assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+        assert_int_equal(mg_gw_get_stats(e.gw).accepted, before + 1);
+        dev_free(&v);
+    }
+    env_close(&e);
+}
+
+/* Defect 3: 8-bit codings accepted, 7-bit and UCS2 refused with a reason. */
+static void test_data_codings(void **state)
+{
+    (void)state;
+    env e;
+    env_open(&e, 0);
+    dev v;
+    dev_add(&e, &v, "meter-1", "+4915100000009", MG_ALG_AES, 16);
+    static const uint8_t ok[] = {0x02, 0x04, 0xF4, 0xF5, 0xF6};
+    uint8_t ud[MG_SMS_UD_MAX];
+    for (size_t i = 0; i < sizeof(ok); i++) {
+        size_t n = telemetry(&v, "kwh=12", false, ud);
+        assert_int_equal(inbound(&e, v.d.msisdn, ok[i], ud, n), MG_GW_DEFER);
+    }
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_int_equal(mg_gw_get_stats(e.gw).accepted, sizeof(ok));
+    size_t n = telemetry(&v, "kwh=13", false, ud);
+    assert_int_equal(inbound(&e, v.d.msisdn, 0x00, ud, n), MG_GW_DEFER);
+    assert_int_equal(inbound(&e, v.d.msisdn, 0x08, ud, n), MG_GW_DEFER);
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_int_equal(mg_gw_get_stats(e.gw).accepted, sizeof(ok));
+    assert_int_equal(events(&e, "insufficient_security", NULL), 2);
+    dev_free(&v);
+    env_close(&e);
+}
+
+static long rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[128];
+    long kib = -1;
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+            break;
+    if (f != NULL)
+        fclose(f);
+    return kib;
+}
+
+/* Defect 6: 200 000 spoofed sender numbers: memory flat, events bounded. */
+static void test_spoofed_sender_flood(void **state)
+{
+    (void)state;
+    env e;
+    env_open(&e, 1000000);
+    uint8_t ud[40] = {0x02, 0x70, 0x00};
+    long before = rss_kib();
+    for (unsigned i = 0; i < 200000; i++) {
+        char from[20];
+        snprintf(from, sizeof(from), "+49170%08u", i);
+        mg_gw_verdict r = inbound(&e, from, 0x04, ud, sizeof(ud));
+        assert_true(r == MG_GW_DEFER || r == MG_GW_DONE);
+        if (mg_gw_pending(e.gw) >= 64)
+            assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    }
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    long after = rss_kib();
+    size_t total = 0, unknown = events(&e, "unknown_sender", &total);
+    printf("  200000 spoofed senders: RSS %ld -> %ld KiB (%+ld), %zu unknown_sender events recorded\n",
+           before, after, after - before, unknown);
+    assert_true(after - before < 4096);
+    assert_true(unknown < 200000 / 10);
+    assert_true(mg_gw_get_stats(e.gw).refused == 200000);
+    assert_int_equal(mg_gw_tick(e.gw, (int64_t)time(NULL)), MG_OK);
+    assert_int_equal(events(&e, "events_suppressed", NULL), 1);
+    env_close(&e);
+}
+
+/* Defect 4 and 6: concatenated telemetry in any order; 50 000 first parts
+ * that never complete keep memory flat and do not block a genuine message. */
+static void test_concat_and_partial_flood(void **state)
+{
+    (void)state;
+    env e;
+    env_open(&e, 0);
+    dev v;
+    dev_add(&e, &v, "meter-2", "+4915100000010", MG_ALG_AES, 16);
+    long before = rss_kib();
+    uint8_t seg[MG_SMS_UD_MAX];
+    for (unsigned i = 0; i < 50000; i++) {
+        /* UDH: concat ref i, 3 parts, part 1, CPI */
+        uint8_t h[] = {0x07, 0x00, 0x03, (uint8_t)i, 0x03, 0x01, 0x70, 0x00};
+        memcpy(seg, h, sizeof(h));
+        memset(seg + sizeof(h), (int)i, 100);
+        mg_gw_verdict r = inbound(&e, v.d.msisdn, 0x04, seg, sizeof(h) + 100);
+        assert_true(r == MG_GW_DONE || r == MG_GW_DEFER);
+        if (mg_gw_pending(e.gw) >= 64)
+            assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    }
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    long after = rss_kib();
+    printf("  50000 unfinished first parts: RSS %ld -> %ld KiB (%+ld), %" PRIu64 " evicted\n", before,
+           after, after - before, mg_gw_get_stats(e.gw).partials_evicted);
+    assert_true(after - before < 4096);
+    assert_true(mg_gw_get_stats(e.gw).partials_evicted >= 50000 - 256);
+    /* a genuine long telemetry, parts in reverse order */
+    char text[300];
+    memset(text, 'x', sizeof(text) - 1);
+    text[sizeof(text) - 1] = '\0';
+    mg_ota_keys k;
+    mg_sms_keys(&k, &v.kic, &v.kid, v.version);
+    uint8_t pkt[MG_SMS_PKT_MAX];
+    size_t pl = 0, parts = 0;
+    assert_int_equal(mg_sms_seal(MG_SMS_MO, v.d.tar, &k, ++v.cntr_out, false, (const uint8_t *)text,
+                                 strlen(text), pkt, sizeof(pkt), &pl),
+                     MG_OK);
+    assert_int_equal(mg_sms_parts(pl, &parts), MG_OK);
+    assert_int_equal(parts, 3);
+    for (size_t s = parts; s >= 1; s--) {
+        size_t udl = 0;
+        assert_int_equal(mg_sms_part(pkt, pl, 0xEE, s, seg, sizeof(seg), &udl), MG_OK);
+        mg_gw_verdict r = inbound(&e, v.d.msisdn, 0xF6, seg, udl);
+        assert_int_equal(r, s == 1 ? MG_GW_DEFER : MG_GW_DONE);
+    }
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_int_equal(mg_gw_get_stats(e.gw).accepted, 1);
+    dev_free(&v);
+    env_close(&e);
+}
+
+/* Defect 7: a busy database is RETRY and an operational event, never
+ * unknown_key / unknown_sender. */
+static void test_busy_store_is_retry(void **state)
+{
+    (void)state;
+    env e;
+    env_open(&e, 0);
+    dev v;
+    dev_add(&e, &v, "door-9", "+4915100000099", MG_ALG_AES, 16);
+    assert_int_equal(mg_store_busy_timeout(e.s, 50), MG_OK);
+    sqlite3 *other;
+    assert_int_equal(sqlite3_open(e.db, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    uint8_t ud[MG_SMS_UD_MAX];
+    size_t n = telemetry(&v, "t=1", false, ud);
+    assert_int_equal(inbound(&e, v.d.msisdn, 0x04, ud, n), MG_GW_RETRY);
+    assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    assert_int_equal(events(&e, "unknown_sender", NULL), 0);
+    assert_int_equal(events(&e, "unknown_key", NULL), 0);
+    /* delivered again by the SMSC: accepted */
+    assert_int_equal(inbound(&e, v.d.msisdn, 0x04, ud, n), MG_GW_DEFER);
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_int_equal(mg_gw_get_stats(e.gw).accepted, 1);
+    assert_true(events(&e, "store_error", NULL) >= 1);
+    dev_free(&v);
+    env_close(&e);
+}
+
+/* Uncached senders beyond the look-up limit are RETRY (bounded store work). */
+static void test_lookup_limit(void **state)
+{
+    (void)state;
+    env e;
+    env_open(&e, 10);
+    uint8_t ud[40] = {0x02, 0x70, 0x00};
+    size_t retry = 0;
+    for (unsigned i = 0; i < 100; i++) {
+        char from[20];
+        snprintf(from, sizeof(from), "+49170%08u", i);
+        if (inbound(&e, from, 0x04, ud, sizeof(ud)) == MG_GW_RETRY)
+            retry++;
+    }
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_true(retry >= 85);
+    env_close(&e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reflection_and_por_once), cmocka_unit_test(test_every_algorithm),
+        cmocka_unit_test(test_data_codings),            cmocka_unit_test(test_spoofed_sender_flood),
+        cmocka_unit_test(test_concat_and_partial_flood), cmocka_unit_test(test_busy_store_is_retry),
+        cmocka_unit_test(test_lookup_limit),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
