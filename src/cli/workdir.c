@@ -194,9 +194,13 @@ int mg_workdir_open(const char *dir_or_null, mg_workdir *w)
     if ((rc = mg_workdir_file(w, MG_DB_FILE, path, sizeof(path))) != MG_EXIT_OK)
         goto fail;
     /* The database holds the wrapped keys and the counters: private too. */
-    if (lstat(path, &st) == 0 && (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0)) {
+    if (lstat(path, &st) == 0 &&
+        (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0)) {
         if (!S_ISREG(st.st_mode))
             fprintf(stderr, "m2mguard: database %s is not a regular file\n", path);
+        else if (st.st_uid != geteuid())
+            fprintf(stderr, "m2mguard: database %s is owned by uid %u, not by this user (uid %u)\n",
+                    path, (unsigned)st.st_uid, (unsigned)geteuid());
         else
             fprintf(stderr, "m2mguard: database %s has mode %04o, must be 0600 (chmod 600 %s)\n",
                     path, (unsigned)(st.st_mode & 07777), path);
