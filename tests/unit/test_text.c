@@ -65,7 +65,7 @@ static void test_hex_errors(void **state)
     /* "0x", spaces, signs, a NUL inside hex_len, the letters just past 'f'/'F'
      * and just before '0'/'a'/'A': all refused */
     static const char *const bad[] = {"0x", " 1", "1 ", "+1", "-1", "g0", "0G", "/0", "0:",
-                                       "`0", "0@", "\xff" "0", "0\x80"};
+                                       "`0", "0@", "\xff\x30", "0\x80"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(mg_hex_decode(bad[i], 2, out, sizeof(out)), -1);
     assert_int_equal(mg_hex_decode("0\0", 2, out, sizeof(out)), -1);
