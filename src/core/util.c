@@ -62,11 +62,12 @@ int mg_hex_decode(const char *hex, size_t hex_len, uint8_t *out, size_t cap)
         }
         out[i] = (uint8_t)((v[0] << 4 | v[1]) & 0xffu);
     }
-    if (bad != 0) {
-        mg_wipe(out, n);
-        return -1;
-    }
-    return (int)n;
+    /* Neither is there a branch on the verdict: bad is 0 or 1; on 1 the mask
+     * clears out[] and the result is -1 (all bits set), on 0 it is n. */
+    uint32_t keep = bad - 1u;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (uint8_t)(out[i] & keep);
+    return (int)(uint32_t)(((uint32_t)n & keep) | (0u - bad));
 }
 
 const char *mg_strerror(mg_err e)
