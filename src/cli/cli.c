@@ -67,16 +67,6 @@ int mg_cli_usage_error(const char *path, const char *msg)
     return MG_EXIT_USAGE;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 long mg_cli_hex(const char *what, const char *hex, uint8_t *out, size_t cap, size_t want)
 {
     size_t len = strlen(hex);
@@ -93,16 +83,16 @@ long mg_cli_hex(const char *what, const char *hex, uint8_t *out, size_t cap, siz
             fprintf(stderr, "%s: too long (%zu octets, at most %zu)\n", what, n, cap);
         return -1;
     }
-    for (size_t i = 0; i < n; i++) {
-        int hi = hexval((unsigned char)hex[2 * i]), lo = hexval((unsigned char)hex[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            fprintf(stderr, "%s: not a hex digit at position %zu\n", what,
-                    hi < 0 ? 2 * i + 1 : 2 * i + 2);
-            return -1;
-        }
-        out[i] = (uint8_t)(hi << 4 | lo);
+    int got = mg_hex_decode(hex, len, out, cap);
+    if (got < 0) {
+        /* not a key (those go through mg_cli_key_hex): the position helps */
+        size_t pos = 0;
+        while (pos < len && isxdigit((unsigned char)hex[pos]))
+            pos++;
+        fprintf(stderr, "%s: not a hex digit at position %zu\n", what, pos + 1);
+        return -1;
     }
-    return (long)n;
+    return got;
 }
 
 bool mg_cli_hexnum(const char *what, const char *hex, size_t digits, uint64_t *v)
