@@ -71,6 +71,16 @@ void mg_wipe(void *p, size_t n);
 /** Lower-case hex of p[0..n) into out, which holds 2 * n + 1 characters. */
 void mg_hex_encode(char *out, const uint8_t *p, size_t n);
 
+/**
+ * Decodes hex_len hex digits (upper or lower case, nothing else) into out
+ * (cap octets): returns the number of octets (hex_len / 2), or -1 for an odd
+ * length, more octets than cap, or a character that is not a hex digit.
+ * For keys: the running time depends on hex_len only, never on the digits
+ * (no table indexed by a digit, no early exit on a bad one). On -1, out
+ * holds nothing of the input.
+ */
+int mg_hex_decode(const char *hex, size_t hex_len, uint8_t *out, size_t cap);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,12 +1,7 @@
 #include "cli.h"
 
 #include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "m2mguard/common.h"
 
@@ -31,9 +26,12 @@ int mg_cli_catch_stop(void)
 
 int64_t mg_cli_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return mg_mono_ms();
+}
+
+void mg_cli_json_str(FILE *f, const char *s)
+{
+    mg_json_str(f, s);
 }
 
 void mg_cli_print_table(FILE *f, const char *path, const mg_cmd *table, size_t n)
@@ -69,16 +67,6 @@ int mg_cli_usage_error(const char *path, const char *msg)
     return MG_EXIT_USAGE;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 long mg_cli_hex(const char *what, const char *hex, uint8_t *out, size_t cap, size_t want)
 {
     size_t len = strlen(hex);
@@ -95,16 +83,16 @@ long mg_cli_hex(const char *what, const char *hex, uint8_t *out, size_t cap, siz
             fprintf(stderr, "%s: too long (%zu octets, at most %zu)\n", what, n, cap);
         return -1;
     }
-    for (size_t i = 0; i < n; i++) {
-        int hi = hexval((unsigned char)hex[2 * i]), lo = hexval((unsigned char)hex[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            fprintf(stderr, "%s: not a hex digit at position %zu\n", what,
-                    hi < 0 ? 2 * i + 1 : 2 * i + 2);
-            return -1;
-        }
-        out[i] = (uint8_t)(hi << 4 | lo);
+    int got = mg_hex_decode(hex, len, out, cap);
+    if (got < 0) {
+        /* not a key (those go through mg_cli_key_hex): the position helps */
+        size_t pos = 0;
+        while (pos < len && isxdigit((unsigned char)hex[pos]))
+            pos++;
+        fprintf(stderr, "%s: not a hex digit at position %zu\n", what, pos + 1);
+        return -1;
     }
-    return (long)n;
+    return got;
 }
 
 bool mg_cli_hexnum(const char *what, const char *hex, size_t digits, uint64_t *v)
@@ -127,68 +115,61 @@ void mg_cli_print_hex(FILE *f, const uint8_t *p, size_t n)
         fprintf(f, "%02x", p[i]);
 }
 
-long mg_cli_key_file(const char *what, const char *path, uint8_t *out, size_t cap)
+int mg_cli_key_hex(const char *what, const char *hex, uint8_t *out, size_t cap, size_t *len)
 {
-    char text[512];
-    char hex[sizeof(text)] = {0};
-    size_t got = 0, h = 0;
-    struct stat st;
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-        fprintf(stderr, "%s: cannot open %s: %s\n", what, path, strerror(errno));
-        return -1;
+    size_t n = strlen(hex);
+    *len = 0;
+    if (n == 0) {
+        fprintf(stderr, "%s: empty key (give the key as hex digits)\n", what);
+        return MG_EXIT_USAGE;
     }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        fprintf(stderr, "%s: %s is not a regular file\n", what, path);
-        close(fd);
-        return -1;
+    if (n % 2 != 0) {
+        fprintf(stderr, "%s: odd number of hex digits (%zu)\n", what, n);
+        return MG_EXIT_USAGE;
     }
-    if ((st.st_mode & 077) != 0) {
-        fprintf(stderr, "%s: %s is accessible by group or others (mode %03o); chmod 600 it\n",
-                what, path, (unsigned)(st.st_mode & 0777));
-        close(fd);
-        return -1;
+    if (n / 2 > cap) {
+        fprintf(stderr, "%s: key too long (%zu octets, at most %zu)\n", what, n / 2, cap);
+        return MG_EXIT_USAGE;
     }
-    for (;;) {
-        ssize_t r = read(fd, text + got, sizeof(text) - 1 - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            fprintf(stderr, "%s: cannot read %s: %s\n", what, path, strerror(errno));
-            close(fd);
-            mg_wipe(text, sizeof(text));
-            return -1;
-        }
-        if (r == 0)
-            break;
-        got += (size_t)r;
-        if (got == sizeof(text) - 1)
-            break;
+    int got = mg_hex_decode(hex, n, out, cap);
+    if (got < 0) {
+        fprintf(stderr, "%s: not a hex key (only 0-9, a-f, A-F)\n", what);
+        return MG_EXIT_USAGE;
     }
-    close(fd);
-    for (size_t i = 0; i < got; i++)
-        if (!isspace((unsigned char)text[i]))
-            hex[h++] = text[i];
-    hex[h] = '\0';
-    long n = mg_cli_hex(what, hex, out, cap, 0);
-    mg_wipe(text, sizeof(text));
-    mg_wipe(hex, sizeof(hex));
-    return n;
+    *len = (size_t)got;
+    return MG_EXIT_OK;
 }
 
-void mg_cli_json_str(FILE *f, const char *s)
+int mg_cli_key_file(const char *what, const char *path, uint8_t *out, size_t cap, size_t *len)
 {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c == '\n')
-            fputs("\\n", f);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
+    char text[512];
+    size_t got = 0, h = 0;
+    *len = 0;
+    int rc = mg_read_private(what, path, text, sizeof(text), &got);
+    if (rc != MG_EXIT_OK)
+        return rc;
+    /* squeeze out whitespace in place: a key file may end with a newline */
+    for (size_t i = 0; i < got; i++)
+        if (!isspace((unsigned char)text[i]))
+            text[h++] = text[i];
+    const char *bad = NULL;
+    if (h == 0)
+        bad = "holds no hex digits";
+    else if (h % 2 != 0)
+        bad = "holds an odd number of hex digits";
+    else if (h / 2 > cap)
+        bad = "holds a key that is too long";
+    int n = bad == NULL ? mg_hex_decode(text, h, out, cap) : -1;
+    mg_wipe(text, sizeof(text));
+    if (bad == NULL && n < 0)
+        bad = "holds a character that is not a hex digit";
+    if (bad != NULL) {
+        if (h / 2 > cap)
+            fprintf(stderr, "%s: %s %s (%zu octets, at most %zu)\n", what, path, bad, h / 2, cap);
         else
-            fputc(c, f);
+            fprintf(stderr, "%s: %s %s (expected the key as hex text)\n", what, path, bad);
+        return MG_EXIT_INPUT;
     }
-    fputc('"', f);
+    *len = (size_t)n;
+    return MG_EXIT_OK;
 }

@@ -8,15 +8,9 @@
 #include <signal.h>
 #include <stdio.h>
 
-/* Exit codes, the same for every subcommand (documented in README and man page). */
-enum {
-    MG_EXIT_OK = 0,       /* success; for `risk analyze`: secure enough */
-    MG_EXIT_REJECT = 1,   /* input verified and refused (bad checksum, replay...);
-                             for `risk analyze`: not secure enough */
-    MG_EXIT_USAGE = 2,    /* bad command line */
-    MG_EXIT_INPUT = 3,    /* unreadable file or malformed input data */
-    MG_EXIT_INTERNAL = 4, /* internal or crypto backend failure */
-};
+/* Exit codes (MG_EXIT_OK, _REJECT, _USAGE, _INPUT, _INTERNAL): m2mguard/text.h,
+ * the same for every subcommand (documented in README and man page). */
+#include "m2mguard/text.h"
 
 /* A command in a table: `name` is matched against argv[0]. fn receives
  * argc/argv starting at its own name (argv[0] == name). */
@@ -39,13 +33,19 @@ long mg_cli_hex(const char *what, const char *hex, uint8_t *out, size_t cap, siz
 /* Parses a hex number of exactly `digits` hex digits into *v. */
 bool mg_cli_hexnum(const char *what, const char *hex, size_t digits, uint64_t *v);
 void mg_cli_print_hex(FILE *f, const uint8_t *p, size_t n);
-/* Reads a key from a file: hex text (whitespace ignored). The file must not be
- * readable by group or others. Returns octets or -1 with a message. */
-long mg_cli_key_file(const char *what, const char *path, uint8_t *out, size_t cap);
-/* Writes s as a JSON string (with quotes). */
-void mg_cli_json_str(FILE *f, const char *s);
+/* Keys. A key given as hex text: decoded with the constant-time mg_hex_decode;
+ * messages never show a digit of it. Empty, odd length, not hex, or longer
+ * than cap octets: a message naming `what` and MG_EXIT_USAGE. On success
+ * *len receives the octets. */
+int mg_cli_key_hex(const char *what, const char *hex, uint8_t *out, size_t cap, size_t *len);
+/* A key from a file (mg_read_private: O_NOFOLLOW, regular, owned by the user,
+ * mode 0600): hex text, whitespace ignored. Unreadable, wrong mode, empty or
+ * not 1..cap octets of hex: a message naming the file and MG_EXIT_INPUT. */
+int mg_cli_key_file(const char *what, const char *path, uint8_t *out, size_t cap, size_t *len);
 
-/* Monotonic clock in milliseconds. */
+/* Kept for the callers not yet moved to m2mguard/text.h (cmd_gateway.c,
+ * cmd_agent.c, cmd_demo.c): mg_json_str and mg_mono_ms. */
+void mg_cli_json_str(FILE *f, const char *s);
 int64_t mg_cli_now_ms(void);
 
 /* Set by SIGTERM/SIGINT once mg_cli_catch_stop() ran (SIGPIPE is ignored). */

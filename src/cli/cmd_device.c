@@ -342,11 +342,11 @@ static void print_json_fields(const mg_device *d)
     char created[32];
     mg_time_iso(d->created, created);
     printf("\"id\":%lld,\"name\":", (long long)d->id);
-    mg_cli_json_str(stdout, d->name);
+    mg_json_str(stdout, d->name);
     printf(",\"class\":");
-    mg_cli_json_str(stdout, d->dev_class);
+    mg_json_str(stdout, d->dev_class);
     printf(",\"msisdn\":");
-    mg_cli_json_str(stdout, d->msisdn);
+    mg_json_str(stdout, d->msisdn);
     printf(",\"status\":\"%s\",\"tar\":\"%02x%02x%02x\",\"key_version\":%d,\"cntr_in\":%llu,"
            "\"cntr_out\":%llu,\"created\":\"%s\"",
            mg_dev_status_name(d->status), d->tar[0], d->tar[1], d->tar[2], d->key_version,

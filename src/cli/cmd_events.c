@@ -121,17 +121,17 @@ static bool print_event(void *ctx, const mg_event *e)
     if (c->json) {
         printf("{\"id\":%lld,\"time\":\"%s\",\"device\":", (long long)e->id, t);
         if (dev != NULL)
-            mg_cli_json_str(stdout, dev);
+            mg_json_str(stdout, dev);
         else
             fputs("null", stdout);
         fputs(",\"bearer\":", stdout);
-        mg_cli_json_str(stdout, e->bearer);
+        mg_json_str(stdout, e->bearer);
         fputs(",\"source\":", stdout);
-        mg_cli_json_str(stdout, e->source);
+        mg_json_str(stdout, e->source);
         fputs(",\"kind\":", stdout);
-        mg_cli_json_str(stdout, e->kind);
+        mg_json_str(stdout, e->kind);
         fputs(",\"reason\":", stdout);
-        mg_cli_json_str(stdout, e->reason);
+        mg_json_str(stdout, e->reason);
         fputs("}\n", stdout);
     } else {
         printf("%s\t", t);
@@ -172,7 +172,7 @@ int mg_cmd_events(int argc, char **argv)
         case L_DEVICE: device = optarg; break;
         case L_DIR: dir = optarg; break;
         case L_SINCE:
-            if (!parse_since(optarg, (int64_t)time(NULL), &since) || since <= 0) {
+            if (!parse_since(optarg, mg_now_s(), &since) || since <= 0) {
                 fprintf(stderr, EVENTS_PATH ": --since: expected ISO-8601 UTC "
                                 "(2026-11-25T08:00:00Z) or a time ago (10m, 2h, 3d), got '%s'\n",
                         optarg);

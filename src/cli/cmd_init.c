@@ -200,8 +200,7 @@ int mg_cmd_init(int argc, char **argv)
         fprintf(stderr, INIT_PATH ": the random generator failed\n");
         goto out;
     }
-    for (size_t i = 0; i < sizeof(master); i++)
-        (void)snprintf(hex + 2 * i, 3, "%02x", master[i]);
+    mg_hex_encode(hex, master, sizeof(master));
     hex[2 * sizeof(master)] = '\n';
     hex[2 * sizeof(master) + 1] = '\0';
     int n = snprintf(conf, sizeof(conf), conf_template, password);

@@ -86,6 +86,7 @@ static int parse(const sms_cmd *c, int argc, char **argv, sms_opts *o, int *rc)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    unsigned keysrc = 0; /* 1 --kic-key, 2 --kic-key-file, 4 --kid-key, 8 --kid-key-file */
     memset(o, 0, sizeof(*o));
     o->msl = mg_ota_msl_default;
     *rc = MG_EXIT_USAGE;
@@ -113,30 +114,42 @@ static int parse(const sms_cmd *c, int argc, char **argv, sms_opts *o, int *rc)
         case L_JSON: flag = O_JSON; o->json = true; break;
         case L_STATUS: flag = O_STATUS; ok = status_of_name(optarg, &o->status) == 0; break;
         case L_KIC_KEY:
-        case L_KID_KEY: {
-            flag = O_KEYS;
-            bool is_kic = ch == L_KIC_KEY;
-            long n = mg_cli_hex(is_kic ? "--kic-key" : "--kid-key", optarg,
-                                is_kic ? o->kic_key : o->kid_key, MG_KEY_MAX, 0);
-            mg_wipe(optarg, strlen(optarg)); /* keep the key out of /proc/PID/cmdline */
-            ok = n > 0;
-            if (is_kic)
-                o->kic_len = n;
-            else
-                o->kid_len = n;
-            break;
-        }
+        case L_KID_KEY:
         case L_KIC_FILE:
         case L_KID_FILE: {
             flag = O_KEYS;
-            bool is_kic = ch == L_KIC_FILE;
-            long n = mg_cli_key_file(is_kic ? "--kic-key-file" : "--kid-key-file", optarg,
-                                     is_kic ? o->kic_key : o->kid_key, MG_KEY_MAX);
-            ok = n > 0;
+            bool is_kic = ch == L_KIC_KEY || ch == L_KIC_FILE;
+            bool is_file = ch == L_KIC_FILE || ch == L_KID_FILE;
+            unsigned bit = (is_kic ? 1u : 4u) << (is_file ? 1 : 0);
+            unsigned both = is_kic ? 3u : 12u;
+            const char *name = longopts[li].name;
+            size_t len = 0;
+            int krc = MG_EXIT_USAGE;
+            if ((keysrc & both) != 0) {
+                char msg[128];
+                if ((keysrc & bit) != 0)
+                    snprintf(msg, sizeof(msg), "--%s given twice", name);
+                else
+                    snprintf(msg, sizeof(msg), "both --%s and --%s given; use one",
+                             is_kic ? "kic-key" : "kid-key", is_kic ? "kic-key-file" : "kid-key-file");
+                (void)mg_cli_usage_error(c->path, msg);
+            } else if (is_file) {
+                krc = mg_cli_key_file(is_kic ? "--kic-key-file" : "--kid-key-file", optarg,
+                                      is_kic ? o->kic_key : o->kid_key, MG_KEY_MAX, &len);
+            } else {
+                krc = mg_cli_key_hex(is_kic ? "--kic-key" : "--kid-key", optarg,
+                                     is_kic ? o->kic_key : o->kid_key, MG_KEY_MAX, &len);
+            }
+            if (!is_file)
+                mg_wipe(optarg, strlen(optarg)); /* keep the key out of /proc/PID/cmdline */
+            keysrc |= bit;
+            ok = krc == MG_EXIT_OK;
+            if (!ok)
+                *rc = krc;
             if (is_kic)
-                o->kic_len = n;
+                o->kic_len = (long)len;
             else
-                o->kid_len = n;
+                o->kid_len = (long)len;
             break;
         }
         case L_ALG:
@@ -289,9 +302,9 @@ static int report_error(const char *path, mg_err e, bool json, const char *detai
     fprintf(stderr, "%s: %s (%s)\n", status, detail, mg_strerror(e));
     if (json) {
         printf("{\"status\":");
-        mg_cli_json_str(stdout, status);
+        mg_json_str(stdout, status);
         printf(",\"error\":");
-        mg_cli_json_str(stdout, mg_strerror(e));
+        mg_json_str(stdout, mg_strerror(e));
         printf("}\n");
     }
     (void)path;
@@ -500,7 +513,7 @@ static int cmd_por_unpack(int argc, char **argv)
         } else if (o.json) {
             printf("{\"tar\":\"%02x%02x%02x\",\"cntr\":\"%010llx\",\"pcntr\":%u,\"status\":",
                    r.tar[0], r.tar[1], r.tar[2], (unsigned long long)r.cntr, r.pcntr);
-            mg_cli_json_str(stdout, mg_ota_status_name(r.status));
+            mg_json_str(stdout, mg_ota_status_name(r.status));
             printf(",\"data\":\"");
             mg_cli_print_hex(stdout, r.data, r.data_len);
             printf("\"}\n");

@@ -22,6 +22,10 @@ static const char decode_usage[] =
     "               as in AT+CMGS / +CMT; also prints smsc and cmgs_length\n"
     "  -h, --help   print this help\n"
     "\n"
+    "A DELIVER whose TP-SCTS is not a valid time stamp (month 13, non-BCD digits)\n"
+    "is decoded all the same: text 'scts: invalid (REASON), raw HEX14'; JSON\n"
+    "\"scts\":null with \"scts_raw\" and \"scts_error\"; a warning on stderr.\n"
+    "\n"
     "Exit codes: 0 ok, 2 bad command line, 3 bad hex or malformed TPDU.\n";
 
 static const char encode_usage[] =
@@ -100,11 +104,33 @@ static bool addr_text(const mg_sms_addr *a, char *out, size_t cap)
     return mg_sms_addr_to_str(a, out, cap) == MG_OK;
 }
 
-static bool scts_text(const uint8_t scts[7], char *out, size_t cap)
+/* TP-SCTS as ISO-8601 with its offset; false with the reason in err when the
+ * octets are not a valid time stamp (the rest of the TPDU is still decoded). */
+static bool scts_text(const uint8_t scts[7], char *out, size_t cap, char *err, size_t errcap)
 {
+    static const char *const names[6] = {"year", "month", "day", "hour", "minute", "second"};
+    static const unsigned lo[6] = {0, 1, 1, 0, 0, 0}, hi[6] = {99, 12, 31, 23, 59, 59};
     mg_sms_time t;
-    if (mg_sms_time_decode(scts, &t) != MG_OK)
+    if (mg_sms_time_decode(scts, &t) != MG_OK) {
+        /* name the first bad field: swapped BCD, §9.2.3.11 */
+        for (size_t i = 0; i < 7; i++) {
+            unsigned d1 = scts[i] & 15u, d2 = scts[i] >> 4;
+            if (i == 6)
+                d2 &= 7u; /* bit 3 of the 7th octet is the sign of the offset */
+            if (d1 > 9 || d2 > 9) {
+                snprintf(err, errcap, "%s: not BCD (octet %02x)", i < 6 ? names[i] : "time zone",
+                         scts[i]);
+                return false;
+            }
+            unsigned v = d1 * 10 + d2;
+            if (i < 6 && (v < lo[i] || v > hi[i])) {
+                snprintf(err, errcap, "%s %u out of range %u..%u", names[i], v, lo[i], hi[i]);
+                return false;
+            }
+        }
+        snprintf(err, errcap, "not a valid time stamp");
         return false;
+    }
     int q = t.tz < 0 ? -t.tz : t.tz;
     /* two-digit years: 90..99 are 1990..1999, the rest 2000..2089 */
     snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d",
@@ -162,7 +188,7 @@ static void put_str(out *o, const char *k, const char *v)
 {
     key(o, k);
     if (o->json)
-        mg_cli_json_str(stdout, v);
+        mg_json_str(stdout, v);
     else
         fputs(v, stdout);
     end(o);
@@ -283,10 +309,13 @@ static int cmd_decode(int argc, char **argv)
         fprintf(stderr, "%s: malformed PDU-mode SMSC address: bad digits\n", DECODE_PATH);
         return MG_EXIT_INPUT;
     }
-    if (t.type == MG_TPDU_DELIVER && !scts_text(t.scts, scts, sizeof(scts))) {
-        fprintf(stderr, "%s: malformed TPDU: TP-SCTS: not a valid time stamp\n", DECODE_PATH);
-        return MG_EXIT_INPUT;
-    }
+    /* An SMSC's bad time stamp does not hide the message: the field is flagged. */
+    char scts_err[64] = "";
+    bool scts_ok = t.type != MG_TPDU_DELIVER ||
+                   scts_text(t.scts, scts, sizeof(scts), scts_err, sizeof(scts_err));
+    if (!scts_ok)
+        fprintf(stderr, "%s: warning: TP-SCTS is not a valid time stamp (%s); decoded the rest\n",
+                DECODE_PATH, scts_err);
 
     out o = {json, true};
     if (json)
@@ -319,8 +348,19 @@ static int cmd_decode(int argc, char **argv)
     put_str(&o, "alphabet", alphabet_name(t.dcs));
     if (sub)
         put_hex(&o, "vp", t.vp, mg_vp_len(t.vpf));
-    else
+    else if (scts_ok)
         put_str(&o, "scts", scts);
+    else if (json) {
+        key(&o, "scts");
+        fputs("null", stdout);
+        put_hex(&o, "scts_raw", t.scts, sizeof(t.scts));
+        put_str(&o, "scts_error", scts_err);
+    } else {
+        key(&o, "scts");
+        printf("invalid (%s), raw ", scts_err);
+        mg_cli_print_hex(stdout, t.scts, sizeof(t.scts));
+        end(&o);
+    }
     put_uint(&o, "udl", t.udl);
     mg_udh u = {NULL, 0, 0};
     if (t.udhi && mg_udh_parse(t.udh, t.udh_len, &u) != MG_OK)

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -39,53 +38,6 @@ int mg_workdir_file(const mg_workdir *w, const char *name, char *out, size_t cap
         fprintf(stderr, "m2mguard: path %s/%s is too long\n", w->dir, name);
         return MG_EXIT_USAGE;
     }
-    return MG_EXIT_OK;
-}
-
-/* Reads a whole small file that must be a regular file not accessible by
- * group or others. buf receives a NUL-terminated copy. */
-static int read_private(const char *what, const char *path, char *buf, size_t cap)
-{
-    struct stat st;
-    size_t got = 0;
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-        fprintf(stderr, "%s: cannot open %s: %s\n", what, path, strerror(errno));
-        return MG_EXIT_INPUT;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        fprintf(stderr, "%s: %s is not a regular file\n", what, path);
-        close(fd);
-        return MG_EXIT_INPUT;
-    }
-    if ((st.st_mode & 077) != 0) {
-        fprintf(stderr, "%s: %s is accessible by group or others (mode %03o); chmod 600 it\n",
-                what, path, (unsigned)(st.st_mode & 0777));
-        close(fd);
-        return MG_EXIT_INPUT;
-    }
-    for (;;) {
-        ssize_t r = read(fd, buf + got, cap - 1 - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            fprintf(stderr, "%s: cannot read %s: %s\n", what, path, strerror(errno));
-            close(fd);
-            mg_wipe(buf, cap);
-            return MG_EXIT_INPUT;
-        }
-        if (r == 0)
-            break;
-        got += (size_t)r;
-        if (got == cap - 1) {
-            fprintf(stderr, "%s: %s is too large (at most %zu octets)\n", what, path, cap - 2);
-            close(fd);
-            mg_wipe(buf, cap);
-            return MG_EXIT_INPUT;
-        }
-    }
-    close(fd);
-    buf[got] = '\0';
     return MG_EXIT_OK;
 }
 
@@ -167,7 +119,7 @@ int mg_conf_load(mg_workdir *w, const char *path)
     static char text[CONF_FILE_MAX];
     mg_wipe(w->conf, sizeof(w->conf));
     w->nconf = 0;
-    int rc = read_private("config", path, text, sizeof(text));
+    int rc = mg_read_private("config", path, text, sizeof(text), NULL);
     if (rc == MG_EXIT_OK) {
         conf_ctx c = {w, path};
         rc = each_line("config", path, text, conf_line, &c);
@@ -188,6 +140,28 @@ const char *mg_conf_get(const mg_workdir *w, const char *key, const char *dflt)
     return dflt;
 }
 
+/* master.key: 32 octets as 64 hex digits (whitespace around them ignored),
+ * in a private file (mg_read_private names a wrong mode as such). */
+static int read_master(const char *path, uint8_t master[32])
+{
+    char text[160];
+    size_t n = 0;
+    int rc = mg_read_private("master key", path, text, sizeof(text), &n);
+    if (rc != MG_EXIT_OK)
+        return rc;
+    size_t a = 0;
+    while (a < n && isspace((unsigned char)text[a]))
+        a++;
+    while (n > a && isspace((unsigned char)text[n - 1]))
+        n--;
+    if (n - a != 64 || mg_hex_decode(text + a, 64, master, 32) != 32) {
+        fprintf(stderr, "master key: %s must hold 32 octets as 64 hex digits\n", path);
+        rc = MG_EXIT_INPUT;
+    }
+    mg_wipe(text, sizeof(text));
+    return rc;
+}
+
 int mg_workdir_open(const char *dir_or_null, mg_workdir *w)
 {
     char path[MG_PATH_MAX + 32];
@@ -202,18 +176,37 @@ int mg_workdir_open(const char *dir_or_null, mg_workdir *w)
                         "or use --dir or $%s)\n", w->dir, w->dir, MG_WORKDIR_ENV);
         return MG_EXIT_INPUT;
     }
+    /* Whoever can write the directory can swap the master key, the database
+     * or the configuration (docs/operations.md: mode 0700). */
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+        fprintf(stderr, "m2mguard: working directory %s has mode %04o: writable by %s; it must "
+                        "be 0700 (chmod 700 %s)\n", w->dir, (unsigned)(st.st_mode & 07777),
+                (st.st_mode & S_IWOTH) != 0 ? "everyone" : "its group", w->dir);
+        return MG_EXIT_INPUT;
+    }
     if ((rc = mg_workdir_file(w, MG_CONF_FILE, path, sizeof(path))) != MG_EXIT_OK ||
         (rc = mg_conf_load(w, path)) != MG_EXIT_OK)
         return rc;
     if ((rc = mg_workdir_file(w, MG_MASTER_FILE, path, sizeof(path))) != MG_EXIT_OK)
         goto fail;
-    if (mg_cli_key_file("master key", path, master, sizeof(master)) != (long)sizeof(master)) {
-        fprintf(stderr, "master key: %s must hold 32 octets as 64 hex digits\n", path);
+    if ((rc = read_master(path, master)) != MG_EXIT_OK)
+        goto fail;
+    if ((rc = mg_workdir_file(w, MG_DB_FILE, path, sizeof(path))) != MG_EXIT_OK)
+        goto fail;
+    /* The database holds the wrapped keys and the counters: private too. */
+    if (lstat(path, &st) == 0 &&
+        (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0)) {
+        if (!S_ISREG(st.st_mode))
+            fprintf(stderr, "m2mguard: database %s is not a regular file\n", path);
+        else if (st.st_uid != geteuid())
+            fprintf(stderr, "m2mguard: database %s is owned by uid %u, not by this user (uid %u)\n",
+                    path, (unsigned)st.st_uid, (unsigned)geteuid());
+        else
+            fprintf(stderr, "m2mguard: database %s has mode %04o, must be 0600 (chmod 600 %s)\n",
+                    path, (unsigned)(st.st_mode & 07777), path);
         rc = MG_EXIT_INPUT;
         goto fail;
     }
-    if ((rc = mg_workdir_file(w, MG_DB_FILE, path, sizeof(path))) != MG_EXIT_OK)
-        goto fail;
     mg_err e = mg_store_open(path, master, false, &w->store);
     mg_wipe(master, sizeof(master));
     if (e != MG_OK) {
@@ -272,14 +265,6 @@ const char *mg_alg_label(mg_alg alg, size_t len)
     case MG_ALG_NONE: break;
     }
     return "none";
-}
-
-void mg_time_iso(int64_t t, char out[32])
-{
-    struct tm tm;
-    time_t tt = (time_t)t;
-    if (gmtime_r(&tt, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        (void)snprintf(out, 32, "%lld", (long long)t);
 }
 
 int mg_store_exit(mg_err e)
@@ -400,8 +385,9 @@ static int prov_line(void *ctx, const char *key, const char *v, unsigned line)
         p->key_version = (int)kv;
         break;
     }
-    case P_KIC: c->kic_len = mg_cli_hex("kic", v, p->kic, sizeof(p->kic), 0); ok = c->kic_len > 0; break;
-    case P_KID: c->kid_len = mg_cli_hex("kid", v, p->kid, sizeof(p->kid), 0); ok = c->kid_len > 0; break;
+    /* keys: constant-time decoding, and the message below shows no digit */
+    case P_KIC: c->kic_len = mg_hex_decode(v, strlen(v), p->kic, sizeof(p->kic)); ok = c->kic_len > 0; break;
+    case P_KID: c->kid_len = mg_hex_decode(v, strlen(v), p->kid, sizeof(p->kid)); ok = c->kid_len > 0; break;
     default: break;
     }
     if (!ok) {
@@ -417,7 +403,7 @@ int mg_prov_load(const char *path, mg_prov *p)
     static char text[PROV_MAX];
     prov_ctx c = {p, path, 0, 0, 0};
     memset(p, 0, sizeof(*p));
-    int rc = read_private("provisioning file", path, text, sizeof(text));
+    int rc = mg_read_private("provisioning file", path, text, sizeof(text), NULL);
     if (rc == MG_EXIT_OK)
         rc = each_line("provisioning file", path, text, prov_line, &c);
     mg_wipe(text, sizeof(text));
@@ -450,10 +436,8 @@ int mg_prov_write(const char *path, const mg_prov *p)
         fprintf(stderr, "provisioning file: bad key length\n");
         return MG_EXIT_INTERNAL;
     }
-    for (size_t i = 0; i < p->key_len; i++) {
-        (void)snprintf(kic + 2 * i, 3, "%02x", p->kic[i]);
-        (void)snprintf(kid + 2 * i, 3, "%02x", p->kid[i]);
-    }
+    mg_hex_encode(kic, p->kic, p->key_len);
+    mg_hex_encode(kid, p->kid, p->key_len);
     int n = snprintf(text, sizeof(text),
                      "# m2mguard device provisioning file: SECRET, keep it mode 0600\n"
                      "name=%s\nmsisdn=%s\ngateway=%s\ntar=%02x%02x%02x\nalg=%s\n"

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "m2mguard/store.h"
+#include "m2mguard/text.h" /* mg_time_iso, mg_read_private */
 
 #define MG_WORKDIR_DEFAULT "m2mguard-data"
 #define MG_WORKDIR_ENV "M2MGUARD_HOME"
@@ -64,8 +65,6 @@ bool mg_msisdn_valid(const char *s);
 
 /* "aes-128", "aes-192", "aes-256", "3des2", "3des3". */
 const char *mg_alg_label(mg_alg alg, size_t len);
-/* ISO-8601 UTC, "2026-11-25T08:00:00Z". */
-void mg_time_iso(int64_t t, char out[32]);
 /* Exit code for a store error: MG_ERR_KEY (no such thing) -> MG_EXIT_INPUT,
  * refusals (taken, wrong state, counter) -> MG_EXIT_REJECT, else INTERNAL. */
 int mg_store_exit(mg_err e);

@@ -70,7 +70,55 @@ chmod 600 "$tmp/kic" "$tmp/kid"
 got=$("$bin" sms unpack --kic-key-file "$tmp/kic" --kid-key-file "$tmp/kid" --last-cntr 0000000004 $PKT | grep '^cntr:')
 expect "key files" "cntr: 0000000005" "$got"
 chmod 644 "$tmp/kid"
-expect_rc "key file 0644 refused" 2 "$bin" sms unpack --kic-key-file "$tmp/kic" --kid-key-file "$tmp/kid" $PKT
+expect_rc "key file 0644 refused" 3 "$bin" sms unpack --kic-key-file "$tmp/kic" --kid-key-file "$tmp/kid" $PKT
+
+# key defects of issue 9: each has its own message and the README's exit code
+expect_err() { # expect_err NAME WANT_RC STDERR_SUBSTRING cmd...
+  local name=$1 want=$2 sub=$3; shift 3
+  set +e; local err; err=$("$@" 2>&1 >/dev/null); local rc=$?; set -e
+  [ "$rc" -eq "$want" ] || fail "$name: exit $rc, want $want (stderr: $err)"
+  [[ $err == *"$sub"* ]] || fail "$name: stderr '$err' lacks '$sub'"
+  [[ $err != *"$AES_KIC"* && $err != *"$AES_KID"* ]] || fail "$name: a key in the message"
+  pass=$((pass + 1))
+}
+UNPACK=("$bin" sms unpack --last-cntr 0000000004)
+expect_err "key file mode named" 3 "$tmp/kid has mode 0644, must be 0600 (chmod 600 $tmp/kid)" \
+  "${UNPACK[@]}" --kic-key-file "$tmp/kic" --kid-key-file "$tmp/kid" $PKT
+chmod 600 "$tmp/kid"
+expect_err "empty --kic-key" 2 "--kic-key: empty key" "${UNPACK[@]}" --kic-key "" --kid-key $AES_KID $PKT
+expect_err "empty --kid-key" 2 "--kid-key: empty key" "${UNPACK[@]}" --kic-key $AES_KIC --kid-key "" $PKT
+: > "$tmp/empty"; chmod 600 "$tmp/empty"
+expect_err "empty key file" 3 "--kic-key-file: $tmp/empty is empty" \
+  "${UNPACK[@]}" --kic-key-file "$tmp/empty" --kid-key $AES_KID $PKT
+printf '  \n\n' > "$tmp/blank"; chmod 600 "$tmp/blank"
+expect_err "blank key file" 3 "$tmp/blank holds no hex digits" \
+  "${UNPACK[@]}" --kic-key-file "$tmp/blank" --kid-key $AES_KID $PKT
+expect_err "missing key file" 3 "--kid-key-file: cannot open $tmp/nope" \
+  "${UNPACK[@]}" --kic-key $AES_KIC --kid-key-file "$tmp/nope" $PKT
+if [ "$(id -u)" -ne 0 ]; then # root reads a mode-000 file anyway
+  cp "$tmp/kid" "$tmp/kid000"; chmod 000 "$tmp/kid000"
+  expect_err "unreadable key file" 3 "cannot open $tmp/kid000" \
+    "${UNPACK[@]}" --kic-key $AES_KIC --kid-key-file "$tmp/kid000" $PKT
+fi
+ln -s "$tmp/kid" "$tmp/kidlink"
+expect_err "symlinked key file" 3 "$tmp/kidlink is a symbolic link" \
+  "${UNPACK[@]}" --kic-key $AES_KIC --kid-key-file "$tmp/kidlink" $PKT
+printf '%s\n' "${AES_KID:0:30}zz" > "$tmp/badhex"; chmod 600 "$tmp/badhex"
+expect_err "not hex key file" 3 "$tmp/badhex holds a character that is not a hex digit" \
+  "${UNPACK[@]}" --kic-key $AES_KIC --kid-key-file "$tmp/badhex" $PKT
+expect_err "not hex --kid-key" 2 "--kid-key: not a hex key" \
+  "${UNPACK[@]}" --kic-key $AES_KIC --kid-key "${AES_KID:0:30}zz" $PKT
+expect_err "odd --kid-key" 2 "--kid-key: odd number of hex digits" \
+  "${UNPACK[@]}" --kic-key $AES_KIC --kid-key "${AES_KID:0:31}" $PKT
+expect_err "--kic-key and --kic-key-file" 2 "both --kic-key and --kic-key-file given" \
+  "${UNPACK[@]}" --kic-key $AES_KIC --kic-key-file "$tmp/kic" --kid-key $AES_KID $PKT
+expect_err "--kid-key-file and --kid-key" 2 "both --kid-key and --kid-key-file given" \
+  "${UNPACK[@]}" --kic-key $AES_KIC --kid-key-file "$tmp/kid" --kid-key $AES_KID $PKT
+expect_err "--kic-key twice" 2 "--kic-key given twice" \
+  "${UNPACK[@]}" --kic-key $AES_KIC --kic-key $AES_KIC --kid-key $AES_KID $PKT
+# upper-case hex keys are the same keys
+got=$("${UNPACK[@]}" --kic-key "${AES_KIC^^}" --kid-key "${AES_KID^^}" $PKT | grep '^cntr:')
+expect "upper-case keys" "cntr: 0000000005" "$got"
 
 # PoR: open the card's AES PoR, and build it again byte-exact
 got=$("$bin" sms por-unpack --spi 0619 --kic 22 --kid 22 --kic-key $AES_KIC --kid-key $AES_KID --json $AES_POR)

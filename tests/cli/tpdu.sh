@@ -113,7 +113,14 @@ expect_err "odd hex" 3 "odd number of hex digits" -- sms tpdu decode 001
 expect_err "not hex" 3 "not a hex digit" -- sms tpdu decode 0g
 expect_err "truncated TPDU" 3 "TP-OA: truncated" -- sms tpdu decode 0011
 expect_err "MTI 2" 3 "first octet: unsupported" -- sms tpdu decode 02
-expect_err "bad SCTS" 3 "TP-SCTS" -- sms tpdu decode 00048121430004ffffffffffffff00
+# An out-of-range or non-BCD TP-SCTS does not hide the message (issue 9): the
+# rest is decoded, the field flagged, a warning printed, exit 0.
+expect_err "bad SCTS warned" 0 "TP-SCTS is not a valid time stamp (month 13 out of range 1..12)" \
+    -- sms tpdu decode 000481214300042231520000000000
+expect "bad SCTS month 13 (json)" 0 '{"type":"sms-deliver","mti":0,"mms":false,"lp":false,"sri":false,"udhi":false,"rp":false,"oa":"1234","ton":0,"npi":1,"pid":"00","dcs":"04","alphabet":"8bit","scts":null,"scts_raw":"22315200000000","scts_error":"month 13 out of range 1..12","udl":0,"udh":[],"ud":""}' \
+    -- sms tpdu decode --json 000481214300042231520000000000
+expect "bad SCTS non-BCD (text)" 0 "$(printf '%s\n' 'type: sms-deliver' 'mti: 0' 'mms: 0' 'lp: 0' 'sri: 0' 'udhi: 0' 'rp: 0' 'oa: 1234' 'ton: 0' 'npi: 1' 'pid: 00' 'dcs: 04' 'alphabet: 8bit' 'scts: invalid (year: not BCD (octet ff)), raw ffffffffffffff' 'udl: 1' 'ud: 42')" \
+    -- sms tpdu decode 00048121430004ffffffffffffff0142
 expect_err "bad PDU-mode SMSC" 3 "SMSC" -- sms tpdu decode --pdu-mode 0c91
 expect_err "bad UDH" 3 "--udh: malformed" -- sms tpdu encode --type submit --da 1 --udh 0370 00
 expect_err "UD_HEX too long" 3 "UD_HEX: too long" -- sms tpdu encode --type submit --da 1 "$(printf '00%.0s' $(seq 141))"

@@ -472,6 +472,15 @@ static void test_time(void **state)
         uint8_t b[7];
         unhex(bad[i], b, sizeof(b));
         assert_int_equal(mg_sms_time_decode(b, &back), i == 0 ? MG_OK : MG_ERR_FORMAT);
+        /* The TPDU decoder keeps TP-SCTS raw and does not refuse the message for
+         * it (issue 9): a bad time stamp is flagged by whoever decodes it. */
+        HEX(pdu, "00048121430004227052000000000142");
+        memcpy(pdu + 7, b, 7);
+        mg_tpdu tp;
+        assert_int_equal(mg_tpdu_decode(pdu, pdu_len, &tp), MG_OK);
+        assert_memory_equal(tp.scts, b, 7);
+        assert_int_equal(tp.sm_len, 1);
+        assert_int_equal(tp.sm[0], 0x42);
     }
 }
 

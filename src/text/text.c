@@ -1,0 +1,247 @@
+/* The text module of the host programs (include/m2mguard/text.h): JSON string
+ * literals, the private-file reader, the clocks. */
+#include "m2mguard/text.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "m2mguard/common.h"
+
+/* ---- JSON string literals ------------------------------------------------------ */
+
+/* Where the literal goes: a stream, or a buffer that counts what would not fit. */
+typedef struct sink {
+    FILE *f;
+    char *out;
+    size_t cap, len;
+} sink;
+
+static void put(sink *k, const char *p, size_t n)
+{
+    if (k->f != NULL) {
+        (void)fwrite(p, 1, n, k->f);
+    } else {
+        for (size_t i = 0; i < n; i++, k->len++)
+            if (k->len < k->cap)
+                k->out[k->len] = p[i];
+        return;
+    }
+    k->len += n;
+}
+
+/* Length of the well-formed UTF-8 sequence at s[0..n), or 0 when it is
+ * ill-formed; *sub receives the length of its maximal ill-formed subpart
+ * (at least 1). Ranges of the Unicode Standard, Table 3-7. */
+static size_t utf8_seq(const uint8_t *s, size_t n, size_t *sub)
+{
+    uint8_t c = s[0];
+    size_t want;
+    uint8_t lo = 0x80, hi = 0xBF; /* range of the second octet */
+    *sub = 1;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        want = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        want = 3;
+        if (c == 0xE0)
+            lo = 0xA0; /* no overlongs */
+        else if (c == 0xED)
+            hi = 0x9F; /* no surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        want = 4;
+        if (c == 0xF0)
+            lo = 0x90; /* no overlongs */
+        else if (c == 0xF4)
+            hi = 0x8F; /* nothing above U+10FFFF */
+    } else {
+        return 0; /* 80..C1 (continuation, overlong lead), F5..FF */
+    }
+    size_t i = 1;
+    for (; i < want && i < n; i++) {
+        uint8_t lo_i = i == 1 ? lo : 0x80, hi_i = i == 1 ? hi : 0xBF;
+        if (s[i] < lo_i || s[i] > hi_i)
+            break;
+    }
+    if (i == want)
+        return want;
+    *sub = i;
+    return 0;
+}
+
+static void json_lit(sink *k, const char *str, size_t n)
+{
+    static const char hexd[] = "0123456789abcdef";
+    const uint8_t *s = (const uint8_t *)str;
+    put(k, "\"", 1);
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            put(k, e, 2);
+            i++;
+        } else if (c < 0x20 || c == 0x7f) {
+            const char *e = c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t"
+                            : c == '\b' ? "\\b" : c == '\f' ? "\\f" : NULL;
+            if (e != NULL) {
+                put(k, e, 2);
+            } else {
+                char u[6] = {'\\', 'u', '0', '0', hexd[c >> 4], hexd[c & 15]};
+                put(k, u, 6);
+            }
+            i++;
+        } else {
+            size_t sub = 1, m = utf8_seq(s + i, n - i, &sub);
+            if (m > 0) {
+                put(k, (const char *)s + i, m);
+                i += m;
+            } else {
+                put(k, "\\ufffd", 6);
+                i += sub;
+            }
+        }
+    }
+    put(k, "\"", 1);
+}
+
+void mg_json_strn(FILE *f, const char *s, size_t n)
+{
+    sink k = {f, NULL, 0, 0};
+    json_lit(&k, s != NULL ? s : "", s != NULL ? n : 0);
+}
+
+void mg_json_str(FILE *f, const char *s)
+{
+    mg_json_strn(f, s, s != NULL ? strlen(s) : 0);
+}
+
+size_t mg_json_str_buf(char *out, size_t cap, const char *s, size_t n)
+{
+    sink k = {NULL, out, cap, 0};
+    json_lit(&k, s != NULL ? s : "", s != NULL ? n : 0);
+    if (cap > 0)
+        out[k.len < cap ? k.len : 0] = '\0';
+    return k.len;
+}
+
+/* ---- private files ------------------------------------------------------------- */
+
+int mg_read_private(const char *what, const char *path, char *buf, size_t cap, size_t *len)
+{
+    struct stat st;
+    size_t got = 0;
+    if (len != NULL)
+        *len = 0;
+    if (cap < 2) {
+        fprintf(stderr, "%s: no room to read %s\n", what, path);
+        return MG_EXIT_USAGE;
+    }
+    buf[0] = '\0';
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        if (errno == ELOOP)
+            fprintf(stderr, "%s: %s is a symbolic link; give the file itself\n", what, path);
+        else
+            fprintf(stderr, "%s: cannot open %s: %s\n", what, path, strerror(errno));
+        return MG_EXIT_INPUT;
+    }
+    bool bad = false;
+    if (fstat(fd, &st) != 0) {
+        fprintf(stderr, "%s: cannot stat %s: %s\n", what, path, strerror(errno));
+        bad = true;
+    } else if (!S_ISREG(st.st_mode)) {
+        fprintf(stderr, "%s: %s is not a regular file\n", what, path);
+        bad = true;
+    } else if (st.st_uid != geteuid()) {
+        fprintf(stderr, "%s: %s is owned by uid %u, not by this user (uid %u)\n", what, path,
+                (unsigned)st.st_uid, (unsigned)geteuid());
+        bad = true;
+    } else if ((st.st_mode & 077) != 0) {
+        fprintf(stderr, "%s: %s has mode %04o, must be 0600 (chmod 600 %s)\n", what, path,
+                (unsigned)(st.st_mode & 07777), path);
+        bad = true;
+    }
+    while (!bad) {
+        ssize_t r = read(fd, buf + got, cap - 1 - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            fprintf(stderr, "%s: cannot read %s: %s\n", what, path, strerror(errno));
+            bad = true;
+        } else if (r == 0) {
+            break;
+        } else {
+            got += (size_t)r;
+            if (got == cap - 1) {
+                char extra;
+                ssize_t more;
+                do
+                    more = read(fd, &extra, 1);
+                while (more < 0 && errno == EINTR);
+                if (more != 0) {
+                    fprintf(stderr, "%s: %s is too large (at most %zu octets)\n", what, path,
+                            cap - 1);
+                    bad = true;
+                }
+                mg_wipe(&extra, sizeof(extra));
+                break;
+            }
+        }
+    }
+    close(fd);
+    if (!bad && got == 0) {
+        fprintf(stderr, "%s: %s is empty\n", what, path);
+        bad = true;
+    }
+    if (bad) {
+        mg_wipe(buf, cap);
+        return MG_EXIT_INPUT;
+    }
+    buf[got] = '\0';
+    if (len != NULL)
+        *len = got;
+    return MG_EXIT_OK;
+}
+
+/* ---- clocks and time ----------------------------------------------------------- */
+
+static int64_t clock_ms(clockid_t id)
+{
+    struct timespec ts;
+    if (clock_gettime(id, &ts) != 0)
+        return 0;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t mg_now_s(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+        return (int64_t)time(NULL);
+    return (int64_t)ts.tv_sec;
+}
+
+int64_t mg_now_ms(void)
+{
+    return clock_ms(CLOCK_REALTIME);
+}
+
+int64_t mg_mono_ms(void)
+{
+    return clock_ms(CLOCK_MONOTONIC);
+}
+
+void mg_time_iso(int64_t t, char out[32])
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    if ((int64_t)tt != t || gmtime_r(&tt, &tm) == NULL ||
+        strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        (void)snprintf(out, 32, "%lld", (long long)t);
+}
