@@ -174,16 +174,16 @@ static void test_open_migrate(void **state)
 {
     (void)state;
     mg_store *s = fresh();
-    assert_int_equal(mg_store_schema_version(s), 1);
+    assert_int_equal(mg_store_schema_version(s), 2);
     assert_string_equal(mg_store_errmsg(s), "");
     mg_store_close(s);
     /* open again: no migration runs twice */
     assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_OK);
-    assert_int_equal(mg_store_schema_version(s), 1);
+    assert_int_equal(mg_store_schema_version(s), 2);
     mg_store_close(s);
     assert_int_equal(mg_store_open(dbpath, master, true, &s), MG_OK);
     mg_store_close(s);
-    assert_int_equal(count_rows("SELECT count(*) FROM schema_version"), 1);
+    assert_int_equal(count_rows("SELECT count(*) FROM schema_version"), 2);
     assert_int_equal(count_rows("SELECT count(*) FROM sqlite_master WHERE name = 'events_time'"), 1);
 
     /* journal mode persisted as WAL */
