@@ -1355,10 +1355,10 @@ static mg_err rewrap_keys(sq_store *q)
         if (e == MG_OK && mg_keyblob_wrap(q->base.master, id, &k, wrapped, sizeof(wrapped),
                                           &nw) != MG_OK)
             e = mg_store_fail(&q->base, MG_ERR_CRYPTO, "key wrap failed");
-        mg_keyset_wipe(&k);
         if (e == MG_OK)
             e = bind(q, wr, "iiiiib", id, (int64_t)k.version, (int64_t)k.alg, (int64_t)len,
                      (int64_t)k.state, (const void *)wrapped, nw);
+        mg_keyset_wipe(&k);
         if (e == MG_OK && (rc = sqlite3_step(wr)) != SQLITE_DONE)
             e = dberr(q, rc, "store re-wrapped keys");
         done_with(wr);
