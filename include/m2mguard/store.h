@@ -12,6 +12,18 @@
  *    32-octet master key that the caller loads from a 0600 file or a PKCS#11
  *    token; mg_store_keys_get() unwraps into caller memory, which the caller
  *    wipes (mg_keyset_wipe). Keys never appear in a log, an event or an error.
+ *    What is wrapped names its row: format octet 01, device id (8 octets,
+ *    big-endian), key version, algorithm, key length, then KIc || KID. A
+ *    wrapped key copied into another device's or another version's row (or
+ *    with another algorithm) is refused with MG_ERR_AUTH.
+ *  - Errors: a look-up returns MG_ERR_KEY only when the row does not exist.
+ *    A busy/locked database, an I/O error, a corrupt or full database is
+ *    MG_ERR_STORE (the message says which); stored keys that are altered or
+ *    bound to another row are MG_ERR_AUTH. Neither is a verdict on a sender.
+ *  - Files: mg_store_open() refuses (MG_ERR_ARG, message names the file, its
+ *    mode and the fix) a database that is not a regular file owned by the
+ *    caller with no group/other permissions, or a directory that group or
+ *    others can write. A new database and its -wal/-shm files are made 0600.
  *  - Counters: mg_store_cntr_in_advance() is a compare-and-set: it moves the
  *    inbound counter of a device only upward and fails with MG_ERR_CNTR_LOW
  *    otherwise, so two gateways sharing one database never accept the same
@@ -35,6 +47,7 @@ typedef struct mg_store mg_store;
 #define MG_NAME_MAX 64
 #define MG_MSISDN_MAX 24
 #define MG_REASON_MAX 160
+#define MG_SMSC_ID_MAX 66 /**< SMPP 3.4 message_id: C-Octet String of up to 65 octets */
 
 typedef enum mg_dev_status {
     MG_DEV_ACTIVE = 0,
@@ -90,9 +103,23 @@ MG_MUST_CHECK mg_err mg_store_begin(mg_store *s);
 MG_MUST_CHECK mg_err mg_store_commit(mg_store *s);
 void mg_store_rollback(mg_store *s);
 
+/** Busy timeout of the handle in milliseconds (default 5000): how long a
+ *  statement waits for another connection's lock before MG_ERR_STORE. */
+MG_MUST_CHECK mg_err mg_store_busy_timeout(mg_store *s, int ms);
+
+/* ---- validation (the rules every caller applies) ---------------------------- */
+/** Device name: 1..63 of A-Z a-z 0-9 . _ -, not starting with '-' or '.'. */
+bool mg_store_name_valid(const char *name);
+/** Device class: empty, or the rule of a device name. */
+bool mg_store_class_valid(const char *cls);
+/** MSISDN in the registry: '+' then 1..15 digits (E.164), the first 1-9. */
+bool mg_store_msisdn_valid(const char *msisdn);
+
 /* ---- devices -------------------------------------------------------------- */
-/** Adds a device; d->id and d->created are set. MG_ERR_ARG if the name or the
- *  MSISDN is taken (message says which). */
+/** Adds a device; d->id and d->created are set. MG_ERR_ARG (message says
+ *  which) if the name, class or MSISDN is invalid (mg_store_*_valid), the
+ *  name or the MSISDN is taken, or the TAR is 4D 47 00 (the backend's TAR in
+ *  the secured-SMS profile: MO packets carry it). */
 MG_MUST_CHECK mg_err mg_store_device_add(mg_store *s, mg_device *d);
 /** Look-ups: MG_ERR_KEY when there is no such device. */
 MG_MUST_CHECK mg_err mg_store_device_by_name(mg_store *s, const char *name, mg_device *d);
@@ -105,10 +132,41 @@ MG_MUST_CHECK mg_err mg_store_device_set_status(mg_store *s, int64_t id, mg_dev_
 /** Deletes the device, its keys, counters and queued commands (events stay). */
 MG_MUST_CHECK mg_err mg_store_device_delete(mg_store *s, int64_t id);
 
+/** Called by mg_store_device_provision() inside its transaction, before the
+ *  commit, with the new device (id set) and its keys: write the provisioning
+ *  file here. A result other than MG_OK rolls everything back. */
+typedef mg_err (*mg_store_provision_fn)(void *ctx, const mg_device *d, const mg_keyset *k);
+/** Provisions a device in one transaction (none may be open): validates d as
+ *  mg_store_device_add() does, generates random KIc and KID of key_len octets
+ *  for alg (mg_crypto_random), adds the device, its keys as version 1 ACTIVE
+ *  and a "device_add" event (bearer "cli"), calls before_commit (may be NULL)
+ *  and commits. On success *out holds the keys (the caller wipes it) and d its
+ *  id, created time and key version 1; on failure *out is wiped and nothing is
+ *  stored. If before_commit succeeded but the commit fails, the function
+ *  returns the commit's error: the caller undoes what before_commit did. */
+MG_MUST_CHECK mg_err mg_store_device_provision(mg_store *s, mg_device *d, mg_alg alg,
+                                               size_t key_len, mg_keyset *out,
+                                               mg_store_provision_fn before_commit, void *ctx);
+/** Starts a key rotation in one transaction (none may be open): the device
+ *  must be ACTIVE with an active key version (MG_ERR_STATE / MG_ERR_KEY
+ *  otherwise); a new version old % 15 + 1 with fresh random keys of the same
+ *  algorithm and length is stored PENDING (replacing a pending one of that
+ *  number) and the command "key-rotate N" is queued. Out parameters may be
+ *  NULL. */
+MG_MUST_CHECK mg_err mg_store_key_rotate(mg_store *s, int64_t device_id, int64_t *cmd_id,
+                                         int *old_version, int *new_version);
+
 /* ---- keys ----------------------------------------------------------------- */
 MG_MUST_CHECK mg_err mg_store_keys_put(mg_store *s, int64_t device_id, const mg_keyset *k);
 /** version 0: the active version. MG_ERR_KEY if none. */
 MG_MUST_CHECK mg_err mg_store_keys_get(mg_store *s, int64_t device_id, int version, mg_keyset *k);
+/** Every ACTIVE and PENDING version of a device, version order, in one query
+ *  (the gateway caches them): fn gets each, unwrapped in memory the store
+ *  wipes after the call; stops early when fn returns false. MG_ERR_KEY if
+ *  the device does not exist (a device without keys: MG_OK, no call);
+ *  MG_ERR_AUTH if a stored key is altered or bound to another row. */
+MG_MUST_CHECK mg_err mg_store_keys_list(mg_store *s, int64_t device_id,
+                                        bool (*fn)(void *ctx, const mg_keyset *k), void *ctx);
 /** Makes `version` active and retires the previous active version. */
 MG_MUST_CHECK mg_err mg_store_keys_activate(mg_store *s, int64_t device_id, int version);
 /** Overwrites and deletes every key version of a device (revocation). */
@@ -141,6 +199,7 @@ typedef enum mg_cmd_state {
     MG_CMD_DONE = 2,      /**< authentic PoR with status 00 received */
     MG_CMD_FAILED = 3,    /**< PoR with an error status, or refused by the SMSC */
     MG_CMD_TIMEOUT = 4,   /**< no PoR in time */
+    MG_CMD_DELIVERED = 5, /**< the SMSC's delivery receipt said delivered; waiting for the PoR */
 } mg_cmd_state;
 const char *mg_cmd_state_name(mg_cmd_state s);
 
@@ -152,7 +211,9 @@ typedef struct mg_command {
     mg_cmd_state state;
     uint64_t cntr;         /**< the counter it was secured with (0 until sent) */
     char text[256];        /**< the command and its arguments, e.g. "unlock" */
-    char detail[MG_REASON_MAX]; /**< SMSC message id, PoR status, ... */
+    char detail[MG_REASON_MAX]; /**< PoR status, failure reason, ... */
+    char smsc_id[MG_SMSC_ID_MAX]; /**< the SMSC's message id ("" until submitted) */
+    char msisdn[MG_MSISDN_MAX]; /**< the device's MSISDN (read only: joined from the device) */
 } mg_command;
 MG_MUST_CHECK mg_err mg_store_cmd_enqueue(mg_store *s, mg_command *c);
 /** Queued commands, oldest first, at most max. */
@@ -165,7 +226,23 @@ MG_MUST_CHECK mg_err mg_store_cmd_update(mg_store *s, int64_t id, mg_cmd_state s
 /** One command by id; MG_ERR_KEY if there is none. */
 MG_MUST_CHECK mg_err mg_store_cmd_get(mg_store *s, int64_t id, mg_command *c);
 MG_MUST_CHECK mg_err mg_store_cmd_by_cntr(mg_store *s, int64_t device_id, uint64_t cntr, mg_command *c);
-/** Commands in state SENT whose `updated` is older than before. */
+/** The command a PoR with counter cntr answers: only one in state SENT or
+ *  DELIVERED matches; MG_ERR_KEY otherwise (so a PoR replayed after DONE,
+ *  FAILED or TIMEOUT matches nothing). */
+MG_MUST_CHECK mg_err mg_store_cmd_waiting_by_cntr(mg_store *s, int64_t device_id, uint64_t cntr,
+                                                  mg_command *c);
+/** Ends a waiting command exactly once: st DONE, FAILED or TIMEOUT, only from
+ *  SENT or DELIVERED (compare-and-set); MG_ERR_STATE if it is no longer
+ *  waiting, MG_ERR_KEY if there is no such command. detail NULL keeps it. */
+MG_MUST_CHECK mg_err mg_store_cmd_complete(mg_store *s, int64_t id, mg_cmd_state st,
+                                           const char *detail);
+/** Records the SMSC's message id of a command (1..65 octets). MG_ERR_KEY if
+ *  there is no such command. */
+MG_MUST_CHECK mg_err mg_store_cmd_set_smsc_id(mg_store *s, int64_t id, const char *smsc_id);
+/** The newest command with this SMSC message id; MG_ERR_KEY if none. */
+MG_MUST_CHECK mg_err mg_store_cmd_by_smsc_id(mg_store *s, const char *smsc_id, mg_command *c);
+/** Commands in state SENT or DELIVERED whose `updated` is older than before
+ *  (each with its device's MSISDN in c->msisdn). */
 MG_MUST_CHECK mg_err mg_store_cmd_sent_before(mg_store *s, int64_t before,
                                               bool (*fn)(void *ctx, const mg_command *c), void *ctx);
 

@@ -216,6 +216,35 @@ static bool alg_of(const char *s, mg_alg *alg, size_t *len)
     return false;
 }
 
+/* Writes the provisioning file inside the store's transaction, before the
+ * commit (mg_store_device_provision). */
+typedef struct prov_ctx {
+    const char *path;
+    const char *gateway;
+    int rc;       /* exit code of the write */
+    bool written; /* the file exists: remove it if the commit fails */
+} prov_ctx;
+
+static mg_err write_prov(void *ctx, const mg_device *d, const mg_keyset *k)
+{
+    prov_ctx *pc = ctx;
+    mg_prov p;
+    memset(&p, 0, sizeof(p));
+    (void)snprintf(p.name, sizeof(p.name), "%s", d->name);
+    (void)snprintf(p.msisdn, sizeof(p.msisdn), "%s", d->msisdn);
+    (void)snprintf(p.gateway, sizeof(p.gateway), "%s", pc->gateway);
+    memcpy(p.tar, d->tar, 3);
+    p.alg = k->alg;
+    p.key_version = k->version;
+    p.key_len = k->len;
+    memcpy(p.kic, k->kic, k->len);
+    memcpy(p.kid, k->kid, k->len);
+    pc->rc = mg_prov_write(pc->path, &p);
+    mg_prov_wipe(&p);
+    pc->written = pc->rc == MG_EXIT_OK;
+    return pc->written ? MG_OK : MG_ERR_STORE;
+}
+
 static int device_add(int argc, char **argv)
 {
     const dev_sub *c = &sub_add;
@@ -224,27 +253,24 @@ static int device_add(int argc, char **argv)
     if (rc >= 0)
         return rc;
     mg_device d;
-    memset(&d, 0, sizeof(d));
     mg_keyset k;
-    mg_prov p;
+    mg_alg alg = MG_ALG_AES;
+    size_t key_len = 16;
     memset(&d, 0, sizeof(d));
     memset(&k, 0, sizeof(k));
-    memset(&p, 0, sizeof(p));
     if (o.msisdn == NULL)
         return mg_cli_usage_error(c->path, "--msisdn is required");
-    if (!mg_msisdn_valid(o.msisdn)) {
+    if (!mg_store_msisdn_valid(o.msisdn)) {
         fprintf(stderr, "%s: invalid MSISDN '%s': use '+' and 1..15 digits (E.164)\n", c->path,
                 o.msisdn);
         return MG_EXIT_USAGE;
     }
-    if (o.cls != NULL && !mg_class_valid(o.cls)) {
+    if (o.cls != NULL && !mg_store_class_valid(o.cls)) {
         fprintf(stderr, "%s: invalid class '%s': use up to 63 of A-Z a-z 0-9 . _ -\n", c->path,
                 o.cls);
         return MG_EXIT_USAGE;
     }
-    k.alg = MG_ALG_AES;
-    k.len = 16;
-    if (o.alg != NULL && !alg_of(o.alg, &k.alg, &k.len)) {
+    if (o.alg != NULL && !alg_of(o.alg, &alg, &key_len)) {
         fprintf(stderr, "%s: unknown --alg '%s' (aes, aes192, aes256, 3des2, 3des3)\n", c->path,
                 o.alg);
         return MG_EXIT_USAGE;
@@ -258,11 +284,11 @@ static int device_add(int argc, char **argv)
     d.status = MG_DEV_ACTIVE;
 
     mg_workdir w;
-    char path[MG_PATH_MAX + 96], reason[MG_REASON_MAX];
+    char path[MG_PATH_MAX + 96];
     if ((rc = mg_workdir_open(o.dir, &w)) != MG_EXIT_OK)
         return rc;
     const char *gateway = mg_conf_get(&w, "gateway_number", "");
-    if (!mg_msisdn_valid(gateway)) {
+    if (!mg_store_msisdn_valid(gateway)) {
         fprintf(stderr, "%s: gateway_number in %s/%s is missing or not +E.164\n", c->path, w.dir,
                 MG_CONF_FILE);
         mg_workdir_close(&w);
@@ -272,53 +298,21 @@ static int device_add(int argc, char **argv)
         mg_workdir_close(&w);
         return rc;
     }
-    const char *label = mg_alg_label(k.alg, k.len);
-    k.version = 1;
-    k.state = MG_KEY_ACTIVE;
-    if (mg_crypto_random(k.kic, k.len) != MG_OK || mg_crypto_random(k.kid, k.len) != MG_OK) {
-        fprintf(stderr, "%s: the random generator failed\n", c->path);
-        mg_keyset_wipe(&k);
-        mg_workdir_close(&w);
-        return MG_EXIT_INTERNAL;
-    }
-    (void)snprintf(p.name, sizeof(p.name), "%s", d.name);
-    (void)snprintf(p.msisdn, sizeof(p.msisdn), "%s", d.msisdn);
-    (void)snprintf(p.gateway, sizeof(p.gateway), "%s", gateway);
-    memcpy(p.tar, d.tar, 3);
-    p.alg = k.alg;
-    p.key_version = k.version;
-    p.key_len = k.len;
-    memcpy(p.kic, k.kic, k.len);
-    memcpy(p.kid, k.kid, k.len);
-
     /* One transaction; the file is made before the commit and removed if it fails. */
-    mg_err e = mg_store_begin(w.store);
-    if (e == MG_OK)
-        e = mg_store_device_add(w.store, &d);
-    if (e == MG_OK)
-        e = mg_store_keys_put(w.store, d.id, &k);
+    prov_ctx pc = {.path = path, .gateway = gateway, .rc = MG_EXIT_OK, .written = false};
+    mg_err e = mg_store_device_provision(w.store, &d, alg, key_len, &k, write_prov, &pc);
     mg_keyset_wipe(&k);
-    (void)snprintf(reason, sizeof(reason), "device %s added (%s, %s, key version 1)", d.name,
-                   d.msisdn, label);
-    if (e == MG_OK)
-        e = add_event(w.store, d.id, "device_add", reason);
     if (e != MG_OK) {
-        mg_prov_wipe(&p);
-        return store_fail(c, &w, e);
-    }
-    rc = mg_prov_write(path, &p);
-    mg_prov_wipe(&p);
-    if (rc != MG_EXIT_OK) {
-        mg_store_rollback(w.store);
-        mg_workdir_close(&w);
-        return rc;
-    }
-    if ((e = mg_store_commit(w.store)) != MG_OK) {
-        (void)mg_prov_destroy(path);
+        if (pc.written)
+            (void)mg_prov_destroy(path); /* the commit failed after the file was made */
+        else if (pc.rc != MG_EXIT_OK) {
+            mg_workdir_close(&w); /* mg_prov_write said why */
+            return pc.rc;
+        }
         return store_fail(c, &w, e);
     }
     printf("added device %s (id %lld, %s, %s, key version 1)\n", d.name, (long long)d.id,
-           d.msisdn, label);
+           d.msisdn, mg_alg_label(alg, key_len));
     printf("provisioning file: %s\n", path);
     mg_workdir_close(&w);
     return MG_EXIT_OK;

@@ -329,45 +329,19 @@ static int key_rotate(int argc, char **argv)
     if ((rc = mg_workdir_open(o.dir, &w)) != MG_EXIT_OK)
         return rc;
     mg_device d;
-    mg_keyset cur, next;
-    memset(&cur, 0, sizeof(cur));
-    memset(&next, 0, sizeof(next));
     int64_t id = 0;
+    int old_version = 0, new_version = 0;
     rc = find_active(&w, "m2mguard key rotate", argv[o.first], &d);
-    if (rc == MG_EXIT_OK && mg_store_keys_get(w.store, d.id, 0, &cur) != MG_OK) {
-        fprintf(stderr, "m2mguard key rotate: %s has no active keys\n", d.name);
-        rc = MG_EXIT_REJECT;
-    }
     if (rc == MG_EXIT_OK) {
-        next.version = cur.version % 15 + 1; /* key version numbers 1..15 */
-        next.alg = cur.alg;
-        next.len = cur.len;
-        next.state = MG_KEY_PENDING;
-        if (mg_crypto_random(next.kic, next.len) != MG_OK || mg_crypto_random(next.kid, next.len) != MG_OK)
-            rc = MG_EXIT_INTERNAL;
-        mg_err e = rc == MG_EXIT_OK ? mg_store_begin(w.store) : MG_ERR_STATE;
-        if (e == MG_OK)
-            e = mg_store_keys_put(w.store, d.id, &next);
-        char text[32];
-        snprintf(text, sizeof(text), "key-rotate %d", next.version);
-        mg_command c;
-        memset(&c, 0, sizeof(c));
-        c.device_id = d.id;
-        snprintf(c.text, sizeof(c.text), "%s", text);
-        if (e == MG_OK)
-            e = mg_store_cmd_enqueue(w.store, &c);
-        if (e == MG_OK)
-            e = mg_store_commit(w.store);
-        if (e != MG_OK && rc == MG_EXIT_OK) {
-            mg_store_rollback(w.store);
+        mg_err e = mg_store_key_rotate(w.store, d.id, &id, &old_version, &new_version);
+        if (e == MG_ERR_KEY) {
+            fprintf(stderr, "m2mguard key rotate: %s has no active keys\n", d.name);
+            rc = MG_EXIT_REJECT;
+        } else if (e != MG_OK) {
             fprintf(stderr, "m2mguard key rotate: %s\n", mg_store_errmsg(w.store));
             rc = mg_store_exit(e);
         }
-        id = c.id;
     }
-    int old_version = cur.version, new_version = next.version;
-    mg_keyset_wipe(&cur);
-    mg_keyset_wipe(&next);
     if (rc == MG_EXIT_OK) {
         printf("command %" PRId64 " queued for %s: key version %d -> %d (switch-over on proof of receipt)\n",
                id, d.name, old_version, new_version);

@@ -8,14 +8,24 @@
  * opened, and reused (the gateway calls cntr_in_advance, inbox_add and
  * event_add ~100k times a second inside group-commit transactions).
  *
- * Schema migrations: migrations[i] takes the schema from version i to i+1;
+ * Schema migrations: migrations[i] takes the schema from version i to i+1
+ * (SQL, then an optional C step, then more SQL, all in one transaction);
  * the versions applied are rows of schema_version. Append, never edit.
+ *
+ * Files: the database must be a regular file of the caller with no group or
+ * other permissions in a directory that group and others cannot write; a new
+ * one is created 0600, and the umask is 077 while SQLite may create its
+ * -wal and -shm files.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/rand.h>
 #include <sqlite3.h>
@@ -25,8 +35,18 @@
 #define BUSY_TIMEOUT_MS 5000
 #define CNTR_OUT_MAX 0xFFFFFFFFFFll /* 40-bit TS 102 225 counter; beyond it: blocked */
 
-static const char *const migrations[] = {
+typedef struct sq_store sq_store;
+static mg_err rewrap_keys(sq_store *q);
+
+typedef struct migration {
+    const char *pre;               /* SQL */
+    mg_err (*step)(sq_store *q);   /* NULL: none */
+    const char *post;              /* SQL or NULL */
+} migration;
+
+static const migration migrations[] = {
     /* 1: everything */
+    {
     "CREATE TABLE meta(name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE devices("
     " id INTEGER PRIMARY KEY,"
@@ -76,12 +96,50 @@ static const char *const migrations[] = {
     " reason TEXT NOT NULL DEFAULT '');"
     "CREATE INDEX events_device ON events(device_id);"
     "CREATE INDEX events_time ON events(time);",
-    /* 2: append here */
+    NULL, NULL},
+    /* 2: each wrapped key names its row (device, version, algorithm, length):
+     * one blob wrapping header || KIc || KID, re-wrapped from the two old
+     * ones; commands get the state DELIVERED (5) and their SMSC message id. */
+    {"CREATE TABLE keys_v2("
+     " device_id INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE,"
+     " version INTEGER NOT NULL CHECK (version BETWEEN 1 AND 15),"
+     " alg INTEGER NOT NULL,"
+     " len INTEGER NOT NULL,"
+     " state INTEGER NOT NULL CHECK (state IN (0, 1, 2)),"
+     " wrapped BLOB NOT NULL,"
+     " PRIMARY KEY (device_id, version)) WITHOUT ROWID;"
+     "CREATE TABLE commands_v2("
+     " id INTEGER PRIMARY KEY,"
+     " device_id INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE,"
+     " created INTEGER NOT NULL,"
+     " updated INTEGER NOT NULL,"
+     " state INTEGER NOT NULL CHECK (state BETWEEN 0 AND 5),"
+     " cntr INTEGER NOT NULL DEFAULT 0,"
+     " text TEXT NOT NULL,"
+     " detail TEXT NOT NULL DEFAULT '',"
+     " smsc_id TEXT NOT NULL DEFAULT '');"
+     "INSERT INTO commands_v2(id, device_id, created, updated, state, cntr, text, detail)"
+     " SELECT id, device_id, created, updated, state, cntr, text, detail FROM commands;"
+     "DROP TABLE commands;"
+     "ALTER TABLE commands_v2 RENAME TO commands;"
+     "CREATE INDEX commands_device_cntr ON commands(device_id, cntr);"
+     "CREATE INDEX commands_state ON commands(state, updated);"
+     "CREATE INDEX commands_smsc_id ON commands(smsc_id) WHERE smsc_id <> '';",
+     rewrap_keys,
+     "UPDATE keys SET wrapped_kic = zeroblob(length(wrapped_kic)),"
+     " wrapped_kid = zeroblob(length(wrapped_kid));"
+     "DROP TABLE keys;"
+     "ALTER TABLE keys_v2 RENAME TO keys;"
+     "CREATE UNIQUE INDEX keys_one_active ON keys(device_id) WHERE state = 1;"},
+    /* 3: append here */
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 #define DEV_COLS "id, name, class, msisdn, status, created, tar, key_version, cntr_in, cntr_out"
-#define CMD_COLS "id, device_id, created, updated, state, cntr, text, detail"
+/* Commands with their device's MSISDN. */
+#define CMD_COLS "c.id, c.device_id, c.created, c.updated, c.state, c.cntr, c.text, c.detail," \
+                 " c.smsc_id, coalesce(d.msisdn, '')"
+#define CMD_FROM " FROM commands c LEFT JOIN devices d ON d.id = c.device_id"
 #define EVT_COLS "id, time, device_id, bearer, source, kind, reason"
 
 /* The prepared statements of a handle. */
@@ -90,11 +148,12 @@ enum {
     S_META_GET, S_META_PUT,
     S_DEV_ADD, S_DEV_BY_ID, S_DEV_BY_NAME, S_DEV_BY_MSISDN, S_DEV_LIST, S_DEV_STATUS_GET,
     S_DEV_STATUS_SET, S_DEV_DELETE, S_DEV_KEYVER,
-    S_KEY_STATE, S_KEY_PUT, S_KEY_RETIRE_OTHERS, S_KEY_SET_ACTIVE, S_KEY_GET, S_KEY_WIPE,
-    S_KEY_DELETE,
+    S_KEY_STATE, S_KEY_PUT, S_KEY_RETIRE_OTHERS, S_KEY_SET_ACTIVE, S_KEY_GET, S_KEY_LIST,
+    S_KEY_WIPE, S_KEY_DELETE,
     S_CNTR_IN, S_CNTR_OUT,
     S_INBOX_ADD, S_INBOX_SINCE,
     S_CMD_ADD, S_CMD_QUEUED, S_CMD_UPDATE, S_CMD_GET, S_CMD_BY_CNTR, S_CMD_SENT_BEFORE,
+    S_CMD_WAITING, S_CMD_COMPLETE, S_CMD_STATE, S_CMD_SMSC_SET, S_CMD_BY_SMSC,
     S_EVT_ADD, S_EVT_ALL, S_EVT_DEV,
     S_COUNT
 };
@@ -119,15 +178,18 @@ static const char *const sql[S_COUNT] = {
     [S_DEV_DELETE] = "DELETE FROM devices WHERE id = ?1",
     [S_DEV_KEYVER] = "UPDATE devices SET key_version = ?2 WHERE id = ?1",
     [S_KEY_STATE] = "SELECT state FROM keys WHERE device_id = ?1 AND version = ?2",
-    [S_KEY_PUT] = "INSERT OR REPLACE INTO keys(device_id, version, alg, len, state, wrapped_kic,"
-                  " wrapped_kid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [S_KEY_PUT] = "INSERT OR REPLACE INTO keys(device_id, version, alg, len, state, wrapped)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [S_KEY_RETIRE_OTHERS] = "UPDATE keys SET state = 2 WHERE device_id = ?1 AND state = 1"
                             " AND version <> ?2",
     [S_KEY_SET_ACTIVE] = "UPDATE keys SET state = 1 WHERE device_id = ?1 AND version = ?2",
-    [S_KEY_GET] = "SELECT version, alg, len, state, wrapped_kic, wrapped_kid FROM keys"
+    [S_KEY_GET] = "SELECT version, alg, len, state, wrapped FROM keys"
                   " WHERE device_id = ?1 AND (version = ?2 OR (?2 = 0 AND state = 1))",
-    [S_KEY_WIPE] = "UPDATE keys SET wrapped_kic = zeroblob(length(wrapped_kic)),"
-                   " wrapped_kid = zeroblob(length(wrapped_kid)) WHERE device_id = ?1",
+    /* One row per ACTIVE/PENDING version; one row of NULLs if the device has none. */
+    [S_KEY_LIST] = "SELECT k.version, k.alg, k.len, k.state, k.wrapped FROM devices d"
+                   " LEFT JOIN keys k ON k.device_id = d.id AND k.state IN (0, 1)"
+                   " WHERE d.id = ?1 ORDER BY k.version",
+    [S_KEY_WIPE] = "UPDATE keys SET wrapped = zeroblob(length(wrapped)) WHERE device_id = ?1",
     [S_KEY_DELETE] = "DELETE FROM keys WHERE device_id = ?1",
     [S_CNTR_IN] = "UPDATE devices SET cntr_in = ?1 WHERE id = ?2 AND cntr_in < ?1",
     [S_CNTR_OUT] = "UPDATE devices SET cntr_out = cntr_out + 1 WHERE id = ?1 AND cntr_out < ?2"
@@ -137,15 +199,23 @@ static const char *const sql[S_COUNT] = {
                       " ORDER BY id LIMIT ?2",
     [S_CMD_ADD] = "INSERT INTO commands(device_id, created, updated, state, cntr, text, detail)"
                   " VALUES (?1, ?2, ?2, 0, ?3, ?4, ?5)",
-    [S_CMD_QUEUED] = "SELECT " CMD_COLS " FROM commands WHERE state = 0 ORDER BY id LIMIT ?1",
+    [S_CMD_QUEUED] = "SELECT " CMD_COLS CMD_FROM " WHERE c.state = 0 ORDER BY c.id LIMIT ?1",
     [S_CMD_UPDATE] = "UPDATE commands SET state = ?2,"
                      " cntr = CASE WHEN ?3 = 0 THEN cntr ELSE ?3 END,"
                      " detail = coalesce(?4, detail), updated = ?5 WHERE id = ?1",
-    [S_CMD_GET] = "SELECT " CMD_COLS " FROM commands WHERE id = ?1",
-    [S_CMD_BY_CNTR] = "SELECT " CMD_COLS " FROM commands WHERE device_id = ?1 AND cntr = ?2"
-                      " ORDER BY id DESC LIMIT 1",
-    [S_CMD_SENT_BEFORE] = "SELECT " CMD_COLS " FROM commands WHERE state = 1 AND updated < ?1"
-                          " ORDER BY id",
+    [S_CMD_GET] = "SELECT " CMD_COLS CMD_FROM " WHERE c.id = ?1",
+    [S_CMD_BY_CNTR] = "SELECT " CMD_COLS CMD_FROM " WHERE c.device_id = ?1 AND c.cntr = ?2"
+                      " ORDER BY c.id DESC LIMIT 1",
+    [S_CMD_SENT_BEFORE] = "SELECT " CMD_COLS CMD_FROM " WHERE c.state IN (1, 5)"
+                          " AND c.updated < ?1 ORDER BY c.id",
+    [S_CMD_WAITING] = "SELECT " CMD_COLS CMD_FROM " WHERE c.device_id = ?1 AND c.cntr = ?2"
+                      " AND c.state IN (1, 5) ORDER BY c.id DESC LIMIT 1",
+    [S_CMD_COMPLETE] = "UPDATE commands SET state = ?2, detail = coalesce(?3, detail),"
+                       " updated = ?4 WHERE id = ?1 AND state IN (1, 5)",
+    [S_CMD_STATE] = "SELECT state FROM commands WHERE id = ?1",
+    [S_CMD_SMSC_SET] = "UPDATE commands SET smsc_id = ?2 WHERE id = ?1",
+    [S_CMD_BY_SMSC] = "SELECT " CMD_COLS CMD_FROM " WHERE c.smsc_id = ?1"
+                      " ORDER BY c.id DESC LIMIT 1",
     [S_EVT_ADD] = "INSERT INTO events(time, device_id, bearer, source, kind, reason)"
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [S_EVT_ALL] = "SELECT " EVT_COLS " FROM events WHERE id > ?1 AND time >= ?2 ORDER BY id",
@@ -153,20 +223,35 @@ static const char *const sql[S_COUNT] = {
                   " AND time >= ?2 ORDER BY id",
 };
 
-typedef struct sq_store {
+struct sq_store {
     mg_store base; /* first: the handle the caller sees */
     sqlite3 *db;
     sqlite3_stmt *st[S_COUNT];
     bool destroyed; /* keys destroyed in the open transaction: checkpoint after commit */
-} sq_store;
+};
 
 #define Q(s) ((sq_store *)(s))
 
 /* ---- helpers ------------------------------------------------------------------ */
 
+/* Every database failure is MG_ERR_STORE, never a verdict (MG_ERR_KEY is for
+ * a row that does not exist); the message says what kind of failure. */
 static mg_err dberr(sq_store *q, int rc, const char *what)
 {
-    return mg_store_fail(&q->base, MG_ERR_STORE, "%s: %s (sqlite %d)", what,
+    const char *kind;
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: kind = "database busy (locked by another connection)"; break;
+    case SQLITE_IOERR: kind = "I/O error"; break;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB: kind = "database corrupt"; break;
+    case SQLITE_FULL: kind = "disk full"; break;
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_CANTOPEN: kind = "database not writable or not openable"; break;
+    default: kind = "database error"; break;
+    }
+    return mg_store_fail(&q->base, MG_ERR_STORE, "%s: %s: %s (sqlite %d)", what, kind,
                          q->db != NULL ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc), rc);
 }
 
@@ -268,6 +353,8 @@ static void row_command(sqlite3_stmt *st, mg_command *c)
     c->cntr = (uint64_t)sqlite3_column_int64(st, 5);
     col_text(st, 6, c->text, sizeof(c->text));
     col_text(st, 7, c->detail, sizeof(c->detail));
+    col_text(st, 8, c->smsc_id, sizeof(c->smsc_id));
+    col_text(st, 9, c->msisdn, sizeof(c->msisdn));
 }
 
 static void row_event(sqlite3_stmt *st, mg_event *e)
@@ -616,8 +703,8 @@ static mg_err key_state(sq_store *q, int64_t id, int version, mg_key_state *ks)
 static mg_err sq_keys_put(mg_store *s, int64_t id, const mg_keyset *k)
 {
     sq_store *q = Q(s);
-    uint8_t wkic[MG_WRAPPED_MAX], wkid[MG_WRAPPED_MAX];
-    size_t nkic = 0, nkid = 0;
+    uint8_t wrapped[MG_KEYBLOB_WRAPPED_MAX];
+    size_t nw = 0;
     mg_dev_status dst = MG_DEV_ACTIVE;
     mg_key_state old;
     mg_err e = op_begin_dev(q, id, &dst);
@@ -634,8 +721,8 @@ static mg_err sq_keys_put(mg_store *s, int64_t id, const mg_keyset *k)
         else if (e == MG_ERR_KEY)
             e = MG_OK;
     }
-    if (e == MG_OK && (mg_keywrap(s->master, 32, k->kic, k->len, wkic, sizeof(wkic), &nkic) != MG_OK ||
-                       mg_keywrap(s->master, 32, k->kid, k->len, wkid, sizeof(wkid), &nkid) != MG_OK))
+    if (e == MG_OK &&
+        mg_keyblob_wrap(s->master, id, k, wrapped, sizeof(wrapped), &nw) != MG_OK)
         e = mg_store_fail(s, MG_ERR_CRYPTO, "key wrap failed");
     /* A new active version: retire the old one first (one active version). */
     if (e == MG_OK && k->state == MG_KEY_ACTIVE)
@@ -643,9 +730,8 @@ static mg_err sq_keys_put(mg_store *s, int64_t id, const mg_keyset *k)
     if (e == MG_OK && k->state == MG_KEY_ACTIVE)
         e = run(q, S_KEY_RETIRE_OTHERS, "retire key version");
     if (e == MG_OK)
-        e = bind(q, q->st[S_KEY_PUT], "iiiiibb", id, (int64_t)k->version, (int64_t)k->alg,
-                 (int64_t)k->len, (int64_t)k->state, (const void *)wkic, nkic,
-                 (const void *)wkid, nkid);
+        e = bind(q, q->st[S_KEY_PUT], "iiiiib", id, (int64_t)k->version, (int64_t)k->alg,
+                 (int64_t)k->len, (int64_t)k->state, (const void *)wrapped, nw);
     if (e == MG_OK)
         e = run(q, S_KEY_PUT, "store keys");
     if (e == MG_OK && k->state == MG_KEY_ACTIVE)
@@ -653,6 +739,33 @@ static mg_err sq_keys_put(mg_store *s, int64_t id, const mg_keyset *k)
     if (e == MG_OK && k->state == MG_KEY_ACTIVE)
         e = run(q, S_DEV_KEYVER, "set key version");
     return op_end(q, e);
+}
+
+/* Reads the key row at the current step of st (columns version, alg, len,
+ * state, wrapped) and unwraps it, checking that it names (id, version, alg, len). */
+static mg_err row_keys(sq_store *q, sqlite3_stmt *st, int64_t id, mg_keyset *k)
+{
+    mg_store *s = &q->base;
+    mg_keyset_wipe(k);
+    k->version = sqlite3_column_int(st, 0);
+    k->alg = (mg_alg)sqlite3_column_int(st, 1);
+    int len = sqlite3_column_int(st, 2);
+    k->state = (mg_key_state)sqlite3_column_int(st, 3);
+    const uint8_t *w = sqlite3_column_blob(st, 4);
+    int wl = sqlite3_column_bytes(st, 4);
+    if (len <= 0 || !mg_store_key_len_ok(k->alg, (size_t)len) || w == NULL || wl <= 0)
+        return mg_store_fail(s, MG_ERR_FORMAT, "stored keys of device %lld version %d are malformed",
+                             (long long)id, k->version);
+    k->len = (size_t)len;
+    if (mg_keyblob_unwrap(s->master, id, w, (size_t)wl, k) != MG_OK) {
+        int v = k->version;
+        mg_keyset_wipe(k);
+        return mg_store_fail(s, MG_ERR_AUTH,
+                             "stored keys of device %lld version %d are refused: altered, wrapped"
+                             " under another master key, or copied from another row",
+                             (long long)id, v);
+    }
+    return MG_OK;
 }
 
 static mg_err sq_keys_get(mg_store *s, int64_t id, int version, mg_keyset *k)
@@ -670,28 +783,39 @@ static mg_err sq_keys_get(mg_store *s, int64_t id, int version, mg_keyset *k)
     }
     if (e != MG_OK)
         return e;
-    k->version = sqlite3_column_int(st, 0);
-    k->alg = (mg_alg)sqlite3_column_int(st, 1);
-    k->len = (size_t)sqlite3_column_int(st, 2);
-    k->state = (mg_key_state)sqlite3_column_int(st, 3);
-    size_t n1 = 0, n2 = 0;
-    const uint8_t *w1 = sqlite3_column_blob(st, 4);
-    int l1 = sqlite3_column_bytes(st, 4);
-    const uint8_t *w2 = sqlite3_column_blob(st, 5);
-    int l2 = sqlite3_column_bytes(st, 5);
-    if (!mg_store_key_len_ok(k->alg, k->len) || w1 == NULL || w2 == NULL || l1 <= 0 || l2 <= 0)
-        e = mg_store_fail(s, MG_ERR_FORMAT, "stored keys of device %lld are malformed",
-                          (long long)id);
-    if (e == MG_OK &&
-        (mg_keyunwrap(s->master, 32, w1, (size_t)l1, k->kic, sizeof(k->kic), &n1) != MG_OK ||
-         mg_keyunwrap(s->master, 32, w2, (size_t)l2, k->kid, sizeof(k->kid), &n2) != MG_OK ||
-         n1 != k->len || n2 != k->len))
-        e = mg_store_fail(s, MG_ERR_CRYPTO,
-                          "stored keys of device %lld do not unwrap (altered, or another master key)",
-                          (long long)id);
+    e = row_keys(q, st, id, k);
     done_with(st);
-    if (e != MG_OK)
-        mg_keyset_wipe(k);
+    return e;
+}
+
+static mg_err sq_keys_list(mg_store *s, int64_t id, bool (*fn)(void *, const mg_keyset *),
+                           void *ctx)
+{
+    sq_store *q = Q(s);
+    sqlite3_stmt *st = q->st[S_KEY_LIST];
+    mg_keyset k;
+    bool any = false;
+    mg_err e = bind(q, st, "i", id);
+    while (e == MG_OK) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+            break;
+        if (rc != SQLITE_ROW) {
+            e = dberr(q, rc, "list keys");
+            break;
+        }
+        any = true;
+        if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+            break; /* the device exists and has no active or pending keys */
+        e = row_keys(q, st, id, &k);
+        bool more = e == MG_OK && fn(ctx, &k);
+        mg_keyset_wipe(&k);
+        if (!more)
+            break;
+    }
+    done_with(st);
+    if (e == MG_OK && !any)
+        e = mg_store_fail(s, MG_ERR_KEY, "no device with id %lld", (long long)id);
     return e;
 }
 
@@ -879,6 +1003,70 @@ static mg_err sq_cmd_by_cntr(mg_store *s, int64_t device_id, uint64_t cntr, mg_c
     return e;
 }
 
+static mg_err sq_cmd_waiting_by_cntr(mg_store *s, int64_t device_id, uint64_t cntr,
+                                     mg_command *c)
+{
+    sq_store *q = Q(s);
+    mg_err e = bind(q, q->st[S_CMD_WAITING], "ii", device_id, (int64_t)cntr);
+    if (e == MG_OK)
+        e = one_command(q, S_CMD_WAITING, c);
+    if (e == MG_ERR_KEY)
+        e = mg_store_fail(s, e, "no command of device %lld with counter %llu is waiting for a PoR",
+                          (long long)device_id, (unsigned long long)cntr);
+    return e;
+}
+
+static mg_err sq_cmd_complete(mg_store *s, int64_t id, mg_cmd_state st, const char *detail)
+{
+    sq_store *q = Q(s);
+    mg_err e = bind(q, q->st[S_CMD_COMPLETE], "iiti", id, (int64_t)st, detail, now());
+    if (e == MG_OK)
+        e = run(q, S_CMD_COMPLETE, "complete command");
+    if (e != MG_OK || sqlite3_changes(q->db) == 1)
+        return e;
+    /* Nothing changed: no such command, or it is not waiting any more. */
+    e = bind(q, q->st[S_CMD_STATE], "i", id);
+    if (e == MG_OK)
+        e = one_row(q, S_CMD_STATE, "command state");
+    if (e == MG_ERR_KEY)
+        return mg_store_fail(s, e, "no command with id %lld", (long long)id);
+    if (e != MG_OK)
+        return e;
+    mg_cmd_state cur = (mg_cmd_state)sqlite3_column_int(q->st[S_CMD_STATE], 0);
+    done_with(q->st[S_CMD_STATE]);
+    return mg_store_fail(s, MG_ERR_STATE, "command %lld is %s, not waiting for a PoR",
+                         (long long)id, mg_cmd_state_name(cur));
+}
+
+static mg_err sq_cmd_set_smsc_id(mg_store *s, int64_t id, const char *smsc_id)
+{
+    sq_store *q = Q(s);
+    mg_err e = bind(q, q->st[S_CMD_SMSC_SET], "it", id, smsc_id);
+    if (e == MG_OK)
+        e = run(q, S_CMD_SMSC_SET, "set SMSC message id");
+    if (e == MG_OK && sqlite3_changes(q->db) != 1)
+        e = mg_store_fail(s, MG_ERR_KEY, "no command with id %lld", (long long)id);
+    return e;
+}
+
+static mg_err sq_cmd_by_smsc_id(mg_store *s, const char *smsc_id, mg_command *c)
+{
+    sq_store *q = Q(s);
+    mg_err e = bind(q, q->st[S_CMD_BY_SMSC], "t", smsc_id);
+    if (e == MG_OK)
+        e = one_command(q, S_CMD_BY_SMSC, c);
+    if (e == MG_ERR_KEY)
+        e = mg_store_fail(s, e, "no command with that SMSC message id");
+    return e;
+}
+
+static mg_err sq_busy_timeout(mg_store *s, int ms)
+{
+    sq_store *q = Q(s);
+    int rc = sqlite3_busy_timeout(q->db, ms);
+    return rc == SQLITE_OK ? MG_OK : dberr(q, rc, "busy timeout");
+}
+
 static mg_err sq_cmd_sent_before(mg_store *s, int64_t before,
                                  bool (*fn)(void *, const mg_command *), void *ctx)
 {
@@ -945,6 +1133,7 @@ static const mg_store_ops sqlite_ops = {
     .device_delete = sq_device_delete,
     .keys_put = sq_keys_put,
     .keys_get = sq_keys_get,
+    .keys_list = sq_keys_list,
     .keys_activate = sq_keys_activate,
     .keys_destroy = sq_keys_destroy,
     .cntr_in_advance = sq_cntr_in_advance,
@@ -957,6 +1146,11 @@ static const mg_store_ops sqlite_ops = {
     .cmd_get = sq_cmd_get,
     .cmd_by_cntr = sq_cmd_by_cntr,
     .cmd_sent_before = sq_cmd_sent_before,
+    .cmd_waiting_by_cntr = sq_cmd_waiting_by_cntr,
+    .cmd_complete = sq_cmd_complete,
+    .cmd_set_smsc_id = sq_cmd_set_smsc_id,
+    .cmd_by_smsc_id = sq_cmd_by_smsc_id,
+    .busy_timeout = sq_busy_timeout,
     .event_add = sq_event_add,
     .events = sq_events,
 };
@@ -1025,7 +1219,11 @@ static mg_err migrate(sq_store *q)
         (void)snprintf(ins, sizeof(ins),
                        "INSERT INTO schema_version(version, applied) VALUES (%d, %lld)", v + 1,
                        (long long)now());
-        e = exec(q, migrations[v], what);
+        e = exec(q, migrations[v].pre, what);
+        if (e == MG_OK && migrations[v].step != NULL)
+            e = migrations[v].step(q);
+        if (e == MG_OK && migrations[v].post != NULL)
+            e = exec(q, migrations[v].post, what);
         if (e == MG_OK)
             e = exec(q, ins, what);
     }
@@ -1076,6 +1274,173 @@ static mg_err master_check(sq_store *q)
     return e;
 }
 
+/* Migration 2's first check: the master key opens the store's check value
+ * (so a wrong key is reported as such, not as keys that do not unwrap). */
+static mg_err master_matches(sq_store *q)
+{
+    sqlite3_stmt *st = NULL;
+    uint8_t plain[16];
+    size_t n = 0;
+    int rc = sqlite3_prepare_v2(q->db, "SELECT value FROM meta WHERE name = 'master_check'", -1,
+                                &st, NULL);
+    mg_err e = rc == SQLITE_OK ? MG_OK : dberr(q, rc, "read master key check");
+    if (e == MG_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            const void *w = sqlite3_column_blob(st, 0);
+            int wl = sqlite3_column_bytes(st, 0);
+            if (w == NULL || wl <= 0 ||
+                mg_keyunwrap(q->base.master, 32, w, (size_t)wl, plain, sizeof(plain), &n) != MG_OK)
+                e = mg_store_fail(&q->base, MG_ERR_KEY, "the master key does not match this store");
+        } else if (rc != SQLITE_DONE) {
+            e = dberr(q, rc, "read master key check");
+        }
+    }
+    (void)sqlite3_finalize(st); /* repeats the step's error, handled above */
+    mg_wipe(plain, sizeof(plain));
+    return e;
+}
+
+/* Migration 2's C step: every key row of the old table (KIc and KID wrapped
+ * apart, bound to nothing) becomes one blob bound to its row in keys_v2. */
+static mg_err rewrap_keys(sq_store *q)
+{
+    sqlite3_stmt *rd = NULL, *wr = NULL;
+    mg_keyset k;
+    uint8_t wrapped[MG_KEYBLOB_WRAPPED_MAX];
+    mg_err e = master_matches(q);
+    int rc = SQLITE_OK;
+    if (e == MG_OK &&
+        (rc = sqlite3_prepare_v2(q->db,
+                                 "SELECT device_id, version, alg, len, state, wrapped_kic,"
+                                 " wrapped_kid FROM keys ORDER BY device_id, version",
+                                 -1, &rd, NULL)) != SQLITE_OK)
+        e = dberr(q, rc, "read keys to re-wrap");
+    if (e == MG_OK &&
+        (rc = sqlite3_prepare_v2(q->db,
+                                 "INSERT INTO keys_v2(device_id, version, alg, len, state, wrapped)"
+                                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                                 -1, &wr, NULL)) != SQLITE_OK)
+        e = dberr(q, rc, "prepare re-wrapped keys");
+    while (e == MG_OK) {
+        rc = sqlite3_step(rd);
+        if (rc == SQLITE_DONE)
+            break;
+        if (rc != SQLITE_ROW) {
+            e = dberr(q, rc, "read keys to re-wrap");
+            break;
+        }
+        memset(&k, 0, sizeof(k));
+        int64_t id = sqlite3_column_int64(rd, 0);
+        k.version = sqlite3_column_int(rd, 1);
+        k.alg = (mg_alg)sqlite3_column_int(rd, 2);
+        int len = sqlite3_column_int(rd, 3);
+        k.state = (mg_key_state)sqlite3_column_int(rd, 4);
+        const uint8_t *w1 = sqlite3_column_blob(rd, 5), *w2 = sqlite3_column_blob(rd, 6);
+        int l1 = sqlite3_column_bytes(rd, 5), l2 = sqlite3_column_bytes(rd, 6);
+        size_t n1 = 0, n2 = 0, nw = 0;
+        if (len <= 0 || !mg_store_key_len_ok(k.alg, (size_t)len) || w1 == NULL || w2 == NULL ||
+            l1 <= 0 || l2 <= 0)
+            e = mg_store_fail(&q->base, MG_ERR_FORMAT,
+                              "stored keys of device %lld version %d are malformed", (long long)id,
+                              k.version);
+        k.len = (size_t)len;
+        if (e == MG_OK &&
+            (mg_keyunwrap(q->base.master, 32, w1, (size_t)l1, k.kic, sizeof(k.kic), &n1) != MG_OK ||
+             mg_keyunwrap(q->base.master, 32, w2, (size_t)l2, k.kid, sizeof(k.kid), &n2) != MG_OK ||
+             n1 != k.len || n2 != k.len))
+            e = mg_store_fail(&q->base, MG_ERR_AUTH,
+                              "stored keys of device %lld version %d do not unwrap (altered)",
+                              (long long)id, k.version);
+        if (e == MG_OK && mg_keyblob_wrap(q->base.master, id, &k, wrapped, sizeof(wrapped),
+                                          &nw) != MG_OK)
+            e = mg_store_fail(&q->base, MG_ERR_CRYPTO, "key wrap failed");
+        if (e == MG_OK)
+            e = bind(q, wr, "iiiiib", id, (int64_t)k.version, (int64_t)k.alg, (int64_t)len,
+                     (int64_t)k.state, (const void *)wrapped, nw);
+        mg_keyset_wipe(&k);
+        if (e == MG_OK && (rc = sqlite3_step(wr)) != SQLITE_DONE)
+            e = dberr(q, rc, "store re-wrapped keys");
+        done_with(wr);
+    }
+    (void)sqlite3_finalize(rd); /* repeat the steps' errors, handled above */
+    (void)sqlite3_finalize(wr);
+    mg_wipe(wrapped, sizeof(wrapped));
+    return e;
+}
+
+/* Refuses a database file (or its -wal/-shm) that is not a regular file of
+ * the caller with no group/other permissions. *exists says whether it is. */
+static mg_err file_ok(sq_store *q, const char *path, bool *exists)
+{
+    struct stat st;
+    *exists = false;
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT)
+            return MG_OK;
+        return mg_store_fail(&q->base, MG_ERR_STORE, "cannot check %s: %s", path, strerror(errno));
+    }
+    *exists = true;
+    if (!S_ISREG(st.st_mode))
+        return mg_store_fail(&q->base, MG_ERR_ARG,
+                             "%s is not a regular file (mode %06o): the database must be a plain "
+                             "file, not a link or a device",
+                             path, (unsigned)st.st_mode);
+    if (st.st_uid != geteuid())
+        return mg_store_fail(&q->base, MG_ERR_ARG,
+                             "%s is owned by uid %u, not by this user (uid %u): chown it", path,
+                             (unsigned)st.st_uid, (unsigned)geteuid());
+    if ((st.st_mode & 077) != 0)
+        return mg_store_fail(&q->base, MG_ERR_ARG,
+                             "%s has mode %03o: group or others can access it; chmod 600 %s", path,
+                             (unsigned)(st.st_mode & 0777), path);
+    return MG_OK;
+}
+
+/* The checks of the database's files and directory before SQLite opens
+ * them; a new database file is created 0600 here. */
+static mg_err check_files(sq_store *q, const char *path, bool create)
+{
+    char dir[4096], side[4096 + 8];
+    size_t n = strlen(path);
+    if (strcmp(path, ":memory:") == 0)
+        return MG_OK;
+    if (n == 0 || n >= sizeof(dir))
+        return mg_store_fail(&q->base, MG_ERR_ARG, "database path is empty or too long");
+    memcpy(dir, path, n + 1);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        (void)snprintf(dir, sizeof(dir), ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return mg_store_fail(&q->base, MG_ERR_STORE, "cannot check directory %s: %s", dir,
+                             strerror(errno));
+    if ((st.st_mode & 022) != 0)
+        return mg_store_fail(&q->base, MG_ERR_ARG,
+                             "directory %s of the database has mode %03o: group or others can "
+                             "write it (and replace the database); chmod go-w %s",
+                             dir, (unsigned)(st.st_mode & 0777), dir);
+    bool exists = false;
+    mg_err e = file_ok(q, path, &exists);
+    if (e == MG_OK && !exists && create) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+            return mg_store_fail(&q->base, MG_ERR_STORE, "cannot create %s: %s", path,
+                                 strerror(errno));
+        (void)close(fd);
+    }
+    static const char *const sfx[] = {"-wal", "-shm"};
+    for (size_t i = 0; e == MG_OK && i < 2; i++) {
+        (void)snprintf(side, sizeof(side), "%s%s", path, sfx[i]);
+        e = file_ok(q, side, &exists);
+    }
+    return e;
+}
+
 mg_err mg_sqlite_open(const char *path, const uint8_t master[32], bool create, mg_store **out)
 {
     sq_store *q = calloc(1, sizeof(*q));
@@ -1085,11 +1450,15 @@ mg_err mg_sqlite_open(const char *path, const uint8_t master[32], bool create, m
     }
     q->base.ops = &sqlite_ops;
     memcpy(q->base.master, master, 32);
+    /* SQLite may create -wal and -shm while it opens and migrates: 0600. */
+    mode_t old_umask = umask(077);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW |
                 (create ? SQLITE_OPEN_CREATE : 0);
-    int rc = sqlite3_open_v2(path, &q->db, flags, NULL);
-    mg_err e = MG_OK;
-    if (rc != SQLITE_OK)
+    int rc = SQLITE_OK;
+    mg_err e = check_files(q, path, create);
+    if (e == MG_OK)
+        rc = sqlite3_open_v2(path, &q->db, flags, NULL);
+    if (e == MG_OK && rc != SQLITE_OK)
         e = mg_store_fail(&q->base, MG_ERR_STORE, "cannot open %s: %s", path,
                           q->db != NULL ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
     if (e == MG_OK && (rc = sqlite3_extended_result_codes(q->db, 1)) != SQLITE_OK)
@@ -1115,6 +1484,7 @@ mg_err mg_sqlite_open(const char *path, const uint8_t master[32], bool create, m
     }
     if (e == MG_OK)
         e = master_check(q);
+    (void)umask(old_umask);
     if (e != MG_OK) {
         mg_store_open_fail("%s", q->base.err);
         sq_close(&q->base);

@@ -70,6 +70,7 @@ const char *mg_cmd_state_name(mg_cmd_state s)
     case MG_CMD_DONE: return "done";
     case MG_CMD_FAILED: return "failed";
     case MG_CMD_TIMEOUT: return "timeout";
+    case MG_CMD_DELIVERED: return "delivered";
     }
     return "unknown";
 }
@@ -132,6 +133,99 @@ mg_err mg_keyunwrap(const uint8_t *kek, size_t kek_len, const uint8_t *in, size_
     return keywrap(false, kek, kek_len, in, in_len, out, cap, out_len);
 }
 
+/* ---- keys bound to their row ------------------------------------------------ */
+
+static void blob_header(uint8_t h[MG_KEYBLOB_HDR], int64_t device_id, const mg_keyset *k)
+{
+    uint64_t id = (uint64_t)device_id;
+    h[0] = MG_KEYBLOB_FORMAT;
+    for (int i = 0; i < 8; i++)
+        h[1 + i] = (uint8_t)(id >> (56 - 8 * i));
+    h[9] = (uint8_t)k->version;
+    h[10] = (uint8_t)k->alg;
+    h[11] = (uint8_t)k->len;
+}
+
+mg_err mg_keyblob_wrap(const uint8_t master[32], int64_t device_id, const mg_keyset *k,
+                       uint8_t *out, size_t cap, size_t *out_len)
+{
+    uint8_t plain[MG_KEYBLOB_MAX];
+    *out_len = 0;
+    if (k->len == 0 || k->len > MG_KEY_MAX)
+        return MG_ERR_ARG;
+    blob_header(plain, device_id, k);
+    memcpy(plain + MG_KEYBLOB_HDR, k->kic, k->len);
+    memcpy(plain + MG_KEYBLOB_HDR + k->len, k->kid, k->len);
+    mg_err e = mg_keywrap(master, 32, plain, MG_KEYBLOB_HDR + 2 * k->len, out, cap, out_len);
+    mg_wipe(plain, sizeof(plain));
+    return e;
+}
+
+mg_err mg_keyblob_unwrap(const uint8_t master[32], int64_t device_id, const uint8_t *in,
+                         size_t in_len, mg_keyset *k)
+{
+    uint8_t plain[MG_KEYBLOB_WRAPPED_MAX], want[MG_KEYBLOB_HDR];
+    size_t n = 0;
+    mg_err e = MG_ERR_AUTH;
+    if (k->len == 0 || k->len > MG_KEY_MAX || in_len > sizeof(plain) + 8)
+        goto done;
+    if (mg_keyunwrap(master, 32, in, in_len, plain, sizeof(plain), &n) != MG_OK)
+        goto done;
+    blob_header(want, device_id, k);
+    /* The header is not secret; the comparison is constant-time all the same. */
+    if (n != MG_KEYBLOB_HDR + 2 * k->len || !mg_ct_equal(plain, want, MG_KEYBLOB_HDR))
+        goto done;
+    memcpy(k->kic, plain + MG_KEYBLOB_HDR, k->len);
+    memcpy(k->kid, plain + MG_KEYBLOB_HDR + k->len, k->len);
+    e = MG_OK;
+done:
+    mg_wipe(plain, sizeof(plain));
+    if (e != MG_OK) {
+        mg_wipe(k->kic, sizeof(k->kic));
+        mg_wipe(k->kid, sizeof(k->kid));
+    }
+    return e;
+}
+
+/* ---- validation ------------------------------------------------------------- */
+
+static bool name_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == '-';
+}
+
+bool mg_store_name_valid(const char *name)
+{
+    if (name == NULL || name[0] == '\0' || name[0] == '-' || name[0] == '.')
+        return false;
+    size_t n = 0;
+    for (; name[n] != '\0'; n++)
+        if (n >= 63 || !name_char(name[n]))
+            return false;
+    return true;
+}
+
+bool mg_store_class_valid(const char *cls)
+{
+    return cls != NULL && (cls[0] == '\0' || mg_store_name_valid(cls));
+}
+
+bool mg_store_msisdn_valid(const char *msisdn)
+{
+    if (msisdn == NULL || msisdn[0] != '+' || msisdn[1] < '1' || msisdn[1] > '9')
+        return false;
+    size_t n = 1;
+    for (; msisdn[n] != '\0'; n++)
+        if (n > 15 || msisdn[n] < '0' || msisdn[n] > '9')
+            return false;
+    return true;
+}
+
+/* The backend's TAR in the secured-SMS profile (MO packets carry it). TODO(lead):
+ * take it from the core's profile definition once it exists there. */
+static const uint8_t backend_tar[3] = {0x4D, 0x47, 0x00};
+
 /* ---- dispatch ---------------------------------------------------------------- */
 
 /* Checks shared by the functions that take a device id. */
@@ -178,6 +272,13 @@ int mg_store_schema_version(const mg_store *s)
     return s != NULL ? s->schema_version : 0;
 }
 
+mg_err mg_store_busy_timeout(mg_store *s, int ms)
+{
+    NEED_HANDLE(s);
+    NEED(s, ms >= 0, "busy timeout %d is negative", ms);
+    return s->ops->busy_timeout(s, ms);
+}
+
 mg_err mg_store_begin(mg_store *s)
 {
     NEED_HANDLE(s);
@@ -198,19 +299,34 @@ void mg_store_rollback(mg_store *s)
 
 /* ---- devices --------------------------------------------------------------- */
 
+/* The checks of a new device (names are printed only once validated). */
+static mg_err device_check(mg_store *s, const mg_device *d)
+{
+    NEED(s, memchr(d->name, 0, sizeof(d->name)) && d->name[0] != '\0',
+         "device name is empty or too long");
+    NEED(s, mg_store_name_valid(d->name),
+         "invalid device name: use 1..63 of A-Z a-z 0-9 . _ -, not starting with '-' or '.'");
+    NEED(s, memchr(d->dev_class, 0, sizeof(d->dev_class)), "device class is too long");
+    NEED(s, mg_store_class_valid(d->dev_class),
+         "invalid device class: use up to 63 of A-Z a-z 0-9 . _ -, not starting with '-' or '.'");
+    NEED(s, memchr(d->msisdn, 0, sizeof(d->msisdn)) && d->msisdn[0] != '\0',
+         "MSISDN is empty or too long");
+    NEED(s, mg_store_msisdn_valid(d->msisdn),
+         "invalid MSISDN: use '+' and 1..15 digits, the first 1-9 (E.164)");
+    NEED(s, memcmp(d->tar, backend_tar, 3) != 0,
+         "TAR 4d4700 is the backend's TAR in the secured-SMS profile; choose another");
+    NEED(s, d->status <= MG_DEV_REVOKED, "bad device status %d", (int)d->status);
+    NEED(s, d->cntr_in <= MG_STORE_CNTR_MAX && d->cntr_out <= MG_STORE_CNTR_MAX,
+         "counter out of range");
+    return MG_OK;
+}
+
 mg_err mg_store_device_add(mg_store *s, mg_device *d)
 {
     NEED_HANDLE(s);
     NEED(s, d != NULL, "device_add: NULL device");
-    NEED(s, memchr(d->name, 0, sizeof(d->name)) && d->name[0] != '\0',
-         "device name is empty or too long");
-    NEED(s, memchr(d->dev_class, 0, sizeof(d->dev_class)), "device class is too long");
-    NEED(s, memchr(d->msisdn, 0, sizeof(d->msisdn)) && d->msisdn[0] != '\0',
-         "MSISDN is empty or too long");
-    NEED(s, d->status <= MG_DEV_REVOKED, "bad device status %d", (int)d->status);
-    NEED(s, d->cntr_in <= MG_STORE_CNTR_MAX && d->cntr_out <= MG_STORE_CNTR_MAX,
-         "counter out of range");
-    return s->ops->device_add(s, d);
+    mg_err e = device_check(s, d);
+    return e != MG_OK ? e : s->ops->device_add(s, d);
 }
 
 mg_err mg_store_device_by_name(mg_store *s, const char *name, mg_device *d)
@@ -273,6 +389,14 @@ mg_err mg_store_keys_get(mg_store *s, int64_t device_id, int version, mg_keyset 
     NEED(s, k != NULL, "keys_get: NULL keyset");
     NEED(s, version >= 0 && version <= 15, "key version %d is not 0..15", version);
     return s->ops->keys_get(s, device_id, version, k);
+}
+
+mg_err mg_store_keys_list(mg_store *s, int64_t device_id,
+                          bool (*fn)(void *ctx, const mg_keyset *k), void *ctx)
+{
+    NEED_HANDLE(s);
+    NEED(s, fn != NULL, "keys_list: NULL callback");
+    return s->ops->keys_list(s, device_id, fn, ctx);
 }
 
 mg_err mg_store_keys_activate(mg_store *s, int64_t device_id, int version)
@@ -348,7 +472,7 @@ mg_err mg_store_cmd_update(mg_store *s, int64_t id, mg_cmd_state st, uint64_t cn
                            const char *detail)
 {
     NEED_HANDLE(s);
-    NEED(s, st <= MG_CMD_TIMEOUT, "bad command state %d", (int)st);
+    NEED(s, st <= MG_CMD_DELIVERED, "bad command state %d", (int)st);
     NEED(s, cntr <= MG_STORE_CNTR_MAX, "counter out of range");
     NEED(s, detail == NULL || strlen(detail) < MG_REASON_MAX, "command detail is too long");
     return s->ops->cmd_update(s, id, st, cntr, detail);
@@ -367,6 +491,41 @@ mg_err mg_store_cmd_by_cntr(mg_store *s, int64_t device_id, uint64_t cntr, mg_co
     NEED(s, c != NULL, "cmd_by_cntr: NULL command");
     NEED(s, cntr <= MG_STORE_CNTR_MAX, "counter out of range");
     return s->ops->cmd_by_cntr(s, device_id, cntr, c);
+}
+
+mg_err mg_store_cmd_waiting_by_cntr(mg_store *s, int64_t device_id, uint64_t cntr,
+                                   mg_command *c)
+{
+    NEED_HANDLE(s);
+    NEED(s, c != NULL, "cmd_waiting_by_cntr: NULL command");
+    NEED(s, cntr <= MG_STORE_CNTR_MAX, "counter out of range");
+    return s->ops->cmd_waiting_by_cntr(s, device_id, cntr, c);
+}
+
+mg_err mg_store_cmd_complete(mg_store *s, int64_t id, mg_cmd_state st, const char *detail)
+{
+    NEED_HANDLE(s);
+    NEED(s, st == MG_CMD_DONE || st == MG_CMD_FAILED || st == MG_CMD_TIMEOUT,
+         "a command completes as done, failed or timeout, not %s", mg_cmd_state_name(st));
+    NEED(s, detail == NULL || strlen(detail) < MG_REASON_MAX, "command detail is too long");
+    return s->ops->cmd_complete(s, id, st, detail);
+}
+
+mg_err mg_store_cmd_set_smsc_id(mg_store *s, int64_t id, const char *smsc_id)
+{
+    NEED_HANDLE(s);
+    NEED(s, smsc_id != NULL && smsc_id[0] != '\0' && strlen(smsc_id) < MG_SMSC_ID_MAX,
+         "SMSC message id is empty or longer than 65 octets");
+    return s->ops->cmd_set_smsc_id(s, id, smsc_id);
+}
+
+mg_err mg_store_cmd_by_smsc_id(mg_store *s, const char *smsc_id, mg_command *c)
+{
+    NEED_HANDLE(s);
+    NEED(s, c != NULL && smsc_id != NULL, "cmd_by_smsc_id: NULL argument");
+    NEED(s, smsc_id[0] != '\0' && strlen(smsc_id) < MG_SMSC_ID_MAX,
+         "SMSC message id is empty or longer than 65 octets");
+    return s->ops->cmd_by_smsc_id(s, smsc_id, c);
 }
 
 mg_err mg_store_cmd_sent_before(mg_store *s, int64_t before,
@@ -397,4 +556,135 @@ mg_err mg_store_events(mg_store *s, int64_t after_id, int64_t device_id, int64_t
     NEED_HANDLE(s);
     NEED(s, fn != NULL, "events: NULL callback");
     return s->ops->events(s, after_id, device_id, since, fn, ctx);
+}
+
+/* ---- provisioning and rotation (one transaction each, any engine) ------------- */
+
+static const char *alg_label(mg_alg alg, size_t len)
+{
+    switch (alg) {
+    case MG_ALG_AES: return len == 32 ? "aes-256" : len == 24 ? "aes-192" : "aes-128";
+    case MG_ALG_3DES2: return "3des2";
+    case MG_ALG_3DES3: return "3des3";
+    case MG_ALG_NONE: break;
+    }
+    return "none";
+}
+
+/* Ends a transaction opened by the caller of this file: commit on success,
+ * else roll back keeping the first message. */
+static mg_err tx_end(mg_store *s, mg_err e)
+{
+    if (e == MG_OK)
+        return s->ops->commit(s);
+    char keep[MG_STORE_ERR_MAX];
+    memcpy(keep, s->err, sizeof(keep));
+    s->ops->rollback(s);
+    memcpy(s->err, keep, sizeof(keep));
+    return e;
+}
+
+mg_err mg_store_device_provision(mg_store *s, mg_device *d, mg_alg alg, size_t key_len,
+                                 mg_keyset *out, mg_store_provision_fn before_commit, void *ctx)
+{
+    NEED_HANDLE(s);
+    NEED(s, d != NULL && out != NULL, "device_provision: NULL argument");
+    mg_keyset_wipe(out);
+    NEED(s, mg_store_key_len_ok(alg, key_len), "key length %zu does not fit the algorithm",
+         key_len);
+    mg_err e = device_check(s, d);
+    if (e != MG_OK)
+        return e;
+    out->version = 1;
+    out->alg = alg;
+    out->len = key_len;
+    out->state = MG_KEY_ACTIVE;
+    if (mg_crypto_random(out->kic, key_len) != MG_OK ||
+        mg_crypto_random(out->kid, key_len) != MG_OK) {
+        mg_keyset_wipe(out);
+        return mg_store_fail(s, MG_ERR_CRYPTO, "the random generator failed");
+    }
+    e = s->ops->begin(s);
+    if (e != MG_OK) {
+        mg_keyset_wipe(out);
+        return e;
+    }
+    e = s->ops->device_add(s, d);
+    if (e == MG_OK)
+        e = s->ops->keys_put(s, d->id, out);
+    if (e == MG_OK) {
+        mg_event ev;
+        memset(&ev, 0, sizeof(ev));
+        ev.device_id = d->id;
+        (void)snprintf(ev.bearer, sizeof(ev.bearer), "cli");
+        (void)snprintf(ev.kind, sizeof(ev.kind), "device_add");
+        (void)snprintf(ev.reason, sizeof(ev.reason), "device %s added (%s, %s, key version 1)",
+                       d->name, d->msisdn, alg_label(alg, key_len));
+        e = s->ops->event_add(s, &ev);
+    }
+    if (e == MG_OK && before_commit != NULL) {
+        e = before_commit(ctx, d, out);
+        if (e != MG_OK)
+            (void)mg_store_fail(s, e, "provisioning of %s stopped before the commit", d->name);
+    }
+    e = tx_end(s, e);
+    if (e != MG_OK) {
+        mg_keyset_wipe(out);
+        d->id = 0;
+        d->key_version = 0;
+        return e;
+    }
+    d->key_version = 1;
+    return MG_OK;
+}
+
+mg_err mg_store_key_rotate(mg_store *s, int64_t device_id, int64_t *cmd_id, int *old_version,
+                           int *new_version)
+{
+    NEED_HANDLE(s);
+    mg_device d;
+    mg_keyset cur, next;
+    mg_command c;
+    int old_v = 0;
+    memset(&cur, 0, sizeof(cur));
+    memset(&next, 0, sizeof(next));
+    memset(&c, 0, sizeof(c));
+    mg_err e = s->ops->begin(s);
+    if (e != MG_OK)
+        return e;
+    e = s->ops->device_get(s, MG_BY_ID, device_id, NULL, &d);
+    if (e == MG_OK && d.status != MG_DEV_ACTIVE)
+        e = mg_store_fail(s, MG_ERR_STATE, "device %s is %s", d.name, mg_dev_status_name(d.status));
+    if (e == MG_OK)
+        e = s->ops->keys_get(s, device_id, 0, &cur);
+    if (e == MG_OK) {
+        old_v = cur.version;
+        next.version = cur.version % 15 + 1; /* key version numbers 1..15 */
+        next.alg = cur.alg;
+        next.len = cur.len;
+        next.state = MG_KEY_PENDING;
+        mg_keyset_wipe(&cur);
+        if (mg_crypto_random(next.kic, next.len) != MG_OK ||
+            mg_crypto_random(next.kid, next.len) != MG_OK)
+            e = mg_store_fail(s, MG_ERR_CRYPTO, "the random generator failed");
+    }
+    if (e == MG_OK)
+        e = s->ops->keys_put(s, device_id, &next);
+    int new_v = next.version;
+    mg_keyset_wipe(&next);
+    if (e == MG_OK) {
+        c.device_id = device_id;
+        (void)snprintf(c.text, sizeof(c.text), "key-rotate %d", new_v);
+        e = s->ops->cmd_enqueue(s, &c);
+    }
+    e = tx_end(s, e);
+    if (e != MG_OK)
+        return e;
+    if (cmd_id != NULL)
+        *cmd_id = c.id;
+    if (old_version != NULL)
+        *old_version = old_v;
+    if (new_version != NULL)
+        *new_version = new_v;
+    return MG_OK;
 }

@@ -18,6 +18,23 @@
 #define MG_WRAP_LEN(n) ((((n) + 7u) / 8u) * 8u + 8u)
 #define MG_WRAPPED_MAX MG_WRAP_LEN(MG_KEY_MAX)
 
+/* What is wrapped for one key version (store.h): a header naming the row,
+ * then KIc || KID. */
+#define MG_KEYBLOB_FORMAT 0x01
+#define MG_KEYBLOB_HDR 12 /* format, device id (8, big-endian), version, alg, len */
+#define MG_KEYBLOB_MAX (MG_KEYBLOB_HDR + 2 * MG_KEY_MAX)
+#define MG_KEYBLOB_WRAPPED_MAX MG_WRAP_LEN(MG_KEYBLOB_MAX)
+
+/* Wraps k (bound to device_id) under master into out (MG_KEYBLOB_WRAPPED_MAX). */
+MG_MUST_CHECK mg_err mg_keyblob_wrap(const uint8_t master[32], int64_t device_id,
+                                     const mg_keyset *k, uint8_t *out, size_t cap,
+                                     size_t *out_len);
+/* Unwraps a blob read from the row (device_id, k->version, k->alg, k->len)
+ * into k->kic and k->kid: MG_ERR_AUTH if it does not unwrap or names
+ * another row (k's keys are then wiped). */
+MG_MUST_CHECK mg_err mg_keyblob_unwrap(const uint8_t master[32], int64_t device_id,
+                                       const uint8_t *in, size_t in_len, mg_keyset *k);
+
 typedef struct mg_store_ops mg_store_ops;
 
 struct mg_store {
@@ -43,6 +60,8 @@ struct mg_store_ops {
     mg_err (*device_delete)(mg_store *s, int64_t id);
     mg_err (*keys_put)(mg_store *s, int64_t device_id, const mg_keyset *k);
     mg_err (*keys_get)(mg_store *s, int64_t device_id, int version, mg_keyset *k);
+    mg_err (*keys_list)(mg_store *s, int64_t device_id, bool (*fn)(void *, const mg_keyset *),
+                        void *ctx);
     mg_err (*keys_activate)(mg_store *s, int64_t device_id, int version);
     mg_err (*keys_destroy)(mg_store *s, int64_t device_id);
     mg_err (*cntr_in_advance)(mg_store *s, int64_t device_id, uint64_t cntr);
@@ -57,6 +76,11 @@ struct mg_store_ops {
                          const char *detail);
     mg_err (*cmd_get)(mg_store *s, int64_t id, mg_command *c);
     mg_err (*cmd_by_cntr)(mg_store *s, int64_t device_id, uint64_t cntr, mg_command *c);
+    mg_err (*cmd_waiting_by_cntr)(mg_store *s, int64_t device_id, uint64_t cntr, mg_command *c);
+    mg_err (*cmd_complete)(mg_store *s, int64_t id, mg_cmd_state st, const char *detail);
+    mg_err (*cmd_set_smsc_id)(mg_store *s, int64_t id, const char *smsc_id);
+    mg_err (*cmd_by_smsc_id)(mg_store *s, const char *smsc_id, mg_command *c);
+    mg_err (*busy_timeout)(mg_store *s, int ms);
     mg_err (*cmd_sent_before)(mg_store *s, int64_t before,
                               bool (*fn)(void *, const mg_command *), void *ctx);
     mg_err (*event_add)(mg_store *s, mg_event *e);

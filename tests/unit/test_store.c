@@ -174,16 +174,16 @@ static void test_open_migrate(void **state)
 {
     (void)state;
     mg_store *s = fresh();
-    assert_int_equal(mg_store_schema_version(s), 1);
+    assert_int_equal(mg_store_schema_version(s), 2);
     assert_string_equal(mg_store_errmsg(s), "");
     mg_store_close(s);
     /* open again: no migration runs twice */
     assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_OK);
-    assert_int_equal(mg_store_schema_version(s), 1);
+    assert_int_equal(mg_store_schema_version(s), 2);
     mg_store_close(s);
     assert_int_equal(mg_store_open(dbpath, master, true, &s), MG_OK);
     mg_store_close(s);
-    assert_int_equal(count_rows("SELECT count(*) FROM schema_version"), 1);
+    assert_int_equal(count_rows("SELECT count(*) FROM schema_version"), 2);
     assert_int_equal(count_rows("SELECT count(*) FROM sqlite_master WHERE name = 'events_time'"), 1);
 
     /* journal mode persisted as WAL */
@@ -737,6 +737,678 @@ static void test_durability_sigkill(void **state)
     mg_store_close(s);
 }
 
+/* ---- issue 9: keys bound to their row ------------------------------------------ */
+
+static void sql_exec(const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fprintf(stderr, "sql: %s\n", msg != NULL ? msg : "?");
+    sqlite3_free(msg);
+    assert_int_equal(rc, SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static void test_key_binding(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    mg_device a = dev("bind-a", "+4971"), b = dev("bind-b", "+4972");
+    assert_int_equal(mg_store_device_add(s, &a), MG_OK);
+    assert_int_equal(mg_store_device_add(s, &b), MG_OK);
+    mg_keyset ka1 = keys(1, MG_KEY_ACTIVE, 0x31), ka2 = keys(2, MG_KEY_PENDING, 0x32),
+              kb1 = keys(1, MG_KEY_ACTIVE, 0x41), g;
+    assert_int_equal(mg_store_keys_put(s, a.id, &ka1), MG_OK);
+    assert_int_equal(mg_store_keys_put(s, a.id, &ka2), MG_OK);
+    assert_int_equal(mg_store_keys_put(s, b.id, &kb1), MG_OK);
+    assert_int_equal(mg_store_keys_get(s, b.id, 1, &g), MG_OK);
+    assert_memory_equal(g.kic, kb1.kic, 16);
+    mg_store_close(s);
+
+    /* a's wrapped keys copied into b's row: refused, the keys are not handed out */
+    char q[256];
+    snprintf(q, sizeof(q),
+             "UPDATE keys SET wrapped = (SELECT wrapped FROM keys WHERE device_id = %lld AND"
+             " version = 1) WHERE device_id = %lld AND version = 1",
+             (long long)a.id, (long long)b.id);
+    sql_exec(q);
+    assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_OK);
+    memset(&g, 0x55, sizeof(g));
+    assert_int_equal(mg_store_keys_get(s, b.id, 0, &g), MG_ERR_AUTH);
+    assert_non_null(strstr(mg_store_errmsg(s), "another row"));
+    uint8_t zero[MG_KEY_MAX] = {0};
+    assert_memory_equal(g.kic, zero, MG_KEY_MAX);
+    assert_memory_equal(g.kid, zero, MG_KEY_MAX);
+    assert_int_equal(mg_store_keys_get(s, a.id, 1, &g), MG_OK); /* a itself is untouched */
+    assert_memory_equal(g.kic, ka1.kic, 16);
+    mg_store_close(s);
+
+    /* version 1's wrapped keys copied into version 2's row: refused */
+    snprintf(q, sizeof(q),
+             "UPDATE keys SET wrapped = (SELECT wrapped FROM keys WHERE device_id = %lld AND"
+             " version = 1) WHERE device_id = %lld AND version = 2",
+             (long long)a.id, (long long)a.id);
+    sql_exec(q);
+    assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_OK);
+    assert_int_equal(mg_store_keys_get(s, a.id, 2, &g), MG_ERR_AUTH);
+    assert_int_equal(mg_store_keys_get(s, a.id, 1, &g), MG_OK);
+    mg_store_close(s);
+
+    /* the row's algorithm changed (AES-128 -> 2-key 3DES, same length): refused */
+    snprintf(q, sizeof(q), "UPDATE keys SET alg = 2 WHERE device_id = %lld AND version = 1",
+             (long long)a.id);
+    sql_exec(q);
+    assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_OK);
+    assert_int_equal(mg_store_keys_get(s, a.id, 1, &g), MG_ERR_AUTH);
+    /* a flipped bit in the blob: refused the same way */
+    mg_store_close(s);
+    snprintf(q, sizeof(q),
+             "UPDATE keys SET wrapped = zeroblob(length(wrapped)) WHERE device_id = %lld",
+             (long long)b.id);
+    sql_exec(q);
+    assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_OK);
+    assert_int_equal(mg_store_keys_get(s, b.id, 1, &g), MG_ERR_AUTH);
+    mg_keyset_wipe(&g);
+    mg_store_close(s);
+    mg_keyset_wipe(&ka1);
+    mg_keyset_wipe(&ka2);
+    mg_keyset_wipe(&kb1);
+}
+
+/* A database as the previous release (schema 1) wrote it: KIc and KID
+ * wrapped apart, bound to nothing. Opening it re-wraps them bound. */
+static const char schema_v1[] =
+    "CREATE TABLE schema_version(version INTEGER PRIMARY KEY, applied INTEGER NOT NULL);"
+    "INSERT INTO schema_version VALUES (1, 0);"
+    "CREATE TABLE meta(name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE devices(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    " class TEXT NOT NULL DEFAULT '', msisdn TEXT NOT NULL UNIQUE,"
+    " status INTEGER NOT NULL DEFAULT 0 CHECK (status IN (0, 1, 2)), created INTEGER NOT NULL,"
+    " tar BLOB NOT NULL CHECK (length(tar) = 3),"
+    " key_version INTEGER NOT NULL DEFAULT 0 CHECK (key_version BETWEEN 0 AND 15),"
+    " cntr_in INTEGER NOT NULL DEFAULT 0 CHECK (cntr_in >= 0),"
+    " cntr_out INTEGER NOT NULL DEFAULT 0 CHECK (cntr_out >= 0));"
+    "CREATE TABLE keys(device_id INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE,"
+    " version INTEGER NOT NULL CHECK (version BETWEEN 1 AND 15), alg INTEGER NOT NULL,"
+    " len INTEGER NOT NULL, state INTEGER NOT NULL CHECK (state IN (0, 1, 2)),"
+    " wrapped_kic BLOB NOT NULL, wrapped_kid BLOB NOT NULL,"
+    " PRIMARY KEY (device_id, version)) WITHOUT ROWID;"
+    "CREATE UNIQUE INDEX keys_one_active ON keys(device_id) WHERE state = 1;"
+    "CREATE TABLE inbox(id INTEGER PRIMARY KEY, device_id INTEGER NOT NULL,"
+    " received INTEGER NOT NULL, cntr INTEGER NOT NULL, data BLOB NOT NULL);"
+    "CREATE TABLE commands(id INTEGER PRIMARY KEY,"
+    " device_id INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE,"
+    " created INTEGER NOT NULL, updated INTEGER NOT NULL,"
+    " state INTEGER NOT NULL CHECK (state BETWEEN 0 AND 4), cntr INTEGER NOT NULL DEFAULT 0,"
+    " text TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX commands_device_cntr ON commands(device_id, cntr);"
+    "CREATE INDEX commands_state ON commands(state, updated);"
+    "CREATE TABLE events(id INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
+    " device_id INTEGER NOT NULL DEFAULT 0, bearer TEXT NOT NULL, source TEXT NOT NULL DEFAULT '',"
+    " kind TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX events_device ON events(device_id);"
+    "CREATE INDEX events_time ON events(time);"
+    "INSERT INTO devices(id, name, msisdn, created, tar, key_version)"
+    " VALUES (7, 'old-1', '+4981', 1, x'4d4701', 1);"
+    "INSERT INTO commands(device_id, created, updated, state, cntr, text, detail)"
+    " VALUES (7, 1, 1, 1, 9, 'unlock', 'smsc id 5');";
+
+static void make_v1(uint8_t kic[24], uint8_t kid[24])
+{
+    remove_db();
+    int fd = open(dbpath, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    sql_exec(schema_v1);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    uint8_t chk[16] = {1, 2, 3}, wchk[24], wkic[32], wkid[32];
+    size_t n = 0;
+    for (int i = 0; i < 24; i++) {
+        kic[i] = (uint8_t)(0xa0 + i);
+        kid[i] = (uint8_t)(0x50 + i);
+    }
+    assert_int_equal(mg_keywrap(master, 32, chk, 16, wchk, sizeof(wchk), &n), MG_OK);
+    assert_int_equal(mg_keywrap(master, 32, kic, 24, wkic, sizeof(wkic), &n), MG_OK);
+    assert_int_equal(mg_keywrap(master, 32, kid, 24, wkid, sizeof(wkid), &n), MG_OK);
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO meta VALUES ('master_check', ?1)", -1,
+                                        &st, NULL), SQLITE_OK);
+    sqlite3_bind_blob(st, 1, wchk, 24, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO keys VALUES (7, 1, 3, 24, 1, ?1, ?2)",
+                                        -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_blob(st, 1, wkic, 32, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, wkid, 32, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static void test_migration_rewraps(void **state)
+{
+    (void)state;
+    uint8_t kic[24], kid[24];
+    mg_store *s = NULL;
+    /* a wrong master key: refused as such, nothing migrated */
+    make_v1(kic, kid);
+    uint8_t other[32];
+    memcpy(other, master, 32);
+    other[0] ^= 1;
+    assert_int_equal(mg_store_open(dbpath, other, false, &s), MG_ERR_KEY);
+    assert_non_null(strstr(mg_store_errmsg(NULL), "master key"));
+    assert_int_equal(count_rows("SELECT max(version) FROM schema_version"), 1);
+
+    mg_err oe = mg_store_open(dbpath, master, false, &s);
+    if (oe != MG_OK)
+        fprintf(stderr, "open: %s\n", mg_store_errmsg(NULL));
+    assert_int_equal(oe, MG_OK);
+    assert_int_equal(mg_store_schema_version(s), 2);
+    mg_keyset g;
+    assert_int_equal(mg_store_keys_get(s, 7, 0, &g), MG_OK);
+    assert_int_equal(g.version, 1);
+    assert_int_equal(g.alg, MG_ALG_3DES3);
+    assert_int_equal(g.len, 24);
+    assert_memory_equal(g.kic, kic, 24);
+    assert_memory_equal(g.kid, kid, 24);
+    mg_keyset_wipe(&g);
+    mg_command c;
+    assert_int_equal(mg_store_cmd_waiting_by_cntr(s, 7, 9, &c), MG_OK);
+    assert_string_equal(c.text, "unlock");
+    assert_string_equal(c.smsc_id, "");
+    assert_string_equal(c.msisdn, "+4981");
+    assert_int_equal(mg_store_cmd_update(s, c.id, MG_CMD_DELIVERED, 0, NULL), MG_OK);
+    mg_store_close(s);
+    /* the old columns are gone, the new row is bound: copying it elsewhere fails */
+    assert_int_equal(count_rows("SELECT count(*) FROM pragma_table_info('keys')"
+                                " WHERE name LIKE 'wrapped_%'"), 0);
+    assert_int_equal(count_rows("SELECT length(wrapped) FROM keys"), 72); /* RFC 5649: 60 -> 64 + 8 */
+    sql_exec("UPDATE keys SET version = 2, state = 0");
+    assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_OK);
+    assert_int_equal(mg_store_keys_get(s, 7, 2, &g), MG_ERR_AUTH);
+    mg_store_close(s);
+}
+
+/* ---- issue 9: infrastructure failure is not a verdict ---------------------------- */
+
+static bool collect_any_key(void *ctx, const mg_keyset *k)
+{
+    (void)ctx;
+    (void)k;
+    return true;
+}
+
+/* Overwrites the root page of a table with garbage (the database closed and
+ * checkpointed, so the page is in the main file). */
+static void corrupt_table(const char *table)
+{
+    char q[128];
+    snprintf(q, sizeof(q), "SELECT rootpage FROM sqlite_master WHERE name = '%s'", table);
+    int root = count_rows(q), psize = count_rows("PRAGMA page_size");
+    assert_true(root > 1);
+    int fd = open(dbpath, O_WRONLY);
+    assert_true(fd >= 0);
+    uint8_t junk[512];
+    memset(junk, 0xA5, sizeof(junk));
+    assert_int_equal(pwrite(fd, junk, sizeof(junk), (off_t)(root - 1) * psize), (ssize_t)sizeof(junk));
+    close(fd);
+}
+
+static void test_store_errors_are_not_verdicts(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    mg_device d = dev("busy-1", "+4973"), g;
+    assert_int_equal(mg_store_device_add(s, &d), MG_OK);
+    mg_keyset k = keys(1, MG_KEY_ACTIVE, 0x61), gk;
+    assert_int_equal(mg_store_keys_put(s, d.id, &k), MG_OK);
+    assert_int_equal(mg_store_busy_timeout(s, 50), MG_OK);
+    assert_int_equal(mg_store_busy_timeout(s, -1), MG_ERR_ARG);
+
+    /* A second connection holds the write lock: what must write (counter,
+     * transaction, queue) is busy -> MG_ERR_STORE, never MG_ERR_KEY. (In WAL
+     * mode readers are not blocked by a writer.) */
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE; UPDATE devices SET class = 'x';", NULL,
+                                  NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(mg_store_cntr_in_advance(s, d.id, 1), MG_ERR_STORE);
+    assert_non_null(strstr(mg_store_errmsg(s), "busy"));
+    assert_int_equal(mg_store_begin(s), MG_ERR_STORE);
+    uint64_t c = 0;
+    assert_int_equal(mg_store_cntr_out_next(s, d.id, &c), MG_ERR_STORE);
+    assert_int_equal(mg_store_keys_get(s, d.id, 0, &gk), MG_OK); /* reads go on */
+    assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(mg_store_cntr_in_advance(s, d.id, 1), MG_OK);
+    mg_store_close(s);
+
+    /* An exclusive lock (locking_mode EXCLUSIVE) held by another connection:
+     * the store cannot be opened -> MG_ERR_STORE saying busy. */
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE;"
+                                      " UPDATE devices SET class = 'x';",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_ERR_STORE);
+    assert_non_null(strstr(mg_store_errmsg(NULL), "busy"));
+    assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    /* Corrupt pages under the rows being looked up: MG_ERR_STORE saying so. */
+    corrupt_table("keys");
+    corrupt_table("devices");
+    assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_OK);
+    assert_int_equal(mg_store_keys_get(s, d.id, 0, &gk), MG_ERR_STORE);
+    assert_non_null(strstr(mg_store_errmsg(s), "corrupt"));
+    assert_int_equal(mg_store_keys_get(s, d.id, 1, &gk), MG_ERR_STORE);
+    assert_int_equal(mg_store_keys_list(s, d.id, collect_any_key, NULL), MG_ERR_STORE);
+    assert_int_equal(mg_store_device_by_msisdn(s, "+4973", &g), MG_ERR_STORE);
+    assert_int_equal(mg_store_device_by_name(s, "busy-1", &g), MG_ERR_STORE);
+    assert_int_equal(mg_store_device_by_id(s, d.id, &g), MG_ERR_STORE);
+    assert_int_equal(mg_store_cntr_in_advance(s, d.id, 2), MG_ERR_STORE);
+    mg_keyset_wipe(&gk);
+    mg_keyset_wipe(&k);
+    mg_store_close(s);
+}
+
+/* ---- issue 9: validation in the store ---------------------------------------------- */
+
+static void test_validation(void **state)
+{
+    (void)state;
+    static const char *const good_names[] = {"a", "meter-1", "A.b_c-9", "0lock",
+        "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk"}; /* 63 */
+    static const char *const bad_names[] = {"", "-x", ".x", "a b", "a/b", "ä", "a\n",
+        "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkl"}; /* 64 */
+    for (size_t i = 0; i < sizeof(good_names) / sizeof(good_names[0]); i++)
+        assert_true(mg_store_name_valid(good_names[i]));
+    for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++)
+        assert_false(mg_store_name_valid(bad_names[i]));
+    assert_false(mg_store_name_valid(NULL));
+    assert_true(mg_store_class_valid(""));
+    assert_true(mg_store_class_valid("meter"));
+    assert_false(mg_store_class_valid("bad class"));
+    assert_false(mg_store_class_valid("-meter"));
+    assert_true(mg_store_msisdn_valid("+1"));
+    assert_true(mg_store_msisdn_valid("+491511234567"));
+    assert_true(mg_store_msisdn_valid("+123456789012345")); /* 15 digits */
+    assert_false(mg_store_msisdn_valid("+1234567890123456")); /* 16 */
+    assert_false(mg_store_msisdn_valid("+0491"));
+    assert_false(mg_store_msisdn_valid("+"));
+    assert_false(mg_store_msisdn_valid("4915"));
+    assert_false(mg_store_msisdn_valid("+49 15"));
+    assert_false(mg_store_msisdn_valid(NULL));
+
+    mg_store *s = fresh();
+    mg_device d = dev("-x", "+4974");
+    assert_int_equal(mg_store_device_add(s, &d), MG_ERR_ARG);
+    assert_non_null(strstr(mg_store_errmsg(s), "device name"));
+    d = dev("ok", "+04974");
+    assert_int_equal(mg_store_device_add(s, &d), MG_ERR_ARG);
+    assert_non_null(strstr(mg_store_errmsg(s), "MSISDN"));
+    d = dev("ok", "+4974");
+    snprintf(d.dev_class, sizeof(d.dev_class), "no spaces");
+    assert_int_equal(mg_store_device_add(s, &d), MG_ERR_ARG);
+    assert_non_null(strstr(mg_store_errmsg(s), "class"));
+    d = dev("ok", "+4974");
+    memcpy(d.tar, "\x4d\x47\x00", 3);
+    assert_int_equal(mg_store_device_add(s, &d), MG_ERR_ARG);
+    assert_non_null(strstr(mg_store_errmsg(s), "TAR"));
+    mg_device g;
+    assert_int_equal(mg_store_device_by_name(s, "ok", &g), MG_ERR_KEY); /* nothing stored */
+    d = dev("ok", "+4974");
+    assert_int_equal(mg_store_device_add(s, &d), MG_OK);
+    mg_store_close(s);
+}
+
+/* ---- issue 9: the database's files ------------------------------------------------ */
+
+static unsigned mode_of(const char *path)
+{
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    return (unsigned)(st.st_mode & 0777);
+}
+
+static void test_file_modes(void **state)
+{
+    (void)state;
+    char side[160];
+    mode_t old = umask(0); /* the store makes its files 0600 whatever the umask */
+    mg_store *s = fresh();
+    mg_device d = dev("file-1", "+4975");
+    assert_int_equal(mg_store_device_add(s, &d), MG_OK);
+    assert_int_equal(mode_of(dbpath), 0600);
+    snprintf(side, sizeof(side), "%s-wal", dbpath);
+    assert_int_equal(mode_of(side), 0600);
+    snprintf(side, sizeof(side), "%s-shm", dbpath);
+    assert_int_equal(mode_of(side), 0600);
+    mg_store_close(s);
+    umask(old);
+
+    /* group/other permissions on the file */
+    assert_int_equal(chmod(dbpath, 0640), 0);
+    assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_ERR_ARG);
+    assert_null(s);
+    const char *m = mg_store_errmsg(NULL);
+    assert_non_null(strstr(m, dbpath));
+    assert_non_null(strstr(m, "640"));
+    assert_non_null(strstr(m, "chmod 600"));
+    assert_int_equal(chmod(dbpath, 0600), 0);
+    /* a -wal file others can read */
+    snprintf(side, sizeof(side), "%s-wal", dbpath);
+    int fd = open(side, O_WRONLY | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(chmod(side, 0644), 0);
+    assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_ERR_ARG);
+    assert_non_null(strstr(mg_store_errmsg(NULL), "-wal"));
+    assert_int_equal(chmod(side, 0600), 0);
+    /* a directory group can write */
+    assert_int_equal(chmod(tmpdir, 0770), 0);
+    assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_ERR_ARG);
+    m = mg_store_errmsg(NULL);
+    assert_non_null(strstr(m, tmpdir));
+    assert_non_null(strstr(m, "770"));
+    assert_non_null(strstr(m, "chmod go-w"));
+    assert_int_equal(chmod(tmpdir, 0700), 0);
+    /* a symbolic link instead of the file */
+    char link[160];
+    snprintf(link, sizeof(link), "%s/link.db", tmpdir);
+    assert_int_equal(symlink(dbpath, link), 0);
+    assert_int_equal(mg_store_open(link, master, false, &s), MG_ERR_ARG);
+    assert_non_null(strstr(mg_store_errmsg(NULL), "regular file"));
+    unlink(link);
+    /* all well again */
+    assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_OK);
+    mg_store_close(s);
+}
+
+/* ---- issue 9: commands wait for their PoR once ------------------------------------- */
+
+static void test_cmd_waiting(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    mg_device d = dev("wait-1", "+4976");
+    assert_int_equal(mg_store_device_add(s, &d), MG_OK);
+    mg_command a, b, g;
+    memset(&a, 0, sizeof(a));
+    a.device_id = d.id;
+    snprintf(a.text, sizeof(a.text), "unlock");
+    b = a;
+    assert_int_equal(mg_store_cmd_enqueue(s, &a), MG_OK);
+    assert_int_equal(mg_store_cmd_enqueue(s, &b), MG_OK);
+    /* queued: no PoR matches yet */
+    assert_int_equal(mg_store_cmd_waiting_by_cntr(s, d.id, 0, &g), MG_ERR_KEY);
+    assert_int_equal(mg_store_cmd_update(s, a.id, MG_CMD_SENT, 5, ""), MG_OK);
+    assert_int_equal(mg_store_cmd_update(s, b.id, MG_CMD_SENT, 6, ""), MG_OK);
+    assert_int_equal(mg_store_cmd_set_smsc_id(s, a.id, "0a1b2c"), MG_OK);
+    assert_int_equal(mg_store_cmd_set_smsc_id(s, 999, "x"), MG_ERR_KEY);
+    assert_int_equal(mg_store_cmd_set_smsc_id(s, a.id, ""), MG_ERR_ARG);
+    char longid[80];
+    memset(longid, '7', sizeof(longid));
+    longid[66] = '\0';
+    assert_int_equal(mg_store_cmd_set_smsc_id(s, a.id, longid), MG_ERR_ARG);
+    longid[65] = '\0'; /* 65 octets: the SMPP maximum */
+    assert_int_equal(mg_store_cmd_set_smsc_id(s, b.id, longid), MG_OK);
+    assert_int_equal(mg_store_cmd_by_smsc_id(s, longid, &g), MG_OK);
+    assert_int_equal(g.id, b.id);
+    assert_int_equal(mg_store_cmd_by_smsc_id(s, "0a1b2c", &g), MG_OK);
+    assert_int_equal(g.id, a.id);
+    assert_string_equal(g.smsc_id, "0a1b2c");
+    assert_string_equal(g.msisdn, "+4976");
+    assert_int_equal(mg_store_cmd_by_smsc_id(s, "nope", &g), MG_ERR_KEY);
+
+    /* the delivery receipt: DELIVERED, still waiting */
+    assert_int_equal(mg_store_cmd_update(s, a.id, MG_CMD_DELIVERED, 0, NULL), MG_OK);
+    assert_int_equal(mg_store_cmd_get(s, a.id, &g), MG_OK);
+    assert_string_equal(mg_cmd_state_name(g.state), "delivered");
+    assert_int_equal(mg_store_cmd_waiting_by_cntr(s, d.id, 5, &g), MG_OK);
+    assert_int_equal(g.id, a.id);
+    /* both are overdue for the timeout scan, with the device's number */
+    cmds l = {0};
+    assert_int_equal(mg_store_cmd_sent_before(s, g.updated + 1, collect_cmd, &l), MG_OK);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(l.c[0].state, MG_CMD_DELIVERED);
+    assert_string_equal(l.c[0].msisdn, "+4976");
+    assert_string_equal(l.c[1].msisdn, "+4976");
+
+    /* the PoR completes it once; a replay matches nothing */
+    assert_int_equal(mg_store_cmd_complete(s, a.id, MG_CMD_SENT, NULL), MG_ERR_ARG);
+    assert_int_equal(mg_store_cmd_complete(s, a.id, MG_CMD_DONE, "por ok"), MG_OK);
+    assert_int_equal(mg_store_cmd_complete(s, a.id, MG_CMD_DONE, "por ok"), MG_ERR_STATE);
+    assert_non_null(strstr(mg_store_errmsg(s), "done"));
+    assert_int_equal(mg_store_cmd_complete(s, a.id, MG_CMD_TIMEOUT, NULL), MG_ERR_STATE);
+    assert_int_equal(mg_store_cmd_complete(s, 999, MG_CMD_DONE, NULL), MG_ERR_KEY);
+    assert_int_equal(mg_store_cmd_waiting_by_cntr(s, d.id, 5, &g), MG_ERR_KEY);
+    assert_int_equal(mg_store_cmd_get(s, a.id, &g), MG_OK);
+    assert_int_equal(g.state, MG_CMD_DONE);
+    assert_string_equal(g.detail, "por ok");
+    /* after FAILED and TIMEOUT too */
+    assert_int_equal(mg_store_cmd_complete(s, b.id, MG_CMD_TIMEOUT, NULL), MG_OK);
+    assert_int_equal(mg_store_cmd_waiting_by_cntr(s, d.id, 6, &g), MG_ERR_KEY);
+    assert_int_equal(mg_store_cmd_update(s, b.id, MG_CMD_SENT, 0, NULL), MG_OK);
+    assert_int_equal(mg_store_cmd_complete(s, b.id, MG_CMD_FAILED, NULL), MG_OK);
+    assert_int_equal(mg_store_cmd_waiting_by_cntr(s, d.id, 6, &g), MG_ERR_KEY);
+    /* the old look-up still finds it by counter, whatever its state */
+    assert_int_equal(mg_store_cmd_by_cntr(s, d.id, 6, &g), MG_OK);
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(mg_store_cmd_sent_before(s, INT64_MAX, collect_cmd, &l), MG_OK);
+    assert_int_equal(l.n, 0);
+    mg_store_close(s);
+}
+
+/* ---- issue 9: every usable key version in one query --------------------------------- */
+
+typedef struct kl {
+    int n;
+    int versions[16];
+    mg_key_state states[16];
+    uint8_t kic0[MG_KEY_MAX];
+} kl;
+
+static bool collect_keys(void *ctx, const mg_keyset *k)
+{
+    kl *l = ctx;
+    if (l->n == 0)
+        memcpy(l->kic0, k->kic, k->len);
+    l->states[l->n] = k->state;
+    l->versions[l->n++] = k->version;
+    return true;
+}
+
+static bool first_key_only(void *ctx, const mg_keyset *k)
+{
+    (void)k;
+    (*(int *)ctx)++;
+    return false;
+}
+
+static void test_keys_list(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    mg_device d = dev("list-1", "+4977"), e = dev("list-2", "+4978");
+    assert_int_equal(mg_store_device_add(s, &d), MG_OK);
+    assert_int_equal(mg_store_device_add(s, &e), MG_OK);
+    mg_keyset k3 = keys(3, MG_KEY_ACTIVE, 0x13), k4 = keys(4, MG_KEY_PENDING, 0x14),
+              k2 = keys(2, MG_KEY_PENDING, 0x12);
+    assert_int_equal(mg_store_keys_put(s, d.id, &k2), MG_OK);
+    assert_int_equal(mg_store_keys_put(s, d.id, &k3), MG_OK);
+    assert_int_equal(mg_store_keys_put(s, d.id, &k4), MG_OK);
+    assert_int_equal(mg_store_keys_activate(s, d.id, 2), MG_OK); /* 3 retired */
+    assert_int_equal(mg_store_keys_put(s, d.id, &k4), MG_OK);
+    kl l = {0};
+    assert_int_equal(mg_store_keys_list(s, d.id, collect_keys, &l), MG_OK);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(l.versions[0], 2);
+    assert_int_equal(l.states[0], MG_KEY_ACTIVE);
+    assert_memory_equal(l.kic0, k2.kic, 16);
+    assert_int_equal(l.versions[1], 4);
+    assert_int_equal(l.states[1], MG_KEY_PENDING);
+    int calls = 0;
+    assert_int_equal(mg_store_keys_list(s, d.id, first_key_only, &calls), MG_OK);
+    assert_int_equal(calls, 1);
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(mg_store_keys_list(s, e.id, collect_keys, &l), MG_OK); /* none */
+    assert_int_equal(l.n, 0);
+    assert_int_equal(mg_store_keys_list(s, 999, collect_keys, &l), MG_ERR_KEY);
+    assert_int_equal(mg_store_keys_list(s, d.id, NULL, NULL), MG_ERR_ARG);
+    mg_store_close(s);
+    mg_keyset_wipe(&k2);
+    mg_keyset_wipe(&k3);
+    mg_keyset_wipe(&k4);
+}
+
+/* ---- issue 9: provisioning and rotation as library functions ------------------------ */
+
+typedef struct prov_seen {
+    int calls;
+    mg_err result;
+    int64_t id;
+    mg_keyset k;
+} prov_seen;
+
+static mg_err before_commit(void *ctx, const mg_device *d, const mg_keyset *k)
+{
+    prov_seen *p = ctx;
+    p->calls++;
+    p->id = d->id;
+    p->k = *k;
+    return p->result;
+}
+
+static bool count_ev(void *ctx, const mg_event *e)
+{
+    evs *l = ctx;
+    if (l->n < 8)
+        l->e[l->n++] = *e;
+    return true;
+}
+
+static void test_provision(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    mg_device d = dev("prov-1", "+4979"), g;
+    mg_keyset out, gk;
+    prov_seen seen = {.result = MG_OK};
+    assert_int_equal(mg_store_device_provision(s, &d, MG_ALG_AES, 32, &out, before_commit, &seen),
+                     MG_OK);
+    assert_true(d.id > 0);
+    assert_int_equal(d.key_version, 1);
+    assert_int_equal(seen.calls, 1);
+    assert_int_equal(seen.id, d.id);
+    assert_int_equal(out.version, 1);
+    assert_int_equal(out.state, MG_KEY_ACTIVE);
+    assert_int_equal(out.len, 32);
+    assert_memory_equal(seen.k.kic, out.kic, 32);
+    assert_memory_not_equal(out.kic, out.kid, 32);
+    assert_int_equal(mg_store_keys_get(s, d.id, 0, &gk), MG_OK);
+    assert_memory_equal(gk.kic, out.kic, 32);
+    assert_memory_equal(gk.kid, out.kid, 32);
+    assert_int_equal(mg_store_device_by_name(s, "prov-1", &g), MG_OK);
+    assert_int_equal(g.key_version, 1);
+    evs l = {0};
+    assert_int_equal(mg_store_events(s, 0, d.id, 0, count_ev, &l), MG_OK);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.e[0].kind, "device_add");
+    assert_string_equal(l.e[0].reason, "device prov-1 added (+4979, aes-256, key version 1)");
+
+    /* the callback fails: nothing stored, the keys wiped */
+    mg_device e = dev("prov-2", "+4980");
+    seen.result = MG_ERR_STORE;
+    assert_int_equal(mg_store_device_provision(s, &e, MG_ALG_3DES2, 16, &out, before_commit, &seen),
+                     MG_ERR_STORE);
+    assert_int_equal(seen.calls, 2);
+    mg_keyset zero;
+    memset(&zero, 0, sizeof(zero));
+    assert_memory_equal(&out, &zero, sizeof(out));
+    assert_int_equal(mg_store_device_by_name(s, "prov-2", &g), MG_ERR_KEY);
+    /* invalid input, a name taken, a bad key length: refused before anything */
+    mg_device bad = dev(".hidden", "+4981");
+    assert_int_equal(mg_store_device_provision(s, &bad, MG_ALG_AES, 16, &out, NULL, NULL),
+                     MG_ERR_ARG);
+    bad = dev("prov-1", "+4982");
+    assert_int_equal(mg_store_device_provision(s, &bad, MG_ALG_AES, 16, &out, NULL, NULL),
+                     MG_ERR_ARG);
+    assert_int_equal(mg_store_device_by_msisdn(s, "+4982", &g), MG_ERR_KEY);
+    bad = dev("prov-3", "+4983");
+    assert_int_equal(mg_store_device_provision(s, &bad, MG_ALG_3DES3, 16, &out, NULL, NULL),
+                     MG_ERR_ARG);
+    /* not inside a caller's transaction */
+    assert_int_equal(mg_store_begin(s), MG_OK);
+    assert_int_equal(mg_store_device_provision(s, &bad, MG_ALG_AES, 16, &out, NULL, NULL),
+                     MG_ERR_STATE);
+    mg_store_rollback(s);
+    assert_int_equal(mg_store_device_provision(s, &bad, MG_ALG_AES, 16, &out, NULL, NULL), MG_OK);
+    mg_keyset_wipe(&out);
+    mg_keyset_wipe(&gk);
+    mg_keyset_wipe(&seen.k);
+    mg_store_close(s);
+}
+
+static void test_key_rotate(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    mg_device d = dev("rot-1", "+4984");
+    mg_keyset out, v1, v2;
+    assert_int_equal(mg_store_device_provision(s, &d, MG_ALG_3DES3, 24, &out, NULL, NULL), MG_OK);
+    int64_t cmd = 0;
+    int oldv = 0, newv = 0;
+    assert_int_equal(mg_store_key_rotate(s, d.id, &cmd, &oldv, &newv), MG_OK);
+    assert_int_equal(oldv, 1);
+    assert_int_equal(newv, 2);
+    assert_true(cmd > 0);
+    assert_int_equal(mg_store_keys_get(s, d.id, 0, &v1), MG_OK); /* still the active one */
+    assert_int_equal(v1.version, 1);
+    assert_memory_equal(v1.kic, out.kic, 24);
+    assert_int_equal(mg_store_keys_get(s, d.id, 2, &v2), MG_OK);
+    assert_int_equal(v2.state, MG_KEY_PENDING);
+    assert_int_equal(v2.alg, MG_ALG_3DES3);
+    assert_int_equal(v2.len, 24);
+    assert_memory_not_equal(v2.kic, v1.kic, 24);
+    mg_command c;
+    assert_int_equal(mg_store_cmd_get(s, cmd, &c), MG_OK);
+    assert_string_equal(c.text, "key-rotate 2");
+    assert_int_equal(c.state, MG_CMD_QUEUED);
+    assert_int_equal(c.device_id, d.id);
+
+    /* version 15 wraps to 1 */
+    mg_keyset k15 = keys(15, MG_KEY_ACTIVE, 0x15);
+    assert_int_equal(mg_store_keys_put(s, d.id, &k15), MG_OK);
+    assert_int_equal(mg_store_key_rotate(s, d.id, NULL, &oldv, &newv), MG_OK);
+    assert_int_equal(oldv, 15);
+    assert_int_equal(newv, 1);
+    assert_int_equal(mg_store_keys_get(s, d.id, 1, &v1), MG_OK);
+    assert_int_equal(v1.state, MG_KEY_PENDING);
+    assert_int_equal(v1.alg, MG_ALG_AES);
+
+    /* quarantined, no keys, unknown: refused, nothing queued */
+    assert_int_equal(mg_store_device_set_status(s, d.id, MG_DEV_QUARANTINED), MG_OK);
+    assert_int_equal(mg_store_key_rotate(s, d.id, &cmd, NULL, NULL), MG_ERR_STATE);
+    mg_device e = dev("rot-2", "+4985");
+    assert_int_equal(mg_store_device_add(s, &e), MG_OK);
+    assert_int_equal(mg_store_key_rotate(s, e.id, &cmd, NULL, NULL), MG_ERR_KEY);
+    assert_int_equal(mg_store_key_rotate(s, 999, &cmd, NULL, NULL), MG_ERR_KEY);
+    cmds l = {0};
+    assert_int_equal(mg_store_cmd_queued(s, 10, collect_cmd, &l), MG_OK);
+    assert_int_equal(l.n, 2);
+    mg_keyset_wipe(&out);
+    mg_keyset_wipe(&v1);
+    mg_keyset_wipe(&v2);
+    mg_keyset_wipe(&k15);
+    mg_store_close(s);
+}
+
 /* ---- argument checks ---------------------------------------------------------- */
 
 static bool never(void *ctx, const mg_event *e)
@@ -781,6 +1453,15 @@ int main(void)
         cmocka_unit_test(test_events),
         cmocka_unit_test(test_durability_sigkill),
         cmocka_unit_test(test_arguments),
+        cmocka_unit_test(test_key_binding),
+        cmocka_unit_test(test_migration_rewraps),
+        cmocka_unit_test(test_store_errors_are_not_verdicts),
+        cmocka_unit_test(test_validation),
+        cmocka_unit_test(test_file_modes),
+        cmocka_unit_test(test_cmd_waiting),
+        cmocka_unit_test(test_keys_list),
+        cmocka_unit_test(test_provision),
+        cmocka_unit_test(test_key_rotate),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
