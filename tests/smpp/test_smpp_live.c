@@ -639,6 +639,39 @@ int main(int argc, char **argv)
                "reflects each submit to its submitter\n");
     }
 
+    /* SMSC_REFLECT: a submit is turned around to the sender it names */
+    {
+        unsigned pt = start_smsc(2, 0, "SMSC_REFLECT=1", NULL);
+        esme gr, dr, vr;
+        esme_init(&gr, "gw-reflect", pt, GW_ADDR, "pw");
+        esme_init(&dr, "dev-reflect", pt, DEV_ADDR, "pw");
+        esme_init(&vr, "victim", pt, "+4900000099", "pw");
+        esme *three3[3] = {&gr, &dr, &vr};
+        int64_t t0 = now_ms();
+        while ((!mg_smpp_bound(gr.s) || !mg_smpp_bound(dr.s) || !mg_smpp_bound(vr.s)) &&
+               now_ms() - t0 < 5000)
+            run(three3, 3, 20, NULL, NULL);
+        make_sm(&p, sm, sizeof(sm), DEV_ADDR, 5, &seed);
+        p.source_addr = "4900000099"; /* the sender this submit claims */
+        CHECK(mg_smpp_submit(gr.s, &p, 0) == MG_OK, "submit");
+        t0 = now_ms();
+        while ((dr.nmsg < 1 || vr.nmsg < 1) && now_ms() - t0 < 5000)
+            run(three3, 3, 20, NULL, NULL);
+        CHECK(dr.nmsg == 1 && strcmp(dr.msgs[0].src, GW_ADDR) == 0, "delivered normally");
+        CHECK(vr.nmsg == 1 && strcmp(vr.msgs[0].src, DEV_ADDR) == 0 &&
+                  memcmp(vr.msgs[0].sm, sm, sizeof(sm)) == 0, "turned around to the claimed sender");
+        CHECK(gr.nmsg == 0, "the submitter got nothing back");
+        mg_smpp_unbind(gr.s);
+        mg_smpp_unbind(dr.s);
+        mg_smpp_unbind(vr.s);
+        esme_free(&gr);
+        esme_free(&dr);
+        esme_free(&vr);
+        kill_smsc(2, SIGTERM);
+        printf("ok 6e - SMSC_REFLECT: a submit naming source_addr X also reaches X, "
+               "from the original destination\n");
+    }
+
     /* 4: kill -9 the SMSC, restart it (throttling every 3rd submit) */
     int up_g = g.up, up_d = d.up, down_g = g.down, down_d = d.down;
     kill_smsc(0, SIGKILL);
