@@ -21,6 +21,10 @@ const char *mg_smpp_command_name(uint32_t id)
 {
     switch (id) {
     case MG_SMPP_GENERIC_NACK: return "generic_nack";
+    case MG_SMPP_BIND_RECEIVER: return "bind_receiver";
+    case MG_SMPP_BIND_RECEIVER_RESP: return "bind_receiver_resp";
+    case MG_SMPP_BIND_TRANSMITTER: return "bind_transmitter";
+    case MG_SMPP_BIND_TRANSMITTER_RESP: return "bind_transmitter_resp";
     case MG_SMPP_BIND_TRANSCEIVER: return "bind_transceiver";
     case MG_SMPP_BIND_TRANSCEIVER_RESP: return "bind_transceiver_resp";
     case MG_SMPP_SUBMIT_SM: return "submit_sm";
@@ -76,15 +80,30 @@ static mg_err rd_u8(dec *d, uint8_t *v)
 }
 
 /* Optional parameters (§3.2.4, §5.3): tag, length, value; unknown tags are
- * skipped, bounds-checked. Only deliver_sm's receipt fields are kept. */
+ * skipped, bounds-checked. Kept: receipt fields, message_payload, SAR. A
+ * known tag given twice is refused (which one would count?). */
 static mg_err rd_tlvs(dec *d, mg_smpp_pdu *pdu)
 {
+    unsigned seen = 0; /* bit per known tag */
     while (mg_rd_left(&d->r) > 0) {
         uint16_t tag = mg_rd_be16(&d->r);
         uint16_t len = mg_rd_be16(&d->r);
         const uint8_t *v = mg_rd_take(&d->r, len);
         if (d->r.err != MG_OK || (v == NULL && len > 0))
             return dec_fail(d, MG_ERR_TRUNC, MG_ESME_RINVCMDLEN);
+        unsigned bit;
+        switch (tag) {
+        case MG_SMPP_TLV_RECEIPTED_MESSAGE_ID: bit = 1u; break;
+        case MG_SMPP_TLV_MESSAGE_STATE: bit = 2u; break;
+        case MG_SMPP_TLV_MESSAGE_PAYLOAD: bit = 4u; break;
+        case MG_SMPP_TLV_SAR_MSG_REF_NUM: bit = 8u; break;
+        case MG_SMPP_TLV_SAR_TOTAL_SEGMENTS: bit = 16u; break;
+        case MG_SMPP_TLV_SAR_SEGMENT_SEQNUM: bit = 32u; break;
+        default: bit = 0; break;
+        }
+        if (bit != 0 && (seen & bit) != 0)
+            return dec_fail(d, MG_ERR_FORMAT, MG_ESME_RINVOPTPARAMVAL);
+        seen |= bit;
         switch (tag) {
         case MG_SMPP_TLV_RECEIPTED_MESSAGE_ID: /* C-Octet String, max 65 */
             if (len == 0 || len > MG_SMPP_MAX_MESSAGE_ID || memchr(v, 0, len) == NULL)
@@ -96,12 +115,37 @@ static mg_err rd_tlvs(dec *d, mg_smpp_pdu *pdu)
                 return dec_fail(d, MG_ERR_FORMAT, MG_ESME_RINVPARLEN);
             pdu->message_state = v[0];
             break;
-        case MG_SMPP_TLV_MESSAGE_PAYLOAD:
-            /* Not supported: messages longer than 254 octets are not used here. */
-            return dec_fail(d, MG_ERR_UNSUPPORTED, MG_ESME_ROPTPARNOTALLWD);
+        case MG_SMPP_TLV_MESSAGE_PAYLOAD: /* Octet String (§5.3.2.32) */
+            pdu->has_payload = true;
+            pdu->message_payload = len > 0 ? v : NULL;
+            pdu->payload_len = len;
+            break;
+        case MG_SMPP_TLV_SAR_MSG_REF_NUM: /* Integer 2 (§5.3.2.22) */
+            if (len != 2)
+                return dec_fail(d, MG_ERR_FORMAT, MG_ESME_RINVPARLEN);
+            pdu->sar_msg_ref_num = (uint16_t)((unsigned)v[0] << 8 | v[1]);
+            break;
+        case MG_SMPP_TLV_SAR_TOTAL_SEGMENTS: /* Integer 1, 1..255 (§5.3.2.23) */
+            if (len != 1)
+                return dec_fail(d, MG_ERR_FORMAT, MG_ESME_RINVPARLEN);
+            pdu->sar_total_segments = v[0];
+            break;
+        case MG_SMPP_TLV_SAR_SEGMENT_SEQNUM: /* Integer 1, 1..255 (§5.3.2.24) */
+            if (len != 1)
+                return dec_fail(d, MG_ERR_FORMAT, MG_ESME_RINVPARLEN);
+            pdu->sar_segment_seqnum = v[0];
+            break;
         default:
             break;
         }
+    }
+    unsigned sar = seen & (8u | 16u | 32u);
+    if (sar != 0) {
+        /* The three travel together; seqnum within 1..total. */
+        if (sar != (8u | 16u | 32u) || pdu->sar_total_segments == 0 ||
+            pdu->sar_segment_seqnum == 0 || pdu->sar_segment_seqnum > pdu->sar_total_segments)
+            return dec_fail(d, MG_ERR_FORMAT, MG_ESME_RINVOPTPARAMVAL);
+        pdu->has_sar = true;
     }
     return MG_OK;
 }
@@ -136,14 +180,20 @@ static mg_err rd_sm(dec *d, mg_smpp_pdu *pdu)
         return dec_fail(d, MG_ERR_TRUNC, MG_ESME_RINVMSGLEN);
     pdu->short_message = sm_length > 0 ? mg_rd_take(&d->r, sm_length) : NULL;
     pdu->sm_length = sm_length;
-    return rd_tlvs(d, pdu);
+    MG_TRY(rd_tlvs(d, pdu));
+    /* §5.3.2.32: with message_payload, short_message must be empty. */
+    if (pdu->has_payload && sm_length > 0)
+        return dec_fail(d, MG_ERR_FORMAT, MG_ESME_RINVOPTPARAMVAL);
+    return MG_OK;
 }
 
 static mg_err decode_body(dec *d, mg_smpp_pdu *pdu)
 {
     bool resp_error = (pdu->command_id & 0x80000000u) != 0 && pdu->command_status != 0;
     switch (pdu->command_id) {
-    case MG_SMPP_BIND_TRANSCEIVER: /* §4.1.5 */
+    case MG_SMPP_BIND_TRANSCEIVER: /* §4.1.5, and §4.1.1/§4.1.3 alike */
+    case MG_SMPP_BIND_TRANSMITTER:
+    case MG_SMPP_BIND_RECEIVER:
         MG_TRY(rd_cstr(d, MG_SMPP_MAX_SYSTEM_ID, MG_ESME_RINVSYSID, &pdu->system_id));
         MG_TRY(rd_cstr(d, MG_SMPP_MAX_PASSWORD, MG_ESME_RINVPASWD, &pdu->password));
         MG_TRY(rd_cstr(d, MG_SMPP_MAX_SYSTEM_TYPE, MG_ESME_RINVSYSTYP, &pdu->system_type));
@@ -153,6 +203,8 @@ static mg_err decode_body(dec *d, mg_smpp_pdu *pdu)
         MG_TRY(rd_cstr(d, MG_SMPP_MAX_ADDRESS_RANGE, MG_ESME_RINVSRCADR, &pdu->source_addr));
         return rd_tlvs(d, pdu);
     case MG_SMPP_BIND_TRANSCEIVER_RESP: /* §4.1.6: no body when status != 0 */
+    case MG_SMPP_BIND_TRANSMITTER_RESP:
+    case MG_SMPP_BIND_RECEIVER_RESP:
         if (resp_error && mg_rd_left(&d->r) == 0)
             return MG_OK;
         MG_TRY(rd_cstr(d, MG_SMPP_MAX_SYSTEM_ID, MG_ESME_RINVSYSID, &pdu->system_id));
@@ -281,6 +333,26 @@ static mg_err wr_sm(mg_wr *w, const mg_smpp_pdu *pdu)
             mg_wr_bytes(w, pdu->receipted_message_id, n + 1);
         }
     }
+    if (pdu->has_payload) {
+        MG_ENSURE(pdu->payload_len == 0 || pdu->message_payload != NULL, MG_ERR_ARG);
+        mg_wr_be16(w, MG_SMPP_TLV_MESSAGE_PAYLOAD);
+        mg_wr_be16(w, pdu->payload_len);
+        mg_wr_bytes(w, pdu->message_payload, pdu->payload_len);
+    }
+    if (pdu->has_sar) {
+        MG_ENSURE(pdu->sar_total_segments >= 1 && pdu->sar_segment_seqnum >= 1 &&
+                      pdu->sar_segment_seqnum <= pdu->sar_total_segments,
+                  MG_ERR_ARG);
+        mg_wr_be16(w, MG_SMPP_TLV_SAR_MSG_REF_NUM);
+        mg_wr_be16(w, 2);
+        mg_wr_be16(w, pdu->sar_msg_ref_num);
+        mg_wr_be16(w, MG_SMPP_TLV_SAR_TOTAL_SEGMENTS);
+        mg_wr_be16(w, 1);
+        mg_wr_u8(w, pdu->sar_total_segments);
+        mg_wr_be16(w, MG_SMPP_TLV_SAR_SEGMENT_SEQNUM);
+        mg_wr_be16(w, 1);
+        mg_wr_u8(w, pdu->sar_segment_seqnum);
+    }
     return MG_OK;
 }
 
@@ -289,6 +361,8 @@ static mg_err encode_body(mg_wr *w, const mg_smpp_pdu *pdu)
     bool resp_error = pdu->command_status != 0;
     switch (pdu->command_id) {
     case MG_SMPP_BIND_TRANSCEIVER:
+    case MG_SMPP_BIND_TRANSMITTER:
+    case MG_SMPP_BIND_RECEIVER:
         MG_TRY(wr_cstr(w, pdu->system_id, MG_SMPP_MAX_SYSTEM_ID));
         MG_TRY(wr_cstr(w, pdu->password, MG_SMPP_MAX_PASSWORD));
         MG_TRY(wr_cstr(w, pdu->system_type, MG_SMPP_MAX_SYSTEM_TYPE));
@@ -297,6 +371,8 @@ static mg_err encode_body(mg_wr *w, const mg_smpp_pdu *pdu)
         mg_wr_u8(w, pdu->source_npi);
         return wr_cstr(w, pdu->source_addr, MG_SMPP_MAX_ADDRESS_RANGE);
     case MG_SMPP_BIND_TRANSCEIVER_RESP:
+    case MG_SMPP_BIND_TRANSMITTER_RESP:
+    case MG_SMPP_BIND_RECEIVER_RESP:
         return resp_error ? MG_OK : wr_cstr(w, pdu->system_id, MG_SMPP_MAX_SYSTEM_ID);
     case MG_SMPP_SUBMIT_SM:
     case MG_SMPP_DELIVER_SM:

@@ -47,12 +47,16 @@ typedef struct slot {
     int64_t deadline; /* in flight: response deadline */
     int64_t send_at;  /* not in flight: (re)send time */
     size_t len;
-    uint8_t pdu[MG_SMPP_SUBMIT_MAX];
+    uint8_t *pdu; /* MG_SMPP_PDU_MAX octets in the session's slot buffer */
 } slot;
 
 struct mg_smpp_session {
     mg_smpp_cfg cfg; /* strings below are our copies */
+    mg_smpp_cfg_ext ext;
     mg_smpp_handlers h;
+    uint32_t bind_id;   /* bind_transceiver, bind_transmitter or bind_receiver */
+    mg_smpp_session *rx;     /* TX_RX: the receiver connection (this one transmits) */
+    mg_smpp_session *parent; /* set in that receiver connection */
     enum st state;
     int fd;
     bool stopped;      /* after mg_smpp_unbind: never reconnect */
@@ -75,6 +79,7 @@ struct mg_smpp_session {
     size_t out_off, out_len, out_cap;
     /* submit window */
     slot *slots;
+    uint8_t *slot_buf;
     size_t nslots, outstanding;
     int64_t throttle_until;
     unsigned throttle_level;
@@ -172,6 +177,28 @@ static void link_fail(mg_smpp_session *s, const char *fmt, ...)
 static bool connected(const mg_smpp_session *s)
 {
     return s->fd >= 0 && s->state != ST_CONNECTING && s->state != ST_DISCONNECTED;
+}
+
+static bool conn_bound(const mg_smpp_session *s)
+{
+    return s != NULL && s->state == ST_BOUND && !s->failing;
+}
+
+/* on_link for one connection of the session: bound is the whole session's
+ * state; with two connections the reason names which one. */
+static void report_link(mg_smpp_session *s, const char *reason)
+{
+    mg_smpp_session *root = s->parent != NULL ? s->parent : s;
+    if (root->h.on_link == NULL)
+        return;
+    if (root->rx == NULL) {
+        root->h.on_link(root->h.ctx, conn_bound(root), reason);
+        return;
+    }
+    char msg[220];
+    (void)snprintf(msg, sizeof(msg), "%s: %s", s->parent != NULL ? "receiver" : "transmitter",
+                   reason);
+    root->h.on_link(root->h.ctx, conn_bound(root) && conn_bound(root->rx), msg);
 }
 
 /* ---- output ---------------------------------------------------------------- */
@@ -344,8 +371,7 @@ static void settle(mg_smpp_session *s)
     memcpy(reason, s->fail_reason, sizeof(reason));
     s->failing = false;
     /* Callbacks last: they may call back into the (now consistent) session. */
-    if (s->h.on_link != NULL)
-        s->h.on_link(s->h.ctx, false, reason);
+    report_link(s, reason);
     for (size_t i = 0; i < s->nslots; i++)
         if (s->slots[i].used)
             submit_final(s, &s->slots[i], MG_ESME_RSYSERR, NULL);
@@ -357,13 +383,15 @@ static void send_bind(mg_smpp_session *s, int64_t now)
 {
     mg_smpp_pdu p;
     memset(&p, 0, sizeof(p));
-    p.command_id = MG_SMPP_BIND_TRANSCEIVER;
+    p.command_id = s->bind_id;
     p.sequence = s->bind_seq = next_seq(s);
     p.system_id = s->cfg.system_id;
     p.password = s->cfg.password;
     p.system_type = s->cfg.system_type;
     p.interface_version = 0x34;
-    p.source_addr = s->cfg.address_range; /* address_range; ton/npi 0 */
+    p.source_ton = s->ext.addr_ton; /* addr_ton, addr_npi, address_range */
+    p.source_npi = s->ext.addr_npi;
+    p.source_addr = s->cfg.address_range;
     s->state = ST_BINDING;
     s->deadline = now + s->cfg.response_timeout_ms;
     queue_pdu(s, &p);
@@ -430,8 +458,10 @@ static void connect_done(mg_smpp_session *s, int64_t now)
 
 static void on_bind_resp(mg_smpp_session *s, const mg_smpp_pdu *p, int64_t now)
 {
-    if (s->state != ST_BINDING || p->sequence != s->bind_seq) {
-        bad_input(s, "unexpected bind_transceiver_resp (sequence %u)", (unsigned)p->sequence);
+    if (s->state != ST_BINDING || p->sequence != s->bind_seq ||
+        p->command_id != (s->bind_id | 0x80000000u)) {
+        bad_input(s, "unexpected %s (sequence %u)", mg_smpp_command_name(p->command_id),
+                  (unsigned)p->sequence);
         return;
     }
     if (p->command_status != 0) {
@@ -442,11 +472,12 @@ static void on_bind_resp(mg_smpp_session *s, const mg_smpp_pdu *p, int64_t now)
     s->backoff_ms = s->cfg.reconnect_min_ms;
     s->last_rx = now;
     char reason[120];
-    (void)snprintf(reason, sizeof(reason), "bound to %s at %s:%u",
-                   p->system_id != NULL && p->system_id[0] != '\0' ? p->system_id : "SMSC",
-                   s->cfg.host, (unsigned)s->cfg.port);
-    if (s->h.on_link != NULL)
-        s->h.on_link(s->h.ctx, true, reason);
+    char sid[3 * MG_SMPP_MAX_SYSTEM_ID + 2];
+    mg_smpp_addr_printable(p->system_id != NULL && p->system_id[0] != '\0' ? p->system_id : "SMSC",
+                           sid, sizeof(sid));
+    (void)snprintf(reason, sizeof(reason), "bound to %s at %s:%u", sid, s->cfg.host,
+                   (unsigned)s->cfg.port);
+    report_link(s, reason);
 }
 
 static void on_deliver(mg_smpp_session *s, const mg_smpp_pdu *p)
@@ -456,6 +487,11 @@ static void on_deliver(mg_smpp_session *s, const mg_smpp_pdu *p)
         return;
     }
     if (s->state != ST_BOUND) {
+        queue_deliver_resp(s, p->sequence, MG_ESME_RINVBNDSTS);
+        return;
+    }
+    if (s->bind_id == MG_SMPP_BIND_TRANSMITTER) { /* §2.2: a transmitter receives none */
+        bad_input(s, "deliver_sm on the transmitter connection: answered ESME_RINVBNDSTS");
         queue_deliver_resp(s, p->sequence, MG_ESME_RINVBNDSTS);
         return;
     }
@@ -493,6 +529,8 @@ static void dispatch(mg_smpp_session *s, const mg_smpp_pdu *p, int64_t now)
 {
     switch (p->command_id) {
     case MG_SMPP_BIND_TRANSCEIVER_RESP:
+    case MG_SMPP_BIND_TRANSMITTER_RESP:
+    case MG_SMPP_BIND_RECEIVER_RESP:
         on_bind_resp(s, p, now);
         break;
     case MG_SMPP_ENQUIRE_LINK: /* §4.11: answer always */
@@ -567,6 +605,7 @@ static void handle_pdu(mg_smpp_session *s, size_t n, int64_t now)
     p.command_status = hst;
     p.sequence = seq;
     if (id == MG_SMPP_SUBMIT_SM_RESP || id == MG_SMPP_BIND_TRANSCEIVER_RESP ||
+        id == MG_SMPP_BIND_TRANSMITTER_RESP || id == MG_SMPP_BIND_RECEIVER_RESP ||
         id == MG_SMPP_ENQUIRE_LINK_RESP || id == MG_SMPP_UNBIND_RESP)
         dispatch(s, &p, now);
 }
@@ -638,7 +677,8 @@ static void timers(mg_smpp_session *s, int64_t now)
         return;
     case ST_BINDING:
         if (now >= s->deadline)
-            link_fail(s, "no bind_transceiver_resp within %u ms", s->cfg.response_timeout_ms);
+            link_fail(s, "no %s within %u ms", mg_smpp_command_name(s->bind_id | 0x80000000u),
+                      s->cfg.response_timeout_ms);
         return;
     case ST_UNBINDING:
         return;
@@ -669,7 +709,8 @@ static void timers(mg_smpp_session *s, int64_t now)
 
 /* ---- public API ------------------------------------------------------------------ */
 
-mg_smpp_session *mg_smpp_new(const mg_smpp_cfg *cfg, const mg_smpp_handlers *h)
+static mg_smpp_session *new_conn(const mg_smpp_cfg *cfg, const mg_smpp_cfg_ext *ext,
+                                 const mg_smpp_handlers *h, uint32_t bind_id)
 {
     if (cfg == NULL || cfg->host == NULL || cfg->port == 0)
         return NULL;
@@ -684,6 +725,9 @@ mg_smpp_session *mg_smpp_new(const mg_smpp_cfg *cfg, const mg_smpp_handlers *h)
         return NULL;
     s->fd = -1;
     s->cfg = *cfg;
+    s->bind_id = bind_id;
+    if (ext != NULL)
+        s->ext = *ext;
     if (h != NULL)
         s->h = *h;
     if (s->cfg.window == 0)
@@ -706,7 +750,11 @@ mg_smpp_session *mg_smpp_new(const mg_smpp_cfg *cfg, const mg_smpp_handlers *h)
     s->cfg.address_range = dupstr(cfg->address_range);
     s->nslots = s->cfg.window;
     s->slots = calloc(s->nslots, sizeof(slot));
-    s->out_cap = OUT_BASE + (size_t)s->nslots * (size_t)MG_SMPP_SUBMIT_MAX;
+    s->slot_buf = malloc(s->nslots * (size_t)MG_SMPP_PDU_MAX);
+    if (s->slots != NULL && s->slot_buf != NULL)
+        for (size_t i = 0; i < s->nslots; i++)
+            s->slots[i].pdu = s->slot_buf + i * (size_t)MG_SMPP_PDU_MAX;
+    s->out_cap = OUT_BASE + (size_t)s->nslots * (size_t)MG_SMPP_PDU_MAX;
     s->out = malloc(s->out_cap);
     s->deferred = malloc(DEFER_MAX * sizeof(uint32_t));
     s->rng = (uint64_t)now_ms() * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)s;
@@ -714,17 +762,44 @@ mg_smpp_session *mg_smpp_new(const mg_smpp_cfg *cfg, const mg_smpp_handlers *h)
         s->rng = 1;
     if (s->cfg.host == NULL || s->cfg.system_id == NULL || s->cfg.password == NULL ||
         s->cfg.system_type == NULL || s->cfg.address_range == NULL || s->slots == NULL ||
-        s->out == NULL || s->deferred == NULL) {
+        s->slot_buf == NULL || s->out == NULL || s->deferred == NULL) {
         mg_smpp_free(s);
         return NULL;
     }
     return s;
 }
 
+mg_smpp_session *mg_smpp_new_ext(const mg_smpp_cfg *cfg, const mg_smpp_cfg_ext *ext,
+                                 const mg_smpp_handlers *h)
+{
+    mg_smpp_bind_mode mode = ext != NULL ? ext->bind_mode : MG_SMPP_BIND_TRX;
+    if (mode != MG_SMPP_BIND_TRX && mode != MG_SMPP_BIND_TX_RX)
+        return NULL;
+    mg_smpp_session *s = new_conn(
+        cfg, ext, h, mode == MG_SMPP_BIND_TRX ? MG_SMPP_BIND_TRANSCEIVER : MG_SMPP_BIND_TRANSMITTER);
+    if (s == NULL || mode == MG_SMPP_BIND_TRX)
+        return s;
+    mg_smpp_cfg rc = *cfg;
+    rc.window = 1; /* the receiver submits nothing */
+    s->rx = new_conn(&rc, ext, h, MG_SMPP_BIND_RECEIVER);
+    if (s->rx == NULL) {
+        mg_smpp_free(s);
+        return NULL;
+    }
+    s->rx->parent = s;
+    return s;
+}
+
+mg_smpp_session *mg_smpp_new(const mg_smpp_cfg *cfg, const mg_smpp_handlers *h)
+{
+    return mg_smpp_new_ext(cfg, NULL, h);
+}
+
 void mg_smpp_free(mg_smpp_session *s)
 {
     if (s == NULL)
         return;
+    mg_smpp_free(s->rx);
     close_fd(s);
     freestr(s->cfg.host);
     freestr(s->cfg.system_id);
@@ -735,6 +810,9 @@ void mg_smpp_free(mg_smpp_session *s)
         mg_wipe(s->out, s->out_cap);
     free(s->out);
     free(s->slots);
+    if (s->slot_buf != NULL)
+        mg_wipe(s->slot_buf, s->nslots * (size_t)MG_SMPP_PDU_MAX);
+    free(s->slot_buf);
     free(s->deferred);
     mg_wipe(s, sizeof(*s));
     free(s);
@@ -759,10 +837,25 @@ static int64_t earliest(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
+static int conn_timeout_ms(const mg_smpp_session *s);
+
 int mg_smpp_timeout_ms(const mg_smpp_session *s)
 {
     if (s == NULL)
         return -1;
+    int a = conn_timeout_ms(s);
+    if (s->rx == NULL)
+        return a;
+    int b = conn_timeout_ms(s->rx);
+    if (a < 0)
+        return b;
+    if (b < 0)
+        return a;
+    return a < b ? a : b;
+}
+
+static int conn_timeout_ms(const mg_smpp_session *s)
+{
     int64_t now = now_ms(), t = INT64_MAX;
     if (s->failing)
         return 0;
@@ -795,10 +888,55 @@ int mg_smpp_timeout_ms(const mg_smpp_session *s)
     return t - now > INT_MAX ? INT_MAX : (int)(t - now);
 }
 
+static mg_err conn_step(mg_smpp_session *s, short revents);
+
 mg_err mg_smpp_step(mg_smpp_session *s, short revents)
 {
     if (s == NULL)
         return MG_ERR_ARG;
+    mg_err e = conn_step(s, revents);
+    if (s->rx != NULL) { /* single-fd use of a TX_RX session: timers only */
+        mg_err e2 = conn_step(s->rx, 0);
+        if (e == MG_OK)
+            e = e2;
+    }
+    return e;
+}
+
+size_t mg_smpp_pollfds(const mg_smpp_session *s, struct pollfd fds[2])
+{
+    if (s == NULL || fds == NULL)
+        return 0;
+    fds[0].fd = s->fd;
+    fds[0].events = mg_smpp_poll_events(s);
+    fds[0].revents = 0;
+    if (s->rx == NULL)
+        return 1;
+    fds[1].fd = s->rx->fd;
+    fds[1].events = mg_smpp_poll_events(s->rx);
+    fds[1].revents = 0;
+    return 2;
+}
+
+mg_err mg_smpp_step_fds(mg_smpp_session *s, const struct pollfd *fds, size_t n)
+{
+    if (s == NULL || (fds == NULL && n > 0))
+        return MG_ERR_ARG;
+    /* revents count only for the descriptor they were polled on (a
+     * connection may have been replaced since). */
+    short r0 = n > 0 && fds[0].fd >= 0 && fds[0].fd == s->fd ? fds[0].revents : 0;
+    mg_err e = conn_step(s, r0);
+    if (s->rx != NULL) {
+        short r1 = n > 1 && fds[1].fd >= 0 && fds[1].fd == s->rx->fd ? fds[1].revents : 0;
+        mg_err e2 = conn_step(s->rx, r1);
+        if (e == MG_OK)
+            e = e2;
+    }
+    return e;
+}
+
+static mg_err conn_step(mg_smpp_session *s, short revents)
+{
     int64_t now = now_ms();
     if (s->state == ST_CONNECTING && s->fd >= 0 && (revents & (POLLOUT | POLLERR | POLLHUP)))
         connect_done(s, now);
@@ -816,14 +954,14 @@ mg_err mg_smpp_step(mg_smpp_session *s, short revents)
 
 bool mg_smpp_bound(const mg_smpp_session *s)
 {
-    return s != NULL && s->state == ST_BOUND && !s->failing;
+    return conn_bound(s) && (s->rx == NULL || conn_bound(s->rx));
 }
 
 mg_err mg_smpp_submit(mg_smpp_session *s, const mg_smpp_pdu *submit, uint64_t tag)
 {
     if (s == NULL || submit == NULL)
         return MG_ERR_ARG;
-    if (!mg_smpp_bound(s))
+    if (!conn_bound(s)) /* the transmitter (or transceiver) connection */
         return MG_ERR_STATE;
     slot *sl = NULL;
     for (size_t i = 0; i < s->nslots && sl == NULL; i++)
@@ -835,7 +973,7 @@ mg_err mg_smpp_submit(mg_smpp_session *s, const mg_smpp_pdu *submit, uint64_t ta
     p.command_id = MG_SMPP_SUBMIT_SM;
     p.command_status = 0;
     p.sequence = 0; /* set when sent */
-    if (mg_smpp_encode(&p, sl->pdu, sizeof(sl->pdu), &sl->len) != MG_OK)
+    if (mg_smpp_encode(&p, sl->pdu, MG_SMPP_PDU_MAX, &sl->len) != MG_OK)
         return MG_ERR_ARG;
     sl->used = true;
     sl->in_flight = false;
@@ -854,6 +992,8 @@ mg_err mg_smpp_deliver_resp(mg_smpp_session *s, uint32_t sequence, uint32_t stat
 {
     if (s == NULL)
         return MG_ERR_ARG;
+    if (s->rx != NULL) /* deliver_sm come on the receiver */
+        s = s->rx;
     if (!connected(s) || s->failing)
         return MG_ERR_STATE;
     for (size_t i = 0; i < s->ndeferred; i++) {
@@ -866,10 +1006,19 @@ mg_err mg_smpp_deliver_resp(mg_smpp_session *s, uint32_t sequence, uint32_t stat
     return MG_ERR_STATE; /* not deferred on this connection (it was recycled) */
 }
 
+static void conn_unbind(mg_smpp_session *s);
+
 void mg_smpp_unbind(mg_smpp_session *s)
 {
     if (s == NULL)
         return;
+    if (s->rx != NULL)
+        conn_unbind(s->rx);
+    conn_unbind(s);
+}
+
+static void conn_unbind(mg_smpp_session *s)
+{
     s->stopped = true;
     if (s->state == ST_BOUND && !s->failing) {
         /* §4.2: unbind, then wait (bounded) for unbind_resp. */

@@ -11,6 +11,7 @@
 /* More command_status values (SMPP 3.4 §5.1.3), used in refusals. */
 enum {
     MG_ESME_RINVBNDSTS = 0x04,   /* incorrect bind status for the command */
+    MG_ESME_RBINDFAIL = 0x0D,
     MG_ESME_RINVSRCADR = 0x0A,
     MG_ESME_RINVDSTADR = 0x0B,
     MG_ESME_RINVMSGID = 0x0C,
@@ -28,6 +29,9 @@ enum {
 /* Optional parameter tags (§5.3.2) that the codec knows. */
 enum {
     MG_SMPP_TLV_RECEIPTED_MESSAGE_ID = 0x001E,
+    MG_SMPP_TLV_SAR_MSG_REF_NUM = 0x020C,
+    MG_SMPP_TLV_SAR_TOTAL_SEGMENTS = 0x020E,
+    MG_SMPP_TLV_SAR_SEGMENT_SEQNUM = 0x020F,
     MG_SMPP_TLV_MESSAGE_PAYLOAD = 0x0424,
     MG_SMPP_TLV_MESSAGE_STATE = 0x0427,
 };

@@ -297,13 +297,21 @@ int main(void)
     memset(c + smat + 1, 0x41, 255);
     set_len(c, smat + 256);
     expect("sm_length 255", c, smat + 256, MG_SMPP_DELIVER_SM_RESP, MG_ESME_RINVMSGLEN, false);
-    /* message_payload TLV */
+    /* message_payload TLV beside a non-empty short_message (§5.3.2.32) */
     memcpy(c, b, n);
     static const uint8_t mp[] = {0x04, 0x24, 0x00, 0x03, 1, 2, 3};
     memcpy(c + n, mp, sizeof(mp));
     set_len(c, n + sizeof(mp));
-    expect("message_payload TLV (unsupported)", c, n + sizeof(mp), MG_SMPP_DELIVER_SM_RESP,
-           MG_ESME_ROPTPARNOTALLWD, false);
+    expect("message_payload and short_message", c, n + sizeof(mp), MG_SMPP_DELIVER_SM_RESP,
+           MG_ESME_RINVOPTPARAMVAL, false);
+    /* SAR TLVs with segment 3 of 2 */
+    static const uint8_t sar[] = {0x02, 0x0c, 0x00, 0x02, 0x12, 0x34, 0x02, 0x0e, 0x00,
+                                  0x01, 0x02, 0x02, 0x0f, 0x00, 0x01, 0x03};
+    memcpy(c, b, n);
+    memcpy(c + n, sar, sizeof(sar));
+    set_len(c, n + sizeof(sar));
+    expect("SAR segment 3 of 2", c, n + sizeof(sar), MG_SMPP_DELIVER_SM_RESP,
+           MG_ESME_RINVOPTPARAMVAL, false);
     /* a TLV whose length runs past the PDU */
     static const uint8_t tl[] = {0x02, 0x02, 0x00, 0x40, 1, 2};
     memcpy(c, b, n);

@@ -10,6 +10,14 @@
 //   SMSC_THROTTLE_EVERY=N   every Nth submit_sm is answered ESME_RTHROTTLED
 //   SMSC_HOST=127.0.0.1     listen address (default 127.0.0.1)
 //   SMSC_QUIET=1            log only binds, unbinds and errors
+//   SMSC_SRC_PLUS=1         deliver numbers as "+digits" (default: digits, TON 1)
+//   SMSC_DCS=0xF6           rewrite data_coding of delivered messages
+//   SMSC_PAYLOAD=1          deliver user data in message_payload (0x0424)
+//   SMSC_SAR=1              UDH concatenation IE of a part -> SAR TLVs on delivery
+//   SMSC_LOOP_MT=1          attacker: each submit_sm also goes back to its submitter
+//   SMSC_REFLECT=1          attacker: each submit_sm also goes, turned around, to the
+//                           sender address the submit names
+//   SMSC_REQUIRE_TXRX=1     bind_transceiver refused (ESME_RBINDFAIL)
 'use strict';
 
 const smpp = require('smpp');
@@ -19,6 +27,7 @@ const smpp = require('smpp');
 // the two PDUs we route, so the field stays the raw octets of the wire.
 delete smpp.commands.submit_sm.params.short_message.filter;
 delete smpp.commands.deliver_sm.params.short_message.filter;
+delete smpp.tlvs.message_payload.filter; // the same for message_payload
 
 const host = process.env.SMSC_HOST || '127.0.0.1';
 const port = Number(process.argv[2] || process.env.SMSC_PORT || 0);
@@ -27,6 +36,33 @@ const throttleEvery = Number(process.env.SMSC_THROTTLE_EVERY || 0);
 const quiet = process.env.SMSC_QUIET === '1';
 const WINDOW = 64; // deliver_sm in flight per ESME
 const RETRY_MS = 1000; // after a temporary deliver_sm_resp error
+const srcPlus = process.env.SMSC_SRC_PLUS === '1';
+const dcsRewrite = process.env.SMSC_DCS !== undefined && process.env.SMSC_DCS !== ''
+  ? Number(process.env.SMSC_DCS) : undefined;
+const usePayload = process.env.SMSC_PAYLOAD === '1';
+const useSar = process.env.SMSC_SAR === '1';
+const loopMt = process.env.SMSC_LOOP_MT === '1';
+const reflect = process.env.SMSC_REFLECT === '1';
+const requireTxRx = process.env.SMSC_REQUIRE_TXRX === '1';
+if (dcsRewrite !== undefined && !(Number.isInteger(dcsRewrite) && dcsRewrite >= 0 && dcsRewrite <= 255)) {
+  process.stderr.write(`smsc: SMSC_DCS must be 0..255, not ${process.env.SMSC_DCS}\n`);
+  process.exit(2);
+}
+
+// Routing key of a number: an international number (TON 1, or any number
+// written with '+') is its digits without '+', so "+4917..." and "4917..."
+// with TON 1 reach the same ESME, as on a real SMSC. Anything else (national,
+// alphanumeric) is kept as written.
+function norm(addr) {
+  const a = String(addr || '');
+  return /^\+?[0-9]+$/.test(a) ? a.replace(/^\+/, '') : a;
+}
+// How a number leaves the SMSC in a deliver_sm: TON 1/NPI 1 digits (with '+'
+// when SMSC_SRC_PLUS=1); other addresses as they are, TON 5 if not digits.
+function outAddr(key) {
+  if (/^[0-9]+$/.test(key)) return { addr: (srcPlus ? '+' : '') + key, ton: 1, npi: 1 };
+  return { addr: key, ton: 5, npi: 0 };
+}
 
 const registry = new Map(); // address_range -> [session], newest last
 const queues = new Map(); // address -> [msg] waiting for that ESME
@@ -73,21 +109,30 @@ function route(msg) {
 }
 
 function deliver(session, msg) {
+  const src = outAddr(msg.from);
+  const dst = outAddr(msg.to);
+  let esm = msg.esm_class;
+  let ud = msg.short_message;
+  let sar;
+  if (useSar && !msg.receipt && (esm & 0x40)) [ud, esm, sar] = udhToSar(ud, esm);
   const fields = {
     service_type: '',
-    source_addr_ton: msg.src_ton,
-    source_addr_npi: msg.src_npi,
-    source_addr: msg.from,
-    dest_addr_ton: msg.dst_ton,
-    dest_addr_npi: msg.dst_npi,
-    destination_addr: msg.to,
-    esm_class: msg.esm_class,
+    source_addr_ton: src.ton,
+    source_addr_npi: src.npi,
+    source_addr: src.addr,
+    dest_addr_ton: dst.ton,
+    dest_addr_npi: dst.npi,
+    destination_addr: dst.addr,
+    esm_class: esm,
     protocol_id: msg.protocol_id,
     priority_flag: 0,
     registered_delivery: 0,
-    data_coding: msg.data_coding,
-    short_message: msg.short_message,
+    data_coding: dcsRewrite !== undefined && !msg.receipt ? dcsRewrite : msg.data_coding,
+    short_message: usePayload || ud.length > 254 ? Buffer.alloc(0) : ud,
   };
+  // message_payload when asked, or when the user data cannot fit short_message
+  if (usePayload || ud.length > 254) fields.message_payload = ud;
+  if (sar) Object.assign(fields, sar);
   if (msg.receipt) {
     fields.receipted_message_id = msg.receipt.id;
     fields.message_state = msg.receipt.state;
@@ -114,6 +159,35 @@ function deliver(session, msg) {
   return ok;
 }
 
+// SMSC_SAR: a concatenation IE (00: 8-bit reference, 08: 16-bit; TS 23.040
+// §9.2.3.24.1/.8) in the UDH becomes the SAR TLVs (SMPP 3.4 §5.3.2.22-24);
+// the UDH keeps its other IEs, and goes (UDHI cleared) when none is left.
+function udhToSar(ud, esm) {
+  if (ud.length < 1 || ud[0] + 1 > ud.length) return [ud, esm, undefined];
+  const udhl = ud[0];
+  const keep = [];
+  let sar;
+  for (let i = 1; i < 1 + udhl;) {
+    if (i + 2 > 1 + udhl) return [ud, esm, undefined]; // malformed: untouched
+    const iei = ud[i], len = ud[i + 1];
+    if (i + 2 + len > 1 + udhl) return [ud, esm, undefined];
+    const v = ud.subarray(i + 2, i + 2 + len);
+    if (iei === 0x00 && len === 3 && !sar) {
+      sar = { sar_msg_ref_num: v[0], sar_total_segments: v[1], sar_segment_seqnum: v[2] };
+    } else if (iei === 0x08 && len === 4 && !sar) {
+      sar = { sar_msg_ref_num: (v[0] << 8) | v[1], sar_total_segments: v[2], sar_segment_seqnum: v[3] };
+    } else {
+      keep.push(ud.subarray(i, i + 2 + len));
+    }
+    i += 2 + len;
+  }
+  if (!sar) return [ud, esm, undefined];
+  const rest = ud.subarray(1 + udhl);
+  if (keep.length === 0) return [Buffer.from(rest), esm & ~0x40, sar];
+  const ies = Buffer.concat(keep);
+  return [Buffer.concat([Buffer.from([ies.length]), ies, rest]), esm, sar];
+}
+
 function yymmddhhmm(d) {
   const p = (n) => String(n).padStart(2, '0');
   return `${p(d.getUTCFullYear() % 100)}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}` +
@@ -128,8 +202,8 @@ function receiptFor(msg, state, stat) {
     `submit date:${msg.submitted} done date:${now} stat:${stat} err:000 Text:`;
   return {
     id: `r${msg.id}`,
-    from: msg.to, src_ton: msg.dst_ton, src_npi: msg.dst_npi,
-    to: msg.from, dst_ton: msg.src_ton, dst_npi: msg.src_npi,
+    from: msg.to,
+    to: msg.from,
     esm_class: 0x04, protocol_id: 0, data_coding: 0,
     short_message: Buffer.from(text, 'ascii'),
     registered_delivery: 0,
@@ -141,12 +215,18 @@ function onSession(session) {
   const sid = ++sessionIds;
   session.inflight = new Map();
   session.socket.setNoDelay(true);
-  let addr = null;
+  let addr = null; // routing key of the bound address_range
+  let mode = null; // 'trx', 'tx' or 'rx'
   debug(`session ${sid}: connected from ${session.socket.remoteAddress}:${session.socket.remotePort}`);
 
-  session.on('bind_transceiver', (pdu) => {
+  const onBind = (cmd, m) => (pdu) => {
     if (addr !== null) {
       session.send(pdu.response({ command_status: smpp.ESME_RALYBND }));
+      return;
+    }
+    if (m === 'trx' && requireTxRx) {
+      log(`session ${sid}: bind_transceiver refused (SMSC_REQUIRE_TXRX)`);
+      session.send(pdu.response({ command_status: smpp.ESME_RBINDFAIL }));
       return;
     }
     if (password !== undefined && pdu.password !== password) {
@@ -154,23 +234,25 @@ function onSession(session) {
       session.send(pdu.response({ command_status: smpp.ESME_RINVPASWD }));
       return;
     }
-    addr = pdu.address_range || '';
-    const old = bound(addr);
-    if (!registry.has(addr)) registry.set(addr, []);
-    registry.get(addr).push(session);
-    log(`session ${sid}: bound "${pdu.system_id}" as transceiver, address ${addr}` +
-        (old ? ' (newest of several with this address)' : ''));
+    addr = norm(pdu.address_range);
+    mode = m;
+    session.mode = m;
+    if (m !== 'tx') { // receivers and transceivers get deliver_sm
+      const old = bound(addr);
+      if (!registry.has(addr)) registry.set(addr, []);
+      registry.get(addr).push(session);
+      if (old) debug(`session ${sid}: newest of several receivers for ${addr}`);
+    }
+    log(`session ${sid}: bound "${pdu.system_id}" (${cmd}), address ${addr}`);
     session.send(pdu.response({ system_id: 'm2mguard-smsc' }));
-    pump(addr);
-  });
-  for (const cmd of ['bind_transmitter', 'bind_receiver']) {
-    session.on(cmd, (pdu) => {
-      session.send(pdu.response({ command_status: smpp.ESME_RBINDFAIL }));
-    });
-  }
+    if (m !== 'tx') pump(addr);
+  };
+  session.on('bind_transceiver', onBind('bind_transceiver', 'trx'));
+  session.on('bind_transmitter', onBind('bind_transmitter', 'tx'));
+  session.on('bind_receiver', onBind('bind_receiver', 'rx'));
 
   session.on('submit_sm', (pdu) => {
-    if (addr === null) {
+    if (addr === null || mode === 'rx') {
       session.send(pdu.response({ command_status: smpp.ESME_RINVBNDSTS }));
       return;
     }
@@ -184,17 +266,44 @@ function onSession(session) {
       session.send(pdu.response({ command_status: smpp.ESME_RINVDSTADR }));
       return;
     }
+    const sm = pdu.short_message && pdu.short_message.length ? pdu.short_message : undefined;
+    const mp = pdu.message_payload && pdu.message_payload.length ? pdu.message_payload : undefined;
+    if (sm && mp) { // SMPP 3.4 §5.3.2.32: one or the other
+      session.send(pdu.response({ command_status: smpp.ESME_RINVOPTPARAMVAL || 0xC4 }));
+      return;
+    }
     const id = (nextMessageId++).toString(16).toUpperCase().padStart(8, '0');
     session.send(pdu.response({ message_id: id }));
-    route({
+    const msg = {
       id,
-      from: addr, src_ton: pdu.source_addr_ton, src_npi: pdu.source_addr_npi,
-      to: pdu.destination_addr, dst_ton: pdu.dest_addr_ton, dst_npi: pdu.dest_addr_npi,
+      from: addr,
+      to: norm(pdu.destination_addr),
       esm_class: pdu.esm_class, protocol_id: pdu.protocol_id, data_coding: pdu.data_coding,
-      short_message: Buffer.from(pdu.short_message || Buffer.alloc(0)),
+      short_message: Buffer.from(sm || mp || Buffer.alloc(0)),
       registered_delivery: pdu.registered_delivery,
       submitted: yymmddhhmm(new Date()),
-    });
+    };
+    route(msg);
+    const turned = { ...msg, registered_delivery: 0, from: msg.to };
+    if (loopMt) {
+      // Reflection attacker #1: the message comes straight back to the very
+      // session that submitted it, as if the destination had sent it.
+      turned.id = `L${id}`;
+      turned.to = addr;
+      if (mode === 'tx') route(turned); // a transmitter cannot receive: by address
+      else {
+        const m2 = { ...turned };
+        if (!deliver(session, m2)) debug(`loop ${id}: session gone`);
+      }
+      debug(`loop-mt ${id}: ${turned.from} -> ${turned.to} (submitting session)`);
+    }
+    if (reflect) {
+      // Reflection attacker #2: turned around and routed to the sender the
+      // submit names in source_addr (the bound address when it names none).
+      const claimed = norm(pdu.source_addr) || addr;
+      route({ ...turned, id: `R${id}`, to: claimed });
+      debug(`reflect ${id}: ${turned.from} -> ${claimed}`);
+    }
   });
 
   session.on('enquire_link', (pdu) => session.send(pdu.response()));
@@ -216,7 +325,7 @@ function onSession(session) {
   });
   session.on('close', () => {
     log(`session ${sid}: closed (${addr === null ? 'not bound' : addr})`);
-    if (addr !== null) {
+    if (addr !== null && registry.has(addr)) {
       const list = registry.get(addr).filter((x) => x !== session);
       if (list.length > 0) registry.set(addr, list);
       else registry.delete(addr);

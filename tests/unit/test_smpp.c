@@ -391,18 +391,19 @@ static void test_length_and_tlv_bounds(void **state)
     p.receipted_message_id = "01234567890123456789012345678901234567890123456789012345678901234";
     assert_int_equal(mg_smpp_encode(&p, b, sizeof(b), &n), MG_ERR_ARG);
 
-    /* receipted_message_id without NUL, message_state of length 2, message_payload */
+    /* receipted_message_id without NUL, message_state of length 2, sar_total_segments
+     * of length 2 (message_payload is decoded: test_payload_sar) */
     p.receipted_message_id = NULL;
     p.message_state = 0;
     size_t base = enc(&p, b, sizeof(b));
     static const uint8_t bad_tlvs[][8] = {
         {0x00, 0x1e, 0x00, 0x02, 'A', 'B'},
         {0x04, 0x27, 0x00, 0x02, 0x02, 0x02},
-        {0x04, 0x24, 0x00, 0x02, 0x01, 0x02},
+        {0x02, 0x0e, 0x00, 0x02, 0x01, 0x02},
     };
-    static const mg_err want[] = {MG_ERR_FORMAT, MG_ERR_FORMAT, MG_ERR_UNSUPPORTED};
+    static const mg_err want[] = {MG_ERR_FORMAT, MG_ERR_FORMAT, MG_ERR_FORMAT};
     static const uint32_t want_st[] = {MG_ESME_RINVOPTPARAMVAL, MG_ESME_RINVPARLEN,
-                                       MG_ESME_ROPTPARNOTALLWD};
+                                       MG_ESME_RINVPARLEN};
     for (size_t i = 0; i < 3; i++) {
         memcpy(b + base, bad_tlvs[i], 6);
         set_len(b, base + 6);
@@ -917,6 +918,478 @@ static void test_session_cfg(void **state)
     mg_smpp_free(s);
 }
 
+/* ---- addressing ------------------------------------------------------------------ */
+
+typedef struct addr_case {
+    const char *cc; /* cfg country_code, NULL: none */
+    uint8_t ton, npi;
+    const char *in;
+    mg_err want;
+    const char *e164;
+} addr_case;
+
+static void test_addr_in(void **state)
+{
+    (void)state;
+    static const addr_case C[] = {
+        /* TON 1: digits, a leading '+' tolerated */
+        {NULL, 1, 1, "491711234567", MG_OK, "+491711234567"},
+        {NULL, 1, 1, "+491711234567", MG_OK, "+491711234567"},
+        {NULL, 1, 0, "491711234567", MG_OK, "+491711234567"},
+        {NULL, 1, 1, "123456789012345", MG_OK, "+123456789012345"},
+        {NULL, 1, 1, "1234567890123456", MG_ERR_FORMAT, ""}, /* 16 digits */
+        {NULL, 1, 1, "0491711234567", MG_ERR_FORMAT, ""},    /* first digit 0 */
+        {NULL, 1, 1, "", MG_ERR_FORMAT, ""},
+        {NULL, 1, 1, "+", MG_ERR_FORMAT, ""},
+        {NULL, 1, 1, "++49171", MG_ERR_FORMAT, ""},
+        {NULL, 1, 1, "49 171", MG_ERR_FORMAT, ""},
+        {NULL, 1, 1, "49171\x01", MG_ERR_FORMAT, ""},
+        {NULL, 1, 1, "4917\xff", MG_ERR_FORMAT, ""},
+        {NULL, 1, 9, "491711234567", MG_ERR_FORMAT, ""},     /* NPI private */
+        {NULL, 1, 8, "491711234567", MG_ERR_FORMAT, ""},
+        /* TON 0 */
+        {NULL, 0, 0, "+491711234567", MG_OK, "+491711234567"},
+        {NULL, 0, 1, "00491711234567", MG_OK, "+491711234567"},
+        {NULL, 0, 1, "01711234567", MG_ERR_FORMAT, ""}, /* national, no country code */
+        {"49", 0, 1, "01711234567", MG_OK, "+491711234567"},
+        {"49", 0, 1, "0033123456", MG_OK, "+33123456"},
+        {"49", 0, 0, "+33123456", MG_OK, "+33123456"},
+        /* TON 2 */
+        {NULL, 2, 1, "1711234567", MG_ERR_FORMAT, ""},
+        {"49", 2, 1, "1711234567", MG_OK, "+491711234567"},
+        {"49", 2, 1, "01711234567", MG_OK, "+491711234567"},
+        {"49", 2, 1, "+1711234567", MG_ERR_FORMAT, ""},
+        {"49", 2, 1, "017112345678901", MG_ERR_FORMAT, ""}, /* 16 with the cc */
+        /* other types of number */
+        {"49", 5, 0, "MyBank", MG_ERR_FORMAT, ""},
+        {"49", 5, 0, "491711234567", MG_ERR_FORMAT, ""},
+        {"49", 3, 1, "12345", MG_ERR_FORMAT, ""},
+        {"49", 4, 1, "12345", MG_ERR_FORMAT, ""},
+        {"49", 6, 1, "112", MG_ERR_FORMAT, ""},
+        {"49", 7, 1, "112", MG_ERR_FORMAT, ""},
+    };
+    for (size_t i = 0; i < sizeof(C) / sizeof(C[0]); i++) {
+        mg_smpp_addr_cfg cfg = {C[i].cc, NULL, NULL, 0, 0, false};
+        char out[MG_SMPP_E164_MAX];
+        const char *why = "unset";
+        memset(out, 'x', sizeof(out));
+        mg_err e = mg_smpp_addr_in(&cfg, C[i].ton, C[i].npi, C[i].in, out, sizeof(out), &why);
+        if (e != C[i].want)
+            fail_msg("case %zu (%s): got %d", i, C[i].in, (int)e);
+        assert_string_equal(out, C[i].e164);
+        if (e == MG_OK) {
+            assert_null(why);
+        } else {
+            assert_non_null(why);
+            assert_true(strlen(why) > 5);
+            if (C[i].in[0] != '\0')
+                assert_null(strstr(why, C[i].in)); /* never the attacker's text */
+        }
+    }
+    const char *why;
+    char out[MG_SMPP_E164_MAX];
+    /* alphanumeric: a precise reason */
+    assert_int_equal(mg_smpp_addr_in(NULL, 5, 0, "Bank", out, sizeof(out), &why), MG_ERR_FORMAT);
+    assert_non_null(strstr(why, "alphanumeric"));
+    /* bounded: a long string is refused without reading it all */
+    char longa[200];
+    memset(longa, '1', sizeof(longa) - 1);
+    longa[sizeof(longa) - 1] = '\0';
+    assert_int_equal(mg_smpp_addr_in(NULL, 1, 1, longa, out, sizeof(out), &why), MG_ERR_FORMAT);
+    /* the output buffer: exactly enough, one short */
+    assert_int_equal(mg_smpp_addr_in(NULL, 1, 1, "4917", out, 6, NULL), MG_OK);
+    assert_string_equal(out, "+4917");
+    assert_int_equal(mg_smpp_addr_in(NULL, 1, 1, "4917", out, 5, &why), MG_ERR_BUF);
+    assert_string_equal(out, "");
+    /* bad configurations and arguments */
+    mg_smpp_addr_cfg bad = {"049", NULL, NULL, 0, 0, false};
+    assert_int_equal(mg_smpp_addr_in(&bad, 1, 1, "4917", out, sizeof(out), &why), MG_ERR_ARG);
+    bad.country_code = "4x";
+    assert_int_equal(mg_smpp_addr_in(&bad, 1, 1, "4917", out, sizeof(out), &why), MG_ERR_ARG);
+    bad.country_code = "1234";
+    assert_int_equal(mg_smpp_addr_in(&bad, 1, 1, "4917", out, sizeof(out), &why), MG_ERR_ARG);
+    assert_int_equal(mg_smpp_addr_in(NULL, 1, 1, NULL, out, sizeof(out), &why), MG_ERR_ARG);
+    /* a configured trunk and international prefix (e.g. North America: 1, 011) */
+    mg_smpp_addr_cfg us = {"1", "1", "011", 0, 0, false};
+    assert_int_equal(mg_smpp_addr_in(&us, 0, 1, "0114917112345", out, sizeof(out), &why), MG_OK);
+    assert_string_equal(out, "+4917112345");
+    assert_int_equal(mg_smpp_addr_in(&us, 0, 1, "12125550100", out, sizeof(out), &why), MG_OK);
+    assert_string_equal(out, "+12125550100");
+    assert_int_equal(mg_smpp_addr_in(&us, 2, 1, "2125550100", out, sizeof(out), &why), MG_OK);
+    assert_string_equal(out, "+12125550100");
+}
+
+static void test_addr_out(void **state)
+{
+    (void)state;
+    char out[MG_SMPP_ADDR_MAX];
+    uint8_t ton = 9, npi = 9;
+    /* defaults: TON 1 NPI 1, digits without '+' */
+    assert_int_equal(mg_smpp_addr_out(NULL, "+491711234567", &ton, &npi, out, sizeof(out)), MG_OK);
+    assert_string_equal(out, "491711234567");
+    assert_int_equal(ton, 1);
+    assert_int_equal(npi, 1);
+    assert_int_equal(mg_smpp_addr_out(NULL, "491711234567", &ton, &npi, out, sizeof(out)), MG_OK);
+    assert_string_equal(out, "491711234567");
+    mg_smpp_addr_cfg plus = {NULL, NULL, NULL, 0, 0, true};
+    assert_int_equal(mg_smpp_addr_out(&plus, "+491711234567", &ton, &npi, out, sizeof(out)), MG_OK);
+    assert_string_equal(out, "+491711234567");
+    /* national numbers for our country, international for the others */
+    mg_smpp_addr_cfg nat = {"49", NULL, NULL, 2, 1, false};
+    assert_int_equal(mg_smpp_addr_out(&nat, "+491711234567", &ton, &npi, out, sizeof(out)), MG_OK);
+    assert_string_equal(out, "1711234567");
+    assert_int_equal(ton, 2);
+    assert_int_equal(mg_smpp_addr_out(&nat, "+33123456", &ton, &npi, out, sizeof(out)), MG_OK);
+    assert_string_equal(out, "33123456");
+    assert_int_equal(ton, 1);
+    /* round trip through addr_in */
+    char back[MG_SMPP_E164_MAX];
+    assert_int_equal(mg_smpp_addr_out(&nat, "+491711234567", &ton, &npi, out, sizeof(out)), MG_OK);
+    assert_int_equal(mg_smpp_addr_in(&nat, ton, npi, out, back, sizeof(back), NULL), MG_OK);
+    assert_string_equal(back, "+491711234567");
+    /* not E.164 */
+    static const char *const BAD[] = {"", "+", "+0491", "+49a1", "+1234567890123456", "++49",
+                                      "49 1"};
+    for (size_t i = 0; i < sizeof(BAD) / sizeof(BAD[0]); i++)
+        assert_int_equal(mg_smpp_addr_out(NULL, BAD[i], &ton, &npi, out, sizeof(out)),
+                         MG_ERR_FORMAT);
+    /* buffer bounds */
+    assert_int_equal(mg_smpp_addr_out(NULL, "+4917", &ton, &npi, out, 5), MG_OK);
+    assert_int_equal(mg_smpp_addr_out(NULL, "+4917", &ton, &npi, out, 4), MG_ERR_BUF);
+    /* bad cfg: TON 3 out, TON 2 without a country code */
+    mg_smpp_addr_cfg b1 = {"49", NULL, NULL, 3, 1, false}, b2 = {NULL, NULL, NULL, 2, 1, false};
+    assert_int_equal(mg_smpp_addr_out(&b1, "+4917", &ton, &npi, out, sizeof(out)), MG_ERR_ARG);
+    assert_int_equal(mg_smpp_addr_out(&b2, "+4917", &ton, &npi, out, sizeof(out)), MG_ERR_ARG);
+}
+
+static void test_addr_printable(void **state)
+{
+    (void)state;
+    char out[80];
+    mg_smpp_addr_printable("+49171 ok", out, sizeof(out));
+    assert_string_equal(out, "+49171 ok");
+    mg_smpp_addr_printable("a\"b\\c\x01\xff\n", out, sizeof(out));
+    assert_string_equal(out, "a\\x22b\\x5Cc\\x01\\xFF\\x0A");
+    mg_smpp_addr_printable("a\x01", out, 5); /* the escape does not fit whole */
+    assert_string_equal(out, "a");
+    mg_smpp_addr_printable("ab", out, 1);
+    assert_string_equal(out, "");
+    mg_smpp_addr_printable(NULL, out, sizeof(out));
+    assert_string_equal(out, "");
+    char longa[300];
+    memset(longa, 'A', sizeof(longa) - 1);
+    longa[sizeof(longa) - 1] = '\0';
+    mg_smpp_addr_printable(longa, out, sizeof(out));
+    assert_int_equal(strlen(out), 64); /* reads at most 64 octets */
+    /* every byte value: output printable, bounded, terminated */
+    for (unsigned c = 1; c < 256; c++) {
+        char in[2] = {(char)c, 0};
+        char o[8];
+        mg_smpp_addr_printable(in, o, sizeof(o));
+        for (size_t i = 0; o[i] != '\0'; i++)
+            assert_true(o[i] >= 0x20 && o[i] < 0x7F && o[i] != '"');
+    }
+}
+
+/* ---- message_payload, SAR, receipts -------------------------------------------- */
+
+static void test_payload_sar(void **state)
+{
+    (void)state;
+    static uint8_t ud[MG_SMPP_UD_MAX + 1];
+    static uint8_t b[MG_SMPP_PDU_MAX];
+    for (size_t i = 0; i < sizeof(ud); i++)
+        ud[i] = (uint8_t)(i * 31 + 7);
+    mg_smpp_pdu p, q;
+    mg_smpp_addr_buf ab;
+    uint32_t st;
+    const uint8_t *u;
+    size_t n, ulen;
+    /* 254 octets: short_message; 255: message_payload; forced: payload */
+    assert_int_equal(mg_smpp_submit_pdu2(&p, NULL, "+491710000001", "+4915112345678", ud, 254,
+                                         true, 0, false, &ab), MG_OK);
+    assert_false(p.has_payload);
+    assert_int_equal(p.sm_length, 254);
+    assert_string_equal(p.source_addr, "491710000001");
+    assert_string_equal(p.destination_addr, "4915112345678");
+    assert_int_equal(p.esm_class, MG_SMPP_ESM_UDHI);
+    assert_int_equal(p.data_coding, 0x04);
+    assert_int_equal(mg_smpp_submit_pdu2(&p, NULL, "+491710000001", "+4915112345678", ud, 255,
+                                         true, 1, false, &ab), MG_OK);
+    assert_true(p.has_payload);
+    assert_int_equal(p.sm_length, 0);
+    assert_int_equal(p.payload_len, 255);
+    assert_int_equal(p.registered_delivery, 1);
+    assert_int_equal(mg_smpp_submit_pdu2(&p, NULL, "+491710000001", "+4915112345678", ud, 10,
+                                         false, 0, true, &ab), MG_OK);
+    assert_true(p.has_payload);
+    assert_int_equal(mg_smpp_submit_pdu2(&p, NULL, "+491710000001", "+4915112345678", ud,
+                                         MG_SMPP_UD_MAX + 1, true, 0, false, &ab), MG_ERR_LENGTH);
+    assert_int_equal(mg_smpp_submit_pdu2(&p, NULL, "+491710000001", "491x", ud, 10, true, 0,
+                                         false, &ab), MG_ERR_FORMAT);
+    /* the largest payload encodes, decodes and comes back through the accessor */
+    assert_int_equal(mg_smpp_submit_pdu2(&p, NULL, "+491710000001", "+4915112345678", ud,
+                                         MG_SMPP_UD_MAX, true, 0, false, &ab), MG_OK);
+    p.has_sar = true;
+    p.sar_msg_ref_num = 0xBEEF;
+    p.sar_total_segments = 3;
+    p.sar_segment_seqnum = 3;
+    n = enc(&p, b, sizeof(b));
+    assert_int_equal(mg_smpp_decode(b, n, &q), MG_OK);
+    assert_true(q.has_payload);
+    assert_int_equal(q.payload_len, MG_SMPP_UD_MAX);
+    assert_int_equal(mg_smpp_pdu_ud(&q, &u, &ulen), MG_OK);
+    assert_int_equal(ulen, MG_SMPP_UD_MAX);
+    assert_memory_equal(u, ud, ulen);
+    assert_true(q.has_sar);
+    assert_int_equal(q.sar_msg_ref_num, 0xBEEF);
+    assert_int_equal(q.sar_total_segments, 3);
+    assert_int_equal(q.sar_segment_seqnum, 3);
+    /* a deliver_sm whose user data is in message_payload decodes (it used to
+     * be refused): the session passes it on */
+    p.command_id = MG_SMPP_DELIVER_SM;
+    p.has_sar = false;
+    p.payload_len = 40;
+    n = enc(&p, b, sizeof(b));
+    assert_int_equal(mg_smpp_decode_status(b, n, &q, &st), MG_OK);
+    assert_int_equal(mg_smpp_pdu_ud(&q, &u, &ulen), MG_OK);
+    assert_int_equal(ulen, 40);
+    assert_memory_equal(u, ud, 40);
+    /* an empty message_payload is present and empty */
+    p.payload_len = 0;
+    p.message_payload = NULL;
+    n = enc(&p, b, sizeof(b));
+    assert_int_equal(mg_smpp_decode(b, n, &q), MG_OK);
+    assert_true(q.has_payload);
+    assert_int_equal(mg_smpp_pdu_ud(&q, &u, &ulen), MG_OK);
+    assert_int_equal(ulen, 0);
+    /* short_message and message_payload both with data: refused (§5.3.2.32) */
+    p.short_message = ud;
+    p.sm_length = 5;
+    p.message_payload = ud;
+    p.payload_len = 5;
+    assert_int_equal(mg_smpp_pdu_ud(&p, &u, &ulen), MG_ERR_FORMAT);
+    n = enc(&p, b, sizeof(b));
+    assert_int_equal(mg_smpp_decode_status(b, n, &q, &st), MG_ERR_FORMAT);
+    assert_int_equal(st, MG_ESME_RINVOPTPARAMVAL);
+    /* without a payload the accessor gives short_message */
+    p.has_payload = false;
+    assert_int_equal(mg_smpp_pdu_ud(&p, &u, &ulen), MG_OK);
+    assert_int_equal(ulen, 5);
+    assert_ptr_equal(u, ud);
+    assert_int_equal(mg_smpp_pdu_ud(NULL, &u, &ulen), MG_ERR_ARG);
+    /* message_payload longer than the PDU: cut */
+    p.sm_length = 0;
+    p.short_message = NULL;
+    size_t base = enc(&p, b, sizeof(b));
+    static const uint8_t cut[] = {0x04, 0x24, 0x01, 0x00, 1, 2, 3};
+    memcpy(b + base, cut, sizeof(cut));
+    set_len(b, base + sizeof(cut));
+    assert_int_equal(mg_smpp_decode_status(b, base + sizeof(cut), &q, &st), MG_ERR_TRUNC);
+    assert_int_equal(st, MG_ESME_RINVCMDLEN);
+    /* SAR: every bad combination */
+    static const struct {
+        uint8_t tlv[24];
+        size_t len;
+        uint32_t st;
+    } SAR[] = {
+        /* seqnum 0 */
+        {{2, 0x0c, 0, 2, 0, 1, 2, 0x0e, 0, 1, 2, 2, 0x0f, 0, 1, 0}, 16, MG_ESME_RINVOPTPARAMVAL},
+        /* total 0 */
+        {{2, 0x0c, 0, 2, 0, 1, 2, 0x0e, 0, 1, 0, 2, 0x0f, 0, 1, 1}, 16, MG_ESME_RINVOPTPARAMVAL},
+        /* seqnum 3 of 2 */
+        {{2, 0x0c, 0, 2, 0, 1, 2, 0x0e, 0, 1, 2, 2, 0x0f, 0, 1, 3}, 16, MG_ESME_RINVOPTPARAMVAL},
+        /* reference missing */
+        {{2, 0x0e, 0, 1, 2, 2, 0x0f, 0, 1, 1}, 10, MG_ESME_RINVOPTPARAMVAL},
+        /* only the seqnum */
+        {{2, 0x0f, 0, 1, 1}, 5, MG_ESME_RINVOPTPARAMVAL},
+        /* reference of length 1 */
+        {{2, 0x0c, 0, 1, 1}, 5, MG_ESME_RINVPARLEN},
+        /* seqnum given twice */
+        {{2, 0x0c, 0, 2, 0, 1, 2, 0x0e, 0, 1, 2, 2, 0x0f, 0, 1, 1, 2, 0x0f, 0, 1, 2}, 21,
+         MG_ESME_RINVOPTPARAMVAL},
+    };
+    for (size_t i = 0; i < sizeof(SAR) / sizeof(SAR[0]); i++) {
+        memcpy(b + base, SAR[i].tlv, SAR[i].len);
+        set_len(b, base + SAR[i].len);
+        assert_int_equal(mg_smpp_decode_status(b, base + SAR[i].len, &q, &st), MG_ERR_FORMAT);
+        assert_int_equal(st, SAR[i].st);
+    }
+    /* 255 of 255 is fine */
+    static const uint8_t ok255[] = {2, 0x0c, 0, 2, 0xff, 0xff, 2, 0x0e, 0, 1, 255, 2, 0x0f, 0, 1, 255};
+    memcpy(b + base, ok255, sizeof(ok255));
+    set_len(b, base + sizeof(ok255));
+    assert_int_equal(mg_smpp_decode(b, base + sizeof(ok255), &q), MG_OK);
+    assert_true(q.has_sar && q.sar_total_segments == 255 && q.sar_segment_seqnum == 255 &&
+                q.sar_msg_ref_num == 0xffff);
+    /* a message_payload given twice */
+    static const uint8_t two[] = {4, 0x24, 0, 1, 9, 4, 0x24, 0, 1, 8};
+    memcpy(b + base, two, sizeof(two));
+    set_len(b, base + sizeof(two));
+    assert_int_equal(mg_smpp_decode(b, base + sizeof(two), &q), MG_ERR_FORMAT);
+    /* encoding refuses bad SAR values */
+    p.has_sar = true;
+    p.sar_total_segments = 2;
+    p.sar_segment_seqnum = 3;
+    assert_int_equal(mg_smpp_encode(&p, b, sizeof(b), &n), MG_ERR_ARG);
+}
+
+static void sm_text(mg_smpp_pdu *p, const char *text)
+{
+    memset(p, 0, sizeof(*p));
+    p->command_id = MG_SMPP_DELIVER_SM;
+    p->esm_class = MG_SMPP_ESM_RECEIPT;
+    p->short_message = (const uint8_t *)text;
+    p->sm_length = (uint8_t)strlen(text);
+}
+
+static void test_receipt(void **state)
+{
+    (void)state;
+    char id[66];
+    uint8_t ms;
+    mg_smpp_pdu p, q;
+    /* the published receipt (mozes): TLVs win over the text */
+    HEX(b, "000000b900000005000000000000000a434d54000100363531353535353637380001003132330004000000"
+           "00000000007669643a31383931323733333231207375623a30303120646c7672643a303031207375626d"
+           "697420646174653a3133303530353038323620646f6e6520646174653a31333035303530383236207374"
+           "61743a44454c49565244206572723a30303020546578743a444c56524420544f204d4f42494c45000427"
+           "000102001e0009373042413841363900");
+    assert_int_equal(mg_smpp_decode(b, b_len, &q), MG_OK);
+    assert_int_equal(mg_smpp_receipt(&q, id, sizeof(id), &ms), MG_OK);
+    assert_string_equal(id, "70BA8A69");
+    assert_int_equal(ms, MG_SMPP_STATE_DELIVERED);
+    /* without the TLVs: the text of Appendix B */
+    q.receipted_message_id = NULL;
+    q.message_state = 0;
+    assert_int_equal(mg_smpp_receipt(&q, id, sizeof(id), &ms), MG_OK);
+    assert_string_equal(id, "1891273321");
+    assert_int_equal(ms, MG_SMPP_STATE_DELIVERED);
+    static const struct {
+        const char *text;
+        mg_err want;
+        const char *id;
+        uint8_t state;
+    } T[] = {
+        {"id:ABC sub:001 dlvrd:000 submit date:2601011200 done date:2601011201 stat:UNDELIV "
+         "err:001 Text:", MG_OK, "ABC", 5},
+        {"id:1 stat:EXPIRED", MG_OK, "1", 3},
+        {"id:1 stat:DELETED", MG_OK, "1", 4},
+        {"id:1 stat:ACCEPTD", MG_OK, "1", 6},
+        {"id:1 stat:UNKNOWN", MG_OK, "1", 7},
+        {"id:1 stat:REJECTD", MG_OK, "1", 8},
+        {"id:1 stat:ENROUTE", MG_OK, "1", 1},
+        {"Id:x1 Stat:delivrd", MG_OK, "x1", 2},
+        /* what follows "text:" is the original message: never read */
+        {"id:9 sub:001 stat:REJECTD err:0 text:id:666 stat:DELIVRD", MG_OK, "9", 8},
+        {"id:9 sub:001 err:0 text: stat:DELIVRD", MG_ERR_FORMAT, "", 0},
+        {"sub:001 stat:DELIVRD", MG_ERR_FORMAT, "", 0},
+        {"id:1 stat:DELIVRDX", MG_ERR_FORMAT, "", 0},
+        {"id:1 stat:GONE", MG_ERR_FORMAT, "", 0},
+        {"id: stat:DELIVRD", MG_ERR_FORMAT, "", 0},
+        {"xid:1 stat:DELIVRD", MG_ERR_FORMAT, "", 0},
+        {"id:1 xstat:DELIVRD", MG_ERR_FORMAT, "", 0},
+        {"", MG_ERR_FORMAT, "", 0},
+        {"id:00000000001111111111222222222233333333334444444444555555555566666 stat:DELIVRD",
+         MG_ERR_FORMAT, "", 0}, /* id of 65 */
+    };
+    for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+        sm_text(&p, T[i].text);
+        mg_err e = mg_smpp_receipt(&p, id, sizeof(id), &ms);
+        if (e != T[i].want)
+            fail_msg("receipt %zu (%s): %d", i, T[i].text, (int)e);
+        assert_string_equal(id, T[i].id);
+        assert_int_equal(ms, T[i].state);
+    }
+    /* the text in message_payload */
+    static const char txt[] = "id:PAY1 stat:DELIVRD";
+    sm_text(&p, "");
+    p.has_payload = true;
+    p.message_payload = (const uint8_t *)txt;
+    p.payload_len = (uint16_t)strlen(txt);
+    assert_int_equal(mg_smpp_receipt(&p, id, sizeof(id), &ms), MG_OK);
+    assert_string_equal(id, "PAY1");
+    /* TLV id, state only in the text */
+    sm_text(&p, "id:ignored stat:UNDELIV");
+    p.receipted_message_id = "TLV-ID";
+    assert_int_equal(mg_smpp_receipt(&p, id, sizeof(id), &ms), MG_OK);
+    assert_string_equal(id, "TLV-ID");
+    assert_int_equal(ms, 5);
+    /* a TLV id with a space or control character is not an id */
+    p.receipted_message_id = "a b";
+    assert_int_equal(mg_smpp_receipt(&p, id, sizeof(id), &ms), MG_OK);
+    assert_string_equal(id, "ignored");
+    /* message_state out of range: the text decides */
+    p.message_state = 9;
+    assert_int_equal(mg_smpp_receipt(&p, id, sizeof(id), &ms), MG_OK);
+    assert_int_equal(ms, 5);
+    /* not a receipt; small buffer; bad arguments */
+    sm_text(&p, "id:1 stat:DELIVRD");
+    p.esm_class = 0;
+    assert_int_equal(mg_smpp_receipt(&p, id, sizeof(id), &ms), MG_ERR_ARG);
+    p.esm_class = 0x08; /* SME delivery acknowledgement: not an SMSC receipt */
+    assert_int_equal(mg_smpp_receipt(&p, id, sizeof(id), &ms), MG_ERR_ARG);
+    p.esm_class = MG_SMPP_ESM_RECEIPT | MG_SMPP_ESM_UDHI;
+    assert_int_equal(mg_smpp_receipt(&p, id, 2, &ms), MG_OK);
+    assert_string_equal(id, "1");
+    assert_int_equal(mg_smpp_receipt(&p, id, 1, &ms), MG_ERR_BUF);
+    assert_int_equal(mg_smpp_receipt(NULL, id, sizeof(id), &ms), MG_ERR_ARG);
+}
+
+static void test_bind_modes(void **state)
+{
+    (void)state;
+    uint8_t b[128];
+    size_t n;
+    mg_smpp_pdu p, q;
+    /* bind_transmitter / bind_receiver and their responses round-trip */
+    static const uint32_t ids[] = {MG_SMPP_BIND_TRANSMITTER, MG_SMPP_BIND_RECEIVER};
+    for (size_t i = 0; i < 2; i++) {
+        memset(&p, 0, sizeof(p));
+        p.command_id = ids[i];
+        p.sequence = 7;
+        p.system_id = "gw";
+        p.password = "pw";
+        p.system_type = "";
+        p.interface_version = 0x34;
+        p.source_ton = 1;
+        p.source_npi = 1;
+        p.source_addr = "491710000001";
+        n = enc(&p, b, sizeof(b));
+        assert_int_equal(mg_smpp_decode(b, n, &q), MG_OK);
+        assert_int_equal(q.command_id, ids[i]);
+        assert_string_equal(q.source_addr, "491710000001");
+        assert_int_equal(q.source_ton, 1);
+        p.command_id = ids[i] | 0x80000000u;
+        p.system_id = "SMSC";
+        n = enc(&p, b, sizeof(b));
+        assert_int_equal(mg_smpp_decode(b, n, &q), MG_OK);
+        assert_string_equal(q.system_id, "SMSC");
+        assert_string_equal(mg_smpp_command_name(ids[i]),
+                            i == 0 ? "bind_transmitter" : "bind_receiver");
+    }
+    /* a TX_RX session has two connections, each waiting to connect */
+    mg_smpp_cfg cfg = {"127.0.0.1", 2775, "gw", "pw", "", "491710000001", 0, 0, 0, 0, 0};
+    mg_smpp_cfg_ext ext = {MG_SMPP_BIND_TX_RX, 1, 1};
+    mg_smpp_session *s = mg_smpp_new_ext(&cfg, &ext, NULL);
+    assert_non_null(s);
+    struct pollfd fds[2];
+    assert_int_equal(mg_smpp_pollfds(s, fds), 2);
+    assert_int_equal(fds[0].fd, -1);
+    assert_int_equal(fds[1].fd, -1);
+    assert_false(mg_smpp_bound(s));
+    mg_smpp_pdu sub = mk(MG_SMPP_SUBMIT_SM, 0, 0);
+    assert_int_equal(mg_smpp_submit(s, &sub, 1), MG_ERR_STATE);
+    mg_smpp_unbind(s);
+    assert_int_equal(mg_smpp_timeout_ms(s), -1);
+    mg_smpp_free(s);
+    s = mg_smpp_new_ext(&cfg, NULL, NULL);
+    assert_int_equal(mg_smpp_pollfds(s, fds), 1);
+    mg_smpp_free(s);
+    ext.bind_mode = (mg_smpp_bind_mode)7;
+    assert_null(mg_smpp_new_ext(&cfg, &ext, NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -933,6 +1406,12 @@ int main(void)
         cmocka_unit_test(test_session_bad_input),
         cmocka_unit_test(test_session_timeouts),
         cmocka_unit_test(test_session_cfg),
+        cmocka_unit_test(test_addr_in),
+        cmocka_unit_test(test_addr_out),
+        cmocka_unit_test(test_addr_printable),
+        cmocka_unit_test(test_payload_sar),
+        cmocka_unit_test(test_receipt),
+        cmocka_unit_test(test_bind_modes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
