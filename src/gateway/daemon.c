@@ -13,17 +13,17 @@
 
 #include "m2mguard/text.h"
 
-typedef struct daemon {
+typedef struct gwd {
     const mg_gw_daemon_cfg *cfg;
     mg_gw *gw;
     mg_smpp_session *smpp;
     char number[MG_SMPP_ADDR_MAX]; /* our number as the SMSC wants it (bind address_range) */
     uint8_t number_ton, number_npi;
-} daemon;
+} gwd;
 
 static void d_ack(void *ctx, uint64_t tag, mg_gw_verdict v)
 {
-    daemon *d = ctx;
+    gwd *d = ctx;
     uint32_t status = v == MG_GW_RETRY ? MG_ESME_RX_T_APPN : MG_ESME_ROK;
     if (mg_smpp_deliver_resp(d->smpp, (uint32_t)tag, status) != MG_OK && d->cfg->verbose)
         fprintf(stderr, "gateway: cannot answer deliver_sm %" PRIu64 " (link down)\n", tag);
@@ -32,7 +32,7 @@ static void d_ack(void *ctx, uint64_t tag, mg_gw_verdict v)
 static mg_err d_submit(void *ctx, const char *dest, const uint8_t *ud, size_t ud_len, bool receipt,
                        uint64_t tag)
 {
-    daemon *d = ctx;
+    gwd *d = ctx;
     if (ud_len > MG_SMS_UD_MAX)
         return MG_ERR_ARG;
     mg_smpp_pdu p;
@@ -46,7 +46,7 @@ static mg_err d_submit(void *ctx, const char *dest, const uint8_t *ud, size_t ud
 
 static size_t d_room(void *ctx)
 {
-    daemon *d = ctx;
+    gwd *d = ctx;
     size_t w = d->cfg->smpp.window ? d->cfg->smpp.window : 10;
     size_t o = mg_smpp_outstanding(d->smpp);
     return mg_smpp_bound(d->smpp) && o < w ? w - o : 0;
@@ -63,7 +63,7 @@ static int verdict_status(mg_gw_verdict v)
 
 static int d_deliver(void *ctx, const mg_smpp_pdu *pdu)
 {
-    daemon *d = ctx;
+    gwd *d = ctx;
     if (pdu->esm_class & MG_SMPP_ESM_RECEIPT) {
         char id[72];
         uint8_t state = 0;
@@ -109,13 +109,13 @@ static int d_deliver(void *ctx, const mg_smpp_pdu *pdu)
 
 static void d_submit_resp(void *ctx, uint64_t tag, uint32_t status, const char *message_id)
 {
-    daemon *d = ctx;
+    gwd *d = ctx;
     mg_gw_submit_result(d->gw, tag, status, message_id);
 }
 
 static void d_link(void *ctx, bool bound, const char *reason)
 {
-    daemon *d = ctx;
+    gwd *d = ctx;
     const char *kind = bound ? "smpp_bound" : strstr(reason, "bind") ? "smpp_bind_failed" : "smpp_link_down";
     fprintf(stderr, "gateway: %s: %s\n", kind, reason);
     mg_gw_event(d->gw, "smpp", "", kind, reason);
@@ -123,7 +123,7 @@ static void d_link(void *ctx, bool bound, const char *reason)
 
 static void d_bad(void *ctx, const char *reason)
 {
-    daemon *d = ctx;
+    gwd *d = ctx;
     mg_gw_event(d->gw, "smpp", "", "smpp_bad_input", reason);
 }
 
@@ -179,7 +179,7 @@ static FILE *open_output(const char *path, int64_t *last_id)
 
 int mg_gw_daemon_run(const mg_gw_daemon_cfg *cfg)
 {
-    daemon d;
+    gwd d;
     memset(&d, 0, sizeof(d));
     d.cfg = cfg;
     if (mg_smpp_addr_out(&cfg->addr, cfg->gw.gateway_number, &d.number_ton, &d.number_npi, d.number,

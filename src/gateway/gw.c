@@ -82,7 +82,8 @@ typedef struct neg_entry {
 
 typedef struct partial {
     int64_t device_id;
-    int64_t first; /* wall clock, s */
+    int64_t first; /* wall clock, s: for the age limit */
+    uint64_t seq;  /* arrival order: for eviction */
     mg_sms_partial p;
 } partial;
 
@@ -119,6 +120,7 @@ struct mg_gw {
     pending *batch;
     size_t nbatch;
     uint64_t gen; /* batch generation */
+    uint64_t part_seq;
     bucket lookups, events;
     uint64_t suppressed; /* refusal events not recorded since the last summary */
     mg_gw_stats stats;
@@ -353,13 +355,13 @@ static bool keys_one(void *ctx, const mg_keyset *k)
     return true;
 }
 
-static mg_err kv_set(keyver *v, const mg_keyset *k, bool pending)
+static mg_err kv_set(keyver *v, const mg_keyset *k, bool is_pending)
 {
     mg_err e = mg_key_init(&v->kic, k->alg, k->kic, k->len);
     if (e == MG_OK)
         e = mg_key_init(&v->kid, k->alg, k->kid, k->len);
     v->version = e == MG_OK ? k->version : 0;
-    v->pending = pending;
+    v->pending = is_pending;
     return e;
 }
 
@@ -561,10 +563,10 @@ static bool reassemble(mg_gw *gw, const mg_gw_msg *m, dev_entry *d, const mg_sms
             of_dev++;
             if (mg_sms_partial_match(&s->p, pk))
                 slot = s;
-            if (oldest_dev == NULL || s->first < oldest_dev->first)
+            if (oldest_dev == NULL || s->seq < oldest_dev->seq)
                 oldest_dev = s;
         }
-        if (oldest == NULL || s->first < oldest->first)
+        if (oldest == NULL || s->seq < oldest->seq)
             oldest = s;
     }
     if (slot == NULL) {
@@ -589,6 +591,7 @@ static bool reassemble(mg_gw *gw, const mg_gw_msg *m, dev_entry *d, const mg_sms
         mg_sms_partial_init(&victim->p);
         victim->device_id = d->id;
         victim->first = now_s();
+        victim->seq = ++gw->part_seq;
         slot = victim;
     }
     bool done = false;
@@ -777,7 +780,7 @@ mg_gw_verdict mg_gw_receipt(mg_gw *gw, const char *smsc_message_id, uint8_t mess
     case 8: to = MG_CMD_FAILED; kind = "cmd_failed"; break;          /* REJECTED */
     default: return MG_GW_DONE;                                      /* en route, unknown... */
     }
-    char detail[MG_REASON_MAX];
+    char detail[48];
     snprintf(detail, sizeof(detail), "delivery receipt: message state %u", message_state);
     e = mg_store_cmd_update(gw->cfg.store, c.id, to, 0, detail);
     if (e != MG_OK) {
