@@ -4,6 +4,6 @@ set -euo pipefail
 bin=$1
 out=$("$bin" demo)
 echo "$out"
-grep -q "summary: 15/15 checks as expected" <<<"$out"
+grep -q "summary: 17/17 checks as expected" <<<"$out"
 if grep -q FAIL <<<"$out"; then exit 1; fi
 echo "cli demo: 1 passed, 0 failed"
