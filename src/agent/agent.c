@@ -154,6 +154,13 @@ static void output_done(agent *a)
 static uint8_t agent_execute(void *ctx, const uint8_t *cmd, size_t len, uint64_t cntr)
 {
     agent *a = ctx;
+    /* the text key rotation of before (keys in hex) is gone: binary key
+     * delivery only; refused, and its keys are written nowhere */
+    if (len >= 11 && memcmp(cmd, "key-rotate ", 11) == 0) {
+        fprintf(stderr, "agent: refused command %" PRIu64 ": text key rotation (binary key delivery only)\n",
+                cntr);
+        return MG_POR_UNDEFINED_SECURITY_ERROR;
+    }
     if (!output_has(a, cntr)) { /* run once, even when resumed after a crash */
         fprintf(a->out, "{\"cntr\":%" PRIu64 ",\"command\":", cntr);
         json_str(a->out, cmd, len);
