@@ -215,11 +215,13 @@ int mg_agent_state_load(const char *path, const mg_agent_prov *prov, mg_dev_stat
     while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
         unsigned long long v;
         unsigned u;
-        if (strchr(line, '\n') == NULL && !feof(f))
+        if (strchr(line, '\n') == NULL && !feof(f)) {
             rc = -1; /* a line longer than any the agent writes */
-        else if (line[0] == '#' || line[0] == '\n')
+            break;
+        }
+        if (line[0] == '#' || line[0] == '\n')
             continue;
-        else if (sscanf(line, "cntr_in=%llu", &v) == 1 && v <= MG_OTA_CNTR_MAX)
+        if (sscanf(line, "cntr_in=%llu", &v) == 1 && v <= MG_OTA_CNTR_MAX)
             st->cntr_in = v;
         else if (sscanf(line, "cntr_out_lease=%llu", &v) == 1 && v <= MG_OTA_CNTR_MAX)
             st->lease_end = v;

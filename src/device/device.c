@@ -432,7 +432,7 @@ static mg_dev_verdict on_por(mg_dev *d, const mg_sms_peek *pk, mg_err *err)
         return refuse(d, err, MG_ERR_LENGTH, "response packet longer than one SMS");
     /* the versions our waiting telemetry used (the current one if none waits:
      * a reflected PoR of our own is then still refused for its TAR) */
-    unsigned versions[MG_DEV_POR_WAIT + 1];
+    unsigned versions[MG_DEV_POR_WAIT + 1] = {0};
     size_t nv = 0;
     for (size_t i = 0; i < MG_DEV_POR_WAIT; i++) {
         unsigned v = d->wait_[i].version;
