@@ -1,5 +1,5 @@
 #!/bin/bash
-# The AT-modem bearer (src/cli/modem.c, driven by modem_drive) against two
+# The AT-modem bearer (src/agent/modem.c, driven by modem_drive) against two
 # simulated modems (modem-sim.js, standing in for hardware; see README.md) on
 # socat pty pairs, routed through the real SMSC peer tests/smsc/smsc.js:
 #   - 3 SMS injected by a plain SMPP ESME (`m2mguard agent inject`) reach

@@ -1,5 +1,5 @@
 /*
- * modem_drive — drives the AT-modem bearer (src/cli/modem.c) for the tests.
+ * modem_drive — drives the AT-modem bearer (src/agent/modem.c) for the tests.
  *
  *   modem_drive --tty PATH [--to ADDR --send N] [--expect M] [--timeout SEC]
  *

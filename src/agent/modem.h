@@ -25,8 +25,8 @@
  * The TPDU / PDU-mode codec is the core's (m2mguard/tpdu.h); this file does
  * only the serial line and the AT dialogue.
  */
-#ifndef M2MGUARD_CLI_MODEM_H
-#define M2MGUARD_CLI_MODEM_H
+#ifndef M2MGUARD_AGENT_MODEM_H
+#define M2MGUARD_AGENT_MODEM_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,0 +1,681 @@
+/*
+ * The device side of a secured-SMS link (include/m2mguard/device.h,
+ * docs/device.md). Portable C11: no allocation, no I/O; everything goes
+ * through sms.h and the caller's callbacks.
+ */
+#include "m2mguard/device.h"
+
+#include <string.h>
+
+#include "buf.h"
+
+static const uint8_t por_data[4] = {'d', 'o', 'n', 'e'};
+
+static void ev(const mg_dev *d, mg_dev_event kind, const char *reason)
+{
+    if (d->cb_.event != NULL)
+        d->cb_.event(d->cb_.ctx, kind, reason);
+}
+
+static bool alg_len_ok(unsigned alg, size_t len)
+{
+    switch (alg) {
+    case MG_ALG_AES: return len == 16 || len == 24 || len == 32;
+    case MG_ALG_3DES2: return len == 16;
+    case MG_ALG_3DES3: return len == 24;
+    default: return false;
+    }
+}
+
+static bool keyver_ok(const mg_dev_keyver *k)
+{
+    if (k->version == 0)
+        return k->alg == 0 && k->len == 0;
+    return k->version <= 15 && alg_len_ok(k->alg, k->len);
+}
+
+static void keys_clear(mg_dev *d)
+{
+    for (size_t i = 0; i < 2; i++) {
+        mg_key_clear(&d->kic_[i]);
+        mg_key_clear(&d->kid_[i]);
+    }
+}
+
+/* (Re)builds the mg_key objects from the state's key versions. */
+static mg_err keys_load(mg_dev *d)
+{
+    keys_clear(d);
+    for (size_t i = 0; i < 2; i++) {
+        const mg_dev_keyver *k = &d->st_.keys[i];
+        if (k->version == 0)
+            continue;
+        if (mg_key_init(&d->kic_[i], (mg_alg)k->alg, k->kic, k->len) != MG_OK ||
+            mg_key_init(&d->kid_[i], (mg_alg)k->alg, k->kid, k->len) != MG_OK) {
+            keys_clear(d);
+            return MG_ERR_KEY;
+        }
+    }
+    return MG_OK;
+}
+
+static int slot_of(const mg_dev *d, unsigned version)
+{
+    if (version == 0)
+        return -1;
+    for (int i = 0; i < 2; i++)
+        if (d->st_.keys[i].version == version)
+            return i;
+    return -1;
+}
+
+static void ota_keys(mg_dev *d, int i, mg_ota_keys *k)
+{
+    mg_sms_keys(k, &d->kic_[i], &d->kid_[i], d->st_.keys[i].version);
+}
+
+static void pending_clear(mg_dev *d)
+{
+    mg_wipe(&d->st_.pending, sizeof(d->st_.pending));
+    d->ran_ = false;
+    d->ran_status_ = 0;
+}
+
+static mg_err persist(mg_dev *d)
+{
+    mg_err e = d->cb_.persist(d->cb_.ctx, &d->st_);
+    if (e != MG_OK)
+        ev(d, MG_DEV_EV_STORE, "the state could not be made durable");
+    return e;
+}
+
+/* ---- set-up ------------------------------------------------------------------ */
+
+static bool state_ok(const mg_dev_state *s)
+{
+    if (!keyver_ok(&s->keys[0]) || !keyver_ok(&s->keys[1]) || s->keys[0].version == 0 ||
+        s->keys[0].version == s->keys[1].version)
+        return false;
+    if (s->mo_version != s->keys[0].version && s->mo_version != s->keys[1].version)
+        return false;
+    if (s->cntr_in > MG_OTA_CNTR_MAX || s->lease_end > MG_OTA_CNTR_MAX)
+        return false;
+    switch (s->pending.kind) {
+    case MG_DEV_PEND_NONE: return true;
+    case MG_DEV_PEND_TEXT:
+    case MG_DEV_PEND_KEYS: return s->pending.len <= MG_DEV_CMD_MAX && s->pending.hdr.cntr == s->cntr_in;
+    case MG_DEV_PEND_BAD: return s->pending.len == 0 && s->pending.hdr.cntr == s->cntr_in;
+    default: return false;
+    }
+}
+
+mg_err mg_dev_init(mg_dev *d, const mg_dev_cfg *cfg, const mg_dev_cb *cb, const mg_dev_state *saved)
+{
+    if (d == NULL || cfg == NULL || cb == NULL || cb->persist == NULL || cb->send == NULL ||
+        cb->execute == NULL)
+        return MG_ERR_ARG;
+    mg_wipe(d, sizeof(*d));
+    if (memcmp(cfg->tar, mg_sms_tar_backend, 3) == 0) /* the device's TAR is not the backend's */
+        return MG_ERR_ARG;
+    d->cfg_ = *cfg;
+    d->cfg_.kic = NULL;
+    d->cfg_.kid = NULL;
+    d->cb_ = *cb;
+    if (saved != NULL) {
+        if (!state_ok(saved))
+            return MG_ERR_ARG;
+        d->st_ = *saved;
+    } else {
+        if (cfg->kic == NULL || cfg->kid == NULL || cfg->key_version < 1 || cfg->key_version > 15 ||
+            !alg_len_ok(cfg->alg, cfg->key_len))
+            return MG_ERR_ARG;
+        mg_dev_keyver *k = &d->st_.keys[0];
+        k->version = (uint8_t)cfg->key_version;
+        k->alg = (uint8_t)cfg->alg;
+        k->len = (uint8_t)cfg->key_len;
+        memcpy(k->kic, cfg->kic, cfg->key_len);
+        memcpy(k->kid, cfg->kid, cfg->key_len);
+        d->st_.mo_version = k->version;
+    }
+    d->cntr_out_ = d->st_.lease_end; /* continue above the lease: never reuse one */
+    mg_err e = keys_load(d);
+    if (e != MG_OK)
+        mg_wipe(d, sizeof(*d));
+    return e;
+}
+
+void mg_dev_wipe(mg_dev *d)
+{
+    if (d == NULL)
+        return;
+    keys_clear(d);
+    mg_wipe(d, sizeof(*d));
+}
+
+bool mg_dev_pending(const mg_dev *d)
+{
+    return d != NULL && d->st_.pending.kind != MG_DEV_PEND_NONE;
+}
+
+const mg_dev_state *mg_dev_state_get(const mg_dev *d)
+{
+    return &d->st_;
+}
+
+unsigned mg_dev_key_version(const mg_dev *d)
+{
+    return d->st_.mo_version;
+}
+
+uint64_t mg_dev_next_cntr(const mg_dev *d)
+{
+    return d->cntr_out_ + 1;
+}
+
+/* ---- commands ------------------------------------------------------------------ */
+
+/* Applies the key delivery of the pending command (idempotent). */
+static uint8_t rotate(mg_dev *d, const mg_ota_hdr *h, bool *rotated)
+{
+    mg_sms_keydeliv kd;
+    uint8_t status = MG_POR_UNDEFINED_SECURITY_ERROR;
+    *rotated = false;
+    if (mg_sms_keydeliv_decode(d->st_.pending.data, d->st_.pending.len, &kd) != MG_OK) {
+        ev(d, MG_DEV_EV_KEYS, "refused: malformed key delivery");
+        return status;
+    }
+    mg_dev_keyver nk;
+    memset(&nk, 0, sizeof(nk));
+    nk.version = (uint8_t)kd.version;
+    nk.alg = (uint8_t)kd.alg;
+    nk.len = (uint8_t)kd.len;
+    memcpy(nk.kic, kd.kic, kd.len);
+    memcpy(nk.kid, kd.kid, kd.len);
+    mg_wipe(&kd, sizeof(kd));
+    mg_dev_keyver *cur = &d->st_.keys[0];
+    int came = slot_of(d, MG_KI_INDEX(h->kid));
+    if (cur->version == nk.version) {
+        /* delivered again (a resumed command): the same keys change nothing */
+        if (cur->alg == nk.alg && cur->len == nk.len && mg_ct_equal(cur->kic, nk.kic, nk.len) &&
+            mg_ct_equal(cur->kid, nk.kid, nk.len)) {
+            status = MG_POR_OK;
+            ev(d, MG_DEV_EV_KEYS, "unchanged: this key version is already current");
+        } else {
+            ev(d, MG_DEV_EV_KEYS, "refused: the current key version with other keys");
+        }
+    } else if (came < 0) {
+        ev(d, MG_DEV_EV_KEYS, "refused: the keys the delivery came with are gone");
+    } else if (came == 1 && d->st_.keys[1].version == nk.version) {
+        ev(d, MG_DEV_EV_KEYS, "refused: delivery of the version it came with");
+    } else {
+        mg_dev_state *s = &d->st_;
+        if (came == 0) /* the version the delivery came with stays as the previous one */
+            s->keys[1] = s->keys[0];
+        s->keys[0] = nk;
+        s->mo_version = nk.version;
+        if (keys_load(d) == MG_OK) {
+            status = MG_POR_OK;
+            *rotated = true;
+            ev(d, MG_DEV_EV_KEYS, "rotated: a new key version is current");
+        } else {
+            ev(d, MG_DEV_EV_KEYS, "refused: the delivered keys do not load");
+        }
+    }
+    mg_wipe(&nk, sizeof(nk));
+    return status;
+}
+
+static void porq_push(mg_dev *d, const uint8_t *p, size_t n)
+{
+    if (d->porq_n_ >= MG_DEV_PORQ || n > MG_SMS_RSP_MAX) {
+        ev(d, MG_DEV_EV_POR_DROPPED, "PoR dropped: the PoR queue is full");
+        return;
+    }
+    memcpy(d->porq_[d->porq_n_], p, n);
+    d->porq_len_[d->porq_n_++] = (uint8_t)n;
+}
+
+/* Runs the pending command (once per process: ran_), sends its PoR, clears
+ * it. MG_ERR_STATE when the PoR found no link: the command stays pending. */
+static mg_err run_pending(mg_dev *d)
+{
+    mg_dev_state *s = &d->st_;
+    if (s->pending.kind == MG_DEV_PEND_NONE)
+        return MG_OK;
+    const mg_ota_hdr *h = &s->pending.hdr;
+    unsigned came_version = MG_KI_INDEX(h->kid);
+    bool newest = s->keys[0].version == came_version, rotated = false;
+    if (!d->ran_) {
+        switch (s->pending.kind) {
+        case MG_DEV_PEND_TEXT:
+            d->ran_status_ = d->cb_.execute(d->cb_.ctx, s->pending.data, s->pending.len, h->cntr);
+            break;
+        case MG_DEV_PEND_KEYS: d->ran_status_ = rotate(d, h, &rotated); break;
+        default: d->ran_status_ = MG_POR_UNDEFINED_SECURITY_ERROR; break;
+        }
+        d->ran_ = true;
+    }
+    if ((h->spi & MG_SPI2_POR_MASK) == MG_SPI2_POR_REQUIRED) {
+        int ks = slot_of(d, came_version);
+        size_t n = 0;
+        mg_ota_keys k;
+        if (ks < 0) {
+            ev(d, MG_DEV_EV_POR_DROPPED, "PoR dropped: the command's keys are gone");
+        } else {
+            ota_keys(d, ks, &k);
+            if (mg_sms_por_seal(h, &k, d->ran_status_, por_data, sizeof(por_data), d->work_,
+                                MG_SMS_RSP_MAX, &n) != MG_OK) {
+                ev(d, MG_DEV_EV_POR_DROPPED, "PoR dropped: it could not be sealed");
+            } else {
+                mg_err e = d->cb_.send(d->cb_.ctx, d->work_, n);
+                if (e == MG_ERR_STATE) {
+                    mg_wipe(d->work_, n);
+                    return MG_ERR_STATE; /* no link: mg_dev_resume() later */
+                }
+                if (e == MG_ERR_BUF)
+                    porq_push(d, d->work_, n);
+                else if (e != MG_OK)
+                    ev(d, MG_DEV_EV_POR_DROPPED, "PoR dropped: the bearer refused it");
+                mg_wipe(d->work_, n);
+            }
+        }
+    }
+    /* a command under the newest keys ends a rotation's overlap */
+    if (s->pending.kind == MG_DEV_PEND_TEXT && newest && s->keys[1].version != 0 &&
+        s->mo_version == s->keys[0].version) {
+        mg_wipe(&s->keys[1], sizeof(s->keys[1]));
+        (void)keys_load(d); /* the current keys loaded before; they load again */
+    }
+    (void)rotated;
+    pending_clear(d);
+    /* a failure here is reported; after a restart the command is resumed
+     * and the actuator recognises its counter */
+    (void)persist(d);
+    return MG_OK;
+}
+
+static mg_dev_verdict refuse(mg_dev *d, mg_err *err, mg_err e, const char *why)
+{
+    *err = e;
+    if (why == NULL || why[0] == '\0') {
+        if (e == MG_ERR_TAR)
+            why = "tar_unknown: not this device's TAR (a packet for the backend: reflected?)";
+        else if (e == MG_ERR_KEY)
+            why = "undefined_security_error: no key of the version the packet names";
+        else
+            why = mg_ota_status_name(mg_ota_status_of(e));
+    }
+    ev(d, MG_DEV_EV_REFUSED, why);
+    return MG_DEV_REFUSED;
+}
+
+/* A complete command packet in d->work_[0..n). */
+static mg_dev_verdict on_command(mg_dev *d, size_t n, mg_err *err)
+{
+    mg_dev_state *s = &d->st_;
+    mg_sms_peek pk;
+    const char *why = NULL;
+    mg_err e = mg_sms_peek_cmd(d->work_, n, &pk, &why);
+    if (e != MG_OK) {
+        mg_wipe(d->work_, n);
+        return refuse(d, err, e, why);
+    }
+    int ks = slot_of(d, pk.key_version);
+    if (ks < 0) {
+        mg_wipe(d->work_, n);
+        /* a packet of the other direction names a key too: the TAR says more */
+        if (memcmp(pk.tar, d->cfg_.tar, 3) != 0)
+            return refuse(d, err, MG_ERR_TAR, NULL);
+        return refuse(d, err, MG_ERR_KEY, NULL);
+    }
+    mg_ota_keys k;
+    ota_keys(d, ks, &k);
+    mg_ota_cmd cmd;
+    e = mg_sms_open(MG_SMS_MT, d->cfg_.tar, d->work_, n, &k, s->cntr_in, &cmd);
+    if (e != MG_OK) {
+        mg_wipe(d->work_, n);
+        return refuse(d, err, e, NULL);
+    }
+    /* The counter and the command become durable together before anything
+     * acts on them; nothing is exposed to anybody before persist() returns. */
+    uint64_t prev = s->cntr_in;
+    if (cmd.advances_counter)
+        s->cntr_in = cmd.hdr.cntr;
+    if (mg_ota_cmd_accept(&cmd, s->cntr_in) != MG_OK || cmd.data_len > MG_DEV_CMD_MAX) {
+        s->cntr_in = prev;
+        mg_wipe(d->work_, n);
+        return refuse(d, err, MG_ERR_STATE, "undefined_security_error: the command cannot be taken");
+    }
+    pending_clear(d);
+    s->pending.hdr = cmd.hdr;
+    if (mg_sms_is_keydeliv(cmd.data, cmd.data_len))
+        s->pending.kind = MG_DEV_PEND_KEYS;
+    else if (mg_sms_text_ok(cmd.data, cmd.data_len))
+        s->pending.kind = MG_DEV_PEND_TEXT;
+    else
+        s->pending.kind = MG_DEV_PEND_BAD;
+    if (s->pending.kind != MG_DEV_PEND_BAD) {
+        memcpy(s->pending.data, cmd.data, cmd.data_len);
+        s->pending.len = (uint16_t)cmd.data_len;
+    }
+    mg_wipe(d->work_, n);
+    if (persist(d) != MG_OK) {
+        s->cntr_in = prev;
+        pending_clear(d);
+        *err = MG_ERR_STORE;
+        return MG_DEV_RETRY; /* not executed: the bearer delivers it again */
+    }
+    if (s->pending.kind == MG_DEV_PEND_BAD) {
+        *err = MG_ERR_FORMAT;
+        ev(d, MG_DEV_EV_REFUSED,
+           "undefined_security_error: an authentic command neither printable text nor a key delivery");
+    }
+    (void)run_pending(d); /* no link for its PoR: mg_dev_resume() finishes it */
+    return MG_DEV_DONE;
+}
+
+static void age_slots(mg_dev *d)
+{
+    if (d->cb_.now_ms == NULL || d->cfg_.reasm_ms == 0)
+        return;
+    uint32_t now = d->cb_.now_ms(d->cb_.ctx);
+    for (size_t i = 0; i < MG_DEV_SLOTS; i++) {
+        if (d->slot_[i].p.state != 0 && (uint32_t)(now - d->slot_[i].t0) > d->cfg_.reasm_ms) {
+            mg_sms_partial_init(&d->slot_[i].p);
+            ev(d, MG_DEV_EV_EXPIRED, "an unfinished concatenated command aged out");
+        }
+    }
+}
+
+static mg_dev_verdict on_segment(mg_dev *d, const mg_sms_peek *pk, mg_err *err)
+{
+    if (pk->concat.seq == 1 && !pk->first_has_cpi)
+        return refuse(d, err, MG_ERR_SECURITY_LEVEL,
+                      "first segment of a concatenated SMS without a command packet identifier");
+    size_t s = MG_DEV_SLOTS;
+    for (size_t i = 0; i < MG_DEV_SLOTS && s == MG_DEV_SLOTS; i++)
+        if (mg_sms_partial_match(&d->slot_[i].p, pk))
+            s = i;
+    for (size_t i = 0; i < MG_DEV_SLOTS && s == MG_DEV_SLOTS; i++)
+        if (d->slot_[i].p.state == 0)
+            s = i;
+    if (s == MG_DEV_SLOTS) { /* all busy: the oldest goes */
+        s = 0;
+        for (size_t i = 1; i < MG_DEV_SLOTS; i++)
+            if ((int32_t)(d->slot_[i].seq - d->slot_[s].seq) < 0)
+                s = i;
+        mg_sms_partial_init(&d->slot_[s].p);
+        ev(d, MG_DEV_EV_EVICTED, "an unfinished concatenated command was dropped for a newer one");
+    }
+    bool fresh = d->slot_[s].p.state == 0;
+    size_t n = 0;
+    bool done = false;
+    mg_err e = mg_sms_partial_add(&d->slot_[s].p, pk, d->work_, sizeof(d->work_), &n, &done);
+    if (e != MG_OK) {
+        const char *why = e == MG_ERR_FORMAT ? "a segment repeated with other octets"
+                          : e == MG_ERR_LENGTH ? "reassembled packet too long"
+                                               : "segment not accepted";
+        return refuse(d, err, e, why);
+    }
+    if (fresh && !done) {
+        d->slot_[s].t0 = d->cb_.now_ms != NULL ? d->cb_.now_ms(d->cb_.ctx) : 0;
+        d->slot_[s].seq = ++d->seq_;
+    }
+    if (!done)
+        return MG_DEV_PART;
+    return on_command(d, n, err);
+}
+
+static mg_dev_verdict on_por(mg_dev *d, const mg_sms_peek *pk, mg_err *err)
+{
+    if (pk->pkt_len > MG_SMS_RSP_MAX)
+        return refuse(d, err, MG_ERR_LENGTH, "response packet longer than one SMS");
+    /* the versions our waiting telemetry used (the current one if none waits:
+     * a reflected PoR of our own is then still refused for its TAR) */
+    unsigned versions[MG_DEV_POR_WAIT + 1] = {0};
+    size_t nv = 0;
+    for (size_t i = 0; i < MG_DEV_POR_WAIT; i++) {
+        unsigned v = d->wait_[i].version;
+        bool seen = v == 0;
+        for (size_t j = 0; j < nv && !seen; j++)
+            seen = versions[j] == v;
+        if (!seen)
+            versions[nv++] = v;
+    }
+    bool none_waits = nv == 0;
+    if (none_waits)
+        versions[nv++] = d->st_.mo_version;
+    mg_err e = MG_ERR_KEY;
+    mg_ota_rsp r;
+    for (size_t j = 0; j < nv; j++) {
+        int ks = slot_of(d, versions[j]);
+        if (ks < 0)
+            continue;
+        mg_ota_keys k;
+        ota_keys(d, ks, &k);
+        memcpy(d->work_, pk->pkt, pk->pkt_len);
+        e = mg_sms_por_open(MG_SMS_MO, d->cfg_.tar, &k, d->work_, pk->pkt_len, &r);
+        if (e == MG_OK) {
+            for (size_t i = 0; i < MG_DEV_POR_WAIT; i++) {
+                if (d->wait_[i].version == versions[j] && d->wait_[i].cntr == r.cntr) {
+                    d->wait_[i].version = 0;
+                    d->wait_[i].cntr = 0;
+                    uint8_t st = r.status;
+                    mg_wipe(d->work_, pk->pkt_len);
+                    *err = MG_OK;
+                    ev(d, MG_DEV_EV_POR, mg_ota_status_name(st));
+                    return MG_DEV_POR;
+                }
+            }
+            e = MG_ERR_STATE;
+        }
+        mg_wipe(d->work_, pk->pkt_len);
+        if (e == MG_ERR_TAR)
+            break;
+    }
+    if (e == MG_ERR_STATE)
+        return refuse(d, err, e, none_waits ? "a PoR although no telemetry asked for one"
+                                            : "a PoR for no telemetry waiting (or its second copy)");
+    if (e == MG_ERR_TAR)
+        return refuse(d, err, e, "tar_unknown: a PoR not for the backend's TAR (our own, reflected?)");
+    return refuse(d, err, e, NULL);
+}
+
+mg_dev_verdict mg_dev_receive(mg_dev *d, const mg_sms_in *in, mg_err *err)
+{
+    mg_err dummy;
+    if (err == NULL)
+        err = &dummy;
+    *err = MG_OK;
+    if (d == NULL || in == NULL) {
+        *err = MG_ERR_ARG;
+        return MG_DEV_REFUSED;
+    }
+    age_slots(d);
+    mg_sms_peek pk;
+    const char *why = NULL;
+    mg_err e = mg_sms_classify(in, &pk, &why);
+    if (e != MG_OK)
+        return refuse(d, err, e, why);
+    if (pk.kind == MG_SMS_RESPONSE)
+        return on_por(d, &pk, err);
+    /* one command at a time: finish a pending one first */
+    if (d->st_.pending.kind != MG_DEV_PEND_NONE && run_pending(d) != MG_OK) {
+        *err = MG_ERR_STATE;
+        return MG_DEV_RETRY;
+    }
+    if (pk.kind == MG_SMS_SEGMENT)
+        return on_segment(d, &pk, err);
+    memcpy(d->work_, pk.pkt, pk.pkt_len); /* pkt_len <= MG_SMS_PKT_MAX (classify) */
+    return on_command(d, pk.pkt_len, err);
+}
+
+/* ---- telemetry ------------------------------------------------------------------ */
+
+mg_err mg_dev_telemetry(mg_dev *d, const uint8_t *data, size_t len, bool por, uint64_t *cntr)
+{
+    if (d == NULL || (data == NULL && len > 0))
+        return MG_ERR_ARG;
+    if (cntr != NULL)
+        *cntr = 0;
+    MG_ENSURE(len <= MG_SMS_DATA_MAX, MG_ERR_LENGTH);
+    mg_dev_state *s = &d->st_;
+    MG_ENSURE(d->cntr_out_ < MG_OTA_CNTR_MAX, MG_ERR_CNTR_BLOCKED);
+    if (d->cntr_out_ + 1 > s->lease_end) { /* lease the next block first */
+        uint64_t old = s->lease_end;
+        s->lease_end = MG_OTA_CNTR_MAX - d->cntr_out_ > MG_DEV_LEASE ? d->cntr_out_ + MG_DEV_LEASE
+                                                                      : MG_OTA_CNTR_MAX;
+        if (persist(d) != MG_OK) {
+            s->lease_end = old;
+            return MG_ERR_STORE;
+        }
+    }
+    uint64_t c = ++d->cntr_out_;
+    int ks = slot_of(d, s->mo_version);
+    if (ks < 0)
+        ks = 0;
+    mg_ota_keys k;
+    ota_keys(d, ks, &k);
+    size_t n = 0, parts = 0;
+    MG_TRY(mg_sms_seal(MG_SMS_MO, d->cfg_.tar, &k, c, por, data, len, d->work_, sizeof(d->work_),
+                       &n));
+    mg_err e = mg_sms_parts(n, &parts);
+    uint8_t ref = d->telemetry_ref_++;
+    for (size_t i = 1; e == MG_OK && i <= parts; i++) {
+        uint8_t ud[MG_SMS_UD_MAX];
+        size_t ul = 0;
+        e = mg_sms_part(d->work_, n, ref, i, ud, sizeof(ud), &ul);
+        if (e == MG_OK)
+            e = d->cb_.send(d->cb_.ctx, ud, ul);
+    }
+    mg_wipe(d->work_, n);
+    if (e != MG_OK)
+        return e;
+    if (por) { /* remember it; the oldest waiting one goes when full */
+        size_t w = 0;
+        for (size_t i = 0; i < MG_DEV_POR_WAIT; i++) {
+            if (d->wait_[i].version == 0) {
+                w = i;
+                break;
+            }
+            if (d->wait_[i].cntr < d->wait_[w].cntr)
+                w = i;
+        }
+        d->wait_[w].cntr = c;
+        d->wait_[w].version = (uint8_t)s->keys[ks].version;
+    }
+    if (cntr != NULL)
+        *cntr = c;
+    return MG_OK;
+}
+
+mg_err mg_dev_resume(mg_dev *d)
+{
+    if (d == NULL)
+        return MG_ERR_ARG;
+    MG_TRY(run_pending(d));
+    while (d->porq_n_ > 0) {
+        mg_err e = d->cb_.send(d->cb_.ctx, d->porq_[0], d->porq_len_[0]);
+        if (e == MG_ERR_BUF || e == MG_ERR_STATE)
+            return e;
+        if (e != MG_OK)
+            ev(d, MG_DEV_EV_POR_DROPPED, "PoR dropped: the bearer refused it");
+        d->porq_n_--;
+        memmove(d->porq_[0], d->porq_[1], (size_t)d->porq_n_ * sizeof(d->porq_[0]));
+        memmove(d->porq_len_, d->porq_len_ + 1, d->porq_n_);
+        mg_wipe(d->porq_[d->porq_n_], sizeof(d->porq_[0]));
+    }
+    return MG_OK;
+}
+
+/* ---- serialisation ------------------------------------------------------------ */
+
+static const uint8_t state_magic[4] = {'M', 'G', 'D', '1'};
+
+mg_err mg_dev_state_encode(const mg_dev_state *st, uint8_t *out, size_t cap, size_t *out_len)
+{
+    if (st == NULL || out == NULL || out_len == NULL)
+        return MG_ERR_ARG;
+    *out_len = 0;
+    MG_ENSURE(state_ok(st), MG_ERR_ARG);
+    mg_wr w = mg_wr_make(out, cap);
+    mg_wr_bytes(&w, state_magic, 4);
+    mg_wr_be(&w, st->cntr_in, 5);
+    mg_wr_be(&w, st->lease_end, 5);
+    mg_wr_u8(&w, st->mo_version);
+    for (size_t i = 0; i < 2; i++) {
+        const mg_dev_keyver *k = &st->keys[i];
+        mg_wr_u8(&w, k->version);
+        mg_wr_u8(&w, k->alg);
+        mg_wr_u8(&w, k->len);
+        mg_wr_bytes(&w, k->kic, k->len);
+        mg_wr_bytes(&w, k->kid, k->len);
+    }
+    const mg_ota_hdr *h = &st->pending.hdr;
+    mg_wr_u8(&w, st->pending.kind);
+    mg_wr_be16(&w, h->spi);
+    mg_wr_u8(&w, h->kic);
+    mg_wr_u8(&w, h->kid);
+    mg_wr_bytes(&w, h->tar, 3);
+    mg_wr_be(&w, h->cntr, 5);
+    mg_wr_be16(&w, st->pending.len);
+    mg_wr_bytes(&w, st->pending.data, st->pending.len);
+    if (w.err == MG_OK) {
+        mg_iov v = {out, w.off};
+        mg_wr_be(&w, mg_crc32(&v, 1), 4);
+    }
+    if (w.err != MG_OK) {
+        mg_wipe(out, cap);
+        return w.err;
+    }
+    *out_len = w.off;
+    return MG_OK;
+}
+
+mg_err mg_dev_state_decode(const uint8_t *p, size_t n, mg_dev_state *st)
+{
+    if (p == NULL || st == NULL)
+        return MG_ERR_ARG;
+    mg_wipe(st, sizeof(*st));
+    MG_ENSURE(n >= 8, MG_ERR_TRUNC);
+    mg_iov v = {p, n - 4};
+    mg_rd crc = mg_rd_make(p + n - 4, 4);
+    MG_ENSURE(mg_rd_be(&crc, 4) == mg_crc32(&v, 1), MG_ERR_FORMAT);
+    mg_rd r = mg_rd_make(p, n - 4);
+    const uint8_t *m = mg_rd_take(&r, 4);
+    MG_ENSURE(m != NULL && memcmp(m, state_magic, 4) == 0, MG_ERR_FORMAT);
+    st->cntr_in = mg_rd_be(&r, 5);
+    st->lease_end = mg_rd_be(&r, 5);
+    st->mo_version = mg_rd_u8(&r);
+    for (size_t i = 0; i < 2; i++) {
+        mg_dev_keyver *k = &st->keys[i];
+        k->version = mg_rd_u8(&r);
+        k->alg = mg_rd_u8(&r);
+        k->len = mg_rd_u8(&r);
+        if (k->len > MG_KEY_MAX) {
+            mg_wipe(st, sizeof(*st));
+            return MG_ERR_FORMAT;
+        }
+        mg_rd_copy(&r, k->kic, k->len);
+        mg_rd_copy(&r, k->kid, k->len);
+    }
+    mg_ota_hdr *h = &st->pending.hdr;
+    st->pending.kind = mg_rd_u8(&r);
+    h->spi = mg_rd_be16(&r);
+    h->kic = mg_rd_u8(&r);
+    h->kid = mg_rd_u8(&r);
+    mg_rd_copy(&r, h->tar, 3);
+    h->cntr = mg_rd_be(&r, 5);
+    st->pending.len = mg_rd_be16(&r);
+    if (st->pending.len > MG_DEV_CMD_MAX) {
+        mg_wipe(st, sizeof(*st));
+        return MG_ERR_FORMAT;
+    }
+    mg_rd_copy(&r, st->pending.data, st->pending.len);
+    mg_err e = r.err != MG_OK ? r.err : mg_rd_left(&r) != 0 ? MG_ERR_LENGTH : MG_OK;
+    if (e == MG_OK && !state_ok(st))
+        e = MG_ERR_FORMAT;
+    if (e != MG_OK)
+        mg_wipe(st, sizeof(*st));
+    return e;
+}
