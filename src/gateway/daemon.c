@@ -64,7 +64,7 @@ static int verdict_status(mg_gw_verdict v)
 static int d_deliver(void *ctx, const mg_smpp_pdu *pdu)
 {
     gwd *d = ctx;
-    if (pdu->esm_class & MG_SMPP_ESM_RECEIPT) {
+    if ((pdu->esm_class & MG_SMPP_ESM_TYPE_MASK) == MG_SMPP_ESM_RECEIPT) {
         char id[72];
         uint8_t state = 0;
         if (mg_smpp_receipt(pdu, id, sizeof(id), &state) != MG_OK)

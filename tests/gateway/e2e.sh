@@ -33,7 +33,7 @@ has_event por_ok "unlock" || fail "no por_ok event"
 ok "unlock delivered once, proof of receipt verified"
 
 # 3. forged: right sender MSISDN, checksum made with a guessed key
-forged=$("$bin" sms pack --spi 1600 --kic 12 --kid 12 --tar 4d4701 --cntr 00000000ff \
+forged=$("$bin" sms pack --spi 1600 --kic 12 --kid 12 --tar 4d4700 --cntr 00000000ff \
   --kic-key 00112233445566778899aabbccddeeff --kid-key 00112233445566778899aabbccddeeff 756e6c6f636b)
 inject --from +4915100000001 --to "$gateway_number" "027000$forged"
 wait_for 10 has_event auth_fail '"source":"+4915100000001"' || fail "no auth_fail event"
