@@ -41,8 +41,12 @@ inject --plain --from "$gateway_number" --to +4915100000002 756e6c6f636b
 say "plain-text 'unlock' to door-2 (gateway's number)" "sent"
 inject --from +4915100000001 --to "$gateway_number" "$(head -n1 "$tmp/door-1.sent")"
 say "replay of door-1's telemetry to the gateway" "sent"
-inject --from +4915100000002 --to "$gateway_number" "027000$forged"
+forged_mo=$("$bin" sms pack --spi 1600 --kic 12 --kid 12 --tar 4d4700 --cntr 0000000009 \
+  --kic-key 00112233445566778899aabbccddeeff --kid-key 00112233445566778899aabbccddeeff 6f70656e)
+inject --from +4915100000002 --to "$gateway_number" "027000$forged_mo"
 say "forged telemetry with door-2's number" "sent"
+inject --from +4915100000002 --to "$gateway_number" "027000$forged"
+say "a command packet turned around to the gateway (reflection)" "sent"
 inject --from +4915199999999 --to "$gateway_number" "027000$forged"
 say "SMS from an unknown number" "sent"
 "$bin" device quarantine meter-9 > /dev/null

@@ -212,13 +212,26 @@ static mg_dev_verdict agent_receive(agent *a, const char *source, const mg_sms_i
 static int agent_deliver(void *ctx, const mg_smpp_pdu *pdu)
 {
     agent *a = ctx;
-    if (pdu->esm_class & MG_SMPP_ESM_RECEIPT)
+    if ((pdu->esm_class & MG_SMPP_ESM_TYPE_MASK) == MG_SMPP_ESM_RECEIPT)
         return MG_ESME_ROK;
     if (a->prov == NULL) /* agent inject: nothing to do with SMS */
         return MG_ESME_ROK;
+    const uint8_t *ud = NULL;
+    size_t ud_len = 0;
+    if (mg_smpp_pdu_ud(pdu, &ud, &ud_len) != MG_OK)
+        ud_len = 0;
+    mg_concat_info sar = {pdu->sar_msg_ref_num, pdu->sar_total_segments, pdu->sar_segment_seqnum, true};
     mg_sms_in in = {(pdu->esm_class & MG_SMPP_ESM_UDHI) != 0, pdu->protocol_id, pdu->data_coding, true,
-                    pdu->short_message, pdu->sm_length, NULL};
-    mg_dev_verdict v = agent_receive(a, pdu->source_addr ? pdu->source_addr : "", &in);
+                    ud, ud_len, pdu->has_sar ? &sar : NULL};
+    /* The sender, for the local log only (a device trusts no address):
+     * E.164 when it is a number, else its printable form. */
+    char from[MG_SMPP_E164_MAX > 64 ? MG_SMPP_E164_MAX : 64];
+    const mg_smpp_addr_cfg dflt = {NULL, NULL, NULL, 0, 0, false};
+    const char *why = NULL;
+    if (mg_smpp_addr_in(&dflt, pdu->source_ton, pdu->source_npi, pdu->source_addr ? pdu->source_addr : "",
+                        from, sizeof(from), &why) != MG_OK)
+        mg_smpp_addr_printable(pdu->source_addr ? pdu->source_addr : "", from, sizeof(from));
+    mg_dev_verdict v = agent_receive(a, from, &in);
     return v == MG_DEV_RETRY ? MG_ESME_RX_T_APPN : MG_ESME_ROK; /* RETRY: the SMSC delivers it again */
 }
 
