@@ -132,7 +132,7 @@ static int parse(const dev_sub *c, int argc, char **argv, dev_opts *o)
         return mg_cli_usage_error(c->path, want ? "expected exactly one NAME" : "no arguments expected");
     if (want) {
         o->name = argv[optind];
-        if (!mg_name_valid(o->name)) {
+        if (!mg_store_name_valid(o->name)) {
             fprintf(stderr, "%s: invalid device name '%s': use 1..63 of A-Z a-z 0-9 . _ -\n",
                     c->path, o->name);
             return MG_EXIT_USAGE;

@@ -186,7 +186,7 @@ int mg_cmd_events(int argc, char **argv)
     }
     if (optind != argc)
         return mg_cli_usage_error(EVENTS_PATH, "no arguments expected");
-    if (device != NULL && !mg_name_valid(device)) {
+    if (device != NULL && !mg_store_name_valid(device)) {
         fprintf(stderr, EVENTS_PATH ": invalid device name '%s'\n", device);
         return MG_EXIT_USAGE;
     }

@@ -211,7 +211,10 @@ int mg_workdir_open(const char *dir_or_null, mg_workdir *w)
     mg_wipe(master, sizeof(master));
     if (e != MG_OK) {
         fprintf(stderr, "m2mguard: store %s: %s\n", path, mg_store_errmsg(NULL));
-        rc = e == MG_ERR_KEY ? MG_EXIT_INPUT : MG_EXIT_INTERNAL;
+        /* a wrong master key (KEY), a file or directory of the wrong mode (ARG),
+         * a busy or damaged database (STORE): all the operator's to fix */
+        rc = e == MG_ERR_KEY || e == MG_ERR_ARG || e == MG_ERR_AUTH || e == MG_ERR_STORE ? MG_EXIT_INPUT
+                                                                                      : MG_EXIT_INTERNAL;
         goto fail;
     }
     return MG_EXIT_OK;
@@ -227,33 +230,6 @@ void mg_workdir_close(mg_workdir *w)
         return;
     mg_store_close(w->store);
     mg_wipe(w, sizeof(*w));
-}
-
-bool mg_name_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 63)
-        return false;
-    for (; *s != '\0'; s++)
-        if (!isalnum((unsigned char)*s) && *s != '.' && *s != '_' && *s != '-')
-            return false;
-    return true;
-}
-
-bool mg_class_valid(const char *s)
-{
-    return s[0] == '\0' || mg_name_valid(s);
-}
-
-bool mg_msisdn_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n < 2 || n > 16 || s[0] != '+')
-        return false;
-    for (size_t i = 1; i < n; i++)
-        if (!isdigit((unsigned char)s[i]))
-            return false;
-    return true;
 }
 
 const char *mg_alg_label(mg_alg alg, size_t len)
@@ -363,9 +339,9 @@ static int prov_line(void *ctx, const char *key, const char *v, unsigned line)
     }
     c->seen |= bit;
     switch (bit) {
-    case P_NAME: ok = mg_name_valid(v) && copy_ok(p->name, sizeof(p->name), v); break;
-    case P_MSISDN: ok = mg_msisdn_valid(v) && copy_ok(p->msisdn, sizeof(p->msisdn), v); break;
-    case P_GATEWAY: ok = mg_msisdn_valid(v) && copy_ok(p->gateway, sizeof(p->gateway), v); break;
+    case P_NAME: ok = mg_store_name_valid(v) && copy_ok(p->name, sizeof(p->name), v); break;
+    case P_MSISDN: ok = mg_store_msisdn_valid(v) && copy_ok(p->msisdn, sizeof(p->msisdn), v); break;
+    case P_GATEWAY: ok = mg_store_msisdn_valid(v) && copy_ok(p->gateway, sizeof(p->gateway), v); break;
     case P_TAR: ok = strlen(v) == 6 && mg_cli_hex("tar", v, p->tar, 3, 3) == 3; break;
     case P_ALG:
         ok = true;

@@ -57,11 +57,7 @@ int mg_conf_load(mg_workdir *w, const char *path);
 /* The value of key ("" if given empty), or dflt when the key is absent. */
 const char *mg_conf_get(const mg_workdir *w, const char *key, const char *dflt);
 
-/* Device names: [A-Za-z0-9._-]{1,63}; device classes the same or empty;
- * MSISDNs: '+' and 1..15 digits. Print nothing. */
-bool mg_name_valid(const char *s);
-bool mg_class_valid(const char *s);
-bool mg_msisdn_valid(const char *s);
+/* Names, classes and MSISDNs are validated by the store (mg_store_*_valid). */
 
 /* "aes-128", "aes-192", "aes-256", "3des2", "3des3". */
 const char *mg_alg_label(mg_alg alg, size_t len);

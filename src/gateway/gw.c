@@ -67,6 +67,7 @@ typedef struct dev_entry {
     mg_dev_status status;
     uint8_t tar[3];
     keyver kv[2];     /* the active version and the newest pending one */
+    bool keys_bad;    /* the stored keys failed their integrity check (store tampered) */
     uint64_t cntr_in; /* highest counter accepted or pending in this batch */
     int64_t loaded;   /* wall clock, s */
     int64_t used_ms;  /* last use, for eviction */
@@ -377,8 +378,9 @@ static mg_err dev_load_keys(mg_gw *gw, dev_entry *d)
         e = kv_set(&d->kv[1], &c.pending, true);
     mg_keyset_wipe(&c.active);
     mg_keyset_wipe(&c.pending);
+    d->keys_bad = e == MG_ERR_AUTH;
     if (e != MG_OK && e != MG_ERR_STORE)
-        e = MG_OK; /* a key that does not load: the device has no usable keys (refused per message) */
+        e = MG_OK; /* keys that do not load: no usable keys (each message refused, keys_bad says why) */
     if (e != MG_OK)
         dev_clear_keys(d);
     return e;
@@ -718,6 +720,11 @@ mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m)
     const uint8_t *src_pkt = whole_len > 0 ? whole : pk.pkt;
     size_t n = whole_len > 0 ? whole_len : pk.pkt_len;
     keyver *kv = keys_of_version(d, pk.key_version);
+    if (kv == NULL && d->keys_bad) {
+        mg_wipe(whole, sizeof(whole));
+        return refuse(gw, m, m->source, &d->events, d->id, "key_integrity",
+                      "the stored keys of this device fail their integrity check (altered or copied row)");
+    }
     if (kv == NULL) {
         mg_wipe(whole, sizeof(whole));
         snprintf(reason, sizeof(reason), "key version %u is not a key of this device", pk.key_version);

@@ -9,6 +9,7 @@
 
 #include <openssl/evp.h>
 
+#include "m2mguard/sms.h"
 #include "store_internal.h"
 
 static _Thread_local char open_err[MG_STORE_ERR_MAX];
@@ -222,9 +223,6 @@ bool mg_store_msisdn_valid(const char *msisdn)
     return true;
 }
 
-/* The backend's TAR in the secured-SMS profile (MO packets carry it). TODO(lead):
- * take it from the core's profile definition once it exists there. */
-static const uint8_t backend_tar[3] = {0x4D, 0x47, 0x00};
 
 /* ---- dispatch ---------------------------------------------------------------- */
 
@@ -313,7 +311,7 @@ static mg_err device_check(mg_store *s, const mg_device *d)
          "MSISDN is empty or too long");
     NEED(s, mg_store_msisdn_valid(d->msisdn),
          "invalid MSISDN: use '+' and 1..15 digits, the first 1-9 (E.164)");
-    NEED(s, memcmp(d->tar, backend_tar, 3) != 0,
+    NEED(s, memcmp(d->tar, mg_sms_tar_backend, 3) != 0,
          "TAR 4d4700 is the backend's TAR in the secured-SMS profile; choose another");
     NEED(s, d->status <= MG_DEV_REVOKED, "bad device status %d", (int)d->status);
     NEED(s, d->cntr_in <= MG_STORE_CNTR_MAX && d->cntr_out <= MG_STORE_CNTR_MAX,
