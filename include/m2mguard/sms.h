@@ -56,6 +56,10 @@ uint16_t mg_sms_spi(bool por);
 /** KIc/KID octet of the profile for alg and key version 1..15; 0 if invalid. */
 uint8_t mg_sms_ki(mg_alg alg, unsigned version);
 
+/** The algorithm a KIc/KID low nibble codes in the profile (02 AES, 05 3DES
+ *  2 keys, 09 3DES 3 keys); MG_ALG_NONE for any other value. */
+mg_alg mg_sms_ki_alg(uint8_t ki);
+
 /** The key pair of one version as mg_ota_keys (KIc and KID share the version). */
 void mg_sms_keys(mg_ota_keys *out, mg_key *kic, mg_key *kid, unsigned version);
 

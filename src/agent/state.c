@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "m2mguard/sms.h"
 
 #define PATH_CAP 4096
 
@@ -150,8 +151,7 @@ static int parse_keys(const char *v, const mg_agent_prov *prov, mg_dev_keyver *k
     }
     if (sscanf(v, "%u %2x %65s %65s", &ver, &alg, kic, kid) == 4 && ver >= 1 && ver <= 15) {
         int lc = unhex(kic, k->kic, sizeof(k->kic)), ld = unhex(kid, k->kid, sizeof(k->kid));
-        mg_alg a = alg == MG_KIC_AES_CBC ? MG_ALG_AES : alg == MG_KIC_3DES2_CBC ? MG_ALG_3DES2
-                   : alg == MG_KIC_3DES3_CBC ? MG_ALG_3DES3 : MG_ALG_NONE;
+        mg_alg a = alg <= MG_KI_ALG_MASK ? mg_sms_ki_alg((uint8_t)alg) : MG_ALG_NONE;
         if (lc > 0 && lc == ld && a != MG_ALG_NONE) {
             k->version = (uint8_t)ver;
             k->alg = (uint8_t)a;

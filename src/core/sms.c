@@ -42,6 +42,16 @@ uint8_t mg_sms_ki(mg_alg alg, unsigned version)
     return (uint8_t)(version << 4 | nib);
 }
 
+mg_alg mg_sms_ki_alg(uint8_t ki)
+{
+    switch (ki & MG_KI_ALG_MASK) {
+    case MG_KIC_AES_CBC: return MG_ALG_AES;
+    case MG_KIC_3DES2_CBC: return MG_ALG_3DES2;
+    case MG_KIC_3DES3_CBC: return MG_ALG_3DES3;
+    default: return MG_ALG_NONE;
+    }
+}
+
 void mg_sms_keys(mg_ota_keys *out, mg_key *kic, mg_key *kid, unsigned version)
 {
     out->kic = kic;
@@ -471,13 +481,9 @@ mg_err mg_sms_keydeliv_decode(const uint8_t *p, size_t n, mg_sms_keydeliv *out)
         return MG_ERR_ARG;
     mg_wipe(out, sizeof(*out));
     MG_ENSURE(n >= 4 && p[0] == MG_SMS_KEYDELIV_TAG, MG_ERR_FORMAT);
-    mg_alg alg;
-    switch (p[2]) {
-    case MG_KIC_AES_CBC: alg = MG_ALG_AES; break;
-    case MG_KIC_3DES2_CBC: alg = MG_ALG_3DES2; break;
-    case MG_KIC_3DES3_CBC: alg = MG_ALG_3DES3; break;
-    default: return MG_ERR_FORMAT;
-    }
+    MG_ENSURE(p[2] <= MG_KI_ALG_MASK, MG_ERR_FORMAT);
+    mg_alg alg = mg_sms_ki_alg(p[2]);
+    MG_ENSURE(alg != MG_ALG_NONE, MG_ERR_FORMAT);
     size_t len = p[3];
     MG_ENSURE(p[1] >= 1 && p[1] <= 15 && alg_len_ok(alg, len), MG_ERR_FORMAT);
     MG_ENSURE(n == 4 + 2 * len, MG_ERR_LENGTH);
