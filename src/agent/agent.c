@@ -18,6 +18,7 @@
 #include "agent.h"
 #include "m2mguard/smpp.h"
 #include "modem.h"
+#include "m2mguard/text.h"
 
 #define TXQ 8 /* telemetry SMS waiting for window space (one message, concatenated) */
 
@@ -39,9 +40,7 @@ typedef struct agent {
 
 static int64_t now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return mg_mono_ms(); /* the one clock (text.h) */
 }
 
 static uint32_t dev_now(void *ctx)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "m2mguard/tpdu.h"
+#include "m2mguard/text.h"
 
 enum mstate {
     ST_CLOSED,    /* tty closed (lost): re-open at the deadline */
@@ -63,9 +64,7 @@ struct mg_modem {
 
 static int64_t now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return mg_mono_ms(); /* the one clock (text.h) */
 }
 
 static void logmsg(const mg_modem *m, const char *msg, const char *detail)

@@ -24,24 +24,10 @@
 
 #define PATH_CAP 4096
 
+/* Hex of the state file (keys among it): the constant-time decoder. */
 static int unhex(const char *s, uint8_t *out, size_t cap)
 {
-    size_t n = strlen(s);
-    if (n % 2 || n / 2 > cap)
-        return -1;
-    for (size_t i = 0; i < n / 2; i++) {
-        int v = 0;
-        for (size_t j = 0; j < 2; j++) {
-            char c = s[2 * i + j];
-            int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                    : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-            if (d < 0)
-                return -1;
-            v = v * 16 + d;
-        }
-        out[i] = (uint8_t)v;
-    }
-    return (int)(n / 2);
+    return mg_hex_decode(s, strlen(s), out, cap);
 }
 
 static bool is_prov(const mg_agent_prov *p, const mg_dev_keyver *k)

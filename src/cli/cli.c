@@ -24,16 +24,6 @@ int mg_cli_catch_stop(void)
     return 0;
 }
 
-int64_t mg_cli_now_ms(void)
-{
-    return mg_mono_ms();
-}
-
-void mg_cli_json_str(FILE *f, const char *s)
-{
-    mg_json_str(f, s);
-}
-
 void mg_cli_print_table(FILE *f, const char *path, const mg_cmd *table, size_t n)
 {
     fprintf(f, "usage: %s <command> [options]\n\ncommands:\n", path);

@@ -43,11 +43,6 @@ int mg_cli_key_hex(const char *what, const char *hex, uint8_t *out, size_t cap, 
  * not 1..cap octets of hex: a message naming the file and MG_EXIT_INPUT. */
 int mg_cli_key_file(const char *what, const char *path, uint8_t *out, size_t cap, size_t *len);
 
-/* Kept for the callers not yet moved to m2mguard/text.h (cmd_gateway.c,
- * cmd_agent.c, cmd_demo.c): mg_json_str and mg_mono_ms. */
-void mg_cli_json_str(FILE *f, const char *s);
-int64_t mg_cli_now_ms(void);
-
 /* Set by SIGTERM/SIGINT once mg_cli_catch_stop() ran (SIGPIPE is ignored). */
 extern volatile sig_atomic_t mg_cli_stop;
 int mg_cli_catch_stop(void);

@@ -164,7 +164,7 @@ int mg_cmd_gateway(int argc, char **argv)
 /* Waits until command id leaves QUEUED/SENT or `secs` pass; prints its state. */
 static int wait_command(mg_workdir *w, int64_t id, int secs)
 {
-    int64_t end = mg_cli_now_ms() + (int64_t)secs * 1000;
+    int64_t end = mg_mono_ms() + (int64_t)secs * 1000;
     for (;;) {
         mg_command c;
         mg_err e = mg_store_cmd_get(w->store, id, &c);
@@ -177,7 +177,7 @@ static int wait_command(mg_workdir *w, int64_t id, int secs)
                    c.detail[0] ? " " : "", c.detail);
             return c.state == MG_CMD_DONE ? MG_EXIT_OK : MG_EXIT_REJECT;
         }
-        if (mg_cli_now_ms() >= end || mg_cli_stop) {
+        if (mg_mono_ms() >= end || mg_cli_stop) {
             printf("command %" PRId64 ": %s (no outcome yet)\n", id, mg_cmd_state_name(c.state));
             return MG_EXIT_REJECT;
         }

@@ -29,9 +29,7 @@ typedef struct bucket {
 
 static int64_t mono_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return mg_mono_ms(); /* the one clock (text.h) */
 }
 
 static bool bucket_take(bucket *b, double rate, double burst, int64_t now)

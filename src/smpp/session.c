@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "smpp_internal.h"
+#include "m2mguard/text.h"
 
 enum st { ST_DISCONNECTED, ST_CONNECTING, ST_BINDING, ST_BOUND, ST_UNBINDING };
 
@@ -92,10 +93,7 @@ struct mg_smpp_session {
 
 static int64_t now_ms(void)
 {
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-        return 0;
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return mg_mono_ms(); /* the one clock (text.h) */
 }
 
 static uint32_t be32(const uint8_t *p)
