@@ -60,6 +60,9 @@ uint8_t mg_sms_ki(mg_alg alg, unsigned version);
  *  2 keys, 09 3DES 3 keys); MG_ALG_NONE for any other value. */
 mg_alg mg_sms_ki_alg(uint8_t ki);
 
+/** Key lengths of the profile: AES 16/24/32 octets, 3DES 2 keys 16, 3 keys 24. */
+bool mg_sms_key_len_ok(mg_alg alg, size_t len);
+
 /** The key pair of one version as mg_ota_keys (KIc and KID share the version). */
 void mg_sms_keys(mg_ota_keys *out, mg_key *kic, mg_key *kid, unsigned version);
 

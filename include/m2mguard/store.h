@@ -107,6 +107,9 @@ void mg_store_rollback(mg_store *s);
  *  statement waits for another connection's lock before MG_ERR_STORE. */
 MG_MUST_CHECK mg_err mg_store_busy_timeout(mg_store *s, int ms);
 
+/** "aes-128", "aes-192", "aes-256", "3des2", "3des3" (or "none"). */
+const char *mg_store_alg_label(mg_alg alg, size_t len);
+
 /* ---- validation (the rules every caller applies) ---------------------------- */
 /** Device name: 1..63 of A-Z a-z 0-9 . _ -, not starting with '-' or '.'. */
 bool mg_store_name_valid(const char *name);

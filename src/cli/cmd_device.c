@@ -312,7 +312,7 @@ static int device_add(int argc, char **argv)
         return store_fail(c, &w, e);
     }
     printf("added device %s (id %lld, %s, %s, key version 1)\n", d.name, (long long)d.id,
-           d.msisdn, mg_alg_label(alg, key_len));
+           d.msisdn, mg_store_alg_label(alg, key_len));
     printf("provisioning file: %s\n", path);
     mg_workdir_close(&w);
     return MG_EXIT_OK;
@@ -424,7 +424,7 @@ static int device_show(int argc, char **argv)
         printf(",\"keys\":[");
         for (size_t i = 0; i < nks; i++)
             printf("%s{\"version\":%d,\"alg\":\"%s\",\"state\":\"%s\"}", i ? "," : "",
-                   ks[i].version, mg_alg_label(ks[i].alg, ks[i].len),
+                   ks[i].version, mg_store_alg_label(ks[i].alg, ks[i].len),
                    ks[i].state <= MG_KEY_RETIRED ? state[ks[i].state] : "unknown");
         printf("]}\n");
     } else {
@@ -436,7 +436,7 @@ static int device_show(int argc, char **argv)
                mg_dev_status_name(d.status), d.tar[0], d.tar[1], d.tar[2], d.key_version,
                (unsigned long long)d.cntr_in, (unsigned long long)d.cntr_out, created);
         for (size_t i = 0; i < nks; i++)
-            printf("key: version %d %s %s\n", ks[i].version, mg_alg_label(ks[i].alg, ks[i].len),
+            printf("key: version %d %s %s\n", ks[i].version, mg_store_alg_label(ks[i].alg, ks[i].len),
                    ks[i].state <= MG_KEY_RETIRED ? state[ks[i].state] : "unknown");
         if (nks == 0)
             printf("key: none\n");

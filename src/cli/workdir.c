@@ -232,17 +232,6 @@ void mg_workdir_close(mg_workdir *w)
     mg_wipe(w, sizeof(*w));
 }
 
-const char *mg_alg_label(mg_alg alg, size_t len)
-{
-    switch (alg) {
-    case MG_ALG_AES: return len == 32 ? "aes-256" : len == 24 ? "aes-192" : "aes-128";
-    case MG_ALG_3DES2: return "3des2";
-    case MG_ALG_3DES3: return "3des3";
-    case MG_ALG_NONE: break;
-    }
-    return "none";
-}
-
 int mg_store_exit(mg_err e)
 {
     switch (e) {

@@ -59,8 +59,6 @@ const char *mg_conf_get(const mg_workdir *w, const char *key, const char *dflt);
 
 /* Names, classes and MSISDNs are validated by the store (mg_store_*_valid). */
 
-/* "aes-128", "aes-192", "aes-256", "3des2", "3des3". */
-const char *mg_alg_label(mg_alg alg, size_t len);
 /* Exit code for a store error: MG_ERR_KEY (no such thing) -> MG_EXIT_INPUT,
  * refusals (taken, wrong state, counter) -> MG_EXIT_REJECT, else INTERNAL. */
 int mg_store_exit(mg_err e);

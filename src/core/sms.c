@@ -441,7 +441,7 @@ mg_err mg_sms_por_open(mg_sms_dir dir, const uint8_t device_tar[3], const mg_ota
 
 /* ---- key delivery ---------------------------------------------------------------- */
 
-static bool alg_len_ok(mg_alg alg, size_t len)
+bool mg_sms_key_len_ok(mg_alg alg, size_t len)
 {
     switch (alg) {
     case MG_ALG_AES: return len == 16 || len == 24 || len == 32;
@@ -457,7 +457,7 @@ mg_err mg_sms_keydeliv_encode(const mg_sms_keydeliv *k, uint8_t *out, size_t cap
         return MG_ERR_ARG;
     *out_len = 0;
     uint8_t ki = mg_sms_ki(k->alg, k->version);
-    MG_ENSURE(ki != 0 && alg_len_ok(k->alg, k->len), MG_ERR_ARG);
+    MG_ENSURE(ki != 0 && mg_sms_key_len_ok(k->alg, k->len), MG_ERR_ARG);
     size_t n = 4 + 2 * k->len;
     MG_ENSURE(n <= cap, MG_ERR_BUF);
     out[0] = MG_SMS_KEYDELIV_TAG;
@@ -485,7 +485,7 @@ mg_err mg_sms_keydeliv_decode(const uint8_t *p, size_t n, mg_sms_keydeliv *out)
     mg_alg alg = mg_sms_ki_alg(p[2]);
     MG_ENSURE(alg != MG_ALG_NONE, MG_ERR_FORMAT);
     size_t len = p[3];
-    MG_ENSURE(p[1] >= 1 && p[1] <= 15 && alg_len_ok(alg, len), MG_ERR_FORMAT);
+    MG_ENSURE(p[1] >= 1 && p[1] <= 15 && mg_sms_key_len_ok(alg, len), MG_ERR_FORMAT);
     MG_ENSURE(n == 4 + 2 * len, MG_ERR_LENGTH);
     out->version = p[1];
     out->alg = alg;

@@ -17,21 +17,11 @@ static void ev(const mg_dev *d, mg_dev_event kind, const char *reason)
         d->cb_.event(d->cb_.ctx, kind, reason);
 }
 
-static bool alg_len_ok(unsigned alg, size_t len)
-{
-    switch (alg) {
-    case MG_ALG_AES: return len == 16 || len == 24 || len == 32;
-    case MG_ALG_3DES2: return len == 16;
-    case MG_ALG_3DES3: return len == 24;
-    default: return false;
-    }
-}
-
 static bool keyver_ok(const mg_dev_keyver *k)
 {
     if (k->version == 0)
         return k->alg == 0 && k->len == 0;
-    return k->version <= 15 && alg_len_ok(k->alg, k->len);
+    return k->version <= 15 && mg_sms_key_len_ok((mg_alg)k->alg, k->len);
 }
 
 static void keys_clear(mg_dev *d)
@@ -127,7 +117,7 @@ mg_err mg_dev_init(mg_dev *d, const mg_dev_cfg *cfg, const mg_dev_cb *cb, const 
         d->st_ = *saved;
     } else {
         if (cfg->kic == NULL || cfg->kid == NULL || cfg->key_version < 1 || cfg->key_version > 15 ||
-            !alg_len_ok(cfg->alg, cfg->key_len))
+            !mg_sms_key_len_ok((mg_alg)cfg->alg, cfg->key_len))
             return MG_ERR_ARG;
         mg_dev_keyver *k = &d->st_.keys[0];
         k->version = (uint8_t)cfg->key_version;

@@ -411,6 +411,35 @@ static neg_entry *neg_find(mg_gw *gw, uint64_t h, bool insert)
     return victim;
 }
 
+/* Remembers an unknown sender in the negative cache. */
+static mg_err unknown(mg_gw *gw, uint64_t h, int64_t t, neg_entry **neg)
+{
+    neg_entry *n = neg_find(gw, h, true);
+    n->until = t + NEG_TTL_S;
+    *neg = n;
+    return MG_ERR_KEY;
+}
+
+/* Fills cache entry d (cleared or current) with the device dv and its keys. */
+static mg_err dev_take(mg_gw *gw, dev_entry *d, uint64_t h, const char *msisdn, const mg_device *dv,
+                       dev_entry **out)
+{
+    if (!d->used) {
+        d->used = true;
+        d->hash = h;
+        copy_str(d->msisdn, sizeof(d->msisdn), msisdn);
+    }
+    dev_fill(d, dv);
+    mg_err e = dev_load_keys(gw, d);
+    if (e != MG_OK) {
+        dev_clear(d);
+        return e;
+    }
+    d->loaded = now_s();
+    *out = d;
+    return MG_OK;
+}
+
 /* The device that owns msisdn, from the cache or the store.
  * MG_ERR_KEY no such device (*neg set), MG_ERR_STORE the store failed,
  * MG_ERR_BUF the look-up limit is reached, MG_ERR_STATE every entry of the
@@ -441,26 +470,11 @@ static mg_err dev_lookup(mg_gw *gw, const char *msisdn, dev_entry **out, neg_ent
         e = mg_store_device_by_msisdn(gw->cfg.store, msisdn, &dv);
         if (e != MG_OK && e != MG_ERR_KEY)
             return MG_ERR_STORE;
-        if (e == MG_ERR_KEY || dv.id != d->id) {
+        if (e == MG_ERR_KEY || dv.id != d->id)
             dev_clear(d);
-            if (e == MG_ERR_KEY) {
-                neg_entry *n = neg_find(gw, h, true);
-                n->until = t + NEG_TTL_S;
-                *neg = n;
-                return MG_ERR_KEY;
-            }
-            d->used = true;
-            d->hash = h;
-            copy_str(d->msisdn, sizeof(d->msisdn), msisdn);
-        }
-        dev_fill(d, &dv);
-        if ((e = dev_load_keys(gw, d)) != MG_OK) {
-            dev_clear(d);
-            return e;
-        }
-        d->loaded = t;
-        *out = d;
-        return MG_OK;
+        if (e == MG_ERR_KEY)
+            return unknown(gw, h, t, neg);
+        return dev_take(gw, d, h, msisdn, &dv, out);
     }
     neg_entry *n = neg_find(gw, h, false);
     if (n != NULL && n->until > t) {
@@ -473,12 +487,8 @@ static mg_err dev_lookup(mg_gw *gw, const char *msisdn, dev_entry **out, neg_ent
     e = mg_store_device_by_msisdn(gw->cfg.store, msisdn, &dv);
     if (e != MG_OK && e != MG_ERR_KEY)
         return MG_ERR_STORE;
-    if (e == MG_ERR_KEY) {
-        n = neg_find(gw, h, true);
-        n->until = t + NEG_TTL_S;
-        *neg = n;
-        return MG_ERR_KEY;
-    }
+    if (e == MG_ERR_KEY)
+        return unknown(gw, h, t, neg);
     for (int i = 0; i < WAYS; i++) {
         if (set[i].pin == gw->gen && set[i].used)
             continue; /* the batch points into it */
@@ -492,19 +502,8 @@ static mg_err dev_lookup(mg_gw *gw, const char *msisdn, dev_entry **out, neg_ent
     if (victim == NULL)
         return MG_ERR_STATE;
     dev_clear(victim);
-    d = victim;
-    d->used = true;
-    d->hash = h;
-    copy_str(d->msisdn, sizeof(d->msisdn), msisdn);
-    dev_fill(d, &dv);
-    if ((e = dev_load_keys(gw, d)) != MG_OK) {
-        dev_clear(d);
-        return e;
-    }
-    d->loaded = t;
-    d->used_ms = ms;
-    *out = d;
-    return MG_OK;
+    victim->used_ms = ms;
+    return dev_take(gw, victim, h, msisdn, &dv, out);
 }
 
 /* ---- inbound -------------------------------------------------------------------- */

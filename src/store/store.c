@@ -558,7 +558,7 @@ mg_err mg_store_events(mg_store *s, int64_t after_id, int64_t device_id, int64_t
 
 /* ---- provisioning and rotation (one transaction each, any engine) ------------- */
 
-static const char *alg_label(mg_alg alg, size_t len)
+const char *mg_store_alg_label(mg_alg alg, size_t len)
 {
     switch (alg) {
     case MG_ALG_AES: return len == 32 ? "aes-256" : len == 24 ? "aes-192" : "aes-128";
@@ -617,7 +617,7 @@ mg_err mg_store_device_provision(mg_store *s, mg_device *d, mg_alg alg, size_t k
         (void)snprintf(ev.bearer, sizeof(ev.bearer), "cli");
         (void)snprintf(ev.kind, sizeof(ev.kind), "device_add");
         (void)snprintf(ev.reason, sizeof(ev.reason), "device %s added (%s, %s, key version 1)",
-                       d->name, d->msisdn, alg_label(alg, key_len));
+                       d->name, d->msisdn, mg_store_alg_label(alg, key_len));
         e = s->ops->event_add(s, &ev);
     }
     if (e == MG_OK && before_commit != NULL) {
