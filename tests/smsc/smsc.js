@@ -18,6 +18,8 @@
 //   SMSC_REFLECT=1          attacker: each submit_sm also goes, turned around, to the
 //                           sender address the submit names
 //   SMSC_REQUIRE_TXRX=1     bind_transceiver refused (ESME_RBINDFAIL)
+//   SMSC_REQUIRE_TXRX=A,B   ... only for ESMEs binding with these address_ranges
+//                           (the others, e.g. device agents, may bind as transceivers)
 'use strict';
 
 const smpp = require('smpp');
@@ -43,7 +45,10 @@ const usePayload = process.env.SMSC_PAYLOAD === '1';
 const useSar = process.env.SMSC_SAR === '1';
 const loopMt = process.env.SMSC_LOOP_MT === '1';
 const reflect = process.env.SMSC_REFLECT === '1';
-const requireTxRx = process.env.SMSC_REQUIRE_TXRX === '1';
+const requireTxRxEnv = process.env.SMSC_REQUIRE_TXRX || '';
+const requireTxRxFor = requireTxRxEnv === '1' ? null
+  : new Set(requireTxRxEnv.split(',').filter((a) => a !== '').map(norm));
+const requireTxRx = (key) => requireTxRxEnv !== '' && (requireTxRxFor === null || requireTxRxFor.has(key));
 if (dcsRewrite !== undefined && !(Number.isInteger(dcsRewrite) && dcsRewrite >= 0 && dcsRewrite <= 255)) {
   process.stderr.write(`smsc: SMSC_DCS must be 0..255, not ${process.env.SMSC_DCS}\n`);
   process.exit(2);
@@ -224,7 +229,7 @@ function onSession(session) {
       session.send(pdu.response({ command_status: smpp.ESME_RALYBND }));
       return;
     }
-    if (m === 'trx' && requireTxRx) {
+    if (m === 'trx' && requireTxRx(norm(pdu.address_range))) {
       log(`session ${sid}: bind_transceiver refused (SMSC_REQUIRE_TXRX)`);
       session.send(pdu.response({ command_status: smpp.ESME_RBINDFAIL }));
       return;
