@@ -141,7 +141,9 @@ mg_err mg_sms_classify(const mg_sms_in *in, mg_sms_peek *pk, const char **why)
     if (in == NULL || pk == NULL || (in->ud == NULL && in->ud_len > 0))
         return MG_ERR_ARG;
     memset(pk, 0, sizeof(*pk));
-    if (!in->udhi) {
+    /* With SAR TLVs, segments after the first carry no UDH at all: the SMSC
+     * moved their only IE (the concatenation IE) into the TLVs. */
+    if (!in->udhi && in->sar == NULL) {
         *why = "not a secured SMS: no user data header";
         return MG_ERR_SECURITY_LEVEL;
     }
@@ -150,8 +152,8 @@ mg_err mg_sms_classify(const mg_sms_in *in, mg_sms_peek *pk, const char **why)
         return MG_ERR_SECURITY_LEVEL;
     }
     MG_TRY(mg_sms_dcs_check(in->dcs, in->smpp_dcs, why));
-    mg_udh u;
-    if (mg_udh_parse(in->ud, in->ud_len, &u) != MG_OK) {
+    mg_udh u = {NULL, 0, 0};
+    if (in->udhi && mg_udh_parse(in->ud, in->ud_len, &u) != MG_OK) {
         *why = "malformed user data header";
         return MG_ERR_FORMAT;
     }

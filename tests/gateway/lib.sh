@@ -72,3 +72,36 @@ inbox_at_least() { [ "$(inbox_lines)" -ge "$1" ]; }
 inbox_lines() { [ -f "$M2MGUARD_HOME/inbox.jsonl" ] && wc -l < "$M2MGUARD_HOME/inbox.jsonl" || echo 0; }
 has_event() { "$bin" events --json | grep "\"kind\":\"$1\"" | grep -q "$2"; }
 inject() { M2MGUARD_SMSC_PASSWORD=$password "$bin" agent inject --smsc "127.0.0.1:$port" "$@" >> "$tmp/inject.log" 2>&1; }
+
+# ---- helpers of the issue-9 end-to-end tests (reflection, interop, algorithms, flood) ----
+
+# set_conf KEY VALUE: sets KEY in m2mguard.conf (replaced, or appended when absent).
+set_conf() {
+  local f=$M2MGUARD_HOME/m2mguard.conf
+  if grep -q "^$1=" "$f"; then sed -i "s|^$1=.*|$1=$2|" "$f"; else echo "$1=$2" >> "$f"; fi
+  grep -qx "$1=$2" "$f" || fail "cannot set $1"
+}
+# stop_pid PID: stops one process this test started, by its PID.
+stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+# restart_smsc [VAR=VALUE...]: a new SMSC on the same port, with the given modes
+# (SMSC_LOOP_MT=1, SMSC_DCS=0xF6, ...); clients reconnect to it.
+restart_smsc() {
+  [ -n "${smsc_pid:-}" ] && stop_pid "$smsc_pid"
+  echo "--- smsc restarted with: $*" >> "$tmp/smsc.log"
+  local kv
+  for kv in "$@"; do export "${kv?}"; done
+  start_smsc
+  for kv in "$@"; do unset "${kv%%=*}"; done
+}
+# count_events KIND [PATTERN]: number of KIND events (whose JSON line matches PATTERN).
+count_events() { "$bin" events --json | grep "\"kind\":\"$1\"" | grep -c -- "${2:-}" || true; }
+# event_rows: rows of the events table.
+event_rows() { sqlite3 -cmd ".timeout 5000" "$M2MGUARD_HOME/m2mguard.db" "SELECT count(*) FROM events"; }
+# cmd_id OUTPUT: the command id in the output of `send` / `key rotate`.
+cmd_id() { sed -n 's/^command \([0-9]*\) queued.*/\1/p' <<<"$1" | head -n1; }
+# cmd_state ID: the command's state and detail as stored, e.g. "4|por_ok".
+cmd_state() { sqlite3 -cmd ".timeout 5000" "$M2MGUARD_HOME/m2mguard.db" "SELECT state, detail FROM commands WHERE id = $1"; }
+# rss_kib PID: resident set size of a process, KiB.
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# gw_binds: how many times the gateway has bound so far.
+gw_binds() { grep -c smpp_bound "$tmp/gateway.log" || true; }

@@ -17,7 +17,11 @@
 //   SMSC_LOOP_MT=1          attacker: each submit_sm also goes back to its submitter
 //   SMSC_REFLECT=1          attacker: each submit_sm also goes, turned around, to the
 //                           sender address the submit names
+//   SMSC_SPOOF=1            attacker (or a lax aggregator): a deliver_sm carries the
+//                           sender the submit claims, not the submitter's address
 //   SMSC_REQUIRE_TXRX=1     bind_transceiver refused (ESME_RBINDFAIL)
+//   SMSC_REQUIRE_TXRX=A,B   ... only for ESMEs binding with these address_ranges
+//                           (the others, e.g. device agents, may bind as transceivers)
 'use strict';
 
 const smpp = require('smpp');
@@ -43,7 +47,11 @@ const usePayload = process.env.SMSC_PAYLOAD === '1';
 const useSar = process.env.SMSC_SAR === '1';
 const loopMt = process.env.SMSC_LOOP_MT === '1';
 const reflect = process.env.SMSC_REFLECT === '1';
-const requireTxRx = process.env.SMSC_REQUIRE_TXRX === '1';
+const spoofSrc = process.env.SMSC_SPOOF === '1';
+const requireTxRxEnv = process.env.SMSC_REQUIRE_TXRX || '';
+const requireTxRxFor = requireTxRxEnv === '1' ? null
+  : new Set(requireTxRxEnv.split(',').filter((a) => a !== '').map(norm));
+const requireTxRx = (key) => requireTxRxEnv !== '' && (requireTxRxFor === null || requireTxRxFor.has(key));
 if (dcsRewrite !== undefined && !(Number.isInteger(dcsRewrite) && dcsRewrite >= 0 && dcsRewrite <= 255)) {
   process.stderr.write(`smsc: SMSC_DCS must be 0..255, not ${process.env.SMSC_DCS}\n`);
   process.exit(2);
@@ -224,7 +232,7 @@ function onSession(session) {
       session.send(pdu.response({ command_status: smpp.ESME_RALYBND }));
       return;
     }
-    if (m === 'trx' && requireTxRx) {
+    if (m === 'trx' && requireTxRx(norm(pdu.address_range))) {
       log(`session ${sid}: bind_transceiver refused (SMSC_REQUIRE_TXRX)`);
       session.send(pdu.response({ command_status: smpp.ESME_RBINDFAIL }));
       return;
@@ -276,7 +284,7 @@ function onSession(session) {
     session.send(pdu.response({ message_id: id }));
     const msg = {
       id,
-      from: addr,
+      from: spoofSrc && pdu.source_addr ? norm(pdu.source_addr) : addr,
       to: norm(pdu.destination_addr),
       esm_class: pdu.esm_class, protocol_id: pdu.protocol_id, data_coding: pdu.data_coding,
       short_message: Buffer.from(sm || mp || Buffer.alloc(0)),
