@@ -517,19 +517,28 @@ static pending *batch_add(mg_gw *gw, uint64_t tag, const char *source)
     return p;
 }
 
+/* May one more refusal event be recorded? The source's bucket (may be NULL)
+ * and the global one must both have a token; none is spent otherwise. */
+static bool event_allowed(mg_gw *gw, bucket *src)
+{
+    int64_t ms = mono_ms();
+    bool ok = src == NULL || bucket_take(src, SRC_RATE, SRC_BURST, ms);
+    if (ok && bucket_take(&gw->events, gw->cfg.events_per_s, 4.0 * gw->cfg.events_per_s, ms))
+        return true;
+    if (ok && src != NULL)
+        src->tokens += 1.0; /* the global limit refused: the source keeps its token */
+    gw->suppressed++;
+    gw->stats.events_suppressed++;
+    return false;
+}
+
 /* A refusal: recorded in the batch when the limits allow, else counted. */
 static mg_gw_verdict refuse(mg_gw *gw, const mg_gw_msg *m, const char *source, bucket *src,
                             int64_t device_id, const char *kind, const char *reason)
 {
-    int64_t ms = mono_ms();
-    bool ok = (src == NULL || bucket_take(src, SRC_RATE, SRC_BURST, ms)) &&
-              bucket_take(&gw->events, gw->cfg.events_per_s, 4.0 * gw->cfg.events_per_s, ms);
     gw->stats.refused++;
-    if (!ok) {
-        gw->suppressed++;
-        gw->stats.events_suppressed++;
-        return MG_GW_DONE;
-    }
+    if (!event_allowed(gw, src))
+        return MG_GW_DONE; /* counted; summarised by mg_gw_tick */
     pending *p = batch_add(gw, m->tag, source);
     p->kind = P_REFUSED;
     ev_set(&p->ev, device_id, "sms", source, kind, reason);
@@ -577,14 +586,9 @@ static bool reassemble(mg_gw *gw, const mg_gw_msg *m, dev_entry *d, const mg_sms
                      "concatenated packet (reference %u) dropped unfinished: %s", victim->p.ref,
                      victim == oldest_dev ? "too many from this device" : "reassembly slots full");
             mg_event ev;
-            int64_t ms = mono_ms();
-            if (bucket_take(&d->events, SRC_RATE, SRC_BURST, ms) &&
-                bucket_take(&gw->events, gw->cfg.events_per_s, 4.0 * gw->cfg.events_per_s, ms)) {
+            if (event_allowed(gw, &d->events)) {
                 ev_set(&ev, victim->device_id, "sms", m->source, "partial_evicted", reason);
                 ev_store(gw, &ev);
-            } else {
-                gw->suppressed++;
-                gw->stats.events_suppressed++;
             }
         }
         mg_sms_partial_init(&victim->p);

@@ -70,7 +70,8 @@ start_agent() {
 
 inbox_at_least() { [ "$(inbox_lines)" -ge "$1" ]; }
 inbox_lines() { [ -f "$M2MGUARD_HOME/inbox.jsonl" ] && wc -l < "$M2MGUARD_HOME/inbox.jsonl" || echo 0; }
-has_event() { "$bin" events --json | grep "\"kind\":\"$1\"" | grep -q "$2"; }
+# (no grep -q at the end of a pipe: under pipefail its early exit would fail the pipe)
+has_event() { local out; out=$("$bin" events --json) && grep "\"kind\":\"$1\"" <<<"$out" | grep "$2" > /dev/null; }
 inject() { M2MGUARD_SMSC_PASSWORD=$password "$bin" agent inject --smsc "127.0.0.1:$port" "$@" >> "$tmp/inject.log" 2>&1; }
 
 # ---- helpers of the issue-9 end-to-end tests (reflection, interop, algorithms, flood) ----

@@ -282,6 +282,18 @@ static void test_concat_sar_and_cpi(void **state)
     assert_false(pk.first_has_cpi);
     assert_int_equal(mg_sms_partial_add(&part, &pk, out, sizeof(out), &outl, &done),
                      MG_ERR_SECURITY_LEVEL);
+    /* SAR: a part after the first may come without any UDH (UDHI clear) */
+    uint8_t plain[20];
+    memset(plain, 0x5A, sizeof(plain));
+    mg_concat_info sar3 = {9, 2, 2, false};
+    mg_sms_in bare = {false, 0, 0x04, true, plain, sizeof(plain), &sar3};
+    assert_int_equal(mg_sms_classify(&bare, &pk, NULL), MG_OK);
+    assert_int_equal(pk.kind, MG_SMS_SEGMENT);
+    assert_int_equal(pk.pkt_len, sizeof(plain));
+    assert_false(pk.first_has_cpi);
+    /* without SAR, no UDH is no secured SMS */
+    bare.sar = NULL;
+    assert_int_equal(mg_sms_classify(&bare, &pk, NULL), MG_ERR_SECURITY_LEVEL);
     /* too many parts */
     mg_concat_info sar9 = {7, 9, 1, false};
     in.sar = &sar9;
