@@ -366,8 +366,8 @@ static int prov_line(void *ctx, const char *key, const char *v, unsigned line)
 int mg_prov_load(const char *path, mg_prov *p)
 {
     static char text[PROV_MAX];
-    prov_ctx c = {p, path, 0, 0, 0};
     memset(p, 0, sizeof(*p));
+    prov_ctx c = {p, path, 0, 0, 0};
     int rc = mg_read_private("provisioning file", path, text, sizeof(text), NULL);
     if (rc == MG_EXIT_OK)
         rc = each_line("provisioning file", path, text, prov_line, &c);

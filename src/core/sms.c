@@ -214,6 +214,10 @@ mg_err mg_sms_classify(const mg_sms_in *in, mg_sms_peek *pk, const char **why)
             *why = "response packet shorter than its header";
             return MG_ERR_TRUNC;
         }
+        if (in->ud_len > MG_SMS_RSP_MAX) {
+            *why = "response packet longer than one SMS";
+            return MG_ERR_LENGTH;
+        }
         pk->kind = MG_SMS_RESPONSE;
         pk->pkt = in->ud;
         pk->pkt_len = in->ud_len;

@@ -579,6 +579,10 @@ static bool reassemble(mg_gw *gw, const mg_gw_msg *m, dev_entry *d, const mg_sms
     }
     if (slot == NULL) {
         partial *victim = of_dev >= PARTIALS_PER_DEV ? oldest_dev : freeslot ? freeslot : oldest;
+        if (victim == NULL) { /* partials_max is at least 1 (mg_gw_new): cannot happen */
+            *why = "no reassembly slot";
+            return false;
+        }
         if (victim->p.state != 0) {
             gw->stats.partials_evicted++;
             char reason[MG_REASON_MAX];

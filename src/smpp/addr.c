@@ -301,7 +301,9 @@ mg_err mg_smpp_submit_pdu2(mg_smpp_pdu *p, const mg_smpp_addr_cfg *cfg, const ch
 
 static char lower(char c)
 {
-    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    if (c >= 'A' && c <= 'Z')
+        return (char)(c - 'A' + 'a');
+    return c;
 }
 
 /* Does t[0..n) start with the lower-case keyword k (case-insensitively)? */

@@ -922,10 +922,14 @@ mg_err mg_smpp_step_fds(mg_smpp_session *s, const struct pollfd *fds, size_t n)
         return MG_ERR_ARG;
     /* revents count only for the descriptor they were polled on (a
      * connection may have been replaced since). */
-    short r0 = n > 0 && fds[0].fd >= 0 && fds[0].fd == s->fd ? fds[0].revents : 0;
+    short r0 = 0;
+    if (n > 0 && fds[0].fd >= 0 && fds[0].fd == s->fd)
+        r0 = fds[0].revents;
     mg_err e = conn_step(s, r0);
     if (s->rx != NULL) {
-        short r1 = n > 1 && fds[1].fd >= 0 && fds[1].fd == s->rx->fd ? fds[1].revents : 0;
+        short r1 = 0;
+        if (n > 1 && fds[1].fd >= 0 && fds[1].fd == s->rx->fd)
+            r1 = fds[1].revents;
         mg_err e2 = conn_step(s->rx, r1);
         if (e == MG_OK)
             e = e2;
