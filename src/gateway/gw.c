@@ -676,6 +676,8 @@ mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m)
         mg_ota_rsp r;
         keyver *kv = NULL;
         uint8_t buf[MG_SMS_RSP_MAX];
+        if (pk.pkt_len > sizeof(buf)) /* classify refuses it already; never copy past buf */
+            return refuse(gw, m, m->source, &d->events, d->id, "malformed", "response packet too long");
         e = MG_ERR_KEY;
         for (int i = 0; i < 2 && e != MG_OK && e != MG_ERR_TAR; i++) {
             if (d->kv[i].version == 0)

@@ -450,7 +450,7 @@ int main(int argc, char **argv)
           "short_message byte-exact");
     CHECK(d.msgs[0].esm == 0x40 && d.msgs[0].dcs == 0x04 && d.msgs[0].pid == 0, "esm/dcs/pid");
     CHECK(strcmp(d.msgs[0].src, GW_ADDR) == 0, "source_addr %s", d.msgs[0].src);
-    CHECK(strcmp(d.msgs[0].raw_src, GW_ADDR + 1) == 0 && d.msgs[0].src_ton == 1,
+    CHECK(strcmp(d.msgs[0].raw_src, &GW_ADDR[1]) == 0 && d.msgs[0].src_ton == 1,
           "the SMSC writes TON 1 digits without '+': %s", d.msgs[0].raw_src);
     CHECK(strcmp(d.msgs[0].dst, DEV_ADDR) == 0, "destination_addr %s", d.msgs[0].dst);
     CHECK(strcmp(g.receipt_id, g.resp_id[0]) == 0, "receipted_message_id %s vs %s", g.receipt_id,
@@ -522,7 +522,7 @@ int main(int argc, char **argv)
         esme trx, gt, dt;
         mg_smpp_cfg_ext txrx = {MG_SMPP_BIND_TX_RX, 1, 1};
         esme_init(&trx, "trx", pt, "+4900000003", "pw");
-        esme_init_ext(&gt, "gw-txrx", pt, GW_ADDR + 1, "pw", &txrx); /* TON 1 digits */
+        esme_init_ext(&gt, "gw-txrx", pt, &GW_ADDR[1], "pw", &txrx); /* TON 1 digits */
         esme_init_ext(&dt, "dev-txrx", pt, DEV_ADDR, "pw", &txrx);
         esme *tr[3] = {&gt, &dt, &trx};
         int64_t t0 = now_ms();
@@ -548,7 +548,7 @@ int main(int argc, char **argv)
         mg_smpp_addr_buf ab;
         CHECK(mg_smpp_submit_pdu2(&p, NULL, GW_ADDR, DEV_ADDR, big, sizeof(big), true, 1, false,
                                   &ab) == MG_OK, "submit_pdu2");
-        CHECK(p.has_payload && p.sm_length == 0 && strcmp(p.destination_addr, DEV_ADDR + 1) == 0 &&
+        CHECK(p.has_payload && p.sm_length == 0 && strcmp(p.destination_addr, &DEV_ADDR[1]) == 0 &&
                   p.dest_ton == 1 && p.dest_npi == 1, "payload, TON 1 digits");
         CHECK(mg_smpp_submit(gt.s, &p, 0) == MG_OK, "submit on the transmitter");
         want wt = {&dt, &gt, 1, 1, 1};

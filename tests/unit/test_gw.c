@@ -384,9 +384,31 @@ static void test_data_codings(void **state)
     assert_int_equal(mg_gw_flush(e.gw), MG_OK);
     assert_int_equal(mg_gw_get_stats(e.gw).accepted, sizeof(ok));
     assert_int_equal(events(&e, "insufficient_security", NULL), 2);
+    /* a response packet longer than one SMS (found by fuzz_sms: it overflowed
+     * the PoR buffer) is refused as malformed */
+    uint8_t big[254];
+    memset(big, 0x41, sizeof(big));
+    big[0] = 0x02;
+    big[1] = 0x71;
+    big[2] = 0x00;
+    assert_int_equal(inbound(&e, v.d.msisdn, 0x04, big, sizeof(big)), MG_GW_DEFER);
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_int_equal(events(&e, "malformed", NULL), 1);
     dev_free(&v);
     env_close(&e);
 }
+
+/* RSS is the allocator's: ASan's (quarantine, redzones) is not flat; only gcc/clang plain builds measure it. */
+#if defined(__SANITIZE_ADDRESS__)
+#define MG_RSS_FLAT(kib) ((void)(kib), true)
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MG_RSS_FLAT(kib) ((void)(kib), true)
+#endif
+#endif
+#ifndef MG_RSS_FLAT
+#define MG_RSS_FLAT(kib) ((kib) < 4096)
+#endif
 
 static long rss_kib(void)
 {
@@ -422,7 +444,7 @@ static void test_spoofed_sender_flood(void **state)
     size_t total = 0, unknown = events(&e, "unknown_sender", &total);
     printf("  200000 spoofed senders: RSS %ld -> %ld KiB (%+ld), %zu unknown_sender events recorded\n",
            before, after, after - before, unknown);
-    assert_true(after - before < 4096);
+    assert_true(MG_RSS_FLAT(after - before));
     assert_true(unknown < 200000 / 10);
     assert_true(mg_gw_get_stats(e.gw).refused == 200000);
     assert_int_equal(mg_gw_tick(e.gw, (int64_t)time(NULL)), MG_OK);
@@ -455,7 +477,7 @@ static void test_concat_and_partial_flood(void **state)
     long after = rss_kib();
     printf("  50000 unfinished first parts: RSS %ld -> %ld KiB (%+ld), %" PRIu64 " evicted\n", before,
            after, after - before, mg_gw_get_stats(e.gw).partials_evicted);
-    assert_true(after - before < 4096);
+    assert_true(MG_RSS_FLAT(after - before));
     /* refs repeat every 256: a repeat with other octets is refused, else the oldest goes */
     assert_true(mg_gw_get_stats(e.gw).partials_evicted + mg_gw_get_stats(e.gw).refused >= 50000 - 4);
     /* a genuine long telemetry, parts in reverse order */

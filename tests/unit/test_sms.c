@@ -186,6 +186,12 @@ static void test_peek_reasons(void **state)
     assert_non_null(strstr(why, "longer"));
     in.ud_len = 3 + 10;
     assert_int_equal(mg_sms_classify(&in, &pk, &why), MG_ERR_TRUNC);
+    ud[1] = 0x71; /* a response packet longer than one SMS (message_payload) */
+    in.ud_len = MG_SMS_RSP_MAX + 1;
+    assert_int_equal(mg_sms_classify(&in, &pk, &why), MG_ERR_LENGTH);
+    in.ud_len = 40;
+    assert_int_equal(mg_sms_classify(&in, &pk, &why), MG_OK);
+    assert_int_equal(pk.kind, MG_SMS_RESPONSE);
     ud[1] = 0x24; /* another IE: no secured packet */
     in.ud_len = 40;
     assert_int_equal(mg_sms_classify(&in, &pk, &why), MG_ERR_SECURITY_LEVEL);
