@@ -6,7 +6,9 @@ usage: size.py LABEL MAP FLASH_GOAL STACK_GOAL COUNTED_DIR CI_DIR... [--callback
   LABEL        name printed with the figures ("core", "device")
   MAP          the linker map of the probe (-Wl,-Map)
   COUNTED_DIR  objects under WORK/COUNTED_DIR/ are counted (flash) and their
-               public functions are the stack entry points
+               public functions are the stack entry points; DIR,DIR2,... also
+               counts the flash of the objects under the other directories
+               (what the first one links of them)
   CI_DIR       directories whose .ci call graphs (-fcallgraph-info=su) are joined
   --callbacks  indirect calls from the counted objects are the caller's
                callbacks (device.h): counted 0 and listed, not a failure
@@ -21,7 +23,9 @@ import glob, os, re, sys
 
 args = [a for a in sys.argv[1:] if a != '--callbacks']
 callbacks_ok = '--callbacks' in sys.argv[1:]
-label, map_path, flash_goal, stack_goal, counted = args[0], args[1], int(args[2]), int(args[3]), args[4]
+label, map_path, flash_goal, stack_goal, counted_dirs = args[0], args[1], int(args[2]), int(args[3]), args[4]
+counted_dirs = counted_dirs.split(',')
+counted = counted_dirs[0]
 ci_dirs = args[5:]
 work = os.path.dirname(map_path)
 
@@ -50,8 +54,9 @@ for l in lines[start:]:
     name, size, obj = rec
     if size == 0:
         continue
-    if ('/%s/' % counted) in obj and obj.endswith('.o'):
-        key = os.path.basename(obj)
+    cd = next((d for d in counted_dirs if ('/%s/' % d) in obj), None)
+    if cd is not None and obj.endswith('.o'):
+        key = os.path.basename(obj) if cd == counted else cd + '/' + os.path.basename(obj)
         per_obj[key] = per_obj.get(key, 0) + size
     else:
         b = 'libgcc' if 'libgcc' in obj else 'newlib' if 'libc' in obj else \
