@@ -595,13 +595,54 @@ static void test_lookup_limit(void **state)
     env_close(&e);
 }
 
+typedef struct evsrc {
+    const char *kind;
+    char source[MG_MSISDN_MAX];
+} evsrc;
+
+static bool find_src(void *ctx, const mg_event *ev)
+{
+    evsrc *c = ctx;
+    if (strcmp(ev->kind, c->kind) == 0)
+        snprintf(c->source, sizeof(c->source), "%s", ev->source);
+    return true;
+}
+
+/* Defect 10: a command without PoR times out once, and its event names the device's number. */
+static void test_por_timeout_source(void **state)
+{
+    (void)state;
+    env e;
+    env_open(&e, 0);
+    dev v;
+    dev_add(&e, &v, "door-5", "+4915100000055", MG_ALG_AES, 16);
+    int64_t id = queue(&e, &v, "unlock");
+    assert_int_equal(mg_gw_send_queued(e.gw), MG_OK);
+    assert_int_equal(mg_gw_tick(e.gw, (int64_t)time(NULL) + 600), MG_OK);
+    assert_int_equal(cmd_state(&e, id), MG_CMD_TIMEOUT);
+    assert_int_equal(mg_gw_tick(e.gw, (int64_t)time(NULL) + 900), MG_OK);
+    assert_int_equal(events(&e, "por_timeout", NULL), 1);
+    evsrc c = {"por_timeout", ""};
+    assert_int_equal(mg_store_events(e.s, 0, 0, 0, find_src, &c), MG_OK);
+    assert_string_equal(c.source, v.d.msisdn);
+    /* the device's PoR arriving late matches no waiting command */
+    uint8_t data[MG_SMS_DATA_MAX], por[MG_SMS_RSP_MAX];
+    size_t dl = 0, pn = device_command(&e, &v, 0, data, &dl, por);
+    assert_int_equal(inbound(&e, v.d.msisdn, 0x04, por, pn), MG_GW_DEFER);
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_int_equal(cmd_state(&e, id), MG_CMD_TIMEOUT);
+    assert_int_equal(events(&e, "por_unknown", NULL), 1);
+    dev_free(&v);
+    env_close(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reflection_and_por_once), cmocka_unit_test(test_every_algorithm),
         cmocka_unit_test(test_data_codings),            cmocka_unit_test(test_spoofed_sender_flood),
         cmocka_unit_test(test_concat_and_partial_flood), cmocka_unit_test(test_busy_store_is_retry),
-        cmocka_unit_test(test_lookup_limit),
+        cmocka_unit_test(test_lookup_limit),            cmocka_unit_test(test_por_timeout_source),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
