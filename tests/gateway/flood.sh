@@ -57,7 +57,7 @@ echo "flood: events table $ev0 rows before, $ev1 after (+$((ev1 - ev0)) for $tot
   | sed 's/^ */flood:   /'
 # Under AddressSanitizer the RSS is its allocator's (quarantine, shadow
 # memory), not the gateway's: reported, not judged (the gcc run judges it).
-if nm "$bin" 2>/dev/null | grep -q '__asan_init'; then
+if nm "$bin" 2>/dev/null | grep '__asan_init' > /dev/null; then
   ok "memory: VmRSS +$((rss1 - rss0)) KiB under $total flood messages (ASan build: not judged)"
 else
   [ $((rss1 - rss0)) -lt "$limit_kib" ] || fail "resident memory grew by $((rss1 - rss0)) KiB"
