@@ -266,7 +266,7 @@ typedef struct mg_risk_vt {
     double brute_eur;       /* brute-force cost part (0 if none) */
     double willingness;     /* EUR: most that a capable in-scope attacker spends (0: none capable) */
     int worst_attacker;     /* attacker index behind willingness, -1 none */
-    double probability;     /* Monte Carlo: P(cost < willingness), most likely attacker */
+    double probability;     /* Monte Carlo: P(cost <= willingness), most likely attacker */
     double exploited;       /* devices reached within the exposure time */
     double exposure_days;   /* time to detect + time to resolve */
     double damage_min, damage_worst; /* EUR */
@@ -276,7 +276,7 @@ typedef struct mg_risk_vt {
     mg_impact impact;
     int risk_21434;         /* 1..5 */
     mg_tvra tvra;
-    bool secure;            /* cost.lo > willingness */
+    bool secure;            /* cost.lo > willingness (a tie is NOT secure) */
     double margin;          /* cost.lo - willingness, EUR */
     double secure_until;    /* year; INFINITY when not limited by key length */
     bool detected;          /* a detection measure for it is in place */
@@ -284,6 +284,20 @@ typedef struct mg_risk_vt {
 } mg_risk_vt;
 
 typedef struct mg_risk_pick { int measure, target; double cost; } mg_risk_pick;
+
+/* A finding that no set of catalogue measures closes ("not achievable with the
+ * catalogue"): evaluated with every candidate measure of its node/link applied.
+ * What would close it: a measure outside the catalogue raising the attack cost
+ * by MORE than close_eur (a tie is an attack that happens), removing the asset
+ * (the node/link or the damage), or accepting the risk. */
+typedef struct mg_risk_gap {
+    size_t vt;               /* index into vts */
+    int attacker;            /* catalogue attacker index who still profits */
+    double cost_lo_all;      /* EUR, cheapest attack with every available measure */
+    double willingness_all;  /* EUR, what that attacker spends then */
+    double margin_all;       /* cost_lo_all - willingness_all (<= 0) */
+    double close_eur;        /* willingness_all - cost_lo_all: the cost to add, exceeded */
+} mg_risk_gap;
 typedef struct mg_risk_point { double cost, residual; } mg_risk_point;
 
 typedef struct mg_risk_result {
@@ -293,7 +307,7 @@ typedef struct mg_risk_result {
     uint64_t seed;
     unsigned draws;
     mg_risk_vt *vts; size_t n_vts;
-    /* P(cost < what attacker model->attackers[j] spends) for finding i at
+    /* P(cost <= what attacker model->attackers[j] spends) for finding i at
      * [i * model->n_attackers + j]; 0 when that attacker is not capable */
     double *p_attacker;
     bool secure;             /* every vector against every node/link */
@@ -307,6 +321,9 @@ typedef struct mg_risk_result {
     bool portfolio_exact;
     double portfolio_lower_bound;
     size_t n_unclosable;     /* vectors no catalogue measure can close */
+    mg_risk_gap *gaps; size_t n_gaps; /* those findings, named (n_gaps == n_unclosable) */
+    bool achievable;         /* false: "not achievable with the catalogue" — the
+                                portfolio closes only the closable findings */
     double residual_after;
     mg_risk_point *curve; size_t n_curve;
     void *arena;

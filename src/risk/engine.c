@@ -288,7 +288,7 @@ static double mc_probability(const mc *s, const mg_risk_model *m, const mg_risk_
                 continue;
             double w = cap_by_gain(a, o, c->vectors[o->vector].damage,
                                    s->budget[i * s->draws + d]);
-            if (cost < w)
+            if (cost <= w) /* the one rule: cost <= willingness is an attack that happens */
                 hit[i]++;
         }
     }
@@ -376,6 +376,59 @@ static void mask_extra(const cand *cd, size_t first, unsigned mask, size_t n, in
             ex[(*ne)++] = cd[first + i].measure;
 }
 
+/* ---- deterministic ties (docs/risk-method.md §3) ------------------------------------
+ * Among portfolios of equal cost (equal within 1e-9 relative, so that a sum in a
+ * different order is still a tie) the one with fewer measures wins, then the one
+ * whose sorted list of "measure target" names comes first. rank[i] is the position
+ * of candidate i in that name order. */
+static bool cost_tie(double a, double b)
+{
+    return fabs(a - b) <= 1e-9 * fmax(1.0, fmax(fabs(a), fabs(b)));
+}
+
+static size_t popcount64(unsigned long long x)
+{
+    size_t n = 0;
+    for (; x; x &= x - 1)
+        n++;
+    return n;
+}
+
+static void mask_ranks(unsigned long long mask, const unsigned *rank, size_t off, size_t n,
+                       unsigned *out, size_t *no)
+{
+    *no = 0;
+    for (size_t i = 0; i < n && i < 64; i++)
+        if ((mask >> i) & 1ull) {
+            unsigned v = rank[off + i];
+            size_t j = (*no)++;
+            while (j > 0 && out[j - 1] > v) {
+                out[j] = out[j - 1];
+                j--;
+            }
+            out[j] = v;
+        }
+}
+
+/* true when (ca, a) is strictly preferred to (cb, b) */
+static bool prefer(double ca, unsigned long long a, double cb, unsigned long long b,
+                   const unsigned *rank, size_t off, size_t n)
+{
+    if (!cost_tie(ca, cb))
+        return ca < cb;
+    size_t pa = popcount64(a), pb = popcount64(b);
+    if (pa != pb)
+        return pa < pb;
+    unsigned ra[64], rb[64];
+    size_t na, nb;
+    mask_ranks(a, rank, off, n, ra, &na);
+    mask_ranks(b, rank, off, n, rb, &nb);
+    for (size_t i = 0; i < na && i < nb; i++)
+        if (ra[i] != rb[i])
+            return ra[i] < rb[i];
+    return false;
+}
+
 mg_err mg_risk_analyze(const mg_risk_model *m, const mg_risk_catalogue *c,
                        const mg_risk_opts *opt, mg_risk_result *r)
 {
@@ -405,7 +458,8 @@ mg_err mg_risk_analyze(const mg_risk_model *m, const mg_risk_catalogue *c,
     r->p_attacker = mg_arena_array(A, (n ? n : 1) * m->n_attackers, sizeof(double));
     mc s = {r->draws, o.seed, mg_arena_array(A, (size_t)r->draws * (m->n_attackers + 1),
                                              sizeof(double))};
-    if (r->vts == NULL || r->p_attacker == NULL || s.budget == NULL)
+    r->gaps = mg_arena_array(A, n ? n : 1, sizeof(mg_risk_gap));
+    if (r->vts == NULL || r->p_attacker == NULL || s.budget == NULL || r->gaps == NULL)
         goto oom;
     for (size_t i = 0; i < m->n_attackers; i++) {
         mg_rng rg;
@@ -485,6 +539,23 @@ mg_err mg_risk_analyze(const mg_risk_model *m, const mg_risk_catalogue *c,
         so->n = nc - so->first;
     }
 
+    /* rank of each candidate in the order of its names (measure id, then node/link id) */
+    unsigned *rank = mg_arena_array(A, nc ? nc : 1, sizeof(unsigned));
+    if (rank == NULL)
+        goto oom;
+    for (size_t i = 0; i < nc; i++) {
+        unsigned k = 0;
+        for (size_t j = 0; j < nc; j++) {
+            int d = strcmp(c->measures[cd[j].measure].id, c->measures[cd[i].measure].id);
+            if (d == 0)
+                d = strcmp(m->targets[cd[j].target].id, m->targets[cd[i].target].id);
+            if (d == 0)
+                d = (j > i) - (j < i);
+            k += d < 0;
+        }
+        rank[i] = k;
+    }
+
     /* 3. per target: which failing vectors can be closed, feasibility of each subset */
     bool all_local_exact = true;
     for (size_t t = 0; t < m->n_targets; t++) {
@@ -498,7 +569,16 @@ mg_err mg_risk_analyze(const mg_risk_model *m, const mg_risk_catalogue *c,
             mg_risk_vt tmp;
             mg_risk_eval_vt(m, c, r->year, r->vts[so->vts[j]].vector, (int)t, ex, ne, &tmp);
             so->closable[j] = tmp.secure;
-            r->n_unclosable += !tmp.secure;
+            if (!tmp.secure) {
+                mg_risk_gap *gp = &r->gaps[r->n_gaps++];
+                gp->vt = so->vts[j];
+                gp->attacker = tmp.worst_attacker;
+                gp->cost_lo_all = tmp.cost.lo;
+                gp->willingness_all = tmp.willingness;
+                gp->margin_all = tmp.margin;
+                gp->close_eur = tmp.willingness - tmp.cost.lo;
+                r->n_unclosable++;
+            }
         }
         so->minvar = so->mintotal = INFINITY;
         if (so->n <= MAX_LOCAL) {
@@ -523,7 +603,9 @@ mg_err mg_risk_analyze(const mg_risk_model *m, const mg_risk_catalogue *c,
                 so->feasible[mask] = feas;
                 if (feas && var < so->minvar)
                     so->minvar = var;
-                if (feas && tot < so->mintotal) {
+                if (feas && (isinf(so->mintotal) ||
+                             prefer(tot, mask, so->mintotal, so->best_mask, rank, so->first,
+                                    so->n))) {
                     so->mintotal = tot;
                     so->best_mask = mask;
                 }
@@ -620,7 +702,7 @@ mg_err mg_risk_analyze(const mg_risk_model *m, const mg_risk_catalogue *c,
             for (size_t k = 0; k < nd; k++)
                 if (g & dmask[k])
                     cost += c->measures[dmeas[k]].cost_fixed;
-            if (cost < best) {
+            if (isinf(best) || prefer(cost, g, best, best_global, rank, 0, nc)) {
                 best = cost;
                 best_global = g;
             }
@@ -673,6 +755,7 @@ mg_err mg_risk_analyze(const mg_risk_model *m, const mg_risk_catalogue *c,
         }
         so->best_mask = lm;
     }
+    r->achievable = r->n_unclosable == 0;
     r->portfolio_lower_bound = r->portfolio_exact ? r->portfolio_cost : fmax(lb_sum, lb_max);
 
     /* 5. residual risk after the portfolio and the cost/residual curve */

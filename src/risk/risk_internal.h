@@ -74,6 +74,10 @@ double mg_rng_unit(mg_rng *r); /* [0,1) with 53 bits */
 /* Formats an amount of money "12 345 EUR" (or "1.2e+15 EUR", "unbounded"). */
 void mg_fmt_eur(char *buf, size_t cap, double eur);
 void mg_fmt_year(char *buf, size_t cap, double year);
+/* Exact JSON number (integer for whole values, else 15..17 significant digits
+ * that round-trip; "null" when not finite). cap >= 32. */
+void mg_json_num(FILE *f, double v);
+void mg_json_num_fmt(char *buf, size_t cap, double v);
 /* Reads a whole file (at most cap bytes); NULL with errno on failure. */
 unsigned char *mg_read_file(const char *path, size_t cap, size_t *len);
 

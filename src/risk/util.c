@@ -588,3 +588,30 @@ unsigned char *mg_read_file(const char *path, size_t cap, size_t *len)
     *len = size;
     return buf;
 }
+
+/* JSON number, exact: whole values below 2^53 as integers ("1234567"), other
+ * finite values with the fewest significant digits (15..17) that read back as
+ * the same double; non-finite values as null. */
+void mg_json_num(FILE *f, double v)
+{
+    char buf[40];
+    mg_json_num_fmt(buf, sizeof(buf), v);
+    fputs(buf, f);
+}
+
+void mg_json_num_fmt(char *buf, size_t cap, double v)
+{
+    if (!isfinite(v)) {
+        snprintf(buf, cap, "null");
+        return;
+    }
+    if (v == floor(v) && fabs(v) < 9007199254740992.0) {
+        snprintf(buf, cap, "%.0f", v == 0 ? 0.0 : v);
+        return;
+    }
+    for (int p = 15; p <= 17; p++) {
+        snprintf(buf, cap, "%.*g", p, v);
+        if (strtod(buf, NULL) == v)
+            return;
+    }
+}
