@@ -159,6 +159,8 @@ typedef struct mg_risk_effect {
     int measure;              /* index into measures */
     bool prevents;            /* the vector no longer works at all */
     double cost_x;            /* multiplies the attack cost range (>= 1) */
+    double cost_add;          /* EUR added to the attack cost range (>= 0) */
+    double add_days;          /* days added to the elapsed time (>= 0) */
     signed char raise[MG_AP_NFACTORS]; /* minimum level imposed, -1 none */
     int limit_reach;          /* the exploit reaches at most this (mg_reach), -1 none */
 } mg_risk_effect;

@@ -276,11 +276,12 @@ static bool load_measures(ydoc *y, mg_risk_catalogue *c)
 static bool load_effect(ydoc *y, yaml_node_t *e, const mg_risk_catalogue *c, const char **mids,
                         mg_risk_effect *ef)
 {
-    static const char *const keys[] = {"measure", "prevents", "cost_x", "raise", "limit_reach"};
+    static const char *const keys[] = {"measure", "prevents", "cost_x",     "cost_add",
+                                       "add_days", "raise",  "limit_reach"};
     yaml_node_t *v;
     if (!y_is_map(y, e, "an entry of countered_by"))
         return false;
-    y_check_keys(y, e, keys, 5);
+    y_check_keys(y, e, keys, sizeof(keys) / sizeof(keys[0]));
     ef->cost_x = 1;
     ef->limit_reach = -1;
     for (int f = 0; f < MG_AP_NFACTORS; f++)
@@ -293,6 +294,10 @@ static bool load_effect(ydoc *y, yaml_node_t *e, const mg_risk_catalogue *c, con
         return false;
     /* cost_x >= 1: a measure never makes an attack cheaper */
     if (!y_opt_num(y, e, "cost_x", 1, 1e30, &ef->cost_x))
+        return false;
+    /* "raises the attack cost by X EUR" and "adds N days of elapsed time" */
+    if (!y_opt_num(y, e, "cost_add", 0, 1e30, &ef->cost_add) ||
+        !y_opt_num(y, e, "add_days", 0, 36500, &ef->add_days))
         return false;
     v = y_get(y, e, "raise");
     if (v != NULL && !load_potential(y, v, ef->raise, false))

@@ -113,6 +113,25 @@ static double cap_by_gain(const mg_risk_attacker *a, const mg_risk_vt *o, mg_dam
     return fmin(budget, a->gain_share * g);
 }
 
+/* Upper bounds in days of the CEM elapsed-time levels (<= 1 day, <= 1 week,
+ * <= 2 weeks, <= 1 month, <= 2, 3, 4, 5, 6 months, > 6 months; a month is 30.4
+ * days). An attack of level l lengthened by d days takes up to bound(l) + d
+ * days: the new level is the first whose bound covers that. */
+static signed char elapsed_plus(signed char level, double days)
+{
+    static const double bound[] = {1, 7, 14, 30.4, 60.8, 91.3, 121.7, 152.1, 182.5};
+    const int nb = (int)(sizeof(bound) / sizeof(bound[0]));
+    if (level < 0)
+        level = 0;
+    if (level >= nb)
+        return level;
+    double need = bound[(int)level] + days;
+    int l = (int)level;
+    while (l < nb && bound[l] < need)
+        l++;
+    return (signed char)l;
+}
+
 void mg_risk_eval_vt(const mg_risk_model *m, const mg_risk_catalogue *c, double year, int v,
                      int t, const int *extra, size_t n_extra, mg_risk_vt *o)
 {
@@ -133,8 +152,11 @@ void mg_risk_eval_vt(const mg_risk_model *m, const mg_risk_catalogue *c, double 
     o->worst_attacker = -1;
     o->prevention_eur = INFINITY;
 
-    /* measures against this vector */
-    double cost_x = 1;
+    /* measures against this vector: combined order-independently
+     * (docs/risk-method.md §1.4): cost = base * prod(cost_x) + sum(cost_add),
+     * each factor at the highest level imposed, then elapsed time lengthened by
+     * the sum of add_days */
+    double cost_x = 1, cost_add = 0, add_days = 0;
     mg_reach reach_kind = ve->reach;
     signed char lv[MG_AP_NFACTORS];
     memcpy(lv, ve->level, sizeof(lv));
@@ -145,12 +167,16 @@ void mg_risk_eval_vt(const mg_risk_model *m, const mg_risk_catalogue *c, double 
         if (e->prevents)
             o->applicable = false;
         cost_x *= e->cost_x;
+        cost_add += e->cost_add;
+        add_days += e->add_days;
         if (e->limit_reach >= 0 && (mg_reach)e->limit_reach < reach_kind)
             reach_kind = (mg_reach)e->limit_reach;
         for (int f = 0; f < MG_AP_NFACTORS; f++)
             if (e->raise[f] > lv[f])
                 lv[f] = e->raise[f];
     }
+    if (add_days > 0)
+        lv[MG_AP_ELAPSED] = elapsed_plus(lv[MG_AP_ELAPSED], add_days);
     for (int f = 0; f < MG_AP_NFACTORS; f++) {
         o->ap_cem += mg_risk_ap_value_cem((mg_ap_factor)f, lv[f]);
         o->ap_21434 += mg_risk_ap_value_21434((mg_ap_factor)f, lv[f]);
@@ -173,8 +199,8 @@ void mg_risk_eval_vt(const mg_risk_model *m, const mg_risk_catalogue *c, double 
     o->exposure_days = ttd_days + m->ttr_days;
 
     /* cost in money */
-    o->cost.lo = ve->cost.lo * cost_x;
-    o->cost.hi = ve->cost.hi * cost_x;
+    o->cost.lo = ve->cost.lo * cost_x + cost_add;
+    o->cost.hi = ve->cost.hi * cost_x + cost_add;
     double base_lo = o->cost.lo;
     double bits = NAN;
     if (ve->brute == MG_BRUTE_OFFLINE) {
