@@ -187,6 +187,32 @@ static const char small_vec[] =
     "  - id: v5\n    name: five\n    principle: availability\n    kinds: [x]\n"
     "    potential: {elapsed_time: le_1_day, expertise: layman, knowledge: public, window: unlimited, equipment: standard}\n"
     "    cost_eur: [10, 20]\n    reach: one\n    damage: outage\n    source: test\n";
+/* The same vectors with additive and elapsed-time effects mixed in: the search
+ * must stay exact under base * prod(cost_x) + sum(cost_add). v1 is closed against
+ * High (20 000 EUR) by m_mid and m_cheap together (50 * 20 + 19 500 =
+ * 20 500 > 20 000) or m_big alone; v2 by m_mid (200 + 25 000) or m_cheap's 200 extra days, which
+ * lift the attack potential beyond High's capability; m_big on v2 is an exact tie
+ * (200 * 100 = 20 000, not enough). */
+static const char small_vec_add[] =
+    "vectors:\n"
+    "  - id: v1\n    name: one\n    principle: authentication\n    kinds: [x]\n"
+    "    potential: {elapsed_time: le_1_day, expertise: layman, knowledge: public, window: unlimited, equipment: standard}\n"
+    "    cost_eur: [50, 500]\n    reach: fleet\n    damage: manipulated\n    devices_per_day: 10\n"
+    "    countered_by:\n      - {measure: m_cheap, cost_add: 19500}\n      - {measure: m_mid, cost_x: 20}\n      - {measure: m_big, cost_add: 30000}\n"
+    "    detected_by: [m_det]\n    source: test\n"
+    "  - id: v2\n    name: two\n    principle: integrity\n    kinds: [x]\n"
+    "    potential: {elapsed_time: le_1_week, expertise: proficient, knowledge: public, window: easy, equipment: standard}\n"
+    "    cost_eur: [200, 2000]\n    reach: one\n    damage: stolen\n"
+    "    countered_by:\n      - {measure: m_mid, cost_add: 25000}\n      - {measure: m_big, cost_x: 100}\n      - {measure: m_cheap, add_days: 200}\n"
+    "    source: test\n"
+    "  - id: v3\n    name: three\n    principle: availability\n    kinds: [y]\n"
+    "    potential: {elapsed_time: le_1_day, expertise: layman, knowledge: public, window: unlimited, equipment: standard}\n"
+    "    cost_eur: [10, 100]\n    reach: fleet\n    damage: outage\n"
+    "    countered_by:\n      - {measure: m_mid, cost_x: 100, cost_add: 10000}\n      - {measure: m_big, cost_add: 15000}\n      - {measure: m_key, cost_add: 5000}\n"
+    "    source: test\n"
+    "  - id: v5\n    name: five\n    principle: availability\n    kinds: [x]\n"
+    "    potential: {elapsed_time: le_1_day, expertise: layman, knowledge: public, window: unlimited, equipment: standard}\n"
+    "    cost_eur: [10, 20]\n    reach: one\n    damage: outage\n    source: test\n";
 static const char small_cal[] =
     "brute_force: {reference_year: 2024, trials_per_eur: 7.0e13, doubling_years: 2, source: test}\n"
     "online: {sms_eur: 0.05, sms_per_hour_max: 3600, restart_eur: 10, source: test}\n"
@@ -200,10 +226,10 @@ static const char small_model[] =
     "attackers: [low, high]\n"
     "nodes:\n  - {id: x1, kind: x}\n  - {id: x2, kind: x, per_device: true}\n  - {id: y1, kind: y}\n";
 
-static void load_small(mg_risk_catalogue *c, mg_risk_model *m)
+static void load_small_vec(mg_risk_catalogue *c, mg_risk_model *m, const char *vec)
 {
     mg_risk_text a = {"att.yaml", small_att, sizeof(small_att) - 1};
-    mg_risk_text v = {"vec.yaml", small_vec, sizeof(small_vec) - 1};
+    mg_risk_text v = {"vec.yaml", vec, strlen(vec)};
     mg_risk_text me = {"mea.yaml", small_mea, sizeof(small_mea) - 1};
     mg_risk_text ca = {"cal.yaml", small_cal, sizeof(small_cal) - 1};
     mg_risk_text mo = {"small.yaml", small_model, sizeof(small_model) - 1};
@@ -247,12 +273,11 @@ static bool feasible(const mg_risk_model *m, const mg_risk_catalogue *c, const i
     return true;
 }
 
-static void test_portfolio_is_cheapest(void **state)
+static void portfolio_is_cheapest(const char *vec)
 {
-    (void)state;
     mg_risk_catalogue c;
     mg_risk_model m;
-    load_small(&c, &m);
+    load_small_vec(&c, &m, vec);
     mg_risk_opts o = {.seed = 3, .draws = 200};
     mg_risk_result r;
     assert_int_equal(mg_risk_analyze(&m, &c, &o, &r), MG_OK);
@@ -290,6 +315,7 @@ static void test_portfolio_is_cheapest(void **state)
     assert_int_equal(unclosable, r.n_unclosable);
     assert_true(unclosable >= 1); /* v5 on x1 and x2: nothing counters it */
     double best = INFINITY;
+    size_t best_n = SIZE_MAX;
     for (unsigned long g = 0; g < (1ul << nu); g++) {
         int pm[64], pt[64];
         size_t np = 0;
@@ -306,8 +332,13 @@ static void test_portfolio_is_cheapest(void **state)
                     cost += c.measures[um[k]].cost_fixed;
                 }
             }
-        if (cost < best && feasible(&m, &c, pm, pt, np, closable, &r))
+        if (cost < best - 1e-6 && feasible(&m, &c, pm, pt, np, closable, &r)) {
             best = cost;
+            best_n = np;
+        } else if (fabs(cost - best) <= 1e-6 && np < best_n &&
+                   feasible(&m, &c, pm, pt, np, closable, &r)) {
+            best_n = np;
+        }
     }
     assert_true(isfinite(best));
     /* the engine's portfolio is feasible ... */
@@ -319,10 +350,26 @@ static void test_portfolio_is_cheapest(void **state)
     assert_true(feasible(&m, &c, pm, pt, r.n_picks, closable, &r));
     /* ... and no cheaper feasible set exists */
     assert_true(fabs(r.portfolio_cost - best) < 1e-6);
+    /* ... and among the cheapest it has the fewest measures */
+    assert_int_equal(r.n_picks, best_n);
+    assert_int_equal(r.achievable, r.n_unclosable == 0);
+    assert_int_equal(r.n_gaps, r.n_unclosable);
     assert_true(r.portfolio_lower_bound <= r.portfolio_cost + 1e-6);
     mg_risk_result_free(&r);
     mg_risk_model_free(&m);
     mg_risk_catalogue_free(&c);
+}
+
+static void test_portfolio_is_cheapest(void **state)
+{
+    (void)state;
+    portfolio_is_cheapest(small_vec);
+}
+
+static void test_portfolio_is_cheapest_additive(void **state)
+{
+    (void)state;
+    portfolio_is_cheapest(small_vec_add);
 }
 
 /* On the examples: the portfolio closes every closable finding. */
@@ -465,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_measure_never_lowers_cost),
         cmocka_unit_test(test_bigger_budget_never_helps),
         cmocka_unit_test(test_portfolio_is_cheapest),
+        cmocka_unit_test(test_portfolio_is_cheapest_additive),
         cmocka_unit_test(test_portfolio_closes_examples),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_schema_errors),
