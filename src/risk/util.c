@@ -165,13 +165,59 @@ yaml_node_t *y_node(ydoc *y, int idx)
     return yaml_document_get_node(&y->doc, idx);
 }
 
+/* The key a node is the value of ("probability"), or of whose list it is an
+ * item ("attackers[2]"), so that every message names the key; "" when the node
+ * is the root or a key itself. Linear in the document: done for the first
+ * errors only, so that a document full of errors stays linear. */
+static void y_key_of(ydoc *y, const yaml_node_t *n, char out[96], size_t cap)
+{
+    out[0] = '\0';
+    if (n == NULL || !y->loaded)
+        return;
+    yaml_node_t *start = y->doc.nodes.start, *top = y->doc.nodes.top;
+    if (n < start || n >= top)
+        return;
+    int idx = (int)(n - start) + 1;
+    for (yaml_node_t *p = start; p < top; p++) {
+        if (p->type != YAML_MAPPING_NODE)
+            continue;
+        for (yaml_node_pair_t *q = p->data.mapping.pairs.start; q < p->data.mapping.pairs.top;
+             q++) {
+            yaml_node_t *k = yaml_document_get_node(&y->doc, q->key);
+            yaml_node_t *v = yaml_document_get_node(&y->doc, q->value);
+            if (!y_is_scalar(k) || v == NULL)
+                continue;
+            if (q->value == idx) {
+                snprintf(out, cap, "%.60s", (const char *)k->data.scalar.value);
+                return;
+            }
+            if (v->type == YAML_SEQUENCE_NODE)
+                for (yaml_node_item_t *it = v->data.sequence.items.start;
+                     it < v->data.sequence.items.top; it++)
+                    if (*it == idx) {
+                        snprintf(out, cap, "%.60s[%u]", (const char *)k->data.scalar.value,
+                                 (unsigned)((size_t)(it - v->data.sequence.items.start) %
+                                            1000000u));
+                        return;
+                    }
+        }
+    }
+}
+
 void y_err(ydoc *y, const yaml_node_t *n, const char *hint, const char *fmt, ...)
 {
-    char msg[512];
+    char body[512], key[96], msg[640];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vsnprintf(body, sizeof(body), fmt, ap);
     va_end(ap);
+    key[0] = '\0';
+    if (y->errors < 64)
+        y_key_of(y, n, key, sizeof(key));
+    if (key[0] != '\0')
+        snprintf(msg, sizeof(msg), "%s (key: %s)", body, key);
+    else
+        snprintf(msg, sizeof(msg), "%s", body);
     y->errors++;
     size_t line = n ? n->start_mark.line + 1 : 1, col = n ? n->start_mark.column + 1 : 1;
     mg_diag_add(y->diag, y->file, line, col, msg, hint);

@@ -450,15 +450,15 @@ static void test_schema_errors(void **state)
     expect_error("system: [\n", "bad.yaml:2:1: YAML syntax error");
     expect_error("system:\n  name: x\n  year: 2025\n  devices: 10\n  value_eur: {}\n"
                  "attackers: [fraud, mafia]\nnodes:\n  - {id: a, kind: backend}\n",
-                 "bad.yaml:6:20: unknown attacker 'mafia'");
+                 "bad.yaml:6:20: unknown attacker 'mafia' (key: attackers[1])");
     expect_error("system:\n  name: x\n  year: 2025\n  devices: 10\n  value_eur: {}\n"
                  "attackers: [fraud]\nnodes:\n  - {id: a, kind: backend, measures: [secure_elemnt]}\n",
-                 "bad.yaml:8:39: unknown measure 'secure_elemnt' (hint: did you mean 'secure_element'?)");
+                 "bad.yaml:8:39: unknown measure 'secure_elemnt' (key: measures[0]) (hint: did you mean 'secure_element'?)");
     expect_error("system:\n  name: x\n  year: 2025\n  devices: 10\n  value_eur: {}\n"
                  "attackers: [fraud]\nnodes:\n  - {id: a, kind: backend, measures: [lte_only]}\n",
-                 "measure 'lte_only' cannot be placed on a backend (hint: it fits on: radio modem)");
+                 "measure 'lte_only' cannot be placed on a backend (key: measures[0]) (hint: it fits on: radio modem)");
     expect_error("system:\n  name: x\n  year: 2025\n  devices: -3\n  value_eur: {}\n",
-                 "bad.yaml:4:12: -3 is out of range");
+                 "bad.yaml:4:12: -3 is out of range (key: devices)");
     expect_error("system:\n  name: x\n  year: 2025\n  value_eur: {}\n",
                  "the system has no device count");
     expect_error("system:\n  name: x\n  year: 2025\n  devices: 10\n  value_eur: {}\n"
