@@ -223,6 +223,14 @@ typedef struct mg_risk_command {
     int *via; size_t n_via;   /* targets it travels through */
 } mg_risk_command;
 
+/* What the analyst knows about one vector in this system (model `vectors:`). */
+typedef struct mg_risk_vector_use {
+    int vector;               /* index into the catalogue's vectors */
+    int *attackers; size_t n_attackers; /* catalogue attacker indices that use it;
+                                           0 = every attacker in scope */
+    double probability;       /* P(the attack is attempted in a campaign), NaN: not given */
+} mg_risk_vector_use;
+
 typedef struct mg_risk_model {
     const char *name, *file;
     double year, lifetime_years;
@@ -233,6 +241,9 @@ typedef struct mg_risk_model {
     double ttr_days;          /* time to resolve an incident */
     double ttd_days;          /* time to detect without a detection measure */
     int *attackers; size_t n_attackers;
+    double *attacker_probability; /* per entry of attackers: P(it attempts an attack
+                                     in a campaign), NaN: not given */
+    mg_risk_vector_use *uses; size_t n_uses; /* per-vector restrictions (model `vectors:`) */
     const char **role_org;    /* organisation per catalogue role (NULL: not named) */
     mg_risk_target *targets; size_t n_targets;
     mg_risk_command *commands; size_t n_commands;
@@ -340,6 +351,11 @@ void mg_risk_result_free(mg_risk_result *r);
  * Fills cost, potential, willingness, secure, margin, secure_until. */
 void mg_risk_eval_vt(const mg_risk_model *m, const mg_risk_catalogue *cat, double year,
                      int vector, int target, const int *extra, size_t n_extra, mg_risk_vt *out);
+/* Whether the j-th in-scope attacker of the model uses the vector (model
+ * `vectors: [{vector, attackers}]`), and the probability that it attempts it:
+ * the vector's `probability`, else the attacker's, else 1 (docs/risk-method.md §1.7). */
+bool mg_risk_attacker_uses(const mg_risk_model *m, int vector, size_t j);
+double mg_risk_attempt_probability(const mg_risk_model *m, int vector, size_t j);
 /* Whether a vector applies to a target's kind. */
 bool mg_risk_vector_targets(const mg_risk_catalogue *cat, int vector, const mg_risk_target *t);
 /* Cost in EUR of placing a measure on a target (fixed cost excluded). */

@@ -102,6 +102,37 @@ static mg_impact impact_of(const mg_risk_calib *k, double eur)
     return MG_IMPACT_NEGLIGIBLE;
 }
 
+static const mg_risk_vector_use *use_of(const mg_risk_model *m, int vector)
+{
+    for (size_t i = 0; i < m->n_uses; i++)
+        if (m->uses[i].vector == vector)
+            return &m->uses[i];
+    return NULL;
+}
+
+bool mg_risk_attacker_uses(const mg_risk_model *m, int vector, size_t j)
+{
+    const mg_risk_vector_use *u = use_of(m, vector);
+    if (u == NULL || u->n_attackers == 0)
+        return true;
+    for (size_t k = 0; k < u->n_attackers; k++)
+        if (u->attackers[k] == m->attackers[j])
+            return true;
+    return false;
+}
+
+double mg_risk_attempt_probability(const mg_risk_model *m, int vector, size_t j)
+{
+    const mg_risk_vector_use *u = use_of(m, vector);
+    if (!mg_risk_attacker_uses(m, vector, j))
+        return 0;
+    if (u != NULL && !isnan(u->probability))
+        return u->probability;
+    if (m->attacker_probability != NULL && !isnan(m->attacker_probability[j]))
+        return m->attacker_probability[j];
+    return 1;
+}
+
 /* What an attacker spends: its budget, capped by a share of what it gains. */
 static double cap_by_gain(const mg_risk_attacker *a, const mg_risk_vt *o, mg_damage_kind k,
                           double budget)
@@ -252,7 +283,7 @@ void mg_risk_eval_vt(const mg_risk_model *m, const mg_risk_catalogue *c, double 
     /* who would pay for it */
     for (size_t i = 0; i < m->n_attackers; i++) {
         const mg_risk_attacker *a = &c->attackers[m->attackers[i]];
-        if (o->ap_cem > a->capability)
+        if (o->ap_cem > a->capability || !mg_risk_attacker_uses(m, v, i))
             continue;
         double w = cap_by_gain(a, o, ve->damage, a->budget.hi);
         if (o->worst_attacker < 0 || w > o->willingness) {
@@ -310,7 +341,7 @@ static double mc_probability(const mc *s, const mg_risk_model *m, const mg_risk_
         double cost = loguniform(o->cost.lo, o->cost.hi, mg_rng_unit(&r));
         for (size_t i = 0; i < na; i++) {
             const mg_risk_attacker *a = &c->attackers[m->attackers[i]];
-            if (o->ap_cem > a->capability)
+            if (o->ap_cem > a->capability || !mg_risk_attacker_uses(m, o->vector, i))
                 continue;
             double w = cap_by_gain(a, o, c->vectors[o->vector].damage,
                                    s->budget[i * s->draws + d]);
@@ -319,7 +350,7 @@ static double mc_probability(const mc *s, const mg_risk_model *m, const mg_risk_
         }
     }
     for (size_t i = 0; i < na; i++) {
-        double p = (double)hit[i] / (double)s->draws;
+        double p = (double)hit[i] / (double)s->draws * mg_risk_attempt_probability(m, o->vector, i);
         if (per_attacker != NULL)
             per_attacker[i] = p;
         if (p > best)

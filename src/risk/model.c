@@ -251,14 +251,81 @@ static bool load_system(ydoc *y, yaml_node_t *s, mg_risk_model *m)
     return y_opt_num(y, v, "publicity", 0, 1e15, &m->publicity);
 }
 
+/* vectors: [{vector: id, attackers: [id...], probability: p}] — which in-scope
+ * attackers use a vector, and the analyst's probability that it is attempted. */
+static bool load_uses(ydoc *y, yaml_node_t *v, const mg_risk_catalogue *c, const char **aids,
+                      mg_risk_model *m)
+{
+    static const char *const ukeys[] = {"vector", "attackers", "probability"};
+    if (!y_is_seq(y, v, "vectors"))
+        return false;
+    size_t nu = y_seq_len(v);
+    const char **vids = mg_arena_array(y->arena, c->n_vectors ? c->n_vectors : 1, sizeof(char *));
+    m->uses = mg_arena_array(y->arena, nu ? nu : 1, sizeof(mg_risk_vector_use));
+    if (vids == NULL || m->uses == NULL)
+        return false;
+    for (size_t i = 0; i < c->n_vectors; i++)
+        vids[i] = c->vectors[i].id;
+    for (size_t i = 0; i < nu; i++) {
+        yaml_node_t *e = y_seq_at(y, v, i), *n;
+        mg_risk_vector_use *u = &m->uses[i];
+        if (!y_is_map(y, e, "an entry of vectors"))
+            return false;
+        y_check_keys(y, e, ukeys, 3);
+        u->probability = NAN;
+        if (!y_req(y, e, "vector", &n) ||
+            (u->vector = y_enum(y, n, "vector", vids, c->n_vectors)) < 0 ||
+            !y_opt_num(y, e, "probability", 0, 1, &u->probability))
+            return false;
+        for (size_t k = 0; k < i; k++)
+            if (m->uses[k].vector == u->vector) {
+                y_err(y, n, "list each vector once", "vector '%s' repeated",
+                      c->vectors[u->vector].id);
+                return false;
+            }
+        n = y_get(y, e, "attackers");
+        if (n != NULL) {
+            if (!y_is_seq(y, n, "attackers"))
+                return false;
+            size_t na = y_seq_len(n);
+            u->attackers = mg_arena_array(y->arena, na ? na : 1, sizeof(int));
+            if (u->attackers == NULL)
+                return false;
+            if (na == 0) {
+                y_err(y, n, "leave 'attackers' out when every attacker in scope uses it",
+                      "no attacker named");
+                return false;
+            }
+            for (size_t k = 0; k < na; k++) {
+                yaml_node_t *an = y_seq_at(y, n, k);
+                int a = y_enum(y, an, "attacker", aids, c->n_attackers);
+                if (a < 0)
+                    return false;
+                bool in_scope = false;
+                for (size_t j = 0; j < m->n_attackers; j++)
+                    in_scope |= m->attackers[j] == a;
+                if (!in_scope) {
+                    y_err(y, an, "add it to the model's 'attackers:' first",
+                          "attacker '%s' is not in scope", aids[a]);
+                    return false;
+                }
+                u->attackers[u->n_attackers++] = a;
+            }
+        }
+        m->n_uses = i + 1;
+    }
+    return true;
+}
+
 static bool load_model(ydoc *y, const mg_risk_catalogue *c, mg_risk_model *m)
 {
-    static const char *const top[] = {"system", "attackers", "roles", "nodes", "links", "commands"};
+    static const char *const top[] = {"system", "attackers", "roles",   "nodes",
+                                      "links",  "commands",  "vectors"};
     yaml_node_t *r = y_root(y), *v;
     kinds ks;
     if (!y_is_map(y, r, "the model"))
         return false;
-    y_check_keys(y, r, top, 6);
+    y_check_keys(y, r, top, sizeof(top) / sizeof(top[0]));
     if (!y_req(y, r, "system", &v) || !load_system(y, v, m))
         return false;
     if (y_get(y, y_get(y, r, "system"), "time_to_detect_days") == NULL)
@@ -280,15 +347,26 @@ static bool load_model(ydoc *y, const mg_risk_catalogue *c, mg_risk_model *m)
     if (!y_req(y, r, "attackers", &v) || !y_is_seq(y, v, "attackers"))
         return false;
     m->attackers = mg_arena_array(y->arena, y_seq_len(v) + 1, sizeof(int));
-    if (m->attackers == NULL)
+    m->attacker_probability = mg_arena_array(y->arena, y_seq_len(v) + 1, sizeof(double));
+    if (m->attackers == NULL || m->attacker_probability == NULL)
         return false;
     for (size_t i = 0; i < y_seq_len(v); i++) {
-        int a = y_enum(y, y_seq_at(y, v, i), "attacker", aids, c->n_attackers);
+        /* an id, or {id, probability} */
+        static const char *const akeys[] = {"id", "probability"};
+        yaml_node_t *an = y_seq_at(y, v, i), *idn = an;
+        double pa = NAN;
+        if (an != NULL && an->type == YAML_MAPPING_NODE) {
+            y_check_keys(y, an, akeys, 2);
+            if (!y_req(y, an, "id", &idn) || !y_opt_num(y, an, "probability", 0, 1, &pa))
+                return false;
+        }
+        int a = y_enum(y, idn, "attacker", aids, c->n_attackers);
         if (a < 0)
             return false;
+        m->attacker_probability[m->n_attackers] = pa;
         for (size_t j = 0; j < m->n_attackers; j++)
             if (m->attackers[j] == a) {
-                y_err(y, y_seq_at(y, v, i), "list each attacker once", "attacker repeated");
+                y_err(y, idn, "list each attacker once", "attacker repeated");
                 return false;
             }
         m->attackers[m->n_attackers++] = a;
@@ -343,6 +421,9 @@ static bool load_model(ydoc *y, const mg_risk_catalogue *c, mg_risk_model *m)
             }
         }
     }
+    v = y_get(y, r, "vectors");
+    if (v != NULL && !load_uses(y, v, c, aids, m))
+        return false;
     v = y_get(y, r, "commands");
     if (v != NULL) {
         static const char *const ckeys[] = {"name", "value_eur", "via"};

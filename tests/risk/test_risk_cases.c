@@ -21,7 +21,8 @@
  * no gain cap: it spends exactly 1000 EUR. Capability 19 (moderate). */
 static const char att[] =
     "attackers:\n"
-    "  - {id: crook, name: Crook, budget_eur: [1000, 1000], capability: 19, source: test}\n";
+    "  - {id: crook, name: Crook, budget_eur: [1000, 1000], capability: 19, source: test}\n"
+    "  - {id: vandal, name: Vandal, budget_eur: [50, 50], capability: 19, source: test}\n";
 static const char mea[] =
     "measures:\n"
     "  - {id: m_add, name: add, kinds: [x], role: r1, cost_fixed_eur: 300, source: test}\n"
@@ -230,6 +231,115 @@ static void test_unclosable(void **state)
     mg_risk_catalogue_free(&c);
 }
 
+/* 5. Which attackers use a vector, and with what probability.
+ * v_tie costs 1000 (tie with the crook, see case 1). */
+#define MODEL5(att, vecs)                                                               \
+    "system:\n  name: case\n  year: 2025\n  devices: 10\n"                              \
+    "  value_eur: {stolen_per_device: 5000, manipulated_per_device: 1, outage_per_day: 1}\n" \
+    "attackers: " att "\nnodes:\n  - {id: n1, kind: t}\n" vecs
+
+static void analyze5(const char *model, mg_risk_result *r, mg_risk_catalogue *c,
+                     mg_risk_model *m)
+{
+    load(model, c, m);
+    mg_risk_opts o = {.seed = 1, .draws = 100};
+    assert_int_equal(mg_risk_analyze(m, c, &o, r), MG_OK);
+    assert_int_equal(r->n_vts, 1);
+}
+
+static void test_attackers_and_probability(void **state)
+{
+    (void)state;
+    mg_risk_catalogue c;
+    mg_risk_model m;
+    mg_risk_result r;
+    /* (a) only the vandal (50 EUR) uses v_tie: willingness 50, secure,
+     * margin 1000 - 50 = 950; 1000 <= 50 in no draw: probability 0, demand 0 */
+    analyze5(MODEL5("[crook, vandal]", "vectors:\n  - {vector: v_tie, attackers: [vandal]}\n"),
+             &r, &c, &m);
+    assert_true(r.vts[0].secure);
+    assert_true(r.vts[0].willingness == 50.0);
+    assert_string_equal(c.attackers[r.vts[0].worst_attacker].id, "vandal");
+    assert_true(r.vts[0].margin == 950.0);
+    assert_true(r.vts[0].probability == 0.0);
+    assert_true(r.residual == 0.0);
+    mg_risk_result_free(&r);
+    mg_risk_model_free(&m);
+    mg_risk_catalogue_free(&c);
+    /* (b) the analyst's per-vector probability 0.25: the crook's tie happens in
+     * every draw, P = 1 x 0.25 = 0.25; demand 0.25 x 5000 = 1250 EUR. The
+     * verdict does not change (not secure, margin 0). */
+    analyze5(MODEL5("[crook, vandal]", "vectors:\n  - {vector: v_tie, probability: 0.25}\n"), &r,
+             &c, &m);
+    assert_false(r.vts[0].secure);
+    assert_true(r.vts[0].probability == 0.25);
+    assert_true(r.vts[0].demand == 1250.0);
+    mg_risk_result_free(&r);
+    mg_risk_model_free(&m);
+    mg_risk_catalogue_free(&c);
+    /* (c) per-attacker probability 0.4 for the crook: P = 0.4, demand 2000 EUR */
+    analyze5(MODEL5("[{id: crook, probability: 0.4}]", ""), &r, &c, &m);
+    assert_true(r.vts[0].probability == 0.4);
+    assert_true(r.vts[0].demand == 2000.0);
+    assert_true(r.p_attacker[0] == 0.4);
+    mg_risk_result_free(&r);
+    mg_risk_model_free(&m);
+    mg_risk_catalogue_free(&c);
+}
+
+static void expect_model_error(const char *model, const char *want)
+{
+    mg_risk_catalogue c;
+    mg_risk_model m;
+    mg_risk_text a = {"att.yaml", att, sizeof(att) - 1};
+    mg_risk_text v = {"vec.yaml", vec, sizeof(vec) - 1};
+    mg_risk_text me = {"mea.yaml", mea, sizeof(mea) - 1};
+    mg_risk_text ca = {"cal.yaml", cal, sizeof(cal) - 1};
+    mg_risk_text mo = {"case.yaml", model, strlen(model)};
+    mg_risk_diag d;
+    mg_risk_diag_init(&d);
+    assert_int_equal(mg_risk_catalogue_load_texts(&a, &v, &me, &ca, &c, &d), MG_OK);
+    assert_int_equal(mg_risk_model_load_text(&mo, &c, &m, &d), MG_ERR_FORMAT);
+    if (strstr(d.text, want) == NULL) {
+        fprintf(stderr, "wanted '%s' in:\n%s", want, d.text);
+        fail();
+    }
+    mg_risk_model_free(&m);
+    mg_risk_catalogue_free(&c);
+}
+
+/* Bad inputs: FILE:LINE:COLUMN, the message and the key. Line 6 is attackers:,
+ * line 10 the vectors entry. */
+static void test_bad_inputs(void **state)
+{
+    (void)state;
+    expect_model_error(MODEL5("[crook]", "vectors:\n  - {vector: v_tie, probability: 1.5}\n"),
+                       "case.yaml:10:34: 1.5 is out of range (key: probability)");
+    expect_model_error(MODEL5("[crook]", "vectors:\n  - {vector: v_nope}\n"),
+                       "case.yaml:10:14: unknown vector 'v_nope' (key: vector)");
+    expect_model_error(MODEL5("[crook]", "vectors:\n  - {vector: v_tie, attackers: [vandal]}\n"),
+                       "case.yaml:10:33: attacker 'vandal' is not in scope (key: attackers[0])");
+    expect_model_error(MODEL5("[{id: crook, probability: -0.1}]", ""),
+                       "case.yaml:6:38: -0.1 is out of range (key: probability)");
+    /* a negative cost in the catalogue */
+    static const char badvec[] =
+        "vectors:\n  - id: v\n    name: v\n    principle: integrity\n    kinds: [t]\n" POT_LOW
+        "    cost_eur: [-5, 10]\n    reach: one\n    damage: stolen\n    source: test\n";
+    mg_risk_text a = {"att.yaml", att, sizeof(att) - 1};
+    mg_risk_text v = {"vec.yaml", badvec, sizeof(badvec) - 1};
+    mg_risk_text me = {"mea.yaml", mea, sizeof(mea) - 1};
+    mg_risk_text ca = {"cal.yaml", cal, sizeof(cal) - 1};
+    mg_risk_catalogue c;
+    mg_risk_diag d;
+    mg_risk_diag_init(&d);
+    assert_int_equal(mg_risk_catalogue_load_texts(&a, &v, &me, &ca, &c, &d), MG_ERR_FORMAT);
+    if (strstr(d.text, "vec.yaml:7:16: -5 is out of range (key: cost_eur[0])") == NULL) {
+        fprintf(stderr, "%s", d.text);
+        fail();
+    }
+    mg_risk_catalogue_free(&c);
+}
+
 /* 2. Exact JSON numbers: 1 234 567 EUR is "1234567" (was "1.23457e+06");
  * 0.1 keeps the digits that read back as the same double; 2^53 + 2 is not
  * printed as an integer literal that would lose its meaning; inf is null. */
@@ -260,7 +370,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tie),           cmocka_unit_test(test_additive),
         cmocka_unit_test(test_portfolio_tie), cmocka_unit_test(test_unclosable),
-        cmocka_unit_test(test_json_numbers),
+        cmocka_unit_test(test_json_numbers),  cmocka_unit_test(test_attackers_and_probability),
+        cmocka_unit_test(test_bad_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
