@@ -99,6 +99,11 @@ typedef struct mg_risk_calib {
     double default_ttd_days;     /* time to detect when no detection is in place */
     double impact_eur[3];        /* thresholds moderate, major, severe */
     double horizon_years;        /* secure-until is computed up to year + horizon */
+    bool worst_case;             /* brute force: false = expected 2^(b-1) trials,
+                                    true = worst case 2^b (calibration
+                                    `brute_force: {case: worst}`, CLI --worst-case) */
+    double budget_growth;        /* attacker budgets grow by this fraction per year
+                                    from ref_year (0 = constant) */
 } mg_risk_calib;
 
 /* Cost in EUR of an offline exhaustive search of a bits-bit key in `year`:
@@ -110,6 +115,17 @@ double mg_risk_offline_year(const mg_risk_calib *c, double bits, double budget);
  * sms_eur, plus a restart (new identity) for each block of `trials_per_campaign`
  * trials after which detection stops the attacker (0 = never stopped). */
 double mg_risk_online_cost(const mg_risk_calib *c, double bits, double trials_per_campaign);
+
+/* ---- published policy (NIST SP 800-131A / SP 800-57 Part 1) ---------------- */
+typedef enum mg_risk_alg {
+    MG_ALG_NONE = -1, MG_ALG_AES128 = 0, MG_ALG_AES192, MG_ALG_AES256, MG_ALG_3DES2,
+    MG_ALG_3DES3
+} mg_risk_alg;
+/* First year in which applying protection (encryption, MAC generation) with this
+ * algorithm, or with a key of this security strength when alg is MG_ALG_NONE,
+ * is disallowed by NIST policy; INFINITY when not disallowed. *source names the
+ * table and its wording. */
+double mg_risk_policy_disallowed(mg_risk_alg alg, double security_bits, const char **source);
 
 /* ---- catalogues ---------------------------------------------------------- */
 typedef struct mg_range { double lo, hi; } mg_range;
@@ -206,6 +222,7 @@ int mg_risk_role_find(const mg_risk_catalogue *cat, const char *id);
 typedef struct mg_risk_placed {
     int measure;              /* index into the catalogue's measures */
     double param[MG_P_N];     /* effective parameters (defaults filled in) */
+    mg_risk_alg algorithm;    /* `algorithm:` given in the model, MG_ALG_NONE */
 } mg_risk_placed;
 
 typedef struct mg_risk_target {
@@ -291,7 +308,12 @@ typedef struct mg_risk_vt {
     mg_tvra tvra;
     bool secure;            /* cost.lo > willingness (a tie is NOT secure) */
     double margin;          /* cost.lo - willingness, EUR */
-    double secure_until;    /* year; INFINITY when not limited by key length */
+    double secure_until;    /* year; INFINITY when not limited by key length;
+                               < year: already broken by its key or MAC length */
+    double disallowed_since;/* year from which the key's algorithm/strength is
+                               disallowed by policy; INFINITY none */
+    const char *policy;     /* the policy behind it (static text), NULL none */
+    bool key_limited;       /* cost set by key or MAC length (brute force floor) */
     bool detected;          /* a detection measure for it is in place */
     double prevention_eur;  /* cheapest measures at this target closing it; INFINITY none */
 } mg_risk_vt;
@@ -327,6 +349,10 @@ typedef struct mg_risk_result {
     size_t n_insecure;
     double min_margin;       /* EUR, over all vectors */
     double secure_until;     /* year, min over all vectors */
+    bool key_limited;        /* some finding's cost is set by its key/MAC length;
+                                false: never print "already broken" */
+    double disallowed_since; /* year, min over all findings; INFINITY none */
+    size_t disallowed_vt;    /* the finding behind it (valid when finite) */
     double residual;         /* EUR, sum of demands */
     /* cheapest portfolio */
     mg_risk_pick *picks; size_t n_picks;

@@ -78,7 +78,8 @@ static bool load_calibration(ydoc *y, mg_risk_catalogue *c)
 {
     static const char *const top[] = {"brute_force", "online", "detection", "impact_thresholds_eur",
                                       "horizon_years", "roles"};
-    static const char *const bf[] = {"reference_year", "trials_per_eur", "doubling_years", "source"};
+    static const char *const bf[] = {"reference_year", "trials_per_eur", "doubling_years", "case",
+                                     "budget_growth_per_year", "source"};
     static const char *const on[] = {"sms_eur", "sms_per_hour_max", "restart_eur", "source"};
     static const char *const de[] = {"default_time_to_detect_days", "source"};
     static const char *const im[] = {"moderate", "major", "severe", "source"};
@@ -91,11 +92,22 @@ static bool load_calibration(ydoc *y, mg_risk_catalogue *c)
     mg_risk_calib *k = &c->calib;
     if (!y_req(y, r, "brute_force", &n) || !y_is_map(y, n, "brute_force"))
         return false;
-    y_check_keys(y, n, bf, 4);
+    y_check_keys(y, n, bf, 6);
     if (!y_req_num(y, n, "reference_year", 1990, 2100, &k->ref_year) ||
         !y_req_num(y, n, "trials_per_eur", 1, 1e30, &k->trials_per_eur) ||
         !y_req_num(y, n, "doubling_years", 0.1, 100, &k->doubling_years) ||
         !y_req_str(y, n, "source", &src))
+        return false;
+    /* expected (2^(b-1) trials) or worst case (2^b), and growing budgets */
+    yaml_node_t *cs = y_get(y, n, "case");
+    if (cs != NULL) {
+        static const char *const cases[] = {"expected", "worst"};
+        int ci = y_enum(y, cs, "case", cases, 2);
+        if (ci < 0)
+            return false;
+        k->worst_case = ci == 1;
+    }
+    if (!y_opt_num(y, n, "budget_growth_per_year", 0, 10, &k->budget_growth))
         return false;
     if (!y_req(y, r, "online", &n) || !y_is_map(y, n, "online"))
         return false;

@@ -34,12 +34,16 @@ typedef struct present {
     size_t n;
     int id[MAX_PRESENT];
     double param[MAX_PRESENT][MG_P_N];
+    mg_risk_alg alg[MAX_PRESENT];
 } present;
 
-static void present_add(present *p, int id, const double *param)
+static void present_add(present *p, int id, const double *param, mg_risk_alg alg)
 {
     for (size_t i = 0; i < p->n; i++)
         if (p->id[i] == id) {
+            double had = p->param[i][MG_P_KEY_BITS], add = param[MG_P_KEY_BITS];
+            if (!isnan(add) && (isnan(had) || add > had))
+                p->alg[i] = alg;
             /* the stronger of two: longer keys and MACs, faster detection, lower rate */
             for (int q = 0; q < MG_P_N; q++) {
                 double a = p->param[i][q], b = param[q];
@@ -53,6 +57,7 @@ static void present_add(present *p, int id, const double *param)
         }
     if (p->n < MAX_PRESENT) {
         p->id[p->n] = id;
+        p->alg[p->n] = alg;
         memcpy(p->param[p->n], param, sizeof(p->param[0]));
         p->n++;
     }
@@ -144,6 +149,79 @@ static double cap_by_gain(const mg_risk_attacker *a, const mg_risk_vt *o, mg_dam
     return fmin(budget, a->gain_share * g);
 }
 
+/* The algorithm behind the strongest key in place (MG_ALG_NONE: only a length). */
+static mg_risk_alg key_alg(const present *p, double bits)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (p->param[i][MG_P_KEY_BITS] == bits && p->alg[i] != MG_ALG_NONE)
+            return p->alg[i];
+    return MG_ALG_NONE;
+}
+
+/* NIST transition dates for applying protection (encryption, MAC generation).
+ * Security strengths from SP 800-57 Part 1 Rev. 5 Table 2: 2-key TDEA 80 bits,
+ * 3-key TDEA 112 bits, AES-n n bits. A key of b bits without a named algorithm
+ * is taken to have a security strength of b bits. */
+double mg_risk_policy_disallowed(mg_risk_alg alg, double bits, const char **source)
+{
+    const char *dummy;
+    if (source == NULL)
+        source = &dummy;
+    *source = NULL;
+    switch (alg) {
+    case MG_ALG_3DES2:
+        *source = "NIST SP 800-131A Rev. 1 (2015), Table 1: two-key TDEA encryption "
+                  "disallowed after 2015";
+        return 2016;
+    case MG_ALG_3DES3:
+        *source = "NIST SP 800-131A Rev. 2 (2019), Table 1: three-key TDEA encryption "
+                  "deprecated through 2023, disallowed after 2023";
+        return 2024;
+    case MG_ALG_AES128:
+    case MG_ALG_AES192:
+    case MG_ALG_AES256:
+        return INFINITY;
+    case MG_ALG_NONE:
+    default:
+        break;
+    }
+    if (isnan(bits) || bits >= 128)
+        return INFINITY;
+    if (bits >= 112) {
+        *source = "NIST SP 800-57 Part 1 Rev. 5, Table 4: 112-bit security strength "
+                  "acceptable through 2030, disallowed after 2030 for applying protection";
+        return 2031;
+    }
+    if (bits >= 80) {
+        *source = "NIST SP 800-131A Rev. 1 / SP 800-57 Part 1 Rev. 4, Table 4: 80-bit "
+                  "security strength deprecated 2011 through 2013, disallowed after 2013";
+        return 2014;
+    }
+    *source = "NIST SP 800-131A (2011): security strength below 80 bits disallowed";
+    return 2011;
+}
+
+/* Budgets grow by calib.budget_growth per year from the reference year. */
+static double growth_factor(const mg_risk_calib *k, double year)
+{
+    if (!(k->budget_growth > 0))
+        return 1.0;
+    return pow(1.0 + k->budget_growth, year - k->ref_year);
+}
+
+/* Year in which an offline search of a bits-bit key (already +1 for the worst
+ * case) costs what the attacker spends: W(y) = w_ref * 2^(L (y - ref)) with
+ * L = log2(1 + growth) (0 when the gain cap, which does not grow, binds);
+ * C(y) = 2^((bits-1) - log2 T0 - (y - ref)/d). Solving C(y) = W(y):
+ * y = ref + ((bits-1) - log2(T0 * w_ref)) / (1/d + L). */
+static double offline_year_growing(const mg_risk_calib *k, double bits, double w_ref, double L)
+{
+    if (!(w_ref > 0))
+        return INFINITY;
+    return k->ref_year +
+           ((bits - 1.0) - log2(k->trials_per_eur * w_ref)) / (1.0 / k->doubling_years + L);
+}
+
 /* Upper bounds in days of the CEM elapsed-time levels (<= 1 day, <= 1 week,
  * <= 2 weeks, <= 1 month, <= 2, 3, 4, 5, 6 months, > 6 months; a month is 30.4
  * days). An attack of level l lengthened by d days takes up to bound(l) + d
@@ -172,9 +250,9 @@ void mg_risk_eval_vt(const mg_risk_model *m, const mg_risk_catalogue *c, double 
     present p;
     p.n = 0;
     for (size_t i = 0; i < tg->n_measures; i++)
-        present_add(&p, tg->measures[i].measure, tg->measures[i].param);
+        present_add(&p, tg->measures[i].measure, tg->measures[i].param, tg->measures[i].algorithm);
     for (size_t i = 0; i < n_extra; i++)
-        present_add(&p, extra[i], c->measures[extra[i]].param);
+        present_add(&p, extra[i], c->measures[extra[i]].param, MG_ALG_NONE);
 
     memset(o, 0, sizeof(*o));
     o->vector = v;
@@ -182,6 +260,7 @@ void mg_risk_eval_vt(const mg_risk_model *m, const mg_risk_catalogue *c, double 
     o->applicable = true;
     o->worst_attacker = -1;
     o->prevention_eur = INFINITY;
+    o->disallowed_since = INFINITY;
 
     /* measures against this vector: combined order-independently
      * (docs/risk-method.md §1.4): cost = base * prod(cost_x) + sum(cost_add),
@@ -236,8 +315,10 @@ void mg_risk_eval_vt(const mg_risk_model *m, const mg_risk_catalogue *c, double 
     double bits = NAN;
     if (ve->brute == MG_BRUTE_OFFLINE) {
         bits = best_param(&p, MG_P_KEY_BITS);
-        if (!isnan(bits))
-            o->brute_eur = mg_risk_offline_cost(k, bits, year);
+        if (!isnan(bits)) {
+            o->disallowed_since = mg_risk_policy_disallowed(key_alg(&p, bits), bits, &o->policy);
+            o->brute_eur = mg_risk_offline_cost(k, bits + (k->worst_case ? 1.0 : 0.0), year);
+        }
     } else if (ve->brute == MG_BRUTE_ONLINE) {
         bits = best_param(&p, MG_P_MAC_BITS);
         if (!isnan(bits)) {
@@ -248,7 +329,8 @@ void mg_risk_eval_vt(const mg_risk_model *m, const mg_risk_catalogue *c, double 
                     rate = k->sms_per_hour_max;
                 per_campaign = fmax(1.0, rate * ttd_days * 24.0);
             }
-            o->brute_eur = mg_risk_online_cost(k, bits, per_campaign);
+            o->brute_eur =
+                mg_risk_online_cost(k, bits + (k->worst_case ? 1.0 : 0.0), per_campaign);
         }
     }
     if (o->brute_eur > o->cost.lo)
@@ -280,32 +362,40 @@ void mg_risk_eval_vt(const mg_risk_model *m, const mg_risk_catalogue *c, double 
     o->risk_21434 = mg_risk_value_21434(o->impact, o->feas);
     o->tvra = mg_risk_tvra_class(mg_risk_tvra_likelihood(o->band), mg_risk_tvra_impact(o->impact));
 
-    /* who would pay for it */
+    /* who would pay for it (budgets grown to the analysis year) */
+    bool w_grows = false;
     for (size_t i = 0; i < m->n_attackers; i++) {
         const mg_risk_attacker *a = &c->attackers[m->attackers[i]];
         if (o->ap_cem > a->capability || !mg_risk_attacker_uses(m, v, i))
             continue;
-        double w = cap_by_gain(a, o, ve->damage, a->budget.hi);
+        double grown = a->budget.hi * growth_factor(k, year);
+        double w = cap_by_gain(a, o, ve->damage, grown);
         if (o->worst_attacker < 0 || w > o->willingness) {
             o->willingness = w;
             o->worst_attacker = m->attackers[i];
+            w_grows = w >= grown;
         }
     }
     o->secure = o->cost.lo > o->willingness;
     o->margin = o->cost.lo - o->willingness;
 
-    /* secure until */
-    if (!o->secure) {
-        o->secure_until = -INFINITY;
-        if (ve->brute == MG_BRUTE_OFFLINE && !isnan(bits) && base_lo <= o->willingness &&
-            o->willingness > 0)
-            o->secure_until = fmin(year, mg_risk_offline_year(k, bits, o->willingness));
-    } else if (ve->brute == MG_BRUTE_OFFLINE && !isnan(bits) && o->applicable &&
-               base_lo <= o->willingness && o->willingness > 0) {
-        o->secure_until = mg_risk_offline_year(k, bits, o->willingness);
+    /* secure until (docs/risk-method.md §1.8): only a finding whose cost is set by
+     * its key or MAC length gets a year; any other is "not limited by key length"
+     * whatever its verdict, so that no report calls it "already broken". */
+    bool keyed = ve->brute != MG_BRUTE_NONE && !isnan(bits) && o->applicable;
+    double L = w_grows && k->budget_growth > 0 ? log2(1.0 + k->budget_growth) : 0.0;
+    double w_ref = L > 0 ? o->willingness / growth_factor(k, year) : o->willingness;
+    double eff_bits = bits + (k->worst_case ? 1.0 : 0.0);
+    if (ve->brute == MG_BRUTE_OFFLINE && keyed && base_lo <= o->willingness &&
+        o->willingness > 0) {
+        double y_star = offline_year_growing(k, eff_bits, w_ref, L);
+        o->secure_until = o->secure ? y_star : fmin(year, y_star);
+    } else if (!o->secure && keyed && o->brute_eur >= base_lo) {
+        o->secure_until = -INFINITY; /* online: the MAC is too short, now and later */
     } else {
         o->secure_until = INFINITY;
     }
+    o->key_limited = !(isinf(o->secure_until) && o->secure_until > 0);
 }
 
 /* ---- Monte Carlo ------------------------------------------------------------- */
@@ -518,16 +608,19 @@ mg_err mg_risk_analyze(const mg_risk_model *m, const mg_risk_catalogue *c,
     r->gaps = mg_arena_array(A, n ? n : 1, sizeof(mg_risk_gap));
     if (r->vts == NULL || r->p_attacker == NULL || s.budget == NULL || r->gaps == NULL)
         goto oom;
+    double grow = growth_factor(&c->calib, r->year);
     for (size_t i = 0; i < m->n_attackers; i++) {
         mg_rng rg;
         const mg_risk_attacker *a = &c->attackers[m->attackers[i]];
         mg_rng_seed(&rg, o.seed + 0x5bd1e995u * (uint64_t)(i + 1));
         for (unsigned d = 0; d < r->draws; d++)
-            s.budget[i * r->draws + d] = loguniform(a->budget.lo, a->budget.hi, mg_rng_unit(&rg));
+            s.budget[i * r->draws + d] =
+                loguniform(a->budget.lo, a->budget.hi, mg_rng_unit(&rg)) * grow;
     }
     r->secure = true;
     r->min_margin = INFINITY;
     r->secure_until = INFINITY;
+    r->disallowed_since = INFINITY;
     for (size_t t = 0; t < m->n_targets; t++)
         for (size_t v = 0; v < c->n_vectors; v++) {
             if (!mg_risk_vector_targets(c, (int)v, &m->targets[t]))
@@ -547,6 +640,11 @@ mg_err mg_risk_analyze(const mg_risk_model *m, const mg_risk_catalogue *c,
                 r->min_margin = x->margin;
             if (x->secure_until < r->secure_until)
                 r->secure_until = x->secure_until;
+            r->key_limited |= x->key_limited;
+            if (x->disallowed_since < r->disallowed_since) {
+                r->disallowed_since = x->disallowed_since;
+                r->disallowed_vt = r->n_vts - 1;
+            }
         }
 
     /* 2. candidates, grouped by target */

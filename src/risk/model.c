@@ -98,6 +98,7 @@ static bool load_placed(ydoc *y, yaml_node_t *e, const mg_risk_catalogue *c, mg_
     mg_risk_placed *p = &t->measures[t->n_measures];
     p->measure = m;
     memcpy(p->param, me->param, sizeof(p->param));
+    p->algorithm = MG_ALG_NONE;
     if (e->type == YAML_MAPPING_NODE) {
         static const char *const algs[] = {"aes128", "aes192", "aes256", "3des2", "3des3"};
         static const double algbits[] = {128, 192, 256, 80, 112};
@@ -107,6 +108,7 @@ static bool load_placed(ydoc *y, yaml_node_t *e, const mg_risk_catalogue *c, mg_
             if (k < 0)
                 return false;
             p->param[MG_P_KEY_BITS] = algbits[k];
+            p->algorithm = (mg_risk_alg)k;
         }
         static const double lo[] = {1, 1, 0.001, 0.001}, hi[] = {1024, 1024, 1e6, 1e9};
         for (int q = 0; q < MG_P_N; q++) {
@@ -540,5 +542,6 @@ mg_err mg_risk_model_add_measure(mg_risk_model *m, const mg_risk_catalogue *c, s
     mg_risk_placed *p = &t->measures[t->n_measures++];
     p->measure = measure;
     memcpy(p->param, c->measures[measure].param, sizeof(p->param));
+    p->algorithm = MG_ALG_NONE;
     return MG_OK;
 }

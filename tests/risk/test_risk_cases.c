@@ -32,7 +32,8 @@ static const char mea[] =
     "  - {id: b_twin, name: twin b, kinds: [y], role: r1, cost_fixed_eur: 400, source: test}\n"
     "  - {id: c_half, name: half c, kinds: [y], role: r1, cost_fixed_eur: 200, source: test}\n"
     "  - {id: d_half, name: half d, kinds: [y], role: r1, cost_fixed_eur: 200, source: test}\n"
-    "  - {id: m_weak, name: weak, kinds: [z], role: r1, cost_fixed_eur: 10, source: test}\n";
+    "  - {id: m_weak, name: weak, kinds: [z], role: r1, cost_fixed_eur: 10, source: test}\n"
+    "  - {id: m_key, name: key, kinds: [k], role: r1, params: {key_bits: 128}, source: test}\n";
 #define POT_LOW                                                                              \
     "    potential: {elapsed_time: le_1_day, expertise: layman, knowledge: public, window: " \
     "unlimited, equipment: standard}\n"
@@ -57,7 +58,11 @@ static const char vec[] =
     /* unclosable: the only measure doubles 100 EUR to 200 EUR against 1000 EUR */
     "  - id: v_gap\n    name: gap\n    principle: availability\n    kinds: [z]\n" POT_LOW
     "    cost_eur: [100, 300]\n    reach: one\n    damage: stolen\n"
-    "    countered_by:\n      - {measure: m_weak, cost_x: 2}\n    source: test\n";
+    "    countered_by:\n      - {measure: m_weak, cost_x: 2}\n    source: test\n"
+    /* offline key search against the key of m_key */
+    "  - id: v_key\n    name: key search\n    principle: confidentiality\n    kinds: [k]\n" POT_LOW
+    "    cost_eur: [10, 10]\n    reach: one\n    damage: stolen\n    brute_force: offline\n"
+    "    countered_by:\n      - {measure: m_key}\n    source: test\n";
 static const char cal[] =
     "brute_force: {reference_year: 2024, trials_per_eur: 7.0e13, doubling_years: 2, source: test}\n"
     "online: {sms_eur: 0.05, sms_per_hour_max: 3600, restart_eur: 10, source: test}\n"
@@ -340,6 +345,81 @@ static void test_bad_inputs(void **state)
     mg_risk_catalogue_free(&c);
 }
 
+/* 6. Secure until and policy. Node k with m_key as two-key TDEA (80-bit
+ * security strength, SP 800-57 Part 1 Table 2). Calibration: T0 = 7e13
+ * trials/EUR in 2024, cost halves every 2 years. The crook spends 1000 EUR.
+ *  cost in 2025 = 2^79 / (7e13 * 2^(1/2)) = 6 105 997 464 EUR > 1000: secure;
+ *  secure until y = 2024 + 2 * (79 - log2(7e13 * 1000)) = 2024 + 2 * 23.0418
+ *                 = 2070.08 -> "computationally secure until 2070";
+ *  policy: SP 800-131A Rev. 1, two-key TDEA encryption disallowed after 2015
+ *                 -> "disallowed by policy since 2016".
+ *  worst case (2^80 trials): y = 2024 + 2 * 24.0418 = 2072.08, cost doubled.
+ *  budgets growing 10 %/year: W(y) = 1000 * 1.1^(y - 2024), L = log2 1.1 = 0.137504,
+ *                 y = 2024 + 23.0418 / (1/2 + 0.137504) = 2060.14.
+ * A finding without a key (case 1) is "not limited by key length". */
+#define MODEL6                                                                          \
+    "system:\n  name: case\n  year: 2025\n  devices: 10\n"                              \
+    "  value_eur: {stolen_per_device: 5000, manipulated_per_device: 1, outage_per_day: 1}\n" \
+    "attackers: [crook]\nnodes:\n  - {id: n1, kind: k, measures: [{id: m_key, algorithm: 3des2}]}\n"
+
+static void test_secure_until_policy(void **state)
+{
+    (void)state;
+    mg_risk_catalogue c;
+    mg_risk_model m;
+    mg_risk_result r;
+    mg_risk_opts o = {.seed = 1, .draws = 50};
+    load(MODEL6, &c, &m);
+    assert_int_equal(mg_risk_analyze(&m, &c, &o, &r), MG_OK);
+    assert_int_equal(r.n_vts, 1);
+    const mg_risk_vt *x = &r.vts[0];
+    assert_true(x->secure);
+    assert_true(fabs(x->cost.lo - 6105997464.292923) < 1e-3);
+    assert_true(fabs(x->secure_until - 2070.083591119489) < 1e-9);
+    assert_true(x->key_limited && r.key_limited);
+    assert_true(x->disallowed_since == 2016.0);
+    assert_non_null(x->policy);
+    assert_non_null(strstr(x->policy, "two-key TDEA"));
+    assert_true(r.disallowed_since == 2016.0);
+    assert_int_equal(r.disallowed_vt, 0);
+    mg_risk_result_free(&r);
+
+    c.calib.worst_case = true;
+    assert_int_equal(mg_risk_analyze(&m, &c, &o, &r), MG_OK);
+    assert_true(fabs(r.vts[0].secure_until - 2072.083591119489) < 1e-9);
+    assert_true(fabs(r.vts[0].cost.lo - 2 * 6105997464.292923) < 1e-3);
+    mg_risk_result_free(&r);
+
+    c.calib.worst_case = false;
+    c.calib.budget_growth = 0.1;
+    assert_int_equal(mg_risk_analyze(&m, &c, &o, &r), MG_OK);
+    assert_true(fabs(r.vts[0].willingness - 1100.0) < 1e-9); /* 1000 * 1.1^(2025-2024) */
+    assert_true(fabs(r.vts[0].secure_until - 2060.1437932518515) < 1e-9);
+    mg_risk_result_free(&r);
+    mg_risk_model_free(&m);
+    mg_risk_catalogue_free(&c);
+
+    /* policy table itself */
+    const char *src = NULL;
+    assert_true(mg_risk_policy_disallowed(MG_ALG_3DES3, 112, &src) == 2024.0);
+    assert_non_null(strstr(src, "three-key TDEA"));
+    assert_true(isinf(mg_risk_policy_disallowed(MG_ALG_AES128, 128, &src)));
+    assert_null(src);
+    assert_true(mg_risk_policy_disallowed(MG_ALG_NONE, 112, &src) == 2031.0);
+    assert_true(mg_risk_policy_disallowed(MG_ALG_NONE, 96, &src) == 2014.0);
+
+    /* no key: never "already broken" */
+    load(MODEL("t"), &c, &m);
+    assert_int_equal(mg_risk_analyze(&m, &c, &o, &r), MG_OK);
+    assert_false(r.secure);
+    assert_false(r.key_limited);
+    assert_true(isinf(r.secure_until) && r.secure_until > 0);
+    assert_true(isinf(r.disallowed_since));
+    mg_risk_result_free(&r);
+    mg_risk_model_free(&m);
+    mg_risk_catalogue_free(&c);
+}
+
 /* 2. Exact JSON numbers: 1 234 567 EUR is "1234567" (was "1.23457e+06");
  * 0.1 keeps the digits that read back as the same double; 2^53 + 2 is not
  * printed as an integer literal that would lose its meaning; inf is null. */
@@ -371,7 +451,7 @@ int main(void)
         cmocka_unit_test(test_tie),           cmocka_unit_test(test_additive),
         cmocka_unit_test(test_portfolio_tie), cmocka_unit_test(test_unclosable),
         cmocka_unit_test(test_json_numbers),  cmocka_unit_test(test_attackers_and_probability),
-        cmocka_unit_test(test_bad_inputs),
+        cmocka_unit_test(test_bad_inputs),    cmocka_unit_test(test_secure_until_policy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
