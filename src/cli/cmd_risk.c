@@ -97,6 +97,7 @@ static int write_report(const char *path, const mg_risk_result *r,
 
 static const char analyze_help[] =
     "usage: m2mguard risk analyze MODEL.yaml [--html F] [--md F] [--json F] [--seed N] [--year Y]\n"
+    "                             [--worst-case | --expected-case] [--budget-growth G]\n"
     "                             [--catalogue DIR]\n"
     "\n"
     "Analyses the system described in MODEL.yaml (docs/risk-model.md) against the\n"
@@ -108,6 +109,11 @@ static const char analyze_help[] =
     "  --json F         JSON report\n"
     "  --seed N         Monte Carlo seed (default 1); same seed, same numbers\n"
     "  --year Y         analysis year for brute-force costs (default: the model's year)\n"
+    "  --worst-case     brute force needs every key tried (2^b trials) instead of the\n"
+    "                   expected half (2^(b-1)); --expected-case the opposite; default:\n"
+    "                   the calibration's brute_force.case (expected)\n"
+    "  --budget-growth G  attacker budgets grow by G per year (0.05 = 5 percent) from the\n"
+    "                   calibration's reference year; default: the calibration's value\n"
     "  --catalogue DIR  catalogue directory (default: $M2MGUARD_DATA_DIR, then the\n"
     "                   installed share/m2mguard/risk, then the source tree's data/risk)\n"
     "\n"
@@ -120,7 +126,11 @@ static int cmd_analyze(int argc, char **argv)
         {"html", required_argument, NULL, 'H'}, {"md", required_argument, NULL, 'M'},
         {"json", required_argument, NULL, 'J'}, {"seed", required_argument, NULL, 's'},
         {"year", required_argument, NULL, 'y'}, {"catalogue", required_argument, NULL, 'c'},
+        {"worst-case", no_argument, NULL, 'W'}, {"expected-case", no_argument, NULL, 'E'},
+        {"budget-growth", required_argument, NULL, 'G'},
         {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
+    int worst = -1;
+    double growth = NAN;
     const char *html = NULL, *md = NULL, *json = NULL, *catdir = NULL;
     mg_risk_opts o = {.seed = 1};
     int ch;
@@ -143,6 +153,17 @@ static int cmd_analyze(int argc, char **argv)
                                           "--year needs a year from 1990 to 2200");
             o.year = (double)v;
             break;
+        case 'W': worst = 1; break;
+        case 'E': worst = 0; break;
+        case 'G': {
+            char *end = NULL;
+            errno = 0;
+            growth = strtod(optarg, &end);
+            if (end == optarg || *end != '\0' || errno != 0 || !(growth >= 0 && growth <= 10))
+                return mg_cli_usage_error("m2mguard risk analyze",
+                                          "--budget-growth needs a fraction from 0 to 10");
+            break;
+        }
         case 'h': fputs(analyze_help, stdout); return MG_EXIT_OK;
         default:
             return mg_cli_usage_error("m2mguard risk analyze", "unknown option or missing value");
@@ -158,6 +179,10 @@ static int cmd_analyze(int argc, char **argv)
     int rc = load_catalogue(catdir, &cat);
     if (rc != MG_EXIT_OK)
         return rc;
+    if (worst >= 0)
+        cat.calib.worst_case = worst == 1;
+    if (!isnan(growth))
+        cat.calib.budget_growth = growth;
     mg_risk_diag_init(&d);
     mg_err e = mg_risk_model_load(path, &cat, &m, &d);
     if (e != MG_OK) {

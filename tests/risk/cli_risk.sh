@@ -26,6 +26,19 @@ expect_rc 0 "$bin" risk analyze "$src/examples/risk-payment-terminals.yaml"
 expect_rc 1 "$bin" risk analyze "$src/examples/risk-vending.yaml"
 expect_rc 1 "$bin" risk analyze "$src/examples/risk-smart-meters.yaml"
 
+# secure until: expected case 2024 + 2*(63 - log2(7e13 * 50000)) = 2026.8; worst case
+# (2^64 trials) two years later; faster-growing budgets bring it forward
+expect_rc 1 "$bin" risk analyze "$src/examples/risk-vending.yaml"
+grep -q "secure until: 2026 " "$tmp/out" && ok || bad "vending secure until 2026"
+expect_rc 1 "$bin" risk analyze "$src/examples/risk-vending.yaml" --worst-case
+grep -q "secure until: 2028 " "$tmp/out" && ok || bad "--worst-case: secure until 2028"
+expect_rc 1 "$bin" risk analyze "$src/examples/risk-vending.yaml" --budget-growth 0.2
+grep -q "secure until: 2025 " "$tmp/out" && ok || bad "--budget-growth 0.2: secure until 2025"
+expect_rc 2 "$bin" risk analyze "$src/examples/risk-vending.yaml" --budget-growth -1
+# no finding limited by key length: never "already broken"
+expect_rc 1 "$bin" risk analyze "$src/examples/risk-door-locks-sms.yaml"
+grep -q "already broken" "$tmp/out" && bad "door locks (no key finding) called already broken" || ok
+
 # reports
 expect_rc 1 "$bin" risk analyze "$src/examples/risk-vending.yaml" --html "$tmp/r.html" \
   --md "$tmp/r.md" --json "$tmp/r.json" --seed 5 --year 2030
