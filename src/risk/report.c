@@ -644,7 +644,8 @@ static void svg_matrix(FILE *f, const mg_risk_result *r)
 }
 
 /* Decades [*d0, *d1] of the log axis of the cost chart: from the smallest to
- * the largest finite positive attack cost or attacker budget shown, at least
+ * the largest finite positive amount drawn (cheapest attack cost.lo, attacker
+ * budget), at least
  * one decade wide; 10^0..10^3 when there is nothing to show. */
 static void bars_axis(const mg_risk_result *r, const long *w, int *d0, int *d1)
 {
@@ -653,8 +654,8 @@ static void bars_axis(const mg_risk_result *r, const long *w, int *d0, int *d1)
         if (w[v] < 0)
             continue;
         const mg_risk_vt *x = &r->vts[w[v]];
-        double vals[3] = {x->cost.lo, x->cost.hi, x->worst_attacker >= 0 ? x->willingness : 0};
-        for (int k = 0; k < 3; k++)
+        double vals[2] = {x->cost.lo, x->worst_attacker >= 0 ? x->willingness : 0};
+        for (int k = 0; k < 2; k++)
             if (isfinite(vals[k]) && vals[k] > 0) {
                 lo = fmin(lo, vals[k]);
                 hi = fmax(hi, vals[k]);

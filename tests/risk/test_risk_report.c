@@ -19,8 +19,9 @@
  *          value 5, but it costs 30 000..40 000 EUR > 20 000: secure enough.
  *          The HTML must explain that (note #risk-note).
  *
- * Cost chart axis: smallest positive amount shown 20 EUR (v_raise), largest
- * 40 000 EUR (v_sev cost.hi): decades floor(log10 20) = 1 .. ceil(log10 4e4) = 5.
+ * Cost chart axis (amounts drawn: each vector's cheapest cost.lo and the
+ * budget 20 000): smallest 20 EUR (v_raise), largest 30 000 EUR (v_sev):
+ * decades floor(log10 20) = 1 .. ceil(log10 3e4) = 5.
  */
 #include <math.h>
 #include <setjmp.h>
