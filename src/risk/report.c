@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "risk_internal.h"
+#include "tables.h"
 
 /* ---- shared helpers ----------------------------------------------------------- */
 static const mg_risk_vector *VEC(const mg_risk_result *r, const mg_risk_vt *x)
@@ -54,6 +55,29 @@ static bool preventable(const mg_risk_vector *v)
         if (v->effects[i].prevents || v->effects[i].cost_x > 1)
             return true;
     return false;
+}
+
+/* The CEM attack potential of a finding as the report shows it: the sum, or
+ * MG_AP_NOT_RATED when its effective window of opportunity is "none" (CEM
+ * Table B.3 gives "none" no value; ISO/SAE 21434 still rates it). The
+ * effective level is the vector's, raised by the effects of the measures in
+ * place on the target (the rule of the engine: the highest level is kept). */
+static int cem_ap(const mg_risk_result *r, const mg_risk_vt *x)
+{
+    const mg_risk_vector *v = VEC(r, x);
+    const mg_risk_target *t = TGT(r, x->target);
+    int lw = v->level[MG_AP_WINDOW];
+    for (size_t i = 0; i < v->n_effects; i++) {
+        const mg_risk_effect *e = &v->effects[i];
+        if (e->raise[MG_AP_WINDOW] <= lw)
+            continue;
+        for (size_t k = 0; k < t->n_measures; k++)
+            if (t->measures[k].measure == e->measure) {
+                lw = e->raise[MG_AP_WINDOW];
+                break;
+            }
+    }
+    return mg_risk_ap_cem_rated(MG_AP_WINDOW, lw) ? x->ap_cem : MG_AP_NOT_RATED;
 }
 
 /* ---- JSON ---------------------------------------------------------------------- */
@@ -188,6 +212,12 @@ mg_err mg_risk_write_json(FILE *f, const mg_risk_result *r)
                    " \"cc_band\": ",
                 x->applicable ? "false" : "true", x->ap_cem, x->ap_21434);
         js(f, mg_risk_cc_band_name(x->band));
+        int apc = cem_ap(r, x);
+        fprintf(f, ", \"cem_rated\": %s, \"cem_attack_potential_required\": ",
+                apc >= 0 ? "true" : "false");
+        js(f, mg_risk_cem_required_text(apc));
+        fprintf(f, ", \"cem_toe_resistant_to\": ");
+        js(f, mg_risk_cem_resistant_text(apc));
         fprintf(f, ", \"feasibility_21434\": ");
         js(f, mg_risk_feas_name(x->feas));
         fprintf(f, ", \"cost_eur\": {\"low\": ");
@@ -363,6 +393,31 @@ static void mdcell(FILE *f, const char *s)
     }
 }
 
+/* Text shared by the Markdown and HTML reports. */
+static const char columns_note[] =
+    "Attack potential: sum of the five factors on the ISO/IEC 18045 (CEM) and ISO/SAE 21434 "
+    "scales. The two CEM columns are Table B.4: the attack potential required to exploit the "
+    "scenario, and the attack potential the TOE is resistant to (one band lower; 0-9 gives no "
+    "rating). A window of opportunity \"none\" has no CEM value (not rated) but is still rated "
+    "by ISO/SAE 21434 (value 10).";
+static const char risk5_note[] =
+    "Why a finding can have ISO/SAE 21434 risk value 4 or 5 and still be \"secure enough\": "
+    "the risk value is read from the standard's ordinal matrix of impact (the damage if the "
+    "attack succeeds) and attack feasibility (how hard the attack is), and says nothing about "
+    "money. The verdict compares the cheapest attack with the most that a capable attacker in "
+    "scope would spend: a severe, technically easy attack is still secure enough when it costs "
+    "more than any such attacker gains from it. Treat a high risk value with a thin margin as "
+    "the first thing to watch when budgets or costs change.";
+
+/* Findings with a 21434 risk value of 4 or 5 judged secure enough. */
+static size_t count_high_risk_secure(const mg_risk_result *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_vts; i++)
+        n += r->vts[i].secure && r->vts[i].applicable && r->vts[i].risk_21434 >= 4;
+    return n;
+}
+
 mg_err mg_risk_write_md(FILE *f, const mg_risk_result *r)
 {
     const mg_risk_model *m = r->model;
@@ -466,20 +521,30 @@ mg_err mg_risk_write_md(FILE *f, const mg_risk_result *r)
         fprintf(f, " | %s | %s | %s |\n", sec ? "enough" : "**not enough**",
                 wk >= 0 ? c->vectors[r->vts[wk].vector].id : "-", wk >= 0 ? a : "-");
     }
-    fprintf(f, "\n## Findings\n\n| vector | target | principle | potential (band) | feasibility | cost | "
+    fprintf(f, "\n## Findings\n\n%s\n\n| vector | target | principle | potential CEM / 21434 | "
+               "required to exploit (CEM) | TOE resistant to (CEM) | feasibility (21434) | cost | "
                "probability | worst damage | demand | risk 21434 | TVRA | verdict |\n"
-               "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+            columns_note);
     for (size_t i = 0; i < r->n_vts; i++) {
         const mg_risk_vt *x = &r->vts[i];
+        int apc = cem_ap(r, x);
         mg_fmt_eur(a, sizeof(a), x->cost.lo);
         mg_fmt_eur(b, sizeof(b), x->damage_worst);
         mg_fmt_eur(d, sizeof(d), x->demand);
-        fprintf(f, "| %s | %s | %s | %d (%s) | %s | %s | %.3f | %s | %s | %d | %s | %s |\n",
+        char p[32];
+        if (apc >= 0)
+            snprintf(p, sizeof(p), "%d / %d", apc, x->ap_21434);
+        else
+            snprintf(p, sizeof(p), "- / %d", x->ap_21434);
+        fprintf(f, "| %s | %s | %s | %s | %s | %s | %s | %s | %.3f | %s | %s | %d | %s | %s |\n",
                 VEC(r, x)->id, TGT(r, x->target)->id, mg_risk_principle_name(VEC(r, x)->principle),
-                x->ap_cem, mg_risk_cc_band_name(x->band), mg_risk_feas_name(x->feas), a,
-                x->probability, b, d, x->risk_21434, mg_risk_tvra_name(x->tvra),
-                x->secure ? "enough" : "**not enough**");
+                p, mg_risk_cem_required_text(apc), mg_risk_cem_resistant_text(apc),
+                mg_risk_feas_name(x->feas), a, x->probability, b, d, x->risk_21434,
+                mg_risk_tvra_name(x->tvra), x->secure ? "enough" : "**not enough**");
     }
+    if (count_high_risk_secure(r) > 0)
+        fprintf(f, "\n%s\n", risk5_note);
     fprintf(f, "\n## Defence analysis\n\n| vector | detectable | detected now | preventable | cost of prevention | response |\n|---|---|---|---|---|---|\n");
     for (size_t v = 0; v < c->n_vectors; v++) {
         if (w[v] < 0)
@@ -524,18 +589,31 @@ static void he(FILE *f, const char *s)
     }
 }
 
+/* Escaped, with a line-break opportunity after '_', '/' and '.' so that long
+ * identifiers wrap inside a narrow table cell. */
+static void hew(FILE *f, const char *s)
+{
+    char one[2] = {0, 0};
+    for (; s && *s; s++) {
+        one[0] = *s;
+        he(f, one);
+        if ((*s == '_' || *s == '/' || *s == '.') && s[1] != '\0')
+            fputs("<wbr>", f);
+    }
+}
+
+/* Principle names with soft hyphens (a narrow column hyphenates them). */
+static const char *principle_html(mg_principle p)
+{
+    static const char *n[] = {"authen&shy;tication", "confiden&shy;tiality", "integrity",
+                              "availa&shy;bility"};
+    return (unsigned)p <= MG_PR_AVAILABILITY ? n[p] : "?";
+}
+
 static const char *risk_colour(int v)
 {
     static const char *c[] = {"#eee", "#4caf50", "#9ccc65", "#ffb300", "#f4511e", "#b71c1c"};
     return v >= 0 && v <= 5 ? c[v] : "#eee";
-}
-
-static double lg(double eur)
-{
-    if (!(eur > 1))
-        return 0;
-    double l = log10(eur);
-    return l > 15 ? 15 : l;
 }
 
 static void svg_matrix(FILE *f, const mg_risk_result *r)
@@ -565,54 +643,137 @@ static void svg_matrix(FILE *f, const mg_risk_result *r)
                "feasibility (ISO/SAE 21434) &#8594;</text>\n</svg>\n");
 }
 
+/* Decades [*d0, *d1] of the log axis of the cost chart: from the smallest to
+ * the largest finite positive amount drawn (cheapest attack cost.lo, attacker
+ * budget), at least
+ * one decade wide; 10^0..10^3 when there is nothing to show. */
+static void bars_axis(const mg_risk_result *r, const long *w, int *d0, int *d1)
+{
+    double lo = INFINITY, hi = -INFINITY;
+    for (size_t v = 0; v < r->cat->n_vectors; v++) {
+        if (w[v] < 0)
+            continue;
+        const mg_risk_vt *x = &r->vts[w[v]];
+        double vals[2] = {x->cost.lo, x->worst_attacker >= 0 ? x->willingness : 0};
+        for (int k = 0; k < 2; k++)
+            if (isfinite(vals[k]) && vals[k] > 0) {
+                lo = fmin(lo, vals[k]);
+                hi = fmax(hi, vals[k]);
+            }
+    }
+    if (!(lo <= hi)) {
+        *d0 = 0;
+        *d1 = 3;
+        return;
+    }
+    /* ±308 fits in an int: finite doubles are below 1.8e308 */
+    *d0 = (int)floor(log10(lo));
+    *d1 = (int)ceil(log10(hi));
+    if (*d1 <= *d0)
+        *d1 = *d0 + 1;
+}
+
+#define BARS_X 260
+#define BARS_W 600
+
+/* x position of an amount on the log axis [10^d0, 10^d1], clamped to it. */
+static double bars_x(double eur, int d0, int d1)
+{
+    if (!(eur > 0))
+        return BARS_X;
+    double t = (log10(eur) - d0) / (double)(d1 - d0);
+    return BARS_X + BARS_W * fmin(1.0, fmax(0.0, t));
+}
+
 static void svg_bars(FILE *f, const mg_risk_result *r, const long *w)
 {
     size_t n = 0;
     for (size_t v = 0; v < r->cat->n_vectors; v++)
         n += w[v] >= 0;
     int h = 40 + (int)n * 22;
+    int d0, d1;
+    bars_axis(r, w, &d0, &d1);
     fprintf(f, "<svg class=\"chart\" id=\"cost-vs-budget\" width=\"900\" height=\"%d\" "
-               "viewBox=\"0 0 900 %d\" role=\"img\" aria-label=\"attack cost versus attacker budget\">\n",
-            h, h);
-    /* axis: 10^0 .. 10^15 EUR over 600 px starting at x=260 */
-    for (int e = 0; e <= 15; e += 3)
-        fprintf(f, "<line x1=\"%d\" y1=\"20\" x2=\"%d\" y2=\"%d\" class=\"grid\"/>"
-                   "<text x=\"%d\" y=\"14\" text-anchor=\"middle\" class=\"small\">1e%d EUR</text>\n",
-                260 + e * 40, 260 + e * 40, h - 10, 260 + e * 40, e);
+               "viewBox=\"0 0 900 %d\" role=\"img\" aria-label=\"attack cost versus attacker budget\" "
+               "data-axis-min-eur=\"1e%d\" data-axis-max-eur=\"1e%d\">\n",
+            h, h, d0, d1);
+    /* a labelled grid line every `step` decades, at most 10 labels */
+    int step = (d1 - d0 + 9) / 10;
+    if (step < 1)
+        step = 1;
+    for (int e = d0; e <= d1; e += step) {
+        double gx = bars_x(pow(10.0, e), d0, d1);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"20\" x2=\"%.1f\" y2=\"%d\" class=\"grid\"/>"
+                   "<text x=\"%.1f\" y=\"14\" text-anchor=\"middle\" class=\"small tick\">1e%d EUR</text>\n",
+                gx, gx, h - 10, gx, e);
+    }
     size_t row = 0;
     for (size_t v = 0; v < r->cat->n_vectors; v++) {
         if (w[v] < 0)
             continue;
         const mg_risk_vt *x = &r->vts[w[v]];
         int y = 26 + (int)row * 22;
-        double c = isfinite(x->cost.lo) ? lg(x->cost.lo) : 15;
+        char a[64];
+        mg_fmt_eur(a, sizeof(a), x->cost.lo);
+        /* a prevented vector (infinite cost) runs to the end of the axis */
+        double bx = isinf(x->cost.lo) && x->cost.lo > 0 ? BARS_X + BARS_W : bars_x(x->cost.lo, d0, d1);
         fprintf(f, "<text x=\"252\" y=\"%d\" text-anchor=\"end\" class=\"small\">", y + 12);
         he(f, r->cat->vectors[v].id);
-        fprintf(f, "</text><rect class=\"bar %s\" x=\"260\" y=\"%d\" width=\"%.1f\" height=\"14\">"
-                   "<title>attack cost from %.3g EUR</title></rect>",
-                x->secure ? "ok" : "bad", y, fmax(1.0, c * 40), x->cost.lo);
-        if (x->worst_attacker >= 0)
+        fprintf(f, "</text><rect class=\"bar %s\" x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"14\">"
+                   "<title>attack cost from %s</title></rect>",
+                x->secure ? "ok" : "bad", BARS_X, y, fmax(1.0, bx - BARS_X), a);
+        if (x->worst_attacker >= 0) {
+            double bxw = bars_x(x->willingness, d0, d1);
+            mg_fmt_eur(a, sizeof(a), x->willingness);
             fprintf(f, "<line class=\"budget\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\">"
-                       "<title>%s spends up to %.3g EUR</title></line>",
-                    260 + lg(x->willingness) * 40, y - 3, 260 + lg(x->willingness) * 40, y + 17,
-                    r->cat->attackers[x->worst_attacker].name, x->willingness);
+                       "<title>",
+                    bxw, y - 3, bxw, y + 17);
+            he(f, r->cat->attackers[x->worst_attacker].name);
+            fprintf(f, " spends up to %s</title></line>", a);
+        }
         fputc('\n', f);
         row++;
     }
     fprintf(f, "</svg>\n");
 }
 
+/* The year the headline's "secure until" names (until_text): the analysis
+ * year when already broken, NAN when not limited by key length. */
+static double headline_year(const mg_risk_result *r, double y)
+{
+    if (isinf(y) && y > 0)
+        return NAN;
+    return y < r->year ? r->year : floor(y);
+}
+
 static void svg_timeline(FILE *f, const mg_risk_result *r)
 {
     double y0 = r->year, y1 = r->year + r->cat->calib.horizon_years;
     double eol = r->model->year + r->model->lifetime_years;
+    double hy = headline_year(r, r->secure_until);
     size_t n = 0;
-    for (size_t i = 0; i < r->n_vts; i++)
-        n += VEC(r, &r->vts[i])->brute != MG_BRUTE_NONE && r->vts[i].brute_eur > 0;
+    for (size_t i = 0; i < r->n_vts; i++) {
+        const mg_risk_vt *x = &r->vts[i];
+        if (VEC(r, x)->brute == MG_BRUTE_NONE || x->brute_eur <= 0)
+            continue;
+        n++;
+        double fy = headline_year(r, x->secure_until);
+        if (isfinite(fy))
+            y1 = fmax(y1, fy + 1);
+    }
+    /* the axis covers the analysis year, the end of life and the year the
+     * headline names, with a year to spare at the end */
+    if (isfinite(eol))
+        y1 = fmax(y1, eol + 1);
+    if (isfinite(hy))
+        y1 = fmax(y1, hy + 1);
+    if (!(y1 > y0))
+        y1 = y0 + 1;
     int h = 50 + (int)(n ? n : 1) * 20;
     fprintf(f, "<svg class=\"chart\" id=\"secure-until\" width=\"900\" height=\"%d\" "
-               "viewBox=\"0 0 900 %d\" role=\"img\" aria-label=\"secure-until timeline\">\n",
-            h, h);
+               "viewBox=\"0 0 900 %d\" role=\"img\" aria-label=\"secure-until timeline\" "
+               "data-axis-from=\"%.0f\" data-axis-to=\"%.0f\">\n",
+            h, h, y0, y1);
     double span = y1 - y0;
     for (int k = 0; k <= 6; k++) {
         double yr = y0 + span * k / 6.0;
@@ -624,6 +785,11 @@ static void svg_timeline(FILE *f, const mg_risk_result *r)
         fprintf(f, "<line class=\"eol\" x1=\"%.1f\" y1=\"18\" x2=\"%.1f\" y2=\"%d\"><title>end of "
                    "life %.0f</title></line>\n",
                 300 + 560.0 * (eol - y0) / span, 300 + 560.0 * (eol - y0) / span, h - 6, eol);
+    if (isfinite(hy) && hy >= y0 && hy <= y1)
+        fprintf(f, "<line class=\"headline\" id=\"secure-until-headline\" data-year=\"%.0f\" "
+                   "x1=\"%.1f\" y1=\"18\" x2=\"%.1f\" y2=\"%d\"><title>secure until (headline): "
+                   "%.0f</title></line>\n",
+                hy, 300 + 560.0 * (hy - y0) / span, 300 + 560.0 * (hy - y0) / span, h - 6, hy);
     size_t row = 0;
     for (size_t i = 0; i < r->n_vts; i++) {
         const mg_risk_vt *x = &r->vts[i];
@@ -632,14 +798,15 @@ static void svg_timeline(FILE *f, const mg_risk_result *r)
         double until = x->secure_until;
         double end = isinf(until) && until > 0 ? y1 : fmin(fmax(until, y0), y1);
         int y = 26 + (int)row * 20;
+        char u[64];
+        until_text(u, sizeof(u), r, until);
         fprintf(f, "<text x=\"292\" y=\"%d\" text-anchor=\"end\" class=\"small\">", y + 11);
         he(f, VEC(r, x)->id);
         fprintf(f, " @ ");
         he(f, TGT(r, x->target)->id);
         fprintf(f, "</text><rect class=\"bar %s\" x=\"300\" y=\"%d\" width=\"%.1f\" height=\"12\">"
-                   "<title>secure until %s</title></rect>\n",
-                end >= eol ? "ok" : "bad", y, fmax(1.0, 560.0 * (end - y0) / span),
-                isinf(until) && until > 0 ? "beyond the horizon" : "the year shown");
+                   "<title>secure until: %s</title></rect>\n",
+                end >= eol ? "ok" : "bad", y, fmax(1.0, 560.0 * (end - y0) / span), u);
         row++;
     }
     if (n == 0)
@@ -677,15 +844,20 @@ static void svg_curve(FILE *f, const mg_risk_result *r)
 }
 
 static const char css[] =
-    "body{font-family:sans-serif;margin:2em;max-width:1100px;color:#222}"
+    "body{font-family:sans-serif;margin:2em;max-width:1200px;color:#222}"
     "h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ccc}"
     ".verdict{padding:1em;border-radius:6px;font-size:1.2em}"
     ".verdict.ok{background:#e8f5e9;border:2px solid #2e7d32}"
     ".verdict.bad{background:#ffebee;border:2px solid #c62828}"
     "table{border-collapse:collapse;font-size:.85em;margin:.5em 0}"
     "td,th{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}"
-    "#findings,#defence{display:block;overflow-x:auto;max-width:100%}"
-    "th{background:#f5f5f5}td.num{text-align:right;white-space:nowrap}"
+    /* every table fits the page width (1280 px window): cells wrap, long
+     * identifiers break, numbers wrap only between their groups */
+    "table{width:100%;table-layout:auto}td,th{overflow-wrap:break-word}"
+    "#findings,#defence{font-size:.78em}"
+    "th{background:#f5f5f5}td.num{text-align:right;overflow-wrap:normal}"
+    ".note{font-size:.9em;background:#fff8e1;border-left:4px solid #ffb300;padding:.5em 1em}"
+    "svg .headline{stroke:#c62828;stroke-width:2}"
     ".no{color:#c62828;font-weight:bold}.yes{color:#2e7d32}"
     "svg.chart{font-size:12px;display:block;margin:.5em 0}svg .small{font-size:10px}"
     "svg .grid{stroke:#ddd}svg .axis{stroke:#333}svg .bar.ok{fill:#66bb6a}"
@@ -787,30 +959,50 @@ mg_err mg_risk_write_html(FILE *f, const mg_risk_result *r)
                 sec ? "yes" : "no", sec ? "enough" : "not enough",
                 wk >= 0 ? c->vectors[r->vts[wk].vector].id : "-", wk >= 0 ? a : "-");
     }
-    fprintf(f, "</table>\n<h2>Findings</h2>\n<table id=\"findings\"><tr><th>vector</th><th>on</th>"
-               "<th>principle</th><th>attack potential (CC band)</th><th>feasibility</th>"
-               "<th>attack cost</th><th>attacker budget</th><th>probability</th>"
-               "<th>worst damage</th><th>demand</th><th>risk</th><th>TVRA</th><th>secure until</th>"
-               "<th>verdict</th></tr>\n");
+    size_t n_hi = count_high_risk_secure(r);
+    fprintf(f, "</table>\n<h2>Findings</h2>\n<p class=\"small\">%s</p>\n", columns_note);
+    if (n_hi > 0)
+        fprintf(f, "<p class=\"note\" id=\"risk-note\">%s (%zu finding%s here.)</p>\n",
+                risk5_note, n_hi, n_hi == 1 ? "" : "s");
+    fprintf(f, "<table id=\"findings\"><tr><th>vector</th><th>on</th>"
+               "<th>prin&shy;ciple</th><th>attack poten&shy;tial CEM / 21434</th>"
+               "<th>CEM: re&shy;quired to exploit</th><th>CEM: TOE resis&shy;tant to</th>"
+               "<th>feasi&shy;bility (21434)</th>"
+               "<th>attack cost</th><th>attacker budget</th><th>proba&shy;bility</th>"
+               "<th>worst damage</th><th>demand</th><th>risk 21434</th><th>TVRA</th>"
+               "<th>secure until</th><th>verdict</th></tr>\n");
     for (size_t i = 0; i < r->n_vts; i++) {
         const mg_risk_vt *x = &r->vts[i];
-        char e[64], g[64];
+        char e[64], g[64], p[32];
+        int apc = cem_ap(r, x);
         mg_fmt_eur(a, sizeof(a), x->cost.lo);
         mg_fmt_eur(b, sizeof(b), x->willingness);
         mg_fmt_eur(d, sizeof(d), x->damage_worst);
         mg_fmt_eur(e, sizeof(e), x->demand);
         until_text(g, sizeof(g), r, x->secure_until);
+        if (apc >= 0)
+            snprintf(p, sizeof(p), "%d / %d", apc, x->ap_21434);
+        else
+            snprintf(p, sizeof(p), "&#8211; / %d", x->ap_21434);
         fprintf(f, "<tr><td>");
-        he(f, VEC(r, x)->name);
+        hew(f, VEC(r, x)->name);
         fprintf(f, "</td><td>");
-        he(f, TGT(r, x->target)->id);
-        fprintf(f, "</td><td>%s</td><td>%d (%s)</td><td>%s</td><td class=\"num\">%s</td>"
-                   "<td class=\"num\">%s</td><td class=\"num\">%.1f %%</td><td class=\"num\">%s</td>"
-                   "<td class=\"num\">%s</td><td>%d</td><td>%s</td><td>%s</td><td class=\"%s\">%s</td></tr>\n",
-                mg_risk_principle_name(VEC(r, x)->principle), x->ap_cem,
-                mg_risk_cc_band_name(x->band), mg_risk_feas_name(x->feas), a, b,
-                100 * x->probability, d, e, x->risk_21434, mg_risk_tvra_name(x->tvra), g,
-                x->secure ? "yes" : "no", x->secure ? "enough" : "not enough");
+        hew(f, TGT(r, x->target)->id);
+        fprintf(f, "</td><td>%s</td><td class=\"num\">%s</td><td>%s</td><td>%s</td><td>%s</td>"
+                   "<td class=\"num\">%s</td><td class=\"num\">%s</td><td class=\"num\">%.1f %%</td>"
+                   "<td class=\"num\">%s</td><td class=\"num\">%s</td>",
+                principle_html(VEC(r, x)->principle), p, mg_risk_cem_required_text(apc),
+                mg_risk_cem_resistant_text(apc), mg_risk_feas_name(x->feas), a, b,
+                100 * x->probability, d, e);
+        if (x->secure && x->applicable && x->risk_21434 >= 4)
+            fprintf(f, "<td>%d <a href=\"#risk-note\" title=\"high risk value, secure enough: "
+                       "see the note above the table\">(why enough?)</a></td>",
+                    x->risk_21434);
+        else
+            fprintf(f, "<td>%d</td>", x->risk_21434);
+        fprintf(f, "<td>%s</td><td>%s</td><td class=\"%s\">%s</td></tr>\n",
+                mg_risk_tvra_name(x->tvra), g, x->secure ? "yes" : "no",
+                x->secure ? "enough" : "not enough");
     }
     fprintf(f, "</table>\n<h2>Defence analysis</h2>\n<table id=\"defence\"><tr><th>vector</th>"
                "<th>detectable?</th><th>detected now?</th><th>preventable?</th>"

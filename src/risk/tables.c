@@ -11,40 +11,48 @@
 #include <string.h>
 
 #include "risk_internal.h"
+#include "tables.h"
 
-typedef struct level { const char *name; int cem; int iso21434; } level;
+/* cem_unrated: CEM gives the level no value (see tables.h). */
+typedef struct level { const char *name; int cem; int iso21434; bool cem_unrated; } level;
 
 /* Elapsed time. ISO/SAE 21434 has fewer steps: <=1 day 0, <=1 week 1,
  * <=1 month 4, <=6 months 17, >6 months 19; a CEM step is valued with the
  * 21434 step that contains it. */
 static const level elapsed[] = {
-    {"le_1_day", 0, 0},    {"le_1_week", 1, 1},   {"le_2_weeks", 2, 4},
-    {"le_1_month", 4, 4},  {"le_2_months", 7, 17}, {"le_3_months", 10, 17},
-    {"le_4_months", 13, 17}, {"le_5_months", 15, 17}, {"le_6_months", 17, 17},
-    {"gt_6_months", 19, 19},
+    {"le_1_day", 0, 0, false},    {"le_1_week", 1, 1, false},   {"le_2_weeks", 2, 4, false},
+    {"le_1_month", 4, 4, false},  {"le_2_months", 7, 17, false}, {"le_3_months", 10, 17, false},
+    {"le_4_months", 13, 17, false}, {"le_5_months", 15, 17, false}, {"le_6_months", 17, 17, false},
+    {"gt_6_months", 19, 19, false},
 };
 static const level expertise[] = {
-    {"layman", 0, 0}, {"proficient", 3, 3}, {"expert", 6, 6}, {"multiple_experts", 8, 8},
+    {"layman", 0, 0, false}, {"proficient", 3, 3, false},
+    {"expert", 6, 6, false}, {"multiple_experts", 8, 8, false},
 };
 /* CEM: public, restricted, sensitive, critical; 21434 names the last two
  * confidential and strictly confidential with the same values. */
 static const level knowledge[] = {
-    {"public", 0, 0}, {"restricted", 3, 3}, {"sensitive", 7, 7}, {"critical", 11, 11},
+    {"public", 0, 0, false}, {"restricted", 3, 3, false},
+    {"sensitive", 7, 7, false}, {"critical", 11, 11, false},
 };
-/* CEM: unnecessary/unlimited 0, easy 1, moderate 4, difficult 10 ("none" is
- * not practical: not rated). 21434: unlimited 0, easy 1, moderate 4, difficult/none 10. */
+/* CEM: unnecessary/unlimited 0, easy 1, moderate 4, difficult 10, none "**"
+ * (not exploitable: no value). 21434: unlimited 0, easy 1, moderate 4,
+ * difficult/none 10. "none" carries 10 on both scales so that a CEM sum that
+ * contains it is a lower bound, and is flagged not rated for CEM (tables.h). */
 static const level window_[] = {
-    {"unlimited", 0, 0}, {"easy", 1, 1}, {"moderate", 4, 4}, {"difficult", 10, 10},
+    {"unlimited", 0, 0, false}, {"easy", 1, 1, false},   {"moderate", 4, 4, false},
+    {"difficult", 10, 10, false}, {"none", 10, 10, true},
 };
 static const level equipment[] = {
-    {"standard", 0, 0}, {"specialised", 4, 4}, {"bespoke", 7, 7}, {"multiple_bespoke", 9, 9},
+    {"standard", 0, 0, false}, {"specialised", 4, 4, false},
+    {"bespoke", 7, 7, false}, {"multiple_bespoke", 9, 9, false},
 };
 
 static const struct { const level *l; int n; const char *name; } factors[MG_AP_NFACTORS] = {
     {elapsed, (int)(sizeof(elapsed) / sizeof(elapsed[0])), "elapsed_time"},
     {expertise, 4, "expertise"},
     {knowledge, 4, "knowledge"},
-    {window_, 4, "window"},
+    {window_, (int)(sizeof(window_) / sizeof(window_[0])), "window"},
     {equipment, 4, "equipment"},
 };
 
@@ -89,6 +97,39 @@ int mg_risk_ap_level_parse(mg_ap_factor f, const char *name)
     return -1;
 }
 
+bool mg_risk_ap_cem_rated(mg_ap_factor f, int l)
+{
+    if ((unsigned)f >= MG_AP_NFACTORS || l < 0 || l >= factors[f].n)
+        return false;
+    return !factors[f].l[l].cem_unrated;
+}
+
+int mg_risk_ap_sum_cem(const signed char lv[MG_AP_NFACTORS])
+{
+    int s = 0;
+    bool rated = true;
+    for (int f = 0; f < MG_AP_NFACTORS; f++) {
+        int v = mg_risk_ap_value_cem((mg_ap_factor)f, lv[f]);
+        if (v < 0)
+            return -1;
+        rated = rated && mg_risk_ap_cem_rated((mg_ap_factor)f, lv[f]);
+        s += v;
+    }
+    return rated ? s : MG_AP_NOT_RATED;
+}
+
+int mg_risk_ap_sum_21434(const signed char lv[MG_AP_NFACTORS])
+{
+    int s = 0;
+    for (int f = 0; f < MG_AP_NFACTORS; f++) {
+        int v = mg_risk_ap_value_21434((mg_ap_factor)f, lv[f]);
+        if (v < 0)
+            return -1;
+        s += v;
+    }
+    return s;
+}
+
 mg_cc_band mg_risk_cc_band(int ap)
 {
     if (ap <= 9)
@@ -106,6 +147,38 @@ const char *mg_risk_cc_band_name(mg_cc_band b)
 {
     static const char *n[] = {"Basic", "Enhanced-Basic", "Moderate", "High", "Beyond-High"};
     return (unsigned)b <= MG_CC_BEYOND_HIGH ? n[b] : "?";
+}
+
+/* CEM Table B.4, second column: one band below the first, "No rating" for 0-9. */
+mg_cc_resist mg_risk_cc_resistance(int ap)
+{
+    if (ap <= 9)
+        return MG_CC_RESIST_NONE;
+    if (ap <= 13)
+        return MG_CC_RESIST_BASIC;
+    if (ap <= 19)
+        return MG_CC_RESIST_ENHANCED_BASIC;
+    if (ap <= 24)
+        return MG_CC_RESIST_MODERATE;
+    return MG_CC_RESIST_HIGH;
+}
+
+const char *mg_risk_cc_resist_name(mg_cc_resist r)
+{
+    static const char *n[] = {"No rating", "Basic", "Enhanced-Basic", "Moderate", "High"};
+    return (unsigned)r <= MG_CC_RESIST_HIGH ? n[r] : "?";
+}
+
+static const char not_rated[] = "not rated (window: none)";
+
+const char *mg_risk_cem_required_text(int ap)
+{
+    return ap < 0 ? not_rated : mg_risk_cc_band_name(mg_risk_cc_band(ap));
+}
+
+const char *mg_risk_cem_resistant_text(int ap)
+{
+    return ap < 0 ? not_rated : mg_risk_cc_resist_name(mg_risk_cc_resistance(ap));
 }
 
 mg_feas mg_risk_feasibility_21434(int ap)

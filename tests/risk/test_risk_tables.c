@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "m2mguard/risk.h"
+#include "tables.h"
 
 static void test_cem_factor_values(void **state)
 {
@@ -40,7 +41,13 @@ static void test_cem_factor_values(void **state)
     assert_int_equal(mg_risk_ap_value_cem(MG_AP_NFACTORS, 0), -1);
     assert_int_equal(mg_risk_ap_level_parse(MG_AP_EXPERTISE, "multiple_experts"), 3);
     assert_int_equal(mg_risk_ap_level_parse(MG_AP_WINDOW, "difficult"), 3);
-    assert_int_equal(mg_risk_ap_level_parse(MG_AP_WINDOW, "none"), -1);
+    /* window "none" (issue 13 item 7): level 4, after "difficult"; CEM Table
+     * B.3 gives it no value ("**"), ISO/SAE 21434 "difficult/none" 10. */
+    assert_int_equal(mg_risk_ap_levels(MG_AP_WINDOW), 5);
+    assert_int_equal(mg_risk_ap_level_parse(MG_AP_WINDOW, "none"), 4);
+    assert_int_equal(mg_risk_ap_value_21434(MG_AP_WINDOW, 4), 10);
+    assert_int_equal(mg_risk_ap_value_cem(MG_AP_WINDOW, 5), -1);
+    assert_int_equal(mg_risk_ap_level_parse(MG_AP_WINDOW, "never"), -1);
 }
 
 static void test_21434_factor_values(void **state)
@@ -72,6 +79,60 @@ static void test_cc_bands(void **state)
     assert_int_equal(mg_risk_cc_band(60), MG_CC_BEYOND_HIGH);
     assert_string_equal(mg_risk_cc_band_name(MG_CC_ENHANCED_BASIC), "Enhanced-Basic");
     assert_string_equal(mg_risk_cc_band_name(MG_CC_BEYOND_HIGH), "Beyond-High");
+}
+
+/* CEM Table B.4, both columns: "attack potential required to exploit the
+ * scenario" (0-9 Basic .. >=25 Beyond-High, mg_risk_cc_band) and "TOE resistant
+ * to attackers with attack potential of" (0-9 No rating, 10-13 Basic, 14-19
+ * Enhanced-Basic, 20-24 Moderate, >=25 High). */
+static void test_cc_resistance_column(void **state)
+{
+    (void)state;
+    static const struct { int ap; const char *req, *res; } t[] = {
+        {0, "Basic", "No rating"},          {9, "Basic", "No rating"},
+        {10, "Enhanced-Basic", "Basic"},    {13, "Enhanced-Basic", "Basic"},
+        {14, "Moderate", "Enhanced-Basic"}, {19, "Moderate", "Enhanced-Basic"},
+        {20, "High", "Moderate"},           {24, "High", "Moderate"},
+        {25, "Beyond-High", "High"},        {60, "Beyond-High", "High"},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        assert_string_equal(mg_risk_cem_required_text(t[i].ap), t[i].req);
+        assert_string_equal(mg_risk_cem_resistant_text(t[i].ap), t[i].res);
+        assert_string_equal(mg_risk_cc_band_name(mg_risk_cc_band(t[i].ap)), t[i].req);
+        assert_string_equal(mg_risk_cc_resist_name(mg_risk_cc_resistance(t[i].ap)), t[i].res);
+    }
+    assert_string_equal(mg_risk_cc_resist_name((mg_cc_resist)5), "?");
+    assert_string_equal(mg_risk_cem_required_text(MG_AP_NOT_RATED), "not rated (window: none)");
+    assert_string_equal(mg_risk_cem_resistant_text(MG_AP_NOT_RATED), "not rated (window: none)");
+}
+
+/* Window "none": CEM not rated, ISO/SAE 21434 still rated (difficult/none 10).
+ * Worked example: relay through a sealed cabinet: <=1 week (1), proficient
+ * (3), restricted (3), window none, specialised (4). CEM: not rated; 21434:
+ * 1+3+3+10+4 = 21 -> Low feasibility. The same with window difficult: CEM
+ * 1+3+3+10+4 = 21 -> High required, resistant to Moderate. */
+static void test_window_none(void **state)
+{
+    (void)state;
+    assert_int_equal(MG_AP_WINDOW_NONE, 4);
+    assert_string_equal(mg_risk_ap_level_name(MG_AP_WINDOW, MG_AP_WINDOW_NONE), "none");
+    assert_false(mg_risk_ap_cem_rated(MG_AP_WINDOW, MG_AP_WINDOW_NONE));
+    for (int l = 0; l < MG_AP_WINDOW_NONE; l++)
+        assert_true(mg_risk_ap_cem_rated(MG_AP_WINDOW, l));
+    assert_true(mg_risk_ap_cem_rated(MG_AP_ELAPSED, 9));
+    assert_false(mg_risk_ap_cem_rated(MG_AP_ELAPSED, 10));
+    assert_false(mg_risk_ap_cem_rated(MG_AP_NFACTORS, 0));
+    signed char relay[MG_AP_NFACTORS] = {1, 1, 1, MG_AP_WINDOW_NONE, 1};
+    assert_int_equal(mg_risk_ap_sum_cem(relay), MG_AP_NOT_RATED);
+    assert_int_equal(mg_risk_ap_sum_21434(relay), 21);
+    assert_int_equal(mg_risk_feasibility_21434(mg_risk_ap_sum_21434(relay)), MG_FEAS_LOW);
+    signed char hard[MG_AP_NFACTORS] = {1, 1, 1, 3, 1};
+    assert_int_equal(mg_risk_ap_sum_cem(hard), 21);
+    assert_string_equal(mg_risk_cem_required_text(21), "High");
+    assert_string_equal(mg_risk_cem_resistant_text(21), "Moderate");
+    signed char bad[MG_AP_NFACTORS] = {1, 1, 1, 5, 1};
+    assert_int_equal(mg_risk_ap_sum_cem(bad), -1);
+    assert_int_equal(mg_risk_ap_sum_21434(bad), -1);
 }
 
 static void test_21434_feasibility(void **state)
@@ -195,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_cc_bands),          cmocka_unit_test(test_21434_feasibility),
         cmocka_unit_test(test_21434_risk_matrix), cmocka_unit_test(test_tvra),
         cmocka_unit_test(test_worked_examples),   cmocka_unit_test(test_money_formulas),
+        cmocka_unit_test(test_cc_resistance_column), cmocka_unit_test(test_window_none),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
