@@ -98,12 +98,39 @@ static void js(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* Money and figures in JSON: exact (mg_json_num: integers for whole euros,
+ * else the shortest digits that read back the same; null for infinity). */
 static void jnum(FILE *f, double v)
 {
-    if (isfinite(v))
-        fprintf(f, "%.6g", v);
+    mg_json_num(f, v);
+}
+
+/* "V on T: A still profits; margin M with every catalogue measure; closed only
+ * by more than X EUR of attack cost from outside the catalogue, by removing
+ * the asset, or by accepting the risk" */
+static void gap_text(char *buf, size_t cap, const mg_risk_result *r, const mg_risk_gap *g)
+{
+    const mg_risk_vt *x = &r->vts[g->vt];
+    char m[64], e[64];
+    mg_fmt_eur(m, sizeof(m), g->margin_all);
+    mg_fmt_eur(e, sizeof(e), g->close_eur);
+    snprintf(buf, cap,
+             "%s on %s: %s still profits (margin %s with every catalogue measure); closed only by "
+             "raising the attack cost by more than %s with a measure outside the catalogue, by "
+             "removing the asset, or by accepting the risk",
+             VEC(r, x)->id, TGT(r, x->target)->id, attacker_name(r, g->attacker), m, e);
+}
+
+/* "computationally secure until Y; disallowed by policy since Z (P)" */
+static void policy_text(char *buf, size_t cap, const mg_risk_result *r, const mg_risk_vt *x)
+{
+    char u[64];
+    until_text(u, sizeof(u), r, x->secure_until);
+    if (isfinite(x->disallowed_since))
+        snprintf(buf, cap, "%s; disallowed by policy since %.0f (%s)", u, x->disallowed_since,
+                 x->policy != NULL ? x->policy : "policy");
     else
-        fputs("null", f);
+        snprintf(buf, cap, "%s", u);
 }
 
 mg_err mg_risk_write_json(FILE *f, const mg_risk_result *r)
@@ -114,11 +141,16 @@ mg_err mg_risk_write_json(FILE *f, const mg_risk_result *r)
     js(f, m->name);
     fprintf(f, ", \"file\": ");
     js(f, m->file);
-    fprintf(f, ", \"year\": %.0f, \"lifetime_years\": %g, \"devices\": %.0f},\n", m->year,
-            m->lifetime_years, m->devices);
-    fprintf(f, "  \"analysis\": {\"year\": %.0f, \"seed\": %llu, \"draws\": %u, "
-               "\"currency\": \"EUR\"},\n",
-            r->year, (unsigned long long)r->seed, r->draws);
+    fprintf(f, ", \"year\": %.0f, \"lifetime_years\": ", m->year);
+    jnum(f, m->lifetime_years);
+    fprintf(f, ", \"devices\": ");
+    jnum(f, m->devices);
+    fprintf(f, "},\n  \"analysis\": {\"year\": %.0f, \"seed\": %llu, \"draws\": %u, "
+               "\"currency\": \"EUR\", \"brute_force_case\": \"%s\", \"budget_growth_per_year\": ",
+            r->year, (unsigned long long)r->seed, r->draws,
+            r->cat->calib.worst_case ? "worst" : "expected");
+    jnum(f, r->cat->calib.budget_growth);
+    fprintf(f, "},\n");
     fprintf(f, "  \"verdict\": {\"secure_enough\": %s, \"insecure_findings\": %zu, "
                "\"findings\": %zu, \"min_margin_eur\": ",
             r->secure ? "true" : "false", r->n_insecure, r->n_vts);
@@ -128,8 +160,42 @@ mg_err mg_risk_write_json(FILE *f, const mg_risk_result *r)
     char ut[64];
     until_text(ut, sizeof(ut), r, r->secure_until);
     fprintf(f, ", \"secure_until_limited_by_key_length\": %s, \"secure_until\": ",
-            isfinite(r->secure_until) ? "true" : "false");
+            r->key_limited ? "true" : "false");
     js(f, ut);
+    fprintf(f, ", \"disallowed_by_policy_since\": ");
+    jnum(f, isfinite(r->disallowed_since) ? r->disallowed_since : NAN);
+    if (isfinite(r->disallowed_since)) {
+        const mg_risk_vt *x = &r->vts[r->disallowed_vt];
+        fprintf(f, ", \"disallowed_finding\": {\"vector\": ");
+        js(f, VEC(r, x)->id);
+        fprintf(f, ", \"target\": ");
+        js(f, TGT(r, x->target)->id);
+        fprintf(f, ", \"policy\": ");
+        js(f, x->policy != NULL ? x->policy : "");
+        fputc('}', f);
+    }
+    fprintf(f, ", \"achievable\": %s, \"not_achievable\": [", r->achievable ? "true" : "false");
+    for (size_t i = 0; i < r->n_gaps; i++) {
+        const mg_risk_gap *g = &r->gaps[i];
+        const mg_risk_vt *x = &r->vts[g->vt];
+        fprintf(f, "%s\n    {\"vector\": ", i ? "," : "");
+        js(f, VEC(r, x)->id);
+        fprintf(f, ", \"target\": ");
+        js(f, TGT(r, x->target)->id);
+        fprintf(f, ", \"attacker\": ");
+        js(f, g->attacker >= 0 ? r->cat->attackers[g->attacker].id : "");
+        fprintf(f, ", \"cost_eur_with_all_measures\": ");
+        jnum(f, g->cost_lo_all);
+        fprintf(f, ", \"willingness_eur\": ");
+        jnum(f, g->willingness_all);
+        fprintf(f, ", \"margin_eur\": ");
+        jnum(f, g->margin_all);
+        fprintf(f, ", \"raise_cost_by_more_than_eur\": ");
+        jnum(f, g->close_eur);
+        fprintf(f, ", \"options\": [\"a measure outside the catalogue\", \"removing the asset\", "
+                   "\"accepting the risk\"]}");
+    }
+    fprintf(f, "]");
     fprintf(f, ", \"residual_risk_eur\": ");
     jnum(f, r->residual);
     fprintf(f, "},\n  \"portfolio\": {\"exact\": %s, \"cost_eur\": ",
@@ -260,6 +326,14 @@ mg_err mg_risk_write_json(FILE *f, const mg_risk_result *r)
         until_text(ut, sizeof(ut), r, x->secure_until);
         fprintf(f, ", \"secure_until\": ");
         js(f, ut);
+        fprintf(f, ", \"key_limited\": %s, \"disallowed_by_policy_since\": ",
+                x->key_limited ? "true" : "false");
+        jnum(f, isfinite(x->disallowed_since) ? x->disallowed_since : NAN);
+        fprintf(f, ", \"policy\": ");
+        if (x->policy != NULL && isfinite(x->disallowed_since))
+            js(f, x->policy);
+        else
+            fputs("null", f);
         fprintf(f, ", \"detected\": %s, \"prevention_eur\": ", x->detected ? "true" : "false");
         jnum(f, x->prevention_eur);
         fputc('}', f);
@@ -345,6 +419,20 @@ mg_err mg_risk_write_text(FILE *f, const mg_risk_result *r)
             r->n_insecure, r->n_vts, a);
     fprintf(f, "  secure until: %s (analysis year %.0f, end of life %.0f)\n", u, r->year,
             r->model->year + r->model->lifetime_years);
+    if (isfinite(r->disallowed_since)) {
+        const mg_risk_vt *x = &r->vts[r->disallowed_vt];
+        fprintf(f, "  disallowed by policy since %.0f: %s on %s (%s)\n", r->disallowed_since,
+                VEC(r, x)->id, TGT(r, x->target)->id, x->policy != NULL ? x->policy : "policy");
+    }
+    if (!r->achievable) {
+        fprintf(f, "  NOT ACHIEVABLE WITH THE CATALOGUE: %zu finding(s) no set of measures closes:\n",
+                r->n_gaps);
+        for (size_t i = 0; i < r->n_gaps; i++) {
+            char g[512];
+            gap_text(g, sizeof(g), r, &r->gaps[i]);
+            fprintf(f, "    ! %s\n", g);
+        }
+    }
     mg_fmt_eur(a, sizeof(a), r->residual);
     fprintf(f, "  residual risk (sum of probability x damage): %s\n", a);
     size_t shown = 0;
@@ -363,8 +451,13 @@ mg_err mg_risk_write_text(FILE *f, const mg_risk_result *r)
         fprintf(f, "    ... %zu more in the full report\n", r->n_insecure - shown);
     if (r->n_picks > 0) {
         mg_fmt_eur(a, sizeof(a), r->portfolio_cost);
-        fprintf(f, "  cheapest measures that close the gap (%s, %s):\n", a,
-                r->portfolio_exact ? "exact" : "heuristic");
+        if (r->achievable)
+            fprintf(f, "  cheapest measures that close the gap (%s, %s):\n", a,
+                    r->portfolio_exact ? "exact" : "heuristic");
+        else
+            fprintf(f, "  cheapest measures that close the %zu closable finding(s) (%s, %s; %zu cannot "
+                       "be closed):\n",
+                    r->n_insecure - r->n_gaps, a, r->portfolio_exact ? "exact" : "heuristic", r->n_gaps);
         for (size_t i = 0; i < r->n_picks && i < 15; i++) {
             mg_fmt_eur(b, sizeof(b), r->picks[i].cost);
             fprintf(f, "    + %s on %s (%s + %s once)\n", c->measures[r->picks[i].measure].id,
@@ -374,9 +467,6 @@ mg_err mg_risk_write_text(FILE *f, const mg_risk_result *r)
         if (r->n_picks > 15)
             fprintf(f, "    ... %zu more in the full report\n", r->n_picks - 15);
     }
-    if (r->n_unclosable)
-        fprintf(f, "  %zu finding(s) no catalogue measure closes (see the report)\n",
-                r->n_unclosable);
     return ferror(f) ? MG_ERR_BUF : MG_OK;
 }
 
@@ -436,6 +526,22 @@ mg_err mg_risk_write_md(FILE *f, const mg_risk_result *r)
     fprintf(f, "- smallest margin (attack cost minus attacker budget): %s\n", a);
     fprintf(f, "- secure until: %s (analysis year %.0f, end of life %.0f)\n", u, r->year,
             m->year + m->lifetime_years);
+    if (isfinite(r->disallowed_since)) {
+        const mg_risk_vt *x = &r->vts[r->disallowed_vt];
+        fprintf(f, "- disallowed by policy since %.0f: %s on %s (%s)\n", r->disallowed_since,
+                VEC(r, x)->id, TGT(r, x->target)->id, x->policy != NULL ? x->policy : "policy");
+    }
+    if (!r->achievable) {
+        fprintf(f, "- **not achievable with the catalogue**: %zu finding(s) no set of measures closes\n",
+                r->n_gaps);
+        for (size_t i = 0; i < r->n_gaps; i++) {
+            char g[512];
+            gap_text(g, sizeof(g), r, &r->gaps[i]);
+            fprintf(f, "  - ");
+            mdcell(f, g);
+            fputc('\n', f);
+        }
+    }
     mg_fmt_eur(a, sizeof(a), r->residual);
     mg_fmt_eur(b, sizeof(b), r->portfolio_cost);
     mg_fmt_eur(d, sizeof(d), r->residual_after);
@@ -476,8 +582,9 @@ mg_err mg_risk_write_md(FILE *f, const mg_risk_result *r)
         const mg_risk_vt *x = &r->vts[i];
         if (VEC(r, x)->brute == MG_BRUTE_NONE || x->brute_eur <= 0)
             continue;
-        until_text(u, sizeof(u), r, x->secure_until);
-        fprintf(f, "| %s | %s | %s |\n", VEC(r, x)->id, TGT(r, x->target)->id, u);
+        char pt[160];
+        policy_text(pt, sizeof(pt), r, x);
+        fprintf(f, "| %s | %s | %s |\n", VEC(r, x)->id, TGT(r, x->target)->id, pt);
         nk++;
     }
     if (nk == 0)
@@ -767,6 +874,12 @@ static void svg_timeline(FILE *f, const mg_risk_result *r)
         y1 = fmax(y1, eol + 1);
     if (isfinite(hy))
         y1 = fmax(y1, hy + 1);
+    /* and the year the policy disallowed a key (earlier or later) */
+    double py = r->disallowed_since;
+    if (isfinite(py)) {
+        y0 = fmin(y0, py);
+        y1 = fmax(y1, py + 1);
+    }
     if (!(y1 > y0))
         y1 = y0 + 1;
     int h = 50 + (int)(n ? n : 1) * 20;
@@ -790,13 +903,18 @@ static void svg_timeline(FILE *f, const mg_risk_result *r)
                    "x1=\"%.1f\" y1=\"18\" x2=\"%.1f\" y2=\"%d\"><title>secure until (headline): "
                    "%.0f</title></line>\n",
                 hy, 300 + 560.0 * (hy - y0) / span, 300 + 560.0 * (hy - y0) / span, h - 6, hy);
+    if (isfinite(py))
+        fprintf(f, "<line class=\"eol\" id=\"policy-year\" data-year=\"%.0f\" x1=\"%.1f\" y1=\"18\" "
+                   "x2=\"%.1f\" y2=\"%d\"><title>disallowed by policy since %.0f</title></line>\n",
+                py, 300 + 560.0 * (py - y0) / span, 300 + 560.0 * (py - y0) / span, h - 6, py);
     size_t row = 0;
     for (size_t i = 0; i < r->n_vts; i++) {
         const mg_risk_vt *x = &r->vts[i];
         if (VEC(r, x)->brute == MG_BRUTE_NONE || x->brute_eur <= 0)
             continue;
         double until = x->secure_until;
-        double end = isinf(until) && until > 0 ? y1 : fmin(fmax(until, y0), y1);
+        double from = r->year; /* bars start at the analysis year (the axis may start earlier) */
+        double end = isinf(until) && until > 0 ? y1 : fmin(fmax(until, from), y1);
         int y = 26 + (int)row * 20;
         char u[64];
         until_text(u, sizeof(u), r, until);
@@ -804,9 +922,10 @@ static void svg_timeline(FILE *f, const mg_risk_result *r)
         he(f, VEC(r, x)->id);
         fprintf(f, " @ ");
         he(f, TGT(r, x->target)->id);
-        fprintf(f, "</text><rect class=\"bar %s\" x=\"300\" y=\"%d\" width=\"%.1f\" height=\"12\">"
+        fprintf(f, "</text><rect class=\"bar %s\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"12\">"
                    "<title>secure until: %s</title></rect>\n",
-                end >= eol ? "ok" : "bad", y, fmax(1.0, 560.0 * (end - y0) / span), u);
+                end >= eol ? "ok" : "bad", 300 + 560.0 * (from - y0) / span, y,
+                fmax(1.0, 560.0 * (end - from) / span), u);
         row++;
     }
     if (n == 0)
@@ -891,9 +1010,34 @@ mg_err mg_risk_write_html(FILE *f, const mg_risk_result *r)
     mg_fmt_eur(a, sizeof(a), r->portfolio_cost);
     mg_fmt_eur(b, sizeof(b), r->residual);
     mg_fmt_eur(d, sizeof(d), r->residual_after);
-    if (!r->secure)
+    if (isfinite(r->disallowed_since)) {
+        const mg_risk_vt *x = &r->vts[r->disallowed_vt];
+        fprintf(f, " Disallowed by policy since %.0f: ", r->disallowed_since);
+        he(f, VEC(r, x)->id);
+        fprintf(f, " on ");
+        he(f, TGT(r, x->target)->id);
+        fprintf(f, " (");
+        he(f, x->policy != NULL ? x->policy : "policy");
+        fprintf(f, ").");
+    }
+    if (!r->secure && r->achievable)
         fprintf(f, " Cheapest measures that close the gap: %s (%s); residual risk %s &#8594; %s.",
                 a, r->portfolio_exact ? "exact optimum" : "heuristic", b, d);
+    else if (!r->secure)
+        fprintf(f, " Cheapest measures that close the %zu closable finding(s): %s (%s); residual risk "
+                   "%s &#8594; %s.",
+                r->n_insecure - r->n_gaps, a, r->portfolio_exact ? "exact optimum" : "heuristic", b, d);
+    if (!r->achievable) {
+        fprintf(f, "<p id=\"not-achievable\"><strong>Not achievable with the catalogue:</strong></p><ul>");
+        for (size_t i = 0; i < r->n_gaps; i++) {
+            char g[512];
+            gap_text(g, sizeof(g), r, &r->gaps[i]);
+            fprintf(f, "<li>");
+            he(f, g);
+            fprintf(f, "</li>");
+        }
+        fprintf(f, "</ul>");
+    }
     fprintf(f, "</div>\n<p class=\"small\">Analysis year %.0f; %.0f devices; Monte Carlo %u draws, "
                "seed %llu. Money in EUR. Method: docs/risk-method.md.</p>\n",
             r->year, m->devices, r->draws, (unsigned long long)r->seed);
@@ -973,13 +1117,13 @@ mg_err mg_risk_write_html(FILE *f, const mg_risk_result *r)
                "<th>secure until</th><th>verdict</th></tr>\n");
     for (size_t i = 0; i < r->n_vts; i++) {
         const mg_risk_vt *x = &r->vts[i];
-        char e[64], g[64], p[32];
+        char e[64], g[192], p[32];
         int apc = cem_ap(r, x);
         mg_fmt_eur(a, sizeof(a), x->cost.lo);
         mg_fmt_eur(b, sizeof(b), x->willingness);
         mg_fmt_eur(d, sizeof(d), x->damage_worst);
         mg_fmt_eur(e, sizeof(e), x->demand);
-        until_text(g, sizeof(g), r, x->secure_until);
+        policy_text(g, sizeof(g), r, x);
         if (apc >= 0)
             snprintf(p, sizeof(p), "%d / %d", apc, x->ap_21434);
         else

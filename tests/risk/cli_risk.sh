@@ -98,6 +98,35 @@ done
 expect_rc 0 "$bin" risk --help
 grep -q "analyze" "$tmp/out" && ok || bad "risk --help lists analyze"
 
+# issue 13: exact JSON money, the unclosable findings named, policy dates, in every format
+expect_rc 1 "$bin" risk analyze "$src/examples/risk-smart-meters.yaml" --json "$tmp/sm.json" --md "$tmp/sm.md"
+python3 - "$tmp/sm.json" <<'PY' && ok || bad "smart meters JSON: achievable/not_achievable/exact money"
+import json, sys, re
+text = open(sys.argv[1]).read()
+d = json.loads(text)
+v = d["verdict"]
+assert v["achievable"] is False, v["achievable"]
+gaps = v["not_achievable"]
+assert len(gaps) == d["portfolio"]["unclosable_findings"] > 0
+for g in gaps:
+    assert g["margin_eur"] <= 0 and g["raise_cost_by_more_than_eur"] >= 0 and g["attacker"]
+    assert g["margin_eur"] == g["cost_eur_with_all_measures"] - g["willingness_eur"]
+# money is exact: below 2^53 no exponent notation (1 234 567 is 1234567, not 1.23457e+06);
+# beyond (brute-force costs of 1e24 EUR) the shortest digits that read back the same
+for x in re.findall(r'-?[0-9.]+e[+-][0-9]+', text):
+    assert abs(float(x)) >= 2**53, "exponent below 2^53: " + x
+for x in re.findall(r'"[a-z_]*eur[a-z_]*": (-?[0-9.]+)[,}]', text):
+    assert float(x) == float(repr(float(x))), x
+assert d["analysis"]["brute_force_case"] in ("expected", "worst")
+PY
+grep -q "NOT ACHIEVABLE WITH THE CATALOGUE" "$tmp/out" && ok || bad "text headline names what cannot be closed"
+grep -q "not achievable with the catalogue" "$tmp/sm.md" && ok || bad "Markdown headline names what cannot be closed"
+expect_rc 0 "$bin" risk analyze "$src/examples/risk-payment-terminals.yaml" --json "$tmp/pt.json" --html "$tmp/pt.html"
+grep -q "disallowed by policy since 2016" "$tmp/out" && ok || bad "policy date in the text headline"
+grep -q "Disallowed by policy since 2016" "$tmp/pt.html" && ok || bad "policy date in the HTML headline"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); v=d["verdict"]; assert v["disallowed_by_policy_since"]==2016 and v["achievable"] is True' "$tmp/pt.json" \
+  && ok || bad "policy date in JSON"
+
 # catalogue
 expect_rc 0 "$bin" risk catalogue vectors
 n=$(grep -c "^  [a-z0-9_]* " "$tmp/out")
