@@ -66,14 +66,15 @@ static int cem_ap(const mg_risk_result *r, const mg_risk_vt *x)
 {
     const mg_risk_vector *v = VEC(r, x);
     const mg_risk_target *t = TGT(r, x->target);
-    int lw = v->level[MG_AP_WINDOW];
+    /* levels are small integers (-1 none .. 4), not characters */
+    int lw = v->level[MG_AP_WINDOW]; /* NOLINT(bugprone-signed-char-misuse,cert-str34-c) */
     for (size_t i = 0; i < v->n_effects; i++) {
         const mg_risk_effect *e = &v->effects[i];
         if (e->raise[MG_AP_WINDOW] <= lw)
             continue;
         for (size_t k = 0; k < t->n_measures; k++)
             if (t->measures[k].measure == e->measure) {
-                lw = e->raise[MG_AP_WINDOW];
+                lw = e->raise[MG_AP_WINDOW]; /* NOLINT(bugprone-signed-char-misuse,cert-str34-c) */
                 break;
             }
     }
