@@ -307,17 +307,6 @@ void mg_gw_event(mg_gw *gw, const char *bearer, const char *source, const char *
     ev_store(gw, &ev);
 }
 
-/* An operational (not security) event, rate-limited like refusals. */
-static void op_event(mg_gw *gw, const char *kind, const char *reason)
-{
-    if (!bucket_take(&gw->events, gw->cfg.events_per_s, 4.0 * gw->cfg.events_per_s, mono_ms())) {
-        gw->suppressed++;
-        return;
-    }
-    fprintf(stderr, "m2mguard gateway: %s: %s\n", kind, reason);
-    mg_gw_event(gw, "gateway", "", kind, reason);
-}
-
 /* Event kind for a refused secured packet. */
 static const char *kind_of(mg_err e)
 {
@@ -532,6 +521,15 @@ static bool event_allowed(mg_gw *gw, bucket *src)
     return false;
 }
 
+/* An operational (not security) event, rate-limited like refusals. */
+static void op_event(mg_gw *gw, const char *kind, const char *reason)
+{
+    if (!event_allowed(gw, NULL))
+        return;
+    fprintf(stderr, "m2mguard gateway: %s: %s\n", kind, reason);
+    mg_gw_event(gw, "gateway", "", kind, reason);
+}
+
 /* A refusal: recorded in the batch when the limits allow, else counted. */
 static mg_gw_verdict refuse(mg_gw *gw, const mg_gw_msg *m, const char *source, bucket *src,
                             int64_t device_id, const char *kind, const char *reason)
@@ -674,7 +672,6 @@ mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m)
          * device's TAR (a PoR we made ourselves carries the backend's) and
          * answer a command still waiting for it, once. */
         mg_ota_rsp r;
-        keyver *kv = NULL;
         uint8_t buf[MG_SMS_RSP_MAX];
         if (pk.pkt_len > sizeof(buf)) /* classify refuses it already; never copy past buf */
             return refuse(gw, m, m->source, &d->events, d->id, "malformed", "response packet too long");
@@ -686,7 +683,6 @@ mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m)
             mg_sms_keys(&k, &d->kv[i].kic, &d->kv[i].kid, (unsigned)d->kv[i].version);
             memcpy(buf, pk.pkt, pk.pkt_len);
             e = mg_sms_por_open(MG_SMS_MT, d->tar, &k, buf, pk.pkt_len, &r);
-            kv = &d->kv[i];
         }
         mg_wipe(buf, sizeof(buf));
         if (e != MG_OK) {
@@ -696,7 +692,6 @@ mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m)
             return refuse(gw, m, m->source, &d->events, d->id,
                           e == MG_ERR_TAR ? "wrong_direction" : "por_auth_fail", reason);
         }
-        (void)kv;
         mg_command c;
         e = mg_store_cmd_waiting_by_cntr(gw->cfg.store, d->id, r.cntr, &c);
         if (e != MG_OK && e != MG_ERR_KEY) {
@@ -737,14 +732,17 @@ mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m)
         snprintf(reason, sizeof(reason), "key version %u is not a key of this device", pk.key_version);
         return refuse(gw, m, m->source, &d->events, d->id, "unknown_key", reason);
     }
-    pending *p = batch_add(gw, m->tag, m->source);
+    /* opened in the next batch slot, which is taken only if the packet is accepted */
+    pending *p = &gw->batch[gw->nbatch];
+    memset(p, 0, sizeof(*p));
+    p->tag = m->tag;
+    copy_str(p->source, sizeof(p->source), m->source);
     memcpy(p->pkt, src_pkt, n);
     mg_wipe(whole, sizeof(whole));
     mg_sms_keys(&p->keys, &kv->kic, &kv->kid, (unsigned)kv->version);
     e = mg_sms_open(MG_SMS_MO, d->tar, p->pkt, n, &p->keys, d->cntr_in, &p->cmd);
     if (e != MG_OK) {
-        gw->nbatch--; /* the slot goes back; refuse() decides whether to record */
-        mg_wipe(p, sizeof(*p));
+        mg_wipe(p, sizeof(*p)); /* refuse() decides whether to record */
         if (e == MG_ERR_TAR)
             snprintf(reason, sizeof(reason),
                      "packet carries TAR %02x%02x%02x, not the backend's: a command sent back", pk.tar[0],
@@ -754,6 +752,7 @@ mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m)
                      mg_strerror(e));
         return refuse(gw, m, m->source, &d->events, d->id, kind_of(e), reason);
     }
+    gw->nbatch++;
     d->pin = gw->gen;
     d->cntr_in = p->cmd.hdr.cntr; /* later packets of this batch must be higher still */
     p->kind = P_MESSAGE;

@@ -122,6 +122,18 @@ static void gap_text(char *buf, size_t cap, const mg_risk_result *r, const mg_ri
              VEC(r, x)->id, TGT(r, x->target)->id, attacker_name(r, g->attacker), m, e);
 }
 
+/* The headline's policy finding, "since Y: V on T (P)"; false when no key is
+ * disallowed by policy. One text for every format. */
+static bool policy_headline(char *buf, size_t cap, const mg_risk_result *r)
+{
+    if (!isfinite(r->disallowed_since))
+        return false;
+    const mg_risk_vt *x = &r->vts[r->disallowed_vt];
+    snprintf(buf, cap, "since %.0f: %s on %s (%s)", r->disallowed_since, VEC(r, x)->id,
+             TGT(r, x->target)->id, x->policy != NULL ? x->policy : "policy");
+    return true;
+}
+
 /* "computationally secure until Y; disallowed by policy since Z (P)" */
 static void policy_text(char *buf, size_t cap, const mg_risk_result *r, const mg_risk_vt *x)
 {
@@ -420,11 +432,9 @@ mg_err mg_risk_write_text(FILE *f, const mg_risk_result *r)
             r->n_insecure, r->n_vts, a);
     fprintf(f, "  secure until: %s (analysis year %.0f, end of life %.0f)\n", u, r->year,
             r->model->year + r->model->lifetime_years);
-    if (isfinite(r->disallowed_since)) {
-        const mg_risk_vt *x = &r->vts[r->disallowed_vt];
-        fprintf(f, "  disallowed by policy since %.0f: %s on %s (%s)\n", r->disallowed_since,
-                VEC(r, x)->id, TGT(r, x->target)->id, x->policy != NULL ? x->policy : "policy");
-    }
+    char ph[512];
+    if (policy_headline(ph, sizeof(ph), r))
+        fprintf(f, "  disallowed by policy %s\n", ph);
     if (!r->achievable) {
         fprintf(f, "  NOT ACHIEVABLE WITH THE CATALOGUE: %zu finding(s) no set of measures closes:\n",
                 r->n_gaps);
@@ -527,10 +537,11 @@ mg_err mg_risk_write_md(FILE *f, const mg_risk_result *r)
     fprintf(f, "- smallest margin (attack cost minus attacker budget): %s\n", a);
     fprintf(f, "- secure until: %s (analysis year %.0f, end of life %.0f)\n", u, r->year,
             m->year + m->lifetime_years);
-    if (isfinite(r->disallowed_since)) {
-        const mg_risk_vt *x = &r->vts[r->disallowed_vt];
-        fprintf(f, "- disallowed by policy since %.0f: %s on %s (%s)\n", r->disallowed_since,
-                VEC(r, x)->id, TGT(r, x->target)->id, x->policy != NULL ? x->policy : "policy");
+    char ph[512];
+    if (policy_headline(ph, sizeof(ph), r)) {
+        fprintf(f, "- disallowed by policy ");
+        mdcell(f, ph);
+        fputc('\n', f);
     }
     if (!r->achievable) {
         fprintf(f, "- **not achievable with the catalogue**: %zu finding(s) no set of measures closes\n",
@@ -1011,15 +1022,11 @@ mg_err mg_risk_write_html(FILE *f, const mg_risk_result *r)
     mg_fmt_eur(a, sizeof(a), r->portfolio_cost);
     mg_fmt_eur(b, sizeof(b), r->residual);
     mg_fmt_eur(d, sizeof(d), r->residual_after);
-    if (isfinite(r->disallowed_since)) {
-        const mg_risk_vt *x = &r->vts[r->disallowed_vt];
-        fprintf(f, " Disallowed by policy since %.0f: ", r->disallowed_since);
-        he(f, VEC(r, x)->id);
-        fprintf(f, " on ");
-        he(f, TGT(r, x->target)->id);
-        fprintf(f, " (");
-        he(f, x->policy != NULL ? x->policy : "policy");
-        fprintf(f, ").");
+    char ph[512];
+    if (policy_headline(ph, sizeof(ph), r)) {
+        fprintf(f, " Disallowed by policy ");
+        he(f, ph);
+        fputc('.', f);
     }
     if (!r->secure && r->achievable)
         fprintf(f, " Cheapest measures that close the gap: %s (%s); residual risk %s &#8594; %s.",
