@@ -21,6 +21,7 @@
 #define M2MGUARD_SMPP_H
 
 #include "m2mguard/common.h"
+#include "m2mguard/sms.h"
 
 #include <poll.h>
 
@@ -128,6 +129,13 @@ typedef struct mg_smpp_pdu {
  *  message_payload TLV. MG_ERR_FORMAT when both carry data (§5.3.2.32: with
  *  message_payload, sm_length must be 0). *ud may be NULL when *len is 0. */
 MG_MUST_CHECK mg_err mg_smpp_pdu_ud(const mg_smpp_pdu *p, const uint8_t **ud, size_t *len);
+
+/** The SMS a deliver_sm carries, as the secured-SMS endpoint takes it
+ *  (mg_sms_classify): UDHI from esm_class, PID, data_coding as an SMPP value,
+ *  the user data of mg_smpp_pdu_ud (none when short_message and
+ *  message_payload both carry data), the SAR TLVs into *sar (16-bit
+ *  reference) when present. in points into p and sar. */
+void mg_smpp_pdu_sms(const mg_smpp_pdu *p, mg_sms_in *in, mg_concat_info *sar);
 
 /** A delivery receipt (esm_class message type 0x04, §5.2.12): the receipted
  *  message id and message_state (§5.2.28) from the TLVs receipted_message_id

@@ -215,13 +215,9 @@ static int agent_deliver(void *ctx, const mg_smpp_pdu *pdu)
         return MG_ESME_ROK;
     if (a->prov == NULL) /* agent inject: nothing to do with SMS */
         return MG_ESME_ROK;
-    const uint8_t *ud = NULL;
-    size_t ud_len = 0;
-    if (mg_smpp_pdu_ud(pdu, &ud, &ud_len) != MG_OK)
-        ud_len = 0;
-    mg_concat_info sar = {pdu->sar_msg_ref_num, pdu->sar_total_segments, pdu->sar_segment_seqnum, true};
-    mg_sms_in in = {(pdu->esm_class & MG_SMPP_ESM_UDHI) != 0, pdu->protocol_id, pdu->data_coding, true,
-                    ud, ud_len, pdu->has_sar ? &sar : NULL};
+    mg_sms_in in;
+    mg_concat_info sar;
+    mg_smpp_pdu_sms(pdu, &in, &sar);
     /* The sender, for the local log only (a device trusts no address):
      * E.164 when it is a number, else its printable form. */
     char from[MG_SMPP_E164_MAX > 64 ? MG_SMPP_E164_MAX : 64];

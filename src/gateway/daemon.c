@@ -77,33 +77,14 @@ static int d_deliver(void *ctx, const mg_smpp_pdu *pdu)
     bool valid = mg_smpp_addr_in(&d->cfg->addr, pdu->source_ton, pdu->source_npi,
                                  pdu->source_addr ? pdu->source_addr : "", e164, sizeof(e164),
                                  &why) == MG_OK;
-    const uint8_t *ud = NULL;
-    size_t ud_len = 0;
     mg_gw_msg m;
+    mg_concat_info sar;
     memset(&m, 0, sizeof(m));
     m.source = valid ? e164 : NULL;
     m.source_raw = raw;
     m.source_why = why;
     m.tag = pdu->sequence;
-    mg_concat_info sar;
-    if (mg_smpp_pdu_ud(pdu, &ud, &ud_len) != MG_OK) {
-        /* short_message and message_payload both: malformed; recorded as such */
-        ud = NULL;
-        ud_len = 0;
-    }
-    m.sms.udhi = (pdu->esm_class & MG_SMPP_ESM_UDHI) != 0;
-    m.sms.pid = pdu->protocol_id;
-    m.sms.dcs = pdu->data_coding;
-    m.sms.smpp_dcs = true;
-    m.sms.ud = ud;
-    m.sms.ud_len = ud_len;
-    if (pdu->has_sar) {
-        sar.ref = pdu->sar_msg_ref_num;
-        sar.total = pdu->sar_total_segments;
-        sar.seq = pdu->sar_segment_seqnum;
-        sar.ref16 = true;
-        m.sms.sar = &sar;
-    }
+    mg_smpp_pdu_sms(pdu, &m.sms, &sar);
     return verdict_status(mg_gw_inbound(d->gw, &m));
 }
 

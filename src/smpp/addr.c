@@ -270,6 +270,30 @@ mg_err mg_smpp_pdu_ud(const mg_smpp_pdu *p, const uint8_t **ud, size_t *len)
     return MG_OK;
 }
 
+void mg_smpp_pdu_sms(const mg_smpp_pdu *p, mg_sms_in *in, mg_concat_info *sar)
+{
+    const uint8_t *ud = NULL;
+    size_t len = 0;
+    if (mg_smpp_pdu_ud(p, &ud, &len) != MG_OK) {
+        ud = NULL; /* both fields carry data: malformed, classified as such */
+        len = 0;
+    }
+    in->udhi = (p->esm_class & MG_SMPP_ESM_UDHI) != 0;
+    in->pid = p->protocol_id;
+    in->dcs = p->data_coding;
+    in->smpp_dcs = true;
+    in->ud = ud;
+    in->ud_len = len;
+    in->sar = NULL;
+    if (p->has_sar) {
+        sar->ref = p->sar_msg_ref_num;
+        sar->total = p->sar_total_segments;
+        sar->seq = p->sar_segment_seqnum;
+        sar->ref16 = true;
+        in->sar = sar;
+    }
+}
+
 mg_err mg_smpp_submit_pdu2(mg_smpp_pdu *p, const mg_smpp_addr_cfg *cfg, const char *src,
                            const char *dst, const uint8_t *ud, size_t len, bool udhi,
                            uint8_t registered_delivery, bool force_payload,

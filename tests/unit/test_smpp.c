@@ -1390,6 +1390,54 @@ static void test_bind_modes(void **state)
     assert_null(mg_smpp_new_ext(&cfg, &ext, NULL));
 }
 
+/* A deliver_sm as the secured-SMS endpoint takes it (mg_smpp_pdu_sms). */
+static void test_pdu_sms(void **state)
+{
+    (void)state;
+    static const uint8_t sm[] = {0x02, 0x70, 0x00, 0x11};
+    mg_smpp_pdu p;
+    memset(&p, 0, sizeof(p));
+    p.esm_class = MG_SMPP_ESM_UDHI;
+    p.protocol_id = 0x00;
+    p.data_coding = 0xF6;
+    p.short_message = sm;
+    p.sm_length = sizeof(sm);
+    mg_sms_in in;
+    mg_concat_info sar;
+    mg_smpp_pdu_sms(&p, &in, &sar);
+    assert_true(in.udhi);
+    assert_true(in.smpp_dcs);
+    assert_int_equal(in.dcs, 0xF6);
+    assert_ptr_equal(in.ud, sm);
+    assert_int_equal(in.ud_len, sizeof(sm));
+    assert_null(in.sar);
+    /* SAR TLVs: the segment's concatenation, 16-bit reference */
+    p.esm_class = 0;
+    p.has_sar = true;
+    p.sar_msg_ref_num = 0x1234;
+    p.sar_total_segments = 3;
+    p.sar_segment_seqnum = 2;
+    mg_smpp_pdu_sms(&p, &in, &sar);
+    assert_false(in.udhi);
+    assert_ptr_equal(in.sar, &sar);
+    assert_int_equal(sar.ref, 0x1234);
+    assert_int_equal(sar.total, 3);
+    assert_int_equal(sar.seq, 2);
+    assert_true(sar.ref16);
+    /* message_payload as well as short_message: no user data */
+    p.has_payload = true;
+    p.message_payload = sm;
+    p.payload_len = sizeof(sm);
+    mg_smpp_pdu_sms(&p, &in, &sar);
+    assert_null(in.ud);
+    assert_int_equal(in.ud_len, 0);
+    /* message_payload alone */
+    p.sm_length = 0;
+    mg_smpp_pdu_sms(&p, &in, &sar);
+    assert_ptr_equal(in.ud, sm);
+    assert_int_equal(in.ud_len, sizeof(sm));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1412,6 +1460,7 @@ int main(void)
         cmocka_unit_test(test_payload_sar),
         cmocka_unit_test(test_receipt),
         cmocka_unit_test(test_bind_modes),
+        cmocka_unit_test(test_pdu_sms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
