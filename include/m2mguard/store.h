@@ -67,8 +67,15 @@ typedef struct mg_device {
     uint8_t tar[3];
     uint64_t cntr_in;  /**< last counter accepted from the device (MO) */
     uint64_t cntr_out; /**< last counter used towards the device (MT) */
-    int key_version;   /**< active key version (1..15) */
+    int key_version;   /**< active key version (1..15; 0: no SMS keys) */
+    unsigned bearers;  /**< MG_BEARER_* bits; 0 is read as MG_BEARER_SMS by device_add */
 } mg_device;
+
+/* Bearers a device speaks. An SMS device has an MSISDN and SMS keys; an IP
+ * device connects to the broker with a certificate (mg_cert). An IP-only
+ * device has msisdn "" and no SMS keys. */
+#define MG_BEARER_SMS 1u
+#define MG_BEARER_IP 2u
 
 typedef enum mg_key_state {
     MG_KEY_PENDING = 0, /**< delivered to the device, not yet confirmed */
@@ -117,10 +124,13 @@ bool mg_store_name_valid(const char *name);
 bool mg_store_class_valid(const char *cls);
 /** MSISDN in the registry: '+' then 1..15 digits (E.164), the first 1-9. */
 bool mg_store_msisdn_valid(const char *msisdn);
+/** Application role: the rule of a device name (e.g. "telemetry-reader"). */
+bool mg_store_role_valid(const char *role);
 
 /* ---- devices -------------------------------------------------------------- */
 /** Adds a device; d->id and d->created are set. MG_ERR_ARG (message says
- *  which) if the name, class or MSISDN is invalid (mg_store_*_valid), the
+ *  which) if the name, class or MSISDN is invalid (mg_store_*_valid; the
+ *  MSISDN must be "" exactly when the device has no SMS bearer), the
  *  name or the MSISDN is taken, or the TAR is 4D 47 00 (the backend's TAR in
  *  the secured-SMS profile: MO packets carry it). */
 MG_MUST_CHECK mg_err mg_store_device_add(mg_store *s, mg_device *d);
@@ -206,6 +216,7 @@ typedef enum mg_cmd_state {
 } mg_cmd_state;
 const char *mg_cmd_state_name(mg_cmd_state s);
 
+#define MG_CMD_BEARER_MAX 8
 typedef struct mg_command {
     int64_t id;
     int64_t device_id;
@@ -217,6 +228,9 @@ typedef struct mg_command {
     char detail[MG_REASON_MAX]; /**< PoR status, failure reason, ... */
     char smsc_id[MG_SMSC_ID_MAX]; /**< the SMSC's message id ("" until submitted) */
     char msisdn[MG_MSISDN_MAX]; /**< the device's MSISDN (read only: joined from the device) */
+    char want[MG_CMD_BEARER_MAX];   /**< bearer asked for: "" auto, "sms", "mqtt" */
+    char bearer[MG_CMD_BEARER_MAX]; /**< bearer it was sent on ("" until claimed) */
+    char device[MG_NAME_MAX];       /**< the device's name (read only: joined) */
 } mg_command;
 MG_MUST_CHECK mg_err mg_store_cmd_enqueue(mg_store *s, mg_command *c);
 /** Queued commands, oldest first, at most max. */
@@ -249,12 +263,117 @@ MG_MUST_CHECK mg_err mg_store_cmd_by_smsc_id(mg_store *s, const char *smsc_id, m
 MG_MUST_CHECK mg_err mg_store_cmd_sent_before(mg_store *s, int64_t before,
                                               bool (*fn)(void *ctx, const mg_command *c), void *ctx);
 
+/* ---- commands over two bearers ------------------------------------------------
+ * A command is queued with the bearer it wants: "" (auto), "sms" or "mqtt".
+ * mg_store_cmd_queued() lists what the SMS gateway sends: want "sms", or auto
+ * for a device with the SMS bearer that has no live MQTT session.
+ * mg_store_cmd_queued_mqtt() lists what the broker plugin sends: want "mqtt"
+ * or auto, of devices with a live MQTT session. Whoever sends a command
+ * claims it with mg_store_cmd_claim() (QUEUED -> SENT, compare-and-set), so
+ * each command goes out once on one bearer; `bearer` then says which. */
+/** Queues c like mg_store_cmd_enqueue() with want "" (auto), "sms" or "mqtt". */
+MG_MUST_CHECK mg_err mg_store_cmd_enqueue_on(mg_store *s, mg_command *c, const char *want);
+/** Queued commands for devices with a live MQTT session (want "mqtt" or
+ *  auto), oldest first, at most max. */
+MG_MUST_CHECK mg_err mg_store_cmd_queued_mqtt(mg_store *s, size_t max,
+                                              bool (*fn)(void *ctx, const mg_command *c), void *ctx);
+/** QUEUED -> SENT on bearer ("sms" or "mqtt") with counter cntr (0: none),
+ *  once: MG_ERR_STATE if the command is no longer QUEUED. */
+MG_MUST_CHECK mg_err mg_store_cmd_claim(mg_store *s, int64_t id, const char *bearer, uint64_t cntr);
+
+/* ---- live MQTT sessions (written by the broker plugin) ---------------------- */
+/** Records that the device connected (connected true) or disconnected at `when`. */
+MG_MUST_CHECK mg_err mg_store_session_set(mg_store *s, int64_t device_id, bool connected,
+                                          int64_t when);
+/** *connected false and *since 0 when the device never connected. */
+MG_MUST_CHECK mg_err mg_store_session_get(mg_store *s, int64_t device_id, bool *connected,
+                                          int64_t *since);
+/** Marks every session disconnected (a broker starting up). */
+MG_MUST_CHECK mg_err mg_store_session_reset(mg_store *s);
+
+/* ---- registry generation ------------------------------------------------------
+ * A number that grows whenever a device's status changes, a device is deleted
+ * or a certificate is revoked (database triggers, whoever writes): a broker
+ * plugin polls it on its tick and re-checks its live sessions when it moved. */
+MG_MUST_CHECK mg_err mg_store_registry_gen(mg_store *s, int64_t *gen);
+
+/* ---- X.509 certificates issued by the m2mguard CA ---------------------------- */
+#define MG_SERIAL_HEX_MAX 41 /**< up to 20 octets (RFC 5280 4.1.2.2) as hex, NUL */
+#define MG_ROLE_MAX 32
+
+typedef enum mg_cert_status {
+    MG_CERT_VALID = 0,   /**< issued, not revoked (validity dates are separate) */
+    MG_CERT_REVOKED = 1,
+} mg_cert_status;
+
+/** One issued certificate; it belongs to a device or to an application. */
+typedef struct mg_cert {
+    int64_t id;
+    int64_t device_id;              /**< owner device, or 0 */
+    int64_t app_id;                 /**< owner application, or 0 */
+    char serial[MG_SERIAL_HEX_MAX]; /**< lowercase hex, no separators */
+    uint8_t fp[32];                 /**< SHA-256 of the DER encoding */
+    char subject[MG_NAME_MAX];      /**< subject CN */
+    int64_t not_before;
+    int64_t not_after;
+    int64_t issued;                 /**< set by mg_store_cert_add */
+    mg_cert_status status;
+    int64_t revoked_at;             /**< 0 unless revoked */
+    int reason;                     /**< CRLReason (RFC 5280 5.3.1); 0 unspecified */
+} mg_cert;
+const char *mg_cert_status_name(mg_cert_status st);
+
+#define MG_CERT_DER_MAX 8192
+/** Records an issued certificate (exactly one of device_id/app_id set; the
+ *  serial and fingerprint unique) with its DER; c->id and c->issued are set. */
+MG_MUST_CHECK mg_err mg_store_cert_add(mg_store *s, mg_cert *c, const uint8_t *der, size_t der_len);
+/** Look-ups: MG_ERR_KEY when there is no such certificate. */
+MG_MUST_CHECK mg_err mg_store_cert_by_fp(mg_store *s, const uint8_t fp[32], mg_cert *c);
+MG_MUST_CHECK mg_err mg_store_cert_by_serial(mg_store *s, const char *serial, mg_cert *c);
+/** The DER of certificate id into buf (cap >= its length, else MG_ERR_BUF). */
+MG_MUST_CHECK mg_err mg_store_cert_der(mg_store *s, int64_t id, uint8_t *buf, size_t cap,
+                                       size_t *len);
+/** Revokes by serial at `when` with a CRLReason; MG_ERR_STATE if already revoked. */
+MG_MUST_CHECK mg_err mg_store_cert_revoke(mg_store *s, const char *serial, int reason,
+                                          int64_t when);
+/** Certificates of a device (device_id > 0), of an application (app_id > 0)
+ *  or all (both 0), in id order; revoked_only: only the revoked ones (a CRL). */
+MG_MUST_CHECK mg_err mg_store_cert_list(mg_store *s, int64_t device_id, int64_t app_id,
+                                        bool revoked_only,
+                                        bool (*fn)(void *ctx, const mg_cert *c), void *ctx);
+
+/* ---- applications (backend clients of the broker) --------------------------- */
+typedef struct mg_app {
+    int64_t id;
+    char name[MG_NAME_MAX];  /**< the rule of a device name; not a device's name */
+    char role[MG_ROLE_MAX];  /**< e.g. "telemetry-reader", "operator" */
+    int64_t created;
+} mg_app;
+/** MG_ERR_ARG if the name or role is invalid or the name is taken (by an
+ *  application or a device). */
+MG_MUST_CHECK mg_err mg_store_app_add(mg_store *s, mg_app *a);
+MG_MUST_CHECK mg_err mg_store_app_by_name(mg_store *s, const char *name, mg_app *a);
+MG_MUST_CHECK mg_err mg_store_app_by_id(mg_store *s, int64_t id, mg_app *a);
+MG_MUST_CHECK mg_err mg_store_app_list(mg_store *s, bool (*fn)(void *ctx, const mg_app *a),
+                                       void *ctx);
+
+/* ---- one-time enrolment tokens (EST first enrolment, RFC 7030 3.2.3) ---------
+ * The store keeps SHA-256 of the token, never the token. */
+/** Sets (replacing any) the device's token hash, valid until `expires`. */
+MG_MUST_CHECK mg_err mg_store_enrol_token_set(mg_store *s, int64_t device_id,
+                                              const uint8_t hash[32], int64_t expires);
+/** Uses the token once (compare-and-set): MG_OK and the token is spent;
+ *  MG_ERR_AUTH if the device has no token or the hash differs (constant-time
+ *  comparison); MG_ERR_STATE if it was used or has expired at `now`. */
+MG_MUST_CHECK mg_err mg_store_enrol_token_use(mg_store *s, int64_t device_id,
+                                              const uint8_t hash[32], int64_t now);
+
 /* ---- security events -------------------------------------------------------- */
 typedef struct mg_event {
     int64_t id;
     int64_t time;
     int64_t device_id;          /**< 0 when the device is not known */
-    char bearer[16];            /**< "sms", "smpp", "cli", ... */
+    char bearer[16];            /**< "sms", "smpp", "cli", "mqtt", "est", ... */
     char source[MG_MSISDN_MAX]; /**< source address as received */
     char kind[32];              /**< "auth_ok", "auth_fail", "replay", "unknown_sender", ... */
     char reason[MG_REASON_MAX]; /**< human detail, never a secret */
