@@ -97,7 +97,9 @@ void mg_keyset_wipe(mg_keyset *k);
 
 /** Opens (creating if absent and create is true) and migrates the store at
  *  path. master is the 32-octet key-wrapping key; it is copied and wiped on
- *  close. */
+ *  close. master NULL opens an existing store without keys (the broker
+ *  plugin, which never needs SMS keys): every key function and provisioning
+ *  then fails with MG_ERR_STATE. */
 MG_MUST_CHECK mg_err mg_store_open(const char *path, const uint8_t master[32], bool create,
                                    mg_store **out);
 void mg_store_close(mg_store *s);
