@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "keyref_internal.h"
 
@@ -23,6 +25,57 @@ static struct {
     void *dl;
     CK_FUNCTION_LIST *f;
 } modules[MAX_MODULES];
+
+/* PKCS#11 login state belongs to the application (this process), not to a
+ * session: once a token is logged in, C_Login answers
+ * CKR_USER_ALREADY_LOGGED_IN whatever the PIN. So that a second reference
+ * with a wrong PIN is still refused, the last PIN that logged in to each
+ * token is remembered as SHA-256(salt || PIN), salt random per process, and
+ * compared in constant time. */
+#define MAX_LOGINS 16
+static struct {
+    CK_FUNCTION_LIST *f;
+    CK_SLOT_ID slot;
+    uint8_t h[32];
+} logins[MAX_LOGINS];
+static uint8_t login_salt[16];
+static bool have_salt;
+
+static bool pin_hash(const char *pin, uint8_t h[32])
+{
+    if (!have_salt && RAND_bytes(login_salt, sizeof(login_salt)) != 1)
+        return false;
+    have_salt = true;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    unsigned n = 0;
+    bool ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+              EVP_DigestUpdate(c, login_salt, sizeof(login_salt)) == 1 &&
+              EVP_DigestUpdate(c, pin, strlen(pin)) == 1 && EVP_DigestFinal_ex(c, h, &n) == 1 &&
+              n == 32;
+    EVP_MD_CTX_free(c);
+    return ok;
+}
+
+static int login_find(CK_FUNCTION_LIST *f, CK_SLOT_ID slot)
+{
+    for (int i = 0; i < MAX_LOGINS; i++)
+        if (logins[i].f == f && logins[i].slot == slot)
+            return i;
+    return -1;
+}
+
+static void login_remember(CK_FUNCTION_LIST *f, CK_SLOT_ID slot, const uint8_t h[32])
+{
+    int i = login_find(f, slot);
+    for (int j = 0; j < MAX_LOGINS && i < 0; j++)
+        if (logins[j].f == NULL)
+            i = j;
+    if (i < 0)
+        i = 0; /* full: forget the oldest slot; an unknown login is refused below */
+    logins[i].f = f;
+    logins[i].slot = slot;
+    memcpy(logins[i].h, h, 32);
+}
 
 const char *mg_p11_rv_name(CK_RV rv)
 {
@@ -117,6 +170,20 @@ mg_err mg_p11_session(const mg_kr_uri *u, bool rw, bool need_login, mg_p11 *p, c
     CK_SLOT_ID slots[MAX_SLOTS];
     CK_ULONG n = MAX_SLOTS;
     CK_RV rv = f->C_GetSlotList(CK_TRUE, slots, &n);
+    if (rv == CKR_CRYPTOKI_NOT_INITIALIZED) {
+        /* Finalised by another user of the module (libp11 when its engine
+         * is released): initialise again; nobody is logged in any more. */
+        CK_C_INITIALIZE_ARGS args;
+        memset(&args, 0, sizeof(args));
+        args.flags = CKF_OS_LOCKING_OK;
+        rv = f->C_Initialize(&args);
+        for (int i = 0; i < MAX_LOGINS; i++)
+            if (logins[i].f == f)
+                memset(&logins[i], 0, sizeof(logins[i]));
+        n = MAX_SLOTS;
+        if (rv == CKR_OK || rv == CKR_CRYPTOKI_ALREADY_INITIALIZED)
+            rv = f->C_GetSlotList(CK_TRUE, slots, &n);
+    }
     if (rv != CKR_OK)
         return mg_kr_fail(why, cap, MG_ERR_CRYPTO, "C_GetSlotList: %s", mg_p11_rv_name(rv));
     CK_SLOT_ID want_id = p11_kit_uri_get_slot_id(u->uri);
@@ -153,8 +220,26 @@ mg_err mg_p11_session(const mg_kr_uri *u, bool rw, bool need_login, mg_p11 *p, c
     p->slot = slot;
     p->open = true;
     if (u->has_pin) {
+        uint8_t h[32];
+        if (!pin_hash(u->pin, h)) {
+            mg_p11_session_end(p);
+            return mg_kr_fail(why, cap, MG_ERR_CRYPTO, "SHA-256 failed");
+        }
         rv = f->C_Login(p->s, CKU_USER, (CK_UTF8CHAR_PTR)(uintptr_t)u->pin,
                         (CK_ULONG)strlen(u->pin));
+        if (rv == CKR_OK) {
+            login_remember(f, slot, h);
+        } else if (rv == CKR_USER_ALREADY_LOGGED_IN) {
+            int i = login_find(f, slot);
+            if (i < 0 || CRYPTO_memcmp(logins[i].h, h, 32) != 0) {
+                mg_wipe(h, sizeof(h));
+                mg_p11_session_end(p);
+                return mg_kr_fail(why, cap, MG_ERR_AUTH,
+                                  "the token is logged in with another PIN in this process: "
+                                  "this PIN is refused");
+            }
+        }
+        mg_wipe(h, sizeof(h));
         if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
             mg_p11_session_end(p);
             return mg_kr_fail(why, cap,
@@ -284,13 +369,22 @@ mg_err mg_p11_master_open(const char *uri, mg_p11_master **out, char *why, size_
         /* RFC 5649 is CKM_AES_KEY_WRAP_KWP in PKCS#11 3.0; 2.40 tokens
          * (SoftHSM2 2.6) implement it as CKM_AES_KEY_WRAP_PAD. */
         CK_FLAGS need = CKF_WRAP | CKF_UNWRAP;
-        if (has_mechanism(&m->p, CKM_AES_KEY_WRAP_KWP, need))
+        if (has_mechanism(&m->p, CKM_AES_KEY_WRAP_KWP, need)) {
             m->mech = CKM_AES_KEY_WRAP_KWP;
-        else if (has_mechanism(&m->p, CKM_AES_KEY_WRAP_PAD, need))
+        } else if (has_mechanism(&m->p, CKM_AES_KEY_WRAP_PAD, CKF_UNWRAP) &&
+                   has_mechanism(&m->p, CKM_AES_ECB, CKF_ENCRYPT)) {
+            /* Unwrap with CKM_AES_KEY_WRAP_PAD, wrap by wrap_rfc5649(). */
+            CK_BBOOL enc = CK_FALSE;
+            CK_ATTRIBUTE a = {CKA_ENCRYPT, &enc, sizeof(enc)};
             m->mech = CKM_AES_KEY_WRAP_PAD;
-        else
+            if (m->p.f->C_GetAttributeValue(m->p.s, m->key, &a, 1) != CKR_OK || !enc)
+                e = mg_kr_fail(why, cap, MG_ERR_KEY,
+                               "master key: this token has no CKM_AES_KEY_WRAP_KWP, so wrapping "
+                               "uses the key's AES encryption: CKA_ENCRYPT must be set");
+        } else {
             e = mg_kr_fail(why, cap, MG_ERR_UNSUPPORTED,
                            "the token has no AES key wrap with padding (RFC 5649)");
+        }
     }
     mg_kr_unlock();
     if (e != MG_OK) {
@@ -314,17 +408,10 @@ void mg_p11_master_close(mg_p11_master *m)
 
 static CK_BBOOL ck_true = CK_TRUE, ck_false = CK_FALSE;
 
-mg_err mg_p11_master_wrap(mg_p11_master *m, const uint8_t *in, size_t in_len, uint8_t *out,
-                          size_t out_cap, size_t *out_len, char *why, size_t cap)
+/* C_WrapKey with the token's RFC 5649 mechanism (CKM_AES_KEY_WRAP_KWP). */
+static mg_err wrap_mechanism(mg_p11_master *m, const uint8_t *in, size_t in_len, uint8_t *out,
+                             size_t out_cap, size_t *out_len, char *why, size_t cap)
 {
-    if (out_len != NULL)
-        *out_len = 0;
-    if (m == NULL || in == NULL || out == NULL || out_len == NULL || in_len == 0 ||
-        in_len > MG_P11_WRAP_MAX)
-        return mg_kr_fail(why, cap, MG_ERR_ARG, "wrap: 1..%d octets", MG_P11_WRAP_MAX);
-    size_t need = (in_len + 7) / 8 * 8 + 8;
-    if (out_cap < need)
-        return mg_kr_fail(why, cap, MG_ERR_BUF, "wrap: output buffer too small");
     /* The data becomes a session object (never on the token) that the token
      * wraps under the master key, then is destroyed. */
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
@@ -335,22 +422,103 @@ mg_err mg_p11_master_wrap(mg_p11_master *m, const uint8_t *in, size_t in_len, ui
                         {CKA_PRIVATE, &ck_true, sizeof(ck_true)},
                         {CKA_EXTRACTABLE, &ck_true, sizeof(ck_true)},
                         {CKA_VALUE, (void *)(uintptr_t)in, (CK_ULONG)in_len}};
-    mg_kr_lock();
     CK_OBJECT_HANDLE obj;
     CK_RV rv = m->p.f->C_CreateObject(m->p.s, t, 6, &obj);
+    if (rv != CKR_OK)
+        return mg_kr_fail(why, cap, MG_ERR_CRYPTO, "wrap: C_CreateObject: %s", mg_p11_rv_name(rv));
+    CK_MECHANISM mech = {m->mech, NULL, 0};
+    CK_ULONG n = (CK_ULONG)out_cap;
+    rv = m->p.f->C_WrapKey(m->p.s, &mech, m->key, obj, out, &n);
+    (void)m->p.f->C_DestroyObject(m->p.s, obj);
+    if (rv != CKR_OK || n != (in_len + 7) / 8 * 8 + 8)
+        return mg_kr_fail(why, cap, MG_ERR_CRYPTO, "wrap: C_WrapKey: %s", mg_p11_rv_name(rv));
+    *out_len = n;
+    return MG_OK;
+}
+
+/* RFC 5649 section 4.1 with the master key's forward AES cipher in the token
+ * (CKM_AES_ECB, one block per C_EncryptUpdate): for tokens whose only
+ * padded wrap is CKM_AES_KEY_WRAP_PAD of PKCS#11 2.40, which is not RFC 5649
+ * everywhere (SoftHSM2 2.6.1 zero-pads the input to a multiple of 8 first
+ * and puts that length in the MLI, so 44 octets come back as 48). The key
+ * never leaves the token; only the forward cipher is used, which is exactly
+ * what wrapping needs (no CKA_DECRYPT). */
+static mg_err wrap_rfc5649(mg_p11_master *m, const uint8_t *in, size_t in_len, uint8_t *out,
+                           size_t *out_len, char *why, size_t cap)
+{
+    size_t k = (in_len + 7) / 8; /* 64-bit blocks of padded plaintext */
+    uint8_t a[8] = {0xA6, 0x59, 0x59, 0xA6, (uint8_t)(in_len >> 24), (uint8_t)(in_len >> 16),
+                    (uint8_t)(in_len >> 8), (uint8_t)in_len};
+    uint8_t b[16], c[16];
+    uint8_t *r = out + 8; /* R[1..k] in place */
+    memset(r, 0, 8 * k);
+    memcpy(r, in, in_len);
+    CK_MECHANISM ecb = {CKM_AES_ECB, NULL, 0};
+    CK_RV rv = m->p.f->C_EncryptInit(m->p.s, &ecb, m->key);
+    if (rv != CKR_OK)
+        return mg_kr_fail(why, cap, MG_ERR_CRYPTO, "wrap: C_EncryptInit(CKM_AES_ECB): %s",
+                          mg_p11_rv_name(rv));
     mg_err e = MG_OK;
-    if (rv != CKR_OK) {
-        e = mg_kr_fail(why, cap, MG_ERR_CRYPTO, "wrap: C_CreateObject: %s", mg_p11_rv_name(rv));
-    } else {
-        CK_MECHANISM mech = {m->mech, NULL, 0};
-        CK_ULONG n = (CK_ULONG)out_cap;
-        rv = m->p.f->C_WrapKey(m->p.s, &mech, m->key, obj, out, &n);
-        (void)m->p.f->C_DestroyObject(m->p.s, obj);
-        if (rv != CKR_OK || n != need)
-            e = mg_kr_fail(why, cap, MG_ERR_CRYPTO, "wrap: C_WrapKey: %s", mg_p11_rv_name(rv));
+    if (k == 1) {
+        /* One block: C = AES(K, AIV || P). */
+        memcpy(b, a, 8);
+        memcpy(b + 8, r, 8);
+        CK_ULONG n = sizeof(c);
+        rv = m->p.f->C_EncryptUpdate(m->p.s, b, 16, c, &n);
+        if (rv != CKR_OK || n != 16)
+            e = MG_ERR_CRYPTO;
         else
-            *out_len = n;
+            memcpy(out, c, 16);
+    } else {
+        /* RFC 3394 W with the AIV as initial value. */
+        for (uint64_t j = 0; j <= 5 && e == MG_OK; j++) {
+            for (size_t i = 1; i <= k && e == MG_OK; i++) {
+                memcpy(b, a, 8);
+                memcpy(b + 8, r + 8 * (i - 1), 8);
+                CK_ULONG n = sizeof(c);
+                rv = m->p.f->C_EncryptUpdate(m->p.s, b, 16, c, &n);
+                if (rv != CKR_OK || n != 16) {
+                    e = MG_ERR_CRYPTO;
+                    break;
+                }
+                uint64_t t = (uint64_t)k * j + i;
+                for (int q = 0; q < 8; q++)
+                    a[q] = (uint8_t)(c[q] ^ (uint8_t)(t >> (56 - 8 * q)));
+                memcpy(r + 8 * (i - 1), c + 8, 8);
+            }
+        }
+        if (e == MG_OK)
+            memcpy(out, a, 8);
     }
+    uint8_t tail[16];
+    CK_ULONG tn = sizeof(tail);
+    CK_RV rv2 = m->p.f->C_EncryptFinal(m->p.s, tail, &tn);
+    if (e == MG_OK && rv2 != CKR_OK)
+        rv = rv2, e = MG_ERR_CRYPTO;
+    mg_wipe(b, sizeof(b));
+    mg_wipe(c, sizeof(c));
+    if (e != MG_OK) {
+        mg_wipe(out, 8 * k + 8);
+        return mg_kr_fail(why, cap, e, "wrap: AES in the token: %s", mg_p11_rv_name(rv));
+    }
+    *out_len = 8 * k + 8;
+    return MG_OK;
+}
+
+mg_err mg_p11_master_wrap(mg_p11_master *m, const uint8_t *in, size_t in_len, uint8_t *out,
+                          size_t out_cap, size_t *out_len, char *why, size_t cap)
+{
+    if (out_len != NULL)
+        *out_len = 0;
+    if (m == NULL || in == NULL || out == NULL || out_len == NULL || in_len == 0 ||
+        in_len > MG_P11_WRAP_MAX)
+        return mg_kr_fail(why, cap, MG_ERR_ARG, "wrap: 1..%d octets", MG_P11_WRAP_MAX);
+    if (out_cap < (in_len + 7) / 8 * 8 + 8)
+        return mg_kr_fail(why, cap, MG_ERR_BUF, "wrap: output buffer too small");
+    mg_kr_lock();
+    mg_err e = m->mech == CKM_AES_KEY_WRAP_KWP
+                   ? wrap_mechanism(m, in, in_len, out, out_cap, out_len, why, cap)
+                   : wrap_rfc5649(m, in, in_len, out, out_len, why, cap);
     mg_kr_unlock();
     return e;
 }
@@ -378,7 +546,10 @@ mg_err mg_p11_master_unwrap(mg_p11_master *m, const uint8_t *in, size_t in_len, 
     CK_RV rv = m->p.f->C_UnwrapKey(m->p.s, &mech, m->key, (CK_BYTE_PTR)(uintptr_t)in,
                                    (CK_ULONG)in_len, t, 6, &obj);
     if (rv == CKR_WRAPPED_KEY_INVALID || rv == CKR_ENCRYPTED_DATA_INVALID ||
-        rv == CKR_WRAPPED_KEY_LEN_RANGE || rv == CKR_FUNCTION_FAILED) {
+        rv == CKR_WRAPPED_KEY_LEN_RANGE || rv == CKR_FUNCTION_FAILED ||
+        rv == CKR_GENERAL_ERROR) {
+        /* SoftHSM2 answers a failed integrity check with CKR_GENERAL_ERROR;
+         * either way nothing is returned. */
         e = mg_kr_fail(why, cap, MG_ERR_AUTH, "unwrap: integrity check failed (%s)",
                        mg_p11_rv_name(rv));
     } else if (rv != CKR_OK) {
@@ -489,7 +660,9 @@ mg_err mg_p11_master_import(const char *uri, const char *key_file, char *why, si
         ATTR(CKA_MODIFIABLE, &ck_false, sizeof(CK_BBOOL));
         ATTR(CKA_WRAP, &ck_true, sizeof(CK_BBOOL));
         ATTR(CKA_UNWRAP, &ck_true, sizeof(CK_BBOOL));
-        ATTR(CKA_ENCRYPT, &ck_false, sizeof(CK_BBOOL));
+        /* Encryption (the forward cipher only) for wrap_rfc5649(); never
+         * CKA_DECRYPT, which would give out every wrapped key block by block. */
+        ATTR(CKA_ENCRYPT, &ck_true, sizeof(CK_BBOOL));
         ATTR(CKA_DECRYPT, &ck_false, sizeof(CK_BBOOL));
         ATTR(CKA_SIGN, &ck_false, sizeof(CK_BBOOL));
         ATTR(CKA_VERIFY, &ck_false, sizeof(CK_BBOOL));
