@@ -21,11 +21,18 @@
  * X509_sign, X509_CRL_sign and the like; free it with EVP_PKEY_free.
  *
  * The store's master key in a token (mg_p11_master_*): a non-extractable,
- * sensitive AES-256 secret key with CKA_WRAP/CKA_UNWRAP; wrapping and
- * unwrapping run inside the token with CKM_AES_KEY_WRAP_PAD (RFC 5649), and the
- * bytes are identical to OpenSSL's AES-256-WRAP-PAD (mg_keywrap) under the same
- * key, so a store's wrapped blobs stay valid when its master key moves into a
- * token.
+ * sensitive AES-256 secret key. AES key wrap with padding (RFC 5649) runs
+ * with the key inside the token: CKM_AES_KEY_WRAP_KWP (PKCS#11 3.0) where the
+ * token has it; otherwise unwrapping is C_UnwrapKey(CKM_AES_KEY_WRAP_PAD) and
+ * wrapping is RFC 5649 computed over the token's AES-ECB encryption with the
+ * key (CKA_ENCRYPT, never CKA_DECRYPT), because CKM_AES_KEY_WRAP_PAD of
+ * PKCS#11 2.40 is not RFC 5649 in every token (SoftHSM2 2.6.1 zero-pads the
+ * input first and wraps 44 octets as 48). The bytes are identical to
+ * OpenSSL's AES-256-WRAP-PAD (the store's mg_keywrap) under the same key, so
+ * a store's wrapped blobs stay valid when its master key moves into a token.
+ * PKCS#11 login state belongs to the process: the first PIN that logs in to a
+ * token is remembered (salted SHA-256) and a reference with another PIN is
+ * refused even though the token would answer CKR_USER_ALREADY_LOGGED_IN.
  *
  * Errors: every function returns an mg_err and writes a one-line reason into
  * `why` (may be NULL). No PIN or key material ever appears in `why`.
@@ -70,7 +77,8 @@ MG_MUST_CHECK mg_err mg_keyref_load_public(const char *ref, EVP_PKEY **pkey, X50
                                            char *why, size_t cap);
 
 /** Releases the cached engines (at most one per module). Keys loaded from a
- *  token must be freed before. Optional at exit. */
+ *  token and open mg_p11_master handles must be freed before (libp11 may
+ *  finalise the module). Optional at exit. */
 void mg_keyref_cleanup(void);
 
 /* ---- the store's master key in a token ---------------------------------- */
@@ -104,8 +112,10 @@ void mg_p11_master_close(mg_p11_master *m);
 
 /** Moves a 32-octet master key file (same permission rule as key files) into
  *  the token named by uri as a token object: CKO_SECRET_KEY, CKK_AES,
- *  CKA_SENSITIVE true, CKA_EXTRACTABLE false, CKA_PRIVATE true, CKA_WRAP and
- *  CKA_UNWRAP true, nothing else; label from object= (required), CKA_ID from
+ *  CKA_SENSITIVE true, CKA_EXTRACTABLE false, CKA_PRIVATE true,
+ *  CKA_MODIFIABLE false, CKA_WRAP, CKA_UNWRAP and CKA_ENCRYPT true (the forward
+ *  cipher for tokens without CKM_AES_KEY_WRAP_KWP), CKA_DECRYPT, CKA_SIGN and
+ *  CKA_VERIFY false; label from object= (required), CKA_ID from
  *  id= (optional). Refuses when an object with that label or id exists.
  *  The file is left in place: the operator deletes it after checking. */
 MG_MUST_CHECK mg_err mg_p11_master_import(const char *uri, const char *key_file, char *why,
