@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -160,6 +161,34 @@ static void test_sign_in_token(void **state)
     sign_verify(k, token_pub);
     /* Twice: signatures are randomised, both verify. */
     sign_verify(k, token_pub);
+
+    /* An independent verifier: the openssl command line, with the public key
+     * pkcs11-tool exported. */
+    static const uint8_t msg[] = "open valve 2";
+    uint8_t sig[128];
+    size_t sl = sizeof(sig);
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    assert_non_null(c);
+    assert_int_equal(EVP_DigestSignInit(c, NULL, EVP_sha256(), NULL, k), 1);
+    assert_int_equal(EVP_DigestSign(c, sig, &sl, msg, sizeof(msg) - 1), 1);
+    EVP_MD_CTX_free(c);
+    char p[300];
+    snprintf(p, sizeof(p), "%s/msg", dir);
+    write_file(p, msg, sizeof(msg) - 1, 0600);
+    snprintf(p, sizeof(p), "%s/msg.sig", dir);
+    write_file(p, sig, sl, 0600);
+    sh("openssl dgst -sha256 -verify %s/pub.der -keyform DER -signature %s/msg.sig %s/msg"
+       " >/dev/null",
+       dir, dir, dir);
+    /* ... and refuses a signature over another message. */
+    snprintf(p, sizeof(p), "%s/msg", dir);
+    write_file(p, "open valve 3", 12, 0600);
+    char cmd[1200];
+    snprintf(cmd, sizeof(cmd),
+             "openssl dgst -sha256 -verify %s/pub.der -keyform DER -signature %s/msg.sig %s/msg"
+             " >/dev/null 2>&1",
+             dir, dir, dir);
+    assert_int_not_equal(system(cmd), 0);
     EVP_PKEY_free(k);
 
     /* By id, pin-value, explicit module-path; also via the public object. */
@@ -454,12 +483,81 @@ static void test_master(void **state)
     OPENSSL_cleanse(in, sizeof(in));
 }
 
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Figures, not assertions: ES256 signatures through the token against the
+ * same with a key in OpenSSL, and master-key wraps of a store key blob (44
+ * octets) in the token against OpenSSL. */
+static void test_figures(void **state)
+{
+    (void)state;
+    char why[256];
+    EVP_PKEY *tk = NULL, *sk = EVP_EC_gen("P-256");
+    assert_non_null(sk);
+    assert_int_equal(mg_keyref_load_private("pkcs11:token=t;object=sig?pin-value=" PIN, &tk, why,
+                                            sizeof(why)),
+                     MG_OK);
+    enum { N = 300 };
+    static const uint8_t msg[32] = {1};
+    double rate[2];
+    for (int w = 0; w < 2; w++) {
+        EVP_PKEY *k = w == 0 ? tk : sk;
+        double t0 = now();
+        for (int i = 0; i < N; i++) {
+            uint8_t sig[80];
+            size_t sl = sizeof(sig);
+            EVP_MD_CTX *c = EVP_MD_CTX_new();
+            assert_non_null(c);
+            assert_int_equal(EVP_DigestSignInit(c, NULL, EVP_sha256(), NULL, k), 1);
+            assert_int_equal(EVP_DigestSign(c, sig, &sl, msg, sizeof(msg)), 1);
+            EVP_MD_CTX_free(c);
+        }
+        rate[w] = N / (now() - t0);
+    }
+    printf("figures: ES256 sign: SoftHSM2 token %.0f/s, OpenSSL in memory %.0f/s\n", rate[0],
+           rate[1]);
+    EVP_PKEY_free(tk);
+    EVP_PKEY_free(sk);
+
+    mg_p11_master *m = NULL;
+    assert_int_equal(mg_p11_master_open("pkcs11:token=t;object=master?pin-value=" PIN, &m, why,
+                                        sizeof(why)),
+                     MG_OK);
+    uint8_t in[44] = {7}, out[64], back[64];
+    size_t w = 0, b = 0;
+    double t0 = now();
+    for (int i = 0; i < N; i++)
+        assert_int_equal(mg_p11_master_wrap(m, in, sizeof(in), out, sizeof(out), &w, why,
+                                            sizeof(why)),
+                         MG_OK);
+    double wr = N / (now() - t0);
+    t0 = now();
+    for (int i = 0; i < N; i++)
+        assert_int_equal(mg_p11_master_unwrap(m, out, w, back, sizeof(back), &b, why, sizeof(why)),
+                         MG_OK);
+    double ur = N / (now() - t0);
+    t0 = now();
+    for (int i = 0; i < N; i++)
+        (void)ossl_wrap(true, in, sizeof(in), out);
+    double ow = N / (now() - t0);
+    printf("figures: 44-octet RFC 5649 wrap: token %.0f/s, unwrap: token %.0f/s, OpenSSL wrap "
+           "%.0f/s\n",
+           wr, ur, ow);
+    mg_p11_master_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wrong_pin),     cmocka_unit_test(test_sign_in_token),
         cmocka_unit_test(test_not_extractable), cmocka_unit_test(test_bad_uris),
         cmocka_unit_test(test_file_refs),     cmocka_unit_test(test_master),
+        cmocka_unit_test(test_figures),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
