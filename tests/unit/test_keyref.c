@@ -551,13 +551,40 @@ static void test_figures(void **state)
     mg_p11_master_close(m);
 }
 
+/* After mg_keyref_cleanup() (the engine released, the module possibly
+ * finalised by libp11) keys and the master key load again. */
+static void test_cleanup_reload(void **state)
+{
+    (void)state;
+    char why[256];
+    mg_keyref_cleanup();
+    EVP_PKEY *k = NULL;
+    assert_int_equal(mg_keyref_load_private("pkcs11:token=t;object=sig?pin-value=" PIN, &k, why,
+                                            sizeof(why)),
+                     MG_OK);
+    sign_verify(k, token_pub);
+    EVP_PKEY_free(k);
+    mg_keyref_cleanup();
+    mg_p11_master *m = NULL;
+    assert_int_equal(mg_p11_master_open("pkcs11:token=t;object=master?pin-value=" PIN, &m, why,
+                                        sizeof(why)),
+                     MG_OK);
+    uint8_t in[44] = {9}, out[64], a2[64];
+    size_t w = 0;
+    assert_int_equal(mg_p11_master_wrap(m, in, sizeof(in), out, sizeof(out), &w, why, sizeof(why)),
+                     MG_OK);
+    assert_int_equal(ossl_wrap(true, in, sizeof(in), a2), w);
+    assert_memory_equal(out, a2, w);
+    mg_p11_master_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wrong_pin),     cmocka_unit_test(test_sign_in_token),
         cmocka_unit_test(test_not_extractable), cmocka_unit_test(test_bad_uris),
         cmocka_unit_test(test_file_refs),     cmocka_unit_test(test_master),
-        cmocka_unit_test(test_figures),
+        cmocka_unit_test(test_figures),       cmocka_unit_test(test_cleanup_reload),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
