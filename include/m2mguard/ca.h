@@ -13,8 +13,8 @@
  *                                by mg_ca_crl_refresh() before it expires
  *   ca.conf                      key=value: issuing_key (file or pkcs11: URI),
  *                                crl_days, default_days
- * Keys are named by a "key reference": a file path, or an RFC 7512 `pkcs11:`
- * URI (MG_ERR_UNSUPPORTED until the PKCS#11 provider lands).
+ * Keys are named by a "key reference" (keyref.h): a file path, or an RFC 7512
+ * `pkcs11:` URI whose key signs inside the token (docs/pkcs11.md).
  *
  * Every issued certificate is recorded in the store (mg_store_cert_add) in the
  * same call that issues it; a certificate that cannot be recorded is not
@@ -117,11 +117,10 @@ const char *mg_ca_dir(const mg_ca *ca);
 /* ---- additions (h-ca) ------------------------------------------------------ */
 struct evp_pkey_st; /* OpenSSL's EVP_PKEY */
 
-/** THE one place a signing key is loaded by reference: a file path (PEM
- *  private key, must be a regular 0600 file of the user) or an RFC 7512
- *  `pkcs11:` URI, which returns MG_ERR_UNSUPPORTED ("PKCS#11 key references
- *  come with issue 12") until the PKCS#11 provider plugs in here. *out is
- *  freed by the caller with EVP_PKEY_free. */
+/** The CA's signing key by reference: a file path (PEM private key, must be
+ *  a regular 0600 file of the user) or an RFC 7512 `pkcs11:` URI whose key
+ *  signs inside the token; it calls mg_keyref_load_private (keyref.h), the
+ *  one loader of the program. *out is freed by the caller with EVP_PKEY_free. */
 MG_MUST_CHECK mg_err mg_ca_key_load(const char *ref, struct evp_pkey_st **out, char *why,
                                     size_t cap);
 

@@ -67,6 +67,10 @@ size_t mg_json_str_buf(char *out, size_t cap, const char *s, size_t n);
  * MG_EXIT_USAGE when cap < 2. On failure buf holds nothing of the file.
  */
 int mg_read_private(const char *what, const char *path, char *buf, size_t cap, size_t *len);
+/** The same with the message ("what: FILE has mode 0644, ...", no newline)
+ *  in why instead of on stderr (why NULL: on stderr). For libraries. */
+int mg_read_private_why(const char *what, const char *path, char *buf, size_t cap, size_t *len,
+                        char *why, size_t wcap);
 
 /* ---- clocks and time ----------------------------------------------------------- */
 

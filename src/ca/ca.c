@@ -3,6 +3,7 @@
  * Profiles: docs/pki-profile.md (every field with its RFC 5280 clause).
  */
 #include "m2mguard/ca.h"
+#include "m2mguard/keyref.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,7 +30,6 @@
 #include "m2mguard/text.h"
 
 #define CA_PATH_MAX 1024
-#define CA_KEYFILE_MAX 16384
 #define CA_DAY 86400
 
 struct mg_ca {
@@ -258,37 +258,9 @@ mg_err mg_ca_key_load(const char *ref, EVP_PKEY **out, char *why, size_t cap)
         say(why, cap, "no key reference");
         return MG_ERR_ARG;
     }
-    if (strncmp(ref, "pkcs11:", 7) == 0) {
-        say(why, cap, "key reference is a PKCS#11 URI: PKCS#11 keys are not supported yet "
-                      "(issue 12); use a key file");
-        return MG_ERR_UNSUPPORTED;
-    }
-    char *buf = OPENSSL_secure_malloc(CA_KEYFILE_MAX);
-    if (buf == NULL)
-        buf = OPENSSL_malloc(CA_KEYFILE_MAX);
-    if (buf == NULL) {
-        say(why, cap, "out of memory");
-        return MG_ERR_ARG;
-    }
-    size_t len = 0;
-    /* mg_read_private: O_NOFOLLOW, regular, ours, 0600/0400; it explains on stderr. */
-    if (mg_read_private("ca key", ref, buf, CA_KEYFILE_MAX, &len) != 0) {
-        OPENSSL_clear_free(buf, CA_KEYFILE_MAX);
-        say(why, cap, "cannot read the key file %s (see the message above)", ref);
-        return MG_ERR_ARG;
-    }
-    BIO *b = BIO_new_mem_buf(buf, (int)len);
-    EVP_PKEY *k = b != NULL ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
-    BIO_free(b);
-    OPENSSL_cleanse(buf, CA_KEYFILE_MAX);
-    OPENSSL_clear_free(buf, CA_KEYFILE_MAX);
-    if (k == NULL) {
-        ERR_clear_error();
-        say(why, cap, "%s holds no PEM private key", ref);
-        return MG_ERR_FORMAT;
-    }
-    *out = k;
-    return MG_OK;
+    /* One place turns a reference into a key (keyref.h): a 0600 PEM file,
+     * or a pkcs11: URI whose key signs inside the token. */
+    return mg_keyref_load_private(ref, out, why, cap);
 }
 
 /* ---- certificate building -------------------------------------------------- */

@@ -20,6 +20,7 @@
 #include <openssl/pem.h>
 
 #include "keyref_internal.h"
+#include "m2mguard/text.h"
 
 #define FILE_MAX (64 * 1024) /* largest PEM file read */
 
@@ -53,74 +54,15 @@ bool mg_keyref_is_pkcs11(const char *ref)
 
 /* ---- files ---------------------------------------------------------------- */
 
-/* Opens path for reading without following a final symbolic link. */
-static int open_nofollow(const char *path, const char *what, char *why, size_t cap, mg_err *e)
-{
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        int err = errno;
-        *e = mg_kr_fail(why, cap, MG_ERR_ARG, "%s %s: %s", what, path,
-                        err == ELOOP ? "is a symbolic link (refused: name the file itself)"
-                                     : strerror(err));
-    }
-    return fd;
-}
-
-static mg_err read_fd(int fd, const char *path, const char *what, uint8_t *buf, size_t cap,
-                      size_t *len, char *why, size_t wcap)
-{
-    size_t n = 0;
-    for (;;) {
-        if (n == cap) {
-            uint8_t extra;
-            ssize_t r = read(fd, &extra, 1);
-            if (r == 0)
-                break;
-            return mg_kr_fail(why, wcap, MG_ERR_ARG, "%s %s: longer than %zu octets", what, path,
-                              cap);
-        }
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return mg_kr_fail(why, wcap, MG_ERR_ARG, "%s %s: %s", what, path, strerror(errno));
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    *len = n;
-    return MG_OK;
-}
-
+/* One reader of secret files for the whole program (text.h): regular, not a
+ * symbolic link, owned by the effective user, mode 0600/0400, bounded. */
 mg_err mg_kr_read_secret_file(const char *path, const char *what, uint8_t *buf, size_t cap,
                               size_t *len, char *why, size_t wcap)
 {
-    mg_err e = MG_OK;
-    struct stat st;
     *len = 0;
-    int fd = open_nofollow(path, what, why, wcap, &e);
-    if (fd < 0)
-        return e;
-    if (fstat(fd, &st) != 0)
-        e = mg_kr_fail(why, wcap, MG_ERR_ARG, "%s %s: %s", what, path, strerror(errno));
-    else if (!S_ISREG(st.st_mode))
-        e = mg_kr_fail(why, wcap, MG_ERR_ARG, "%s %s: not a regular file", what, path);
-    else if (st.st_uid != geteuid())
-        e = mg_kr_fail(why, wcap, MG_ERR_ARG,
-                       "%s %s: owned by uid %lu, not by this user (uid %lu): chown it", what,
-                       path, (unsigned long)st.st_uid, (unsigned long)geteuid());
-    else if ((st.st_mode & 077) != 0)
-        e = mg_kr_fail(why, wcap, MG_ERR_ARG,
-                       "%s %s: mode %04o lets group or others in: run chmod 600 %s", what, path,
-                       (unsigned)(st.st_mode & 07777), path);
-    else
-        e = read_fd(fd, path, what, buf, cap, len, why, wcap);
-    (void)close(fd);
-    if (e != MG_OK) {
-        mg_wipe(buf, cap);
-        *len = 0;
-    }
-    return e;
+    if (mg_read_private_why(what, path, (char *)buf, cap, len, why, wcap) != MG_EXIT_OK)
+        return MG_ERR_ARG;
+    return MG_OK;
 }
 
 /* Never asks for a passphrase: encrypted PEM keys are refused. */
@@ -158,42 +100,31 @@ static mg_err file_private(const char *path, EVP_PKEY **out, char *why, size_t c
 static mg_err file_public(const char *path, EVP_PKEY **pkey, X509 **cert, char *why, size_t cap)
 {
     mg_err e = MG_OK;
-    uint8_t *buf = OPENSSL_malloc(FILE_MAX);
-    size_t n = 0;
-    if (buf == NULL)
-        return mg_kr_fail(why, cap, MG_ERR_CRYPTO, "out of memory");
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        e = mg_kr_fail(why, cap, MG_ERR_ARG, "%s: %s", path, strerror(errno));
-        goto done;
+    /* Public material: OpenSSL reads the file itself (PEM, bounded by its parser). */
+    BIO *b = BIO_new_file(path, "r");
+    if (b == NULL) {
+        ERR_clear_error();
+        return mg_kr_fail(why, cap, MG_ERR_ARG, "%s: cannot open it", path);
     }
-    e = read_fd(fd, path, "public key file", buf, FILE_MAX, &n, why, cap);
-    (void)close(fd);
-    if (e != MG_OK)
-        goto done;
-    BIO *b = BIO_new_mem_buf(buf, (int)n);
-    X509 *x = b != NULL ? PEM_read_bio_X509(b, NULL, no_passphrase, NULL) : NULL;
+    X509 *x = PEM_read_bio_X509(b, NULL, no_passphrase, NULL);
     EVP_PKEY *k = NULL;
     if (x != NULL) {
         k = X509_get_pubkey(x);
-    } else if (b != NULL && BIO_reset(b) == 1) {
+    } else if (BIO_seek(b, 0) >= 0) { /* a file BIO: 0 on success */
         k = PEM_read_bio_PUBKEY(b, NULL, no_passphrase, NULL);
     }
     BIO_free(b);
     ERR_clear_error();
     if (k == NULL) {
         X509_free(x);
-        e = mg_kr_fail(why, cap, MG_ERR_FORMAT,
-                       "%s: neither a PEM certificate nor a PEM public key", path);
-        goto done;
+        return mg_kr_fail(why, cap, MG_ERR_FORMAT,
+                          "%s: neither a PEM certificate nor a PEM public key", path);
     }
     *pkey = k;
     if (cert != NULL)
         *cert = x;
     else
         X509_free(x);
-done:
-    OPENSSL_free(buf);
     return e;
 }
 

@@ -3,6 +3,8 @@
 #include "m2mguard/text.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <fcntl.h>
 #include <string.h>
@@ -132,38 +134,53 @@ size_t mg_json_str_buf(char *out, size_t cap, const char *s, size_t n)
 
 /* ---- private files ------------------------------------------------------------- */
 
-int mg_read_private(const char *what, const char *path, char *buf, size_t cap, size_t *len)
+/* A message of mg_read_private_why(): into why, or a line on stderr. */
+static void say(char *why, size_t wcap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (why != NULL && wcap > 0) {
+        (void)vsnprintf(why, wcap, fmt, ap);
+    } else {
+        (void)vfprintf(stderr, fmt, ap);
+        (void)fputc('\n', stderr);
+    }
+    va_end(ap);
+}
+
+int mg_read_private_why(const char *what, const char *path, char *buf, size_t cap, size_t *len,
+                        char *why, size_t wcap)
 {
     struct stat st;
     size_t got = 0;
     if (len != NULL)
         *len = 0;
     if (cap < 2) {
-        fprintf(stderr, "%s: no room to read %s\n", what, path);
+        say(why, wcap, "%s: no room to read %s", what, path);
         return MG_EXIT_USAGE;
     }
     buf[0] = '\0';
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         if (errno == ELOOP)
-            fprintf(stderr, "%s: %s is a symbolic link; give the file itself\n", what, path);
+            say(why, wcap, "%s: %s is a symbolic link; give the file itself", what, path);
         else
-            fprintf(stderr, "%s: cannot open %s: %s\n", what, path, strerror(errno));
+            say(why, wcap, "%s: cannot open %s: %s", what, path, strerror(errno));
         return MG_EXIT_INPUT;
     }
     bool bad = false;
     if (fstat(fd, &st) != 0) {
-        fprintf(stderr, "%s: cannot stat %s: %s\n", what, path, strerror(errno));
+        say(why, wcap, "%s: cannot stat %s: %s", what, path, strerror(errno));
         bad = true;
     } else if (!S_ISREG(st.st_mode)) {
-        fprintf(stderr, "%s: %s is not a regular file\n", what, path);
+        say(why, wcap, "%s: %s is not a regular file", what, path);
         bad = true;
     } else if (st.st_uid != geteuid()) {
-        fprintf(stderr, "%s: %s is owned by uid %u, not by this user (uid %u)\n", what, path,
+        say(why, wcap, "%s: %s is owned by uid %u, not by this user (uid %u)", what, path,
                 (unsigned)st.st_uid, (unsigned)geteuid());
         bad = true;
     } else if ((st.st_mode & 077) != 0) {
-        fprintf(stderr, "%s: %s has mode %04o, must be 0600 (chmod 600 %s)\n", what, path,
+        say(why, wcap, "%s: %s has mode %04o, must be 0600 (chmod 600 %s)", what, path,
                 (unsigned)(st.st_mode & 07777), path);
         bad = true;
     }
@@ -172,7 +189,7 @@ int mg_read_private(const char *what, const char *path, char *buf, size_t cap, s
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            fprintf(stderr, "%s: cannot read %s: %s\n", what, path, strerror(errno));
+            say(why, wcap, "%s: cannot read %s: %s", what, path, strerror(errno));
             bad = true;
         } else if (r == 0) {
             break;
@@ -185,7 +202,7 @@ int mg_read_private(const char *what, const char *path, char *buf, size_t cap, s
                     more = read(fd, &extra, 1);
                 while (more < 0 && errno == EINTR);
                 if (more != 0) {
-                    fprintf(stderr, "%s: %s is too large (at most %zu octets)\n", what, path,
+                    say(why, wcap, "%s: %s is too large (at most %zu octets)", what, path,
                             cap - 1);
                     bad = true;
                 }
@@ -196,7 +213,7 @@ int mg_read_private(const char *what, const char *path, char *buf, size_t cap, s
     }
     close(fd);
     if (!bad && got == 0) {
-        fprintf(stderr, "%s: %s is empty\n", what, path);
+        say(why, wcap, "%s: %s is empty", what, path);
         bad = true;
     }
     if (bad) {
@@ -207,6 +224,11 @@ int mg_read_private(const char *what, const char *path, char *buf, size_t cap, s
     if (len != NULL)
         *len = got;
     return MG_EXIT_OK;
+}
+
+int mg_read_private(const char *what, const char *path, char *buf, size_t cap, size_t *len)
+{
+    return mg_read_private_why(what, path, buf, cap, len, NULL, 0);
 }
 
 /* ---- clocks and time ----------------------------------------------------------- */

@@ -139,10 +139,12 @@ static void test_key_loader(void **state)
     (void)state;
     EVP_PKEY *k = NULL;
     char why[256] = "";
-    assert_int_equal(mg_ca_key_load("pkcs11:token=ca;object=issuing", &k, why, sizeof(why)),
-                     MG_ERR_UNSUPPORTED);
+    /* a pkcs11: reference goes to the token (none here: refused with a reason;
+     * tests/unit/test_keyref.c signs with a SoftHSM2 token) */
+    assert_int_not_equal(mg_ca_key_load("pkcs11:token=ca;object=issuing", &k, why, sizeof(why)),
+                         MG_OK);
     assert_null(k);
-    assert_non_null(strstr(why, "PKCS#11"));
+    assert_true(why[0] != '\0');
     char p[192];
     snprintf(p, sizeof(p), "%s/issuing.key", cadir);
     assert_int_equal(mg_ca_key_load(p, &k, why, sizeof(why)), MG_OK);
