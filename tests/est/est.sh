@@ -288,8 +288,39 @@ ok "events: bearer est, source 127.0.0.1, enrolments recorded too"
 # ---- event flood: rate-limited ---------------------------------------------------------------
 kill "$est_pid"; wait "$est_pid" 2> /dev/null || true
 sed -i '/^est_events_burst/d' "$W/m2mguard.conf"
-printf 'est_events_burst = 5\nest_events_per_min = 1\n' >> "$W/m2mguard.conf"
+printf 'est_events_burst = 5\nest_events_per_min = 1\nest_max_conn_per_ip = 4\nest_timeout_s = 2\n' \
+  >> "$W/m2mguard.conf"
 start_est
+# connection limits: 4 idle connections from 127.0.0.1 are held, a 5th is closed
+# at once; the idle ones are closed after est_timeout_s
+python3 - "$port" > "$tmp/conn.log" <<'EOF2'
+import socket, sys, time
+port = int(sys.argv[1])
+held = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+time.sleep(0.3)
+fifth = socket.create_connection(("127.0.0.1", port))
+fifth.settimeout(1.5)
+try:
+    data = fifth.recv(1)
+    print("fifth", "closed" if data == b"" else "data")
+except (socket.timeout, TimeoutError):
+    print("fifth open")
+except ConnectionResetError:
+    print("fifth closed")
+t0 = time.monotonic()
+for s in held:
+    s.settimeout(6)
+    try:
+        s.recv(1)
+    except (socket.timeout, TimeoutError):
+        print("idle still open"); sys.exit(0)
+    except ConnectionResetError:
+        pass
+print("idle closed after %.1f s" % (time.monotonic() - t0 + 1.5))
+EOF2
+grep -qx 'fifth closed' "$tmp/conn.log" || fail "5th connection from one address: $(cat "$tmp/conn.log")"
+grep -q '^idle closed' "$tmp/conn.log" || fail "idle connections: $(cat "$tmp/conn.log")"
+ok "per-address limit: 5th connection closed; idle ones closed by the timeout ($(tail -n 1 "$tmp/conn.log"))"
 before=$(event_count est_auth_missing)
 args=(); for _ in $(seq 1 60); do args+=(-o /dev/null "$url/simpleenroll"); done
 curl -sS --cacert "$ROOT" -X POST -d x "${args[@]}" > /dev/null 2>&1 || true
