@@ -216,7 +216,10 @@ code=$(curl -sS --cacert "$ROOT" -o /dev/null -w '%{http_code}' -u "dev5:$tok5" 
   -H 'Transfer-Encoding: chunked' --data-binary "@$tmp/big" "$url/simpleenroll" 2> /dev/null || true)
 [ "$code" != 200 ] || fail "chunked 1 MiB body accepted"
 rss1=$(awk '/^VmRSS/ {print $2}' "/proc/$est_pid/status")
-[ $((rss1 - rss0)) -lt 4096 ] || fail "server grew by $((rss1 - rss0)) kB on 1 MiB bodies"
+# the bodies are not buffered: growth stays well under their 2 MiB (AddressSanitizer's
+# quarantine keeps freed TLS record buffers: a looser bound there)
+rss_max=1024; [ "${MG_SANITIZE:-OFF}" = ON ] && rss_max=16384
+[ $((rss1 - rss0)) -lt $rss_max ] || fail "server grew by $((rss1 - rss0)) kB on 1 MiB bodies"
 [ "$(event_count est_body_too_large)" -ge 2 ] || fail "no est_body_too_large events"
 ok "1 MiB body: 413 in $ms ms; chunked 1 MiB: closed ($code); RSS +$((rss1 - rss0)) kB; events"
 
