@@ -62,6 +62,10 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$t
   -addext basicConstraints=critical,CA:TRUE 2> /dev/null
 fac_cert dev4 "$tmp/evil.key" "$tmp/evil.crt" "$tmp/edev4"
 
+"$bin" est run --help | grep -q 'simplereenroll' || fail "est run --help"
+rc=0; "$bin" est run --bogus 2> /dev/null || rc=$?
+[ "$rc" -eq 2 ] || fail "est run --bogus: exit $rc, want 2"
+
 port=$(free_port)
 start_est() {
   "$bin" est run --listen "127.0.0.1:$port" --factory-ca "$tmp/fca.crt" "$@" \
