@@ -258,6 +258,8 @@ serial=$(openssl x509 -in "$tmp/d1b.crt" -noout -serial | sed 's/^serial=//' | t
 csr dev1 "$tmp/d1d"
 r=$(reenroll "$tmp/x" "$tmp/d1d.b64" --cert "$tmp/d1b.crt" --key "$tmp/d1b.key")
 [ "${r%% *}" = 403 ] || fail "simplereenroll with a revoked cert: $r"
+events | awk -F'\t' '$2 == "dev1" && $5 == "est_auth_fail"' | grep -q revoked \
+  || fail "no est_auth_fail event naming dev1 for the revoked certificate"
 ok "simplereenroll with a revoked certificate: 403"
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tmp/other.key" \
