@@ -16,6 +16,9 @@ int mg_cmd_agent(int argc, char **argv);   /* cmd_agent.c: reference device agen
 int mg_cmd_ca(int argc, char **argv);    /* cmd_ca.c: the certificate authority */
 #endif
 int mg_cmd_app(int argc, char **argv);   /* cmd_app.c: applications (broker clients) */
+#ifdef MG_HAVE_EST
+int mg_cmd_est(int argc, char **argv);    /* cmd_est.c: est run */
+#endif
 #ifdef MG_HAVE_RISK
 int mg_cmd_risk(int argc, char **argv);  /* src/risk: analysis engine */
 #endif
