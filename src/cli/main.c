@@ -25,6 +25,7 @@ static const mg_cmd top[] = {
     {"events", mg_cmd_events, "list or follow the security events"},
     {"key", mg_cmd_key, "key management: rotate a device's SMS keys"},
     {"send", mg_cmd_send, "queue a secured command for a device"},
+    {"cmd", mg_cmd_cmd, "signed commands (COSE_Sign1): sign, verify, inspect"},
     {"gateway", mg_cmd_gateway, "run the SMS gateway (SMPP client of the SMSC)"},
     {"agent", mg_cmd_agent, "reference device agent (SMPP ESME standing in for a modem)"},
     {"demo", mg_cmd_demo, "run the demonstration: secured SMS and the attacks it stops"},
