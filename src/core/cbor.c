@@ -147,8 +147,8 @@ mg_err mg_cbor_read_int(mg_cbor_reader *r, int64_t *v)
 typedef struct frame {
     size_t left;      /* items still to read (a map counts keys and values) */
     size_t key_start; /* map: where the key being read began */
-    size_t prev_start, prev_end; /* map: the previous key's encoding */
-    bool is_map, have_prev;
+    size_t prev_start, prev_end; /* map: the previous key's encoding; prev_end 0: none yet */
+    bool is_map;
 } frame;
 
 /* Compares the encodings a and b bytewise (lexicographic, shorter first on a tie). */
@@ -186,7 +186,6 @@ mg_err mg_cbor_skip(mg_cbor_reader *r, size_t *start, size_t *end)
                 return fail(r, MG_CBOR_WHY_DEPTH);
             st[depth].left = n;
             st[depth].is_map = it.type == MG_CBOR_MAP;
-            st[depth].have_prev = false;
             st[depth].key_start = st[depth].prev_start = st[depth].prev_end = 0;
             depth++;
             continue;
@@ -195,7 +194,7 @@ mg_err mg_cbor_skip(mg_cbor_reader *r, size_t *start, size_t *end)
         while (depth > 0) {
             frame *f = &st[depth - 1];
             if (f->is_map && f->left % 2 == 0 && det) {
-                if (f->have_prev) {
+                if (f->prev_end != 0) {
                     int c = cmp_enc(r->buf + f->prev_start, f->prev_end - f->prev_start,
                                     r->buf + f->key_start, r->pos - f->key_start);
                     if (c == 0)
@@ -205,7 +204,6 @@ mg_err mg_cbor_skip(mg_cbor_reader *r, size_t *start, size_t *end)
                 }
                 f->prev_start = f->key_start;
                 f->prev_end = r->pos;
-                f->have_prev = true;
             }
             f->left--;
             if (f->left > 0)

@@ -5,6 +5,13 @@
 #include "m2mguard/cose.h"
 #include "m2mguard/crypto.h"
 
+/* Keeps a helper's locals off its caller's frame (Cortex-M0+ stack budget). */
+#if defined(__GNUC__) || defined(__clang__)
+#define MG_NOINLINE __attribute__((noinline))
+#else
+#define MG_NOINLINE
+#endif
+
 const char *mg_cose_why_str(mg_cose_why why)
 {
     switch (why) {
@@ -104,11 +111,32 @@ static mg_err read_headers(mg_cbor_reader *r, uint64_t n, bool prot, mg_cose_sig
     return MG_OK;
 }
 
+/* The protected bucket: a serialized map, or empty (= empty map). Kept out
+ * of mg_cose_sign1_parse so that its reader is not on the same frame. */
+static MG_NOINLINE mg_err read_protected(const uint8_t *p, size_t n, unsigned flags,
+                                         mg_cose_sign1 *m, mg_cose_why *why)
+{
+    mg_cbor_reader pr;
+    mg_cbor_item pm;
+    mg_cbor_why cw = MG_CBOR_WHY_NONE;
+    mg_err e = mg_cbor_check(p, n, flags, &cw);
+    if (e != MG_OK) {
+        m->cbor_why = cw;
+        return cose_fail(why, MG_COSE_WHY_CBOR, e);
+    }
+    mg_cbor_reader_init(&pr, p, n, flags);
+    if (mg_cbor_expect(&pr, MG_CBOR_MAP, &pm) != MG_OK)
+        return cose_fail(why, MG_COSE_WHY_HEADER, MG_ERR_FORMAT);
+    /* RFC 9052 4.4: no protected attributes (an empty map) sign as h'' */
+    m->prot_empty = pm.val == 0;
+    return read_headers(&pr, pm.val, true, m, why);
+}
+
 mg_err mg_cose_sign1_parse(const uint8_t *buf, size_t len, unsigned flags, mg_cose_sign1 *m,
                            mg_cose_why *why)
 {
     mg_cbor_reader r;
-    mg_cbor_item it, prot, unprot, payload, sig;
+    mg_cbor_item it;
     mg_cbor_why cw = MG_CBOR_WHY_NONE;
     mg_err e;
 
@@ -122,96 +150,74 @@ mg_err mg_cose_sign1_parse(const uint8_t *buf, size_t len, unsigned flags, mg_co
         return cose_fail(why, MG_COSE_WHY_CBOR, e);
     }
     mg_cbor_reader_init(&r, buf, len, flags);
+    e = cose_fail(why, MG_COSE_WHY_SHAPE, MG_ERR_FORMAT);
     if (mg_cbor_read(&r, &it) != MG_OK)
-        return cose_fail(why, MG_COSE_WHY_SHAPE, MG_ERR_FORMAT);
+        goto bad;
     if (it.type == MG_CBOR_TAG) {
-        if (it.val != MG_COSE_TAG_SIGN1)
-            return cose_fail(why, MG_COSE_WHY_SHAPE, MG_ERR_FORMAT);
+        if (it.val != MG_COSE_TAG_SIGN1 || mg_cbor_read(&r, &it) != MG_OK)
+            goto bad;
         m->tagged = true;
-        if (mg_cbor_read(&r, &it) != MG_OK)
-            return cose_fail(why, MG_COSE_WHY_SHAPE, MG_ERR_FORMAT);
     }
-    if (it.type != MG_CBOR_ARRAY || it.val != 4)
-        return cose_fail(why, MG_COSE_WHY_SHAPE, MG_ERR_FORMAT);
-    if (mg_cbor_expect(&r, MG_CBOR_BSTR, &prot) != MG_OK ||
-        mg_cbor_expect(&r, MG_CBOR_MAP, &unprot) != MG_OK)
-        return cose_fail(why, MG_COSE_WHY_SHAPE, MG_ERR_FORMAT);
-    /* unprotected headers */
-    e = read_headers(&r, unprot.val, false, m, why);
+    if (it.type != MG_CBOR_ARRAY || it.val != 4 || mg_cbor_expect(&r, MG_CBOR_BSTR, &it) != MG_OK)
+        goto bad;
+    m->prot = it.p;
+    m->prot_len = (size_t)it.val;
+    if (mg_cbor_expect(&r, MG_CBOR_MAP, &it) != MG_OK)
+        goto bad;
+    /* unprotected headers first; then protected, which must not repeat them */
+    e = read_headers(&r, it.val, false, m, why);
     if (e != MG_OK)
         goto bad;
-    if (mg_cbor_read(&r, &payload) != MG_OK) {
-        e = cose_fail(why, MG_COSE_WHY_SHAPE, MG_ERR_FORMAT);
+    e = cose_fail(why, MG_COSE_WHY_SHAPE, MG_ERR_FORMAT);
+    if (mg_cbor_read(&r, &it) != MG_OK)
         goto bad;
-    }
-    if (payload.type == MG_CBOR_SIMPLE && payload.val == 22) {
+    if (it.type == MG_CBOR_SIMPLE && it.val == 22) {
         e = cose_fail(why, MG_COSE_WHY_DETACHED, MG_ERR_UNSUPPORTED);
         goto bad;
     }
-    if (payload.type != MG_CBOR_BSTR || mg_cbor_expect(&r, MG_CBOR_BSTR, &sig) != MG_OK) {
-        e = cose_fail(why, MG_COSE_WHY_SHAPE, MG_ERR_FORMAT);
+    if (it.type != MG_CBOR_BSTR)
         goto bad;
-    }
-    /* protected headers: a serialized map, or empty (= empty map) */
-    if (prot.val > 0) {
-        mg_cbor_reader pr;
-        mg_cbor_item pm;
-        bool u_alg = m->has_alg, u_kid = m->kid != NULL;
-        e = mg_cbor_check(prot.p, (size_t)prot.val, flags, &cw);
-        if (e != MG_OK) {
-            m->cbor_why = cw;
-            e = cose_fail(why, MG_COSE_WHY_CBOR, e);
-            goto bad;
-        }
-        mg_cbor_reader_init(&pr, prot.p, (size_t)prot.val, flags);
-        if (mg_cbor_expect(&pr, MG_CBOR_MAP, &pm) != MG_OK) {
-            e = cose_fail(why, MG_COSE_WHY_HEADER, MG_ERR_FORMAT);
-            goto bad;
-        }
-        /* A label in both buckets is an error (RFC 9052 3): clear, then look. */
-        bool had_alg = m->has_alg;
+    m->payload = it.p;
+    m->payload_len = (size_t)it.val;
+    if (mg_cbor_expect(&r, MG_CBOR_BSTR, &it) != MG_OK)
+        goto bad;
+    m->sig = it.p;
+    m->sig_len = (size_t)it.val;
+    if (m->prot_len > 0) {
+        /* A label in both buckets is an error (RFC 9052 3): read the
+         * protected ones into a clean slate, then merge. */
+        bool u_alg = m->has_alg;
         int64_t ualg = m->alg;
         const uint8_t *ukid = m->kid;
         size_t ukid_len = m->kid_len;
         m->has_alg = false;
         m->kid = NULL;
-        /* RFC 9052 4.4: no protected attributes (an empty map) sign as h'' */
-        m->prot_empty = pm.val == 0;
-        e = read_headers(&pr, pm.val, true, m, why);
+        m->kid_len = 0;
+        e = read_protected(m->prot, m->prot_len, flags, m, why);
         if (e != MG_OK)
             goto bad;
-        if ((u_alg && m->has_alg) || (u_kid && m->kid != NULL)) {
+        if ((u_alg && m->has_alg) || (ukid != NULL && m->kid != NULL)) {
             e = cose_fail(why, MG_COSE_WHY_HEADER, MG_ERR_FORMAT);
             goto bad;
         }
-        if (!m->has_alg && had_alg) {
+        if (u_alg) {
             m->has_alg = true;
             m->alg = ualg;
             m->alg_protected = false;
         }
-        if (m->kid == NULL && ukid != NULL) {
+        if (ukid != NULL) {
             m->kid = ukid;
             m->kid_len = ukid_len;
             m->kid_protected = false;
         }
+        if (m->prot_empty)
+            m->prot_len = 0;
     }
-    m->prot = prot.p;
-    m->prot_len = (size_t)prot.val;
-    if (m->prot_empty)
-        m->prot_len = 0;
-    m->payload = payload.p;
-    m->payload_len = (size_t)payload.val;
-    m->sig = sig.p;
-    m->sig_len = (size_t)sig.val;
-    if (why != NULL)
-        *why = MG_COSE_WHY_NONE;
-    return MG_OK;
+    return cose_fail(why, MG_COSE_WHY_NONE, MG_OK);
 bad:
-    {
-        mg_cbor_why keep = m->cbor_why;
-        memset(m, 0, sizeof(*m));
-        m->cbor_why = keep;
-    }
+    cw = m->cbor_why;
+    memset(m, 0, sizeof(*m));
+    m->cbor_why = cw;
     return e;
 }
 
@@ -313,24 +319,30 @@ mg_err mg_cose_sign1_verify(const mg_cose_sign1 *m, const uint8_t *aad, size_t a
     }
 }
 
-mg_err mg_cose_sign1_sign(int64_t alg, const uint8_t *kid, size_t kid_len,
-                          const uint8_t *payload, size_t payload_len, const uint8_t *priv,
-                          size_t priv_len, bool tagged, uint8_t *out, size_t cap, size_t *len)
+/* Room before the payload in the output for everything that precedes it:
+ * tag (1), array (1), protected bstr (2 + at most 38), {} (1), payload head
+ * (at most 3 for payloads below 64 KiB; more is refused). */
+#define SIGN1_PRE 48
+
+/* Signs the payload that lies at out[SIGN1_PRE..SIGN1_PRE+plen) and builds
+ * the COSE_Sign1 in place (no second payload buffer: small stack). */
+static mg_err sign1_in_place(int64_t alg, const uint8_t *kid, size_t kid_len, size_t plen,
+                             const uint8_t *priv, size_t priv_len, bool tagged, uint8_t *out,
+                             size_t cap, size_t *len)
 {
-    uint8_t prot[32];
+    uint8_t prot[40];
     uint8_t sig[MG_SIG_LEN];
-    size_t prot_len = 0;
-    sig_heads h;
+    size_t prot_len = 0, h = 0;
+    sig_heads sh;
     mg_iov v[6];
     mg_cbor_writer w;
     mg_sig_alg sa = sig_alg_of(alg);
     mg_err e;
 
-    if ((kid == NULL && kid_len > 0) || (payload == NULL && payload_len > 0) || priv == NULL ||
-        out == NULL || len == NULL || kid_len > MG_CMD_KID_MAX)
-        return MG_ERR_ARG;
     if (sa == MG_SIG_NONE)
         return MG_ERR_UNSUPPORTED;
+    if (plen > 0xffffu)
+        return MG_ERR_ARG;
     /* protected {1: alg, 4: kid}: keys in order 0x01 < 0x04 */
     mg_cbor_writer_init(&w, prot, sizeof(prot));
     mg_cbor_put_map(&w, kid != NULL ? 2 : 1);
@@ -343,20 +355,50 @@ mg_err mg_cose_sign1_sign(int64_t alg, const uint8_t *kid, size_t kid_len,
     e = mg_cbor_writer_finish(&w, &prot_len);
     if (e != MG_OK)
         return e;
-    make_heads(&h, prot_len, 0, payload_len);
-    make_iov(v, &h, prot, prot_len, NULL, 0, payload, payload_len);
+    /* the header in front of the payload */
+    uint8_t hdr[SIGN1_PRE];
+    if (tagged)
+        hdr[h++] = 0xd2; /* tag 18 */
+    hdr[h++] = 0x84;
+    h += mg_cbor_encode_head(hdr + h, MG_CBOR_BSTR, prot_len);
+    memcpy(hdr + h, prot, prot_len);
+    h += prot_len;
+    hdr[h++] = 0xa0;
+    h += mg_cbor_encode_head(hdr + h, MG_CBOR_BSTR, plen);
+    if (h + plen + 2 + MG_SIG_LEN > cap)
+        return MG_ERR_BUF;
+    memmove(out + h, out + SIGN1_PRE, plen);
+    memcpy(out, hdr, h);
+    make_heads(&sh, prot_len, 0, plen);
+    make_iov(v, &sh, prot, prot_len, NULL, 0, out + h, plen);
     e = mg_crypto_sign(sa, priv, priv_len, v, 6, sig);
     if (e != MG_OK)
         return e;
-    mg_cbor_writer_init(&w, out, cap);
-    if (tagged)
-        mg_cbor_put_tag(&w, MG_COSE_TAG_SIGN1);
-    mg_cbor_put_array(&w, 4);
-    mg_cbor_put_bstr(&w, prot, prot_len);
-    mg_cbor_put_map(&w, 0);
-    mg_cbor_put_bstr(&w, payload, payload_len);
-    mg_cbor_put_bstr(&w, sig, sizeof(sig));
-    return mg_cbor_writer_finish(&w, len);
+    out[h + plen] = 0x58;
+    out[h + plen + 1] = MG_SIG_LEN;
+    memcpy(out + h + plen + 2, sig, MG_SIG_LEN);
+    *len = h + plen + 2 + MG_SIG_LEN;
+    if (mg_cbor_check(out, *len, MG_CBOR_DETERMINISTIC, NULL) != MG_OK)
+        return MG_ERR_FORMAT;
+    return MG_OK;
+}
+
+mg_err mg_cose_sign1_sign(int64_t alg, const uint8_t *kid, size_t kid_len,
+                          const uint8_t *payload, size_t payload_len, const uint8_t *priv,
+                          size_t priv_len, bool tagged, uint8_t *out, size_t cap, size_t *len)
+{
+    mg_err e;
+    if ((kid == NULL && kid_len > 0) || (payload == NULL && payload_len > 0) || priv == NULL ||
+        out == NULL || len == NULL || kid_len > MG_CMD_KID_MAX)
+        return MG_ERR_ARG;
+    if (cap < SIGN1_PRE || payload_len > cap - SIGN1_PRE)
+        return MG_ERR_BUF;
+    if (payload_len > 0)
+        memmove(out + SIGN1_PRE, payload, payload_len);
+    e = sign1_in_place(alg, kid, kid_len, payload_len, priv, priv_len, tagged, out, cap, len);
+    if (e != MG_OK)
+        mg_wipe(out, cap);
+    return e;
 }
 
 /* ---- signed commands ----------------------------------------------------- */
@@ -402,7 +444,7 @@ static bool text_field(mg_cbor_reader *r, size_t lo, size_t hi, const char **p, 
 }
 
 /* Parses the payload map (already checked deterministic: keys sorted, unique). */
-static mg_err parse_payload(const uint8_t *p, size_t len, mg_signed_cmd *c, mg_cmd_why *why)
+static MG_NOINLINE mg_err parse_payload(const uint8_t *p, size_t len, mg_signed_cmd *c, mg_cmd_why *why)
 {
     mg_cbor_reader r;
     mg_cbor_item it;
@@ -605,16 +647,18 @@ mg_err mg_cmd_encode(const mg_signed_cmd *c, uint8_t *out, size_t cap, size_t *l
 mg_err mg_cmd_sign(const mg_signed_cmd *c, int64_t alg, const uint8_t *priv, size_t priv_len,
                    uint8_t *out, size_t cap, size_t *len)
 {
-    uint8_t payload[MG_CMD_MAX_LEN];
     size_t plen = 0;
-    mg_err e = mg_cmd_encode(c, payload, sizeof(payload), &plen);
-    if (e != MG_OK)
-        return e;
-    e = mg_cose_sign1_sign(alg, c->kid, c->kid_len, payload, plen, priv, priv_len, true, out,
-                           cap, len);
-    if (e == MG_OK && *len > MG_CMD_MAX_LEN) {
-        mg_wipe(out, *len);
+    mg_err e;
+    if (c == NULL || out == NULL || len == NULL || priv == NULL)
+        return MG_ERR_ARG;
+    if (cap < SIGN1_PRE)
         return MG_ERR_BUF;
-    }
+    e = mg_cmd_encode(c, out + SIGN1_PRE, cap - SIGN1_PRE, &plen);
+    if (e == MG_OK)
+        e = sign1_in_place(alg, c->kid, c->kid_len, plen, priv, priv_len, true, out, cap, len);
+    if (e == MG_OK && *len > MG_CMD_MAX_LEN)
+        e = MG_ERR_BUF;
+    if (e != MG_OK)
+        mg_wipe(out, cap);
     return e;
 }
