@@ -277,6 +277,42 @@ static bool iov_ok(const mg_iov *parts, size_t n)
     return true;
 }
 
+/* Verification keys prepared once: building an EVP_PKEY from a raw point and
+ * checking it is on the curve costs about as much as a verification. A
+ * small per-thread cache of public keys (not secret) keyed by their octets;
+ * the least recently filled slot is replaced. Entries live until the thread
+ * ends (8 keys at most per thread). */
+#define PK_CACHE 8
+typedef struct pk_slot {
+    mg_sig_alg alg;
+    size_t len;
+    uint8_t pub[MG_ES256_PUB_LEN];
+    EVP_PKEY *pk;
+} pk_slot;
+static _Thread_local pk_slot pk_cache[PK_CACHE];
+static _Thread_local unsigned pk_next;
+
+static EVP_PKEY *verify_key(mg_sig_alg alg, const uint8_t *pub, size_t pub_len)
+{
+    if (pub_len > MG_ES256_PUB_LEN)
+        return NULL;
+    for (unsigned i = 0; i < PK_CACHE; i++) {
+        pk_slot *s = &pk_cache[i];
+        if (s->pk != NULL && s->alg == alg && s->len == pub_len && memcmp(s->pub, pub, pub_len) == 0)
+            return s->pk;
+    }
+    EVP_PKEY *pk = raw_pkey(alg, pub, pub_len, NULL, 0);
+    if (pk == NULL)
+        return NULL;
+    pk_slot *s = &pk_cache[pk_next++ % PK_CACHE];
+    EVP_PKEY_free(s->pk);
+    s->alg = alg;
+    s->len = pub_len;
+    memcpy(s->pub, pub, pub_len);
+    s->pk = pk;
+    return pk;
+}
+
 mg_err mg_crypto_verify(mg_sig_alg alg, const uint8_t *pub, size_t pub_len,
                         const mg_iov *parts, size_t n, const uint8_t sig[MG_SIG_LEN])
 {
@@ -284,7 +320,7 @@ mg_err mg_crypto_verify(mg_sig_alg alg, const uint8_t *pub, size_t pub_len,
         return MG_ERR_ARG;
     if (alg != MG_SIG_ES256 && alg != MG_SIG_ED25519)
         return MG_ERR_UNSUPPORTED;
-    EVP_PKEY *pkey = raw_pkey(alg, pub, pub_len, NULL, 0);
+    EVP_PKEY *pkey = verify_key(alg, pub, pub_len);
     if (pkey == NULL)
         return MG_ERR_KEY;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -329,8 +365,7 @@ mg_err mg_crypto_verify(mg_sig_alg alg, const uint8_t *pub, size_t pub_len,
     }
 out:
     EVP_MD_CTX_free(md);
-    EVP_PKEY_free(pkey);
-    return e;
+    return e; /* pkey belongs to the cache */
 }
 
 mg_err mg_crypto_sign(mg_sig_alg alg, const uint8_t *priv, size_t priv_len,
