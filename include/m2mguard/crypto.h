@@ -75,6 +75,56 @@ MG_MUST_CHECK mg_err mg_crypto_mac(mg_key *k, const mg_iov *parts, size_t n,
 /** Cryptographically strong random octets. */
 MG_MUST_CHECK mg_err mg_crypto_random(uint8_t *out, size_t len);
 
+/* ---- hashing and signatures (signed commands, issue 12) ------------------ */
+
+/** Signature algorithms of the crypto interface (COSE maps onto these). */
+typedef enum mg_sig_alg {
+    MG_SIG_NONE = 0,
+    MG_SIG_ES256 = 1,   /**< ECDSA P-256 with SHA-256; raw r||s (RFC 9053 2.1) */
+    MG_SIG_ED25519 = 2, /**< pure Ed25519 (RFC 8032) */
+} mg_sig_alg;
+
+#define MG_SHA256_LEN 32
+/** Length of every signature of MG_SIG_ES256 and MG_SIG_ED25519. */
+#define MG_SIG_LEN 64
+/** Public key lengths: ES256 uncompressed point 04||X||Y, Ed25519 raw. */
+#define MG_ES256_PUB_LEN 65
+#define MG_ED25519_PUB_LEN 32
+/** Private key length of both: the P-256 scalar (big-endian) or the Ed25519 seed. */
+#define MG_SIG_PRIV_LEN 32
+
+/** SHA-256 of the concatenation of the n pieces. */
+MG_MUST_CHECK mg_err mg_crypto_sha256(const mg_iov *parts, size_t n, uint8_t out[MG_SHA256_LEN]);
+
+/**
+ * Verifies a signature over the concatenation of the n pieces (the message
+ * itself, not a digest: ES256 hashes it with SHA-256, Ed25519 signs it whole).
+ * pub: MG_ES256_PUB_LEN octets (uncompressed point, checked to be on the
+ * curve) or MG_ED25519_PUB_LEN octets. sig: MG_SIG_LEN octets.
+ * Returns MG_OK when the signature is valid, MG_ERR_AUTH when it is not
+ * (including r or s out of range), MG_ERR_KEY for a public key of the wrong
+ * length or not on the curve, MG_ERR_UNSUPPORTED for an algorithm the
+ * backend lacks (Mbed TLS 2.28 has no Ed25519), MG_ERR_CRYPTO otherwise.
+ */
+MG_MUST_CHECK mg_err mg_crypto_verify(mg_sig_alg alg, const uint8_t *pub, size_t pub_len,
+                                      const mg_iov *parts, size_t n, const uint8_t sig[MG_SIG_LEN]);
+
+/**
+ * Host only (OpenSSL backend; Mbed TLS returns MG_ERR_UNSUPPORTED): signs the
+ * concatenation of the n pieces with a MG_SIG_PRIV_LEN-octet private key and
+ * writes the MG_SIG_LEN-octet signature (ES256: raw r||s, each left-padded
+ * to 32 octets). ES256 signatures are randomised (OpenSSL's nonce).
+ */
+MG_MUST_CHECK mg_err mg_crypto_sign(mg_sig_alg alg, const uint8_t *priv, size_t priv_len,
+                                    const mg_iov *parts, size_t n, uint8_t sig[MG_SIG_LEN]);
+
+/**
+ * Host only (as mg_crypto_sign): the public key of a private key, into pub
+ * (cap octets); *pub_len receives MG_ES256_PUB_LEN or MG_ED25519_PUB_LEN.
+ */
+MG_MUST_CHECK mg_err mg_crypto_public_key(mg_sig_alg alg, const uint8_t *priv, size_t priv_len,
+                                          uint8_t *pub, size_t cap, size_t *pub_len);
+
 /** Name of the linked backend ("openssl" or "mbedtls"). */
 const char *mg_crypto_backend(void);
 

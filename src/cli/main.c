@@ -29,6 +29,7 @@ static const mg_cmd top[] = {
     {"app", mg_cmd_app, "applications (backend clients of the broker): add, list"},
     {"key", mg_cmd_key, "key management: rotate a device's SMS keys"},
     {"send", mg_cmd_send, "queue a secured command for a device"},
+    {"cmd", mg_cmd_cmd, "signed commands (COSE_Sign1): sign, verify, inspect"},
     {"gateway", mg_cmd_gateway, "run the SMS gateway (SMPP client of the SMSC)"},
 #ifdef MG_HAVE_EST
     {"est", mg_cmd_est, "EST enrolment server (RFC 7030) of the CA"},

@@ -7,6 +7,9 @@
 #include <mbedtls/cipher.h>
 #include <mbedtls/cmac.h>
 #include <mbedtls/des.h>
+#include <mbedtls/ecdsa.h>
+#include <mbedtls/ecp.h>
+#include <mbedtls/sha256.h>
 
 #include "backend.h"
 
@@ -99,6 +102,104 @@ mg_err mg_be_cmac(mg_key *k, const mg_iov *parts, size_t n, uint8_t tag[16])
         rc = mbedtls_cipher_cmac_finish(&ctx, tag);
     mbedtls_cipher_free(&ctx); /* zeroizes the CMAC state */
     return rc == 0 ? MG_OK : MG_ERR_CRYPTO;
+}
+
+/* ---- hashing and signatures ---------------------------------------------
+ * SHA-256 and ES256 verification. Mbed TLS 2.28 has no Ed25519: verify
+ * returns MG_ERR_UNSUPPORTED for it. Signing is host-only (OpenSSL). */
+
+static int sha256_parts(const mg_iov *parts, size_t n, uint8_t out[MG_SHA256_LEN])
+{
+    mbedtls_sha256_context ctx;
+    int rc;
+    mbedtls_sha256_init(&ctx);
+    rc = mbedtls_sha256_starts_ret(&ctx, 0);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (parts[i].len > 0)
+            rc = mbedtls_sha256_update_ret(&ctx, parts[i].p, parts[i].len);
+    if (rc == 0)
+        rc = mbedtls_sha256_finish_ret(&ctx, out);
+    mbedtls_sha256_free(&ctx);
+    return rc;
+}
+
+static bool iov_ok(const mg_iov *parts, size_t n)
+{
+    if (n > 0 && parts == NULL)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (parts[i].p == NULL && parts[i].len > 0)
+            return false;
+    return true;
+}
+
+mg_err mg_crypto_sha256(const mg_iov *parts, size_t n, uint8_t out[MG_SHA256_LEN])
+{
+    if (out == NULL || !iov_ok(parts, n))
+        return MG_ERR_ARG;
+    return sha256_parts(parts, n, out) == 0 ? MG_OK : MG_ERR_CRYPTO;
+}
+
+mg_err mg_crypto_verify(mg_sig_alg alg, const uint8_t *pub, size_t pub_len,
+                        const mg_iov *parts, size_t n, const uint8_t sig[MG_SIG_LEN])
+{
+    mbedtls_ecp_group grp;
+    mbedtls_ecp_point q;
+    mbedtls_mpi r, s;
+    uint8_t h[MG_SHA256_LEN];
+    mg_err e = MG_ERR_CRYPTO;
+    if (pub == NULL || sig == NULL || !iov_ok(parts, n))
+        return MG_ERR_ARG;
+    if (alg != MG_SIG_ES256)
+        return MG_ERR_UNSUPPORTED; /* Ed25519: not in Mbed TLS 2.28 */
+    if (pub_len != MG_ES256_PUB_LEN || pub[0] != 0x04)
+        return MG_ERR_KEY;
+    mbedtls_ecp_group_init(&grp);
+    mbedtls_ecp_point_init(&q);
+    mbedtls_mpi_init(&r);
+    mbedtls_mpi_init(&s);
+    if (mbedtls_ecp_group_load(&grp, MBEDTLS_ECP_DP_SECP256R1) != 0)
+        goto out;
+    if (mbedtls_ecp_point_read_binary(&grp, &q, pub, pub_len) != 0 ||
+        mbedtls_ecp_check_pubkey(&grp, &q) != 0) {
+        e = MG_ERR_KEY;
+        goto out;
+    }
+    if (mbedtls_mpi_read_binary(&r, sig, 32) != 0 || mbedtls_mpi_read_binary(&s, sig + 32, 32) != 0 ||
+        sha256_parts(parts, n, h) != 0)
+        goto out;
+    /* Rejects r, s outside [1, n-1] as well as a wrong signature. */
+    e = mbedtls_ecdsa_verify(&grp, h, sizeof(h), &q, &r, &s) == 0 ? MG_OK : MG_ERR_AUTH;
+out:
+    mbedtls_mpi_free(&r);
+    mbedtls_mpi_free(&s);
+    mbedtls_ecp_point_free(&q);
+    mbedtls_ecp_group_free(&grp);
+    return e;
+}
+
+mg_err mg_crypto_sign(mg_sig_alg alg, const uint8_t *priv, size_t priv_len,
+                      const mg_iov *parts, size_t n, uint8_t sig[MG_SIG_LEN])
+{
+    (void)alg;
+    (void)priv;
+    (void)priv_len;
+    (void)parts;
+    (void)n;
+    (void)sig;
+    return MG_ERR_UNSUPPORTED; /* host-only: the OpenSSL backend signs */
+}
+
+mg_err mg_crypto_public_key(mg_sig_alg alg, const uint8_t *priv, size_t priv_len,
+                            uint8_t *pub, size_t cap, size_t *pub_len)
+{
+    (void)alg;
+    (void)priv;
+    (void)priv_len;
+    (void)pub;
+    (void)cap;
+    (void)pub_len;
+    return MG_ERR_UNSUPPORTED;
 }
 
 #ifndef MG_MBEDTLS_NO_ENTROPY

@@ -48,3 +48,39 @@ void mg_key_clear(mg_key *k)
     k->len = 0;
     probe_sink = (int)k->alg;
 }
+
+/* Signed commands (issue 12): hash, verify, and the host-only sign. */
+mg_err mg_crypto_sha256(const mg_iov *parts, size_t n, uint8_t out[MG_SHA256_LEN])
+{
+    (void)parts;
+    out[0] = (uint8_t)n;
+    return MG_OK;
+}
+
+mg_err mg_crypto_verify(mg_sig_alg alg, const uint8_t *pub, size_t pub_len, const mg_iov *parts,
+                        size_t n, const uint8_t sig[MG_SIG_LEN])
+{
+    (void)pub;
+    (void)parts;
+    probe_sink = (int)alg + (int)pub_len + (int)n + sig[0];
+    return MG_OK;
+}
+
+mg_err mg_crypto_sign(mg_sig_alg alg, const uint8_t *priv, size_t priv_len, const mg_iov *parts,
+                      size_t n, uint8_t sig[MG_SIG_LEN])
+{
+    (void)priv;
+    (void)parts;
+    sig[0] = (uint8_t)(alg + (int)priv_len + (int)n);
+    return MG_OK;
+}
+
+mg_err mg_crypto_public_key(mg_sig_alg alg, const uint8_t *priv, size_t priv_len, uint8_t *pub,
+                            size_t cap, size_t *pub_len)
+{
+    (void)priv;
+    (void)cap;
+    pub[0] = (uint8_t)alg;
+    *pub_len = priv_len;
+    return MG_OK;
+}
