@@ -27,6 +27,7 @@ static const mg_cmd top[] = {
     {"send", mg_cmd_send, "queue a secured command for a device"},
     {"gateway", mg_cmd_gateway, "run the SMS gateway (SMPP client of the SMSC)"},
     {"agent", mg_cmd_agent, "reference device agent (SMPP ESME standing in for a modem)"},
+    {"broker", mg_cmd_broker, "MQTT broker: write a mosquitto.conf with the m2mguard plugin"},
     {"demo", mg_cmd_demo, "run the demonstration: secured SMS and the attacks it stops"},
     {"version", cmd_version, "print the version and the crypto backend"},
 };
