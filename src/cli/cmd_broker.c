@@ -38,10 +38,12 @@ static const char broker_usage[] =
     "                 install)\n"
     "  --host NAME    DNS name in a newly issued broker certificate (default localhost)\n"
     "  --dir DIR      working directory (default: $" MG_WORKDIR_ENV ", else ./" MG_WORKDIR_DEFAULT ")\n"
-    "Then: mosquitto -c FILE. Mosquitto reads crlfile at start and on SIGHUP; the\n"
-    "plugin's registry check is what makes a revocation take effect at once.\n"
-    "exit: 0 done; 2 bad command line; 3 no working directory, no CA or no plugin;\n"
-    "      4 internal failure.\n";
+    "Then: mosquitto -c FILE, as the owner of DIR (the configuration names that user,\n"
+    "which mosquitto switches to when started as root). Mosquitto reads crlfile at\n"
+    "start and on SIGHUP; the plugin's registry check is what makes a revocation\n"
+    "take effect at once.\n"
+    "exit: 0 done; 1 --out FILE exists; 2 bad command line; 3 no working directory,\n"
+    "      no CA or no plugin; 4 internal failure.\n";
 
 static bool exists(const char *path)
 {

@@ -2,7 +2,7 @@
 # Revocation and quarantine take effect at once (issue 10): a live session is
 # disconnected within 2 s of `m2mguard device quarantine` / `m2mguard ca
 # revoke` (registry generation polled on the broker tick); a reconnect is
-# refused by the registry check; after a restart the CRL refuses the revoked
+# refused by the registry check; after SIGHUP or a restart the CRL refuses the revoked
 # certificate in the TLS handshake already.
 # usage: kick.sh M2MGUARD_BIN PLUGIN_SO
 source "$(dirname "$0")/lib.sh"
@@ -58,6 +58,15 @@ wait_for 5 grep -q "Sending SUBACK to ops-1" "$tmp/broker.log" || fail "ops did 
 "$bin" ca revoke "$(serial_of ops)" >> "$tmp/cli.log" 2>&1
 kicked_within 2000 "$ops_pid" || fail "revoked application still connected after 2 s"
 ok "ca revoke of an application's certificate: session closed in $elapsed ms"
+
+# SIGHUP: Mosquitto 2.0.11 reloads crlfile; the TLS handshake now refuses dev2
+n_before=$(count_events mqtt_auth_fail)
+kill -HUP "$broker_pid"
+wait_for 5 grep -q "Reloading config" "$tmp/broker.log" || fail "no reload on SIGHUP"
+sleep 0.5
+if mpub dev2 dev2 m2m/dev2/up/telemetry x 2>> "$tmp/client.log"; then fail "revoked dev2 connected after SIGHUP"; fi
+[ "$(count_events mqtt_auth_fail)" = "$n_before" ] || fail "after SIGHUP the plugin still saw dev2 (CRL not reloaded)"
+ok "SIGHUP reloads the CRL: the revoked certificate fails the TLS handshake"
 
 # restart: the CRL now refuses dev2 in the TLS handshake (the plugin never sees it)
 stop_broker
