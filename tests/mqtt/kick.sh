@@ -75,4 +75,17 @@ n_before=$(count_events mqtt_auth_fail)
 if mpub dev2 dev2 m2m/dev2/up/telemetry x 2>> "$tmp/client.log"; then fail "revoked dev2 connected after restart"; fi
 [ "$(count_events mqtt_auth_fail)" = "$n_before" ] || fail "the plugin saw a CRL-revoked client"
 ok "after restart the CRL refuses the revoked certificate in the TLS handshake"
+# a CRL that cannot be read: the broker does not start (fail closed, loudly)
+stop_broker
+cp "$M2MGUARD_HOME/ca/crl.pem" "$tmp/crl.bak"
+echo "not a CRL" > "$M2MGUARD_HOME/ca/crl.pem"
+: > "$tmp/broker.log"
+mosquitto -c "$conf" >> "$tmp/mosquitto.log" 2>&1 &
+bad_pid=$!; pids+=("$bad_pid")
+wait_for 10 gone "$bad_pid" || fail "the broker runs with an unreadable CRL"
+cat "$tmp/broker.log" "$tmp/mosquitto.log" > "$tmp/all.txt"
+grep -i "crl" "$tmp/all.txt" > /dev/null || fail "no log line names the CRL"
+if mpub dev1 dev1 m2m/dev1/up/telemetry x 2>> "$tmp/client.log"; then fail "something answered"; fi
+cp "$tmp/crl.bak" "$M2MGUARD_HOME/ca/crl.pem"
+ok "unreadable CRL: the broker refuses to start ($(grep -i crl "$tmp/all.txt" | head -n 1 | cut -c1-80))"
 echo "PASS: $pass checks"
