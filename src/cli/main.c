@@ -35,6 +35,7 @@ static const mg_cmd top[] = {
     {"est", mg_cmd_est, "EST enrolment server (RFC 7030) of the CA"},
 #endif
     {"agent", mg_cmd_agent, "reference device agent (SMPP ESME standing in for a modem)"},
+    {"broker", mg_cmd_broker, "MQTT broker: write a mosquitto.conf with the m2mguard plugin"},
     {"demo", mg_cmd_demo, "run the demonstration: secured SMS and the attacks it stops"},
     {"version", cmd_version, "print the version and the crypto backend"},
 };
