@@ -286,6 +286,14 @@ static void publish_pending(ipa *a)
     }
 }
 
+static void cb_log(struct mosquitto *m, void *ctx, int level, const char *str)
+{
+    (void)m;
+    (void)ctx;
+    if ((level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING)) != 0 && str != NULL)
+        fprintf(stderr, "agent: libmosquitto: %s\n", str); /* TLS reasons; no secrets */
+}
+
 static void cb_connect(struct mosquitto *m, void *ctx, int rc)
 {
     ipa *a = ctx;
@@ -480,6 +488,7 @@ static int try_connect(ipa *a)
     mosquitto_disconnect_callback_set(a->m, cb_disconnect);
     mosquitto_publish_callback_set(a->m, cb_publish);
     mosquitto_message_callback_set(a->m, cb_message);
+    mosquitto_log_callback_set(a->m, cb_log);
     int rc = mosquitto_int_option(a->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
     if (rc == MOSQ_ERR_SUCCESS)
         rc = mosquitto_tls_set(a->m, o->cafile, NULL, a->cert, a->key, NULL);
@@ -577,7 +586,7 @@ int mg_ip_agent_run(const mg_ip_opts *o)
     }
     a->out = stdout;
     if (o->output != NULL) {
-        int fd = open(o->output, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        int fd = open(o->output, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
         a->out = fd >= 0 ? fdopen(fd, "a+") : NULL;
         if (a->out == NULL) {
             fprintf(stderr, "agent: cannot open %s: %s\n", o->output, strerror(errno));
