@@ -340,6 +340,11 @@ static int ca_issue(int argc, char **argv)
     if (genkey != (key_out != NULL))
         return mg_cli_usage_error(path, "--genkey needs --key-out FILE (and only it)");
 
+    struct stat st;
+    if (out != NULL && lstat(out, &st) == 0) {
+        fprintf(stderr, "%s: %s exists; refusing to overwrite it\n", path, out);
+        return MG_EXIT_REJECT;
+    }
     mg_workdir w;
     mg_ca *ca = NULL;
     int rc = open_ca(path, dir, &w, &ca);
