@@ -399,9 +399,10 @@ static void plan_renewal(ipa *a)
         return;
     }
     a->renew_at = nb + (int64_t)((double)(na - nb) * a->o->renew_at);
-    char when[32];
+    char until[32], when[32];
+    mg_time_iso(na, until);
     mg_time_iso(a->renew_at, when);
-    fprintf(stderr, "agent: certificate valid until %" PRId64 "; renewal at %s\n", na, when);
+    fprintf(stderr, "agent: certificate valid until %s; renewal at %s\n", until, when);
 }
 
 static int enrol_first(ipa *a)
