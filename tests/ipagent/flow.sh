@@ -20,6 +20,11 @@ echo "est_listen = 127.0.0.1:$eport" >> "$M2MGUARD_HOME/m2mguard.conf"
 conf=$tmp/broker.conf
 "$bin" broker config --port "$mport" --out "$conf" >> "$tmp/init.log" 2>&1
 sed -i 's/^plugin_opt_poll_ms .*/plugin_opt_poll_ms 200/' "$conf"
+if grep -q '^plugin_opt_cmd_timeout ' "$conf"; then
+  sed -i 's/^plugin_opt_cmd_timeout .*/plugin_opt_cmd_timeout 5/' "$conf"
+else
+  sed -i 's/^\(plugin_opt_store .*\)$/\1\nplugin_opt_cmd_timeout 5/' "$conf"
+fi
 grep -q '^user ' "$conf" || printf 'user %s\n' "$(id -un)" >> "$conf"
 printf 'log_dest file %s\nlog_type all\n' "$tmp/mosquitto.log" >> "$conf"
 
@@ -98,4 +103,30 @@ for i in $(seq 1 $N); do
   has_line "$tmp/tel.out" "m2m/meter-1/up/telemetry kwh=1 seq=$i" || fail "telemetry $i lost"
 done
 ok "$N of $N telemetry messages arrived across $(count_lines "$tmp/agent.log" "certificate renewed") renewal(s)"
+
+# SIGKILL of the agent after the command ran, before its receipt: it ran once
+kill "$agent_pid"; wait "$agent_pid" 2>/dev/null || true
+agent_args=(--mqtt "127.0.0.1:$mport" --est "https://127.0.0.1:$eport" --name meter-1 --cafile "$chain"
+            --state-dir "$state" --output "$tmp/meter-1.jsonl")
+M2MGUARD_AGENT_CRASH=executed "$bin" agent run "${agent_args[@]}" >> "$tmp/agent.log" 2>&1 &
+agent_pid=$!
+pids+=("$agent_pid")
+c=$(count_lines "$tmp/agent.log" "connected to")
+wait_for 20 has_line "$tmp/agent.log" "connected to" $((c + 1)) || fail "agent did not connect"
+set +e
+"$bin" send --wait 20 meter-1 open > "$tmp/send2.out" 2>&1; rc=$?
+set -e
+wait_for 10 grep -q "crash hook at executed" "$tmp/agent.log" || fail "crash hook not reached"
+wait "$agent_pid" 2>/dev/null || true
+"$bin" agent run "${agent_args[@]}" >> "$tmp/agent.log" 2>&1 &
+agent_pid=$!
+pids+=("$agent_pid")
+wait_for 20 has_line "$tmp/agent.log" "connected to" $((c + 2)) || fail "agent did not reconnect"
+sleep 1
+[ "$(count_lines "$tmp/meter-1.jsonl" '"command":"open"')" -eq 1 ] || fail "open ran more than once"
+grep -q "command 2: \(done\|timeout\)" "$tmp/send2.out" || fail "send after the crash: $(cat "$tmp/send2.out")"
+ok "SIGKILL between running a command and its receipt: it ran once ($(sed -n 's/^command 2: //p' "$tmp/send2.out"))"
+"$bin" send --wait 20 meter-1 close > "$tmp/send3.out" 2>&1 || fail "send after restart: $(cat "$tmp/send3.out")"
+[ "$(count_lines "$tmp/meter-1.jsonl" '"command":"close"')" -eq 1 ] || fail "close not executed once"
+ok "after the restart the next command runs and completes"
 echo "PASS: $pass checks"
