@@ -17,6 +17,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,6 +206,22 @@ static PKCS7 *parse_certs_only(const rbuf *b, char *why, size_t cap)
         return NULL;
     }
     return p7;
+}
+
+int mg_est_parse_answer(const unsigned char *p, size_t len, int *ncerts, char *why, size_t cap)
+{
+    *ncerts = 0;
+    if (len > MG_EST_RESPONSE_MAX) {
+        WHY("EST answer larger than %d octets", MG_EST_RESPONSE_MAX);
+        return 1;
+    }
+    rbuf b = {(unsigned char *)(uintptr_t)p, len, false};
+    PKCS7 *p7 = parse_certs_only(&b, why, cap);
+    if (p7 == NULL)
+        return 1;
+    *ncerts = sk_X509_num(p7->d.sign->cert);
+    PKCS7_free(p7);
+    return 0;
 }
 
 /* ---- files -------------------------------------------------------------------- */

@@ -63,6 +63,12 @@ int mg_est_enroll(const mg_est_client *c, const char *name, const char *token,
 int mg_est_reenroll(const mg_est_client *c, const char *cur_cert, const char *cur_key,
                     const char *new_key, const char *cert_out, char *why, size_t cap);
 
+/** Parses an EST answer body (base64 with any whitespace, of a DER certs-only
+ *  PKCS#7 with at least one certificate, nothing after it); len must be at
+ *  most MG_EST_RESPONSE_MAX. *ncerts gets the number of certificates.
+ *  0 or 1 (not such an answer, reason in why). Exposed for the fuzz target. */
+int mg_est_parse_answer(const unsigned char *p, size_t len, int *ncerts, char *why, size_t cap);
+
 /** notBefore and notAfter (Unix seconds) of the PEM certificate in path. */
 int mg_cert_validity(const char *path, int64_t *not_before, int64_t *not_after, char *why,
                      size_t cap);
