@@ -4,6 +4,7 @@
  * provisioning file; src/agent does the rest.
  */
 #include <getopt.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,8 +50,11 @@ static const char agent_usage[] =
     "before acting) and answers each with a receipt on m2m/NAME/up/receipt. When\n"
     "FRACTION (default 0.667) of the certificate's lifetime has passed it renews\n"
     "(simplereenroll with a new key) and reconnects; unacknowledged telemetry is\n"
-    "published again. It reconnects with backoff when the broker drops it. IP only:\n"
-    "--mqtt does not combine with --prov.\n\n"
+    "published again. It reconnects with backoff when the broker drops it.\n"
+    "--mqtt with --prov: a dual-bearer device: the SMS side (--smsc/--modem, commands\n"
+    "and proofs of receipt, no SMS telemetry) runs beside the IP side (telemetry and\n"
+    "commands over MQTT); both write to --output; --name defaults to the\n"
+    "provisioning's name.\n\n"
     "Over SMS (--prov):\n"
     "Runs the reference device: binds to the SMSC (default 127.0.0.1:2775) with the\n"
     "device's MSISDN, sends N secured telemetry messages (TEXT plus ' seq=COUNTER') to\n"
@@ -69,10 +73,24 @@ static const char agent_usage[] =
     "exit: 0 stopped, 2 usage, 3 bad provisioning or state file, 4 internal error\n";
 
 /* `agent run --mqtt`: the IP agent (src/agent/ip.c). */
+typedef struct sms_side {
+    const mg_agent_prov *prov;
+    const mg_agent_opts *opts;
+    int rc;
+} sms_side;
+
+static void *sms_main(void *arg)
+{
+    sms_side *t = arg;
+    t->rc = mg_agent_run(t->prov, t->opts);
+    mg_cli_stop = 1; /* the SMS side ended: stop the IP side too */
+    return NULL;
+}
+
 static int agent_run_ip(const char *mqtt, const char *est, const char *name, const char *token,
                         const char *token_file, const char *cafile, const char *state_dir,
                         const char *telemetry, long count, long interval, double renew_at,
-                        const char *output, bool exit_when_done)
+                        const char *output, bool exit_when_done, sms_side *sms)
 {
     const char *p = "m2mguard agent run";
     if (name == NULL || cafile == NULL || state_dir == NULL)
@@ -113,8 +131,20 @@ static int agent_run_ip(const char *mqtt, const char *est, const char *name, con
     mg_ip_opts o = {host, port, est, name, tok[0] ? tok : NULL, cafile, state_dir, telemetry,
                     count, interval, renew_at, output, exit_when_done, &mg_cli_stop};
     (void)mg_cli_catch_stop();
+    pthread_t th;
+    if (sms != NULL && pthread_create(&th, NULL, sms_main, sms) != 0) {
+        OPENSSL_cleanse(tok, sizeof(tok));
+        fprintf(stderr, "m2mguard agent: cannot start the SMS side\n");
+        return MG_EXIT_INTERNAL;
+    }
     int rc = mg_ip_agent_run(&o);
     OPENSSL_cleanse(tok, sizeof(tok));
+    if (sms != NULL) {
+        mg_cli_stop = 1; /* the IP side ended: stop the SMS side */
+        (void)pthread_join(th, NULL);
+        if (rc == MG_EXIT_OK)
+            rc = sms->rc;
+    }
     return rc;
 }
 
@@ -194,12 +224,11 @@ static int agent_run(int argc, char **argv)
         default: return mg_cli_usage_error("m2mguard agent run", "unknown option");
         }
     }
-    if (mqtt != NULL) {
-        if (prov != NULL || modem != NULL || optind != argc)
-            return mg_cli_usage_error("m2mguard agent run",
-                                      "--mqtt: IP only (no --prov or --modem); no arguments");
+    if (mqtt != NULL && prov == NULL) {
+        if (modem != NULL || optind != argc)
+            return mg_cli_usage_error("m2mguard agent run", "--mqtt: no --modem without --prov; no arguments");
         return agent_run_ip(mqtt, est, name, token, token_file, cafile, state_dir, telemetry, count,
-                            interval, renew_at, output, exit_when_done);
+                            interval, renew_at, output, exit_when_done, NULL);
     }
     if (prov == NULL || optind != argc)
         return mg_cli_usage_error("m2mguard agent run", "--prov FILE (or --mqtt) is required; no arguments");
@@ -218,6 +247,21 @@ static int agent_run(int argc, char **argv)
     snprintf(state_path, sizeof(state_path), "%s%s", state ? state : prov, state ? "" : ".state");
     mg_agent_prov ap = {p.name, p.msisdn, p.gateway, {p.tar[0], p.tar[1], p.tar[2]}, p.alg,
                         (unsigned)p.key_version, p.kic, p.kid, p.key_len};
+    if (mqtt != NULL) {
+        /* dual bearer: the SMS side (commands only; telemetry goes over IP) in a
+         * thread, the IP side here; the device name comes from the provisioning */
+        if (name != NULL && strcmp(name, p.name) != 0) {
+            mg_prov_wipe(&p);
+            return mg_cli_usage_error("m2mguard agent run", "--name differs from the provisioning file");
+        }
+        mg_agent_opts so = {state_path, host, port, system_id, password, modem, telemetry, 0, interval,
+                            output, sent_log, false, &mg_cli_stop};
+        sms_side side = {&ap, &so, 0};
+        rc = agent_run_ip(mqtt, est, p.name, token, token_file, cafile, state_dir, telemetry, count,
+                          interval, renew_at, output, exit_when_done, &side);
+        mg_prov_wipe(&p);
+        return rc;
+    }
     mg_agent_opts o = {state_path, host, port, system_id, password, modem, telemetry, count, interval,
                        output, sent_log, exit_when_done, &mg_cli_stop};
     (void)mg_cli_catch_stop();
