@@ -694,6 +694,7 @@ mg_err mg_ca_init(const char *dir, const mg_ca_init_opts *o, char *why, size_t c
         (void)path_join(root_key_path, sizeof(root_key_path), dir, "root.key");
     }
 
+    bool wrote = false;
     EVP_PKEY *rk = keygen(d.keytype), *ik = keygen(d.keytype);
     X509 *root = NULL, *iss = NULL;
     mg_err e = MG_ERR_CRYPTO;
@@ -713,6 +714,7 @@ mg_err mg_ca_init(const char *dir, const mg_ca_init_opts *o, char *why, size_t c
     /* Keys first (O_EXCL); then certificates, configuration, CRL. */
     if ((e = write_key(root_key_path, rk, why, cap)) != MG_OK)
         goto out;
+    wrote = true;
     (void)path_join(p, sizeof(p), dir, "issuing.key");
     if ((e = write_key(p, ik, why, cap)) != MG_OK)
         goto out;
@@ -740,6 +742,14 @@ mg_err mg_ca_init(const char *dir, const mg_ca_init_opts *o, char *why, size_t c
     }
     e = crl_write(dir, iss, ik, NULL, crl_days, why, cap);
 out:
+    if (e != MG_OK && wrote) {
+        /* None of these existed before (checked above): remove what we made,
+         * so that a second `ca init` can succeed. */
+        for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+            if (path_join(p, sizeof(p), dir, files[i]) == 0)
+                (void)unlink(p);
+        (void)unlink(root_key_path);
+    }
     X509_free(root);
     X509_free(iss);
     EVP_PKEY_free(rk);

@@ -74,9 +74,9 @@ static const dev_sub sub_show = {
     "m2mguard device show",
     "usage: m2mguard device show NAME [--json] [--dir DIR]\n"
     "\n"
-    "The device, its bearers, TAR and counters, its key versions with their\n"
-    "algorithm and state (never the keys) and its certificates (serial, not_after,\n"
-    "status). --json: one JSON object.\n" DIR_HELP EXIT_HELP,
+    "The device, its TAR and counters, its key versions with their algorithm and\n"
+    "state (never the keys), its bearers (IP devices) and its certificates (serial,\n"
+    "not_after, status). --json: one JSON object.\n" DIR_HELP EXIT_HELP,
     O_DIR | O_JSON, true};
 static const dev_sub sub_quarantine = {
     "m2mguard device quarantine",
@@ -562,14 +562,14 @@ static int device_show(int argc, char **argv)
     if (o.json) {
         printf("{");
         print_json_fields(&d);
-        printf(",\"keys\":[");
+        printf(",\"bearers\":\"%s\",\"certificates\":[", bearers_label(d.bearers));
+        cert_show_ctx cx = {true, 0};
+        e = mg_store_cert_list(w.store, d.id, 0, false, show_cert, &cx);
+        printf("],\"keys\":[");
         for (size_t i = 0; i < nks; i++)
             printf("%s{\"version\":%d,\"alg\":\"%s\",\"state\":\"%s\"}", i ? "," : "",
                    ks[i].version, mg_store_alg_label(ks[i].alg, ks[i].len),
                    ks[i].state <= MG_KEY_RETIRED ? state[ks[i].state] : "unknown");
-        printf("],\"bearers\":\"%s\",\"certificates\":[", bearers_label(d.bearers));
-        cert_show_ctx cx = {true, 0};
-        e = mg_store_cert_list(w.store, d.id, 0, false, show_cert, &cx);
         printf("]}\n");
     } else {
         char created[32];
@@ -584,10 +584,13 @@ static int device_show(int argc, char **argv)
                    ks[i].state <= MG_KEY_RETIRED ? state[ks[i].state] : "unknown");
         if (nks == 0)
             printf("key: none\n");
-        printf("bearers: %s\n", bearers_label(d.bearers));
+        /* SMS-only devices keep their old output (scripts read it). */
+        bool ip = (d.bearers & MG_BEARER_IP) != 0;
+        if (ip)
+            printf("bearers: %s\n", bearers_label(d.bearers));
         cert_show_ctx cx = {false, 0};
         e = mg_store_cert_list(w.store, d.id, 0, false, show_cert, &cx);
-        if (e == MG_OK && cx.n == 0)
+        if (e == MG_OK && cx.n == 0 && ip)
             printf("cert: none\n");
     }
     if (e != MG_OK) {

@@ -83,6 +83,13 @@ run 1 app add meter-1 --role operator # a device's name
 run 2 app add dash2 --role 'bad role'
 run 0 app list
 has "app list" "$out" "^[0-9]+	dash	telemetry-reader	"
+# the store holds SHA-256 of the 16 token octets, valid for --token-ttl 2 hours
+want_hash=$(printf '%s' "$token" | xxd -r -p | sha256sum | cut -d' ' -f1)
+got_hash=$(sqlite3 "$dir/m2mguard.db" "SELECT lower(hex(hash)) FROM enrol_tokens t JOIN devices d ON d.id = t.device_id WHERE d.name = 'meter-1'")
+expect "token hash stored" "$want_hash" "$got_hash"
+ttl=$(sqlite3 "$dir/m2mguard.db" "SELECT t.expires - d.created FROM enrol_tokens t JOIN devices d ON d.id = t.device_id WHERE d.name = 'meter-1'")
+[ "$ttl" -ge 7199 ] && [ "$ttl" -le 7201 ] || fail "token ttl $ttl s, want 7200"
+ok
 # the token is in no file of the working directory (only its hash in the store)
 if grep -r -- "$token" "$dir" >/dev/null 2>&1; then fail "the enrolment token is stored in clear"; fi
 ok

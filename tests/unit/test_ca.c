@@ -413,6 +413,49 @@ static void test_issue_profile_revoke_crl(void **state)
     mg_store_close(s);
 }
 
+/* A P-384 CA with long lives: ecdsa-with-SHA384, and a notAfter after 2049 is
+ * a GeneralizedTime while a notBefore before 2050 is a UTCTime (RFC 5280 4.1.2.5). */
+static void test_p384_generalized_time(void **state)
+{
+    (void)state;
+    char dir2[160], db2[160], why[256] = "";
+    snprintf(dir2, sizeof(dir2), "%s/ca384", tmpdir);
+    snprintf(db2, sizeof(db2), "%s/two.db", tmpdir);
+    mg_ca_init_opts o;
+    memset(&o, 0, sizeof(o));
+    o.keytype = MG_CA_P384;
+    o.root_days = 36500;
+    o.issuing_days = 36000;
+    assert_int_equal(mg_ca_init(dir2, &o, why, sizeof(why)), MG_OK);
+    mg_store *s = NULL;
+    assert_int_equal(mg_store_open(db2, master, true, &s), MG_OK);
+    mg_app a;
+    memset(&a, 0, sizeof(a));
+    snprintf(a.name, sizeof(a.name), "ops");
+    snprintf(a.role, sizeof(a.role), "operator");
+    assert_int_equal(mg_store_app_add(s, &a), MG_OK);
+    mg_ca *ca = NULL;
+    assert_int_equal(mg_ca_open(dir2, s, &ca, why, sizeof(why)), MG_OK);
+    size_t len = 0, der_len = 0;
+    uint8_t *csr = make_csr(MG_CA_P256, "ops", &len), *der = NULL;
+    mg_ca_issue_opts io = {30000, 0, 0};
+    mg_cert rec;
+    assert_int_equal(mg_ca_issue_app(ca, &a, csr, len, &io, &der, &der_len, &rec, why, sizeof(why)),
+                     MG_OK);
+    const unsigned char *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)der_len);
+    assert_non_null(x);
+    assert_int_equal(ASN1_STRING_type(X509_get0_notBefore(x)), V_ASN1_UTCTIME);
+    assert_int_equal(ASN1_STRING_type(X509_get0_notAfter(x)), V_ASN1_GENERALIZEDTIME);
+    assert_int_equal(X509_get_signature_nid(x), NID_ecdsa_with_SHA384);
+    assert_int_equal(rec.not_after - rec.not_before, (int64_t)30000 * 86400);
+    X509_free(x);
+    free(der);
+    free(csr);
+    mg_ca_close(ca);
+    mg_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -421,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_key_loader),
         cmocka_unit_test(test_csr_checks),
         cmocka_unit_test(test_issue_profile_revoke_crl),
+        cmocka_unit_test(test_p384_generalized_time),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
