@@ -2,6 +2,7 @@
  * directory, with the m2mguard plugin (docs/mosquitto.md). */
 #include <getopt.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,10 +38,12 @@ static const char broker_usage[] =
     "                 install)\n"
     "  --host NAME    DNS name in a newly issued broker certificate (default localhost)\n"
     "  --dir DIR      working directory (default: $" MG_WORKDIR_ENV ", else ./" MG_WORKDIR_DEFAULT ")\n"
-    "Then: mosquitto -c FILE. Mosquitto reads crlfile at start and on SIGHUP; the\n"
-    "plugin's registry check is what makes a revocation take effect at once.\n"
-    "exit: 0 done; 2 bad command line; 3 no working directory, no CA or no plugin;\n"
-    "      4 internal failure.\n";
+    "Then: mosquitto -c FILE, as the owner of DIR (the configuration names that user,\n"
+    "which mosquitto switches to when started as root). Mosquitto reads crlfile at\n"
+    "start and on SIGHUP; the plugin's registry check is what makes a revocation\n"
+    "take effect at once.\n"
+    "exit: 0 done; 1 --out FILE exists; 2 bad command line; 3 no working directory,\n"
+    "      no CA or no plugin; 4 internal failure.\n";
 
 static bool exists(const char *path)
 {
@@ -192,12 +195,21 @@ static int config(int argc, char **argv)
     }
     mg_workdir_close(&w);
 
+    /* Started as root, mosquitto switches to `user`; the store and the keys are
+     * readable only by their owner, so that must be this user. */
+    const struct passwd *pw = getpwuid(geteuid());
+    if (pw == NULL || !conf_safe(pw->pw_name) || strchr(pw->pw_name, ' ') != NULL) {
+        fprintf(stderr, BROKER_PATH ": cannot name the current user\n");
+        return MG_EXIT_INTERNAL;
+    }
     char text[8192];
     int n = snprintf(
         text, sizeof(text),
         "# mosquitto.conf written by `m2mguard broker config` for %s\n"
         "# Mosquitto 2.0. The m2mguard plugin decides every connection and every\n"
         "# publish/subscribe from the registry (docs/mosquitto.md).\n"
+        "# the owner of the working directory (mosquitto started as root switches to it)\n"
+        "user %s\n"
         "per_listener_settings false\n"
         "# Clients authenticate with their certificate only; the plugin's verdict\n"
         "# is final (with a plugin that answers, allow_anonymous is not consulted).\n"
@@ -222,7 +234,7 @@ static int config(int argc, char **argv)
         "plugin_opt_burst 40\n"
         "plugin_opt_cmd_timeout 30\n"
         "plugin_opt_poll_ms 500\n",
-        wdir, port, chain, crt, key, crl, plugin, db);
+        wdir, pw->pw_name, port, chain, crt, key, crl, plugin, db);
     if (n < 0 || (size_t)n >= sizeof(text)) {
         fprintf(stderr, BROKER_PATH ": configuration too long\n");
         return MG_EXIT_INTERNAL;

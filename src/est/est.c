@@ -617,9 +617,17 @@ static enum MHD_Result do_enroll(mg_est *e, struct MHD_Connection *c, est_conn *
         mg_cert rec;
         mg_err err = mg_ca_check_client(e->ca, certs[0].data, certs[0].size, mg_now_s(), &rec,
                                         &w.d, why, sizeof(why));
-        if (err != MG_OK)
-            return refuse(e, c, src, 0, MHD_HTTP_FORBIDDEN, "est_auth_fail", why,
+        if (err != MG_OK) {
+            /* a certificate of the registry (revoked, expired): name its device */
+            uint8_t fp[32];
+            unsigned int fl = 0;
+            int64_t owner = 0;
+            if (EVP_Digest(certs[0].data, certs[0].size, fp, &fl, EVP_sha256(), NULL) == 1 &&
+                mg_store_cert_by_fp(e->store, fp, &rec) == MG_OK)
+                owner = rec.device_id;
+            return refuse(e, c, src, owner, MHD_HTTP_FORBIDDEN, "est_auth_fail", why,
                           "client certificate refused");
+        }
         w.mode = "certificate";
     } else if (user != NULL) {
         w.mode = "token";

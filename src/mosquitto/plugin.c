@@ -57,6 +57,7 @@ typedef struct client {
     int64_t ev_window;
     unsigned ev_count;
     bool kicked;
+    bool gone; /* disconnected: kept until the next tick for its will's ACL check */
 } client;
 
 typedef struct plugin {
@@ -240,21 +241,38 @@ static size_t device_live(const plugin *p, int64_t device_id)
 {
     size_t k = 0;
     for (size_t i = 0; i < p->n; i++)
-        if (!p->clients[i].is_app && p->clients[i].device_id == device_id)
+        if (!p->clients[i].is_app && !p->clients[i].gone && p->clients[i].device_id == device_id)
             k++;
     return k;
 }
 
-static void client_remove(plugin *p, client *c)
+/* The connection ended: the device's session ends with its last connection.
+ * The entry stays (gone) so that the will, published by the broker after
+ * the disconnect, is checked against the same rules; purged on the tick. */
+static void client_gone(plugin *p, client *c)
 {
-    bool dev = !c->is_app;
-    int64_t id = c->device_id;
-    *c = p->clients[--p->n];
-    if (dev && device_live(p, id) == 0) {
+    if (c->gone)
+        return;
+    c->gone = true;
+    if (!c->is_app && device_live(p, c->device_id) == 0) {
+        int64_t id = c->device_id;
         mg_store *s = store(p);
         if (s != NULL && mg_store_session_set(s, id, false, (int64_t)time(NULL)) != MG_OK)
             logf_(MOSQ_LOG_WARNING, "session end not recorded: %s", mg_store_errmsg(s));
     }
+}
+
+static void client_purge(plugin *p, client *c)
+{
+    client_gone(p, c);
+    *c = p->clients[--p->n];
+}
+
+static void purge_gone(plugin *p)
+{
+    for (size_t i = p->n; i-- > 0;)
+        if (p->clients[i].gone)
+            client_purge(p, &p->clients[i]);
 }
 
 /* ---- authentication --------------------------------------------------------- */
@@ -311,6 +329,9 @@ static int on_basic_auth(int ev, void *data, void *ud)
     (void)ev;
     plugin *p = ud;
     struct mosquitto_evt_basic_auth *a = data;
+    client *stale = client_find(p, a->client);
+    if (stale != NULL)
+        client_purge(p, stale); /* a freed connection's address reused */
     const char *cid = mosquitto_client_id(a->client);
     const char *addr = mosquitto_client_address(a->client);
     char src[MG_NAME_MAX];
@@ -370,14 +391,15 @@ static int on_basic_auth(int ev, void *data, void *ud)
     size_t cl = cid != NULL ? strnlen(cid, MG_NAME_MAX) : 0;
     const char *name = rec.device_id > 0 ? dev.name : app.name;
     if (rec.device_id > 0) {
-        if (cl >= MG_NAME_MAX || strcmp(cid, dev.name) != 0) {
+        if (cid == NULL || cl >= MG_NAME_MAX || strcmp(cid, dev.name) != 0) {
             event(p, NULL, dev.id, src, "mqtt_auth_fail",
                   "client id is not the device name %s", dev.name);
             return MOSQ_ERR_AUTH;
         }
     } else {
         size_t nl = strlen(app.name);
-        if (cl >= MG_NAME_MAX || !mg_mqtt_name_valid(cid, cl) || strncmp(cid, app.name, nl) != 0) {
+        if (cid == NULL || cl >= MG_NAME_MAX || !mg_mqtt_name_valid(cid, cl) ||
+            strncmp(cid, app.name, nl) != 0) {
             event(p, NULL, 0, src, "mqtt_auth_fail",
                   "client id does not start with the application name %s", app.name);
             return MOSQ_ERR_AUTH;
@@ -420,7 +442,7 @@ static int on_basic_auth(int ev, void *data, void *ud)
     c->last_ms = now_ms();
     if (!c->is_app && mg_store_session_set(s, dev.id, true, (int64_t)time(NULL)) != MG_OK) {
         store_failed(p, "session_set");
-        client_remove(p, c);
+        client_purge(p, c);
         return MOSQ_ERR_AUTH;
     }
     event(p, c, rec.device_id, src, "mqtt_connect", "%s %s connected with certificate %s",
@@ -461,7 +483,7 @@ static int on_acl_check(int ev, void *data, void *ud)
     plugin *p = ud;
     struct mosquitto_evt_acl_check *a = data;
     client *c = client_find(p, a->client);
-    if (c == NULL || c->kicked)
+    if (c == NULL || c->kicked || (c->gone && a->access != MOSQ_ACL_WRITE))
         return MOSQ_ERR_ACL_DENIED;
     const char *topic = a->topic != NULL ? a->topic : "";
     size_t tl = strnlen(topic, MG_MQTT_TOPIC_MAX + 1);
@@ -566,7 +588,9 @@ static void kick(plugin *p, client *c, const char *why)
     c->kicked = true; /* refused by the ACL until the broker drops it */
     event(p, NULL, c->device_id, c->cid, "mqtt_kick", "%s %s disconnected: %s",
           c->is_app ? "application" : "device", c->name, why);
-    mosquitto_kick_client_by_username(c->name, false);
+    /* by client id: only this connection (an application may hold several
+     * certificates and connections under one username) */
+    mosquitto_kick_client_by_clientid(c->cid, false);
 }
 
 static void recheck_sessions(plugin *p, bool registry_moved)
@@ -574,7 +598,7 @@ static void recheck_sessions(plugin *p, bool registry_moved)
     int64_t now = (int64_t)time(NULL);
     for (size_t i = 0; i < p->n; i++) {
         client *c = &p->clients[i];
-        if (c->kicked)
+        if (c->kicked || c->gone)
             continue;
         if (now < c->not_before || now > c->not_after) {
             kick(p, c, "certificate outside its validity");
@@ -621,7 +645,8 @@ static bool collect(void *ctx, const mg_command *c)
 static client *device_client(plugin *p, int64_t device_id)
 {
     for (size_t i = 0; i < p->n; i++)
-        if (!p->clients[i].is_app && !p->clients[i].kicked && p->clients[i].device_id == device_id)
+        if (!p->clients[i].is_app && !p->clients[i].kicked && !p->clients[i].gone &&
+            p->clients[i].device_id == device_id)
             return &p->clients[i];
     return NULL;
 }
@@ -715,6 +740,7 @@ static int on_tick(int ev, void *data, void *ud)
         return MOSQ_ERR_SUCCESS;
     p->last_poll_ms = t;
     window_roll(p);
+    purge_gone(p);
     if (store(p) == NULL)
         return MOSQ_ERR_SUCCESS;
     int64_t gen = 0;
@@ -740,7 +766,7 @@ static int on_disconnect(int ev, void *data, void *ud)
     struct mosquitto_evt_disconnect *d = data;
     client *c = client_find(p, d->client);
     if (c != NULL)
-        client_remove(p, c);
+        client_gone(p, c);
     return MOSQ_ERR_SUCCESS;
 }
 

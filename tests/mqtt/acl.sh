@@ -37,6 +37,25 @@ grep -q 'forged\|m2m/dev2' "$tmp/ops.out" && fail "a forged message got through:
 has_event mqtt_acl_deny "publish m2m/dev2/up/telemetry denied" || fail "no acl_deny event"
 ok "device publishes only its own up/telemetry and up/receipt"
 
+# a will into another device's topic is refused too (checked as a publish)
+mosquitto_sub -h 127.0.0.1 -p "$port" --cafile "$chain" --cert "$tmp/dev1.crt" --key "$tmp/dev1.key" \
+  -i dev1 -t m2m/dev1/down/cmd --will-topic m2m/dev2/up/telemetry --will-payload forged-will \
+  --will-qos 1 > /dev/null 2>> "$tmp/sub.log" &
+wp=$!; pids+=("$wp")
+sleep 1
+kill -9 "$wp" 2>/dev/null || true
+sleep 1
+grep -q 'forged-will' "$tmp/ops.out" && fail "a will into dev2's topic was delivered"
+# control: a will into its own telemetry is delivered
+mosquitto_sub -h 127.0.0.1 -p "$port" --cafile "$chain" --cert "$tmp/dev1.crt" --key "$tmp/dev1.key" \
+  -i dev1 -t m2m/dev1/down/cmd --will-topic m2m/dev1/up/telemetry --will-payload own-will \
+  --will-qos 1 > /dev/null 2>> "$tmp/sub.log" &
+wp=$!; pids+=("$wp")
+sleep 1
+kill -9 "$wp" 2>/dev/null || true
+wait_for 5 grep -q '^m2m/dev1/up/telemetry own-will$' "$tmp/ops.out" || fail "control: own will not delivered"
+ok "a will into another device's topic is not delivered (own will is)"
+
 # subscribe: only its own down/cmd, no wildcard
 out=$(peer dev1 dev1 --sub m2m/dev1/down/cmd --sub '#' --sub 'm2m/+/down/cmd' --sub m2m/dev2/down/cmd \
   --sub 'm2m/dev1/down/#' --sub '$SYS/#' --sub m2m/dev1/up/telemetry --sub m2m/dev2/up/telemetry)

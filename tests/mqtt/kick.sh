@@ -2,7 +2,7 @@
 # Revocation and quarantine take effect at once (issue 10): a live session is
 # disconnected within 2 s of `m2mguard device quarantine` / `m2mguard ca
 # revoke` (registry generation polled on the broker tick); a reconnect is
-# refused by the registry check; after a restart the CRL refuses the revoked
+# refused by the registry check; after SIGHUP or a restart the CRL refuses the revoked
 # certificate in the TLS handshake already.
 # usage: kick.sh M2MGUARD_BIN PLUGIN_SO
 source "$(dirname "$0")/lib.sh"
@@ -59,6 +59,15 @@ wait_for 5 grep -q "Sending SUBACK to ops-1" "$tmp/broker.log" || fail "ops did 
 kicked_within 2000 "$ops_pid" || fail "revoked application still connected after 2 s"
 ok "ca revoke of an application's certificate: session closed in $elapsed ms"
 
+# SIGHUP: Mosquitto 2.0.11 reloads crlfile; the TLS handshake now refuses dev2
+n_before=$(count_events mqtt_auth_fail)
+kill -HUP "$broker_pid"
+wait_for 5 grep -q "Reloading config" "$tmp/broker.log" || fail "no reload on SIGHUP"
+sleep 0.5
+if mpub dev2 dev2 m2m/dev2/up/telemetry x 2>> "$tmp/client.log"; then fail "revoked dev2 connected after SIGHUP"; fi
+[ "$(count_events mqtt_auth_fail)" = "$n_before" ] || fail "after SIGHUP the plugin still saw dev2 (CRL not reloaded)"
+ok "SIGHUP reloads the CRL: the revoked certificate fails the TLS handshake"
+
 # restart: the CRL now refuses dev2 in the TLS handshake (the plugin never sees it)
 stop_broker
 start_broker
@@ -66,4 +75,17 @@ n_before=$(count_events mqtt_auth_fail)
 if mpub dev2 dev2 m2m/dev2/up/telemetry x 2>> "$tmp/client.log"; then fail "revoked dev2 connected after restart"; fi
 [ "$(count_events mqtt_auth_fail)" = "$n_before" ] || fail "the plugin saw a CRL-revoked client"
 ok "after restart the CRL refuses the revoked certificate in the TLS handshake"
+# a CRL that cannot be read: the broker does not start (fail closed, loudly)
+stop_broker
+cp "$M2MGUARD_HOME/ca/crl.pem" "$tmp/crl.bak"
+echo "not a CRL" > "$M2MGUARD_HOME/ca/crl.pem"
+: > "$tmp/broker.log"
+mosquitto -c "$conf" >> "$tmp/mosquitto.log" 2>&1 &
+bad_pid=$!; pids+=("$bad_pid")
+wait_for 10 gone "$bad_pid" || fail "the broker runs with an unreadable CRL"
+cat "$tmp/broker.log" "$tmp/mosquitto.log" > "$tmp/all.txt"
+grep -i "crl" "$tmp/all.txt" > /dev/null || fail "no log line names the CRL"
+if mpub dev1 dev1 m2m/dev1/up/telemetry x 2>> "$tmp/client.log"; then fail "something answered"; fi
+cp "$tmp/crl.bak" "$M2MGUARD_HOME/ca/crl.pem"
+ok "unreadable CRL: the broker refuses to start ($(grep -i crl "$tmp/all.txt" | head -n 1 | cut -c1-80))"
 echo "PASS: $pass checks"

@@ -8,7 +8,7 @@ bin=$1
 plugin_so=$2
 src=${MG_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 export MG_SOURCE_DIR=$src
-tmp=$(mktemp -d /tmp/mg-mqtt.XXXXXX)
+tmp=$(mktemp -d /tmp/m2mguard-mqtttest.XXXXXX)
 pids=()
 pass=0
 cleanup() {
