@@ -175,12 +175,12 @@ static int wait_command(mg_workdir *w, int64_t id, int secs)
         }
         const char *via = c.bearer[0] ? c.bearer : "-";
         if (c.state != MG_CMD_QUEUED && c.state != MG_CMD_SENT && c.state != MG_CMD_DELIVERED) {
-            printf("command %" PRId64 ": %s (bearer %s)%s%s\n", id, mg_cmd_state_name(c.state), via,
-                   c.detail[0] ? " " : "", c.detail);
+            printf("command %" PRId64 ": %s%s%s (bearer %s)\n", id, mg_cmd_state_name(c.state),
+                   c.detail[0] ? " " : "", c.detail, via);
             return c.state == MG_CMD_DONE ? MG_EXIT_OK : MG_EXIT_REJECT;
         }
         if (mg_mono_ms() >= end || mg_cli_stop) {
-            printf("command %" PRId64 ": %s (bearer %s, no outcome yet)\n", id,
+            printf("command %" PRId64 ": %s (no outcome yet) (bearer %s)\n", id,
                    mg_cmd_state_name(c.state), via);
             return MG_EXIT_REJECT;
         }

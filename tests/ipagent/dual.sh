@@ -48,13 +48,13 @@ wait_for 20 grep -q "connected to" "$tmp/agent.log" || fail "IP side did not con
 ok "dual-bearer agent: SMS side bound, IP side enrolled and connected"
 
 out=$("$bin" send --wait 30 --bearer sms dual-1 relay-on 2>&1) || fail "send over sms: $out"
-grep -q ": done (bearer sms)" <<<"$out" || fail "not done over sms: $out"
+grep -q ": done.*(bearer sms)" <<<"$out" || fail "not done over sms: $out"
 has_line "$tmp/dual-1.jsonl" '"command":"relay-on"' || fail "relay-on not executed"
 ok "--bearer sms: secured SMS, proof of receipt, done"
 out=$("$bin" send --wait 20 --bearer mqtt dual-1 relay-off 2>&1) || fail "send over mqtt: $out"
-grep -q ": done (bearer mqtt)" <<<"$out" || fail "not done over mqtt: $out"
+grep -q ": done.*(bearer mqtt)" <<<"$out" || fail "not done over mqtt: $out"
 out=$("$bin" send --wait 20 dual-1 status 2>&1) || fail "send auto: $out"
-grep -q ": done (bearer mqtt)" <<<"$out" || fail "auto while connected did not take mqtt: $out"
+grep -q ": done.*(bearer mqtt)" <<<"$out" || fail "auto while connected did not take mqtt: $out"
 ok "--bearer mqtt and auto (connected) go over MQTT with a receipt"
 
 kill "$broker_pid"; wait "$broker_pid" 2>/dev/null || true
