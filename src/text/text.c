@@ -135,6 +135,7 @@ size_t mg_json_str_buf(char *out, size_t cap, const char *s, size_t n)
 /* ---- private files ------------------------------------------------------------- */
 
 /* A message of mg_read_private_why(): into why, or a line on stderr. */
+static void say(char *why, size_t wcap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void say(char *why, size_t wcap, const char *fmt, ...)
 {
     va_list ap;
