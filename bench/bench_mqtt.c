@@ -75,7 +75,8 @@
 
 static struct {
     long conns, msgs, size, idle, threads, rounds;
-    const char *plugin, *m2mguard;
+    const char *plugin;
+    char *m2mguard;
     bool keep;
 } opt = {2000, 200000, 64, 500, 2, 3, MG_BENCH_PLUGIN, MG_BENCH_M2MGUARD, false};
 
@@ -300,7 +301,7 @@ static void make_pki(void)
 {
     char home[512], p[512], why[256];
     path_of(home, sizeof(home), "%s/home", tmp);
-    char *init[] = {(char *)opt.m2mguard, "init", home, NULL};
+    char *init[] = {opt.m2mguard, "init", home, NULL};
     if (!run(init))
         die("m2mguard init failed (see the log in --keep's directory)");
     uint8_t master[32];
@@ -760,7 +761,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--plugin") == 0)
             opt.plugin = v;
         else if (strcmp(a, "--m2mguard") == 0)
-            opt.m2mguard = v;
+            opt.m2mguard = argv[i];
         else {
             usage();
             return 2;
