@@ -113,6 +113,42 @@ MG_MUST_CHECK mg_err mg_ca_check_client(mg_ca *ca, const uint8_t *der, size_t de
 /** Paths of the CA's files (for TLS configuration): "chain.pem", "crl.pem", ... */
 const char *mg_ca_dir(const mg_ca *ca);
 
+
+/* ---- additions (h-ca) ------------------------------------------------------ */
+struct evp_pkey_st; /* OpenSSL's EVP_PKEY */
+
+/** THE one place a signing key is loaded by reference: a file path (PEM
+ *  private key, must be a regular 0600 file of the user) or an RFC 7512
+ *  `pkcs11:` URI, which returns MG_ERR_UNSUPPORTED ("PKCS#11 key references
+ *  come with issue 12") until the PKCS#11 provider plugs in here. *out is
+ *  freed by the caller with EVP_PKEY_free. */
+MG_MUST_CHECK mg_err mg_ca_key_load(const char *ref, struct evp_pkey_st **out, char *why,
+                                    size_t cap);
+
+/** CRLReason (RFC 5280 5.3.1) by name: "unspecified", "keyCompromise",
+ *  "cACompromise", "affiliationChanged", "superseded", "cessationOfOperation",
+ *  "certificateHold", "removeFromCRL", "privilegeWithdrawn", "aACompromise";
+ *  false if unknown. */
+bool mg_ca_reason_parse(const char *s, int *reason);
+/** The name of a CRLReason code ("?" if none). */
+const char *mg_ca_reason_name(int reason);
+
+/** Generates a key of type t into key_out (PEM, 0600, refused if the file
+ *  exists) and a PKCS#10 CSR (DER, *csr malloc'ed) with subject CN = cn,
+ *  signed by that key: what a device does on its own; for tests and demos
+ *  (`ca issue DEVICE --genkey`). */
+MG_MUST_CHECK mg_err mg_ca_make_csr(mg_ca_keytype t, const char *cn, const char *key_out,
+                                    uint8_t **csr, size_t *csr_len, char *why, size_t cap);
+
+/** Revokes every VALID certificate of a device (device_id > 0) or an
+ *  application (app_id > 0) with reason, then rewrites the CRL once;
+ *  *count (may be NULL) receives how many were revoked. */
+MG_MUST_CHECK mg_err mg_ca_revoke_owner(mg_ca *ca, int64_t device_id, int64_t app_id, int reason,
+                                        int *count, char *why, size_t cap);
+
+/** Largest CSR accepted (DER octets). */
+#define MG_CA_CSR_MAX 16384
+
 #ifdef __cplusplus
 }
 #endif

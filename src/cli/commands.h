@@ -12,6 +12,9 @@ int mg_cmd_gateway(int argc, char **argv); /* cmd_gateway.c: gateway run */
 int mg_cmd_send(int argc, char **argv);    /* cmd_gateway.c: queue a command */
 int mg_cmd_key(int argc, char **argv);     /* cmd_gateway.c: key rotate */
 int mg_cmd_agent(int argc, char **argv);   /* cmd_agent.c: reference device agent */
+#ifdef MG_HAVE_EST
+int mg_cmd_est(int argc, char **argv);    /* cmd_est.c: est run */
+#endif
 #ifdef MG_HAVE_RISK
 int mg_cmd_risk(int argc, char **argv);  /* src/risk: analysis engine */
 #endif

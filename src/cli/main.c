@@ -26,6 +26,9 @@ static const mg_cmd top[] = {
     {"key", mg_cmd_key, "key management: rotate a device's SMS keys"},
     {"send", mg_cmd_send, "queue a secured command for a device"},
     {"gateway", mg_cmd_gateway, "run the SMS gateway (SMPP client of the SMSC)"},
+#ifdef MG_HAVE_EST
+    {"est", mg_cmd_est, "EST enrolment server (RFC 7030) of the CA"},
+#endif
     {"agent", mg_cmd_agent, "reference device agent (SMPP ESME standing in for a modem)"},
     {"demo", mg_cmd_demo, "run the demonstration: secured SMS and the attacks it stops"},
     {"version", cmd_version, "print the version and the crypto backend"},

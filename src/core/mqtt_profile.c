@@ -1,0 +1,391 @@
+/*
+ * The MQTT profile (include/m2mguard/mqtt_profile.h, docs/mqtt-profile.md):
+ * topics, ACL decisions, command and receipt payloads. Portable core: no
+ * allocation, no I/O, every input bounded by its length.
+ */
+#include <string.h>
+
+#include "m2mguard/mqtt_profile.h"
+
+#define ID_DIGITS_MAX 19 /* 2^63-1 = 9223372036854775807 */
+
+const char *mg_mqtt_leaf_path(mg_mqtt_leaf leaf)
+{
+    switch (leaf) {
+    case MG_MQTT_LEAF_TELEMETRY: return "up/telemetry";
+    case MG_MQTT_LEAF_RECEIPT: return "up/receipt";
+    case MG_MQTT_LEAF_CMD: return "down/cmd";
+    case MG_MQTT_LEAF_NONE: break;
+    }
+    return "";
+}
+
+static bool name_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == '-';
+}
+
+bool mg_mqtt_name_valid(const char *name, size_t len)
+{
+    if (name == NULL || len == 0 || len > MG_MQTT_NAME_BUF - 1 || name[0] == '-' ||
+        name[0] == '.')
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!name_char(name[i]))
+            return false;
+    return true;
+}
+
+static size_t bounded_strlen(const char *s, size_t max)
+{
+    size_t n = 0;
+    while (n <= max && s[n] != '\0')
+        n++;
+    return n;
+}
+
+static bool eq(const char *a, size_t alen, const char *lit)
+{
+    size_t n = strlen(lit);
+    return alen == n && memcmp(a, lit, n) == 0;
+}
+
+mg_err mg_mqtt_topic_build(char *out, size_t cap, size_t *len, const char *name, mg_mqtt_leaf leaf)
+{
+    if (len != NULL)
+        *len = 0;
+    if (out == NULL || cap == 0)
+        return MG_ERR_BUF;
+    out[0] = '\0';
+    if (name == NULL)
+        return MG_ERR_ARG;
+    size_t nl = bounded_strlen(name, MG_MQTT_NAME_BUF);
+    const char *path = mg_mqtt_leaf_path(leaf);
+    size_t pl = strlen(path);
+    if (!mg_mqtt_name_valid(name, nl) || pl == 0)
+        return MG_ERR_ARG;
+    size_t total = 4 + nl + 1 + pl;
+    if (total + 1 > cap)
+        return MG_ERR_BUF;
+    memcpy(out, "m2m/", 4);
+    memcpy(out + 4, name, nl);
+    out[4 + nl] = '/';
+    memcpy(out + 5 + nl, path, pl);
+    out[total] = '\0';
+    if (len != NULL)
+        *len = total;
+    return MG_OK;
+}
+
+static bool topic_common(const char *t, size_t len)
+{
+    if (t == NULL || len == 0 || len > MG_MQTT_TOPIC_MAX)
+        return false;
+    return memchr(t, '\0', len) == NULL;
+}
+
+bool mg_mqtt_topic_name_valid(const char *topic, size_t len)
+{
+    return topic_common(topic, len) && memchr(topic, '+', len) == NULL &&
+           memchr(topic, '#', len) == NULL;
+}
+
+bool mg_mqtt_topic_filter_valid(const char *f, size_t len)
+{
+    if (!topic_common(f, len))
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        bool starts = i == 0 || f[i - 1] == '/';
+        bool ends = i + 1 == len || f[i + 1] == '/';
+        if (f[i] == '+' && !(starts && ends))
+            return false;
+        if (f[i] == '#' && !(starts && i + 1 == len))
+            return false;
+    }
+    return true;
+}
+
+/* Splits t[0..len) at '/' into at most max levels; returns the number of
+ * levels, or max + 1 when there are more. */
+typedef struct level {
+    const char *p;
+    size_t n;
+} level;
+
+static size_t split(const char *t, size_t len, level *lv, size_t max)
+{
+    size_t count = 0, start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i == len || t[i] == '/') {
+            if (count == max)
+                return max + 1;
+            lv[count].p = t + start;
+            lv[count].n = i - start;
+            count++;
+            start = i + 1;
+        }
+    }
+    return count;
+}
+
+static mg_mqtt_leaf leaf_of(const level *dir, const level *leaf)
+{
+    if (eq(dir->p, dir->n, "up")) {
+        if (eq(leaf->p, leaf->n, "telemetry"))
+            return MG_MQTT_LEAF_TELEMETRY;
+        if (eq(leaf->p, leaf->n, "receipt"))
+            return MG_MQTT_LEAF_RECEIPT;
+    } else if (eq(dir->p, dir->n, "down")) {
+        if (eq(leaf->p, leaf->n, "cmd"))
+            return MG_MQTT_LEAF_CMD;
+    }
+    return MG_MQTT_LEAF_NONE;
+}
+
+mg_err mg_mqtt_topic_parse(const char *topic, size_t len, mg_mqtt_topic *t)
+{
+    if (t == NULL)
+        return MG_ERR_ARG;
+    memset(t, 0, sizeof(*t));
+    if (!mg_mqtt_topic_name_valid(topic, len))
+        return MG_ERR_FORMAT;
+    level lv[4];
+    if (split(topic, len, lv, 4) != 4 || !eq(lv[0].p, lv[0].n, "m2m") ||
+        !mg_mqtt_name_valid(lv[1].p, lv[1].n))
+        return MG_ERR_FORMAT;
+    mg_mqtt_leaf leaf = leaf_of(&lv[2], &lv[3]);
+    if (leaf == MG_MQTT_LEAF_NONE)
+        return MG_ERR_FORMAT;
+    memcpy(t->name, lv[1].p, lv[1].n);
+    t->name[lv[1].n] = '\0';
+    t->leaf = leaf;
+    return MG_OK;
+}
+
+bool mg_mqtt_acl_device(const char *name, mg_mqtt_access acc, const char *topic, size_t len)
+{
+    if (name == NULL || topic == NULL)
+        return false;
+    if (acc == MG_MQTT_ACC_UNSUBSCRIBE)
+        return mg_mqtt_topic_filter_valid(topic, len);
+    mg_mqtt_topic t;
+    if (mg_mqtt_topic_parse(topic, len, &t) != MG_OK)
+        return false; /* includes every wildcard filter */
+    size_t nl = bounded_strlen(name, MG_MQTT_NAME_BUF);
+    if (!mg_mqtt_name_valid(name, nl) || !eq(t.name, strlen(t.name), name))
+        return false;
+    switch (acc) {
+    case MG_MQTT_ACC_WRITE:
+        return t.leaf == MG_MQTT_LEAF_TELEMETRY || t.leaf == MG_MQTT_LEAF_RECEIPT;
+    case MG_MQTT_ACC_SUBSCRIBE:
+    case MG_MQTT_ACC_READ:
+        return t.leaf == MG_MQTT_LEAF_CMD;
+    case MG_MQTT_ACC_UNSUBSCRIBE:
+        break;
+    }
+    return false;
+}
+
+/* Level 2 of an application's filter: '+' or a device name. */
+static bool app_name_level(const level *l)
+{
+    return eq(l->p, l->n, "+") || mg_mqtt_name_valid(l->p, l->n);
+}
+
+static bool app_subscribe(bool is_op, const char *f, size_t len)
+{
+    if (!mg_mqtt_topic_filter_valid(f, len))
+        return false;
+    level lv[4];
+    size_t n = split(f, len, lv, 4);
+    if (n < 3 || n > 4 || !eq(lv[0].p, lv[0].n, "m2m") || !app_name_level(&lv[1]) ||
+        !eq(lv[2].p, lv[2].n, "up"))
+        return false;
+    if (!is_op)
+        return n == 4 && eq(lv[3].p, lv[3].n, "telemetry");
+    if (n == 3)
+        return false; /* "m2m/+/up" is no topic of the profile */
+    return eq(lv[3].p, lv[3].n, "#") || eq(lv[3].p, lv[3].n, "+") ||
+           eq(lv[3].p, lv[3].n, "telemetry") || eq(lv[3].p, lv[3].n, "receipt");
+}
+
+bool mg_mqtt_acl_app(const char *role, mg_mqtt_access acc, const char *topic, size_t len)
+{
+    if (role == NULL || topic == NULL)
+        return false;
+    size_t rl = bounded_strlen(role, MG_MQTT_NAME_BUF);
+    bool reader = eq(role, rl, MG_MQTT_ROLE_TELEMETRY_READER);
+    bool is_op = eq(role, rl, MG_MQTT_ROLE_OPERATOR);
+    if (!reader && !is_op)
+        return false;
+    switch (acc) {
+    case MG_MQTT_ACC_UNSUBSCRIBE:
+        return mg_mqtt_topic_filter_valid(topic, len);
+    case MG_MQTT_ACC_SUBSCRIBE:
+        return app_subscribe(is_op, topic, len);
+    case MG_MQTT_ACC_READ: {
+        mg_mqtt_topic t;
+        if (mg_mqtt_topic_parse(topic, len, &t) != MG_OK)
+            return false;
+        if (reader)
+            return t.leaf == MG_MQTT_LEAF_TELEMETRY;
+        return t.leaf == MG_MQTT_LEAF_TELEMETRY || t.leaf == MG_MQTT_LEAF_RECEIPT;
+    }
+    case MG_MQTT_ACC_WRITE:
+        break;
+    }
+    return false;
+}
+
+/* ---- payloads --------------------------------------------------------------- */
+
+static bool printable(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] < 0x20 || p[i] > 0x7E)
+            return false;
+    return true;
+}
+
+/* Writes id in decimal at out (>= 19 octets); returns the number of digits. */
+static size_t put_id(uint8_t *out, int64_t id)
+{
+    uint8_t tmp[ID_DIGITS_MAX];
+    size_t n = 0;
+    uint64_t v = (uint64_t)id;
+    do {
+        tmp[n++] = (uint8_t)('0' + (v % 10u));
+        v /= 10u;
+    } while (v != 0 && n < ID_DIGITS_MAX);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* Parses a decimal id at p[0..len) up to the first space: 1..2^63-1, no
+ * leading zero. Returns the number of digits consumed, 0 on error. */
+static size_t get_id(const uint8_t *p, size_t len, int64_t *id)
+{
+    size_t n = 0;
+    uint64_t v = 0;
+    while (n < len && p[n] >= '0' && p[n] <= '9') {
+        if (n == ID_DIGITS_MAX)
+            return 0;
+        uint64_t d = (uint64_t)(p[n] - '0');
+        if (v > (UINT64_C(0x7FFFFFFFFFFFFFFF) - d) / 10u)
+            return 0;
+        v = v * 10u + d;
+        n++;
+    }
+    if (n == 0 || p[0] == '0' || v == 0)
+        return 0;
+    *id = (int64_t)v;
+    return n;
+}
+
+mg_err mg_mqtt_cmd_encode(uint8_t *out, size_t cap, size_t *len, int64_t id, const char *text)
+{
+    if (len != NULL)
+        *len = 0;
+    if (out == NULL || text == NULL || id <= 0)
+        return MG_ERR_ARG;
+    size_t tl = bounded_strlen(text, MG_MQTT_CMD_TEXT_MAX);
+    if (tl == 0 || tl > MG_MQTT_CMD_TEXT_MAX || !printable((const uint8_t *)text, tl))
+        return MG_ERR_ARG;
+    uint8_t digits[ID_DIGITS_MAX];
+    size_t dl = put_id(digits, id);
+    if (dl + 1 + tl > cap)
+        return MG_ERR_BUF;
+    memcpy(out, digits, dl);
+    out[dl] = ' ';
+    memcpy(out + dl + 1, text, tl);
+    if (len != NULL)
+        *len = dl + 1 + tl;
+    return MG_OK;
+}
+
+mg_err mg_mqtt_cmd_decode(const uint8_t *p, size_t len, int64_t *id,
+                          char text[MG_MQTT_CMD_TEXT_MAX + 1])
+{
+    if (id == NULL || text == NULL)
+        return MG_ERR_ARG;
+    *id = 0;
+    text[0] = '\0';
+    if (p == NULL || len > MG_MQTT_CMD_PAYLOAD_MAX)
+        return MG_ERR_FORMAT;
+    int64_t v = 0;
+    size_t dl = get_id(p, len, &v);
+    if (dl == 0 || dl >= len || p[dl] != ' ')
+        return MG_ERR_FORMAT;
+    size_t tl = len - dl - 1;
+    if (tl == 0 || tl > MG_MQTT_CMD_TEXT_MAX || !printable(p + dl + 1, tl))
+        return MG_ERR_FORMAT;
+    memcpy(text, p + dl + 1, tl);
+    text[tl] = '\0';
+    *id = v;
+    return MG_OK;
+}
+
+mg_err mg_mqtt_receipt_encode(uint8_t *out, size_t cap, size_t *len, const mg_mqtt_receipt *r)
+{
+    if (len != NULL)
+        *len = 0;
+    if (out == NULL || r == NULL || r->id <= 0)
+        return MG_ERR_ARG;
+    size_t dl = bounded_strlen(r->detail, MG_MQTT_DETAIL_MAX);
+    if (dl > MG_MQTT_DETAIL_MAX || !printable((const uint8_t *)r->detail, dl) ||
+        (r->ok && dl != 0))
+        return MG_ERR_ARG;
+    uint8_t digits[ID_DIGITS_MAX];
+    size_t il = put_id(digits, r->id);
+    const char *word = r->ok ? " ok" : " fail";
+    size_t wl = strlen(word);
+    size_t total = il + wl + (dl != 0 ? 1 + dl : 0);
+    if (total > cap)
+        return MG_ERR_BUF;
+    memcpy(out, digits, il);
+    memcpy(out + il, word, wl);
+    if (dl != 0) {
+        out[il + wl] = ' ';
+        memcpy(out + il + wl + 1, r->detail, dl);
+    }
+    if (len != NULL)
+        *len = total;
+    return MG_OK;
+}
+
+mg_err mg_mqtt_receipt_decode(const uint8_t *p, size_t len, mg_mqtt_receipt *r)
+{
+    if (r == NULL)
+        return MG_ERR_ARG;
+    memset(r, 0, sizeof(*r));
+    if (p == NULL || len > MG_MQTT_RECEIPT_PAYLOAD_MAX)
+        return MG_ERR_FORMAT;
+    int64_t v = 0;
+    size_t il = get_id(p, len, &v);
+    if (il == 0)
+        return MG_ERR_FORMAT;
+    const uint8_t *rest = p + il;
+    size_t rl = len - il;
+    if (rl == 3 && memcmp(rest, " ok", 3) == 0) {
+        r->id = v;
+        r->ok = true;
+        return MG_OK;
+    }
+    if (rl < 5 || memcmp(rest, " fail", 5) != 0)
+        return MG_ERR_FORMAT;
+    size_t dl = 0;
+    if (rl > 5) {
+        if (rest[5] != ' ')
+            return MG_ERR_FORMAT;
+        dl = rl - 6;
+        if (dl > MG_MQTT_DETAIL_MAX || !printable(rest + 6, dl))
+            return MG_ERR_FORMAT;
+        memcpy(r->detail, rest + 6, dl);
+    }
+    r->detail[dl] = '\0';
+    r->id = v;
+    r->ok = false;
+    return MG_OK;
+}
