@@ -10,7 +10,6 @@
 # Usage: tools/demo-ip.sh BUILD_DIR/m2mguard
 set -euo pipefail
 bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d /tmp/mg-demo-ip.XXXXXX)
 pids=()
 cleanup() {
@@ -21,7 +20,7 @@ cleanup() {
     echo "--- logs (the demo failed) ---" >&2
     for f in "$tmp"/*.log; do [ -f "$f" ] && { echo "== $f" >&2; tail -n 20 "$f" >&2; }; done
   fi
-  [ -n "${MG_KEEP:-}" ] && echo "kept $tmp" >&2 || rm -rf "$tmp"
+  if [ -n "${MG_KEEP:-}" ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
   exit $rc
 }
 trap cleanup EXIT
@@ -83,7 +82,6 @@ agent() { # NAME TOKEN TELEMETRY
     --token "$2" --cafile "$ca/chain.pem" --state-dir "$tmp/$1" --telemetry "$3" --count 1 \
     --output "$tmp/$1.jsonl" > "$tmp/$1.log" 2>&1 &
   pids+=("$!")
-  eval "pid_$(tr - _ <<< "$1")=\$!"
 }
 for d in meter-1 meter-2; do
   tok=$("$bin" device add "$d" --ip --enrol-token | sed -n 's/^enrol-token: //p')
