@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "agent.h"
+#include "ip.h"
 #include "cli.h"
 #include "commands.h"
 #include "workdir.h"
@@ -30,7 +33,25 @@ static bool parse_hostport(const char *s, char *host, size_t cap, uint16_t *port
 static const char agent_usage[] =
     "usage: m2mguard agent run --prov FILE [--state FILE] [--smsc HOST:PORT | --modem TTY] [--system-id ID]\n"
     "                          [--password P] [--telemetry TEXT] [--count N] [--interval-ms MS]\n"
-    "                          [--output FILE] [--sent-log FILE] [--exit-when-done]\n\n"
+    "                          [--output FILE] [--sent-log FILE] [--exit-when-done]\n"
+    "       m2mguard agent run --mqtt HOST:PORT --name NAME --cafile CHAIN.pem --state-dir DIR\n"
+    "                          [--est https://HOST:PORT] [--token HEX | --token-file F]\n"
+    "                          [--renew-at FRACTION] [--telemetry TEXT] [--count N]\n"
+    "                          [--interval-ms MS] [--output FILE] [--exit-when-done]\n\n"
+    "Over IP (--mqtt; docs/ip-agent.md): at the first start the agent generates an\n"
+    "ECDSA P-256 key in DIR (0600; it never leaves) and enrols by EST (RFC 7030\n"
+    "simpleenroll, HTTP Basic NAME:token; the token also from --token-file or\n"
+    "$M2MGUARD_ENROL_TOKEN). It connects to the broker with mutual TLS (TLS 1.2+,\n"
+    "the broker's certificate checked against CHAIN.pem and HOST; client id NAME),\n"
+    "publishes N telemetry messages (TEXT plus ' seq=N', QoS 1) on\n"
+    "m2m/NAME/up/telemetry, executes commands from m2m/NAME/down/cmd (one JSON line\n"
+    "each on --output, each id at most once, the last id kept in DIR/cmd.state\n"
+    "before acting) and answers each with a receipt on m2m/NAME/up/receipt. When\n"
+    "FRACTION (default 0.667) of the certificate's lifetime has passed it renews\n"
+    "(simplereenroll with a new key) and reconnects; unacknowledged telemetry is\n"
+    "published again. It reconnects with backoff when the broker drops it. IP only:\n"
+    "--mqtt does not combine with --prov.\n\n"
+    "Over SMS (--prov):\n"
     "Runs the reference device: binds to the SMSC (default 127.0.0.1:2775) with the\n"
     "device's MSISDN, sends N secured telemetry messages (TEXT plus ' seq=COUNTER') to\n"
     "the gateway every MS milliseconds (0: as fast as the SMPP window allows; a TEXT\n"
@@ -47,6 +68,56 @@ static const char agent_usage[] =
     "the N messages are acknowledged by the SMSC.\n\n"
     "exit: 0 stopped, 2 usage, 3 bad provisioning or state file, 4 internal error\n";
 
+/* `agent run --mqtt`: the IP agent (src/agent/ip.c). */
+static int agent_run_ip(const char *mqtt, const char *est, const char *name, const char *token,
+                        const char *token_file, const char *cafile, const char *state_dir,
+                        const char *telemetry, long count, long interval, double renew_at,
+                        const char *output, bool exit_when_done)
+{
+    const char *p = "m2mguard agent run";
+    if (name == NULL || cafile == NULL || state_dir == NULL)
+        return mg_cli_usage_error(p, "--mqtt needs --name, --cafile and --state-dir");
+    if (!mg_store_name_valid(name))
+        return mg_cli_usage_error(p, "--name: 1..63 of A-Z a-z 0-9 . _ -");
+    if (strlen(telemetry) > MG_IP_TELEMETRY_MAX)
+        return mg_cli_usage_error(p, "--telemetry: at most 400 characters");
+    if (est != NULL && strncmp(est, "https://", 8) != 0)
+        return mg_cli_usage_error(p, "--est takes https://HOST:PORT");
+    if (token != NULL && token_file != NULL)
+        return mg_cli_usage_error(p, "--token and --token-file exclude each other");
+    if (!(renew_at > 0.0 && renew_at < 1.0))
+        return mg_cli_usage_error(p, "--renew-at takes a fraction between 0 and 1");
+    char host[256];
+    uint16_t port;
+    if (!parse_hostport(mqtt, host, sizeof(host), &port))
+        return mg_cli_usage_error(p, "--mqtt takes HOST:PORT");
+    char tok[256];
+    tok[0] = '\0';
+    if (token_file != NULL) {
+        size_t len = 0;
+        int rc = mg_read_private("enrolment token", token_file, tok, sizeof(tok), &len);
+        if (rc != MG_EXIT_OK)
+            return rc;
+        while (len > 0 && (tok[len - 1] == '\n' || tok[len - 1] == '\r'))
+            tok[--len] = '\0';
+    } else if (token != NULL) {
+        if (strlen(token) >= sizeof(tok))
+            return mg_cli_usage_error(p, "--token: too long");
+        snprintf(tok, sizeof(tok), "%s", token);
+    }
+    for (const char *c = tok; *c; c++)
+        if (*c <= 0x20 || *c > 0x7E || *c == ':') {
+            OPENSSL_cleanse(tok, sizeof(tok));
+            return mg_cli_usage_error(p, "the enrolment token must be printable, without ':'");
+        }
+    mg_ip_opts o = {host, port, est, name, tok[0] ? tok : NULL, cafile, state_dir, telemetry,
+                    count, interval, renew_at, output, exit_when_done, &mg_cli_stop};
+    (void)mg_cli_catch_stop();
+    int rc = mg_ip_agent_run(&o);
+    OPENSSL_cleanse(tok, sizeof(tok));
+    return rc;
+}
+
 static int agent_run(int argc, char **argv)
 {
     static const struct option lo[] = {
@@ -62,6 +133,14 @@ static int agent_run(int argc, char **argv)
         {"sent-log", required_argument, NULL, 'l'},
         {"exit-when-done", no_argument, NULL, 'x'},
         {"modem", required_argument, NULL, 'm'},
+        {"mqtt", required_argument, NULL, 'M'},
+        {"est", required_argument, NULL, 'E'},
+        {"name", required_argument, NULL, 'N'},
+        {"token", required_argument, NULL, 'T'},
+        {"token-file", required_argument, NULL, 'F'},
+        {"cafile", required_argument, NULL, 'C'},
+        {"state-dir", required_argument, NULL, 'D'},
+        {"renew-at", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -70,6 +149,9 @@ static int agent_run(int argc, char **argv)
     const char *output = NULL, *sent_log = NULL, *modem = NULL;
     long count = 0, interval = 1000;
     bool exit_when_done = false;
+    const char *mqtt = NULL, *est = NULL, *name = NULL, *token = getenv("M2MGUARD_ENROL_TOKEN");
+    const char *token_file = NULL, *cafile = NULL, *state_dir = NULL;
+    double renew_at = 2.0 / 3.0;
     optind = 1;
     opterr = 0;
     int ch;
@@ -96,12 +178,31 @@ static int agent_run(int argc, char **argv)
         case 'l': sent_log = optarg; break;
         case 'x': exit_when_done = true; break;
         case 'm': modem = optarg; break;
+        case 'M': mqtt = optarg; break;
+        case 'E': est = optarg; break;
+        case 'N': name = optarg; break;
+        case 'T': token = optarg; break;
+        case 'F': token_file = optarg; break;
+        case 'C': cafile = optarg; break;
+        case 'D': state_dir = optarg; break;
+        case 'R':
+            renew_at = strtod(optarg, &end);
+            if (*end != '\0' || !(renew_at > 0.0 && renew_at < 1.0))
+                return mg_cli_usage_error("m2mguard agent run", "--renew-at takes a fraction between 0 and 1");
+            break;
         case 'h': printf("%s", agent_usage); return MG_EXIT_OK;
         default: return mg_cli_usage_error("m2mguard agent run", "unknown option");
         }
     }
+    if (mqtt != NULL) {
+        if (prov != NULL || modem != NULL || optind != argc)
+            return mg_cli_usage_error("m2mguard agent run",
+                                      "--mqtt: IP only (no --prov or --modem); no arguments");
+        return agent_run_ip(mqtt, est, name, token, token_file, cafile, state_dir, telemetry, count,
+                            interval, renew_at, output, exit_when_done);
+    }
     if (prov == NULL || optind != argc)
-        return mg_cli_usage_error("m2mguard agent run", "--prov FILE is required; no arguments");
+        return mg_cli_usage_error("m2mguard agent run", "--prov FILE (or --mqtt) is required; no arguments");
     if (strlen(telemetry) > MG_AGENT_TELEMETRY_MAX)
         return mg_cli_usage_error("m2mguard agent run", "--telemetry: at most 400 characters");
     char host[256];

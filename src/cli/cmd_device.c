@@ -1,19 +1,30 @@
 /* `m2mguard device add|list|show|quarantine|activate|revoke|delete`: the device
  * registry. Keys are never printed; they leave only in the provisioning file. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "cli.h"
 #include "commands.h"
 #include "m2mguard/crypto.h"
 #include "workdir.h"
+#ifdef MG_HAVE_CA
+#include "m2mguard/ca.h"
+#endif
 
-enum { O_DIR = 1, O_JSON = 2, O_YES = 4, O_ADD = 8 };
+enum { O_DIR = 1, O_JSON = 2, O_YES = 4, O_ADD = 8, O_REASON = 16 };
+
+#define TOKEN_TTL_DEFAULT 72 /* hours */
 
 typedef struct dev_opts {
-    const char *dir, *msisdn, *cls, *alg, *tar, *name;
-    bool json, yes;
+    const char *dir, *msisdn, *cls, *alg, *tar, *name, *ttl, *reason;
+    bool json, yes, ip, token;
 } dev_opts;
 
 typedef struct dev_sub {
@@ -31,13 +42,21 @@ typedef struct dev_sub {
 static const dev_sub sub_add = {
     "m2mguard device add",
     "usage: m2mguard device add NAME --msisdn +E164 [--class C] [--alg A] [--tar HEX6] [--dir DIR]\n"
+    "       m2mguard device add NAME --ip [--msisdn +E164 ...] [--enrol-token [--token-ttl H]]\n"
     "\n"
-    "Registers a device with fresh random keys (KIc and KID, key version 1, active;\n"
-    "counters 0) and writes its provisioning file DIR/devices/NAME.prov, mode 0600,\n"
-    "which the device side loads. The keys are printed nowhere else: move the file\n"
-    "to the device and delete it here. Refuses to overwrite an existing file.\n"
+    "Registers a device. With an MSISDN (SMS bearer) it gets fresh random SMS keys\n"
+    "(KIc and KID, key version 1, active; counters 0) and its provisioning file\n"
+    "DIR/devices/NAME.prov, mode 0600, which the device side loads. The keys are\n"
+    "printed nowhere else: move the file to the device and delete it here. Refuses\n"
+    "to overwrite an existing file. With --ip it speaks the IP bearer (MQTT with a\n"
+    "certificate); --ip without --msisdn is IP-only: no SMS keys, no .prov file.\n"
     "  NAME         [A-Za-z0-9._-], 1..63 characters\n"
     "  --msisdn N   the device's number: '+' and 1..15 digits\n"
+    "  --ip         IP bearer (with --msisdn too: dual-bearer)\n"
+    "  --enrol-token  make a one-time EST enrolment token (needs --ip): 16 random\n"
+    "               octets, printed ONCE as 'enrol-token: <32 hex>'; only its SHA-256\n"
+    "               is stored\n"
+    "  --token-ttl H  hours the token stays valid (1..8760, default 72)\n"
     "  --class C    free device class (same characters as NAME; default none)\n"
     "  --alg A      aes (AES-128, default), aes192, aes256, 3des2, 3des3 (legacy only)\n"
     "  --tar HEX6   TAR of the device application (default 4d4701)\n" DIR_HELP EXIT_HELP,
@@ -55,8 +74,9 @@ static const dev_sub sub_show = {
     "m2mguard device show",
     "usage: m2mguard device show NAME [--json] [--dir DIR]\n"
     "\n"
-    "The device, its TAR and counters and its key versions with their algorithm and\n"
-    "state (never the keys). --json: one JSON object.\n" DIR_HELP EXIT_HELP,
+    "The device, its bearers, TAR and counters, its key versions with their\n"
+    "algorithm and state (never the keys) and its certificates (serial, not_after,\n"
+    "status). --json: one JSON object.\n" DIR_HELP EXIT_HELP,
     O_DIR | O_JSON, true};
 static const dev_sub sub_quarantine = {
     "m2mguard device quarantine",
@@ -74,12 +94,14 @@ static const dev_sub sub_activate = {
     O_DIR, true};
 static const dev_sub sub_revoke = {
     "m2mguard device revoke",
-    "usage: m2mguard device revoke NAME [--dir DIR]\n"
+    "usage: m2mguard device revoke NAME [--reason R] [--dir DIR]\n"
     "\n"
     "Revokes the device for good: its keys are overwritten and deleted, its\n"
     "provisioning file (if still in DIR/devices) too; its messages are refused.\n"
-    "Writes a 'revoke' event.\n" DIR_HELP EXIT_HELP,
-    O_DIR, true};
+    "Every valid certificate of the device is revoked too (CRLReason R, default\n"
+    "cessationOfOperation; see 'm2mguard ca revoke --help') and the CRL in DIR/ca\n"
+    "rewritten when a CA exists there. Writes a 'revoke' event.\n" DIR_HELP EXIT_HELP,
+    O_DIR | O_REASON, true};
 static const dev_sub sub_delete = {
     "m2mguard device delete",
     "usage: m2mguard device delete NAME [--yes] [--dir DIR]\n"
@@ -92,12 +114,15 @@ static const dev_sub sub_delete = {
 /* Returns -1 to go on, else the exit code. */
 static int parse(const dev_sub *c, int argc, char **argv, dev_opts *o)
 {
-    enum { L_DIR = 256, L_JSON, L_YES, L_MSISDN, L_CLASS, L_ALG, L_TAR };
+    enum { L_DIR = 256, L_JSON, L_YES, L_MSISDN, L_CLASS, L_ALG, L_TAR, L_IP, L_TOKEN, L_TTL,
+           L_REASON };
     static const struct option longopts[] = {
         {"dir", required_argument, NULL, L_DIR},     {"json", no_argument, NULL, L_JSON},
         {"yes", no_argument, NULL, L_YES},           {"msisdn", required_argument, NULL, L_MSISDN},
         {"class", required_argument, NULL, L_CLASS}, {"alg", required_argument, NULL, L_ALG},
         {"tar", required_argument, NULL, L_TAR},     {"help", no_argument, NULL, 'h'},
+        {"ip", no_argument, NULL, L_IP},             {"enrol-token", no_argument, NULL, L_TOKEN},
+        {"token-ttl", required_argument, NULL, L_TTL}, {"reason", required_argument, NULL, L_REASON},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof(*o));
@@ -108,7 +133,8 @@ static int parse(const dev_sub *c, int argc, char **argv, dev_opts *o)
         if (ch == -1)
             break;
         unsigned need = ch == L_DIR ? O_DIR : ch == L_JSON ? O_JSON : ch == L_YES ? O_YES
-                        : ch == 'h' ? 0 : (ch >= L_MSISDN && ch <= L_TAR) ? O_ADD : ~0u;
+                        : ch == 'h' ? 0 : (ch >= L_MSISDN && ch <= L_TTL) ? O_ADD
+                        : ch == L_REASON ? O_REASON : ~0u;
         if (ch == 'h') {
             fputs(c->usage, stdout);
             return MG_EXIT_OK;
@@ -124,6 +150,10 @@ static int parse(const dev_sub *c, int argc, char **argv, dev_opts *o)
         case L_CLASS: o->cls = optarg; break;
         case L_ALG: o->alg = optarg; break;
         case L_TAR: o->tar = optarg; break;
+        case L_IP: o->ip = true; break;
+        case L_TOKEN: o->token = true; break;
+        case L_TTL: o->ttl = optarg; break;
+        case L_REASON: o->reason = optarg; break;
         default: break;
         }
     }
@@ -223,7 +253,32 @@ typedef struct prov_ctx {
     const char *gateway;
     int rc;       /* exit code of the write */
     bool written; /* the file exists: remove it if the commit fails */
+    mg_store *store;
+    const uint8_t *token_hash; /* NULL: no enrolment token */
+    int64_t token_expires;
 } prov_ctx;
+
+/* A one-time enrolment token: 16 random octets; the store keeps SHA-256 of it. */
+static int make_token(const char *path, uint8_t tok[16], uint8_t hash[32])
+{
+    unsigned int hl = 0;
+    if (mg_crypto_random(tok, 16) != MG_OK ||
+        EVP_Digest(tok, 16, hash, &hl, EVP_sha256(), NULL) != 1 || hl != 32) {
+        OPENSSL_cleanse(tok, 16);
+        fprintf(stderr, "%s: cannot make the enrolment token\n", path);
+        return MG_EXIT_INTERNAL;
+    }
+    return MG_EXIT_OK;
+}
+
+static void print_token(const uint8_t tok[16], int64_t expires)
+{
+    char exp[32];
+    mg_time_iso(expires, exp);
+    printf("enrol-token: ");
+    mg_cli_print_hex(stdout, tok, 16);
+    printf("\nenrol-token-expires: %s\n", exp);
+}
 
 static mg_err write_prov(void *ctx, const mg_device *d, const mg_keyset *k)
 {
@@ -242,7 +297,11 @@ static mg_err write_prov(void *ctx, const mg_device *d, const mg_keyset *k)
     pc->rc = mg_prov_write(pc->path, &p);
     mg_prov_wipe(&p);
     pc->written = pc->rc == MG_EXIT_OK;
-    return pc->written ? MG_OK : MG_ERR_STORE;
+    if (!pc->written)
+        return MG_ERR_STORE;
+    if (pc->token_hash != NULL)
+        return mg_store_enrol_token_set(pc->store, d->id, pc->token_hash, pc->token_expires);
+    return MG_OK;
 }
 
 static int device_add(int argc, char **argv)
@@ -258,9 +317,23 @@ static int device_add(int argc, char **argv)
     size_t key_len = 16;
     memset(&d, 0, sizeof(d));
     memset(&k, 0, sizeof(k));
-    if (o.msisdn == NULL)
-        return mg_cli_usage_error(c->path, "--msisdn is required");
-    if (!mg_store_msisdn_valid(o.msisdn)) {
+    if (o.msisdn == NULL && !o.ip)
+        return mg_cli_usage_error(c->path, "--msisdn is required (or --ip for an IP-only device)");
+    if (o.token && !o.ip)
+        return mg_cli_usage_error(c->path, "--enrol-token needs --ip");
+    if (o.ttl != NULL && !o.token)
+        return mg_cli_usage_error(c->path, "--token-ttl needs --enrol-token");
+    if (o.msisdn == NULL && (o.alg != NULL || o.tar != NULL))
+        return mg_cli_usage_error(c->path, "--alg and --tar are SMS options: give --msisdn too");
+    long ttl_h = TOKEN_TTL_DEFAULT;
+    if (o.ttl != NULL) {
+        char *end = NULL;
+        errno = 0;
+        ttl_h = strtol(o.ttl, &end, 10);
+        if (errno != 0 || end == o.ttl || *end != '\0' || ttl_h < 1 || ttl_h > 8760)
+            return mg_cli_usage_error(c->path, "--token-ttl must be 1..8760 hours");
+    }
+    if (o.msisdn != NULL && !mg_store_msisdn_valid(o.msisdn)) {
         fprintf(stderr, "%s: invalid MSISDN '%s': use '+' and 1..15 digits (E.164)\n", c->path,
                 o.msisdn);
         return MG_EXIT_USAGE;
@@ -279,30 +352,68 @@ static int device_add(int argc, char **argv)
     if (o.tar != NULL && mg_cli_hex("--tar", o.tar, d.tar, 3, 3) != 3)
         return MG_EXIT_USAGE;
     (void)snprintf(d.name, sizeof(d.name), "%s", o.name);
-    (void)snprintf(d.msisdn, sizeof(d.msisdn), "%s", o.msisdn);
+    (void)snprintf(d.msisdn, sizeof(d.msisdn), "%s", o.msisdn != NULL ? o.msisdn : "");
     (void)snprintf(d.dev_class, sizeof(d.dev_class), "%s", o.cls != NULL ? o.cls : "");
     d.status = MG_DEV_ACTIVE;
+    d.bearers = (o.msisdn != NULL ? MG_BEARER_SMS : 0u) | (o.ip ? MG_BEARER_IP : 0u);
 
     mg_workdir w;
     char path[MG_PATH_MAX + 96];
-    if ((rc = mg_workdir_open(o.dir, &w)) != MG_EXIT_OK)
+    uint8_t tok[16], tok_hash[32];
+    int64_t tok_expires = mg_now_s() + (int64_t)ttl_h * 3600;
+    if (o.token && (rc = make_token(c->path, tok, tok_hash)) != MG_EXIT_OK)
         return rc;
+    if ((rc = mg_workdir_open(o.dir, &w)) != MG_EXIT_OK) {
+        OPENSSL_cleanse(tok, sizeof(tok));
+        return rc;
+    }
+    if (o.msisdn == NULL) {
+        /* IP-only: no SMS keys, no provisioning file; device, event and token in
+         * one transaction. */
+        char reason[MG_REASON_MAX];
+        (void)snprintf(reason, sizeof(reason), "device %s added (IP-only)%s", d.name,
+                       o.token ? " with an enrolment token" : "");
+        mg_err e = mg_store_begin(w.store);
+        if (e == MG_OK)
+            e = mg_store_device_add(w.store, &d);
+        if (e == MG_OK)
+            e = add_event(w.store, d.id, "device_add", reason);
+        if (e == MG_OK && o.token)
+            e = mg_store_enrol_token_set(w.store, d.id, tok_hash, tok_expires);
+        if (e == MG_OK)
+            e = mg_store_commit(w.store);
+        if (e != MG_OK) {
+            OPENSSL_cleanse(tok, sizeof(tok));
+            return store_fail(c, &w, e);
+        }
+        printf("added device %s (id %lld, IP-only, no SMS keys)\n", d.name, (long long)d.id);
+        if (o.token)
+            print_token(tok, tok_expires);
+        OPENSSL_cleanse(tok, sizeof(tok));
+        mg_workdir_close(&w);
+        return MG_EXIT_OK;
+    }
     const char *gateway = mg_conf_get(&w, "gateway_number", "");
     if (!mg_store_msisdn_valid(gateway)) {
         fprintf(stderr, "%s: gateway_number in %s/%s is missing or not +E.164\n", c->path, w.dir,
                 MG_CONF_FILE);
+        OPENSSL_cleanse(tok, sizeof(tok));
         mg_workdir_close(&w);
         return MG_EXIT_INPUT;
     }
     if ((rc = prov_path(&w, d.name, path, sizeof(path))) != MG_EXIT_OK) {
+        OPENSSL_cleanse(tok, sizeof(tok));
         mg_workdir_close(&w);
         return rc;
     }
     /* One transaction; the file is made before the commit and removed if it fails. */
-    prov_ctx pc = {.path = path, .gateway = gateway, .rc = MG_EXIT_OK, .written = false};
+    prov_ctx pc = {.path = path, .gateway = gateway, .rc = MG_EXIT_OK, .written = false,
+                   .store = w.store, .token_hash = o.token ? tok_hash : NULL,
+                   .token_expires = tok_expires};
     mg_err e = mg_store_device_provision(w.store, &d, alg, key_len, &k, write_prov, &pc);
     mg_keyset_wipe(&k);
     if (e != MG_OK) {
+        OPENSSL_cleanse(tok, sizeof(tok));
         if (pc.written)
             (void)mg_prov_destroy(path); /* the commit failed after the file was made */
         else if (pc.rc != MG_EXIT_OK) {
@@ -314,6 +425,11 @@ static int device_add(int argc, char **argv)
     printf("added device %s (id %lld, %s, %s, key version 1)\n", d.name, (long long)d.id,
            d.msisdn, mg_store_alg_label(alg, key_len));
     printf("provisioning file: %s\n", path);
+    if (o.ip)
+        printf("bearers: sms ip\n");
+    if (o.token)
+        print_token(tok, tok_expires);
+    OPENSSL_cleanse(tok, sizeof(tok));
     mg_workdir_close(&w);
     return MG_EXIT_OK;
 }
@@ -387,6 +503,31 @@ static int device_list(int argc, char **argv)
     return MG_EXIT_OK;
 }
 
+typedef struct cert_show_ctx {
+    bool json;
+    size_t n;
+} cert_show_ctx;
+
+static bool show_cert(void *ctx, const mg_cert *cert)
+{
+    cert_show_ctx *x = ctx;
+    char na[32];
+    mg_time_iso(cert->not_after, na);
+    if (x->json)
+        printf("%s{\"serial\":\"%s\",\"not_after\":\"%s\",\"status\":\"%s\"}", x->n ? "," : "",
+               cert->serial, na, mg_cert_status_name(cert->status));
+    else
+        printf("cert: %s not_after %s %s\n", cert->serial, na, mg_cert_status_name(cert->status));
+    x->n++;
+    return true;
+}
+
+static const char *bearers_label(unsigned b)
+{
+    b = b == 0 ? MG_BEARER_SMS : b;
+    return (b & MG_BEARER_SMS) && (b & MG_BEARER_IP) ? "sms ip" : (b & MG_BEARER_IP) ? "ip" : "sms";
+}
+
 static int device_show(int argc, char **argv)
 {
     const dev_sub *c = &sub_show;
@@ -426,6 +567,9 @@ static int device_show(int argc, char **argv)
             printf("%s{\"version\":%d,\"alg\":\"%s\",\"state\":\"%s\"}", i ? "," : "",
                    ks[i].version, mg_store_alg_label(ks[i].alg, ks[i].len),
                    ks[i].state <= MG_KEY_RETIRED ? state[ks[i].state] : "unknown");
+        printf("],\"bearers\":\"%s\",\"certificates\":[", bearers_label(d.bearers));
+        cert_show_ctx cx = {true, 0};
+        e = mg_store_cert_list(w.store, d.id, 0, false, show_cert, &cx);
         printf("]}\n");
     } else {
         char created[32];
@@ -440,6 +584,15 @@ static int device_show(int argc, char **argv)
                    ks[i].state <= MG_KEY_RETIRED ? state[ks[i].state] : "unknown");
         if (nks == 0)
             printf("key: none\n");
+        printf("bearers: %s\n", bearers_label(d.bearers));
+        cert_show_ctx cx = {false, 0};
+        e = mg_store_cert_list(w.store, d.id, 0, false, show_cert, &cx);
+        if (e == MG_OK && cx.n == 0)
+            printf("cert: none\n");
+    }
+    if (e != MG_OK) {
+        mg_wipe(ks, sizeof(ks));
+        return store_fail(c, &w, e);
     }
     mg_wipe(ks, sizeof(ks));
     mg_workdir_close(&w);
@@ -447,6 +600,85 @@ static int device_show(int argc, char **argv)
 }
 
 /* ---- status changes ------------------------------------------------------------------ */
+
+/* The valid certificates of a device, collected before revoking (no writes
+ * while the store iterates). */
+typedef struct serial_list {
+    char (*v)[MG_SERIAL_HEX_MAX];
+    size_t n, cap;
+    bool oom;
+} serial_list;
+
+static bool collect_valid(void *ctx, const mg_cert *cert)
+{
+    serial_list *l = ctx;
+    if (cert->status != MG_CERT_VALID)
+        return true;
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? 2 * l->cap : 8;
+        void *nv = realloc(l->v, nc * sizeof(*l->v));
+        if (nv == NULL) {
+            l->oom = true;
+            return false;
+        }
+        l->v = nv;
+        l->cap = nc;
+    }
+    memcpy(l->v[l->n++], cert->serial, MG_SERIAL_HEX_MAX);
+    return true;
+}
+
+/* Revokes every valid certificate of a revoked device: through the CA (which
+ * rewrites the CRL) when DIR/ca holds one, else in the registry only. */
+static int revoke_certs(const dev_sub *c, mg_workdir *w, const mg_device *d, int reason)
+{
+    char conf[MG_PATH_MAX + 16];
+    struct stat st;
+    (void)snprintf(conf, sizeof(conf), "%s/ca/ca.conf", w->dir);
+    bool have_ca = stat(conf, &st) == 0;
+#ifdef MG_HAVE_CA
+    if (have_ca) {
+        char cdir[MG_PATH_MAX + 8], why[256] = "";
+        (void)snprintf(cdir, sizeof(cdir), "%s/ca", w->dir);
+        mg_ca *ca = NULL;
+        int n = 0;
+        mg_err e = mg_ca_open(cdir, w->store, &ca, why, sizeof(why));
+        if (e == MG_OK)
+            e = mg_ca_revoke_owner(ca, d->id, 0, reason, &n, why, sizeof(why));
+        mg_ca_close(ca);
+        if (e != MG_OK) {
+            fprintf(stderr, "%s: revoking the certificates: %s\n", c->path, why);
+            return MG_EXIT_INTERNAL;
+        }
+        if (n > 0)
+            printf("revoked %d certificate%s of %s; CRL rewritten\n", n, n == 1 ? "" : "s", d->name);
+        return MG_EXIT_OK;
+    }
+#else
+    (void)have_ca;
+#endif
+    serial_list l = {NULL, 0, 0, false};
+    mg_err e = mg_store_cert_list(w->store, d->id, 0, false, collect_valid, &l);
+    int64_t now = mg_now_s();
+    size_t n = 0;
+    for (size_t i = 0; e == MG_OK && !l.oom && i < l.n; i++) {
+        e = mg_store_cert_revoke(w->store, l.v[i], reason, now);
+        if (e == MG_ERR_STATE)
+            e = MG_OK;
+        else if (e == MG_OK)
+            n++;
+    }
+    free(l.v);
+    if (l.oom || e != MG_OK) {
+        fprintf(stderr, "%s: revoking the certificates: %s\n", c->path,
+                l.oom ? "out of memory" : mg_store_errmsg(w->store));
+        return MG_EXIT_INTERNAL;
+    }
+    if (n > 0)
+        printf("revoked %zu certificate%s of %s in the registry (no CA in %s/ca: no CRL)\n", n,
+               n == 1 ? "" : "s", d->name, w->dir);
+    return MG_EXIT_OK;
+}
 
 /* Sets the status (revoke destroys the keys in the store) and writes the event,
  * in one transaction. */
@@ -458,8 +690,19 @@ static int change_status(const dev_sub *c, int argc, char **argv, mg_dev_status 
     mg_device d;
     memset(&d, 0, sizeof(d));
     char reason[MG_REASON_MAX], path[MG_PATH_MAX + 96];
-    int rc = start(c, argc, argv, &o, &w, &d);
+    int crl_reason = 5; /* cessationOfOperation (RFC 5280 5.3.1) */
+    int rc = parse(c, argc, argv, &o);
     if (rc >= 0)
+        return rc;
+    if (o.reason != NULL) {
+#ifdef MG_HAVE_CA
+        if (!mg_ca_reason_parse(o.reason, &crl_reason) || crl_reason == 8)
+            return mg_cli_usage_error(c->path, "unknown --reason (see 'm2mguard ca revoke --help')");
+#else
+        return mg_cli_usage_error(c->path, "--reason needs the CA (built without it)");
+#endif
+    }
+    if ((rc = open_device(c, &o, &w, &d)) != MG_EXIT_OK)
         return rc;
     if (d.status == MG_DEV_REVOKED) {
         fprintf(stderr, "%s: device %s is %s\n", c->path, d.name,
@@ -487,6 +730,11 @@ static int change_status(const dev_sub *c, int argc, char **argv, mg_dev_status 
     rc = MG_EXIT_OK;
     if (to == MG_DEV_REVOKED && (rc = prov_path(&w, d.name, path, sizeof(path))) == MG_EXIT_OK)
         rc = mg_prov_destroy(path);
+    if (to == MG_DEV_REVOKED) {
+        int rc2 = revoke_certs(c, &w, &d, crl_reason);
+        if (rc == MG_EXIT_OK)
+            rc = rc2;
+    }
     printf("device %s %s%s\n", d.name, to == MG_DEV_ACTIVE ? "activated" : mg_dev_status_name(to),
            to == MG_DEV_REVOKED ? ": keys destroyed" : "");
     mg_workdir_close(&w);

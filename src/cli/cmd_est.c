@@ -42,7 +42,8 @@ static const char est_run_usage[] =
     "                     key est_factory_ca (none)\n"
     "Configuration only: est_max_body (16384 octets, 256..1048576; larger bodies get\n"
     "413), est_max_conn (64), est_max_conn_per_ip (8), est_timeout_s (10),\n"
-    "est_events_per_min (30 refusal events per source and minute, burst 10).\n"
+    "est_events_per_min (30 refusal events written per source and minute; more are\n"
+    "counted, not written), est_events_burst (10).\n"
     "\n"
     "exit: 0 stopped by a signal; 2 bad command line; 3 bad working directory,\n"
     "      configuration, CA, certificate or key; 4 cannot listen or internal error.\n";
@@ -114,12 +115,13 @@ static int est_run(int argc, char **argv)
         key = mg_conf_get(&w, "est_key", "est-server.key");
     if (factory == NULL)
         factory = mg_conf_get(&w, "est_factory_ca", "");
-    size_t max_body = 0, conn = 0, per_ip = 0, timeout = 0, evpm = 0;
+    size_t max_body = 0, conn = 0, per_ip = 0, timeout = 0, evpm = 0, burst = 0;
     bool ok = conf_size(&w, "est_max_body", MG_EST_MAX_BODY_DEFAULT, 1024 * 1024, &max_body) &&
               conf_size(&w, "est_max_conn", 64, 10000, &conn) &&
               conf_size(&w, "est_max_conn_per_ip", 8, 10000, &per_ip) &&
               conf_size(&w, "est_timeout_s", 10, 3600, &timeout) &&
-              conf_size(&w, "est_events_per_min", 30, 60000, &evpm);
+              conf_size(&w, "est_events_per_min", 30, 60000, &evpm) &&
+              conf_size(&w, "est_events_burst", 10, 100000, &burst);
     if (!ok || in_dir(&w, cert, cert_path, sizeof(cert_path)) != MG_EXIT_OK ||
         in_dir(&w, key, key_path, sizeof(key_path)) != MG_EXIT_OK ||
         (factory[0] != '\0' && in_dir(&w, factory, fac_path, sizeof(fac_path)) != MG_EXIT_OK) ||
@@ -135,6 +137,7 @@ static int est_run(int argc, char **argv)
     o.per_ip_limit = (unsigned)per_ip;
     o.timeout_s = (unsigned)timeout;
     o.ev_per_min = (unsigned)evpm;
+    o.ev_burst = (unsigned)burst;
 
     char why[256] = "";
     mg_ca *ca = NULL;

@@ -161,7 +161,8 @@ int mg_cmd_gateway(int argc, char **argv)
 
 /* ---- send and key rotate ------------------------------------------------------- */
 
-/* Waits until command id leaves QUEUED/SENT or `secs` pass; prints its state. */
+/* Waits until command id leaves QUEUED/SENT/DELIVERED or `secs` pass; prints
+ * its state and the bearer it went on (the same states for SMS and MQTT). */
 static int wait_command(mg_workdir *w, int64_t id, int secs)
 {
     int64_t end = mg_mono_ms() + (int64_t)secs * 1000;
@@ -172,13 +173,15 @@ static int wait_command(mg_workdir *w, int64_t id, int secs)
             fprintf(stderr, "command %" PRId64 ": %s\n", id, mg_store_errmsg(w->store));
             return MG_EXIT_INTERNAL;
         }
+        const char *via = c.bearer[0] ? c.bearer : "-";
         if (c.state != MG_CMD_QUEUED && c.state != MG_CMD_SENT && c.state != MG_CMD_DELIVERED) {
-            printf("command %" PRId64 ": %s%s%s\n", id, mg_cmd_state_name(c.state),
+            printf("command %" PRId64 ": %s (bearer %s)%s%s\n", id, mg_cmd_state_name(c.state), via,
                    c.detail[0] ? " " : "", c.detail);
             return c.state == MG_CMD_DONE ? MG_EXIT_OK : MG_EXIT_REJECT;
         }
         if (mg_mono_ms() >= end || mg_cli_stop) {
-            printf("command %" PRId64 ": %s (no outcome yet)\n", id, mg_cmd_state_name(c.state));
+            printf("command %" PRId64 ": %s (bearer %s, no outcome yet)\n", id,
+                   mg_cmd_state_name(c.state), via);
             return MG_EXIT_REJECT;
         }
         usleep(100000);
@@ -188,6 +191,8 @@ static int wait_command(mg_workdir *w, int64_t id, int secs)
 typedef struct q_opts {
     const char *dir;
     int wait;
+    const char *bearer; /* send only: "" auto, "sms", "mqtt" */
+    bool tap;           /* send only: SMS shoulder-tap before an MQTT command */
     int first; /* index of the first positional argument */
 } q_opts;
 
@@ -196,11 +201,16 @@ static int q_parse(const char *path, const char *usage, int argc, char **argv, q
     static const struct option lo[] = {
         {"dir", required_argument, NULL, 'd'},
         {"wait", required_argument, NULL, 'w'},
+        {"bearer", required_argument, NULL, 'b'},
+        {"tap", no_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    bool is_send = strcmp(path, "m2mguard send") == 0;
     o->dir = NULL;
     o->wait = -1;
+    o->bearer = "";
+    o->tap = false;
     o->first = argc;
     optind = 1;
     opterr = 0;
@@ -218,6 +228,21 @@ static int q_parse(const char *path, const char *usage, int argc, char **argv, q
             o->wait = (int)v;
             break;
         }
+        case 'b':
+            if (!is_send)
+                return mg_cli_usage_error(path, "unknown option");
+            if (strcmp(optarg, "auto") == 0)
+                o->bearer = "";
+            else if (strcmp(optarg, "sms") == 0 || strcmp(optarg, "mqtt") == 0)
+                o->bearer = optarg;
+            else
+                return mg_cli_usage_error(path, "--bearer takes auto, sms or mqtt");
+            break;
+        case 't':
+            if (!is_send)
+                return mg_cli_usage_error(path, "unknown option");
+            o->tap = true;
+            break;
         case 'h': printf("%s", usage); return -1;
         default: return mg_cli_usage_error(path, "unknown option");
         }
@@ -226,13 +251,14 @@ static int q_parse(const char *path, const char *usage, int argc, char **argv, q
     return MG_EXIT_OK;
 }
 
-static int enqueue(mg_workdir *w, const mg_device *d, const char *text, int64_t *id)
+static int enqueue(mg_workdir *w, const mg_device *d, const char *text, const char *want,
+                   int64_t *id)
 {
     mg_command c;
     memset(&c, 0, sizeof(c));
     c.device_id = d->id;
     snprintf(c.text, sizeof(c.text), "%s", text);
-    mg_err e = mg_store_cmd_enqueue(w->store, &c);
+    mg_err e = mg_store_cmd_enqueue_on(w->store, &c, want);
     if (e != MG_OK) {
         fprintf(stderr, "cannot queue the command: %s\n", mg_store_errmsg(w->store));
         return mg_store_exit(e);
@@ -255,17 +281,63 @@ static int find_active(mg_workdir *w, const char *path, const char *name, mg_dev
     return MG_EXIT_OK;
 }
 
+/* Which bearers can carry a command to d; --tap needs both and a device that
+ * is not connected (a connected device gets the command over MQTT at once,
+ * so no tap is queued). */
+static int check_bearer(mg_workdir *w, const mg_device *d, unsigned bearers, q_opts *o,
+                        const char **want)
+{
+    if (strcmp(*want, "sms") == 0 && (bearers & MG_BEARER_SMS) == 0) {
+        fprintf(stderr, "m2mguard send: %s has no SMS bearer\n", d->name);
+        return MG_EXIT_REJECT;
+    }
+    if (strcmp(*want, "mqtt") == 0 && (bearers & MG_BEARER_IP) == 0) {
+        fprintf(stderr, "m2mguard send: %s has no IP bearer\n", d->name);
+        return MG_EXIT_REJECT;
+    }
+    if (!o->tap)
+        return MG_EXIT_OK;
+    if ((bearers & (MG_BEARER_SMS | MG_BEARER_IP)) != (MG_BEARER_SMS | MG_BEARER_IP)) {
+        fprintf(stderr, "m2mguard send: --tap needs a device with both bearers\n");
+        return MG_EXIT_REJECT;
+    }
+    if (strcmp(*want, "sms") == 0)
+        return mg_cli_usage_error("m2mguard send", "--tap sends the command over mqtt");
+    bool connected = false;
+    int64_t since = 0;
+    mg_err e = mg_store_session_get(w->store, d->id, &connected, &since);
+    if (e != MG_OK) {
+        fprintf(stderr, "m2mguard send: %s\n", mg_store_errmsg(w->store));
+        return mg_store_exit(e);
+    }
+    if (connected)
+        o->tap = false; /* connected: no shoulder-tap needed */
+    *want = "mqtt";
+    return MG_EXIT_OK;
+}
+
 int mg_cmd_send(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: m2mguard send [--dir DIR] [--wait SECS] DEVICE COMMAND [ARG...]\n\n"
+        "usage: m2mguard send [--dir DIR] [--wait SECS] [--bearer auto|sms|mqtt] [--tap]\n"
+        "                     DEVICE COMMAND [ARG...]\n\n"
         "Queues COMMAND (and its arguments, joined by spaces; at most 255 printable\n"
-        "ASCII characters; longer than one SMS is sent concatenated) for\n"
-        "DEVICE. The running gateway secures it with the device's keys and the next\n"
-        "counter, sends it, and waits for the device's proof of receipt. Prints the\n"
-        "command id. --wait waits up to SECS for the outcome and prints it.\n\n"
-        "exit: 0 queued (with --wait: proof of receipt ok), 1 device not active or (with\n"
-        "      --wait) failed / timed out, 2 usage, 3 no such device, 4 internal error\n";
+        "ASCII characters) for DEVICE, on one queue for both bearers:\n"
+        "  sms   the running gateway secures it with the device's keys and the next\n"
+        "        counter (concatenated if longer than one SMS) and waits for the\n"
+        "        proof of receipt;\n"
+        "  mqtt  the broker plugin publishes it on m2m/DEVICE/down/cmd (QoS 1) while\n"
+        "        the device is connected and waits for its receipt on up/receipt;\n"
+        "  auto  (default) MQTT while the device has a live MQTT session, else SMS\n"
+        "        (an IP-only device waits for its next connection).\n"
+        "--tap (a dual-bearer device that is not connected): also queues the SMS\n"
+        "command 'connect' (a shoulder-tap that makes the device connect) and the\n"
+        "command itself on MQTT. Prints the command id and bearer. --wait waits up to\n"
+        "SECS for the outcome (queued/sent/done/failed/timeout, the same states on\n"
+        "both bearers) and prints it with the bearer it went on.\n\n"
+        "exit: 0 queued (with --wait: done), 1 device not active, bearer not available\n"
+        "      for the device or (with --wait) failed / timed out, 2 usage, 3 no such\n"
+        "      device, 4 internal error\n";
     q_opts o;
     int rc = q_parse("m2mguard send", usage, argc, argv, &o);
     if (rc != MG_EXIT_OK)
@@ -297,10 +369,24 @@ int mg_cmd_send(int argc, char **argv)
     mg_device d;
     int64_t id = 0;
     rc = find_active(&w, "m2mguard send", argv[o.first], &d);
+    const char *want = o.bearer;
+    unsigned bearers = d.bearers != 0 ? d.bearers : MG_BEARER_SMS;
     if (rc == MG_EXIT_OK)
-        rc = enqueue(&w, &d, text, &id);
+        rc = check_bearer(&w, &d, bearers, &o, &want);
+    if (rc == MG_EXIT_OK && want[0] == '\0' && (bearers & MG_BEARER_SMS) == 0)
+        want = "mqtt"; /* IP-only: nothing else can carry it */
+    if (rc == MG_EXIT_OK && o.tap) {
+        int64_t tap_id = 0;
+        rc = enqueue(&w, &d, "connect", "sms", &tap_id);
+        if (rc == MG_EXIT_OK)
+            printf("command %" PRId64 " queued for %s on sms: connect (shoulder-tap)\n", tap_id,
+                   d.name);
+    }
+    if (rc == MG_EXIT_OK)
+        rc = enqueue(&w, &d, text, want, &id);
     if (rc == MG_EXIT_OK) {
-        printf("command %" PRId64 " queued for %s: %s\n", id, d.name, text);
+        printf("command %" PRId64 " queued for %s on %s: %s\n", id, d.name,
+               want[0] ? want : "auto", text);
         fflush(stdout);
         if (o.wait >= 0)
             rc = wait_command(&w, id, o.wait);

@@ -12,6 +12,11 @@ int mg_cmd_gateway(int argc, char **argv); /* cmd_gateway.c: gateway run */
 int mg_cmd_send(int argc, char **argv);    /* cmd_gateway.c: queue a command */
 int mg_cmd_key(int argc, char **argv);     /* cmd_gateway.c: key rotate */
 int mg_cmd_agent(int argc, char **argv);   /* cmd_agent.c: reference device agent */
+int mg_cmd_broker(int argc, char **argv);  /* cmd_broker.c: mosquitto.conf with the plugin */
+#ifdef MG_HAVE_CA
+int mg_cmd_ca(int argc, char **argv);    /* cmd_ca.c: the certificate authority */
+#endif
+int mg_cmd_app(int argc, char **argv);   /* cmd_app.c: applications (broker clients) */
 #ifdef MG_HAVE_EST
 int mg_cmd_est(int argc, char **argv);    /* cmd_est.c: est run */
 #endif

@@ -23,6 +23,10 @@ static const mg_cmd top[] = {
     {"init", mg_cmd_init, "create a working directory: database, configuration, master key"},
     {"device", mg_cmd_device, "device registry: add, list, show, quarantine, revoke, delete"},
     {"events", mg_cmd_events, "list or follow the security events"},
+#ifdef MG_HAVE_CA
+    {"ca", mg_cmd_ca, "certificate authority: init, issue, server, revoke, crl, list"},
+#endif
+    {"app", mg_cmd_app, "applications (backend clients of the broker): add, list"},
     {"key", mg_cmd_key, "key management: rotate a device's SMS keys"},
     {"send", mg_cmd_send, "queue a secured command for a device"},
     {"gateway", mg_cmd_gateway, "run the SMS gateway (SMPP client of the SMSC)"},
@@ -30,6 +34,7 @@ static const mg_cmd top[] = {
     {"est", mg_cmd_est, "EST enrolment server (RFC 7030) of the CA"},
 #endif
     {"agent", mg_cmd_agent, "reference device agent (SMPP ESME standing in for a modem)"},
+    {"broker", mg_cmd_broker, "MQTT broker: write a mosquitto.conf with the m2mguard plugin"},
     {"demo", mg_cmd_demo, "run the demonstration: secured SMS and the attacks it stops"},
     {"version", cmd_version, "print the version and the crypto backend"},
 };

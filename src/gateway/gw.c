@@ -1080,6 +1080,9 @@ static mg_err command_data(mg_gw *gw, const mg_command *c, uint8_t *out, size_t 
     return MG_OK;
 }
 
+/* secure_command()'s reason when another sender claimed the command first. */
+static const char claimed_elsewhere[] = "already sent on another bearer";
+
 static void cmd_fail(mg_gw *gw, const mg_command *c, const char *msisdn, const char *why)
 {
     if (mg_store_cmd_update(gw->cfg.store, c->id, MG_CMD_FAILED, c->cntr, why) != MG_OK)
@@ -1125,8 +1128,12 @@ static mg_err secure_command(mg_gw *gw, mg_command *c, const mg_device *dv, uint
         e = mg_store_begin(st);
     if (e == MG_OK) {
         e = mg_store_cntr_out_next(st, dv->id, &cntr);
-        if (e == MG_OK)
-            e = mg_store_cmd_update(st, c->id, MG_CMD_SENT, cntr, "");
+        /* Claimed once: the broker plugin may have sent it over MQTT meanwhile. */
+        if (e == MG_OK) {
+            e = mg_store_cmd_claim(st, c->id, "sms", cntr);
+            if (e == MG_ERR_STATE)
+                *why = claimed_elsewhere;
+        }
         if (e == MG_OK)
             e = mg_store_commit(st);
         else
@@ -1177,6 +1184,10 @@ mg_err mg_gw_send_queued(mg_gw *gw)
         e = secure_command(gw, c, &dv, pkt, sizeof(pkt), &pl, &why);
         if (e == MG_OK)
             e = mg_sms_parts(pl, &parts);
+        if (e != MG_OK && why == claimed_elsewhere) {
+            mg_wipe(pkt, sizeof(pkt));
+            continue; /* sent on another bearer */
+        }
         if (e != MG_OK) {
             mg_wipe(pkt, sizeof(pkt));
             if (why == NULL && (e == MG_ERR_STORE || e == MG_ERR_STATE))
@@ -1260,6 +1271,8 @@ static bool collect_to(void *ctx, const mg_command *c)
     to_ctx *t = ctx;
     if (t->n >= sizeof(t->c) / sizeof(t->c[0]))
         return false;
+    if (strcmp(c->bearer, "mqtt") == 0)
+        return true; /* the broker plugin times out what it sent */
     t->c[t->n++] = *c;
     return true;
 }

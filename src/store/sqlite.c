@@ -131,16 +131,90 @@ static const migration migrations[] = {
      "DROP TABLE keys;"
      "ALTER TABLE keys_v2 RENAME TO keys;"
      "CREATE UNIQUE INDEX keys_one_active ON keys(device_id) WHERE state = 1;"},
-    /* 3: append here */
+    /* 3: the IP bearer (issue 10). Devices get their bearers and an MSISDN
+     * that is NULL for IP-only devices (the table is rebuilt: SQLite cannot
+     * drop a NOT NULL; migrate() turns foreign keys off around it); commands
+     * the bearer they want and the one they went out on; certificates,
+     * applications, enrolment tokens and MQTT sessions; a registry
+     * generation that triggers move on every status change. */
+    {"CREATE TABLE devices_v3("
+     " id INTEGER PRIMARY KEY,"
+     " name TEXT NOT NULL UNIQUE,"
+     " class TEXT NOT NULL DEFAULT '',"
+     " msisdn TEXT UNIQUE,"
+     " status INTEGER NOT NULL DEFAULT 0 CHECK (status IN (0, 1, 2)),"
+     " created INTEGER NOT NULL,"
+     " tar BLOB NOT NULL CHECK (length(tar) = 3),"
+     " key_version INTEGER NOT NULL DEFAULT 0 CHECK (key_version BETWEEN 0 AND 15),"
+     " cntr_in INTEGER NOT NULL DEFAULT 0 CHECK (cntr_in >= 0),"
+     " cntr_out INTEGER NOT NULL DEFAULT 0 CHECK (cntr_out >= 0),"
+     " bearers INTEGER NOT NULL DEFAULT 1 CHECK (bearers BETWEEN 1 AND 3),"
+     " CHECK ((msisdn IS NULL) = ((bearers & 1) = 0)));"
+     "INSERT INTO devices_v3(id, name, class, msisdn, status, created, tar, key_version,"
+     " cntr_in, cntr_out, bearers) SELECT id, name, class, msisdn, status, created, tar,"
+     " key_version, cntr_in, cntr_out, 1 FROM devices;"
+     "DROP TABLE devices;"
+     "ALTER TABLE devices_v3 RENAME TO devices;"
+     "ALTER TABLE commands ADD COLUMN want TEXT NOT NULL DEFAULT ''"
+     " CHECK (want IN ('', 'sms', 'mqtt'));"
+     "ALTER TABLE commands ADD COLUMN bearer TEXT NOT NULL DEFAULT '';"
+     "UPDATE commands SET bearer = 'sms' WHERE state <> 0;"
+     "CREATE TABLE apps("
+     " id INTEGER PRIMARY KEY,"
+     " name TEXT NOT NULL UNIQUE,"
+     " role TEXT NOT NULL,"
+     " created INTEGER NOT NULL);"
+     "CREATE TABLE certs("
+     " id INTEGER PRIMARY KEY,"
+     " device_id INTEGER NOT NULL DEFAULT 0,"
+     " app_id INTEGER NOT NULL DEFAULT 0,"
+     " serial TEXT NOT NULL UNIQUE,"
+     " fp BLOB NOT NULL UNIQUE CHECK (length(fp) = 32),"
+     " subject TEXT NOT NULL,"
+     " not_before INTEGER NOT NULL,"
+     " not_after INTEGER NOT NULL,"
+     " issued INTEGER NOT NULL,"
+     " status INTEGER NOT NULL DEFAULT 0 CHECK (status IN (0, 1)),"
+     " revoked_at INTEGER NOT NULL DEFAULT 0,"
+     " reason INTEGER NOT NULL DEFAULT 0,"
+     " der BLOB NOT NULL,"
+     " CHECK ((device_id > 0) <> (app_id > 0)));"
+     "CREATE INDEX certs_device ON certs(device_id) WHERE device_id > 0;"
+     "CREATE INDEX certs_app ON certs(app_id) WHERE app_id > 0;"
+     "CREATE INDEX certs_revoked ON certs(id) WHERE status = 1;"
+     "CREATE TABLE enrol_tokens("
+     " device_id INTEGER PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,"
+     " hash BLOB NOT NULL CHECK (length(hash) = 32),"
+     " expires INTEGER NOT NULL,"
+     " used INTEGER NOT NULL DEFAULT 0);"
+     "CREATE TABLE sessions("
+     " device_id INTEGER PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,"
+     " connected INTEGER NOT NULL,"
+     " since INTEGER NOT NULL);"
+     "INSERT OR IGNORE INTO meta(name, value) VALUES ('registry_gen', 0);"
+     "CREATE TRIGGER devices_status_gen AFTER UPDATE OF status ON devices BEGIN"
+     " UPDATE meta SET value = value + 1 WHERE name = 'registry_gen'; END;"
+     "CREATE TRIGGER devices_delete_gen AFTER DELETE ON devices BEGIN"
+     " UPDATE meta SET value = value + 1 WHERE name = 'registry_gen'; END;"
+     "CREATE TRIGGER certs_status_gen AFTER UPDATE OF status ON certs BEGIN"
+     " UPDATE meta SET value = value + 1 WHERE name = 'registry_gen'; END;",
+     NULL, NULL},
+    /* 4: append here */
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
-#define DEV_COLS "id, name, class, msisdn, status, created, tar, key_version, cntr_in, cntr_out"
+#define DEV_COLS "id, name, class, coalesce(msisdn, ''), status, created, tar, key_version," \
+                 " cntr_in, cntr_out, bearers"
 /* Commands with their device's MSISDN. */
 #define CMD_COLS "c.id, c.device_id, c.created, c.updated, c.state, c.cntr, c.text, c.detail," \
-                 " c.smsc_id, coalesce(d.msisdn, '')"
+                 " c.smsc_id, coalesce(d.msisdn, ''), c.want, c.bearer, coalesce(d.name, '')"
 #define CMD_FROM " FROM commands c LEFT JOIN devices d ON d.id = c.device_id"
 #define EVT_COLS "id, time, device_id, bearer, source, kind, reason"
+#define CERT_COLS "id, device_id, app_id, serial, fp, subject, not_before, not_after, issued," \
+                  " status, revoked_at, reason"
+#define APP_COLS "id, name, role, created"
+/* A device with a live MQTT session. */
+#define LIVE(dev) "EXISTS (SELECT 1 FROM sessions s WHERE s.device_id = " dev " AND s.connected = 1)"
 
 /* The prepared statements of a handle. */
 enum {
@@ -155,6 +229,11 @@ enum {
     S_CMD_ADD, S_CMD_QUEUED, S_CMD_UPDATE, S_CMD_GET, S_CMD_BY_CNTR, S_CMD_SENT_BEFORE,
     S_CMD_WAITING, S_CMD_COMPLETE, S_CMD_STATE, S_CMD_SMSC_SET, S_CMD_BY_SMSC,
     S_EVT_ADD, S_EVT_ALL, S_EVT_DEV,
+    S_CMD_QUEUED_MQTT, S_CMD_CLAIM,
+    S_SESS_SET, S_SESS_GET, S_SESS_RESET, S_REG_GEN,
+    S_CERT_ADD, S_CERT_BY_FP, S_CERT_BY_SERIAL, S_CERT_DER, S_CERT_REVOKE, S_CERT_LIST,
+    S_APP_ADD, S_APP_BY_NAME, S_APP_BY_ID, S_APP_LIST,
+    S_TOK_SET, S_TOK_GET, S_TOK_USE,
     S_COUNT
 };
 
@@ -168,7 +247,9 @@ static const char *const sql[S_COUNT] = {
     [S_META_GET] = "SELECT value FROM meta WHERE name = ?1",
     [S_META_PUT] = "INSERT INTO meta(name, value) VALUES (?1, ?2)",
     [S_DEV_ADD] = "INSERT INTO devices(name, class, msisdn, status, created, tar, key_version,"
-                  " cntr_in, cntr_out) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8)",
+                  " cntr_in, cntr_out, bearers)"
+                  " SELECT ?1, ?2, nullif(?3, ''), ?4, ?5, ?6, 0, ?7, ?8, ?9"
+                  " WHERE NOT EXISTS (SELECT 1 FROM apps WHERE name = ?1)",
     [S_DEV_BY_ID] = "SELECT " DEV_COLS " FROM devices WHERE id = ?1",
     [S_DEV_BY_NAME] = "SELECT " DEV_COLS " FROM devices WHERE name = ?1",
     [S_DEV_BY_MSISDN] = "SELECT " DEV_COLS " FROM devices WHERE msisdn = ?1",
@@ -197,11 +278,16 @@ static const char *const sql[S_COUNT] = {
     [S_INBOX_ADD] = "INSERT INTO inbox(device_id, received, cntr, data) VALUES (?1, ?2, ?3, ?4)",
     [S_INBOX_SINCE] = "SELECT id, device_id, received, cntr, data FROM inbox WHERE id > ?1"
                       " ORDER BY id LIMIT ?2",
-    [S_CMD_ADD] = "INSERT INTO commands(device_id, created, updated, state, cntr, text, detail)"
-                  " VALUES (?1, ?2, ?2, 0, ?3, ?4, ?5)",
-    [S_CMD_QUEUED] = "SELECT " CMD_COLS CMD_FROM " WHERE c.state = 0 ORDER BY c.id LIMIT ?1",
+    [S_CMD_ADD] = "INSERT INTO commands(device_id, created, updated, state, cntr, text, detail,"
+                  " want) VALUES (?1, ?2, ?2, 0, ?3, ?4, ?5, ?6)",
+    /* What the SMS gateway sends: want sms, or auto for an SMS device
+     * without a live MQTT session (store.h). */
+    [S_CMD_QUEUED] = "SELECT " CMD_COLS CMD_FROM " WHERE c.state = 0 AND (c.want = 'sms'"
+                     " OR (c.want = '' AND (d.bearers & 1) <> 0 AND NOT " LIVE("c.device_id") "))"
+                     " ORDER BY c.id LIMIT ?1",
     [S_CMD_UPDATE] = "UPDATE commands SET state = ?2,"
                      " cntr = CASE WHEN ?3 = 0 THEN cntr ELSE ?3 END,"
+                     " bearer = CASE WHEN ?2 = 0 THEN '' ELSE bearer END,"
                      " detail = coalesce(?4, detail), updated = ?5 WHERE id = ?1",
     [S_CMD_GET] = "SELECT " CMD_COLS CMD_FROM " WHERE c.id = ?1",
     [S_CMD_BY_CNTR] = "SELECT " CMD_COLS CMD_FROM " WHERE c.device_id = ?1 AND c.cntr = ?2"
@@ -221,6 +307,36 @@ static const char *const sql[S_COUNT] = {
     [S_EVT_ALL] = "SELECT " EVT_COLS " FROM events WHERE id > ?1 AND time >= ?2 ORDER BY id",
     [S_EVT_DEV] = "SELECT " EVT_COLS " FROM events WHERE device_id = ?3 AND id > ?1"
                   " AND time >= ?2 ORDER BY id",
+    [S_CMD_QUEUED_MQTT] = "SELECT " CMD_COLS CMD_FROM " WHERE c.state = 0 AND c.want <> 'sms'"
+                          " AND " LIVE("c.device_id") " ORDER BY c.id LIMIT ?1",
+    [S_CMD_CLAIM] = "UPDATE commands SET state = 1, bearer = ?2,"
+                    " cntr = CASE WHEN ?3 = 0 THEN cntr ELSE ?3 END, detail = '', updated = ?4"
+                    " WHERE id = ?1 AND state = 0",
+    [S_SESS_SET] = "INSERT INTO sessions(device_id, connected, since) VALUES (?1, ?2, ?3)"
+                   " ON CONFLICT(device_id) DO UPDATE SET connected = excluded.connected,"
+                   " since = excluded.since",
+    [S_SESS_GET] = "SELECT connected, since FROM sessions WHERE device_id = ?1",
+    [S_SESS_RESET] = "UPDATE sessions SET connected = 0 WHERE connected = 1",
+    [S_REG_GEN] = "SELECT value FROM meta WHERE name = 'registry_gen'",
+    [S_CERT_ADD] = "INSERT INTO certs(device_id, app_id, serial, fp, subject, not_before,"
+                   " not_after, issued, status, revoked_at, reason, der)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, 0, 0, ?9)",
+    [S_CERT_BY_FP] = "SELECT " CERT_COLS " FROM certs WHERE fp = ?1",
+    [S_CERT_BY_SERIAL] = "SELECT " CERT_COLS " FROM certs WHERE serial = ?1",
+    [S_CERT_DER] = "SELECT der FROM certs WHERE id = ?1",
+    [S_CERT_REVOKE] = "UPDATE certs SET status = 1, revoked_at = ?2, reason = ?3"
+                      " WHERE serial = ?1 AND status = 0",
+    [S_CERT_LIST] = "SELECT " CERT_COLS " FROM certs WHERE (?1 = 0 OR device_id = ?1)"
+                    " AND (?2 = 0 OR app_id = ?2) AND (?3 = 0 OR status = 1) ORDER BY id",
+    [S_APP_ADD] = "INSERT INTO apps(name, role, created) SELECT ?1, ?2, ?3"
+                  " WHERE NOT EXISTS (SELECT 1 FROM devices WHERE name = ?1)",
+    [S_APP_BY_NAME] = "SELECT " APP_COLS " FROM apps WHERE name = ?1",
+    [S_APP_BY_ID] = "SELECT " APP_COLS " FROM apps WHERE id = ?1",
+    [S_APP_LIST] = "SELECT " APP_COLS " FROM apps ORDER BY id",
+    [S_TOK_SET] = "INSERT OR REPLACE INTO enrol_tokens(device_id, hash, expires, used)"
+                  " VALUES (?1, ?2, ?3, 0)",
+    [S_TOK_GET] = "SELECT hash, expires, used FROM enrol_tokens WHERE device_id = ?1",
+    [S_TOK_USE] = "UPDATE enrol_tokens SET used = 1 WHERE device_id = ?1 AND used = 0",
 };
 
 struct sq_store {
@@ -340,6 +456,7 @@ static void row_device(sqlite3_stmt *st, mg_device *d)
     d->key_version = sqlite3_column_int(st, 7);
     d->cntr_in = (uint64_t)sqlite3_column_int64(st, 8);
     d->cntr_out = (uint64_t)sqlite3_column_int64(st, 9);
+    d->bearers = (unsigned)sqlite3_column_int(st, 10);
 }
 
 static void row_command(sqlite3_stmt *st, mg_command *c)
@@ -355,6 +472,37 @@ static void row_command(sqlite3_stmt *st, mg_command *c)
     col_text(st, 7, c->detail, sizeof(c->detail));
     col_text(st, 8, c->smsc_id, sizeof(c->smsc_id));
     col_text(st, 9, c->msisdn, sizeof(c->msisdn));
+    col_text(st, 10, c->want, sizeof(c->want));
+    col_text(st, 11, c->bearer, sizeof(c->bearer));
+    col_text(st, 12, c->device, sizeof(c->device));
+}
+
+static void row_cert(sqlite3_stmt *st, mg_cert *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->id = sqlite3_column_int64(st, 0);
+    c->device_id = sqlite3_column_int64(st, 1);
+    c->app_id = sqlite3_column_int64(st, 2);
+    col_text(st, 3, c->serial, sizeof(c->serial));
+    const void *fp = sqlite3_column_blob(st, 4);
+    if (fp != NULL && sqlite3_column_bytes(st, 4) == 32)
+        memcpy(c->fp, fp, 32);
+    col_text(st, 5, c->subject, sizeof(c->subject));
+    c->not_before = sqlite3_column_int64(st, 6);
+    c->not_after = sqlite3_column_int64(st, 7);
+    c->issued = sqlite3_column_int64(st, 8);
+    c->status = (mg_cert_status)sqlite3_column_int(st, 9);
+    c->revoked_at = sqlite3_column_int64(st, 10);
+    c->reason = sqlite3_column_int(st, 11);
+}
+
+static void row_app(sqlite3_stmt *st, mg_app *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->id = sqlite3_column_int64(st, 0);
+    col_text(st, 1, a->name, sizeof(a->name));
+    col_text(st, 2, a->role, sizeof(a->role));
+    a->created = sqlite3_column_int64(st, 3);
 }
 
 static void row_event(sqlite3_stmt *st, mg_event *e)
@@ -394,6 +542,22 @@ typedef struct dev_visit { bool (*fn)(void *, const mg_device *); void *ctx; mg_
 typedef struct cmd_visit { bool (*fn)(void *, const mg_command *); void *ctx; mg_command row; } cmd_visit;
 typedef struct evt_visit { bool (*fn)(void *, const mg_event *); void *ctx; mg_event row; } evt_visit;
 typedef struct msg_visit { bool (*fn)(void *, const mg_inbox_msg *); void *ctx; mg_inbox_msg row; } msg_visit;
+typedef struct cert_visit { bool (*fn)(void *, const mg_cert *); void *ctx; mg_cert row; } cert_visit;
+typedef struct app_visit { bool (*fn)(void *, const mg_app *); void *ctx; mg_app row; } app_visit;
+
+static int visit_cert(sqlite3_stmt *st, void *arg)
+{
+    cert_visit *v = arg;
+    row_cert(st, &v->row);
+    return v->fn(v->ctx, &v->row) ? 1 : 0;
+}
+
+static int visit_app(sqlite3_stmt *st, void *arg)
+{
+    app_visit *v = arg;
+    row_app(st, &v->row);
+    return v->fn(v->ctx, &v->row) ? 1 : 0;
+}
 
 static int visit_device(sqlite3_stmt *st, void *arg)
 {
@@ -543,9 +707,9 @@ static mg_err sq_device_add(mg_store *s, mg_device *d)
 {
     sq_store *q = Q(s);
     int64_t created = now();
-    mg_err e = bind(q, q->st[S_DEV_ADD], "tttiibii", d->name, d->dev_class, d->msisdn,
+    mg_err e = bind(q, q->st[S_DEV_ADD], "tttiibiii", d->name, d->dev_class, d->msisdn,
                     (int64_t)d->status, created, (const void *)d->tar, (size_t)3,
-                    (int64_t)d->cntr_in, (int64_t)d->cntr_out);
+                    (int64_t)d->cntr_in, (int64_t)d->cntr_out, (int64_t)d->bearers);
     if (e != MG_OK)
         return e;
     int rc = sqlite3_step(q->st[S_DEV_ADD]);
@@ -557,6 +721,8 @@ static mg_err sq_device_add(mg_store *s, mg_device *d)
     }
     if (rc != SQLITE_DONE)
         return dberr(q, rc, "add device");
+    if (sqlite3_changes(q->db) != 1)
+        return mg_store_fail(s, MG_ERR_ARG, "name '%s' is taken by an application", d->name);
     d->id = sqlite3_last_insert_rowid(q->db);
     d->created = created;
     d->key_version = 0;
@@ -931,8 +1097,8 @@ static mg_err sq_cmd_enqueue(mg_store *s, mg_command *c)
     int64_t t = now();
     mg_err e = dev_status(q, c->device_id, &dst);
     if (e == MG_OK)
-        e = bind(q, q->st[S_CMD_ADD], "iiitt", c->device_id, t, (int64_t)c->cntr, c->text,
-                 c->detail);
+        e = bind(q, q->st[S_CMD_ADD], "iiittt", c->device_id, t, (int64_t)c->cntr, c->text,
+                 c->detail, c->want);
     if (e == MG_OK)
         e = run(q, S_CMD_ADD, "queue command");
     if (e == MG_OK) {
@@ -1107,6 +1273,290 @@ static mg_err sq_events(mg_store *s, int64_t after_id, int64_t device_id, int64_
     return e;
 }
 
+/* ---- commands on two bearers, MQTT sessions, registry generation ---------------------- */
+
+static mg_err sq_cmd_queued_mqtt(mg_store *s, size_t max, bool (*fn)(void *, const mg_command *),
+                                 void *ctx)
+{
+    sq_store *q = Q(s);
+    cmd_visit v = {.fn = fn, .ctx = ctx};
+    mg_err e = bind(q, q->st[S_CMD_QUEUED_MQTT], "i", limit_of(max));
+    if (e == MG_OK)
+        e = each_row(q, S_CMD_QUEUED_MQTT, visit_command, &v, "read queued MQTT commands");
+    return e;
+}
+
+static mg_err sq_cmd_claim(mg_store *s, int64_t id, const char *bearer, uint64_t cntr)
+{
+    sq_store *q = Q(s);
+    mg_err e = bind(q, q->st[S_CMD_CLAIM], "itii", id, bearer, (int64_t)cntr, now());
+    if (e == MG_OK)
+        e = run(q, S_CMD_CLAIM, "claim command");
+    if (e != MG_OK || sqlite3_changes(q->db) == 1)
+        return e;
+    e = bind(q, q->st[S_CMD_STATE], "i", id);
+    if (e == MG_OK)
+        e = one_row(q, S_CMD_STATE, "command state");
+    if (e == MG_ERR_KEY)
+        return mg_store_fail(s, e, "no command with id %lld", (long long)id);
+    if (e != MG_OK)
+        return e;
+    mg_cmd_state cur = (mg_cmd_state)sqlite3_column_int(q->st[S_CMD_STATE], 0);
+    done_with(q->st[S_CMD_STATE]);
+    return mg_store_fail(s, MG_ERR_STATE, "command %lld is %s, not queued", (long long)id,
+                         mg_cmd_state_name(cur));
+}
+
+static mg_err sq_session_set(mg_store *s, int64_t device_id, bool connected, int64_t when)
+{
+    sq_store *q = Q(s);
+    mg_err e = bind(q, q->st[S_SESS_SET], "iii", device_id, (int64_t)(connected ? 1 : 0), when);
+    if (e != MG_OK)
+        return e;
+    int rc = sqlite3_step(q->st[S_SESS_SET]);
+    done_with(q->st[S_SESS_SET]);
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return mg_store_fail(s, MG_ERR_KEY, "no device with id %lld", (long long)device_id);
+    return rc == SQLITE_DONE ? MG_OK : dberr(q, rc, "record MQTT session");
+}
+
+static mg_err sq_session_get(mg_store *s, int64_t device_id, bool *connected, int64_t *since)
+{
+    sq_store *q = Q(s);
+    *connected = false;
+    *since = 0;
+    mg_err e = bind(q, q->st[S_SESS_GET], "i", device_id);
+    if (e == MG_OK)
+        e = one_row(q, S_SESS_GET, "read MQTT session");
+    if (e == MG_ERR_KEY)
+        return MG_OK;
+    if (e == MG_OK) {
+        *connected = sqlite3_column_int(q->st[S_SESS_GET], 0) != 0;
+        *since = sqlite3_column_int64(q->st[S_SESS_GET], 1);
+        done_with(q->st[S_SESS_GET]);
+    }
+    return e;
+}
+
+static mg_err sq_session_reset(mg_store *s)
+{
+    return run(Q(s), S_SESS_RESET, "reset MQTT sessions");
+}
+
+static mg_err sq_registry_gen(mg_store *s, int64_t *gen)
+{
+    sq_store *q = Q(s);
+    mg_err e = one_row(q, S_REG_GEN, "read registry generation");
+    if (e == MG_ERR_KEY)
+        return mg_store_fail(s, MG_ERR_STORE, "the registry generation is missing");
+    if (e == MG_OK) {
+        *gen = sqlite3_column_int64(q->st[S_REG_GEN], 0);
+        done_with(q->st[S_REG_GEN]);
+    }
+    return e;
+}
+
+/* ---- certificates and applications ------------------------------------------------ */
+
+static mg_err sq_cert_add(mg_store *s, mg_cert *c, const uint8_t *der, size_t der_len)
+{
+    sq_store *q = Q(s);
+    int64_t t = now();
+    mg_err e = bind(q, q->st[S_CERT_ADD], "iitbtiiib", c->device_id, c->app_id, c->serial,
+                    (const void *)c->fp, (size_t)32, c->subject, c->not_before, c->not_after, t,
+                    (const void *)der, der_len);
+    if (e != MG_OK)
+        return e;
+    int rc = sqlite3_step(q->st[S_CERT_ADD]);
+    done_with(q->st[S_CERT_ADD]);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE)
+        return mg_store_fail(s, MG_ERR_ARG, "a certificate with serial %s or this fingerprint"
+                             " is already recorded", c->serial);
+    if (rc != SQLITE_DONE)
+        return dberr(q, rc, "record certificate");
+    c->id = sqlite3_last_insert_rowid(q->db);
+    c->issued = t;
+    c->status = MG_CERT_VALID;
+    c->revoked_at = 0;
+    c->reason = 0;
+    return MG_OK;
+}
+
+static mg_err one_cert(sq_store *q, int sid, mg_cert *c, const char *what)
+{
+    mg_err e = one_row(q, sid, "find certificate");
+    if (e == MG_OK) {
+        row_cert(q->st[sid], c);
+        done_with(q->st[sid]);
+    } else {
+        memset(c, 0, sizeof(*c));
+        if (e == MG_ERR_KEY)
+            e = mg_store_fail(&q->base, e, "no certificate with %s", what);
+    }
+    return e;
+}
+
+static mg_err sq_cert_by_fp(mg_store *s, const uint8_t fp[32], mg_cert *c)
+{
+    sq_store *q = Q(s);
+    mg_err e = bind(q, q->st[S_CERT_BY_FP], "b", (const void *)fp, (size_t)32);
+    return e != MG_OK ? e : one_cert(q, S_CERT_BY_FP, c, "this fingerprint");
+}
+
+static mg_err sq_cert_by_serial(mg_store *s, const char *serial, mg_cert *c)
+{
+    sq_store *q = Q(s);
+    mg_err e = bind(q, q->st[S_CERT_BY_SERIAL], "t", serial);
+    return e != MG_OK ? e : one_cert(q, S_CERT_BY_SERIAL, c, "this serial number");
+}
+
+static mg_err sq_cert_der(mg_store *s, int64_t id, uint8_t *buf, size_t cap, size_t *len)
+{
+    sq_store *q = Q(s);
+    mg_err e = bind(q, q->st[S_CERT_DER], "i", id);
+    if (e == MG_OK)
+        e = one_row(q, S_CERT_DER, "read certificate");
+    if (e == MG_ERR_KEY)
+        return mg_store_fail(s, e, "no certificate with id %lld", (long long)id);
+    if (e != MG_OK)
+        return e;
+    sqlite3_stmt *st = q->st[S_CERT_DER];
+    const void *p = sqlite3_column_blob(st, 0);
+    int n = sqlite3_column_bytes(st, 0);
+    if (p == NULL || n <= 0)
+        e = mg_store_fail(s, MG_ERR_FORMAT, "certificate %lld has no DER", (long long)id);
+    else if ((size_t)n > cap)
+        e = mg_store_fail(s, MG_ERR_BUF, "certificate %lld is %d octets, buffer %zu",
+                          (long long)id, n, cap);
+    else {
+        memcpy(buf, p, (size_t)n);
+        *len = (size_t)n;
+    }
+    done_with(st);
+    return e;
+}
+
+static mg_err sq_cert_revoke(mg_store *s, const char *serial, int reason, int64_t when)
+{
+    sq_store *q = Q(s);
+    mg_err e = bind(q, q->st[S_CERT_REVOKE], "tii", serial, when, (int64_t)reason);
+    if (e == MG_OK)
+        e = run(q, S_CERT_REVOKE, "revoke certificate");
+    if (e != MG_OK || sqlite3_changes(q->db) == 1)
+        return e;
+    mg_cert c;
+    e = sq_cert_by_serial(s, serial, &c);
+    if (e != MG_OK)
+        return e;
+    return mg_store_fail(s, MG_ERR_STATE, "certificate %s is already revoked", serial);
+}
+
+static mg_err sq_cert_list(mg_store *s, int64_t device_id, int64_t app_id, bool revoked_only,
+                           bool (*fn)(void *, const mg_cert *), void *ctx)
+{
+    sq_store *q = Q(s);
+    cert_visit v = {.fn = fn, .ctx = ctx};
+    mg_err e = bind(q, q->st[S_CERT_LIST], "iii", device_id, app_id,
+                    (int64_t)(revoked_only ? 1 : 0));
+    if (e == MG_OK)
+        e = each_row(q, S_CERT_LIST, visit_cert, &v, "list certificates");
+    return e;
+}
+
+static mg_err sq_app_add(mg_store *s, mg_app *a)
+{
+    sq_store *q = Q(s);
+    int64_t t = now();
+    mg_err e = bind(q, q->st[S_APP_ADD], "tti", a->name, a->role, t);
+    if (e != MG_OK)
+        return e;
+    int rc = sqlite3_step(q->st[S_APP_ADD]);
+    done_with(q->st[S_APP_ADD]);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE)
+        return mg_store_fail(s, MG_ERR_ARG, "application name '%s' is taken", a->name);
+    if (rc != SQLITE_DONE)
+        return dberr(q, rc, "add application");
+    if (sqlite3_changes(q->db) != 1)
+        return mg_store_fail(s, MG_ERR_ARG, "name '%s' is taken by a device", a->name);
+    a->id = sqlite3_last_insert_rowid(q->db);
+    a->created = t;
+    return MG_OK;
+}
+
+static mg_err sq_app_get(mg_store *s, int64_t id, const char *name, mg_app *a)
+{
+    sq_store *q = Q(s);
+    int sid = name != NULL ? S_APP_BY_NAME : S_APP_BY_ID;
+    mg_err e = name != NULL ? bind(q, q->st[sid], "t", name) : bind(q, q->st[sid], "i", id);
+    if (e == MG_OK)
+        e = one_row(q, sid, "look up application");
+    if (e == MG_OK) {
+        row_app(q->st[sid], a);
+        done_with(q->st[sid]);
+    } else if (e == MG_ERR_KEY) {
+        memset(a, 0, sizeof(*a));
+        if (name != NULL)
+            return mg_store_fail(s, e, "no application named %s", name);
+        return mg_store_fail(s, e, "no application with id %lld", (long long)id);
+    }
+    return e;
+}
+
+static mg_err sq_app_list(mg_store *s, bool (*fn)(void *, const mg_app *), void *ctx)
+{
+    app_visit v = {.fn = fn, .ctx = ctx};
+    return each_row(Q(s), S_APP_LIST, visit_app, &v, "list applications");
+}
+
+/* ---- enrolment tokens --------------------------------------------------------------- */
+
+static mg_err sq_token_set(mg_store *s, int64_t device_id, const uint8_t hash[32], int64_t expires)
+{
+    sq_store *q = Q(s);
+    mg_err e = bind(q, q->st[S_TOK_SET], "ibi", device_id, (const void *)hash, (size_t)32, expires);
+    if (e != MG_OK)
+        return e;
+    int rc = sqlite3_step(q->st[S_TOK_SET]);
+    done_with(q->st[S_TOK_SET]);
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return mg_store_fail(s, MG_ERR_KEY, "no device with id %lld", (long long)device_id);
+    return rc == SQLITE_DONE ? MG_OK : dberr(q, rc, "store enrolment token");
+}
+
+static mg_err sq_token_use(mg_store *s, int64_t device_id, const uint8_t hash[32], int64_t t)
+{
+    sq_store *q = Q(s);
+    mg_err e = op_begin(q);
+    if (e != MG_OK)
+        return e;
+    e = bind(q, q->st[S_TOK_GET], "i", device_id);
+    if (e == MG_OK)
+        e = one_row(q, S_TOK_GET, "read enrolment token");
+    if (e == MG_ERR_KEY)
+        e = mg_store_fail(s, MG_ERR_AUTH, "device %lld has no enrolment token", (long long)device_id);
+    if (e == MG_OK) {
+        sqlite3_stmt *st = q->st[S_TOK_GET];
+        const void *h = sqlite3_column_blob(st, 0);
+        bool same = h != NULL && sqlite3_column_bytes(st, 0) == 32 && mg_ct_equal(h, hash, 32);
+        int64_t expires = sqlite3_column_int64(st, 1);
+        bool used = sqlite3_column_int(st, 2) != 0;
+        done_with(st);
+        if (!same)
+            e = mg_store_fail(s, MG_ERR_AUTH, "wrong enrolment token");
+        else if (used)
+            e = mg_store_fail(s, MG_ERR_STATE, "the enrolment token was already used");
+        else if (t >= expires)
+            e = mg_store_fail(s, MG_ERR_STATE, "the enrolment token has expired");
+    }
+    if (e == MG_OK)
+        e = bind(q, q->st[S_TOK_USE], "i", device_id);
+    if (e == MG_OK)
+        e = run(q, S_TOK_USE, "spend enrolment token");
+    if (e == MG_OK && sqlite3_changes(q->db) != 1)
+        e = mg_store_fail(s, MG_ERR_STATE, "the enrolment token was already used");
+    return op_end(q, e);
+}
+
 /* ---- open / close ------------------------------------------------------------------ */
 
 static void sq_close(mg_store *s)
@@ -1153,6 +1603,23 @@ static const mg_store_ops sqlite_ops = {
     .busy_timeout = sq_busy_timeout,
     .event_add = sq_event_add,
     .events = sq_events,
+    .cmd_queued_mqtt = sq_cmd_queued_mqtt,
+    .cmd_claim = sq_cmd_claim,
+    .session_set = sq_session_set,
+    .session_get = sq_session_get,
+    .session_reset = sq_session_reset,
+    .registry_gen = sq_registry_gen,
+    .cert_add = sq_cert_add,
+    .cert_by_fp = sq_cert_by_fp,
+    .cert_by_serial = sq_cert_by_serial,
+    .cert_der = sq_cert_der,
+    .cert_revoke = sq_cert_revoke,
+    .cert_list = sq_cert_list,
+    .app_add = sq_app_add,
+    .app_get = sq_app_get,
+    .app_list = sq_app_list,
+    .token_set = sq_token_set,
+    .token_use = sq_token_use,
 };
 
 static mg_err exec(sq_store *q, const char *sqltext, const char *what)
@@ -1188,12 +1655,40 @@ static mg_err expect_text(sq_store *q, const char *sqltext, const char *want)
     return e;
 }
 
+/* Runs a query that must return no row (PRAGMA foreign_key_check). */
+static mg_err expect_no_rows(sq_store *q, const char *sqltext)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(q->db, sqltext, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return dberr(q, rc, sqltext);
+    mg_err e = MG_OK;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        e = mg_store_fail(&q->base, MG_ERR_STORE, "%s: the migrated database has rows that"
+                          " break a foreign key (table %s)", sqltext,
+                          sqlite3_column_text(st, 0) != NULL
+                              ? (const char *)sqlite3_column_text(st, 0) : "?");
+    else if (rc != SQLITE_DONE)
+        e = dberr(q, rc, sqltext);
+    (void)sqlite3_finalize(st); /* repeats the step's error, handled above */
+    return e;
+}
+
 static mg_err migrate(sq_store *q)
 {
     sqlite3_stmt *st = NULL;
-    mg_err e = exec(q, "BEGIN IMMEDIATE", "begin migration");
+    /* Migration 3 rebuilds the devices table: with foreign keys on, DROP
+     * TABLE would delete every key and command by cascade. The pragma has
+     * no effect inside a transaction, so it is set around it. */
+    mg_err e = exec(q, "PRAGMA foreign_keys=OFF", "migration: foreign keys off");
     if (e != MG_OK)
         return e;
+    e = exec(q, "BEGIN IMMEDIATE", "begin migration");
+    if (e != MG_OK) {
+        (void)exec(q, "PRAGMA foreign_keys=ON", "migration: foreign keys on");
+        return e;
+    }
     e = exec(q, "CREATE TABLE IF NOT EXISTS schema_version("
                 " version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)",
              "create schema_version");
@@ -1219,6 +1714,12 @@ static mg_err migrate(sq_store *q)
         (void)snprintf(ins, sizeof(ins),
                        "INSERT INTO schema_version(version, applied) VALUES (%d, %lld)", v + 1,
                        (long long)now());
+        if (q->base.keyless && migrations[v].step != NULL) {
+            e = mg_store_fail(&q->base, MG_ERR_STATE,
+                              "schema migration %d needs the master key: open the store with it"
+                              " once (any m2mguard command) before the broker", v + 1);
+            break;
+        }
         e = exec(q, migrations[v].pre, what);
         if (e == MG_OK && migrations[v].step != NULL)
             e = migrations[v].step(q);
@@ -1227,6 +1728,8 @@ static mg_err migrate(sq_store *q)
         if (e == MG_OK)
             e = exec(q, ins, what);
     }
+    if (e == MG_OK && cur < SCHEMA_VERSION)
+        e = expect_no_rows(q, "PRAGMA foreign_key_check");
     if (e == MG_OK)
         e = exec(q, "COMMIT", "commit migration");
     if (e != MG_OK && !sqlite3_get_autocommit(q->db)) {
@@ -1235,6 +1738,11 @@ static mg_err migrate(sq_store *q)
         (void)exec(q, "ROLLBACK", "rollback migration"); /* the first error is reported */
         memcpy(q->base.err, keep, sizeof(keep));
     }
+    mg_err fk = exec(q, "PRAGMA foreign_keys=ON", "migration: foreign keys on");
+    if (e == MG_OK)
+        e = fk;
+    if (e == MG_OK)
+        e = expect_text(q, "PRAGMA foreign_keys", "1");
     if (e == MG_OK)
         q->base.schema_version = SCHEMA_VERSION;
     return e;
@@ -1449,7 +1957,9 @@ mg_err mg_sqlite_open(const char *path, const uint8_t master[32], bool create, m
         return MG_ERR_STORE;
     }
     q->base.ops = &sqlite_ops;
-    memcpy(q->base.master, master, 32);
+    if (master != NULL)
+        memcpy(q->base.master, master, 32);
+    q->base.keyless = master == NULL;
     /* SQLite may create -wal and -shm while it opens and migrates: 0600. */
     mode_t old_umask = umask(077);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW |
@@ -1482,7 +1992,7 @@ mg_err mg_sqlite_open(const char *path, const uint8_t master[32], bool create, m
         if (rc != SQLITE_OK)
             e = dberr(q, rc, "prepare");
     }
-    if (e == MG_OK)
+    if (e == MG_OK && !q->base.keyless)
         e = master_check(q);
     (void)umask(old_umask);
     if (e != MG_OK) {

@@ -238,11 +238,18 @@ bool mg_store_msisdn_valid(const char *msisdn)
             return MG_ERR_ARG;                                                                 \
     } while (0)
 
+/* Key functions need the master key (a store opened without it refuses them). */
+#define NEED_KEYS(s)                                                                           \
+    do {                                                                                       \
+        if ((s)->keyless)                                                                      \
+            return mg_store_fail((s), MG_ERR_STATE, "the store was opened without the master key"); \
+    } while (0)
+
 mg_err mg_store_open(const char *path, const uint8_t master[32], bool create, mg_store **out)
 {
     if (out != NULL)
         *out = NULL;
-    if (path == NULL || master == NULL || out == NULL) {
+    if (path == NULL || out == NULL) {
         mg_store_open_fail("mg_store_open: NULL argument");
         return MG_ERR_ARG;
     }
@@ -250,6 +257,10 @@ mg_err mg_store_open(const char *path, const uint8_t master[32], bool create, mg
     if (strncmp(path, "postgresql:", 11) == 0 || strncmp(path, "postgres:", 9) == 0) {
         mg_store_open_fail("the PostgreSQL engine is not built in");
         return MG_ERR_UNSUPPORTED;
+    }
+    if (master == NULL && create) {
+        mg_store_open_fail("a new store needs the master key");
+        return MG_ERR_ARG;
     }
     return mg_sqlite_open(path, master, create, out);
 }
@@ -307,10 +318,16 @@ static mg_err device_check(mg_store *s, const mg_device *d)
     NEED(s, memchr(d->dev_class, 0, sizeof(d->dev_class)), "device class is too long");
     NEED(s, mg_store_class_valid(d->dev_class),
          "invalid device class: use up to 63 of A-Z a-z 0-9 . _ -, not starting with '-' or '.'");
-    NEED(s, memchr(d->msisdn, 0, sizeof(d->msisdn)) && d->msisdn[0] != '\0',
-         "MSISDN is empty or too long");
-    NEED(s, mg_store_msisdn_valid(d->msisdn),
-         "invalid MSISDN: use '+' and 1..15 digits, the first 1-9 (E.164)");
+    unsigned bearers = d->bearers == 0 ? MG_BEARER_SMS : d->bearers;
+    NEED(s, bearers <= (MG_BEARER_SMS | MG_BEARER_IP), "bad bearers %u", d->bearers);
+    NEED(s, memchr(d->msisdn, 0, sizeof(d->msisdn)), "MSISDN is too long");
+    if (bearers & MG_BEARER_SMS) {
+        NEED(s, d->msisdn[0] != '\0', "an SMS device needs an MSISDN");
+        NEED(s, mg_store_msisdn_valid(d->msisdn),
+             "invalid MSISDN: use '+' and 1..15 digits, the first 1-9 (E.164)");
+    } else {
+        NEED(s, d->msisdn[0] == '\0', "an IP-only device has no MSISDN");
+    }
     NEED(s, memcmp(d->tar, mg_sms_tar_backend, 3) != 0,
          "TAR 4d4700 is the backend's TAR in the secured-SMS profile; choose another");
     NEED(s, d->status <= MG_DEV_REVOKED, "bad device status %d", (int)d->status);
@@ -324,7 +341,11 @@ mg_err mg_store_device_add(mg_store *s, mg_device *d)
     NEED_HANDLE(s);
     NEED(s, d != NULL, "device_add: NULL device");
     mg_err e = device_check(s, d);
-    return e != MG_OK ? e : s->ops->device_add(s, d);
+    if (e != MG_OK)
+        return e;
+    if (d->bearers == 0)
+        d->bearers = MG_BEARER_SMS;
+    return s->ops->device_add(s, d);
 }
 
 mg_err mg_store_device_by_name(mg_store *s, const char *name, mg_device *d)
@@ -373,6 +394,7 @@ mg_err mg_store_device_delete(mg_store *s, int64_t id)
 mg_err mg_store_keys_put(mg_store *s, int64_t device_id, const mg_keyset *k)
 {
     NEED_HANDLE(s);
+    NEED_KEYS(s);
     NEED(s, k != NULL, "keys_put: NULL keyset");
     NEED(s, k->version >= 1 && k->version <= 15, "key version %d is not 1..15", k->version);
     NEED(s, mg_store_key_len_ok(k->alg, k->len), "key length %zu does not fit the algorithm",
@@ -384,6 +406,7 @@ mg_err mg_store_keys_put(mg_store *s, int64_t device_id, const mg_keyset *k)
 mg_err mg_store_keys_get(mg_store *s, int64_t device_id, int version, mg_keyset *k)
 {
     NEED_HANDLE(s);
+    NEED_KEYS(s);
     NEED(s, k != NULL, "keys_get: NULL keyset");
     NEED(s, version >= 0 && version <= 15, "key version %d is not 0..15", version);
     return s->ops->keys_get(s, device_id, version, k);
@@ -393,6 +416,7 @@ mg_err mg_store_keys_list(mg_store *s, int64_t device_id,
                           bool (*fn)(void *ctx, const mg_keyset *k), void *ctx)
 {
     NEED_HANDLE(s);
+    NEED_KEYS(s);
     NEED(s, fn != NULL, "keys_list: NULL callback");
     return s->ops->keys_list(s, device_id, fn, ctx);
 }
@@ -400,6 +424,7 @@ mg_err mg_store_keys_list(mg_store *s, int64_t device_id,
 mg_err mg_store_keys_activate(mg_store *s, int64_t device_id, int version)
 {
     NEED_HANDLE(s);
+    NEED_KEYS(s);
     NEED(s, version >= 1 && version <= 15, "key version %d is not 1..15", version);
     return s->ops->keys_activate(s, device_id, version);
 }
@@ -447,6 +472,8 @@ mg_err mg_store_inbox_since(mg_store *s, int64_t after_id, size_t max,
 
 /* ---- commands -------------------------------------------------------------- */
 
+static bool want_ok(const char *w);
+
 mg_err mg_store_cmd_enqueue(mg_store *s, mg_command *c)
 {
     NEED_HANDLE(s);
@@ -454,6 +481,8 @@ mg_err mg_store_cmd_enqueue(mg_store *s, mg_command *c)
     NEED(s, memchr(c->text, 0, sizeof(c->text)) && c->text[0] != '\0',
          "command text is empty or too long");
     NEED(s, memchr(c->detail, 0, sizeof(c->detail)), "command detail is too long");
+    NEED(s, memchr(c->want, 0, sizeof(c->want)) && want_ok(c->want),
+         "a command's bearer is \"\" (auto), \"sms\" or \"mqtt\"");
     NEED(s, c->cntr <= MG_STORE_CNTR_MAX, "counter out of range");
     return s->ops->cmd_enqueue(s, c);
 }
@@ -587,18 +616,22 @@ mg_err mg_store_device_provision(mg_store *s, mg_device *d, mg_alg alg, size_t k
 {
     NEED_HANDLE(s);
     NEED(s, d != NULL && out != NULL, "device_provision: NULL argument");
+    NEED_KEYS(s);
     mg_keyset_wipe(out);
-    NEED(s, mg_store_key_len_ok(alg, key_len), "key length %zu does not fit the algorithm",
-         key_len);
     mg_err e = device_check(s, d);
     if (e != MG_OK)
         return e;
-    out->version = 1;
-    out->alg = alg;
-    out->len = key_len;
+    if (d->bearers == 0)
+        d->bearers = MG_BEARER_SMS;
+    bool sms = (d->bearers & MG_BEARER_SMS) != 0;
+    NEED(s, !sms || mg_store_key_len_ok(alg, key_len), "key length %zu does not fit the algorithm",
+         key_len);
+    out->version = sms ? 1 : 0;
+    out->alg = sms ? alg : MG_ALG_NONE;
+    out->len = sms ? key_len : 0;
     out->state = MG_KEY_ACTIVE;
-    if (mg_crypto_random(out->kic, key_len) != MG_OK ||
-        mg_crypto_random(out->kid, key_len) != MG_OK) {
+    if (sms && (mg_crypto_random(out->kic, key_len) != MG_OK ||
+                mg_crypto_random(out->kid, key_len) != MG_OK)) {
         mg_keyset_wipe(out);
         return mg_store_fail(s, MG_ERR_CRYPTO, "the random generator failed");
     }
@@ -608,7 +641,7 @@ mg_err mg_store_device_provision(mg_store *s, mg_device *d, mg_alg alg, size_t k
         return e;
     }
     e = s->ops->device_add(s, d);
-    if (e == MG_OK)
+    if (e == MG_OK && sms)
         e = s->ops->keys_put(s, d->id, out);
     if (e == MG_OK) {
         mg_event ev;
@@ -616,8 +649,12 @@ mg_err mg_store_device_provision(mg_store *s, mg_device *d, mg_alg alg, size_t k
         ev.device_id = d->id;
         (void)snprintf(ev.bearer, sizeof(ev.bearer), "cli");
         (void)snprintf(ev.kind, sizeof(ev.kind), "device_add");
-        (void)snprintf(ev.reason, sizeof(ev.reason), "device %s added (%s, %s, key version 1)",
-                       d->name, d->msisdn, mg_store_alg_label(alg, key_len));
+        if (!sms)
+            (void)snprintf(ev.reason, sizeof(ev.reason), "device %s added (IP only)", d->name);
+        else
+            (void)snprintf(ev.reason, sizeof(ev.reason), "device %s added (%s%s, %s, key version 1)",
+                           d->name, d->msisdn, (d->bearers & MG_BEARER_IP) ? " and IP" : "",
+                           mg_store_alg_label(alg, key_len));
         e = s->ops->event_add(s, &ev);
     }
     if (e == MG_OK && before_commit != NULL) {
@@ -632,7 +669,7 @@ mg_err mg_store_device_provision(mg_store *s, mg_device *d, mg_alg alg, size_t k
         d->key_version = 0;
         return e;
     }
-    d->key_version = 1;
+    d->key_version = sms ? 1 : 0;
     return MG_OK;
 }
 
@@ -640,6 +677,7 @@ mg_err mg_store_key_rotate(mg_store *s, int64_t device_id, int64_t *cmd_id, int 
                            int *new_version)
 {
     NEED_HANDLE(s);
+    NEED_KEYS(s);
     mg_device d;
     mg_keyset cur, next;
     mg_command c;
@@ -673,6 +711,7 @@ mg_err mg_store_key_rotate(mg_store *s, int64_t device_id, int64_t *cmd_id, int 
     if (e == MG_OK) {
         c.device_id = device_id;
         (void)snprintf(c.text, sizeof(c.text), "key-rotate %d", new_v);
+        (void)snprintf(c.want, sizeof(c.want), "sms"); /* the keys travel in secured SMS */
         e = s->ops->cmd_enqueue(s, &c);
     }
     e = tx_end(s, e);
@@ -685,4 +724,202 @@ mg_err mg_store_key_rotate(mg_store *s, int64_t device_id, int64_t *cmd_id, int 
     if (new_version != NULL)
         *new_version = new_v;
     return MG_OK;
+}
+
+/* ---- commands on two bearers --------------------------------------------------- */
+
+static bool want_ok(const char *w)
+{
+    return w != NULL && (w[0] == '\0' || strcmp(w, "sms") == 0 || strcmp(w, "mqtt") == 0);
+}
+
+mg_err mg_store_cmd_enqueue_on(mg_store *s, mg_command *c, const char *want)
+{
+    NEED_HANDLE(s);
+    NEED(s, c != NULL, "cmd_enqueue_on: NULL command");
+    NEED(s, want_ok(want), "a command's bearer is \"\" (auto), \"sms\" or \"mqtt\"");
+    (void)snprintf(c->want, sizeof(c->want), "%s", want);
+    return mg_store_cmd_enqueue(s, c);
+}
+
+mg_err mg_store_cmd_queued_mqtt(mg_store *s, size_t max,
+                                bool (*fn)(void *ctx, const mg_command *c), void *ctx)
+{
+    NEED_HANDLE(s);
+    NEED(s, fn != NULL, "cmd_queued_mqtt: NULL callback");
+    return s->ops->cmd_queued_mqtt(s, max, fn, ctx);
+}
+
+mg_err mg_store_cmd_claim(mg_store *s, int64_t id, const char *bearer, uint64_t cntr)
+{
+    NEED_HANDLE(s);
+    NEED(s, bearer != NULL && (strcmp(bearer, "sms") == 0 || strcmp(bearer, "mqtt") == 0),
+         "a command is claimed for \"sms\" or \"mqtt\"");
+    NEED(s, cntr <= MG_STORE_CNTR_MAX, "counter out of range");
+    return s->ops->cmd_claim(s, id, bearer, cntr);
+}
+
+/* ---- MQTT sessions, registry generation --------------------------------------------- */
+
+mg_err mg_store_session_set(mg_store *s, int64_t device_id, bool connected, int64_t when)
+{
+    NEED_HANDLE(s);
+    return s->ops->session_set(s, device_id, connected, when);
+}
+
+mg_err mg_store_session_get(mg_store *s, int64_t device_id, bool *connected, int64_t *since)
+{
+    NEED_HANDLE(s);
+    NEED(s, connected != NULL && since != NULL, "session_get: NULL argument");
+    return s->ops->session_get(s, device_id, connected, since);
+}
+
+mg_err mg_store_session_reset(mg_store *s)
+{
+    NEED_HANDLE(s);
+    return s->ops->session_reset(s);
+}
+
+mg_err mg_store_registry_gen(mg_store *s, int64_t *gen)
+{
+    NEED_HANDLE(s);
+    NEED(s, gen != NULL, "registry_gen: NULL argument");
+    return s->ops->registry_gen(s, gen);
+}
+
+/* ---- certificates ------------------------------------------------------------ */
+
+const char *mg_cert_status_name(mg_cert_status st)
+{
+    switch (st) {
+    case MG_CERT_VALID: return "valid";
+    case MG_CERT_REVOKED: return "revoked";
+    }
+    return "unknown";
+}
+
+/* Serial numbers: lowercase hex, 2..40 digits (1..20 octets), even length. */
+static bool serial_ok(const char *serial)
+{
+    if (serial == NULL)
+        return false;
+    size_t n = 0;
+    for (; serial[n] != '\0'; n++)
+        if (n >= MG_SERIAL_HEX_MAX - 1 ||
+            !((serial[n] >= '0' && serial[n] <= '9') || (serial[n] >= 'a' && serial[n] <= 'f')))
+            return false;
+    return n >= 2 && n % 2 == 0;
+}
+
+mg_err mg_store_cert_add(mg_store *s, mg_cert *c, const uint8_t *der, size_t der_len)
+{
+    NEED_HANDLE(s);
+    NEED(s, c != NULL && der != NULL, "cert_add: NULL argument");
+    NEED(s, der_len > 0 && der_len <= MG_CERT_DER_MAX, "certificate of %zu octets", der_len);
+    NEED(s, (c->device_id > 0) != (c->app_id > 0),
+         "a certificate belongs to exactly one device or application");
+    NEED(s, serial_ok(c->serial), "serial number must be 1..20 octets in lowercase hex");
+    NEED(s, memchr(c->subject, 0, sizeof(c->subject)) && c->subject[0] != '\0',
+         "certificate subject is empty or too long");
+    NEED(s, c->not_before < c->not_after, "certificate validity ends before it starts");
+    return s->ops->cert_add(s, c, der, der_len);
+}
+
+mg_err mg_store_cert_by_fp(mg_store *s, const uint8_t fp[32], mg_cert *c)
+{
+    NEED_HANDLE(s);
+    NEED(s, fp != NULL && c != NULL, "cert_by_fp: NULL argument");
+    return s->ops->cert_by_fp(s, fp, c);
+}
+
+mg_err mg_store_cert_by_serial(mg_store *s, const char *serial, mg_cert *c)
+{
+    NEED_HANDLE(s);
+    NEED(s, c != NULL, "cert_by_serial: NULL argument");
+    NEED(s, serial_ok(serial), "serial number must be 1..20 octets in lowercase hex");
+    return s->ops->cert_by_serial(s, serial, c);
+}
+
+mg_err mg_store_cert_der(mg_store *s, int64_t id, uint8_t *buf, size_t cap, size_t *len)
+{
+    NEED_HANDLE(s);
+    NEED(s, buf != NULL && len != NULL, "cert_der: NULL argument");
+    return s->ops->cert_der(s, id, buf, cap, len);
+}
+
+mg_err mg_store_cert_revoke(mg_store *s, const char *serial, int reason, int64_t when)
+{
+    NEED_HANDLE(s);
+    NEED(s, serial_ok(serial), "serial number must be 1..20 octets in lowercase hex");
+    /* RFC 5280 5.3.1: 0..10 without 7 (unused). */
+    NEED(s, reason >= 0 && reason <= 10 && reason != 7, "CRLReason %d is not defined", reason);
+    NEED(s, when > 0, "revocation time %lld", (long long)when);
+    return s->ops->cert_revoke(s, serial, reason, when);
+}
+
+mg_err mg_store_cert_list(mg_store *s, int64_t device_id, int64_t app_id, bool revoked_only,
+                          bool (*fn)(void *ctx, const mg_cert *c), void *ctx)
+{
+    NEED_HANDLE(s);
+    NEED(s, fn != NULL, "cert_list: NULL callback");
+    NEED(s, device_id >= 0 && app_id >= 0, "cert_list: negative id");
+    return s->ops->cert_list(s, device_id, app_id, revoked_only, fn, ctx);
+}
+
+/* ---- applications -------------------------------------------------------------- */
+
+bool mg_store_role_valid(const char *role)
+{
+    return role != NULL && strlen(role) < MG_ROLE_MAX && mg_store_name_valid(role);
+}
+
+mg_err mg_store_app_add(mg_store *s, mg_app *a)
+{
+    NEED_HANDLE(s);
+    NEED(s, a != NULL, "app_add: NULL application");
+    NEED(s, memchr(a->name, 0, sizeof(a->name)) && mg_store_name_valid(a->name),
+         "invalid application name: use 1..63 of A-Z a-z 0-9 . _ -, not starting with '-' or '.'");
+    NEED(s, memchr(a->role, 0, sizeof(a->role)) && mg_store_role_valid(a->role),
+         "invalid role: use 1..31 of A-Z a-z 0-9 . _ -, not starting with '-' or '.'");
+    return s->ops->app_add(s, a);
+}
+
+mg_err mg_store_app_by_name(mg_store *s, const char *name, mg_app *a)
+{
+    NEED_HANDLE(s);
+    NEED(s, name != NULL && a != NULL, "app_by_name: NULL argument");
+    return s->ops->app_get(s, 0, name, a);
+}
+
+mg_err mg_store_app_by_id(mg_store *s, int64_t id, mg_app *a)
+{
+    NEED_HANDLE(s);
+    NEED(s, a != NULL, "app_by_id: NULL argument");
+    return s->ops->app_get(s, id, NULL, a);
+}
+
+mg_err mg_store_app_list(mg_store *s, bool (*fn)(void *ctx, const mg_app *a), void *ctx)
+{
+    NEED_HANDLE(s);
+    NEED(s, fn != NULL, "app_list: NULL callback");
+    return s->ops->app_list(s, fn, ctx);
+}
+
+/* ---- enrolment tokens ------------------------------------------------------------ */
+
+mg_err mg_store_enrol_token_set(mg_store *s, int64_t device_id, const uint8_t hash[32],
+                                int64_t expires)
+{
+    NEED_HANDLE(s);
+    NEED(s, hash != NULL, "enrol_token_set: NULL hash");
+    NEED(s, expires > 0, "enrolment token without an expiry");
+    return s->ops->token_set(s, device_id, hash, expires);
+}
+
+mg_err mg_store_enrol_token_use(mg_store *s, int64_t device_id, const uint8_t hash[32],
+                                int64_t now)
+{
+    NEED_HANDLE(s);
+    NEED(s, hash != NULL, "enrol_token_use: NULL hash");
+    return s->ops->token_use(s, device_id, hash, now);
 }

@@ -41,6 +41,7 @@ struct mg_store {
     const mg_store_ops *ops;
     int schema_version;
     uint8_t master[32]; /* key-wrapping key; wiped by mg_store_close */
+    bool keyless;       /* opened without the master key: key functions refused */
     char err[MG_STORE_ERR_MAX];
 };
 
@@ -78,6 +79,25 @@ struct mg_store_ops {
     mg_err (*cmd_by_cntr)(mg_store *s, int64_t device_id, uint64_t cntr, mg_command *c);
     mg_err (*cmd_waiting_by_cntr)(mg_store *s, int64_t device_id, uint64_t cntr, mg_command *c);
     mg_err (*cmd_complete)(mg_store *s, int64_t id, mg_cmd_state st, const char *detail);
+    mg_err (*cmd_queued_mqtt)(mg_store *s, size_t max, bool (*fn)(void *, const mg_command *),
+                              void *ctx);
+    mg_err (*cmd_claim)(mg_store *s, int64_t id, const char *bearer, uint64_t cntr);
+    mg_err (*session_set)(mg_store *s, int64_t device_id, bool connected, int64_t when);
+    mg_err (*session_get)(mg_store *s, int64_t device_id, bool *connected, int64_t *since);
+    mg_err (*session_reset)(mg_store *s);
+    mg_err (*registry_gen)(mg_store *s, int64_t *gen);
+    mg_err (*cert_add)(mg_store *s, mg_cert *c, const uint8_t *der, size_t der_len);
+    mg_err (*cert_by_fp)(mg_store *s, const uint8_t fp[32], mg_cert *c);
+    mg_err (*cert_by_serial)(mg_store *s, const char *serial, mg_cert *c);
+    mg_err (*cert_der)(mg_store *s, int64_t id, uint8_t *buf, size_t cap, size_t *len);
+    mg_err (*cert_revoke)(mg_store *s, const char *serial, int reason, int64_t when);
+    mg_err (*cert_list)(mg_store *s, int64_t device_id, int64_t app_id, bool revoked_only,
+                        bool (*fn)(void *, const mg_cert *), void *ctx);
+    mg_err (*app_add)(mg_store *s, mg_app *a);
+    mg_err (*app_get)(mg_store *s, int64_t id, const char *name, mg_app *a);
+    mg_err (*app_list)(mg_store *s, bool (*fn)(void *, const mg_app *), void *ctx);
+    mg_err (*token_set)(mg_store *s, int64_t device_id, const uint8_t hash[32], int64_t expires);
+    mg_err (*token_use)(mg_store *s, int64_t device_id, const uint8_t hash[32], int64_t now);
     mg_err (*cmd_set_smsc_id)(mg_store *s, int64_t id, const char *smsc_id);
     mg_err (*cmd_by_smsc_id)(mg_store *s, const char *smsc_id, mg_command *c);
     mg_err (*busy_timeout)(mg_store *s, int ms);

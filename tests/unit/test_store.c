@@ -174,16 +174,16 @@ static void test_open_migrate(void **state)
 {
     (void)state;
     mg_store *s = fresh();
-    assert_int_equal(mg_store_schema_version(s), 2);
+    assert_int_equal(mg_store_schema_version(s), 3);
     assert_string_equal(mg_store_errmsg(s), "");
     mg_store_close(s);
     /* open again: no migration runs twice */
     assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_OK);
-    assert_int_equal(mg_store_schema_version(s), 2);
+    assert_int_equal(mg_store_schema_version(s), 3);
     mg_store_close(s);
     assert_int_equal(mg_store_open(dbpath, master, true, &s), MG_OK);
     mg_store_close(s);
-    assert_int_equal(count_rows("SELECT count(*) FROM schema_version"), 2);
+    assert_int_equal(count_rows("SELECT count(*) FROM schema_version"), 3);
     assert_int_equal(count_rows("SELECT count(*) FROM sqlite_master WHERE name = 'events_time'"), 1);
 
     /* journal mode persisted as WAL */
@@ -907,7 +907,7 @@ static void test_migration_rewraps(void **state)
     if (oe != MG_OK)
         fprintf(stderr, "open: %s\n", mg_store_errmsg(NULL));
     assert_int_equal(oe, MG_OK);
-    assert_int_equal(mg_store_schema_version(s), 2);
+    assert_int_equal(mg_store_schema_version(s), 3);
     mg_keyset g;
     assert_int_equal(mg_store_keys_get(s, 7, 0, &g), MG_OK);
     assert_int_equal(g.version, 1);
@@ -1437,6 +1437,306 @@ static void test_arguments(void **state)
     mg_store_close(s);
 }
 
+
+/* ---- issue 10: bearers, certificates, applications, tokens, sessions ----------- */
+
+static void test_ip_devices(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    mg_device a = dev("cam-1", ""), b = dev("cam-2", ""), c = dev("both-1", "+4911"),
+              bad = dev("bad", "+4912");
+    a.bearers = b.bearers = MG_BEARER_IP;
+    c.bearers = MG_BEARER_SMS | MG_BEARER_IP;
+    assert_int_equal(mg_store_device_add(s, &a), MG_OK);
+    assert_int_equal(mg_store_device_add(s, &b), MG_OK); /* two devices without an MSISDN */
+    assert_int_equal(mg_store_device_add(s, &c), MG_OK);
+    bad.bearers = MG_BEARER_IP; /* an IP-only device with an MSISDN */
+    assert_int_equal(mg_store_device_add(s, &bad), MG_ERR_ARG);
+    mg_device sms_no_number = dev("nonum", "");
+    assert_int_equal(mg_store_device_add(s, &sms_no_number), MG_ERR_ARG);
+    bad.bearers = 4;
+    assert_int_equal(mg_store_device_add(s, &bad), MG_ERR_ARG);
+    mg_device g;
+    assert_int_equal(mg_store_device_by_name(s, "cam-2", &g), MG_OK);
+    assert_int_equal(g.bearers, MG_BEARER_IP);
+    assert_string_equal(g.msisdn, "");
+    assert_int_equal(mg_store_device_by_msisdn(s, "", &g), MG_ERR_KEY);
+    assert_int_equal(mg_store_device_by_name(s, "both-1", &g), MG_OK);
+    assert_int_equal(g.bearers, MG_BEARER_SMS | MG_BEARER_IP);
+    /* an old caller that leaves bearers 0 gets an SMS device */
+    mg_device old = dev("old-1", "+4913");
+    assert_int_equal(mg_store_device_add(s, &old), MG_OK);
+    assert_int_equal(old.bearers, MG_BEARER_SMS);
+    /* provisioning an IP-only device makes no SMS keys */
+    mg_device p = dev("cam-3", "");
+    p.bearers = MG_BEARER_IP;
+    mg_keyset k;
+    assert_int_equal(mg_store_device_provision(s, &p, MG_ALG_AES, 16, &k, NULL, NULL), MG_OK);
+    assert_int_equal(p.key_version, 0);
+    assert_int_equal(k.version, 0);
+    assert_int_equal(mg_store_keys_get(s, p.id, 0, &k), MG_ERR_KEY);
+    mg_store_close(s);
+}
+
+static bool collect_cert(void *ctx, const mg_cert *c)
+{
+    mg_cert *out = ctx;
+    out[0].id++; /* count in out[0].id, keep the last in out[1] */
+    out[1] = *c;
+    return true;
+}
+
+static mg_cert cert_row(int64_t dev_id, int64_t app_id, const char *serial, uint8_t fpfill)
+{
+    mg_cert c;
+    memset(&c, 0, sizeof(c));
+    c.device_id = dev_id;
+    c.app_id = app_id;
+    snprintf(c.serial, sizeof(c.serial), "%s", serial);
+    memset(c.fp, fpfill, sizeof(c.fp));
+    snprintf(c.subject, sizeof(c.subject), "cam-1");
+    c.not_before = 1000;
+    c.not_after = 2000;
+    return c;
+}
+
+static void test_certs_and_generation(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    mg_device a = dev("cam-1", "");
+    a.bearers = MG_BEARER_IP;
+    assert_int_equal(mg_store_device_add(s, &a), MG_OK);
+    static const uint8_t der[] = {0x30, 0x03, 0x02, 0x01, 0x01};
+    int64_t g0 = -1, g1 = -1, g2 = -1;
+    assert_int_equal(mg_store_registry_gen(s, &g0), MG_OK);
+    mg_cert c = cert_row(a.id, 0, "0a1b2c3d", 0x11);
+    assert_int_equal(mg_store_cert_add(s, &c, der, sizeof(der)), MG_OK);
+    assert_true(c.id > 0 && c.issued > 0);
+    mg_cert dup = cert_row(a.id, 0, "0a1b2c3d", 0x22);
+    assert_int_equal(mg_store_cert_add(s, &dup, der, sizeof(der)), MG_ERR_ARG); /* serial */
+    dup = cert_row(a.id, 0, "0a1b2c3e", 0x11);
+    assert_int_equal(mg_store_cert_add(s, &dup, der, sizeof(der)), MG_ERR_ARG); /* fingerprint */
+    dup = cert_row(a.id, 0, "0A1B", 0x33); /* upper-case serial */
+    assert_int_equal(mg_store_cert_add(s, &dup, der, sizeof(der)), MG_ERR_ARG);
+    dup = cert_row(a.id, 5, "0a1c", 0x33); /* two owners */
+    assert_int_equal(mg_store_cert_add(s, &dup, der, sizeof(der)), MG_ERR_ARG);
+    dup = cert_row(a.id, 0, "0a1c", 0x33);
+    dup.not_after = dup.not_before;
+    assert_int_equal(mg_store_cert_add(s, &dup, der, sizeof(der)), MG_ERR_ARG);
+    uint8_t fp[32];
+    memset(fp, 0x11, sizeof(fp));
+    mg_cert g;
+    assert_int_equal(mg_store_cert_by_fp(s, fp, &g), MG_OK);
+    assert_string_equal(g.serial, "0a1b2c3d");
+    assert_int_equal(g.device_id, a.id);
+    assert_int_equal(g.status, MG_CERT_VALID);
+    fp[0] ^= 1;
+    assert_int_equal(mg_store_cert_by_fp(s, fp, &g), MG_ERR_KEY);
+    uint8_t buf[16];
+    size_t n = 0;
+    assert_int_equal(mg_store_cert_der(s, c.id, buf, sizeof(buf), &n), MG_OK);
+    assert_int_equal(n, sizeof(der));
+    assert_memory_equal(buf, der, n);
+    assert_int_equal(mg_store_cert_der(s, c.id, buf, 2, &n), MG_ERR_BUF);
+    assert_int_equal(mg_store_registry_gen(s, &g1), MG_OK);
+    assert_int_equal(g1, g0); /* issuing changes nothing a session depends on */
+    assert_int_equal(mg_store_cert_revoke(s, "0a1b2c3d", 1, 1500), MG_OK);
+    assert_int_equal(mg_store_cert_revoke(s, "0a1b2c3d", 1, 1500), MG_ERR_STATE);
+    assert_int_equal(mg_store_cert_revoke(s, "ffff", 1, 1500), MG_ERR_KEY);
+    assert_int_equal(mg_store_cert_revoke(s, "0a1b2c3d", 7, 1500), MG_ERR_ARG); /* no reason 7 */
+    assert_int_equal(mg_store_cert_by_serial(s, "0a1b2c3d", &g), MG_OK);
+    assert_int_equal(g.status, MG_CERT_REVOKED);
+    assert_int_equal(g.revoked_at, 1500);
+    assert_int_equal(g.reason, 1);
+    assert_int_equal(mg_store_registry_gen(s, &g2), MG_OK);
+    assert_true(g2 > g1);
+    assert_int_equal(mg_store_device_set_status(s, a.id, MG_DEV_QUARANTINED), MG_OK);
+    assert_int_equal(mg_store_registry_gen(s, &g1), MG_OK);
+    assert_true(g1 > g2);
+    mg_cert out[2];
+    memset(out, 0, sizeof(out));
+    assert_int_equal(mg_store_cert_list(s, 0, 0, true, collect_cert, out), MG_OK);
+    assert_int_equal(out[0].id, 1);
+    assert_string_equal(out[1].serial, "0a1b2c3d");
+    mg_store_close(s);
+}
+
+static void test_apps_and_tokens(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    mg_device a = dev("cam-1", "");
+    a.bearers = MG_BEARER_IP;
+    assert_int_equal(mg_store_device_add(s, &a), MG_OK);
+    mg_app app;
+    memset(&app, 0, sizeof(app));
+    snprintf(app.name, sizeof(app.name), "cam-1");
+    snprintf(app.role, sizeof(app.role), "operator");
+    assert_int_equal(mg_store_app_add(s, &app), MG_ERR_ARG); /* a device's name */
+    snprintf(app.name, sizeof(app.name), "dashboard");
+    snprintf(app.role, sizeof(app.role), "no role");
+    assert_int_equal(mg_store_app_add(s, &app), MG_ERR_ARG);
+    snprintf(app.role, sizeof(app.role), "telemetry-reader");
+    assert_int_equal(mg_store_app_add(s, &app), MG_OK);
+    assert_int_equal(mg_store_app_add(s, &app), MG_ERR_ARG); /* taken */
+    mg_device clash = dev("dashboard", "+4917");
+    assert_int_equal(mg_store_device_add(s, &clash), MG_ERR_ARG);
+    mg_app g;
+    assert_int_equal(mg_store_app_by_name(s, "dashboard", &g), MG_OK);
+    assert_string_equal(g.role, "telemetry-reader");
+    assert_int_equal(mg_store_app_by_id(s, g.id, &g), MG_OK);
+    int64_t app_id = g.id;
+    assert_int_equal(mg_store_app_by_name(s, "nobody", &g), MG_ERR_KEY);
+    mg_cert c = cert_row(0, app_id, "01", 0x44);
+    static const uint8_t der[] = {0x30, 0x00};
+    assert_int_equal(mg_store_cert_add(s, &c, der, sizeof(der)), MG_OK);
+
+    uint8_t h[32], wrong[32];
+    memset(h, 0xa5, sizeof(h));
+    memcpy(wrong, h, sizeof(h));
+    wrong[31] ^= 1;
+    assert_int_equal(mg_store_enrol_token_use(s, a.id, h, 100), MG_ERR_AUTH); /* none yet */
+    assert_int_equal(mg_store_enrol_token_set(s, a.id, h, 200), MG_OK);
+    assert_int_equal(mg_store_enrol_token_set(s, 999, h, 200), MG_ERR_KEY);
+    assert_int_equal(mg_store_enrol_token_use(s, a.id, wrong, 100), MG_ERR_AUTH);
+    assert_int_equal(mg_store_enrol_token_use(s, a.id, h, 200), MG_ERR_STATE); /* expired */
+    assert_int_equal(mg_store_enrol_token_use(s, a.id, h, 199), MG_OK);
+    assert_int_equal(mg_store_enrol_token_use(s, a.id, h, 199), MG_ERR_STATE); /* spent */
+    assert_int_equal(mg_store_enrol_token_set(s, a.id, h, 300), MG_OK);      /* a new one */
+    assert_int_equal(mg_store_enrol_token_use(s, a.id, h, 250), MG_OK);
+    assert_int_equal(count_rows("SELECT count(*) FROM enrol_tokens WHERE hash = x'" 
+                                "a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5'"), 1);
+    mg_store_close(s);
+}
+
+static bool first_cmd(void *ctx, const mg_command *c)
+{
+    mg_command *out = ctx;
+    if (out->id == 0)
+        *out = *c;
+    return true;
+}
+
+static int64_t listed(mg_store *s, bool mqtt)
+{
+    mg_command c;
+    memset(&c, 0, sizeof(c));
+    if (mqtt)
+        assert_int_equal(mg_store_cmd_queued_mqtt(s, 10, first_cmd, &c), MG_OK);
+    else
+        assert_int_equal(mg_store_cmd_queued(s, 10, first_cmd, &c), MG_OK);
+    return c.id;
+}
+
+static void test_two_bearers(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    mg_device d = dev("lock-1", "+4921"), ip = dev("cam-1", "");
+    d.bearers = MG_BEARER_SMS | MG_BEARER_IP;
+    ip.bearers = MG_BEARER_IP;
+    assert_int_equal(mg_store_device_add(s, &d), MG_OK);
+    assert_int_equal(mg_store_device_add(s, &ip), MG_OK);
+    mg_command c;
+    memset(&c, 0, sizeof(c));
+    c.device_id = d.id;
+    snprintf(c.text, sizeof(c.text), "unlock");
+    assert_int_equal(mg_store_cmd_enqueue_on(s, &c, "fax"), MG_ERR_ARG);
+    assert_int_equal(mg_store_cmd_enqueue_on(s, &c, ""), MG_OK);
+    /* not connected: the SMS gateway sends it */
+    assert_int_equal(listed(s, false), c.id);
+    assert_int_equal(listed(s, true), 0);
+    bool on = true;
+    int64_t since = -1;
+    assert_int_equal(mg_store_session_get(s, d.id, &on, &since), MG_OK);
+    assert_false(on);
+    assert_int_equal(since, 0);
+    assert_int_equal(mg_store_session_set(s, d.id, true, 1234), MG_OK);
+    assert_int_equal(mg_store_session_set(s, 999, true, 1234), MG_ERR_KEY);
+    assert_int_equal(mg_store_session_get(s, d.id, &on, &since), MG_OK);
+    assert_true(on);
+    assert_int_equal(since, 1234);
+    /* connected: the broker plugin sends it, the SMS gateway does not */
+    assert_int_equal(listed(s, false), 0);
+    assert_int_equal(listed(s, true), c.id);
+    assert_int_equal(mg_store_cmd_claim(s, c.id, "pigeon", 0), MG_ERR_ARG);
+    assert_int_equal(mg_store_cmd_claim(s, c.id, "mqtt", 0), MG_OK);
+    assert_int_equal(mg_store_cmd_claim(s, c.id, "sms", 5), MG_ERR_STATE); /* once */
+    assert_int_equal(mg_store_cmd_claim(s, 999, "sms", 5), MG_ERR_KEY);
+    mg_command g;
+    assert_int_equal(mg_store_cmd_get(s, c.id, &g), MG_OK);
+    assert_int_equal(g.state, MG_CMD_SENT);
+    assert_string_equal(g.bearer, "mqtt");
+    assert_string_equal(g.device, "lock-1");
+    assert_int_equal(listed(s, true), 0);
+    /* want sms goes by SMS even while connected; want mqtt waits for a session */
+    mg_command w;
+    memset(&w, 0, sizeof(w));
+    w.device_id = d.id;
+    snprintf(w.text, sizeof(w.text), "connect");
+    assert_int_equal(mg_store_cmd_enqueue_on(s, &w, "sms"), MG_OK);
+    assert_int_equal(listed(s, false), w.id);
+    assert_int_equal(listed(s, true), 0);
+    assert_int_equal(mg_store_cmd_claim(s, w.id, "sms", 77), MG_OK);
+    assert_int_equal(mg_store_cmd_get(s, w.id, &g), MG_OK);
+    assert_int_equal(g.cntr, 77);
+    assert_string_equal(g.bearer, "sms");
+    /* back to QUEUED (the gateway's retry) forgets the bearer */
+    assert_int_equal(mg_store_cmd_update(s, w.id, MG_CMD_QUEUED, 0, ""), MG_OK);
+    assert_int_equal(mg_store_cmd_get(s, w.id, &g), MG_OK);
+    assert_string_equal(g.bearer, "");
+    assert_int_equal(mg_store_cmd_complete(s, w.id, MG_CMD_DONE, NULL), MG_ERR_STATE);
+    assert_int_equal(mg_store_cmd_claim(s, w.id, "sms", 78), MG_OK);
+    assert_int_equal(mg_store_cmd_complete(s, w.id, MG_CMD_DONE, NULL), MG_OK);
+    mg_command m;
+    memset(&m, 0, sizeof(m));
+    m.device_id = ip.id;
+    snprintf(m.text, sizeof(m.text), "reboot");
+    assert_int_equal(mg_store_cmd_enqueue_on(s, &m, ""), MG_OK);
+    assert_int_equal(listed(s, false), 0); /* IP-only: never by SMS */
+    assert_int_equal(listed(s, true), 0);  /* not connected yet */
+    assert_int_equal(mg_store_session_set(s, ip.id, true, 1300), MG_OK);
+    assert_int_equal(listed(s, true), m.id);
+    assert_int_equal(mg_store_session_reset(s), MG_OK);
+    assert_int_equal(listed(s, true), 0);
+    /* key rotation travels by SMS whatever the sessions say */
+    assert_int_equal(mg_store_session_set(s, d.id, true, 1400), MG_OK);
+    mg_keyset k = keys(1, MG_KEY_ACTIVE, 0x21);
+    assert_int_equal(mg_store_keys_put(s, d.id, &k), MG_OK);
+    int64_t rot = 0;
+    assert_int_equal(mg_store_key_rotate(s, d.id, &rot, NULL, NULL), MG_OK);
+    assert_int_equal(listed(s, false), rot);
+    mg_store_close(s);
+}
+
+static void test_keyless_open(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    mg_device d = dev("lock-1", "+4921");
+    assert_int_equal(mg_store_device_add(s, &d), MG_OK);
+    mg_keyset k = keys(1, MG_KEY_ACTIVE, 0x21);
+    assert_int_equal(mg_store_keys_put(s, d.id, &k), MG_OK);
+    mg_store_close(s);
+    s = NULL;
+    assert_int_equal(mg_store_open(dbpath, NULL, true, &s), MG_ERR_ARG); /* cannot create */
+    assert_int_equal(mg_store_open(dbpath, NULL, false, &s), MG_OK);
+    mg_keyset g;
+    assert_int_equal(mg_store_keys_get(s, d.id, 0, &g), MG_ERR_STATE);
+    assert_int_equal(mg_store_keys_put(s, d.id, &k), MG_ERR_STATE);
+    assert_int_equal(mg_store_key_rotate(s, d.id, NULL, NULL, NULL), MG_ERR_STATE);
+    mg_device p = dev("lock-2", "+4922");
+    assert_int_equal(mg_store_device_provision(s, &p, MG_ALG_AES, 16, &g, NULL, NULL), MG_ERR_STATE);
+    mg_device r;
+    assert_int_equal(mg_store_device_by_name(s, "lock-1", &r), MG_OK);
+    assert_int_equal(mg_store_session_set(s, d.id, true, 5), MG_OK);
+    /* revocation still destroys keys (it needs no master key) */
+    assert_int_equal(mg_store_device_set_status(s, d.id, MG_DEV_REVOKED), MG_OK);
+    mg_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1462,6 +1762,11 @@ int main(void)
         cmocka_unit_test(test_keys_list),
         cmocka_unit_test(test_provision),
         cmocka_unit_test(test_key_rotate),
+        cmocka_unit_test(test_ip_devices),
+        cmocka_unit_test(test_certs_and_generation),
+        cmocka_unit_test(test_apps_and_tokens),
+        cmocka_unit_test(test_two_bearers),
+        cmocka_unit_test(test_keyless_open),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,100 @@
+# Shared by the ipagent tests: temp dir, processes started here and stopped by
+# their PID, free ports, an openssl-CLI PKI and a TLS mosquitto.
+set -euo pipefail
+bin=$1
+src=${MG_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+tmp=$(mktemp -d /tmp/mg-ipagent.XXXXXX)
+pids=()
+pass=0
+cleanup() {
+  local rc=$?
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ $rc -ne 0 ]; then
+    echo "--- logs (test failed) ---" >&2
+    for f in "$tmp"/*.log; do [ -f "$f" ] && { echo "== $f" >&2; tail -n 40 "$f" >&2; }; done
+  fi
+  [ -n "${MG_KEEP:-}" ] && echo "kept $tmp" >&2 || rm -rf "$tmp"
+  exit $rc
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { pass=$((pass + 1)); echo "ok ($SECONDS s): $*"; }
+# wait_for SECONDS CMD...: polls CMD every 0.1 s until it succeeds.
+wait_for() {
+  local end=$(( $(date +%s) + $1 )); shift
+  until "$@" >/dev/null 2>&1; do
+    [ "$(date +%s)" -lt "$end" ] || return 1
+    sleep 0.1
+  done
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# count_lines FILE PATTERN: lines of FILE matching the fixed string PATTERN (0 if none).
+count_lines() { { grep -cF -- "$2" "$1" 2>/dev/null || true; } | tail -n 1; }
+has_line() { [ "$(count_lines "$1" "$2")" -ge "${3:-1}" ]; }
+
+# openssl_pki: a root CA and certificates signed by it (EC P-256) in $tmp/pki:
+# server (SAN IP 127.0.0.1), and one client certificate per name given.
+openssl_pki() {
+  local d=$tmp/pki
+  mkdir -p "$d"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj "/O=test/CN=test root" -keyout "$d/ca.key" -out "$d/ca.crt" 2>/dev/null
+  issue_openssl server "$d/server" "subjectAltName=IP:127.0.0.1
+extendedKeyUsage=serverAuth"
+  for n in "$@"; do
+    issue_openssl "$n" "$d/$n" "extendedKeyUsage=clientAuth"
+  done
+}
+issue_openssl() {
+  local cn=$1 out=$2 ext=$3 d=$tmp/pki
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$cn" \
+    -keyout "$out.key" -out "$out.csr" 2>/dev/null
+  printf '%s\n' "$ext" > "$out.ext"
+  openssl x509 -req -in "$out.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 1 \
+    -extfile "$out.ext" -out "$out.crt" 2>/dev/null
+  chmod 600 "$out.key"
+}
+
+# start_mosquitto: TLS listener on 127.0.0.1:$mport requiring a client certificate
+# (CN as the username), persistent; sets mosq_pid.
+start_mosquitto() {
+  local d=$tmp/pki
+  mkdir -p "$tmp/mosq"
+  cat > "$tmp/mosquitto.conf" <<CONF
+per_listener_settings false
+user $(id -un)
+persistence true
+persistence_location $tmp/mosq/
+log_dest file $tmp/mosquitto.log
+log_type all
+listener $mport 127.0.0.1
+cafile $d/ca.crt
+certfile $d/server.crt
+keyfile $d/server.key
+require_certificate true
+use_identity_as_username true
+tls_version tlsv1.2
+CONF
+  mosquitto -c "$tmp/mosquitto.conf" > /dev/null 2>&1 &
+  mosq_pid=$!
+  pids+=("$mosq_pid")
+  wait_for 20 grep -q "listen socket on port $mport" "$tmp/mosquitto.log" || fail "mosquitto did not start"
+}
+stop_mosquitto() { kill "$mosq_pid"; wait "$mosq_pid" 2>/dev/null || true; }
+
+# tls_sub NAME OUT TOPIC...: mosquitto_sub with NAME's certificate (persistent session, QoS 1).
+tls_sub() {
+  local n=$1 out=$2; shift 2
+  local args=()
+  for t in "$@"; do args+=(-t "$t"); done
+  mosquitto_sub -h 127.0.0.1 -p "$mport" --cafile "$tmp/pki/ca.crt" --cert "$tmp/pki/$n.crt" \
+    --key "$tmp/pki/$n.key" -i "$n" -c -q 1 -v "${args[@]}" > "$out" 2>> "$tmp/sub-$n.log" &
+  pids+=("$!")
+  sub_pid=$!
+}
+# tls_pub NAME TOPIC PAYLOAD: one QoS 1 message with NAME's certificate.
+tls_pub() {
+  mosquitto_pub -h 127.0.0.1 -p "$mport" --cafile "$tmp/pki/ca.crt" --cert "$tmp/pki/$1.crt" \
+    --key "$tmp/pki/$1.key" -i "$1-pub" -q 1 -t "$2" -m "$3"
+}
