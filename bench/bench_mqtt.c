@@ -189,6 +189,7 @@ static void write_cert(const char *path, X509 *x, bool append)
         die("cannot write a certificate");
 }
 
+#ifndef MG_BENCH_HAVE_CA
 static void add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 {
     X509V3_CTX c;
@@ -235,6 +236,7 @@ static X509 *mkcert(EVP_PKEY *k, const char *cn, X509 *issuer, EVP_PKEY *ikey, c
         die("X509_sign");
     return x;
 }
+#endif
 
 static char **cert_of, **key_of, **id_of; /* per client: files and client id */
 static long nclients;
