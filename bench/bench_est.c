@@ -47,7 +47,7 @@
 #define MG_BENCH_M2MGUARD "m2mguard"
 #endif
 
-static long ndev = 300;
+static long ndev = 200;
 static char *m2mguard = MG_BENCH_M2MGUARD;
 static bool keep;
 static char tmp[256], home[512];
@@ -367,7 +367,7 @@ static void usage(void)
            "EST first enrolments per second (simpleenroll, HTTP Basic with one-time tokens,\n"
            "one keep-alive HTTPS connection, libcurl) against `m2mguard est run`, and a raw\n"
            "OpenSSL X509_sign loop with the same issuing key over the same CSRs (the anchor),\n"
-           "in the same run; prints both and the ratio. N devices (default 300).\n"
+           "in the same run; prints both and the ratio. N devices (default 200).\n"
            "--keep keeps the temporary working directory.\n");
 }
 

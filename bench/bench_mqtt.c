@@ -78,7 +78,7 @@ static struct {
     const char *plugin;
     char *m2mguard;
     bool keep;
-} opt = {2000, 200000, 64, 500, 2, 3, MG_BENCH_PLUGIN, MG_BENCH_M2MGUARD, false};
+} opt = {1000, 200000, 64, 500, 2, 3, MG_BENCH_PLUGIN, MG_BENCH_M2MGUARD, false};
 
 static char tmp[256];       /* temporary directory */
 static char cafile[512];    /* chain the broker and the clients trust */
@@ -729,7 +729,7 @@ static void usage(void)
     printf("usage: bench_mqtt [--conns N] [--msgs M] [--size S] [--idle K] [--threads P]\n"
            "                  [--rounds R] [--plugin SO] [--m2mguard BIN] [--keep]\n"
            "Mosquitto with the m2mguard plugin versus the same Mosquitto and certificates\n"
-           "without it, in the same run: mTLS connections/s (N, default 2000, P parallel\n"
+           "without it, in the same run: mTLS connections/s (N, default 1000, P parallel\n"
            "clients, default 2), QoS 0 messages/s (M messages of S octets, default\n"
            "200000 x 64), broker memory per idle mTLS connection (K, default 500); the\n"
            "medians over R rounds (default 3) and the ratios plugin/anchor.\n"
