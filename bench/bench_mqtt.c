@@ -30,7 +30,7 @@
  *
  * Usage: bench_mqtt [--conns N] [--msgs M] [--size S] [--idle K]
  *                   [--threads P] [--rounds R] [--plugin SO] [--m2mguard BIN]
- *                   [--keep]
+ *                   [--tmpdir DIR] [--keep]
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -78,8 +78,9 @@ static struct {
     long conns, msgs, size, idle, threads, rounds;
     const char *plugin;
     char *m2mguard;
+    const char *tmpdir;
     bool keep;
-} opt = {1000, 200000, 64, 500, 2, 3, MG_BENCH_PLUGIN, MG_BENCH_M2MGUARD, false};
+} opt = {1000, 200000, 64, 500, 2, 3, MG_BENCH_PLUGIN, MG_BENCH_M2MGUARD, "/tmp", false};
 
 static char tmp[256];       /* temporary directory */
 static char cafile[512];    /* chain the broker and the clients trust */
@@ -752,13 +753,16 @@ static long arg_long(const char *s, long lo, long hi)
 static void usage(void)
 {
     printf("usage: bench_mqtt [--conns N] [--msgs M] [--size S] [--idle K] [--threads P]\n"
-           "                  [--rounds R] [--plugin SO] [--m2mguard BIN] [--keep]\n"
+           "                  [--rounds R] [--plugin SO] [--m2mguard BIN] [--tmpdir DIR]\n"
+           "                  [--keep]\n"
            "Mosquitto with the m2mguard plugin versus the same Mosquitto and certificates\n"
            "without it, in the same run: mTLS connections/s (N, default 1000, P parallel\n"
            "clients, default 2), QoS 0 messages/s (M messages of S octets, default\n"
            "200000 x 64), broker memory per idle mTLS connection (K, default 500); the\n"
            "medians over R rounds (default 3) and the ratios plugin/anchor.\n"
-           "--plugin '' measures the anchor only. --keep keeps the temporary directory.\n");
+           "--plugin '' measures the anchor only. The working directory (registry,\n"
+           "certificates) is made in DIR (default /tmp; /dev/shm shows the cost without\n"
+           "the registry's fsyncs). --keep keeps it.\n");
 }
 
 int main(int argc, char **argv)
@@ -791,6 +795,8 @@ int main(int argc, char **argv)
             opt.rounds = arg_long(v, 1, 99);
         else if (strcmp(a, "--plugin") == 0)
             opt.plugin = v;
+        else if (strcmp(a, "--tmpdir") == 0)
+            opt.tmpdir = v;
         else if (strcmp(a, "--m2mguard") == 0)
             opt.m2mguard = argv[i];
         else {
@@ -810,8 +816,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_mqtt: no plugin at %s: anchor only\n", opt.plugin);
         with_plugin = false;
     }
-    snprintf(tmp, sizeof(tmp), "/tmp/mg-bench-mqtt.XXXXXX");
-    if (!mkdtemp(tmp))
+    if (snprintf(tmp, sizeof(tmp), "%s/mg-bench-mqtt.XXXXXX", opt.tmpdir) >= (int)sizeof(tmp) ||
+        !mkdtemp(tmp))
         die("mkdtemp");
     path_of(srvcert, sizeof(srvcert), "%s/server.crt", tmp);
     path_of(srvkey, sizeof(srvkey), "%s/server.key", tmp);
