@@ -147,7 +147,7 @@ say "mallory publishes into m2m/meter-1/up/telemetry" "refused"
 # shellcheck disable=SC2046
 mosquitto_sub $(mtls mallory) -i mallory -t '#' -W 3 > "$tmp/mallory-sub.out" 2> "$tmp/mallory-sub.log" || true
 [ -s "$tmp/mallory-sub.out" ] && fail "mallory received messages on '#'"
-wait_for 5 events_has mqtt_acl_deny '#' || fail "no event for the subscription to '#'"
+wait_for 5 events_has mqtt_acl_deny 'subscribe #' || fail "no event for the subscription to '#'"
 say "mallory subscribes to '#'" "refused"
 
 # meter-2 is connected; revoking it kicks its session within 2 s.
