@@ -339,11 +339,15 @@ static const char *const sql[S_COUNT] = {
     [S_TOK_USE] = "UPDATE enrol_tokens SET used = 1 WHERE device_id = ?1 AND used = 0",
 };
 
+#define OP_DEPTH_MAX 8 /* op_begin() nesting (the store nests at most 2) */
+
 struct sq_store {
     mg_store base; /* first: the handle the caller sees */
     sqlite3 *db;
     sqlite3_stmt *st[S_COUNT];
     bool destroyed; /* keys destroyed in the open transaction: checkpoint after commit */
+    int op_depth;   /* open op_begin()s */
+    bool op_own[OP_DEPTH_MAX]; /* whether op_begin() at that depth began the transaction */
 };
 
 #define Q(s) ((sq_store *)(s))
@@ -611,22 +615,53 @@ static mg_err each_row(sq_store *q, int id, row_visit visit, void *arg, const ch
     return e;
 }
 
-/* Several statements as one: a savepoint (nested inside the caller's
- * transaction, or a transaction of its own). */
+/* Several statements as one: a savepoint nested inside the caller's
+ * transaction, or, outside one, inside a transaction of its own that starts
+ * IMMEDIATE. (A bare SAVEPOINT starts a deferred transaction: an operation
+ * that reads and then writes would fail with SQLITE_BUSY_SNAPSHOT, without
+ * waiting, whenever another connection wrote in between — e.g. the EST server
+ * spending a token while the broker plugin records a session.) */
 static mg_err op_begin(sq_store *q)
 {
-    return run(q, S_SAVEPOINT, "savepoint");
+    bool own = sqlite3_get_autocommit(q->db) != 0;
+    if (own) {
+        mg_err e = run(q, S_BEGIN, "begin");
+        if (e != MG_OK)
+            return e;
+    }
+    mg_err e = run(q, S_SAVEPOINT, "savepoint");
+    if (e != MG_OK) {
+        if (own)
+            (void)run(q, S_ROLLBACK, "rollback");
+        return e;
+    }
+    q->op_own[q->op_depth < OP_DEPTH_MAX ? q->op_depth : OP_DEPTH_MAX - 1] = own;
+    q->op_depth++;
+    return MG_OK;
 }
 
 static mg_err op_end(sq_store *q, mg_err e)
 {
-    if (e == MG_OK)
-        return run(q, S_RELEASE, "release savepoint");
+    q->op_depth--;
+    bool own = q->op_own[q->op_depth < OP_DEPTH_MAX ? q->op_depth : OP_DEPTH_MAX - 1];
+    if (e == MG_OK) {
+        e = run(q, S_RELEASE, "release savepoint");
+        if (e == MG_OK && own)
+            e = run(q, S_COMMIT, "commit");
+        if (e != MG_OK && own && !sqlite3_get_autocommit(q->db))
+            (void)run(q, S_ROLLBACK, "rollback"); /* the first message stays */
+        return e;
+    }
     /* The first error is the one to report; undo what the operation did. */
     char keep[MG_STORE_ERR_MAX];
     memcpy(keep, q->base.err, sizeof(keep));
-    if (run(q, S_ROLLBACK_TO, "rollback to savepoint") != MG_OK ||
-        run(q, S_RELEASE, "release savepoint") != MG_OK) {
+    if (own) {
+        if (run(q, S_ROLLBACK, "rollback") != MG_OK) {
+            size_t n = strlen(keep);
+            (void)snprintf(keep + n, sizeof(keep) - n, "; and undoing it failed");
+        }
+    } else if (run(q, S_ROLLBACK_TO, "rollback to savepoint") != MG_OK ||
+               run(q, S_RELEASE, "release savepoint") != MG_OK) {
         size_t n = strlen(keep);
         (void)snprintf(keep + n, sizeof(keep) - n, "; and undoing it failed");
     }
