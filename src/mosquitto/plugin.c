@@ -440,13 +440,26 @@ static int on_basic_auth(int ev, void *data, void *ud)
     copy_str(c->cid, sizeof(c->cid), cid);
     c->tokens = (double)p->burst;
     c->last_ms = now_ms();
+    /* The session and its event in one transaction: one sync per connection
+     * on the broker's only thread, not two. */
+    if (mg_store_begin(s) != MG_OK) {
+        store_failed(p, "begin");
+        client_purge(p, c);
+        return MOSQ_ERR_AUTH;
+    }
     if (!c->is_app && mg_store_session_set(s, dev.id, true, (int64_t)time(NULL)) != MG_OK) {
         store_failed(p, "session_set");
+        mg_store_rollback(s);
         client_purge(p, c);
         return MOSQ_ERR_AUTH;
     }
     event(p, c, rec.device_id, src, "mqtt_connect", "%s %s connected with certificate %s",
           c->is_app ? "application" : "device", name, rec.serial);
+    if (mg_store_commit(s) != MG_OK) {
+        store_failed(p, "commit");
+        client_purge(p, c);
+        return MOSQ_ERR_AUTH;
+    }
     return MOSQ_ERR_SUCCESS;
 }
 
