@@ -1261,6 +1261,19 @@ static mg_err sq_cmd_by_smsc_id(mg_store *s, const char *smsc_id, mg_command *c)
     return e;
 }
 
+static mg_err exec(sq_store *q, const char *sqltext, const char *what);
+static mg_err expect_text(sq_store *q, const char *sqltext, const char *want);
+
+static mg_err sq_sync_full(mg_store *s, bool full)
+{
+    sq_store *q = Q(s);
+    if (!sqlite3_get_autocommit(q->db))
+        return mg_store_fail(s, MG_ERR_STATE, "durability cannot change inside a transaction");
+    mg_err e = exec(q, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+                    "set durability");
+    return e != MG_OK ? e : expect_text(q, "PRAGMA synchronous", full ? "2" : "1");
+}
+
 static mg_err sq_busy_timeout(mg_store *s, int ms)
 {
     sq_store *q = Q(s);
@@ -1655,6 +1668,7 @@ static const mg_store_ops sqlite_ops = {
     .app_list = sq_app_list,
     .token_set = sq_token_set,
     .token_use = sq_token_use,
+    .sync_full = sq_sync_full,
 };
 
 static mg_err exec(sq_store *q, const char *sqltext, const char *what)
