@@ -350,7 +350,7 @@ static mg_err build_cert(const cert_spec *sp, X509 **out, char serial[MG_SERIAL_
         e = ossl_fail(why, cap, "X509_new");
         goto out;
     }
-    char tmp[MG_SERIAL_HEX_MAX];
+    char tmp[MG_SERIAL_HEX_MAX] = "";
     if (X509_set_version(x, X509_VERSION_3) != 1 || X509_set_subject_name(x, name) != 1 ||
         X509_set_issuer_name(x, sp->issuer != NULL ? X509_get_subject_name(sp->issuer) : name) != 1 ||
         X509_set_pubkey(x, sp->pub) != 1 || !set_time(X509_getm_notBefore(x), sp->not_before) ||

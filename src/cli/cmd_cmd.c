@@ -277,7 +277,7 @@ static int cmd_sign(int argc, char **argv)
                 return mg_cli_usage_error("m2mguard cmd sign", "--ttl: 1..4294967295 seconds");
             break;
         case 'h': fputs(sign_usage, stdout); return MG_EXIT_OK;
-        default: return mg_cli_usage_error("m2mguard cmd sign", NULL);
+        default: return mg_cli_usage_error("m2mguard cmd sign", "unknown option or missing argument");
         }
     }
     if (optind != argc || key == NULL || kid == NULL || dev == NULL || text == NULL || !have_seq)
@@ -371,7 +371,7 @@ static int cmd_verify(int argc, char **argv)
                 return mg_cli_usage_error("m2mguard cmd verify", "--now: seconds since the epoch");
             break;
         case 'h': fputs(verify_usage, stdout); return MG_EXIT_OK;
-        default: return mg_cli_usage_error("m2mguard cmd verify", NULL);
+        default: return mg_cli_usage_error("m2mguard cmd verify", "unknown option or missing argument");
         }
     }
     if (na == 0 || dev == NULL)
@@ -409,7 +409,7 @@ static int cmd_inspect(int argc, char **argv)
         switch (c) {
         case 'i': in = optarg; break;
         case 'h': fputs(inspect_usage, stdout); return MG_EXIT_OK;
-        default: return mg_cli_usage_error("m2mguard cmd inspect", NULL);
+        default: return mg_cli_usage_error("m2mguard cmd inspect", "unknown option or missing argument");
         }
     }
     uint8_t buf[MG_CMD_MAX_LEN + 1];

@@ -443,7 +443,7 @@ static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const 
 static enum MHD_Result respond_text(struct MHD_Connection *c, unsigned status, const char *msg)
 {
     char buf[256];
-    int n = snprintf(buf, sizeof(buf), "%s\n", msg);
+    int n = snprintf(buf, sizeof(buf), "%s\n", msg != NULL ? msg : "");
     size_t len = n < 0 ? 0 : (size_t)n >= sizeof(buf) ? sizeof(buf) - 1 : (size_t)n;
     return respond(c, status, "text/plain; charset=us-ascii", buf, len, NULL, NULL);
 }
