@@ -4,7 +4,7 @@
  * file, the state file) and the IP agent (--anchors FILE, DIR/cmd.state):
  *   anchor=KID:ALG:PUBHEX      a trust anchor (ALG ES256 or EdDSA), at most 4
  *   signed=unlock,reboot       commands refused unless signed ("*": all)
- *   two-signers=key-rotate     commands refused unless signed by two anchors
+ *   two_signers=key-rotate     commands refused unless signed by two anchors
  *   signed_seq=N               (state files only) the last accepted sequence
  * The checks themselves are the device library's (mg_dev_signed_check).
  */
@@ -43,7 +43,7 @@ int mg_agent_trust_line(const char *line, mg_dev_trust *t, mg_dev_sigpol *pol, b
     if (!state && strncmp(line, "signed=", 7) == 0) {
         v = line + 7;
         dst = pol->require;
-    } else if (!state && strncmp(line, "two-signers=", 12) == 0) {
+    } else if (!state && strncmp(line, "two_signers=", 12) == 0) {
         v = line + 12;
         dst = pol->two;
     }
@@ -93,9 +93,9 @@ int mg_agent_trust_load(const char *path, bool prov, mg_dev_trust *t, mg_dev_sig
         if (r < 0 || (r == 0 && !prov)) {
             /* never echo the line: a .prov holds keys */
             fprintf(stderr, "m2mguard agent: %s line %u: %s\n", path, no,
-                    r < 0 ? "bad anchor=/signed=/two-signers= value (or more than 4 anchors, "
+                    r < 0 ? "bad anchor=/signed=/two_signers= value (or more than 4 anchors, "
                             "or a kid twice)"
-                          : "unknown key (anchor=, signed=, two-signers= only)");
+                          : "unknown key (anchor=, signed=, two_signers= only)");
             rc = -1;
         }
     }

@@ -59,7 +59,7 @@ static const char agent_usage[] =
     "Signed commands (docs/device.md): --anchors FILE (IP) or the .prov (SMS; with\n"
     "--mqtt and --prov both bearers use the .prov) holds anchor=KID:ALG:PUBHEX lines\n"
     "(the operators' public keys, ES256 or EdDSA, at most 4), signed=CMD,... (commands\n"
-    "refused unless signed; * all) and two-signers=CMD,... (refused unless signed by\n"
+    "refused unless signed; * all) and two_signers=CMD,... (refused unless signed by\n"
     "two anchors). A signed command (COSE, m2m/NAME/down/scmd or a secured SMS whose\n"
     "data is the COSE octets) is verified by the device library: anchor, algorithm,\n"
     "signature, audience NAME, validity against the system clock, a sequence higher\n"
@@ -263,7 +263,7 @@ static int agent_run(int argc, char **argv)
         return rc;
     char state_path[MG_PATH_MAX];
     snprintf(state_path, sizeof(state_path), "%s%s", state ? state : prov, state ? "" : ".state");
-    /* signed-command provisioning: anchor= / signed= / two-signers= lines of the .prov */
+    /* signed-command provisioning: anchor= / signed= / two_signers= lines of the .prov */
     static mg_dev_trust trust;
     static mg_dev_sigpol sigpol;
     if (mg_agent_trust_load(prov, true, &trust, &sigpol) != 0) {

@@ -73,7 +73,7 @@ static const dev_sub sub_add = {
     "               04||x||y, or 32); up to 4, repeat the option\n"
     "  --signed CMD,...       commands the device refuses unless signed ('*': all)\n"
     "  --two-signers CMD,...  commands the device refuses unless signed by two anchors\n"
-    "These are written as anchor=, signed=, two-signers= lines into NAME.prov (SMS),\n"
+    "These are written as anchor=, signed=, two_signers= lines into NAME.prov (SMS),\n"
     "and for an IP device into DIR/devices/NAME.anchors (for 'agent run --anchors').\n"
     DIR_HELP EXIT_HELP,
     O_DIR | O_ADD, true};
@@ -275,7 +275,7 @@ static bool alg_of(const char *s, mg_alg *alg, size_t *len)
  * commit (mg_store_device_provision). */
 typedef struct prov_ctx {
     const char *path;
-    const char *sigtext; /* anchor=/signed=/two-signers= lines appended to the .prov, or NULL */
+    const char *sigtext; /* anchor=/signed=/two_signers= lines appended to the .prov, or NULL */
     const char *gateway;
     int rc;       /* exit code of the write */
     bool written; /* the file exists: remove it if the commit fails */
@@ -349,13 +349,13 @@ static int sig_lines(const dev_sub *c, const dev_opts *o, char *out, size_t cap)
     }
     char list[MG_DEV_LIST_MAX];
     const char *lists[2] = {o->sig, o->two};
-    const char *keys[2] = {"signed", "two-signers"};
+    const char *keys[2] = {"signed", "two_signers"}, *opts[2] = {"signed", "two-signers"};
     for (size_t i = 0; i < 2; i++) {
         if (lists[i] == NULL)
             continue;
         if (mg_dev_list_set(list, lists[i]) != MG_OK) {
             fprintf(stderr, "%s: --%s: want CMD,CMD,... (names without spaces, at most 127 "
-                            "characters) or '*'\n", c->path, keys[i]);
+                            "characters) or '*'\n", c->path, opts[i]);
             return MG_EXIT_USAGE;
         }
         n += (size_t)snprintf(out + n, cap - n, "%s=%s\n", keys[i], list);
