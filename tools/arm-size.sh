@@ -7,7 +7,7 @@
 #    endpoint module sms.c, replay): flash <= 16384 octets;
 #  - a device firmware's share: the device library with every part of the
 #    core it links (its real cost on a device), signed-command verification
-#    included since issue 12: flash <= 24576 octets, stack <= 1536 octets.
+#    included since issue 12: flash <= 28672 octets, stack <= 1536 octets.
 #  - the signed-command verify path (issue 12: src/core/cbor.c, cose.c; what
 #    mg_cmd_verify links, probe tools/arm/main_cose.c): flash <= 8192 octets.
 # (Issue 2 set 6144 for the core. Until issue 9 the keep table below was
@@ -56,14 +56,15 @@ FLASH_GOAL=16384
 STACK_GOAL=1024
 # The device library (issue 9): its own objects and the core objects it links
 # (what a device firmware pays); crypto excluded.
-# Issue 12: the device library verifies signed commands itself, so its share
-# now includes the verify path (cbor.o, cose.o: 3556 octets / 824 octets of
-# stack measured alone) and the trust code of device.c. Measured: flash
-# 22609 (was 14498), stack 1376 (was 848): mg_dev_receive 160 -> on_command
-# 200 -> mg_dev_signed_check 192 -> mg_cmd_verify's chain 824 (its largest
-# frame is mg_cbor_skip, 256). The budgets are raised to 24576 / 1536, not
-# the method bent; see the report of issue 12.
-DEV_FLASH_GOAL=24576
+# Issue 12: the device library verifies signed commands itself (COSE_Sign1
+# and COSE_Sign), so its share now includes the verify path (cbor.o, cose.o:
+# 3624 octets / 1016 octets of stack measured alone) and the trust code of
+# device.c. Measured: flash 24839 (was 14498), stack 1472 (was 848):
+# mg_dev_receive 160 -> on_command 200 -> signed_check 96 ->
+# mg_cmd_verify_multi's chain 1016 (mg_cose_sign_parse 200, verify_sign_cmd
+# 184, mg_cbor_skip 256). The budgets are raised to 28672 / 1536, not the
+# method bent; see the report of issue 12.
+DEV_FLASH_GOAL=28672
 DEV_STACK_GOAL=1536
 # The signed-command verify path (issue 12), crypto excluded.
 COSE_FLASH_GOAL=8192

@@ -335,9 +335,22 @@ static mg_err verify(const uint8_t *buf, size_t len, const mg_cmd_anchor *an, si
 #endif
 }
 
+static mg_err signed_check(const mg_dev_trust *t, const mg_dev_sigpol *p, const char *device,
+                           const uint8_t *buf, size_t len, uint64_t now, mg_dev_signed *out,
+                           mg_cmd_why *why, const char **reason, mg_cmd_anchor *an);
+
 mg_err mg_dev_signed_check(const mg_dev_trust *t, const mg_dev_sigpol *p, const char *device,
                            const uint8_t *buf, size_t len, uint64_t now, mg_dev_signed *out,
                            mg_cmd_why *why, const char **reason)
+{
+    mg_cmd_anchor an[MG_DEV_ANCHORS];
+    return signed_check(t, p, device, buf, len, now, out, why, reason, an);
+}
+
+/* an: MG_DEV_ANCHORS entries of scratch (the device library passes its own) */
+static mg_err signed_check(const mg_dev_trust *t, const mg_dev_sigpol *p, const char *device,
+                           const uint8_t *buf, size_t len, uint64_t now, mg_dev_signed *out,
+                           mg_cmd_why *why, const char **reason, mg_cmd_anchor *an)
 {
     mg_cmd_why wdummy;
     const char *rdummy;
@@ -354,7 +367,6 @@ mg_err mg_dev_signed_check(const mg_dev_trust *t, const mg_dev_sigpol *p, const 
         *reason = "no_clock";
         return MG_ERR_STATE;
     }
-    mg_cmd_anchor an[MG_DEV_ANCHORS];
     size_t na = 0;
     for (size_t i = 0; i < MG_DEV_ANCHORS; i++) {
         const mg_dev_anchor *a = &t->anchor[i];
@@ -819,8 +831,8 @@ static mg_dev_verdict on_command(mg_dev *d, size_t n, mg_err *err)
         mg_dev_signed *sc = &d->sc_;
         uint64_t now = d->cb_.now_s != NULL ? d->cb_.now_s(d->cb_.ctx) : 0;
         cmd_err = d->name_[0] == '\0' ? MG_ERR_STATE
-                  : mg_dev_signed_check(&s->trust, &d->pol_, d->name_, cmd.data, cmd.data_len,
-                                        now, sc, NULL, &cmd_refused);
+                  : signed_check(&s->trust, &d->pol_, d->name_, cmd.data, cmd.data_len, now, sc,
+                                 NULL, &cmd_refused, d->an_);
         if (d->name_[0] == '\0')
             cmd_refused = "no_device_name";
         if (cmd_err != MG_OK) {
