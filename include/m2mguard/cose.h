@@ -287,9 +287,11 @@ MG_MUST_CHECK mg_err mg_cmd_verify(const uint8_t *buf, size_t len, const mg_cmd_
  * must name a known anchor (MG_CMD_UNKNOWN_KID), use its algorithm
  * (MG_CMD_ALG_NOT_ALLOWED) and verify (MG_CMD_BAD_SIGNATURE); the
  * payload's issuer kid (key 1) must be one of the signers' kids
- * (MG_CMD_KID_MISMATCH). Then, for both forms, fewer than min_signers
- * (0 counts as 1) distinct verified anchors: MG_CMD_TOO_FEW_SIGNERS
- * (MG_ERR_AUTH); then audience, validity and sequence as mg_cmd_verify.
+ * (MG_CMD_KID_MISMATCH); then fewer than min_signers (0 counts as 1)
+ * distinct verified anchors is MG_CMD_TOO_FEW_SIGNERS (MG_ERR_AUTH); then
+ * audience, validity and sequence as mg_cmd_verify. A COSE_Sign1 goes
+ * through mg_cmd_verify first, and min_signers > 1 refuses it afterwards
+ * (MG_CMD_TOO_FEW_SIGNERS).
  * On MG_OK out->n_kids / out->kids[] name the verified signers (in message
  * order), out->anchor the first one's anchor.
  */
