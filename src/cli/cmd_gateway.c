@@ -632,8 +632,8 @@ int mg_cmd_send(int argc, char **argv)
     if (rc == MG_EXIT_OK && o.n_sign > 0) {
         rc = sign_command(&w, &o, &d, text, cose, sizeof(cose), &cose_len);
         if (rc == MG_EXIT_OK && cose_len > MG_SMS_DATA_MAX && strcmp(want, "sms") == 0) {
-            fprintf(stderr, "m2mguard send: the signed command is %zu octets; SMS carries %d\n",
-                    cose_len, MG_SMS_DATA_MAX);
+            fprintf(stderr, "m2mguard send: the signed command is %zu octets; SMS carries %u\n",
+                    cose_len, (unsigned)MG_SMS_DATA_MAX);
             rc = MG_EXIT_USAGE;
         }
     }
