@@ -69,3 +69,4 @@ echo "  security events at the gateway (m2mguard events):"
 [ "$unlocks" -eq 1 ] && [ "$(inbox_lines)" -eq 2 ] || fail "the demo did not go as the profile promises"
 echo
 echo "summary: the genuine messages got through once; every attack was refused and left an event."
+"$here/demo-ip.sh" "$1"
