@@ -35,6 +35,15 @@
  *  - PoRs the bearer cannot take now (send() returns MG_ERR_BUF) wait in a
  *    queue of MG_DEV_PORQ (lost on a crash; the command ran all the same).
  *
+ *  - Signed commands (issue 12, docs/device.md "Signed commands"): the
+ *    secured data may be a COSE_Sign1 / COSE_Sign (mg_sms_content_kind).
+ *    It is checked by mg_dev_signed_check against the trust anchors and the
+ *    last accepted signed sequence held in mg_dev_state.trust; the new
+ *    sequence (and an anchor-rotate) is persisted together with the counter
+ *    BEFORE execute() runs "COMMAND[ ARGS]". Provisioned lists
+ *    (mg_dev_sigpol) name commands that must be signed, and those that need
+ *    two signers. The IP agent uses the same functions (one implementation).
+ *
  * mg_dev_state is what persist() must store; mg_dev_state_encode/decode give
  * a portable serialisation. It holds the device's keys: treat it as secret.
  */
@@ -42,6 +51,7 @@
 #define M2MGUARD_DEVICE_H
 
 #include "m2mguard/common.h"
+#include "m2mguard/cose.h"
 #include "m2mguard/crypto.h"
 #include "m2mguard/ota.h"
 #include "m2mguard/sms.h"
@@ -56,6 +66,101 @@ extern "C" {
 #define MG_DEV_POR_WAIT 4u   /**< telemetry counters waiting for their PoR */
 #define MG_DEV_LEASE 100u    /**< outbound counters leased per persist */
 
+/* ---- signed commands (bearer independent) ---------------------------------- */
+#define MG_DEV_ANCHORS 4u      /**< trust anchors a device holds, at most */
+#define MG_DEV_PUB_MAX 65u     /**< ES256 uncompressed point; Ed25519 keys are 32 */
+#define MG_DEV_LIST_MAX 128u   /**< a command list "a,b,c" (+ NUL) */
+/** The command that rotates a trust anchor; args "KID:ALG:PUBHEX". */
+#define MG_DEV_ANCHOR_ROTATE "anchor-rotate"
+/** "KID:ALG:PUBHEX" text of one anchor, at most (+ NUL). */
+#define MG_DEV_ANCHOR_TEXT_MAX (MG_CMD_KID_MAX + 1u + 5u + 1u + 2u * MG_DEV_PUB_MAX + 1u)
+
+/** One trust anchor (kid_len 0: an empty slot). */
+typedef struct mg_dev_anchor {
+    uint8_t kid_len;             /**< 1..MG_CMD_KID_MAX */
+    uint8_t kid[MG_CMD_KID_MAX]; /**< printable ASCII except ':' and ',' */
+    int8_t alg;                  /**< MG_COSE_ALG_ES256 (-7) or MG_COSE_ALG_EDDSA (-8) */
+    uint8_t pub_len;             /**< 65 (ES256, 04||x||y) or 32 (Ed25519) */
+    uint8_t pub[MG_DEV_PUB_MAX];
+} mg_dev_anchor;
+
+/** The durable trust of a device: anchors and the last accepted sequence. */
+typedef struct mg_dev_trust {
+    uint64_t last_seq;           /**< 0: none accepted yet */
+    mg_dev_anchor anchor[MG_DEV_ANCHORS];
+} mg_dev_trust;
+
+/** Provisioned signature policy: comma-separated command names ("unlock,
+ *  reboot"); "*" means every command. A command in two[] needs a COSE_Sign
+ *  with two distinct anchors, and so must be signed. */
+typedef struct mg_dev_sigpol {
+    char require[MG_DEV_LIST_MAX]; /**< commands refused unless signed */
+    char two[MG_DEV_LIST_MAX];     /**< commands refused unless signed by two anchors */
+} mg_dev_sigpol;
+
+/** Parses "KID:ALG:PUBHEX" (s[0..n), no NUL needed): KID 1..32 printable
+ *  ASCII without ':' ',' ' '; ALG "ES256" or "EdDSA"; PUBHEX the public key
+ *  (65 octets 04||x||y, or 32). MG_ERR_FORMAT (a zeroed) otherwise. */
+MG_MUST_CHECK mg_err mg_dev_anchor_parse(const char *s, size_t n, mg_dev_anchor *a);
+/** Writes "KID:ALG:PUBHEX" and a NUL (cap >= MG_DEV_ANCHOR_TEXT_MAX). */
+MG_MUST_CHECK mg_err mg_dev_anchor_format(const mg_dev_anchor *a, char *out, size_t cap);
+/** Puts a into t: replaces the anchor with the same kid, else takes a free
+ *  slot. MG_ERR_BUF when all MG_DEV_ANCHORS slots are taken; MG_ERR_ARG for
+ *  an invalid anchor. */
+MG_MUST_CHECK mg_err mg_dev_trust_put(mg_dev_trust *t, const mg_dev_anchor *a);
+/** Number of anchors in t. */
+size_t mg_dev_trust_count(const mg_dev_trust *t);
+
+/** Validates and stores a command list ("" allowed, "*", or names of
+ *  1..32 printable characters without ' ' ',' separated by ','). */
+MG_MUST_CHECK mg_err mg_dev_list_set(char dst[MG_DEV_LIST_MAX], const char *list);
+/** Signers the policy requires for command cmd[0..n) (its name: the text up
+ *  to the first space): 0 none, 1 a signature, 2 two signers. */
+unsigned mg_dev_sigpol_need(const mg_dev_sigpol *p, const char *cmd, size_t n);
+
+/** A checked signed command. */
+typedef struct mg_dev_signed {
+    mg_signed_cmd cmd;      /**< pointers into the checked buffer */
+    size_t n_signers;       /**< distinct verified anchors */
+    bool rotate;            /**< an anchor-rotate: new_anchor is valid */
+    mg_dev_anchor new_anchor;
+} mg_dev_signed;
+
+/**
+ * The device's check of a signed command buf[0..len) for device `device`:
+ * mg_cmd_verify_multi against t's anchors, t->last_seq and now, with the
+ * signers p requires for its command (2 for a two-signer command); an
+ * anchor-rotate must carry a valid "KID:ALG:PUBHEX" and fit the table.
+ * MG_OK: *out filled (the caller then calls mg_dev_trust_accept, persists,
+ * and only then executes). Otherwise the refusal: *why (MG_CMD_*) and
+ * *reason, a static stable name (mg_cmd_why_str, or "too_few_signers",
+ * "bad_rotate_args", "anchors_full", "no_clock"). p may be NULL (no policy).
+ */
+MG_MUST_CHECK mg_err mg_dev_signed_check(const mg_dev_trust *t, const mg_dev_sigpol *p,
+                                         const char *device, const uint8_t *buf, size_t len,
+                                         uint64_t now, mg_dev_signed *out, mg_cmd_why *why,
+                                         const char **reason);
+/** Applies an accepted command to t: last_seq = its seq; an anchor-rotate
+ *  puts its new anchor. */
+void mg_dev_trust_accept(mg_dev_trust *t, const mg_dev_signed *s);
+/** The actuator's text "COMMAND" or "COMMAND ARGS" (printable) and a NUL;
+ *  cap >= MG_CMD_TEXT_MAX + MG_CMD_ARGS_MAX + 2. */
+MG_MUST_CHECK mg_err mg_dev_signed_text(const mg_dev_signed *s, char *out, size_t cap,
+                                        size_t *len);
+/** An unsigned text command: MG_ERR_AUTH with *reason "signature_required"
+ *  or "two_signers_required" when p requires a signature for it; the
+ *  anchor-rotate command is never accepted unsigned. */
+MG_MUST_CHECK mg_err mg_dev_unsigned_check(const mg_dev_sigpol *p, const uint8_t *text,
+                                           size_t n, const char **reason);
+
+/** Portable serialisation of a trust (for a bearer that keeps it apart from
+ *  mg_dev_state, e.g. the IP agent): "MGT1", big-endian, CRC-32. */
+#define MG_DEV_TRUST_MAX (4u + 8u + MG_DEV_ANCHORS * (1u + MG_CMD_KID_MAX + 1u + 1u + MG_DEV_PUB_MAX) + 4u)
+MG_MUST_CHECK mg_err mg_dev_trust_encode(const mg_dev_trust *t, uint8_t *out, size_t cap,
+                                         size_t *len);
+/** Exact parse with CRC and anchor checks; t zeroed on error. */
+MG_MUST_CHECK mg_err mg_dev_trust_decode(const uint8_t *p, size_t n, mg_dev_trust *t);
+
 /** One key version (version 0: empty). */
 typedef struct mg_dev_keyver {
     uint8_t version;  /**< 1..15, 0 = none */
@@ -66,7 +171,8 @@ typedef struct mg_dev_keyver {
 } mg_dev_keyver;
 
 /** What a pending command is. */
-enum { MG_DEV_PEND_NONE = 0, MG_DEV_PEND_TEXT = 1, MG_DEV_PEND_KEYS = 2, MG_DEV_PEND_BAD = 3 };
+enum { MG_DEV_PEND_NONE = 0, MG_DEV_PEND_TEXT = 1, MG_DEV_PEND_KEYS = 2, MG_DEV_PEND_BAD = 3,
+       MG_DEV_PEND_DONE = 4 /**< applied already (an anchor-rotate): PoR ok, nothing executes */ };
 
 /** The device's durable state: persist() stores it, mg_dev_init restores it. */
 typedef struct mg_dev_state {
@@ -80,6 +186,7 @@ typedef struct mg_dev_state {
         uint16_t len;
         uint8_t data[MG_DEV_CMD_MAX];
     } pending;
+    mg_dev_trust trust;   /**< anchors and last accepted signed sequence */
 } mg_dev_state;
 
 /** Local security and housekeeping events (never sent on the air). */
@@ -91,6 +198,9 @@ typedef enum mg_dev_event {
     MG_DEV_EV_POR_DROPPED = 5, /**< a PoR was lost (queue full, or the bearer refused it) */
     MG_DEV_EV_KEYS = 6,        /**< key rotation applied (reason: "rotated" / "unchanged" / "refused") */
     MG_DEV_EV_POR = 7,         /**< a PoR of our telemetry arrived (reason: its status name) */
+    MG_DEV_EV_CMD_REFUSED = 8, /**< an authentic command refused by the signature rules;
+                                    reason: mg_cmd_why_str name or a mg_dev_signed_check reason */
+    MG_DEV_EV_ANCHOR = 9,      /**< an anchor-rotate was applied (reason "rotated") */
 } mg_dev_event;
 
 typedef struct mg_dev_cb {
@@ -106,6 +216,9 @@ typedef struct mg_dev_cb {
     void (*event)(void *ctx, mg_dev_event kind, const char *reason);
     /** Milliseconds of a monotonic clock, for reassembly ageing. May be NULL. */
     uint32_t (*now_ms)(void *ctx);
+    /** Wall clock, seconds since the epoch (signed commands' validity). May
+     *  be NULL: then every signed command is refused ("no_clock"). */
+    uint64_t (*now_s)(void *ctx);
 } mg_dev_cb;
 
 typedef struct mg_dev_cfg {
@@ -115,12 +228,18 @@ typedef struct mg_dev_cfg {
     const uint8_t *kic, *kid;
     size_t key_len;
     uint32_t reasm_ms;     /**< age limit of an unfinished concatenated command; 0: none */
+    const char *name;      /**< the device's name: the audience of its signed commands */
+    const mg_dev_trust *trust;   /**< provisioned anchors of a new device (NULL: none);
+                                      a restored device keeps saved->trust */
+    const mg_dev_sigpol *sigpol; /**< provisioned signature policy (copied; NULL: none) */
 } mg_dev_cfg;
 
 /** The device (caller storage; contents private). */
 typedef struct mg_dev {
-    mg_dev_cfg cfg_;       /* kic/kid pointers cleared after init */
+    mg_dev_cfg cfg_;       /* kic/kid/trust/sigpol pointers cleared after init */
     mg_dev_cb cb_;
+    mg_dev_sigpol pol_;
+    char name_[MG_CMD_AUD_MAX + 1];
     mg_dev_state st_;
     uint64_t cntr_out_;
     mg_key kic_[2], kid_[2];
@@ -197,8 +316,10 @@ unsigned mg_dev_key_version(const mg_dev *d);
 
 /** Serialised mg_dev_state: MG_DEV_STATE_MAX octets at most. */
 #define MG_DEV_STATE_MAX (4u + 5u + 5u + 1u + 2u * (3u + 2u * MG_KEY_MAX) + 1u + 2u + 1u + 1u + 3u + \
-                          5u + 2u + MG_DEV_CMD_MAX + 4u)
-/** Portable serialisation: magic "MGD1", fields big-endian, CRC-32 at the end. */
+                          5u + 2u + MG_DEV_CMD_MAX + MG_DEV_TRUST_MAX + 4u)
+/** Portable serialisation: magic "MGD2", fields big-endian, the trust
+ *  (mg_dev_trust_encode), CRC-32 at the end. "MGD1" (no trust) is read as
+ *  a state with no anchors. */
 MG_MUST_CHECK mg_err mg_dev_state_encode(const mg_dev_state *st, uint8_t *out, size_t cap,
                                          size_t *out_len);
 /** Exact parse with CRC check; st is wiped on error. */

@@ -7,9 +7,11 @@
  *   m2m/NAME/up/telemetry   device -> backend, opaque octets
  *   m2m/NAME/up/receipt     device -> backend, "<id> ok" | "<id> fail <detail>"
  *   m2m/NAME/down/cmd       plugin -> device, QoS 1, "<id> <text>"
+ *   m2m/NAME/down/scmd      plugin -> device, QoS 1, "<id> " + COSE octets
+ *                           (a signed command, issue 12; receipts unchanged)
  * NAME follows the device-name rule of the registry (mg_store_name_valid):
  * 1..63 of A-Z a-z 0-9 . _ -, not starting with '-' or '.'. The profile
- * knows exactly these three leaves: any other topic under m2m/ is not part
+ * knows exactly these four leaves: any other topic under m2m/ is not part
  * of it and is denied.
  *
  * Topics and filters are given with their length (MQTT strings are not NUL
@@ -38,6 +40,11 @@ extern "C" {
 #define MG_MQTT_DETAIL_MAX 120
 /** Largest command payload: 19 digits, ' ', 255 octets. */
 #define MG_MQTT_CMD_PAYLOAD_MAX (19 + 1 + MG_MQTT_CMD_TEXT_MAX)
+/** Signed command (COSE_Sign1 tag 18 / COSE_Sign tag 98): 2..1024 octets
+ *  (MG_CMD_MAX_LEN of cose.h). */
+#define MG_MQTT_SCMD_COSE_MAX 1024
+/** Largest signed-command payload: 19 digits, ' ', 1024 octets. */
+#define MG_MQTT_SCMD_PAYLOAD_MAX (19 + 1 + MG_MQTT_SCMD_COSE_MAX)
 /** Largest receipt payload: 19 digits, " fail ", 120 octets. */
 #define MG_MQTT_RECEIPT_PAYLOAD_MAX (19 + 6 + MG_MQTT_DETAIL_MAX)
 
@@ -46,9 +53,11 @@ typedef enum mg_mqtt_leaf {
     MG_MQTT_LEAF_TELEMETRY = 1, /**< up/telemetry */
     MG_MQTT_LEAF_RECEIPT = 2,   /**< up/receipt */
     MG_MQTT_LEAF_CMD = 3,       /**< down/cmd */
+    MG_MQTT_LEAF_SCMD = 4,      /**< down/scmd (signed command) */
 } mg_mqtt_leaf;
 
-/** "up/telemetry", "up/receipt", "down/cmd" ("" for NONE or out of range). */
+/** "up/telemetry", "up/receipt", "down/cmd", "down/scmd" ("" for NONE or
+ *  out of range). */
 const char *mg_mqtt_leaf_path(mg_mqtt_leaf leaf);
 
 /** The registry's device-name rule on name[0..len) (no NUL inside). */
@@ -89,8 +98,8 @@ typedef enum mg_mqtt_access {
 
 /** The ACL decision for device `name` (NUL terminated):
  *   WRITE      exactly m2m/name/up/telemetry or m2m/name/up/receipt
- *   SUBSCRIBE  exactly m2m/name/down/cmd (no wildcard)
- *   READ       exactly m2m/name/down/cmd
+ *   SUBSCRIBE  exactly m2m/name/down/cmd or m2m/name/down/scmd (no wildcard)
+ *   READ       exactly m2m/name/down/cmd or m2m/name/down/scmd
  *   UNSUBSCRIBE any valid filter
  *  Everything else (another name, a wildcard, a name differing in case,
  *  another leaf, $SYS/...) is false. */
@@ -119,6 +128,22 @@ MG_MUST_CHECK mg_err mg_mqtt_cmd_encode(uint8_t *out, size_t cap, size_t *len, i
  *  otherwise (id 0 and text "" then). */
 MG_MUST_CHECK mg_err mg_mqtt_cmd_decode(const uint8_t *p, size_t len, int64_t *id,
                                         char text[MG_MQTT_CMD_TEXT_MAX + 1]);
+
+/** Signed-command payload "<id> " followed by the COSE octets cose[0..n):
+ *  id 1..2^63-1; cose 2..MG_MQTT_SCMD_COSE_MAX octets beginning with a
+ *  COSE tag: 0xD2 (18, COSE_Sign1) or 0xD8 0x62 (98, COSE_Sign). The COSE
+ *  octets are copied unchanged (binary). MG_ERR_ARG / MG_ERR_BUF. */
+MG_MUST_CHECK mg_err mg_mqtt_scmd_encode(uint8_t *out, size_t cap, size_t *len, int64_t id,
+                                         const uint8_t *cose, size_t cose_n);
+/** Decodes a signed-command payload strictly (the command id rule, exactly
+ *  one space, then the COSE octets as for the encoder). *cose points into p
+ *  (not verified: the device library verifies it). MG_ERR_FORMAT otherwise
+ *  (*id 0, *cose NULL, *cose_n 0). */
+MG_MUST_CHECK mg_err mg_mqtt_scmd_decode(const uint8_t *p, size_t len, int64_t *id,
+                                         const uint8_t **cose, size_t *cose_n);
+/** True when c[0..n) has the shape the profile carries as a signed command
+ *  (length 2..MG_MQTT_SCMD_COSE_MAX, tag 18 or 98 first). */
+bool mg_mqtt_scmd_cose_ok(const uint8_t *c, size_t n);
 
 /** A receipt: "<id> ok" or "<id> fail <detail>". */
 typedef struct mg_mqtt_receipt {

@@ -236,6 +236,35 @@ bool mg_sms_is_keydeliv(const uint8_t *p, size_t n);
 /** A text command: 1..MG_SMS_DATA_MAX printable ASCII octets (0x20..0x7E). */
 bool mg_sms_text_ok(const uint8_t *p, size_t n);
 
+/* ---- content kinds (issue 12) ---------------------------------------------- */
+/**
+ * What the secured data of a command packet carries, told by its first
+ * octet (docs/sms-profile.md "Content kinds"); the data is carried binary,
+ * unchanged:
+ *   0x01                 key delivery (MG_SMS_KEYDELIV_TAG)
+ *   0xD2                 a signed command, COSE_Sign1 tagged 18 (RFC 9052 4.2)
+ *   0xD8 0x62            a signed command, COSE_Sign tagged 98 (RFC 9052 4.1)
+ *   0x20..0x7E only      a text command (mg_sms_text_ok)
+ * Anything else, an empty or NULL input, or more than MG_SMS_DATA_MAX
+ * octets is BAD. A SIGNED kind is only a classification: the caller
+ * verifies it (mg_dev_signed_check). The tags are not printable and differ
+ * from 0x01, so no kind collides with another.
+ */
+typedef enum mg_sms_content {
+    MG_SMS_CONTENT_BAD = 0,
+    MG_SMS_CONTENT_TEXT = 1,
+    MG_SMS_CONTENT_KEYDELIV = 2,
+    MG_SMS_CONTENT_SIGNED = 3,
+} mg_sms_content;
+
+#define MG_SMS_SIGN1_TAG0 0xD2u   /**< CBOR tag 18, one octet */
+#define MG_SMS_SIGN_TAG0 0xD8u    /**< CBOR tag 98: 0xD8 0x62 */
+#define MG_SMS_SIGN_TAG1 0x62u
+
+mg_sms_content mg_sms_content_kind(const uint8_t *d, size_t n);
+/** "text", "keydeliv", "signed", "bad". Never NULL. */
+const char *mg_sms_content_str(mg_sms_content k);
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,7 +5,10 @@
  */
 #include <string.h>
 
+#include "m2mguard/cose.h"
 #include "m2mguard/mqtt_profile.h"
+
+_Static_assert(MG_MQTT_SCMD_COSE_MAX == MG_CMD_MAX_LEN, "scmd bound is the signed-command bound");
 
 #define ID_DIGITS_MAX 19 /* 2^63-1 = 9223372036854775807 */
 
@@ -15,6 +18,7 @@ const char *mg_mqtt_leaf_path(mg_mqtt_leaf leaf)
     case MG_MQTT_LEAF_TELEMETRY: return "up/telemetry";
     case MG_MQTT_LEAF_RECEIPT: return "up/receipt";
     case MG_MQTT_LEAF_CMD: return "down/cmd";
+    case MG_MQTT_LEAF_SCMD: return "down/scmd";
     case MG_MQTT_LEAF_NONE: break;
     }
     return "";
@@ -139,6 +143,8 @@ static mg_mqtt_leaf leaf_of(const level *dir, const level *leaf)
     } else if (eq(dir->p, dir->n, "down")) {
         if (eq(leaf->p, leaf->n, "cmd"))
             return MG_MQTT_LEAF_CMD;
+        if (eq(leaf->p, leaf->n, "scmd"))
+            return MG_MQTT_LEAF_SCMD;
     }
     return MG_MQTT_LEAF_NONE;
 }
@@ -180,7 +186,7 @@ bool mg_mqtt_acl_device(const char *name, mg_mqtt_access acc, const char *topic,
         return t.leaf == MG_MQTT_LEAF_TELEMETRY || t.leaf == MG_MQTT_LEAF_RECEIPT;
     case MG_MQTT_ACC_SUBSCRIBE:
     case MG_MQTT_ACC_READ:
-        return t.leaf == MG_MQTT_LEAF_CMD;
+        return t.leaf == MG_MQTT_LEAF_CMD || t.leaf == MG_MQTT_LEAF_SCMD;
     case MG_MQTT_ACC_UNSUBSCRIBE:
         break;
     }
@@ -324,6 +330,56 @@ mg_err mg_mqtt_cmd_decode(const uint8_t *p, size_t len, int64_t *id,
     memcpy(text, p + dl + 1, tl);
     text[tl] = '\0';
     *id = v;
+    return MG_OK;
+}
+
+bool mg_mqtt_scmd_cose_ok(const uint8_t *c, size_t n)
+{
+    if (c == NULL || n < 2 || n > MG_MQTT_SCMD_COSE_MAX)
+        return false;
+    if (c[0] == 0xD2u)
+        return true; /* tag 18 */
+    return n >= 3 && c[0] == 0xD8u && c[1] == 0x62u; /* tag 98 */
+}
+
+mg_err mg_mqtt_scmd_encode(uint8_t *out, size_t cap, size_t *len, int64_t id, const uint8_t *cose,
+                           size_t cose_n)
+{
+    if (len != NULL)
+        *len = 0;
+    if (out == NULL || id <= 0 || !mg_mqtt_scmd_cose_ok(cose, cose_n))
+        return MG_ERR_ARG;
+    uint8_t digits[ID_DIGITS_MAX];
+    size_t dl = put_id(digits, id);
+    if (cap < dl + 1 || cose_n > cap - dl - 1)
+        return MG_ERR_BUF;
+    memcpy(out, digits, dl);
+    out[dl] = ' ';
+    memcpy(out + dl + 1, cose, cose_n);
+    if (len != NULL)
+        *len = dl + 1 + cose_n;
+    return MG_OK;
+}
+
+mg_err mg_mqtt_scmd_decode(const uint8_t *p, size_t len, int64_t *id, const uint8_t **cose,
+                           size_t *cose_n)
+{
+    if (id == NULL || cose == NULL || cose_n == NULL)
+        return MG_ERR_ARG;
+    *id = 0;
+    *cose = NULL;
+    *cose_n = 0;
+    if (p == NULL || len > MG_MQTT_SCMD_PAYLOAD_MAX)
+        return MG_ERR_FORMAT;
+    int64_t v = 0;
+    size_t dl = get_id(p, len, &v);
+    if (dl == 0 || dl >= len || p[dl] != ' ')
+        return MG_ERR_FORMAT;
+    if (!mg_mqtt_scmd_cose_ok(p + dl + 1, len - dl - 1))
+        return MG_ERR_FORMAT;
+    *id = v;
+    *cose = p + dl + 1;
+    *cose_n = len - dl - 1;
     return MG_OK;
 }
 

@@ -510,3 +510,29 @@ bool mg_sms_text_ok(const uint8_t *p, size_t n)
             return false;
     return true;
 }
+
+mg_sms_content mg_sms_content_kind(const uint8_t *d, size_t n)
+{
+    if (d == NULL || n == 0 || n > MG_SMS_DATA_MAX)
+        return MG_SMS_CONTENT_BAD;
+    if (d[0] == MG_SMS_KEYDELIV_TAG)
+        return MG_SMS_CONTENT_KEYDELIV;
+    if (d[0] == MG_SMS_SIGN1_TAG0 && n >= 2)
+        return MG_SMS_CONTENT_SIGNED;
+    if (d[0] == MG_SMS_SIGN_TAG0 && n >= 3 && d[1] == MG_SMS_SIGN_TAG1)
+        return MG_SMS_CONTENT_SIGNED;
+    if (mg_sms_text_ok(d, n))
+        return MG_SMS_CONTENT_TEXT;
+    return MG_SMS_CONTENT_BAD;
+}
+
+const char *mg_sms_content_str(mg_sms_content k)
+{
+    switch (k) {
+    case MG_SMS_CONTENT_TEXT: return "text";
+    case MG_SMS_CONTENT_KEYDELIV: return "keydeliv";
+    case MG_SMS_CONTENT_SIGNED: return "signed";
+    case MG_SMS_CONTENT_BAD: break;
+    }
+    return "bad";
+}

@@ -79,6 +79,441 @@ static mg_err persist(mg_dev *d)
     return e;
 }
 
+
+/* ---- signed commands: trust anchors, policy, check (bearer independent) ---- */
+
+static bool kid_char(uint8_t c)
+{
+    return c > 0x20u && c <= 0x7Eu && c != ':' && c != ',';
+}
+
+static bool anchor_ok(const mg_dev_anchor *a)
+{
+    if (a->kid_len == 0 || a->kid_len > MG_CMD_KID_MAX)
+        return false;
+    for (size_t i = 0; i < a->kid_len; i++)
+        if (!kid_char(a->kid[i]))
+            return false;
+    if (a->alg == MG_COSE_ALG_ES256)
+        return a->pub_len == MG_ES256_PUB_LEN && a->pub[0] == 0x04u;
+    if (a->alg == MG_COSE_ALG_EDDSA)
+        return a->pub_len == MG_ED25519_PUB_LEN;
+    return false;
+}
+
+static bool trust_ok(const mg_dev_trust *t)
+{
+    for (size_t i = 0; i < MG_DEV_ANCHORS; i++) {
+        const mg_dev_anchor *a = &t->anchor[i];
+        if (a->kid_len == 0) {
+            if (a->pub_len != 0 || a->alg != 0)
+                return false;
+            continue;
+        }
+        if (!anchor_ok(a))
+            return false;
+        for (size_t j = 0; j < i; j++) /* kids are unique */
+            if (t->anchor[j].kid_len == a->kid_len && memcmp(t->anchor[j].kid, a->kid, a->kid_len) == 0)
+                return false;
+    }
+    return t->last_seq <= (uint64_t)INT64_MAX;
+}
+
+static bool span_eq(const char *p, size_t n, const char *lit)
+{
+    size_t i = 0;
+    for (; i < n && lit[i] != '\0'; i++)
+        if (p[i] != lit[i])
+            return false;
+    return i == n && lit[i] == '\0';
+}
+
+mg_err mg_dev_anchor_parse(const char *s, size_t n, mg_dev_anchor *a)
+{
+    if (a == NULL)
+        return MG_ERR_ARG;
+    memset(a, 0, sizeof(*a));
+    if (s == NULL || n == 0 || n >= MG_DEV_ANCHOR_TEXT_MAX)
+        return MG_ERR_FORMAT;
+    size_t c1 = 0;
+    while (c1 < n && s[c1] != ':')
+        c1++;
+    size_t c2 = c1 + 1;
+    while (c2 < n && s[c2] != ':')
+        c2++;
+    if (c1 == 0 || c1 > MG_CMD_KID_MAX || c2 >= n)
+        return MG_ERR_FORMAT;
+    for (size_t i = 0; i < c1; i++) {
+        if (!kid_char((uint8_t)s[i]))
+            return MG_ERR_FORMAT;
+        a->kid[i] = (uint8_t)s[i];
+    }
+    a->kid_len = (uint8_t)c1;
+    const char *alg = s + c1 + 1;
+    size_t alg_n = c2 - c1 - 1;
+    if (span_eq(alg, alg_n, "ES256"))
+        a->alg = (int8_t)MG_COSE_ALG_ES256;
+    else if (span_eq(alg, alg_n, "EdDSA"))
+        a->alg = (int8_t)MG_COSE_ALG_EDDSA;
+    else {
+        memset(a, 0, sizeof(*a));
+        return MG_ERR_FORMAT;
+    }
+    const char *hex = s + c2 + 1;
+    size_t hex_n = n - c2 - 1;
+    int pl = hex_n == 2u * MG_ES256_PUB_LEN || hex_n == 2u * MG_ED25519_PUB_LEN
+                 ? mg_hex_decode(hex, hex_n, a->pub, sizeof(a->pub))
+                 : -1;
+    if (pl <= 0) {
+        memset(a, 0, sizeof(*a));
+        return MG_ERR_FORMAT;
+    }
+    a->pub_len = (uint8_t)pl;
+    if (!anchor_ok(a)) {
+        memset(a, 0, sizeof(*a));
+        return MG_ERR_FORMAT;
+    }
+    return MG_OK;
+}
+
+mg_err mg_dev_anchor_format(const mg_dev_anchor *a, char *out, size_t cap)
+{
+    if (a == NULL || out == NULL || !anchor_ok(a))
+        return MG_ERR_ARG;
+    const char *alg = a->alg == MG_COSE_ALG_ES256 ? "ES256" : "EdDSA";
+    size_t al = 5;
+    size_t need = (size_t)a->kid_len + 1 + al + 1 + 2u * a->pub_len + 1;
+    if (need > cap) {
+        if (cap > 0)
+            out[0] = '\0';
+        return MG_ERR_BUF;
+    }
+    size_t o = 0;
+    memcpy(out, a->kid, a->kid_len);
+    o += a->kid_len;
+    out[o++] = ':';
+    memcpy(out + o, alg, al);
+    o += al;
+    out[o++] = ':';
+    mg_hex_encode(out + o, a->pub, a->pub_len); /* writes a NUL */
+    return MG_OK;
+}
+
+static int trust_find(const mg_dev_trust *t, const uint8_t *kid, size_t kid_len)
+{
+    for (size_t i = 0; i < MG_DEV_ANCHORS; i++)
+        if (t->anchor[i].kid_len != 0 && t->anchor[i].kid_len == kid_len &&
+            memcmp(t->anchor[i].kid, kid, kid_len) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int trust_slot_for(const mg_dev_trust *t, const mg_dev_anchor *a)
+{
+    int i = trust_find(t, a->kid, a->kid_len);
+    for (size_t j = 0; i < 0 && j < MG_DEV_ANCHORS; j++)
+        if (t->anchor[j].kid_len == 0)
+            i = (int)j;
+    return i;
+}
+
+mg_err mg_dev_trust_put(mg_dev_trust *t, const mg_dev_anchor *a)
+{
+    if (t == NULL || a == NULL || !anchor_ok(a))
+        return MG_ERR_ARG;
+    int i = trust_slot_for(t, a);
+    if (i < 0)
+        return MG_ERR_BUF;
+    t->anchor[i] = *a;
+    return MG_OK;
+}
+
+size_t mg_dev_trust_count(const mg_dev_trust *t)
+{
+    size_t n = 0;
+    for (size_t i = 0; t != NULL && i < MG_DEV_ANCHORS; i++)
+        n += t->anchor[i].kid_len != 0;
+    return n;
+}
+
+mg_err mg_dev_list_set(char dst[MG_DEV_LIST_MAX], const char *list)
+{
+    if (dst == NULL || list == NULL)
+        return MG_ERR_ARG;
+    dst[0] = '\0';
+    size_t n = 0;
+    while (n < MG_DEV_LIST_MAX && list[n] != '\0')
+        n++;
+    if (n >= MG_DEV_LIST_MAX)
+        return MG_ERR_LENGTH;
+    if (!(n == 1 && list[0] == '*')) {
+        size_t word = 0;
+        for (size_t i = 0; i <= n; i++) {
+            if (i == n || list[i] == ',') {
+                if ((word == 0 && n != 0) || word > MG_CMD_KID_MAX)
+                    return MG_ERR_FORMAT;
+                word = 0;
+            } else if (kid_char((uint8_t)list[i]) && list[i] != '*') {
+                word++;
+            } else {
+                return MG_ERR_FORMAT;
+            }
+        }
+    }
+    memcpy(dst, list, n + 1);
+    return MG_OK;
+}
+
+/* Is the name nm[0..nl) in the comma-separated list? */
+static bool list_has(const char *list, const char *nm, size_t nl)
+{
+    if (list[0] == '*' && list[1] == '\0')
+        return true;
+    size_t start = 0;
+    for (size_t i = 0; i < MG_DEV_LIST_MAX; i++) {
+        if (list[i] == ',' || list[i] == '\0') {
+            if (i - start == nl && nl > 0 && memcmp(list + start, nm, nl) == 0)
+                return true;
+            if (list[i] == '\0')
+                break;
+            start = i + 1;
+        }
+    }
+    return false;
+}
+
+unsigned mg_dev_sigpol_need(const mg_dev_sigpol *p, const char *cmd, size_t n)
+{
+    if (cmd == NULL)
+        return 0;
+    size_t nl = 0;
+    while (nl < n && cmd[nl] != ' ')
+        nl++;
+    unsigned need = span_eq(cmd, nl, MG_DEV_ANCHOR_ROTATE) ? 1u : 0u;
+    if (p == NULL)
+        return need;
+    if (list_has(p->two, cmd, nl))
+        return 2;
+    if (list_has(p->require, cmd, nl))
+        return 1;
+    return need;
+}
+
+mg_err mg_dev_unsigned_check(const mg_dev_sigpol *p, const uint8_t *text, size_t n,
+                             const char **reason)
+{
+    const char *dummy;
+    if (reason == NULL)
+        reason = &dummy;
+    *reason = "";
+    unsigned need = mg_dev_sigpol_need(p, (const char *)text, n);
+    if (need == 0)
+        return MG_OK;
+    *reason = need == 2 ? "two_signers_required" : "signature_required";
+    return MG_ERR_AUTH;
+}
+
+static mg_err verify(const uint8_t *buf, size_t len, const mg_cmd_anchor *an, size_t na,
+                     const char *device, uint64_t last_seq, uint64_t now, size_t min_signers,
+                     mg_signed_cmd *out, mg_cmd_why *why, size_t *n_signers)
+{
+#ifdef MG_CMD_SIGNERS_MAX
+    mg_err e = mg_cmd_verify_multi(buf, len, an, na, device, last_seq, now, min_signers, out, why);
+    *n_signers = e == MG_OK ? out->n_kids : 0;
+    return e;
+#else
+    /* the core without COSE_Sign: one signer only */
+    mg_err e = mg_cmd_verify(buf, len, an, na, device, last_seq, now, out, why);
+    *n_signers = e == MG_OK ? 1 : 0;
+    if (e == MG_OK && min_signers > 1) {
+        memset(out, 0, sizeof(*out));
+        *why = MG_CMD_MALFORMED;
+        *n_signers = 0;
+        return MG_ERR_AUTH;
+    }
+    return e;
+#endif
+}
+
+mg_err mg_dev_signed_check(const mg_dev_trust *t, const mg_dev_sigpol *p, const char *device,
+                           const uint8_t *buf, size_t len, uint64_t now, mg_dev_signed *out,
+                           mg_cmd_why *why, const char **reason)
+{
+    mg_cmd_why wdummy;
+    const char *rdummy;
+    if (why == NULL)
+        why = &wdummy;
+    if (reason == NULL)
+        reason = &rdummy;
+    *why = MG_CMD_MALFORMED;
+    *reason = mg_cmd_why_str(MG_CMD_MALFORMED);
+    if (out == NULL || t == NULL || device == NULL)
+        return MG_ERR_ARG;
+    memset(out, 0, sizeof(*out));
+    if (now == 0) {
+        *reason = "no_clock";
+        return MG_ERR_STATE;
+    }
+    mg_cmd_anchor an[MG_DEV_ANCHORS];
+    size_t na = 0;
+    for (size_t i = 0; i < MG_DEV_ANCHORS; i++) {
+        const mg_dev_anchor *a = &t->anchor[i];
+        if (a->kid_len == 0)
+            continue;
+        an[na].kid = a->kid;
+        an[na].kid_len = a->kid_len;
+        an[na].alg = a->alg;
+        an[na].pub = a->pub;
+        an[na].pub_len = a->pub_len;
+        na++;
+    }
+    /* The command decides how many signers it needs, and it is only known
+     * once verified: verify with one, then require two if it says so. A
+     * COSE_Sign with two good signatures passes both. */
+    size_t ns = 0;
+    mg_err e = verify(buf, len, an, na, device, t->last_seq, now, 1, &out->cmd, why, &ns);
+    if (e != MG_OK) {
+        memset(out, 0, sizeof(*out));
+        *reason = mg_cmd_why_str(*why);
+        return e;
+    }
+    unsigned need = mg_dev_sigpol_need(p, out->cmd.command, out->cmd.command_len);
+    if (need >= 2 && ns < 2) {
+        memset(out, 0, sizeof(*out));
+#ifdef MG_CMD_SIGNERS_MAX
+        *why = MG_CMD_TOO_FEW_SIGNERS;
+#else
+        *why = MG_CMD_MALFORMED;
+#endif
+        *reason = "too_few_signers";
+        return MG_ERR_AUTH;
+    }
+    out->n_signers = ns;
+    if (span_eq(out->cmd.command, out->cmd.command_len, MG_DEV_ANCHOR_ROTATE)) {
+        if (out->cmd.args == NULL ||
+            mg_dev_anchor_parse(out->cmd.args, out->cmd.args_len, &out->new_anchor) != MG_OK) {
+            memset(out, 0, sizeof(*out));
+            *why = MG_CMD_MALFORMED;
+            *reason = "bad_rotate_args";
+            return MG_ERR_FORMAT;
+        }
+        if (trust_slot_for(t, &out->new_anchor) < 0) {
+            memset(out, 0, sizeof(*out));
+            *why = MG_CMD_MALFORMED;
+            *reason = "anchors_full";
+            return MG_ERR_BUF;
+        }
+        out->rotate = true;
+    }
+    *why = MG_CMD_OK;
+    *reason = mg_cmd_why_str(MG_CMD_OK);
+    return MG_OK;
+}
+
+void mg_dev_trust_accept(mg_dev_trust *t, const mg_dev_signed *s)
+{
+    if (t == NULL || s == NULL)
+        return;
+    t->last_seq = s->cmd.seq;
+    if (s->rotate) {
+        mg_err e = mg_dev_trust_put(t, &s->new_anchor); /* room checked by the check */
+        (void)e;
+    }
+}
+
+mg_err mg_dev_signed_text(const mg_dev_signed *s, char *out, size_t cap, size_t *len)
+{
+    if (len != NULL)
+        *len = 0;
+    if (s == NULL || out == NULL || s->cmd.command == NULL)
+        return MG_ERR_ARG;
+    size_t n = s->cmd.command_len;
+    bool args = s->cmd.args != NULL && s->cmd.args_len > 0;
+    size_t total = n + (args ? 1 + s->cmd.args_len : 0);
+    if (total + 1 > cap)
+        return MG_ERR_BUF;
+    memcpy(out, s->cmd.command, n);
+    if (args) {
+        out[n] = ' ';
+        memcpy(out + n + 1, s->cmd.args, s->cmd.args_len);
+    }
+    out[total] = '\0';
+    if (len != NULL)
+        *len = total;
+    return MG_OK;
+}
+
+static void wr_trust(mg_wr *w, const mg_dev_trust *t)
+{
+    mg_wr_be(w, t->last_seq, 8);
+    for (size_t i = 0; i < MG_DEV_ANCHORS; i++) {
+        const mg_dev_anchor *a = &t->anchor[i];
+        mg_wr_u8(w, a->kid_len);
+        mg_wr_bytes(w, a->kid, a->kid_len);
+        mg_wr_u8(w, (uint8_t)a->alg);
+        mg_wr_u8(w, a->pub_len);
+        mg_wr_bytes(w, a->pub, a->pub_len);
+    }
+}
+
+static bool rd_trust(mg_rd *r, mg_dev_trust *t)
+{
+    t->last_seq = mg_rd_be(r, 8);
+    for (size_t i = 0; i < MG_DEV_ANCHORS; i++) {
+        mg_dev_anchor *a = &t->anchor[i];
+        a->kid_len = mg_rd_u8(r);
+        if (a->kid_len > MG_CMD_KID_MAX)
+            return false;
+        mg_rd_copy(r, a->kid, a->kid_len);
+        a->alg = (int8_t)mg_rd_u8(r);
+        a->pub_len = mg_rd_u8(r);
+        if (a->pub_len > MG_DEV_PUB_MAX)
+            return false;
+        mg_rd_copy(r, a->pub, a->pub_len);
+    }
+    return r->err == MG_OK && trust_ok(t);
+}
+
+static const uint8_t trust_magic[4] = {'M', 'G', 'T', '1'};
+
+mg_err mg_dev_trust_encode(const mg_dev_trust *t, uint8_t *out, size_t cap, size_t *len)
+{
+    if (t == NULL || out == NULL || len == NULL)
+        return MG_ERR_ARG;
+    *len = 0;
+    MG_ENSURE(trust_ok(t), MG_ERR_ARG);
+    mg_wr w = mg_wr_make(out, cap);
+    mg_wr_bytes(&w, trust_magic, 4);
+    wr_trust(&w, t);
+    if (w.err == MG_OK) {
+        mg_iov v = {out, w.off};
+        mg_wr_be(&w, mg_crc32(&v, 1), 4);
+    }
+    if (w.err != MG_OK)
+        return w.err;
+    *len = w.off;
+    return MG_OK;
+}
+
+mg_err mg_dev_trust_decode(const uint8_t *p, size_t n, mg_dev_trust *t)
+{
+    if (p == NULL || t == NULL)
+        return MG_ERR_ARG;
+    memset(t, 0, sizeof(*t));
+    MG_ENSURE(n >= 8 && n <= MG_DEV_TRUST_MAX, MG_ERR_LENGTH);
+    mg_iov v = {p, n - 4};
+    mg_rd crc = mg_rd_make(p + n - 4, 4);
+    MG_ENSURE(mg_rd_be(&crc, 4) == mg_crc32(&v, 1), MG_ERR_FORMAT);
+    mg_rd r = mg_rd_make(p, n - 4);
+    const uint8_t *m = mg_rd_take(&r, 4);
+    bool ok = m != NULL && memcmp(m, trust_magic, 4) == 0 && rd_trust(&r, t) && mg_rd_left(&r) == 0;
+    if (!ok) {
+        memset(t, 0, sizeof(*t));
+        return MG_ERR_FORMAT;
+    }
+    return MG_OK;
+}
+
 /* ---- set-up ------------------------------------------------------------------ */
 
 static bool state_ok(const mg_dev_state *s)
@@ -88,13 +523,14 @@ static bool state_ok(const mg_dev_state *s)
         return false;
     if (s->mo_version != s->keys[0].version && s->mo_version != s->keys[1].version)
         return false;
-    if (s->cntr_in > MG_OTA_CNTR_MAX || s->lease_end > MG_OTA_CNTR_MAX)
+    if (s->cntr_in > MG_OTA_CNTR_MAX || s->lease_end > MG_OTA_CNTR_MAX || !trust_ok(&s->trust))
         return false;
     switch (s->pending.kind) {
     case MG_DEV_PEND_NONE: return true;
     case MG_DEV_PEND_TEXT:
     case MG_DEV_PEND_KEYS: return s->pending.len <= MG_DEV_CMD_MAX && s->pending.hdr.cntr == s->cntr_in;
-    case MG_DEV_PEND_BAD: return s->pending.len == 0 && s->pending.hdr.cntr == s->cntr_in;
+    case MG_DEV_PEND_BAD:
+    case MG_DEV_PEND_DONE: return s->pending.len == 0 && s->pending.hdr.cntr == s->cntr_in;
     default: return false;
     }
 }
@@ -110,7 +546,25 @@ mg_err mg_dev_init(mg_dev *d, const mg_dev_cfg *cfg, const mg_dev_cb *cb, const 
     d->cfg_ = *cfg;
     d->cfg_.kic = NULL;
     d->cfg_.kid = NULL;
+    d->cfg_.trust = NULL;
+    d->cfg_.sigpol = NULL;
+    d->cfg_.name = NULL;
     d->cb_ = *cb;
+    if (cfg->sigpol != NULL && (mg_dev_list_set(d->pol_.require, cfg->sigpol->require) != MG_OK ||
+                                mg_dev_list_set(d->pol_.two, cfg->sigpol->two) != MG_OK)) {
+        mg_wipe(d, sizeof(*d));
+        return MG_ERR_ARG;
+    }
+    if (cfg->name != NULL) {
+        size_t nl = 0;
+        while (nl <= MG_CMD_AUD_MAX && cfg->name[nl] != '\0')
+            nl++;
+        if (nl == 0 || nl > MG_CMD_AUD_MAX) {
+            mg_wipe(d, sizeof(*d));
+            return MG_ERR_ARG;
+        }
+        memcpy(d->name_, cfg->name, nl);
+    }
     if (saved != NULL) {
         if (!state_ok(saved))
             return MG_ERR_ARG;
@@ -126,6 +580,13 @@ mg_err mg_dev_init(mg_dev *d, const mg_dev_cfg *cfg, const mg_dev_cb *cb, const 
         memcpy(k->kic, cfg->kic, cfg->key_len);
         memcpy(k->kid, cfg->kid, cfg->key_len);
         d->st_.mo_version = k->version;
+        if (cfg->trust != NULL) {
+            if (!trust_ok(cfg->trust)) {
+                mg_wipe(d, sizeof(*d));
+                return MG_ERR_ARG;
+            }
+            d->st_.trust = *cfg->trust;
+        }
     }
     d->cntr_out_ = d->st_.lease_end; /* continue above the lease: never reuse one */
     mg_err e = keys_load(d);
@@ -241,6 +702,7 @@ static mg_err run_pending(mg_dev *d)
             d->ran_status_ = d->cb_.execute(d->cb_.ctx, s->pending.data, s->pending.len, h->cntr);
             break;
         case MG_DEV_PEND_KEYS: d->ran_status_ = rotate(d, h, &rotated); break;
+        case MG_DEV_PEND_DONE: d->ran_status_ = MG_POR_OK; break;
         default: d->ran_status_ = MG_POR_UNDEFINED_SECURITY_ERROR; break;
         }
         d->ran_ = true;
@@ -338,27 +800,85 @@ static mg_dev_verdict on_command(mg_dev *d, size_t n, mg_err *err)
     }
     pending_clear(d);
     s->pending.hdr = cmd.hdr;
-    if (mg_sms_is_keydeliv(cmd.data, cmd.data_len))
+    /* signed commands: the trust changes (sequence, a rotated anchor) are
+     * made durable with the counter, before anything executes */
+    uint64_t prev_seq = s->trust.last_seq;
+    mg_dev_anchor prev_anchor;
+    int rot_slot = -1;
+    const char *cmd_refused = NULL;
+    mg_err cmd_err = MG_OK;
+    switch (mg_sms_content_kind(cmd.data, cmd.data_len)) {
+    case MG_SMS_CONTENT_KEYDELIV:
         s->pending.kind = MG_DEV_PEND_KEYS;
-    else if (mg_sms_text_ok(cmd.data, cmd.data_len))
-        s->pending.kind = MG_DEV_PEND_TEXT;
-    else
+        break;
+    case MG_SMS_CONTENT_TEXT:
+        cmd_err = mg_dev_unsigned_check(&d->pol_, cmd.data, cmd.data_len, &cmd_refused);
+        s->pending.kind = cmd_err == MG_OK ? MG_DEV_PEND_TEXT : MG_DEV_PEND_BAD;
+        break;
+    case MG_SMS_CONTENT_SIGNED: {
+        mg_dev_signed sc;
+        uint64_t now = d->cb_.now_s != NULL ? d->cb_.now_s(d->cb_.ctx) : 0;
+        cmd_err = d->name_[0] == '\0' ? MG_ERR_STATE
+                  : mg_dev_signed_check(&s->trust, &d->pol_, d->name_, cmd.data, cmd.data_len,
+                                        now, &sc, NULL, &cmd_refused);
+        if (d->name_[0] == '\0')
+            cmd_refused = "no_device_name";
+        if (cmd_err != MG_OK) {
+            s->pending.kind = MG_DEV_PEND_BAD;
+            break;
+        }
+        if (sc.rotate) {
+            rot_slot = trust_slot_for(&s->trust, &sc.new_anchor);
+            if (rot_slot >= 0)
+                prev_anchor = s->trust.anchor[rot_slot];
+            s->pending.kind = MG_DEV_PEND_DONE;
+        } else {
+            size_t tl = 0;
+            /* command + ' ' + args <= 511 > MG_DEV_CMD_MAX: refuse what does not fit */
+            char *txt = (char *)s->pending.data;
+            if (mg_dev_signed_text(&sc, txt, MG_DEV_CMD_MAX, &tl) != MG_OK) {
+                s->pending.kind = MG_DEV_PEND_BAD;
+                cmd_refused = "command_too_long";
+                cmd_err = MG_ERR_LENGTH;
+                break;
+            }
+            txt[tl] = '\0';
+            s->pending.len = (uint16_t)tl;
+            s->pending.kind = MG_DEV_PEND_TEXT;
+        }
+        mg_dev_trust_accept(&s->trust, &sc);
+        break;
+    }
+    case MG_SMS_CONTENT_BAD:
         s->pending.kind = MG_DEV_PEND_BAD;
-    if (s->pending.kind != MG_DEV_PEND_BAD) {
+        break;
+    }
+    if (s->pending.kind == MG_DEV_PEND_BAD || s->pending.kind == MG_DEV_PEND_DONE) {
+        mg_wipe(s->pending.data, sizeof(s->pending.data));
+        s->pending.len = 0;
+    } else if (s->pending.kind != MG_DEV_PEND_TEXT || s->pending.len == 0) {
         memcpy(s->pending.data, cmd.data, cmd.data_len);
         s->pending.len = (uint16_t)cmd.data_len;
     }
     mg_wipe(d->work_, n);
     if (persist(d) != MG_OK) {
         s->cntr_in = prev;
+        s->trust.last_seq = prev_seq;
+        if (rot_slot >= 0)
+            s->trust.anchor[rot_slot] = prev_anchor;
         pending_clear(d);
         *err = MG_ERR_STORE;
         return MG_DEV_RETRY; /* not executed: the bearer delivers it again */
     }
-    if (s->pending.kind == MG_DEV_PEND_BAD) {
+    if (s->pending.kind == MG_DEV_PEND_BAD && cmd_refused != NULL) {
+        *err = cmd_err != MG_OK ? cmd_err : MG_ERR_AUTH;
+        ev(d, MG_DEV_EV_CMD_REFUSED, cmd_refused);
+    } else if (s->pending.kind == MG_DEV_PEND_BAD) {
         *err = MG_ERR_FORMAT;
         ev(d, MG_DEV_EV_REFUSED,
            "undefined_security_error: an authentic command neither printable text nor a key delivery");
+    } else if (rot_slot >= 0) {
+        ev(d, MG_DEV_EV_ANCHOR, "rotated");
     }
     (void)run_pending(d); /* no link for its PoR: mg_dev_resume() finishes it */
     return MG_DEV_DONE;
@@ -580,7 +1100,8 @@ mg_err mg_dev_resume(mg_dev *d)
 
 /* ---- serialisation ------------------------------------------------------------ */
 
-static const uint8_t state_magic[4] = {'M', 'G', 'D', '1'};
+static const uint8_t state_magic[4] = {'M', 'G', 'D', '2'};
+static const uint8_t state_magic1[4] = {'M', 'G', 'D', '1'};
 
 mg_err mg_dev_state_encode(const mg_dev_state *st, uint8_t *out, size_t cap, size_t *out_len)
 {
@@ -610,6 +1131,7 @@ mg_err mg_dev_state_encode(const mg_dev_state *st, uint8_t *out, size_t cap, siz
     mg_wr_be(&w, h->cntr, 5);
     mg_wr_be16(&w, st->pending.len);
     mg_wr_bytes(&w, st->pending.data, st->pending.len);
+    wr_trust(&w, &st->trust);
     if (w.err == MG_OK) {
         mg_iov v = {out, w.off};
         mg_wr_be(&w, mg_crc32(&v, 1), 4);
@@ -633,7 +1155,8 @@ mg_err mg_dev_state_decode(const uint8_t *p, size_t n, mg_dev_state *st)
     MG_ENSURE(mg_rd_be(&crc, 4) == mg_crc32(&v, 1), MG_ERR_FORMAT);
     mg_rd r = mg_rd_make(p, n - 4);
     const uint8_t *m = mg_rd_take(&r, 4);
-    MG_ENSURE(m != NULL && memcmp(m, state_magic, 4) == 0, MG_ERR_FORMAT);
+    bool v1 = m != NULL && memcmp(m, state_magic1, 4) == 0;
+    MG_ENSURE(v1 || (m != NULL && memcmp(m, state_magic, 4) == 0), MG_ERR_FORMAT);
     st->cntr_in = mg_rd_be(&r, 5);
     st->lease_end = mg_rd_be(&r, 5);
     st->mo_version = mg_rd_u8(&r);
@@ -662,6 +1185,10 @@ mg_err mg_dev_state_decode(const uint8_t *p, size_t n, mg_dev_state *st)
         return MG_ERR_FORMAT;
     }
     mg_rd_copy(&r, st->pending.data, st->pending.len);
+    if (!v1 && !rd_trust(&r, &st->trust)) {
+        mg_wipe(st, sizeof(*st));
+        return MG_ERR_FORMAT;
+    }
     mg_err e = r.err != MG_OK ? r.err : mg_rd_left(&r) != 0 ? MG_ERR_LENGTH : MG_OK;
     if (e == MG_OK && !state_ok(st))
         e = MG_ERR_FORMAT;

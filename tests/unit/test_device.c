@@ -82,9 +82,10 @@ typedef struct harness {
     int executed;
     uint64_t exec_cntr;
     char exec_text[MG_DEV_CMD_MAX + 1];
-    int events[8];
+    int events[10];
     char last_reason[160];
     uint32_t now;
+    uint64_t now_s; /* wall clock for signed commands */
 } harness;
 
 static mg_err h_persist(void *ctx, const mg_dev_state *st)
@@ -125,7 +126,7 @@ static uint8_t h_execute(void *ctx, const uint8_t *cmd, size_t len, uint64_t cnt
 static void h_event(void *ctx, mg_dev_event kind, const char *reason)
 {
     harness *h = ctx;
-    assert_true(kind >= 1 && kind < 8);
+    assert_true(kind >= 1 && kind < 10);
     h->events[kind]++;
     snprintf(h->last_reason, sizeof(h->last_reason), "%s", reason);
 }
@@ -136,6 +137,14 @@ static uint32_t h_now(void *ctx)
 }
 
 static mg_dev dev; /* large: static */
+/* provisioning of the next dev_up (signed commands); NULL: none */
+static const mg_dev_trust *g_trust;
+static const mg_dev_sigpol *g_pol;
+
+static uint64_t h_now_s(void *ctx)
+{
+    return ((harness *)ctx)->now_s;
+}
 
 static void dev_up(harness *h, keypair *p, mg_alg alg, unsigned version, const mg_dev_state *saved)
 {
@@ -148,7 +157,10 @@ static void dev_up(harness *h, keypair *p, mg_alg alg, unsigned version, const m
     cfg.kid = p->b;
     cfg.key_len = p->len;
     cfg.reasm_ms = 30000;
-    mg_dev_cb cb = {h, h_persist, h_send, h_execute, h_event, h_now};
+    cfg.name = "door-1";
+    cfg.trust = g_trust;
+    cfg.sigpol = g_pol;
+    mg_dev_cb cb = {h, h_persist, h_send, h_execute, h_event, h_now, h_now_s};
     assert_int_equal(mg_dev_init(&dev, &cfg, &cb, saved), MG_OK);
 }
 
@@ -664,12 +676,427 @@ static void test_state_encoding(void **state)
     mg_dev_cfg cfg;
     memset(&cfg, 0, sizeof(cfg));
     memcpy(cfg.tar, dev_tar, 3);
-    mg_dev_cb cb = {&h, h_persist, h_send, h_execute, h_event, h_now};
+    mg_dev_cb cb = {&h, h_persist, h_send, h_execute, h_event, h_now, h_now_s};
     assert_int_equal(mg_dev_init(&dev, &cfg, &cb, &odd), MG_ERR_ARG);
     /* and the backend's TAR as the device's */
     memcpy(cfg.tar, mg_sms_tar_backend, 3);
     assert_int_equal(mg_dev_init(&dev, &cfg, &cb, &h.saved), MG_ERR_ARG);
     kp_clear(&p);
+}
+
+/* ---- signed commands (issue 12) ------------------------------------------------ */
+#define T0 1700000000u
+
+typedef struct signer {
+    const char *kid;
+    int64_t alg;
+    uint8_t priv[32];
+    mg_dev_anchor anchor;
+} signer;
+
+static signer op1, op2, op3, es1, rogue;
+
+static void signer_init(signer *g, const char *kid, int64_t alg, uint8_t seed)
+{
+    memset(g, 0, sizeof(*g));
+    g->kid = kid;
+    g->alg = alg;
+    for (size_t i = 0; i < 32; i++)
+        g->priv[i] = (uint8_t)(seed + 3u * i + 1u);
+    size_t pl = 0;
+    assert_int_equal(mg_crypto_public_key(alg == MG_COSE_ALG_ES256 ? MG_SIG_ES256 : MG_SIG_ED25519,
+                                          g->priv, 32, g->anchor.pub, sizeof(g->anchor.pub), &pl),
+                     MG_OK);
+    g->anchor.pub_len = (uint8_t)pl;
+    g->anchor.alg = (int8_t)alg;
+    g->anchor.kid_len = (uint8_t)strlen(kid);
+    memcpy(g->anchor.kid, kid, strlen(kid));
+}
+
+static void signers_init(void)
+{
+    signer_init(&op1, "op1", MG_COSE_ALG_EDDSA, 1);
+    signer_init(&op2, "op2", MG_COSE_ALG_EDDSA, 50);
+    signer_init(&op3, "op3", MG_COSE_ALG_EDDSA, 90);
+    signer_init(&es1, "es1", MG_COSE_ALG_ES256, 7);
+    signer_init(&rogue, "op1", MG_COSE_ALG_EDDSA, 200); /* op1's kid, another key */
+}
+
+static mg_signed_cmd cmd_of(const char *kid, const char *aud, const char *cmd, const char *args,
+                            uint64_t seq, uint64_t iat, uint64_t exp)
+{
+    mg_signed_cmd c;
+    memset(&c, 0, sizeof(c));
+    c.kid = (const uint8_t *)kid;
+    c.kid_len = strlen(kid);
+    c.audience = aud;
+    c.audience_len = strlen(aud);
+    c.command = cmd;
+    c.command_len = strlen(cmd);
+    c.args = args;
+    c.args_len = args != NULL ? strlen(args) : 0;
+    c.seq = seq;
+    c.iat = iat;
+    c.exp = exp;
+    return c;
+}
+
+/* Signs as g with alg (normally g's): a tagged COSE_Sign1. */
+static size_t sign_as(const signer *g, int64_t alg, const char *aud, const char *cmd,
+                      const char *args, uint64_t seq, uint64_t exp, uint8_t *out, size_t cap)
+{
+    mg_signed_cmd c = cmd_of(g->kid, aud, cmd, args, seq, T0, exp);
+    size_t n = 0;
+    assert_int_equal(mg_cmd_sign(&c, alg, g->priv, 32, out, cap, &n), MG_OK);
+    return n;
+}
+
+static size_t sign1(const signer *g, const char *cmd, const char *args, uint64_t seq, uint8_t *out,
+                    size_t cap)
+{
+    return sign_as(g, g->alg, "door-1", cmd, args, seq, T0 + 600, out, cap);
+}
+
+static void trust_of(mg_dev_trust *t, const signer *const *gs, size_t n)
+{
+    memset(t, 0, sizeof(*t));
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(mg_dev_trust_put(t, &gs[i]->anchor), MG_OK);
+}
+
+static bool can_sign(void)
+{
+    uint8_t sig[64];
+    mg_iov v = {(const uint8_t *)"x", 1};
+    uint8_t d[32] = {1};
+    return mg_crypto_sign(MG_SIG_ED25519, d, 32, &v, 1, sig) == MG_OK;
+}
+
+static mg_dev_trust t_prov;
+static mg_dev_sigpol pol_prov;
+
+static void signed_dev_up(harness *h, keypair *p)
+{
+    signers_init();
+    const signer *gs[] = {&op1, &op2, &es1};
+    trust_of(&t_prov, gs, 3);
+    memset(&pol_prov, 0, sizeof(pol_prov));
+    assert_int_equal(mg_dev_list_set(pol_prov.require, "unlock,reboot"), MG_OK);
+    assert_int_equal(mg_dev_list_set(pol_prov.two, "key-rotate"), MG_OK);
+    g_trust = &t_prov;
+    g_pol = &pol_prov;
+    memset(h, 0, sizeof(*h));
+    h->now_s = T0 + 10;
+    kp_init(p, MG_ALG_AES, 16, 1, 31);
+    dev_up(h, p, MG_ALG_AES, 1, NULL);
+    g_trust = NULL;
+    g_pol = NULL;
+}
+
+/* Delivers data in one secured SMS with counter cntr; returns the PoR status. */
+static uint8_t send_data(harness *h, keypair *p, uint64_t cntr, const uint8_t *data, size_t n,
+                         mg_err *err)
+{
+    sms_set s;
+    gw_command(p, cntr, true, data, n, (uint8_t)cntr, &s);
+    assert_true(s.n >= 1);
+    mg_dev_verdict v = MG_DEV_PART;
+    for (size_t i = 0; i < s.n; i++)
+        v = deliver(&s, i, err);
+    assert_int_equal(v, MG_DEV_DONE);
+    return gw_open_por(h, p, cntr);
+}
+
+static void expect_refused(harness *h, keypair *p, uint64_t cntr, const uint8_t *data, size_t n,
+                           const char *reason)
+{
+    int ex = h->executed, evn = h->events[MG_DEV_EV_CMD_REFUSED];
+    mg_err err = MG_OK;
+    assert_int_equal(send_data(h, p, cntr, data, n, &err), MG_POR_UNDEFINED_SECURITY_ERROR);
+    assert_int_not_equal(err, MG_OK);
+    assert_int_equal(h->executed, ex);
+    assert_int_equal(h->events[MG_DEV_EV_CMD_REFUSED], evn + 1);
+    assert_string_equal(h->last_reason, reason);
+    assert_int_equal(h->saved.cntr_in, cntr); /* the authentic packet's counter advanced */
+}
+
+static void test_signed_rules(void **state)
+{
+    (void)state;
+    if (!can_sign())
+        skip();
+    static harness h;
+    keypair p;
+    signed_dev_up(&h, &p);
+    uint8_t b[MG_CMD_MAX_LEN];
+    size_t n;
+
+    /* a signed unlock: accepted once, executed as "unlock door=front" */
+    n = sign1(&op1, "unlock", "door=front", 5, b, sizeof(b));
+    assert_int_equal(mg_sms_content_kind(b, n), MG_SMS_CONTENT_SIGNED);
+    assert_int_equal(send_data(&h, &p, 1, b, n, NULL), MG_POR_OK);
+    assert_int_equal(h.executed, 1);
+    assert_string_equal(h.exec_text, "unlock door=front");
+    assert_int_equal(h.at_execute.trust.last_seq, 5); /* durable before it ran */
+    /* the same bytes again (a new secured packet): replay */
+    expect_refused(&h, &p, 2, b, n, "seq_not_higher");
+    n = sign1(&op2, "unlock", NULL, 4, b, sizeof(b));
+    expect_refused(&h, &p, 3, b, n, "seq_not_higher");
+    /* expired, not yet valid, wrong audience */
+    n = sign_as(&op1, op1.alg, "door-1", "unlock", NULL, 6, T0 + 5, b, sizeof(b));
+    expect_refused(&h, &p, 4, b, n, "expired");
+    n = sign_as(&op1, op1.alg, "door-2", "unlock", NULL, 6, T0 + 600, b, sizeof(b));
+    expect_refused(&h, &p, 5, b, n, "wrong_audience");
+    /* unknown kid, a key not the anchor's, alg other than the anchor's */
+    n = sign1(&op3, "unlock", NULL, 6, b, sizeof(b));
+    expect_refused(&h, &p, 6, b, n, "unknown_kid");
+    n = sign1(&rogue, "unlock", NULL, 6, b, sizeof(b));
+    expect_refused(&h, &p, 7, b, n, "bad_signature");
+    signer es_as_ed = es1; /* kid es1 (ES256 anchor), signed with an Ed25519 key */
+    memcpy(es_as_ed.priv, op1.priv, 32);
+    n = sign_as(&es_as_ed, MG_COSE_ALG_EDDSA, "door-1", "unlock", NULL, 6, T0 + 600, b, sizeof(b));
+    expect_refused(&h, &p, 8, b, n, "alg_not_allowed");
+    /* ES256 works with its own anchor */
+    n = sign1(&es1, "reboot", NULL, 6, b, sizeof(b));
+    assert_int_equal(send_data(&h, &p, 9, b, n, NULL), MG_POR_OK);
+    assert_string_equal(h.exec_text, "reboot");
+    /* unsigned where a signature is required; unsigned allowed otherwise */
+    expect_refused(&h, &p, 10, (const uint8_t *)"unlock", 6, "signature_required");
+    expect_refused(&h, &p, 11, (const uint8_t *)"unlock door=back", 16, "signature_required");
+    expect_refused(&h, &p, 12, (const uint8_t *)"key-rotate", 10, "two_signers_required");
+    expect_refused(&h, &p, 13, (const uint8_t *)"anchor-rotate op1:EdDSA:00", 26,
+                   "signature_required");
+    assert_int_equal(send_data(&h, &p, 14, (const uint8_t *)"unlocked?", 9, NULL), MG_POR_OK);
+    assert_string_equal(h.exec_text, "unlocked?");
+    /* one signer where two are required */
+    n = sign1(&op1, "key-rotate", NULL, 7, b, sizeof(b));
+    expect_refused(&h, &p, 15, b, n, "too_few_signers");
+#ifdef MG_CMD_SIGNERS_MAX
+    /* two distinct anchors: accepted */
+    {
+        mg_signed_cmd c = cmd_of("op1", "door-1", "key-rotate", NULL, 8, T0, T0 + 600);
+        mg_cmd_signer_key k[2] = {{op1.alg, (const uint8_t *)"op1", 3, op1.priv, 32},
+                                  {op2.alg, (const uint8_t *)"op2", 3, op2.priv, 32}};
+        assert_int_equal(mg_cmd_sign_multi(&c, k, 2, b, sizeof(b), &n), MG_OK);
+        assert_int_equal(mg_sms_content_kind(b, n), MG_SMS_CONTENT_SIGNED);
+        assert_int_equal(send_data(&h, &p, 16, b, n, NULL), MG_POR_OK);
+        assert_string_equal(h.exec_text, "key-rotate");
+        /* the same key twice is not two signers */
+        k[1] = k[0];
+        c.seq = 9;
+        assert_int_not_equal(mg_cmd_sign_multi(&c, k, 2, b, sizeof(b), &n) == MG_OK &&
+                                 send_data(&h, &p, 17, b, n, NULL) == MG_POR_OK,
+                             true);
+    }
+#endif
+    /* no clock: every signed command is refused */
+    h.now_s = 0;
+    n = sign1(&op1, "unlock", NULL, 100, b, sizeof(b));
+    expect_refused(&h, &p, 20, b, n, "no_clock");
+    mg_dev_wipe(&dev);
+    kp_clear(&p);
+}
+
+static void test_anchor_rotate(void **state)
+{
+    (void)state;
+    if (!can_sign())
+        skip();
+    static harness h;
+    keypair p;
+    signed_dev_up(&h, &p);
+    uint8_t b[MG_CMD_MAX_LEN];
+    size_t n;
+    /* op1 rotates its own key to rogue's */
+    char args[MG_DEV_ANCHOR_TEXT_MAX];
+    assert_int_equal(mg_dev_anchor_format(&rogue.anchor, args, sizeof(args)), MG_OK);
+    n = sign1(&op1, MG_DEV_ANCHOR_ROTATE, args, 10, b, sizeof(b));
+    assert_int_equal(send_data(&h, &p, 1, b, n, NULL), MG_POR_OK);
+    assert_int_equal(h.executed, 0); /* applied by the library, nothing to execute */
+    assert_int_equal(h.events[MG_DEV_EV_ANCHOR], 1);
+    assert_int_equal(h.saved.trust.last_seq, 10);
+    assert_int_equal(mg_dev_trust_count(&h.saved.trust), 3);
+    /* the old key is refused, the new one accepted */
+    n = sign1(&op1, "unlock", NULL, 11, b, sizeof(b));
+    expect_refused(&h, &p, 2, b, n, "bad_signature");
+    n = sign1(&rogue, "unlock", NULL, 12, b, sizeof(b));
+    assert_int_equal(send_data(&h, &p, 3, b, n, NULL), MG_POR_OK);
+    assert_int_equal(h.executed, 1);
+    /* a new kid is added (4th anchor), a 5th does not fit */
+    assert_int_equal(mg_dev_anchor_format(&op3.anchor, args, sizeof(args)), MG_OK);
+    n = sign1(&op2, MG_DEV_ANCHOR_ROTATE, args, 13, b, sizeof(b));
+    assert_int_equal(send_data(&h, &p, 4, b, n, NULL), MG_POR_OK);
+    assert_int_equal(mg_dev_trust_count(&h.saved.trust), 4);
+    signer x;
+    signer_init(&x, "op9", MG_COSE_ALG_EDDSA, 120);
+    assert_int_equal(mg_dev_anchor_format(&x.anchor, args, sizeof(args)), MG_OK);
+    n = sign1(&op2, MG_DEV_ANCHOR_ROTATE, args, 14, b, sizeof(b));
+    expect_refused(&h, &p, 5, b, n, "anchors_full");
+    n = sign1(&op2, MG_DEV_ANCHOR_ROTATE, "op9:RS256:00", 15, b, sizeof(b));
+    expect_refused(&h, &p, 6, b, n, "bad_rotate_args");
+    /* the rotation survives a restart: it is in the durable state */
+    static mg_dev_state st;
+    st = h.saved;
+    mg_dev_wipe(&dev);
+    dev_up(&h, &p, MG_ALG_AES, 1, &st);
+    n = sign1(&op1, "unlock", NULL, 16, b, sizeof(b));
+    expect_refused(&h, &p, 7, b, n, "bad_signature");
+    /* persist fails: neither the sequence nor the anchor change */
+    assert_int_equal(mg_dev_anchor_format(&op1.anchor, args, sizeof(args)), MG_OK);
+    n = sign1(&rogue, MG_DEV_ANCHOR_ROTATE, args, 17, b, sizeof(b));
+    sms_set s;
+    gw_command(&p, 8, true, b, n, 8, &s);
+    h.persist_fail = true;
+    mg_err err;
+    for (size_t i = 0; i + 1 < s.n; i++)
+        (void)deliver(&s, i, &err);
+    assert_int_equal(deliver(&s, s.n - 1, &err), MG_DEV_RETRY);
+    assert_int_equal(mg_dev_state_get(&dev)->trust.last_seq, 13);
+    h.persist_fail = false;
+    for (size_t i = 0; i + 1 < s.n; i++) /* the bearer delivers it again */
+        (void)deliver(&s, i, &err);
+    assert_int_equal(deliver(&s, s.n - 1, &err), MG_DEV_DONE);
+    assert_int_equal(h.saved.trust.last_seq, 17);
+    mg_dev_wipe(&dev);
+    kp_clear(&p);
+}
+
+static void test_signed_crash_resume(void **state)
+{
+    (void)state;
+    if (!can_sign())
+        skip();
+    static harness h;
+    keypair p;
+    signed_dev_up(&h, &p);
+    uint8_t b[MG_CMD_MAX_LEN];
+    size_t n = sign1(&op1, "unlock", "door=front", 3, b, sizeof(b));
+    sms_set s;
+    gw_command(&p, 1, true, b, n, 1, &s);
+    for (size_t i = 0; i < s.n; i++)
+        (void)deliver(&s, i, NULL);
+    assert_int_equal(h.executed, 1);
+    /* died inside execute(): the store holds the sequence and the command */
+    static mg_dev_state crashed;
+    crashed = h.at_execute;
+    assert_int_equal(crashed.trust.last_seq, 3);
+    assert_int_equal(crashed.pending.kind, MG_DEV_PEND_TEXT);
+    h.saved = crashed;
+    mg_dev_wipe(&dev);
+    dev_up(&h, &p, MG_ALG_AES, 1, &crashed);
+    assert_int_equal(mg_dev_resume(&dev), MG_OK);
+    assert_int_equal(h.executed, 2); /* finished once, with the same counter */
+    assert_int_equal(h.exec_cntr, 1);
+    assert_string_equal(h.exec_text, "unlock door=front");
+    assert_int_equal(mg_dev_resume(&dev), MG_OK);
+    assert_int_equal(h.executed, 2);
+    /* the bytes delivered again (any bearer) are a replay */
+    expect_refused(&h, &p, 2, b, n, "seq_not_higher");
+    assert_int_equal(h.executed, 2);
+    mg_dev_wipe(&dev);
+    kp_clear(&p);
+}
+
+static void test_signed_bit_flips(void **state)
+{
+    (void)state;
+    if (!can_sign())
+        skip();
+    signers_init();
+    const signer *gs[] = {&op1, &op2};
+    static mg_dev_trust t;
+    trust_of(&t, gs, 2);
+    uint8_t b[MG_CMD_MAX_LEN];
+    size_t n = sign1(&op1, "unlock", "door=front", 1, b, sizeof(b));
+    mg_dev_signed out;
+    mg_cmd_why why;
+    const char *reason = NULL;
+    assert_int_equal(mg_dev_signed_check(&t, NULL, "door-1", b, n, T0, &out, &why, &reason), MG_OK);
+    assert_int_equal(out.cmd.seq, 1);
+    assert_int_equal(out.n_signers, 1);
+    size_t refused = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (unsigned bit = 0; bit < 8; bit++) {
+            b[i] ^= (uint8_t)(1u << bit);
+            mg_err e = mg_dev_signed_check(&t, NULL, "door-1", b, n, T0, &out, &why, &reason);
+            b[i] ^= (uint8_t)(1u << bit);
+            assert_int_not_equal(e, MG_OK);
+            assert_true(reason != NULL && reason[0] != '\0');
+            refused++;
+        }
+        /* truncations too */
+        assert_int_not_equal(mg_dev_signed_check(&t, NULL, "door-1", b, i, T0, &out, &why, &reason),
+                             MG_OK);
+    }
+    print_message("  %zu bit flips of a %zu-octet signed command refused\n", refused, n);
+    assert_int_equal(mg_dev_signed_check(&t, NULL, "door-1", b, n, T0, &out, &why, &reason), MG_OK);
+}
+
+static void test_trust_codec(void **state)
+{
+    (void)state;
+    signers_init();
+    mg_dev_anchor a;
+    char txt[MG_DEV_ANCHOR_TEXT_MAX];
+    assert_int_equal(mg_dev_anchor_format(&es1.anchor, txt, sizeof(txt)), MG_OK);
+    assert_int_equal(strncmp(txt, "es1:ES256:04", 12), 0);
+    assert_int_equal(mg_dev_anchor_parse(txt, strlen(txt), &a), MG_OK);
+    assert_memory_equal(&a, &es1.anchor, sizeof(a));
+    assert_int_equal(mg_dev_anchor_format(&op1.anchor, txt, sizeof(txt)), MG_OK);
+    assert_int_equal(mg_dev_anchor_parse(txt, strlen(txt), &a), MG_OK);
+    assert_int_equal(a.pub_len, 32);
+    static const char *const bad[] = {
+        "", "op1", "op1:EdDSA", "op1:EdDSA:", ":EdDSA:00", "op1:RS256:00", "op 1:EdDSA:00",
+        "op1:EdDSA:0011", "op1:ES256:0011223344556677889900112233445566778899001122334455667788990011",
+        "123456789012345678901234567890123:EdDSA:00",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(mg_dev_anchor_parse(bad[i], strlen(bad[i]), &a), MG_ERR_FORMAT);
+    /* ES256 key must be an uncompressed point (04) */
+    assert_int_equal(mg_dev_anchor_format(&es1.anchor, txt, sizeof(txt)), MG_OK);
+    txt[11] = '5';
+    assert_int_equal(mg_dev_anchor_parse(txt, strlen(txt), &a), MG_ERR_FORMAT);
+    /* lists */
+    char l[MG_DEV_LIST_MAX];
+    assert_int_equal(mg_dev_list_set(l, "unlock,reboot"), MG_OK);
+    assert_int_equal(mg_dev_list_set(l, "*"), MG_OK);
+    assert_int_equal(mg_dev_list_set(l, ""), MG_OK);
+    assert_int_not_equal(mg_dev_list_set(l, "unlock,"), MG_OK);
+    assert_int_not_equal(mg_dev_list_set(l, ",unlock"), MG_OK);
+    assert_int_not_equal(mg_dev_list_set(l, "un lock"), MG_OK);
+    assert_int_not_equal(mg_dev_list_set(l, "a,*"), MG_OK);
+    mg_dev_sigpol pol;
+    memset(&pol, 0, sizeof(pol));
+    assert_int_equal(mg_dev_list_set(pol.require, "unlock,reboot"), MG_OK);
+    assert_int_equal(mg_dev_sigpol_need(&pol, "unlock door", 11), 1);
+    assert_int_equal(mg_dev_sigpol_need(&pol, "unlocked", 8), 0);
+    assert_int_equal(mg_dev_sigpol_need(&pol, "unloc", 5), 0);
+    assert_int_equal(mg_dev_sigpol_need(&pol, "reboot", 6), 1);
+    assert_int_equal(mg_dev_sigpol_need(NULL, "anchor-rotate x", 15), 1);
+    assert_int_equal(mg_dev_list_set(pol.two, "*"), MG_OK);
+    assert_int_equal(mg_dev_sigpol_need(&pol, "status", 6), 2);
+    /* trust serialisation */
+    static mg_dev_trust t, back;
+    const signer *gs[] = {&op1, &es1};
+    trust_of(&t, gs, 2);
+    t.last_seq = 77;
+    assert_int_equal(mg_dev_trust_put(&t, &op2.anchor), MG_OK);
+    assert_int_equal(mg_dev_trust_put(&t, &op3.anchor), MG_OK);
+    signer x;
+    signer_init(&x, "x", MG_COSE_ALG_EDDSA, 9);
+    assert_int_equal(mg_dev_trust_put(&t, &x.anchor), MG_ERR_BUF);
+    assert_int_equal(mg_dev_trust_put(&t, &rogue.anchor), MG_OK); /* same kid: replaced */
+    uint8_t buf[MG_DEV_TRUST_MAX];
+    size_t n = 0;
+    assert_int_equal(mg_dev_trust_encode(&t, buf, sizeof(buf), &n), MG_OK);
+    assert_int_equal(mg_dev_trust_decode(buf, n, &back), MG_OK);
+    assert_memory_equal(&t, &back, sizeof(t));
+    for (size_t i = 0; i < n; i++) {
+        buf[i] ^= 0x10;
+        assert_int_not_equal(mg_dev_trust_decode(buf, n, &back), MG_OK);
+        buf[i] ^= 0x10;
+    }
+    assert_int_not_equal(mg_dev_trust_decode(buf, n - 1, &back), MG_OK);
 }
 
 int main(void)
@@ -680,6 +1107,9 @@ int main(void)
         cmocka_unit_test(test_rotation_every_alg), cmocka_unit_test(test_bad_content),
         cmocka_unit_test(test_concatenated_command), cmocka_unit_test(test_reassembly_bound),
         cmocka_unit_test(test_state_encoding),
+        cmocka_unit_test(test_signed_rules),       cmocka_unit_test(test_anchor_rotate),
+        cmocka_unit_test(test_signed_crash_resume), cmocka_unit_test(test_signed_bit_flips),
+        cmocka_unit_test(test_trust_codec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

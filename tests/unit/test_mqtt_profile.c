@@ -403,13 +403,107 @@ static void test_receipt(void **state)
     assert_int_equal(mg_mqtt_receipt_decode(big, 7 + 121, &d), MG_ERR_FORMAT);
 }
 
+/* Signed commands on down/scmd (issue 12): "<id> " + COSE octets. */
+static void test_scmd(void **state)
+{
+    (void)state;
+    char t[MG_MQTT_TOPIC_BUF];
+    size_t n = 0;
+    assert_int_equal(mg_mqtt_topic_build(t, sizeof(t), &n, "dev1", MG_MQTT_LEAF_SCMD), MG_OK);
+    assert_string_equal(t, "m2m/dev1/down/scmd");
+    mg_mqtt_topic tp;
+    assert_int_equal(mg_mqtt_topic_parse(S("m2m/dev1/down/scmd"), &tp), MG_OK);
+    assert_int_equal(tp.leaf, MG_MQTT_LEAF_SCMD);
+    assert_int_not_equal(mg_mqtt_topic_parse(S("m2m/dev1/up/scmd"), &tp), MG_OK);
+    assert_int_not_equal(mg_mqtt_topic_parse(S("m2m/dev1/down/SCMD"), &tp), MG_OK);
+    /* ACL: the device subscribes/reads its own scmd, never writes down/, no wildcard */
+    assert_true(mg_mqtt_acl_device("dev1", MG_MQTT_ACC_SUBSCRIBE, S("m2m/dev1/down/scmd")));
+    assert_true(mg_mqtt_acl_device("dev1", MG_MQTT_ACC_READ, S("m2m/dev1/down/scmd")));
+    assert_false(mg_mqtt_acl_device("dev1", MG_MQTT_ACC_WRITE, S("m2m/dev1/down/scmd")));
+    assert_false(mg_mqtt_acl_device("dev1", MG_MQTT_ACC_SUBSCRIBE, S("m2m/dev2/down/scmd")));
+    assert_false(mg_mqtt_acl_device("dev1", MG_MQTT_ACC_READ, S("m2m/dev2/down/scmd")));
+    assert_false(mg_mqtt_acl_device("dev1", MG_MQTT_ACC_SUBSCRIBE, S("m2m/dev1/down/+")));
+    assert_false(mg_mqtt_acl_device("dev1", MG_MQTT_ACC_SUBSCRIBE, S("m2m/+/down/scmd")));
+    /* applications never see or send down/ */
+    assert_false(mg_mqtt_acl_app("operator", MG_MQTT_ACC_SUBSCRIBE, S("m2m/+/down/scmd")));
+    assert_false(mg_mqtt_acl_app("operator", MG_MQTT_ACC_READ, S("m2m/dev1/down/scmd")));
+    assert_false(mg_mqtt_acl_app("operator", MG_MQTT_ACC_WRITE, S("m2m/dev1/down/scmd")));
+
+    /* codec: binary COSE octets unchanged, NUL and high octets included */
+    uint8_t cose[MG_MQTT_SCMD_COSE_MAX + 1];
+    for (size_t i = 0; i < sizeof(cose); i++)
+        cose[i] = (uint8_t)(i * 7u);
+    cose[0] = 0xD2;
+    cose[5] = 0x00;
+    uint8_t out[MG_MQTT_SCMD_PAYLOAD_MAX + 1];
+    assert_int_equal(mg_mqtt_scmd_encode(out, sizeof(out), &n, 42, cose, 100), MG_OK);
+    assert_int_equal(n, 3 + 100);
+    assert_memory_equal(out, "42 ", 3);
+    assert_memory_equal(out + 3, cose, 100);
+    int64_t id = 0;
+    const uint8_t *c = NULL;
+    size_t cn = 0;
+    assert_int_equal(mg_mqtt_scmd_decode(out, n, &id, &c, &cn), MG_OK);
+    assert_int_equal(id, 42);
+    assert_ptr_equal(c, out + 3);
+    assert_int_equal(cn, 100);
+    /* largest: 19-digit id + 1024 octets */
+    assert_int_equal(mg_mqtt_scmd_encode(out, sizeof(out), &n, INT64_MAX, cose,
+                                         MG_MQTT_SCMD_COSE_MAX),
+                     MG_OK);
+    assert_int_equal(n, MG_MQTT_SCMD_PAYLOAD_MAX);
+    assert_int_equal(mg_mqtt_scmd_decode(out, n, &id, &c, &cn), MG_OK);
+    assert_int_equal(id, INT64_MAX);
+    assert_int_equal(cn, MG_MQTT_SCMD_COSE_MAX);
+    assert_int_equal(mg_mqtt_scmd_decode(out, n + 1, &id, &c, &cn), MG_ERR_FORMAT);
+    assert_int_equal(mg_mqtt_scmd_encode(out, sizeof(out), &n, 1, cose, MG_MQTT_SCMD_COSE_MAX + 1),
+                     MG_ERR_ARG);
+    assert_int_equal(mg_mqtt_scmd_encode(out, MG_MQTT_SCMD_PAYLOAD_MAX - 1, &n, INT64_MAX, cose,
+                                         MG_MQTT_SCMD_COSE_MAX),
+                     MG_ERR_BUF);
+    /* tag 98 */
+    static const uint8_t s98[] = {0xD8, 0x62, 0x84, 0x40};
+    assert_int_equal(mg_mqtt_scmd_encode(out, sizeof(out), &n, 7, s98, sizeof(s98)), MG_OK);
+    assert_int_equal(mg_mqtt_scmd_decode(out, n, &id, &c, &cn), MG_OK);
+    assert_int_equal(cn, sizeof(s98));
+    /* refusals: bad ids, separators, no or wrong tag, empty */
+    static const struct {
+        const char *p;
+        size_t n;
+    } bad[] = {
+        {"1 ", 2},          {"1 \xd2", 3},      {"0 \xd2\x84", 4},  {"01 \xd2\x84", 5},
+        {"1  \xd2\x84", 5}, {"1\xd2\x84", 3},    {" 1 \xd2\x84", 5}, {"1 \x84\x40", 4},
+        {"1 \xd8\x12\x84", 5}, {"1 \xd8\x62", 4}, {"1 unlock", 8},   {"", 0},
+        {"9223372036854775808 \xd2\x84", 22}, {"-1 \xd2\x84", 5},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        id = 5;
+        c = out;
+        cn = 5;
+        assert_int_equal(mg_mqtt_scmd_decode((const uint8_t *)bad[i].p, bad[i].n, &id, &c, &cn),
+                         MG_ERR_FORMAT);
+        assert_int_equal(id, 0);
+        assert_null(c);
+        assert_int_equal(cn, 0);
+    }
+    assert_int_equal(mg_mqtt_scmd_decode(NULL, 4, &id, &c, &cn), MG_ERR_FORMAT);
+    assert_int_equal(mg_mqtt_scmd_encode(out, sizeof(out), &n, 0, s98, sizeof(s98)), MG_ERR_ARG);
+    assert_int_equal(mg_mqtt_scmd_encode(out, sizeof(out), &n, 1, NULL, 4), MG_ERR_ARG);
+    assert_int_equal(mg_mqtt_scmd_encode(out, sizeof(out), &n, 1, (const uint8_t *)"ab", 2),
+                     MG_ERR_ARG);
+    /* a text command payload is no signed command and vice versa */
+    char text[MG_MQTT_CMD_TEXT_MAX + 1];
+    assert_int_equal(mg_mqtt_scmd_encode(out, sizeof(out), &n, 9, s98, sizeof(s98)), MG_OK);
+    assert_int_equal(mg_mqtt_cmd_decode(out, n, &id, text), MG_ERR_FORMAT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build),       cmocka_unit_test(test_parse),
         cmocka_unit_test(test_filter_rules), cmocka_unit_test(test_acl_device),
         cmocka_unit_test(test_acl_app),     cmocka_unit_test(test_cmd),
-        cmocka_unit_test(test_receipt),
+        cmocka_unit_test(test_receipt),     cmocka_unit_test(test_scmd),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -346,6 +346,54 @@ static void test_keydeliv(void **state)
     assert_false(mg_sms_text_ok((const uint8_t *)"a\nb", 3));
 }
 
+/* Content kinds of the secured data (issue 12): the first octet decides. */
+static void test_content_kind(void **state)
+{
+    (void)state;
+    static const uint8_t kd[] = {0x01, 1, 2, 16};
+    static const uint8_t s1[] = {0xD2, 0x84, 0x43, 0xA1, 0x01, 0x26};
+    static const uint8_t s98[] = {0xD8, 0x62, 0x84};
+    static const uint8_t s98bad[] = {0xD8, 0x12, 0x84}; /* tag 18 in two octets: not ours */
+    static const uint8_t nul[] = {'a', 0x00, 'b'};
+    static const uint8_t hi[] = {'a', 0x80};
+    static const uint8_t untagged[] = {0x84, 0x43, 0xA1};
+    assert_int_equal(mg_sms_content_kind((const uint8_t *)"unlock door 3", 13), MG_SMS_CONTENT_TEXT);
+    assert_int_equal(mg_sms_content_kind(kd, sizeof(kd)), MG_SMS_CONTENT_KEYDELIV);
+    assert_int_equal(mg_sms_content_kind(s1, sizeof(s1)), MG_SMS_CONTENT_SIGNED);
+    assert_int_equal(mg_sms_content_kind(s98, sizeof(s98)), MG_SMS_CONTENT_SIGNED);
+    assert_int_equal(mg_sms_content_kind(s98, 2), MG_SMS_CONTENT_BAD);
+    assert_int_equal(mg_sms_content_kind(s1, 1), MG_SMS_CONTENT_BAD);
+    assert_int_equal(mg_sms_content_kind(s98bad, sizeof(s98bad)), MG_SMS_CONTENT_BAD);
+    assert_int_equal(mg_sms_content_kind(untagged, sizeof(untagged)), MG_SMS_CONTENT_BAD);
+    assert_int_equal(mg_sms_content_kind(nul, sizeof(nul)), MG_SMS_CONTENT_BAD);
+    assert_int_equal(mg_sms_content_kind(hi, sizeof(hi)), MG_SMS_CONTENT_BAD);
+    assert_int_equal(mg_sms_content_kind(NULL, 3), MG_SMS_CONTENT_BAD);
+    assert_int_equal(mg_sms_content_kind(s1, 0), MG_SMS_CONTENT_BAD);
+    /* bounded by what one packet carries */
+    static uint8_t big[MG_SMS_DATA_MAX + 1];
+    memset(big, 'a', sizeof(big));
+    assert_int_equal(mg_sms_content_kind(big, MG_SMS_DATA_MAX), MG_SMS_CONTENT_TEXT);
+    assert_int_equal(mg_sms_content_kind(big, MG_SMS_DATA_MAX + 1), MG_SMS_CONTENT_BAD);
+    big[0] = 0xD2;
+    assert_int_equal(mg_sms_content_kind(big, MG_SMS_DATA_MAX), MG_SMS_CONTENT_SIGNED);
+    assert_int_equal(mg_sms_content_kind(big, MG_SMS_DATA_MAX + 1), MG_SMS_CONTENT_BAD);
+    /* every first octet: exactly one kind, and only 01 / D2 / D8 are non-text kinds */
+    for (unsigned b = 0; b < 256; b++) {
+        uint8_t d[3] = {(uint8_t)b, 0x62, 0x41};
+        mg_sms_content k = mg_sms_content_kind(d, 3);
+        if (b == 0x01)
+            assert_int_equal(k, MG_SMS_CONTENT_KEYDELIV);
+        else if (b == 0xD2 || b == 0xD8)
+            assert_int_equal(k, MG_SMS_CONTENT_SIGNED);
+        else if (b >= 0x20 && b <= 0x7E)
+            assert_int_equal(k, MG_SMS_CONTENT_TEXT);
+        else
+            assert_int_equal(k, MG_SMS_CONTENT_BAD);
+    }
+    assert_string_equal(mg_sms_content_str(MG_SMS_CONTENT_SIGNED), "signed");
+    assert_string_equal(mg_sms_content_str((mg_sms_content)99), "bad");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -353,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_por_reflection),    cmocka_unit_test(test_dcs),
         cmocka_unit_test(test_peek_reasons),      cmocka_unit_test(test_concat_roundtrip),
         cmocka_unit_test(test_concat_sar_and_cpi), cmocka_unit_test(test_keydeliv),
+        cmocka_unit_test(test_content_kind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
