@@ -1,9 +1,9 @@
 /* Device-side signed-command check with the Mbed TLS backend (the one a
  * microcontroller links) against OpenSSL, on this host, in the same run.
  *
- * This program links m2mguard_core + m2mguard_crypto_mbedtls, so
- * mg_cmd_verify() runs exactly the device's code path (CBOR, COSE_Sign1,
- * anchor look-up, Mbed TLS ECDSA P-256 + SHA-256). The Mbed TLS backend
+ * This program links m2mguard_device + m2mguard_core + m2mguard_crypto_mbedtls,
+ * so mg_cmd_verify() and mg_dev_signed_check() run exactly the device's code
+ * path (CBOR, COSE, anchor look-up, policy, Mbed TLS ECDSA P-256 + SHA-256). The Mbed TLS backend
  * cannot sign (host-only), so the command is signed here with OpenSSL over
  * the core's Sig_structure; the same Sig_structure is then verified with
  * raw OpenSSL (EVP_DigestVerify, prepared key) for the comparison.
@@ -24,6 +24,7 @@
 
 #include "m2mguard/cose.h"
 #include "m2mguard/crypto.h"
+#include "m2mguard/device.h"
 
 static double now_s(void)
 {
@@ -129,9 +130,28 @@ int main(int argc, char **argv)
         why != MG_CMD_BAD_SIGNATURE)
         return fail("a bad signature was not refused");
     msg[sig_at + 10] ^= 0x01;
+    /* The device library's check (mg_dev_signed_check: trust anchors, the
+     * signature policy, then the verification) with the same message. */
+    mg_dev_trust trust;
+    memset(&trust, 0, sizeof(trust));
+    trust.last_seq = 4;
+    trust.anchor[0].kid_len = 3;
+    memcpy(trust.anchor[0].kid, "op1", 3);
+    trust.anchor[0].alg = MG_COSE_ALG_ES256;
+    trust.anchor[0].pub_len = (uint8_t)sizeof(pub);
+    memcpy(trust.anchor[0].pub, pub, sizeof(pub));
+    mg_dev_sigpol pol;
+    memset(&pol, 0, sizeof(pol));
+    if (mg_dev_list_set(pol.require, "unlock") != MG_OK)
+        return fail("mg_dev_list_set");
+    mg_dev_signed ds;
+    const char *reason = "";
+    if (mg_dev_signed_check(&trust, &pol, "door-1", msg, n, 1700000001, &ds, &why, &reason) != MG_OK)
+        return fail(reason);
+
     /* Interleaved slices (the machine is shared: load drifts), 20 of each. */
-    long nr = 0, nm = 0;
-    double tr = 0, tm = 0, slice = secs / 40;
+    long nr = 0, nm = 0, nd = 0;
+    double tr = 0, tm = 0, td = 0, slice = secs / 60;
     for (int round = 0; round < 20; round++) {
         double t0 = now_s(), t;
         do {
@@ -152,11 +172,22 @@ int main(int argc, char **argv)
             nm += 10;
         } while ((t = now_s() - t0) < slice);
         tm += t;
+        t0 = now_s();
+        do {
+            for (int i = 0; i < 10; i++)
+                if (mg_dev_signed_check(&trust, &pol, "door-1", msg, n, 1700000001, &ds, &why,
+                                        &reason) != MG_OK)
+                    return fail("mg_dev_signed_check (Mbed TLS) failed");
+            nd += 10;
+        } while ((t = now_s() - t0) < slice);
+        td += t;
     }
-    double us_r = tr / (double)nr * 1e6, us_m = tm / (double)nm * 1e6;
+    double us_r = tr / (double)nr * 1e6, us_m = tm / (double)nm * 1e6, us_d = td / (double)nd * 1e6;
     printf("signed command: %zu octets (COSE_Sign1, ES256)\n", n);
     printf("mg_cmd_verify, Mbed TLS 2.28 backend (device path): %8.1f us/verify  %7.0f /s\n", us_m,
            1e6 / us_m);
+    printf("mg_dev_signed_check, Mbed TLS (device library):   %8.1f us/check   %7.0f /s\n", us_d,
+           1e6 / us_d);
     printf("raw OpenSSL ECDSA P-256 verify (prepared key):      %8.1f us/verify  %7.0f /s\n", us_r,
            1e6 / us_r);
     printf("Mbed TLS / OpenSSL time ratio: %.2f\n", us_m / us_r);
