@@ -5,7 +5,10 @@
  * message's pieces lie inside the input; the Sig_structure fits its bound;
  * mg_cmd_verify never accepts (no command for device "fuzz-dev" was signed
  * with the anchor's key: the seeds name "door-1") and
- * always names a reason.
+ * always names a reason. COSE_Sign (tag 98): the parser's pieces lie inside
+ * the input, at most MG_COSE_SIGN_MAX signatures; mg_cmd_verify_multi never
+ * accepts and always names a reason; inspect reports 1..MG_CMD_SIGNERS_MAX
+ * signers inside the input.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -49,14 +52,42 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)mg_cose_sign1_verify(&m, NULL, 0, MG_COSE_ALG_ES256, pub, sizeof(pub), &cw);
     }
 
+    {
+        static mg_cose_sign ms;
+        for (unsigned flags = 0; flags <= MG_CBOR_DETERMINISTIC; flags++) {
+            if (mg_cose_sign_parse(data, size, flags, &ms, &cw) != MG_OK)
+                continue;
+            if (ms.n_sigs == 0 || ms.n_sigs > MG_COSE_SIGN_MAX ||
+                !inside(ms.prot, ms.prot_len, data, size) ||
+                !inside(ms.payload, ms.payload_len, data, size))
+                abort();
+            for (size_t i = 0; i < ms.n_sigs; i++) {
+                const mg_cose_signature *s = &ms.sigs[i];
+                if (!inside(s->prot, s->prot_len, data, size) ||
+                    !inside(s->sig, s->sig_len, data, size) ||
+                    (s->kid != NULL && !inside(s->kid, s->kid_len, data, size)))
+                    abort();
+                (void)mg_cose_sign_verify(&ms, i, NULL, 0, MG_COSE_ALG_ES256, pub, sizeof(pub),
+                                          &cw);
+            }
+        }
+    }
+
     mg_cmd_anchor a = {(const uint8_t *)"11", 2, MG_COSE_ALG_ES256, pub, sizeof(pub)};
     mg_signed_cmd c;
     mg_cmd_why why = MG_CMD_OK;
     if (mg_cmd_verify(data, size, &a, 1, "fuzz-dev", 0, 1700000000u, &c, &why) == MG_OK ||
         why == MG_CMD_OK)
         abort();
+    why = MG_CMD_OK;
+    if (mg_cmd_verify_multi(data, size, &a, 1, "fuzz-dev", 0, 1700000000u, 1, &c, &why) ==
+            MG_OK ||
+        why == MG_CMD_OK)
+        abort();
     if (mg_cmd_inspect(data, size, &c, &why) == MG_OK &&
-        (!inside((const uint8_t *)c.command, c.command_len, data, size) || c.command_len == 0))
+        (!inside((const uint8_t *)c.command, c.command_len, data, size) || c.command_len == 0 ||
+         c.n_kids == 0 || c.n_kids > MG_CMD_SIGNERS_MAX ||
+         !inside(c.kids[c.n_kids - 1].kid, c.kids[c.n_kids - 1].kid_len, data, size)))
         abort();
     return 0;
 }

@@ -527,6 +527,312 @@ static void test_cmd_sign_and_payload_rules(void **st)
     assert_int_equal(mg_cmd_encode(&c, pay, sizeof(pay), &pn), MG_ERR_ARG);
 }
 
+/* ---- COSE_Sign (RFC 9052 4.1) and the two-person rule --------------------- */
+
+/* cose-wg/Examples sign-tests/sign-pass-01 (one ES256 signer, kid "11", body
+ * protected h'A0' = signed as h''), with the draft tag 991 removed; its
+ * published ToBeSign is 85 "Signature" 40 43A10126 40 54 "This is the content." */
+static const char SIGN_PASS_01[] =
+    "8441A0A054546869732069732074686520636F6E74656E742E818343A10126A1044231315840"
+    "EAE868ECC176883766C5DC5BA5B8DCA25DAB3C2E56A551CE5705B793914348E14EEA4AEE6E0C9F09"
+    "DB4EF3DDECA8F3506CD1A98A8FB64327BE470355C9657CE0";
+
+static void test_sign_vector(void **st)
+{
+    (void)st;
+    uint8_t b[256], t[200];
+    size_t n = hx(SIGN_PASS_01, b, sizeof(b));
+    mg_cose_sign m;
+    mg_cose_why why = MG_COSE_WHY_CRYPTO;
+    assert_int_equal(mg_cose_sign_parse(b, n, 0, &m, &why), MG_OK);
+    assert_false(m.tagged);
+    assert_int_equal(m.n_sigs, 1);
+    assert_int_equal(m.prot_len, 0); /* h'A0' signs as h'' */
+    assert_true(m.sigs[0].has_alg && m.sigs[0].alg_protected);
+    assert_int_equal(m.sigs[0].alg, MG_COSE_ALG_ES256);
+    assert_int_equal(m.sigs[0].kid_len, 2);
+    assert_false(m.sigs[0].kid_protected);
+    assert_int_equal(mg_cose_sign_verify(&m, 0, NULL, 0, MG_COSE_ALG_ES256, p256_pub,
+                                         sizeof(p256_pub), &why),
+                     MG_OK);
+    /* wrong algorithm for the key, and a flipped bit in the signature */
+    assert_int_equal(mg_cose_sign_verify(&m, 0, NULL, 0, MG_COSE_ALG_EDDSA, ed_pub,
+                                         sizeof(ed_pub), &why),
+                     MG_ERR_KEY);
+    assert_int_equal(why, MG_COSE_WHY_ALG);
+    memcpy(t, b, n);
+    t[n - 1] ^= 1;
+    assert_int_equal(mg_cose_sign_parse(t, n, 0, &m, &why), MG_OK);
+    assert_int_equal(mg_cose_sign_verify(&m, 0, NULL, 0, MG_COSE_ALG_ES256, p256_pub,
+                                         sizeof(p256_pub), &why),
+                     MG_ERR_AUTH);
+    /* every truncation is refused by the parser */
+    for (size_t k = 0; k < n; k++)
+        assert_int_not_equal(mg_cose_sign_parse(b, k, 0, &m, &why), MG_OK);
+    /* a Sign1 is not a Sign, and the Sign1 tag is refused */
+    uint8_t s1[256];
+    size_t n1 = hx(PASS[0].cose, s1, sizeof(s1));
+    assert_int_not_equal(mg_cose_sign_parse(s1, n1, 0, &m, &why), MG_OK);
+    assert_int_not_equal(mg_cose_sign_parse(s1 + 1, n1 - 1, 0, &m, &why), MG_OK);
+}
+
+/* A second ES256 key (the RFC 6979 A.2.5 P-256 private key). */
+static const char P256B_PRIV[] = "c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721";
+static uint8_t p256b_pub[65];
+
+static mg_cmd_anchor anchors3[3];
+
+static void set_anchors3(void)
+{
+    uint8_t d[32];
+    size_t pl = 0;
+    hx(P256B_PRIV, d, 32);
+    assert_int_equal(mg_crypto_public_key(MG_SIG_ES256, d, 32, p256b_pub, sizeof(p256b_pub), &pl),
+                     MG_OK);
+    assert_int_equal(pl, 65);
+    anchors3[0] = (mg_cmd_anchor){(const uint8_t *)"11", 2, MG_COSE_ALG_ES256, p256_pub, 65};
+    anchors3[1] = (mg_cmd_anchor){(const uint8_t *)"ops-b", 5, MG_COSE_ALG_ES256, p256b_pub, 65};
+    anchors3[2] = (mg_cmd_anchor){(const uint8_t *)"ed1", 3, MG_COSE_ALG_EDDSA, ed_pub, 32};
+}
+
+static size_t sign_two(const char *k1, const char *k2, const char *issuer, uint64_t seq,
+                       uint8_t *out, size_t cap)
+{
+    static uint8_t d1[32], d2[32];
+    hx(P256_PRIV, d1, 32);
+    hx(P256B_PRIV, d2, 32);
+    mg_signed_cmd c = {0};
+    c.kid = (const uint8_t *)issuer;
+    c.kid_len = strlen(issuer);
+    c.audience = "dev-1";
+    c.audience_len = 5;
+    c.command = "unlock";
+    c.command_len = 6;
+    c.seq = seq;
+    c.iat = 1000;
+    c.exp = 2000;
+    mg_cmd_signer_key keys[2] = {
+        {MG_COSE_ALG_ES256, (const uint8_t *)k1, strlen(k1), strcmp(k1, "11") == 0 ? d1 : d2, 32},
+        {MG_COSE_ALG_ES256, (const uint8_t *)k2, strlen(k2), strcmp(k2, "11") == 0 ? d1 : d2, 32},
+    };
+    size_t n = 0;
+    assert_int_equal(mg_cmd_sign_multi(&c, keys, 2, out, cap, &n), MG_OK);
+    return n;
+}
+
+static mg_cmd_why vmulti(const uint8_t *b, size_t n, size_t n_anchors, size_t min,
+                         mg_signed_cmd *c)
+{
+    mg_cmd_why why = MG_CMD_CRYPTO;
+    mg_err e = mg_cmd_verify_multi(b, n, anchors3, n_anchors, "dev-1", 5, 1500, min, c, &why);
+    assert_true((e == MG_OK) == (why == MG_CMD_OK));
+    return why;
+}
+
+static void test_sign_two_signers(void **st)
+{
+    (void)st;
+    if (!can_sign())
+        skip();
+    set_anchors3();
+    uint8_t b[1100];
+    mg_signed_cmd c;
+    size_t n = sign_two("11", "ops-b", "11", 6, b, sizeof(b));
+    assert_true(n <= MG_CMD_MAX_LEN);
+    assert_int_equal(b[0], 0xd8);
+    assert_int_equal(b[1], 0x62);
+    assert_int_equal(mg_cbor_check(b, n, MG_CBOR_DETERMINISTIC, NULL), MG_OK);
+
+    /* both verify; the signers are reported in message order */
+    assert_int_equal(vmulti(b, n, 3, 2, &c), MG_CMD_OK);
+    assert_int_equal(c.n_kids, 2);
+    assert_memory_equal(c.kids[0].kid, "11", 2);
+    assert_int_equal(c.kids[0].anchor, 0);
+    assert_memory_equal(c.kids[1].kid, "ops-b", 5);
+    assert_int_equal(c.kids[1].anchor, 1);
+    assert_int_equal(c.seq, 6);
+    assert_int_equal(c.command_len, 6);
+    /* three signers required: too few */
+    assert_int_equal(vmulti(b, n, 3, 3, &c), MG_CMD_TOO_FEW_SIGNERS);
+    assert_int_equal(c.n_kids, 0);
+    /* one signer unknown to the device: the whole message is refused */
+    assert_int_equal(vmulti(b, n, 1, 1, &c), MG_CMD_UNKNOWN_KID);
+    /* replay and audience still apply */
+    {
+        mg_cmd_why why;
+        assert_int_equal(mg_cmd_verify_multi(b, n, anchors3, 3, "dev-1", 6, 1500, 2, &c, &why),
+                         MG_ERR_CNTR_LOW);
+        assert_int_equal(why, MG_CMD_SEQ_NOT_HIGHER);
+        assert_int_equal(mg_cmd_verify_multi(b, n, anchors3, 3, "dev-2", 5, 1500, 2, &c, &why),
+                         MG_ERR_AUTH);
+        assert_int_equal(why, MG_CMD_WRONG_AUDIENCE);
+    }
+    /* inspect lists the signers without verifying */
+    {
+        mg_cmd_why why;
+        assert_int_equal(mg_cmd_inspect(b, n, &c, &why), MG_OK);
+        assert_int_equal(c.n_kids, 2);
+    }
+    /* a Sign1 command never satisfies two signers */
+    {
+        uint8_t s1[1100];
+        uint8_t d[32];
+        size_t n1 = 0;
+        hx(P256_PRIV, d, 32);
+        mg_signed_cmd one = {0};
+        one.kid = (const uint8_t *)"11";
+        one.kid_len = 2;
+        one.audience = "dev-1";
+        one.audience_len = 5;
+        one.command = "unlock";
+        one.command_len = 6;
+        one.seq = 6;
+        one.iat = 1000;
+        one.exp = 2000;
+        mg_cmd_signer_key k = {MG_COSE_ALG_ES256, (const uint8_t *)"11", 2, d, 32};
+        assert_int_equal(mg_cmd_sign_multi(&one, &k, 1, s1, sizeof(s1), &n1), MG_OK);
+        assert_int_equal(s1[0], 0xd2);
+        assert_int_equal(vmulti(s1, n1, 3, 1, &c), MG_CMD_OK);
+        assert_int_equal(c.n_kids, 1);
+        assert_int_equal(vmulti(s1, n1, 3, 2, &c), MG_CMD_TOO_FEW_SIGNERS);
+    }
+}
+
+/* Tampering each signature (every bit of it) is refused as bad_signature;
+ * every bit flip anywhere and every truncation is refused. */
+static void test_sign_tamper(void **st)
+{
+    (void)st;
+    if (!can_sign())
+        skip();
+    set_anchors3();
+    uint8_t b[1100], t[1100];
+    mg_signed_cmd c;
+    size_t n = sign_two("11", "ops-b", "11", 6, b, sizeof(b));
+    mg_cose_sign m;
+    mg_cose_why cw;
+    assert_int_equal(mg_cose_sign_parse(b, n, MG_CBOR_DETERMINISTIC, &m, &cw), MG_OK);
+    assert_int_equal(m.n_sigs, 2);
+    for (size_t s = 0; s < 2; s++) {
+        size_t off = (size_t)(m.sigs[s].sig - b);
+        for (size_t bit = 0; bit < 8 * MG_SIG_LEN; bit += 7) {
+            memcpy(t, b, n);
+            t[off + bit / 8] ^= (uint8_t)(1u << (bit % 8));
+            assert_int_equal(vmulti(t, n, 3, 2, &c), MG_CMD_BAD_SIGNATURE);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        for (unsigned bit = 0; bit < 8; bit++) {
+            memcpy(t, b, n);
+            t[i] ^= (uint8_t)(1u << bit);
+            assert_int_not_equal(vmulti(t, n, 3, 2, &c), MG_CMD_OK);
+        }
+    for (size_t k = 0; k < n; k++)
+        assert_int_not_equal(vmulti(b, k, 3, 2, &c), MG_CMD_OK);
+}
+
+static void test_sign_refusals(void **st)
+{
+    (void)st;
+    if (!can_sign())
+        skip();
+    set_anchors3();
+    uint8_t b[1100];
+    mg_signed_cmd c;
+    /* the same kid twice */
+    size_t n = sign_two("11", "11", "11", 6, b, sizeof(b));
+    assert_int_equal(vmulti(b, n, 3, 1, &c), MG_CMD_DUPLICATE_SIGNER);
+    /* the issuer named in the payload is not a signer */
+    n = sign_two("11", "ops-b", "ed1", 6, b, sizeof(b));
+    assert_int_equal(vmulti(b, n, 3, 2, &c), MG_CMD_KID_MISMATCH);
+    /* a signer key registered with another algorithm */
+    mg_cmd_anchor save = anchors3[1];
+    anchors3[1].alg = MG_COSE_ALG_EDDSA;
+    n = sign_two("11", "ops-b", "11", 6, b, sizeof(b));
+    assert_int_equal(vmulti(b, n, 3, 2, &c), MG_CMD_ALG_NOT_ALLOWED);
+    anchors3[1] = save;
+    /* a kid signed by the other key (anchors swapped): bad signature */
+    mg_cmd_anchor sw[2] = {anchors3[1], anchors3[0]};
+    sw[0].kid = (const uint8_t *)"11";
+    sw[0].kid_len = 2;
+    sw[1].kid = (const uint8_t *)"ops-b";
+    sw[1].kid_len = 5;
+    mg_cmd_why why;
+    assert_int_equal(mg_cmd_verify_multi(b, n, sw, 2, "dev-1", 5, 1500, 2, &c, &why), MG_ERR_AUTH);
+    assert_int_equal(why, MG_CMD_BAD_SIGNATURE);
+    /* untagged COSE_Sign: not accepted as a command */
+    assert_int_not_equal(vmulti(b + 2, n - 2, 3, 1, &c), MG_CMD_OK);
+    /* more than MG_COSE_SIGN_MAX signatures: refused by the parser */
+    {
+        mg_cose_sign m;
+        mg_cose_why cw;
+        uint8_t big[16] = {0x84, 0x40, 0xa0, 0x41, 0x00, 0x85};
+        size_t k = 6;
+        for (int i = 0; i < 5; i++)
+            big[k++] = 0x80; /* not even signatures: the count is refused first */
+        assert_int_equal(mg_cose_sign_parse(big, k, 0, &m, &cw), MG_ERR_LENGTH);
+        uint8_t none[] = {0x84, 0x40, 0xa0, 0x41, 0x00, 0x80};
+        assert_int_equal(mg_cose_sign_parse(none, sizeof(none), 0, &m, &cw), MG_ERR_FORMAT);
+    }
+}
+
+/* mg_cose_tbs + mg_cose_assemble (signing outside the core) give the same
+ * message as mg_cmd_sign_multi: ES256 is randomized, so compare structure:
+ * an externally signed message verifies. */
+static void test_sign_external(void **st)
+{
+    (void)st;
+    if (!can_sign())
+        skip();
+    set_anchors3();
+    uint8_t d1[32], d2[32], pl[300], tbs[400], out[1100], s1[64], s2[64];
+    size_t plen = 0, tl = 0, n = 0;
+    hx(P256_PRIV, d1, 32);
+    hx(P256B_PRIV, d2, 32);
+    mg_signed_cmd c = {0};
+    c.kid = (const uint8_t *)"ops-b";
+    c.kid_len = 5;
+    c.audience = "dev-1";
+    c.audience_len = 5;
+    c.command = "reboot";
+    c.command_len = 6;
+    c.seq = 9;
+    c.iat = 1000;
+    c.exp = 2000;
+    assert_int_equal(mg_cmd_encode(&c, pl, sizeof(pl), &plen), MG_OK);
+    mg_iov v = {tbs, 0};
+    assert_int_equal(mg_cose_tbs(true, MG_COSE_ALG_ES256, (const uint8_t *)"ops-b", 5, pl, plen,
+                                 tbs, sizeof(tbs), &tl),
+                     MG_OK);
+    assert_memory_equal(tbs, "\x85\x69Signature\x40", 12);
+    v.len = tl;
+    assert_int_equal(mg_crypto_sign(MG_SIG_ES256, d2, 32, &v, 1, s2), MG_OK);
+    assert_int_equal(mg_cose_tbs(true, MG_COSE_ALG_ES256, (const uint8_t *)"11", 2, pl, plen, tbs,
+                                 sizeof(tbs), &tl),
+                     MG_OK);
+    v.len = tl;
+    assert_int_equal(mg_crypto_sign(MG_SIG_ES256, d1, 32, &v, 1, s1), MG_OK);
+    mg_cose_sig_in si[2] = {{MG_COSE_ALG_ES256, (const uint8_t *)"ops-b", 5, s2},
+                            {MG_COSE_ALG_ES256, (const uint8_t *)"11", 2, s1}};
+    assert_int_equal(mg_cose_assemble(pl, plen, si, 2, out, sizeof(out), &n), MG_OK);
+    assert_int_equal(vmulti(out, n, 3, 2, &c), MG_CMD_OK);
+    assert_int_equal(c.kids[0].anchor, 1);
+    assert_int_equal(c.anchor, 1);
+    /* one signer: a Sign1 over the "Signature1" structure */
+    assert_int_equal(mg_cose_tbs(false, MG_COSE_ALG_ES256, (const uint8_t *)"ops-b", 5, pl, plen,
+                                 tbs, sizeof(tbs), &tl),
+                     MG_OK);
+    assert_memory_equal(tbs, "\x84\x6aSignature1", 12);
+    v.len = tl;
+    assert_int_equal(mg_crypto_sign(MG_SIG_ES256, d2, 32, &v, 1, s2), MG_OK);
+    assert_int_equal(mg_cose_assemble(pl, plen, si, 1, out, sizeof(out), &n), MG_OK);
+    assert_int_equal(out[0], 0xd2);
+    assert_int_equal(vmulti(out, n, 3, 1, &c), MG_CMD_OK);
+    assert_int_equal(c.n_kids, 1);
+    /* the payload may not lie in the output buffer */
+    assert_int_equal(mg_cose_assemble(out + 10, 5, si, 1, out, sizeof(out), &n), MG_ERR_ARG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -538,6 +844,11 @@ int main(void)
         cmocka_unit_test(test_cmd_peer_vectors),
         cmocka_unit_test(test_cmd_props),
         cmocka_unit_test(test_cmd_sign_and_payload_rules),
+        cmocka_unit_test(test_sign_vector),
+        cmocka_unit_test(test_sign_two_signers),
+        cmocka_unit_test(test_sign_tamper),
+        cmocka_unit_test(test_sign_refusals),
+        cmocka_unit_test(test_sign_external),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
