@@ -43,19 +43,4 @@ wait_for() {
 }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# new_token LABEL: a SoftHSM2 token in $tmp (user PIN 1234, PIN file $tmp/LABEL.pin 0600).
-module=${M2MGUARD_PKCS11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
-[ -f "$module" ] || { echo "SKIP: no SoftHSM2 module at $module"; exit 77; }
-command -v softhsm2-util >/dev/null && command -v pkcs11-tool >/dev/null ||
-  { echo "SKIP: softhsm2-util / pkcs11-tool missing"; exit 77; }
-new_token() {
-  if [ ! -f "$tmp/softhsm2.conf" ]; then
-    mkdir -m 700 "$tmp/tokens"
-    printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' "$tmp" \
-      > "$tmp/softhsm2.conf"
-  fi
-  export SOFTHSM2_CONF=$tmp/softhsm2.conf
-  softhsm2-util --init-token --free --label "$1" --pin 1234 --so-pin 5678 > "$tmp/softhsm.log"
-  (umask 077; printf '1234\n' > "$tmp/$1.pin")
-}
-p11() { pkcs11-tool --module "$module" "$@"; }
+. "$(dirname "${BASH_SOURCE[0]}")/token.sh"
