@@ -49,6 +49,13 @@ static uint32_t dev_now(void *ctx)
     return (uint32_t)now_ms();
 }
 
+static uint64_t dev_now_s(void *ctx)
+{
+    (void)ctx;
+    time_t t = time(NULL);
+    return t > 0 ? (uint64_t)t : 0; /* 0: no clock, signed commands refused */
+}
+
 static void json_str(FILE *f, const uint8_t *s, size_t n)
 {
     fputc('"', f);
@@ -189,6 +196,30 @@ static void agent_event(void *ctx, mg_dev_event kind, const char *reason)
                         c, mg_dev_key_version(&a->dev));
             else
                 fprintf(a->out, "{\"cntr\":%" PRIu64 ",\"command\":\"key-rotate\",\"ok\":false}\n", c);
+            a->executed++;
+        }
+        output_done(a);
+        break;
+    }
+    case MG_DEV_EV_CMD_REFUSED: {
+        /* an authentic command refused by the signature rules: the reason is
+         * the mg_cmd_why name (or signature_required, too_few_signers, ...) */
+        const mg_dev_state *st = mg_dev_state_get(&a->dev);
+        a->refused++;
+        fprintf(stderr, "agent: command %" PRIu64 " refused: %s\n", st->pending.hdr.cntr, reason);
+        if (!output_has(a, st->pending.hdr.cntr))
+            fprintf(a->out, "{\"cntr\":%" PRIu64 ",\"refused\":\"%s\"}\n", st->pending.hdr.cntr,
+                    reason);
+        output_done(a);
+        break;
+    }
+    case MG_DEV_EV_ANCHOR: {
+        const mg_dev_state *st = mg_dev_state_get(&a->dev);
+        fprintf(stderr, "agent: anchor-rotate applied (signed sequence %" PRIu64 ")\n",
+                st->trust.last_seq);
+        if (!output_has(a, st->pending.hdr.cntr)) {
+            fprintf(a->out, "{\"cntr\":%" PRIu64 ",\"command\":\"anchor-rotate\",\"ok\":true}\n",
+                    st->pending.hdr.cntr);
             a->executed++;
         }
         output_done(a);
@@ -372,7 +403,16 @@ int mg_agent_run(const mg_agent_prov *prov, const mg_agent_opts *o)
     cfg.kid = prov->kid;
     cfg.key_len = prov->key_len;
     cfg.reasm_ms = 60000;
-    mg_dev_cb cb = {&a, agent_persist, agent_send, agent_execute, agent_event, dev_now};
+    cfg.name = prov->name;
+    cfg.trust = prov->trust;
+    cfg.sigpol = prov->sigpol;
+    if (lr > 0 && prov->trust != NULL && mg_dev_trust_count(&saved.trust) == 0) {
+        /* a state written before anchors were provisioned: take them, keep the sequence */
+        uint64_t seq = saved.trust.last_seq;
+        saved.trust = *prov->trust;
+        saved.trust.last_seq = seq;
+    }
+    mg_dev_cb cb = {&a, agent_persist, agent_send, agent_execute, agent_event, dev_now, dev_now_s};
     mg_err e = mg_dev_init(&a.dev, &cfg, &cb, lr > 0 ? &saved : NULL);
     mg_wipe(&saved, sizeof(saved));
     if (e != MG_OK) {

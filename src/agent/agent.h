@@ -28,6 +28,8 @@ typedef struct mg_agent_prov {
     unsigned key_version;
     const uint8_t *kic, *kid; /**< copied by mg_agent_run; the caller wipes its own */
     size_t key_len;
+    const mg_dev_trust *trust;   /**< provisioned anchors (NULL: none) */
+    const mg_dev_sigpol *sigpol; /**< provisioned signature policy (NULL: none) */
 } mg_agent_prov;
 
 typedef struct mg_agent_opts {
@@ -70,5 +72,15 @@ int mg_agent_inject(const mg_agent_inject_opts *o);
 int mg_agent_state_load(const char *path, const mg_agent_prov *prov, mg_dev_state *st);
 /** Writes st durably (0600, atomically replaced); 0 or -1 with errno. */
 int mg_agent_state_save(const char *path, const mg_agent_prov *prov, const mg_dev_state *st);
+
+/* Signed-command provisioning and trust lines (src/agent/trust.c). */
+/** One line: anchor=, and signed= / two-signers= (state false) or
+ *  signed_seq= (state true). 1 taken, 0 not such a key, -1 bad value. */
+int mg_agent_trust_line(const char *line, mg_dev_trust *t, mg_dev_sigpol *pol, bool state);
+/** Reads those lines from path; prov: other key=value lines (a .prov) are
+ *  skipped, else they are errors (an --anchors file). 0 or -1 (stderr). */
+int mg_agent_trust_load(const char *path, bool prov, mg_dev_trust *t, mg_dev_sigpol *pol);
+/** "signed_seq=N\n" and one "anchor=...\n" per anchor; length or -1. */
+int mg_agent_trust_format(const mg_dev_trust *t, char *buf, size_t cap);
 
 #endif

@@ -14,6 +14,12 @@
  *    written (temp, fsync, rename) before the command runs; the actuator's
  *    record (--output, fsynced) is checked before running again after a
  *    crash; a redelivered id gets its receipt again, nothing else.
+ *  - Signed commands (m2m/NAME/down/scmd, "<id> " + COSE) are checked by the
+ *    device library (mg_dev_signed_check: anchors, algorithm, signature,
+ *    audience, validity, sequence); the accepted sequence (and an
+ *    anchor-rotate) is written in cmd.state together with the id, before
+ *    the command runs. Unsigned commands the policy requires signed are
+ *    refused (receipt "fail signature_required").
  *  - The session is persistent (clean session false), so commands published
  *    while the agent reconnects wait in the broker.
  */
@@ -31,6 +37,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "agent.h"
 #include "ip.h"
 #include "m2mguard/mqtt_profile.h"
 #include "m2mguard/text.h"
@@ -50,6 +57,7 @@ typedef struct ipa {
     const mg_ip_opts *o;
     struct mosquitto *m;
     char t_tel[MG_MQTT_TOPIC_BUF], t_rcpt[MG_MQTT_TOPIC_BUF], t_cmd[MG_MQTT_TOPIC_BUF];
+    char t_scmd[MG_MQTT_TOPIC_BUF];
     char key[1024], cert[1024], key_new[1024], cert_new[1024], cacerts[1024], cmdst[1024];
     bool connected;
     int64_t backoff_ms, next_connect_ms;
@@ -61,6 +69,9 @@ typedef struct ipa {
     int64_t last_id; /* last command id taken up */
     bool last_done;  /* ... and carried out */
     bool last_ok;
+    uint64_t pending_seq; /* signed sequence taken up with last_id (0: unsigned) */
+    mg_dev_trust trust;   /* anchors and last accepted signed sequence */
+    mg_dev_sigpol pol;    /* provisioned signature policy */
     FILE *out;
     int64_t renew_at;    /* Unix seconds; 0: never */
     int64_t renew_retry_ms;
@@ -95,10 +106,18 @@ static int fsync_dir(const char *dir)
 
 static int cmdst_save(ipa *a)
 {
-    char tmp[1100], buf[128];
+    char tmp[1100], buf[1400];
     snprintf(tmp, sizeof(tmp), "%s.tmp", a->cmdst);
-    int n = snprintf(buf, sizeof(buf), "last_cmd_id=%" PRId64 "\ndone=%d\nok=%d\n", a->last_id,
-                     a->last_done ? 1 : 0, a->last_ok ? 1 : 0);
+    int n = snprintf(buf, sizeof(buf), "last_cmd_id=%" PRId64 "\ndone=%d\nok=%d\npending_seq=%" PRIu64 "\n",
+                     a->last_id, a->last_done ? 1 : 0, a->last_ok ? 1 : 0, a->pending_seq);
+    if (n > 0 && (size_t)n < sizeof(buf)) {
+        int tn = mg_agent_trust_format(&a->trust, buf + n, sizeof(buf) - (size_t)n);
+        n = tn < 0 ? -1 : n + tn;
+    }
+    if (n <= 0 || (size_t)n >= sizeof(buf)) {
+        errno = EOVERFLOW;
+        return -1;
+    }
     (void)unlink(tmp);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
@@ -122,7 +141,7 @@ static int cmdst_load(ipa *a)
     FILE *f = fopen(a->cmdst, "r");
     if (f == NULL)
         return errno == ENOENT ? 0 : -1;
-    char line[128];
+    char line[512];
     int seen = 0;
     while (fgets(line, sizeof(line), f) != NULL) {
         long long v;
@@ -136,6 +155,10 @@ static int cmdst_load(ipa *a)
         } else if (sscanf(line, "ok=%d", &d) == 1 && (d == 0 || d == 1)) {
             a->last_ok = d == 1;
             seen |= 4;
+        } else if (sscanf(line, "pending_seq=%lld", &v) == 1 && v >= 0) {
+            a->pending_seq = (uint64_t)v;
+        } else if (mg_agent_trust_line(line, &a->trust, NULL, true) == 1) {
+            /* signed_seq= / anchor= */
         } else {
             fclose(f);
             return -1;
@@ -180,12 +203,12 @@ static bool output_has(ipa *a, int64_t id)
     return strstr(buf, key) != NULL;
 }
 
-static bool execute(ipa *a, int64_t id, const char *text)
+static bool execute(ipa *a, int64_t id, const char *text, bool sig)
 {
     if (!output_has(a, id)) {
         fprintf(a->out, "{\"id\":%" PRId64 ",\"bearer\":\"mqtt\",\"command\":", id);
         json_str(a->out, text);
-        fputs("}\n", a->out);
+        fputs(sig ? ",\"signed\":true}\n" : "}\n", a->out);
     }
     if (fflush(a->out) != 0)
         return false;
@@ -245,10 +268,18 @@ static void on_command(ipa *a, const uint8_t *p, size_t len)
         send_receipt(a, id, a->last_ok, a->last_ok ? "" : "actuator error");
         return;
     }
+    const char *why = NULL;
+    if (id > a->last_id &&
+        mg_dev_unsigned_check(&a->pol, (const uint8_t *)text, strlen(text), &why) != MG_OK) {
+        fprintf(stderr, "agent: command %" PRId64 " refused: %s\n", id, why);
+        send_receipt(a, id, false, why);
+        return;
+    }
     if (id > a->last_id) { /* take it up durably before acting */
         a->last_id = id;
         a->last_done = false;
         a->last_ok = false;
+        a->pending_seq = 0;
         if (cmdst_save(a) != 0) {
             fprintf(stderr, "agent: cannot write %s: %s; command %" PRId64 " not executed\n",
                     a->cmdst, strerror(errno), id);
@@ -257,13 +288,102 @@ static void on_command(ipa *a, const uint8_t *p, size_t len)
         }
         crash_point("persisted");
     }
-    bool ok = execute(a, id, text);
+    bool ok = execute(a, id, text, false);
     crash_point("executed");
     a->last_done = true;
     a->last_ok = ok;
     if (cmdst_save(a) != 0)
         fprintf(stderr, "agent: cannot write %s: %s\n", a->cmdst, strerror(errno));
     fprintf(stderr, "agent: command %" PRId64 " executed: %s\n", id, text);
+    send_receipt(a, id, ok, ok ? "" : "actuator error");
+}
+
+/* A signed command: "<id> " + COSE on down/scmd. */
+static void on_scmd(ipa *a, const uint8_t *p, size_t len)
+{
+    int64_t id = 0;
+    const uint8_t *cose = NULL;
+    size_t cn = 0;
+    if (mg_mqtt_scmd_decode(p, len, &id, &cose, &cn) != MG_OK) {
+        fprintf(stderr, "agent: refused a malformed signed-command payload (%zu octets)\n", len);
+        return;
+    }
+    if (id < a->last_id) {
+        char d[MG_MQTT_DETAIL_MAX + 1];
+        snprintf(d, sizeof(d), "stale command id (last executed %" PRId64 ")", a->last_id);
+        fprintf(stderr, "agent: command %" PRId64 ": %s\n", id, d);
+        send_receipt(a, id, false, d);
+        return;
+    }
+    if (id == a->last_id && a->last_done) { /* a redelivery: the receipt again only */
+        fprintf(stderr, "agent: command %" PRId64 " already executed: receipt again\n", id);
+        send_receipt(a, id, a->last_ok, a->last_ok ? "" : "actuator error");
+        return;
+    }
+    mg_dev_signed sc;
+    mg_cmd_why cw;
+    const char *why = NULL;
+    char text[MG_CMD_TEXT_MAX + MG_CMD_ARGS_MAX + 2];
+    mg_err e;
+    uint64_t now = (uint64_t)(time(NULL) > 0 ? time(NULL) : 0);
+    if (id == a->last_id) {
+        /* taken up before a crash, not carried out: the same command again
+         * (its sequence is the one kept with the id) */
+        mg_dev_trust t = a->trust;
+        t.last_seq = a->pending_seq > 0 ? a->pending_seq - 1 : UINT64_MAX;
+        e = a->pending_seq > 0 ? mg_dev_signed_check(&t, &a->pol, a->o->name, cose, cn, now, &sc,
+                                                     &cw, &why)
+                               : MG_ERR_STATE;
+        if (e == MG_OK && sc.cmd.seq != a->pending_seq)
+            e = MG_ERR_STATE;
+        /* (an anchor-rotate that replaced its own signer's key is applied
+         * already; its redelivery is then refused here, the rotation stays) */
+        if (e != MG_OK) {
+            fprintf(stderr, "agent: command %" PRId64 " refused: %s\n", id,
+                    why != NULL ? why : "not the command taken up under this id");
+            send_receipt(a, id, false, "not the command taken up under this id");
+            return;
+        }
+    } else {
+        e = mg_dev_signed_check(&a->trust, &a->pol, a->o->name, cose, cn, now, &sc, &cw, &why);
+        if (e != MG_OK) {
+            fprintf(stderr, "agent: signed command %" PRId64 " refused: %s\n", id, why);
+            send_receipt(a, id, false, why);
+            return;
+        }
+        /* take it up durably, with its sequence (and a rotated anchor), before acting */
+        mg_dev_trust before = a->trust;
+        mg_dev_trust_accept(&a->trust, &sc);
+        int64_t prev_id = a->last_id;
+        bool prev_done = a->last_done, prev_ok = a->last_ok;
+        uint64_t prev_seq = a->pending_seq;
+        a->last_id = id;
+        a->last_done = false;
+        a->last_ok = false;
+        a->pending_seq = sc.cmd.seq;
+        if (cmdst_save(a) != 0) {
+            fprintf(stderr, "agent: cannot write %s: %s; command %" PRId64 " not executed\n",
+                    a->cmdst, strerror(errno), id);
+            a->trust = before;
+            a->last_id = prev_id;
+            a->last_done = prev_done;
+            a->last_ok = prev_ok;
+            a->pending_seq = prev_seq;
+            a->fatal = 4;
+            return;
+        }
+        if (sc.rotate)
+            fprintf(stderr, "agent: anchor-rotate applied (signed sequence %" PRIu64 ")\n",
+                    sc.cmd.seq);
+        crash_point("persisted");
+    }
+    bool ok = mg_dev_signed_text(&sc, text, sizeof(text), NULL) == MG_OK && execute(a, id, text, true);
+    crash_point("executed");
+    a->last_done = true;
+    a->last_ok = ok;
+    if (cmdst_save(a) != 0)
+        fprintf(stderr, "agent: cannot write %s: %s\n", a->cmdst, strerror(errno));
+    fprintf(stderr, "agent: signed command %" PRId64 " executed: %s\n", id, text);
     send_receipt(a, id, ok, ok ? "" : "actuator error");
 }
 
@@ -305,6 +425,8 @@ static void cb_connect(struct mosquitto *m, void *ctx, int rc)
     a->backoff_ms = BACKOFF_MIN_MS;
     fprintf(stderr, "agent: connected to %s:%u as %s\n", a->o->host, a->o->port, a->o->name);
     int s = mosquitto_subscribe(m, NULL, a->t_cmd, 1);
+    if (s == MOSQ_ERR_SUCCESS)
+        s = mosquitto_subscribe(m, NULL, a->t_scmd, 1);
     if (s != MOSQ_ERR_SUCCESS)
         fprintf(stderr, "agent: cannot subscribe: %s\n", mosquitto_strerror(s));
     publish_pending(a);
@@ -339,7 +461,8 @@ static void cb_message(struct mosquitto *m, void *ctx, const struct mosquitto_me
     ipa *a = ctx;
     mg_mqtt_topic t;
     if (msg->topic == NULL || mg_mqtt_topic_parse(msg->topic, strlen(msg->topic), &t) != MG_OK ||
-        t.leaf != MG_MQTT_LEAF_CMD || strcmp(t.name, a->o->name) != 0) {
+        (t.leaf != MG_MQTT_LEAF_CMD && t.leaf != MG_MQTT_LEAF_SCMD) ||
+        strcmp(t.name, a->o->name) != 0) {
         fprintf(stderr, "agent: ignored a message on a topic that is not ours\n");
         return;
     }
@@ -347,7 +470,10 @@ static void cb_message(struct mosquitto *m, void *ctx, const struct mosquitto_me
         fprintf(stderr, "agent: refused an empty command\n");
         return;
     }
-    on_command(a, msg->payload, (size_t)msg->payloadlen);
+    if (t.leaf == MG_MQTT_LEAF_SCMD)
+        on_scmd(a, msg->payload, (size_t)msg->payloadlen);
+    else
+        on_command(a, msg->payload, (size_t)msg->payloadlen);
 }
 
 /* ---- identity: key, certificate, enrolment, renewal ------------------------- */
@@ -561,7 +687,8 @@ int mg_ip_agent_run(const mg_ip_opts *o)
         path_in(a->cmdst, sizeof(a->cmdst), o->state_dir, "cmd.state") != 0 ||
         mg_mqtt_topic_build(a->t_tel, sizeof(a->t_tel), NULL, o->name, MG_MQTT_LEAF_TELEMETRY) != MG_OK ||
         mg_mqtt_topic_build(a->t_rcpt, sizeof(a->t_rcpt), NULL, o->name, MG_MQTT_LEAF_RECEIPT) != MG_OK ||
-        mg_mqtt_topic_build(a->t_cmd, sizeof(a->t_cmd), NULL, o->name, MG_MQTT_LEAF_CMD) != MG_OK) {
+        mg_mqtt_topic_build(a->t_cmd, sizeof(a->t_cmd), NULL, o->name, MG_MQTT_LEAF_CMD) != MG_OK ||
+        mg_mqtt_topic_build(a->t_scmd, sizeof(a->t_scmd), NULL, o->name, MG_MQTT_LEAF_SCMD) != MG_OK) {
         fprintf(stderr, "agent: invalid device name or state directory path too long\n");
         free(a);
         return 2;
@@ -575,6 +702,20 @@ int mg_ip_agent_run(const mg_ip_opts *o)
         fprintf(stderr, "agent: %s is malformed\n", a->cmdst);
         free(a);
         return 3;
+    }
+    if (o->anchors != NULL) { /* signed-command provisioning */
+        mg_dev_trust prov;
+        if (mg_agent_trust_load(o->anchors, o->anchors_prov, &prov, &a->pol) != 0) {
+            free(a);
+            return 3;
+        }
+        if (mg_dev_trust_count(&a->trust) == 0) { /* no rotation kept: the provisioned anchors */
+            uint64_t seq = a->trust.last_seq;
+            a->trust = prov;
+            a->trust.last_seq = seq;
+        }
+        fprintf(stderr, "agent: %zu trust anchor(s), signed sequence %" PRIu64 "\n",
+                mg_dev_trust_count(&a->trust), a->trust.last_seq);
     }
     if (!exists(a->cert) && (rc = enrol_first(a)) != 0) {
         free(a);

@@ -12,13 +12,15 @@
  *    MG_EST_RESPONSE_MAX octets (a larger one is refused).
  *  - the MQTT agent (src/agent/ip.c) on libmosquitto: mutual TLS with that
  *    key and certificate, client id = device name, telemetry on
- *    m2m/NAME/up/telemetry, commands on m2m/NAME/down/cmd (QoS 1), receipts
+ *    m2m/NAME/up/telemetry, commands on m2m/NAME/down/cmd and signed commands on
+ *    m2m/NAME/down/scmd (QoS 1, checked by mg_dev_signed_check), receipts
  *    on m2m/NAME/up/receipt (QoS 1); the MQTT profile is docs/mqtt-profile.md.
  *
  * State directory (created 0700): key.pem, cert.pem (the current identity,
  * 0600), cacerts.pem (what /cacerts returned), cmd.state (the last executed
  * command id, written to a temporary file, fsynced, renamed before the command
- * runs). A renewal writes key.new.pem and cert.new.pem and renames them over
+ * runs; with signed commands also signed_seq= and anchor= lines, in the
+ * same atomic write). A renewal writes key.new.pem and cert.new.pem and renames them over
  * the old pair; a crash between the two renames is repaired at the next start
  * (the key that matches cert.pem wins).
  *
@@ -89,6 +91,8 @@ typedef struct mg_ip_opts {
     const char *output;     /**< JSON lines of executed commands; NULL: stdout */
     bool exit_when_done;    /**< stop once the count is published and acknowledged */
     volatile sig_atomic_t *stop;
+    const char *anchors;    /**< signed-command provisioning (anchor=, signed=, two-signers=), or NULL */
+    bool anchors_prov;      /**< anchors is a .prov: its other lines are skipped */
 } mg_ip_opts;
 
 /** Runs the agent until *stop (or done with exit_when_done). Exit code as above. */

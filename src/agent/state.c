@@ -7,6 +7,8 @@
  *   keys0=V prov            a key slot holding the provisioned keys (no secret)
  *   keys1=V ALG HEXKIC HEXKID   a rotated key version (ALG: the KIc nibble 02/05/09)
  *   command=KIND SPI KIC KID TAR CNTR HEXDATA|-   the pending command
+ *   signed_seq=N            last accepted signed-command sequence (issue 12)
+ *   anchor=KID:ALG:PUBHEX   the trust anchors (after an anchor-rotate too)
  * Written to PATH.tmp (O_EXCL, 0600), fsynced, renamed over PATH, and the
  * directory fsynced. Read back only from a regular file of mode 0600.
  */
@@ -78,6 +80,11 @@ int mg_agent_state_save(const char *path, const mg_agent_prov *prov, const mg_de
                       (unsigned)st->pending.kind, h->spi, h->kic, h->kid, h->tar[0], h->tar[1], h->tar[2],
                       h->cntr, st->pending.len ? dh : "-");
         mg_wipe(dh, sizeof(dh));
+    }
+    if (n > 0 && (size_t)n < sizeof(text) &&
+        (st->trust.last_seq != 0 || mg_dev_trust_count(&st->trust) != 0)) {
+        int tn = mg_agent_trust_format(&st->trust, text + n, sizeof(text) - (size_t)n);
+        n = tn < 0 ? -1 : n + tn;
     }
     if (n <= 0 || (size_t)n >= sizeof(text)) {
         mg_wipe(text, sizeof(text));
@@ -160,7 +167,7 @@ static int parse_command(const char *v, mg_dev_state *st)
     static char data[2 * MG_DEV_CMD_MAX + 2];
     int rc = -1;
     if (sscanf(v, "%u %4x %2x %2x %6s %llu %945s", &kind, &spi, &kic, &kid, tar, &cntr, data) == 7 &&
-        kind >= MG_DEV_PEND_TEXT && kind <= MG_DEV_PEND_BAD && cntr <= MG_OTA_CNTR_MAX) {
+        kind >= MG_DEV_PEND_TEXT && kind <= MG_DEV_PEND_DONE && cntr <= MG_OTA_CNTR_MAX) {
         int dl = strcmp(data, "-") == 0 ? 0 : unhex(data, st->pending.data, sizeof(st->pending.data));
         if (dl >= 0 && unhex(tar, st->pending.hdr.tar, 3) == 3) {
             st->pending.kind = (uint8_t)kind;
@@ -220,7 +227,7 @@ int mg_agent_state_load(const char *path, const mg_agent_prov *prov, mg_dev_stat
             rc = parse_keys(line + 6, prov, &st->keys[1]);
         else if (strncmp(line, "command=", 8) == 0)
             rc = parse_command(line + 8, st);
-        else
+        else if (mg_agent_trust_line(line, &st->trust, NULL, true) != 1)
             rc = -1;
     }
     mg_wipe(line, sizeof(line));

@@ -38,7 +38,8 @@ static const char agent_usage[] =
     "       m2mguard agent run --mqtt HOST:PORT --name NAME --cafile CHAIN.pem --state-dir DIR\n"
     "                          [--est https://HOST:PORT] [--token HEX | --token-file F]\n"
     "                          [--renew-at FRACTION] [--telemetry TEXT] [--count N]\n"
-    "                          [--interval-ms MS] [--output FILE] [--exit-when-done]\n\n"
+    "                          [--interval-ms MS] [--output FILE] [--exit-when-done]\n"
+    "                          [--anchors FILE]\n\n"
     "Over IP (--mqtt; docs/ip-agent.md): at the first start the agent generates an\n"
     "ECDSA P-256 key in DIR (0600; it never leaves) and enrols by EST (RFC 7030\n"
     "simpleenroll, HTTP Basic NAME:token; the token also from --token-file or\n"
@@ -54,7 +55,17 @@ static const char agent_usage[] =
     "--mqtt with --prov: a dual-bearer device: the SMS side (--smsc/--modem, commands\n"
     "and proofs of receipt, no SMS telemetry) runs beside the IP side (telemetry and\n"
     "commands over MQTT); both write to --output; --name defaults to the\n"
-    "provisioning's name.\n\n"
+    "provisioning's name.\n"
+    "Signed commands (docs/device.md): --anchors FILE (IP) or the .prov (SMS; with\n"
+    "--mqtt and --prov both bearers use the .prov) holds anchor=KID:ALG:PUBHEX lines\n"
+    "(the operators' public keys, ES256 or EdDSA, at most 4), signed=CMD,... (commands\n"
+    "refused unless signed; * all) and two_signers=CMD,... (refused unless signed by\n"
+    "two anchors). A signed command (COSE, m2m/NAME/down/scmd or a secured SMS whose\n"
+    "data is the COSE octets) is verified by the device library: anchor, algorithm,\n"
+    "signature, audience NAME, validity against the system clock, a sequence higher\n"
+    "than the last accepted one (kept with the counters, written before acting);\n"
+    "anchor-rotate KID:ALG:PUBHEX replaces or adds an anchor. Refusals are reported\n"
+    "on standard error and in --output with their reason.\n\n"
     "Over SMS (--prov):\n"
     "Runs the reference device: binds to the SMSC (default 127.0.0.1:2775) with the\n"
     "device's MSISDN, sends N secured telemetry messages (TEXT plus ' seq=COUNTER') to\n"
@@ -90,7 +101,8 @@ static void *sms_main(void *arg)
 static int agent_run_ip(const char *mqtt, const char *est, const char *name, const char *token,
                         const char *token_file, const char *cafile, const char *state_dir,
                         const char *telemetry, long count, long interval, double renew_at,
-                        const char *output, bool exit_when_done, sms_side *sms)
+                        const char *output, bool exit_when_done, const char *anchors,
+                        bool anchors_prov, sms_side *sms)
 {
     const char *p = "m2mguard agent run";
     if (name == NULL || cafile == NULL || state_dir == NULL)
@@ -129,7 +141,8 @@ static int agent_run_ip(const char *mqtt, const char *est, const char *name, con
             return mg_cli_usage_error(p, "the enrolment token must be printable, without ':'");
         }
     mg_ip_opts o = {host, port, est, name, tok[0] ? tok : NULL, cafile, state_dir, telemetry,
-                    count, interval, renew_at, output, exit_when_done, &mg_cli_stop};
+                    count, interval, renew_at, output, exit_when_done, &mg_cli_stop,
+                    anchors, anchors_prov};
     (void)mg_cli_catch_stop();
     pthread_t th;
     if (sms != NULL && pthread_create(&th, NULL, sms_main, sms) != 0) {
@@ -171,6 +184,7 @@ static int agent_run(int argc, char **argv)
         {"cafile", required_argument, NULL, 'C'},
         {"state-dir", required_argument, NULL, 'D'},
         {"renew-at", required_argument, NULL, 'R'},
+        {"anchors", required_argument, NULL, 'A'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -180,7 +194,7 @@ static int agent_run(int argc, char **argv)
     long count = 0, interval = 1000;
     bool exit_when_done = false;
     const char *mqtt = NULL, *est = NULL, *name = NULL, *token = getenv("M2MGUARD_ENROL_TOKEN");
-    const char *token_file = NULL, *cafile = NULL, *state_dir = NULL;
+    const char *token_file = NULL, *cafile = NULL, *state_dir = NULL, *anchors = NULL;
     double renew_at = 2.0 / 3.0;
     optind = 1;
     opterr = 0;
@@ -215,6 +229,7 @@ static int agent_run(int argc, char **argv)
         case 'F': token_file = optarg; break;
         case 'C': cafile = optarg; break;
         case 'D': state_dir = optarg; break;
+        case 'A': anchors = optarg; break;
         case 'R':
             renew_at = strtod(optarg, &end);
             if (*end != '\0' || !(renew_at > 0.0 && renew_at < 1.0))
@@ -228,8 +243,11 @@ static int agent_run(int argc, char **argv)
         if (modem != NULL || optind != argc)
             return mg_cli_usage_error("m2mguard agent run", "--mqtt: no --modem without --prov; no arguments");
         return agent_run_ip(mqtt, est, name, token, token_file, cafile, state_dir, telemetry, count,
-                            interval, renew_at, output, exit_when_done, NULL);
+                            interval, renew_at, output, exit_when_done, anchors, false, NULL);
     }
+    if (anchors != NULL)
+        return mg_cli_usage_error("m2mguard agent run",
+                                  "--anchors is for --mqtt without --prov (the .prov holds them)");
     if (prov == NULL || optind != argc)
         return mg_cli_usage_error("m2mguard agent run", "--prov FILE (or --mqtt) is required; no arguments");
     if (strlen(telemetry) > MG_AGENT_TELEMETRY_MAX)
@@ -245,8 +263,16 @@ static int agent_run(int argc, char **argv)
         return rc;
     char state_path[MG_PATH_MAX];
     snprintf(state_path, sizeof(state_path), "%s%s", state ? state : prov, state ? "" : ".state");
+    /* signed-command provisioning: anchor= / signed= / two_signers= lines of the .prov */
+    static mg_dev_trust trust;
+    static mg_dev_sigpol sigpol;
+    if (mg_agent_trust_load(prov, true, &trust, &sigpol) != 0) {
+        mg_prov_wipe(&p);
+        return MG_EXIT_INPUT;
+    }
     mg_agent_prov ap = {p.name, p.msisdn, p.gateway, {p.tar[0], p.tar[1], p.tar[2]}, p.alg,
-                        (unsigned)p.key_version, p.kic, p.kid, p.key_len};
+                        (unsigned)p.key_version, p.kic, p.kid, p.key_len,
+                        mg_dev_trust_count(&trust) > 0 ? &trust : NULL, &sigpol};
     if (mqtt != NULL) {
         /* dual bearer: the SMS side (commands only; telemetry goes over IP) in a
          * thread, the IP side here; the device name comes from the provisioning */
@@ -258,7 +284,7 @@ static int agent_run(int argc, char **argv)
                             output, sent_log, false, &mg_cli_stop};
         sms_side side = {&ap, &so, 0};
         rc = agent_run_ip(mqtt, est, p.name, token, token_file, cafile, state_dir, telemetry, count,
-                          interval, renew_at, output, exit_when_done, &side);
+                          interval, renew_at, output, exit_when_done, prov, true, &side);
         mg_prov_wipe(&p);
         return rc;
     }

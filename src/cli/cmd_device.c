@@ -1,11 +1,13 @@
 /* `m2mguard device add|list|show|quarantine|activate|revoke|delete`: the device
  * registry. Keys are never printed; they leave only in the provisioning file. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -13,6 +15,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "m2mguard/crypto.h"
+#include "m2mguard/device.h"
 #include "workdir.h"
 #ifdef MG_HAVE_CA
 #include "m2mguard/ca.h"
@@ -25,6 +28,9 @@ enum { O_DIR = 1, O_JSON = 2, O_YES = 4, O_ADD = 8, O_REASON = 16 };
 typedef struct dev_opts {
     const char *dir, *msisdn, *cls, *alg, *tar, *name, *ttl, *reason;
     bool json, yes, ip, token;
+    const char *anchor[MG_DEV_ANCHORS + 1]; /* --anchor, in order */
+    size_t n_anchor;
+    const char *sig, *two;                  /* --signed, --two-signers */
 } dev_opts;
 
 typedef struct dev_sub {
@@ -43,6 +49,7 @@ static const dev_sub sub_add = {
     "m2mguard device add",
     "usage: m2mguard device add NAME --msisdn +E164 [--class C] [--alg A] [--tar HEX6] [--dir DIR]\n"
     "       m2mguard device add NAME --ip [--msisdn +E164 ...] [--enrol-token [--token-ttl H]]\n"
+    "       ... [--anchor KID:ALG:PUBHEX ...] [--signed CMD,...] [--two-signers CMD,...]\n"
     "\n"
     "Registers a device. With an MSISDN (SMS bearer) it gets fresh random SMS keys\n"
     "(KIc and KID, key version 1, active; counters 0) and its provisioning file\n"
@@ -59,7 +66,16 @@ static const dev_sub sub_add = {
     "  --token-ttl H  hours the token stays valid (1..8760, default 72)\n"
     "  --class C    free device class (same characters as NAME; default none)\n"
     "  --alg A      aes (AES-128, default), aes192, aes256, 3des2, 3des3 (legacy only)\n"
-    "  --tar HEX6   TAR of the device application (default 4d4701)\n" DIR_HELP EXIT_HELP,
+    "  --tar HEX6   TAR of the device application (default 4d4701)\n"
+    "Signed commands (docs/device.md; the device verifies them itself):\n"
+    "  --anchor KID:ALG:PUBHEX  a trust anchor: an operator key id (1..32 printable,\n"
+    "               no ':' ','), ES256 or EdDSA, the public key in hex (65 octets\n"
+    "               04||x||y, or 32); up to 4, repeat the option\n"
+    "  --signed CMD,...       commands the device refuses unless signed ('*': all)\n"
+    "  --two-signers CMD,...  commands the device refuses unless signed by two anchors\n"
+    "These are written as anchor=, signed=, two_signers= lines into NAME.prov (SMS),\n"
+    "and for an IP device into DIR/devices/NAME.anchors (for 'agent run --anchors').\n"
+    DIR_HELP EXIT_HELP,
     O_DIR | O_ADD, true};
 static const dev_sub sub_list = {
     "m2mguard device list",
@@ -115,7 +131,7 @@ static const dev_sub sub_delete = {
 static int parse(const dev_sub *c, int argc, char **argv, dev_opts *o)
 {
     enum { L_DIR = 256, L_JSON, L_YES, L_MSISDN, L_CLASS, L_ALG, L_TAR, L_IP, L_TOKEN, L_TTL,
-           L_REASON };
+           L_ANCHOR, L_SIGNED, L_TWO, L_REASON };
     static const struct option longopts[] = {
         {"dir", required_argument, NULL, L_DIR},     {"json", no_argument, NULL, L_JSON},
         {"yes", no_argument, NULL, L_YES},           {"msisdn", required_argument, NULL, L_MSISDN},
@@ -123,6 +139,8 @@ static int parse(const dev_sub *c, int argc, char **argv, dev_opts *o)
         {"tar", required_argument, NULL, L_TAR},     {"help", no_argument, NULL, 'h'},
         {"ip", no_argument, NULL, L_IP},             {"enrol-token", no_argument, NULL, L_TOKEN},
         {"token-ttl", required_argument, NULL, L_TTL}, {"reason", required_argument, NULL, L_REASON},
+        {"anchor", required_argument, NULL, L_ANCHOR}, {"signed", required_argument, NULL, L_SIGNED},
+        {"two-signers", required_argument, NULL, L_TWO},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof(*o));
@@ -133,7 +151,7 @@ static int parse(const dev_sub *c, int argc, char **argv, dev_opts *o)
         if (ch == -1)
             break;
         unsigned need = ch == L_DIR ? O_DIR : ch == L_JSON ? O_JSON : ch == L_YES ? O_YES
-                        : ch == 'h' ? 0 : (ch >= L_MSISDN && ch <= L_TTL) ? O_ADD
+                        : ch == 'h' ? 0 : (ch >= L_MSISDN && ch <= L_TWO) ? O_ADD
                         : ch == L_REASON ? O_REASON : ~0u;
         if (ch == 'h') {
             fputs(c->usage, stdout);
@@ -154,6 +172,13 @@ static int parse(const dev_sub *c, int argc, char **argv, dev_opts *o)
         case L_TOKEN: o->token = true; break;
         case L_TTL: o->ttl = optarg; break;
         case L_REASON: o->reason = optarg; break;
+        case L_ANCHOR:
+            if (o->n_anchor >= MG_DEV_ANCHORS)
+                return mg_cli_usage_error(c->path, "at most 4 --anchor");
+            o->anchor[o->n_anchor++] = optarg;
+            break;
+        case L_SIGNED: o->sig = optarg; break;
+        case L_TWO: o->two = optarg; break;
         default: break;
         }
     }
@@ -250,6 +275,7 @@ static bool alg_of(const char *s, mg_alg *alg, size_t *len)
  * commit (mg_store_device_provision). */
 typedef struct prov_ctx {
     const char *path;
+    const char *sigtext; /* anchor=/signed=/two_signers= lines appended to the .prov, or NULL */
     const char *gateway;
     int rc;       /* exit code of the write */
     bool written; /* the file exists: remove it if the commit fails */
@@ -280,6 +306,75 @@ static void print_token(const uint8_t tok[16], int64_t expires)
     printf("\nenrol-token-expires: %s\n", exp);
 }
 
+/* Appends text to an existing regular file and fsyncs it. */
+static int append_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t n = strlen(text);
+    bool ok = write(fd, text, n) == (ssize_t)n && fsync(fd) == 0;
+    if (close(fd) != 0)
+        ok = false;
+    return ok ? 0 : -1;
+}
+
+/* Validates --anchor/--signed/--two-signers into the lines of a .prov /
+ * .anchors file (out, cap). 0, or an exit code (message on stderr). */
+static int sig_lines(const dev_sub *c, const dev_opts *o, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    static mg_dev_trust t;
+    memset(&t, 0, sizeof(t));
+    for (size_t i = 0; i < o->n_anchor; i++) {
+        mg_dev_anchor a;
+        if (mg_dev_anchor_parse(o->anchor[i], strlen(o->anchor[i]), &a) != MG_OK) {
+            fprintf(stderr, "%s: --anchor '%s': want KID:ALG:PUBHEX (KID 1..32 printable without "
+                            "':' ','; ALG ES256 or EdDSA; 65-octet 04||x||y or 32-octet key)\n",
+                    c->path, o->anchor[i]);
+            return MG_EXIT_USAGE;
+        }
+        for (size_t j = 0; j < MG_DEV_ANCHORS; j++)
+            if (t.anchor[j].kid_len == a.kid_len && memcmp(t.anchor[j].kid, a.kid, a.kid_len) == 0) {
+                fprintf(stderr, "%s: --anchor: key id given twice\n", c->path);
+                return MG_EXIT_USAGE;
+            }
+        if (mg_dev_trust_put(&t, &a) != MG_OK)
+            return mg_cli_usage_error(c->path, "at most 4 --anchor");
+        char txt[MG_DEV_ANCHOR_TEXT_MAX];
+        if (mg_dev_anchor_format(&a, txt, sizeof(txt)) != MG_OK)
+            return MG_EXIT_INTERNAL;
+        n += (size_t)snprintf(out + n, cap - n, "anchor=%s\n", txt);
+    }
+    char list[MG_DEV_LIST_MAX];
+    const char *lists[2] = {o->sig, o->two};
+    const char *keys[2] = {"signed", "two_signers"}, *opts[2] = {"signed", "two-signers"};
+    for (size_t i = 0; i < 2; i++) {
+        if (lists[i] == NULL)
+            continue;
+        if (mg_dev_list_set(list, lists[i]) != MG_OK) {
+            fprintf(stderr, "%s: --%s: want CMD,CMD,... (names without spaces, at most 127 "
+                            "characters) or '*'\n", c->path, opts[i]);
+            return MG_EXIT_USAGE;
+        }
+        n += (size_t)snprintf(out + n, cap - n, "%s=%s\n", keys[i], list);
+    }
+    if ((o->sig != NULL || o->two != NULL) && o->n_anchor == 0)
+        return mg_cli_usage_error(c->path, "--signed/--two-signers need at least one --anchor");
+    return n < cap ? 0 : MG_EXIT_INTERNAL;
+}
+
+static int anchors_path(const mg_workdir *w, const char *name, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s/%s/%s.anchors", w->dir, MG_DEVICES_DIR, name);
+    if (n < 0 || (size_t)n >= cap) {
+        fprintf(stderr, "m2mguard: path of the anchors file is too long\n");
+        return MG_EXIT_USAGE;
+    }
+    return MG_EXIT_OK;
+}
+
 static mg_err write_prov(void *ctx, const mg_device *d, const mg_keyset *k)
 {
     prov_ctx *pc = ctx;
@@ -297,6 +392,12 @@ static mg_err write_prov(void *ctx, const mg_device *d, const mg_keyset *k)
     pc->rc = mg_prov_write(pc->path, &p);
     mg_prov_wipe(&p);
     pc->written = pc->rc == MG_EXIT_OK;
+    if (pc->written && pc->sigtext != NULL && append_file(pc->path, pc->sigtext) != 0) {
+        fprintf(stderr, "m2mguard: cannot append the signed-command lines to %s: %s\n", pc->path,
+                strerror(errno));
+        pc->rc = MG_EXIT_INTERNAL;
+        return MG_ERR_STORE; /* the file is destroyed by the caller */
+    }
     if (!pc->written)
         return MG_ERR_STORE;
     if (pc->token_hash != NULL)
@@ -351,6 +452,10 @@ static int device_add(int argc, char **argv)
     memcpy(d.tar, "\x4d\x47\x01", 3);
     if (o.tar != NULL && mg_cli_hex("--tar", o.tar, d.tar, 3, 3) != 3)
         return MG_EXIT_USAGE;
+    static char sigtext[MG_DEV_ANCHORS * (MG_DEV_ANCHOR_TEXT_MAX + 8) + 2 * MG_DEV_LIST_MAX + 64];
+    if ((rc = sig_lines(c, &o, sigtext, sizeof(sigtext))) != 0)
+        return rc;
+    bool has_sig = sigtext[0] != '\0';
     (void)snprintf(d.name, sizeof(d.name), "%s", o.name);
     (void)snprintf(d.msisdn, sizeof(d.msisdn), "%s", o.msisdn != NULL ? o.msisdn : "");
     (void)snprintf(d.dev_class, sizeof(d.dev_class), "%s", o.cls != NULL ? o.cls : "");
@@ -366,6 +471,16 @@ static int device_add(int argc, char **argv)
     if ((rc = mg_workdir_open(o.dir, &w)) != MG_EXIT_OK) {
         OPENSSL_cleanse(tok, sizeof(tok));
         return rc;
+    }
+    char apath[MG_PATH_MAX + 96];
+    if (has_sig && o.ip) {
+        /* the IP device's anchors file: made first (refused if it exists), removed on failure */
+        if ((rc = anchors_path(&w, d.name, apath, sizeof(apath))) != MG_EXIT_OK ||
+            (rc = mg_file_create(apath, sigtext, strlen(sigtext), 0600)) != MG_EXIT_OK) {
+            OPENSSL_cleanse(tok, sizeof(tok));
+            mg_workdir_close(&w);
+            return rc;
+        }
     }
     if (o.msisdn == NULL) {
         /* IP-only: no SMS keys, no provisioning file; device, event and token in
@@ -384,9 +499,13 @@ static int device_add(int argc, char **argv)
             e = mg_store_commit(w.store);
         if (e != MG_OK) {
             OPENSSL_cleanse(tok, sizeof(tok));
+            if (has_sig)
+                (void)unlink(apath);
             return store_fail(c, &w, e);
         }
         printf("added device %s (id %lld, IP-only, no SMS keys)\n", d.name, (long long)d.id);
+        if (has_sig)
+            printf("anchors file: %s\n", apath);
         if (o.token)
             print_token(tok, tok_expires);
         OPENSSL_cleanse(tok, sizeof(tok));
@@ -398,22 +517,28 @@ static int device_add(int argc, char **argv)
         fprintf(stderr, "%s: gateway_number in %s/%s is missing or not +E.164\n", c->path, w.dir,
                 MG_CONF_FILE);
         OPENSSL_cleanse(tok, sizeof(tok));
+        if (has_sig && o.ip)
+            (void)unlink(apath);
         mg_workdir_close(&w);
         return MG_EXIT_INPUT;
     }
     if ((rc = prov_path(&w, d.name, path, sizeof(path))) != MG_EXIT_OK) {
         OPENSSL_cleanse(tok, sizeof(tok));
+        if (has_sig && o.ip)
+            (void)unlink(apath);
         mg_workdir_close(&w);
         return rc;
     }
     /* One transaction; the file is made before the commit and removed if it fails. */
-    prov_ctx pc = {.path = path, .gateway = gateway, .rc = MG_EXIT_OK, .written = false,
+    prov_ctx pc = {.path = path, .sigtext = has_sig ? sigtext : NULL, .gateway = gateway, .rc = MG_EXIT_OK, .written = false,
                    .store = w.store, .token_hash = o.token ? tok_hash : NULL,
                    .token_expires = tok_expires};
     mg_err e = mg_store_device_provision(w.store, &d, alg, key_len, &k, write_prov, &pc);
     mg_keyset_wipe(&k);
     if (e != MG_OK) {
         OPENSSL_cleanse(tok, sizeof(tok));
+        if (has_sig && o.ip)
+            (void)unlink(apath);
         if (pc.written)
             (void)mg_prov_destroy(path); /* the commit failed after the file was made */
         else if (pc.rc != MG_EXIT_OK) {
@@ -425,6 +550,11 @@ static int device_add(int argc, char **argv)
     printf("added device %s (id %lld, %s, %s, key version 1)\n", d.name, (long long)d.id,
            d.msisdn, mg_store_alg_label(alg, key_len));
     printf("provisioning file: %s\n", path);
+    if (has_sig)
+        printf("signed commands: %zu anchor(s)%s\n", o.n_anchor,
+               o.ip ? "; anchors file for the IP side written" : "");
+    if (has_sig && o.ip)
+        printf("anchors file: %s\n", apath);
     if (o.ip)
         printf("bearers: sms ip\n");
     if (o.token)

@@ -97,7 +97,7 @@ static uint32_t cb_now(void *ctx)
     return ((harness *)ctx)->now;
 }
 
-static const mg_dev_cb cbs = {&h, cb_persist, cb_send, cb_execute, cb_event, cb_now};
+static const mg_dev_cb cbs = {&h, cb_persist, cb_send, cb_execute, cb_event, cb_now, NULL};
 
 static mg_err start(const mg_dev_state *saved)
 {

@@ -272,7 +272,7 @@ static void device_seeds(void)
     cfg.kid = fz_aes_kid;
     cfg.key_len = 16;
     cfg.reasm_ms = 60000;
-    mg_dev_cb cb = {NULL, g_persist, g_send, g_execute, NULL, NULL};
+    mg_dev_cb cb = {NULL, g_persist, g_send, g_execute, NULL, NULL, NULL};
     CHECK(mg_dev_init(&d, &cfg, &cb, NULL) == MG_OK);
     seal(&p, MG_SMS_MT, aes, 1, true, txt("STATUS"), 6, 1);
     mg_sms_in in = {true, 0x00, 0x04, true, p.ud[0], p.len[0], NULL};
