@@ -384,6 +384,57 @@ MG_MUST_CHECK mg_err mg_store_enrol_token_set(mg_store *s, int64_t device_id,
 MG_MUST_CHECK mg_err mg_store_enrol_token_use(mg_store *s, int64_t device_id,
                                               const uint8_t hash[32], int64_t now);
 
+/* ---- signed commands (issue 12) ------------------------------------------------
+ * A signed command is a queued command (its text is the command, for listing)
+ * plus its COSE bytes (a COSE_Sign1, tag 18, or a COSE_Sign, tag 98): the SMS
+ * gateway sends these bytes as the secured packet's data, the broker plugin
+ * publishes them on down/scmd. */
+#define MG_SIGNED_CMD_MAX 1024 /**< = MG_CMD_MAX_LEN (cose.h) */
+/** Attaches the COSE bytes (1..MG_SIGNED_CMD_MAX octets) to command id,
+ *  replacing any. MG_ERR_KEY if there is no such command. */
+MG_MUST_CHECK mg_err mg_store_cmd_set_signed(mg_store *s, int64_t id, const uint8_t *bytes,
+                                             size_t len);
+/** The COSE bytes of command id into buf (cap octets; MG_ERR_BUF if short);
+ *  MG_ERR_KEY if the command has none (an unsigned command). */
+MG_MUST_CHECK mg_err mg_store_cmd_signed(mg_store *s, int64_t id, uint8_t *buf, size_t cap,
+                                         size_t *len);
+/** The device's next signed-command sequence number (1, 2, ...): moves a
+ *  per-device counter up by one, durably, and returns it. MG_ERR_KEY if there
+ *  is no such device. */
+MG_MUST_CHECK mg_err mg_store_signed_seq_next(mg_store *s, int64_t device_id, uint64_t *seq);
+
+/* ---- command signers (operator keys) and their roles ---------------------------- */
+#define MG_SIGNER_KID_MAX 32 /**< kid: 1..32 of [A-Za-z0-9._-] (the COSE kid octets) */
+#define MG_SIGNER_PUB_MAX 65 /**< ES256: 65 (04||x||y); EdDSA (Ed25519): 32 */
+
+typedef enum mg_signer_status {
+    MG_SIGNER_ACTIVE = 0,
+    MG_SIGNER_REVOKED = 1,
+} mg_signer_status;
+const char *mg_signer_status_name(mg_signer_status st);
+
+typedef struct mg_signer {
+    int64_t id;
+    char kid[MG_SIGNER_KID_MAX + 1];
+    int64_t alg;                    /**< COSE algorithm: -7 ES256, -8 EdDSA */
+    uint8_t pub[MG_SIGNER_PUB_MAX]; /**< raw public key */
+    size_t pub_len;
+    char role[MG_ROLE_MAX];         /**< policy role, [A-Za-z0-9._-]{1,31} */
+    mg_signer_status status;
+    int64_t created;                /**< set by mg_store_signer_add */
+    int64_t revoked_at;             /**< 0 unless revoked */
+} mg_signer;
+/** Records a signer (g->id, g->created set). MG_ERR_ARG if the kid is taken
+ *  or a field is invalid (alg and key length must agree). */
+MG_MUST_CHECK mg_err mg_store_signer_add(mg_store *s, mg_signer *g);
+/** MG_ERR_KEY if there is no signer with this kid. */
+MG_MUST_CHECK mg_err mg_store_signer_get(mg_store *s, const char *kid, mg_signer *g);
+/** Every signer in id order. */
+MG_MUST_CHECK mg_err mg_store_signer_list(mg_store *s, bool (*fn)(void *ctx, const mg_signer *g),
+                                          void *ctx);
+/** Revokes at `when`: MG_ERR_KEY if unknown, MG_ERR_STATE if already revoked. */
+MG_MUST_CHECK mg_err mg_store_signer_revoke(mg_store *s, const char *kid, int64_t when);
+
 /* ---- security events -------------------------------------------------------- */
 typedef struct mg_event {
     int64_t id;

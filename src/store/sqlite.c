@@ -199,7 +199,26 @@ static const migration migrations[] = {
      "CREATE TRIGGER certs_status_gen AFTER UPDATE OF status ON certs BEGIN"
      " UPDATE meta SET value = value + 1 WHERE name = 'registry_gen'; END;",
      NULL, NULL},
-    /* 4: append here */
+    /* 4: signed commands (issue 12): the COSE bytes of a queued command, the
+     * per-device signed-command sequence, and the operators' signing keys
+     * with their policy roles. */
+    {"CREATE TABLE command_sigs("
+     " command_id INTEGER PRIMARY KEY REFERENCES commands(id) ON DELETE CASCADE,"
+     " cose BLOB NOT NULL CHECK (length(cose) BETWEEN 1 AND 1024));"
+     "CREATE TABLE signed_seqs("
+     " device_id INTEGER PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,"
+     " seq INTEGER NOT NULL CHECK (seq > 0));"
+     "CREATE TABLE signers("
+     " id INTEGER PRIMARY KEY,"
+     " kid TEXT NOT NULL UNIQUE CHECK (length(kid) BETWEEN 1 AND 32),"
+     " alg INTEGER NOT NULL CHECK (alg IN (-7, -8)),"
+     " pub BLOB NOT NULL CHECK (length(pub) IN (32, 65)),"
+     " role TEXT NOT NULL,"
+     " status INTEGER NOT NULL DEFAULT 0 CHECK (status IN (0, 1)),"
+     " created INTEGER NOT NULL,"
+     " revoked_at INTEGER NOT NULL DEFAULT 0);",
+     NULL, NULL},
+    /* 5: append here */
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -213,6 +232,7 @@ static const migration migrations[] = {
 #define CERT_COLS "id, device_id, app_id, serial, fp, subject, not_before, not_after, issued," \
                   " status, revoked_at, reason"
 #define APP_COLS "id, name, role, created"
+#define SGN_COLS "id, kid, alg, pub, role, status, created, revoked_at"
 /* A device with a live MQTT session. */
 #define LIVE(dev) "EXISTS (SELECT 1 FROM sessions s WHERE s.device_id = " dev " AND s.connected = 1)"
 
@@ -234,6 +254,7 @@ enum {
     S_CERT_ADD, S_CERT_BY_FP, S_CERT_BY_SERIAL, S_CERT_DER, S_CERT_REVOKE, S_CERT_LIST,
     S_APP_ADD, S_APP_BY_NAME, S_APP_BY_ID, S_APP_LIST,
     S_TOK_SET, S_TOK_GET, S_TOK_USE,
+    S_SIG_SET, S_SIG_GET, S_SEQ_NEXT, S_SGN_ADD, S_SGN_GET, S_SGN_LIST, S_SGN_REVOKE,
     S_COUNT
 };
 
@@ -337,6 +358,15 @@ static const char *const sql[S_COUNT] = {
                   " VALUES (?1, ?2, ?3, 0)",
     [S_TOK_GET] = "SELECT hash, expires, used FROM enrol_tokens WHERE device_id = ?1",
     [S_TOK_USE] = "UPDATE enrol_tokens SET used = 1 WHERE device_id = ?1 AND used = 0",
+    [S_SIG_SET] = "INSERT OR REPLACE INTO command_sigs(command_id, cose) VALUES (?1, ?2)",
+    [S_SIG_GET] = "SELECT cose FROM command_sigs WHERE command_id = ?1",
+    [S_SEQ_NEXT] = "INSERT INTO signed_seqs(device_id, seq) VALUES (?1, 1)"
+                   " ON CONFLICT(device_id) DO UPDATE SET seq = seq + 1 RETURNING seq",
+    [S_SGN_ADD] = "INSERT INTO signers(kid, alg, pub, role, status, created, revoked_at)"
+                  " VALUES (?1, ?2, ?3, ?4, 0, ?5, 0)",
+    [S_SGN_GET] = "SELECT " SGN_COLS " FROM signers WHERE kid = ?1",
+    [S_SGN_LIST] = "SELECT " SGN_COLS " FROM signers ORDER BY id",
+    [S_SGN_REVOKE] = "UPDATE signers SET status = 1, revoked_at = ?2 WHERE kid = ?1 AND status = 0",
 };
 
 struct sq_store {
@@ -1557,6 +1587,155 @@ static mg_err sq_token_use(mg_store *s, int64_t device_id, const uint8_t hash[32
     return op_end(q, e);
 }
 
+/* ---- signed commands and signers (issue 12) ------------------------------------------ */
+
+static mg_err sq_cmd_set_signed(mg_store *s, int64_t id, const uint8_t *bytes, size_t len)
+{
+    sq_store *q = Q(s);
+    mg_err e = bind(q, q->st[S_SIG_SET], "ib", id, (const void *)bytes, len);
+    if (e != MG_OK)
+        return e;
+    int rc = sqlite3_step(q->st[S_SIG_SET]);
+    done_with(q->st[S_SIG_SET]);
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return mg_store_fail(s, MG_ERR_KEY, "no command with id %lld", (long long)id);
+    return rc == SQLITE_DONE ? MG_OK : dberr(q, rc, "store signed command");
+}
+
+static mg_err sq_cmd_signed(mg_store *s, int64_t id, uint8_t *buf, size_t cap, size_t *len)
+{
+    sq_store *q = Q(s);
+    mg_err e = bind(q, q->st[S_SIG_GET], "i", id);
+    if (e == MG_OK)
+        e = one_row(q, S_SIG_GET, "read signed command");
+    if (e == MG_ERR_KEY)
+        return mg_store_fail(s, e, "command %lld is not signed", (long long)id);
+    if (e != MG_OK)
+        return e;
+    sqlite3_stmt *st = q->st[S_SIG_GET];
+    const void *p = sqlite3_column_blob(st, 0);
+    int n = sqlite3_column_bytes(st, 0);
+    if (p == NULL || n <= 0 || n > MG_SIGNED_CMD_MAX)
+        e = mg_store_fail(s, MG_ERR_FORMAT, "command %lld: malformed signed bytes", (long long)id);
+    else if ((size_t)n > cap)
+        e = mg_store_fail(s, MG_ERR_BUF, "signed command %lld is %d octets, buffer %zu",
+                          (long long)id, n, cap);
+    else {
+        memcpy(buf, p, (size_t)n);
+        *len = (size_t)n;
+    }
+    done_with(st);
+    return e;
+}
+
+static mg_err sq_signed_seq_next(mg_store *s, int64_t device_id, uint64_t *seq)
+{
+    sq_store *q = Q(s);
+    mg_err e = bind(q, q->st[S_SEQ_NEXT], "i", device_id);
+    if (e != MG_OK)
+        return e;
+    sqlite3_stmt *st = q->st[S_SEQ_NEXT];
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        int64_t v = sqlite3_column_int64(st, 0);
+        rc = sqlite3_step(st); /* finishes the statement: the update is made */
+        done_with(st);
+        if (rc != SQLITE_DONE)
+            return dberr(q, rc, "next signed sequence");
+        *seq = (uint64_t)v;
+        return MG_OK;
+    }
+    done_with(st);
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return mg_store_fail(s, MG_ERR_KEY, "no device with id %lld", (long long)device_id);
+    return dberr(q, rc, "next signed sequence");
+}
+
+static void row_signer(sqlite3_stmt *st, mg_signer *g)
+{
+    memset(g, 0, sizeof(*g));
+    g->id = sqlite3_column_int64(st, 0);
+    col_text(st, 1, g->kid, sizeof(g->kid));
+    g->alg = sqlite3_column_int64(st, 2);
+    const void *p = sqlite3_column_blob(st, 3);
+    int n = sqlite3_column_bytes(st, 3);
+    if (p != NULL && n > 0 && (size_t)n <= sizeof(g->pub)) {
+        memcpy(g->pub, p, (size_t)n);
+        g->pub_len = (size_t)n;
+    }
+    col_text(st, 4, g->role, sizeof(g->role));
+    g->status = sqlite3_column_int(st, 5) == 1 ? MG_SIGNER_REVOKED : MG_SIGNER_ACTIVE;
+    g->created = sqlite3_column_int64(st, 6);
+    g->revoked_at = sqlite3_column_int64(st, 7);
+}
+
+typedef struct sgn_visit { bool (*fn)(void *, const mg_signer *); void *ctx; mg_signer row; } sgn_visit;
+
+static int visit_signer(sqlite3_stmt *st, void *arg)
+{
+    sgn_visit *v = arg;
+    row_signer(st, &v->row);
+    return v->fn(v->ctx, &v->row) ? 1 : 0;
+}
+
+static mg_err sq_signer_add(mg_store *s, mg_signer *g)
+{
+    sq_store *q = Q(s);
+    int64_t t = now();
+    mg_err e = bind(q, q->st[S_SGN_ADD], "tibti", g->kid, g->alg, (const void *)g->pub,
+                    g->pub_len, g->role, t);
+    if (e != MG_OK)
+        return e;
+    int rc = sqlite3_step(q->st[S_SGN_ADD]);
+    done_with(q->st[S_SGN_ADD]);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE)
+        return mg_store_fail(s, MG_ERR_ARG, "signer kid '%s' is taken", g->kid);
+    if (rc != SQLITE_DONE)
+        return dberr(q, rc, "add signer");
+    g->id = sqlite3_last_insert_rowid(q->db);
+    g->created = t;
+    g->status = MG_SIGNER_ACTIVE;
+    g->revoked_at = 0;
+    return MG_OK;
+}
+
+static mg_err sq_signer_get(mg_store *s, const char *kid, mg_signer *g)
+{
+    sq_store *q = Q(s);
+    mg_err e = bind(q, q->st[S_SGN_GET], "t", kid);
+    if (e == MG_OK)
+        e = one_row(q, S_SGN_GET, "look up signer");
+    if (e == MG_OK) {
+        row_signer(q->st[S_SGN_GET], g);
+        done_with(q->st[S_SGN_GET]);
+    } else if (e == MG_ERR_KEY) {
+        memset(g, 0, sizeof(*g));
+        return mg_store_fail(s, e, "no signer with kid %s", kid);
+    }
+    return e;
+}
+
+static mg_err sq_signer_list(mg_store *s, bool (*fn)(void *, const mg_signer *), void *ctx)
+{
+    sgn_visit v = {.fn = fn, .ctx = ctx};
+    return each_row(Q(s), S_SGN_LIST, visit_signer, &v, "list signers");
+}
+
+static mg_err sq_signer_revoke(mg_store *s, const char *kid, int64_t when)
+{
+    sq_store *q = Q(s);
+    mg_err e = bind(q, q->st[S_SGN_REVOKE], "ti", kid, when);
+    if (e == MG_OK)
+        e = run(q, S_SGN_REVOKE, "revoke signer");
+    if (e != MG_OK || sqlite3_changes(q->db) == 1)
+        return e;
+    mg_signer g;
+    e = sq_signer_get(s, kid, &g);
+    if (e != MG_OK)
+        return e;
+    return mg_store_fail(s, MG_ERR_STATE, "signer %s is already revoked", kid);
+}
+
 /* ---- open / close ------------------------------------------------------------------ */
 
 static void sq_close(mg_store *s)
@@ -1572,6 +1751,13 @@ static void sq_close(mg_store *s)
 
 static const mg_store_ops sqlite_ops = {
     .engine = "sqlite",
+    .cmd_set_signed = sq_cmd_set_signed,
+    .cmd_signed = sq_cmd_signed,
+    .signed_seq_next = sq_signed_seq_next,
+    .signer_add = sq_signer_add,
+    .signer_get = sq_signer_get,
+    .signer_list = sq_signer_list,
+    .signer_revoke = sq_signer_revoke,
     .close = sq_close,
     .begin = sq_begin,
     .commit = sq_commit,

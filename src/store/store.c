@@ -923,3 +923,84 @@ mg_err mg_store_enrol_token_use(mg_store *s, int64_t device_id, const uint8_t ha
     NEED(s, hash != NULL, "enrol_token_use: NULL hash");
     return s->ops->token_use(s, device_id, hash, now);
 }
+
+/* ---- signed commands and their signers (issue 12) ----------------------------- */
+
+mg_err mg_store_cmd_set_signed(mg_store *s, int64_t id, const uint8_t *bytes, size_t len)
+{
+    NEED_HANDLE(s);
+    NEED(s, id > 0, "cmd_set_signed: bad command id");
+    NEED(s, bytes != NULL && len >= 1 && len <= MG_SIGNED_CMD_MAX,
+         "signed command of %zu octets: 1..%d", len, MG_SIGNED_CMD_MAX);
+    return s->ops->cmd_set_signed(s, id, bytes, len);
+}
+
+mg_err mg_store_cmd_signed(mg_store *s, int64_t id, uint8_t *buf, size_t cap, size_t *len)
+{
+    NEED_HANDLE(s);
+    NEED(s, buf != NULL && len != NULL, "cmd_signed: NULL argument");
+    return s->ops->cmd_signed(s, id, buf, cap, len);
+}
+
+mg_err mg_store_signed_seq_next(mg_store *s, int64_t device_id, uint64_t *seq)
+{
+    NEED_HANDLE(s);
+    NEED(s, seq != NULL, "signed_seq_next: NULL argument");
+    return s->ops->signed_seq_next(s, device_id, seq);
+}
+
+const char *mg_signer_status_name(mg_signer_status st)
+{
+    switch (st) {
+    case MG_SIGNER_ACTIVE: return "active";
+    case MG_SIGNER_REVOKED: return "revoked";
+    }
+    return "unknown";
+}
+
+static bool kid_valid(const char *kid)
+{
+    size_t n = 0;
+    if (kid == NULL)
+        return false;
+    for (; kid[n] != '\0'; n++)
+        if (n >= MG_SIGNER_KID_MAX || !name_char(kid[n]))
+            return false;
+    return n > 0;
+}
+
+mg_err mg_store_signer_add(mg_store *s, mg_signer *g)
+{
+    NEED_HANDLE(s);
+    NEED(s, g != NULL, "signer_add: NULL signer");
+    NEED(s, memchr(g->kid, 0, sizeof(g->kid)) && kid_valid(g->kid),
+         "invalid signer kid: use 1..32 of A-Z a-z 0-9 . _ -");
+    NEED(s, memchr(g->role, 0, sizeof(g->role)) && mg_store_role_valid(g->role),
+         "invalid role: use 1..31 of A-Z a-z 0-9 . _ -, not starting with '-' or '.'");
+    NEED(s, (g->alg == -7 && g->pub_len == 65 && g->pub[0] == 0x04) ||
+                (g->alg == -8 && g->pub_len == 32),
+         "signer key: ES256 (-7) needs a 65-octet uncompressed P-256 key, EdDSA (-8) a"
+         " 32-octet Ed25519 key");
+    return s->ops->signer_add(s, g);
+}
+
+mg_err mg_store_signer_get(mg_store *s, const char *kid, mg_signer *g)
+{
+    NEED_HANDLE(s);
+    NEED(s, kid != NULL && g != NULL, "signer_get: NULL argument");
+    return s->ops->signer_get(s, kid, g);
+}
+
+mg_err mg_store_signer_list(mg_store *s, bool (*fn)(void *ctx, const mg_signer *g), void *ctx)
+{
+    NEED_HANDLE(s);
+    NEED(s, fn != NULL, "signer_list: NULL callback");
+    return s->ops->signer_list(s, fn, ctx);
+}
+
+mg_err mg_store_signer_revoke(mg_store *s, const char *kid, int64_t when)
+{
+    NEED_HANDLE(s);
+    NEED(s, kid != NULL, "signer_revoke: NULL kid");
+    return s->ops->signer_revoke(s, kid, when);
+}

@@ -105,6 +105,13 @@ struct mg_store_ops {
     mg_err (*busy_timeout)(mg_store *s, int ms);
     mg_err (*cmd_sent_before)(mg_store *s, int64_t before,
                               bool (*fn)(void *, const mg_command *), void *ctx);
+    mg_err (*cmd_set_signed)(mg_store *s, int64_t id, const uint8_t *bytes, size_t len);
+    mg_err (*cmd_signed)(mg_store *s, int64_t id, uint8_t *buf, size_t cap, size_t *len);
+    mg_err (*signed_seq_next)(mg_store *s, int64_t device_id, uint64_t *seq);
+    mg_err (*signer_add)(mg_store *s, mg_signer *g);
+    mg_err (*signer_get)(mg_store *s, const char *kid, mg_signer *g);
+    mg_err (*signer_list)(mg_store *s, bool (*fn)(void *, const mg_signer *), void *ctx);
+    mg_err (*signer_revoke)(mg_store *s, const char *kid, int64_t when);
     mg_err (*event_add)(mg_store *s, mg_event *e);
     mg_err (*events)(mg_store *s, int64_t after_id, int64_t device_id, int64_t since,
                      bool (*fn)(void *, const mg_event *), void *ctx);

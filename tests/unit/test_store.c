@@ -174,16 +174,16 @@ static void test_open_migrate(void **state)
 {
     (void)state;
     mg_store *s = fresh();
-    assert_int_equal(mg_store_schema_version(s), 3);
+    assert_int_equal(mg_store_schema_version(s), 4);
     assert_string_equal(mg_store_errmsg(s), "");
     mg_store_close(s);
     /* open again: no migration runs twice */
     assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_OK);
-    assert_int_equal(mg_store_schema_version(s), 3);
+    assert_int_equal(mg_store_schema_version(s), 4);
     mg_store_close(s);
     assert_int_equal(mg_store_open(dbpath, master, true, &s), MG_OK);
     mg_store_close(s);
-    assert_int_equal(count_rows("SELECT count(*) FROM schema_version"), 3);
+    assert_int_equal(count_rows("SELECT count(*) FROM schema_version"), 4);
     assert_int_equal(count_rows("SELECT count(*) FROM sqlite_master WHERE name = 'events_time'"), 1);
 
     /* journal mode persisted as WAL */
@@ -907,7 +907,7 @@ static void test_migration_rewraps(void **state)
     if (oe != MG_OK)
         fprintf(stderr, "open: %s\n", mg_store_errmsg(NULL));
     assert_int_equal(oe, MG_OK);
-    assert_int_equal(mg_store_schema_version(s), 3);
+    assert_int_equal(mg_store_schema_version(s), 4);
     mg_keyset g;
     assert_int_equal(mg_store_keys_get(s, 7, 0, &g), MG_OK);
     assert_int_equal(g.version, 1);
@@ -1737,6 +1737,131 @@ static void test_keyless_open(void **state)
     mg_store_close(s);
 }
 
+/* ---- signed commands and signers (issue 12) ---------------------------------------- */
+
+static bool count_signer(void *ctx, const mg_signer *g)
+{
+    (void)g;
+    (*(int *)ctx)++;
+    return true;
+}
+
+static void exec_sql(const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static void test_signed_and_signers(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    mg_device d = dev("lock-1", "+4921");
+    assert_int_equal(mg_store_device_add(s, &d), MG_OK);
+    mg_command c;
+    memset(&c, 0, sizeof(c));
+    c.device_id = d.id;
+    snprintf(c.text, sizeof(c.text), "unlock");
+    assert_int_equal(mg_store_cmd_enqueue(s, &c), MG_OK);
+    mg_command u = c;
+    u.id = 0;
+    assert_int_equal(mg_store_cmd_enqueue(s, &u), MG_OK);
+
+    /* signed bytes: round trip, none for an unsigned command, bounds */
+    uint8_t b[1024], got[1024];
+    for (size_t i = 0; i < sizeof(b); i++)
+        b[i] = (uint8_t)(i * 7 + 1);
+    size_t n = 0;
+    assert_int_equal(mg_store_cmd_set_signed(s, c.id, b, 300), MG_OK);
+    assert_int_equal(mg_store_cmd_signed(s, c.id, got, sizeof(got), &n), MG_OK);
+    assert_int_equal(n, 300);
+    assert_memory_equal(got, b, 300);
+    assert_int_equal(mg_store_cmd_signed(s, c.id, got, 299, &n), MG_ERR_BUF);
+    assert_int_equal(mg_store_cmd_set_signed(s, c.id, b, sizeof(b)), MG_OK); /* replaces */
+    assert_int_equal(mg_store_cmd_signed(s, c.id, got, sizeof(got), &n), MG_OK);
+    assert_int_equal(n, 1024);
+    assert_memory_equal(got, b, 1024);
+    assert_int_equal(mg_store_cmd_signed(s, u.id, got, sizeof(got), &n), MG_ERR_KEY);
+    assert_int_equal(mg_store_cmd_set_signed(s, 9999, b, 10), MG_ERR_KEY);
+    assert_int_equal(mg_store_cmd_set_signed(s, c.id, b, 0), MG_ERR_ARG);
+    assert_int_equal(mg_store_cmd_set_signed(s, c.id, b, 1025), MG_ERR_ARG);
+
+    /* per-device sequence: 1, 2, 3; independent per device; unknown device */
+    mg_device d2 = dev("lock-2", "+4922");
+    assert_int_equal(mg_store_device_add(s, &d2), MG_OK);
+    uint64_t q = 0;
+    for (uint64_t want = 1; want <= 3; want++) {
+        assert_int_equal(mg_store_signed_seq_next(s, d.id, &q), MG_OK);
+        assert_int_equal(q, want);
+    }
+    assert_int_equal(mg_store_signed_seq_next(s, d2.id, &q), MG_OK);
+    assert_int_equal(q, 1);
+    assert_int_equal(mg_store_signed_seq_next(s, 9999, &q), MG_ERR_KEY);
+
+    /* signers */
+    mg_signer g;
+    memset(&g, 0, sizeof(g));
+    snprintf(g.kid, sizeof(g.kid), "alice-1");
+    snprintf(g.role, sizeof(g.role), "operator");
+    g.alg = -7;
+    g.pub_len = 65;
+    memset(g.pub, 0x11, 65);
+    g.pub[0] = 0x04;
+    assert_int_equal(mg_store_signer_add(s, &g), MG_OK);
+    assert_true(g.id > 0 && g.created > 0);
+    assert_int_equal(mg_store_signer_add(s, &g), MG_ERR_ARG); /* kid taken */
+    mg_signer h = g;
+    snprintf(h.kid, sizeof(h.kid), "bob");
+    h.alg = -8; /* Ed25519 with a 65-octet key: refused */
+    assert_int_equal(mg_store_signer_add(s, &h), MG_ERR_ARG);
+    h.pub_len = 32;
+    snprintf(h.role, sizeof(h.role), "security");
+    assert_int_equal(mg_store_signer_add(s, &h), MG_OK);
+    snprintf(h.kid, sizeof(h.kid), "bad kid");
+    assert_int_equal(mg_store_signer_add(s, &h), MG_ERR_ARG);
+    mg_signer r;
+    assert_int_equal(mg_store_signer_get(s, "alice-1", &r), MG_OK);
+    assert_string_equal(r.role, "operator");
+    assert_int_equal(r.alg, -7);
+    assert_int_equal(r.pub_len, 65);
+    assert_memory_equal(r.pub, g.pub, 65);
+    assert_int_equal(r.status, MG_SIGNER_ACTIVE);
+    assert_int_equal(mg_store_signer_get(s, "nobody", &r), MG_ERR_KEY);
+    int k = 0;
+    assert_int_equal(mg_store_signer_list(s, count_signer, &k), MG_OK);
+    assert_int_equal(k, 2);
+    assert_int_equal(mg_store_signer_revoke(s, "bob", 500), MG_OK);
+    assert_int_equal(mg_store_signer_revoke(s, "bob", 600), MG_ERR_STATE);
+    assert_int_equal(mg_store_signer_revoke(s, "nobody", 600), MG_ERR_KEY);
+    assert_int_equal(mg_store_signer_get(s, "bob", &r), MG_OK);
+    assert_int_equal(r.status, MG_SIGNER_REVOKED);
+    assert_int_equal(r.revoked_at, 500);
+    assert_string_equal(mg_signer_status_name(r.status), "revoked");
+    mg_store_close(s);
+
+    /* migration 3 -> 4 keeps rows: take the database back to version 3
+     * (drop what 4 made), reopen: 4 runs again, the version-3 rows stay */
+    exec_sql("DROP TABLE command_sigs; DROP TABLE signed_seqs; DROP TABLE signers;"
+             "DELETE FROM schema_version WHERE version = 4;");
+    assert_int_equal(count_rows("SELECT max(version) FROM schema_version"), 3);
+    assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_OK);
+    assert_int_equal(mg_store_schema_version(s), 4);
+    mg_device back;
+    assert_int_equal(mg_store_device_by_name(s, "lock-1", &back), MG_OK);
+    mg_command cb;
+    assert_int_equal(mg_store_cmd_get(s, c.id, &cb), MG_OK);
+    assert_string_equal(cb.text, "unlock");
+    assert_int_equal(mg_store_cmd_signed(s, c.id, got, sizeof(got), &n), MG_ERR_KEY);
+    assert_int_equal(mg_store_signed_seq_next(s, d.id, &q), MG_OK);
+    assert_int_equal(q, 1);
+    k = 0;
+    assert_int_equal(mg_store_signer_list(s, count_signer, &k), MG_OK);
+    assert_int_equal(k, 0);
+    mg_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1767,6 +1892,7 @@ int main(void)
         cmocka_unit_test(test_apps_and_tokens),
         cmocka_unit_test(test_two_bearers),
         cmocka_unit_test(test_keyless_open),
+        cmocka_unit_test(test_signed_and_signers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
