@@ -32,3 +32,36 @@ token_key() {
   openssl pkey -pubin -inform DER -in "$tmp/$2.pub.der" -out "$tmp/$2.pub"
 }
 token_uri() { echo "pkcs11:token=$1;object=$2;type=private?pin-source=$tmp/$1.pin&module-path=$module"; }
+
+# inject_cmd DEVICE HEXPACKET: submits a secured command packet (sms pack) to
+# DEVICE's number from the gateway's number through the SMSC, as the gateway
+# would: one SM (UDH 70 00) or concatenated SMs (TS 23.040 IEI 00; the 70 00
+# command-packet IE in the first segment only, TS 31.115). Needs the gateway
+# test library (inject, gateway_number).
+inject_cmd() {
+  local msisdn=$1 hex=$2 ref=$(( RANDOM % 256 ))
+  local n=$(( ${#hex} / 2 ))
+  if [ "$n" -le 137 ]; then inject --from "$gateway_number" --to "$msisdn" "027000$hex"; return; fi
+  local parts=$(( 1 + (n - 132 + 133) / 134 )) off=0 seq=1 len
+  while [ "$off" -lt "$n" ]; do
+    if [ "$seq" -eq 1 ]; then len=132; else len=134; fi
+    [ $((off + len)) -le "$n" ] || len=$((n - off))
+    local udh
+    if [ "$seq" -eq 1 ]; then
+      udh=$(printf '070003%02x%02x%02x7000' "$ref" "$parts" "$seq")
+    else
+      udh=$(printf '050003%02x%02x%02x' "$ref" "$parts" "$seq")
+    fi
+    inject --from "$gateway_number" --to "$msisdn" "$udh${hex:$((off * 2)):$((len * 2))}"
+    off=$((off + len)); seq=$((seq + 1))
+  done
+}
+# pack_for NAME CNTR DATAHEX: a secured command packet for device NAME (its
+# keys from its .prov), counter CNTR (decimal), PoR requested, ciphered.
+pack_for() {
+  local prov=${PROV_DIR:-$M2MGUARD_HOME/devices}/$1.prov
+  local kic kid tar
+  kic=$(sed -n 's/^kic=//p' "$prov"); kid=$(sed -n 's/^kid=//p' "$prov"); tar=$(sed -n 's/^tar=//p' "$prov")
+  "$bin" sms pack --spi 1639 --kic 12 --kid 12 --tar "$tar" --cntr "$(printf '%010x' "$2")" \
+    --kic-key "$kic" --kid-key "$kid" "$3"
+}
