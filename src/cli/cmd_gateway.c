@@ -14,6 +14,14 @@
 #include "cli.h"
 #include "commands.h"
 #include "daemon.h"
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+
+#include "m2mguard/cose.h"
+#include "m2mguard/keyref.h"
+#include "m2mguard/policy.h"
 #include "m2mguard/sms.h"
 #include "m2mguard/smpp.h"
 #include "workdir.h"
@@ -141,10 +149,20 @@ static int gateway_run(int argc, char **argv)
         mg_workdir_close(&w);
         return MG_EXIT_INPUT;
     }
+    char pol_path[MG_PATH_MAX], pol_err[300] = "policy.yaml: path too long";
+    mg_policy *pol = NULL;
+    if (mg_workdir_file(&w, "policy.yaml", pol_path, sizeof(pol_path)) != MG_EXIT_OK ||
+        mg_policy_load(pol_path, true, &pol, pol_err, sizeof(pol_err)) != MG_OK) {
+        fprintf(stderr, "m2mguard gateway run: %s\n", pol_err);
+        mg_workdir_close(&w);
+        return MG_EXIT_INPUT;
+    }
+    dc.gw.policy = pol;
     dc.output_path = out_path;
     dc.stop = &mg_cli_stop;
     (void)mg_cli_catch_stop();
     rc = mg_gw_daemon_run(&dc);
+    mg_policy_free(pol);
     mg_workdir_close(&w);
     return rc == 0 ? MG_EXIT_OK : rc == 3 ? MG_EXIT_INPUT : MG_EXIT_INTERNAL;
 }
@@ -188,11 +206,17 @@ static int wait_command(mg_workdir *w, int64_t id, int secs)
     }
 }
 
+#define SEND_SIGNERS_MAX 2
 typedef struct q_opts {
     const char *dir;
     int wait;
     const char *bearer; /* send only: "" auto, "sms", "mqtt" */
     bool tap;           /* send only: SMS shoulder-tap before an MQTT command */
+    const char *sign[SEND_SIGNERS_MAX]; /* send only: key references */
+    size_t n_sign;
+    const char *kid[SEND_SIGNERS_MAX]; /* send only: kids, in the order of --sign */
+    size_t n_kid;
+    long ttl; /* send only: seconds the signed command stays valid */
     int first; /* index of the first positional argument */
 } q_opts;
 
@@ -203,10 +227,16 @@ static int q_parse(const char *path, const char *usage, int argc, char **argv, q
         {"wait", required_argument, NULL, 'w'},
         {"bearer", required_argument, NULL, 'b'},
         {"tap", no_argument, NULL, 't'},
+        {"sign", required_argument, NULL, 's'},
+        {"kid", required_argument, NULL, 'k'},
+        {"ttl", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     bool is_send = strcmp(path, "m2mguard send") == 0;
+    o->n_sign = 0;
+    o->n_kid = 0;
+    o->ttl = 3600;
     o->dir = NULL;
     o->wait = -1;
     o->bearer = "";
@@ -243,12 +273,194 @@ static int q_parse(const char *path, const char *usage, int argc, char **argv, q
                 return mg_cli_usage_error(path, "unknown option");
             o->tap = true;
             break;
+        case 's':
+            if (!is_send)
+                return mg_cli_usage_error(path, "unknown option");
+            if (o->n_sign >= SEND_SIGNERS_MAX)
+                return mg_cli_usage_error(path, "--sign at most twice (two signers)");
+            o->sign[o->n_sign++] = optarg;
+            break;
+        case 'k':
+            if (!is_send)
+                return mg_cli_usage_error(path, "unknown option");
+            if (o->n_kid >= SEND_SIGNERS_MAX)
+                return mg_cli_usage_error(path, "--kid at most twice (one per --sign)");
+            o->kid[o->n_kid++] = optarg;
+            break;
+        case 'T': {
+            if (!is_send)
+                return mg_cli_usage_error(path, "unknown option");
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end != '\0' || v < 1 || v > 30L * 86400)
+                return mg_cli_usage_error(path, "--ttl takes seconds (1..2592000)");
+            o->ttl = v;
+            break;
+        }
         case 'h': printf("%s", usage); return -1;
         default: return mg_cli_usage_error(path, "unknown option");
         }
     }
+    if (o->n_kid > o->n_sign)
+        return mg_cli_usage_error(path, "--kid names the key of a --sign: give --sign first");
     o->first = optind;
     return MG_EXIT_OK;
+}
+
+/* ---- signed commands (send --sign) ----------------------------------------------- */
+
+typedef struct find_pub { const uint8_t *pub; size_t len; mg_signer found; int hits; } find_pub;
+
+static bool match_pub(void *ctx, const mg_signer *g)
+{
+    find_pub *f = ctx;
+    if (g->status == MG_SIGNER_ACTIVE && g->pub_len == f->len &&
+        memcmp(g->pub, f->pub, f->len) == 0) {
+        f->found = *g;
+        f->hits++;
+    }
+    return true;
+}
+
+/* Signs tbs with k: ES256 (SHA-256, DER signature converted to raw r||s) or
+ * Ed25519 (PureEdDSA); the key may live in a token (EVP_DigestSign). */
+static bool sign_raw(EVP_PKEY *k, int64_t alg, const uint8_t *tbs, size_t tbs_len,
+                     uint8_t sig[MG_SIG_LEN])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    uint8_t der[80];
+    size_t n = sizeof(der);
+    bool ok = md != NULL &&
+              EVP_DigestSignInit(md, NULL, alg == MG_COSE_ALG_ES256 ? EVP_sha256() : NULL, NULL,
+                                 k) == 1 &&
+              EVP_DigestSign(md, der, &n, tbs, tbs_len) == 1;
+    EVP_MD_CTX_free(md);
+    if (!ok)
+        return false;
+    if (alg == MG_COSE_ALG_EDDSA) {
+        if (n != MG_SIG_LEN)
+            return false;
+        memcpy(sig, der, MG_SIG_LEN);
+        return true;
+    }
+    const unsigned char *p = der;
+    ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)n);
+    if (es == NULL)
+        return false;
+    const BIGNUM *r = NULL, *s = NULL;
+    ECDSA_SIG_get0(es, &r, &s);
+    ok = BN_bn2binpad(r, sig, 32) == 32 && BN_bn2binpad(s, sig + 32, 32) == 32;
+    ECDSA_SIG_free(es);
+    return ok;
+}
+
+/* Builds and signs the command map for d: kid = the first signer (issuer),
+ * audience = the device's name, seq = the device's next signed sequence. */
+static int sign_command(mg_workdir *w, const q_opts *o, const mg_device *d, const char *text,
+                        uint8_t *out, size_t cap, size_t *out_len)
+{
+    EVP_PKEY *keys[SEND_SIGNERS_MAX] = {NULL, NULL};
+    mg_signer who[SEND_SIGNERS_MAX];
+    int64_t algs[SEND_SIGNERS_MAX];
+    int rc = MG_EXIT_OK;
+    for (size_t i = 0; i < o->n_sign && rc == MG_EXIT_OK; i++) {
+        char why[256] = "";
+        uint8_t pub[MG_SIGNER_PUB_MAX];
+        size_t pl = 0;
+        if (mg_keyref_load_private(o->sign[i], &keys[i], why, sizeof(why)) != MG_OK) {
+            fprintf(stderr, "m2mguard send: --sign %s: %s\n", o->sign[i], why);
+            rc = MG_EXIT_INPUT;
+            break;
+        }
+        if (!mg_cli_signer_pub(keys[i], &algs[i], pub, &pl)) {
+            fprintf(stderr, "m2mguard send: --sign %s: not a P-256 or Ed25519 key\n", o->sign[i]);
+            rc = MG_EXIT_INPUT;
+            break;
+        }
+        if (i < o->n_kid) {
+            if (mg_store_signer_get(w->store, o->kid[i], &who[i]) != MG_OK) {
+                fprintf(stderr, "m2mguard send: no signer '%s' (m2mguard signer add)\n", o->kid[i]);
+                rc = MG_EXIT_INPUT;
+            } else if (who[i].pub_len != pl || memcmp(who[i].pub, pub, pl) != 0) {
+                fprintf(stderr, "m2mguard send: --sign %s is not the key of signer '%s'\n",
+                        o->sign[i], o->kid[i]);
+                rc = MG_EXIT_INPUT;
+            }
+        } else {
+            find_pub f = {.pub = pub, .len = pl, .hits = 0};
+            if (mg_store_signer_list(w->store, match_pub, &f) != MG_OK) {
+                fprintf(stderr, "m2mguard send: %s\n", mg_store_errmsg(w->store));
+                rc = MG_EXIT_INTERNAL;
+            } else if (f.hits != 1) {
+                fprintf(stderr, "m2mguard send: --sign %s: %s (give --kid)\n", o->sign[i],
+                        f.hits == 0 ? "no active signer has this key" : "several signers have this key");
+                rc = MG_EXIT_INPUT;
+            } else
+                who[i] = f.found;
+        }
+    }
+    if (rc == MG_EXIT_OK && o->n_sign == 2 && strcmp(who[0].kid, who[1].kid) == 0) {
+        fprintf(stderr, "m2mguard send: the two --sign keys are the same signer\n");
+        rc = MG_EXIT_USAGE;
+    }
+    uint64_t seq = 0;
+    if (rc == MG_EXIT_OK && mg_store_signed_seq_next(w->store, d->id, &seq) != MG_OK) {
+        fprintf(stderr, "m2mguard send: %s\n", mg_store_errmsg(w->store));
+        rc = MG_EXIT_INTERNAL;
+    }
+    uint8_t pl[MG_CMD_MAX_LEN];
+    size_t plen = 0;
+    if (rc == MG_EXIT_OK) {
+        mg_signed_cmd c;
+        memset(&c, 0, sizeof(c));
+        const char *sp = strchr(text, ' ');
+        int64_t t = (int64_t)time(NULL);
+        c.kid = (const uint8_t *)who[0].kid;
+        c.kid_len = strlen(who[0].kid);
+        c.audience = d->name;
+        c.audience_len = strlen(d->name);
+        c.command = text;
+        c.command_len = sp != NULL ? (size_t)(sp - text) : strlen(text);
+        if (sp != NULL) {
+            c.args = sp + 1;
+            c.args_len = strlen(sp + 1);
+        }
+        c.seq = seq;
+        c.iat = (uint64_t)t;
+        c.exp = (uint64_t)(t + o->ttl);
+        if (c.command_len == 0 || c.command_len > MG_CMD_TEXT_MAX ||
+            mg_cmd_encode(&c, pl, sizeof(pl), &plen) != MG_OK) {
+            fprintf(stderr, "m2mguard send: cannot encode the command for signing\n");
+            rc = MG_EXIT_USAGE;
+        }
+    }
+    mg_cose_sig_in si[SEND_SIGNERS_MAX];
+    uint8_t sigs[SEND_SIGNERS_MAX][MG_SIG_LEN];
+    for (size_t i = 0; i < o->n_sign && rc == MG_EXIT_OK; i++) {
+        uint8_t tbs[MG_CMD_MAX_LEN + 128];
+        size_t tl = 0;
+        if (mg_cose_tbs(o->n_sign > 1, algs[i], (const uint8_t *)who[i].kid, strlen(who[i].kid),
+                        pl, plen, tbs, sizeof(tbs), &tl) != MG_OK ||
+            !sign_raw(keys[i], algs[i], tbs, tl, sigs[i])) {
+            fprintf(stderr, "m2mguard send: signing with %s failed\n", o->sign[i]);
+            rc = MG_EXIT_INTERNAL;
+            break;
+        }
+        si[i].alg = algs[i];
+        si[i].kid = (const uint8_t *)who[i].kid;
+        si[i].kid_len = strlen(who[i].kid);
+        si[i].sig = sigs[i];
+    }
+    if (rc == MG_EXIT_OK &&
+        (mg_cose_assemble(pl, plen, si, o->n_sign, out, cap, out_len) != MG_OK ||
+         *out_len > MG_CMD_MAX_LEN)) {
+        fprintf(stderr, "m2mguard send: the signed command does not fit %d octets\n",
+                MG_CMD_MAX_LEN);
+        rc = MG_EXIT_USAGE;
+    }
+    for (size_t i = 0; i < SEND_SIGNERS_MAX; i++)
+        EVP_PKEY_free(keys[i]);
+    return rc;
 }
 
 static int enqueue(mg_workdir *w, const mg_device *d, const char *text, const char *want,
@@ -265,6 +477,30 @@ static int enqueue(mg_workdir *w, const mg_device *d, const char *text, const ch
     }
     *id = c.id;
     return MG_EXIT_OK;
+}
+
+/* Queues a command with its COSE bytes in one transaction (no sender sees
+ * it without them). */
+static int enqueue_signed(mg_workdir *w, const mg_device *d, const char *text, const char *want,
+                          const uint8_t *cose, size_t cose_len, int64_t *id)
+{
+    mg_err e = mg_store_begin(w->store);
+    if (e != MG_OK) {
+        fprintf(stderr, "cannot queue the command: %s\n", mg_store_errmsg(w->store));
+        return mg_store_exit(e);
+    }
+    int rc = enqueue(w, d, text, want, id);
+    if (rc == MG_EXIT_OK && (e = mg_store_cmd_set_signed(w->store, *id, cose, cose_len)) != MG_OK) {
+        fprintf(stderr, "cannot queue the command: %s\n", mg_store_errmsg(w->store));
+        rc = mg_store_exit(e);
+    }
+    if (rc == MG_EXIT_OK && (e = mg_store_commit(w->store)) != MG_OK) {
+        fprintf(stderr, "cannot queue the command: %s\n", mg_store_errmsg(w->store));
+        rc = mg_store_exit(e);
+    }
+    if (rc != MG_EXIT_OK)
+        mg_store_rollback(w->store);
+    return rc;
 }
 
 static int find_active(mg_workdir *w, const char *path, const char *name, mg_device *d)
@@ -320,6 +556,7 @@ int mg_cmd_send(int argc, char **argv)
 {
     static const char usage[] =
         "usage: m2mguard send [--dir DIR] [--wait SECS] [--bearer auto|sms|mqtt] [--tap]\n"
+        "                     [--sign KEYREF [--sign KEYREF2]] [--kid KID]... [--ttl SECS]\n"
         "                     DEVICE COMMAND [ARG...]\n\n"
         "Queues COMMAND (and its arguments, joined by spaces; at most 255 printable\n"
         "ASCII characters) for DEVICE, on one queue for both bearers:\n"
@@ -334,7 +571,15 @@ int mg_cmd_send(int argc, char **argv)
         "command 'connect' (a shoulder-tap that makes the device connect) and the\n"
         "command itself on MQTT. Prints the command id and bearer. --wait waits up to\n"
         "SECS for the outcome (queued/sent/done/failed/timeout, the same states on\n"
-        "both bearers) and prints it with the bearer it went on.\n\n"
+        "both bearers) and prints it with the bearer it went on.\n"
+        "--sign KEYREF (a PEM private key file or a pkcs11: URI; P-256 or Ed25519)\n"
+        "signs the command (COSE_Sign1, docs/commands.md): issuer = the signer,\n"
+        "audience = DEVICE, sequence = the device's next signed sequence, valid for\n"
+        "--ttl SECS (default 3600). Twice: a COSE_Sign with two signatures (the\n"
+        "two-person rule). The signer is the registered one (m2mguard signer add)\n"
+        "with that public key, or --kid KID (one per --sign, in order). The gateway\n"
+        "and the broker plugin verify it and apply WORKDIR/policy.yaml before\n"
+        "sending; a refused command ends FAILED ('policy: ...').\n\n"
         "exit: 0 queued (with --wait: done), 1 device not active, bearer not available\n"
         "      for the device or (with --wait) failed / timed out, 2 usage, 3 no such\n"
         "      device, 4 internal error\n";
@@ -382,11 +627,23 @@ int mg_cmd_send(int argc, char **argv)
             printf("command %" PRId64 " queued for %s on sms: connect (shoulder-tap)\n", tap_id,
                    d.name);
     }
+    uint8_t cose[MG_CMD_MAX_LEN + 64];
+    size_t cose_len = 0;
+    if (rc == MG_EXIT_OK && o.n_sign > 0) {
+        rc = sign_command(&w, &o, &d, text, cose, sizeof(cose), &cose_len);
+        if (rc == MG_EXIT_OK && cose_len > MG_SMS_DATA_MAX && strcmp(want, "sms") == 0) {
+            fprintf(stderr, "m2mguard send: the signed command is %zu octets; SMS carries %d\n",
+                    cose_len, MG_SMS_DATA_MAX);
+            rc = MG_EXIT_USAGE;
+        }
+    }
     if (rc == MG_EXIT_OK)
-        rc = enqueue(&w, &d, text, want, &id);
+        rc = o.n_sign > 0 ? enqueue_signed(&w, &d, text, want, cose, cose_len, &id)
+                          : enqueue(&w, &d, text, want, &id);
     if (rc == MG_EXIT_OK) {
-        printf("command %" PRId64 " queued for %s on %s: %s\n", id, d.name,
-               want[0] ? want : "auto", text);
+        printf("command %" PRId64 " queued for %s on %s: %s%s\n", id, d.name,
+               want[0] ? want : "auto", text,
+               o.n_sign == 0 ? "" : o.n_sign == 1 ? " (signed)" : " (signed by two)");
         fflush(stdout);
         if (o.wait >= 0)
             rc = wait_command(&w, id, o.wait);

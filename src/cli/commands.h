@@ -19,9 +19,19 @@ int mg_cmd_store(int argc, char **argv);   /* cmd_store.c: master key into a tok
 int mg_cmd_ca(int argc, char **argv);    /* cmd_ca.c: the certificate authority */
 #endif
 int mg_cmd_app(int argc, char **argv);   /* cmd_app.c: applications (broker clients) */
+int mg_cmd_signer(int argc, char **argv); /* cmd_signer.c: command signers and roles */
 #ifdef MG_HAVE_EST
 int mg_cmd_est(int argc, char **argv);    /* cmd_est.c: est run */
 #endif
+/* cmd_signer.c: the COSE algorithm and raw public key of a P-256 / Ed25519
+ * key (false: another kind of key); also used by `send --sign`. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <openssl/types.h>
+bool mg_cli_signer_pub(EVP_PKEY *k, int64_t *alg, uint8_t *pub /* MG_SIGNER_PUB_MAX */,
+                       size_t *pub_len);
+
 #ifdef MG_HAVE_RISK
 int mg_cmd_risk(int argc, char **argv);  /* src/risk: analysis engine */
 #endif

@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#include "m2mguard/policy.h"
 #include "m2mguard/text.h"
 #include "m2mguard/tpdu.h"
 
@@ -1046,11 +1047,21 @@ static bool collect(void *ctx, const mg_command *c)
 /* The secured data of a command: its text, or for a key rotation the
  * key-delivery payload of the new version (read from the store only now,
  * never kept in the command row). */
-static mg_err command_data(mg_gw *gw, const mg_command *c, uint8_t *out, size_t cap, size_t *len,
-                           const char **why)
+static mg_err command_data(mg_gw *gw, const mg_command *c, const uint8_t *cose, size_t cose_len,
+                           uint8_t *out, size_t cap, size_t *len, const char **why)
 {
     int version;
     *why = NULL;
+    if (cose_len > 0) {
+        /* a signed command: its COSE bytes are the data, binary, unchanged */
+        if (cose_len > cap) {
+            *why = "signed command too long for SMS (472 octets at most)";
+            return MG_ERR_ARG;
+        }
+        memcpy(out, cose, cose_len);
+        *len = cose_len;
+        return MG_OK;
+    }
     if (sscanf(c->text, "key-rotate %d", &version) == 1) {
         mg_keyset ks;
         mg_err e = mg_store_keys_get(gw->cfg.store, c->device_id, version, &ks);
@@ -1097,8 +1108,9 @@ static void cmd_fail(mg_gw *gw, const mg_command *c, const char *msisdn, const c
 
 /* Secures one command for a device: reserves its counter (durably, with
  * the command marked SENT) and seals it. */
-static mg_err secure_command(mg_gw *gw, mg_command *c, const mg_device *dv, uint8_t *pkt,
-                             size_t cap, size_t *pkt_len, const char **why)
+static mg_err secure_command(mg_gw *gw, mg_command *c, const mg_device *dv, const uint8_t *cose,
+                             size_t cose_len, uint8_t *pkt, size_t cap, size_t *pkt_len,
+                             const char **why)
 {
     mg_store *st = gw->cfg.store;
     mg_keyset ks;
@@ -1119,7 +1131,7 @@ static mg_err secure_command(mg_gw *gw, mg_command *c, const mg_device *dv, uint
     uint8_t data[MG_SMS_DATA_MAX];
     size_t dl = 0;
     if (e == MG_OK)
-        e = command_data(gw, c, data, sizeof(data), &dl, why);
+        e = command_data(gw, c, cose, cose_len, data, sizeof(data), &dl, why);
     /* The counter is reserved and the command marked SENT durably before
      * anything goes on the air: a crash can lose a command (it times out)
      * but never reuse a counter. */
@@ -1176,12 +1188,25 @@ mg_err mg_gw_send_queued(mg_gw *gw)
             cmd_fail(gw, c, dv.msisdn, "device not active");
             continue;
         }
+        /* The policy decides before anything is reserved or sent: a refusal
+         * is claimed, FAILED and recorded (event cmd_policy_refused) once. */
+        uint8_t cose[MG_SIGNED_CMD_MAX];
+        size_t cose_len = 0;
+        e = mg_policy_enforce(st, gw->cfg.policy, c, "sms", (int64_t)time(NULL), cose,
+                              sizeof(cose), &cose_len, NULL, 0);
+        if (e == MG_ERR_AUTH || e == MG_ERR_STATE) {
+            if (e == MG_ERR_AUTH)
+                gw->stats.policy_refused++;
+            continue;
+        }
+        if (e != MG_OK)
+            return e;
         uint8_t pkt[MG_SMS_PKT_MAX];
         size_t pl = 0, parts = 0;
         const char *why = NULL;
         if (gw->cfg.room != NULL && gw->cfg.room(gw->cfg.ctx) == 0)
             return MG_OK; /* bearer busy: next time */
-        e = secure_command(gw, c, &dv, pkt, sizeof(pkt), &pl, &why);
+        e = secure_command(gw, c, &dv, cose, cose_len, pkt, sizeof(pkt), &pl, &why);
         if (e == MG_OK)
             e = mg_sms_parts(pl, &parts);
         if (e != MG_OK && why == claimed_elsewhere) {

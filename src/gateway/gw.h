@@ -40,8 +40,14 @@ typedef enum mg_gw_verdict {
     MG_GW_RETRY = 2, /**< not taken now (store unavailable, limits): deliver again later */
 } mg_gw_verdict;
 
+struct mg_policy;
+
 typedef struct mg_gw_cfg {
     mg_store *store;
+    /** Command policy (policy.h), checked for every queued command before it
+     *  is sent (mg_policy_enforce); NULL: the empty policy (signed commands
+     *  are still verified against the registered signers). */
+    const struct mg_policy *policy;
     const char *gateway_number; /**< our MSISDN: source of MT messages */
     size_t group_commit_max;    /**< messages per transaction at most (default 256) */
     FILE *output;               /**< application output: JSON lines (may be NULL) */
@@ -103,7 +109,7 @@ void mg_gw_invalidate(mg_gw *gw);
 /** Counters for the summary line. */
 typedef struct mg_gw_stats {
     uint64_t accepted, refused, por_ok, por_fail, sent, commits, retried, events_suppressed,
-        partials_evicted, delivered;
+        partials_evicted, delivered, policy_refused;
 } mg_gw_stats;
 mg_gw_stats mg_gw_get_stats(const mg_gw *gw);
 
