@@ -65,3 +65,12 @@ pack_for() {
   "$bin" sms pack --spi 1639 --kic 12 --kid 12 --tar "$tar" --cntr "$(printf '%010x' "$2")" \
     --kic-key "$kic" --kid-key "$kid" "$3"
 }
+# wait_cond SECONDS 'SHELL CONDITION': polls the condition (evaluated anew each
+# time, unlike wait_for's arguments) every 0.1 s until it holds.
+wait_cond() {
+  local end=$(( $(date +%s) + $1 ))
+  until eval "$2" > /dev/null 2>&1; do
+    [ "$(date +%s)" -lt "$end" ] || return 1
+    sleep 0.1
+  done
+}
