@@ -6,7 +6,8 @@
 #  - the whole public core (secured packets, TPDU codec, UDH, the secured-SMS
 #    endpoint module sms.c, replay): flash <= 16384 octets;
 #  - a device firmware's share: the device library with every part of the
-#    core it links (its real cost on a device): flash <= 16384 octets.
+#    core it links (its real cost on a device), signed-command verification
+#    included since issue 12: flash <= 28672 octets, stack <= 1536 octets.
 #  - the signed-command verify path (issue 12: src/core/cbor.c, cose.c; what
 #    mg_cmd_verify links, probe tools/arm/main_cose.c): flash <= 8192 octets.
 # (Issue 2 set 6144 for the core. Until issue 9 the keep table below was
@@ -55,8 +56,16 @@ FLASH_GOAL=16384
 STACK_GOAL=1024
 # The device library (issue 9): its own objects and the core objects it links
 # (what a device firmware pays); crypto excluded.
-DEV_FLASH_GOAL=16384
-DEV_STACK_GOAL=1024
+# Issue 12: the device library verifies signed commands itself (COSE_Sign1
+# and COSE_Sign), so its share now includes the verify path (cbor.o, cose.o:
+# 3624 octets / 1016 octets of stack measured alone) and the trust code of
+# device.c. Measured: flash 24839 (was 14498), stack 1472 (was 848):
+# mg_dev_receive 160 -> on_command 200 -> signed_check 96 ->
+# mg_cmd_verify_multi's chain 1016 (mg_cose_sign_parse 200, verify_sign_cmd
+# 184, mg_cbor_skip 256). The budgets are raised to 28672 / 1536, not the
+# method bent; see the report of issue 12.
+DEV_FLASH_GOAL=28672
+DEV_STACK_GOAL=1536
 # The signed-command verify path (issue 12), crypto excluded.
 COSE_FLASH_GOAL=8192
 COSE_STACK_GOAL=1024
@@ -176,10 +185,13 @@ done
 # shellcheck disable=SC2086
 $CC -mcpu=cortex-m0plus -mthumb -Os -Wl,--gc-sections -Wl,-u,mg_keep_device -Wl,-Map="$work/probe_dev.map" \
     --specs=nano.specs --specs=nosys.specs -o "$work/probe_dev.elf" \
-    "$work"/device/*.o "$work"/core/*.o "$work"/probe_dev/*.o ||
+    "$work"/device/*.o "$work"/core/*.o "$work"/cose/*.o "$work"/probe_dev/*.o ||
     { echo "arm-size: device probe link error" >&2; exit 1; }
+# Since issue 12 the device library verifies signed commands itself
+# (mg_dev_signed_check -> mg_cmd_verify[_multi]): its share includes the
+# cbor/cose objects it links (crypto still excluded).
 python3 "$here/arm/size.py" device "$work/probe_dev.map" "$DEV_FLASH_GOAL" "$DEV_STACK_GOAL" \
-    device,core core device --callbacks || rc=1
+    device,core,cose core cose device --callbacks || rc=1
 
 # ---- the signed-command verify path (issue 12: cbor.c, cose.c) -------------
 # Same method: tools/arm/main_cose.c calls mg_cmd_verify only; flash counts

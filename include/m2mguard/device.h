@@ -259,6 +259,9 @@ typedef struct mg_dev {
     bool ran_;             /* the pending command ran in this process */
     uint8_t ran_status_;
     uint8_t work_[MG_SMS_PKT_MAX];
+    mg_dev_signed sc_;           /* the signed command being taken up (not on the stack) */
+    mg_dev_anchor prev_anchor_;  /* an anchor-rotate's previous slot, until persisted */
+    mg_cmd_anchor an_[MG_DEV_ANCHORS]; /* the verify's anchor table (not on the stack) */
 } mg_dev;
 
 /** What mg_dev_receive did with an SMS. */

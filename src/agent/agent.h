@@ -74,7 +74,7 @@ int mg_agent_state_load(const char *path, const mg_agent_prov *prov, mg_dev_stat
 int mg_agent_state_save(const char *path, const mg_agent_prov *prov, const mg_dev_state *st);
 
 /* Signed-command provisioning and trust lines (src/agent/trust.c). */
-/** One line: anchor=, and signed= / two-signers= (state false) or
+/** One line: anchor=, and signed= / two_signers= (state false) or
  *  signed_seq= (state true). 1 taken, 0 not such a key, -1 bad value. */
 int mg_agent_trust_line(const char *line, mg_dev_trust *t, mg_dev_sigpol *pol, bool state);
 /** Reads those lines from path; prov: other key=value lines (a .prov) are

@@ -91,7 +91,7 @@ typedef struct mg_ip_opts {
     const char *output;     /**< JSON lines of executed commands; NULL: stdout */
     bool exit_when_done;    /**< stop once the count is published and acknowledged */
     volatile sig_atomic_t *stop;
-    const char *anchors;    /**< signed-command provisioning (anchor=, signed=, two-signers=), or NULL */
+    const char *anchors;    /**< signed-command provisioning (anchor=, signed=, two_signers=), or NULL */
     bool anchors_prov;      /**< anchors is a .prov: its other lines are skipped */
 } mg_ip_opts;
 

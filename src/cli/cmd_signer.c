@@ -52,6 +52,7 @@ bool mg_cli_signer_pub(EVP_PKEY *k, int64_t *alg, uint8_t *pub, size_t *pub_len)
     size_t n = 0;
     if (EVP_PKEY_get_base_id(k) == EVP_PKEY_ED25519) {
         *alg = MG_COSE_ALG_EDDSA;
+        n = MG_SIGNER_PUB_MAX; /* in: room; out: length */
         if (EVP_PKEY_get_raw_public_key(k, pub, &n) != 1 || n != 32)
             return false;
     } else if (EVP_PKEY_get_base_id(k) == EVP_PKEY_EC) {

@@ -335,9 +335,22 @@ static mg_err verify(const uint8_t *buf, size_t len, const mg_cmd_anchor *an, si
 #endif
 }
 
+static mg_err signed_check(const mg_dev_trust *t, const mg_dev_sigpol *p, const char *device,
+                           const uint8_t *buf, size_t len, uint64_t now, mg_dev_signed *out,
+                           mg_cmd_why *why, const char **reason, mg_cmd_anchor *an);
+
 mg_err mg_dev_signed_check(const mg_dev_trust *t, const mg_dev_sigpol *p, const char *device,
                            const uint8_t *buf, size_t len, uint64_t now, mg_dev_signed *out,
                            mg_cmd_why *why, const char **reason)
+{
+    mg_cmd_anchor an[MG_DEV_ANCHORS];
+    return signed_check(t, p, device, buf, len, now, out, why, reason, an);
+}
+
+/* an: MG_DEV_ANCHORS entries of scratch (the device library passes its own) */
+static mg_err signed_check(const mg_dev_trust *t, const mg_dev_sigpol *p, const char *device,
+                           const uint8_t *buf, size_t len, uint64_t now, mg_dev_signed *out,
+                           mg_cmd_why *why, const char **reason, mg_cmd_anchor *an)
 {
     mg_cmd_why wdummy;
     const char *rdummy;
@@ -354,7 +367,6 @@ mg_err mg_dev_signed_check(const mg_dev_trust *t, const mg_dev_sigpol *p, const 
         *reason = "no_clock";
         return MG_ERR_STATE;
     }
-    mg_cmd_anchor an[MG_DEV_ANCHORS];
     size_t na = 0;
     for (size_t i = 0; i < MG_DEV_ANCHORS; i++) {
         const mg_dev_anchor *a = &t->anchor[i];
@@ -803,7 +815,7 @@ static mg_dev_verdict on_command(mg_dev *d, size_t n, mg_err *err)
     /* signed commands: the trust changes (sequence, a rotated anchor) are
      * made durable with the counter, before anything executes */
     uint64_t prev_seq = s->trust.last_seq;
-    mg_dev_anchor prev_anchor;
+    mg_dev_anchor *prev_anchor = &d->prev_anchor_;
     int rot_slot = -1;
     const char *cmd_refused = NULL;
     mg_err cmd_err = MG_OK;
@@ -816,27 +828,27 @@ static mg_dev_verdict on_command(mg_dev *d, size_t n, mg_err *err)
         s->pending.kind = cmd_err == MG_OK ? MG_DEV_PEND_TEXT : MG_DEV_PEND_BAD;
         break;
     case MG_SMS_CONTENT_SIGNED: {
-        mg_dev_signed sc;
+        mg_dev_signed *sc = &d->sc_;
         uint64_t now = d->cb_.now_s != NULL ? d->cb_.now_s(d->cb_.ctx) : 0;
         cmd_err = d->name_[0] == '\0' ? MG_ERR_STATE
-                  : mg_dev_signed_check(&s->trust, &d->pol_, d->name_, cmd.data, cmd.data_len,
-                                        now, &sc, NULL, &cmd_refused);
+                  : signed_check(&s->trust, &d->pol_, d->name_, cmd.data, cmd.data_len, now, sc,
+                                 NULL, &cmd_refused, d->an_);
         if (d->name_[0] == '\0')
             cmd_refused = "no_device_name";
         if (cmd_err != MG_OK) {
             s->pending.kind = MG_DEV_PEND_BAD;
             break;
         }
-        if (sc.rotate) {
-            rot_slot = trust_slot_for(&s->trust, &sc.new_anchor);
+        if (sc->rotate) {
+            rot_slot = trust_slot_for(&s->trust, &sc->new_anchor);
             if (rot_slot >= 0)
-                prev_anchor = s->trust.anchor[rot_slot];
+                *prev_anchor = s->trust.anchor[rot_slot];
             s->pending.kind = MG_DEV_PEND_DONE;
         } else {
             size_t tl = 0;
             /* command + ' ' + args <= 511 > MG_DEV_CMD_MAX: refuse what does not fit */
             char *txt = (char *)s->pending.data;
-            if (mg_dev_signed_text(&sc, txt, MG_DEV_CMD_MAX, &tl) != MG_OK) {
+            if (mg_dev_signed_text(sc, txt, MG_DEV_CMD_MAX, &tl) != MG_OK) {
                 s->pending.kind = MG_DEV_PEND_BAD;
                 cmd_refused = "command_too_long";
                 cmd_err = MG_ERR_LENGTH;
@@ -846,7 +858,8 @@ static mg_dev_verdict on_command(mg_dev *d, size_t n, mg_err *err)
             s->pending.len = (uint16_t)tl;
             s->pending.kind = MG_DEV_PEND_TEXT;
         }
-        mg_dev_trust_accept(&s->trust, &sc);
+        mg_dev_trust_accept(&s->trust, sc);
+        mg_wipe(sc, sizeof(*sc));
         break;
     }
     case MG_SMS_CONTENT_BAD:
@@ -865,7 +878,7 @@ static mg_dev_verdict on_command(mg_dev *d, size_t n, mg_err *err)
         s->cntr_in = prev;
         s->trust.last_seq = prev_seq;
         if (rot_slot >= 0)
-            s->trust.anchor[rot_slot] = prev_anchor;
+            s->trust.anchor[rot_slot] = *prev_anchor;
         pending_clear(d);
         *err = MG_ERR_STORE;
         return MG_DEV_RETRY; /* not executed: the bearer delivers it again */

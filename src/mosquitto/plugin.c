@@ -33,6 +33,7 @@
 #include <openssl/x509.h>
 
 #include "m2mguard/mqtt_profile.h"
+#include "m2mguard/policy.h"
 #include "m2mguard/store.h"
 
 #define EV_WINDOW_S 10        /* event budget window */
@@ -63,6 +64,8 @@ typedef struct client {
 typedef struct plugin {
     mosquitto_plugin_id_t *id;
     char store_path[1024];
+    char policy_path[1024]; /* "" : policy.yaml beside the store (absent: the empty policy) */
+    mg_policy *policy;
     mg_store *s;
     time_t store_retry;
     uint32_t max_payload;
@@ -664,11 +667,29 @@ static void deliver(plugin *p)
         client *c = device_client(p, cmd->device_id);
         if (c == NULL)
             continue; /* session stale in the store: not ours to send */
-        uint8_t pl[MG_MQTT_CMD_PAYLOAD_MAX];
+        /* The policy first (the same function as the SMS gateway's): a
+         * refusal is claimed, FAILED and recorded (cmd_policy_refused). */
+        static uint8_t cose[MG_SIGNED_CMD_MAX];
+        size_t cose_len = 0;
+        mg_err pe = mg_policy_enforce(p->s, p->policy, cmd, "mqtt", (int64_t)time(NULL), cose,
+                                      sizeof(cose), &cose_len, NULL, 0);
+        if (pe == MG_ERR_AUTH || pe == MG_ERR_STATE)
+            continue;
+        if (pe != MG_OK) {
+            store_failed(p, "policy_enforce");
+            return;
+        }
+        static uint8_t pl[MG_MQTT_SCMD_PAYLOAD_MAX > MG_MQTT_CMD_PAYLOAD_MAX
+                              ? MG_MQTT_SCMD_PAYLOAD_MAX
+                              : MG_MQTT_CMD_PAYLOAD_MAX];
         size_t len = 0;
         char topic[MG_MQTT_TOPIC_BUF];
-        if (mg_mqtt_cmd_encode(pl, sizeof(pl), &len, cmd->id, cmd->text) != MG_OK ||
-            mg_mqtt_topic_build(topic, sizeof(topic), NULL, c->name, MG_MQTT_LEAF_CMD) != MG_OK) {
+        /* a signed command: its COSE bytes on down/scmd; else the text on down/cmd */
+        mg_err ee = cose_len > 0 ? mg_mqtt_scmd_encode(pl, sizeof(pl), &len, cmd->id, cose, cose_len)
+                                 : mg_mqtt_cmd_encode(pl, sizeof(pl), &len, cmd->id, cmd->text);
+        if (ee != MG_OK ||
+            mg_mqtt_topic_build(topic, sizeof(topic), NULL, c->name,
+                                cose_len > 0 ? MG_MQTT_LEAF_SCMD : MG_MQTT_LEAF_CMD) != MG_OK) {
             if (mg_store_cmd_claim(p->s, cmd->id, "mqtt", 0) == MG_OK &&
                 mg_store_cmd_complete(p->s, cmd->id, MG_CMD_FAILED,
                                       "not expressible in the MQTT profile") != MG_OK)
@@ -832,6 +853,15 @@ MG_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
             have_store = true;
             continue;
         }
+        if (strcmp(k, "policy") == 0) {
+            if (strlen(v) >= sizeof(p->policy_path) || v[0] == '\0') {
+                logf_(MOSQ_LOG_ERR, "plugin_opt_policy: empty or too long");
+                free(p);
+                return MOSQ_ERR_INVAL;
+            }
+            copy_str(p->policy_path, sizeof(p->policy_path), v);
+            continue;
+        }
         bool ok = true;
         if (strcmp(k, "max_payload") == 0) {
             ok = opt_num(k, v, 1, 268435455, &x);
@@ -862,6 +892,29 @@ MG_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
         free(p);
         return MOSQ_ERR_INVAL;
     }
+    /* The command policy: plugin_opt_policy, else policy.yaml beside the
+     * store (a missing default file is the empty policy; a named one must
+     * exist). Read once, at start: restart the broker after editing it. */
+    bool named = p->policy_path[0] != '\0';
+    if (!named) {
+        const char *slash = strrchr(p->store_path, '/');
+        int dl = slash != NULL ? (int)(slash - p->store_path) : 1;
+        const char *dir = slash != NULL ? p->store_path : ".";
+        if (snprintf(p->policy_path, sizeof(p->policy_path), "%.*s/policy.yaml", dl, dir) >=
+            (int)sizeof(p->policy_path)) {
+            logf_(MOSQ_LOG_ERR, "policy path too long");
+            free(p);
+            return MOSQ_ERR_INVAL;
+        }
+    }
+    {
+        char perr[300] = "";
+        if (mg_policy_load(p->policy_path, !named, &p->policy, perr, sizeof(perr)) != MG_OK) {
+            logf_(MOSQ_LOG_ERR, "command policy: %s", perr);
+            free(p);
+            return MOSQ_ERR_INVAL;
+        }
+    }
     for (size_t i = 0; i < sizeof(callbacks) / sizeof(callbacks[0]); i++) {
         int rc = mosquitto_callback_register(identifier, callbacks[i].ev, callbacks[i].cb, NULL, p);
         if (rc != MOSQ_ERR_SUCCESS) {
@@ -869,6 +922,7 @@ MG_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
             for (size_t j = 0; j < i; j++)
                 (void)mosquitto_callback_unregister(identifier, callbacks[j].ev, callbacks[j].cb,
                                                     NULL);
+            mg_policy_free(p->policy);
             free(p);
             return rc;
         }
@@ -878,8 +932,9 @@ MG_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
     (void)store(p);
     logf_(MOSQ_LOG_NOTICE,
           "plugin ready: store %s, max_payload %" PRIu32 ", rate %u/s burst %u, cmd_timeout %" PRId64
-          " s, poll %" PRId64 " ms",
-          p->store_path, p->max_payload, p->rate, p->burst, p->cmd_timeout, p->poll_ms);
+          " s, poll %" PRId64 " ms, policy %s (%zu rules)",
+          p->store_path, p->max_payload, p->rate, p->burst, p->cmd_timeout, p->poll_ms,
+          p->policy_path, mg_policy_rule_count(p->policy));
     *userdata = p;
     return MOSQ_ERR_SUCCESS;
 }
@@ -899,6 +954,7 @@ MG_EXPORT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opt
         mg_store_close(p->s);
     }
     free(p->clients);
+    mg_policy_free(p->policy);
     free(p);
     return MOSQ_ERR_SUCCESS;
 }

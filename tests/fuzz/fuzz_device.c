@@ -19,6 +19,13 @@
  * command counter never goes down; execute() gets printable text of at most
  * MG_DEV_CMD_MAX octets whose counter is already durable; send() gets at
  * most MG_SMS_UD_MAX octets; every event has a reason.
+ *
+ * Signed commands (issue 12): the device is "fz", trusts one Ed25519 anchor
+ * "op1" (private seed FZ_OP1_SEED, as in gen_seeds.c), requires a signature
+ * for "unlock" and two signers for "key-rotate"; its wall clock is
+ * FZ_T0 (+61 s with bit 7). Invariant: the stored signed sequence never
+ * goes down, and no command the policy requires signed is executed from
+ * unsigned text.
  */
 #include <stdint.h>
 #ifdef FZ_TRACE
@@ -43,6 +50,15 @@ typedef struct harness {
     uint64_t saved_cntr;
 } harness;
 
+#define FZ_T0 1700000100u
+static const uint8_t fz_op1_seed[32] = {
+    0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
+    0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11};
+static mg_dev_trust fz_trust;
+static mg_dev_sigpol fz_pol;
+static uint64_t saved_seq;
+static int from_input; /* started from a state the input gave: any pending text */
+
 static harness h;
 static mg_dev dev;
 static volatile mg_err sink; /* results that may be anything */
@@ -60,6 +76,8 @@ static mg_err cb_persist(void *ctx, const mg_dev_state *st)
     CHECK(mg_dev_state_encode(&back, b, sizeof(b), &nb) == MG_OK);
     CHECK(na == nb && memcmp(a, b, na) == 0);
     CHECK(st->cntr_in >= x->saved_cntr);
+    CHECK(st->trust.last_seq >= saved_seq);
+    saved_seq = st->trust.last_seq;
     memcpy(x->saved, a, na);
     x->saved_len = na;
     x->saved_cntr = st->cntr_in;
@@ -82,13 +100,16 @@ static uint8_t cb_execute(void *ctx, const uint8_t *cmd, size_t len, uint64_t cn
     for (size_t i = 0; i < len; i++)
         CHECK(cmd[i] >= 0x20 && cmd[i] <= 0x7E);
     CHECK(cntr == x->saved_cntr);
+    /* "unlock" runs only when it came signed (the sequence moved with it) */
+    if (!from_input && len >= 6 && memcmp(cmd, "unlock", 6) == 0 && (len == 6 || cmd[6] == ' '))
+        CHECK(dev.st_.trust.last_seq > 0);
     return (uint8_t)(len & 1u);
 }
 
 static void cb_event(void *ctx, mg_dev_event kind, const char *reason)
 {
     (void)ctx;
-    CHECK(kind >= MG_DEV_EV_REFUSED && kind <= MG_DEV_EV_POR);
+    CHECK(kind >= MG_DEV_EV_REFUSED && kind <= MG_DEV_EV_ANCHOR);
     CHECK(reason != NULL);
 }
 
@@ -97,7 +118,12 @@ static uint32_t cb_now(void *ctx)
     return ((harness *)ctx)->now;
 }
 
-static const mg_dev_cb cbs = {&h, cb_persist, cb_send, cb_execute, cb_event, cb_now, NULL};
+static uint64_t cb_now_s(void *ctx)
+{
+    return FZ_T0 + ((harness *)ctx)->now / 1000u;
+}
+
+static const mg_dev_cb cbs = {&h, cb_persist, cb_send, cb_execute, cb_event, cb_now, cb_now_s};
 
 static mg_err start(const mg_dev_state *saved)
 {
@@ -110,6 +136,23 @@ static mg_err start(const mg_dev_state *saved)
     cfg.kid = fz_aes_kid;
     cfg.key_len = 16;
     cfg.reasm_ms = 60000;
+    if (mg_dev_trust_count(&fz_trust) == 0) {
+        mg_dev_anchor a;
+        size_t pl = 0;
+        memset(&a, 0, sizeof(a));
+        CHECK(mg_crypto_public_key(MG_SIG_ED25519, fz_op1_seed, 32, a.pub, sizeof(a.pub), &pl) ==
+              MG_OK);
+        a.pub_len = (uint8_t)pl;
+        a.alg = (int8_t)MG_COSE_ALG_EDDSA;
+        a.kid_len = 3;
+        memcpy(a.kid, "op1", 3);
+        CHECK(mg_dev_trust_put(&fz_trust, &a) == MG_OK);
+        CHECK(mg_dev_list_set(fz_pol.require, "unlock") == MG_OK);
+        CHECK(mg_dev_list_set(fz_pol.two, "key-rotate") == MG_OK);
+    }
+    cfg.name = "fz";
+    cfg.trust = &fz_trust;
+    cfg.sigpol = &fz_pol;
     return mg_dev_init(&dev, &cfg, &cbs, saved);
 }
 
@@ -117,6 +160,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static mg_dev_state st;
     memset(&h, 0, sizeof(h));
+    saved_seq = 0;
+    from_input = 0;
     size_t off = 0;
     int restored = 0;
     if (size >= 1 && (data[0] & 1u) && size >= 3) {
@@ -133,7 +178,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             CHECK(mg_dev_state_encode(&st, again, sizeof(again), &m) == MG_OK);
             CHECK(m == n && memcmp(again, blob, n) == 0); /* the parse is exact */
             h.saved_cntr = st.cntr_in;
+            saved_seq = st.trust.last_seq;
             restored = start(&st) == MG_OK;
+            from_input = restored;
         }
         free(blob);
         off = 3 + n;

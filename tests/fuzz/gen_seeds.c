@@ -289,6 +289,81 @@ static void device_seeds(void)
     save("device", "state-pending", &s);
 }
 
+/* ---- signed commands (issue 12): signed by "op1" (seed 0x11 x 32, as in
+ * fuzz_device.c) for the device "fz" ---------------------------------------- */
+#define FZ_T0 1700000100u
+static size_t signed_cmd(const uint8_t seed_octet, const char *kid, const char *cmd,
+                         const char *args, uint64_t seq, uint8_t *out, size_t cap)
+{
+    uint8_t priv[32];
+    memset(priv, seed_octet, sizeof(priv));
+    mg_signed_cmd c;
+    memset(&c, 0, sizeof(c));
+    c.kid = (const uint8_t *)kid;
+    c.kid_len = strlen(kid);
+    c.audience = "fz";
+    c.audience_len = 2;
+    c.command = cmd;
+    c.command_len = strlen(cmd);
+    c.args = args;
+    c.args_len = args ? strlen(args) : 0;
+    c.seq = seq;
+    c.iat = FZ_T0;
+    c.exp = FZ_T0 + 3600;
+    size_t n = 0;
+    CHECK(mg_cmd_sign(&c, MG_COSE_ALG_EDDSA, priv, 32, out, cap, &n) == MG_OK);
+    return n;
+}
+
+static void signed_seeds(void)
+{
+    const mg_ota_keys *aes = &fz_keys[0].k;
+    const uint8_t f = FZ_UDHI | FZ_SMPP, mode0 = 0x00;
+    parts p;
+    seed s;
+    uint8_t b[MG_CMD_MAX_LEN];
+    size_t n = signed_cmd(0x11, "op1", "unlock", "door=front", 5, b, sizeof(b));
+    s.n = 0;
+    put(&s, &mode0, 1);
+    seal(&p, MG_SMS_MT, aes, 1, true, b, n, 11);
+    recs(&s, f, &p);
+    save("device", "signed-unlock", &s);
+    /* the same signed bytes in a second secured packet: a replay (seq) */
+    seal(&p, MG_SMS_MT, aes, 2, true, b, n, 12);
+    recs(&s, f, &p);
+    save("device", "signed-replay", &s);
+    /* unsigned where a signature is required, then expired (clock +61 s x n) */
+    s.n = 0;
+    put(&s, &mode0, 1);
+    seal(&p, MG_SMS_MT, aes, 1, true, txt("unlock"), 6, 13);
+    recs(&s, f, &p);
+    save("device", "unsigned-required", &s);
+    /* anchor-rotate op1 -> the key of seed 0x22, then a command by the new key */
+    uint8_t pub[65];
+    size_t pl = 0;
+    uint8_t priv2[32];
+    memset(priv2, 0x22, sizeof(priv2));
+    CHECK(mg_crypto_public_key(MG_SIG_ED25519, priv2, 32, pub, sizeof(pub), &pl) == MG_OK);
+    char args[MG_DEV_ANCHOR_TEXT_MAX] = "op1:EdDSA:";
+    mg_hex_encode(args + 10, pub, pl);
+    n = signed_cmd(0x11, "op1", MG_DEV_ANCHOR_ROTATE, args, 6, b, sizeof(b));
+    s.n = 0;
+    put(&s, &mode0, 1);
+    seal(&p, MG_SMS_MT, aes, 1, true, b, n, 14);
+    recs(&s, f, &p);
+    n = signed_cmd(0x22, "op1", "unlock", NULL, 7, b, sizeof(b));
+    seal(&p, MG_SMS_MT, aes, 2, true, b, n, 15);
+    recs(&s, f, &p);
+    save("device", "signed-anchor-rotate", &s);
+    /* one signer for a two-signer command */
+    n = signed_cmd(0x11, "op1", "key-rotate", NULL, 8, b, sizeof(b));
+    s.n = 0;
+    put(&s, &mode0, 1);
+    seal(&p, MG_SMS_MT, aes, 1, true, b, n, 16);
+    recs(&s, f, &p);
+    save("device", "signed-one-of-two", &s);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -298,6 +373,7 @@ int main(int argc, char **argv)
     outdir = argv[1];
     fz_keys_init();
     sms_seeds();
+    signed_seeds();
     device_seeds();
     return 0;
 }

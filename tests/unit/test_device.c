@@ -800,6 +800,7 @@ static uint8_t send_data(harness *h, keypair *p, uint64_t cntr, const uint8_t *d
     sms_set s;
     gw_command(p, cntr, true, data, n, (uint8_t)cntr, &s);
     assert_true(s.n >= 1);
+    h->sent_n = 0; /* only this command's PoR is looked at */
     mg_dev_verdict v = MG_DEV_PART;
     for (size_t i = 0; i < s.n; i++)
         v = deliver(&s, i, err);

@@ -43,19 +43,31 @@ static uint32_t now(void *ctx)
     return (uint32_t)probe_sink;
 }
 
+static uint64_t now_s(void *ctx)
+{
+    (void)ctx;
+    return (uint64_t)probe_sink;
+}
+
 static mg_dev dev;
+static mg_dev_trust trust;
+static mg_dev_sigpol pol;
 static uint8_t rx[140];
 
 int main(void)
 {
     static const uint8_t key[16] = {0};
-    mg_dev_cfg cfg = {{1, 2, 3}, MG_ALG_AES, 1, key, key, 16, 30000};
-    mg_dev_cb cb = {0, persist, send_sms, execute, event, now};
+    mg_dev_cfg cfg = {{1, 2, 3}, MG_ALG_AES, 1, key, key, 16, 30000, "door-1", &trust, &pol};
+    mg_dev_cb cb = {0, persist, send_sms, execute, event, now, now_s};
     mg_sms_in in = {true, 0, 4, false, rx, (size_t)probe_sink, 0};
     int acc = mg_dev_init(&dev, &cfg, &cb, 0);
     acc += (int)mg_dev_receive(&dev, &in, 0);
     acc += mg_dev_telemetry(&dev, rx, (size_t)probe_sink, true, 0);
     acc += mg_dev_resume(&dev);
+    /* the signed-command check as the IP agent calls it (one implementation) */
+    mg_dev_signed sc;
+    acc += mg_dev_signed_check(&trust, &pol, "door-1", rx, (size_t)probe_sink, (uint64_t)acc, &sc,
+                               0, 0);
     probe_sink = acc;
     return 0;
 }
