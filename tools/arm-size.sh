@@ -59,8 +59,8 @@ STACK_GOAL=1024
 # Issue 12: the device library verifies signed commands itself (COSE_Sign1
 # and COSE_Sign), so its share now includes the verify path (cbor.o, cose.o:
 # 3624 octets / 1016 octets of stack measured alone) and the trust code of
-# device.c. Measured: flash 24839 (was 14498), stack 1472 (was 848):
-# mg_dev_receive 160 -> on_command 200 -> signed_check 96 ->
+# device.c. Measured: flash 24867 (was 14498), stack 1488 (was 848):
+# mg_dev_receive 160 -> on_command 200 -> signed_check 112 ->
 # mg_cmd_verify_multi's chain 1016 (mg_cose_sign_parse 200, verify_sign_cmd
 # 184, mg_cbor_skip 256). The budgets are raised to 28672 / 1536, not the
 # method bent; see the report of issue 12.

@@ -37,12 +37,15 @@ typedef struct mg_policy mg_policy;
 /**
  * Loads a policy from YAML text (name is used in messages). On an error,
  * err gets "NAME:LINE: what is wrong" and *out is NULL. Unknown keys,
- * wrong types, too many rules/entries and over-long words are errors.
+ * wrong types, too many rules/entries and over-long words are errors
+ * (MG_ERR_FORMAT; MG_ERR_LENGTH above MG_POLICY_FILE_MAX; MG_ERR_STORE when
+ * memory runs out).
  */
 MG_MUST_CHECK mg_err mg_policy_parse(const char *name, const char *text, size_t len,
                                      mg_policy **out, char *err, size_t err_cap);
 /** Loads a file (at most MG_POLICY_FILE_MAX octets). A missing file gives
- *  the empty policy (allow, nothing required) when missing_ok. */
+ *  the empty policy (allow, nothing required) when missing_ok; another file
+ *  that cannot be read is MG_ERR_STORE (err names it and why). */
 MG_MUST_CHECK mg_err mg_policy_load(const char *path, bool missing_ok, mg_policy **out, char *err,
                                     size_t err_cap);
 /** The empty policy: every command allowed, signed or not. */

@@ -126,6 +126,15 @@ MG_MUST_CHECK mg_err mg_store_begin(mg_store *s);
 MG_MUST_CHECK mg_err mg_store_commit(mg_store *s);
 void mg_store_rollback(mg_store *s);
 
+/** Durability of this handle's commits. full (the default): every commit is
+ *  synced (SQLite WAL, synchronous=FULL). Not full: commits reach the WAL in
+ *  the OS's cache and are synced at checkpoints (synchronous=NORMAL): a
+ *  crash of the process loses nothing, a power loss or kernel crash may lose
+ *  the last transactions of this handle, never corrupts the database. For
+ *  the broker plugin, whose writes are soft state (sessions), events and
+ *  at-least-once command delivery (docs/mosquitto.md). */
+MG_MUST_CHECK mg_err mg_store_sync_full(mg_store *s, bool full);
+
 /** Busy timeout of the handle in milliseconds (default 5000): how long a
  *  statement waits for another connection's lock before MG_ERR_STORE. */
 MG_MUST_CHECK mg_err mg_store_busy_timeout(mg_store *s, int ms);

@@ -161,7 +161,7 @@ mg_err mg_dev_anchor_parse(const char *s, size_t n, mg_dev_anchor *a)
     }
     const char *hex = s + c2 + 1;
     size_t hex_n = n - c2 - 1;
-    int pl = hex_n == 2u * MG_ES256_PUB_LEN || hex_n == 2u * MG_ED25519_PUB_LEN
+    int pl = hex_n == (size_t)2 * MG_ES256_PUB_LEN || hex_n == (size_t)2 * MG_ED25519_PUB_LEN
                  ? mg_hex_decode(hex, hex_n, a->pub, sizeof(a->pub))
                  : -1;
     if (pl <= 0) {
@@ -182,7 +182,7 @@ mg_err mg_dev_anchor_format(const mg_dev_anchor *a, char *out, size_t cap)
         return MG_ERR_ARG;
     const char *alg = a->alg == MG_COSE_ALG_ES256 ? "ES256" : "EdDSA";
     size_t al = 5;
-    size_t need = (size_t)a->kid_len + 1 + al + 1 + 2u * a->pub_len + 1;
+    size_t need = (size_t)a->kid_len + 1 + al + 1 + (size_t)2 * a->pub_len + 1;
     if (need > cap) {
         if (cap > 0)
             out[0] = '\0';
@@ -374,7 +374,7 @@ static mg_err signed_check(const mg_dev_trust *t, const mg_dev_sigpol *p, const 
             continue;
         an[na].kid = a->kid;
         an[na].kid_len = a->kid_len;
-        an[na].alg = a->alg;
+        an[na].alg = a->alg == MG_COSE_ALG_ES256 ? MG_COSE_ALG_ES256 : MG_COSE_ALG_EDDSA;
         an[na].pub = a->pub;
         an[na].pub_len = a->pub_len;
         na++;

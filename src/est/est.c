@@ -714,10 +714,17 @@ static enum MHD_Result do_enroll(mg_est *e, struct MHD_Connection *c, est_conn *
                          "enrolment token already used or expired", "authentication failed");
             goto out;
         }
-        if (te != MG_OK) {
+        if (te == MG_ERR_AUTH) {
             res = refuse(e, c, src, w.d.id, MHD_HTTP_FORBIDDEN, "est_auth_fail",
-                         te == MG_ERR_AUTH ? "wrong enrolment token" : "token check failed",
-                         "authentication failed");
+                         "wrong enrolment token", "authentication failed");
+            goto out;
+        }
+        if (te != MG_OK) {
+            /* The store failed (busy, I/O): not a verdict on the client, and the
+             * token is not spent; it may retry (RFC 7231 503, Retry-After). */
+            est_event(e, src, w.d.id, "store_error", mg_store_errmsg(e->store), false);
+            res = respond(c, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=us-ascii",
+                          "try again later\n", 16, MHD_HTTP_HEADER_RETRY_AFTER, "2");
             goto out;
         }
     }

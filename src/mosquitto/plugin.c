@@ -72,6 +72,7 @@ typedef struct plugin {
     unsigned rate, burst;
     int64_t cmd_timeout;
     int64_t poll_ms;
+    bool sync_full; /* plugin_opt_sync full: every commit synced */
     client *clients;
     size_t n, cap;
     int64_t gen;
@@ -121,6 +122,8 @@ static mg_store *store(plugin *p)
     if (mg_store_busy_timeout(s, STORE_BUSY_MS) != MG_OK) {
         /* not fatal: the default timeout stays */
     }
+    if (mg_store_sync_full(s, p->sync_full) != MG_OK)
+        logf_(MOSQ_LOG_WARNING, "cannot set the store's durability: %s", mg_store_errmsg(s));
     p->s = s;
     if (mg_store_session_reset(s) != MG_OK)
         logf_(MOSQ_LOG_WARNING, "session reset failed: %s", mg_store_errmsg(s));
@@ -443,13 +446,26 @@ static int on_basic_auth(int ev, void *data, void *ud)
     copy_str(c->cid, sizeof(c->cid), cid);
     c->tokens = (double)p->burst;
     c->last_ms = now_ms();
+    /* The session and its event in one transaction: one sync per connection
+     * on the broker's only thread, not two. */
+    if (mg_store_begin(s) != MG_OK) {
+        store_failed(p, "begin");
+        client_purge(p, c);
+        return MOSQ_ERR_AUTH;
+    }
     if (!c->is_app && mg_store_session_set(s, dev.id, true, (int64_t)time(NULL)) != MG_OK) {
         store_failed(p, "session_set");
+        mg_store_rollback(s);
         client_purge(p, c);
         return MOSQ_ERR_AUTH;
     }
     event(p, c, rec.device_id, src, "mqtt_connect", "%s %s connected with certificate %s",
           c->is_app ? "application" : "device", name, rec.serial);
+    if (mg_store_commit(s) != MG_OK) {
+        store_failed(p, "commit");
+        client_purge(p, c);
+        return MOSQ_ERR_AUTH;
+    }
     return MOSQ_ERR_SUCCESS;
 }
 
@@ -837,6 +853,7 @@ MG_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
     p->burst = 40;
     p->cmd_timeout = 30;
     p->poll_ms = 500;
+    p->sync_full = false;
     bool have_store = false;
     for (int i = 0; i < option_count; i++) {
         const char *k = options[i].key, *v = options[i].value;
@@ -878,6 +895,12 @@ MG_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
         } else if (strcmp(k, "poll_ms") == 0) {
             ok = opt_num(k, v, 50, 60000, &x);
             p->poll_ms = x;
+        } else if (strcmp(k, "sync") == 0) {
+            /* normal (default): commits synced at checkpoints; full: every commit */
+            ok = strcmp(v, "normal") == 0 || strcmp(v, "full") == 0;
+            if (!ok)
+                logf_(MOSQ_LOG_ERR, "plugin_opt_sync %s: normal or full", v);
+            p->sync_full = strcmp(v, "full") == 0;
         } else {
             logf_(MOSQ_LOG_ERR, "unknown option plugin_opt_%s", k);
             ok = false;

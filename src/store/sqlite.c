@@ -369,11 +369,15 @@ static const char *const sql[S_COUNT] = {
     [S_SGN_REVOKE] = "UPDATE signers SET status = 1, revoked_at = ?2 WHERE kid = ?1 AND status = 0",
 };
 
+#define OP_DEPTH_MAX 8 /* op_begin() nesting (the store nests at most 2) */
+
 struct sq_store {
     mg_store base; /* first: the handle the caller sees */
     sqlite3 *db;
     sqlite3_stmt *st[S_COUNT];
     bool destroyed; /* keys destroyed in the open transaction: checkpoint after commit */
+    int op_depth;   /* open op_begin()s */
+    bool op_own[OP_DEPTH_MAX]; /* whether op_begin() at that depth began the transaction */
 };
 
 #define Q(s) ((sq_store *)(s))
@@ -641,22 +645,53 @@ static mg_err each_row(sq_store *q, int id, row_visit visit, void *arg, const ch
     return e;
 }
 
-/* Several statements as one: a savepoint (nested inside the caller's
- * transaction, or a transaction of its own). */
+/* Several statements as one: a savepoint nested inside the caller's
+ * transaction, or, outside one, inside a transaction of its own that starts
+ * IMMEDIATE. (A bare SAVEPOINT starts a deferred transaction: an operation
+ * that reads and then writes would fail with SQLITE_BUSY_SNAPSHOT, without
+ * waiting, whenever another connection wrote in between — e.g. the EST server
+ * spending a token while the broker plugin records a session.) */
 static mg_err op_begin(sq_store *q)
 {
-    return run(q, S_SAVEPOINT, "savepoint");
+    bool own = sqlite3_get_autocommit(q->db) != 0;
+    if (own) {
+        mg_err e = run(q, S_BEGIN, "begin");
+        if (e != MG_OK)
+            return e;
+    }
+    mg_err e = run(q, S_SAVEPOINT, "savepoint");
+    if (e != MG_OK) {
+        if (own)
+            (void)run(q, S_ROLLBACK, "rollback");
+        return e;
+    }
+    q->op_own[q->op_depth < OP_DEPTH_MAX ? q->op_depth : OP_DEPTH_MAX - 1] = own;
+    q->op_depth++;
+    return MG_OK;
 }
 
 static mg_err op_end(sq_store *q, mg_err e)
 {
-    if (e == MG_OK)
-        return run(q, S_RELEASE, "release savepoint");
+    q->op_depth--;
+    bool own = q->op_own[q->op_depth < OP_DEPTH_MAX ? q->op_depth : OP_DEPTH_MAX - 1];
+    if (e == MG_OK) {
+        e = run(q, S_RELEASE, "release savepoint");
+        if (e == MG_OK && own)
+            e = run(q, S_COMMIT, "commit");
+        if (e != MG_OK && own && !sqlite3_get_autocommit(q->db))
+            (void)run(q, S_ROLLBACK, "rollback"); /* the first message stays */
+        return e;
+    }
     /* The first error is the one to report; undo what the operation did. */
     char keep[MG_STORE_ERR_MAX];
     memcpy(keep, q->base.err, sizeof(keep));
-    if (run(q, S_ROLLBACK_TO, "rollback to savepoint") != MG_OK ||
-        run(q, S_RELEASE, "release savepoint") != MG_OK) {
+    if (own) {
+        if (run(q, S_ROLLBACK, "rollback") != MG_OK) {
+            size_t n = strlen(keep);
+            (void)snprintf(keep + n, sizeof(keep) - n, "; and undoing it failed");
+        }
+    } else if (run(q, S_ROLLBACK_TO, "rollback to savepoint") != MG_OK ||
+               run(q, S_RELEASE, "release savepoint") != MG_OK) {
         size_t n = strlen(keep);
         (void)snprintf(keep + n, sizeof(keep) - n, "; and undoing it failed");
     }
@@ -1256,6 +1291,19 @@ static mg_err sq_cmd_by_smsc_id(mg_store *s, const char *smsc_id, mg_command *c)
     return e;
 }
 
+static mg_err exec(sq_store *q, const char *sqltext, const char *what);
+static mg_err expect_text(sq_store *q, const char *sqltext, const char *want);
+
+static mg_err sq_sync_full(mg_store *s, bool full)
+{
+    sq_store *q = Q(s);
+    if (!sqlite3_get_autocommit(q->db))
+        return mg_store_fail(s, MG_ERR_STATE, "durability cannot change inside a transaction");
+    mg_err e = exec(q, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+                    "set durability");
+    return e != MG_OK ? e : expect_text(q, "PRAGMA synchronous", full ? "2" : "1");
+}
+
 static mg_err sq_busy_timeout(mg_store *s, int ms)
 {
     sq_store *q = Q(s);
@@ -1806,6 +1854,7 @@ static const mg_store_ops sqlite_ops = {
     .app_list = sq_app_list,
     .token_set = sq_token_set,
     .token_use = sq_token_use,
+    .sync_full = sq_sync_full,
 };
 
 static mg_err exec(sq_store *q, const char *sqltext, const char *what)

@@ -281,6 +281,12 @@ int mg_store_schema_version(const mg_store *s)
     return s != NULL ? s->schema_version : 0;
 }
 
+mg_err mg_store_sync_full(mg_store *s, bool full)
+{
+    NEED_HANDLE(s);
+    return s->ops->sync_full(s, full);
+}
+
 mg_err mg_store_busy_timeout(mg_store *s, int ms)
 {
     NEED_HANDLE(s);

@@ -100,6 +100,7 @@ struct mg_store_ops {
     mg_err (*app_list)(mg_store *s, bool (*fn)(void *, const mg_app *), void *ctx);
     mg_err (*token_set)(mg_store *s, int64_t device_id, const uint8_t hash[32], int64_t expires);
     mg_err (*token_use)(mg_store *s, int64_t device_id, const uint8_t hash[32], int64_t now);
+    mg_err (*sync_full)(mg_store *s, bool full);
     mg_err (*cmd_set_smsc_id)(mg_store *s, int64_t id, const char *smsc_id);
     mg_err (*cmd_by_smsc_id)(mg_store *s, const char *smsc_id, mg_command *c);
     mg_err (*busy_timeout)(mg_store *s, int ms);

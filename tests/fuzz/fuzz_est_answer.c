@@ -3,9 +3,9 @@
  * PKCS#7, RFC 7030 4.1.3 / 4.2.3, RFC 8951 3): mg_est_parse_answer on the raw
  * input, and on the input base64-encoded (so the DER/PKCS#7 parser sees the
  * fuzz bytes). On success at least one certificate was found. Seeds:
- * tests/ipagent/corpus (DER PKCS#7 made with `openssl crl2pkcs7`).
- * Built with -DMG_FUZZ=ON (clang); without it, a driver runs the seeds
- * (ctest ipagent_fuzz_est_answer_seeds).
+ * tests/fuzz/corpus/est_answer (DER PKCS#7 made with `openssl crl2pkcs7`).
+ * Built with -DMG_FUZZ=ON (clang, tests/fuzz, run by tools/run-fuzzers.sh);
+ * without it, a driver runs the seeds (ctest ipagent_fuzz_est_answer_seeds).
  */
 #include <stdint.h>
 #include <stdio.h>
