@@ -10,7 +10,7 @@
  *     - command: unlock        # the command word, or "*"
  *       classes: [door-lock]   # optional: device classes ("*" or absent: any)
  *       roles: [operator]      # optional: signer roles allowed (absent: any)
- *       require_signed: true   # optional: unsigned refused
+ *       require_signed: true   # optional: unsigned refused (overrides the file's)
  *       critical: true         # optional: two signatures by two different roles
  * The first rule whose command and class match decides.
  *

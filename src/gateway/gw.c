@@ -1192,8 +1192,14 @@ mg_err mg_gw_send_queued(mg_gw *gw)
          * is claimed, FAILED and recorded (event cmd_policy_refused) once. */
         uint8_t cose[MG_SIGNED_CMD_MAX];
         size_t cose_len = 0;
-        e = mg_policy_enforce(st, gw->cfg.policy, c, "sms", (int64_t)time(NULL), cose,
-                              sizeof(cose), &cose_len, NULL, 0);
+        int kv;
+        /* A key rotation is the gateway's own key delivery (queued only by
+         * `m2mguard key rotate`), not a device command: no policy applies. */
+        if (sscanf(c->text, "key-rotate %d", &kv) == 1)
+            e = MG_OK;
+        else
+            e = mg_policy_enforce(st, gw->cfg.policy, c, "sms", (int64_t)time(NULL), cose,
+                                  sizeof(cose), &cose_len, NULL, 0);
         if (e == MG_ERR_AUTH || e == MG_ERR_STATE) {
             if (e == MG_ERR_AUTH)
                 gw->stats.policy_refused++;

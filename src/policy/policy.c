@@ -22,6 +22,7 @@ typedef struct rule {
     char roles[MG_POLICY_LIST_MAX][MG_POLICY_WORD_MAX];
     size_t n_roles; /* 0: any */
     bool require_signed;
+    bool require_set; /* require_signed given in the rule: overrides the file's */
     bool critical;
     int line;
 } rule;
@@ -181,8 +182,10 @@ static bool load_rule(ld *l, const yaml_node_t *m, rule *r)
             ok = get_list(l, v, "classes", r->classes, &r->n_classes);
         else if (key_is(k, "roles"))
             ok = get_list(l, v, "roles", r->roles, &r->n_roles);
-        else if (key_is(k, "require_signed"))
+        else if (key_is(k, "require_signed")) {
             ok = get_bool(l, v, "require_signed", &r->require_signed);
+            r->require_set = true;
+        }
         else if (key_is(k, "critical"))
             ok = get_bool(l, v, "critical", &r->critical);
         else {
@@ -430,7 +433,7 @@ void mg_policy_decide(const mg_policy *p, const mg_policy_input *in, mg_policy_d
     if (!in->is_signed) {
         if (r != NULL && r->critical)
             decided(d, false, MG_POLICY_CRITICAL_UNSIGNED);
-        else if (p->require_signed || (r != NULL && r->require_signed))
+        else if (r != NULL && r->require_set ? r->require_signed : p->require_signed)
             decided(d, false, MG_POLICY_UNSIGNED);
         else if (r == NULL && p->deny_default)
             decided(d, false, MG_POLICY_NO_RULE);

@@ -113,6 +113,10 @@ if ! command -v node > /dev/null || [ ! -d "$src/tests/smsc/node_modules/smpp" ]
   echo "$pass passed, 0 failed"
   exit 0
 fi
+# door-2 trusts alice and bob (its own anchors) and wants two signers for unlock
+bob_hex=$(openssl pkey -pubin -in "$tmp/bob.pub" -outform DER 2>/dev/null | tail -c 65 | od -An -tx1 | tr -d ' \n')
+"$bin" device add door-2 --msisdn +4915100000002 --class door-lock --anchor "alice:ES256:$alice_hex" \
+  --anchor "bob:ES256:$bob_hex" --two-signers unlock > /dev/null
 port=$(free_port)
 password=$(sed -n 's/^password=//p' "$M2MGUARD_HOME/m2mguard.conf")
 sed -i "s/^smsc_port=.*/smsc_port=$port/" "$M2MGUARD_HOME/m2mguard.conf"
@@ -133,6 +137,18 @@ run 0 events --json
 grep '"kind":"cmd_policy_refused"' "$out" | grep -q "command $one: critical_needs_two_roles (rule 1," \
   || fail "no cmd_policy_refused event: $(cat "$out")"
 pass=$((pass + 1))
+# end to end over SMS: the reference device agent verifies the COSE_Sign the
+# gateway carried as the secured packet's data, executes it and answers DONE
+M2MGUARD_SMSC_PASSWORD=$password "$bin" agent run --prov "$M2MGUARD_HOME/devices/door-2.prov" \
+  --smsc "127.0.0.1:$port" --output "$tmp/door-2.jsonl" --sent-log "$tmp/door-2.sent" \
+  >> "$tmp/agent.log" 2>&1 &
+pids+=($!)
+run 0 send --wait 30 --sign "$tmp/alice.pem" --sign "$tmp/bob.pem" door-2 unlock
+grep -q "^command [0-9]*: done" "$out" || fail "door-2 two-signer unlock: $(cat "$out")"
+echo "door-2: $(tail -n 1 "$out")"
+# one signer only: the backend policy refuses it before the device sees it
+run 1 send --wait 30 --sign "$tmp/alice.pem" door-2 unlock
+grep -q "failed policy: critical_needs_two_roles" "$out" || fail "door-2 one signer: $(cat "$out")"
 # revoked signer: a queued command it signed is refused by the running gateway
 run 0 signer revoke bob
 expect "revoke" "revoked signer bob" "$(cat "$out")"

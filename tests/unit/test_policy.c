@@ -103,13 +103,15 @@ static void test_decisions(void **st)
     mg_policy_free(p);
 
     /* global require_signed and default deny */
-    static const char G[] = "require_signed: true\ndefault: deny\nrules:\n  - command: ping\n";
+    static const char G[] = "require_signed: true\ndefault: deny\nrules:\n  - command: ping\n"
+                            "  - command: connect\n    require_signed: false\n";
     assert_int_equal(mg_policy_parse("g.yaml", G, strlen(G), &p, err, sizeof(err)), MG_OK);
     static const row GR[] = {
         {"ping unsigned: file requires", "ping", "", false, {0}, false, MG_POLICY_UNSIGNED, 1},
         {"ping signed", "ping", "", true, {"x"}, true, MG_POLICY_OK, 1},
         {"other signed: default deny", "other", "", true, {"x"}, false, MG_POLICY_NO_RULE, 0},
         {"other unsigned", "other", "", false, {0}, false, MG_POLICY_UNSIGNED, 0},
+        {"connect: the rule's require_signed false wins", "connect", "", false, {0}, true, MG_POLICY_OK, 2},
     };
     run_rows(p, GR, sizeof(GR) / sizeof(GR[0]));
     mg_policy_free(p);
