@@ -70,3 +70,4 @@ echo "  security events at the gateway (m2mguard events):"
 echo
 echo "summary: the genuine messages got through once; every attack was refused and left an event."
 "$here/demo-ip.sh" "$1"
+"$here/demo-signed.sh" "$1"

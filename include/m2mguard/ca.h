@@ -50,6 +50,11 @@ typedef struct mg_ca_init_opts {
     int crl_days;              /**< nextUpdate - thisUpdate; 0: 7 */
     int default_days;          /**< device certificate validity; 0: 365 */
     const char *root_key_out;  /**< NULL: DIR/root.key; else write it there (offline root) */
+    const char *issuing_key;   /**< NULL: generate DIR/issuing.key; else a key reference
+                                    (keyref.h: absolute file path or pkcs11: URI) to an
+                                    existing key, e.g. one generated inside a token: the
+                                    issuing certificate is made for it, ca.conf names it
+                                    and no issuing.key is written */
 } mg_ca_init_opts;
 
 /** Creates a CA in dir (created 0700 if absent; refused if it already holds a

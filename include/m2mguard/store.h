@@ -102,6 +102,20 @@ void mg_keyset_wipe(mg_keyset *k);
  *  then fails with MG_ERR_STATE. */
 MG_MUST_CHECK mg_err mg_store_open(const char *path, const uint8_t master[32], bool create,
                                    mg_store **out);
+/** A key-wrapping operation done outside the store (e.g. inside a PKCS#11
+ *  token, keyref.h mg_p11_master_wrap/_unwrap): RFC 5649 AES key wrap with
+ *  padding of in[0..in_len) into out (cap octets), *out_len set. unwrap
+ *  returns MG_ERR_AUTH when the integrity check fails. */
+typedef mg_err (*mg_store_wrap_fn)(void *ctx, const uint8_t *in, size_t in_len, uint8_t *out,
+                                   size_t cap, size_t *out_len);
+/** mg_store_open with the master key kept outside the store: every wrap and
+ *  unwrap of stored keys (and the master-key check) calls wrap/unwrap with
+ *  ctx, which must outlive the store. The bytes are those of mg_store_open's
+ *  wrapping, so a store moves between the two without re-wrapping a row.
+ *  (src/store/master.c) */
+MG_MUST_CHECK mg_err mg_store_open_wrapped(const char *path, mg_store_wrap_fn wrap,
+                                           mg_store_wrap_fn unwrap, void *ctx, bool create,
+                                           mg_store **out);
 void mg_store_close(mg_store *s);
 /** Message of the last error on this handle ("" if none). */
 const char *mg_store_errmsg(const mg_store *s);

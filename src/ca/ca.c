@@ -667,9 +667,24 @@ mg_err mg_ca_init(const char *dir, const mg_ca_init_opts *o, char *why, size_t c
     }
 
     bool wrote = false;
-    EVP_PKEY *rk = keygen(d.keytype), *ik = keygen(d.keytype);
+    if (d.issuing_key != NULL &&
+        (strlen(d.issuing_key) >= CA_PATH_MAX ||
+         (d.issuing_key[0] != '/' && strncmp(d.issuing_key, "pkcs11:", 7) != 0) ||
+         strpbrk(d.issuing_key, "\r\n") != NULL)) {
+        say(why, cap, "the issuing key reference must be an absolute path or a pkcs11: URI"
+                      " on one line");
+        return MG_ERR_ARG;
+    }
+    EVP_PKEY *rk = keygen(d.keytype), *ik = NULL;
     X509 *root = NULL, *iss = NULL;
     mg_err e = MG_ERR_CRYPTO;
+    if (d.issuing_key != NULL) {
+        /* an existing key (in a token: it never leaves it; it signs there) */
+        if ((e = mg_ca_key_load(d.issuing_key, &ik, why, cap)) != MG_OK)
+            goto out;
+    } else {
+        ik = keygen(d.keytype);
+    }
     if (rk == NULL || ik == NULL) {
         e = ossl_fail(why, cap, "generating the CA keys");
         goto out;
@@ -687,9 +702,11 @@ mg_err mg_ca_init(const char *dir, const mg_ca_init_opts *o, char *why, size_t c
     if ((e = write_key(root_key_path, rk, why, cap)) != MG_OK)
         goto out;
     wrote = true;
-    (void)path_join(p, sizeof(p), dir, "issuing.key");
-    if ((e = write_key(p, ik, why, cap)) != MG_OK)
-        goto out;
+    if (d.issuing_key == NULL) {
+        (void)path_join(p, sizeof(p), dir, "issuing.key");
+        if ((e = write_key(p, ik, why, cap)) != MG_OK)
+            goto out;
+    }
     (void)path_join(p, sizeof(p), dir, "root.crt");
     if ((e = write_certs(p, root, NULL, false, why, cap)) != MG_OK)
         goto out;
@@ -700,14 +717,14 @@ mg_err mg_ca_init(const char *dir, const mg_ca_init_opts *o, char *why, size_t c
     if ((e = write_certs(p, iss, root, false, why, cap)) != MG_OK)
         goto out;
     {
-        char conf[512];
+        char conf[512 + CA_PATH_MAX];
         int n = snprintf(conf, sizeof(conf),
                          "# m2mguard CA (docs/pki-profile.md)\n"
-                         "issuing_key = issuing.key\n"
+                         "issuing_key = %s\n"
                          "crl_days = %d\n"
                          "default_days = %d\n"
                          "# crl_url = http://host/crl.der  (CRL distribution point in issued certificates)\n",
-                         crl_days, def_days);
+                         d.issuing_key != NULL ? d.issuing_key : "issuing.key", crl_days, def_days);
         (void)path_join(p, sizeof(p), dir, "ca.conf");
         if ((e = write_new(p, conf, (size_t)n, 0600, why, cap)) != MG_OK)
             goto out;

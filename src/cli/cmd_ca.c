@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "m2mguard/ca.h"
+#include "m2mguard/keyref.h"
 #include "workdir.h"
 
 #define CA_DIR_HELP                                                                               \
@@ -87,7 +88,7 @@ static int open_ca(const char *path, const char *dir, mg_workdir *w, mg_ca **ca)
 
 static const char init_usage[] =
     "usage: m2mguard ca init [--key p256|p384|rsa2048] [--root-key-out FILE] [--days N]\n"
-    "                        [--crl-days N] [--org O] [--dir DIR]\n"
+    "                        [--crl-days N] [--org O] [--issuing-key REF] [--dir DIR]\n"
     "\n"
     "Creates the two-tier CA in DIR/ca: a root CA (20 years) and an issuing CA\n"
     "(5 years) signed by it, their keys (0600), chain.pem, ca.conf and an empty\n"
@@ -98,14 +99,20 @@ static const char init_usage[] =
     "                     re-issue the issuing CA)\n"
     "  --days N           default validity of issued device/app certificates (365)\n"
     "  --crl-days N       CRL nextUpdate - thisUpdate in days (7)\n"
-    "  --org O            subject O of both CAs (m2mguard)\n" CA_DIR_HELP CA_EXIT_HELP;
+    "  --org O            subject O of both CAs (m2mguard)\n"
+    "  --issuing-key REF  use an existing issuing key instead of generating one: an\n"
+    "                     absolute PEM file path or a pkcs11: URI (docs/pkcs11.md) of a\n"
+    "                     key generated inside a token, which then never leaves it;\n"
+    "                     ca.conf names it and no issuing.key is written (--key then\n"
+    "                     applies to the root key only)\n" CA_DIR_HELP CA_EXIT_HELP;
 
 static int ca_init(int argc, char **argv)
 {
     static const char path[] = "m2mguard ca init";
-    enum { L_KEY = 256, L_ROOT, L_DAYS, L_CRL, L_ORG, L_DIR };
+    enum { L_KEY = 256, L_ROOT, L_DAYS, L_CRL, L_ORG, L_DIR, L_IKEY };
     static const struct option lo[] = {
         {"key", required_argument, NULL, L_KEY},    {"root-key-out", required_argument, NULL, L_ROOT},
+        {"issuing-key", required_argument, NULL, L_IKEY},
         {"days", required_argument, NULL, L_DAYS},  {"crl-days", required_argument, NULL, L_CRL},
         {"org", required_argument, NULL, L_ORG},    {"dir", required_argument, NULL, L_DIR},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
@@ -137,6 +144,11 @@ static int ca_init(int argc, char **argv)
             o.org = optarg;
             break;
         case L_DIR: dir = optarg; break;
+        case L_IKEY:
+            if (optarg[0] != '/' && strncmp(optarg, "pkcs11:", 7) != 0)
+                return mg_cli_usage_error(path, "--issuing-key must be an absolute path or a pkcs11: URI");
+            o.issuing_key = optarg;
+            break;
         default:
             return mg_cli_usage_error(path, ch == ':' ? "option needs an argument" : "unknown option");
         }
@@ -164,6 +176,9 @@ static int ca_init(int argc, char **argv)
            "crl: %s/crl.pem\n", cdir, cdir, cdir, cdir);
     if (o.root_key_out != NULL)
         printf("root key: %s (keep it offline)\n", o.root_key_out);
+    if (o.issuing_key != NULL)
+        printf("issuing key: %s (existing key, not copied)\n",
+               mg_keyref_is_pkcs11(o.issuing_key) ? "pkcs11: URI in ca.conf" : o.issuing_key);
     return MG_EXIT_OK;
 }
 

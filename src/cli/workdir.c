@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "m2mguard/keyref.h"
 
 #define PROV_MAX 2048 /* octets of a provisioning file */
 #define CONF_FILE_MAX 16384
@@ -142,7 +143,7 @@ const char *mg_conf_get(const mg_workdir *w, const char *key, const char *dflt)
 
 /* master.key: 32 octets as 64 hex digits (whitespace around them ignored),
  * in a private file (mg_read_private names a wrong mode as such). */
-static int read_master(const char *path, uint8_t master[32])
+int mg_workdir_read_master(const char *path, uint8_t master[32])
 {
     char text[160];
     size_t n = 0;
@@ -160,6 +161,69 @@ static int read_master(const char *path, uint8_t master[32])
     }
     mg_wipe(text, sizeof(text));
     return rc;
+}
+
+/* The store's master key in a PKCS#11 token (m2mguard.conf `master_key =
+ * pkcs11:...`): the token handle of each open store, closed with it. */
+#define WD_P11_MAX 8
+static struct {
+    mg_store *store;
+    mg_p11_master *m;
+} wd_p11[WD_P11_MAX];
+
+static mg_err p11_wrap(void *ctx, const uint8_t *in, size_t in_len, uint8_t *out, size_t cap,
+                       size_t *out_len)
+{
+    return mg_p11_master_wrap(ctx, in, in_len, out, cap, out_len, NULL, 0);
+}
+
+static mg_err p11_unwrap(void *ctx, const uint8_t *in, size_t in_len, uint8_t *out, size_t cap,
+                         size_t *out_len)
+{
+    return mg_p11_master_unwrap(ctx, in, in_len, out, cap, out_len, NULL, 0);
+}
+
+int mg_workdir_open_store_p11(const char *db, const char *uri, bool create, mg_store **out)
+{
+    char why[256] = "";
+    mg_p11_master *m = NULL;
+    size_t slot = 0;
+    *out = NULL;
+    while (slot < WD_P11_MAX && wd_p11[slot].m != NULL)
+        slot++;
+    if (slot == WD_P11_MAX) {
+        fprintf(stderr, "m2mguard: too many stores open with a token master key\n");
+        return MG_EXIT_INTERNAL;
+    }
+    mg_err e = mg_p11_master_open(uri, &m, why, sizeof(why));
+    if (e != MG_OK) {
+        fprintf(stderr, "m2mguard: master key (master_key in %s): %s\n", MG_CONF_FILE, why);
+        return e == MG_ERR_CRYPTO ? MG_EXIT_INTERNAL : MG_EXIT_INPUT;
+    }
+    e = mg_store_open_wrapped(db, p11_wrap, p11_unwrap, m, create, out);
+    if (e != MG_OK) {
+        fprintf(stderr, "m2mguard: store %s: %s\n", db, mg_store_errmsg(NULL));
+        mg_p11_master_close(m);
+        return e == MG_ERR_KEY || e == MG_ERR_ARG || e == MG_ERR_AUTH || e == MG_ERR_STORE
+                   ? MG_EXIT_INPUT
+                   : MG_EXIT_INTERNAL;
+    }
+    wd_p11[slot].store = *out;
+    wd_p11[slot].m = m;
+    return MG_EXIT_OK;
+}
+
+void mg_workdir_close_store(mg_store *s)
+{
+    if (s == NULL)
+        return;
+    mg_store_close(s);
+    for (size_t i = 0; i < WD_P11_MAX; i++)
+        if (wd_p11[i].store == s) {
+            mg_p11_master_close(wd_p11[i].m);
+            wd_p11[i].store = NULL;
+            wd_p11[i].m = NULL;
+        }
 }
 
 int mg_workdir_open(const char *dir_or_null, mg_workdir *w)
@@ -187,9 +251,17 @@ int mg_workdir_open(const char *dir_or_null, mg_workdir *w)
     if ((rc = mg_workdir_file(w, MG_CONF_FILE, path, sizeof(path))) != MG_EXIT_OK ||
         (rc = mg_conf_load(w, path)) != MG_EXIT_OK)
         return rc;
-    if ((rc = mg_workdir_file(w, MG_MASTER_FILE, path, sizeof(path))) != MG_EXIT_OK)
+    const char *master_ref = mg_conf_get(w, "master_key", "");
+    bool in_token = master_ref[0] != '\0';
+    if (in_token && !mg_keyref_is_pkcs11(master_ref)) {
+        fprintf(stderr, "m2mguard: master_key in %s must be a pkcs11: URI (or absent: %s)\n",
+                MG_CONF_FILE, MG_MASTER_FILE);
+        rc = MG_EXIT_INPUT;
         goto fail;
-    if ((rc = read_master(path, master)) != MG_EXIT_OK)
+    }
+    if (!in_token && (rc = mg_workdir_file(w, MG_MASTER_FILE, path, sizeof(path))) != MG_EXIT_OK)
+        goto fail;
+    if (!in_token && (rc = mg_workdir_read_master(path, master)) != MG_EXIT_OK)
         goto fail;
     if ((rc = mg_workdir_file(w, MG_DB_FILE, path, sizeof(path))) != MG_EXIT_OK)
         goto fail;
@@ -206,6 +278,12 @@ int mg_workdir_open(const char *dir_or_null, mg_workdir *w)
                     path, (unsigned)(st.st_mode & 07777), path);
         rc = MG_EXIT_INPUT;
         goto fail;
+    }
+    if (in_token) {
+        rc = mg_workdir_open_store_p11(path, master_ref, false, &w->store);
+        if (rc != MG_EXIT_OK)
+            goto fail;
+        return MG_EXIT_OK;
     }
     mg_err e = mg_store_open(path, master, false, &w->store);
     mg_wipe(master, sizeof(master));
@@ -228,7 +306,7 @@ void mg_workdir_close(mg_workdir *w)
 {
     if (w == NULL)
         return;
-    mg_store_close(w->store);
+    mg_workdir_close_store(w->store);
     mg_wipe(w, sizeof(*w));
 }
 

@@ -48,6 +48,13 @@ int mg_workdir_path(const char *dir_or_null, char *out, size_t cap);
  * the master key. On failure *w holds nothing to close. */
 int mg_workdir_open(const char *dir_or_null, mg_workdir *w);
 void mg_workdir_close(mg_workdir *w);
+/* Opens the store at db with its master key inside a PKCS#11 token (uri:
+ * m2mguard.conf `master_key`); prints the reason on failure and returns an
+ * exit code. Close it with mg_workdir_close_store (closes the token too). */
+int mg_workdir_open_store_p11(const char *db, const char *uri, bool create, mg_store **out);
+void mg_workdir_close_store(mg_store *s);
+/* Reads a master.key file (64 hex digits, 0600) into master (caller wipes). */
+int mg_workdir_read_master(const char *path, uint8_t master[32]);
 
 /* DIR/name into out. */
 int mg_workdir_file(const mg_workdir *w, const char *name, char *out, size_t cap);

@@ -953,7 +953,7 @@ static mg_err sq_keys_put(mg_store *s, int64_t id, const mg_keyset *k)
             e = MG_OK;
     }
     if (e == MG_OK &&
-        mg_keyblob_wrap(s->master, id, k, wrapped, sizeof(wrapped), &nw) != MG_OK)
+        mg_keyblob_wrap(s, id, k, wrapped, sizeof(wrapped), &nw) != MG_OK)
         e = mg_store_fail(s, MG_ERR_CRYPTO, "key wrap failed");
     /* A new active version: retire the old one first (one active version). */
     if (e == MG_OK && k->state == MG_KEY_ACTIVE)
@@ -988,7 +988,7 @@ static mg_err row_keys(sq_store *q, sqlite3_stmt *st, int64_t id, mg_keyset *k)
         return mg_store_fail(s, MG_ERR_FORMAT, "stored keys of device %lld version %d are malformed",
                              (long long)id, k->version);
     k->len = (size_t)len;
-    if (mg_keyblob_unwrap(s->master, id, w, (size_t)wl, k) != MG_OK) {
+    if (mg_keyblob_unwrap(s, id, w, (size_t)wl, k) != MG_OK) {
         int v = k->version;
         mg_keyset_wipe(k);
         return mg_store_fail(s, MG_ERR_AUTH,
@@ -1999,13 +1999,13 @@ static mg_err master_check(sq_store *q)
         const void *w = sqlite3_column_blob(st, 0);
         int wl = sqlite3_column_bytes(st, 0);
         if (w == NULL || wl <= 0 ||
-            mg_keyunwrap(q->base.master, 32, w, (size_t)wl, plain, sizeof(plain), &n) != MG_OK)
+            mg_store_kuw(&q->base, w, (size_t)wl, plain, sizeof(plain), &n) != MG_OK)
             e = mg_store_fail(&q->base, MG_ERR_KEY, "the master key does not match this store");
         done_with(st);
     } else if (e == MG_ERR_KEY) {
         e = MG_OK;
         if (RAND_bytes(plain, sizeof(plain)) != 1 ||
-            mg_keywrap(q->base.master, 32, plain, sizeof(plain), wrapped, sizeof(wrapped), &n) !=
+            mg_store_kw(&q->base, plain, sizeof(plain), wrapped, sizeof(wrapped), &n) !=
                 MG_OK)
             e = mg_store_fail(&q->base, MG_ERR_CRYPTO, "cannot make the master key check");
         if (e == MG_OK)
@@ -2033,7 +2033,7 @@ static mg_err master_matches(sq_store *q)
             const void *w = sqlite3_column_blob(st, 0);
             int wl = sqlite3_column_bytes(st, 0);
             if (w == NULL || wl <= 0 ||
-                mg_keyunwrap(q->base.master, 32, w, (size_t)wl, plain, sizeof(plain), &n) != MG_OK)
+                mg_store_kuw(&q->base, w, (size_t)wl, plain, sizeof(plain), &n) != MG_OK)
                 e = mg_store_fail(&q->base, MG_ERR_KEY, "the master key does not match this store");
         } else if (rc != SQLITE_DONE) {
             e = dberr(q, rc, "read master key check");
@@ -2089,13 +2089,13 @@ static mg_err rewrap_keys(sq_store *q)
                               k.version);
         k.len = (size_t)len;
         if (e == MG_OK &&
-            (mg_keyunwrap(q->base.master, 32, w1, (size_t)l1, k.kic, sizeof(k.kic), &n1) != MG_OK ||
-             mg_keyunwrap(q->base.master, 32, w2, (size_t)l2, k.kid, sizeof(k.kid), &n2) != MG_OK ||
+            (mg_store_kuw(&q->base, w1, (size_t)l1, k.kic, sizeof(k.kic), &n1) != MG_OK ||
+             mg_store_kuw(&q->base, w2, (size_t)l2, k.kid, sizeof(k.kid), &n2) != MG_OK ||
              n1 != k.len || n2 != k.len))
             e = mg_store_fail(&q->base, MG_ERR_AUTH,
                               "stored keys of device %lld version %d do not unwrap (altered)",
                               (long long)id, k.version);
-        if (e == MG_OK && mg_keyblob_wrap(q->base.master, id, &k, wrapped, sizeof(wrapped),
+        if (e == MG_OK && mg_keyblob_wrap(&q->base, id, &k, wrapped, sizeof(wrapped),
                                           &nw) != MG_OK)
             e = mg_store_fail(&q->base, MG_ERR_CRYPTO, "key wrap failed");
         if (e == MG_OK)
@@ -2184,7 +2184,8 @@ static mg_err check_files(sq_store *q, const char *path, bool create)
     return e;
 }
 
-mg_err mg_sqlite_open(const char *path, const uint8_t master[32], bool create, mg_store **out)
+mg_err mg_sqlite_open(const char *path, const uint8_t master[32], const mg_store_wrapper *w,
+                      bool create, mg_store **out)
 {
     sq_store *q = calloc(1, sizeof(*q));
     if (q == NULL) {
@@ -2194,7 +2195,12 @@ mg_err mg_sqlite_open(const char *path, const uint8_t master[32], bool create, m
     q->base.ops = &sqlite_ops;
     if (master != NULL)
         memcpy(q->base.master, master, 32);
-    q->base.keyless = master == NULL;
+    if (w != NULL) {
+        q->base.wrap = w->wrap;
+        q->base.unwrap = w->unwrap;
+        q->base.wrap_ctx = w->ctx;
+    }
+    q->base.keyless = master == NULL && w == NULL;
     /* SQLite may create -wal and -shm while it opens and migrates: 0600. */
     mode_t old_umask = umask(077);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW |

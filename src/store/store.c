@@ -147,7 +147,7 @@ static void blob_header(uint8_t h[MG_KEYBLOB_HDR], int64_t device_id, const mg_k
     h[11] = (uint8_t)k->len;
 }
 
-mg_err mg_keyblob_wrap(const uint8_t master[32], int64_t device_id, const mg_keyset *k,
+mg_err mg_keyblob_wrap(mg_store *s, int64_t device_id, const mg_keyset *k,
                        uint8_t *out, size_t cap, size_t *out_len)
 {
     uint8_t plain[MG_KEYBLOB_MAX];
@@ -157,12 +157,12 @@ mg_err mg_keyblob_wrap(const uint8_t master[32], int64_t device_id, const mg_key
     blob_header(plain, device_id, k);
     memcpy(plain + MG_KEYBLOB_HDR, k->kic, k->len);
     memcpy(plain + MG_KEYBLOB_HDR + k->len, k->kid, k->len);
-    mg_err e = mg_keywrap(master, 32, plain, MG_KEYBLOB_HDR + 2 * k->len, out, cap, out_len);
+    mg_err e = mg_store_kw(s, plain, MG_KEYBLOB_HDR + 2 * k->len, out, cap, out_len);
     mg_wipe(plain, sizeof(plain));
     return e;
 }
 
-mg_err mg_keyblob_unwrap(const uint8_t master[32], int64_t device_id, const uint8_t *in,
+mg_err mg_keyblob_unwrap(mg_store *s, int64_t device_id, const uint8_t *in,
                          size_t in_len, mg_keyset *k)
 {
     uint8_t plain[MG_KEYBLOB_WRAPPED_MAX], want[MG_KEYBLOB_HDR];
@@ -170,7 +170,7 @@ mg_err mg_keyblob_unwrap(const uint8_t master[32], int64_t device_id, const uint
     mg_err e = MG_ERR_AUTH;
     if (k->len == 0 || k->len > MG_KEY_MAX || in_len > sizeof(plain) + 8)
         goto done;
-    if (mg_keyunwrap(master, 32, in, in_len, plain, sizeof(plain), &n) != MG_OK)
+    if (mg_store_kuw(s, in, in_len, plain, sizeof(plain), &n) != MG_OK)
         goto done;
     blob_header(want, device_id, k);
     /* The header is not secret; the comparison is constant-time all the same. */
@@ -262,7 +262,7 @@ mg_err mg_store_open(const char *path, const uint8_t master[32], bool create, mg
         mg_store_open_fail("a new store needs the master key");
         return MG_ERR_ARG;
     }
-    return mg_sqlite_open(path, master, create, out);
+    return mg_sqlite_open(path, master, NULL, create, out);
 }
 
 void mg_store_close(mg_store *s)

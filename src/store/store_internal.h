@@ -25,14 +25,14 @@
 #define MG_KEYBLOB_MAX (MG_KEYBLOB_HDR + 2 * MG_KEY_MAX)
 #define MG_KEYBLOB_WRAPPED_MAX MG_WRAP_LEN(MG_KEYBLOB_MAX)
 
-/* Wraps k (bound to device_id) under master into out (MG_KEYBLOB_WRAPPED_MAX). */
-MG_MUST_CHECK mg_err mg_keyblob_wrap(const uint8_t master[32], int64_t device_id,
+/* Wraps k (bound to device_id) under s's master key into out (MG_KEYBLOB_WRAPPED_MAX). */
+MG_MUST_CHECK mg_err mg_keyblob_wrap(mg_store *s, int64_t device_id,
                                      const mg_keyset *k, uint8_t *out, size_t cap,
                                      size_t *out_len);
 /* Unwraps a blob read from the row (device_id, k->version, k->alg, k->len)
  * into k->kic and k->kid: MG_ERR_AUTH if it does not unwrap or names
  * another row (k's keys are then wiped). */
-MG_MUST_CHECK mg_err mg_keyblob_unwrap(const uint8_t master[32], int64_t device_id,
+MG_MUST_CHECK mg_err mg_keyblob_unwrap(mg_store *s, int64_t device_id,
                                        const uint8_t *in, size_t in_len, mg_keyset *k);
 
 typedef struct mg_store_ops mg_store_ops;
@@ -42,6 +42,8 @@ struct mg_store {
     int schema_version;
     uint8_t master[32]; /* key-wrapping key; wiped by mg_store_close */
     bool keyless;       /* opened without the master key: key functions refused */
+    mg_store_wrap_fn wrap, unwrap; /* set: the master key is outside (master.c) */
+    void *wrap_ctx;
     char err[MG_STORE_ERR_MAX];
 };
 
@@ -141,7 +143,19 @@ MG_MUST_CHECK mg_err mg_keyunwrap(const uint8_t *kek, size_t kek_len, const uint
                                   size_t in_len, uint8_t *out, size_t cap, size_t *out_len);
 
 /* The SQLite engine (sqlite.c). */
-MG_MUST_CHECK mg_err mg_sqlite_open(const char *path, const uint8_t master[32], bool create,
+/* RFC 5649 wrap/unwrap under the store's master key: s->wrap/unwrap when set
+ * (mg_store_open_wrapped), else mg_keywrap/mg_keyunwrap with s->master (master.c). */
+MG_MUST_CHECK mg_err mg_store_kw(mg_store *s, const uint8_t *in, size_t in_len, uint8_t *out,
+                                 size_t cap, size_t *out_len);
+MG_MUST_CHECK mg_err mg_store_kuw(mg_store *s, const uint8_t *in, size_t in_len, uint8_t *out,
+                                  size_t cap, size_t *out_len);
+/* The wrapper of mg_store_open_wrapped, or NULL (mg_store_open). */
+typedef struct mg_store_wrapper {
+    mg_store_wrap_fn wrap, unwrap;
+    void *ctx;
+} mg_store_wrapper;
+MG_MUST_CHECK mg_err mg_sqlite_open(const char *path, const uint8_t master[32],
+                                    const mg_store_wrapper *w, bool create,
                                     mg_store **out);
 
 #endif
