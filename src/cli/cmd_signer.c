@@ -7,6 +7,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "cli.h"
 #include "commands.h"
@@ -56,16 +57,27 @@ bool mg_cli_signer_pub(EVP_PKEY *k, int64_t *alg, uint8_t *pub, size_t *pub_len)
         if (EVP_PKEY_get_raw_public_key(k, pub, &n) != 1 || n != 32)
             return false;
     } else if (EVP_PKEY_get_base_id(k) == EVP_PKEY_EC) {
+        /* A key held in a token (pkcs11: through the engine) does not answer
+         * the parameter queries; its SubjectPublicKeyInfo, parsed again,
+         * does, and so does a key in memory. */
+        unsigned char *der = NULL;
+        int dl = i2d_PUBKEY(k, &der);
+        const unsigned char *dp = der;
+        EVP_PKEY *pk = dl > 0 ? d2i_PUBKEY(NULL, &dp, dl) : NULL;
+        OPENSSL_free(der);
+        if (pk == NULL)
+            return false;
         char grp[32];
-        if (EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, grp, sizeof(grp),
-                                           NULL) != 1 ||
-            strcmp(grp, "prime256v1") != 0)
+        bool ok = EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, grp, sizeof(grp),
+                                                 NULL) == 1 &&
+                  strcmp(grp, "prime256v1") == 0 &&
+                  EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pub,
+                                                  MG_SIGNER_PUB_MAX, &n) == 1 &&
+                  n == 65 && pub[0] == 0x04;
+        EVP_PKEY_free(pk);
+        if (!ok)
             return false;
         *alg = MG_COSE_ALG_ES256;
-        if (EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pub,
-                                            MG_SIGNER_PUB_MAX, &n) != 1 ||
-            n != 65 || pub[0] != 0x04)
-            return false;
     } else
         return false;
     *pub_len = n;
