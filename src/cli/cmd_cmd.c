@@ -18,19 +18,21 @@
 #include "commands.h"
 #include "workdir.h"
 #include "m2mguard/cose.h"
+#include "m2mguard/keyref.h"
 #include "m2mguard/crypto.h"
 
 #define MAX_ANCHORS 16
 
 static const char sign_usage[] =
-    "usage: m2mguard cmd sign --key FILE --kid KID --device NAME --seq N --command TEXT\n"
+    "usage: m2mguard cmd sign --key REF --kid KID --device NAME --seq N --command TEXT\n"
     "       [--args TEXT] [--iat SECONDS] [--ttl SECONDS] [--out FILE]\n"
     "\n"
     "Signs a command for one device as a COSE_Sign1 (RFC 9052, tag 18) whose\n"
     "payload is the deterministic CBOR map of docs/commands.md, and prints it as\n"
     "lower-case hex on one line (or writes the binary to --out FILE, mode 0644).\n"
     "\n"
-    "  --key FILE      private key, PEM (PKCS#8 or traditional): EC P-256 signs\n"
+    "  --key REF       private key: a PEM file (mode 0600) or a pkcs11: URI (the key\n"
+    "                  signs inside the token, docs/pkcs11.md): EC P-256 signs\n"
     "                  ES256 (-7), Ed25519 signs EdDSA (-8); mode 0600 or 0400\n"
     "  --kid KID       key id, 1..32 printable characters, as the device knows it\n"
     "  --device NAME   audience: the device name, 1..64 printable characters\n"
@@ -83,48 +85,6 @@ static const char inspect_usage[] =
     "Exit codes: 0 ok, 2 bad command line, 3 unreadable or malformed input.\n";
 
 /* ---- keys ----------------------------------------------------------------------- */
-
-/* Private key from a PEM file (mode checked by mg_read_private) to raw. */
-static int load_private(const char *path, mg_sig_alg *alg, uint8_t priv[MG_SIG_PRIV_LEN])
-{
-    char text[8192];
-    size_t len = 0;
-    int rc = mg_read_private("cmd sign: --key", path, text, sizeof(text), &len);
-    if (rc != MG_EXIT_OK)
-        return rc;
-    BIO *bio = BIO_new_mem_buf(text, (int)len);
-    EVP_PKEY *pk = bio != NULL ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
-    BIO_free(bio);
-    OPENSSL_cleanse(text, sizeof(text));
-    rc = MG_EXIT_INPUT;
-    if (pk == NULL) {
-        fprintf(stderr, "cmd sign: --key %s: not a PEM private key\n", path);
-        return rc;
-    }
-    if (EVP_PKEY_is_a(pk, "ED25519")) {
-        size_t n = MG_SIG_PRIV_LEN;
-        if (EVP_PKEY_get_raw_private_key(pk, priv, &n) == 1 && n == MG_SIG_PRIV_LEN) {
-            *alg = MG_SIG_ED25519;
-            rc = MG_EXIT_OK;
-        }
-    } else if (EVP_PKEY_is_a(pk, "EC")) {
-        char group[64] = "";
-        BIGNUM *d = NULL;
-        if (EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
-                                           NULL) == 1 &&
-            strcmp(group, "prime256v1") == 0 &&
-            EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_PRIV_KEY, &d) == 1 &&
-            BN_bn2binpad(d, priv, MG_SIG_PRIV_LEN) == MG_SIG_PRIV_LEN) {
-            *alg = MG_SIG_ES256;
-            rc = MG_EXIT_OK;
-        }
-        BN_clear_free(d);
-    }
-    EVP_PKEY_free(pk);
-    if (rc != MG_EXIT_OK)
-        fprintf(stderr, "cmd sign: --key %s: not an EC P-256 or Ed25519 private key\n", path);
-    return rc;
-}
 
 /* Public key from a PEM file to raw; the algorithm it allows. */
 static int load_public(const char *path, int64_t *alg, uint8_t *pub, size_t cap, size_t *len)
@@ -289,11 +249,22 @@ static int cmd_sign(int argc, char **argv)
         return mg_cli_usage_error("m2mguard cmd sign",
                                   "--kid 1..32, --device 1..64, --command 1..255, --args 0..255 "
                                   "printable ASCII characters");
-    mg_sig_alg sa = MG_SIG_NONE;
-    uint8_t priv[MG_SIG_PRIV_LEN];
-    int rc = load_private(key, &sa, priv);
-    if (rc != MG_EXIT_OK)
-        return rc;
+    /* The key by reference (keyref.h): a 0600 PEM file, or a pkcs11: URI whose
+     * key signs inside the token. */
+    EVP_PKEY *pk = NULL;
+    char why[256] = "";
+    if (mg_keyref_load_private(key, &pk, why, sizeof(why)) != MG_OK) {
+        fprintf(stderr, "cmd sign: --key %s: %s\n", key, why);
+        return MG_EXIT_INPUT;
+    }
+    int64_t alg = 0;
+    uint8_t pub[MG_SIGNER_PUB_MAX];
+    size_t publ = 0;
+    if (!mg_cli_signer_pub(pk, &alg, pub, &publ)) {
+        EVP_PKEY_free(pk);
+        fprintf(stderr, "cmd sign: --key %s: not an EC P-256 or Ed25519 private key\n", key);
+        return MG_EXIT_INPUT;
+    }
     mg_signed_cmd sc = {0};
     sc.kid = (const uint8_t *)kid;
     sc.kid_len = strlen(kid);
@@ -306,11 +277,19 @@ static int cmd_sign(int argc, char **argv)
     sc.seq = seq;
     sc.iat = iat;
     sc.exp = iat + ttl;
+    uint8_t payload[MG_CMD_MAX_LEN], tbs[MG_CMD_MAX_LEN + 128], sig[MG_SIG_LEN];
     uint8_t msg[MG_CMD_MAX_LEN];
-    size_t n = 0;
-    mg_err e = mg_cmd_sign(&sc, sa == MG_SIG_ES256 ? MG_COSE_ALG_ES256 : MG_COSE_ALG_EDDSA, priv,
-                           sizeof(priv), msg, sizeof(msg), &n);
-    OPENSSL_cleanse(priv, sizeof(priv));
+    size_t pl = 0, tl = 0, n = 0;
+    mg_err e = mg_cmd_encode(&sc, payload, sizeof(payload), &pl);
+    if (e == MG_OK)
+        e = mg_cose_tbs(false, alg, sc.kid, sc.kid_len, payload, pl, tbs, sizeof(tbs), &tl);
+    if (e == MG_OK && !mg_cli_sign_raw(pk, alg, tbs, tl, sig))
+        e = MG_ERR_CRYPTO;
+    EVP_PKEY_free(pk);
+    if (e == MG_OK) {
+        mg_cose_sig_in si = {.alg = alg, .kid = sc.kid, .kid_len = sc.kid_len, .sig = sig};
+        e = mg_cose_assemble(payload, pl, &si, 1, msg, sizeof(msg), &n);
+    }
     if (e != MG_OK) {
         fprintf(stderr, "cmd sign: %s\n", mg_strerror(e));
         return e == MG_ERR_ARG || e == MG_ERR_BUF ? MG_EXIT_USAGE : MG_EXIT_INTERNAL;

@@ -324,36 +324,6 @@ static bool match_pub(void *ctx, const mg_signer *g)
 
 /* Signs tbs with k: ES256 (SHA-256, DER signature converted to raw r||s) or
  * Ed25519 (PureEdDSA); the key may live in a token (EVP_DigestSign). */
-static bool sign_raw(EVP_PKEY *k, int64_t alg, const uint8_t *tbs, size_t tbs_len,
-                     uint8_t sig[MG_SIG_LEN])
-{
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    uint8_t der[80];
-    size_t n = sizeof(der);
-    bool ok = md != NULL &&
-              EVP_DigestSignInit(md, NULL, alg == MG_COSE_ALG_ES256 ? EVP_sha256() : NULL, NULL,
-                                 k) == 1 &&
-              EVP_DigestSign(md, der, &n, tbs, tbs_len) == 1;
-    EVP_MD_CTX_free(md);
-    if (!ok)
-        return false;
-    if (alg == MG_COSE_ALG_EDDSA) {
-        if (n != MG_SIG_LEN)
-            return false;
-        memcpy(sig, der, MG_SIG_LEN);
-        return true;
-    }
-    const unsigned char *p = der;
-    ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)n);
-    if (es == NULL)
-        return false;
-    const BIGNUM *r = NULL, *s = NULL;
-    ECDSA_SIG_get0(es, &r, &s);
-    ok = BN_bn2binpad(r, sig, 32) == 32 && BN_bn2binpad(s, sig + 32, 32) == 32;
-    ECDSA_SIG_free(es);
-    return ok;
-}
-
 /* Builds and signs the command map for d: kid = the first signer (issuer),
  * audience = the device's name, seq = the device's next signed sequence. */
 static int sign_command(mg_workdir *w, const q_opts *o, const mg_device *d, const char *text,
@@ -441,7 +411,7 @@ static int sign_command(mg_workdir *w, const q_opts *o, const mg_device *d, cons
         size_t tl = 0;
         if (mg_cose_tbs(o->n_sign > 1, algs[i], (const uint8_t *)who[i].kid, strlen(who[i].kid),
                         pl, plen, tbs, sizeof(tbs), &tl) != MG_OK ||
-            !sign_raw(keys[i], algs[i], tbs, tl, sigs[i])) {
+            !mg_cli_sign_raw(keys[i], algs[i], tbs, tl, sigs[i])) {
             fprintf(stderr, "m2mguard send: signing with %s failed\n", o->sign[i]);
             rc = MG_EXIT_INTERNAL;
             break;

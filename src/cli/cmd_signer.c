@@ -5,7 +5,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -82,6 +84,38 @@ bool mg_cli_signer_pub(EVP_PKEY *k, int64_t *alg, uint8_t *pub, size_t *pub_len)
         return false;
     *pub_len = n;
     return true;
+}
+
+/* Signs tbs with k (inside the token for a pkcs11: key) and gives the COSE
+ * form: raw r || s for ES256 (RFC 9053 2.1), the 64 octets for Ed25519. */
+bool mg_cli_sign_raw(EVP_PKEY *k, int64_t alg, const uint8_t *tbs, size_t tbs_len,
+                     uint8_t sig[MG_SIG_LEN])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    uint8_t der[80];
+    size_t n = sizeof(der);
+    bool ok = md != NULL &&
+              EVP_DigestSignInit(md, NULL, alg == MG_COSE_ALG_ES256 ? EVP_sha256() : NULL, NULL,
+                                 k) == 1 &&
+              EVP_DigestSign(md, der, &n, tbs, tbs_len) == 1;
+    EVP_MD_CTX_free(md);
+    if (!ok)
+        return false;
+    if (alg == MG_COSE_ALG_EDDSA) {
+        if (n != MG_SIG_LEN)
+            return false;
+        memcpy(sig, der, MG_SIG_LEN);
+        return true;
+    }
+    const unsigned char *p = der;
+    ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)n);
+    if (es == NULL)
+        return false;
+    const BIGNUM *r = NULL, *s = NULL;
+    ECDSA_SIG_get0(es, &r, &s);
+    ok = BN_bn2binpad(r, sig, 32) == 32 && BN_bn2binpad(s, sig + 32, 32) == 32;
+    ECDSA_SIG_free(es);
+    return ok;
 }
 
 static bool kid_ok(const char *kid)

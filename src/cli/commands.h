@@ -31,6 +31,9 @@ int mg_cmd_est(int argc, char **argv);    /* cmd_est.c: est run */
 #include <openssl/types.h>
 bool mg_cli_signer_pub(EVP_PKEY *k, int64_t *alg, uint8_t *pub /* MG_SIGNER_PUB_MAX */,
                        size_t *pub_len);
+/* Signs tbs with k (file or token key) into the COSE signature form (64 octets). */
+bool mg_cli_sign_raw(EVP_PKEY *k, int64_t alg, const uint8_t *tbs, size_t tbs_len,
+                     uint8_t sig[64]);
 
 #ifdef MG_HAVE_RISK
 int mg_cmd_risk(int argc, char **argv);  /* src/risk: analysis engine */

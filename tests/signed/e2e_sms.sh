@@ -26,7 +26,7 @@ for k in op1 intern sec1 rogue intern2; do es256_key "$k"; done
 # the anchor-rotate arguments: intern's anchor gets a new key
 rot="intern:ES256:$(pubhex intern2)"
 "$bin" signer add op1 --role operator --pub "$tmp/op1.pub" > /dev/null
-"$bin" signer add op2 --role operator --pub "$tmp/op2.pub" > /dev/null
+"$bin" signer add op2 --role operator --key "$op2_uri" > /dev/null # public key read through the token
 "$bin" signer add intern --role viewer --pub "$tmp/intern.pub" > /dev/null
 "$bin" signer add sec1 --role security --pub "$tmp/sec1.pub" > /dev/null
 "$bin" signer list > "$tmp/signers"
@@ -72,6 +72,11 @@ out=$("$bin" send --wait 30 --sign "$op2_uri" --kid op2 lock-1 unlock) || fail "
 grep -q "done" <<<"$out" || fail "signed unlock (token) not done: $out"
 [ "$(unlocks)" -eq 2 ] || fail "lock-1 unlocked $(unlocks) times after op2's command"
 ok "unlock signed by op2 (key in the SoftHSM2 token, pkcs11: URI) opened lock-1"
+h=$("$bin" cmd sign --key "$op2_uri" --kid op2 --device lock-1 --seq 900 --command unlock) \
+  || fail "cmd sign with the token key"
+out=$("$bin" cmd verify --anchor "op2=$tmp/op2.pub" --device lock-1 --last-seq 899 "$h") \
+  || fail "cmd verify of the token-signed command: $out"
+ok "cmd sign --key pkcs11:... signs in the token; cmd verify accepts it ($out)"
 
 # ---- refused at the gateway ----------------------------------------------------------
 refused_at_gw() { # refused_at_gw WHAT REASON_REGEX send-args...
