@@ -8,31 +8,8 @@ bin=$1
 plugin_so=$2
 src=${MG_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 export MG_SOURCE_DIR=$src
-tmp=$(mktemp -d /tmp/m2mguard-mqtttest.XXXXXX)
-pids=()
-pass=0
-cleanup() {
-  local rc=$?
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  if [ $rc -ne 0 ]; then
-    echo "--- logs (test failed) ---" >&2
-    for f in "$tmp"/*.log; do [ -f "$f" ] && { echo "== $f" >&2; tail -n 40 "$f" >&2; }; done
-  fi
-  [ -n "${MG_KEEP:-}" ] && echo "kept $tmp" >&2 || rm -rf "$tmp"
-  exit $rc
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-ok() { pass=$((pass + 1)); echo "ok ($SECONDS s): $*"; }
-wait_for() {
-  local end=$(( $(date +%s) + $1 )); shift
-  until "$@" >/dev/null 2>&1; do
-    [ "$(date +%s)" -lt "$end" ] || return 1
-    sleep 0.1
-  done
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+MG_LOG_TAIL=${MG_LOG_TAIL:-40}
+mg_test_prefix=m2mguard-mqtttest source "$src/tests/lib/harness.sh"
 has() { grep -- "$2" "$1" > /dev/null 2>&1; }
 events_json() { "$bin" events --json; }
 # has_event KIND PATTERN: an event of that kind whose JSON line matches PATTERN.
