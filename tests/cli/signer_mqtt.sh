@@ -13,7 +13,7 @@ if [ ! -f "$plugin" ] || ! command -v mosquitto_sub > /dev/null ||
   echo "0 passed, 0 failed"
   exit 0
 fi
-export PATH=/usr/sbin:$PATH
+export PATH=$PATH:/usr/sbin # after a sanitizer wrapper that may come first (tests/CMakeLists.txt)
 set -- "$1" "$plugin"
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/mqtt/lib.sh"
 setup
