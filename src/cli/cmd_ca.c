@@ -24,7 +24,7 @@
 #define CA_EXIT_HELP                                                                              \
     "exit: 0 done; 1 refused (CSR fails the checks, CA exists, already revoked, wrong state);\n"  \
     "      2 bad command line; 3 no working directory, CA, device or file; 4 internal failure.\n"
-#define CSR_FILE_MAX (64 * 1024)
+#define CSR_FILE_MAX ((size_t)64 * 1024)
 
 static int ca_exit(mg_err e)
 {
