@@ -264,7 +264,7 @@ mg_err mg_p11_session(const mg_kr_uri *u, bool rw, bool need_login, mg_p11 *p, c
 
 void mg_p11_session_end(mg_p11 *p)
 {
-    if (p->open)
+    if (p->open && p->f != NULL)
         (void)p->f->C_CloseSession(p->s);
     p->open = false;
 }
