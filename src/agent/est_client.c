@@ -46,7 +46,7 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *ctx)
 {
     rbuf *b = ctx;
     size_t add = size * n;
-    if (add > MG_EST_RESPONSE_MAX - b->len) {
+    if (add > (size_t)MG_EST_RESPONSE_MAX - b->len) {
         b->over = true;
         return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
     }
@@ -82,7 +82,7 @@ static int est_request(const mg_est_client *c, const char *op, const char *body,
         WHY("the EST URL must be https://HOST:PORT");
         return 2;
     }
-    out->p = malloc(MG_EST_RESPONSE_MAX);
+    out->p = malloc((size_t)MG_EST_RESPONSE_MAX);
     out->len = 0;
     out->over = false;
     if (out->p == NULL) {
@@ -211,7 +211,7 @@ static PKCS7 *parse_certs_only(const rbuf *b, char *why, size_t cap)
 int mg_est_parse_answer(const unsigned char *p, size_t len, int *ncerts, char *why, size_t cap)
 {
     *ncerts = 0;
-    if (len > MG_EST_RESPONSE_MAX) {
+    if (len > (size_t)MG_EST_RESPONSE_MAX) {
         WHY("EST answer larger than %d octets", MG_EST_RESPONSE_MAX);
         return 1;
     }
@@ -392,7 +392,7 @@ static char *make_csr(EVP_PKEY *key, const X509_NAME *subject, const char *cn, c
     int dl = i2d_X509_REQ(req, &der);
     if (dl <= 0)
         goto fail;
-    b64 = malloc((size_t)(4 * ((dl + 2) / 3) + 1));
+    b64 = malloc(4 * (((size_t)dl + 2) / 3) + 1);
     if (b64 == NULL)
         goto fail;
     EVP_EncodeBlock((unsigned char *)b64, der, dl);

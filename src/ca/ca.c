@@ -73,7 +73,7 @@ static int path_join(char *out, size_t cap, const char *dir, const char *name)
     size_t a = strlen(dir), b = strlen(name);
     if (a + 1 + b + 1 > cap)
         return -1;
-    memcpy(out, dir, a);
+    memcpy(out, dir, a + 1); /* NUL-terminated at every step; its NUL becomes the '/' */
     out[a] = '/';
     memcpy(out + a + 1, name, b + 1);
     return 0;
@@ -550,7 +550,6 @@ static mg_err crl_write(const char *dir, X509 *issuer, EVP_PKEY *key, mg_store *
     ASN1_TIME *last = ASN1_TIME_new(), *next = ASN1_TIME_new();
     ASN1_INTEGER *num = ASN1_INTEGER_new();
     int64_t now = now_s();
-    e = MG_ERR_CRYPTO;
     if (crl == NULL || last == NULL || next == NULL || num == NULL ||
         X509_CRL_set_version(crl, X509_CRL_VERSION_2) != 1 ||
         X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer)) != 1 || !set_time(last, now) ||
@@ -1234,8 +1233,8 @@ mg_err mg_ca_revoke_owner(mg_ca *ca, int64_t device_id, int64_t app_id, int reas
         if (e == MG_ERR_STATE) /* revoked meanwhile */
             continue;
         if (e != MG_OK) {
-            free(sv.v);
             say(why, cap, "revoking %s: %s", sv.v[i], mg_store_errmsg(ca->store));
+            free(sv.v);
             return e;
         }
         if (count != NULL)

@@ -24,7 +24,7 @@
 #define CA_EXIT_HELP                                                                              \
     "exit: 0 done; 1 refused (CSR fails the checks, CA exists, already revoked, wrong state);\n"  \
     "      2 bad command line; 3 no working directory, CA, device or file; 4 internal failure.\n"
-#define CSR_FILE_MAX (64 * 1024)
+#define CSR_FILE_MAX ((size_t)64 * 1024)
 
 static int ca_exit(mg_err e)
 {
@@ -694,7 +694,7 @@ static bool list_one(void *ctx, const mg_cert *c)
         (void)snprintf(owner, sizeof(owner), "app:%s", a.name);
     mg_time_iso(c->not_before, nb);
     mg_time_iso(c->not_after, na);
-    for (int i = 0; i < 32; i++)
+    for (size_t i = 0; i < 32; i++)
         (void)snprintf(fp + 2 * i, 3, "%02x", c->fp[i]);
     const char *reason = c->status == MG_CERT_REVOKED ? mg_ca_reason_name(c->reason) : "-";
     if (l->json) {

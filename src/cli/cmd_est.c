@@ -116,7 +116,7 @@ static int est_run(int argc, char **argv)
     if (factory == NULL)
         factory = mg_conf_get(&w, "est_factory_ca", "");
     size_t max_body = 0, conn = 0, per_ip = 0, timeout = 0, evpm = 0, burst = 0;
-    bool ok = conf_size(&w, "est_max_body", MG_EST_MAX_BODY_DEFAULT, 1024 * 1024, &max_body) &&
+    bool ok = conf_size(&w, "est_max_body", MG_EST_MAX_BODY_DEFAULT, (size_t)1024 * 1024, &max_body) &&
               conf_size(&w, "est_max_conn", 64, 10000, &conn) &&
               conf_size(&w, "est_max_conn_per_ip", 8, 10000, &per_ip) &&
               conf_size(&w, "est_timeout_s", 10, 3600, &timeout) &&
@@ -172,7 +172,7 @@ static int est_run(int argc, char **argv)
     printf("est: listening on https://%s:%u\n", host, (unsigned)mg_est_port(est));
     fflush(stdout);
     while (!mg_cli_stop) {
-        struct timespec ts = {0, 100 * 1000 * 1000};
+        struct timespec ts = {0, 100L * 1000 * 1000};
         (void)nanosleep(&ts, NULL);
     }
     uint64_t sup = mg_est_events_suppressed(est);

@@ -401,7 +401,8 @@ mg_err mg_mqtt_receipt_encode(uint8_t *out, size_t cap, size_t *len, const mg_mq
     if (total > cap)
         return MG_ERR_BUF;
     memcpy(out, digits, il);
-    memcpy(out + il, word, wl);
+    /* out is a length-delimited MQTT payload, not a C string: no NUL is due. */
+    memcpy(out + il, word, wl); /* NOLINT(bugprone-not-null-terminated-result) */
     if (dl != 0) {
         out[il + wl] = ' ';
         memcpy(out + il + wl + 1, r->detail, dl);

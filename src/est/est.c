@@ -35,8 +35,8 @@
 
 #define EST_PREFIX "/.well-known/est/"
 #define EST_REALM "m2mguard-est"
-#define EST_BODY_HARD_MAX (1024u * 1024u)
-#define EST_PEM_MAX (256u * 1024u)
+#define EST_BODY_HARD_MAX ((size_t)1024 * 1024)
+#define EST_PEM_MAX ((size_t)256 * 1024)
 #define EV_SOURCES 256
 #define EV_GLOBAL_FACTOR 10 /* the global bucket: 10 sources' worth */
 
@@ -335,7 +335,7 @@ static char *concat(const char *a, const char *b)
     char *r = malloc(la + lb + 2);
     if (r == NULL)
         return NULL;
-    memcpy(r, a, la);
+    memcpy(r, a, la + 1); /* with its NUL, overwritten below */
     size_t o = la;
     if (la > 0 && a[la - 1] != '\n')
         r[o++] = '\n';
@@ -960,7 +960,7 @@ mg_err mg_est_start(mg_ca *ca, mg_store *s, const mg_est_opts *o, mg_est **out, 
     }
     size_t max_body = o->max_body != 0 ? o->max_body : MG_EST_MAX_BODY_DEFAULT;
     if (max_body < 256 || max_body > EST_BODY_HARD_MAX) {
-        say(why, cap, "maximum body %zu outside 256..%u octets", max_body, EST_BODY_HARD_MAX);
+        say(why, cap, "maximum body %zu outside 256..%zu octets", max_body, EST_BODY_HARD_MAX);
         return MG_ERR_ARG;
     }
     mg_est *e = calloc(1, sizeof(*e));

@@ -58,6 +58,11 @@ static ENGINE *engine_for(const char *module, char *why, size_t cap, mg_err *err
                           MAX_ENGINES);
         return NULL;
     }
+    size_t ml = strlen(module);
+    if (ml >= sizeof(engines[slot].module)) {
+        *err = mg_kr_fail(why, cap, MG_ERR_ARG, "pkcs11: module path too long");
+        return NULL;
+    }
     if (no_prompt == NULL) {
         no_prompt = UI_create_method("m2mguard: no PIN prompt");
         if (no_prompt == NULL || UI_method_set_reader(no_prompt, refuse_read) != 0) {
@@ -81,7 +86,7 @@ static ENGINE *engine_for(const char *module, char *why, size_t cap, mg_err *err
         return NULL;
     }
     ENGINE_free(e); /* keep the functional reference from ENGINE_init only */
-    strcpy(engines[slot].module, module);
+    memcpy(engines[slot].module, module, ml + 1); /* with its NUL */
     engines[slot].e = e;
     return e;
 }

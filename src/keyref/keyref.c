@@ -22,7 +22,7 @@
 #include "keyref_internal.h"
 #include "m2mguard/text.h"
 
-#define FILE_MAX (64 * 1024) /* largest PEM file read */
+#define FILE_MAX ((size_t)64 * 1024) /* largest PEM file read */
 
 static pthread_mutex_t kr_mutex = PTHREAD_MUTEX_INITIALIZER;
 
@@ -195,7 +195,9 @@ mg_err mg_kr_uri_parse(const char *ref, mg_kr_uri *u, char *why, size_t cap)
         e = mg_kr_fail(why, cap, MG_ERR_CRYPTO, "out of memory");
         goto out;
     }
-    memcpy(copy, "pkcs11", 6);
+    /* Overwrites the scheme in place (callers checked "pkcs11:" case-insensitively);
+     * copy keeps the NUL of strdup. */
+    memcpy(copy, "pkcs11", 6); /* NOLINT(bugprone-not-null-terminated-result) */
     int r = p11_kit_uri_parse(copy, P11_KIT_URI_FOR_ANY, u->uri);
     mg_wipe(copy, strlen(copy));
     free(copy);
@@ -228,11 +230,12 @@ mg_err mg_kr_uri_parse(const char *ref, mg_kr_uri *u, char *why, size_t cap)
     const char *env = getenv("M2MGUARD_PKCS11_MODULE");
     const char *mod = mp != NULL ? mp : (env != NULL && env[0] != '\0') ? env
                                                                           : MG_KEYREF_DEFAULT_MODULE;
-    if (strlen(mod) >= sizeof(u->module)) {
+    size_t ml = strlen(mod);
+    if (ml >= sizeof(u->module)) {
         e = mg_kr_fail(why, cap, MG_ERR_ARG, "pkcs11: module path too long");
         goto out;
     }
-    strcpy(u->module, mod);
+    memcpy(u->module, mod, ml + 1); /* with its NUL */
     p11_kit_uri_set_module_path(u->uri, NULL);
     if (p11_kit_uri_format(u->uri, P11_KIT_URI_FOR_OBJECT_ON_TOKEN, &u->engine_ref) !=
         P11_KIT_URI_OK) {

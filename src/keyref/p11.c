@@ -125,6 +125,11 @@ static CK_FUNCTION_LIST *module_load(const char *path, char *why, size_t cap, mg
                           MAX_MODULES);
         return NULL;
     }
+    size_t pl = strlen(path);
+    if (pl >= sizeof(modules[slot].path)) {
+        *err = mg_kr_fail(why, cap, MG_ERR_ARG, "pkcs11: module path too long");
+        return NULL;
+    }
     void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (dl == NULL) {
         *err = mg_kr_fail(why, cap, MG_ERR_ARG, "PKCS#11 module %s: cannot load it", path);
@@ -149,7 +154,7 @@ static CK_FUNCTION_LIST *module_load(const char *path, char *why, size_t cap, mg
                           mg_p11_rv_name(rv));
         return NULL;
     }
-    strcpy(modules[slot].path, path);
+    memcpy(modules[slot].path, path, pl + 1); /* with its NUL */
     modules[slot].dl = dl;
     modules[slot].f = f;
     return f;
@@ -259,7 +264,7 @@ mg_err mg_p11_session(const mg_kr_uri *u, bool rw, bool need_login, mg_p11 *p, c
 
 void mg_p11_session_end(mg_p11 *p)
 {
-    if (p->open)
+    if (p->open && p->f != NULL)
         (void)p->f->C_CloseSession(p->s);
     p->open = false;
 }
@@ -617,6 +622,10 @@ mg_err mg_p11_master_import(const char *uri, const char *key_file, char *why, si
     mg_kr_lock();
     mg_p11 p;
     e = mg_p11_session(&u, true, true, &p, why, cap);
+    if (e == MG_OK && p.f == NULL) { /* a session always has its module; never trust it blindly */
+        (void)mg_kr_fail(why, cap, MG_ERR_CRYPTO, "import: no PKCS#11 session");
+        e = MG_ERR_CRYPTO;
+    }
     if (e == MG_OK) {
         /* Refuse to add a second object under the same label or id. */
         for (int pass = 0; pass < 2 && e == MG_OK; pass++) {

@@ -143,9 +143,14 @@ static void store_failed(plugin *p, const char *what)
 static void copy_str(char *dst, size_t cap, const char *src)
 {
     size_t i = 0;
-    if (src != NULL)
-        for (; i + 1 < cap && src[i] != '\0'; i++)
-            dst[i] = (src[i] >= 0x20 && src[i] < 0x7f) ? src[i] : '?';
+    if (src != NULL) {
+        for (; i + 1 < cap && src[i] != '\0'; i++) {
+            if (src[i] >= 0x20 && src[i] < 0x7f)
+                dst[i] = src[i];
+            else
+                dst[i] = '?';
+        }
+    }
     dst[i] = '\0';
 }
 
@@ -890,7 +895,7 @@ MG_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
             ok = opt_num(k, v, 1, 1000000, &x);
             p->burst = (unsigned)x;
         } else if (strcmp(k, "cmd_timeout") == 0) {
-            ok = opt_num(k, v, 1, 86400 * 30, &x);
+            ok = opt_num(k, v, 1, 86400LL * 30, &x);
             p->cmd_timeout = x;
         } else if (strcmp(k, "poll_ms") == 0) {
             ok = opt_num(k, v, 50, 60000, &x);

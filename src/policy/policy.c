@@ -281,7 +281,7 @@ mg_err mg_policy_parse(const char *name, const char *text, size_t len, mg_policy
     if (out == NULL || (text == NULL && len > 0))
         return MG_ERR_ARG;
     *out = NULL;
-    if (len > MG_POLICY_FILE_MAX) {
+    if (len > (size_t)MG_POLICY_FILE_MAX) {
         (void)fail(&l, NULL, "larger than %d octets", MG_POLICY_FILE_MAX);
         return MG_ERR_LENGTH;
     }
@@ -341,7 +341,7 @@ mg_err mg_policy_load(const char *path, bool missing_ok, mg_policy **out, char *
         if (err != NULL && err_cap > 0)
             (void)snprintf(err, err_cap, "%s: read error", path);
         e = MG_ERR_STORE;
-    } else if (n > MG_POLICY_FILE_MAX) {
+    } else if (n > (size_t)MG_POLICY_FILE_MAX) {
         if (err != NULL && err_cap > 0)
             (void)snprintf(err, err_cap, "%s: larger than %d octets", path, MG_POLICY_FILE_MAX);
         e = MG_ERR_LENGTH;
