@@ -27,10 +27,10 @@ if [ ! -f "$tgz" ]; then
     else
         command -v apt-get >/dev/null 2>&1 || { echo "mbedtls-fetch: no apt-get" >&2; exit 1; }
         L="$dir/apt"
-        mkdir -p "$L/lists/partial"
+        mkdir -p "$L/lists/partial" "$L/cache/archives/partial"
         echo "deb-src http://deb.debian.org/debian bookworm main" >"$L/src.list"
         set -- -o Dir::Etc::sourcelist="$L/src.list" -o Dir::Etc::sourceparts=/dev/null \
-            -o Dir::State::Lists="$L/lists"
+            -o Dir::State::Lists="$L/lists" -o Dir::Cache="$L/cache"
         apt-get "$@" update >"$L/log" 2>&1 || { echo "mbedtls-fetch: apt-get update failed (see $L/log)" >&2; exit 1; }
         (cd "$L" && apt-get "$@" source --download-only "mbedtls=$VER-1") >>"$L/log" 2>&1 ||
             { echo "mbedtls-fetch: apt-get source mbedtls=$VER-1 failed (see $L/log)" >&2; exit 1; }
@@ -38,6 +38,7 @@ if [ ! -f "$tgz" ]; then
         grep -q "^ $SHA256 [0-9]* mbedtls_$VER.orig.tar.gz\$" "$L/mbedtls_$VER-1.dsc" ||
             { echo "mbedtls-fetch: the .dsc does not list the pinned SHA-256" >&2; exit 1; }
         mv "$L/mbedtls_$VER.orig.tar.gz" "$tgz"
+        rm -rf "$L" # the package lists: no longer needed
     fi
 fi
 got=$(sha256sum "$tgz" | cut -d' ' -f1)
