@@ -47,6 +47,7 @@ typedef struct mg_store mg_store;
 #define MG_NAME_MAX 64
 #define MG_MSISDN_MAX 24
 #define MG_REASON_MAX 160
+#define MG_EVENT_SOURCE_MAX 66 /**< an IPv6 address (45) or an MQTT client id of a device name (63) */
 #define MG_SMSC_ID_MAX 66 /**< SMPP 3.4 message_id: C-Octet String of up to 65 octets */
 
 typedef enum mg_dev_status {
@@ -450,7 +451,7 @@ typedef struct mg_event {
     int64_t time;
     int64_t device_id;          /**< 0 when the device is not known */
     char bearer[16];            /**< "sms", "smpp", "cli", "mqtt", "est", ... */
-    char source[MG_MSISDN_MAX]; /**< source address as received */
+    char source[MG_EVENT_SOURCE_MAX]; /**< source as received: MSISDN, IP address, MQTT client id */
     char kind[32];              /**< "auth_ok", "auth_fail", "replay", "unknown_sender", ... */
     char reason[MG_REASON_MAX]; /**< human detail, never a secret */
 } mg_event;

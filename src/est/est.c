@@ -59,7 +59,7 @@ const uint8_t *mg_est_csrattrs_der(size_t *len)
 }
 
 typedef struct ev_bucket {
-    char src[MG_MSISDN_MAX];
+    char src[MG_EVENT_SOURCE_MAX];
     double tokens;
     int64_t last_ms;
     uint64_t suppressed; /* since the last event written for this source */
@@ -461,7 +461,7 @@ static enum MHD_Result refuse(mg_est *e, struct MHD_Connection *c, const char *s
     return respond_text(c, status, client_msg);
 }
 
-static void peer_addr(struct MHD_Connection *c, char out[MG_MSISDN_MAX])
+static void peer_addr(struct MHD_Connection *c, char out[MG_EVENT_SOURCE_MAX])
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -476,8 +476,7 @@ static void peer_addr(struct MHD_Connection *c, char out[MG_MSISDN_MAX])
                             &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf,
                             sizeof(buf));
     }
-    /* the store's source field holds 23 characters: a long IPv6 address is cut */
-    (void)snprintf(out, MG_MSISDN_MAX, "%.23s", buf);
+    (void)snprintf(out, MG_EVENT_SOURCE_MAX, "%s", buf);
 }
 
 /* The client's certificate chain from the TLS session (NULL, 0 if none). */
@@ -764,7 +763,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
     mg_est *e = cls;
     est_conn *k = *con_cls;
-    char src[MG_MSISDN_MAX];
+    char src[MG_EVENT_SOURCE_MAX];
     (void)version;
     if (k == NULL) {
         if (upload_data != NULL && *upload_data_size > 0)

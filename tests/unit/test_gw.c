@@ -597,7 +597,7 @@ static void test_lookup_limit(void **state)
 
 typedef struct evsrc {
     const char *kind;
-    char source[MG_MSISDN_MAX];
+    char source[MG_EVENT_SOURCE_MAX];
 } evsrc;
 
 static bool find_src(void *ctx, const mg_event *ev)
