@@ -1247,6 +1247,24 @@ static mg_err sq_cmd_waiting_by_cntr(mg_store *s, int64_t device_id, uint64_t cn
     return e;
 }
 
+/* A command's compare-and-set changed nothing: MG_ERR_KEY if there is no
+ * such command, else MG_ERR_STATE naming its state ("command 7 is done, not
+ * queued"). */
+static mg_err cas_missed(sq_store *q, int64_t id, const char *wanted)
+{
+    mg_err e = bind(q, q->st[S_CMD_STATE], "i", id);
+    if (e == MG_OK)
+        e = one_row(q, S_CMD_STATE, "command state");
+    if (e == MG_ERR_KEY)
+        return mg_store_fail(&q->base, e, "no command with id %lld", (long long)id);
+    if (e != MG_OK)
+        return e;
+    mg_cmd_state cur = (mg_cmd_state)sqlite3_column_int(q->st[S_CMD_STATE], 0);
+    done_with(q->st[S_CMD_STATE]);
+    return mg_store_fail(&q->base, MG_ERR_STATE, "command %lld is %s, %s", (long long)id,
+                         mg_cmd_state_name(cur), wanted);
+}
+
 static mg_err sq_cmd_complete(mg_store *s, int64_t id, mg_cmd_state st, const char *detail)
 {
     sq_store *q = Q(s);
@@ -1256,17 +1274,7 @@ static mg_err sq_cmd_complete(mg_store *s, int64_t id, mg_cmd_state st, const ch
     if (e != MG_OK || sqlite3_changes(q->db) == 1)
         return e;
     /* Nothing changed: no such command, or it is not waiting any more. */
-    e = bind(q, q->st[S_CMD_STATE], "i", id);
-    if (e == MG_OK)
-        e = one_row(q, S_CMD_STATE, "command state");
-    if (e == MG_ERR_KEY)
-        return mg_store_fail(s, e, "no command with id %lld", (long long)id);
-    if (e != MG_OK)
-        return e;
-    mg_cmd_state cur = (mg_cmd_state)sqlite3_column_int(q->st[S_CMD_STATE], 0);
-    done_with(q->st[S_CMD_STATE]);
-    return mg_store_fail(s, MG_ERR_STATE, "command %lld is %s, not waiting for a PoR",
-                         (long long)id, mg_cmd_state_name(cur));
+    return cas_missed(q, id, "not waiting for a PoR");
 }
 
 static mg_err sq_cmd_set_smsc_id(mg_store *s, int64_t id, const char *smsc_id)
@@ -1372,17 +1380,7 @@ static mg_err sq_cmd_claim(mg_store *s, int64_t id, const char *bearer, uint64_t
         e = run(q, S_CMD_CLAIM, "claim command");
     if (e != MG_OK || sqlite3_changes(q->db) == 1)
         return e;
-    e = bind(q, q->st[S_CMD_STATE], "i", id);
-    if (e == MG_OK)
-        e = one_row(q, S_CMD_STATE, "command state");
-    if (e == MG_ERR_KEY)
-        return mg_store_fail(s, e, "no command with id %lld", (long long)id);
-    if (e != MG_OK)
-        return e;
-    mg_cmd_state cur = (mg_cmd_state)sqlite3_column_int(q->st[S_CMD_STATE], 0);
-    done_with(q->st[S_CMD_STATE]);
-    return mg_store_fail(s, MG_ERR_STATE, "command %lld is %s, not queued", (long long)id,
-                         mg_cmd_state_name(cur));
+    return cas_missed(q, id, "not queued");
 }
 
 static mg_err sq_session_set(mg_store *s, int64_t device_id, bool connected, int64_t when)
