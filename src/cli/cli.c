@@ -1,6 +1,8 @@
 #include "cli.h"
 
 #include <ctype.h>
+#include <getopt.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "m2mguard/common.h"
@@ -49,6 +51,32 @@ int mg_cli_dispatch(const char *path, const mg_cmd *table, size_t n, int argc, c
     fprintf(stderr, "%s: unknown command '%s'\n", path, argv[0]);
     mg_cli_print_table(stderr, path, table, n);
     return MG_EXIT_USAGE;
+}
+
+int mg_cli_list_args(const char *path, const char *usage, int argc, char **argv, const char **dir,
+                     bool *json)
+{
+    enum { L_JSON = 256, L_DIR };
+    static const struct option lo[] = {
+        {"json", no_argument, NULL, L_JSON}, {"dir", required_argument, NULL, L_DIR},
+        {"help", no_argument, NULL, 'h'},    {NULL, 0, NULL, 0},
+    };
+    *dir = NULL;
+    *json = false;
+    optind = 1;
+    opterr = 0;
+    for (int ch; (ch = getopt_long(argc, argv, "h", lo, NULL)) != -1;) {
+        switch (ch) {
+        case 'h': fputs(usage, stdout); return MG_EXIT_OK;
+        case L_JSON: *json = true; break;
+        case L_DIR: *dir = optarg; break;
+        default:
+            return mg_cli_usage_error(path, ch == ':' ? "option needs an argument" : "unknown option");
+        }
+    }
+    if (optind != argc)
+        return mg_cli_usage_error(path, "no arguments expected");
+    return -1;
 }
 
 int mg_cli_usage_error(const char *path, const char *msg)

@@ -49,5 +49,10 @@ int mg_cli_catch_stop(void);
 
 /* getopt_long helper: report an unknown option / missing argument uniformly. */
 int mg_cli_usage_error(const char *path, const char *msg);
+/* The arguments of a list subcommand: `[--json] [--dir DIR]`, --help, no
+ * operand. Returns -1 to go on (dir and json set), else the exit code (help
+ * printed on stdout, or a usage error on stderr). */
+int mg_cli_list_args(const char *path, const char *usage, int argc, char **argv, const char **dir,
+                     bool *json);
 
 #endif

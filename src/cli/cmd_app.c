@@ -106,28 +106,13 @@ static bool list_one(void *ctx, const mg_app *a)
 static int app_list(int argc, char **argv)
 {
     static const char path[] = "m2mguard app list";
-    enum { L_JSON = 256, L_DIR };
-    static const struct option lo[] = {
-        {"json", no_argument, NULL, L_JSON}, {"dir", required_argument, NULL, L_DIR},
-        {"help", no_argument, NULL, 'h'},    {NULL, 0, NULL, 0},
-    };
     const char *dir = NULL;
     bool json = false;
-    optind = 1;
-    opterr = 0;
-    for (int ch; (ch = getopt_long(argc, argv, "h", lo, NULL)) != -1;) {
-        switch (ch) {
-        case 'h': fputs(list_usage, stdout); return MG_EXIT_OK;
-        case L_JSON: json = true; break;
-        case L_DIR: dir = optarg; break;
-        default:
-            return mg_cli_usage_error(path, ch == ':' ? "option needs an argument" : "unknown option");
-        }
-    }
-    if (optind != argc)
-        return mg_cli_usage_error(path, "no arguments expected");
+    int rc = mg_cli_list_args(path, list_usage, argc, argv, &dir, &json);
+    if (rc >= 0)
+        return rc;
     mg_workdir w;
-    int rc = mg_workdir_open(dir, &w);
+    rc = mg_workdir_open(dir, &w);
     if (rc != MG_EXIT_OK)
         return rc;
     app_list_ctx l = {json, 0};
