@@ -43,7 +43,9 @@ static const char est_run_usage[] =
     "Configuration only: est_max_body (16384 octets, 256..1048576; larger bodies get\n"
     "413), est_max_conn (64), est_max_conn_per_ip (8), est_timeout_s (10),\n"
     "est_events_per_min (30 refusal events written per source and minute; more are\n"
-    "counted, not written), est_events_burst (10).\n"
+    "counted, not written), est_events_burst (10), est_crl_check_s (600: every so\n"
+    "many seconds the CA's CRL is rewritten if missing or a third of its period is\n"
+    "left; 0 never).\n"
     "\n"
     "exit: 0 stopped by a signal; 2 bad command line; 3 bad working directory,\n"
     "      configuration, CA, certificate or key; 4 cannot listen or internal error.\n";
@@ -115,13 +117,14 @@ static int est_run(int argc, char **argv)
         key = mg_conf_get(&w, "est_key", "est-server.key");
     if (factory == NULL)
         factory = mg_conf_get(&w, "est_factory_ca", "");
-    size_t max_body = 0, conn = 0, per_ip = 0, timeout = 0, evpm = 0, burst = 0;
+    size_t max_body = 0, conn = 0, per_ip = 0, timeout = 0, evpm = 0, burst = 0, crl_s = 0;
     bool ok = conf_size(&w, "est_max_body", MG_EST_MAX_BODY_DEFAULT, (size_t)1024 * 1024, &max_body) &&
               conf_size(&w, "est_max_conn", 64, 10000, &conn) &&
               conf_size(&w, "est_max_conn_per_ip", 8, 10000, &per_ip) &&
               conf_size(&w, "est_timeout_s", 10, 3600, &timeout) &&
               conf_size(&w, "est_events_per_min", 30, 60000, &evpm) &&
-              conf_size(&w, "est_events_burst", 10, 100000, &burst);
+              conf_size(&w, "est_events_burst", 10, 100000, &burst) &&
+              conf_size(&w, "est_crl_check_s", 600, 86400, &crl_s);
     if (!ok || in_dir(&w, cert, cert_path, sizeof(cert_path)) != MG_EXIT_OK ||
         in_dir(&w, key, key_path, sizeof(key_path)) != MG_EXIT_OK ||
         (factory[0] != '\0' && in_dir(&w, factory, fac_path, sizeof(fac_path)) != MG_EXIT_OK) ||
@@ -171,9 +174,35 @@ static int est_run(int argc, char **argv)
     }
     printf("est: listening on https://%s:%u\n", host, (unsigned)mg_est_port(est));
     fflush(stdout);
+    /* The CRL is rewritten before it expires (RFC 5280 5.1.2.5 nextUpdate):
+     * every est_crl_check_s seconds (0: never) this thread checks it, with a
+     * CA and a store handle of its own (the server's belong to its thread). */
+    mg_workdir w2;
+    mg_ca *crl_ca = NULL;
+    if (crl_s > 0 && mg_workdir_open(dir, &w2) == MG_EXIT_OK) {
+        if (mg_ca_open(ca_dir, w2.store, &crl_ca, why, sizeof(why)) != MG_OK) {
+            fprintf(stderr, "est: no CRL refresh: %s\n", why);
+            mg_workdir_close(&w2);
+        }
+    } else if (crl_s > 0) {
+        fprintf(stderr, "est: no CRL refresh: the working directory does not open twice\n");
+    }
+    int64_t next_crl = mg_mono_ms();
     while (!mg_cli_stop) {
+        if (crl_ca != NULL && mg_mono_ms() >= next_crl) {
+            bool rewritten = false;
+            if (mg_ca_crl_refresh(crl_ca, &rewritten, why, sizeof(why)) != MG_OK)
+                fprintf(stderr, "est: CRL refresh failed: %s\n", why);
+            else if (rewritten)
+                fprintf(stderr, "est: CRL rewritten (missing, unreadable or a third of its period left)\n");
+            next_crl = mg_mono_ms() + (int64_t)crl_s * 1000;
+        }
         struct timespec ts = {0, 100L * 1000 * 1000};
         (void)nanosleep(&ts, NULL);
+    }
+    if (crl_ca != NULL) {
+        mg_ca_close(crl_ca);
+        mg_workdir_close(&w2);
     }
     uint64_t sup = mg_est_events_suppressed(est);
     mg_est_stop(est);

@@ -319,4 +319,15 @@ kill -TERM "$est_pid"; wait "$est_pid" 2> /dev/null || true
 grep -q 'suppressed by the rate limit' "$tmp/est.log" || fail "no suppressed count on stop"
 ok "60 refusals from one source: $n events written, the rest counted ($(tail -n 1 "$tmp/est.log"))"
 
+# the CRL is rewritten by the running server when it is missing (or near its nextUpdate)
+echo "est_crl_check_s = 1" >> "$W/m2mguard.conf"
+start_est
+rm -f "$W/ca/crl.pem"
+wait_for 10 test -s "$W/ca/crl.pem" || fail "the server did not rewrite a missing CRL"
+openssl crl -in "$W/ca/crl.pem" -CAfile "$W/ca/chain.pem" -noout > "$tmp/crlcheck.log" 2>&1 \
+  || fail "rewritten CRL does not verify: $(cat "$tmp/crlcheck.log")"
+grep -q "CRL rewritten" "$tmp/est.log" || fail "no 'CRL rewritten' line"
+kill -TERM "$est_pid"; wait "$est_pid" 2> /dev/null || true
+ok "a missing CRL is rewritten by the running server within est_crl_check_s, signed by the issuing CA"
+
 echo "est: $pass checks passed"
