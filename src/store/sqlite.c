@@ -1486,23 +1486,27 @@ static mg_err sq_cert_by_serial(mg_store *s, const char *serial, mg_cert *c)
     return e != MG_OK ? e : one_cert(q, S_CERT_BY_SERIAL, c, "this serial number");
 }
 
-static mg_err sq_cert_der(mg_store *s, int64_t id, uint8_t *buf, size_t cap, size_t *len)
+/* One blob column of the row a bound statement sid finds by id, into buf:
+ * MG_ERR_KEY (message "no <what> with id N") without a row, MG_ERR_FORMAT if
+ * it is empty or longer than max, MG_ERR_BUF if it does not fit cap. */
+static mg_err blob_by_id(sq_store *q, int sid, int64_t id, size_t max, const char *what,
+                         uint8_t *buf, size_t cap, size_t *len)
 {
-    sq_store *q = Q(s);
-    mg_err e = bind(q, q->st[S_CERT_DER], "i", id);
+    mg_err e = bind(q, q->st[sid], "i", id);
     if (e == MG_OK)
-        e = one_row(q, S_CERT_DER, "read certificate");
+        e = one_row(q, sid, what);
     if (e == MG_ERR_KEY)
-        return mg_store_fail(s, e, "no certificate with id %lld", (long long)id);
+        return mg_store_fail(&q->base, e, "no %s with id %lld", what, (long long)id);
     if (e != MG_OK)
         return e;
-    sqlite3_stmt *st = q->st[S_CERT_DER];
+    sqlite3_stmt *st = q->st[sid];
     const void *p = sqlite3_column_blob(st, 0);
     int n = sqlite3_column_bytes(st, 0);
-    if (p == NULL || n <= 0)
-        e = mg_store_fail(s, MG_ERR_FORMAT, "certificate %lld has no DER", (long long)id);
+    if (p == NULL || n <= 0 || (size_t)n > max)
+        e = mg_store_fail(&q->base, MG_ERR_FORMAT, "%s %lld is malformed (%d octets)", what,
+                          (long long)id, n);
     else if ((size_t)n > cap)
-        e = mg_store_fail(s, MG_ERR_BUF, "certificate %lld is %d octets, buffer %zu",
+        e = mg_store_fail(&q->base, MG_ERR_BUF, "%s %lld is %d octets, buffer %zu", what,
                           (long long)id, n, cap);
     else {
         memcpy(buf, p, (size_t)n);
@@ -1510,6 +1514,11 @@ static mg_err sq_cert_der(mg_store *s, int64_t id, uint8_t *buf, size_t cap, siz
     }
     done_with(st);
     return e;
+}
+
+static mg_err sq_cert_der(mg_store *s, int64_t id, uint8_t *buf, size_t cap, size_t *len)
+{
+    return blob_by_id(Q(s), S_CERT_DER, id, MG_CERT_DER_MAX, "certificate", buf, cap, len);
 }
 
 static mg_err sq_cert_revoke(mg_store *s, const char *serial, int reason, int64_t when)
@@ -1650,28 +1659,7 @@ static mg_err sq_cmd_set_signed(mg_store *s, int64_t id, const uint8_t *bytes, s
 
 static mg_err sq_cmd_signed(mg_store *s, int64_t id, uint8_t *buf, size_t cap, size_t *len)
 {
-    sq_store *q = Q(s);
-    mg_err e = bind(q, q->st[S_SIG_GET], "i", id);
-    if (e == MG_OK)
-        e = one_row(q, S_SIG_GET, "read signed command");
-    if (e == MG_ERR_KEY)
-        return mg_store_fail(s, e, "command %lld is not signed", (long long)id);
-    if (e != MG_OK)
-        return e;
-    sqlite3_stmt *st = q->st[S_SIG_GET];
-    const void *p = sqlite3_column_blob(st, 0);
-    int n = sqlite3_column_bytes(st, 0);
-    if (p == NULL || n <= 0 || n > MG_SIGNED_CMD_MAX)
-        e = mg_store_fail(s, MG_ERR_FORMAT, "command %lld: malformed signed bytes", (long long)id);
-    else if ((size_t)n > cap)
-        e = mg_store_fail(s, MG_ERR_BUF, "signed command %lld is %d octets, buffer %zu",
-                          (long long)id, n, cap);
-    else {
-        memcpy(buf, p, (size_t)n);
-        *len = (size_t)n;
-    }
-    done_with(st);
-    return e;
+    return blob_by_id(Q(s), S_SIG_GET, id, MG_SIGNED_CMD_MAX, "signed command", buf, cap, len);
 }
 
 static mg_err sq_signed_seq_next(mg_store *s, int64_t device_id, uint64_t *seq)
