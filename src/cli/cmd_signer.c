@@ -238,30 +238,15 @@ static bool list_one(void *ctx, const mg_signer *g)
     return true;
 }
 
+static mg_err list_rows(mg_store *s, bool json)
+{
+    list_ctx l = {json, 0};
+    return mg_store_signer_list(s, list_one, &l);
+}
+
 static int signer_list(int argc, char **argv)
 {
-    static const char path[] = "m2mguard signer list";
-    const char *dir = NULL;
-    bool json = false;
-    int rc = mg_cli_list_args(path, list_usage, argc, argv, &dir, &json);
-    if (rc >= 0)
-        return rc;
-    mg_workdir w;
-    rc = mg_workdir_open(dir, &w);
-    if (rc != MG_EXIT_OK)
-        return rc;
-    list_ctx l = {json, 0};
-    if (json)
-        printf("[");
-    mg_err e = mg_store_signer_list(w.store, list_one, &l);
-    if (json)
-        printf("]\n");
-    if (e != MG_OK) {
-        fprintf(stderr, "%s: %s\n", path, mg_store_errmsg(w.store));
-        rc = mg_store_exit(e);
-    }
-    mg_workdir_close(&w);
-    return rc;
+    return mg_workdir_list("m2mguard signer list", list_usage, argc, argv, list_rows);
 }
 
 static int signer_revoke(int argc, char **argv)

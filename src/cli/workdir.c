@@ -535,3 +535,28 @@ int mg_prov_destroy(const char *path)
     }
     return MG_EXIT_OK;
 }
+
+int mg_workdir_list(const char *path, const char *usage, int argc, char **argv,
+                    mg_workdir_lister fn)
+{
+    const char *dir = NULL;
+    bool json = false;
+    int rc = mg_cli_list_args(path, usage, argc, argv, &dir, &json);
+    if (rc >= 0)
+        return rc;
+    mg_workdir w;
+    rc = mg_workdir_open(dir, &w);
+    if (rc != MG_EXIT_OK)
+        return rc;
+    if (json)
+        printf("[");
+    mg_err e = fn(w.store, json);
+    if (json)
+        printf("]\n");
+    if (e != MG_OK) {
+        fprintf(stderr, "%s: %s\n", path, mg_store_errmsg(w.store));
+        rc = mg_store_exit(e);
+    }
+    mg_workdir_close(&w);
+    return rc;
+}

@@ -70,6 +70,15 @@ const char *mg_conf_get(const mg_workdir *w, const char *key, const char *dflt);
  * refusals (taken, wrong state, counter) -> MG_EXIT_REJECT, else INTERNAL. */
 int mg_store_exit(mg_err e);
 
+/* Prints a list: each row with --json (items separated by commas, the
+ * brackets are mg_workdir_list's), else one tab-separated line. */
+typedef mg_err (*mg_workdir_lister)(mg_store *s, bool json);
+/* A list subcommand: `[--json] [--dir DIR]` (mg_cli_list_args), the working
+ * directory opened, fn's rows in "[...]\n" with --json, a store failure
+ * reported as "PATH: message". Returns the exit code. */
+int mg_workdir_list(const char *path, const char *usage, int argc, char **argv,
+                    mg_workdir_lister fn);
+
 /* Creates a new file (O_CREAT|O_EXCL|O_NOFOLLOW, mode exactly `mode`), writes
  * len octets, fsyncs. Refuses an existing file. On failure nothing is left. */
 int mg_file_create(const char *path, const void *data, size_t len, unsigned mode);
