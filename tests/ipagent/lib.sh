@@ -74,3 +74,43 @@ tls_pub() {
   mosquitto_pub -h 127.0.0.1 -p "$mport" --cafile "$tmp/pki/ca.crt" --cert "$tmp/pki/$1.crt" \
     --key "$tmp/pki/$1.key" -i "$1-pub" -q 1 -t "$2" -m "$3"
 }
+
+# ip_stack_setup LOG_TYPES...: the working directory of an IP test: a CA
+# (1-day certificates), the EST server's certificate, free ports $eport (EST)
+# and $mport (broker), $conf a broker configuration from `broker config` (tick
+# 200 ms, command timeout 5 s, the log types given into $tmp/mosquitto.log),
+# device meter-1 with its enrolment token in $tmp/meter-1.token, and an
+# application `reader` (telemetry-reader) with $tmp/reader.{key,crt}.
+# Sets chain, eport, mport, conf, token.
+ip_stack_setup() {
+  export M2MGUARD_HOME=$tmp/wd
+  "$bin" init "$M2MGUARD_HOME" > "$tmp/init.log"
+  "$bin" ca init --days 1 >> "$tmp/init.log" 2>&1
+  chain=$M2MGUARD_HOME/ca/chain.pem
+  "$bin" ca server est --ip 127.0.0.1 --key-out "$M2MGUARD_HOME/est-server.key" \
+    --out "$M2MGUARD_HOME/est-server.crt" >> "$tmp/init.log" 2>&1
+  eport=$(free_port)
+  mport=$(free_port)
+  echo "est_listen = 127.0.0.1:$eport" >> "$M2MGUARD_HOME/m2mguard.conf"
+  conf=$tmp/broker.conf
+  "$bin" broker config --port "$mport" --out "$conf" >> "$tmp/init.log" 2>&1
+  sed -i 's/^plugin_opt_poll_ms .*/plugin_opt_poll_ms 200/' "$conf"
+  if grep -q '^plugin_opt_cmd_timeout ' "$conf"; then
+    sed -i 's/^plugin_opt_cmd_timeout .*/plugin_opt_cmd_timeout 5/' "$conf"
+  else
+    sed -i 's/^\(plugin_opt_store .*\)$/\1\nplugin_opt_cmd_timeout 5/' "$conf"
+  fi
+  grep -q '^user ' "$conf" || printf 'user %s\n' "$(id -un)" >> "$conf"
+  printf 'log_dest file %s\n' "$tmp/mosquitto.log" >> "$conf"
+  local t
+  for t in "$@"; do printf 'log_type %s\n' "$t" >> "$conf"; done
+
+  "$bin" device add meter-1 --ip --enrol-token > "$tmp/add.out" 2>> "$tmp/init.log"
+  token=$(sed -n 's/^enrol-token: //p' "$tmp/add.out")
+  [ ${#token} -eq 32 ] || fail "no enrolment token printed"
+  (umask 077; printf '%s\n' "$token" > "$tmp/meter-1.token")
+  "$bin" app add reader --role telemetry-reader >> "$tmp/init.log" 2>&1
+  "$bin" ca issue --app reader --genkey --key-out "$tmp/reader.key" --out "$tmp/reader.crt" \
+    >> "$tmp/init.log" 2>&1
+  ok "working directory, CA, EST server certificate, device with a token, application"
+}

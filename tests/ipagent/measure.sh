@@ -5,34 +5,7 @@
 # telemetry throughput of one agent (connection included), every message
 # checked at an application's subscriber.
 source "$(dirname "$0")/lib.sh"
-export M2MGUARD_HOME=$tmp/wd
-"$bin" init "$M2MGUARD_HOME" > "$tmp/init.log"
-"$bin" ca init --days 1 >> "$tmp/init.log" 2>&1
-chain=$M2MGUARD_HOME/ca/chain.pem
-"$bin" ca server est --ip 127.0.0.1 --key-out "$M2MGUARD_HOME/est-server.key" \
-  --out "$M2MGUARD_HOME/est-server.crt" >> "$tmp/init.log" 2>&1
-eport=$(free_port)
-mport=$(free_port)
-echo "est_listen = 127.0.0.1:$eport" >> "$M2MGUARD_HOME/m2mguard.conf"
-conf=$tmp/broker.conf
-"$bin" broker config --port "$mport" --out "$conf" >> "$tmp/init.log" 2>&1
-sed -i 's/^plugin_opt_poll_ms .*/plugin_opt_poll_ms 200/' "$conf"
-if grep -q '^plugin_opt_cmd_timeout ' "$conf"; then
-  sed -i 's/^plugin_opt_cmd_timeout .*/plugin_opt_cmd_timeout 5/' "$conf"
-else
-  sed -i 's/^\(plugin_opt_store .*\)$/\1\nplugin_opt_cmd_timeout 5/' "$conf"
-fi
-grep -q '^user ' "$conf" || printf 'user %s\n' "$(id -un)" >> "$conf"
-printf "log_dest file %s\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n" "$tmp/mosquitto.log" >> "$conf"
-
-"$bin" device add meter-1 --ip --enrol-token > "$tmp/add.out" 2>> "$tmp/init.log"
-token=$(sed -n 's/^enrol-token: //p' "$tmp/add.out")
-[ ${#token} -eq 32 ] || fail "no enrolment token printed"
-(umask 077; printf '%s\n' "$token" > "$tmp/meter-1.token")
-"$bin" app add reader --role telemetry-reader >> "$tmp/init.log" 2>&1
-"$bin" ca issue --app reader --genkey --key-out "$tmp/reader.key" --out "$tmp/reader.crt" \
-  >> "$tmp/init.log" 2>&1
-ok "working directory, CA, EST server certificate, device with a token, application"
+ip_stack_setup error warning notice information
 "$bin" est run >> "$tmp/est.log" 2>&1 &
 pids+=("$!")
 wait_for 10 grep -q "listening on" "$tmp/est.log" || fail "EST server did not start"
