@@ -27,6 +27,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include "benchutil.h"
+
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -54,13 +56,6 @@ static const char *tmpdir = "/tmp";
 static char tmp[256], home[512];
 static pid_t est_pid;
 static long est_new_conn = -1;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void die(const char *what)
 {
@@ -132,15 +127,10 @@ static bool run(char *const argv[], char *out, size_t cap)
 
 static int free_port(void)
 {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t l = sizeof(a);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-        getsockname(s, (struct sockaddr *)&a, &l) != 0)
+    int p = bench_free_port();
+    if (p < 0)
         die("no free port");
-    close(s);
-    return ntohs(a.sin_port);
+    return p;
 }
 
 typedef struct dev {
@@ -182,12 +172,8 @@ static void make_csr(dev *d)
 
 static void add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 {
-    X509V3_CTX c;
-    X509V3_set_ctx(&c, issuer, x, NULL, NULL, 0);
-    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &c, nid, value);
-    if (!e || !X509_add_ext(x, e, -1))
+    if (!bench_add_ext(x, issuer, nid, value))
         die("cannot add an extension");
-    X509_EXTENSION_free(e);
 }
 
 static size_t anchor_one(const dev *d, X509 *ica, EVP_PKEY *ikey, bool verify)
@@ -239,13 +225,13 @@ static size_t anchor_one(const dev *d, X509 *ica, EVP_PKEY *ikey, bool verify)
 static double anchor_rate(const dev *ds, X509 *ica, EVP_PKEY *ikey, bool verify)
 {
     long done = 0;
-    double t0 = now();
+    double t0 = bench_now();
     do {
         for (long i = 0; i < ndev; i++)
             (void)anchor_one(&ds[i], ica, ikey, verify);
         done += ndev;
-    } while (now() - t0 < 1.0);
-    return (double)done / (now() - t0);
+    } while (bench_now() - t0 < 1.0);
+    return (double)done / (bench_now() - t0);
 }
 
 /* ---- EST over libcurl ------------------------------------------------------ */
@@ -292,7 +278,7 @@ static double est_rate(const dev *ds, int port, const char *cafile, long *fails)
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
     *fails = 0;
-    double t0 = now();
+    double t0 = bench_now();
     for (long i = 0; i < ndev; i++) {
         b.len = 0;
         b.over = false;
@@ -309,7 +295,7 @@ static double est_rate(const dev *ds, int port, const char *cafile, long *fails)
             (*fails)++;
         }
     }
-    double dt = now() - t0;
+    double dt = bench_now() - t0;
     /* CURLINFO_NUM_CONNECTS counts the last transfer only: 0 when it reused
      * the connection. */
     curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &est_new_conn);
@@ -419,7 +405,7 @@ int main(int argc, char **argv)
     dev *ds = calloc((size_t)ndev, sizeof(dev));
     if (!ds)
         die("out of memory");
-    double t = now();
+    double t = bench_now();
     for (long i = 0; i < ndev; i++) {
         char out[512];
         snprintf(ds[i].name, sizeof(ds[i].name), "bench-%04ld", i);
@@ -433,7 +419,7 @@ int main(int argc, char **argv)
         make_csr(&ds[i]);
     }
     printf("bench_est: %ld IP devices with enrolment tokens and P-256 CSRs in %.1f s; %s\n", ndev,
-           now() - t, tmp);
+           bench_now() - t, tmp);
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int port = free_port();

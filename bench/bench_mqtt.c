@@ -39,6 +39,8 @@
 #include <inttypes.h>
 #include <mosquitto.h>
 #include <netinet/in.h>
+#include "benchutil.h"
+
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -89,13 +91,6 @@ static char srvcert[512], srvkey[512];
 static char dbpath[512];
 static pid_t broker_pid;
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void die(const char *what)
 {
     fprintf(stderr, "bench_mqtt: %s\n", what);
@@ -144,15 +139,10 @@ static bool run(char *const argv[])
 
 static int free_port(void)
 {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t l = sizeof(a);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-        getsockname(s, (struct sockaddr *)&a, &l) != 0)
+    int p = bench_free_port();
+    if (p < 0)
         die("no free port");
-    close(s);
-    return ntohs(a.sin_port);
+    return p;
 }
 
 static bool port_open(int port)
@@ -194,12 +184,8 @@ static void write_cert(const char *path, X509 *x, bool append)
 #ifndef MG_BENCH_HAVE_CA
 static void add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 {
-    X509V3_CTX c;
-    X509V3_set_ctx(&c, issuer, x, NULL, NULL, 0);
-    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &c, nid, value);
-    if (!e || !X509_add_ext(x, e, -1))
+    if (!bench_add_ext(x, issuer, nid, value))
         die("cannot add an extension");
-    X509_EXTENSION_free(e);
 }
 
 /* Only for a build without the CA library: a throwaway CA of the bench. */
@@ -528,7 +514,7 @@ static void on_message(struct mosquitto *m, void *ctx, const struct mosquitto_me
     (void)msg;
     client *c = ctx;
     atomic_fetch_add(&c->received, 1);
-    c->last_rx = now();
+    c->last_rx = bench_now();
 }
 
 static struct mosquitto *new_client(long i, client *c)
@@ -573,8 +559,8 @@ static int step(struct mosquitto *m, int timeout_ms)
 /* Loops m until *flag != 0 or timeout; true if it became 1. */
 static bool loop_until(struct mosquitto *m, atomic_int *flag, double timeout)
 {
-    double end = now() + timeout;
-    while (atomic_load(flag) == 0 && now() < end) {
+    double end = bench_now() + timeout;
+    while (atomic_load(flag) == 0 && bench_now() < end) {
         int rc = step(m, 100);
         if (rc != MOSQ_ERR_SUCCESS && atomic_load(flag) == 0)
             return false;
@@ -600,8 +586,8 @@ static void *conn_worker(void *arg)
             break;
         mosquitto_disconnect(m);
         atomic_int *d = &c.disconnected;
-        double end = now() + 5;
-        while (!atomic_load(d) && now() < end)
+        double end = bench_now() + 5;
+        while (!atomic_load(d) && bench_now() < end)
             if (step(m, 100) != MOSQ_ERR_SUCCESS)
                 break;
         j->done++;
@@ -615,7 +601,7 @@ static double conn_rate(int port)
     pthread_t th[64];
     conn_job jobs[64];
     long p = opt.threads;
-    double t0 = now();
+    double t0 = bench_now();
     for (long i = 0; i < p; i++) {
         jobs[i] = (conn_job){.index = i, .count = opt.conns / p, .port = port};
         if (pthread_create(&th[i], NULL, conn_worker, &jobs[i]) != 0)
@@ -626,7 +612,7 @@ static double conn_rate(int port)
         pthread_join(th[i], NULL);
         done += jobs[i].done;
     }
-    double dt = now() - t0;
+    double dt = bench_now() - t0;
     if (done != (opt.conns / p) * p) {
         fprintf(stderr, "bench_mqtt: only %ld of %ld connections succeeded\n", done,
                 (opt.conns / p) * p);
@@ -660,7 +646,7 @@ static double throughput(int port, long *lost)
     if (!payload)
         die("out of memory");
     memset(payload, 'x', (size_t)opt.size);
-    double t0 = now();
+    double t0 = bench_now();
     for (long i = 0; i < opt.msgs; i++) {
         int rc = mosquitto_publish(p, NULL, topic, (int)opt.size, payload, 0, false);
         if (rc != MOSQ_ERR_SUCCESS)
@@ -668,18 +654,18 @@ static double throughput(int port, long *lost)
         if (i % 256 == 255 && step(p, 0) != MOSQ_ERR_SUCCESS)
             die("the publisher lost its connection");
     }
-    for (double end = now() + 30; mosquitto_want_write(p) && now() < end;)
+    for (double end = bench_now() + 30; mosquitto_want_write(p) && bench_now() < end;)
         if (step(p, 10) != MOSQ_ERR_SUCCESS)
             die("the publisher lost its connection");
     /* Wait for the last message, or 3 s without any. */
     long seen = -1;
-    double quiet = now();
+    double quiet = bench_now();
     while (atomic_load(&sub.received) < opt.msgs) {
         long got = atomic_load(&sub.received);
         if (got != seen) {
             seen = got;
-            quiet = now();
-        } else if (now() - quiet > 3) {
+            quiet = bench_now();
+        } else if (bench_now() - quiet > 3) {
             break;
         }
         usleep(2000);
@@ -834,10 +820,10 @@ int main(int argc, char **argv)
     }
     client_files(nclients - 1, "bench-reader");
     mosquitto_lib_init();
-    double t = now();
+    double t = bench_now();
     make_pki();
     printf("bench_mqtt: %ld client certificates (P-256) in %.1f s; directory %s\n", nclients,
-           now() - t, tmp);
+           bench_now() - t, tmp);
     printf("  mosquitto %s, %ld connections x %ld clients, %ld QoS 0 messages of %ld octets, "
            "%ld idle connections, %ld round(s)\n",
            "(Debian)", opt.conns, opt.threads, opt.msgs, opt.size, opt.idle, opt.rounds);
