@@ -58,9 +58,8 @@ wait_for 20 grep -q "est: listening" "$tmp/est.log" || fail "the EST server did 
 say "EST server (RFC 7030) https://127.0.0.1:$est_port" "listening (pid $est_pid)"
 
 "$bin" broker config --port "$mqtt_port" --out "$tmp/mosquitto.conf" >> "$tmp/ca.log" 2>&1
-# Started as root, mosquitto would switch to the user mosquitto, which cannot
-# read the 0700 working directory: it stays who we are.
-grep -q '^user ' "$tmp/mosquitto.conf" || echo "user $(id -un)" >> "$tmp/mosquitto.conf"
+# (broker config writes `user <us>`: started as root, mosquitto stays who we
+# are, since the user mosquitto cannot read the 0700 working directory)
 mosquitto -c "$tmp/mosquitto.conf" > "$tmp/mosquitto.log" 2>&1 &
 mqtt_pid=$!; pids+=("$mqtt_pid")
 wait_for 20 grep -q "mosquitto version .* running" "$tmp/mosquitto.log" || fail "mosquitto did not start"

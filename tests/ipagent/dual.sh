@@ -20,7 +20,6 @@ echo "est_listen = 127.0.0.1:$eport" >> "$M2MGUARD_HOME/m2mguard.conf"
 conf=$tmp/broker.conf
 "$bin" broker config --port "$mport" --out "$conf" >> "$tmp/init.log" 2>&1
 sed -i 's/^plugin_opt_poll_ms .*/plugin_opt_poll_ms 200/' "$conf"
-grep -q '^user ' "$conf" || printf 'user %s\n' "$(id -un)" >> "$conf"
 printf 'log_dest file %s\nlog_type all\n' "$tmp/mosquitto.log" >> "$conf"
 "$bin" device add dual-1 --msisdn +4915500000042 --ip --enrol-token > "$tmp/add.out" 2>> "$tmp/init.log"
 token=$(sed -n 's/^enrol-token: //p' "$tmp/add.out")

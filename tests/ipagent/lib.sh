@@ -100,7 +100,6 @@ ip_stack_setup() {
   else
     sed -i 's/^\(plugin_opt_store .*\)$/\1\nplugin_opt_cmd_timeout 5/' "$conf"
   fi
-  grep -q '^user ' "$conf" || printf 'user %s\n' "$(id -un)" >> "$conf"
   printf 'log_dest file %s\n' "$tmp/mosquitto.log" >> "$conf"
   local t
   for t in "$@"; do printf 'log_type %s\n' "$t" >> "$conf"; done

@@ -39,7 +39,6 @@ rules:
 YAML
 chmod 600 "$M2MGUARD_HOME/policy.yaml"
 "$bin" broker config --port "$mqtt_port" --out "$tmp/mosquitto.conf" >> "$tmp/ca.log" 2>&1
-grep -q '^user ' "$tmp/mosquitto.conf" || echo "user $(id -un)" >> "$tmp/mosquitto.conf"
 mosquitto -c "$tmp/mosquitto.conf" > "$tmp/mosquitto.log" 2>&1 &
 pids+=("$!")
 wait_for 20 grep -q "mosquitto version .* running" "$tmp/mosquitto.log" || fail "mosquitto did not start"
