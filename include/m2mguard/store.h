@@ -92,6 +92,8 @@ typedef struct mg_keyset {
     uint8_t kid[MG_KEY_MAX];
     size_t len;   /**< octets of each key */
     mg_key_state state;
+    int64_t created; /**< when this version was made (s; read only: set by the store;
+                          0 for versions older than schema 5, read as the device's creation) */
 } mg_keyset;
 
 void mg_keyset_wipe(mg_keyset *k);
@@ -448,17 +450,119 @@ MG_MUST_CHECK mg_err mg_store_signer_revoke(mg_store *s, const char *kid, int64_
 /* ---- security events -------------------------------------------------------- */
 typedef struct mg_event {
     int64_t id;
-    int64_t time;
+    int64_t time;               /**< first occurrence, s since the epoch */
     int64_t device_id;          /**< 0 when the device is not known */
-    char bearer[16];            /**< "sms", "smpp", "cli", "mqtt", "est", ... */
+    char bearer[16];            /**< "sms", "smpp", "cli", "mqtt", "est", "detect", ... */
     char source[MG_EVENT_SOURCE_MAX]; /**< source as received: MSISDN, IP address, MQTT client id */
     char kind[32];              /**< "auth_ok", "auth_fail", "replay", "unknown_sender", ... */
-    char reason[MG_REASON_MAX]; /**< human detail, never a secret */
+    char reason[MG_REASON_MAX]; /**< human detail, never a secret; of an aggregate: a sample */
+    /** Occurrences this row stands for (schema 5). 0 and 1 both mean one
+     *  (0 is written as 1). More than one: an aggregate of one source's
+     *  refusals of one kind in one window (time = first, last = last). */
+    int64_t count;
+    int64_t last;               /**< last occurrence, s (0 is written as time) */
+    /** The fact rests on verified cryptographic evidence: a valid checksum
+     *  or PoR under the device's key, a TLS client certificate the broker
+     *  verified, a valid signature. False when anybody could have caused it
+     *  (a sender number, an IP address, a claimed name): such an event must
+     *  never act on the device it names (docs/detect.md). */
+    bool authenticated;
 } mg_event;
 MG_MUST_CHECK mg_err mg_store_event_add(mg_store *s, mg_event *e);
 /** Events with id > after_id (and device/time filters when non-zero), oldest first. */
 MG_MUST_CHECK mg_err mg_store_events(mg_store *s, int64_t after_id, int64_t device_id, int64_t since,
                                      bool (*fn)(void *ctx, const mg_event *e), void *ctx);
+/** Retention: deletes the events whose (first) time is before `before`
+ *  (0: no age limit), then the oldest beyond the newest keep_rows rows
+ *  (0: no row limit). *deleted (may be NULL) gets the number removed. */
+MG_MUST_CHECK mg_err mg_store_events_prune(mg_store *s, int64_t before, int64_t keep_rows,
+                                           int64_t *deleted);
+/** Rows in the events table and the highest event id (0 and 0 when empty). */
+MG_MUST_CHECK mg_err mg_store_events_stats(mg_store *s, int64_t *rows, int64_t *max_id);
+/** For each device with an authenticated event: the time of its latest one
+ *  (last seen), in device id order. */
+MG_MUST_CHECK mg_err mg_store_last_seen(mg_store *s,
+                                        bool (*fn)(void *ctx, int64_t device_id, int64_t last),
+                                        void *ctx);
+
+/* ---- alerts (schema 5, the detector: src/detect, docs/detect.md) --------------- */
+typedef enum mg_alert_state {
+    MG_ALERT_OPEN = 0,
+    MG_ALERT_ACKED = 1,  /**< an operator has seen it */
+    MG_ALERT_CLOSED = 2, /**< resolved; never reopened (a new alert is raised instead) */
+} mg_alert_state;
+const char *mg_alert_state_name(mg_alert_state s);
+
+#define MG_ALERT_EVIDENCE_MAX 16 /**< event ids kept per alert (the first ones) */
+typedef struct mg_alert {
+    int64_t id;
+    char rule[32];           /**< the rule's name, e.g. "checksum_burst" */
+    char scope[8];           /**< "device", "source" or "fleet" */
+    int64_t device_id;       /**< scope "device": the device (0 otherwise) */
+    char source[MG_EVENT_SOURCE_MAX]; /**< scope "source": the address ("" otherwise) */
+    char severity[12];       /**< "low", "medium", "high", "critical" */
+    bool authenticated;      /**< the evidence is authenticated (mg_event.authenticated) */
+    int64_t first_evidence;  /**< time of the first event of the evidence, s */
+    int64_t detected_ms;     /**< wall clock when the rule fired, ms since the epoch */
+    int64_t evidence[MG_ALERT_EVIDENCE_MAX]; /**< event ids, oldest first */
+    size_t n_evidence;
+    int64_t evidence_count;  /**< occurrences behind the alert (sum of event counts) */
+    char summary[MG_REASON_MAX];  /**< what was seen, one line */
+    char response[MG_REASON_MAX]; /**< what was done ("quarantined; webhook sent", "none: ...") */
+    mg_alert_state state;
+    char note[MG_REASON_MAX]; /**< who acknowledged or closed it, and why */
+    int64_t updated;          /**< s; set by the store */
+} mg_alert;
+/** Records a new alert (state OPEN); sets a->id and a->updated. */
+MG_MUST_CHECK mg_err mg_store_alert_add(mg_store *s, mg_alert *a);
+/** Rewrites evidence, evidence_count, summary, response (and updated) of alert a->id.
+ *  MG_ERR_KEY if there is no such alert. */
+MG_MUST_CHECK mg_err mg_store_alert_update(mg_store *s, const mg_alert *a);
+MG_MUST_CHECK mg_err mg_store_alert_get(mg_store *s, int64_t id, mg_alert *a);
+/** The alert not closed of this rule and scope key (device_id, or source when
+ *  device_id is 0), newest: MG_ERR_KEY if none. */
+MG_MUST_CHECK mg_err mg_store_alert_find_open(mg_store *s, const char *rule, int64_t device_id,
+                                              const char *source, mg_alert *a);
+/** OPEN -> ACKED, OPEN or ACKED -> CLOSED, compare-and-set; note (may be
+ *  NULL) replaces the note. MG_ERR_KEY no such alert, MG_ERR_STATE not allowed
+ *  from its present state. */
+MG_MUST_CHECK mg_err mg_store_alert_set_state(mg_store *s, int64_t id, mg_alert_state to,
+                                              const char *note);
+/** Alerts with id > after_id, oldest first; open_only: not CLOSED. */
+MG_MUST_CHECK mg_err mg_store_alerts(mg_store *s, int64_t after_id, bool open_only,
+                                     bool (*fn)(void *ctx, const mg_alert *a), void *ctx);
+
+/* ---- blocked and throttled sources (schema 5) -----------------------------------
+ * A response of the detector or the operator against an address that sent
+ * unauthenticated traffic: the gateway (bearer "sms": an MSISDN) and the
+ * broker plugin (bearer "mqtt": an IP address) refuse (DROP) or rate-limit
+ * (THROTTLE) it before any cryptography or store work, until `until`.
+ * Every change moves registry_gen, so the daemons reload within a second. */
+typedef enum mg_block_mode {
+    MG_BLOCK_THROTTLE = 1, /**< at most the throttled rate (gateway: throttle_per_min) */
+    MG_BLOCK_DROP = 2,     /**< refused */
+} mg_block_mode;
+typedef struct mg_block {
+    char bearer[16];                  /**< "sms", "mqtt", "est" */
+    char source[MG_EVENT_SOURCE_MAX]; /**< the address as in mg_event.source */
+    mg_block_mode mode;
+    int64_t until;    /**< s; the block ends then */
+    int64_t created;  /**< s; set by the store */
+    int64_t alert_id; /**< the alert that caused it (0: the operator) */
+    char reason[MG_REASON_MAX];
+} mg_block;
+/** Inserts or replaces the block of (bearer, source). */
+MG_MUST_CHECK mg_err mg_store_block_set(mg_store *s, mg_block *b);
+/** Removes it: MG_ERR_KEY if there is none. */
+MG_MUST_CHECK mg_err mg_store_block_clear(mg_store *s, const char *bearer, const char *source);
+/** Blocks with until > now, of one bearer ("" or NULL: all), in (bearer, source) order. */
+MG_MUST_CHECK mg_err mg_store_blocks(mg_store *s, const char *bearer, int64_t now,
+                                     bool (*fn)(void *ctx, const mg_block *b), void *ctx);
+
+/* ---- small named integers (schema 5): e.g. the detector's cursor ------------- */
+/** MG_ERR_KEY if name was never set. Names: [a-z0-9_], 1..63 characters. */
+MG_MUST_CHECK mg_err mg_store_meta_int(mg_store *s, const char *name, int64_t *v);
+MG_MUST_CHECK mg_err mg_store_meta_set_int(mg_store *s, const char *name, int64_t v);
 
 #ifdef __cplusplus
 }

@@ -218,7 +218,54 @@ static const migration migrations[] = {
      " created INTEGER NOT NULL,"
      " revoked_at INTEGER NOT NULL DEFAULT 0);",
      NULL, NULL},
-    /* 5: append here */
+    /* 5: detect and respond (issue 11): events carry a count and a last
+     * occurrence (aggregated refusals) and whether they rest on
+     * authenticated evidence; key versions their creation time; alerts;
+     * blocked or throttled sources (every change moves registry_gen). */
+    {"ALTER TABLE events ADD COLUMN count INTEGER NOT NULL DEFAULT 1 CHECK (count >= 1);"
+     "ALTER TABLE events ADD COLUMN last INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE events ADD COLUMN auth INTEGER NOT NULL DEFAULT 0 CHECK (auth IN (0, 1));"
+     "UPDATE events SET last = time;"
+     "UPDATE events SET auth = 1 WHERE kind IN ('auth_ok', 'por_ok', 'por_fail');"
+     "CREATE INDEX events_seen ON events(device_id, time) WHERE auth = 1;"
+     "ALTER TABLE keys ADD COLUMN created INTEGER NOT NULL DEFAULT 0;"
+     "UPDATE keys SET created = coalesce((SELECT created FROM devices d"
+     " WHERE d.id = keys.device_id), 0);"
+     "CREATE TABLE alerts("
+     " id INTEGER PRIMARY KEY,"
+     " rule TEXT NOT NULL,"
+     " scope TEXT NOT NULL CHECK (scope IN ('device', 'source', 'fleet')),"
+     " device_id INTEGER NOT NULL DEFAULT 0,"
+     " source TEXT NOT NULL DEFAULT '',"
+     " severity TEXT NOT NULL,"
+     " auth INTEGER NOT NULL DEFAULT 0 CHECK (auth IN (0, 1)),"
+     " first_evidence INTEGER NOT NULL,"
+     " detected_ms INTEGER NOT NULL,"
+     " evidence TEXT NOT NULL DEFAULT '',"
+     " evidence_count INTEGER NOT NULL DEFAULT 0,"
+     " summary TEXT NOT NULL DEFAULT '',"
+     " response TEXT NOT NULL DEFAULT '',"
+     " state INTEGER NOT NULL DEFAULT 0 CHECK (state IN (0, 1, 2)),"
+     " note TEXT NOT NULL DEFAULT '',"
+     " updated INTEGER NOT NULL);"
+     "CREATE INDEX alerts_open ON alerts(rule, device_id, source) WHERE state <> 2;"
+     "CREATE TABLE blocks("
+     " bearer TEXT NOT NULL,"
+     " source TEXT NOT NULL,"
+     " mode INTEGER NOT NULL CHECK (mode IN (1, 2)),"
+     " until INTEGER NOT NULL,"
+     " created INTEGER NOT NULL,"
+     " alert_id INTEGER NOT NULL DEFAULT 0,"
+     " reason TEXT NOT NULL DEFAULT '',"
+     " PRIMARY KEY (bearer, source)) WITHOUT ROWID;"
+     "CREATE TRIGGER blocks_ins_gen AFTER INSERT ON blocks BEGIN"
+     " UPDATE meta SET value = value + 1 WHERE name = 'registry_gen'; END;"
+     "CREATE TRIGGER blocks_upd_gen AFTER UPDATE ON blocks BEGIN"
+     " UPDATE meta SET value = value + 1 WHERE name = 'registry_gen'; END;"
+     "CREATE TRIGGER blocks_del_gen AFTER DELETE ON blocks BEGIN"
+     " UPDATE meta SET value = value + 1 WHERE name = 'registry_gen'; END;",
+     NULL, NULL},
+    /* 6: append here */
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -228,7 +275,10 @@ static const migration migrations[] = {
 #define CMD_COLS "c.id, c.device_id, c.created, c.updated, c.state, c.cntr, c.text, c.detail," \
                  " c.smsc_id, coalesce(d.msisdn, ''), c.want, c.bearer, coalesce(d.name, '')"
 #define CMD_FROM " FROM commands c LEFT JOIN devices d ON d.id = c.device_id"
-#define EVT_COLS "id, time, device_id, bearer, source, kind, reason"
+#define EVT_COLS "id, time, device_id, bearer, source, kind, reason, count, last, auth"
+#define ALR_COLS "id, rule, scope, device_id, source, severity, auth, first_evidence, detected_ms," \
+                 " evidence, evidence_count, summary, response, state, note, updated"
+#define BLK_COLS "bearer, source, mode, until, created, alert_id, reason"
 #define CERT_COLS "id, device_id, app_id, serial, fp, subject, not_before, not_after, issued," \
                   " status, revoked_at, reason"
 #define APP_COLS "id, name, role, created"
@@ -255,6 +305,9 @@ enum {
     S_APP_ADD, S_APP_BY_NAME, S_APP_BY_ID, S_APP_LIST,
     S_TOK_SET, S_TOK_GET, S_TOK_USE,
     S_SIG_SET, S_SIG_GET, S_SEQ_NEXT, S_SGN_ADD, S_SGN_GET, S_SGN_LIST, S_SGN_REVOKE,
+    S_EVT_PRUNE_AGE, S_EVT_PRUNE_ROWS, S_EVT_STATS, S_LAST_SEEN,
+    S_ALR_ADD, S_ALR_UPDATE, S_ALR_GET, S_ALR_OPEN, S_ALR_STATE, S_ALR_SET_STATE, S_ALR_LIST,
+    S_BLK_SET, S_BLK_CLEAR, S_BLK_LIST, S_META_SET,
     S_COUNT
 };
 
@@ -280,15 +333,16 @@ static const char *const sql[S_COUNT] = {
     [S_DEV_DELETE] = "DELETE FROM devices WHERE id = ?1",
     [S_DEV_KEYVER] = "UPDATE devices SET key_version = ?2 WHERE id = ?1",
     [S_KEY_STATE] = "SELECT state FROM keys WHERE device_id = ?1 AND version = ?2",
-    [S_KEY_PUT] = "INSERT OR REPLACE INTO keys(device_id, version, alg, len, state, wrapped)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_KEY_PUT] = "INSERT OR REPLACE INTO keys(device_id, version, alg, len, state, wrapped, created)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, CASE WHEN ?5 = 0 THEN ?7 ELSE coalesce((SELECT"
+                  " created FROM keys WHERE device_id = ?1 AND version = ?2), ?7) END)",
     [S_KEY_RETIRE_OTHERS] = "UPDATE keys SET state = 2 WHERE device_id = ?1 AND state = 1"
                             " AND version <> ?2",
     [S_KEY_SET_ACTIVE] = "UPDATE keys SET state = 1 WHERE device_id = ?1 AND version = ?2",
-    [S_KEY_GET] = "SELECT version, alg, len, state, wrapped FROM keys"
+    [S_KEY_GET] = "SELECT version, alg, len, state, wrapped, created FROM keys"
                   " WHERE device_id = ?1 AND (version = ?2 OR (?2 = 0 AND state = 1))",
     /* One row per ACTIVE/PENDING version; one row of NULLs if the device has none. */
-    [S_KEY_LIST] = "SELECT k.version, k.alg, k.len, k.state, k.wrapped FROM devices d"
+    [S_KEY_LIST] = "SELECT k.version, k.alg, k.len, k.state, k.wrapped, k.created FROM devices d"
                    " LEFT JOIN keys k ON k.device_id = d.id AND k.state IN (0, 1)"
                    " WHERE d.id = ?1 ORDER BY k.version",
     [S_KEY_WIPE] = "UPDATE keys SET wrapped = zeroblob(length(wrapped)) WHERE device_id = ?1",
@@ -323,8 +377,32 @@ static const char *const sql[S_COUNT] = {
     [S_CMD_SMSC_SET] = "UPDATE commands SET smsc_id = ?2 WHERE id = ?1",
     [S_CMD_BY_SMSC] = "SELECT " CMD_COLS CMD_FROM " WHERE c.smsc_id = ?1"
                       " ORDER BY c.id DESC LIMIT 1",
-    [S_EVT_ADD] = "INSERT INTO events(time, device_id, bearer, source, kind, reason)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_EVT_ADD] = "INSERT INTO events(time, device_id, bearer, source, kind, reason, count, last,"
+                  " auth) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [S_EVT_PRUNE_AGE] = "DELETE FROM events WHERE time < ?1",
+    [S_EVT_PRUNE_ROWS] = "DELETE FROM events WHERE id <= (SELECT max(id) FROM events) - ?1",
+    [S_EVT_STATS] = "SELECT count(*), coalesce(max(id), 0) FROM events",
+    [S_LAST_SEEN] = "SELECT device_id, max(time) FROM events WHERE auth = 1 AND device_id > 0"
+                    " GROUP BY device_id ORDER BY device_id",
+    [S_ALR_ADD] = "INSERT INTO alerts(rule, scope, device_id, source, severity, auth, first_evidence,"
+                  " detected_ms, evidence, evidence_count, summary, response, state, note, updated)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 0, '', ?13)",
+    [S_ALR_UPDATE] = "UPDATE alerts SET evidence = ?2, evidence_count = ?3, summary = ?4,"
+                     " response = ?5, updated = ?6 WHERE id = ?1",
+    [S_ALR_GET] = "SELECT " ALR_COLS " FROM alerts WHERE id = ?1",
+    [S_ALR_OPEN] = "SELECT " ALR_COLS " FROM alerts WHERE rule = ?1 AND device_id = ?2"
+                   " AND source = ?3 AND state <> 2 ORDER BY id DESC LIMIT 1",
+    [S_ALR_STATE] = "SELECT state FROM alerts WHERE id = ?1",
+    [S_ALR_SET_STATE] = "UPDATE alerts SET state = ?2, note = coalesce(?3, note), updated = ?4"
+                        " WHERE id = ?1 AND state = ?5",
+    [S_ALR_LIST] = "SELECT " ALR_COLS " FROM alerts WHERE id > ?1 AND (?2 = 0 OR state <> 2)"
+                   " ORDER BY id",
+    [S_BLK_SET] = "INSERT OR REPLACE INTO blocks(" BLK_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [S_BLK_CLEAR] = "DELETE FROM blocks WHERE bearer = ?1 AND source = ?2",
+    [S_BLK_LIST] = "SELECT " BLK_COLS " FROM blocks WHERE (?1 = '' OR bearer = ?1) AND until > ?2"
+                   " ORDER BY bearer, source",
+    [S_META_SET] = "INSERT INTO meta(name, value) VALUES (?1, ?2)"
+                   " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
     [S_EVT_ALL] = "SELECT " EVT_COLS " FROM events WHERE id > ?1 AND time >= ?2 ORDER BY id",
     [S_EVT_DEV] = "SELECT " EVT_COLS " FROM events WHERE device_id = ?3 AND id > ?1"
                   " AND time >= ?2 ORDER BY id",
@@ -549,6 +627,58 @@ static void row_event(sqlite3_stmt *st, mg_event *e)
     col_text(st, 4, e->source, sizeof(e->source));
     col_text(st, 5, e->kind, sizeof(e->kind));
     col_text(st, 6, e->reason, sizeof(e->reason));
+    e->count = sqlite3_column_int64(st, 7);
+    e->last = sqlite3_column_int64(st, 8);
+    e->authenticated = sqlite3_column_int(st, 9) != 0;
+}
+
+/* "12,13,20" into ids (at most MG_ALERT_EVIDENCE_MAX). */
+static void evidence_parse(const char *t, mg_alert *a)
+{
+    a->n_evidence = 0;
+    while (t != NULL && *t != '\0' && a->n_evidence < MG_ALERT_EVIDENCE_MAX) {
+        char *end = NULL;
+        long long v = strtoll(t, &end, 10);
+        if (end == t)
+            break;
+        a->evidence[a->n_evidence++] = (int64_t)v;
+        t = *end == ',' ? end + 1 : end;
+    }
+}
+
+static void row_alert(sqlite3_stmt *st, mg_alert *a)
+{
+    char ev[MG_ALERT_EVIDENCE_MAX * 21];
+    memset(a, 0, sizeof(*a));
+    a->id = sqlite3_column_int64(st, 0);
+    col_text(st, 1, a->rule, sizeof(a->rule));
+    col_text(st, 2, a->scope, sizeof(a->scope));
+    a->device_id = sqlite3_column_int64(st, 3);
+    col_text(st, 4, a->source, sizeof(a->source));
+    col_text(st, 5, a->severity, sizeof(a->severity));
+    a->authenticated = sqlite3_column_int(st, 6) != 0;
+    a->first_evidence = sqlite3_column_int64(st, 7);
+    a->detected_ms = sqlite3_column_int64(st, 8);
+    col_text(st, 9, ev, sizeof(ev));
+    evidence_parse(ev, a);
+    a->evidence_count = sqlite3_column_int64(st, 10);
+    col_text(st, 11, a->summary, sizeof(a->summary));
+    col_text(st, 12, a->response, sizeof(a->response));
+    a->state = (mg_alert_state)sqlite3_column_int(st, 13);
+    col_text(st, 14, a->note, sizeof(a->note));
+    a->updated = sqlite3_column_int64(st, 15);
+}
+
+static void row_block(sqlite3_stmt *st, mg_block *b)
+{
+    memset(b, 0, sizeof(*b));
+    col_text(st, 0, b->bearer, sizeof(b->bearer));
+    col_text(st, 1, b->source, sizeof(b->source));
+    b->mode = (mg_block_mode)sqlite3_column_int(st, 2);
+    b->until = sqlite3_column_int64(st, 3);
+    b->created = sqlite3_column_int64(st, 4);
+    b->alert_id = sqlite3_column_int64(st, 5);
+    col_text(st, 6, b->reason, sizeof(b->reason));
 }
 
 static bool row_inbox(sqlite3_stmt *st, mg_inbox_msg *m)
@@ -578,6 +708,29 @@ typedef struct evt_visit { bool (*fn)(void *, const mg_event *); void *ctx; mg_e
 typedef struct msg_visit { bool (*fn)(void *, const mg_inbox_msg *); void *ctx; mg_inbox_msg row; } msg_visit;
 typedef struct cert_visit { bool (*fn)(void *, const mg_cert *); void *ctx; mg_cert row; } cert_visit;
 typedef struct app_visit { bool (*fn)(void *, const mg_app *); void *ctx; mg_app row; } app_visit;
+typedef struct alr_visit { bool (*fn)(void *, const mg_alert *); void *ctx; mg_alert row; } alr_visit;
+typedef struct blk_visit { bool (*fn)(void *, const mg_block *); void *ctx; mg_block row; } blk_visit;
+typedef struct seen_visit { bool (*fn)(void *, int64_t, int64_t); void *ctx; } seen_visit;
+
+static int visit_alert(sqlite3_stmt *st, void *arg)
+{
+    alr_visit *v = arg;
+    row_alert(st, &v->row);
+    return v->fn(v->ctx, &v->row) ? 1 : 0;
+}
+
+static int visit_block(sqlite3_stmt *st, void *arg)
+{
+    blk_visit *v = arg;
+    row_block(st, &v->row);
+    return v->fn(v->ctx, &v->row) ? 1 : 0;
+}
+
+static int visit_seen(sqlite3_stmt *st, void *arg)
+{
+    seen_visit *v = arg;
+    return v->fn(v->ctx, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1)) ? 1 : 0;
+}
 
 static int visit_cert(sqlite3_stmt *st, void *arg)
 {
@@ -961,8 +1114,8 @@ static mg_err sq_keys_put(mg_store *s, int64_t id, const mg_keyset *k)
     if (e == MG_OK && k->state == MG_KEY_ACTIVE)
         e = run(q, S_KEY_RETIRE_OTHERS, "retire key version");
     if (e == MG_OK)
-        e = bind(q, q->st[S_KEY_PUT], "iiiiib", id, (int64_t)k->version, (int64_t)k->alg,
-                 (int64_t)k->len, (int64_t)k->state, (const void *)wrapped, nw);
+        e = bind(q, q->st[S_KEY_PUT], "iiiiibi", id, (int64_t)k->version, (int64_t)k->alg,
+                 (int64_t)k->len, (int64_t)k->state, (const void *)wrapped, nw, now());
     if (e == MG_OK)
         e = run(q, S_KEY_PUT, "store keys");
     if (e == MG_OK && k->state == MG_KEY_ACTIVE)
@@ -996,6 +1149,7 @@ static mg_err row_keys(sq_store *q, sqlite3_stmt *st, int64_t id, mg_keyset *k)
                              " under another master key, or copied from another row",
                              (long long)id, v);
     }
+    k->created = sqlite3_column_int64(st, 5);
     return MG_OK;
 }
 
@@ -1337,8 +1491,12 @@ static mg_err sq_event_add(mg_store *s, mg_event *e)
     sq_store *q = Q(s);
     if (e->time == 0)
         e->time = now();
-    mg_err r = bind(q, q->st[S_EVT_ADD], "iitttt", e->time, e->device_id, e->bearer, e->source,
-                    e->kind, e->reason);
+    if (e->count < 1)
+        e->count = 1;
+    if (e->last < e->time)
+        e->last = e->time;
+    mg_err r = bind(q, q->st[S_EVT_ADD], "iittttiii", e->time, e->device_id, e->bearer, e->source,
+                    e->kind, e->reason, e->count, e->last, (int64_t)(e->authenticated ? 1 : 0));
     if (r == MG_OK)
         r = run(q, S_EVT_ADD, "add event");
     if (r == MG_OK)
@@ -1357,6 +1515,224 @@ static mg_err sq_events(mg_store *s, int64_t after_id, int64_t device_id, int64_
     if (e == MG_OK)
         e = each_row(q, sid, visit_event, &v, "read events");
     return e;
+}
+
+static mg_err sq_events_prune(mg_store *s, int64_t before, int64_t keep_rows, int64_t *deleted)
+{
+    sq_store *q = Q(s);
+    int64_t n = 0;
+    mg_err e = op_begin(q);
+    if (e != MG_OK)
+        return e;
+    if (before > 0) {
+        e = bind(q, q->st[S_EVT_PRUNE_AGE], "i", before);
+        if (e == MG_OK)
+            e = run(q, S_EVT_PRUNE_AGE, "prune events by age");
+        if (e == MG_OK)
+            n += sqlite3_changes64(q->db);
+    }
+    if (e == MG_OK && keep_rows > 0) {
+        /* ids are dense enough: events are never deleted out of order
+         * except by this function, which deletes a prefix */
+        e = bind(q, q->st[S_EVT_PRUNE_ROWS], "i", keep_rows);
+        if (e == MG_OK)
+            e = run(q, S_EVT_PRUNE_ROWS, "prune events by count");
+        if (e == MG_OK)
+            n += sqlite3_changes64(q->db);
+    }
+    e = op_end(q, e);
+    if (deleted != NULL)
+        *deleted = e == MG_OK ? n : 0;
+    return e;
+}
+
+static mg_err sq_events_stats(mg_store *s, int64_t *rows, int64_t *max_id)
+{
+    sq_store *q = Q(s);
+    mg_err e = one_row(q, S_EVT_STATS, "count events");
+    if (e == MG_OK) {
+        *rows = sqlite3_column_int64(q->st[S_EVT_STATS], 0);
+        *max_id = sqlite3_column_int64(q->st[S_EVT_STATS], 1);
+        done_with(q->st[S_EVT_STATS]);
+    }
+    return e;
+}
+
+static mg_err sq_last_seen(mg_store *s, bool (*fn)(void *, int64_t, int64_t), void *ctx)
+{
+    seen_visit v = {.fn = fn, .ctx = ctx};
+    return each_row(Q(s), S_LAST_SEEN, visit_seen, &v, "read last seen");
+}
+
+/* ---- alerts and blocks ---------------------------------------------------------------- */
+
+static void evidence_text(const mg_alert *a, char *buf, size_t cap)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < a->n_evidence && i < MG_ALERT_EVIDENCE_MAX; i++) {
+        int w = snprintf(buf + off, cap - off, "%s%lld", i ? "," : "", (long long)a->evidence[i]);
+        if (w < 0 || (size_t)w >= cap - off)
+            break;
+        off += (size_t)w;
+    }
+}
+
+static mg_err sq_alert_add(mg_store *s, mg_alert *a)
+{
+    sq_store *q = Q(s);
+    char ev[MG_ALERT_EVIDENCE_MAX * 21];
+    evidence_text(a, ev, sizeof(ev));
+    a->updated = now();
+    a->state = MG_ALERT_OPEN;
+    a->note[0] = '\0';
+    mg_err e = bind(q, q->st[S_ALR_ADD], "ttittiiititti", a->rule, a->scope, a->device_id, a->source,
+                    a->severity, (int64_t)(a->authenticated ? 1 : 0), a->first_evidence,
+                    a->detected_ms, ev, a->evidence_count, a->summary, a->response, a->updated);
+    if (e == MG_OK)
+        e = run(q, S_ALR_ADD, "add alert");
+    if (e == MG_OK)
+        a->id = sqlite3_last_insert_rowid(q->db);
+    return e;
+}
+
+static mg_err sq_alert_update(mg_store *s, const mg_alert *a)
+{
+    sq_store *q = Q(s);
+    char ev[MG_ALERT_EVIDENCE_MAX * 21];
+    evidence_text(a, ev, sizeof(ev));
+    mg_err e = bind(q, q->st[S_ALR_UPDATE], "ititti", a->id, ev, a->evidence_count, a->summary,
+                    a->response, now());
+    if (e == MG_OK)
+        e = run(q, S_ALR_UPDATE, "update alert");
+    if (e == MG_OK && sqlite3_changes(q->db) != 1)
+        return mg_store_fail(s, MG_ERR_KEY, "no alert with id %lld", (long long)a->id);
+    return e;
+}
+
+static mg_err alert_row(sq_store *q, int sid, mg_alert *a, const char *what)
+{
+    mg_err e = one_row(q, sid, what);
+    if (e == MG_OK) {
+        row_alert(q->st[sid], a);
+        done_with(q->st[sid]);
+    }
+    return e;
+}
+
+static mg_err sq_alert_get(mg_store *s, int64_t id, mg_alert *a)
+{
+    sq_store *q = Q(s);
+    mg_err e = bind(q, q->st[S_ALR_GET], "i", id);
+    if (e == MG_OK)
+        e = alert_row(q, S_ALR_GET, a, "read alert");
+    if (e == MG_ERR_KEY)
+        return mg_store_fail(s, e, "no alert with id %lld", (long long)id);
+    return e;
+}
+
+static mg_err sq_alert_find_open(mg_store *s, const char *rule, int64_t device_id, const char *source,
+                                 mg_alert *a)
+{
+    sq_store *q = Q(s);
+    mg_err e = bind(q, q->st[S_ALR_OPEN], "tit", rule, device_id, device_id != 0 ? "" : source);
+    if (e == MG_OK)
+        e = alert_row(q, S_ALR_OPEN, a, "find open alert");
+    return e;
+}
+
+static mg_err sq_alert_set_state(mg_store *s, int64_t id, mg_alert_state to, const char *note)
+{
+    sq_store *q = Q(s);
+    mg_err e = op_begin(q);
+    if (e != MG_OK)
+        return e;
+    e = bind(q, q->st[S_ALR_STATE], "i", id);
+    if (e == MG_OK)
+        e = one_row(q, S_ALR_STATE, "alert state");
+    int from = 0;
+    if (e == MG_ERR_KEY)
+        e = mg_store_fail(s, e, "no alert with id %lld", (long long)id);
+    else if (e == MG_OK) {
+        from = sqlite3_column_int(q->st[S_ALR_STATE], 0);
+        done_with(q->st[S_ALR_STATE]);
+        bool ok = (to == MG_ALERT_ACKED && from == MG_ALERT_OPEN) ||
+                  (to == MG_ALERT_CLOSED && from != MG_ALERT_CLOSED);
+        if (!ok)
+            e = mg_store_fail(s, MG_ERR_STATE, "alert %lld is %s: cannot become %s", (long long)id,
+                              mg_alert_state_name((mg_alert_state)from), mg_alert_state_name(to));
+    }
+    if (e == MG_OK)
+        e = bind(q, q->st[S_ALR_SET_STATE], "iitii", id, (int64_t)to, note, now(), (int64_t)from);
+    if (e == MG_OK)
+        e = run(q, S_ALR_SET_STATE, "set alert state");
+    if (e == MG_OK && sqlite3_changes(q->db) != 1)
+        e = mg_store_fail(s, MG_ERR_STATE, "alert %lld changed meanwhile", (long long)id);
+    return op_end(q, e);
+}
+
+static mg_err sq_alerts(mg_store *s, int64_t after_id, bool open_only,
+                        bool (*fn)(void *, const mg_alert *), void *ctx)
+{
+    sq_store *q = Q(s);
+    alr_visit v = {.fn = fn, .ctx = ctx};
+    mg_err e = bind(q, q->st[S_ALR_LIST], "ii", after_id, (int64_t)(open_only ? 1 : 0));
+    if (e == MG_OK)
+        e = each_row(q, S_ALR_LIST, visit_alert, &v, "read alerts");
+    return e;
+}
+
+static mg_err sq_block_set(mg_store *s, mg_block *b)
+{
+    sq_store *q = Q(s);
+    b->created = now();
+    mg_err e = bind(q, q->st[S_BLK_SET], "ttiiiit", b->bearer, b->source, (int64_t)b->mode, b->until,
+                    b->created, b->alert_id, b->reason);
+    return e == MG_OK ? run(q, S_BLK_SET, "set block") : e;
+}
+
+static mg_err sq_block_clear(mg_store *s, const char *bearer, const char *source)
+{
+    sq_store *q = Q(s);
+    mg_err e = bind(q, q->st[S_BLK_CLEAR], "tt", bearer, source);
+    if (e == MG_OK)
+        e = run(q, S_BLK_CLEAR, "clear block");
+    if (e == MG_OK && sqlite3_changes(q->db) == 0)
+        return mg_store_fail(s, MG_ERR_KEY, "no block of %s source %s", bearer, source);
+    return e;
+}
+
+static mg_err sq_blocks(mg_store *s, const char *bearer, int64_t when,
+                        bool (*fn)(void *, const mg_block *), void *ctx)
+{
+    sq_store *q = Q(s);
+    blk_visit v = {.fn = fn, .ctx = ctx};
+    mg_err e = bind(q, q->st[S_BLK_LIST], "ti", bearer != NULL ? bearer : "", when);
+    if (e == MG_OK)
+        e = each_row(q, S_BLK_LIST, visit_block, &v, "read blocks");
+    return e;
+}
+
+static mg_err sq_meta_int(mg_store *s, const char *name, int64_t *v)
+{
+    sq_store *q = Q(s);
+    mg_err e = bind(q, q->st[S_META_GET], "t", name);
+    if (e == MG_OK)
+        e = one_row(q, S_META_GET, "read meta");
+    if (e == MG_ERR_KEY)
+        return mg_store_fail(s, e, "%s is not set", name);
+    if (e == MG_OK) {
+        *v = sqlite3_column_int64(q->st[S_META_GET], 0);
+        done_with(q->st[S_META_GET]);
+    }
+    return e;
+}
+
+static mg_err sq_meta_set_int(mg_store *s, const char *name, int64_t v)
+{
+    sq_store *q = Q(s);
+    mg_err e = bind(q, q->st[S_META_SET], "ti", name, v);
+    return e == MG_OK ? run(q, S_META_SET, "set meta") : e;
 }
 
 /* ---- commands on two bearers, MQTT sessions, registry generation ---------------------- */
@@ -1823,6 +2199,20 @@ static const mg_store_ops sqlite_ops = {
     .busy_timeout = sq_busy_timeout,
     .event_add = sq_event_add,
     .events = sq_events,
+    .events_prune = sq_events_prune,
+    .events_stats = sq_events_stats,
+    .last_seen = sq_last_seen,
+    .alert_add = sq_alert_add,
+    .alert_update = sq_alert_update,
+    .alert_get = sq_alert_get,
+    .alert_find_open = sq_alert_find_open,
+    .alert_set_state = sq_alert_set_state,
+    .alerts = sq_alerts,
+    .block_set = sq_block_set,
+    .block_clear = sq_block_clear,
+    .blocks = sq_blocks,
+    .meta_int = sq_meta_int,
+    .meta_set_int = sq_meta_set_int,
     .cmd_queued_mqtt = sq_cmd_queued_mqtt,
     .cmd_claim = sq_cmd_claim,
     .session_set = sq_session_set,

@@ -591,6 +591,177 @@ mg_err mg_store_events(mg_store *s, int64_t after_id, int64_t device_id, int64_t
     return s->ops->events(s, after_id, device_id, since, fn, ctx);
 }
 
+mg_err mg_store_events_prune(mg_store *s, int64_t before, int64_t keep_rows, int64_t *deleted)
+{
+    NEED_HANDLE(s);
+    NEED(s, before >= 0 && keep_rows >= 0, "events_prune: negative limit");
+    if (deleted != NULL)
+        *deleted = 0;
+    if (before == 0 && keep_rows == 0)
+        return MG_OK;
+    return s->ops->events_prune(s, before, keep_rows, deleted);
+}
+
+mg_err mg_store_events_stats(mg_store *s, int64_t *rows, int64_t *max_id)
+{
+    NEED_HANDLE(s);
+    NEED(s, rows != NULL && max_id != NULL, "events_stats: NULL argument");
+    return s->ops->events_stats(s, rows, max_id);
+}
+
+mg_err mg_store_last_seen(mg_store *s, bool (*fn)(void *ctx, int64_t device_id, int64_t last),
+                          void *ctx)
+{
+    NEED_HANDLE(s);
+    NEED(s, fn != NULL, "last_seen: NULL callback");
+    return s->ops->last_seen(s, fn, ctx);
+}
+
+/* ---- alerts and blocks ---------------------------------------------------------- */
+
+const char *mg_alert_state_name(mg_alert_state st)
+{
+    switch (st) {
+    case MG_ALERT_OPEN: return "open";
+    case MG_ALERT_ACKED: return "acknowledged";
+    case MG_ALERT_CLOSED: return "closed";
+    }
+    return "?";
+}
+
+static bool terminated(const char *p, size_t cap)
+{
+    return memchr(p, 0, cap) != NULL;
+}
+
+static bool severity_valid(const char *sv)
+{
+    return strcmp(sv, "low") == 0 || strcmp(sv, "medium") == 0 || strcmp(sv, "high") == 0 ||
+           strcmp(sv, "critical") == 0;
+}
+
+static mg_err alert_check(mg_store *s, const mg_alert *a)
+{
+    NEED(s, terminated(a->rule, sizeof(a->rule)) && terminated(a->scope, sizeof(a->scope)) &&
+                terminated(a->source, sizeof(a->source)) &&
+                terminated(a->severity, sizeof(a->severity)) &&
+                terminated(a->summary, sizeof(a->summary)) &&
+                terminated(a->response, sizeof(a->response)),
+         "alert field not terminated");
+    NEED(s, a->rule[0] != '\0', "alert rule is empty");
+    NEED(s, strcmp(a->scope, "device") == 0 || strcmp(a->scope, "source") == 0 ||
+                strcmp(a->scope, "fleet") == 0,
+         "alert scope '%s' is not device, source or fleet", a->scope);
+    NEED(s, severity_valid(a->severity), "alert severity '%s' is not low, medium, high or critical",
+         a->severity);
+    NEED(s, a->device_id >= 0 && a->n_evidence <= MG_ALERT_EVIDENCE_MAX && a->evidence_count >= 0,
+         "alert counts out of range");
+    return MG_OK;
+}
+
+mg_err mg_store_alert_add(mg_store *s, mg_alert *a)
+{
+    NEED_HANDLE(s);
+    NEED(s, a != NULL, "alert_add: NULL alert");
+    mg_err e = alert_check(s, a);
+    return e != MG_OK ? e : s->ops->alert_add(s, a);
+}
+
+mg_err mg_store_alert_update(mg_store *s, const mg_alert *a)
+{
+    NEED_HANDLE(s);
+    NEED(s, a != NULL && a->id > 0, "alert_update: no alert");
+    mg_err e = alert_check(s, a);
+    return e != MG_OK ? e : s->ops->alert_update(s, a);
+}
+
+mg_err mg_store_alert_get(mg_store *s, int64_t id, mg_alert *a)
+{
+    NEED_HANDLE(s);
+    NEED(s, a != NULL, "alert_get: NULL argument");
+    return s->ops->alert_get(s, id, a);
+}
+
+mg_err mg_store_alert_find_open(mg_store *s, const char *rule, int64_t device_id,
+                                const char *source, mg_alert *a)
+{
+    NEED_HANDLE(s);
+    NEED(s, rule != NULL && a != NULL, "alert_find_open: NULL argument");
+    return s->ops->alert_find_open(s, rule, device_id, source != NULL ? source : "", a);
+}
+
+mg_err mg_store_alert_set_state(mg_store *s, int64_t id, mg_alert_state to, const char *note)
+{
+    NEED_HANDLE(s);
+    NEED(s, to == MG_ALERT_ACKED || to == MG_ALERT_CLOSED, "an alert can only be acknowledged or closed");
+    NEED(s, note == NULL || strlen(note) < MG_REASON_MAX, "alert note is too long");
+    return s->ops->alert_set_state(s, id, to, note);
+}
+
+mg_err mg_store_alerts(mg_store *s, int64_t after_id, bool open_only,
+                       bool (*fn)(void *ctx, const mg_alert *a), void *ctx)
+{
+    NEED_HANDLE(s);
+    NEED(s, fn != NULL, "alerts: NULL callback");
+    return s->ops->alerts(s, after_id, open_only, fn, ctx);
+}
+
+mg_err mg_store_block_set(mg_store *s, mg_block *b)
+{
+    NEED_HANDLE(s);
+    NEED(s, b != NULL, "block_set: NULL block");
+    NEED(s, terminated(b->bearer, sizeof(b->bearer)) && terminated(b->source, sizeof(b->source)) &&
+                terminated(b->reason, sizeof(b->reason)),
+         "block field not terminated");
+    NEED(s, b->bearer[0] != '\0' && b->source[0] != '\0', "a block needs a bearer and a source");
+    NEED(s, b->mode == MG_BLOCK_THROTTLE || b->mode == MG_BLOCK_DROP, "bad block mode %d", (int)b->mode);
+    NEED(s, b->until > 0 && b->alert_id >= 0, "block end or alert out of range");
+    return s->ops->block_set(s, b);
+}
+
+mg_err mg_store_block_clear(mg_store *s, const char *bearer, const char *source)
+{
+    NEED_HANDLE(s);
+    NEED(s, bearer != NULL && source != NULL, "block_clear: NULL argument");
+    return s->ops->block_clear(s, bearer, source);
+}
+
+mg_err mg_store_blocks(mg_store *s, const char *bearer, int64_t now,
+                       bool (*fn)(void *ctx, const mg_block *b), void *ctx)
+{
+    NEED_HANDLE(s);
+    NEED(s, fn != NULL, "blocks: NULL callback");
+    return s->ops->blocks(s, bearer, now, fn, ctx);
+}
+
+static bool meta_name_valid(const char *name)
+{
+    size_t n = name != NULL ? strlen(name) : 0;
+    if (n == 0 || n > 63)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+              name[i] == '_'))
+            return false;
+    return true;
+}
+
+mg_err mg_store_meta_int(mg_store *s, const char *name, int64_t *v)
+{
+    NEED_HANDLE(s);
+    NEED(s, meta_name_valid(name) && v != NULL, "meta_int: bad name or NULL argument");
+    return s->ops->meta_int(s, name, v);
+}
+
+mg_err mg_store_meta_set_int(mg_store *s, const char *name, int64_t v)
+{
+    NEED_HANDLE(s);
+    NEED(s, meta_name_valid(name), "meta_set_int: bad name");
+    NEED(s, strcmp(name, "registry_gen") != 0 && strncmp(name, "master", 6) != 0,
+         "meta_set_int: %s is the store's own", name);
+    return s->ops->meta_set_int(s, name, v);
+}
+
 /* ---- provisioning and rotation (one transaction each, any engine) ------------- */
 
 const char *mg_store_alg_label(mg_alg alg, size_t len)

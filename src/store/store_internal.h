@@ -116,6 +116,23 @@ struct mg_store_ops {
     mg_err (*event_add)(mg_store *s, mg_event *e);
     mg_err (*events)(mg_store *s, int64_t after_id, int64_t device_id, int64_t since,
                      bool (*fn)(void *, const mg_event *), void *ctx);
+    mg_err (*events_prune)(mg_store *s, int64_t before, int64_t keep_rows, int64_t *deleted);
+    mg_err (*events_stats)(mg_store *s, int64_t *rows, int64_t *max_id);
+    mg_err (*last_seen)(mg_store *s, bool (*fn)(void *, int64_t, int64_t), void *ctx);
+    mg_err (*alert_add)(mg_store *s, mg_alert *a);
+    mg_err (*alert_update)(mg_store *s, const mg_alert *a);
+    mg_err (*alert_get)(mg_store *s, int64_t id, mg_alert *a);
+    mg_err (*alert_find_open)(mg_store *s, const char *rule, int64_t device_id, const char *source,
+                              mg_alert *a);
+    mg_err (*alert_set_state)(mg_store *s, int64_t id, mg_alert_state to, const char *note);
+    mg_err (*alerts)(mg_store *s, int64_t after_id, bool open_only,
+                     bool (*fn)(void *, const mg_alert *), void *ctx);
+    mg_err (*block_set)(mg_store *s, mg_block *b);
+    mg_err (*block_clear)(mg_store *s, const char *bearer, const char *source);
+    mg_err (*blocks)(mg_store *s, const char *bearer, int64_t now,
+                     bool (*fn)(void *, const mg_block *), void *ctx);
+    mg_err (*meta_int)(mg_store *s, const char *name, int64_t *v);
+    mg_err (*meta_set_int)(mg_store *s, const char *name, int64_t v);
 };
 
 /* Records a message on the handle (never a secret) and returns e. */

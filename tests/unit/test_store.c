@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -174,16 +175,16 @@ static void test_open_migrate(void **state)
 {
     (void)state;
     mg_store *s = fresh();
-    assert_int_equal(mg_store_schema_version(s), 4);
+    assert_int_equal(mg_store_schema_version(s), 5);
     assert_string_equal(mg_store_errmsg(s), "");
     mg_store_close(s);
     /* open again: no migration runs twice */
     assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_OK);
-    assert_int_equal(mg_store_schema_version(s), 4);
+    assert_int_equal(mg_store_schema_version(s), 5);
     mg_store_close(s);
     assert_int_equal(mg_store_open(dbpath, master, true, &s), MG_OK);
     mg_store_close(s);
-    assert_int_equal(count_rows("SELECT count(*) FROM schema_version"), 4);
+    assert_int_equal(count_rows("SELECT count(*) FROM schema_version"), 5);
     assert_int_equal(count_rows("SELECT count(*) FROM sqlite_master WHERE name = 'events_time'"), 1);
 
     /* journal mode persisted as WAL */
@@ -907,7 +908,7 @@ static void test_migration_rewraps(void **state)
     if (oe != MG_OK)
         fprintf(stderr, "open: %s\n", mg_store_errmsg(NULL));
     assert_int_equal(oe, MG_OK);
-    assert_int_equal(mg_store_schema_version(s), 4);
+    assert_int_equal(mg_store_schema_version(s), 5);
     mg_keyset g;
     assert_int_equal(mg_store_keys_get(s, 7, 0, &g), MG_OK);
     assert_int_equal(g.version, 1);
@@ -1843,11 +1844,14 @@ static void test_signed_and_signers(void **state)
 
     /* migration 3 -> 4 keeps rows: take the database back to version 3
      * (drop what 4 made), reopen: 4 runs again, the version-3 rows stay */
-    exec_sql("DROP TABLE command_sigs; DROP TABLE signed_seqs; DROP TABLE signers;"
-             "DELETE FROM schema_version WHERE version = 4;");
+    exec_sql("DROP TABLE alerts; DROP TABLE blocks; DROP INDEX events_seen;"
+             "ALTER TABLE events DROP COLUMN count; ALTER TABLE events DROP COLUMN last;"
+             "ALTER TABLE events DROP COLUMN auth; ALTER TABLE keys DROP COLUMN created;"
+             "DROP TABLE command_sigs; DROP TABLE signed_seqs; DROP TABLE signers;"
+             "DELETE FROM schema_version WHERE version >= 4;");
     assert_int_equal(count_rows("SELECT max(version) FROM schema_version"), 3);
     assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_OK);
-    assert_int_equal(mg_store_schema_version(s), 4);
+    assert_int_equal(mg_store_schema_version(s), 5);
     mg_device back;
     assert_int_equal(mg_store_device_by_name(s, "lock-1", &back), MG_OK);
     mg_command cb;
@@ -1859,6 +1863,177 @@ static void test_signed_and_signers(void **state)
     k = 0;
     assert_int_equal(mg_store_signer_list(s, count_signer, &k), MG_OK);
     assert_int_equal(k, 0);
+    mg_store_close(s);
+}
+
+static bool count_alert(void *ctx, const mg_alert *a)
+{
+    (void)a;
+    (*(int *)ctx)++;
+    return true;
+}
+
+static bool count_block(void *ctx, const mg_block *b)
+{
+    (void)b;
+    (*(int *)ctx)++;
+    return true;
+}
+
+typedef struct seen_ctx { int n; int64_t dev, last; } seen_ctx;
+static bool seen_one(void *ctx, int64_t device_id, int64_t last)
+{
+    seen_ctx *c = ctx;
+    c->n++;
+    c->dev = device_id;
+    c->last = last;
+    return true;
+}
+
+static bool keep_event(void *ctx, const mg_event *e)
+{
+    *(mg_event *)ctx = *e;
+    return true;
+}
+
+/* Schema 5: aggregated and authenticated events, retention, last seen,
+ * alerts (compare-and-set states), blocks (move the registry generation),
+ * meta integers, key creation time. */
+static void test_detect_tables(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    mg_device d = dev("meter-9", "+491510000009");
+    assert_int_equal(mg_store_device_add(s, &d), MG_OK);
+    mg_keyset k = keys(1, MG_KEY_ACTIVE, 0x11);
+    int64_t t0 = (int64_t)time(NULL);
+    assert_int_equal(mg_store_keys_put(s, d.id, &k), MG_OK);
+    mg_keyset kb;
+    assert_int_equal(mg_store_keys_get(s, d.id, 1, &kb), MG_OK);
+    assert_true(kb.created >= t0 && kb.created <= t0 + 5);
+    mg_keyset_wipe(&kb);
+
+    mg_event e;
+    memset(&e, 0, sizeof(e));
+    e.time = 1000;
+    snprintf(e.bearer, sizeof(e.bearer), "sms");
+    snprintf(e.kind, sizeof(e.kind), "auth_fail");
+    snprintf(e.source, sizeof(e.source), "+491510000009");
+    e.count = 40;
+    e.last = 1007;
+    assert_int_equal(mg_store_event_add(s, &e), MG_OK);
+    mg_event back;
+    memset(&back, 0, sizeof(back));
+    assert_int_equal(mg_store_events(s, 0, 0, 0, keep_event, &back), MG_OK);
+    assert_int_equal(back.count, 40);
+    assert_int_equal(back.last, 1007);
+    assert_false(back.authenticated);
+    memset(&e, 0, sizeof(e));
+    e.time = 2000;
+    e.device_id = d.id;
+    e.authenticated = true;
+    snprintf(e.bearer, sizeof(e.bearer), "sms");
+    snprintf(e.kind, sizeof(e.kind), "auth_ok");
+    assert_int_equal(mg_store_event_add(s, &e), MG_OK);
+    assert_int_equal(mg_store_events(s, 1, 0, 0, keep_event, &back), MG_OK);
+    assert_int_equal(back.count, 1);   /* 0 is written as 1 */
+    assert_int_equal(back.last, 2000); /* 0 is written as time */
+    assert_true(back.authenticated);
+    seen_ctx sc = {0, 0, 0};
+    assert_int_equal(mg_store_last_seen(s, seen_one, &sc), MG_OK);
+    assert_int_equal(sc.n, 1);
+    assert_int_equal(sc.dev, d.id);
+    assert_int_equal(sc.last, 2000);
+    int64_t rows = 0, max_id = 0, del = -1;
+    assert_int_equal(mg_store_events_stats(s, &rows, &max_id), MG_OK);
+    assert_int_equal(rows, 2);
+    assert_int_equal(mg_store_events_prune(s, 1500, 0, &del), MG_OK);
+    assert_int_equal(del, 1);
+    for (int i = 0; i < 10; i++) {
+        e.id = 0;
+        assert_int_equal(mg_store_event_add(s, &e), MG_OK);
+    }
+    assert_int_equal(mg_store_events_prune(s, 0, 4, &del), MG_OK);
+    assert_int_equal(del, 7);
+    assert_int_equal(mg_store_events_stats(s, &rows, &max_id), MG_OK);
+    assert_int_equal(rows, 4);
+    assert_int_equal(max_id, 12);
+
+    mg_alert a;
+    memset(&a, 0, sizeof(a));
+    snprintf(a.rule, sizeof(a.rule), "checksum_burst");
+    snprintf(a.scope, sizeof(a.scope), "device");
+    snprintf(a.severity, sizeof(a.severity), "high");
+    a.device_id = d.id;
+    a.first_evidence = 1000;
+    a.detected_ms = 1000500;
+    a.evidence[0] = 1;
+    a.evidence[1] = 2;
+    a.n_evidence = 2;
+    a.evidence_count = 41;
+    snprintf(a.summary, sizeof(a.summary), "41 checksum failures in 60 s");
+    assert_int_equal(mg_store_alert_add(s, &a), MG_OK);
+    assert_true(a.id > 0);
+    mg_alert b;
+    assert_int_equal(mg_store_alert_find_open(s, "checksum_burst", d.id, "", &b), MG_OK);
+    assert_int_equal(b.id, a.id);
+    assert_int_equal(b.n_evidence, 2);
+    assert_int_equal(b.evidence[1], 2);
+    assert_int_equal(b.state, MG_ALERT_OPEN);
+    a.evidence[2] = 7;
+    a.n_evidence = 3;
+    snprintf(a.response, sizeof(a.response), "quarantined");
+    assert_int_equal(mg_store_alert_update(s, &a), MG_OK);
+    assert_int_equal(mg_store_alert_get(s, a.id, &b), MG_OK);
+    assert_int_equal(b.n_evidence, 3);
+    assert_string_equal(b.response, "quarantined");
+    assert_int_equal(mg_store_alert_set_state(s, a.id, MG_ALERT_ACKED, "alice"), MG_OK);
+    assert_int_equal(mg_store_alert_set_state(s, a.id, MG_ALERT_ACKED, "bob"), MG_ERR_STATE);
+    assert_int_equal(mg_store_alert_set_state(s, a.id, MG_ALERT_CLOSED, "alice: fixed"), MG_OK);
+    assert_int_equal(mg_store_alert_set_state(s, a.id, MG_ALERT_CLOSED, NULL), MG_ERR_STATE);
+    assert_int_equal(mg_store_alert_set_state(s, 999, MG_ALERT_CLOSED, NULL), MG_ERR_KEY);
+    assert_int_equal(mg_store_alert_find_open(s, "checksum_burst", d.id, "", &b), MG_ERR_KEY);
+    int n = 0;
+    assert_int_equal(mg_store_alerts(s, 0, true, count_alert, &n), MG_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(mg_store_alerts(s, 0, false, count_alert, &n), MG_OK);
+    assert_int_equal(n, 1);
+    snprintf(a.severity, sizeof(a.severity), "urgent");
+    assert_int_equal(mg_store_alert_add(s, &a), MG_ERR_ARG);
+
+    int64_t g0 = 0, g1 = 0;
+    assert_int_equal(mg_store_registry_gen(s, &g0), MG_OK);
+    mg_block bl;
+    memset(&bl, 0, sizeof(bl));
+    snprintf(bl.bearer, sizeof(bl.bearer), "sms");
+    snprintf(bl.source, sizeof(bl.source), "+4917000000");
+    bl.mode = MG_BLOCK_THROTTLE;
+    bl.until = t0 + 600;
+    assert_int_equal(mg_store_block_set(s, &bl), MG_OK);
+    assert_int_equal(mg_store_registry_gen(s, &g1), MG_OK);
+    assert_true(g1 > g0);
+    n = 0;
+    assert_int_equal(mg_store_blocks(s, "sms", t0, count_block, &n), MG_OK);
+    assert_int_equal(n, 1);
+    n = 0;
+    assert_int_equal(mg_store_blocks(s, "mqtt", t0, count_block, &n), MG_OK);
+    assert_int_equal(n, 0);
+    n = 0;
+    assert_int_equal(mg_store_blocks(s, NULL, t0 + 601, count_block, &n), MG_OK);
+    assert_int_equal(n, 0); /* expired */
+    assert_int_equal(mg_store_block_clear(s, "sms", "+4917000000"), MG_OK);
+    assert_int_equal(mg_store_block_clear(s, "sms", "+4917000000"), MG_ERR_KEY);
+    assert_int_equal(mg_store_registry_gen(s, &g0), MG_OK);
+    assert_true(g0 > g1);
+
+    int64_t v = 0;
+    assert_int_equal(mg_store_meta_int(s, "detect_cursor", &v), MG_ERR_KEY);
+    assert_int_equal(mg_store_meta_set_int(s, "detect_cursor", 42), MG_OK);
+    assert_int_equal(mg_store_meta_set_int(s, "detect_cursor", 43), MG_OK);
+    assert_int_equal(mg_store_meta_int(s, "detect_cursor", &v), MG_OK);
+    assert_int_equal(v, 43);
+    assert_int_equal(mg_store_meta_set_int(s, "registry_gen", 0), MG_ERR_ARG);
+    assert_int_equal(mg_store_meta_set_int(s, "Bad-Name", 0), MG_ERR_ARG);
     mg_store_close(s);
 }
 
@@ -1893,6 +2068,7 @@ int main(void)
         cmocka_unit_test(test_two_bearers),
         cmocka_unit_test(test_keyless_open),
         cmocka_unit_test(test_signed_and_signers),
+        cmocka_unit_test(test_detect_tables),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
