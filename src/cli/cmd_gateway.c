@@ -118,6 +118,15 @@ static int gateway_run(int argc, char **argv)
     dc.gw.partial_age_s = (int)conf_uint(&w, "partial_age_s", 60, &bad);
     dc.gw.lookups_per_s = conf_uint(&w, "lookups_per_s", 2000, &bad);
     dc.gw.events_per_s = conf_uint(&w, "events_per_s", 200, &bad);
+    dc.gw.events_burst = conf_uint(&w, "events_burst", 10, &bad);
+    dc.gw.events_aggregate_s = conf_uint(&w, "events_aggregate_s", 10, &bad);
+    dc.gw.aggregates_max = conf_uint(&w, "events_aggregates_max", 4096, &bad);
+    unsigned days = conf_uint(&w, "events_retention_days", 90, &bad);
+    dc.gw.events_retention_days = days == 0 ? -1 : (int)(days > 36500 ? 36500 : days);
+    unsigned max_rows = conf_uint(&w, "events_max_rows", 2000000, &bad);
+    dc.gw.events_max_rows = max_rows == 0 ? -1 : (int64_t)max_rows;
+    dc.gw.throttle_per_min = conf_uint(&w, "throttle_per_min", 6, &bad);
+    dc.gw.blocks_max = conf_uint(&w, "blocks_max", 4096, &bad);
     unsigned port = conf_uint(&w, "smsc_port", 2775, &bad);
     const char *bind = mg_conf_get(&w, "smsc_bind", "transceiver");
     dc.smpp.host = mg_conf_get(&w, "smsc_host", "127.0.0.1");

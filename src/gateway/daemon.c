@@ -240,12 +240,16 @@ int mg_gw_daemon_run(const mg_gw_daemon_cfg *cfg)
     }
     if (mg_gw_flush(d.gw) != MG_OK)
         fprintf(stderr, "gateway: final commit failed\n");
+    if (mg_gw_close_aggregates(d.gw) != MG_OK)
+        fprintf(stderr, "gateway: cannot write the open aggregate events: %s\n",
+                mg_store_errmsg(cfg->gw.store));
     mg_smpp_unbind(d.smpp);
     mg_gw_stats s = mg_gw_get_stats(d.gw);
     fprintf(stderr, "gateway: stopped: %" PRIu64 " accepted, %" PRIu64 " refused (%" PRIu64
-                    " not recorded one by one), %" PRIu64 " retried, %" PRIu64 " commands sent, %" PRIu64
+                    " not recorded one by one, in %" PRIu64 " aggregate rows; %" PRIu64 " blocked, %" PRIu64
+                    " throttled), %" PRIu64 " retried, %" PRIu64 " commands sent, %" PRIu64
                     " delivered, %" PRIu64 " PoR ok, %" PRIu64 " PoR failed, %" PRIu64 " commits\n",
-            s.accepted, s.refused, s.events_suppressed, s.retried, s.sent, s.delivered, s.por_ok,
+            s.accepted, s.refused, s.events_suppressed, s.aggregate_rows, s.blocked, s.throttled, s.retried, s.sent, s.delivered, s.por_ok,
             s.por_fail, s.commits);
     mg_gw_event(d.gw, "cli", "", "gateway_stop", cfg->gw.gateway_number);
     mg_smpp_free(d.smpp);

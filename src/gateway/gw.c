@@ -18,8 +18,9 @@
 #define NEG_TTL_S 30       /* an unknown sender is remembered this long */
 #define WAYS 4             /* set-associative caches: entries per set */
 #define PARTIALS_PER_DEV 4 /* concatenated packets of one device being reassembled */
-#define SRC_BURST 10.0     /* refusal events of one source: burst ... */
-#define SRC_RATE 1.0       /* ... and per second */
+#define AGG_WAYS 8         /* aggregation table: entries per set */
+#define FLEET_KINDS 32     /* fleet-wide aggregates (source "*"): one per kind */
+#define PRUNE_EVERY_S 60   /* events' retention: this often */
 
 /* ---- rate limits: token buckets ------------------------------------------- */
 
@@ -71,14 +72,37 @@ typedef struct dev_entry {
     int64_t loaded;   /* wall clock, s */
     int64_t used_ms;  /* last use, for eviction */
     uint64_t pin;     /* batch generation that refers to this entry */
-    bucket events;    /* refusal events for this sender */
 } dev_entry;
 
 typedef struct neg_entry {
     uint64_t hash; /* 0: free */
     int64_t until; /* wall clock, s */
-    bucket events;
 } neg_entry;
+
+/* The refusals of one (source, kind) in the current window. */
+typedef struct agg_entry {
+    uint64_t hash;     /* 0: free */
+    int64_t win;       /* window start (wall clock, s); 0: no window open */
+    int64_t first;     /* first occurrence counted into the aggregate, s */
+    int64_t last;      /* last one, s */
+    int64_t count;     /* occurrences counted (beyond the burst) */
+    int64_t device_id; /* of the first sample */
+    uint32_t singles;  /* rows written one by one in this window */
+    char bearer[16];
+    char source[MG_EVENT_SOURCE_MAX];
+    char kind[32];
+    char reason[MG_REASON_MAX]; /* the first sample */
+} agg_entry;
+
+/* A blocked source (store.h mg_block, bearer "sms"). */
+typedef struct blk_entry {
+    uint64_t hash; /* 0: free */
+    mg_block_mode mode;
+    int64_t until;    /* wall clock, s */
+    int64_t tw_start; /* THROTTLE: the current minute's start, s */
+    unsigned tw_n;    /* THROTTLE: messages passed in it */
+    char source[MG_EVENT_SOURCE_MAX];
+} blk_entry;
 
 typedef struct partial {
     int64_t device_id;
@@ -122,7 +146,15 @@ struct mg_gw {
     uint64_t gen; /* batch generation */
     uint64_t part_seq;
     bucket lookups, events;
-    uint64_t suppressed; /* refusal events not recorded since the last summary */
+    agg_entry *aggs; /* aggregation table: agg_sets x AGG_WAYS */
+    size_t agg_sets;
+    agg_entry fleet[FLEET_KINDS]; /* source "*": what the table could not hold */
+    blk_entry *blks; /* open addressing, blk_cap slots (a power of 2, >= 2 x blocks_max) */
+    size_t blk_cap;
+    bool throttled_now;  /* the message being handled comes from a THROTTLE-blocked source */
+    bool gen_known;      /* registry_gen read once */
+    int64_t reg_gen;     /* the registry generation the blocks were loaded at */
+    int64_t next_prune;  /* wall clock, s */
     mg_gw_stats stats;
 };
 
@@ -200,13 +232,33 @@ mg_gw *mg_gw_new(const mg_gw_cfg *cfg)
         gw->cfg.lookups_per_s = 2000;
     if (gw->cfg.events_per_s == 0)
         gw->cfg.events_per_s = 200;
+    if (gw->cfg.events_burst == 0)
+        gw->cfg.events_burst = 10;
+    if (gw->cfg.events_aggregate_s == 0)
+        gw->cfg.events_aggregate_s = 10;
+    if (gw->cfg.events_retention_days == 0)
+        gw->cfg.events_retention_days = 90;
+    if (gw->cfg.events_max_rows == 0)
+        gw->cfg.events_max_rows = 2000000;
+    if (gw->cfg.throttle_per_min == 0)
+        gw->cfg.throttle_per_min = 6;
+    if (gw->cfg.blocks_max == 0)
+        gw->cfg.blocks_max = 4096;
+    if (gw->cfg.blocks_max > ((size_t)1 << 20))
+        gw->cfg.blocks_max = (size_t)1 << 20;
+    gw->agg_sets = pow2_at_least(gw->cfg.aggregates_max, 4096) / AGG_WAYS;
+    if (gw->agg_sets == 0)
+        gw->agg_sets = 1;
+    gw->blk_cap = pow2_at_least(2 * gw->cfg.blocks_max, 8192);
     gw->sip = sip_new();
+    gw->aggs = calloc(gw->agg_sets * AGG_WAYS, sizeof(*gw->aggs));
+    gw->blks = calloc(gw->blk_cap, sizeof(*gw->blks));
     gw->devs = calloc(gw->dev_sets * WAYS, sizeof(*gw->devs));
     gw->negs = calloc(gw->neg_sets * WAYS, sizeof(*gw->negs));
     gw->parts = calloc(gw->cfg.partials_max, sizeof(*gw->parts));
     gw->batch = calloc(gw->cfg.group_commit_max, sizeof(*gw->batch));
     if (gw->sip == NULL || gw->devs == NULL || gw->negs == NULL || gw->parts == NULL ||
-        gw->batch == NULL) {
+        gw->batch == NULL || gw->aggs == NULL || gw->blks == NULL) {
         mg_gw_free(gw);
         return NULL;
     }
@@ -249,6 +301,8 @@ void mg_gw_free(mg_gw *gw)
         free(gw->devs);
     }
     free(gw->negs);
+    free(gw->aggs);
+    free(gw->blks);
     if (gw->parts != NULL)
         mg_wipe(gw->parts, gw->cfg.partials_max * sizeof(*gw->parts));
     free(gw->parts);
@@ -496,6 +550,97 @@ static mg_err dev_lookup(mg_gw *gw, const char *msisdn, dev_entry **out, neg_ent
     return dev_take(gw, victim, h, msisdn, &dv, out);
 }
 
+static void op_event(mg_gw *gw, const char *kind, const char *reason);
+
+/* Is msisdn in the device cache (a registered device, no store work)? */
+static bool dev_cached(mg_gw *gw, const char *msisdn)
+{
+    uint64_t h = hash_str(gw, msisdn);
+    dev_entry *set = gw->devs + (h % gw->dev_sets) * WAYS;
+    for (int i = 0; i < WAYS; i++)
+        if (set[i].used && set[i].hash == h && strcmp(set[i].msisdn, msisdn) == 0)
+            return true;
+    return false;
+}
+
+/* ---- blocked sources (bearer "sms") ------------------------------------------- */
+
+static blk_entry *blk_find(mg_gw *gw, const char *source, bool insert)
+{
+    uint64_t h = hash_str(gw, source);
+    size_t mask = gw->blk_cap - 1;
+    for (size_t i = 0, j = (size_t)h & mask; i < gw->blk_cap; i++, j = (j + 1) & mask) {
+        blk_entry *b = &gw->blks[j];
+        if (b->hash == 0) {
+            if (!insert)
+                return NULL;
+            b->hash = h;
+            copy_str(b->source, sizeof(b->source), source);
+            return b;
+        }
+        if (b->hash == h && strcmp(b->source, source) == 0)
+            return b;
+    }
+    return NULL;
+}
+
+typedef struct blk_load {
+    mg_gw *gw;
+    blk_entry *old; /* the previous table: throttle windows carried over */
+    size_t n;
+    bool truncated;
+} blk_load;
+
+static bool blk_one(void *ctx, const mg_block *b)
+{
+    blk_load *l = ctx;
+    mg_gw *gw = l->gw;
+    if (l->n >= gw->cfg.blocks_max) {
+        l->truncated = true;
+        return false;
+    }
+    blk_entry *e = blk_find(gw, b->source, true);
+    if (e == NULL)
+        return false;
+    e->mode = b->mode;
+    e->until = b->until;
+    /* the same source's throttle window survives the reload */
+    uint64_t h = e->hash;
+    size_t mask = gw->blk_cap - 1;
+    for (size_t i = 0, j = (size_t)h & mask; l->old != NULL && i < gw->blk_cap; i++, j = (j + 1) & mask) {
+        const blk_entry *o = &l->old[j];
+        if (o->hash == 0)
+            break;
+        if (o->hash == h && strcmp(o->source, b->source) == 0) {
+            e->tw_start = o->tw_start;
+            e->tw_n = o->tw_n;
+            break;
+        }
+    }
+    l->n++;
+    return true;
+}
+
+/* Reloads the blocks of bearer "sms" in force at now. */
+static mg_err blk_reload(mg_gw *gw, int64_t now)
+{
+    blk_entry *old = malloc(gw->blk_cap * sizeof(*old));
+    if (old != NULL)
+        memcpy(old, gw->blks, gw->blk_cap * sizeof(*old));
+    memset(gw->blks, 0, gw->blk_cap * sizeof(*gw->blks));
+    blk_load l = {gw, old, 0, false};
+    mg_err e = mg_store_blocks(gw->cfg.store, "sms", now, blk_one, &l);
+    free(old);
+    gw->stats.blocks = l.n;
+    if (e == MG_OK && l.truncated) {
+        char reason[MG_REASON_MAX];
+        snprintf(reason, sizeof(reason), "more than %zu blocked sources: the rest not enforced",
+                 gw->cfg.blocks_max);
+        op_event(gw, "blocks_truncated", reason);
+    }
+    return e;
+}
+
 /* ---- inbound -------------------------------------------------------------------- */
 
 static pending *batch_add(mg_gw *gw, uint64_t tag, const char *source)
@@ -507,37 +652,195 @@ static pending *batch_add(mg_gw *gw, uint64_t tag, const char *source)
     return p;
 }
 
-/* May one more refusal event be recorded? The source's bucket (may be NULL)
- * and the global one must both have a token; none is spent otherwise. */
-static bool event_allowed(mg_gw *gw, bucket *src)
+/* ---- aggregation of refusals ------------------------------------------------------
+ * Per (source, kind): the first events_burst refusals of a window are rows of
+ * their own (in the batch, when the global events_per_s backstop allows);
+ * the rest are counted into the entry and written as ONE row when the window
+ * closes. The table is bounded (agg_sets x AGG_WAYS entries, SipHash-indexed):
+ * a full set closes its oldest window early; what cannot be written then
+ * (backstop exhausted) is counted into the fleet-wide entry of its kind
+ * (source "*"), which is always written when its window closes. Every refusal
+ * is thus either a row or counted in exactly one aggregate row. */
+
+static void agg_reset(agg_entry *a)
 {
-    int64_t ms = mono_ms();
-    bool ok = src == NULL || bucket_take(src, SRC_RATE, SRC_BURST, ms);
-    if (ok && bucket_take(&gw->events, gw->cfg.events_per_s, 4.0 * gw->cfg.events_per_s, ms))
+    a->win = 0;
+    a->first = a->last = a->count = 0;
+    a->singles = 0;
+    a->device_id = 0;
+    a->reason[0] = '\0';
+}
+
+/* The fleet-wide entry of kind (the last slot takes any kind beyond FLEET_KINDS). */
+static agg_entry *fleet_entry(mg_gw *gw, const char *bearer, const char *kind)
+{
+    for (size_t i = 0; i < FLEET_KINDS; i++) {
+        agg_entry *f = &gw->fleet[i];
+        if (f->hash == 0) {
+            f->hash = 1;
+            copy_str(f->bearer, sizeof(f->bearer), bearer);
+            copy_str(f->source, sizeof(f->source), "*");
+            copy_str(f->kind, sizeof(f->kind), i == FLEET_KINDS - 1 ? "other" : kind);
+            agg_reset(f);
+            return f;
+        }
+        if (strcmp(f->kind, kind) == 0 || i == FLEET_KINDS - 1)
+            return f;
+    }
+    return &gw->fleet[FLEET_KINDS - 1];
+}
+
+/* Counts n occurrences (first..last) into aggregate a. */
+static void agg_count(mg_gw *gw, agg_entry *a, int64_t n, int64_t first, int64_t last,
+                      int64_t device_id, const char *reason)
+{
+    if (a->win == 0)
+        a->win = first;
+    if (a->count == 0) {
+        a->first = first;
+        a->device_id = device_id;
+        copy_str(a->reason, sizeof(a->reason), reason);
+    }
+    if (first < a->first)
+        a->first = first;
+    if (last > a->last)
+        a->last = last;
+    a->count += n;
+    gw->stats.events_suppressed += (uint64_t)n;
+    if (a->source[0] == '*' && a->source[1] == '\0')
+        gw->stats.fleet_counted += (uint64_t)n;
+}
+
+/* The row of a closed aggregate (count > 0). */
+static void agg_event(const agg_entry *a, mg_event *ev)
+{
+    ev_set(ev, a->device_id, a->bearer, a->source, a->kind, a->reason);
+    ev->time = a->first;
+    ev->last = a->last;
+    ev->count = a->count;
+}
+
+/* Closes a's window: its row written now when the backstop allows (or
+ * force), else its count moved into the fleet-wide entry of its kind. */
+static void agg_close(mg_gw *gw, agg_entry *a, bool force)
+{
+    if (a->count > 0) {
+        int64_t ms = mono_ms();
+        if (force || bucket_take(&gw->events, gw->cfg.events_per_s, 4.0 * gw->cfg.events_per_s, ms)) {
+            mg_event ev;
+            agg_event(a, &ev);
+            ev_store(gw, &ev);
+            gw->stats.aggregate_rows++;
+        } else {
+            agg_entry *f = fleet_entry(gw, a->bearer, a->kind);
+            gw->stats.events_suppressed -= (uint64_t)a->count; /* counted again below */
+            agg_count(gw, f, a->count, a->first, a->last, 0, a->reason);
+        }
+    }
+    agg_reset(a);
+}
+
+/* The entry of (source, kind): found, or a free one, or the oldest of its
+ * set closed early. */
+static agg_entry *agg_find(mg_gw *gw, const char *bearer, const char *source, const char *kind)
+{
+    char key[sizeof(((agg_entry *)0)->kind) + MG_EVENT_SOURCE_MAX + 16 + 2];
+    snprintf(key, sizeof(key), "%s\x1f%s\x1f%s", bearer, kind, source);
+    uint64_t h = hash_str(gw, key);
+    agg_entry *set = gw->aggs + (h % gw->agg_sets) * AGG_WAYS, *victim = NULL;
+    for (int i = 0; i < AGG_WAYS; i++) {
+        agg_entry *a = &set[i];
+        if (a->hash == h && strcmp(a->kind, kind) == 0 && strcmp(a->source, source) == 0 &&
+            strcmp(a->bearer, bearer) == 0)
+            return a;
+        if (a->hash == 0) {
+            if (victim == NULL || victim->hash != 0)
+                victim = a;
+        } else if (victim == NULL || (victim->hash != 0 && a->win < victim->win)) {
+            victim = a;
+        }
+    }
+    if (victim->hash != 0)
+        agg_close(gw, victim, false);
+    victim->hash = h;
+    copy_str(victim->bearer, sizeof(victim->bearer), bearer);
+    copy_str(victim->source, sizeof(victim->source), source);
+    copy_str(victim->kind, sizeof(victim->kind), kind);
+    agg_reset(victim);
+    return victim;
+}
+
+/* One refusal (or operational event) of (source, kind): true when it is to
+ * be written as a row of its own now, false when it was counted. */
+static bool agg_note(mg_gw *gw, const char *bearer, const char *source, int64_t device_id,
+                     const char *kind, const char *reason, bool singles_allowed)
+{
+    int64_t t = now_s();
+    agg_entry *a = agg_find(gw, bearer, source ? source : "", kind);
+    if (a->win != 0 && t - a->win >= (int64_t)gw->cfg.events_aggregate_s)
+        agg_close(gw, a, false);
+    if (a->win == 0)
+        a->win = t;
+    if (singles_allowed && a->singles < gw->cfg.events_burst &&
+        bucket_take(&gw->events, gw->cfg.events_per_s, 4.0 * gw->cfg.events_per_s, mono_ms())) {
+        a->singles++;
         return true;
-    if (ok && src != NULL)
-        src->tokens += 1.0; /* the global limit refused: the source keeps its token */
-    gw->suppressed++;
-    gw->stats.events_suppressed++;
+    }
+    agg_count(gw, a, 1, t, t, device_id, reason);
     return false;
 }
 
-/* An operational (not security) event, rate-limited like refusals. */
+/* Closes the windows that ended by now (all when now is 0), rows in one transaction. */
+static mg_err agg_tick(mg_gw *gw, int64_t now)
+{
+    int64_t w = (int64_t)gw->cfg.events_aggregate_s;
+    bool any = false;
+    for (size_t i = 0; i < FLEET_KINDS && !any; i++)
+        any = gw->fleet[i].hash != 0 && gw->fleet[i].win != 0 && (now == 0 || now - gw->fleet[i].win >= w);
+    for (size_t i = 0; i < gw->agg_sets * AGG_WAYS && !any; i++)
+        any = gw->aggs[i].hash != 0 && gw->aggs[i].win != 0 && (now == 0 || now - gw->aggs[i].win >= w);
+    if (!any)
+        return MG_OK;
+    mg_err e = mg_store_begin(gw->cfg.store);
+    if (e != MG_OK)
+        return e;
+    for (size_t i = 0; i < gw->agg_sets * AGG_WAYS; i++) {
+        agg_entry *a = &gw->aggs[i];
+        if (a->hash != 0 && a->win != 0 && (now == 0 || now - a->win >= w)) {
+            agg_close(gw, a, false);
+            a->hash = 0; /* free again */
+        }
+    }
+    for (size_t i = 0; i < FLEET_KINDS; i++) {
+        agg_entry *f = &gw->fleet[i];
+        if (f->hash != 0 && f->win != 0 && (now == 0 || now - f->win >= w))
+            agg_close(gw, f, true);
+    }
+    return mg_store_commit(gw->cfg.store);
+}
+
+mg_err mg_gw_close_aggregates(mg_gw *gw)
+{
+    return agg_tick(gw, 0);
+}
+
+/* An operational (not security) event, rate-limited and aggregated like refusals. */
 static void op_event(mg_gw *gw, const char *kind, const char *reason)
 {
-    if (!event_allowed(gw, NULL))
+    if (!agg_note(gw, "gateway", "", 0, kind, reason, true))
         return;
     fprintf(stderr, "m2mguard gateway: %s: %s\n", kind, reason);
     mg_gw_event(gw, "gateway", "", kind, reason);
 }
 
-/* A refusal: recorded in the batch when the limits allow, else counted. */
-static mg_gw_verdict refuse(mg_gw *gw, const mg_gw_msg *m, const char *source, bucket *src,
-                            int64_t device_id, const char *kind, const char *reason)
+/* A refusal (never authenticated: a sender number is anybody's to claim, a
+ * wrong checksum proves nothing): a row in the batch, or counted. */
+static mg_gw_verdict refuse(mg_gw *gw, const mg_gw_msg *m, const char *source, int64_t device_id,
+                            const char *kind, const char *reason)
 {
     gw->stats.refused++;
-    if (!event_allowed(gw, src))
-        return MG_GW_DONE; /* counted; summarised by mg_gw_tick */
+    if (!agg_note(gw, "sms", source, device_id, kind, reason, !gw->throttled_now))
+        return MG_GW_DONE; /* counted into an aggregate row */
     pending *p = batch_add(gw, m->tag, source);
     p->kind = P_REFUSED;
     ev_set(&p->ev, device_id, "sms", source, kind, reason);
@@ -589,7 +892,8 @@ static bool reassemble(mg_gw *gw, const mg_gw_msg *m, dev_entry *d, const mg_sms
                      "concatenated packet (reference %u) dropped unfinished: %s", victim->p.ref,
                      victim == oldest_dev ? "too many from this device" : "reassembly slots full");
             mg_event ev;
-            if (event_allowed(gw, &d->events)) {
+            if (agg_note(gw, "sms", m->source, victim->device_id, "partial_evicted", reason,
+                         !gw->throttled_now)) {
                 ev_set(&ev, victim->device_id, "sms", m->source, "partial_evicted", reason);
                 ev_store(gw, &ev);
             }
@@ -618,10 +922,41 @@ mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m)
     const char *why = NULL;
     if (gw->nbatch >= gw->cfg.group_commit_max && mg_gw_flush(gw) != MG_OK)
         return MG_GW_RETRY;
+    gw->throttled_now = false;
+    if (gw->stats.blocks > 0) {
+        /* blocked sources: before the device look-up and any cryptography */
+        const char *bs = m->source ? m->source : m->source_raw ? m->source_raw : "";
+        blk_entry *b = blk_find(gw, bs, false);
+        int64_t t = now_s();
+        if (b != NULL && b->until > t) {
+            if (b->mode == MG_BLOCK_DROP) {
+                gw->stats.blocked++;
+                gw->throttled_now = true; /* aggregated only */
+                return refuse(gw, m, bs, 0, "blocked", "source blocked (DROP): refused before any work");
+            }
+            /* THROTTLE: a registered device's number (in the device cache)
+             * passes, its failures only aggregated; refusing it here would let
+             * anybody who claims its number silence the device. Anything else
+             * passes throttle_per_min times a minute. */
+            gw->throttled_now = true;
+            if (m->source == NULL || !dev_cached(gw, m->source)) {
+                if (t - b->tw_start >= 60) {
+                    b->tw_start = t;
+                    b->tw_n = 0;
+                }
+                if (b->tw_n >= gw->cfg.throttle_per_min) {
+                    gw->stats.throttled++;
+                    return refuse(gw, m, bs, 0, "throttled",
+                                  "source throttled: over its messages per minute, refused before any work");
+                }
+                b->tw_n++;
+            }
+        }
+    }
     if (m->source == NULL) {
         snprintf(reason, sizeof(reason), "sender address not a phone number (%s)",
                  m->source_why ? m->source_why : "invalid");
-        return refuse(gw, m, m->source_raw ? m->source_raw : "", NULL, 0, "unknown_sender", reason);
+        return refuse(gw, m, m->source_raw ? m->source_raw : "", 0, "unknown_sender", reason);
     }
     dev_entry *d = NULL;
     neg_entry *neg = NULL;
@@ -633,7 +968,7 @@ mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m)
         e = dev_lookup(gw, m->source, &d, &neg);
     }
     if (e == MG_ERR_KEY)
-        return refuse(gw, m, m->source, neg ? &neg->events : NULL, 0, "unknown_sender",
+        return refuse(gw, m, m->source, 0, "unknown_sender",
                       "no device has this MSISDN");
     if (e == MG_ERR_BUF) {
         gw->stats.retried++;
@@ -646,26 +981,26 @@ mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m)
         return MG_GW_RETRY;
     }
     if (d->status != MG_DEV_ACTIVE)
-        return refuse(gw, m, m->source, &d->events, d->id,
+        return refuse(gw, m, m->source, d->id,
                       d->status == MG_DEV_QUARANTINED ? "quarantined" : "revoked",
                       "message from a device that is not active");
     mg_sms_peek pk;
     e = mg_sms_classify(&m->sms, &pk, &why);
     if (e != MG_OK)
-        return refuse(gw, m, m->source, &d->events, d->id,
+        return refuse(gw, m, m->source, d->id,
                       e == MG_ERR_SECURITY_LEVEL ? "insufficient_security" : "malformed", why);
     uint8_t whole[MG_SMS_PKT_MAX];
     size_t whole_len = 0;
     if (pk.kind == MG_SMS_SEGMENT) {
         if (!reassemble(gw, m, d, &pk, whole, &whole_len, &why)) {
             if (why != NULL)
-                return refuse(gw, m, m->source, &d->events, d->id, "malformed", why);
+                return refuse(gw, m, m->source, d->id, "malformed", why);
             return MG_GW_DONE; /* held until the other parts arrive */
         }
         e = mg_sms_peek_cmd(whole, whole_len, &pk, &why);
         if (e != MG_OK) {
             mg_wipe(whole, sizeof(whole));
-            return refuse(gw, m, m->source, &d->events, d->id, "malformed", why);
+            return refuse(gw, m, m->source, d->id, "malformed", why);
         }
     }
     if (pk.kind == MG_SMS_RESPONSE) {
@@ -675,7 +1010,7 @@ mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m)
         mg_ota_rsp r;
         uint8_t buf[MG_SMS_RSP_MAX];
         if (pk.pkt_len > sizeof(buf)) /* classify refuses it already; never copy past buf */
-            return refuse(gw, m, m->source, &d->events, d->id, "malformed", "response packet too long");
+            return refuse(gw, m, m->source, d->id, "malformed", "response packet too long");
         e = MG_ERR_KEY;
         for (int i = 0; i < 2 && e != MG_OK && e != MG_ERR_TAR; i++) {
             if (d->kv[i].version == 0)
@@ -690,7 +1025,7 @@ mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m)
             snprintf(reason, sizeof(reason), "%s", e == MG_ERR_TAR
                          ? "PoR carries the backend's TAR: a PoR of the gateway sent back"
                          : mg_strerror(e));
-            return refuse(gw, m, m->source, &d->events, d->id,
+            return refuse(gw, m, m->source, d->id,
                           e == MG_ERR_TAR ? "wrong_direction" : "por_auth_fail", reason);
         }
         mg_command c;
@@ -705,7 +1040,7 @@ mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m)
             if (gw->batch[i].kind == P_POR && gw->batch[i].cmd_id == c.id)
                 e = MG_ERR_KEY; /* the same PoR twice in one batch */
         if (e != MG_OK)
-            return refuse(gw, m, m->source, &d->events, d->id, "por_unknown",
+            return refuse(gw, m, m->source, d->id, "por_unknown",
                           "PoR for no command waiting for one (replayed or late)");
         pending *p = batch_add(gw, m->tag, m->source);
         p->kind = P_POR;
@@ -717,6 +1052,7 @@ mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m)
         snprintf(reason, sizeof(reason), "command %" PRId64 " '%.60s': %s", c.id, c.text,
                  mg_ota_status_name(r.status));
         ev_set(&p->ev, d->id, "sms", m->source, r.status == MG_POR_OK ? "por_ok" : "por_fail", reason);
+        p->ev.authenticated = true; /* the PoR verified under the device's key */
         return MG_GW_DEFER;
     }
     /* A command packet (telemetry). */
@@ -725,13 +1061,13 @@ mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m)
     keyver *kv = keys_of_version(d, pk.key_version);
     if (kv == NULL && d->keys_bad) {
         mg_wipe(whole, sizeof(whole));
-        return refuse(gw, m, m->source, &d->events, d->id, "key_integrity",
+        return refuse(gw, m, m->source, d->id, "key_integrity",
                       "the stored keys of this device fail their integrity check (altered or copied row)");
     }
     if (kv == NULL) {
         mg_wipe(whole, sizeof(whole));
         snprintf(reason, sizeof(reason), "key version %u is not a key of this device", pk.key_version);
-        return refuse(gw, m, m->source, &d->events, d->id, "unknown_key", reason);
+        return refuse(gw, m, m->source, d->id, "unknown_key", reason);
     }
     /* opened in the next batch slot, which is taken only if the packet is accepted */
     pending *p = &gw->batch[gw->nbatch];
@@ -751,7 +1087,7 @@ mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m)
         else
             snprintf(reason, sizeof(reason), "status %s (%s)", mg_ota_status_name(mg_ota_status_of(e)),
                      mg_strerror(e));
-        return refuse(gw, m, m->source, &d->events, d->id, kind_of(e), reason);
+        return refuse(gw, m, m->source, d->id, kind_of(e), reason);
     }
     gw->nbatch++;
     d->pin = gw->gen;
@@ -768,6 +1104,7 @@ mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m)
     }
     snprintf(reason, sizeof(reason), "counter %" PRIu64, p->cmd.hdr.cntr);
     ev_set(&p->ev, d->id, "sms", m->source, "auth_ok", reason);
+    p->ev.authenticated = true; /* its checksum verified under the device's key */
     return MG_GW_DEFER;
 }
 
@@ -922,6 +1259,7 @@ static mg_err activate(mg_store *st, pending *p, const char *how)
     snprintf(reason, sizeof(reason), "key version %d active (%s)", p->rotate_version, how);
     mg_event kev;
     ev_set(&kev, p->device_id, "sms", p->source, "key_rotated", reason);
+    kev.authenticated = true; /* proven by a message or PoR under the new key */
     return mg_store_event_add(st, &kev);
 }
 
@@ -1316,16 +1654,40 @@ mg_err mg_gw_tick(mg_gw *gw, int64_t now)
         if (s->p.state != 0 && now - s->first >= gw->cfg.partial_age_s) {
             mg_sms_partial_init(&s->p);
             gw->stats.partials_evicted++;
-            gw->suppressed++; /* summarised below, not one event each */
+            char reason[MG_REASON_MAX];
+            snprintf(reason, sizeof(reason), "concatenated packet not completed in %d s",
+                     gw->cfg.partial_age_s);
+            /* counted into the fleet-wide aggregate, not one event each */
+            agg_count(gw, fleet_entry(gw, "sms", "partial_expired"), 1, now, now, 0, reason);
         }
     }
-    if (gw->suppressed > 0) {
-        char reason[MG_REASON_MAX];
-        snprintf(reason, sizeof(reason),
-                 "%" PRIu64 " refusal events not recorded one by one (rate limit) or partial packets aged out",
-                 gw->suppressed);
-        gw->suppressed = 0;
-        mg_gw_event(gw, "sms", "", "events_suppressed", reason);
+    /* aggregate rows of the windows that closed */
+    mg_err ae = agg_tick(gw, now);
+    if (ae != MG_OK) {
+        fprintf(stderr, "m2mguard gateway: cannot write aggregate events: %s\n",
+                mg_store_errmsg(gw->cfg.store));
+        mg_store_rollback(gw->cfg.store);
+    }
+    /* blocks: reloaded when the registry generation moved */
+    int64_t g = 0;
+    if (mg_store_registry_gen(gw->cfg.store, &g) == MG_OK && (!gw->gen_known || g != gw->reg_gen)) {
+        if (blk_reload(gw, now) == MG_OK) {
+            gw->gen_known = true;
+            gw->reg_gen = g;
+        }
+    }
+    /* retention, once a minute */
+    if (now >= gw->next_prune) {
+        gw->next_prune = now + PRUNE_EVERY_S;
+        int64_t before = gw->cfg.events_retention_days > 0
+                             ? now - (int64_t)gw->cfg.events_retention_days * 86400
+                             : 0;
+        int64_t keep = gw->cfg.events_max_rows > 0 ? gw->cfg.events_max_rows : 0;
+        int64_t deleted = 0;
+        if (mg_store_events_prune(gw->cfg.store, before, keep, &deleted) != MG_OK)
+            fprintf(stderr, "m2mguard gateway: cannot prune events: %s\n", mg_store_errmsg(gw->cfg.store));
+        else
+            gw->stats.pruned += (uint64_t)deleted;
     }
     /* commands without a PoR in time */
     to_ctx t;

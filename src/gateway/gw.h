@@ -57,7 +57,20 @@ typedef struct mg_gw_cfg {
     size_t partials_max;        /**< concatenated packets being reassembled at once (default 256) */
     int partial_age_s;          /**< a partial packet is dropped after this (default 60) */
     unsigned lookups_per_s;     /**< store look-ups of uncached senders per second (default 2000) */
-    unsigned events_per_s;      /**< refusal events recorded per second, burst x4 (default 200) */
+    unsigned events_per_s;      /**< event rows written per second at most, burst x4 (default 200):
+                                 *   the backstop behind the aggregation */
+    /* Aggregation of refusals (docs/gateway.md "Events under attack"): per
+     * (source, kind) the first events_burst refusals of a window of
+     * events_aggregate_s seconds are rows of their own; the rest of the
+     * window is ONE row (count, time = first, last = last, reason = the
+     * first sample) written when the window closes (mg_gw_tick). */
+    unsigned events_burst;       /**< single rows per (source, kind) and window (default 10) */
+    unsigned events_aggregate_s; /**< the window, s (default 10) */
+    size_t aggregates_max;       /**< (source, kind) entries (default 4096; rounded to a power of 2) */
+    int events_retention_days;   /**< events older are pruned once a minute (0: 90; < 0: no age limit) */
+    int64_t events_max_rows;     /**< rows kept at most (0: 2 000 000; < 0: no row limit) */
+    unsigned throttle_per_min;   /**< a THROTTLE-blocked unknown source: messages per minute (default 6) */
+    size_t blocks_max;           /**< blocked sources of bearer "sms" held (default 4096) */
     void *ctx;
     /** Answer for the inbound message identified by tag (DONE or RETRY). */
     void (*ack)(void *ctx, uint64_t tag, mg_gw_verdict v);
@@ -96,8 +109,12 @@ size_t mg_gw_pending(const mg_gw *gw);
 MG_MUST_CHECK mg_err mg_gw_send_queued(mg_gw *gw);
 /** Outcome of a submit (tag = command id). */
 void mg_gw_submit_result(mg_gw *gw, uint64_t tag, uint32_t status, const char *message_id);
-/** Once a second: PoR time-outs, partial packets too old, suppressed-event summary. */
+/** Once a second: PoR time-outs, partial packets too old, aggregate rows of
+ *  the windows that closed, blocks reloaded when registry_gen moved, and once
+ *  a minute the events' retention (mg_store_events_prune). */
 MG_MUST_CHECK mg_err mg_gw_tick(mg_gw *gw, int64_t now);
+/** Writes the aggregate rows of every open window now (at shutdown; tests). */
+MG_MUST_CHECK mg_err mg_gw_close_aggregates(mg_gw *gw);
 /** Re-emits inbox messages after the last id found in the output file. */
 MG_MUST_CHECK mg_err mg_gw_replay_output(mg_gw *gw, int64_t after_id);
 /** Records an event outside a batch (link up/down, bind refused, bad input). */
@@ -108,8 +125,15 @@ void mg_gw_invalidate(mg_gw *gw);
 
 /** Counters for the summary line. */
 typedef struct mg_gw_stats {
-    uint64_t accepted, refused, por_ok, por_fail, sent, commits, retried, events_suppressed,
-        partials_evicted, delivered, policy_refused;
+    uint64_t accepted, refused, por_ok, por_fail, sent, commits, retried,
+        events_suppressed, /**< refusals not written one by one: counted into aggregate rows */
+        partials_evicted, delivered, policy_refused,
+        aggregate_rows, /**< aggregate rows written */
+        fleet_counted,  /**< of events_suppressed: counted into a fleet-wide row (source "*") */
+        blocked,        /**< refused: source DROP-blocked */
+        throttled,      /**< refused: source THROTTLE-blocked, over its rate */
+        pruned;         /**< event rows removed by the retention */
+    size_t blocks;      /**< blocks of bearer "sms" in force (loaded) */
 } mg_gw_stats;
 mg_gw_stats mg_gw_get_stats(const mg_gw *gw);
 
