@@ -21,7 +21,11 @@ static const char events_usage[] =
     "  time device bearer source kind reason\n"
     "(time ISO-8601 UTC; device and source '-' when unknown; control characters in\n"
     "fields shown as '?'). --json: one JSON object a line with the keys\n"
-    "id, time, device (null when unknown), bearer, source, kind, reason.\n"
+    "id, time, device (null when unknown), bearer, source, kind, reason, count (the\n"
+    "occurrences the row stands for: more than 1 for an aggregate of one source's\n"
+    "refusals of one kind in one window, time = the first, last = the last, reason =\n"
+    "the first sample), last, authenticated (true: the fact rests on verified\n"
+    "cryptographic evidence; false: anybody could have caused it).\n"
     "  --follow       keep printing new events (polled every 200 ms) until SIGINT or\n"
     "                 SIGTERM, then exit 0\n"
     "  --device NAME  only the events of that device\n"
@@ -132,7 +136,10 @@ static bool print_event(void *ctx, const mg_event *e)
         mg_json_str(stdout, e->kind);
         fputs(",\"reason\":", stdout);
         mg_json_str(stdout, e->reason);
-        fputs("}\n", stdout);
+        char l[32];
+        mg_time_iso(e->last > e->time ? e->last : e->time, l);
+        printf(",\"count\":%lld,\"last\":\"%s\",\"authenticated\":%s}\n",
+               (long long)(e->count > 1 ? e->count : 1), l, e->authenticated ? "true" : "false");
     } else {
         printf("%s\t", t);
         print_field(dev != NULL ? dev : "");

@@ -416,6 +416,10 @@ static void est_event(mg_est *e, const char *src, int64_t device_id, const char 
                        (unsigned long long)sup);
     else
         (void)snprintf(ev.reason, sizeof(ev.reason), "%s", reason);
+    /* authenticated (mg_event.authenticated): an enrolment proven by a valid
+     * factory certificate, token or current device certificate; every
+     * failure could have been caused by anybody */
+    ev.authenticated = strcmp(kind, "est_enrolled") == 0 || strcmp(kind, "est_reenrolled") == 0;
     if (mg_store_event_add(e->store, &ev) != MG_OK)
         fprintf(stderr, "est: cannot record event %s: %s\n", kind, mg_store_errmsg(e->store));
 }

@@ -39,6 +39,7 @@
 #define EV_WINDOW_S 10        /* event budget window */
 #define EV_PER_CLIENT 5       /* events per client per window */
 #define EV_GLOBAL 100         /* events per window in all */
+#define BLOCKS_MAX 4096       /* DROP-blocked addresses (bearer "mqtt") held */
 #define DELIVER_BATCH 32      /* commands delivered per tick */
 #define STORE_RETRY_S 1       /* how often a failed store open is retried */
 #define STORE_BUSY_MS 1000    /* the broker thread waits at most this for a lock */
@@ -81,6 +82,11 @@ typedef struct plugin {
     int64_t ev_window;
     unsigned ev_count;
     uint64_t ev_suppressed;
+    int64_t ev_first_suppressed; /* s: the first of them */
+    /* DROP blocks of bearer "mqtt" (store.h mg_block), reloaded when the
+     * registry generation moves: at most BLOCKS_MAX, about 300 KiB */
+    struct blk { char addr[MG_EVENT_SOURCE_MAX]; int64_t until; } *blk;
+    size_t nblk;
 } plugin;
 
 static int64_t now_ms(void)
@@ -154,8 +160,12 @@ static void copy_str(char *dst, size_t cap, const char *src)
     dst[i] = '\0';
 }
 
-static void event_write(plugin *p, int64_t device_id, const char *source, const char *kind,
-                        const char *reason)
+/* auth: the fact rests on the client certificate the broker verified (a
+ * connected client, or one refused for what its verified certificate says);
+ * false before that, and for the broker's own acts (mg_event.authenticated).
+ * count > 1: an aggregate (time = first, last = now). */
+static void event_write(plugin *p, bool auth, int64_t count, int64_t first, int64_t device_id,
+                        const char *source, const char *kind, const char *reason)
 {
     mg_store *s = store(p);
     if (s == NULL)
@@ -167,6 +177,12 @@ static void event_write(plugin *p, int64_t device_id, const char *source, const 
     copy_str(e.source, sizeof(e.source), source);
     copy_str(e.kind, sizeof(e.kind), kind);
     copy_str(e.reason, sizeof(e.reason), reason);
+    e.authenticated = auth;
+    if (count > 1) {
+        e.count = count;
+        e.time = first;
+        e.last = (int64_t)time(NULL);
+    }
     if (mg_store_event_add(s, &e) != MG_OK)
         logf_(MOSQ_LOG_WARNING, "event %s not recorded: %s", kind, mg_store_errmsg(s));
 }
@@ -180,17 +196,19 @@ static void window_roll(plugin *p)
     p->ev_count = 0;
     if (p->ev_suppressed != 0) {
         char r[MG_REASON_MAX];
-        snprintf(r, sizeof(r), "%" PRIu64 " events suppressed (budget %d per %d s, %d per client)",
+        snprintf(r, sizeof(r), "%" PRIu64 " events not written one by one (budget %d per %d s, %d per client)",
                  p->ev_suppressed, EV_GLOBAL, EV_WINDOW_S, EV_PER_CLIENT);
+        /* one aggregate row: count = the events it stands for */
+        int64_t n = p->ev_suppressed > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)p->ev_suppressed;
         p->ev_suppressed = 0;
-        event_write(p, 0, "broker", "mqtt_suppressed", r);
+        event_write(p, false, n, p->ev_first_suppressed, 0, "broker", "mqtt_suppressed", r);
     }
 }
 
-static void event(plugin *p, client *c, int64_t device_id, const char *source, const char *kind,
-                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-static void event(plugin *p, client *c, int64_t device_id, const char *source, const char *kind,
-                  const char *fmt, ...)
+static void event(plugin *p, client *c, bool auth, int64_t device_id, const char *source,
+                  const char *kind, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static void event(plugin *p, client *c, bool auth, int64_t device_id, const char *source,
+                  const char *kind, const char *fmt, ...)
 {
     window_roll(p);
     if (c != NULL) {
@@ -199,12 +217,14 @@ static void event(plugin *p, client *c, int64_t device_id, const char *source, c
             c->ev_count = 0;
         }
         if (c->ev_count >= EV_PER_CLIENT) {
-            p->ev_suppressed++;
+            if (p->ev_suppressed++ == 0)
+                p->ev_first_suppressed = (int64_t)time(NULL);
             return;
         }
     }
     if (p->ev_count >= EV_GLOBAL) {
-        p->ev_suppressed++;
+        if (p->ev_suppressed++ == 0)
+            p->ev_first_suppressed = (int64_t)time(NULL);
         return;
     }
     if (c != NULL)
@@ -216,7 +236,7 @@ static void event(plugin *p, client *c, int64_t device_id, const char *source, c
     vsnprintf(r, sizeof(r), fmt, ap);
     va_end(ap);
     logf_(MOSQ_LOG_NOTICE, "%s %s: %s", kind, source != NULL ? source : "", r);
-    event_write(p, device_id, source, kind, r);
+    event_write(p, auth, 1, 0, device_id, source, kind, r);
 }
 
 /* ---- clients -------------------------------------------------------------- */
@@ -335,6 +355,8 @@ static mg_err owner_ok(plugin *p, const mg_cert *rec, int64_t now, mg_device *de
     return MG_OK;
 }
 
+static bool addr_blocked(const plugin *p, const char *addr);
+
 static int on_basic_auth(int ev, void *data, void *ud)
 {
     (void)ev;
@@ -347,10 +369,18 @@ static int on_basic_auth(int ev, void *data, void *ud)
     const char *addr = mosquitto_client_address(a->client);
     char src[MG_NAME_MAX];
     copy_str(src, sizeof(src), cid != NULL ? cid : "");
+    /* Mosquitto 2 calls no plugin before the TLS handshake and the CONNECT
+     * packet: basic auth is the first point, before any certificate or store
+     * work of ours. */
+    if (addr_blocked(p, addr)) {
+        event(p, NULL, false, 0, addr, "mqtt_blocked", "connection from a blocked address (client id '%s')",
+              src);
+        return MOSQ_ERR_AUTH;
+    }
 
     X509 *x = mosquitto_client_certificate(a->client);
     if (x == NULL) {
-        event(p, NULL, 0, src, "mqtt_auth_fail", "no client certificate (from %s)",
+        event(p, NULL, false, 0, src, "mqtt_auth_fail", "no client certificate (from %s)",
               addr != NULL ? addr : "?");
         return MOSQ_ERR_AUTH;
     }
@@ -362,11 +392,11 @@ static int on_basic_auth(int ev, void *data, void *ud)
     int na = X509_cmp_current_time(X509_get0_notAfter(x));
     X509_free(x);
     if (dg != 1 || fplen != sizeof(fp)) {
-        event(p, NULL, 0, src, "mqtt_auth_fail", "cannot hash the client certificate");
+        event(p, NULL, false, 0, src, "mqtt_auth_fail", "cannot hash the client certificate");
         return MOSQ_ERR_AUTH;
     }
     if (nb >= 0 || na <= 0) {
-        event(p, NULL, 0, src, "mqtt_auth_fail", "client certificate %s",
+        event(p, NULL, false, 0, src, "mqtt_auth_fail", "client certificate %s",
               nb >= 0 ? "not yet valid" : "expired");
         return MOSQ_ERR_AUTH;
     }
@@ -378,7 +408,7 @@ static int on_basic_auth(int ev, void *data, void *ud)
     mg_cert rec;
     mg_err e = mg_store_cert_by_fp(s, fp, &rec);
     if (e == MG_ERR_KEY) {
-        event(p, NULL, 0, src, "mqtt_auth_fail", "certificate not in the registry");
+        event(p, NULL, false, 0, src, "mqtt_auth_fail", "certificate not in the registry");
         return MOSQ_ERR_AUTH;
     }
     if (e != MG_OK) {
@@ -396,14 +426,14 @@ static int on_basic_auth(int ev, void *data, void *ud)
         return MOSQ_ERR_AUTH;
     }
     if (e != MG_OK) {
-        event(p, NULL, rec.device_id, src, "mqtt_auth_fail", "%s", why);
+        event(p, NULL, true, rec.device_id, src, "mqtt_auth_fail", "%s", why);
         return MOSQ_ERR_AUTH;
     }
     size_t cl = cid != NULL ? strnlen(cid, MG_NAME_MAX) : 0;
     const char *name = rec.device_id > 0 ? dev.name : app.name;
     if (rec.device_id > 0) {
         if (cid == NULL || cl >= MG_NAME_MAX || strcmp(cid, dev.name) != 0) {
-            event(p, NULL, dev.id, src, "mqtt_auth_fail",
+            event(p, NULL, true, dev.id, src, "mqtt_auth_fail",
                   "client id is not the device name %s", dev.name);
             return MOSQ_ERR_AUTH;
         }
@@ -411,7 +441,7 @@ static int on_basic_auth(int ev, void *data, void *ud)
         size_t nl = strlen(app.name);
         if (cid == NULL || cl >= MG_NAME_MAX || !mg_mqtt_name_valid(cid, cl) ||
             strncmp(cid, app.name, nl) != 0) {
-            event(p, NULL, 0, src, "mqtt_auth_fail",
+            event(p, NULL, true, 0, src, "mqtt_auth_fail",
                   "client id does not start with the application name %s", app.name);
             return MOSQ_ERR_AUTH;
         }
@@ -426,7 +456,7 @@ static int on_basic_auth(int ev, void *data, void *ud)
             return MOSQ_ERR_AUTH;
         }
         if (e1 == MG_OK || e2 == MG_OK) {
-            event(p, NULL, 0, src, "mqtt_auth_fail",
+            event(p, NULL, true, 0, src, "mqtt_auth_fail",
                   "application %s uses the client id of another registry entry", app.name);
             return MOSQ_ERR_AUTH;
         }
@@ -464,7 +494,7 @@ static int on_basic_auth(int ev, void *data, void *ud)
         client_purge(p, c);
         return MOSQ_ERR_AUTH;
     }
-    event(p, c, rec.device_id, src, "mqtt_connect", "%s %s connected with certificate %s",
+    event(p, c, true, rec.device_id, src, "mqtt_connect", "%s %s connected with certificate %s",
           c->is_app ? "application" : "device", name, rec.serial);
     if (mg_store_commit(s) != MG_OK) {
         store_failed(p, "commit");
@@ -524,18 +554,18 @@ static int on_acl_check(int ev, void *data, void *ud)
     if (!ok) {
         char shown[64];
         copy_str(shown, sizeof(shown), topic);
-        event(p, c, c->device_id, c->cid, "mqtt_acl_deny", "%s %s%s denied", acc_name(a->access),
+        event(p, c, true, c->device_id, c->cid, "mqtt_acl_deny", "%s %s%s denied", acc_name(a->access),
               shown, tl >= sizeof(shown) ? "..." : "");
         return MOSQ_ERR_ACL_DENIED;
     }
     if (acc == MG_MQTT_ACC_WRITE) {
         if (a->payloadlen > p->max_payload) {
-            event(p, c, c->device_id, c->cid, "mqtt_size", "payload of %" PRIu32
+            event(p, c, true, c->device_id, c->cid, "mqtt_size", "payload of %" PRIu32
                   " octets over the limit %" PRIu32, a->payloadlen, p->max_payload);
             return MOSQ_ERR_ACL_DENIED;
         }
         if (!bucket_take(p, c)) {
-            event(p, c, c->device_id, c->cid, "mqtt_rate",
+            event(p, c, true, c->device_id, c->cid, "mqtt_rate",
                   "publish dropped: over %u messages/s (burst %u)", p->rate, p->burst);
             return MOSQ_ERR_ACL_DENIED;
         }
@@ -559,7 +589,7 @@ static int on_message(int ev, void *data, void *ud)
         return MOSQ_ERR_SUCCESS;
     mg_mqtt_receipt r;
     if (mg_mqtt_receipt_decode(m->payload, m->payloadlen, &r) != MG_OK) {
-        event(p, c, c->device_id, c->cid, "mqtt_bad_receipt",
+        event(p, c, true, c->device_id, c->cid, "mqtt_bad_receipt",
               "malformed receipt (%" PRIu32 " octets)", m->payloadlen);
         return MOSQ_ERR_SUCCESS;
     }
@@ -573,12 +603,12 @@ static int on_message(int ev, void *data, void *ud)
         return MOSQ_ERR_SUCCESS;
     }
     if (e == MG_ERR_KEY || cmd.device_id != c->device_id) {
-        event(p, c, c->device_id, c->cid, "mqtt_bad_receipt",
+        event(p, c, true, c->device_id, c->cid, "mqtt_bad_receipt",
               "receipt for command %" PRId64 " that is not this device's", r.id);
         return MOSQ_ERR_SUCCESS;
     }
     if (strcmp(cmd.bearer, "mqtt") != 0 || cmd.state != MG_CMD_SENT) {
-        event(p, c, c->device_id, c->cid, "mqtt_bad_receipt",
+        event(p, c, true, c->device_id, c->cid, "mqtt_bad_receipt",
               "receipt for command %" PRId64 " in state %s on bearer '%s': ignored", r.id,
               mg_cmd_state_name(cmd.state), cmd.bearer);
         return MOSQ_ERR_SUCCESS;
@@ -590,7 +620,7 @@ static int on_message(int ev, void *data, void *ud)
         snprintf(detail, sizeof(detail), "receipt fail: %s", r.detail);
     e = mg_store_cmd_complete(s, r.id, r.ok ? MG_CMD_DONE : MG_CMD_FAILED, detail);
     if (e == MG_ERR_STATE) {
-        event(p, c, c->device_id, c->cid, "mqtt_bad_receipt",
+        event(p, c, true, c->device_id, c->cid, "mqtt_bad_receipt",
               "command %" PRId64 " already completed", r.id);
         return MOSQ_ERR_SUCCESS;
     }
@@ -598,7 +628,7 @@ static int on_message(int ev, void *data, void *ud)
         store_failed(p, "cmd_complete");
         return MOSQ_ERR_SUCCESS;
     }
-    event(p, NULL, c->device_id, c->cid, r.ok ? "cmd_done" : "cmd_failed",
+    event(p, NULL, true, c->device_id, c->cid, r.ok ? "cmd_done" : "cmd_failed",
           "command %" PRId64 " %s", r.id, detail);
     return MOSQ_ERR_SUCCESS;
 }
@@ -610,11 +640,58 @@ static void kick(plugin *p, client *c, const char *why)
     if (c->kicked)
         return;
     c->kicked = true; /* refused by the ACL until the broker drops it */
-    event(p, NULL, c->device_id, c->cid, "mqtt_kick", "%s %s disconnected: %s",
+    event(p, NULL, false, c->device_id, c->cid, "mqtt_kick", "%s %s disconnected: %s",
           c->is_app ? "application" : "device", c->name, why);
     /* by client id: only this connection (an application may hold several
      * certificates and connections under one username) */
     mosquitto_kick_client_by_clientid(c->cid, false);
+}
+
+/* ---- blocked addresses --------------------------------------------------- */
+
+static bool blk_one(void *ctx, const mg_block *b)
+{
+    plugin *p = ctx;
+    if (b->mode != MG_BLOCK_DROP)
+        return true; /* THROTTLE is the SMS gateway's; the broker has its per-client rate */
+    if (p->nblk >= BLOCKS_MAX)
+        return false;
+    copy_str(p->blk[p->nblk].addr, sizeof(p->blk[p->nblk].addr), b->source);
+    p->blk[p->nblk].until = b->until;
+    p->nblk++;
+    return true;
+}
+
+static bool addr_blocked(const plugin *p, const char *addr)
+{
+    if (addr == NULL || p->nblk == 0)
+        return false;
+    int64_t now = (int64_t)time(NULL);
+    for (size_t i = 0; i < p->nblk; i++)
+        if (p->blk[i].until > now && strcmp(p->blk[i].addr, addr) == 0)
+            return true;
+    return false;
+}
+
+static void kick(plugin *p, client *c, const char *why);
+
+/* Reloads the DROP blocks and kicks the live connections from a blocked address. */
+static void blocks_reload(plugin *p)
+{
+    if (p->blk == NULL && (p->blk = calloc(BLOCKS_MAX, sizeof(*p->blk))) == NULL) {
+        logf_(MOSQ_LOG_ERR, "out of memory: blocked addresses not enforced");
+        return;
+    }
+    p->nblk = 0;
+    if (mg_store_blocks(p->s, "mqtt", (int64_t)time(NULL), blk_one, p) != MG_OK) {
+        store_failed(p, "blocks");
+        return;
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        client *c = &p->clients[i];
+        if (!c->kicked && !c->gone && addr_blocked(p, mosquitto_client_address(c->mosq)))
+            kick(p, c, "its address is blocked");
+    }
 }
 
 static void recheck_sessions(plugin *p, bool registry_moved)
@@ -730,7 +807,7 @@ static void deliver(plugin *p)
                 store_failed(p, "cmd_complete");
             continue;
         }
-        event(p, NULL, cmd->device_id, c->cid, "cmd_sent", "command %" PRId64 " sent on %s",
+        event(p, NULL, false, cmd->device_id, c->cid, "cmd_sent", "command %" PRId64 " sent on %s",
               cmd->id, topic);
     }
 }
@@ -766,7 +843,7 @@ static void time_out(plugin *p)
         snprintf(d, sizeof(d), "no receipt within %" PRId64 " s", p->cmd_timeout);
         mg_err e = mg_store_cmd_complete(p->s, b.id[i], MG_CMD_TIMEOUT, d);
         if (e == MG_OK)
-            event(p, NULL, b.dev[i], "broker", "cmd_timeout", "command %" PRId64 " %s", b.id[i], d);
+            event(p, NULL, false, b.dev[i], "broker", "cmd_timeout", "command %" PRId64 " %s", b.id[i], d);
         else if (e != MG_ERR_STATE)
             store_failed(p, "cmd_complete");
     }
@@ -796,6 +873,8 @@ static int on_tick(int ev, void *data, void *ud)
     p->gen = gen;
     p->gen_known = true;
     recheck_sessions(p, moved);
+    if (moved)
+        blocks_reload(p);
     deliver(p);
     time_out(p);
     return MOSQ_ERR_SUCCESS;
@@ -982,6 +1061,7 @@ MG_EXPORT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opt
         mg_store_close(p->s);
     }
     free(p->clients);
+    free(p->blk);
     mg_policy_free(p->policy);
     free(p);
     return MOSQ_ERR_SUCCESS;
