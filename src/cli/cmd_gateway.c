@@ -121,6 +121,7 @@ static int gateway_run(int argc, char **argv)
     dc.gw.events_burst = conf_uint(&w, "events_burst", 10, &bad);
     dc.gw.events_aggregate_s = conf_uint(&w, "events_aggregate_s", 10, &bad);
     dc.gw.aggregates_max = conf_uint(&w, "events_aggregates_max", 4096, &bad);
+    dc.gw.events_new_sources = conf_uint(&w, "events_new_sources", 100, &bad);
     unsigned days = conf_uint(&w, "events_retention_days", 90, &bad);
     dc.gw.events_retention_days = days == 0 ? -1 : (int)(days > 36500 ? 36500 : days);
     unsigned max_rows = conf_uint(&w, "events_max_rows", 2000000, &bad);

@@ -88,6 +88,8 @@ typedef struct agg_entry {
     int64_t count;     /* occurrences counted (beyond the burst) */
     int64_t device_id; /* of the first sample */
     uint32_t singles;  /* rows written one by one in this window */
+    uint32_t nw_n;     /* fleet entries: sources of this kind taken into the table ... */
+    int64_t nw_start;  /* ... in the window starting then (s) */
     char bearer[16];
     char source[MG_EVENT_SOURCE_MAX];
     char kind[32];
@@ -236,6 +238,8 @@ mg_gw *mg_gw_new(const mg_gw_cfg *cfg)
         gw->cfg.events_burst = 10;
     if (gw->cfg.events_aggregate_s == 0)
         gw->cfg.events_aggregate_s = 10;
+    if (gw->cfg.events_new_sources == 0)
+        gw->cfg.events_new_sources = 100;
     if (gw->cfg.events_retention_days == 0)
         gw->cfg.events_retention_days = 90;
     if (gw->cfg.events_max_rows == 0)
@@ -740,9 +744,10 @@ static void agg_close(mg_gw *gw, agg_entry *a, bool force)
     agg_reset(a);
 }
 
-/* The entry of (source, kind): found, or a free one, or the oldest of its
- * set closed early. */
-static agg_entry *agg_find(mg_gw *gw, const char *bearer, const char *source, const char *kind)
+/* The entry of (source, kind): found, or (insert) a free one, or the oldest
+ * of its set closed early; NULL when not found and !insert. */
+static agg_entry *agg_find(mg_gw *gw, const char *bearer, const char *source, const char *kind,
+                           bool insert)
 {
     char key[sizeof(((agg_entry *)0)->kind) + MG_EVENT_SOURCE_MAX + 16 + 2];
     snprintf(key, sizeof(key), "%s\x1f%s\x1f%s", bearer, kind, source);
@@ -760,6 +765,8 @@ static agg_entry *agg_find(mg_gw *gw, const char *bearer, const char *source, co
             victim = a;
         }
     }
+    if (!insert)
+        return NULL;
     if (victim->hash != 0)
         agg_close(gw, victim, false);
     victim->hash = h;
@@ -776,7 +783,25 @@ static bool agg_note(mg_gw *gw, const char *bearer, const char *source, int64_t 
                      const char *kind, const char *reason, bool singles_allowed)
 {
     int64_t t = now_s();
-    agg_entry *a = agg_find(gw, bearer, source ? source : "", kind);
+    if (source == NULL)
+        source = "";
+    agg_entry *a = agg_find(gw, bearer, source, kind, false);
+    if (a == NULL) {
+        /* a new source: at most events_new_sources of one kind per window
+         * get entries (rows) of their own; beyond, the fleet-wide entry
+         * counts them (floods from many numbers are one row a window) */
+        agg_entry *f = fleet_entry(gw, bearer, kind);
+        if (t - f->nw_start >= (int64_t)gw->cfg.events_aggregate_s) {
+            f->nw_start = t;
+            f->nw_n = 0;
+        }
+        if (f->nw_n >= gw->cfg.events_new_sources) {
+            agg_count(gw, f, 1, t, t, 0, reason);
+            return false;
+        }
+        f->nw_n++;
+        a = agg_find(gw, bearer, source, kind, true);
+    }
     if (a->win != 0 && t - a->win >= (int64_t)gw->cfg.events_aggregate_s)
         agg_close(gw, a, false);
     if (a->win == 0)

@@ -67,6 +67,8 @@ typedef struct mg_gw_cfg {
     unsigned events_burst;       /**< single rows per (source, kind) and window (default 10) */
     unsigned events_aggregate_s; /**< the window, s (default 10) */
     size_t aggregates_max;       /**< (source, kind) entries (default 4096; rounded to a power of 2) */
+    unsigned events_new_sources; /**< sources of one kind that get entries of their own per window
+                                  *   (default 100); the rest: the fleet-wide row (source "*") */
     int events_retention_days;   /**< events older are pruned once a minute (0: 90; < 0: no age limit) */
     int64_t events_max_rows;     /**< rows kept at most (0: 2 000 000; < 0: no row limit) */
     unsigned throttle_per_min;   /**< a THROTTLE-blocked unknown source: messages per minute (default 6) */
