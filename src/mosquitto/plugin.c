@@ -196,7 +196,7 @@ static void window_roll(plugin *p)
     p->ev_count = 0;
     if (p->ev_suppressed != 0) {
         char r[MG_REASON_MAX];
-        snprintf(r, sizeof(r), "%" PRIu64 " events not written one by one (budget %d per %d s, %d per client)",
+        snprintf(r, sizeof(r), "%" PRIu64 " events suppressed (budget %d per %d s, %d per client)",
                  p->ev_suppressed, EV_GLOBAL, EV_WINDOW_S, EV_PER_CLIENT);
         /* one aggregate row: count = the events it stands for */
         int64_t n = p->ev_suppressed > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)p->ev_suppressed;
