@@ -76,7 +76,12 @@ static int gateway_run(int argc, char **argv)
                    "messages are appended as JSON lines to the file named by `output` (relative to\n"
                    "the working directory). Stops on SIGTERM or SIGINT after committing.\n"
                    "DIR: --dir, else $M2MGUARD_HOME, else ./m2mguard-data. --config replaces\n"
-                   "DIR/m2mguard.conf (keys: docs/operations.md).\n\n"
+                   "DIR/m2mguard.conf (keys: docs/operations.md; the events' aggregation, blocks\n"
+                   "and retention: events_burst, events_aggregate_s, events_aggregates_max,\n"
+                   "events_new_sources, events_per_s, events_retention_days, events_max_rows,\n"
+                   "throttle_per_min, blocks_max: docs/gateway.md). Refusals beyond the burst are\n"
+                   "counted into aggregate rows; sources blocked in the store (bearer sms) are\n"
+                   "refused (DROP) or rate-limited (THROTTLE) before any work.\n\n"
                    "exit: 0 stopped by a signal, 2 usage, 3 bad working directory or configuration,\n"
                    "      4 internal error\n");
             return MG_EXIT_OK;
