@@ -96,6 +96,36 @@ typedef enum mg_sig_alg {
 /** SHA-256 of the concatenation of the n pieces. */
 MG_MUST_CHECK mg_err mg_crypto_sha256(const mg_iov *parts, size_t n, uint8_t out[MG_SHA256_LEN]);
 
+/* ---- incremental SHA-256 (SUIT image streams, issue 14) ------------------ */
+
+/** Room for a backend's SHA-256 state (Mbed TLS: mbedtls_sha256_context,
+ *  108 octets on 64-bit hosts; checked at compile time). */
+#define MG_SHA256_STATE_MAX 128
+
+/**
+ * An incremental SHA-256 in caller storage. Mbed TLS keeps its state in st_
+ * (nothing allocated); OpenSSL attaches an EVP_MD_CTX to backend (host).
+ * Every context that was started must be finished or aborted (both release
+ * and wipe it). A zeroed context is "not started".
+ */
+typedef struct mg_sha256 {
+    void *backend; /**< backend state; NULL when not started (or Mbed TLS) */
+    bool started;
+    union {
+        uint64_t align_;
+        uint8_t b[MG_SHA256_STATE_MAX];
+    } st_;
+} mg_sha256;
+
+/** Starts a hash (an earlier one on c must be finished or aborted first). */
+MG_MUST_CHECK mg_err mg_sha256_init(mg_sha256 *c);
+/** Adds p[0..n) (p may be NULL when n is 0). MG_ERR_STATE if not started. */
+MG_MUST_CHECK mg_err mg_sha256_update(mg_sha256 *c, const uint8_t *p, size_t n);
+/** Writes the digest and releases c (also on error). MG_ERR_STATE if not started. */
+MG_MUST_CHECK mg_err mg_sha256_final(mg_sha256 *c, uint8_t out[MG_SHA256_LEN]);
+/** Releases and wipes c without a digest. Safe on a zeroed or finished context. */
+void mg_sha256_abort(mg_sha256 *c);
+
 /**
  * Verifies a signature over the concatenation of the n pieces (the message
  * itself, not a digest: ES256 hashes it with SHA-256, Ed25519 signs it whole).

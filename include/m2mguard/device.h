@@ -55,6 +55,7 @@
 #include "m2mguard/crypto.h"
 #include "m2mguard/ota.h"
 #include "m2mguard/sms.h"
+#include "m2mguard/suit.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -327,6 +328,180 @@ MG_MUST_CHECK mg_err mg_dev_state_encode(const mg_dev_state *st, uint8_t *out, s
                                          size_t *out_len);
 /** Exact parse with CRC check; st is wiped on error. */
 MG_MUST_CHECK mg_err mg_dev_state_decode(const uint8_t *p, size_t n, mg_dev_state *st);
+
+/* ==== updates (SUIT, issue 14) and tamper response: src/device/update.c ====
+ *
+ * An A/B update of the device's image, driven by a SUIT envelope (suit.h):
+ *
+ *   mg_upd_begin(envelope)  verify (signature BEFORE anything else is read,
+ *                           then the manifest digest), check vendor/class,
+ *                           sequence > installed, minimum version, size <=
+ *                           slot; persist DOWNLOADING; erase the inactive slot
+ *   mg_upd_write(chunk)...  in order: write to the inactive slot at the next
+ *                           offset, hash, count (more than image-size refused)
+ *   mg_upd_finish()         exact size, SHA-256 equal (constant time), the
+ *                           optional read-back equal; persist VERIFIED
+ *   mg_upd_switch()         ONE persisted write: active = the other slot,
+ *                           installed_seq = the manifest's sequence, phase
+ *                           SWITCHING. The caller then reboots.
+ *   mg_upd_init() (next boot) sees SWITCHING: reports "update_ok SEQ" and
+ *                           persists IDLE (mg_upd_resume retries the report).
+ *
+ * Power loss: the bootloader boots st.active (mg_upd_boot_slot). Before the
+ * switch write, st.active is the old, complete slot (whatever the inactive
+ * slot holds); after it, the new slot, complete and verified. A restart in
+ * DOWNLOADING abandons the partial image (IDLE, report "update_failed
+ * interrupted"); in VERIFIED the verified image stays ready for
+ * mg_upd_switch. No state ever names a half-written slot as active.
+ *
+ * Reports travel as authenticated messages through the device's own send
+ * path: the report callback (mg_dev_update_report for secured SMS telemetry;
+ * the IP agent its signed MQTT path). Texts (exact, one line, ASCII):
+ *   "update_ok SEQ"              SEQ decimal, the installed sequence
+ *   "update_failed REASON"       REASON = mg_suit_why_str name, or
+ *                                "interrupted", "store", "flash", "readback",
+ *                                "state"
+ *   "tamper DETAIL"              mg_dev_tamper; DETAIL printable, <= 32
+ */
+#define MG_UPD_TEXT_OK "update_ok"
+#define MG_UPD_TEXT_FAILED "update_failed"
+#define MG_DEV_TAMPER_TEXT "tamper"
+#define MG_DEV_TAMPER_DETAIL_MAX 32u
+#define MG_UPD_REPORT_MAX 64u /**< longest report text, octets */
+
+/** Where an update stands (persisted). */
+typedef enum mg_upd_phase {
+    MG_UPD_IDLE = 0,        /**< nothing in progress; st.active runs */
+    MG_UPD_DOWNLOADING = 1, /**< the inactive slot is being written (not bootable) */
+    MG_UPD_VERIFIED = 2,    /**< the inactive slot holds a complete verified image */
+    MG_UPD_SWITCHING = 3,   /**< switched: st.active is the new image; report pending */
+} mg_upd_phase;
+
+/** The durable update state: persist() stores it; the bootloader reads
+ *  active. Holds no secret. */
+typedef struct mg_upd_state {
+    uint64_t installed_seq; /**< sequence of the image in slot active (0: factory) */
+    uint8_t active;         /**< 0 or 1: the slot the bootloader boots */
+    uint8_t phase;          /**< mg_upd_phase */
+    uint64_t target_seq;    /**< DOWNLOADING/VERIFIED: the manifest's sequence */
+    uint64_t target_size;   /**< image-size */
+    uint8_t target_digest[MG_SHA256_LEN]; /**< image-digest */
+} mg_upd_state;
+
+typedef struct mg_upd_cb {
+    void *ctx;
+    /** Makes st durable before returning (required). */
+    mg_err (*persist)(void *ctx, const mg_upd_state *st);
+    /** Erases slot (the inactive one) for size octets (required). */
+    mg_err (*erase)(void *ctx, unsigned slot, uint64_t size);
+    /** Writes p[0..n) at off in slot; durable when it returns (required). */
+    mg_err (*write)(void *ctx, unsigned slot, uint64_t off, const uint8_t *p, size_t n);
+    /** Reads back n octets at off (optional, NULL: no read-back; when given,
+     *  mg_upd_finish hashes the slot's content again before VERIFIED). */
+    mg_err (*read)(void *ctx, unsigned slot, uint64_t off, uint8_t *p, size_t n);
+    /** Sends one report text (not NUL-terminated) as an authenticated
+     *  message (optional). mg_dev_update_report does it over secured SMS. */
+    mg_err (*report)(void *ctx, const char *text, size_t n);
+} mg_upd_cb;
+
+typedef struct mg_upd_cfg {
+    uint8_t vendor[MG_SUIT_UUID_LEN];   /**< the device's vendor UUID */
+    uint8_t class_id[MG_SUIT_UUID_LEN]; /**< the device's class UUID */
+    uint64_t slot_size;                 /**< capacity of each slot, octets */
+    const mg_dev_trust *trust;          /**< update authorities (copied; the same
+                                             anchors as signed commands) */
+    uint64_t factory_seq;               /**< installed_seq of a new device */
+} mg_upd_cfg;
+
+/** The updater (caller storage; contents private). */
+typedef struct mg_upd {
+    mg_upd_cfg cfg_;
+    mg_upd_cb cb_;
+    mg_upd_state st_;
+    mg_dev_trust trust_;
+    mg_suit_anchor an_[MG_DEV_ANCHORS];
+    mg_suit_img img_;
+    mg_suit_info info_;         /* the envelope being taken up (not on the stack) */
+    mg_suit_device dev_;
+    uint64_t off_;
+    bool report_due_;           /* SWITCHING: "update_ok" not yet sent */
+    uint8_t buf_[64];           /* read-back chunk */
+} mg_upd;
+
+/**
+ * Sets u up and restores saved (NULL: a new device, installed_seq =
+ * cfg->factory_seq, slot 0 active). A saved DOWNLOADING becomes IDLE
+ * (persisted; report "update_failed interrupted"); SWITCHING reports
+ * "update_ok SEQ" and becomes IDLE once the report went out. MG_ERR_ARG for
+ * a bad configuration or state; MG_ERR_STORE when persist() failed.
+ */
+MG_MUST_CHECK mg_err mg_upd_init(mg_upd *u, const mg_upd_cfg *cfg, const mg_upd_cb *cb,
+                                 const mg_upd_state *saved);
+/**
+ * Takes an envelope: mg_suit_check against the trust anchors, then
+ * mg_suit_applies against the device (vendor, class, installed_seq,
+ * slot_size); on success persists DOWNLOADING (target seq/size/digest) and
+ * erases the inactive slot. Allowed in IDLE, DOWNLOADING and VERIFIED (the
+ * earlier download is abandoned); MG_ERR_STATE in SWITCHING. On a refusal:
+ * the error, *reason (a static mg_suit_why_str name; may be NULL), an
+ * "update_failed REASON" report, and the state unchanged.
+ */
+MG_MUST_CHECK mg_err mg_upd_begin(mg_upd *u, const uint8_t *env, size_t len,
+                                  const char **reason);
+/** Writes the next chunk of the image (DOWNLOADING only). More octets than
+ *  image-size: MG_ERR_LENGTH, the update fails (IDLE, reported). */
+MG_MUST_CHECK mg_err mg_upd_write(mg_upd *u, const uint8_t *p, size_t n, const char **reason);
+/** Ends the download: size and digest (and the read-back) checked, then
+ *  VERIFIED persisted. A failure: IDLE, reported, *reason. */
+MG_MUST_CHECK mg_err mg_upd_finish(mg_upd *u, const char **reason);
+/** VERIFIED -> SWITCHING in one persisted write (MG_ERR_STATE otherwise).
+ *  The caller reboots; the next mg_upd_init reports "update_ok SEQ". */
+MG_MUST_CHECK mg_err mg_upd_switch(mg_upd *u);
+/** Abandons a download (IDLE, reported as "update_failed REASON"). */
+MG_MUST_CHECK mg_err mg_upd_abort(mg_upd *u, const char *reason);
+/** Sends a report that found no link (SWITCHING -> IDLE once sent). */
+MG_MUST_CHECK mg_err mg_upd_resume(mg_upd *u);
+/** Releases u's hash context and wipes u (before re-initialising it, or at
+ *  the end; the durable state is untouched). Safe on a zeroed u. */
+void mg_upd_wipe(mg_upd *u);
+/** The durable state. */
+const mg_upd_state *mg_upd_state_get(const mg_upd *u);
+/** The slot a bootloader boots for st (st->active). */
+unsigned mg_upd_boot_slot(const mg_upd_state *st);
+
+/** Serialised mg_upd_state: "MGU1", big-endian fields, CRC-32. */
+#define MG_UPD_STATE_MAX (4u + 8u + 1u + 1u + 8u + 8u + MG_SHA256_LEN + 4u)
+MG_MUST_CHECK mg_err mg_upd_state_encode(const mg_upd_state *st, uint8_t *out, size_t cap,
+                                         size_t *len);
+/** Exact parse with CRC and field checks; st zeroed on error. */
+MG_MUST_CHECK mg_err mg_upd_state_decode(const uint8_t *p, size_t n, mg_upd_state *st);
+
+/** A report callback for mg_upd_cb.report: ctx is an initialised mg_dev;
+ *  the text goes out as secured telemetry (mg_dev_telemetry, no PoR). */
+mg_err mg_dev_update_report(void *ctx, const char *text, size_t n);
+
+/**
+ * Tamper response (the enclosure switch): in this order
+ *  1. one last authenticated alarm "tamper DETAIL" through d's secured
+ *     telemetry (its normal counter: a replay is refused like any replay);
+ *     *alarm (may be NULL) gets the send's result;
+ *  2. every key and counter wiped: persist() receives a state that holds
+ *     no key (mg_dev_state_is_wiped() true), then d is wiped in memory;
+ *  3. d refuses to operate: mg_dev_tampered(d) is true, and d's callbacks
+ *     are replaced by ones that refuse (MG_ERR_STATE), so no message can be
+ *     sent or persisted; mg_dev_init with the wiped state is MG_ERR_ARG
+ *     until the device is provisioned anew (saved NULL, new keys).
+ * detail: printable ASCII without space, 1..MG_DEV_TAMPER_DETAIL_MAX (else
+ * "enclosure"). The wipe happens whatever the alarm's fate (a jammed radio
+ * must not keep the keys alive). Returns the persist() result of the wipe
+ * (MG_ERR_STORE on failure: the caller should retry persist of a zeroed
+ * state by other means).
+ */
+MG_MUST_CHECK mg_err mg_dev_tamper(mg_dev *d, const char *detail, mg_err *alarm);
+/** True once mg_dev_tamper ran on d (and until mg_dev_init). */
+bool mg_dev_tampered(const mg_dev *d);
+/** True when st holds no key (the state a tamper leaves behind). */
+bool mg_dev_state_is_wiped(const mg_dev_state *st);
 
 #ifdef __cplusplus
 }

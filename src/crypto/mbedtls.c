@@ -123,6 +123,65 @@ static int sha256_parts(const mg_iov *parts, size_t n, uint8_t out[MG_SHA256_LEN
     return rc;
 }
 
+/* ---- incremental SHA-256 (issue 14): the context lives in c->st_ -------- */
+
+_Static_assert(sizeof(mbedtls_sha256_context) <= MG_SHA256_STATE_MAX,
+               "MG_SHA256_STATE_MAX too small for mbedtls_sha256_context");
+_Static_assert(_Alignof(mbedtls_sha256_context) <= _Alignof(uint64_t),
+               "mg_sha256.st_ not aligned enough for mbedtls_sha256_context");
+
+static mbedtls_sha256_context *sha_ctx(mg_sha256 *c)
+{
+    return (mbedtls_sha256_context *)(void *)c->st_.b;
+}
+
+mg_err mg_sha256_init(mg_sha256 *c)
+{
+    if (c == NULL)
+        return MG_ERR_ARG;
+    if (c->started)
+        return MG_ERR_STATE;
+    mbedtls_sha256_init(sha_ctx(c));
+    if (mbedtls_sha256_starts_ret(sha_ctx(c), 0) != 0) {
+        mbedtls_sha256_free(sha_ctx(c));
+        return MG_ERR_CRYPTO;
+    }
+    c->backend = NULL;
+    c->started = true;
+    return MG_OK;
+}
+
+mg_err mg_sha256_update(mg_sha256 *c, const uint8_t *p, size_t n)
+{
+    if (c == NULL || (p == NULL && n > 0))
+        return MG_ERR_ARG;
+    if (!c->started)
+        return MG_ERR_STATE;
+    if (n == 0)
+        return MG_OK;
+    return mbedtls_sha256_update_ret(sha_ctx(c), p, n) == 0 ? MG_OK : MG_ERR_CRYPTO;
+}
+
+void mg_sha256_abort(mg_sha256 *c)
+{
+    if (c == NULL)
+        return;
+    if (c->started)
+        mbedtls_sha256_free(sha_ctx(c)); /* zeroizes */
+    mg_wipe(c, sizeof(*c));
+}
+
+mg_err mg_sha256_final(mg_sha256 *c, uint8_t out[MG_SHA256_LEN])
+{
+    if (c == NULL || out == NULL)
+        return MG_ERR_ARG;
+    if (!c->started)
+        return MG_ERR_STATE;
+    int rc = mbedtls_sha256_finish_ret(sha_ctx(c), out);
+    mg_sha256_abort(c);
+    return rc == 0 ? MG_OK : MG_ERR_CRYPTO;
+}
+
 static bool iov_ok(const mg_iov *parts, size_t n)
 {
     if (n > 0 && parts == NULL)

@@ -192,6 +192,58 @@ mg_err mg_crypto_sha256(const mg_iov *parts, size_t n, uint8_t out[MG_SHA256_LEN
     return ok ? MG_OK : MG_ERR_CRYPTO;
 }
 
+/* ---- incremental SHA-256 (issue 14): an EVP_MD_CTX attached to c ------- */
+
+mg_err mg_sha256_init(mg_sha256 *c)
+{
+    if (c == NULL)
+        return MG_ERR_ARG;
+    if (c->started)
+        return MG_ERR_STATE;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx == NULL)
+        return MG_ERR_CRYPTO;
+    if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(ctx);
+        return MG_ERR_CRYPTO;
+    }
+    c->backend = ctx;
+    c->started = true;
+    return MG_OK;
+}
+
+mg_err mg_sha256_update(mg_sha256 *c, const uint8_t *p, size_t n)
+{
+    if (c == NULL || (p == NULL && n > 0))
+        return MG_ERR_ARG;
+    if (!c->started || c->backend == NULL)
+        return MG_ERR_STATE;
+    if (n == 0)
+        return MG_OK;
+    return EVP_DigestUpdate((EVP_MD_CTX *)c->backend, p, n) == 1 ? MG_OK : MG_ERR_CRYPTO;
+}
+
+void mg_sha256_abort(mg_sha256 *c)
+{
+    if (c == NULL)
+        return;
+    EVP_MD_CTX_free((EVP_MD_CTX *)c->backend); /* frees and cleanses; NULL is fine */
+    mg_wipe(c, sizeof(*c));
+}
+
+mg_err mg_sha256_final(mg_sha256 *c, uint8_t out[MG_SHA256_LEN])
+{
+    if (c == NULL || out == NULL)
+        return MG_ERR_ARG;
+    if (!c->started || c->backend == NULL)
+        return MG_ERR_STATE;
+    unsigned outl = 0;
+    int ok = EVP_DigestFinal_ex((EVP_MD_CTX *)c->backend, out, &outl) == 1 &&
+             outl == MG_SHA256_LEN;
+    mg_sha256_abort(c);
+    return ok ? MG_OK : MG_ERR_CRYPTO;
+}
+
 /* An EVP_PKEY from raw key octets: public (priv == NULL) or private. */
 static EVP_PKEY *raw_pkey(mg_sig_alg alg, const uint8_t *pub, size_t pub_len,
                           const uint8_t *priv, size_t priv_len)
