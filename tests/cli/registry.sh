@@ -180,7 +180,7 @@ pass=$((pass + 1))
 expect "event of a deleted device" "-	cli	-	revoke" "$(sed -n 6p "$out" | cut -f2-5)"
 run 0 events --device meter-1 --json
 expect "events --device" 3 "$(wc -l <"$out")"
-[[ $(head -1 "$out") =~ ^\{\"id\":2,\"time\":\"${day}T[0-9:]+Z\",\"device\":\"meter-1\",\"bearer\":\"cli\",\"source\":\"\",\"kind\":\"device_add\",\"reason\":\"device\ meter-1\ added\ \(\+4915112345678,\ aes-128,\ key\ version\ 1\)\"\}$ ]] || fail "events --json: $(head -1 "$out")"
+[[ $(head -1 "$out") =~ ^\{\"id\":2,\"time\":\"${day}T[0-9:]+Z\",\"device\":\"meter-1\",\"bearer\":\"cli\",\"source\":\"\",\"kind\":\"device_add\",\"reason\":\"device\ meter-1\ added\ \(\+4915112345678,\ aes-128,\ key\ version\ 1\)\",\"count\":1,\"last\":\"${day}T[0-9:]+Z\",\"authenticated\":false\}$ ]] || fail "events --json: $(head -1 "$out")"
 pass=$((pass + 1))
 run 0 events --since 1h
 expect "events --since 1h" 7 "$(wc -l <"$out")"

@@ -15,11 +15,9 @@
 #include <stdlib.h>
 
 #include "m2mguard/crypto.h"
+#include "m2mguard/device.h"
 #include "m2mguard/suit.h"
 #include "testutil.h"
-
-#include "../../src/device/device.c"
-#include "../../src/device/update.c"
 
 static const char DRAFT_PUB[] =
     "048496811aae0baaabd26157189eecda26beaa8bf11b6f3fe6e2b5659c85dbc0ad"
