@@ -202,7 +202,13 @@ static int detect_run(int argc, char **argv)
     char why[256];
     mg_detect *d = NULL;
     print_ctx pc = {0};
-    mg_err e = mg_store_alerts(w.store, 0, false, print_alert, &pc); /* last id: print after it */
+    /* Commits reach the WAL without a sync each (synchronous=NORMAL): a crash
+     * of the process loses nothing; a power loss may take back the last
+     * batches, alerts and cursor together, which are then processed again
+     * (at least once, docs/detect.md). */
+    mg_err e = mg_store_sync_full(w.store, false);
+    if (e == MG_OK)
+        e = mg_store_alerts(w.store, 0, false, print_alert, &pc); /* last id: print after it */
     if (e == MG_OK)
         e = mg_detect_new(&cfg, &d, why, sizeof(why));
     else

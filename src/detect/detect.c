@@ -54,7 +54,7 @@ typedef struct kst {
     size_t cache_idx;
     /* baseline rules */
     int64_t *hist;
-    size_t nh, hpos;
+    size_t nh, hpos, hcap;
     int64_t wstart, wval, wcount, wunauth, wfirst;
     bool wfired;
     int64_t wids[MG_ALERT_EVIDENCE_MAX];
@@ -145,7 +145,7 @@ static uint32_t key_hash(int64_t dev, const char *src)
 
 static size_t kst_mem(const kst *k)
 {
-    return sizeof(*k) + k->cap * sizeof(ent) + (k->hist != NULL ? DR_HISTORY_MAX * 8u : 0u);
+    return sizeof(*k) + k->cap * sizeof(ent) + k->hcap * sizeof(int64_t);
 }
 
 static void lru_unlink(rstate *rs, kst *k)
@@ -222,7 +222,8 @@ static kst *key_get(mg_detect *d, rstate *rs, int64_t dev, const char *src)
     if (k == NULL)
         return NULL;
     if (rs->r->metric != DR_COUNT) {
-        k->hist = calloc(DR_HISTORY_MAX, sizeof(*k->hist));
+        k->hcap = (size_t)rs->r->history;
+        k->hist = calloc(k->hcap, sizeof(*k->hist));
         if (k->hist == NULL) {
             free(k);
             return NULL;

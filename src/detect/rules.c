@@ -303,6 +303,8 @@ typedef struct ld {
 } ld;
 
 static mg_err fail(ld *l, const yaml_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static mg_err fail(ld *l, const yaml_node_t *n, const char *fmt, ...)
 {
     char msg[200];
     va_list ap;
