@@ -50,6 +50,8 @@ typedef struct kst {
     size_t n, start, cap;
     int64_t sum, unauth, tmax;
     int64_t alert_id;   /* the open alert of this key (0: none known) */
+    unsigned renew;     /* THROTTLE/BLOCK of that alert, renewed while evidence goes on */
+    int64_t renew_at;   /* event time from which they are renewed (they end then) */
     uint64_t cache_gen; /* alert cache slot valid in this batch generation */
     size_t cache_idx;
     /* baseline rules */
@@ -72,6 +74,7 @@ typedef struct rstate {
 typedef struct pend {
     int64_t alert_id;
     unsigned actions;
+    bool renewal; /* the response is appended to the alert's, not put in its place */
     char head[MG_REASON_MAX];
 } pend;
 
@@ -302,6 +305,8 @@ static void summarize(const rstate *rs, const kst *k, const mg_event *e, mg_aler
                        r->metric == DR_RATE_BASELINE ? "rate" : "size", who, extra);
 }
 
+static mg_err maybe_renew(mg_detect *d, kst *k, const mg_alert *a, int64_t t);
+
 static void add_evidence(mg_alert *a, int64_t id)
 {
     if (id <= 0 || a->n_evidence >= MG_ALERT_EVIDENCE_MAX)
@@ -340,14 +345,15 @@ static mg_err push_pending(mg_detect *d, int64_t id, unsigned actions, const cha
     pend *p = &d->pend[d->npend++];
     p->alert_id = id;
     p->actions = actions;
+    p->renewal = strstr(head, " renewed (evidence goes on)") != NULL;
     (void)snprintf(p->head, sizeof(p->head), "%s", head);
     return MG_OK;
 }
 
 /* The rule fired for key k: extends its open alert or raises a new one. */
-static mg_err raise_alert(mg_detect *d, rstate *rs, kst *k, const mg_event *e, const int64_t *ids,
-                          size_t nids, int64_t count, int64_t first, bool authenticated,
-                          const char *extra)
+static mg_err raise_alert(mg_detect *d, rstate *rs, kst *k, const mg_event *e, int64_t t,
+                          const int64_t *ids, size_t nids, int64_t count, int64_t first,
+                          bool authenticated, const char *extra)
 {
     const dr_rule *r = rs->r;
     mg_alert *a = NULL;
@@ -372,7 +378,7 @@ static mg_err raise_alert(mg_detect *d, rstate *rs, kst *k, const mg_event *e, c
         a->evidence_count += count;
         summarize(rs, k, e, a, extra);
         mark_dirty(d, k);
-        return MG_OK;
+        return maybe_renew(d, k, a, t);
     }
     mg_alert na;
     memset(&na, 0, sizeof(na));
@@ -413,7 +419,22 @@ static mg_err raise_alert(mg_detect *d, rstate *rs, kst *k, const mg_event *e, c
     d->stats.alerts++;
     k->alert_id = na.id;
     k->cache_gen = 0;
+    k->renew = ok & (MG_RESP_THROTTLE | MG_RESP_BLOCK);
+    k->renew_at = t + d->cfg.block_s;
     return push_pending(d, na.id, ok, head);
+}
+
+/* New evidence for an open alert whose throttle or block has run out (block_s
+ * after it was set): the source is throttled or blocked again. */
+static mg_err maybe_renew(mg_detect *d, kst *k, const mg_alert *a, int64_t t)
+{
+    if (k->renew == 0 || t < k->renew_at)
+        return MG_OK;
+    k->renew_at = t + d->cfg.block_s;
+    char words[64], head[96];
+    dr_resp_words(k->renew, words, sizeof(words));
+    (void)snprintf(head, sizeof(head), "%s renewed (evidence goes on)", words);
+    return push_pending(d, a->id, k->renew, head);
 }
 
 /* ---- count rules ------------------------------------------------------------------ */
@@ -431,7 +452,7 @@ static mg_err count_feed(mg_detect *d, rstate *rs, kst *k, const mg_event *e, in
         a->evidence_count += cnt;
         summarize(rs, k, e, a, "");
         mark_dirty(d, k);
-        return MG_OK;
+        return maybe_renew(d, k, a, t);
     }
     if (t > k->tmax)
         k->tmax = t;
@@ -504,7 +525,7 @@ static mg_err count_feed(mg_detect *d, rstate *rs, kst *k, const mg_event *e, in
     bool auth = k->unauth == 0;
     k->n = k->start = 0;
     k->sum = k->unauth = 0;
-    return raise_alert(d, rs, k, e, ids, nids, sum, first, auth, "");
+    return raise_alert(d, rs, k, e, t, ids, nids, sum, first, auth, "");
 }
 
 /* ---- baseline rules ---------------------------------------------------------------- */
@@ -559,7 +580,7 @@ static mg_err baseline_feed(mg_detect *d, rstate *rs, kst *k, const mg_event *e,
                    "%" PRId64 " in a %" PRId64 " s window, p%d %" PRId64 " x %g = %" PRId64
                    " (of %zu windows)",
                    k->wval, r->window_s, r->percentile, base, r->margin, limit, k->nh);
-    return raise_alert(d, rs, k, e, k->wids, k->nwids, k->wcount, k->wfirst, k->wunauth == 0,
+    return raise_alert(d, rs, k, e, t, k->wids, k->nwids, k->wcount, k->wfirst, k->wunauth == 0,
                        extra);
 }
 
@@ -602,7 +623,9 @@ static mg_err feed_one(mg_detect *d, const mg_event *e)
                 continue;
             dev = e->device_id;
         } else if (r->scope == DR_SOURCE) {
-            if (e->source[0] == '\0')
+            /* "*": the gateway's fleet-wide aggregate of sources beyond its
+             * table: no address to count, throttle or block */
+            if (e->source[0] == '\0' || strcmp(e->source, "*") == 0)
                 continue;
             src = e->source;
         }
@@ -666,7 +689,14 @@ static mg_err run_pending(mg_detect *d)
 #endif
             d->stats.responses++;
         }
-        join(a.response, sizeof(a.response), p->head, ": ", done);
+        if (p->renewal) {
+            char now[MG_REASON_MAX], prev[80];
+            join(now, sizeof(now), p->head, ": ", done);
+            join(prev, sizeof(prev), a.response, "", ""); /* the first response, shortened */
+            join(a.response, sizeof(a.response), prev, "; ", now);
+        } else {
+            join(a.response, sizeof(a.response), p->head, ": ", done);
+        }
         err = mg_store_alert_update(d->cfg.store, &a);
         if (err != MG_OK && first_err == MG_OK)
             first_err = err;

@@ -248,6 +248,28 @@ static void test_extend(void **state)
     mg_store_close(s);
 }
 
+/* Evidence that goes on after the throttle ran out (block_s) renews it. */
+static void test_renew(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    mg_detect *d = detector(s, burst_yaml, true);
+    feed(d, ev("auth_fail", "+300", 0, 1000, false));
+    feed(d, ev("auth_fail", "+300", 0, 1001, false)); /* alert, throttle until 1601 */
+    feed(d, ev("auth_fail", "+300", 0, 1600, false));
+    alerts_ctx *c = alerts(s);
+    assert_int_equal(c->n, 1);
+    assert_null(strstr(c->a[0].response, "renewed"));
+    feed(d, ev("auth_fail", "+300", 0, 1601, false));
+    c = alerts(s);
+    assert_int_equal(c->n, 1);
+    assert_int_equal(c->a[0].evidence_count, 4);
+    assert_int_equal(strncmp(c->a[0].response, "throttle notify: dry run", 24), 0);
+    assert_non_null(strstr(c->a[0].response, "; throttle renewed (evidence goes on): dry run"));
+    mg_detect_free(d);
+    mg_store_close(s);
+}
+
 /* ---- "unauthenticated evidence never acts on a device" ---------------------------------- */
 
 static int64_t add_device(mg_store *s, const char *name, const char *msisdn, const char *cls)
@@ -606,6 +628,7 @@ int main(void)
         cmocka_unit_test(test_window_edge),
         cmocka_unit_test(test_aggregate),
         cmocka_unit_test(test_extend),
+        cmocka_unit_test(test_renew),
         cmocka_unit_test(test_unauth_never_acts),
         cmocka_unit_test(test_percentile),
         cmocka_unit_test(test_baseline),
