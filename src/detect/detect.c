@@ -58,7 +58,8 @@ typedef struct kst {
     int64_t *hist;
     size_t nh, hpos, hcap;
     int64_t wstart, wval, wcount, wunauth, wfirst;
-    bool wfired;
+    int64_t base;    /* the percentile of hist, valid when base_ok */
+    bool wfired, base_ok;
     int64_t wids[MG_ALERT_EVIDENCE_MAX];
     size_t nwids;
 } kst;
@@ -83,7 +84,23 @@ typedef struct cached {
     bool dirty;
 } cached;
 
+#define KIND_SLOTS 512 /* distinct kinds remembered with their rules (then: every rule tried) */
+typedef struct kind_slot {
+    char kind[32];
+    uint64_t rules; /* bit i: rule i names this kind (maybe with a reason filter) */
+} kind_slot;
+
+#define CLASS_SLOTS 4096 /* device -> class of allowed hours, per batch */
+typedef struct class_slot {
+    int64_t dev;
+    uint64_t gen;
+    int cls; /* index into set->classes, -1 none */
+} class_slot;
+
 struct mg_detect {
+    kind_slot kinds[KIND_SLOTS];
+    size_t nkinds;
+    class_slot classes[CLASS_SLOTS];
     mg_detect_cfg cfg;
     dr_set *set;
     rstate rs[DR_RULES_MAX];
@@ -533,6 +550,7 @@ static mg_err count_feed(mg_detect *d, rstate *rs, kst *k, const mg_event *e, in
 static void hist_push(kst *k, const dr_rule *r, int64_t v)
 {
     size_t h = (size_t)r->history;
+    k->base_ok = false;
     k->hist[k->hpos] = v;
     k->hpos = (k->hpos + 1) % h;
     if (k->nh < h)
@@ -569,7 +587,11 @@ static mg_err baseline_feed(mg_detect *d, rstate *rs, kst *k, const mg_event *e,
     if (k->wfired || k->nh < (size_t)r->min_windows)
         return MG_OK;
     /* the history ring holds the last nh windows (order does not matter) */
-    int64_t base = dr_percentile(k->hist, k->nh, r->percentile, d->tmp);
+    if (!k->base_ok) { /* the history changes once a window: sorted once a window */
+        k->base = dr_percentile(k->hist, k->nh, r->percentile, d->tmp);
+        k->base_ok = true;
+    }
+    int64_t base = k->base;
     double lim = ceil((double)base * r->margin);
     int64_t limit = lim > (double)r->threshold ? (int64_t)lim : r->threshold;
     if (k->wval <= limit)
@@ -588,13 +610,48 @@ static mg_err baseline_feed(mg_detect *d, rstate *rs, kst *k, const mg_event *e,
 
 static const dr_class *class_of(mg_detect *d, int64_t dev)
 {
-    mg_device dv;
-    if (dev == 0 || mg_store_device_by_id(d->cfg.store, dev, &dv) != MG_OK)
+    if (dev == 0)
         return NULL;
-    for (size_t i = 0; i < d->set->n_classes; i++)
-        if (strcmp(d->set->classes[i].name, dv.dev_class) == 0)
-            return &d->set->classes[i];
-    return NULL;
+    class_slot *c = &d->classes[(uint64_t)dev % CLASS_SLOTS];
+    if (c->dev != dev || c->gen != d->gen) {
+        mg_device dv;
+        c->dev = dev;
+        c->gen = d->gen;
+        c->cls = -1;
+        if (mg_store_device_by_id(d->cfg.store, dev, &dv) == MG_OK)
+            for (size_t i = 0; i < d->set->n_classes; i++)
+                if (strcmp(d->set->classes[i].name, dv.dev_class) == 0)
+                    c->cls = (int)i;
+    }
+    return c->cls >= 0 ? &d->set->classes[c->cls] : NULL;
+}
+
+/* The rules that may match an event of this kind (a superset: entries with a
+ * reason filter are checked again), remembered per kind. */
+static uint64_t rules_of_kind(mg_detect *d, const char *kind)
+{
+    uint32_t h = key_hash(0, kind);
+    for (size_t probe = 0; probe < 8; probe++) {
+        kind_slot *k = &d->kinds[(h + probe) % KIND_SLOTS];
+        if (k->kind[0] != '\0' && strcmp(k->kind, kind) == 0)
+            return k->rules;
+        if (k->kind[0] == '\0') {
+            uint64_t m = 0;
+            for (size_t i = 0; i < d->set->n_rules; i++)
+                for (size_t j = 0; j < d->set->rules[i].n_kinds; j++) {
+                    const char *en = d->set->rules[i].kinds[j];
+                    size_t kl = strcspn(en, ":");
+                    if (strncmp(en, kind, kl) == 0 && kind[kl] == '\0')
+                        m |= 1ull << i;
+                }
+            if (strlen(kind) < sizeof(k->kind)) {
+                memcpy(k->kind, kind, strlen(kind) + 1);
+                k->rules = m;
+            }
+            return m;
+        }
+    }
+    return ~0ull; /* table crowded: try every rule */
 }
 
 static mg_err feed_one(mg_detect *d, const mg_event *e)
@@ -604,9 +661,10 @@ static mg_err feed_one(mg_detect *d, const mg_event *e)
         return MG_OK; /* our own responses: no loops */
     int64_t t = e->last > 0 ? e->last : e->time;
     int64_t cnt = e->count > 1 ? e->count : 1;
-    for (size_t i = 0; i < d->set->n_rules; i++) {
+    uint64_t cand = rules_of_kind(d, e->kind);
+    for (size_t i = 0; i < d->set->n_rules && cand != 0; i++) {
         const dr_rule *r = &d->set->rules[i];
-        if (!r->enabled)
+        if ((cand & (1ull << i)) == 0 || !r->enabled)
             continue;
         bool match = false;
         for (size_t j = 0; j < r->n_kinds && !match; j++)
