@@ -584,8 +584,8 @@ static mg_err baseline_feed(mg_detect *d, rstate *rs, kst *k, const mg_event *e,
         k->wfirst = e->time > 0 ? e->time : t;
     if (k->nwids < MG_ALERT_EVIDENCE_MAX)
         k->wids[k->nwids++] = e->id;
-    if (k->wfired || k->nh < (size_t)r->min_windows)
-        return MG_OK;
+    if (k->wfired || k->nh < (size_t)r->min_windows || k->wval <= r->threshold)
+        return MG_OK; /* the limit is at least the threshold: no percentile needed */
     /* the history ring holds the last nh windows (order does not matter) */
     if (!k->base_ok) { /* the history changes once a window: sorted once a window */
         k->base = dr_percentile(k->hist, k->nh, r->percentile, d->tmp);
