@@ -14,6 +14,14 @@ new_workdir
 set_conf reconnect_max_ms 1000
 dev=+4915100000201
 "$bin" device add meter-d --msisdn "$dev" > /dev/null
+# the rules file: the defaults load; an error names file:line and exits 3
+"$bin" detect defaults > "$tmp/defaults.yaml" || fail "detect defaults"
+"$bin" detect run --rules "$tmp/defaults.yaml" --once --dry-run 2> "$tmp/once.log" || fail "defaults do not load: $(cat "$tmp/once.log")"
+printf 'rules:\n  checksum_burst:\n    severity: grave\n' > "$tmp/bad.yaml"
+rc=0; "$bin" detect run --rules "$tmp/bad.yaml" --once 2> "$tmp/bad.log" || rc=$?
+[ "$rc" = 3 ] || fail "a bad rules file: exit $rc, not 3"
+grep -q "bad.yaml:3: severity" "$tmp/bad.log" || fail "no file:line in: $(cat "$tmp/bad.log")"
+ok "detect defaults load back; a bad rules file: file:line, exit 3"
 start_smsc
 start_gateway
 wait_for 20 grep -q smpp_bound "$tmp/gateway.log" || fail "gateway did not bind"
