@@ -134,6 +134,13 @@ static void join(char *out, size_t cap, const char *a, const char *sep, const ch
     out[used] = '\0';
 }
 
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* ---- the one rule of responses ------------------------------------------------- */
 
 unsigned mg_detect_allowed(unsigned want, bool authenticated, bool has_source)
@@ -406,7 +413,7 @@ static mg_err raise_alert(mg_detect *d, rstate *rs, kst *k, const mg_event *e, i
     (void)snprintf(na.severity, sizeof(na.severity), "%s", r->severity);
     na.authenticated = authenticated;
     na.first_evidence = first;
-    na.detected_ms = d->now_ms;
+    na.detected_ms = d->in_batch ? wall_ms() : d->now_ms; /* poll: the clock at the crossing */
     for (size_t i = 0; i < nids; i++)
         add_evidence(&na, ids[i]);
     na.evidence_count = count;
@@ -877,13 +884,6 @@ void mg_detect_free(mg_detect *d)
     free(d);
 }
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 mg_err mg_detect_feed(mg_detect *d, const mg_event *e, int64_t now_ms)
 {
     if (d == NULL || e == NULL)
@@ -932,7 +932,6 @@ mg_err mg_detect_poll(mg_detect *d, size_t max, size_t *n)
         if ((err = mg_store_begin(d->cfg.store)) != MG_OK)
             return err;
         d->in_batch = true;
-        d->now_ms = wall_ms();
         for (size_t i = 0; i < d->nbatch && err == MG_OK; i++)
             err = feed_one(d, &d->batch[i]);
         d->in_batch = false;
