@@ -567,9 +567,54 @@ static mg_err load_class(ld *l, dr_set *s, const char *name, yaml_node_t *kn, ya
     return MG_OK;
 }
 
+#define DR_DEPTH_MAX 8 /* mapping/sequence nesting a rules file needs: 4 */
+
+/* Refuses nesting deeper than DR_DEPTH_MAX before the document is built
+ * (libyaml itself has no limit, and slows down on deep flow nesting). */
+static mg_err depth_check(const char *name, const char *text, size_t len, char *why, size_t cap)
+{
+    yaml_parser_t p;
+    if (!yaml_parser_initialize(&p)) {
+        (void)snprintf(why, cap, "%s: cannot start the YAML parser", name);
+        return MG_ERR_STORE;
+    }
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    mg_err e = MG_OK;
+    int depth = 0;
+    for (;;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&p, &ev)) {
+            (void)snprintf(why, cap, "%s:%zu: %s", name, p.problem_mark.line + 1,
+                           p.problem != NULL ? p.problem : "YAML error");
+            e = MG_ERR_FORMAT;
+            break;
+        }
+        yaml_event_type_t t = ev.type;
+        size_t line = ev.start_mark.line + 1;
+        yaml_event_delete(&ev);
+        if (t == YAML_MAPPING_START_EVENT || t == YAML_SEQUENCE_START_EVENT) {
+            if (++depth > DR_DEPTH_MAX) {
+                (void)snprintf(why, cap, "%s:%zu: nested deeper than %d levels", name, line,
+                               DR_DEPTH_MAX);
+                e = MG_ERR_FORMAT;
+                break;
+            }
+        } else if (t == YAML_MAPPING_END_EVENT || t == YAML_SEQUENCE_END_EVENT) {
+            depth--;
+        } else if (t == YAML_STREAM_END_EVENT) {
+            break;
+        }
+    }
+    yaml_parser_delete(&p);
+    return e;
+}
+
 mg_err dr_load_text(const char *name, const char *text, size_t len, dr_set *s, char *why,
                     size_t cap)
 {
+    mg_err de = depth_check(name, text, len, why, cap);
+    if (de != MG_OK)
+        return de;
     ld l = {.name = name, .why = why, .cap = cap};
     yaml_parser_t p;
     if (!yaml_parser_initialize(&p)) {

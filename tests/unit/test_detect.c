@@ -557,6 +557,15 @@ static void test_yaml_errors(void **state)
     expect_error("rules: [\n", "r.yaml:");
     expect_error("other: 1\n", "r.yaml:1: unknown key");
     expect_error("rules:\n  a:\n    kinds: [x]\n    threshold: 100001\n", "threshold");
+    /* nesting is bounded before the document is built */
+    size_t n = 200000;
+    char *deep = malloc(n + 8);
+    assert_non_null(deep);
+    memcpy(deep, "rules: ", 7);
+    memset(deep + 7, '[', n);
+    deep[n + 7] = '\0';
+    expect_error(deep, "r.yaml:1: nested deeper than 8 levels");
+    free(deep);
 }
 
 /* ---- the cursor --------------------------------------------------------------------------- */
