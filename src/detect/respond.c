@@ -276,8 +276,15 @@ static mg_err do_block(mg_responder *r, const mg_alert *a, const target *t, bool
     b.alert_id = a->id;
     (void)snprintf(b.reason, sizeof(b.reason), "alert %lld: %.*s", (long long)a->id,
                    (int)strnlen(a->rule, sizeof(a->rule)), a->rule);
-    (void)snprintf(what, sizeof(what), "%s %s %s for %d s", drop ? "blocked" : "throttled",
-                   b.bearer, b.source, r->block_s);
+    /* Who enforces what (docs/detect-responses.md): the SMS gateway both
+     * modes; the broker plugin DROP only (its per-client rate covers the
+     * rest); nobody blocks on EST yet. Said, so nobody relies on it. */
+    const char *note = strcmp(b.bearer, "est") == 0 ? " (not enforced by the EST server)"
+                       : (!drop && strcmp(b.bearer, "mqtt") == 0)
+                           ? " (the broker enforces only drop)"
+                           : "";
+    (void)snprintf(what, sizeof(what), "%s %s %s for %d s%s", drop ? "blocked" : "throttled",
+                   b.bearer, b.source, r->block_s, note);
     mg_err e = mg_store_begin(r->store);
     if (e == MG_OK)
         e = mg_store_block_set(r->store, &b);
