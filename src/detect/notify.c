@@ -376,7 +376,7 @@ static mg_err mqtt_new(const mg_detect_notify_cfg *cfg, mqtt_ch **out, char *why
     if (e == MG_OK && cfg->mqtt_cafile != NULL) {
         int rc = mosquitto_tls_set(q->m, cfg->mqtt_cafile, NULL, cfg->mqtt_cert, cfg->mqtt_key, NULL);
         if (rc == MOSQ_ERR_SUCCESS)
-            rc = mosquitto_tls_opts_set(q->m, 1 /* SSL_VERIFY_PEER */, "tlsv1.2", NULL);
+            rc = mosquitto_tls_opts_set(q->m, 1 /* SSL_VERIFY_PEER */, NULL, NULL);
         if (rc != MOSQ_ERR_SUCCESS) {
             say(why, cap, "notify mqtt: TLS set-up: %s", mosquitto_strerror(rc));
             e = MG_ERR_ARG;

@@ -103,7 +103,7 @@ certfile $pki/server.crt
 keyfile $pki/server.key
 require_certificate true
 use_identity_as_username true
-tls_version tlsv1.2
+tls_version tlsv1.3
 CONF
 mosquitto -c "$tmp/mosquitto.conf" > /dev/null 2>&1 &
 pids+=("$!")
