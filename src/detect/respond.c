@@ -319,7 +319,7 @@ static mg_err do_rotate(mg_responder *r, const mg_alert *a, const target *t, con
         add(done, cap, "%s", what);
         if (record(r, a, t, "rotate", what) != MG_OK)
             return MG_ERR_STORE;
-        return e == MG_ERR_STATE ? MG_ERR_STATE : MG_ERR_STORE;
+        return MG_ERR_STORE; /* MG_ERR_STATE is kept for the refusal of unauthenticated evidence */
     }
     (void)snprintf(what, sizeof(what), "key rotation of %s queued (version %d -> %d, command %lld)",
                    d->name, oldv, newv, (long long)cmd);
@@ -461,7 +461,7 @@ mg_err mg_responder_run(mg_responder *r, const mg_alert *a, unsigned actions, ch
                                            : mg_store_errmsg(r->store));
             add(done, cap, "%s", what);
             worst(&rv, record(r, a, &t, "quarantine", what) == MG_OK && e == MG_ERR_KEY
-                           ? MG_ERR_STATE
+                           ? MG_ERR_ARG
                            : MG_ERR_STORE);
             on_dev = 0;
         } else {

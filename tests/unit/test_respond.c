@@ -413,6 +413,17 @@ static void test_rotate(void **state)
     assert_string_equal(done, "re-activated meter-5; key rotation not undone (the new key is the "
                               "way forward)");
 
+    /* a quarantined device cannot rotate: a failure, not the refusal code */
+    assert_int_equal(mg_store_device_set_status(s, d.id, MG_DEV_QUARANTINED), MG_OK);
+    assert_int_equal(mg_responder_run(r, &a, MG_RESP_ROTATE, done, sizeof(done)), MG_ERR_STORE);
+    assert_non_null(strstr(done, "rotate of meter-5 failed: "));
+    assert_int_equal(mg_store_device_set_status(s, d.id, MG_DEV_ACTIVE), MG_OK);
+    /* an authenticated alert that names no device: nothing done, MG_ERR_ARG */
+    int64_t ev0 = add_ev(s, 0, "sms", "+491709990001", "auth_ok", true);
+    mg_alert z = add_alert(s, "rate_anomaly", "fleet", 0, "", true, ev0);
+    assert_int_equal(mg_responder_run(r, &z, MG_RESP_QUARANTINE, done, sizeof(done)), MG_ERR_ARG);
+    assert_string_equal(done, "device actions not carried out: the alert names no registered device");
+
     int64_t ev2 = add_ev(s, ip.id, "mqtt", "cam-1", "mqtt_rate", true);
     mg_alert b = add_alert(s, "rate_anomaly", "device", ip.id, "", true, ev2);
     assert_int_equal(mg_responder_run(r, &b, MG_RESP_ROTATE, done, sizeof(done)), MG_OK);
