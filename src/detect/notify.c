@@ -447,7 +447,9 @@ static mg_err mqtt_send(mg_notify *n, const char *body, size_t len, char *done, 
     struct timespec dl;
     deadline_of(&dl, MG_NOTIFY_TIMEOUT_MS);
     pthread_mutex_lock(&q->mu);
-    while (!q->connected) {
+    if (!q->connected)
+        q->conn_rc = -1; /* a refusal (CONNACK) from now on ends the wait */
+    while (!q->connected && q->conn_rc <= 0) {
         if (pthread_cond_timedwait(&q->cv, &q->mu, &dl) == ETIMEDOUT)
             break;
     }

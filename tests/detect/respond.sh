@@ -90,6 +90,7 @@ extendedKeyUsage=serverAuth"
 issue ops-detector "$pki/detector" "extendedKeyUsage=clientAuth"
 issue ops-console "$pki/console" "extendedKeyUsage=clientAuth"
 mport=$(free_port)
+mport2=$(free_port) # plain listener, anonymous clients refused (CONNACK 5)
 mkdir -p "$tmp/mosq"
 cat > "$tmp/mosquitto.conf" <<CONF
 per_listener_settings false
@@ -104,10 +105,12 @@ keyfile $pki/server.key
 require_certificate true
 use_identity_as_username true
 tls_version tlsv1.3
+allow_anonymous false
+listener $mport2 127.0.0.1
 CONF
 mosquitto -c "$tmp/mosquitto.conf" > /dev/null 2>&1 &
 pids+=("$!")
-wait_for 20 grep -q "listen socket on port $mport" "$tmp/mosquitto.log" || fail "mosquitto did not start"
+wait_for 20 grep -q "listen socket on port $mport2" "$tmp/mosquitto.log" || fail "mosquitto did not start"
 mosquitto_sub -h 127.0.0.1 -p "$mport" --cafile "$pki/ca.crt" --cert "$pki/console.crt" \
   --key "$pki/console.key" -i ops-console -q 1 -t m2mguard/alerts -C 1 -W 30 \
   > "$tmp/sub.out" 2>> "$tmp/sub.log" &
@@ -226,6 +229,15 @@ rc=0
 grep -qF "webhook failed: HTTP 302" "$tmp/run5.out" || fail "run5: $(cat "$tmp/run5.out")"
 [ "$(count_lines "$tmp/redir.jsonl" '"path": "/hook"')" -eq 1 ] || fail "redirect followed"
 ok "a redirect is not followed"
+
+t0=$(date +%s%N)
+rc=0
+"$drive" "$M2MGUARD_HOME" --mqtt 127.0.0.1 --port "$mport2" run "$id3" notify > "$tmp/run7.out" || rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ $rc -eq 2 ] || fail "a broker refusing the connection: exit $rc"
+grep -qF "mqtt failed: connection refused: Connection Refused: not authorised" "$tmp/run7.out" \
+  || fail "run7: $(cat "$tmp/run7.out")"
+ok "a broker refusing the connection (CONNACK 5) is reported at once (${ms} ms)"
 
 chmod 644 "$tmp/hook.secret"
 rc=0
