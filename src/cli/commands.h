@@ -17,6 +17,7 @@ int mg_cmd_agent(int argc, char **argv);   /* cmd_agent.c: reference device agen
 int mg_cmd_cmd(int argc, char **argv);     /* cmd_cmd.c: signed commands sign/verify/inspect */
 int mg_cmd_broker(int argc, char **argv);  /* cmd_broker.c: mosquitto.conf with the plugin */
 int mg_cmd_store(int argc, char **argv);   /* cmd_store.c: master key into a token */
+int mg_cmd_block(int argc, char **argv);   /* cmd_block.c: blocked/throttled sources */
 #ifdef MG_HAVE_CA
 int mg_cmd_ca(int argc, char **argv);    /* cmd_ca.c: the certificate authority */
 #endif

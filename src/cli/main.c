@@ -31,6 +31,7 @@ static const mg_cmd top[] = {
 #endif
     {"app", mg_cmd_app, "applications (backend clients of the broker): add, list"},
     {"signer", mg_cmd_signer, "command signers (operator keys, policy roles): add, list, revoke"},
+    {"block", mg_cmd_block, "blocked and throttled source addresses: list, add, clear"},
     {"key", mg_cmd_key, "key management: rotate a device's SMS keys"},
     {"send", mg_cmd_send, "queue a secured command for a device"},
     {"cmd", mg_cmd_cmd, "signed commands (COSE_Sign1): sign, verify, inspect"},

@@ -376,7 +376,7 @@ static mg_err mqtt_new(const mg_detect_notify_cfg *cfg, mqtt_ch **out, char *why
     if (e == MG_OK && cfg->mqtt_cafile != NULL) {
         int rc = mosquitto_tls_set(q->m, cfg->mqtt_cafile, NULL, cfg->mqtt_cert, cfg->mqtt_key, NULL);
         if (rc == MOSQ_ERR_SUCCESS)
-            rc = mosquitto_tls_opts_set(q->m, 1 /* SSL_VERIFY_PEER */, "tlsv1.2", NULL);
+            rc = mosquitto_tls_opts_set(q->m, 1 /* SSL_VERIFY_PEER */, NULL, NULL);
         if (rc != MOSQ_ERR_SUCCESS) {
             say(why, cap, "notify mqtt: TLS set-up: %s", mosquitto_strerror(rc));
             e = MG_ERR_ARG;
@@ -447,7 +447,9 @@ static mg_err mqtt_send(mg_notify *n, const char *body, size_t len, char *done, 
     struct timespec dl;
     deadline_of(&dl, MG_NOTIFY_TIMEOUT_MS);
     pthread_mutex_lock(&q->mu);
-    while (!q->connected) {
+    if (!q->connected)
+        q->conn_rc = -1; /* a refusal (CONNACK) from now on ends the wait */
+    while (!q->connected && q->conn_rc <= 0) {
         if (pthread_cond_timedwait(&q->cv, &q->mu, &dl) == ETIMEDOUT)
             break;
     }

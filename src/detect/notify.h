@@ -39,7 +39,7 @@
 #define MG_NOTIFY_SECRET_MAX 1024
 #define MG_NOTIFY_TOPIC_DEFAULT "m2mguard/alerts"
 #define MG_NOTIFY_MQTT_PENDING_MAX 64 /**< QoS 1 alerts without PUBACK before publishing stops */
-#define MG_ALERT_JSON_MAX 4096        /**< the largest alert object (fields are bounded) */
+#define MG_ALERT_JSON_MAX 8192        /**< > the largest alert object: every field escaped 6x */
 
 typedef struct mg_notify mg_notify;
 

@@ -276,8 +276,15 @@ static mg_err do_block(mg_responder *r, const mg_alert *a, const target *t, bool
     b.alert_id = a->id;
     (void)snprintf(b.reason, sizeof(b.reason), "alert %lld: %.*s", (long long)a->id,
                    (int)strnlen(a->rule, sizeof(a->rule)), a->rule);
-    (void)snprintf(what, sizeof(what), "%s %s %s for %d s", drop ? "blocked" : "throttled",
-                   b.bearer, b.source, r->block_s);
+    /* Who enforces what (docs/detect-responses.md): the SMS gateway both
+     * modes; the broker plugin DROP only (its per-client rate covers the
+     * rest); nobody blocks on EST yet. Said, so nobody relies on it. */
+    const char *note = strcmp(b.bearer, "est") == 0 ? " (not enforced by the EST server)"
+                       : (!drop && strcmp(b.bearer, "mqtt") == 0)
+                           ? " (the broker enforces only drop)"
+                           : "";
+    (void)snprintf(what, sizeof(what), "%s %s %s for %d s%s", drop ? "blocked" : "throttled",
+                   b.bearer, b.source, r->block_s, note);
     mg_err e = mg_store_begin(r->store);
     if (e == MG_OK)
         e = mg_store_block_set(r->store, &b);
@@ -312,7 +319,7 @@ static mg_err do_rotate(mg_responder *r, const mg_alert *a, const target *t, con
         add(done, cap, "%s", what);
         if (record(r, a, t, "rotate", what) != MG_OK)
             return MG_ERR_STORE;
-        return e == MG_ERR_STATE ? MG_ERR_STATE : MG_ERR_STORE;
+        return MG_ERR_STORE; /* MG_ERR_STATE is kept for the refusal of unauthenticated evidence */
     }
     (void)snprintf(what, sizeof(what), "key rotation of %s queued (version %d -> %d, command %lld)",
                    d->name, oldv, newv, (long long)cmd);
@@ -454,7 +461,7 @@ mg_err mg_responder_run(mg_responder *r, const mg_alert *a, unsigned actions, ch
                                            : mg_store_errmsg(r->store));
             add(done, cap, "%s", what);
             worst(&rv, record(r, a, &t, "quarantine", what) == MG_OK && e == MG_ERR_KEY
-                           ? MG_ERR_STATE
+                           ? MG_ERR_ARG
                            : MG_ERR_STORE);
             on_dev = 0;
         } else {

@@ -306,6 +306,25 @@ static void test_block_bearer_and_until(void **state)
     mg_store_close(s);
 }
 
+/* A throttle of an MQTT address is stored, and done says the broker enforces only drop. */
+static void test_throttle_mqtt_says_who_enforces(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    mg_responder *r = responder(s, NULL, 60);
+    char done[MG_REASON_MAX];
+    int64_t ev = add_ev(s, 0, "mqtt", "2001:db8::7", "mqtt_auth_fail", false);
+    mg_alert a = add_alert(s, "mqtt_auth_failures", "source", 0, "2001:db8::7", false, ev);
+    assert_int_equal(mg_responder_run(r, &a, MG_RESP_THROTTLE, done, sizeof(done)), MG_OK);
+    assert_string_equal(done, "throttled mqtt 2001:db8::7 for 60 s (the broker enforces only drop)");
+    blocks_ctx bc = {0};
+    assert_int_equal(mg_store_blocks(s, "mqtt", mg_now_s(), blocks_fn, &bc), MG_OK);
+    assert_int_equal(bc.n, 1);
+    assert_int_equal(bc.v[0].mode, MG_BLOCK_THROTTLE);
+    mg_responder_free(r);
+    mg_store_close(s);
+}
+
 /* ---- quarantine and undo --------------------------------------------------------------------- */
 
 static void test_quarantine_and_undo(void **state)
@@ -393,6 +412,17 @@ static void test_rotate(void **state)
     assert_int_equal(mg_responder_undo(r, &a, done, sizeof(done)), MG_OK);
     assert_string_equal(done, "re-activated meter-5; key rotation not undone (the new key is the "
                               "way forward)");
+
+    /* a quarantined device cannot rotate: a failure, not the refusal code */
+    assert_int_equal(mg_store_device_set_status(s, d.id, MG_DEV_QUARANTINED), MG_OK);
+    assert_int_equal(mg_responder_run(r, &a, MG_RESP_ROTATE, done, sizeof(done)), MG_ERR_STORE);
+    assert_non_null(strstr(done, "rotate of meter-5 failed: "));
+    assert_int_equal(mg_store_device_set_status(s, d.id, MG_DEV_ACTIVE), MG_OK);
+    /* an authenticated alert that names no device: nothing done, MG_ERR_ARG */
+    int64_t ev0 = add_ev(s, 0, "sms", "+491709990001", "auth_ok", true);
+    mg_alert z = add_alert(s, "rate_anomaly", "fleet", 0, "", true, ev0);
+    assert_int_equal(mg_responder_run(r, &z, MG_RESP_QUARANTINE, done, sizeof(done)), MG_ERR_ARG);
+    assert_string_equal(done, "device actions not carried out: the alert names no registered device");
 
     int64_t ev2 = add_ev(s, ip.id, "mqtt", "cam-1", "mqtt_rate", true);
     mg_alert b = add_alert(s, "rate_anomaly", "device", ip.id, "", true, ev2);
@@ -673,6 +703,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unauthenticated_device_actions_refused),
         cmocka_unit_test(test_block_bearer_and_until),
+        cmocka_unit_test(test_throttle_mqtt_says_who_enforces),
         cmocka_unit_test(test_quarantine_and_undo),
         cmocka_unit_test(test_rotate),
         cmocka_unit_test(test_revoke),
