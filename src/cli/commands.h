@@ -8,6 +8,8 @@ int mg_cmd_demo(int argc, char **argv);  /* cmd_demo.c: the main job */
 int mg_cmd_init(int argc, char **argv);   /* cmd_init.c: create a working directory */
 int mg_cmd_device(int argc, char **argv); /* cmd_device.c: the device registry */
 int mg_cmd_events(int argc, char **argv); /* cmd_events.c: list/follow security events */
+int mg_cmd_detect(int argc, char **argv); /* cmd_detect.c: detect run|defaults */
+int mg_cmd_alerts(int argc, char **argv); /* cmd_alerts.c: alerts list|show|ack|close|undo */
 int mg_cmd_gateway(int argc, char **argv); /* cmd_gateway.c: gateway run */
 int mg_cmd_send(int argc, char **argv);    /* cmd_gateway.c: queue a command */
 int mg_cmd_key(int argc, char **argv);     /* cmd_gateway.c: key rotate */
@@ -15,6 +17,7 @@ int mg_cmd_agent(int argc, char **argv);   /* cmd_agent.c: reference device agen
 int mg_cmd_cmd(int argc, char **argv);     /* cmd_cmd.c: signed commands sign/verify/inspect */
 int mg_cmd_broker(int argc, char **argv);  /* cmd_broker.c: mosquitto.conf with the plugin */
 int mg_cmd_store(int argc, char **argv);   /* cmd_store.c: master key into a token */
+int mg_cmd_block(int argc, char **argv);   /* cmd_block.c: blocked/throttled sources */
 #ifdef MG_HAVE_CA
 int mg_cmd_ca(int argc, char **argv);    /* cmd_ca.c: the certificate authority */
 #endif
@@ -38,5 +41,12 @@ bool mg_cli_sign_raw(EVP_PKEY *k, int64_t alg, const uint8_t *tbs, size_t tbs_le
 #ifdef MG_HAVE_RISK
 int mg_cmd_risk(int argc, char **argv);  /* src/risk: analysis engine */
 #endif
+
+/* cmd_detect.c: the detector's configuration from m2mguard.conf (rules NULL:
+ * detect_rules); the pointers point into w and ca_dir. An exit code. */
+struct mg_workdir;
+struct mg_detect_cfg;
+int mg_cli_detect_cfg(const struct mg_workdir *w, const char *rules, bool dry_run,
+                      struct mg_detect_cfg *cfg, char *ca_dir /* MG_PATH_MAX */);
 
 #endif

@@ -23,12 +23,15 @@ static const mg_cmd top[] = {
     {"init", mg_cmd_init, "create a working directory: database, configuration, master key"},
     {"device", mg_cmd_device, "device registry: add, list, show, quarantine, revoke, delete"},
     {"events", mg_cmd_events, "list or follow the security events"},
+    {"detect", mg_cmd_detect, "the detector: run the rules over the events, print the defaults"},
+    {"alerts", mg_cmd_alerts, "alerts: list, follow, show, acknowledge, close, undo"},
     {"store", mg_cmd_store, "the store: move its master key into a PKCS#11 token"},
 #ifdef MG_HAVE_CA
     {"ca", mg_cmd_ca, "certificate authority: init, issue, server, revoke, crl, list"},
 #endif
     {"app", mg_cmd_app, "applications (backend clients of the broker): add, list"},
     {"signer", mg_cmd_signer, "command signers (operator keys, policy roles): add, list, revoke"},
+    {"block", mg_cmd_block, "blocked and throttled source addresses: list, add, clear"},
     {"key", mg_cmd_key, "key management: rotate a device's SMS keys"},
     {"send", mg_cmd_send, "queue a secured command for a device"},
     {"cmd", mg_cmd_cmd, "signed commands (COSE_Sign1): sign, verify, inspect"},
