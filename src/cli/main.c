@@ -23,6 +23,9 @@ static const mg_cmd top[] = {
     {"init", mg_cmd_init, "create a working directory: database, configuration, master key"},
     {"device", mg_cmd_device, "device registry: add, list, show, quarantine, revoke, delete"},
     {"events", mg_cmd_events, "list or follow the security events"},
+#ifdef MG_HAVE_AUDIT
+    {"audit", mg_cmd_audit, "audit the fleet's configuration: shared or weak keys, certificates, files"},
+#endif
     {"store", mg_cmd_store, "the store: move its master key into a PKCS#11 token"},
 #ifdef MG_HAVE_CA
     {"ca", mg_cmd_ca, "certificate authority: init, issue, server, revoke, crl, list"},
