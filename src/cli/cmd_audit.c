@@ -306,10 +306,11 @@ int mg_cmd_audit(int argc, char **argv)
                rc);
     } else {
         printf("audit: %zu finding%s (critical %zu, high %zu, medium %zu, low %zu, info %zu) over "
-               "%zu devices and %zu certificates; %zu at or above %s%s\n",
+               "%zu device%s and %zu certificate%s; %zu at or above %s%s\n",
                sum.total, sum.total == 1 ? "" : "s", sum.by_sev[MG_AUDIT_CRITICAL],
                sum.by_sev[MG_AUDIT_HIGH], sum.by_sev[MG_AUDIT_MEDIUM], sum.by_sev[MG_AUDIT_LOW],
-               sum.by_sev[MG_AUDIT_INFO], sum.devices, sum.certificates, at_or_above,
+               sum.by_sev[MG_AUDIT_INFO], sum.devices, sum.devices == 1 ? "" : "s",
+               sum.certificates, sum.certificates == 1 ? "" : "s", at_or_above,
                mg_audit_sev_name(fail_on), opened && e == MG_OK ? "" : " (incomplete)");
     }
     return rc;

@@ -396,7 +396,7 @@ static void check_weak(run *r)
         f.severity = tdea ? MG_AUDIT_HIGH : MG_AUDIT_MEDIUM;
         char names[MG_AUDIT_TEXT_MAX / 2];
         name_list(r, idx, n, names, sizeof(names));
-        fmt(f.where, sizeof(f.where), "devices %s", names);
+        fmt(f.where, sizeof(f.where), "device%s %s", n == 1 ? "" : "s", names);
         char years[MG_AUDIT_TEXT_MAX] = "the analysis engine was not loaded (no risk catalogue): "
                                         "no secure-until year";
         if (r->c->risk != NULL) {
@@ -412,14 +412,14 @@ static void check_weak(run *r)
                 fmt(ys, sizeof(ys), "already broken by brute force (%.0f)", y);
             else
                 fmt(ys, sizeof(ys), "until %.0f", y);
-            fmt(years, sizeof(years), "analysis engine: %zu-bit strength secure %s against %s "
-                "(budget %.0f EUR)%s%s%s%.0f", bits, ys, mg_audit_risk_attacker(r->c->risk),
-                mg_audit_risk_budget(r->c->risk), pol != NULL ? "; " : "",
-                pol != NULL ? pol : "", pol != NULL ? "; disallowed from " : "",
-                pol != NULL ? py : 0.0);
-            if (pol == NULL)
-                fmt(years + strlen(years), sizeof(years) - strlen(years),
-                    "; not disallowed by NIST policy");
+            if (pol != NULL)
+                fmt(years, sizeof(years), "analysis engine: %zu-bit strength secure %s against "
+                    "%s (budget %.0f EUR); policy: disallowed from %.0f (%s)", bits, ys,
+                    mg_audit_risk_attacker(r->c->risk), mg_audit_risk_budget(r->c->risk), py, pol);
+            else
+                fmt(years, sizeof(years), "analysis engine: %zu-bit strength secure %s against "
+                    "%s (budget %.0f EUR); not disallowed by NIST policy", bits, ys,
+                    mg_audit_risk_attacker(r->c->risk), mg_audit_risk_budget(r->c->risk));
         }
         fmt(f.what, sizeof(f.what), "%zu device%s with %s SMS keys (%s)", n, n == 1 ? "" : "s",
             alg_label(cls[c].alg, cls[c].len), years);
@@ -542,7 +542,8 @@ static bool on_cert(void *ctx, const mg_cert *c)
     if (left <= (int64_t)r->c->cert_expiry_days * DAY) {
         mg_time_iso(c->not_after, t);
         fmt(what, sizeof(what), "certificate expires in %lld days (%s), within "
-            "audit_cert_expiry_days = %d", (long long)(left / DAY), t, r->c->cert_expiry_days);
+            "audit_cert_expiry_days = %d", (long long)((left + DAY - 1) / DAY), t,
+            r->c->cert_expiry_days);
         finding(r, MG_AUDIT_MEDIUM, what, where,
                 "when it expires the owner can no longer connect to the broker",
                 "re-enrol before it expires (EST /simplereenroll, or m2mguard ca issue)");
@@ -657,7 +658,7 @@ static void check_ca_cert(run *r, const char *dir, const char *file, const char 
                 "renew the CA certificate with the same key, or a new CA and re-enrolment");
     } else if (na != 0 && na - r->now <= (int64_t)r->c->ca_expiry_days * DAY) {
         fmt(what, sizeof(what), "%s CA certificate expires in %lld days (%s), within "
-            "audit_ca_expiry_days = %d", label, (long long)((na - r->now) / DAY), t,
+            "audit_ca_expiry_days = %d", label, (long long)((na - r->now + DAY - 1) / DAY), t,
             r->c->ca_expiry_days);
         finding(r, MG_AUDIT_HIGH, what, where,
                 "when it expires no device certificate under it verifies",
@@ -914,7 +915,8 @@ static void dir_files(run *r, const char *dir, const char *suffix, const char *w
     struct dirent *e;
     while ((e = readdir(d)) != NULL && n < DIR_ENTRIES_MAX) {
         n++;
-        if (e->d_name[0] == '.' || !ends_with(e->d_name, suffix))
+        if (e->d_name[0] == '.' || !ends_with(e->d_name, suffix) ||
+            strcmp(e->d_name, "master.key") == 0) /* checked on its own */
             continue;
         char path[1400], label[MG_AUDIT_TEXT_MAX / 2];
         fmt(path, sizeof(path), "%s/%s", dir, e->d_name);
@@ -982,6 +984,26 @@ static void check_files(run *r)
     if (cadir[0] == '\0')
         fmt(cadir, sizeof(cadir), "%s/ca", dir);
     dir_files(r, cadir, ".key", "CA key file");
+    fmt(path, sizeof(path), "%s/ca.conf", cadir);
+    FILE *cf = fopen(path, "r");
+    if (cf != NULL) { /* issuing_key = a file elsewhere (a pkcs11: URI is in a token) */
+        char line[CONF_LINE_MAX];
+        for (int n = 0; n < 64 && fgets(line, sizeof(line), cf) != NULL; n++) {
+            char *v = line + strspn(line, " \t");
+            if (strncmp(v, "issuing_key", 11) != 0)
+                continue;
+            v += 11;
+            v += strspn(v, " \t");
+            if (*v != '=')
+                continue;
+            v++;
+            v += strspn(v, " \t");
+            v[strcspn(v, " \t\r\n")] = '\0';
+            if (v[0] == '/' && strncmp(v, cadir, strlen(cadir)) != 0)
+                file_mode(r, v, "the issuing CA key (ca.conf issuing_key)", true);
+        }
+        fclose(cf);
+    }
     for (size_t i = 0; i < r->p->n_secret_files; i++)
         if (r->p->secret_files[i] != NULL && r->p->secret_files[i][0] != '\0')
             file_mode(r, r->p->secret_files[i], "secret file named in the configuration", true);
