@@ -63,10 +63,10 @@ py 'len(has("weak_algorithm", "high", "legacy")) == 1' \
    'r["summary"]["devices"] == 3 and r["summary"]["exit"] == 1 and r["summary"]["complete"]' \
    'not has("secret_files") and not has("shared_keys")'
 ok "3DES with the engine's year 2052, certificate expiring, detector never run; exit 1"
-run 0 audit --fail-on critical --dir "$wd"
+run 0 audit --fail-on critical -C "$wd"
 grep -q '^\[high\] weak_algorithm: 1 device with 3des2' "$out" || fail "text report: $(cat "$out")"
 grep -q '^audit: 3 findings (critical 0, high 1, medium 2' "$out" || fail "summary: $(tail -1 "$out")"
-ok "--fail-on critical: the same findings, exit 0"
+ok "--fail-on critical (and -C DIR): the same findings, exit 0"
 
 # ---- a loose provisioning file -----------------------------------------------------
 chmod 644 "$wd/devices/m1.prov"

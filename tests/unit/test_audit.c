@@ -419,6 +419,61 @@ static void test_cap_and_no_store(void **state)
     assert_int_equal(count(&g, "audit", MG_AUDIT_INFO), 1);
 }
 
+static void add_cert(mg_store *s, int64_t dev, const char *serial, int64_t nb, int64_t na)
+{
+    mg_cert c;
+    memset(&c, 0, sizeof(c));
+    c.device_id = dev;
+    snprintf(c.serial, sizeof(c.serial), "%s", serial);
+    snprintf(c.subject, sizeof(c.subject), "cn-%s", serial);
+    for (size_t i = 0; i < 32; i++)
+        c.fp[i] = (uint8_t)(serial[0] * 7 + serial[1] + (int)i);
+    c.not_before = nb;
+    c.not_after = na;
+    const uint8_t der[4] = {0x30, 0x02, 0x05, 0x00}; /* the checks read the rows, not the DER */
+    assert_int_equal(mg_store_cert_add(s, &c, der, sizeof(der)), MG_OK);
+}
+
+static void test_certificates(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    int64_t now = (int64_t)time(NULL), day = 86400;
+    int64_t gone = add_dev(s, "gone", 1, MG_ALG_AES, 16, 0x71);
+    int64_t twice = add_dev(s, "twice", 2, MG_ALG_AES, 16, 0x72);
+    int64_t leaked = add_dev(s, "leaked", 3, MG_ALG_AES, 16, 0x73);
+    int64_t soon = add_dev(s, "soon", 4, MG_ALG_AES, 16, 0x74);
+    add_cert(s, gone, "a1", now - day, now + 300 * day);
+    assert_int_equal(mg_store_device_set_status(s, gone, MG_DEV_REVOKED), MG_OK);
+    add_cert(s, twice, "b1", now - day, now + 300 * day);
+    add_cert(s, twice, "b2", now - day, now + 300 * day);
+    add_cert(s, leaked, "c1", now - day, now + 300 * day);
+    assert_int_equal(mg_store_cert_revoke(s, "c1", 1 /* keyCompromise */, now), MG_OK);
+    add_cert(s, soon, "d1", now - 800 * day, now + 10 * day);
+    mg_audit_cfg c;
+    mg_audit_cfg_defaults(&c);
+    c.now = now;
+    got g;
+    mg_audit_summary sum;
+    run_audit(s, &c, &g, &sum);
+    assert_int_equal(sum.certificates, 5);
+    size_t high = count(&g, "certificates", MG_AUDIT_HIGH);
+    assert_int_equal(high, 2); /* gone's cert not revoked; leaked ACTIVE after keyCompromise */
+    assert_int_equal(count(&g, "certificates", MG_AUDIT_MEDIUM), 2); /* twice; soon expiring */
+    assert_int_equal(count(&g, "certificates", MG_AUDIT_LOW), 1);    /* soon: 800 days old */
+    bool saw_gone = false, saw_leaked = false;
+    for (size_t i = 0; i < g.n; i++) {
+        if (strcmp(g.f[i].check, "certificates") != 0 || g.f[i].severity != MG_AUDIT_HIGH)
+            continue;
+        saw_gone = saw_gone || strstr(g.f[i].what, "gone") != NULL;
+        saw_leaked = saw_leaked || (strstr(g.f[i].where, "leaked") != NULL &&
+                                    strstr(g.f[i].what, "keyCompromise") != NULL);
+    }
+    assert_true(saw_gone);
+    assert_true(saw_leaked);
+    mg_store_close(s);
+}
+
 static void test_severity_names(void **state)
 {
     (void)state;
@@ -439,6 +494,7 @@ int main(void)
         cmocka_unit_test(test_old_key),
         cmocka_unit_test(test_silent_device),
         cmocka_unit_test(test_client_ids_files_logging),
+        cmocka_unit_test(test_certificates),
         cmocka_unit_test(test_cap_and_no_store),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
