@@ -422,11 +422,6 @@ static int alerts_one(int argc, char **argv)
         if (json)
             fputs("]}\n", stdout);
     } else if (is_undo) {
-#ifdef MG_DETECT_NO_RESPONDER
-        fprintf(stderr, ALERTS_PATH ": undo: this build has no responder (src/detect/respond.c)\n");
-        mg_workdir_close(&w);
-        return MG_EXIT_INTERNAL;
-#else
         mg_detect_cfg cfg;
         char ca_dir[MG_PATH_MAX], why[256], done[MG_REASON_MAX];
         rc = mg_cli_detect_cfg(&w, NULL, false, &cfg, ca_dir);
@@ -450,7 +445,6 @@ static int alerts_one(int argc, char **argv)
             mg_workdir_close(&w);
             return mg_store_exit(e);
         }
-#endif
     } else {
         mg_alert_state to = strcmp(verb, "ack") == 0 ? MG_ALERT_ACKED : MG_ALERT_CLOSED;
         e = mg_store_alert_set_state(w.store, id, to, note);

@@ -745,13 +745,9 @@ static mg_err run_pending(mg_detect *d)
         } else if (d->cfg.dry_run) {
             (void)snprintf(done, sizeof(done), "dry run: nothing done");
         } else {
-#ifdef MG_DETECT_NO_RESPONDER
-            (void)snprintf(done, sizeof(done), "responder not built");
-#else
             mg_err re = mg_responder_run(d->resp, &a, p->actions, done, sizeof(done));
             if (re != MG_OK && done[0] == '\0')
                 (void)snprintf(done, sizeof(done), "failed (%s)", mg_strerror(re));
-#endif
             d->stats.responses++;
         }
         if (p->renewal) {
@@ -838,7 +834,6 @@ mg_err mg_detect_new(const mg_detect_cfg *cfg, mg_detect **out, char *why, size_
         mg_detect_free(d);
         return e;
     }
-#ifndef MG_DETECT_NO_RESPONDER
     if (!cfg->dry_run) {
         e = mg_responder_new(&d->cfg, &d->resp, why, cap);
         if (e != MG_OK) {
@@ -846,7 +841,6 @@ mg_err mg_detect_new(const mg_detect_cfg *cfg, mg_detect **out, char *why, size_
             return e;
         }
     }
-#endif
     e = mg_store_alerts(cfg->store, 0, true, collect_pending, d);
     if (e == MG_OK)
         e = run_pending(d);
@@ -874,9 +868,7 @@ void mg_detect_free(mg_detect *d)
         }
         free(rs->buckets);
     }
-#ifndef MG_DETECT_NO_RESPONDER
     mg_responder_free(d->resp);
-#endif
     free(d->cache);
     free(d->pend);
     free(d->batch);
