@@ -1331,11 +1331,11 @@ static void write_human(wr *w, const char *workdir, const char *model_path,
     w_tend(w);
     w_p(w, "Shared SMS keys: %llu keys held by more than one device (largest group: %llu "
            "devices); fleet-wide key: %s. Command policy: %s (%zu rules). Detector: %s; "
-           "observed time to detect (median of %zu alerts): %s s.",
+           "observed time to detect (median of %zu alerts, s): %s.",
         (unsigned long long)f->shared_keys, (unsigned long long)f->shared_max,
         f->fleet_wide_key ? "yes" : "no", f->policy ? "policy.yaml" : "none", f->policy_rules,
         f->detector ? "has run" : "never ran", f->n_ttd,
-        isnan(f->ttd_median_s) ? "none" : num(f->ttd_median_s).b);
+        isnan(f->ttd_median_s) ? "none (no alert)" : num(f->ttd_median_s).b);
 
     w_h(w, 2, "Keys and their secure-until years");
     static const char *const kh[] = {"node/link", "key", "finding", "secure until",
@@ -1432,8 +1432,8 @@ static void write_human(wr *w, const char *workdir, const char *model_path,
         changed += a->vts[i].secure != b->vts[i].secure;
     if (changed == 0) {
         w_p(w, "Nowhere: every finding keeps its verdict (%s without the evidence, %s with it). "
-               "The evidence raises the attack probability of the attacked vectors to observed: "
-               "residual risk %s EUR without, %s EUR with the evidence.",
+               "The evidence raises the attack probability of the attacked vectors to observed "
+               "and the budgets below: residual risk %s EUR without, %s EUR with the evidence.",
             b->secure ? "secure enough" : "not secure enough",
             a->secure ? "secure enough" : "not secure enough", num(b->residual).b,
             num(a->residual).b);
@@ -1451,6 +1451,28 @@ static void write_human(wr *w, const char *workdir, const char *model_path,
                                   b->vts[i].secure ? "yes" : "no", a->vts[i].secure ? "yes" : "no",
                                   m0.b, m1.b};
             w_row(w, row, 6, false);
+        }
+        w_tend(w);
+    }
+
+    size_t nb_raised = 0;
+    for (size_t i = 0; i < c->n_attackers && i < b->cat->n_attackers; i++)
+        nb_raised += c->attackers[i].budget.lo != b->cat->attackers[i].budget.lo ||
+                     c->attackers[i].budget.hi != b->cat->attackers[i].budget.hi;
+    if (nb_raised > 0) {
+        w_p(w, "Attacker budgets the evidence raised (an attacker who spent X has at least X; "
+               "every capable profile in scope that uses an attacked vector):");
+        static const char *const bh[] = {"attacker", "budget (EUR)", "with the evidence (EUR)"};
+        w_row(w, bh, 3, true);
+        for (size_t i = 0; i < c->n_attackers && i < b->cat->n_attackers; i++) {
+            const mg_range *x0 = &b->cat->attackers[i].budget, *x1 = &c->attackers[i].budget;
+            if (x0->lo == x1->lo && x0->hi == x1->hi)
+                continue;
+            char s0[100], s1[100];
+            snprintf(s0, sizeof(s0), "%s .. %s", num(x0->lo).b, num(x0->hi).b);
+            snprintf(s1, sizeof(s1), "%s .. %s", num(x1->lo).b, num(x1->hi).b);
+            const char *row[3] = {c->attackers[i].id, s0, s1};
+            w_row(w, row, 3, false);
         }
         w_tend(w);
     }
@@ -1606,7 +1628,7 @@ static void write_json(FILE *o, const char *workdir, const char *model_path,
         mg_json_num(o, x->disallowed_since);
         fprintf(o, ",\"weak\":%s}", weak_key(alg, x->disallowed_since, b->year) ? "true" : "false");
     }
-    fprintf(o, "],\"evidence\":{\"event_rows\":%llu,\"occurrences\":%llu,\"alerts\":%llu,"
+    fprintf(o, "],\"evidence\":{\"event_rows\":%llu,\"occurrences\":%llu,\"alert_count\":%llu,"
                "\"dropped_occurrences\":%llu,\"dropped_alerts\":%llu,\"events\":[",
             (unsigned long long)f->ev_rows, (unsigned long long)f->ev_count,
             (unsigned long long)f->al_total, (unsigned long long)f->ev_dropped,
@@ -1697,6 +1719,25 @@ static void write_json(FILE *o, const char *workdir, const char *model_path,
         fputs(",\"margin_with_evidence_eur\":", o);
         mg_json_num(o, a->vts[i].margin);
         fputc('}', o);
+    }
+    fputs("],\"budgets\":[", o);
+    first = true;
+    for (size_t i = 0; i < c->n_attackers && i < b->cat->n_attackers; i++) {
+        const mg_range *x0 = &b->cat->attackers[i].budget, *x1 = &c->attackers[i].budget;
+        if (x0->lo == x1->lo && x0->hi == x1->hi)
+            continue;
+        fputs(first ? "{\"attacker\":" : ",{\"attacker\":", o);
+        first = false;
+        js(o, c->attackers[i].id);
+        fputs(",\"budget_eur\":[", o);
+        mg_json_num(o, x0->lo);
+        fputc(',', o);
+        mg_json_num(o, x0->hi);
+        fputs("],\"budget_with_evidence_eur\":[", o);
+        mg_json_num(o, x1->lo);
+        fputc(',', o);
+        mg_json_num(o, x1->hi);
+        fputs("]}", o);
     }
     fputs("],\"stop\":[", o);
     for (size_t k = 0; k < n_st; k++) {
