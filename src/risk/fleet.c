@@ -707,6 +707,36 @@ static mg_err measure_ensure(mg_risk_model *m, const mg_risk_catalogue *cat, siz
     return mg_risk_model_add_measure(m, cat, t, measure);
 }
 
+/* The fleet-wide facts that override an analyst's model. */
+typedef struct fleet_sum {
+    uint64_t sms, keyed, nokeys, ip, certs;
+    int weakest;      /* weakest SMS key algorithm, -1 none */
+    double cert_bits; /* weakest certificate key, NAN none */
+    bool all_signed;  /* every class requires signed commands */
+} fleet_sum;
+
+static fleet_sum summarise(const mg_risk_fleet *f)
+{
+    fleet_sum u = {.weakest = -1, .cert_bits = NAN, .all_signed = f->n_cls > 0};
+    for (size_t i = 0; i < f->n_cls; i++) {
+        const mg_risk_fleet_class *c = &f->cls[i];
+        if (c->devices == 0)
+            continue;
+        u.sms += c->sms;
+        u.ip += c->ip;
+        u.keyed += sum_keys(c);
+        u.nokeys += c->no_keys;
+        u.certs += c->certs;
+        int w = weakest_alg(c);
+        if (w >= 0 && (u.weakest < 0 || alg_bits[w] < alg_bits[u.weakest]))
+            u.weakest = w;
+        if (!isnan(c->cert_bits) && (isnan(u.cert_bits) || c->cert_bits < u.cert_bits))
+            u.cert_bits = c->cert_bits;
+        u.all_signed &= c->signed_required;
+    }
+    return u;
+}
+
 /* The fleet's facts over an analyst's model (docs/risk-method.md §6.2). */
 static mg_err override_model(const mg_risk_fleet *f, const mg_risk_catalogue *cat, mg_risk_model *m)
 {
@@ -714,26 +744,11 @@ static mg_err override_model(const mg_risk_fleet *f, const mg_risk_catalogue *ca
     m->devices = dev;
     if (m->network_devices > dev || m->network_devices <= 0)
         m->network_devices = dev;
-    uint64_t sms = 0, keyed = 0, nokeys = 0, ip = 0, certs = 0;
-    int weakest = -1;
-    double cert_bits = NAN;
-    bool all_signed = f->n_cls > 0;
-    for (size_t i = 0; i < f->n_cls; i++) {
-        const mg_risk_fleet_class *c = &f->cls[i];
-        if (c->devices == 0)
-            continue;
-        sms += c->sms;
-        ip += c->ip;
-        keyed += sum_keys(c);
-        nokeys += c->no_keys;
-        certs += c->certs;
-        int w = weakest_alg(c);
-        if (w >= 0 && (weakest < 0 || alg_bits[w] < alg_bits[weakest]))
-            weakest = w;
-        if (!isnan(c->cert_bits) && (isnan(cert_bits) || c->cert_bits < cert_bits))
-            cert_bits = c->cert_bits;
-        all_signed &= c->signed_required;
-    }
+    fleet_sum u = summarise(f);
+    uint64_t sms = u.sms, keyed = u.keyed, nokeys = u.nokeys, ip = u.ip, certs = u.certs;
+    int weakest = u.weakest;
+    double cert_bits = u.cert_bits;
+    bool all_signed = u.all_signed;
     int ssms = mg_risk_measure_find(cat, "secured_sms");
     int pdk = mg_risk_measure_find(cat, "per_device_keys");
     int sgn = mg_risk_measure_find(cat, "signed_commands");
@@ -1300,6 +1315,25 @@ static void write_human(wr *w, const char *workdir, const char *model_path,
                                   "(docs/risk-method.md section 6.2)",
         num(a->year).b, (unsigned long long)a->seed, a->draws);
 
+    if (model_path != NULL) {
+        fleet_sum u = summarise(f);
+        char key[48] = "unchanged (no SMS device)";
+        if (u.sms > 0 && (u.weakest < 0 || u.nokeys > 0))
+            snprintf(key, sizeof(key), "removed (an SMS device has no keys)");
+        else if (u.sms > 0)
+            snprintf(key, sizeof(key), "%s, %u-bit checksum", alg_name[u.weakest], f->mac_bits);
+        w_p(w, "The fleet's facts replace the model's: devices %llu; on SMS links secured_sms: %s, "
+               "per_device_keys: %s; on SMS and IP links signed_commands: %s; on IP links "
+               "tls_certificates: %s.",
+            (unsigned long long)f->devices, key,
+            u.sms == 0 ? "unchanged" : f->shared_keys > 0 || u.keyed == 0 ? "removed (a shared key)"
+                                                                          : "in place",
+            u.all_signed ? "in place (the policy requires them)"
+                         : "removed (the policy does not require them for every class)",
+            u.ip == 0     ? "unchanged (no IP device)"
+            : u.certs == 0 ? "removed (no certificate)"
+                           : "the weakest certificate key");
+    }
     w_h(w, 2, "Verdict");
     verdict_rows(w, b, a);
 
