@@ -46,6 +46,8 @@ typedef struct rd {
     mg_risk_fleet *f;
     devrow *dev;
     size_t n_dev, cap_dev;
+    const devrow **by_msisdn; /* SMS devices sorted by number (alerts name sources) */
+    size_t n_msisdn;
     bool oom;
 } rd;
 
@@ -124,14 +126,35 @@ static const devrow *dev_find(const rd *r, int64_t id)
     return NULL;
 }
 
+static int msisdn_cmp(const void *a, const void *b)
+{
+    return strcmp((*(const devrow *const *)a)->msisdn, (*(const devrow *const *)b)->msisdn);
+}
+
+static bool index_msisdn(rd *r)
+{
+    r->by_msisdn = calloc(r->n_dev ? r->n_dev : 1, sizeof(*r->by_msisdn));
+    if (r->by_msisdn == NULL)
+        return false;
+    for (size_t i = 0; i < r->n_dev; i++)
+        if (r->dev[i].msisdn[0] != '\0')
+            r->by_msisdn[r->n_msisdn++] = &r->dev[i];
+    qsort(r->by_msisdn, r->n_msisdn, sizeof(*r->by_msisdn), msisdn_cmp);
+    return true;
+}
+
 static const devrow *dev_by_msisdn(const rd *r, const char *msisdn)
 {
-    if (msisdn[0] == '\0')
-        return NULL;
-    for (size_t i = 0; i < r->n_dev; i++)
-        if (strcmp(r->dev[i].msisdn, msisdn) == 0)
-            return &r->dev[i];
-    return NULL;
+    size_t n = strlen(msisdn);
+    if (n == 0 || n >= MG_MSISDN_MAX)
+        return NULL; /* no device has such a number */
+    devrow key;
+    memset(&key, 0, sizeof(key));
+    memcpy(key.msisdn, msisdn, n);
+    const devrow *kp = &key;
+    const devrow *const *hit =
+        bsearch(&kp, r->by_msisdn, r->n_msisdn, sizeof(*r->by_msisdn), msisdn_cmp);
+    return hit ? *hit : NULL;
 }
 
 static int key_alg(const mg_keyset *k)
@@ -485,6 +508,10 @@ mg_err mg_risk_fleet_read(mg_store *s, const char *policy_path, int64_t now, dou
         if (e != MG_OK)
             set_why(why, why_cap, "reading events", mg_store_errmsg(s));
     }
+    if (e == MG_OK && !index_msisdn(&r)) {
+        set_why(why, why_cap, "out of memory", "");
+        e = MG_ERR_BUF;
+    }
     if (e == MG_OK) {
         e = mg_store_alerts(s, 0, false, on_alert, &r);
         if (e != MG_OK)
@@ -506,6 +533,7 @@ mg_err mg_risk_fleet_read(mg_store *s, const char *policy_path, int64_t now, dou
         f->ttd_median_s = f->n_ttd % 2 ? tmp[f->n_ttd / 2]
                                        : (tmp[f->n_ttd / 2 - 1] + tmp[f->n_ttd / 2]) / 2;
     }
+    free(r.by_msisdn);
     free(r.dev);
     return e;
 }
