@@ -406,6 +406,9 @@ static int cmd_analyze(int argc, char **argv)
         if (html || md || json)
             return mg_cli_usage_error("m2mguard risk analyze",
                                       "--fleet writes one report: use --format and --output");
+        if (fo.emit != NULL && strcmp(fo.emit, "-") == 0 && strcmp(fo.output, "-") == 0)
+            return mg_cli_usage_error("m2mguard risk analyze",
+                                      "--emit-model - needs --output F (one of them on stdout)");
         fo.catdir = catdir;
         fo.worst = worst;
         fo.growth = growth;

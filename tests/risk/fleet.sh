@@ -187,6 +187,8 @@ rc=0; "$bin" risk analyze --fleet "$wd" --format pdf >/dev/null 2>&1 || rc=$?
 [ $rc -eq 2 ] || fail "--format pdf: rc $rc"
 rc=0; "$bin" risk analyze --since 3 "$src/examples/risk-vending.yaml" >/dev/null 2>&1 || rc=$?
 [ $rc -eq 2 ] || fail "--since without --fleet: rc $rc"
+rc=0; "$bin" risk analyze --fleet "$wd" --emit-model - >/dev/null 2>&1 || rc=$?
+[ $rc -eq 2 ] || fail "model and report both on stdout: rc $rc"
 rc=0; "$bin" risk analyze --fleet "$tmp/nowhere" >/dev/null 2>&1 || rc=$?
 [ $rc -eq 3 ] || fail "missing working directory: rc $rc"
 ok "usage errors 2, missing working directory 3"
