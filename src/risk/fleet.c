@@ -1492,7 +1492,9 @@ static void write_human(wr *w, const char *workdir, const char *model_path,
     size_t changed = 0;
     for (size_t i = 0; i < a->n_vts && i < b->n_vts; i++)
         changed += a->vts[i].secure != b->vts[i].secure;
-    if (changed == 0) {
+    if (changed == 0 && n_obs == 0) {
+        w_p(w, "Nowhere: no attack observed (residual risk %s EUR).", num(b->residual).b);
+    } else if (changed == 0) {
         w_p(w, "Nowhere: every finding keeps its verdict (%s without the evidence, %s with it). "
                "The evidence raises the attack probability of the attacked vectors to observed "
                "and the budgets below: residual risk %s EUR without, %s EUR with the evidence.",
