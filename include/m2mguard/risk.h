@@ -395,6 +395,122 @@ MG_MUST_CHECK mg_err mg_risk_write_html(FILE *f, const mg_risk_result *r);
 /* Short human summary (verdict first) for the terminal. */
 MG_MUST_CHECK mg_err mg_risk_write_text(FILE *f, const mg_risk_result *r);
 
+/* ==== the live loop: the deployed fleet and its evidence (src/risk/fleet.c) ====
+ * `m2mguard risk analyze --fleet WORKDIR` (docs/risk-method.md §6): the
+ * registry of a working directory read as model facts (devices per class,
+ * bearers, SMS key algorithms, keys shared between devices, certificates,
+ * the command policy) and its events and alerts of a window read as evidence
+ * of attacks. Host code; every table below is bounded (a peer that fills the
+ * events table with new kinds or classes cannot grow it: the excess is
+ * counted in *_dropped). Keys are read to compare them (a salted SHA-256 per
+ * run, wiped after) and never printed. */
+struct mg_store;
+
+#define MG_RISK_FLEET_CLASSES 32  /* device classes told apart; the rest: "(other)" */
+#define MG_RISK_FLEET_EVENTS 256  /* (bearer, kind, class, authenticated) groups */
+#define MG_RISK_FLEET_ALERTS 128  /* (rule, class, scope) groups */
+#define MG_RISK_FLEET_TTD 1024    /* detection times kept for the median */
+#define MG_RISK_FLEET_NAME 64
+#define MG_RISK_FLEET_ALGS 5      /* indexed by mg_risk_alg: aes128 .. 3des3 */
+
+typedef struct mg_risk_fleet_class {
+    char name[MG_RISK_FLEET_NAME]; /* device class; "" = no class */
+    uint64_t devices;      /* devices not revoked */
+    uint64_t quarantined, revoked;
+    uint64_t sms, ip;      /* devices not revoked, per bearer */
+    uint64_t keys[MG_RISK_FLEET_ALGS]; /* SMS devices by algorithm of the active key */
+    uint64_t no_keys;      /* SMS devices without an active key version */
+    uint64_t shared;       /* devices whose active SMS key another device also holds */
+    uint64_t certs;        /* valid device certificates (not revoked, not expired) */
+    uint64_t cert_ec, cert_ed25519, cert_rsa, cert_other;
+    double cert_bits;      /* security strength of the weakest certificate key
+                              (NIST SP 800-57 Part 1 Table 2), NAN: none */
+    bool signed_required;  /* the policy refuses every unsigned command to the class */
+} mg_risk_fleet_class;
+
+typedef struct mg_risk_fleet_evgroup {
+    char bearer[16], kind[32], cls[MG_RISK_FLEET_NAME];
+    bool authenticated;
+    uint64_t rows, count;  /* event rows; occurrences (sum of mg_event.count) */
+} mg_risk_fleet_evgroup;
+
+typedef struct mg_risk_fleet_algroup {
+    char rule[32], cls[MG_RISK_FLEET_NAME], scope[8];
+    bool cls_known;        /* the class is the device's (device scope or a
+                              source that is a device's number) */
+    uint64_t alerts, evidence; /* alerts; occurrences behind them */
+    bool authenticated;    /* some alert rests on authenticated evidence */
+    int64_t first;         /* earliest first evidence, s */
+    double ttd_max_s;      /* longest detected - first evidence, s */
+} mg_risk_fleet_algroup;
+
+typedef struct mg_risk_fleet {
+    int64_t now, since;    /* s; the evidence window [since, now] */
+    double days;
+    uint64_t devices, quarantined, revoked; /* devices: not revoked */
+    mg_risk_fleet_class cls[MG_RISK_FLEET_CLASSES]; size_t n_cls;
+    uint64_t shared_keys;  /* distinct SMS keys held by more than one device */
+    uint64_t shared_max;   /* devices holding the most widely shared key */
+    bool fleet_wide_key;   /* one key held by every SMS device (at least 2) */
+    unsigned mac_bits;     /* checksum length of the secured-SMS profile: 64 */
+    bool policy;           /* WORKDIR/policy.yaml exists */
+    size_t policy_rules;
+    bool detector;         /* the detector has run (cursor) or alerts exist */
+    double ttd_s[MG_RISK_FLEET_TTD]; size_t n_ttd; /* detection times, s */
+    double ttd_median_s;   /* NAN: no alert in the window */
+    mg_risk_fleet_evgroup ev[MG_RISK_FLEET_EVENTS]; size_t n_ev;
+    uint64_t ev_rows, ev_count, ev_dropped;
+    mg_risk_fleet_algroup al[MG_RISK_FLEET_ALERTS]; size_t n_al;
+    uint64_t al_total, al_dropped;
+} mg_risk_fleet;
+
+/* Reads the registry and the evidence window (since_days before now) of an
+ * open store (opened with its master key: keys are compared by digest).
+ * policy_path: the command policy (a missing file: none). f is caller
+ * memory (large: allocate it). why (cap octets) gets the reason on failure. */
+MG_MUST_CHECK mg_err mg_risk_fleet_read(struct mg_store *s, const char *policy_path, int64_t now,
+                                        double since_days, mg_risk_fleet *f, char *why,
+                                        size_t why_cap);
+/* The model the fleet's facts make with the documented defaults (one SMS link,
+ * IP link and MCU per class; docs/risk-method.md §6.2) as YAML. */
+MG_MUST_CHECK mg_err mg_risk_fleet_model_yaml(const mg_risk_fleet *f, FILE *out);
+/* The model: model_path NULL builds it (mg_risk_fleet_model_yaml); else loads
+ * it and lets the fleet's facts override its devices and the key, checksum,
+ * per-device-key, certificate and signed-command measures of its links. */
+MG_MUST_CHECK mg_err mg_risk_fleet_model(const mg_risk_fleet *f, const mg_risk_catalogue *cat,
+                                         const char *model_path, mg_risk_model *m,
+                                         mg_risk_diag *diag);
+
+/* One observed attack: an alert group mapped onto a finding. */
+#define MG_RISK_FLEET_OBSERVED 64
+typedef struct mg_risk_observed {
+    size_t alert;          /* index into f->al */
+    int vector, target;    /* catalogue vector, model target */
+    double spent_eur;      /* the least the attacker spent on what was tried */
+} mg_risk_observed;
+
+/* The evidence applied: each alert group whose rule maps onto a vector
+ * (docs/risk-method.md §6.3) is an observed attack on the matching nodes or
+ * links of m: the vector's probability becomes 1 ("observed") and every
+ * capable in-scope attacker using it gets a budget of at least spent_eur
+ * (in cat). obs gets at most cap of them. */
+MG_MUST_CHECK mg_err mg_risk_fleet_evidence(const mg_risk_fleet *f, mg_risk_model *m,
+                                            mg_risk_catalogue *cat, mg_risk_observed *obs,
+                                            size_t cap, size_t *n_obs);
+
+typedef enum mg_risk_fmt { MG_RISK_FMT_MD = 0, MG_RISK_FMT_JSON, MG_RISK_FMT_HTML } mg_risk_fmt;
+/* The fleet report: the facts, the verdict without (before) and with (after)
+ * the evidence, where the observed attacks change it, and the cheapest
+ * measures that stop their repetition. Both results are of the same model
+ * structure (mg_risk_fleet_model twice). workdir and model_path are names
+ * shown (model_path NULL: built). JSON figures are exact. */
+MG_MUST_CHECK mg_err mg_risk_fleet_write(FILE *out, mg_risk_fmt fmt, const char *workdir,
+                                         const char *model_path, const mg_risk_fleet *f,
+                                         const mg_risk_observed *obs, size_t n_obs,
+                                         const mg_risk_result *before,
+                                         const mg_risk_result *after);
+/* ==== end of the live loop ==================================================== */
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,5 +1,6 @@
-/* `m2mguard risk`: analyze, catalogue, check. Exit codes: 0 secure enough,
- * 1 not secure enough, 2 usage, 3 bad model or catalogue, 4 internal. */
+/* `m2mguard risk`: analyze (a model, or --fleet WORKDIR: the deployed fleet and
+ * its evidence), catalogue, check. Exit codes: 0 secure enough, 1 not secure
+ * enough, 2 usage, 3 bad model, catalogue or working directory, 4 internal. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -7,11 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
-#include "risk_internal.h"
+#include "workdir.h"
+/* risk.h after store.h: risk_with_store.h renames risk.h's clashing enumerators */
+#include "risk_with_store.h"
 
 static bool has_catalogue(const char *dir)
 {
@@ -99,14 +103,37 @@ static const char analyze_help[] =
     "usage: m2mguard risk analyze MODEL.yaml [--html F] [--md F] [--json F] [--seed N] [--year Y]\n"
     "                             [--worst-case | --expected-case] [--budget-growth G]\n"
     "                             [--catalogue DIR]\n"
+    "       m2mguard risk analyze --fleet WORKDIR [--model MODEL.yaml] [--since DAYS]\n"
+    "                             [--format md|json|html] [--output F] [--emit-model F]\n"
+    "                             [--seed N] [--year Y] [--worst-case | --expected-case]\n"
+    "                             [--budget-growth G] [--catalogue DIR]\n"
     "\n"
     "Analyses the system described in MODEL.yaml (docs/risk-model.md) against the\n"
     "catalogues of attackers, attack vectors and measures, prints the verdict and\n"
     "a summary, and writes the full report as HTML, Markdown and/or JSON ('-' = stdout).\n"
     "\n"
+    "With --fleet it analyses the deployed fleet of a working directory (the live\n"
+    "loop, docs/risk-method.md section 6): devices per class, bearers, SMS key\n"
+    "algorithms, keys shared between devices (compared by digest with the master\n"
+    "key; never printed), certificates, the command policy; and, as evidence, the\n"
+    "events and alerts of the last DAYS days. It reports the verdict without and\n"
+    "with the evidence, where the observed attacks change it, and the cheapest\n"
+    "measures that stop their repetition.\n"
+    "\n"
     "  --html F         self-contained HTML report (inline CSS and SVG charts)\n"
     "  --md F           Markdown report\n"
     "  --json F         JSON report\n"
+    "  --fleet WORKDIR  analyse the fleet registered in WORKDIR (its m2mguard.db,\n"
+    "                   master.key, m2mguard.conf and policy.yaml)\n"
+    "  --model F        with --fleet: start from this model; the fleet's facts replace\n"
+    "                   its device count and the key, checksum, per-device-key,\n"
+    "                   certificate and signed-command measures of its links (default:\n"
+    "                   a model built per device class with the documented defaults)\n"
+    "  --since DAYS     with --fleet: evidence window in days before now (default 30)\n"
+    "  --format FMT     with --fleet: md (default), json (exact figures) or html\n"
+    "  --output F       with --fleet: write the report to F (default '-': stdout)\n"
+    "  --emit-model F   with --fleet: also write the model that was analysed, as YAML\n"
+    "                   (without --model: the built one, to edit and pass as --model)\n"
     "  --seed N         Monte Carlo seed (default 1); same seed, same numbers\n"
     "  --year Y         analysis year for brute-force costs (default: the model's year)\n"
     "  --worst-case     brute force needs every key tried (2^b trials) instead of the\n"
@@ -117,8 +144,179 @@ static const char analyze_help[] =
     "  --catalogue DIR  catalogue directory (default: $M2MGUARD_DATA_DIR, then the\n"
     "                   installed share/m2mguard/risk, then the source tree's data/risk)\n"
     "\n"
-    "exit status: 0 secure enough, 1 not secure enough, 2 usage error,\n"
-    "             3 unreadable or invalid model or catalogue, 4 internal error\n";
+    "exit status: 0 secure enough (--fleet: with the evidence), 1 not secure enough,\n"
+    "             2 usage error, 3 unreadable or invalid model, catalogue or working\n"
+    "             directory, 4 internal error\n";
+
+typedef struct fleet_opts {
+    const char *dir, *model, *output, *emit, *catdir;
+    double since_days;
+    mg_risk_fmt fmt;
+    int worst;
+    double growth;
+    mg_risk_opts o;
+} fleet_opts;
+
+static int load_tuned_catalogue(const fleet_opts *fo, mg_risk_catalogue *cat)
+{
+    int rc = load_catalogue(fo->catdir, cat);
+    if (rc != MG_EXIT_OK)
+        return rc;
+    if (fo->worst >= 0)
+        cat->calib.worst_case = fo->worst == 1;
+    if (!isnan(fo->growth))
+        cat->calib.budget_growth = fo->growth;
+    return MG_EXIT_OK;
+}
+
+static int fleet_model(const mg_risk_fleet *f, const mg_risk_catalogue *cat, const char *path,
+                       mg_risk_model *m)
+{
+    mg_risk_diag d;
+    mg_risk_diag_init(&d);
+    mg_err e = mg_risk_fleet_model(f, cat, path, m, &d);
+    if (e != MG_OK) {
+        fputs(d.text, stderr);
+        if (d.len == 0)
+            fprintf(stderr, "m2mguard risk: the fleet's model failed (%s)\n", mg_strerror(e));
+        return e == MG_ERR_BUF ? MG_EXIT_INTERNAL : MG_EXIT_INPUT;
+    }
+    return MG_EXIT_OK;
+}
+
+static int emit_model(const fleet_opts *fo, const mg_risk_fleet *f)
+{
+    bool out = strcmp(fo->emit, "-") == 0;
+    if (fo->model != NULL) {
+        /* the analyst's file is the model; its overrides are in the report */
+        size_t len = 0;
+        unsigned char *buf = mg_read_file(fo->model, 16u << 20, &len);
+        if (buf == NULL) {
+            fprintf(stderr, "m2mguard risk: cannot read %s: %s\n", fo->model, strerror(errno));
+            return MG_EXIT_INPUT;
+        }
+        FILE *o = out ? stdout : fopen(fo->emit, "w");
+        int rc = MG_EXIT_OK;
+        if (o == NULL || fwrite(buf, 1, len, o) != len)
+            rc = MG_EXIT_INPUT;
+        if (o != NULL && !out && fclose(o) != 0)
+            rc = MG_EXIT_INPUT;
+        free(buf);
+        if (rc != MG_EXIT_OK)
+            fprintf(stderr, "m2mguard risk: cannot write %s\n", fo->emit);
+        return rc;
+    }
+    FILE *o = out ? stdout : fopen(fo->emit, "w");
+    if (o == NULL) {
+        fprintf(stderr, "m2mguard risk: cannot write %s: %s\n", fo->emit, strerror(errno));
+        return MG_EXIT_INPUT;
+    }
+    mg_err e = mg_risk_fleet_model_yaml(f, o);
+    bool bad = e != MG_OK || ferror(o);
+    if (!out && fclose(o) != 0)
+        bad = true;
+    if (bad) {
+        fprintf(stderr, "m2mguard risk: writing %s failed\n", fo->emit);
+        return MG_EXIT_INTERNAL;
+    }
+    return MG_EXIT_OK;
+}
+
+/* The live loop: read the fleet, analyse without and with the evidence, report. */
+static int cmd_fleet(const fleet_opts *fo)
+{
+    mg_workdir w;
+    int rc = mg_workdir_open(fo->dir, &w);
+    if (rc != MG_EXIT_OK)
+        return rc;
+    mg_risk_fleet *f = calloc(1, sizeof(*f));
+    if (f == NULL) {
+        mg_workdir_close(&w);
+        fprintf(stderr, "m2mguard risk: out of memory\n");
+        return MG_EXIT_INTERNAL;
+    }
+    char policy[MG_PATH_MAX + 32], why[256] = "";
+    rc = mg_workdir_file(&w, "policy.yaml", policy, sizeof(policy));
+    if (rc == MG_EXIT_OK) {
+        mg_err e = mg_risk_fleet_read(w.store, policy, (int64_t)time(NULL), fo->since_days, f, why,
+                                      sizeof(why));
+        if (e != MG_OK) {
+            fprintf(stderr, "m2mguard risk: %s: %s\n", w.dir, why[0] ? why : mg_strerror(e));
+            rc = e == MG_ERR_BUF || e == MG_ERR_CRYPTO ? MG_EXIT_INTERNAL : MG_EXIT_INPUT;
+        }
+    }
+    char dir[MG_PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", w.dir);
+    mg_workdir_close(&w);
+    if (rc != MG_EXIT_OK) {
+        free(f);
+        return rc;
+    }
+    mg_risk_catalogue c0, c1;
+    mg_risk_model m0, m1;
+    mg_risk_result r0, r1;
+    memset(&c1, 0, sizeof(c1));
+    memset(&m0, 0, sizeof(m0));
+    memset(&m1, 0, sizeof(m1));
+    memset(&r0, 0, sizeof(r0));
+    memset(&r1, 0, sizeof(r1));
+    mg_risk_observed *obs = calloc(MG_RISK_FLEET_OBSERVED, sizeof(*obs));
+    size_t n_obs = 0;
+    if (obs == NULL) {
+        free(f);
+        fprintf(stderr, "m2mguard risk: out of memory\n");
+        return MG_EXIT_INTERNAL;
+    }
+    rc = load_tuned_catalogue(fo, &c0);
+    if (rc != MG_EXIT_OK)
+        goto out_nocat;
+    rc = load_tuned_catalogue(fo, &c1);
+    if (rc == MG_EXIT_OK)
+        rc = fleet_model(f, &c0, fo->model, &m0);
+    if (rc == MG_EXIT_OK)
+        rc = fleet_model(f, &c1, fo->model, &m1);
+    if (rc == MG_EXIT_OK && fo->emit)
+        rc = emit_model(fo, f);
+    if (rc == MG_EXIT_OK &&
+        mg_risk_fleet_evidence(f, &m1, &c1, obs, MG_RISK_FLEET_OBSERVED, &n_obs) != MG_OK) {
+        fprintf(stderr, "m2mguard risk: applying the evidence failed (out of memory)\n");
+        rc = MG_EXIT_INTERNAL;
+    }
+    if (rc == MG_EXIT_OK && (mg_risk_analyze(&m0, &c0, &fo->o, &r0) != MG_OK ||
+                             mg_risk_analyze(&m1, &c1, &fo->o, &r1) != MG_OK)) {
+        fprintf(stderr, "m2mguard risk: analysis failed\n");
+        rc = MG_EXIT_INTERNAL;
+    }
+    if (rc == MG_EXIT_OK) {
+        bool out = strcmp(fo->output, "-") == 0;
+        FILE *o = out ? stdout : fopen(fo->output, "w");
+        if (o == NULL) {
+            fprintf(stderr, "m2mguard risk: cannot write %s: %s\n", fo->output, strerror(errno));
+            rc = MG_EXIT_INPUT;
+        } else {
+            mg_err e = mg_risk_fleet_write(o, fo->fmt, dir, fo->model, f, obs, n_obs, &r0, &r1);
+            bool bad = e != MG_OK || ferror(o);
+            if (!out && fclose(o) != 0)
+                bad = true;
+            if (bad) {
+                fprintf(stderr, "m2mguard risk: writing %s failed\n", fo->output);
+                rc = MG_EXIT_INTERNAL;
+            }
+        }
+    }
+    if (rc == MG_EXIT_OK)
+        rc = r1.secure ? MG_EXIT_OK : MG_EXIT_REJECT;
+    mg_risk_result_free(&r0);
+    mg_risk_result_free(&r1);
+    mg_risk_model_free(&m0);
+    mg_risk_model_free(&m1);
+    mg_risk_catalogue_free(&c1);
+    mg_risk_catalogue_free(&c0);
+out_nocat:
+    free(obs);
+    free(f);
+    return rc;
+}
 
 static int cmd_analyze(int argc, char **argv)
 {
@@ -128,7 +326,12 @@ static int cmd_analyze(int argc, char **argv)
         {"year", required_argument, NULL, 'y'}, {"catalogue", required_argument, NULL, 'c'},
         {"worst-case", no_argument, NULL, 'W'}, {"expected-case", no_argument, NULL, 'E'},
         {"budget-growth", required_argument, NULL, 'G'},
+        {"fleet", required_argument, NULL, 'F'}, {"model", required_argument, NULL, 'm'},
+        {"since", required_argument, NULL, 'S'}, {"format", required_argument, NULL, 'f'},
+        {"output", required_argument, NULL, 'o'}, {"emit-model", required_argument, NULL, 'e'},
         {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
+    fleet_opts fo = {.output = "-", .since_days = 30, .fmt = MG_RISK_FMT_MD};
+    bool fleet_only = false;
     int worst = -1;
     double growth = NAN;
     const char *html = NULL, *md = NULL, *json = NULL, *catdir = NULL;
@@ -164,11 +367,57 @@ static int cmd_analyze(int argc, char **argv)
                                           "--budget-growth needs a fraction from 0 to 10");
             break;
         }
+        case 'F': fo.dir = optarg; break;
+        case 'm': fo.model = optarg; fleet_only = true; break;
+        case 'o': fo.output = optarg; fleet_only = true; break;
+        case 'e': fo.emit = optarg; fleet_only = true; break;
+        case 'S': {
+            char *end = NULL;
+            errno = 0;
+            fo.since_days = strtod(optarg, &end);
+            if (end == optarg || *end != '\0' || errno != 0 ||
+                !(fo.since_days > 0 && fo.since_days <= 36500))
+                return mg_cli_usage_error("m2mguard risk analyze",
+                                          "--since needs a number of days from 0 to 36500");
+            fleet_only = true;
+            break;
+        }
+        case 'f':
+            if (strcmp(optarg, "md") == 0)
+                fo.fmt = MG_RISK_FMT_MD;
+            else if (strcmp(optarg, "json") == 0)
+                fo.fmt = MG_RISK_FMT_JSON;
+            else if (strcmp(optarg, "html") == 0)
+                fo.fmt = MG_RISK_FMT_HTML;
+            else
+                return mg_cli_usage_error("m2mguard risk analyze",
+                                          "--format is md, json or html");
+            fleet_only = true;
+            break;
         case 'h': fputs(analyze_help, stdout); return MG_EXIT_OK;
         default:
             return mg_cli_usage_error("m2mguard risk analyze", "unknown option or missing value");
         }
     }
+    if (fo.dir != NULL) {
+        if (optind != argc)
+            return mg_cli_usage_error("m2mguard risk analyze",
+                                      "--fleet takes no MODEL.yaml argument (use --model)");
+        if (html || md || json)
+            return mg_cli_usage_error("m2mguard risk analyze",
+                                      "--fleet writes one report: use --format and --output");
+        if (fo.emit != NULL && strcmp(fo.emit, "-") == 0 && strcmp(fo.output, "-") == 0)
+            return mg_cli_usage_error("m2mguard risk analyze",
+                                      "--emit-model - needs --output F (one of them on stdout)");
+        fo.catdir = catdir;
+        fo.worst = worst;
+        fo.growth = growth;
+        fo.o = o;
+        return cmd_fleet(&fo);
+    }
+    if (fleet_only)
+        return mg_cli_usage_error("m2mguard risk analyze",
+                                  "--model, --since, --format, --output and --emit-model need --fleet");
     if (optind + 1 != argc)
         return mg_cli_usage_error("m2mguard risk analyze", "give exactly one MODEL.yaml");
     const char *path = argv[optind];
