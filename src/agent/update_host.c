@@ -196,6 +196,7 @@ static void log_boot(mg_uh *u)
     FILE *f = fopen(u->slot[s], "rb");
     if (f != NULL) {
         mg_sha256 h;
+        memset(&h, 0, sizeof(h));
         if (mg_sha256_init(&h) == MG_OK) {
             uint8_t b[4096];
             size_t n;
