@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -336,6 +337,15 @@ static bool tamper_step(agent *a)
         a->telemetry = true;
         mg_err e = mg_dev_tamper(&a->dev, "enclosure", &alarm);
         a->telemetry = false;
+        /* the marker the CLI looks for: it destroys the provisioning (the
+         * keys it holds) and refuses to start this device again */
+        char mk[1100];
+        snprintf(mk, sizeof(mk), "%s.tampered", a->state_path);
+        int fd = open(mk, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0 || fsync(fd) != 0)
+            e = MG_ERR_STORE;
+        if (fd >= 0)
+            close(fd);
         fprintf(stderr, "agent: tamper alarm %s; keys and counters %s; refusing to operate until "
                         "re-provisioned\n", alarm == MG_OK ? "sent" : mg_strerror(alarm),
                 e == MG_OK ? "wiped" : "NOT all wiped");

@@ -4,6 +4,7 @@
  * provisioning file; src/agent does the rest.
  */
 #include <getopt.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,12 +286,19 @@ static int agent_run(int argc, char **argv)
     if (!parse_hostport(smsc, host, sizeof(host), &port))
         return mg_cli_usage_error("m2mguard agent run", "--smsc takes HOST:PORT");
 
+    char state_path[MG_PATH_MAX], tampered[MG_PATH_MAX + 16];
+    snprintf(state_path, sizeof(state_path), "%s%s", state ? state : prov, state ? "" : ".state");
+    snprintf(tampered, sizeof(tampered), "%s.tampered", state_path);
+    if (access(tampered, F_OK) == 0) { /* issue 14: the tamper response ran */
+        (void)mg_prov_destroy(prov);
+        fprintf(stderr, "m2mguard agent: %s: this device was tampered with (keys wiped): it refuses "
+                        "to operate until re-provisioned\n", prov);
+        return MG_EXIT_INPUT;
+    }
     mg_prov p;
     int rc = mg_prov_load(prov, &p);
     if (rc != MG_EXIT_OK)
         return rc;
-    char state_path[MG_PATH_MAX];
-    snprintf(state_path, sizeof(state_path), "%s%s", state ? state : prov, state ? "" : ".state");
     /* signed-command provisioning: anchor= / signed= / two_signers= lines of the .prov */
     static mg_dev_trust trust;
     static mg_dev_sigpol sigpol;
@@ -321,6 +329,8 @@ static int agent_run(int argc, char **argv)
     (void)mg_cli_catch_stop();
     rc = mg_agent_run(&ap, &o);
     mg_prov_wipe(&p);
+    if (access(tampered, F_OK) == 0 && mg_prov_destroy(prov) == MG_EXIT_OK) /* its keys too */
+        fprintf(stderr, "m2mguard agent: %s destroyed (tamper response)\n", prov);
     return rc;
 }
 
