@@ -549,8 +549,10 @@ static int on_acl_check(int ev, void *data, void *ud)
  * and the ACL: only c publishes on m2m/c/up/...): the tamper alarm on
  * up/telemetry ("tamper" or "tamper <detail>") and an update result on
  * up/update ("<seq> ok" / "<seq> fail <reason>"; docs/update.md) become
- * events with authenticated true. Not rate-limited by the event budget: a
- * device sends one alarm before it wipes itself, one result per update. */
+ * events with authenticated true. Update results count against the event
+ * budget of the client and of the broker (a device may publish 20/s); the
+ * tamper alarm does not: a device sends one before it wipes itself, and it
+ * must never be suppressed. */
 static void device_report(plugin *p, client *c, mg_mqtt_leaf leaf, const void *payload,
                           uint32_t len)
 {
@@ -571,6 +573,17 @@ static void device_report(plugin *p, client *c, mg_mqtt_leaf leaf, const void *p
         mg_mqtt_ustatus us;
         if (mg_mqtt_ustatus_decode(pl, len, &us) != MG_OK || us.kind == MG_MQTT_UST_NEXT)
             return;
+        window_roll(p);
+        if (c->ev_window != p->ev_window) {
+            c->ev_window = p->ev_window;
+            c->ev_count = 0;
+        }
+        if (c->ev_count >= EV_PER_CLIENT || p->ev_count >= EV_GLOBAL) {
+            p->ev_suppressed++;
+            return;
+        }
+        c->ev_count++;
+        p->ev_count++;
         kind = us.kind == MG_MQTT_UST_OK ? "update_ok" : "update_failed";
         snprintf(reason, sizeof(reason), "update %" PRId64 "%s%s", us.seq,
                  us.kind == MG_MQTT_UST_OK ? " installed" : ": ", us.detail);
