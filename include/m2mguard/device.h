@@ -421,6 +421,8 @@ typedef struct mg_upd {
     mg_dev_trust trust_;
     mg_suit_anchor an_[MG_DEV_ANCHORS];
     mg_suit_img img_;
+    mg_suit_info info_;         /* the envelope being taken up (not on the stack) */
+    mg_suit_device dev_;
     uint64_t off_;
     bool report_due_;           /* SWITCHING: "update_ok" not yet sent */
     uint8_t buf_[64];           /* read-back chunk */

@@ -183,16 +183,16 @@ mg_err mg_upd_begin(mg_upd *u, const uint8_t *env, size_t len, const char **reas
         *reason = "state";
         return MG_ERR_STATE;
     }
-    mg_suit_info info;
+    mg_suit_info *info = &u->info_;
     mg_suit_why why = MG_SUIT_OK;
-    mg_err e = mg_suit_check(env, len, u->an_, anchors_count(u), &info, &why);
+    mg_err e = mg_suit_check(env, len, u->an_, anchors_count(u), info, &why);
     if (e == MG_OK) {
-        mg_suit_device dev;
-        memcpy(dev.vendor, u->cfg_.vendor, MG_SUIT_UUID_LEN);
-        memcpy(dev.class_id, u->cfg_.class_id, MG_SUIT_UUID_LEN);
-        dev.installed_seq = u->st_.installed_seq;
-        dev.slot_size = u->cfg_.slot_size;
-        e = mg_suit_applies(&info, &dev, &why);
+        mg_suit_device *dev = &u->dev_;
+        memcpy(dev->vendor, u->cfg_.vendor, MG_SUIT_UUID_LEN);
+        memcpy(dev->class_id, u->cfg_.class_id, MG_SUIT_UUID_LEN);
+        dev->installed_seq = u->st_.installed_seq;
+        dev->slot_size = u->cfg_.slot_size;
+        e = mg_suit_applies(info, dev, &why);
     }
     if (e != MG_OK) { /* refused: whatever was in progress stays as it was */
         *reason = mg_suit_why_str(why);
@@ -204,20 +204,20 @@ mg_err mg_upd_begin(mg_upd *u, const uint8_t *env, size_t len, const char **reas
     u->off_ = 0;
     mg_upd_state next = u->st_;
     next.phase = MG_UPD_DOWNLOADING;
-    next.target_seq = info.seq;
-    next.target_size = info.size;
-    memcpy(next.target_digest, info.digest, MG_SHA256_LEN);
+    next.target_seq = info->seq;
+    next.target_size = info->size;
+    memcpy(next.target_digest, info->digest, MG_SHA256_LEN);
     if (upd_persist(u, &next) != MG_OK) {
         *reason = "store";
         (void)report(u, false, 0, *reason);
         return MG_ERR_STORE;
     }
-    if (u->cb_.erase(u->cb_.ctx, 1u - u->st_.active, info.size) != MG_OK) {
+    if (u->cb_.erase(u->cb_.ctx, 1u - u->st_.active, info->size) != MG_OK) {
         *reason = "flash";
         (void)fail_update(u, *reason);
         return MG_ERR_STORE;
     }
-    e = mg_suit_img_begin(&u->img_, &info);
+    e = mg_suit_img_begin(&u->img_, info);
     if (e != MG_OK) {
         *reason = "crypto";
         (void)fail_update(u, *reason);
