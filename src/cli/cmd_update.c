@@ -455,7 +455,7 @@ static const char verify_usage[] =
     "manifest. With --image, FILE is streamed through the device's image check\n"
     "(size and SHA-256 against the manifest). Prints the manifest (as inspect);\n"
     "a refusal prints 'refused: REASON' on stderr (REASON as a device reports\n"
-    "it: unknown_key, manifest_digest, image_digest, image_short, ...).\n"
+    "it: bad_signature, manifest_digest, image_digest, image_too_short, ...).\n"
     "\n"
     "  --anchor PUB.pem  a trust anchor: EC P-256 (ES256) or Ed25519 (EdDSA)\n"
     "                    public key, PEM; repeatable (at most 8)\n"
