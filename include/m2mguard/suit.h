@@ -19,20 +19,23 @@
  *     located as byte strings; nothing inside the manifest is read);
  *  2. each COSE_Sign1 of the authentication wrapper is verified against the
  *     trust anchors, over the SUIT_Digest bstr (detached payload);
- *  3. SHA-256 of the manifest bstr's content is compared in constant time
- *     (mg_ct_equal) with the signed digest;
+ *  3. SHA-256 of the manifest bstr (its CBOR head included, as the draft's
+ *     examples compute it) is compared in constant time (mg_ct_equal) with
+ *     the signed digest; every severable member the envelope carries (16,
+ *     20, 23, ...) must match the digest the manifest holds for it;
  *  4. only then is the manifest parsed: manifest-version 1, the sequence
  *     number, common (components, shared sequence), validate/load/invoke/
- *     install sequences (when present in the manifest itself; severed
- *     sections are not supported: MG_SUIT_WHY_SEVERED).
+ *     install sequences (payload-fetch and install may be severed: their
+ *     digest is checked, their commands are not needed by the device).
  *
  * Commands understood (draft section 8.4): directive-set-component-index
  * (12), directive-override-parameters (20), directive-run-sequence (32,
  * one level), condition-vendor-identifier
  * (1), condition-class-identifier (2), condition-image-match (3),
- * condition-version (28), directive-fetch (21), directive-copy (22),
- * directive-invoke (23), directive-swap (31) (recorded, executed by the
- * caller), and custom commands (negative) ignored. Parameters kept:
+ * condition-version (28), condition-component-slot (5), directive-fetch
+ * (21), directive-copy (22), directive-invoke (23), directive-swap (31)
+ * (recorded, executed by the caller), directive-try-each (15: its FIRST
+ * alternative is processed), and custom commands (negative) ignored. Parameters kept:
  * vendor-id (1), class-id (2), image-digest (3), image-size (14), uri (21),
  * version (28); other parameters are skipped. Any other command is
  * MG_SUIT_WHY_COMMAND (a condition the processor cannot evaluate must not be
@@ -48,8 +51,9 @@
  *
  * Limits on what an unauthenticated peer controls: the envelope is at most
  * MG_SUIT_ENVELOPE_MAX octets, at most MG_SUIT_SIGS_MAX signatures are
- * tried, at most MG_SUIT_COMPONENTS_MAX components, CBOR nesting bounded
- * by MG_CBOR_MAX_DEPTH.
+ * tried (each against at most 8 anchors), at most MG_SUIT_COMPONENTS_MAX
+ * components, at most 4 severable members, CBOR nesting bounded by
+ * MG_CBOR_MAX_DEPTH, command sequences nested at most 3 deep.
  */
 #ifndef M2MGUARD_SUIT_H
 #define M2MGUARD_SUIT_H

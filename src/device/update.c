@@ -195,6 +195,7 @@ mg_err mg_upd_begin(mg_upd *u, const uint8_t *env, size_t len, const char **reas
         e = mg_suit_applies(info, dev, &why);
     }
     if (e != MG_OK) { /* refused: whatever was in progress stays as it was */
+        mg_wipe(info, sizeof(*info));
         *reason = mg_suit_why_str(why);
         (void)report(u, false, 0, *reason);
         return e;
@@ -208,6 +209,7 @@ mg_err mg_upd_begin(mg_upd *u, const uint8_t *env, size_t len, const char **reas
     next.target_size = info->size;
     memcpy(next.target_digest, info->digest, MG_SHA256_LEN);
     if (upd_persist(u, &next) != MG_OK) {
+        mg_wipe(info, sizeof(*info));
         *reason = "store";
         (void)report(u, false, 0, *reason);
         return MG_ERR_STORE;
@@ -218,6 +220,7 @@ mg_err mg_upd_begin(mg_upd *u, const uint8_t *env, size_t len, const char **reas
         return MG_ERR_STORE;
     }
     e = mg_suit_img_begin(&u->img_, info);
+    mg_wipe(info, sizeof(*info)); /* its pointers point into the caller's envelope */
     if (e != MG_OK) {
         *reason = "crypto";
         (void)fail_update(u, *reason);
