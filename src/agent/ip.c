@@ -844,6 +844,8 @@ int mg_ip_agent_run(const mg_ip_opts *o)
             break;
         }
     }
+    if (mg_agent_tamper_req && a->fatal == 0 && a->alarm_mid == 0) /* stopped meanwhile */
+        a->fatal = tamper(a) == 0 ? -1 : 3;
     if (a->fatal != 0)
         rc = a->fatal > 0 ? a->fatal : 0;
     fprintf(stderr, "agent: stopping: %ld telemetry messages acknowledged, %zu not\n", a->acked,

@@ -102,13 +102,16 @@ typedef struct sms_side {
     const mg_agent_prov *prov;
     const mg_agent_opts *opts;
     int rc;
+    volatile sig_atomic_t done;
 } sms_side;
 
 static void *sms_main(void *arg)
 {
     sms_side *t = arg;
     t->rc = mg_agent_run(t->prov, t->opts);
-    mg_cli_stop = 1; /* the SMS side ended: stop the IP side too */
+    t->done = 1;
+    if (!mg_agent_tamper_req) /* (a tamper response lets the IP side send its alarm) */
+        mg_cli_stop = 1; /* the SMS side ended: stop the IP side too */
     return NULL;
 }
 
@@ -167,6 +170,8 @@ static int agent_run_ip(const char *mqtt, const char *est, const char *name, con
     int rc = mg_ip_agent_run(&o);
     OPENSSL_cleanse(tok, sizeof(tok));
     if (sms != NULL) {
+        for (int i = 0; i < 80 && mg_agent_tamper_req && !sms->done; i++)
+            usleep(100000); /* the SMS side's alarm and wipe (it waits at most 5 s) */
         mg_cli_stop = 1; /* the IP side ended: stop the SMS side */
         (void)pthread_join(th, NULL);
         if (rc == MG_EXIT_OK)
@@ -318,10 +323,12 @@ static int agent_run(int argc, char **argv)
         }
         mg_agent_opts so = {state_path, host, port, system_id, password, modem, telemetry, 0, interval,
                             output, sent_log, false, &mg_cli_stop};
-        sms_side side = {&ap, &so, 0};
+        sms_side side = {&ap, &so, 0, 0};
         rc = agent_run_ip(mqtt, est, p.name, token, token_file, cafile, state_dir, telemetry, count,
                           interval, renew_at, output, exit_when_done, prov, true, update, &side);
         mg_prov_wipe(&p);
+        if (access(tampered, F_OK) == 0 && mg_prov_destroy(prov) == MG_EXIT_OK)
+            fprintf(stderr, "m2mguard agent: %s destroyed (tamper response)\n", prov);
         return rc;
     }
     mg_agent_opts o = {state_path, host, port, system_id, password, modem, telemetry, count, interval,
