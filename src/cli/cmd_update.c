@@ -643,8 +643,9 @@ static const char push_usage[] =
     "FILE in chunks (\"c SEQ OFFSET \" + octets), QoS 1, flow-controlled by the\n"
     "device's answers on m2m/NAME/up/update (\"SEQ next OFFSET\": at most --window\n"
     "chunks beyond the acknowledged offset; a device that restarted resumes where\n"
-    "it asks; without progress for 3 s the manifest or the chunks from the last\n"
-    "acknowledged offset are sent again). It ends when every device answered\n"
+    "it asks; without progress for 3 s the chunks from the last acknowledged\n"
+    "offset are sent again, the manifest again after 3, 6, 12, 24 s while the\n"
+    "device is silent). It ends when every device answered\n"
     "\"SEQ ok\" (update_ok) or \"SEQ fail REASON\" (update_failed), or at --timeout.\n"
     "The client is an application with role `updater` (`m2mguard app add NAME\n"
     "--role updater`, its certificate from `m2mguard ca issue --app NAME`): the\n"
@@ -678,6 +679,7 @@ typedef struct pdev {
     uint64_t sent;     /* next offset to send */
     int64_t progress_ms; /* last progress (or send of the manifest) */
     unsigned restarts;   /* downloads begun again after "fail interrupted" */
+    int64_t retry_ms;    /* silence before sending again: 3 s, doubled (to 24 s) while unheard */
     char reason[MG_MQTT_DETAIL_MAX + 1];
 } pdev;
 
@@ -762,6 +764,7 @@ static void p_message(struct mosquitto *m, void *ctx, const struct mosquitto_mes
         } else if (us.offset <= ps->imgl) {
             if (!d->heard || us.offset > d->acked)
                 d->progress_ms = mono_ms();
+            d->retry_ms = 3000;
             if (us.offset < d->acked || !d->heard) /* a restart: resume where it asks */
                 d->sent = us.offset;
             d->acked = us.offset;
@@ -816,9 +819,13 @@ static void push_step(struct mosquitto *m, pusher *ps)
         pdev *d = &ps->d[i];
         if (d->st == PD_OK || d->st == PD_FAIL)
             continue;
-        if (now - d->progress_ms > 3000) { /* no progress: send again */
-            if (!d->heard)
+        if (d->retry_ms == 0)
+            d->retry_ms = 3000;
+        if (now - d->progress_ms > d->retry_ms) { /* no progress: send again */
+            if (!d->heard) { /* offline? its broker queue need not fill up */
                 d->st = PD_MANIFEST;
+                d->retry_ms = d->retry_ms * 2 > 24000 ? 24000 : d->retry_ms * 2;
+            }
             d->sent = d->acked;
             d->progress_ms = now;
         }
