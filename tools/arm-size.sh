@@ -77,8 +77,8 @@ STACK_GOAL=1024
 # method bent; see the report of issue 12.
 # Issue 14: the device library takes SUIT updates (update.c: mg_upd_*, kept
 # since then with every mg_dev_* function; the manifest processor suit.o it
-# links) and answers tamper. Measured: flash 33583 (was 25188: suit.o 6385,
-# update.o 2914, cose.o shares less), stack 1488 unchanged (mg_upd_begin's
+# links) and answers tamper. Measured: flash 33639 (was 25188: suit.o 6385,
+# update.o 2970, cose.o shares less), stack 1488 unchanged (mg_upd_begin's
 # chain is 1416). The flash budget is raised to 36864, the method unchanged.
 DEV_FLASH_GOAL=36864
 DEV_STACK_GOAL=1536

@@ -461,6 +461,9 @@ MG_MUST_CHECK mg_err mg_upd_switch(mg_upd *u);
 MG_MUST_CHECK mg_err mg_upd_abort(mg_upd *u, const char *reason);
 /** Sends a report that found no link (SWITCHING -> IDLE once sent). */
 MG_MUST_CHECK mg_err mg_upd_resume(mg_upd *u);
+/** Releases u's hash context and wipes u (before re-initialising it, or at
+ *  the end; the durable state is untouched). Safe on a zeroed u. */
+void mg_upd_wipe(mg_upd *u);
 /** The durable state. */
 const mg_upd_state *mg_upd_state_get(const mg_upd *u);
 /** The slot a bootloader boots for st (st->active). */

@@ -336,6 +336,14 @@ mg_err mg_upd_abort(mg_upd *u, const char *reason)
     return fail_update(u, reason != NULL ? reason : "aborted");
 }
 
+void mg_upd_wipe(mg_upd *u)
+{
+    if (u == NULL)
+        return;
+    mg_suit_img_abort(&u->img_);
+    mg_wipe(u, sizeof(*u));
+}
+
 const mg_upd_state *mg_upd_state_get(const mg_upd *u)
 {
     return &u->st_;
