@@ -71,3 +71,4 @@ echo
 echo "summary: the genuine messages got through once; every attack was refused and left an event."
 "$here/demo-ip.sh" "$1"
 "$here/demo-signed.sh" "$1"
+"$here/demo-update.sh" "$1"

@@ -9,9 +9,13 @@
  *   m2m/NAME/down/cmd       plugin -> device, QoS 1, "<id> <text>"
  *   m2m/NAME/down/scmd      plugin -> device, QoS 1, "<id> " + COSE octets
  *                           (a signed command, issue 12; receipts unchanged)
+ *   m2m/NAME/down/update    updater -> device, QoS 1, "m <seq> " + SUIT envelope
+ *                           | "c <seq> <offset> " + image octets (issue 14)
+ *   m2m/NAME/up/update      device -> updater, QoS 1, "<seq> next <offset>" |
+ *                           "<seq> ok" | "<seq> fail <reason>"
  * NAME follows the device-name rule of the registry (mg_store_name_valid):
  * 1..63 of A-Z a-z 0-9 . _ -, not starting with '-' or '.'. The profile
- * knows exactly these four leaves: any other topic under m2m/ is not part
+ * knows exactly these six leaves: any other topic under m2m/ is not part
  * of it and is denied.
  *
  * Topics and filters are given with their length (MQTT strings are not NUL
@@ -54,10 +58,12 @@ typedef enum mg_mqtt_leaf {
     MG_MQTT_LEAF_RECEIPT = 2,   /**< up/receipt */
     MG_MQTT_LEAF_CMD = 3,       /**< down/cmd */
     MG_MQTT_LEAF_SCMD = 4,      /**< down/scmd (signed command) */
+    MG_MQTT_LEAF_UPDATE = 5,    /**< down/update (SUIT envelope and image chunks) */
+    MG_MQTT_LEAF_UPSTATUS = 6,  /**< up/update (the device's update progress and result) */
 } mg_mqtt_leaf;
 
-/** "up/telemetry", "up/receipt", "down/cmd", "down/scmd" ("" for NONE or
- *  out of range). */
+/** "up/telemetry", "up/receipt", "down/cmd", "down/scmd", "down/update",
+ *  "up/update" ("" for NONE or out of range). */
 const char *mg_mqtt_leaf_path(mg_mqtt_leaf leaf);
 
 /** The registry's device-name rule on name[0..len) (no NUL inside). */
@@ -97,9 +103,12 @@ typedef enum mg_mqtt_access {
 } mg_mqtt_access;
 
 /** The ACL decision for device `name` (NUL terminated):
- *   WRITE      exactly m2m/name/up/telemetry or m2m/name/up/receipt
- *   SUBSCRIBE  exactly m2m/name/down/cmd or m2m/name/down/scmd (no wildcard)
- *   READ       exactly m2m/name/down/cmd or m2m/name/down/scmd
+ *   WRITE      exactly m2m/name/up/telemetry, m2m/name/up/receipt or
+ *              m2m/name/up/update
+ *   SUBSCRIBE  exactly m2m/name/down/cmd, m2m/name/down/scmd or
+ *              m2m/name/down/update (no wildcard)
+ *   READ       exactly m2m/name/down/cmd, m2m/name/down/scmd or
+ *              m2m/name/down/update
  *   UNSUBSCRIBE any valid filter
  *  Everything else (another name, a wildcard, a name differing in case,
  *  another leaf, $SYS/...) is false. */
@@ -108,13 +117,18 @@ bool mg_mqtt_acl_device(const char *name, mg_mqtt_access acc, const char *topic,
 /** Roles of applications known to the profile. */
 #define MG_MQTT_ROLE_TELEMETRY_READER "telemetry-reader"
 #define MG_MQTT_ROLE_OPERATOR "operator"
+/** The update pusher (`m2mguard update push`, issue 14). */
+#define MG_MQTT_ROLE_UPDATER "updater"
 
 /** The ACL decision for an application with role `role`:
  *   telemetry-reader: SUBSCRIBE a filter within m2m/+/up/telemetry (level 2
  *     '+' or a valid name); READ m2m/NAME/up/telemetry.
  *   operator: SUBSCRIBE a filter within m2m/+/up/# (level 2 '+' or a name;
  *     then '#', '+' or a leaf of up/); READ m2m/NAME/up/<telemetry|receipt>.
- *   UNSUBSCRIBE any valid filter; WRITE never; any other role: nothing. */
+ *   updater: WRITE exactly m2m/NAME/down/update (one device, no wildcard);
+ *     SUBSCRIBE a filter m2m/<+|NAME>/up/update; READ m2m/NAME/up/update.
+ *   UNSUBSCRIBE any valid filter; WRITE never (but the updater's one
+ *   topic); any other role: nothing. */
 bool mg_mqtt_acl_app(const char *role, mg_mqtt_access acc, const char *topic, size_t len);
 
 /** Command payload "<id> <text>": id 1..2^63-1. Writes the payload (no NUL)
@@ -161,6 +175,66 @@ MG_MUST_CHECK mg_err mg_mqtt_receipt_encode(uint8_t *out, size_t cap, size_t *le
  *  "<id> fail" is accepted as an empty detail). MG_ERR_FORMAT otherwise (r
  *  zeroed). */
 MG_MUST_CHECK mg_err mg_mqtt_receipt_decode(const uint8_t *p, size_t len, mg_mqtt_receipt *r);
+
+/* ---- updates (issue 14; docs/update.md) --------------------------------------
+ * down/update carries two kinds of message, both QoS 1, both binary after an
+ * ASCII header:
+ *   "m <seq> " + envelope        the SUIT envelope (1..MG_MQTT_UPD_ENVELOPE_MAX)
+ *   "c <seq> <offset> " + data   image octets [offset, offset + n), n in
+ *                                1..MG_MQTT_UPD_CHUNK_MAX
+ * seq is the manifest's sequence number (1..2^63-1, the id rule of commands);
+ * offset is decimal 0..2^63-1 without leading zeros ("0" for zero).
+ * up/update (printable ASCII):
+ *   "<seq> next <offset>"   the device holds [0, offset) and wants offset next
+ *                           (flow control and resumption after a restart)
+ *   "<seq> ok"              the image is installed and active (update_ok)
+ *   "<seq> fail <reason>"   refused (update_failed; reason 0..120 printable) */
+#define MG_MQTT_UPD_ENVELOPE_MAX 2048
+#define MG_MQTT_UPD_CHUNK_MAX 2048
+/** Largest down/update payload: "c " 19 digits " " 19 digits " " + chunk. */
+#define MG_MQTT_UPD_PAYLOAD_MAX (2 + 19 + 1 + 19 + 1 + MG_MQTT_UPD_CHUNK_MAX)
+/** Largest up/update payload: 19 digits " fail " 120 octets. */
+#define MG_MQTT_USTATUS_PAYLOAD_MAX (19 + 6 + MG_MQTT_DETAIL_MAX)
+
+typedef enum mg_mqtt_upd_kind {
+    MG_MQTT_UPD_MANIFEST = 1, /**< "m <seq> " + envelope */
+    MG_MQTT_UPD_CHUNK = 2,    /**< "c <seq> <offset> " + data */
+} mg_mqtt_upd_kind;
+
+/** A down/update message; data points into the payload when decoded. */
+typedef struct mg_mqtt_upd {
+    mg_mqtt_upd_kind kind;
+    int64_t seq;
+    uint64_t offset; /**< chunks only (0 for a manifest) */
+    const uint8_t *data;
+    size_t n;
+} mg_mqtt_upd;
+
+/** Encodes u into out (cap octets). MG_ERR_ARG for a bad kind, seq, offset
+ *  (> 2^63-1) or size (envelope 1..2048, chunk 1..2048), MG_ERR_BUF. */
+MG_MUST_CHECK mg_err mg_mqtt_upd_encode(uint8_t *out, size_t cap, size_t *len,
+                                        const mg_mqtt_upd *u);
+/** Decodes strictly (as for the encoder). MG_ERR_FORMAT otherwise (u zeroed). */
+MG_MUST_CHECK mg_err mg_mqtt_upd_decode(const uint8_t *p, size_t len, mg_mqtt_upd *u);
+
+typedef enum mg_mqtt_ustatus_kind {
+    MG_MQTT_UST_NEXT = 1, /**< "<seq> next <offset>" */
+    MG_MQTT_UST_OK = 2,   /**< "<seq> ok" */
+    MG_MQTT_UST_FAIL = 3, /**< "<seq> fail <reason>" */
+} mg_mqtt_ustatus_kind;
+
+typedef struct mg_mqtt_ustatus {
+    int64_t seq;
+    mg_mqtt_ustatus_kind kind;
+    uint64_t offset;                     /**< NEXT only */
+    char detail[MG_MQTT_DETAIL_MAX + 1]; /**< FAIL only ("" otherwise) */
+} mg_mqtt_ustatus;
+
+/** Encodes s (detail printable, <= 120, only with FAIL). MG_ERR_ARG / MG_ERR_BUF. */
+MG_MUST_CHECK mg_err mg_mqtt_ustatus_encode(uint8_t *out, size_t cap, size_t *len,
+                                            const mg_mqtt_ustatus *s);
+/** Decodes strictly. MG_ERR_FORMAT otherwise (s zeroed). */
+MG_MUST_CHECK mg_err mg_mqtt_ustatus_decode(const uint8_t *p, size_t len, mg_mqtt_ustatus *s);
 
 #ifdef __cplusplus
 }

@@ -13,11 +13,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "agent.h"
 #include "m2mguard/smpp.h"
 #include "modem.h"
+#include "update_host.h"
 #include "m2mguard/text.h"
 
 #define TXQ 8 /* telemetry SMS waiting for window space (one message, concatenated) */
@@ -323,6 +325,38 @@ static bool txq_flush(agent *a)
     return true;
 }
 
+/* Tamper response (issue 14) through the device library: the alarm first
+ * (secured telemetry on the normal counter), then the wipe, then refusal.
+ * True once the alarm left (acknowledged by the SMSC, or 5 s passed). */
+static bool tamper_step(agent *a)
+{
+    static int64_t since;
+    if (!mg_dev_tampered(&a->dev)) {
+        mg_err alarm = MG_OK;
+        fprintf(stderr, "agent: TAMPER: enclosure opened: alarm, then wipe\n");
+        a->telemetry = true;
+        mg_err e = mg_dev_tamper(&a->dev, "enclosure", &alarm);
+        a->telemetry = false;
+        /* the marker the CLI looks for: it destroys the provisioning (the
+         * keys it holds) and refuses to start this device again */
+        char mk[1100];
+        snprintf(mk, sizeof(mk), "%s.tampered", a->state_path);
+        int fd = open(mk, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0 || fsync(fd) != 0)
+            e = MG_ERR_STORE;
+        if (fd >= 0)
+            close(fd);
+        fprintf(stderr, "agent: tamper alarm %s; keys and counters %s; refusing to operate until "
+                        "re-provisioned\n", alarm == MG_OK ? "sent" : mg_strerror(alarm),
+                e == MG_OK ? "wiped" : "NOT all wiped");
+        since = now_ms();
+    }
+    (void)txq_flush(a);
+    return (a->txq_n == 0 && (a->modem ? mg_modem_outstanding(a->modem)
+                                       : mg_smpp_outstanding(a->smpp)) == 0) ||
+           now_ms() - since > 5000;
+}
+
 static int run_loop(agent *a, const mg_agent_opts *o)
 {
     int64_t next = now_ms();
@@ -376,6 +410,8 @@ static int run_loop(agent *a, const mg_agent_opts *o)
             window_full = a->txq_n > 0;
             next = o->interval_ms > 0 ? now_ms() + o->interval_ms : next;
         }
+        if (mg_agent_tamper_req && bearer_ready(a) && tamper_step(a))
+            break;
         if (o->exit_when_done && (int64_t)a->sent >= o->count && a->txq_n == 0 &&
             a->acked + a->failed >= a->sms_sent &&
             (a->modem ? mg_modem_outstanding(a->modem) : mg_smpp_outstanding(a->smpp)) == 0)
@@ -394,6 +430,11 @@ int mg_agent_run(const mg_agent_prov *prov, const mg_agent_opts *o)
     int lr = mg_agent_state_load(o->state_path, prov, &saved);
     if (lr < 0)
         return 3;
+    if (lr > 0 && mg_dev_state_is_wiped(&saved)) {
+        fprintf(stderr, "m2mguard agent: %s: this device was tampered with (keys wiped): it refuses "
+                        "to operate until re-provisioned\n", o->state_path);
+        return 3;
+    }
     mg_dev_cfg cfg;
     memset(&cfg, 0, sizeof(cfg));
     memcpy(cfg.tar, prov->tar, 3);

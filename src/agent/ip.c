@@ -39,6 +39,7 @@
 
 #include "agent.h"
 #include "ip.h"
+#include "update_host.h"
 #include "m2mguard/mqtt_profile.h"
 #include "m2mguard/text.h"
 
@@ -58,6 +59,10 @@ typedef struct ipa {
     struct mosquitto *m;
     char t_tel[MG_MQTT_TOPIC_BUF], t_rcpt[MG_MQTT_TOPIC_BUF], t_cmd[MG_MQTT_TOPIC_BUF];
     char t_scmd[MG_MQTT_TOPIC_BUF];
+    char t_upd[MG_MQTT_TOPIC_BUF], t_ust[MG_MQTT_TOPIC_BUF]; /* down/update, up/update */
+    mg_uh *uh;            /* the update host (--update), or NULL */
+    int alarm_mid;        /* the tamper alarm's mid; -1 once acknowledged */
+    int64_t tamper_ms;    /* when the tamper request was seen */
     char key[1024], cert[1024], key_new[1024], cert_new[1024], cacerts[1024], cmdst[1024];
     bool connected;
     int64_t backoff_ms, next_connect_ms;
@@ -427,9 +432,12 @@ static void cb_connect(struct mosquitto *m, void *ctx, int rc)
     int s = mosquitto_subscribe(m, NULL, a->t_cmd, 1);
     if (s == MOSQ_ERR_SUCCESS)
         s = mosquitto_subscribe(m, NULL, a->t_scmd, 1);
+    if (s == MOSQ_ERR_SUCCESS && a->uh != NULL)
+        s = mosquitto_subscribe(m, NULL, a->t_upd, 1);
     if (s != MOSQ_ERR_SUCCESS)
         fprintf(stderr, "agent: cannot subscribe: %s\n", mosquitto_strerror(s));
     publish_pending(a);
+    mg_uh_link(a->uh);
 }
 
 static void cb_disconnect(struct mosquitto *m, void *ctx, int rc)
@@ -445,6 +453,8 @@ static void cb_publish(struct mosquitto *m, void *ctx, int mid)
 {
     (void)m;
     ipa *a = ctx;
+    if (a->alarm_mid > 0 && mid == a->alarm_mid)
+        a->alarm_mid = -1; /* the tamper alarm is acknowledged */
     for (size_t i = 0; i < a->qn; i++) {
         if (a->q[i].mid == mid) {
             memmove(&a->q[i], &a->q[i + 1], (a->qn - i - 1) * sizeof(a->q[0]));
@@ -461,7 +471,8 @@ static void cb_message(struct mosquitto *m, void *ctx, const struct mosquitto_me
     ipa *a = ctx;
     mg_mqtt_topic t;
     if (msg->topic == NULL || mg_mqtt_topic_parse(msg->topic, strlen(msg->topic), &t) != MG_OK ||
-        (t.leaf != MG_MQTT_LEAF_CMD && t.leaf != MG_MQTT_LEAF_SCMD) ||
+        (t.leaf != MG_MQTT_LEAF_CMD && t.leaf != MG_MQTT_LEAF_SCMD &&
+         (t.leaf != MG_MQTT_LEAF_UPDATE || a->uh == NULL)) ||
         strcmp(t.name, a->o->name) != 0) {
         fprintf(stderr, "agent: ignored a message on a topic that is not ours\n");
         return;
@@ -470,10 +481,47 @@ static void cb_message(struct mosquitto *m, void *ctx, const struct mosquitto_me
         fprintf(stderr, "agent: refused an empty command\n");
         return;
     }
-    if (t.leaf == MG_MQTT_LEAF_SCMD)
+    if (t.leaf == MG_MQTT_LEAF_UPDATE)
+        mg_uh_message(a->uh, msg->payload, (size_t)msg->payloadlen);
+    else if (t.leaf == MG_MQTT_LEAF_SCMD)
         on_scmd(a, msg->payload, (size_t)msg->payloadlen);
     else
         on_command(a, msg->payload, (size_t)msg->payloadlen);
+}
+
+/* The update host's reports on up/update (QoS 1). */
+static bool uh_send(void *ctx, const uint8_t *p, size_t n)
+{
+    ipa *a = ctx;
+    return a->connected && a->m != NULL &&
+           mosquitto_publish(a->m, NULL, a->t_ust, (int)n, p, 1, false) == MOSQ_ERR_SUCCESS;
+}
+
+/* Tamper response (issue 14): first the alarm "tamper enclosure" on
+ * up/telemetry (authenticated by the TLS client certificate), waited for
+ * up to 5 s; then every key and counter file wiped (whatever the alarm's
+ * fate); the agent stops and refuses to start until re-provisioned. */
+static int tamper(ipa *a)
+{
+    static const char alarm[] = MG_DEV_TAMPER_TEXT " enclosure";
+    fprintf(stderr, "agent: TAMPER: enclosure opened: alarm, then wipe\n");
+    int64_t until = now_ms() + 5000;
+    while (a->alarm_mid == 0 && now_ms() < until && a->m != NULL) {
+        if (a->connected &&
+            mosquitto_publish(a->m, &a->alarm_mid, a->t_tel, (int)strlen(alarm), alarm, 1, false) !=
+                MOSQ_ERR_SUCCESS)
+            a->alarm_mid = 0;
+        if (a->alarm_mid == 0)
+            (void)mosquitto_loop(a->m, 50, 1);
+    }
+    while (a->alarm_mid > 0 && now_ms() < until && a->m != NULL)
+        (void)mosquitto_loop(a->m, 50, 1);
+    fprintf(stderr, "agent: tamper alarm %s\n", a->alarm_mid < 0 ? "acknowledged by the broker"
+                                                                 : "NOT acknowledged (wiping anyway)");
+    int w = mg_uh_tamper_wipe(a->o->state_dir);
+    fprintf(stderr, "agent: keys and counters wiped%s; refusing to operate until re-provisioned\n",
+            w == 0 ? "" : " (some file could not be removed)");
+    return w == 0 ? 0 : 3;
 }
 
 /* ---- identity: key, certificate, enrolment, renewal ------------------------- */
@@ -688,10 +736,18 @@ int mg_ip_agent_run(const mg_ip_opts *o)
         mg_mqtt_topic_build(a->t_tel, sizeof(a->t_tel), NULL, o->name, MG_MQTT_LEAF_TELEMETRY) != MG_OK ||
         mg_mqtt_topic_build(a->t_rcpt, sizeof(a->t_rcpt), NULL, o->name, MG_MQTT_LEAF_RECEIPT) != MG_OK ||
         mg_mqtt_topic_build(a->t_cmd, sizeof(a->t_cmd), NULL, o->name, MG_MQTT_LEAF_CMD) != MG_OK ||
-        mg_mqtt_topic_build(a->t_scmd, sizeof(a->t_scmd), NULL, o->name, MG_MQTT_LEAF_SCMD) != MG_OK) {
+        mg_mqtt_topic_build(a->t_scmd, sizeof(a->t_scmd), NULL, o->name, MG_MQTT_LEAF_SCMD) != MG_OK ||
+        mg_mqtt_topic_build(a->t_upd, sizeof(a->t_upd), NULL, o->name, MG_MQTT_LEAF_UPDATE) != MG_OK ||
+        mg_mqtt_topic_build(a->t_ust, sizeof(a->t_ust), NULL, o->name, MG_MQTT_LEAF_UPSTATUS) != MG_OK) {
         fprintf(stderr, "agent: invalid device name or state directory path too long\n");
         free(a);
         return 2;
+    }
+    if (mg_uh_tampered(o->state_dir)) {
+        fprintf(stderr, "agent: %s: this device was tampered with (keys wiped): it refuses to "
+                        "operate until re-provisioned\n", o->state_dir);
+        free(a);
+        return 3;
     }
     if (repair(a) != 0) {
         fprintf(stderr, "agent: cannot repair %s: %s\n", o->state_dir, strerror(errno));
@@ -717,12 +773,19 @@ int mg_ip_agent_run(const mg_ip_opts *o)
         fprintf(stderr, "agent: %zu trust anchor(s), signed sequence %" PRIu64 "\n",
                 mg_dev_trust_count(&a->trust), a->trust.last_seq);
     }
+    if (o->update != NULL && (rc = mg_uh_open(&a->uh, o->state_dir, o->update, &a->trust, uh_send,
+                                              a)) != 0) {
+        free(a);
+        return rc;
+    }
     if (!exists(a->cert) && (rc = enrol_first(a)) != 0) {
+        mg_uh_close(a->uh);
         free(a);
         return rc;
     }
     if (!key_matches(a->cert, a->key)) {
         fprintf(stderr, "agent: %s does not match %s\n", a->cert, a->key);
+        mg_uh_close(a->uh);
         free(a);
         return 3;
     }
@@ -734,6 +797,7 @@ int mg_ip_agent_run(const mg_ip_opts *o)
             fprintf(stderr, "agent: cannot open %s: %s\n", o->output, strerror(errno));
             if (fd >= 0)
                 close(fd);
+            mg_uh_close(a->uh);
             free(a);
             return 3;
         }
@@ -773,9 +837,17 @@ int mg_ip_agent_run(const mg_ip_opts *o)
         if (o->exit_when_done && a->next_seq > o->count && a->qn == 0 && a->connected &&
             a->last_done)
             break;
+        if (mg_agent_tamper_req && a->tamper_ms == 0)
+            a->tamper_ms = now_ms();
+        if (mg_agent_tamper_req && (a->connected || now_ms() - a->tamper_ms > 10000)) {
+            a->fatal = tamper(a) == 0 ? -1 : 3;
+            break;
+        }
     }
+    if (mg_agent_tamper_req && a->fatal == 0 && a->alarm_mid == 0) /* stopped meanwhile */
+        a->fatal = tamper(a) == 0 ? -1 : 3;
     if (a->fatal != 0)
-        rc = a->fatal;
+        rc = a->fatal > 0 ? a->fatal : 0;
     fprintf(stderr, "agent: stopping: %ld telemetry messages acknowledged, %zu not\n", a->acked,
             a->qn);
     if (a->m != NULL && a->connected) {
@@ -786,6 +858,7 @@ int mg_ip_agent_run(const mg_ip_opts *o)
     mosquitto_lib_cleanup();
     if (a->out != stdout)
         fclose(a->out);
+    mg_uh_close(a->uh);
     free(a);
     return rc;
 }

@@ -93,6 +93,7 @@ typedef struct mg_ip_opts {
     volatile sig_atomic_t *stop;
     const char *anchors;    /**< signed-command provisioning (anchor=, signed=, two_signers=), or NULL */
     bool anchors_prov;      /**< anchors is a .prov: its other lines are skipped */
+    const char *update;     /**< update provisioning (update_host.h), or NULL: no updates */
 } mg_ip_opts;
 
 /** Runs the agent until *stop (or done with exit_when_done). Exit code as above. */

@@ -4,6 +4,7 @@
  * provisioning file; src/agent does the rest.
  */
 #include <getopt.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 
 #include "agent.h"
 #include "ip.h"
+#include "update_host.h"
 #include "cli.h"
 #include "commands.h"
 #include "workdir.h"
@@ -39,7 +41,8 @@ static const char agent_usage[] =
     "                          [--est https://HOST:PORT] [--token HEX | --token-file F]\n"
     "                          [--renew-at FRACTION] [--telemetry TEXT] [--count N]\n"
     "                          [--interval-ms MS] [--output FILE] [--exit-when-done]\n"
-    "                          [--anchors FILE]\n\n"
+    "                          [--anchors FILE] [--update FILE]\n"
+    "       (both forms) [--tamper]\n\n"
     "Over IP (--mqtt; docs/ip-agent.md): at the first start the agent generates an\n"
     "ECDSA P-256 key in DIR (0600; it never leaves) and enrols by EST (RFC 7030\n"
     "simpleenroll, HTTP Basic NAME:token; the token also from --token-file or\n"
@@ -65,7 +68,18 @@ static const char agent_usage[] =
     "signature, audience NAME, validity against the system clock, a sequence higher\n"
     "than the last accepted one (kept with the counters, written before acting);\n"
     "anchor-rotate KID:ALG:PUBHEX replaces or adds an anchor. Refusals are reported\n"
-    "on standard error and in --output with their reason.\n\n"
+    "on standard error and in --output with their reason.\n"
+    "Updates (IP, docs/update.md): --update FILE (vendor=UUID, class=UUID,\n"
+    "slot_size=N) turns on SUIT updates on m2m/NAME/down/update, verified against\n"
+    "the --anchors keys: two image slots in DIR (slot-0.bin, slot-1.bin), the\n"
+    "download goes to the inactive one while it is hashed, the switch is one\n"
+    "atomic write of DIR/update.state after a complete verified image; progress and\n"
+    "the result (SEQ ok | SEQ fail REASON) on m2m/NAME/up/update. At start the agent\n"
+    "logs the booted slot and its SHA-256.\n"
+    "Tamper (both bearers): --tamper, or SIGUSR1 while running, simulates the\n"
+    "enclosure switch: one last authenticated alarm 'tamper enclosure' (secured SMS\n"
+    "on the normal counter, or MQTT telemetry), then every key and counter wiped;\n"
+    "the agent stops and refuses to start until re-provisioned (exit 3).\n\n"
     "Over SMS (--prov):\n"
     "Runs the reference device: binds to the SMSC (default 127.0.0.1:2775) with the\n"
     "device's MSISDN, sends N secured telemetry messages (TEXT plus ' seq=COUNTER') to\n"
@@ -88,13 +102,16 @@ typedef struct sms_side {
     const mg_agent_prov *prov;
     const mg_agent_opts *opts;
     int rc;
+    volatile sig_atomic_t done;
 } sms_side;
 
 static void *sms_main(void *arg)
 {
     sms_side *t = arg;
     t->rc = mg_agent_run(t->prov, t->opts);
-    mg_cli_stop = 1; /* the SMS side ended: stop the IP side too */
+    t->done = 1;
+    if (!mg_agent_tamper_req) /* (a tamper response lets the IP side send its alarm) */
+        mg_cli_stop = 1; /* the SMS side ended: stop the IP side too */
     return NULL;
 }
 
@@ -102,7 +119,7 @@ static int agent_run_ip(const char *mqtt, const char *est, const char *name, con
                         const char *token_file, const char *cafile, const char *state_dir,
                         const char *telemetry, long count, long interval, double renew_at,
                         const char *output, bool exit_when_done, const char *anchors,
-                        bool anchors_prov, sms_side *sms)
+                        bool anchors_prov, const char *update, sms_side *sms)
 {
     const char *p = "m2mguard agent run";
     if (name == NULL || cafile == NULL || state_dir == NULL)
@@ -142,7 +159,7 @@ static int agent_run_ip(const char *mqtt, const char *est, const char *name, con
         }
     mg_ip_opts o = {host, port, est, name, tok[0] ? tok : NULL, cafile, state_dir, telemetry,
                     count, interval, renew_at, output, exit_when_done, &mg_cli_stop,
-                    anchors, anchors_prov};
+                    anchors, anchors_prov, update};
     (void)mg_cli_catch_stop();
     pthread_t th;
     if (sms != NULL && pthread_create(&th, NULL, sms_main, sms) != 0) {
@@ -153,12 +170,20 @@ static int agent_run_ip(const char *mqtt, const char *est, const char *name, con
     int rc = mg_ip_agent_run(&o);
     OPENSSL_cleanse(tok, sizeof(tok));
     if (sms != NULL) {
+        for (int i = 0; i < 80 && mg_agent_tamper_req && !sms->done; i++)
+            usleep(100000); /* the SMS side's alarm and wipe (it waits at most 5 s) */
         mg_cli_stop = 1; /* the IP side ended: stop the SMS side */
         (void)pthread_join(th, NULL);
         if (rc == MG_EXIT_OK)
             rc = sms->rc;
     }
     return rc;
+}
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    mg_agent_tamper_req = 1;
 }
 
 static int agent_run(int argc, char **argv)
@@ -185,6 +210,8 @@ static int agent_run(int argc, char **argv)
         {"state-dir", required_argument, NULL, 'D'},
         {"renew-at", required_argument, NULL, 'R'},
         {"anchors", required_argument, NULL, 'A'},
+        {"update", required_argument, NULL, 'U'},
+        {"tamper", no_argument, NULL, 'Z'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -195,6 +222,7 @@ static int agent_run(int argc, char **argv)
     bool exit_when_done = false;
     const char *mqtt = NULL, *est = NULL, *name = NULL, *token = getenv("M2MGUARD_ENROL_TOKEN");
     const char *token_file = NULL, *cafile = NULL, *state_dir = NULL, *anchors = NULL;
+    const char *update = NULL;
     double renew_at = 2.0 / 3.0;
     optind = 1;
     opterr = 0;
@@ -230,6 +258,8 @@ static int agent_run(int argc, char **argv)
         case 'C': cafile = optarg; break;
         case 'D': state_dir = optarg; break;
         case 'A': anchors = optarg; break;
+        case 'U': update = optarg; break;
+        case 'Z': mg_agent_tamper_req = 1; break;
         case 'R':
             renew_at = strtod(optarg, &end);
             if (*end != '\0' || !(renew_at > 0.0 && renew_at < 1.0))
@@ -239,11 +269,15 @@ static int agent_run(int argc, char **argv)
         default: return mg_cli_usage_error("m2mguard agent run", "unknown option");
         }
     }
+    (void)signal(SIGUSR1, on_usr1); /* the enclosure switch (tamper) */
+    if (update != NULL && mqtt == NULL)
+        return mg_cli_usage_error("m2mguard agent run", "--update is for --mqtt");
     if (mqtt != NULL && prov == NULL) {
         if (modem != NULL || optind != argc)
             return mg_cli_usage_error("m2mguard agent run", "--mqtt: no --modem without --prov; no arguments");
         return agent_run_ip(mqtt, est, name, token, token_file, cafile, state_dir, telemetry, count,
-                            interval, renew_at, output, exit_when_done, anchors, false, NULL);
+                            interval, renew_at, output, exit_when_done, anchors, false, update,
+                            NULL);
     }
     if (anchors != NULL)
         return mg_cli_usage_error("m2mguard agent run",
@@ -257,12 +291,19 @@ static int agent_run(int argc, char **argv)
     if (!parse_hostport(smsc, host, sizeof(host), &port))
         return mg_cli_usage_error("m2mguard agent run", "--smsc takes HOST:PORT");
 
+    char state_path[MG_PATH_MAX], tampered[MG_PATH_MAX + 16];
+    snprintf(state_path, sizeof(state_path), "%s%s", state ? state : prov, state ? "" : ".state");
+    snprintf(tampered, sizeof(tampered), "%s.tampered", state_path);
+    if (access(tampered, F_OK) == 0) { /* issue 14: the tamper response ran */
+        (void)mg_prov_destroy(prov);
+        fprintf(stderr, "m2mguard agent: %s: this device was tampered with (keys wiped): it refuses "
+                        "to operate until re-provisioned\n", prov);
+        return MG_EXIT_INPUT;
+    }
     mg_prov p;
     int rc = mg_prov_load(prov, &p);
     if (rc != MG_EXIT_OK)
         return rc;
-    char state_path[MG_PATH_MAX];
-    snprintf(state_path, sizeof(state_path), "%s%s", state ? state : prov, state ? "" : ".state");
     /* signed-command provisioning: anchor= / signed= / two_signers= lines of the .prov */
     static mg_dev_trust trust;
     static mg_dev_sigpol sigpol;
@@ -282,10 +323,12 @@ static int agent_run(int argc, char **argv)
         }
         mg_agent_opts so = {state_path, host, port, system_id, password, modem, telemetry, 0, interval,
                             output, sent_log, false, &mg_cli_stop};
-        sms_side side = {&ap, &so, 0};
+        sms_side side = {&ap, &so, 0, 0};
         rc = agent_run_ip(mqtt, est, p.name, token, token_file, cafile, state_dir, telemetry, count,
-                          interval, renew_at, output, exit_when_done, prov, true, &side);
+                          interval, renew_at, output, exit_when_done, prov, true, update, &side);
         mg_prov_wipe(&p);
+        if (access(tampered, F_OK) == 0 && mg_prov_destroy(prov) == MG_EXIT_OK)
+            fprintf(stderr, "m2mguard agent: %s destroyed (tamper response)\n", prov);
         return rc;
     }
     mg_agent_opts o = {state_path, host, port, system_id, password, modem, telemetry, count, interval,
@@ -293,6 +336,8 @@ static int agent_run(int argc, char **argv)
     (void)mg_cli_catch_stop();
     rc = mg_agent_run(&ap, &o);
     mg_prov_wipe(&p);
+    if (access(tampered, F_OK) == 0 && mg_prov_destroy(prov) == MG_EXIT_OK) /* its keys too */
+        fprintf(stderr, "m2mguard agent: %s destroyed (tamper response)\n", prov);
     return rc;
 }
 

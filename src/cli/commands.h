@@ -15,6 +15,7 @@ int mg_cmd_send(int argc, char **argv);    /* cmd_gateway.c: queue a command */
 int mg_cmd_key(int argc, char **argv);     /* cmd_gateway.c: key rotate */
 int mg_cmd_agent(int argc, char **argv);   /* cmd_agent.c: reference device agent */
 int mg_cmd_cmd(int argc, char **argv);     /* cmd_cmd.c: signed commands sign/verify/inspect */
+int mg_cmd_update(int argc, char **argv);  /* cmd_update.c: SUIT updates create/inspect/verify/push */
 int mg_cmd_broker(int argc, char **argv);  /* cmd_broker.c: mosquitto.conf with the plugin */
 int mg_cmd_store(int argc, char **argv);   /* cmd_store.c: master key into a token */
 int mg_cmd_block(int argc, char **argv);   /* cmd_block.c: blocked/throttled sources */

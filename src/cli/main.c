@@ -36,6 +36,7 @@ static const mg_cmd top[] = {
     {"key", mg_cmd_key, "key management: rotate a device's SMS keys"},
     {"send", mg_cmd_send, "queue a secured command for a device"},
     {"cmd", mg_cmd_cmd, "signed commands (COSE_Sign1): sign, verify, inspect"},
+    {"update", mg_cmd_update, "signed updates (SUIT): create, inspect, verify, push"},
     {"gateway", mg_cmd_gateway, "run the SMS gateway (SMPP client of the SMSC)"},
 #ifdef MG_HAVE_EST
     {"est", mg_cmd_est, "EST enrolment server (RFC 7030) of the CA"},

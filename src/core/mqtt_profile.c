@@ -19,6 +19,8 @@ const char *mg_mqtt_leaf_path(mg_mqtt_leaf leaf)
     case MG_MQTT_LEAF_RECEIPT: return "up/receipt";
     case MG_MQTT_LEAF_CMD: return "down/cmd";
     case MG_MQTT_LEAF_SCMD: return "down/scmd";
+    case MG_MQTT_LEAF_UPDATE: return "down/update";
+    case MG_MQTT_LEAF_UPSTATUS: return "up/update";
     case MG_MQTT_LEAF_NONE: break;
     }
     return "";
@@ -140,11 +142,15 @@ static mg_mqtt_leaf leaf_of(const level *dir, const level *leaf)
             return MG_MQTT_LEAF_TELEMETRY;
         if (eq(leaf->p, leaf->n, "receipt"))
             return MG_MQTT_LEAF_RECEIPT;
+        if (eq(leaf->p, leaf->n, "update"))
+            return MG_MQTT_LEAF_UPSTATUS;
     } else if (eq(dir->p, dir->n, "down")) {
         if (eq(leaf->p, leaf->n, "cmd"))
             return MG_MQTT_LEAF_CMD;
         if (eq(leaf->p, leaf->n, "scmd"))
             return MG_MQTT_LEAF_SCMD;
+        if (eq(leaf->p, leaf->n, "update"))
+            return MG_MQTT_LEAF_UPDATE;
     }
     return MG_MQTT_LEAF_NONE;
 }
@@ -183,10 +189,12 @@ bool mg_mqtt_acl_device(const char *name, mg_mqtt_access acc, const char *topic,
         return false;
     switch (acc) {
     case MG_MQTT_ACC_WRITE:
-        return t.leaf == MG_MQTT_LEAF_TELEMETRY || t.leaf == MG_MQTT_LEAF_RECEIPT;
+        return t.leaf == MG_MQTT_LEAF_TELEMETRY || t.leaf == MG_MQTT_LEAF_RECEIPT ||
+               t.leaf == MG_MQTT_LEAF_UPSTATUS;
     case MG_MQTT_ACC_SUBSCRIBE:
     case MG_MQTT_ACC_READ:
-        return t.leaf == MG_MQTT_LEAF_CMD || t.leaf == MG_MQTT_LEAF_SCMD;
+        return t.leaf == MG_MQTT_LEAF_CMD || t.leaf == MG_MQTT_LEAF_SCMD ||
+               t.leaf == MG_MQTT_LEAF_UPDATE;
     case MG_MQTT_ACC_UNSUBSCRIBE:
         break;
     }
@@ -216,11 +224,36 @@ static bool app_subscribe(bool is_op, const char *f, size_t len)
            eq(lv[3].p, lv[3].n, "telemetry") || eq(lv[3].p, lv[3].n, "receipt");
 }
 
+/* The updater: publishes down/update of one device, reads up/update. */
+static bool acl_updater(mg_mqtt_access acc, const char *topic, size_t len)
+{
+    mg_mqtt_topic t;
+    switch (acc) {
+    case MG_MQTT_ACC_UNSUBSCRIBE:
+        return mg_mqtt_topic_filter_valid(topic, len);
+    case MG_MQTT_ACC_SUBSCRIBE: {
+        if (!mg_mqtt_topic_filter_valid(topic, len))
+            return false;
+        level lv[4];
+        return split(topic, len, lv, 4) == 4 && eq(lv[0].p, lv[0].n, "m2m") &&
+               app_name_level(&lv[1]) && eq(lv[2].p, lv[2].n, "up") &&
+               eq(lv[3].p, lv[3].n, "update");
+    }
+    case MG_MQTT_ACC_READ:
+        return mg_mqtt_topic_parse(topic, len, &t) == MG_OK && t.leaf == MG_MQTT_LEAF_UPSTATUS;
+    case MG_MQTT_ACC_WRITE:
+        return mg_mqtt_topic_parse(topic, len, &t) == MG_OK && t.leaf == MG_MQTT_LEAF_UPDATE;
+    }
+    return false;
+}
+
 bool mg_mqtt_acl_app(const char *role, mg_mqtt_access acc, const char *topic, size_t len)
 {
     if (role == NULL || topic == NULL)
         return false;
     size_t rl = bounded_strlen(role, MG_MQTT_NAME_BUF);
+    if (eq(role, rl, MG_MQTT_ROLE_UPDATER))
+        return acl_updater(acc, topic, len);
     bool reader = eq(role, rl, MG_MQTT_ROLE_TELEMETRY_READER);
     bool is_op = eq(role, rl, MG_MQTT_ROLE_OPERATOR);
     if (!reader && !is_op)
@@ -444,5 +477,162 @@ mg_err mg_mqtt_receipt_decode(const uint8_t *p, size_t len, mg_mqtt_receipt *r)
     r->detail[dl] = '\0';
     r->id = v;
     r->ok = false;
+    return MG_OK;
+}
+
+/* ---- updates ------------------------------------------------------------------ */
+
+/* Writes v (0..2^63-1) in decimal; returns the number of digits. */
+static size_t put_u63(uint8_t *out, uint64_t v)
+{
+    if (v == 0) {
+        out[0] = '0';
+        return 1;
+    }
+    return put_id(out, (int64_t)v);
+}
+
+/* Parses an offset up to the first space: "0" or an id. 0 on error. */
+static size_t get_u63(const uint8_t *p, size_t len, uint64_t *v)
+{
+    if (len >= 1 && p[0] == '0' && (len == 1 || p[1] < '0' || p[1] > '9')) {
+        *v = 0;
+        return 1;
+    }
+    int64_t x = 0;
+    size_t n = get_id(p, len, &x);
+    if (n != 0)
+        *v = (uint64_t)x;
+    return n;
+}
+
+mg_err mg_mqtt_upd_encode(uint8_t *out, size_t cap, size_t *len, const mg_mqtt_upd *u)
+{
+    if (len != NULL)
+        *len = 0;
+    if (out == NULL || u == NULL || u->seq <= 0 || u->data == NULL || u->n == 0 ||
+        u->offset > (uint64_t)INT64_MAX)
+        return MG_ERR_ARG;
+    uint8_t hdr[2 + ID_DIGITS_MAX + 1 + ID_DIGITS_MAX + 1];
+    size_t h = 0;
+    if (u->kind == MG_MQTT_UPD_MANIFEST) {
+        if (u->n > MG_MQTT_UPD_ENVELOPE_MAX || u->offset != 0)
+            return MG_ERR_ARG;
+        hdr[h++] = 'm';
+    } else if (u->kind == MG_MQTT_UPD_CHUNK) {
+        if (u->n > MG_MQTT_UPD_CHUNK_MAX)
+            return MG_ERR_ARG;
+        hdr[h++] = 'c';
+    } else {
+        return MG_ERR_ARG;
+    }
+    hdr[h++] = ' ';
+    h += put_id(hdr + h, u->seq);
+    hdr[h++] = ' ';
+    if (u->kind == MG_MQTT_UPD_CHUNK) {
+        h += put_u63(hdr + h, u->offset);
+        hdr[h++] = ' ';
+    }
+    if (cap < h || u->n > cap - h)
+        return MG_ERR_BUF;
+    memcpy(out, hdr, h);
+    memcpy(out + h, u->data, u->n);
+    if (len != NULL)
+        *len = h + u->n;
+    return MG_OK;
+}
+
+mg_err mg_mqtt_upd_decode(const uint8_t *p, size_t len, mg_mqtt_upd *u)
+{
+    if (u == NULL)
+        return MG_ERR_ARG;
+    memset(u, 0, sizeof(*u));
+    if (p == NULL || len < 4 || len > MG_MQTT_UPD_PAYLOAD_MAX || p[1] != ' ' ||
+        (p[0] != 'm' && p[0] != 'c'))
+        return MG_ERR_FORMAT;
+    size_t at = 2;
+    int64_t seq = 0;
+    size_t n = get_id(p + at, len - at, &seq);
+    if (n == 0 || at + n >= len || p[at + n] != ' ')
+        return MG_ERR_FORMAT;
+    at += n + 1;
+    uint64_t off = 0;
+    if (p[0] == 'c') {
+        n = get_u63(p + at, len - at, &off);
+        if (n == 0 || at + n >= len || p[at + n] != ' ')
+            return MG_ERR_FORMAT;
+        at += n + 1;
+    }
+    size_t dn = len - at;
+    size_t max = p[0] == 'm' ? MG_MQTT_UPD_ENVELOPE_MAX : MG_MQTT_UPD_CHUNK_MAX;
+    if (dn == 0 || dn > max)
+        return MG_ERR_FORMAT;
+    u->kind = p[0] == 'm' ? MG_MQTT_UPD_MANIFEST : MG_MQTT_UPD_CHUNK;
+    u->seq = seq;
+    u->offset = off;
+    u->data = p + at;
+    u->n = dn;
+    return MG_OK;
+}
+
+mg_err mg_mqtt_ustatus_encode(uint8_t *out, size_t cap, size_t *len, const mg_mqtt_ustatus *s)
+{
+    if (len != NULL)
+        *len = 0;
+    if (out == NULL || s == NULL || s->seq <= 0)
+        return MG_ERR_ARG;
+    if (s->kind == MG_MQTT_UST_OK || s->kind == MG_MQTT_UST_FAIL) {
+        mg_mqtt_receipt r;
+        memset(&r, 0, sizeof(r));
+        r.id = s->seq;
+        r.ok = s->kind == MG_MQTT_UST_OK;
+        size_t dl = bounded_strlen(s->detail, MG_MQTT_DETAIL_MAX);
+        if (dl > MG_MQTT_DETAIL_MAX)
+            return MG_ERR_ARG;
+        memcpy(r.detail, s->detail, dl);
+        return mg_mqtt_receipt_encode(out, cap, len, &r);
+    }
+    if (s->kind != MG_MQTT_UST_NEXT || s->offset > (uint64_t)INT64_MAX || s->detail[0] != '\0')
+        return MG_ERR_ARG;
+    uint8_t buf[ID_DIGITS_MAX + 6 + ID_DIGITS_MAX];
+    size_t h = put_id(buf, s->seq);
+    memcpy(buf + h, " next ", 6);
+    h += 6;
+    h += put_u63(buf + h, s->offset);
+    if (h > cap)
+        return MG_ERR_BUF;
+    memcpy(out, buf, h);
+    if (len != NULL)
+        *len = h;
+    return MG_OK;
+}
+
+mg_err mg_mqtt_ustatus_decode(const uint8_t *p, size_t len, mg_mqtt_ustatus *s)
+{
+    if (s == NULL)
+        return MG_ERR_ARG;
+    memset(s, 0, sizeof(*s));
+    if (p == NULL || len > MG_MQTT_USTATUS_PAYLOAD_MAX)
+        return MG_ERR_FORMAT;
+    int64_t v = 0;
+    size_t il = get_id(p, len, &v);
+    if (il == 0)
+        return MG_ERR_FORMAT;
+    if (len - il > 6 && memcmp(p + il, " next ", 6) == 0) {
+        uint64_t off = 0;
+        size_t n = get_u63(p + il + 6, len - il - 6, &off);
+        if (n == 0 || il + 6 + n != len)
+            return MG_ERR_FORMAT;
+        s->seq = v;
+        s->kind = MG_MQTT_UST_NEXT;
+        s->offset = off;
+        return MG_OK;
+    }
+    mg_mqtt_receipt r;
+    if (mg_mqtt_receipt_decode(p, len, &r) != MG_OK)
+        return MG_ERR_FORMAT;
+    s->seq = r.id;
+    s->kind = r.ok ? MG_MQTT_UST_OK : MG_MQTT_UST_FAIL;
+    memcpy(s->detail, r.detail, sizeof(s->detail));
     return MG_OK;
 }

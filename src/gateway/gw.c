@@ -350,6 +350,27 @@ static void ev_set(mg_event *ev, int64_t device_id, const char *bearer, const ch
     copy_str(ev->reason, sizeof(ev->reason), reason);
 }
 
+/* Issue 14: an accepted (authentic, fresh) message whose data is the device's
+ * tamper alarm, "tamper" or "tamper <detail>" (docs/update.md), is recorded as
+ * event "tamper" (authenticated) instead of auth_ok. A replayed alarm never
+ * gets here: its counter is refused like any replay. */
+static void tamper_mark(mg_event *ev, const mg_ota_cmd *cmd)
+{
+    const uint8_t *d = cmd->data;
+    size_t n = cmd->data_len;
+    if (d == NULL || n < 6 || memcmp(d, "tamper", 6) != 0 || (n > 6 && d[6] != ' '))
+        return;
+    char detail[96];
+    size_t k = 0;
+    for (size_t i = 6; i < n && k + 1 < sizeof(detail); i++)
+        detail[k++] = d[i] >= 0x20 && d[i] < 0x7f ? (char)d[i] : '?';
+    detail[k] = '\0';
+    copy_str(ev->kind, sizeof(ev->kind), "tamper");
+    snprintf(ev->reason, sizeof(ev->reason), "tamper alarm:%s (counter %" PRIu64 ")", detail,
+             cmd->hdr.cntr);
+    ev->authenticated = true;
+}
+
 /* Records an event outside a batch; a failure is reported, not fatal. */
 static void ev_store(mg_gw *gw, mg_event *ev)
 {
@@ -1340,6 +1361,8 @@ mg_err mg_gw_flush(mg_gw *gw)
                 e = activate(st, p, "after proof of receipt");
             }
         }
+        if (e == MG_OK && p->kind == P_MESSAGE)
+            tamper_mark(&p->ev, &p->cmd);
         if (e == MG_OK)
             e = mg_store_event_add(st, &p->ev);
     }

@@ -573,6 +573,67 @@ static int on_acl_check(int ev, void *data, void *ud)
     return MOSQ_ERR_SUCCESS;
 }
 
+/* ---- device reports (issue 14) --------------------------------------------- */
+
+/* An authenticated fact from device c (its verified TLS client certificate
+ * and the ACL: only c publishes on m2m/c/up/...): the tamper alarm on
+ * up/telemetry ("tamper" or "tamper <detail>") and an update result on
+ * up/update ("<seq> ok" / "<seq> fail <reason>"; docs/update.md) become
+ * events with authenticated true. Update results count against the event
+ * budget of the client and of the broker (a device may publish 20/s); the
+ * tamper alarm does not: a device sends one before it wipes itself, and it
+ * must never be suppressed. */
+static void device_report(plugin *p, client *c, mg_mqtt_leaf leaf, const void *payload,
+                          uint32_t len)
+{
+    const char *kind = NULL;
+    char reason[MG_REASON_MAX];
+    const uint8_t *pl = payload;
+    if (leaf == MG_MQTT_LEAF_TELEMETRY && pl != NULL && len >= 6 && memcmp(pl, "tamper", 6) == 0 &&
+        (len == 6 || pl[6] == ' ')) {
+        char d[MG_REASON_MAX - 32];
+        size_t n = len - 6 < sizeof(d) ? len - 6 : sizeof(d) - 1;
+        memcpy(d, pl + 6, n);
+        d[n] = '\0';
+        char shown[MG_REASON_MAX - 32];
+        copy_str(shown, sizeof(shown), d);
+        kind = "tamper";
+        snprintf(reason, sizeof(reason), "tamper alarm:%s", shown);
+    } else if (leaf == MG_MQTT_LEAF_UPSTATUS) {
+        mg_mqtt_ustatus us;
+        if (mg_mqtt_ustatus_decode(pl, len, &us) != MG_OK || us.kind == MG_MQTT_UST_NEXT)
+            return;
+        window_roll(p);
+        if (c->ev_window != p->ev_window) {
+            c->ev_window = p->ev_window;
+            c->ev_count = 0;
+        }
+        if (c->ev_count >= EV_PER_CLIENT || p->ev_count >= EV_GLOBAL) {
+            p->ev_suppressed++;
+            return;
+        }
+        c->ev_count++;
+        p->ev_count++;
+        kind = us.kind == MG_MQTT_UST_OK ? "update_ok" : "update_failed";
+        snprintf(reason, sizeof(reason), "update %" PRId64 "%s%s", us.seq,
+                 us.kind == MG_MQTT_UST_OK ? " installed" : ": ", us.detail);
+    }
+    mg_store *s = kind != NULL ? store(p) : NULL;
+    if (s == NULL)
+        return;
+    mg_event e;
+    memset(&e, 0, sizeof(e));
+    e.device_id = c->device_id;
+    e.authenticated = true;
+    copy_str(e.bearer, sizeof(e.bearer), "mqtt");
+    copy_str(e.source, sizeof(e.source), c->cid);
+    copy_str(e.kind, sizeof(e.kind), kind);
+    copy_str(e.reason, sizeof(e.reason), reason);
+    logf_(MOSQ_LOG_NOTICE, "%s %s: %s", kind, c->cid, reason);
+    if (mg_store_event_add(s, &e) != MG_OK)
+        logf_(MOSQ_LOG_WARNING, "event %s not recorded: %s", kind, mg_store_errmsg(s));
+}
+
 /* ---- receipts ------------------------------------------------------------- */
 
 static int on_message(int ev, void *data, void *ud)
@@ -585,8 +646,12 @@ static int on_message(int ev, void *data, void *ud)
         return MOSQ_ERR_SUCCESS;
     mg_mqtt_topic t;
     if (mg_mqtt_topic_parse(m->topic, strnlen(m->topic, MG_MQTT_TOPIC_MAX + 1), &t) != MG_OK ||
-        t.leaf != MG_MQTT_LEAF_RECEIPT || strcmp(t.name, c->name) != 0)
+        strcmp(t.name, c->name) != 0)
         return MOSQ_ERR_SUCCESS;
+    if (t.leaf != MG_MQTT_LEAF_RECEIPT) {
+        device_report(p, c, t.leaf, m->payload, m->payloadlen);
+        return MOSQ_ERR_SUCCESS;
+    }
     mg_mqtt_receipt r;
     if (mg_mqtt_receipt_decode(m->payload, m->payloadlen, &r) != MG_OK) {
         event(p, c, true, c->device_id, c->cid, "mqtt_bad_receipt",
