@@ -118,11 +118,11 @@ double mg_risk_online_cost(const mg_risk_calib *c, double bits, double trials_pe
 
 /* ---- published policy (NIST SP 800-131A / SP 800-57 Part 1) ---------------- */
 typedef enum mg_risk_alg {
-    MG_ALG_NONE = -1, MG_ALG_AES128 = 0, MG_ALG_AES192, MG_ALG_AES256, MG_ALG_3DES2,
-    MG_ALG_3DES3
+    MG_RISK_ALG_NONE = -1, MG_RISK_ALG_AES128 = 0, MG_RISK_ALG_AES192, MG_RISK_ALG_AES256, MG_RISK_ALG_3DES2,
+    MG_RISK_ALG_3DES3
 } mg_risk_alg;
 /* First year in which applying protection (encryption, MAC generation) with this
- * algorithm, or with a key of this security strength when alg is MG_ALG_NONE,
+ * algorithm, or with a key of this security strength when alg is MG_RISK_ALG_NONE,
  * is disallowed by NIST policy; INFINITY when not disallowed. *source names the
  * table and its wording. */
 double mg_risk_policy_disallowed(mg_risk_alg alg, double security_bits, const char **source);
@@ -222,7 +222,7 @@ int mg_risk_role_find(const mg_risk_catalogue *cat, const char *id);
 typedef struct mg_risk_placed {
     int measure;              /* index into the catalogue's measures */
     double param[MG_P_N];     /* effective parameters (defaults filled in) */
-    mg_risk_alg algorithm;    /* `algorithm:` given in the model, MG_ALG_NONE */
+    mg_risk_alg algorithm;    /* `algorithm:` given in the model, MG_RISK_ALG_NONE */
 } mg_risk_placed;
 
 typedef struct mg_risk_target {

@@ -14,8 +14,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "workdir.h"
-/* risk.h after store.h: risk_with_store.h renames risk.h's clashing enumerators */
-#include "risk_with_store.h"
+#include "risk_internal.h"
 
 static bool has_catalogue(const char *dir)
 {

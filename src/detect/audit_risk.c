@@ -1,8 +1,7 @@
 /*
- * m2mguard audit: the bridge to the analysis engine (risk.h). A file of its
- * own because risk.h's mg_risk_alg and crypto.h's mg_alg both define
- * MG_ALG_NONE, MG_ALG_3DES2 and MG_ALG_3DES3: no translation unit can include
- * both. The years come from the engine's functions, never re-derived here.
+ * m2mguard audit: the bridge to the analysis engine (risk.h): the
+ * secure-until and policy years of an algorithm, the cost of guessing a
+ * checksum. The years come from the engine's functions, never re-derived here.
  */
 #include <math.h>
 #include <stdio.h>
@@ -88,12 +87,12 @@ double mg_audit_risk_key_year(const mg_audit_risk *r, int alg, size_t len, doubl
     mg_risk_alg ra;
     double bits;
     switch (alg) {
-    case 2: ra = MG_ALG_3DES2; bits = 80; break;
-    case 3: ra = MG_ALG_3DES3; bits = 112; break;
+    case 2: ra = MG_RISK_ALG_3DES2; bits = 80; break;
+    case 3: ra = MG_RISK_ALG_3DES3; bits = 112; break;
     default:
         bits = (double)len * 8.0;
-        ra = len == 16 ? MG_ALG_AES128 : len == 24 ? MG_ALG_AES192 : len == 32 ? MG_ALG_AES256
-                                                                               : MG_ALG_NONE;
+        ra = len == 16 ? MG_RISK_ALG_AES128 : len == 24 ? MG_RISK_ALG_AES192 : len == 32 ? MG_RISK_ALG_AES256
+                                                                               : MG_RISK_ALG_NONE;
         break;
     }
     *policy_year = mg_risk_policy_disallowed(ra, bits, policy);

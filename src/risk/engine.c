@@ -149,13 +149,13 @@ static double cap_by_gain(const mg_risk_attacker *a, const mg_risk_vt *o, mg_dam
     return fmin(budget, a->gain_share * g);
 }
 
-/* The algorithm behind the strongest key in place (MG_ALG_NONE: only a length). */
+/* The algorithm behind the strongest key in place (MG_RISK_ALG_NONE: only a length). */
 static mg_risk_alg key_alg(const present *p, double bits)
 {
     for (size_t i = 0; i < p->n; i++)
-        if (p->param[i][MG_P_KEY_BITS] == bits && p->alg[i] != MG_ALG_NONE)
+        if (p->param[i][MG_P_KEY_BITS] == bits && p->alg[i] != MG_RISK_ALG_NONE)
             return p->alg[i];
-    return MG_ALG_NONE;
+    return MG_RISK_ALG_NONE;
 }
 
 /* NIST transition dates for applying protection (encryption, MAC generation).
@@ -169,19 +169,19 @@ double mg_risk_policy_disallowed(mg_risk_alg alg, double bits, const char **sour
         source = &dummy;
     *source = NULL;
     switch (alg) {
-    case MG_ALG_3DES2:
+    case MG_RISK_ALG_3DES2:
         *source = "NIST SP 800-131A Rev. 1 (2015), Table 1: two-key TDEA encryption "
                   "disallowed after 2015";
         return 2016;
-    case MG_ALG_3DES3:
+    case MG_RISK_ALG_3DES3:
         *source = "NIST SP 800-131A Rev. 2 (2019), Table 1: three-key TDEA encryption "
                   "deprecated through 2023, disallowed after 2023";
         return 2024;
-    case MG_ALG_AES128:
-    case MG_ALG_AES192:
-    case MG_ALG_AES256:
+    case MG_RISK_ALG_AES128:
+    case MG_RISK_ALG_AES192:
+    case MG_RISK_ALG_AES256:
         return INFINITY;
-    case MG_ALG_NONE:
+    case MG_RISK_ALG_NONE:
     default:
         break;
     }
@@ -252,7 +252,7 @@ void mg_risk_eval_vt(const mg_risk_model *m, const mg_risk_catalogue *c, double 
     for (size_t i = 0; i < tg->n_measures; i++)
         present_add(&p, tg->measures[i].measure, tg->measures[i].param, tg->measures[i].algorithm);
     for (size_t i = 0; i < n_extra; i++)
-        present_add(&p, extra[i], c->measures[extra[i]].param, MG_ALG_NONE);
+        present_add(&p, extra[i], c->measures[extra[i]].param, MG_RISK_ALG_NONE);
 
     memset(o, 0, sizeof(*o));
     o->vector = v;

@@ -13,7 +13,8 @@
 #include <openssl/x509.h>
 
 #include "m2mguard/policy.h"
-#include "risk_with_store.h"
+#include "m2mguard/store.h"
+#include "risk_internal.h"
 
 #define MAC_BITS_PROFILE 64u /* docs/sms-profile.md: the 8 leftmost octets of the CMAC */
 #define MAX_CAND 16          /* exact search of the stopping measures per node/link */
@@ -161,10 +162,10 @@ static int key_alg(const mg_keyset *k)
 {
     switch (k->alg) {
     case MG_ALG_AES:
-        return k->len == 16 ? MG_ALG_AES128 : k->len == 24 ? MG_ALG_AES192
-                                            : k->len == 32 ? MG_ALG_AES256 : -1;
-    case MG_ALG_3DES2: return MG_RALG_3DES2;
-    case MG_ALG_3DES3: return MG_RALG_3DES3;
+        return k->len == 16 ? MG_RISK_ALG_AES128 : k->len == 24 ? MG_RISK_ALG_AES192
+                                            : k->len == 32 ? MG_RISK_ALG_AES256 : -1;
+    case MG_ALG_3DES2: return MG_RISK_ALG_3DES2;
+    case MG_ALG_3DES3: return MG_RISK_ALG_3DES3;
     default: return -1;
     }
 }
@@ -1279,7 +1280,7 @@ static void key_label(char *b, size_t cap, int alg, double bits)
 
 static bool weak_key(int alg, double disallowed, double year)
 {
-    return alg == MG_RALG_3DES2 || alg == MG_RALG_3DES3 || disallowed <= year;
+    return alg == MG_RISK_ALG_3DES2 || alg == MG_RISK_ALG_3DES3 || disallowed <= year;
 }
 
 static void picks_text(const mg_risk_catalogue *c, const stopres *s, char *b, size_t cap)

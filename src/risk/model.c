@@ -98,7 +98,7 @@ static bool load_placed(ydoc *y, yaml_node_t *e, const mg_risk_catalogue *c, mg_
     mg_risk_placed *p = &t->measures[t->n_measures];
     p->measure = m;
     memcpy(p->param, me->param, sizeof(p->param));
-    p->algorithm = MG_ALG_NONE;
+    p->algorithm = MG_RISK_ALG_NONE;
     if (e->type == YAML_MAPPING_NODE) {
         static const char *const algs[] = {"aes128", "aes192", "aes256", "3des2", "3des3"};
         static const double algbits[] = {128, 192, 256, 80, 112};
@@ -542,6 +542,6 @@ mg_err mg_risk_model_add_measure(mg_risk_model *m, const mg_risk_catalogue *c, s
     mg_risk_placed *p = &t->measures[t->n_measures++];
     p->measure = measure;
     memcpy(p->param, c->measures[measure].param, sizeof(p->param));
-    p->algorithm = MG_ALG_NONE;
+    p->algorithm = MG_RISK_ALG_NONE;
     return MG_OK;
 }

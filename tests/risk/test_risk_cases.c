@@ -401,12 +401,12 @@ static void test_secure_until_policy(void **state)
 
     /* policy table itself */
     const char *src = NULL;
-    assert_true(mg_risk_policy_disallowed(MG_ALG_3DES3, 112, &src) == 2024.0);
+    assert_true(mg_risk_policy_disallowed(MG_RISK_ALG_3DES3, 112, &src) == 2024.0);
     assert_non_null(strstr(src, "three-key TDEA"));
-    assert_true(isinf(mg_risk_policy_disallowed(MG_ALG_AES128, 128, &src)));
+    assert_true(isinf(mg_risk_policy_disallowed(MG_RISK_ALG_AES128, 128, &src)));
     assert_null(src);
-    assert_true(mg_risk_policy_disallowed(MG_ALG_NONE, 112, &src) == 2031.0);
-    assert_true(mg_risk_policy_disallowed(MG_ALG_NONE, 96, &src) == 2014.0);
+    assert_true(mg_risk_policy_disallowed(MG_RISK_ALG_NONE, 112, &src) == 2031.0);
+    assert_true(mg_risk_policy_disallowed(MG_RISK_ALG_NONE, 96, &src) == 2014.0);
 
     /* no key: never "already broken" */
     load(MODEL("t"), &c, &m);

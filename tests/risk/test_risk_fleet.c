@@ -29,7 +29,8 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
-#include "risk_with_store.h"
+#include "m2mguard/store.h"
+#include "risk_internal.h"
 
 static char dir[64];
 static char db[128], policy[128];
@@ -214,14 +215,14 @@ static void test_facts(void **st)
     assert_int_equal(f->devices, 6);
     const mg_risk_fleet_class *m = cls(f, "meter");
     assert_int_equal(m->devices, 3);
-    assert_int_equal(m->keys[MG_ALG_AES128], 3);
+    assert_int_equal(m->keys[MG_RISK_ALG_AES128], 3);
     assert_int_equal(m->shared, 2);
     assert_int_equal(f->shared_keys, 1);
     assert_int_equal(f->shared_max, 2);
     assert_false(f->fleet_wide_key);
-    assert_int_equal(cls(f, "legacy")->keys[MG_RALG_3DES2], 1);
+    assert_int_equal(cls(f, "legacy")->keys[MG_RISK_ALG_3DES2], 1);
     const mg_risk_fleet_class *l = cls(f, "lock");
-    assert_int_equal(l->keys[MG_ALG_AES256], 1);
+    assert_int_equal(l->keys[MG_RISK_ALG_AES256], 1);
     assert_int_equal(l->sms, 1);
     assert_int_equal(l->ip, 1);
     assert_int_equal(l->cert_ec, 1);
@@ -369,7 +370,7 @@ static void test_override(void **st)
     assert_string_equal(c.measures[s->measures[0].measure].id, "secured_sms");
     assert_true(s->measures[0].param[MG_P_KEY_BITS] == 80);
     assert_true(s->measures[0].param[MG_P_MAC_BITS] == 64);
-    assert_int_equal(s->measures[0].algorithm, MG_RALG_3DES2);
+    assert_int_equal(s->measures[0].algorithm, MG_RISK_ALG_3DES2);
     mg_risk_model_free(&m);
     mg_risk_catalogue_free(&c);
     free(f);
