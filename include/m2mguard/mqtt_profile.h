@@ -119,16 +119,22 @@ bool mg_mqtt_acl_device(const char *name, mg_mqtt_access acc, const char *topic,
 #define MG_MQTT_ROLE_OPERATOR "operator"
 /** The update pusher (`m2mguard update push`, issue 14). */
 #define MG_MQTT_ROLE_UPDATER "updater"
+/** The detector's notifier (`m2mguard detect run`, issue 11). */
+#define MG_MQTT_ROLE_DETECTOR "detector"
+/** The operators' alert topic (docs/detect-responses.md). */
+#define MG_MQTT_ALERTS_TOPIC "m2mguard/alerts"
 
 /** The ACL decision for an application with role `role`:
  *   telemetry-reader: SUBSCRIBE a filter within m2m/+/up/telemetry (level 2
  *     '+' or a valid name); READ m2m/NAME/up/telemetry.
  *   operator: SUBSCRIBE a filter within m2m/+/up/# (level 2 '+' or a name;
  *     then '#', '+' or a leaf of up/); READ m2m/NAME/up/<telemetry|receipt>.
+ *     Also SUBSCRIBE and READ exactly m2mguard/alerts (the detector's alerts).
  *   updater: WRITE exactly m2m/NAME/down/update (one device, no wildcard);
  *     SUBSCRIBE a filter m2m/<+|NAME>/up/update; READ m2m/NAME/up/update.
- *   UNSUBSCRIBE any valid filter; WRITE never (but the updater's one
- *   topic); any other role: nothing. */
+ *   detector: WRITE exactly m2mguard/alerts; nothing else.
+ *   UNSUBSCRIBE any valid filter; WRITE never (but the updater's and the
+ *   detector's one topic); any other role: nothing. */
 bool mg_mqtt_acl_app(const char *role, mg_mqtt_access acc, const char *topic, size_t len);
 
 /** Command payload "<id> <text>": id 1..2^63-1. Writes the payload (no NUL)

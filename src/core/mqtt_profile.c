@@ -254,10 +254,16 @@ bool mg_mqtt_acl_app(const char *role, mg_mqtt_access acc, const char *topic, si
     size_t rl = bounded_strlen(role, MG_MQTT_NAME_BUF);
     if (eq(role, rl, MG_MQTT_ROLE_UPDATER))
         return acl_updater(acc, topic, len);
+    bool alerts = eq(topic, len, MG_MQTT_ALERTS_TOPIC);
+    if (eq(role, rl, MG_MQTT_ROLE_DETECTOR))
+        return (acc == MG_MQTT_ACC_WRITE && alerts) ||
+               (acc == MG_MQTT_ACC_UNSUBSCRIBE && mg_mqtt_topic_filter_valid(topic, len));
     bool reader = eq(role, rl, MG_MQTT_ROLE_TELEMETRY_READER);
     bool is_op = eq(role, rl, MG_MQTT_ROLE_OPERATOR);
     if (!reader && !is_op)
         return false;
+    if (is_op && alerts && (acc == MG_MQTT_ACC_SUBSCRIBE || acc == MG_MQTT_ACC_READ))
+        return true;
     switch (acc) {
     case MG_MQTT_ACC_UNSUBSCRIBE:
         return mg_mqtt_topic_filter_valid(topic, len);

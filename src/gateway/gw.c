@@ -1148,7 +1148,7 @@ mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m)
         p->rotate = true;
         p->rotate_version = kv->version;
     }
-    snprintf(reason, sizeof(reason), "counter %" PRIu64, p->cmd.hdr.cntr);
+    snprintf(reason, sizeof(reason), "counter %" PRIu64 ", packet of %zu octets", p->cmd.hdr.cntr, n);
     ev_set(&p->ev, d->id, "sms", m->source, "auth_ok", reason);
     p->ev.authenticated = true; /* its checksum verified under the device's key */
     return MG_GW_DEFER;

@@ -233,6 +233,17 @@ static void test_acl_app(void **state)
     for (size_t i = 0; i < sizeof(op) / sizeof(op[0]); i++)
         if (mg_mqtt_acl_app("operator", op[i].acc, op[i].topic, op[i].len) != op[i].allow)
             fail_msg("operator case %zu (%s)", i, op[i].topic);
+    /* the alert topic: the detector writes it, operators read it, nobody else */
+    assert_true(mg_mqtt_acl_app("detector", MG_MQTT_ACC_WRITE, S("m2mguard/alerts")));
+    assert_false(mg_mqtt_acl_app("detector", MG_MQTT_ACC_WRITE, S("m2mguard/alerts/x")));
+    assert_false(mg_mqtt_acl_app("detector", MG_MQTT_ACC_WRITE, S("m2m/a/down/cmd")));
+    assert_false(mg_mqtt_acl_app("detector", MG_MQTT_ACC_SUBSCRIBE, S("m2m/+/up/#")));
+    assert_false(mg_mqtt_acl_app("detector", MG_MQTT_ACC_READ, S("m2mguard/alerts")));
+    assert_true(mg_mqtt_acl_app("operator", MG_MQTT_ACC_SUBSCRIBE, S("m2mguard/alerts")));
+    assert_true(mg_mqtt_acl_app("operator", MG_MQTT_ACC_READ, S("m2mguard/alerts")));
+    assert_false(mg_mqtt_acl_app("operator", MG_MQTT_ACC_WRITE, S("m2mguard/alerts")));
+    assert_false(mg_mqtt_acl_app("operator", MG_MQTT_ACC_SUBSCRIBE, S("m2mguard/#")));
+    assert_false(mg_mqtt_acl_app("telemetry-reader", MG_MQTT_ACC_SUBSCRIBE, S("m2mguard/alerts")));
     /* unknown roles: nothing */
     assert_false(mg_mqtt_acl_app("admin", MG_MQTT_ACC_SUBSCRIBE, S("m2m/+/up/telemetry")));
     assert_false(mg_mqtt_acl_app("", MG_MQTT_ACC_READ, S("m2m/a/up/telemetry")));
