@@ -20,7 +20,8 @@
  *
  * Time: event times are the store's (s); rules evaluate at the event's time
  * (its last occurrence), so replaying a stored event log gives the same
- * alerts. Silence-type rules (a device quiet too long) run on mg_detect_tick.
+ * alerts. Windows expire lazily, on their key's next event. A device quiet
+ * too long is a finding of `m2mguard audit` (silent_devices), not a rule.
  */
 #ifndef M2MGUARD_DETECT_H
 #define M2MGUARD_DETECT_H
@@ -90,7 +91,8 @@ MG_MUST_CHECK mg_err mg_detect_feed(mg_detect *d, const mg_event *e, int64_t now
  *  stores the cursor ("detect_cursor" in the store's meta). *n (may be
  *  NULL) gets the number processed. */
 MG_MUST_CHECK mg_err mg_detect_poll(mg_detect *d, size_t max, size_t *n);
-/** Time-based rules (silence, window expiry, baseline roll-over): once a second. */
+/** Once a second: carries out responses that could not run yet (e.g. after
+ *  a crash between the alert's commit and its responses). */
 MG_MUST_CHECK mg_err mg_detect_tick(mg_detect *d, int64_t now_ms);
 
 typedef struct mg_detect_stats {

@@ -28,16 +28,17 @@
 #include <stdint.h>
 
 #include "m2mguard/detect.h"
+#include "m2mguard/mqtt_profile.h"
 #include "m2mguard/store.h"
 
-/* common.h has no MG_ERR_IO (respond.h names it): a failed notification, CA
+/* A failed notification, CA
  * operation or other I/O is reported with this code, and done says what. */
 #define MG_RESP_ERR_IO MG_ERR_STORE
 
 #define MG_NOTIFY_TIMEOUT_MS 5000L
 #define MG_NOTIFY_SECRET_MIN 16
 #define MG_NOTIFY_SECRET_MAX 1024
-#define MG_NOTIFY_TOPIC_DEFAULT "m2mguard/alerts"
+#define MG_NOTIFY_TOPIC_DEFAULT MG_MQTT_ALERTS_TOPIC
 #define MG_NOTIFY_MQTT_PENDING_MAX 64 /**< QoS 1 alerts without PUBACK before publishing stops */
 #define MG_ALERT_JSON_MAX 8192        /**< > the largest alert object: every field escaped 6x */
 

@@ -35,7 +35,8 @@ void mg_responder_free(mg_responder *r);
  *  ("quarantined meter-7; throttled sms +4915... for 600 s; webhook 200"),
  *  which the detector stores as the alert's response. MG_OK when every
  *  action succeeded, MG_ERR_STATE when a device action was refused for
- *  unauthenticated evidence, MG_ERR_STORE / MG_ERR_IO when one failed. */
+ *  unauthenticated evidence, MG_ERR_STORE when one failed (a store write, a
+ *  notification channel, the CA). */
 MG_MUST_CHECK mg_err mg_responder_run(mg_responder *r, const mg_alert *a, unsigned actions,
                                       char *done, size_t cap);
 

@@ -876,6 +876,7 @@ static const rule_map rule_maps[] = {
     {"quarantined", "stolen_device_certificate", "device_mcu", "mcu", false},
     {"revoked", "stolen_device_certificate", "device_mcu", "mcu", false},
     {"cert_reuse", "stolen_device_certificate", "device_mcu", "mcu", false},
+    {"inactive_device", "stolen_device_certificate", "device_mcu", "mcu", false},
     {"cross_device", "mqtt_topic_abuse", "broker", "", false},
     {"acl", "mqtt_topic_abuse", "broker", "", false},
     {"flood", "backend_flooding", "backend", "", true},
