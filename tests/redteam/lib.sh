@@ -11,7 +11,7 @@ src=${MG_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 export MG_SOURCE_DIR=$src
 MG_LOG_TAIL=${MG_LOG_TAIL:-40}
 mg_test_prefix=mg-redteam source "$src/tests/lib/harness.sh"
-export PATH="/usr/sbin:$PATH"
+export PATH="$PATH:/usr/sbin" # after the test PATH (the ASan broker wrapper comes first)
 
 now_ms() { date +%s%3N; }
 # ctl COMMAND...: one command on the SMSC's control channel; the answer in $ctl_reply.

@@ -81,7 +81,7 @@ wait_for 30 grep -q '"device":"d-witness"' "$M2MGUARD_HOME/inbox.jsonl" || fail 
 ok "stack up: SMSC (control port $cport), gateway, mosquitto+plugin, EST, detector: $detector"
 
 # a forged command packet (keys guessed by the attacker) with the devices' TAR
-forged=027000$("$bin" sms pack --spi 1600 --kic 12 --kid 12 --tar 4d4701 --cntr 00000000ff \
+forged=027000$("$bin" sms pack --spi 1600 --kic 12 --kid 12 --tar 4d4700 --cntr 00000000ff \
   --kic-key 00112233445566778899aabbccddeeff --kid-key 00112233445566778899aabbccddeeff 74656d703d3939)
 ev_ge() { [ "$(count_ev "$1" "$2")" -ge "$3" ]; }
 inbox_ge() { [ "$(inbox_of "$1")" -ge "$2" ]; }
@@ -174,6 +174,7 @@ a_mac_guessing() {
   t0=$(now_ms)
   ctl flood randmac "$s" "$gw" "$forged" 1000 500 || return 1
   note="${ctl_reply#ok }"
+  wait_for 10 ev_ge auth_fail "$s" 1 || { note="no auth_fail"; return 1; }
   sleep 1
   [ "$(inbox_of d-mac)" -eq 0 ] || { note="a guess was accepted"; return 1; }
   gw_alive && served mac-guess || { note="the witness was not served"; return 1; }
@@ -229,9 +230,9 @@ a_downgrade() {
   keys="$s d-3des"; rules="checksum_burst insufficient_security downgrade"
   t0=$(now_ms)
   local des none
-  des=027000$("$bin" sms pack --spi 1600 --kic 15 --kid 15 --tar 4d4701 --cntr 0000000100 \
+  des=027000$("$bin" sms pack --spi 1600 --kic 15 --kid 15 --tar 4d4700 --cntr 0000000100 \
     --kic-key 0011223344556677889900aabbccddee --kid-key 0011223344556677889900aabbccddee 6f70656e)
-  none=027000$("$bin" sms pack --spi 0000 --kic 00 --kid 00 --tar 4d4701 --cntr 0000000100 6f70656e)
+  none=027000$("$bin" sms pack --spi 0000 --kic 00 --kid 00 --tar 4d4700 --cntr 0000000100 6f70656e)
   for _ in 1 2 3; do
     ctl inject "$s" "$gw" "$des" || return 1
     ctl inject "$s" "$gw" "$none" || return 1
