@@ -45,6 +45,25 @@ printf 'log_dest file %s\nlog_type error\nlog_type warning\nlog_type notice\nlog
 sms_dev d-witness 1; sms_dev d-forge 2; sms_dev d-replay 3; sms_dev d-cmd 4; sms_dev d-mac 5
 sms_dev d-concat 6; sms_dev d-mal 7; sms_dev d-3des 8; sms_dev d-quar 9; sms_dev d-rev 10
 sms_dev d-drop 11; sms_dev d-flip 12; sms_dev d-k1 13; sms_dev d-k2 14
+# signed commands (docs/commands.md): operator op1, a signer 'temp' revoked before the
+# attack; d-sign (class door-lock) refuses an unsigned unlock and trusts op1 only
+for k in op1 rogue; do
+  (umask 077; openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$tmp/$k.key" 2> /dev/null)
+  openssl pkey -in "$tmp/$k.key" -pubout -out "$tmp/$k.pub" 2> /dev/null
+done
+pubhex() { openssl pkey -pubin -in "$tmp/$1.pub" -outform DER | tail -c 65 | od -An -v -tx1 | tr -d ' \n'; }
+"$bin" signer add op1 --role operator --pub "$tmp/op1.pub" >> "$tmp/init.log" 2>&1 || fail "signer add op1"
+"$bin" signer add temp --role operator --pub "$tmp/rogue.pub" >> "$tmp/init.log" 2>&1 || fail "signer add temp"
+"$bin" device add d-sign --msisdn +491517770015 --class door-lock --anchor "op1:ES256:$(pubhex op1)" \
+  --signed unlock >> "$tmp/init.log" 2>&1 || fail "device add d-sign"
+cat > "$M2MGUARD_HOME/policy.yaml" <<'YAML'
+rules:
+  - command: unlock
+    classes: [door-lock]
+    roles: [operator]
+    require_signed: true
+YAML
+chmod 600 "$M2MGUARD_HOME/policy.yaml"
 for d in m-a m-b m-c m-rev m-cert m-big m-rate ops; do
   [ "$d" = ops ] && continue
   ip_dev "$d"
@@ -386,6 +405,50 @@ a_bit_flip() {
   note="6 flipped in transit refused, the next genuine one accepted"
 }
 
+sign_setup() { # d-sign on the air
+  [ -n "${sign_agent:-}" ] && return 0
+  start_agent d-sign --count 0; sign_agent=$agent_pid
+  sleep 1
+}
+unlocks() { { grep -c '"command":"unlock"' "$tmp/d-sign.jsonl" 2>/dev/null || true; } | tail -n1; }
+a_signed_revoked_signer() {
+  sign_setup
+  "$bin" signer revoke temp >> "$tmp/init.log" 2>&1 || { note="signer revoke failed"; return 1; }
+  # (the gateway records cmd_policy_refused without the device: a fleet alert counts)
+  keys="d-sign $(msisdn_of d-sign) fleet"; rules="policy_refused cmd_policy_refused"
+  local n0 u0 out; n0=$(count_ev cmd_policy_refused); u0=$(unlocks)
+  t0=$(now_ms)
+  for _ in 1 2 3; do
+    out=$("$bin" send --wait 10 --sign "$tmp/rogue.key" --kid temp d-sign unlock 2>&1 || true)
+    grep -q "done" <<<"$out" && { note="done: $out"; return 1; }
+  done
+  wait_for 10 ev_ge cmd_policy_refused revoked $((n0 + 1)) || { note="no cmd_policy_refused (revoked)"; return 1; }
+  [ "$(unlocks)" -eq "$u0" ] || { note="the device unlocked"; return 1; }
+  note="3 unlocks signed by a revoked operator key: refused by the gateway (policy)"
+}
+a_signed_replay() {
+  sign_setup
+  local out id did u0
+  out=$("$bin" send --wait 20 --sign "$tmp/op1.key" --kid op1 d-sign unlock 2>&1) || { note="genuine signed unlock: $out"; return 1; }
+  grep -q "done" <<<"$out" || { note="genuine signed unlock: $out"; return 1; }
+  id=$(sed -n 's/^command \([0-9]*\) queued.*/\1/p' <<<"$out" | head -n1)
+  wait_for 5 bash -c "grep -q '\"command\":\"unlock\"' '$tmp/d-sign.jsonl'" || { note="not executed"; return 1; }
+  u0=$(unlocks)
+  keys="d-sign $(msisdn_of d-sign)"; rules="por_failures signed_replay"
+  t0=$(now_ms)
+  # a compromised backend queues the very same signed bytes again (new command ids,
+  # fresh SMS counters): only the device's signed sequence stands in the way
+  for _ in 1 2 3; do
+    sqlite3 -cmd ".timeout 5000" "$M2MGUARD_HOME/m2mguard.db" \
+      "INSERT INTO commands(device_id, created, updated, state, text, want) SELECT device_id, strftime('%s','now'), strftime('%s','now'), 0, text, 'sms' FROM commands WHERE id = $id;
+       INSERT INTO command_sigs(command_id, cose) SELECT last_insert_rowid(), cose FROM command_sigs WHERE command_id = $id;" \
+      || { note="cannot queue the replay"; return 1; }
+  done
+  sleep 4
+  [ "$(unlocks)" -eq "$u0" ] || { note="the replayed signed unlock ran"; return 1; }
+  note="signed unlock run once; 3 re-queued copies (same COSE, new SMS counters) refused by the device"
+}
+
 a_kill9_load() {
   keys="-"; rules="-"
   local per=${MG_REDTEAM_LOAD:-300} i
@@ -416,7 +479,8 @@ else
   list="spoofed_sender forged_checksum replay_mo replay_mt_device reflect_cmd_gateway reflect_por
         mac_guessing sms_flood concat_exhaustion malformed downgrade quarantined_sms revoked_sms
         revoked_mqtt revoked_cert_mqtt cross_publish cross_subscribe mqtt_oversize mqtt_rate
-        est_used_token est_forged_token smsc_drops bit_flip kill9_load"
+        est_used_token est_forged_token smsc_drops bit_flip signed_revoked_signer signed_replay
+        kill9_load"
 fi
 [ -n "${MG_REDTEAM_ONLY:-}" ] && list=$MG_REDTEAM_ONLY
 for a in $list; do attack "$a" "a_$a"; done
