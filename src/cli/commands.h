@@ -8,6 +8,8 @@ int mg_cmd_demo(int argc, char **argv);  /* cmd_demo.c: the main job */
 int mg_cmd_init(int argc, char **argv);   /* cmd_init.c: create a working directory */
 int mg_cmd_device(int argc, char **argv); /* cmd_device.c: the device registry */
 int mg_cmd_events(int argc, char **argv); /* cmd_events.c: list/follow security events */
+int mg_cmd_detect(int argc, char **argv); /* cmd_detect.c: detect run|defaults */
+int mg_cmd_alerts(int argc, char **argv); /* cmd_alerts.c: alerts list|show|ack|close|undo */
 int mg_cmd_gateway(int argc, char **argv); /* cmd_gateway.c: gateway run */
 int mg_cmd_send(int argc, char **argv);    /* cmd_gateway.c: queue a command */
 int mg_cmd_key(int argc, char **argv);     /* cmd_gateway.c: key rotate */
@@ -38,5 +40,12 @@ bool mg_cli_sign_raw(EVP_PKEY *k, int64_t alg, const uint8_t *tbs, size_t tbs_le
 #ifdef MG_HAVE_RISK
 int mg_cmd_risk(int argc, char **argv);  /* src/risk: analysis engine */
 #endif
+
+/* cmd_detect.c: the detector's configuration from m2mguard.conf (rules NULL:
+ * detect_rules); the pointers point into w and ca_dir. An exit code. */
+struct mg_workdir;
+struct mg_detect_cfg;
+int mg_cli_detect_cfg(const struct mg_workdir *w, const char *rules, bool dry_run,
+                      struct mg_detect_cfg *cfg, char *ca_dir /* MG_PATH_MAX */);
 
 #endif

@@ -23,6 +23,8 @@ static const mg_cmd top[] = {
     {"init", mg_cmd_init, "create a working directory: database, configuration, master key"},
     {"device", mg_cmd_device, "device registry: add, list, show, quarantine, revoke, delete"},
     {"events", mg_cmd_events, "list or follow the security events"},
+    {"detect", mg_cmd_detect, "the detector: run the rules over the events, print the defaults"},
+    {"alerts", mg_cmd_alerts, "alerts: list, follow, show, acknowledge, close, undo"},
     {"store", mg_cmd_store, "the store: move its master key into a PKCS#11 token"},
 #ifdef MG_HAVE_CA
     {"ca", mg_cmd_ca, "certificate authority: init, issue, server, revoke, crl, list"},
