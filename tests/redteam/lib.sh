@@ -113,6 +113,12 @@ alert_for() {
                  or ($a.scope == "fleet" and any($k[]; . == "fleet"))) ]
     | sort_by(.detected_ms) | .[0] // empty | "\(.rule)\t\(.detected_ms)"' <<<"$a"
 }
+close_open_alerts() {
+  local id
+  for id in $("$bin" alerts --json 2>/dev/null | jq -r '.[] | select(.state != "closed") | .id'); do
+    "$bin" alerts close "$id" --note "red-team: attack over" >> "$tmp/alerts-close.log" 2>&1 || true
+  done
+}
 # attack NAME FUNCTION: runs it, waits for its alert, records the row.
 attack() {
   local name=$1 fn=$2 prevented det=no rule=- ttd=- m end
@@ -138,6 +144,9 @@ attack() {
   else det=unknown
   fi
   [ "$rule" = - ] && [ "$rules" != - ] && rule="(${rules// /|})"
+  # the operator resolves the incident: open alerts are closed, so that the next
+  # attack on the same key (e.g. EST from the same address) raises a new alert
+  [ "$detector" = yes ] && close_open_alerts
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$prevented" "$det" "$rule" "$ttd" "$note" >> "$rows"
   echo "   prevented=$prevented detected=$det rule=$rule ttd_ms=$ttd $note" | tee -a "$tmp/attacks.log"
 }

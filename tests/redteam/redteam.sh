@@ -155,7 +155,7 @@ cmd_setup() { # d-cmd on the air, one genuine command done: its MT and PoR captu
 }
 a_replay_mt_device() {
   cmd_setup || return 1
-  keys="$(msisdn_of d-cmd) d-cmd"; rules="replay_burst por_failures"
+  keys="$(msisdn_of d-cmd) d-cmd"; rules="replay_burst por_failures malformed_flood"
   t0=$(now_ms)
   for _ in 1 2 3 4 5; do ctl replay "$mt_id" || return 1; done
   sleep 2
@@ -176,15 +176,15 @@ a_reflect_cmd_gateway() {
 a_reflect_por() {
   cmd_setup || return 1
   local s; s=$(msisdn_of d-cmd)
-  keys="$s d-cmd"; rules="por_failures replay_burst wrong_direction"
+  keys="$s d-cmd"; rules="malformed_flood por_failures replay_burst"
   local n0; n0=$(count_ev por_ok open-door)
   t0=$(now_ms)
-  for _ in 1 2 3 4 5; do ctl replay "$por_id" || return 1; done   # back to the gateway
+  for _ in $(seq 1 24); do ctl replay "$por_id" || return 1; done   # back to the gateway
   for _ in 1 2 3; do ctl replay "$por_id" "$gw" "$s" || return 1; done # turned to the device
   wait_for 10 ev_ge por_unknown "" 1 || { note="no por_unknown"; return 1; }
   [ "$(count_ev por_ok open-door)" -eq "$n0" ] || { note="a second por_ok"; return 1; }
   [ "$(grep -c '"command"' "$tmp/d-cmd.jsonl")" -eq 1 ] || { note="the device acted"; return 1; }
-  note="PoR replayed both ways: por_unknown, nothing acted"
+  note="PoR replayed 24 times to the gateway, 3 to the device: por_unknown, nothing acted"
 }
 
 a_mac_guessing() {
@@ -201,7 +201,7 @@ a_mac_guessing() {
 }
 
 a_sms_flood() {
-  keys="fleet"; rules="unknown_sender_flood"
+  keys="fleet"; rules="unknown_sender_fleet"
   local n=${MG_REDTEAM_FLOOD:-5000}
   t0=$(now_ms)
   ctl flood spoof 49158 "$gw" "$forged" "$n" 2000 || return 1
@@ -218,7 +218,7 @@ a_concat_exhaustion() {
   wait_for 20 grep -q '"device":"d-concat"' "$M2MGUARD_HOME/inbox.jsonl" || { note="no genuine long telemetry"; return 1; }
   part=$(grep -iE '^[0-9a-f]{2}0003[0-9a-f]{4}01' "$tmp/d-concat.sent" | head -n1)
   [ -n "$part" ] || { note="no first part captured"; return 1; }
-  keys="$s d-concat"; rules="concat_exhaustion partial_flood"
+  keys="$s d-concat"; rules="concat_flood malformed_flood"
   t0=$(now_ms)
   ctl flood concat "$s" "$gw" "$part" 3000 1000 || return 1
   stop_pid "$a"
@@ -229,11 +229,12 @@ a_concat_exhaustion() {
 
 a_malformed() {
   local s; s=$(msisdn_of d-mal)
-  keys="$s d-mal"; rules="malformed_burst malformed"
+  keys="$s d-mal"; rules="malformed_flood"
   local n0; n0=$(count_ev malformed)
   t0=$(now_ms)
   local p
   for p in 0570ff00 02 0270 027000 0270000010 027000ffff0d1600 ff70000000 0270000016160012124d4701; do
+    ctl inject "$s" "$gw" "$p" || return 1
     ctl inject "$s" "$gw" "$p" || return 1
     ctl inject "$s" "$gw" "$p" || return 1
   done
@@ -246,13 +247,13 @@ a_malformed() {
 
 a_downgrade() {
   local s; s=$(msisdn_of d-3des)
-  keys="$s d-3des"; rules="checksum_burst insufficient_security downgrade"
+  keys="$s d-3des"; rules="malformed_flood checksum_burst"
   t0=$(now_ms)
   local des none
   des=027000$("$bin" sms pack --spi 1600 --kic 15 --kid 15 --tar 4d4700 --cntr 0000000100 \
     --kic-key 0011223344556677889900aabbccddee --kid-key 0011223344556677889900aabbccddee 6f70656e)
   none=027000$("$bin" sms pack --spi 0000 --kic 00 --kid 00 --tar 4d4700 --cntr 0000000100 6f70656e)
-  for _ in 1 2 3; do
+  for _ in 1 2 3 4 5 6 7 8; do
     ctl inject "$s" "$gw" "$des" || return 1
     ctl inject "$s" "$gw" "$none" || return 1
     ctl inject "$s" "$gw" 6f70656e 0 0 0 || return 1  # plain text
@@ -329,16 +330,16 @@ a_cross_subscribe() {
   note="5 foreign subscriptions refused (suback 128)"
 }
 a_mqtt_oversize() {
-  keys="m-big"; rules="size_anomaly mqtt_size mqtt_flood"
+  keys="m-big"; rules="mqtt_flood size_anomaly"
   local big; big=$(head -c 6000 /dev/zero | tr '\0' 'A')
   t0=$(now_ms)
-  for _ in 1 2 3 4 5; do mpub m-big m2m/m-big/up/telemetry "$big" > /dev/null 2>&1 || true; done
+  for _ in 1 2 3 4 5 6; do mpub m-big m2m/m-big/up/telemetry "$big" > /dev/null 2>&1 || true; done
   sleep 1
   ! grep -q 'm2m/m-big/up/telemetry AAAA' "$tmp/witness.out" || { note="oversize delivered"; return 1; }
-  note="5 x 6000-octet publishes (max 2048) dropped"
+  note="6 x 6000-octet publishes (max 2048) dropped"
 }
 a_mqtt_rate() {
-  keys="m-rate"; rules="rate_anomaly mqtt_rate mqtt_flood"
+  keys="m-rate"; rules="mqtt_flood rate_anomaly"
   t0=$(now_ms)
   seq 1 500 | sed 's/^/r-/' | mosquitto_pub -h 127.0.0.1 -p "$mport" --cafile "$chain" --cert "$tmp/m-rate.crt" \
     --key "$tmp/m-rate.key" -i m-rate -q 0 -t m2m/m-rate/up/telemetry -l > /dev/null 2>&1 || true
@@ -357,7 +358,7 @@ a_est_used_token() {
   mkdir -m 700 -p "$tmp/e-used.d"
   est_enrol e-used "$tok_used" "$tmp/e-used.d" || true
   [ -f "$tmp/e-used.d/cert.pem" ] || { note="genuine enrolment failed"; return 1; }
-  keys="e-used"; rules="est_failures est_auth_fail"
+  keys="e-used 127.0.0.1"; rules="est_failures"
   t0=$(now_ms)
   for i in 1 2 3 4 5; do
     mkdir -m 700 -p "$tmp/thief$i.d"
@@ -367,7 +368,7 @@ a_est_used_token() {
   note="5 enrolments with the spent token refused (403)"
 }
 a_est_forged_token() {
-  keys="e-forge"; rules="est_failures est_auth_fail"
+  keys="e-forge 127.0.0.1"; rules="est_failures"
   t0=$(now_ms)
   for i in 1 2 3 4 5; do
     mkdir -m 700 -p "$tmp/forge$i.d"
@@ -384,7 +385,7 @@ a_smsc_drops() {
   ctl drop "$gw" "$s" 1000 || return 1
   keys="$s d-drop"; rules="por_failures"
   t0=$(now_ms)
-  for c in 1 2 3; do "$bin" send d-drop "valve-$c" >> "$tmp/send-drop.log" 2>&1 || true; done
+  for c in 1 2 3 4; do "$bin" send d-drop "valve-$c" >> "$tmp/send-drop.log" 2>&1 || true; done
   out=$("$bin" send --wait 15 d-drop valve-4 2>&1 || true)
   grep -q "done" <<<"$out" && { note="reported done: $out"; return 1; }
   wait_for 15 ev_ge por_timeout d-drop 1 || { note="no por_timeout: $out"; return 1; }
@@ -415,7 +416,7 @@ a_signed_revoked_signer() {
   sign_setup
   "$bin" signer revoke temp >> "$tmp/init.log" 2>&1 || { note="signer revoke failed"; return 1; }
   # (the gateway records cmd_policy_refused without the device: a fleet alert counts)
-  keys="d-sign $(msisdn_of d-sign) fleet"; rules="policy_refused cmd_policy_refused"
+  keys="d-sign $(msisdn_of d-sign) fleet"; rules="policy_refused"
   local n0 u0 out; n0=$(count_ev cmd_policy_refused); u0=$(unlocks)
   t0=$(now_ms)
   for _ in 1 2 3; do
@@ -438,7 +439,7 @@ a_signed_replay() {
   t0=$(now_ms)
   # a compromised backend queues the very same signed bytes again (new command ids,
   # fresh SMS counters): only the device's signed sequence stands in the way
-  for _ in 1 2 3; do
+  for _ in 1 2 3 4 5; do
     sqlite3 -cmd ".timeout 5000" "$M2MGUARD_HOME/m2mguard.db" \
       "INSERT INTO commands(device_id, created, updated, state, text, want) SELECT device_id, strftime('%s','now'), strftime('%s','now'), 0, text, 'sms' FROM commands WHERE id = $id;
        INSERT INTO command_sigs(command_id, cose) SELECT last_insert_rowid(), cose FROM command_sigs WHERE command_id = $id;" \
@@ -446,7 +447,7 @@ a_signed_replay() {
   done
   sleep 4
   [ "$(unlocks)" -eq "$u0" ] || { note="the replayed signed unlock ran"; return 1; }
-  note="signed unlock run once; 3 re-queued copies (same COSE, new SMS counters) refused by the device"
+  note="signed unlock run once; 5 re-queued copies (same COSE, new SMS counters) refused by the device"
 }
 
 a_kill9_load() {
