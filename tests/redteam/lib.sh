@@ -95,7 +95,7 @@ peer() {
 # after t0), rules (expected rule names, space-separated; "-" when the attack is not
 # one the detector is meant to see), note; it returns 0 when the attack was prevented.
 detector=no
-detect_wait_s=${MG_REDTEAM_DETECT_WAIT:-15}
+detect_wait_s=${MG_REDTEAM_DETECT_WAIT:-30}
 rows=$tmp/rows.tsv
 : > "$rows"
 # alert_for T0 RULES KEYS ANY: prints "rule<TAB>detected_ms" of the first alert detected
