@@ -102,20 +102,28 @@ rows=$tmp/rows.tsv
 # at or after T0 (ms) that names one of KEYS (device, source, or "fleet" for a
 # fleet-wide alert) and has one of RULES (any rule when ANY is true).
 alert_for() {
-  local a
-  a=$("$bin" alerts --json 2>/dev/null) || return 1
-  jq -r --argjson t0 "$1" --arg rules "$2" --arg keys "$3" --argjson any "$4" '
-    ($rules | split(" ")) as $r | ($keys | split(" ")) as $k
-    | [ .[] | select(.detected_ms >= $t0) | . as $a
-        | select($any or any($r[]; . == $a.rule))
-        | select(($a.device != "" and any($k[]; . == $a.device))
-                 or ($a.source != "" and any($k[]; . == $a.source))
-                 or ($a.scope == "fleet" and any($k[]; . == "fleet"))) ]
-    | sort_by(.detected_ms) | .[0] // empty | "\(.rule)\t\(.detected_ms)"' <<<"$a"
+  "$bin" alerts --json 2>/dev/null | python3 -c '
+import json, sys
+t0, rules, keys, anyrule = int(sys.argv[1]), sys.argv[2].split(), sys.argv[3].split(), sys.argv[4] == "true"
+best = None
+for a in json.load(sys.stdin):
+    if a.get("detected_ms", 0) < t0 or not (anyrule or a.get("rule") in rules):
+        continue
+    dev, srcaddr = a.get("device") or "", a.get("source") or ""
+    if (dev and dev in keys) or (srcaddr and srcaddr in keys) or (a.get("scope") == "fleet" and "fleet" in keys):
+        if best is None or a["detected_ms"] < best["detected_ms"]:
+            best = a
+if best is not None:
+    print("%s\t%d" % (best["rule"], best["detected_ms"]))
+' "$1" "$2" "$3" "$4"
 }
 close_open_alerts() {
   local id
-  for id in $("$bin" alerts --json 2>/dev/null | jq -r '.[] | select(.state != "closed") | .id'); do
+  for id in $("$bin" alerts --json 2>/dev/null | python3 -c '
+import json, sys
+for a in json.load(sys.stdin):
+    if a.get("state") != "closed":
+        print(a["id"])'); do
     "$bin" alerts close "$id" --note "red-team: attack over" >> "$tmp/alerts-close.log" 2>&1 || true
   done
 }
