@@ -44,7 +44,7 @@ printf 'log_dest file %s\nlog_type error\nlog_type warning\nlog_type notice\nlog
 # SMS devices (+491517770NNN) and IP devices
 sms_dev d-witness 1; sms_dev d-forge 2; sms_dev d-replay 3; sms_dev d-cmd 4; sms_dev d-mac 5
 sms_dev d-concat 6; sms_dev d-mal 7; sms_dev d-3des 8; sms_dev d-quar 9; sms_dev d-rev 10
-sms_dev d-drop 11; sms_dev d-flip 12; sms_dev d-k1 13; sms_dev d-k2 14
+sms_dev d-drop 11; sms_dev d-flip 12; sms_dev d-k1 13; sms_dev d-k2 14; sms_dev d-clone 16
 # signed commands (docs/commands.md): operator op1, a signer 'temp' revoked before the
 # attack; d-sign (class door-lock) refuses an unsigned unlock and trusts op1 only
 for k in op1 rogue; do
@@ -452,6 +452,26 @@ a_signed_replay() {
   note="signed unlock run once; 5 re-queued copies (same COSE, new SMS counters) refused by the device"
 }
 
+a_clone_counter_jump() {
+  # a clone made with the device's stolen keys jumps the counter far ahead: valid
+  # MAC, counter higher than the last one; afterwards the genuine device's counters
+  # would all be "replays"
+  local s k; s=$(msisdn_of d-clone)
+  mkdir -m 700 -p "$tmp/clone"
+  for k in kic kid; do
+    (umask 077; sed -n "s/^$k=//p" "$M2MGUARD_HOME/devices/d-clone.prov" > "$tmp/clone/$k")
+  done
+  local jump
+  jump=027000$("$bin" sms pack --spi 1600 --kic 12 --kid 12 --tar 4d4700 --cntr 8000000000 \
+    --kic-key-file "$tmp/clone/kic" --kid-key-file "$tmp/clone/kid" 636c6f6e65) || { note="sms pack"; return 1; }
+  keys="$s d-clone"; rules="counter_jump rate_anomaly"
+  t0=$(now_ms)
+  ctl inject "$s" "$gw" "$jump" || return 1
+  sleep 2
+  [ "$(inbox_of d-clone)" -eq 0 ] || { note="the jump to 2^39 was accepted: the genuine device is locked out"; return 1; }
+  note="a counter jump to 2^39 with valid keys refused"
+}
+
 a_kill9_load() {
   keys="-"; rules="-"
   local per=${MG_REDTEAM_LOAD:-300} i
@@ -483,9 +503,10 @@ else
         mac_guessing sms_flood concat_exhaustion malformed downgrade quarantined_sms revoked_sms
         revoked_mqtt revoked_cert_mqtt cross_publish cross_subscribe mqtt_oversize mqtt_rate
         est_used_token est_forged_token smsc_drops bit_flip signed_revoked_signer signed_replay
-        kill9_load"
+        clone_counter_jump kill9_load"
 fi
 [ -n "${MG_REDTEAM_ONLY:-}" ] && list=$MG_REDTEAM_ONLY
+for a in ${MG_REDTEAM_SKIP:-}; do list=$(tr ' ' '\n' <<<"$list" | grep -vx "$a" | tr '\n' ' '); done
 for a in $list; do attack "$a" "a_$a"; done
 
 echo
