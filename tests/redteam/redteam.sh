@@ -13,6 +13,10 @@
 # median and maximum TTD; exits 1 if any attack was neither prevented nor detected.
 #   usage: redteam.sh M2MGUARD_BIN PLUGIN_SO [--short]
 # --short: the subset run by ctest (label redteam). docs/redteam.md.
+if [ $# -lt 2 ] || [ "$1" = --help ] || { [ $# -ge 3 ] && [ "$3" != --short ]; }; then
+  if [ "${1:-}" = --help ]; then sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 0; fi
+  sed -n '2,15s/^# \{0,1\}//p' "$0" >&2; exit 2
+fi
 source "$(dirname "$0")/lib.sh"
 short=no
 [ "${3:-}" = --short ] && short=yes
