@@ -6,6 +6,7 @@
 #   make demo     build and run the demonstration (the main job)
 #   make fuzz     run every fuzzer longer (FUZZ_SECONDS, default 300 each)
 #   make bench    run the benchmarks (not part of check)
+#   make redteam  every red-team attack against the running system (docs/redteam.md)
 #   make lint     cppcheck + clang-tidy over the sources (also part of check)
 JOBS ?= 2
 FUZZ_SECONDS ?= 300
@@ -16,7 +17,7 @@ ASAN_DIR := $(BUILD)/asan
 FUZZ_DIR := $(BUILD)/fuzz
 CTEST := ctest --output-on-failure -j$(JOBS)
 
-.PHONY: all deps build check test asan fuzz-build fuzz check-fuzz arm demo bench lint clean
+.PHONY: all deps build check test asan fuzz-build fuzz check-fuzz arm demo bench lint clean redteam
 
 all: build
 
@@ -67,6 +68,9 @@ demo: deps build
 bench: deps build
 	@for b in $(GCC_DIR)/bench/bench_*; do [ -x "$$b" ] && echo "== $$b" && "$$b"; done
 	@echo "== bench/e2e_smpp.sh" && bench/e2e_smpp.sh $(GCC_DIR)/m2mguard
+
+redteam: deps build
+	MG_REDTEAM_OUT=$(BUILD)/redteam.txt bash tests/redteam/redteam.sh $(GCC_DIR)/m2mguard $(GCC_DIR)/m2mguard_mosquitto.so
 
 lint: build
 	cppcheck --std=c11 --enable=warning,performance,portability --inline-suppr --error-exitcode=1 \

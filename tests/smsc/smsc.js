@@ -22,6 +22,10 @@
 //   SMSC_REQUIRE_TXRX=1     bind_transceiver refused (ESME_RBINDFAIL)
 //   SMSC_REQUIRE_TXRX=A,B   ... only for ESMEs binding with these address_ranges
 //                           (the others, e.g. device agents, may bind as transceivers)
+//   SMSC_CONTROL=1          the attacker's control channel (tests/redteam): a second
+//                           listener on 127.0.0.1 (any free port, printed as
+//                           "control PORT" on stdout); one command a line, one
+//                           answer line ("ok ..." or "err ..."); see control() below
 'use strict';
 
 const smpp = require('smpp');
@@ -45,9 +49,10 @@ const dcsRewrite = process.env.SMSC_DCS !== undefined && process.env.SMSC_DCS !=
   ? Number(process.env.SMSC_DCS) : undefined;
 const usePayload = process.env.SMSC_PAYLOAD === '1';
 const useSar = process.env.SMSC_SAR === '1';
-const loopMt = process.env.SMSC_LOOP_MT === '1';
-const reflect = process.env.SMSC_REFLECT === '1';
-const spoofSrc = process.env.SMSC_SPOOF === '1';
+let loopMt = process.env.SMSC_LOOP_MT === '1';
+let reflect = process.env.SMSC_REFLECT === '1';
+let spoofSrc = process.env.SMSC_SPOOF === '1';
+const controlOn = process.env.SMSC_CONTROL === '1';
 const requireTxRxEnv = process.env.SMSC_REQUIRE_TXRX || '';
 const requireTxRxFor = requireTxRxEnv === '1' ? null
   : new Set(requireTxRxEnv.split(',').filter((a) => a !== '').map(norm));
@@ -112,6 +117,7 @@ function pump(addr) {
 }
 
 function route(msg) {
+  if (controlOn && !tap(msg)) return;
   enqueue(msg, false);
   pump(msg.to);
 }
@@ -344,6 +350,201 @@ function onSession(session) {
     session.inflight.clear();
     for (const msg of back) enqueue(msg, true);
     if (addr !== null) pump(addr);
+  });
+}
+
+// ---- SMSC_CONTROL=1: the attacker's control channel (tests/redteam) ----------------
+// The SMSC is the man in the middle every SMS crosses; a test tells it what to
+// do to the traffic. Every routed message (not receipts) is kept in a bounded
+// capture ring so that it can be replayed. Commands (one a line; numbers as
+// written in the routing keys, '+' optional; '*' matches any address):
+//   last FROM TO              -> "ok ID HEX": the newest captured message FROM -> TO
+//   replay ID [FROM TO]       route the captured message again (as FROM -> TO when
+//                             given: a reflection); -> "ok NEWID"
+//   inject FROM TO HEX [ESM [PID [DCS]]]  a deliver_sm FROM -> TO with these octets
+//                             (defaults 0x40, 0x00, 0x04: a UDH, 8-bit data)
+//   flip FROM TO N            flip the lowest bit of the last octet of the next N
+//                             messages FROM -> TO (a bit error, or an attacker)
+//   drop FROM TO N            the next N messages FROM -> TO are accepted and lost
+//                             (N 0: stop); no delivery receipt
+//   flood MODE FROM TO HEX COUNT RATE  COUNT deliveries at RATE per second, answered
+//                             "ok flooded COUNT in MS ms" when all are routed; MODE:
+//                             same (copies), spoof (FROM is a prefix of <= 8 digits
+//                             + a 7-digit index), randmac (the last 8 octets random:
+//                             online MAC guessing), concat (HEX is a first part with
+//                             IE 00; each copy gets IE 08 and its own reference)
+//   set loop|reflect|spoof on|off   the modes SMSC_LOOP_MT/REFLECT/SPOOF at run time
+//   stats                     -> "ok routed=N captured=N dropped=N flipped=N queued=N"
+const CAPTURE_MAX = 4096;
+const capture = new Map(); // id -> msg, oldest first
+const rules = []; // {kind:'flip'|'drop', from, to, n}
+let routed = 0, dropped = 0, flipped = 0, ctlIds = 0;
+
+function addrMatch(pat, a) { return pat === '*' || norm(pat) === a; }
+// Applies the drop/flip rules to a message about to be routed and captures it;
+// false: the message is lost.
+function tap(msg) {
+  if (msg.receipt) return true;
+  routed++;
+  for (const r of rules) {
+    if (r.n <= 0 || !addrMatch(r.from, msg.from) || !addrMatch(r.to, msg.to)) continue;
+    r.n--;
+    if (r.kind === 'drop') {
+      dropped++;
+      debug(`control: dropped ${msg.id} ${msg.from} -> ${msg.to}`);
+      return false;
+    }
+    if (msg.short_message.length > 0) {
+      msg.short_message = Buffer.from(msg.short_message);
+      msg.short_message[msg.short_message.length - 1] ^= 0x01;
+      flipped++;
+    }
+  }
+  capture.set(msg.id, msg);
+  if (capture.size > CAPTURE_MAX) capture.delete(capture.keys().next().value);
+  return true;
+}
+
+function ctlMsg(from, to, ud, esm, pid, dcs) {
+  return {
+    id: `C${++ctlIds}`, from: norm(from), to: norm(to), esm_class: esm, protocol_id: pid,
+    data_coding: dcs, short_message: ud, registered_delivery: 0,
+    submitted: yymmddhhmm(new Date()),
+  };
+}
+const hexOk = (h) => typeof h === 'string' && h.length > 0 && h.length <= 2 * 16384 &&
+  /^([0-9a-fA-F]{2})+$/.test(h);
+const byteOf = (s, d) => {
+  if (s === undefined) return d;
+  const v = Number(s);
+  return Number.isInteger(v) && v >= 0 && v <= 255 ? v : NaN;
+};
+
+// The first part HEX (IE 00) as copy `ref` with IE 08 (TS 23.040 9.2.3.24.8).
+function concatCopy(p, ref) {
+  const udhl = p[0];
+  if (p.length < 1 + udhl) return undefined;
+  const ies = [];
+  let total = 0;
+  for (let i = 1; i < 1 + udhl;) {
+    if (i + 2 > 1 + udhl || i + 2 + p[i + 1] > 1 + udhl) return undefined;
+    if (p[i] === 0x00 && p[i + 1] === 3 && total === 0) total = p[i + 3];
+    else ies.push(p.subarray(i, i + 2 + p[i + 1]));
+    i += 2 + p[i + 1];
+  }
+  if (total < 2) return undefined;
+  const udh = Buffer.concat([Buffer.from([0x08, 0x04, (ref >> 8) & 0xff, ref & 0xff, total, 1]), ...ies]);
+  return Buffer.concat([Buffer.from([udh.length]), udh, p.subarray(1 + udhl)]);
+}
+
+function flood(w, reply) {
+  const [mode, from, to, hex, countS, rateS] = w;
+  const count = Number(countS), rate = Number(rateS);
+  if (!['same', 'spoof', 'randmac', 'concat'].includes(mode) || !from || !to || !hexOk(hex) ||
+      !Number.isInteger(count) || count < 1 || count > 1000000 ||
+      !Number.isInteger(rate) || rate < 1 || rate > 100000) {
+    reply('err usage: flood same|spoof|randmac|concat FROM TO HEX COUNT(1..1e6) RATE(1..1e5)');
+    return;
+  }
+  if (mode === 'spoof' && !/^\+?[0-9]{1,8}$/.test(from)) { reply('err spoof: FROM is 1..8 digits'); return; }
+  const base = Buffer.from(hex, 'hex');
+  if (mode === 'randmac' && base.length < 9) { reply('err randmac: HEX shorter than 9 octets'); return; }
+  if (mode === 'concat' && concatCopy(base, 0) === undefined) { reply('err concat: no first part with IE 00'); return; }
+  const t0 = Date.now();
+  let sent = 0;
+  const tick = () => {
+    const due = Math.min(count, Math.ceil(((Date.now() - t0) / 1000) * rate) + 1);
+    for (; sent < due; sent++) {
+      let ud = base, src = from;
+      if (mode === 'spoof') src = norm(from) + String(sent).padStart(7, '0');
+      else if (mode === 'randmac') {
+        ud = Buffer.from(base);
+        require('crypto').randomBytes(8).copy(ud, ud.length - 8);
+      } else if (mode === 'concat') ud = concatCopy(base, sent & 0xffff);
+      route(ctlMsg(src, to, ud, 0x40, 0, 0x04));
+    }
+    if (sent >= count) reply(`ok flooded ${count} in ${Date.now() - t0} ms`);
+    else setTimeout(tick, 5);
+  };
+  tick();
+}
+
+function control(line, reply) {
+  const w = line.trim().split(/\s+/);
+  const cmd = w.shift();
+  if (cmd === 'last' && w.length === 2) {
+    const [f, t] = w;
+    const all = [...capture.values()];
+    for (let i = all.length - 1; i >= 0; i--) {
+      if (addrMatch(f, all[i].from) && addrMatch(t, all[i].to)) {
+        reply(`ok ${all[i].id} ${all[i].short_message.toString('hex')}`);
+        return;
+      }
+    }
+    reply('err nothing captured');
+  } else if (cmd === 'replay' && (w.length === 1 || w.length === 3)) {
+    const m = capture.get(w[0]);
+    if (!m) { reply(`err no captured message ${w[0]}`); return; }
+    const c = { ...m, id: `P${++ctlIds}`, registered_delivery: 0, short_message: Buffer.from(m.short_message) };
+    if (w.length === 3) { c.from = norm(w[1]); c.to = norm(w[2]); }
+    route(c);
+    reply(`ok ${c.id}`);
+  } else if (cmd === 'inject' && w.length >= 3 && w.length <= 6) {
+    const esm = byteOf(w[3], 0x40), pid = byteOf(w[4], 0), dcs = byteOf(w[5], 0x04);
+    if (!hexOk(w[2]) || Number.isNaN(esm + pid + dcs)) { reply('err usage: inject FROM TO HEX [ESM [PID [DCS]]]'); return; }
+    const m = ctlMsg(w[0], w[1], Buffer.from(w[2], 'hex'), esm, pid, dcs);
+    route(m);
+    reply(`ok ${m.id}`);
+  } else if ((cmd === 'flip' || cmd === 'drop') && w.length === 3) {
+    const n = Number(w[2]);
+    if (!Number.isInteger(n) || n < 0) { reply('err N'); return; }
+    for (const r of rules) if (r.kind === cmd && r.from === w[0] && r.to === w[1]) r.n = 0;
+    if (n > 0) rules.push({ kind: cmd, from: w[0], to: w[1], n });
+    while (rules.length > 64 && rules[0].n <= 0) rules.shift();
+    reply('ok');
+  } else if (cmd === 'flood' && w.length === 6) {
+    flood(w, reply);
+  } else if (cmd === 'set' && w.length === 2 && (w[1] === 'on' || w[1] === 'off')) {
+    const on = w[1] === 'on';
+    if (w[0] === 'loop') loopMt = on;
+    else if (w[0] === 'reflect') reflect = on;
+    else if (w[0] === 'spoof') spoofSrc = on;
+    else { reply('err set loop|reflect|spoof on|off'); return; }
+    log(`control: ${w[0]} ${w[1]}`);
+    reply('ok');
+  } else if (cmd === 'stats' && w.length === 0) {
+    let queued = 0;
+    for (const q of queues.values()) queued += q.length;
+    reply(`ok routed=${routed} captured=${capture.size} dropped=${dropped} flipped=${flipped} queued=${queued}`);
+  } else {
+    reply(`err unknown command: ${line.slice(0, 80)}`);
+  }
+}
+
+if (controlOn) {
+  const ctl = require('net').createServer((sock) => {
+    let buf = '';
+    sock.setEncoding('utf8');
+    sock.on('data', (d) => {
+      buf += d;
+      if (buf.length > 65536) { sock.destroy(); return; } // a line is bounded
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (line.trim() === '') continue;
+        try {
+          control(line, (r) => { if (sock.writable) sock.write(r + '\n'); });
+        } catch (e) {
+          sock.write(`err ${e.message}\n`);
+        }
+      }
+    });
+    sock.on('error', () => sock.destroy());
+  });
+  ctl.listen(0, '127.0.0.1', () => {
+    process.stdout.write(`control ${ctl.address().port}\n`);
+    log(`control channel on 127.0.0.1:${ctl.address().port}`);
   });
 }
 
