@@ -79,7 +79,8 @@ static int gateway_run(int argc, char **argv)
                    "DIR/m2mguard.conf (keys: docs/operations.md; the events' aggregation, blocks\n"
                    "and retention: events_burst, events_aggregate_s, events_aggregates_max,\n"
                    "events_new_sources, events_per_s, events_retention_days, events_max_rows,\n"
-                   "throttle_per_min, blocks_max: docs/gateway.md). Refusals beyond the burst are\n"
+                   "throttle_per_min, blocks_max, cntr_jump_max: docs/gateway.md). Refusals beyond\n"
+                   "the burst are "
                    "counted into aggregate rows; sources blocked in the store (bearer sms) are\n"
                    "refused (DROP) or rate-limited (THROTTLE) before any work.\n\n"
                    "exit: 0 stopped by a signal, 2 usage, 3 bad working directory or configuration,\n"
@@ -133,6 +134,7 @@ static int gateway_run(int argc, char **argv)
     dc.gw.events_max_rows = max_rows == 0 ? -1 : (int64_t)max_rows;
     dc.gw.throttle_per_min = conf_uint(&w, "throttle_per_min", 6, &bad);
     dc.gw.blocks_max = conf_uint(&w, "blocks_max", 4096, &bad);
+    dc.gw.cntr_jump_max = conf_uint(&w, "cntr_jump_max", 1000, &bad);
     unsigned port = conf_uint(&w, "smsc_port", 2775, &bad);
     const char *bind = mg_conf_get(&w, "smsc_bind", "transceiver");
     dc.smpp.host = mg_conf_get(&w, "smsc_host", "127.0.0.1");

@@ -147,8 +147,8 @@ static const builtin builtins[] = {
      DR_EV_ANY, false},
     {"unknown_sender_fleet", {"unknown_sender"}, DR_FLEET, 60, 100, "high", N, DR_COUNT,
      DR_EV_ANY, false},
-    {"counter_jump", {"counter_out_of_window"}, DR_DEVICE, 3600, 1, "medium", N, DR_COUNT,
-     DR_EV_ANY, false},
+    {"counter_jump", {"counter_out_of_window", "counter_jump"}, DR_DEVICE, 3600, 1, "high",
+     MG_RESP_QUARANTINE | N, DR_COUNT, DR_EV_ANY, false},
     {"inactive_device_activity",
      {"quarantined", "revoked", "mqtt_auth_fail:revoked", "mqtt_auth_fail:quarantined"},
      DR_DEVICE, 300, 1, "high", N, DR_COUNT, DR_EV_ANY, false},
@@ -165,7 +165,7 @@ static const builtin builtins[] = {
      MG_RESP_QUARANTINE | MG_RESP_REVOKE | N, DR_COUNT, DR_EV_ANY, false},
     {"mqtt_auth_flood", {"mqtt_auth_fail"}, DR_SOURCE, 60, 10, "medium", T | N, DR_COUNT,
      DR_EV_ANY, false},
-    {"mqtt_flood", {"mqtt_rate", "mqtt_size", "mqtt_bad_receipt"}, DR_DEVICE, 60, 5, "medium", N,
+    {"mqtt_flood", {"mqtt_rate", "mqtt_size", "mqtt_bad_receipt"}, DR_DEVICE, 60, 3, "medium", N,
      DR_COUNT, DR_EV_ANY, false},
     {"est_failures",
      {"est_auth_fail", "est_auth_missing", "est_csr_bad", "est_csr_wrong_subject", "est_csr_pop",
@@ -175,6 +175,10 @@ static const builtin builtins[] = {
      false},
     {"malformed_flood", {"malformed", "insufficient_security", "unknown_key", "por_unknown"},
      DR_SOURCE, 60, 20, "low", T | N, DR_COUNT, DR_EV_ANY, false},
+    {"concat_exhaustion", {"partial_evicted"}, DR_SOURCE, 60, 10, "medium", T | N, DR_COUNT,
+     DR_EV_ANY, false},
+    {"policy_refusal", {"cmd_policy_refused"}, DR_FLEET, 300, 1, "high", N, DR_COUNT, DR_EV_ANY,
+     false},
 };
 #undef N
 #undef T

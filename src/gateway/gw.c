@@ -1137,6 +1137,7 @@ mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m)
     }
     gw->nbatch++;
     d->pin = gw->gen;
+    uint64_t prev_cntr = d->cntr_in;
     d->cntr_in = p->cmd.hdr.cntr; /* later packets of this batch must be higher still */
     p->kind = P_MESSAGE;
     p->device_id = d->id;
@@ -1148,8 +1149,19 @@ mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m)
         p->rotate = true;
         p->rotate_version = kv->version;
     }
-    snprintf(reason, sizeof(reason), "counter %" PRIu64 ", packet of %zu octets", p->cmd.hdr.cntr, n);
-    ev_set(&p->ev, d->id, "sms", m->source, "auth_ok", reason);
+    /* A valid packet whose counter leaps far ahead is accepted (its checksum
+     * is right) but recorded as "counter_jump": a device counts one by one,
+     * so a leap is the mark of a clone holding the device's keys, which
+     * thereby locks the real device out (its counters become replays). */
+    bool leap = gw->cfg.cntr_jump_max > 0 && p->cmd.hdr.cntr - prev_cntr > gw->cfg.cntr_jump_max;
+    if (leap)
+        snprintf(reason, sizeof(reason),
+                 "counter %" PRIu64 " leaps %" PRIu64 " past the last accepted (limit %" PRIu64
+                 "): a clone of the device's keys?, packet of %zu octets",
+                 p->cmd.hdr.cntr, p->cmd.hdr.cntr - prev_cntr, gw->cfg.cntr_jump_max, n);
+    else
+        snprintf(reason, sizeof(reason), "counter %" PRIu64 ", packet of %zu octets", p->cmd.hdr.cntr, n);
+    ev_set(&p->ev, d->id, "sms", m->source, leap ? "counter_jump" : "auth_ok", reason);
     p->ev.authenticated = true; /* its checksum verified under the device's key */
     return MG_GW_DEFER;
 }
