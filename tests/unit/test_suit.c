@@ -150,14 +150,19 @@ static void test_vectors(void **st)
 }
 
 /* Any single bit flip of any vector is refused (signature, digest, manifest,
- * severed members, structure). */
+ * severed members, structure). Every bit with the host backend; with the
+ * Mbed TLS backend (26 times slower per verification, and the same parser)
+ * every 5th bit and the first and last 64. */
 static void test_vectors_bitflips(void **st)
 {
     (void)st;
     uint8_t env[2048];
+    size_t step = can_sign() ? 1 : 5;
     for (size_t i = 0; i < sizeof(VEC) / sizeof(VEC[0]); i++) {
         size_t n = load_vector(VEC[i].file, env, sizeof(env));
         for (size_t bit = 0; bit < n * 8; bit++) {
+            if (step > 1 && bit >= 64 && bit + 64 < n * 8 && bit % step != 0)
+                continue;
             env[bit / 8] ^= (uint8_t)(1u << (bit % 8));
             mg_suit_info info;
             mg_suit_why why;
