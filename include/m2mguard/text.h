@@ -74,6 +74,13 @@ int mg_read_private_why(const char *what, const char *path, char *buf, size_t ca
 
 /* ---- clocks and time ----------------------------------------------------------- */
 
+/** Writes the formatted message into why (cap octets, always terminated);
+ *  nothing when why is NULL or cap 0. The one "why" writer of host code. */
+void mg_say(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/** Appends "; " (when done is not empty) and the formatted text to done,
+ *  truncating at cap: a running summary of what was done. */
+void mg_say_add(char *done, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /** Wall clock (CLOCK_REALTIME), seconds since the Unix epoch. */
 int64_t mg_now_s(void);
 /** Wall clock (CLOCK_REALTIME), milliseconds since the Unix epoch. */

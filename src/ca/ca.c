@@ -44,17 +44,6 @@ struct mg_ca {
     char crl_url[256];
 };
 
-static void say(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void say(char *why, size_t cap, const char *fmt, ...)
-{
-    if (why == NULL || cap == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    (void)vsnprintf(why, cap, fmt, ap);
-    va_end(ap);
-}
-
 static mg_err ossl_fail(char *why, size_t cap, const char *what)
 {
     unsigned long e = ERR_get_error();
@@ -62,7 +51,7 @@ static mg_err ossl_fail(char *why, size_t cap, const char *what)
     if (e != 0)
         ERR_error_string_n(e, buf, sizeof(buf));
     ERR_clear_error();
-    say(why, cap, "%s failed%s%s", what, buf[0] ? ": " : "", buf);
+    mg_say(why, cap, "%s failed%s%s", what, buf[0] ? ": " : "", buf);
     return MG_ERR_CRYPTO;
 }
 
@@ -150,7 +139,7 @@ static mg_err write_new(const char *path, const void *data, size_t len, mode_t m
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd < 0) {
-        say(why, cap, "cannot create %s: %s", path, strerror(errno));
+        mg_say(why, cap, "cannot create %s: %s", path, strerror(errno));
         return errno == EEXIST ? MG_ERR_STATE : MG_ERR_ARG;
     }
     const uint8_t *p = data;
@@ -170,7 +159,7 @@ static mg_err write_new(const char *path, const void *data, size_t len, mode_t m
     if (close(fd) != 0)
         ok = false;
     if (!ok) {
-        say(why, cap, "cannot write %s: %s", path, strerror(errno));
+        mg_say(why, cap, "cannot write %s: %s", path, strerror(errno));
         (void)unlink(path);
         return MG_ERR_ARG;
     }
@@ -184,7 +173,7 @@ static mg_err write_replace(const char *path, const void *data, size_t len, mode
     char tmp[CA_PATH_MAX + 8];
     int n = snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     if (n < 0 || (size_t)n >= sizeof(tmp)) {
-        say(why, cap, "path too long");
+        mg_say(why, cap, "path too long");
         return MG_ERR_ARG;
     }
     (void)unlink(tmp);
@@ -192,7 +181,7 @@ static mg_err write_replace(const char *path, const void *data, size_t len, mode
     if (e != MG_OK)
         return e;
     if (rename(tmp, path) != 0) {
-        say(why, cap, "cannot rename %s: %s", tmp, strerror(errno));
+        mg_say(why, cap, "cannot rename %s: %s", tmp, strerror(errno));
         (void)unlink(tmp);
         return MG_ERR_ARG;
     }
@@ -255,7 +244,7 @@ mg_err mg_ca_key_load(const char *ref, EVP_PKEY **out, char *why, size_t cap)
 {
     *out = NULL;
     if (ref == NULL || ref[0] == '\0') {
-        say(why, cap, "no key reference");
+        mg_say(why, cap, "no key reference");
         return MG_ERR_ARG;
     }
     /* One place turns a reference into a key (keyref.h): a 0600 PEM file,
@@ -409,12 +398,12 @@ static mg_err conf_read(const char *dir, ca_conf *c, char *why, size_t cap)
     c->crl_days = 7;
     c->default_days = 365;
     if (path_join(path, sizeof(path), dir, "ca.conf") != 0) {
-        say(why, cap, "path too long");
+        mg_say(why, cap, "path too long");
         return MG_ERR_ARG;
     }
     size_t len = 0;
     if (mg_read_private("ca.conf", path, buf, sizeof(buf), &len) != 0) {
-        say(why, cap, "cannot read %s (no CA here? run 'm2mguard ca init')", path);
+        mg_say(why, cap, "cannot read %s (no CA here? run 'm2mguard ca init')", path);
         return MG_ERR_STATE;
     }
     char *save = NULL;
@@ -425,7 +414,7 @@ static mg_err conf_read(const char *dir, ca_conf *c, char *why, size_t cap)
             continue;
         char *eq = strchr(line, '=');
         if (eq == NULL) {
-            say(why, cap, "%s: line without '='", path);
+            mg_say(why, cap, "%s: line without '='", path);
             return MG_ERR_FORMAT;
         }
         char *k = line, *v = eq + 1;
@@ -456,12 +445,12 @@ static mg_err conf_read(const char *dir, ca_conf *c, char *why, size_t cap)
                 (void)snprintf(c->crl_url, sizeof(c->crl_url), "%s", v);
         } /* unknown keys are ignored (forward compatibility) */
         if (!ok) {
-            say(why, cap, "%s: bad value for %s", path, k);
+            mg_say(why, cap, "%s: bad value for %s", path, k);
             return MG_ERR_FORMAT;
         }
     }
     if (c->issuing_key[0] == '\0') {
-        say(why, cap, "%s: no issuing_key", path);
+        mg_say(why, cap, "%s: no issuing_key", path);
         return MG_ERR_FORMAT;
     }
     return MG_OK;
@@ -473,7 +462,7 @@ static mg_err crlnumber_next(const char *dir, uint64_t *n, char *why, size_t cap
 {
     char path[CA_PATH_MAX], buf[32] = "";
     if (path_join(path, sizeof(path), dir, "crlnumber") != 0) {
-        say(why, cap, "path too long");
+        mg_say(why, cap, "path too long");
         return MG_ERR_ARG;
     }
     uint64_t cur = 0;
@@ -485,12 +474,12 @@ static mg_err crlnumber_next(const char *dir, uint64_t *n, char *why, size_t cap
         errno = 0;
         unsigned long long v = ok ? strtoull(buf, &end, 10) : 0;
         if (!ok || errno != 0 || end == buf || (*end != '\n' && *end != '\0')) {
-            say(why, cap, "%s is corrupt", path);
+            mg_say(why, cap, "%s is corrupt", path);
             return MG_ERR_FORMAT;
         }
         cur = v;
     } else if (errno != ENOENT) {
-        say(why, cap, "cannot read %s: %s", path, strerror(errno));
+        mg_say(why, cap, "cannot read %s: %s", path, strerror(errno));
         return MG_ERR_ARG;
     }
     *n = cur + 1;
@@ -579,7 +568,7 @@ static mg_err crl_write(const char *dir, X509 *issuer, EVP_PKEY *key, mg_store *
             goto out;
         }
         if (se != MG_OK) {
-            say(why, cap, "reading the revoked certificates: %s", mg_store_errmsg(s));
+            mg_say(why, cap, "reading the revoked certificates: %s", mg_store_errmsg(s));
             e = se;
             goto out;
         }
@@ -599,7 +588,7 @@ static mg_err crl_write(const char *dir, X509 *issuer, EVP_PKEY *key, mg_store *
         long len = BIO_get_mem_data(b, &data);
         char path[CA_PATH_MAX];
         if (path_join(path, sizeof(path), dir, "crl.pem") != 0) {
-            say(why, cap, "path too long");
+            mg_say(why, cap, "path too long");
             e = MG_ERR_ARG;
         } else {
             e = write_replace(path, data, (size_t)len, 0644, why, cap);
@@ -623,7 +612,7 @@ mg_err mg_ca_init(const char *dir, const mg_ca_init_opts *o, char *why, size_t c
     if (o != NULL)
         d = *o;
     if (dir == NULL || strlen(dir) > CA_PATH_MAX - 32) {
-        say(why, cap, "CA directory path missing or too long");
+        mg_say(why, cap, "CA directory path missing or too long");
         return MG_ERR_ARG;
     }
     const char *org = d.org != NULL ? d.org : "m2mguard";
@@ -632,11 +621,11 @@ mg_err mg_ca_init(const char *dir, const mg_ca_init_opts *o, char *why, size_t c
     int crl_days = d.crl_days > 0 ? d.crl_days : 7;
     int def_days = d.default_days > 0 ? d.default_days : 365;
     if (root_days > 36500 || iss_days > root_days || crl_days > 3650 || def_days > 36500) {
-        say(why, cap, "validity out of range (issuing <= root <= 36500 days, crl <= 3650)");
+        mg_say(why, cap, "validity out of range (issuing <= root <= 36500 days, crl <= 3650)");
         return MG_ERR_ARG;
     }
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        say(why, cap, "cannot create %s: %s", dir, strerror(errno));
+        mg_say(why, cap, "cannot create %s: %s", dir, strerror(errno));
         return MG_ERR_ARG;
     }
     static const char *const files[] = {"ca.conf", "root.crt", "issuing.crt", "issuing.key",
@@ -645,7 +634,7 @@ mg_err mg_ca_init(const char *dir, const mg_ca_init_opts *o, char *why, size_t c
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         struct stat st;
         if (path_join(p, sizeof(p), dir, files[i]) == 0 && lstat(p, &st) == 0) {
-            say(why, cap, "%s already holds a CA (%s exists); refusing to overwrite it", dir, files[i]);
+            mg_say(why, cap, "%s already holds a CA (%s exists); refusing to overwrite it", dir, files[i]);
             return MG_ERR_STATE;
         }
     }
@@ -653,12 +642,12 @@ mg_err mg_ca_init(const char *dir, const mg_ca_init_opts *o, char *why, size_t c
     if (d.root_key_out != NULL) {
         if (snprintf(root_key_path, sizeof(root_key_path), "%s", d.root_key_out) >=
             (int)sizeof(root_key_path)) {
-            say(why, cap, "root key path too long");
+            mg_say(why, cap, "root key path too long");
             return MG_ERR_ARG;
         }
         struct stat st;
         if (lstat(root_key_path, &st) == 0) {
-            say(why, cap, "%s exists; refusing to overwrite it", root_key_path);
+            mg_say(why, cap, "%s exists; refusing to overwrite it", root_key_path);
             return MG_ERR_STATE;
         }
     } else {
@@ -670,7 +659,7 @@ mg_err mg_ca_init(const char *dir, const mg_ca_init_opts *o, char *why, size_t c
         (strlen(d.issuing_key) >= CA_PATH_MAX ||
          (d.issuing_key[0] != '/' && strncmp(d.issuing_key, "pkcs11:", 7) != 0) ||
          strpbrk(d.issuing_key, "\r\n") != NULL)) {
-        say(why, cap, "the issuing key reference must be an absolute path or a pkcs11: URI"
+        mg_say(why, cap, "the issuing key reference must be an absolute path or a pkcs11: URI"
                       " on one line");
         return MG_ERR_ARG;
     }
@@ -751,7 +740,7 @@ mg_err mg_ca_open(const char *dir, mg_store *s, mg_ca **out, char *why, size_t c
 {
     *out = NULL;
     if (dir == NULL || strlen(dir) >= CA_PATH_MAX - 32) {
-        say(why, cap, "CA directory path missing or too long");
+        mg_say(why, cap, "CA directory path missing or too long");
         return MG_ERR_ARG;
     }
     ca_conf c;
@@ -760,7 +749,7 @@ mg_err mg_ca_open(const char *dir, mg_store *s, mg_ca **out, char *why, size_t c
         return e;
     mg_ca *ca = calloc(1, sizeof(*ca));
     if (ca == NULL) {
-        say(why, cap, "out of memory");
+        mg_say(why, cap, "out of memory");
         return MG_ERR_ARG;
     }
     (void)snprintf(ca->dir, sizeof(ca->dir), "%s", dir);
@@ -775,7 +764,7 @@ mg_err mg_ca_open(const char *dir, mg_store *s, mg_ca **out, char *why, size_t c
     ca->issuing = read_cert(p);
     if (ca->root == NULL || ca->issuing == NULL) {
         ERR_clear_error();
-        say(why, cap, "cannot read root.crt / issuing.crt in %s", dir);
+        mg_say(why, cap, "cannot read root.crt / issuing.crt in %s", dir);
         mg_ca_close(ca);
         return MG_ERR_STATE;
     }
@@ -785,7 +774,7 @@ mg_err mg_ca_open(const char *dir, mg_store *s, mg_ca **out, char *why, size_t c
     }
     if (X509_check_private_key(ca->issuing, ca->key) != 1) {
         ERR_clear_error();
-        say(why, cap, "the issuing key does not match issuing.crt");
+        mg_say(why, cap, "the issuing key does not match issuing.crt");
         mg_ca_close(ca);
         return MG_ERR_AUTH;
     }
@@ -816,26 +805,26 @@ static mg_err key_policy(EVP_PKEY *k, char *why, size_t cap)
         size_t gl = 0;
         if (EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), &gl) != 1) {
             ERR_clear_error();
-            say(why, cap, "EC key without a named curve refused");
+            mg_say(why, cap, "EC key without a named curve refused");
             return MG_ERR_UNSUPPORTED;
         }
         if (strcmp(group, "prime256v1") == 0 || strcmp(group, "secp384r1") == 0)
             return MG_OK;
-        say(why, cap, "EC curve %.40s refused (P-256 or P-384 only)", group);
+        mg_say(why, cap, "EC curve %.40s refused (P-256 or P-384 only)", group);
         return MG_ERR_UNSUPPORTED;
     }
     if (id == EVP_PKEY_RSA) {
         int bits = EVP_PKEY_get_bits(k);
         if (bits >= 2048 && bits <= 4096)
             return MG_OK;
-        say(why, cap, "RSA-%d key refused (2048..4096 bits only)", bits);
+        mg_say(why, cap, "RSA-%d key refused (2048..4096 bits only)", bits);
         return MG_ERR_UNSUPPORTED;
     }
     if (id == EVP_PKEY_ED25519 || id == EVP_PKEY_ED448) {
-        say(why, cap, "EdDSA key refused (P-256, P-384 or RSA >= 2048 only)");
+        mg_say(why, cap, "EdDSA key refused (P-256, P-384 or RSA >= 2048 only)");
         return MG_ERR_UNSUPPORTED;
     }
-    say(why, cap, "key type refused (P-256, P-384 or RSA >= 2048 only)");
+    mg_say(why, cap, "key type refused (P-256, P-384 or RSA >= 2048 only)");
     return MG_ERR_UNSUPPORTED;
 }
 
@@ -844,18 +833,18 @@ static mg_err subject_cn(const X509_NAME *n, char *out, size_t outcap, char *why
 {
     int i = X509_NAME_get_index_by_NID(n, NID_commonName, -1);
     if (i < 0) {
-        say(why, cap, "CSR subject has no CN");
+        mg_say(why, cap, "CSR subject has no CN");
         return MG_ERR_AUTH;
     }
     if (X509_NAME_get_index_by_NID(n, NID_commonName, i) >= 0) {
-        say(why, cap, "CSR subject has more than one CN");
+        mg_say(why, cap, "CSR subject has more than one CN");
         return MG_ERR_AUTH;
     }
     const ASN1_STRING *v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i));
     int len = v != NULL ? ASN1_STRING_length(v) : -1;
     const unsigned char *d = v != NULL ? ASN1_STRING_get0_data(v) : NULL;
     if (len <= 0 || (size_t)len >= outcap || d == NULL || memchr(d, 0, (size_t)len) != NULL) {
-        say(why, cap, "CSR subject CN empty, too long or with a NUL");
+        mg_say(why, cap, "CSR subject CN empty, too long or with a NUL");
         return MG_ERR_AUTH;
     }
     memcpy(out, d, (size_t)len);
@@ -868,11 +857,11 @@ static mg_err csr_parse_check(const uint8_t *csr, size_t csr_len, const char *ex
 {
     *out = NULL;
     if (csr == NULL || csr_len == 0) {
-        say(why, cap, "empty CSR");
+        mg_say(why, cap, "empty CSR");
         return MG_ERR_FORMAT;
     }
     if (csr_len > MG_CA_CSR_MAX) {
-        say(why, cap, "CSR of %zu octets refused (at most %d)", csr_len, MG_CA_CSR_MAX);
+        mg_say(why, cap, "CSR of %zu octets refused (at most %d)", csr_len, MG_CA_CSR_MAX);
         return MG_ERR_FORMAT;
     }
     const unsigned char *p = csr;
@@ -880,14 +869,14 @@ static mg_err csr_parse_check(const uint8_t *csr, size_t csr_len, const char *ex
     if (req == NULL || p != csr + csr_len) {
         X509_REQ_free(req);
         ERR_clear_error();
-        say(why, cap, "not a DER PKCS#10 CSR%s", req != NULL ? " (trailing octets)" : "");
+        mg_say(why, cap, "not a DER PKCS#10 CSR%s", req != NULL ? " (trailing octets)" : "");
         return MG_ERR_FORMAT;
     }
     mg_err e;
     EVP_PKEY *k = X509_REQ_get0_pubkey(req);
     if (k == NULL) {
         ERR_clear_error();
-        say(why, cap, "CSR public key unreadable or of an unknown type");
+        mg_say(why, cap, "CSR public key unreadable or of an unknown type");
         e = MG_ERR_UNSUPPORTED;
         goto fail;
     }
@@ -896,7 +885,7 @@ static mg_err csr_parse_check(const uint8_t *csr, size_t csr_len, const char *ex
     /* Proof of possession: the CSR is signed by the key it carries. */
     if (X509_REQ_verify(req, k) != 1) {
         ERR_clear_error();
-        say(why, cap, "CSR signature does not verify (no proof of possession)");
+        mg_say(why, cap, "CSR signature does not verify (no proof of possession)");
         e = MG_ERR_AUTH;
         goto fail;
     }
@@ -904,7 +893,7 @@ static mg_err csr_parse_check(const uint8_t *csr, size_t csr_len, const char *ex
     if ((e = subject_cn(X509_REQ_get_subject_name(req), cn, sizeof(cn), why, cap)) != MG_OK)
         goto fail;
     if (expect_cn != NULL && strcmp(cn, expect_cn) != 0) {
-        say(why, cap, "CSR subject CN names another device or application");
+        mg_say(why, cap, "CSR subject CN names another device or application");
         e = MG_ERR_AUTH;
         goto fail;
     }
@@ -933,14 +922,14 @@ static mg_err validity(const mg_ca *ca, const mg_ca_issue_opts *o, int64_t *nb, 
     int64_t span;
     if (o != NULL && o->minutes > 0) {
         if (o->minutes > 60 * 24 * 366) {
-            say(why, cap, "--minutes out of range");
+            mg_say(why, cap, "--minutes out of range");
             return MG_ERR_ARG;
         }
         span = (int64_t)o->minutes * 60;
     } else {
         int days = o != NULL && o->days > 0 ? o->days : ca->default_days;
         if (days > 36500) {
-            say(why, cap, "validity out of range (at most 36500 days)");
+            mg_say(why, cap, "validity out of range (at most 36500 days)");
             return MG_ERR_ARG;
         }
         span = (int64_t)days * CA_DAY;
@@ -962,7 +951,7 @@ static mg_err issue_common(mg_ca *ca, const char *cn, const char *uri_kind, int6
     *der = NULL;
     *der_len = 0;
     if (ca->store == NULL) {
-        say(why, cap, "CA opened without a store: cannot record certificates");
+        mg_say(why, cap, "CA opened without a store: cannot record certificates");
         return MG_ERR_STATE;
     }
     X509_REQ *req = NULL;
@@ -1013,14 +1002,14 @@ static mg_err issue_common(mg_ca *ca, const char *cn, const char *uri_kind, int6
     c.status = MG_CERT_VALID;
     e = mg_store_cert_add(ca->store, &c, buf, (size_t)len);
     if (e != MG_OK) {
-        say(why, cap, "recording the certificate: %s", mg_store_errmsg(ca->store));
+        mg_say(why, cap, "recording the certificate: %s", mg_store_errmsg(ca->store));
         OPENSSL_free(buf);
         return e;
     }
     uint8_t *copy = malloc((size_t)len);
     if (copy == NULL) {
         OPENSSL_free(buf);
-        say(why, cap, "out of memory");
+        mg_say(why, cap, "out of memory");
         return MG_ERR_ARG;
     }
     memcpy(copy, buf, (size_t)len);
@@ -1046,7 +1035,7 @@ mg_err mg_ca_issue_device(mg_ca *ca, const mg_device *d, const uint8_t *csr, siz
                           char *why, size_t cap)
 {
     if (d->status != MG_DEV_ACTIVE) {
-        say(why, cap, "device %s is %s: no certificate", d->name, mg_dev_status_name(d->status));
+        mg_say(why, cap, "device %s is %s: no certificate", d->name, mg_dev_status_name(d->status));
         return MG_ERR_STATE;
     }
     return issue_common(ca, d->name, "dev", d->id, 0, csr, csr_len, o, der, der_len, rec, why, cap);
@@ -1078,7 +1067,7 @@ mg_err mg_ca_issue_server(mg_ca *ca, const char *cn, const char *const *dns,
                           const char *cert_out, char *why, size_t cap)
 {
     if (cn == NULL || !mg_store_name_valid(cn) || key_out == NULL || cert_out == NULL) {
-        say(why, cap, "server name invalid (the rule of a device name) or no output file");
+        mg_say(why, cap, "server name invalid (the rule of a device name) or no output file");
         return MG_ERR_ARG;
     }
     char san[2048] = "";
@@ -1089,20 +1078,20 @@ mg_err mg_ca_issue_server(mg_ca *ca, const char *cn, const char *const *dns,
             uint8_t ab[16];
             if (pass == 0 ? !dns_valid(list[i])
                           : (inet_pton(AF_INET, list[i], ab) != 1 && inet_pton(AF_INET6, list[i], ab) != 1)) {
-                say(why, cap, "invalid %s '%.64s'", pass == 0 ? "DNS name" : "IP address", list[i]);
+                mg_say(why, cap, "invalid %s '%.64s'", pass == 0 ? "DNS name" : "IP address", list[i]);
                 return MG_ERR_ARG;
             }
             int n = snprintf(san + used, sizeof(san) - used, "%s%s:%s", used ? "," : "",
                              pass == 0 ? "DNS" : "IP", list[i]);
             if (n < 0 || (size_t)n >= sizeof(san) - used) {
-                say(why, cap, "too many subject alternative names");
+                mg_say(why, cap, "too many subject alternative names");
                 return MG_ERR_ARG;
             }
             used += (size_t)n;
         }
     }
     if (used == 0) {
-        say(why, cap, "a server certificate needs at least one --dns or --ip");
+        mg_say(why, cap, "a server certificate needs at least one --dns or --ip");
         return MG_ERR_ARG;
     }
     mg_ca_issue_opts o;
@@ -1141,7 +1130,7 @@ mg_err mg_ca_revoke(mg_ca *ca, const char *serial, int reason, char *why, size_t
     char s[MG_SERIAL_HEX_MAX];
     size_t n = serial != NULL ? strlen(serial) : 0;
     if (n == 0 || n >= sizeof(s)) {
-        say(why, cap, "serial must be 1..40 hex digits");
+        mg_say(why, cap, "serial must be 1..40 hex digits");
         return MG_ERR_ARG;
     }
     for (size_t i = 0; i <= n; i++) {
@@ -1149,18 +1138,18 @@ mg_err mg_ca_revoke(mg_ca *ca, const char *serial, int reason, char *why, size_t
         if (ch >= 'A' && ch <= 'F')
             ch = (char)(ch - 'A' + 'a');
         if (i < n && !((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) {
-            say(why, cap, "serial must be hex digits");
+            mg_say(why, cap, "serial must be hex digits");
             return MG_ERR_ARG;
         }
         s[i] = ch;
     }
     if (reason < 0 || reason > 10 || reason == 7) {
-        say(why, cap, "invalid CRLReason %d", reason);
+        mg_say(why, cap, "invalid CRLReason %d", reason);
         return MG_ERR_ARG;
     }
     mg_err e = mg_store_cert_revoke(ca->store, s, reason, now_s());
     if (e != MG_OK) {
-        say(why, cap, "%s", e == MG_ERR_KEY ? "no certificate with this serial"
+        mg_say(why, cap, "%s", e == MG_ERR_KEY ? "no certificate with this serial"
                             : e == MG_ERR_STATE ? "certificate already revoked"
                                                 : mg_store_errmsg(ca->store));
         return e;
@@ -1212,19 +1201,19 @@ mg_err mg_ca_revoke_owner(mg_ca *ca, int64_t device_id, int64_t app_id, int reas
     if (count != NULL)
         *count = 0;
     if ((device_id <= 0) == (app_id <= 0) || reason < 0 || reason > 10 || reason == 7) {
-        say(why, cap, "one owner and a valid CRLReason needed");
+        mg_say(why, cap, "one owner and a valid CRLReason needed");
         return MG_ERR_ARG;
     }
     serials sv = {NULL, 0, 0, false};
     mg_err e = mg_store_cert_list(ca->store, device_id, app_id, false, collect_valid, &sv);
     if (sv.oom) {
         free(sv.v);
-        say(why, cap, "out of memory");
+        mg_say(why, cap, "out of memory");
         return MG_ERR_ARG;
     }
     if (e != MG_OK) {
         free(sv.v);
-        say(why, cap, "listing the certificates: %s", mg_store_errmsg(ca->store));
+        mg_say(why, cap, "listing the certificates: %s", mg_store_errmsg(ca->store));
         return e;
     }
     int64_t now = now_s();
@@ -1233,7 +1222,7 @@ mg_err mg_ca_revoke_owner(mg_ca *ca, int64_t device_id, int64_t app_id, int reas
         if (e == MG_ERR_STATE) /* revoked meanwhile */
             continue;
         if (e != MG_OK) {
-            say(why, cap, "revoking %s: %s", sv.v[i], mg_store_errmsg(ca->store));
+            mg_say(why, cap, "revoking %s: %s", sv.v[i], mg_store_errmsg(ca->store));
             free(sv.v);
             return e;
         }
@@ -1283,7 +1272,7 @@ mg_err mg_ca_check_client(mg_ca *ca, const uint8_t *der, size_t der_len, int64_t
                           mg_cert *rec, mg_device *d, char *why, size_t cap)
 {
     if (der == NULL || der_len == 0 || der_len > MG_CERT_DER_MAX) {
-        say(why, cap, "certificate missing or too large");
+        mg_say(why, cap, "certificate missing or too large");
         return MG_ERR_AUTH;
     }
     const unsigned char *p = der;
@@ -1291,7 +1280,7 @@ mg_err mg_ca_check_client(mg_ca *ca, const uint8_t *der, size_t der_len, int64_t
     if (x == NULL || p != der + der_len) {
         X509_free(x);
         ERR_clear_error();
-        say(why, cap, "not a DER certificate");
+        mg_say(why, cap, "not a DER certificate");
         return MG_ERR_AUTH;
     }
     mg_err e = MG_ERR_AUTH;
@@ -1299,18 +1288,18 @@ mg_err mg_ca_check_client(mg_ca *ca, const uint8_t *der, size_t der_len, int64_t
     if (X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(ca->issuing)) != 0 ||
         ik == NULL || X509_verify(x, ik) != 1) {
         ERR_clear_error();
-        say(why, cap, "certificate not issued by this CA");
+        mg_say(why, cap, "certificate not issued by this CA");
         goto out;
     }
     if (now <= 0)
         now = now_s();
     int64_t nb = asn1_time_s(X509_get0_notBefore(x)), na = asn1_time_s(X509_get0_notAfter(x));
     if (now < nb) {
-        say(why, cap, "certificate not yet valid");
+        mg_say(why, cap, "certificate not yet valid");
         goto out;
     }
     if (now > na) {
-        say(why, cap, "certificate expired");
+        mg_say(why, cap, "certificate expired");
         goto out;
     }
     uint8_t fp[32];
@@ -1322,28 +1311,28 @@ mg_err mg_ca_check_client(mg_ca *ca, const uint8_t *der, size_t der_len, int64_t
     mg_cert c;
     mg_err se = mg_store_cert_by_fp(ca->store, fp, &c);
     if (se != MG_OK) {
-        say(why, cap, "%s", se == MG_ERR_KEY ? "certificate not in the registry"
+        mg_say(why, cap, "%s", se == MG_ERR_KEY ? "certificate not in the registry"
                                              : mg_store_errmsg(ca->store));
         e = se == MG_ERR_KEY ? MG_ERR_AUTH : se;
         goto out;
     }
     if (c.status != MG_CERT_VALID) {
-        say(why, cap, "certificate revoked");
+        mg_say(why, cap, "certificate revoked");
         goto out;
     }
     if (c.device_id <= 0) {
-        say(why, cap, "certificate does not belong to a device");
+        mg_say(why, cap, "certificate does not belong to a device");
         goto out;
     }
     mg_device dev;
     se = mg_store_device_by_id(ca->store, c.device_id, &dev);
     if (se != MG_OK) {
-        say(why, cap, "owner device not found");
+        mg_say(why, cap, "owner device not found");
         e = se == MG_ERR_KEY ? MG_ERR_AUTH : se;
         goto out;
     }
     if (dev.status != MG_DEV_ACTIVE) {
-        say(why, cap, "device is %s", mg_dev_status_name(dev.status));
+        mg_say(why, cap, "device is %s", mg_dev_status_name(dev.status));
         e = MG_ERR_STATE;
         goto out;
     }
@@ -1365,7 +1354,7 @@ mg_err mg_ca_make_csr(mg_ca_keytype t, const char *cn, const char *key_out, uint
     *csr = NULL;
     *csr_len = 0;
     if (cn == NULL || cn[0] == '\0' || strlen(cn) >= MG_NAME_MAX || key_out == NULL) {
-        say(why, cap, "CN or key file missing");
+        mg_say(why, cap, "CN or key file missing");
         return MG_ERR_ARG;
     }
     EVP_PKEY *k = keygen(t);
@@ -1385,7 +1374,7 @@ mg_err mg_ca_make_csr(mg_ca_keytype t, const char *cn, const char *key_out, uint
     *csr = malloc((size_t)len);
     if (*csr == NULL) {
         (void)unlink(key_out);
-        say(why, cap, "out of memory");
+        mg_say(why, cap, "out of memory");
         e = MG_ERR_ARG;
         goto out;
     }

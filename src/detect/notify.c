@@ -29,38 +29,6 @@
 
 /* ---- small helpers ------------------------------------------------------------ */
 
-static void say(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void say(char *why, size_t cap, const char *fmt, ...)
-{
-    if (why == NULL || cap == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    (void)vsnprintf(why, cap, fmt, ap);
-    va_end(ap);
-}
-
-/* Appends "; " (when done is not empty) and the formatted text, truncating. */
-static void add(char *done, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void add(char *done, size_t cap, const char *fmt, ...)
-{
-    if (done == NULL || cap == 0)
-        return;
-    size_t len = strnlen(done, cap);
-    if (len + 1 >= cap)
-        return;
-    if (len > 0) {
-        (void)snprintf(done + len, cap - len, "; ");
-        len = strnlen(done, cap);
-        if (len + 1 >= cap)
-            return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    (void)vsnprintf(done + len, cap - len, fmt, ap);
-    va_end(ap);
-}
-
 /* A copy of a bounded char array field as a C string (fields are NUL-terminated
  * by the store; this never reads past the array). */
 #define FIELD(f) (f), strnlen((f), sizeof(f))
@@ -193,7 +161,7 @@ static mg_err read_secret(const char *path, uint8_t *key, size_t *key_len, char 
         len--;
     mg_err e = MG_OK;
     if (len < MG_NOTIFY_SECRET_MIN || len > MG_NOTIFY_SECRET_MAX) {
-        say(why, cap, "webhook secret: %s holds %zu octets, must be %d..%d", path, len,
+        mg_say(why, cap, "webhook secret: %s holds %zu octets, must be %d..%d", path, len,
             MG_NOTIFY_SECRET_MIN, MG_NOTIFY_SECRET_MAX);
         e = MG_ERR_ARG;
     } else {
@@ -283,7 +251,7 @@ static bool file_readable(const char *what, const char *path, char *why, size_t 
 {
     FILE *f = fopen(path, "r");
     if (f == NULL) {
-        say(why, cap, "%s: cannot read %s: %s", what, path, strerror(errno));
+        mg_say(why, cap, "%s: cannot read %s: %s", what, path, strerror(errno));
         return false;
     }
     (void)fclose(f);
@@ -299,20 +267,20 @@ static mg_err mqtt_new(const mg_detect_notify_cfg *cfg, mqtt_ch **out, char *why
     hints.ai_socktype = SOCK_STREAM;
     int g = getaddrinfo(cfg->mqtt_host, NULL, &hints, &res);
     if (g != 0) {
-        say(why, cap, "notify mqtt: host %s does not resolve: %s", cfg->mqtt_host, gai_strerror(g));
+        mg_say(why, cap, "notify mqtt: host %s does not resolve: %s", cfg->mqtt_host, gai_strerror(g));
         return MG_ERR_ARG;
     }
     freeaddrinfo(res);
     if (cfg->mqtt_port < 0 || cfg->mqtt_port > 65535) {
-        say(why, cap, "notify mqtt: port %d out of range", cfg->mqtt_port);
+        mg_say(why, cap, "notify mqtt: port %d out of range", cfg->mqtt_port);
         return MG_ERR_ARG;
     }
     if ((cfg->mqtt_cert == NULL) != (cfg->mqtt_key == NULL)) {
-        say(why, cap, "notify mqtt: a client certificate needs its key and the key its certificate");
+        mg_say(why, cap, "notify mqtt: a client certificate needs its key and the key its certificate");
         return MG_ERR_ARG;
     }
     if (cfg->mqtt_cert != NULL && cfg->mqtt_cafile == NULL) {
-        say(why, cap, "notify mqtt: a client certificate needs the CA file (TLS)");
+        mg_say(why, cap, "notify mqtt: a client certificate needs the CA file (TLS)");
         return MG_ERR_ARG;
     }
     if (cfg->mqtt_cafile != NULL && !file_readable("notify mqtt cafile", cfg->mqtt_cafile, why, cap))
@@ -322,7 +290,7 @@ static mg_err mqtt_new(const mg_detect_notify_cfg *cfg, mqtt_ch **out, char *why
     if (cfg->mqtt_key != NULL) { /* a private key: 0600 like every secret file */
         char *kb = malloc(16384);
         if (kb == NULL) {
-            say(why, cap, "notify mqtt: out of memory");
+            mg_say(why, cap, "notify mqtt: out of memory");
             return MG_ERR_STATE;
         }
         size_t kl = 0;
@@ -334,13 +302,13 @@ static mg_err mqtt_new(const mg_detect_notify_cfg *cfg, mqtt_ch **out, char *why
     }
     const char *topic = cfg->mqtt_topic != NULL ? cfg->mqtt_topic : MG_NOTIFY_TOPIC_DEFAULT;
     if (mosquitto_pub_topic_check(topic) != MOSQ_ERR_SUCCESS) {
-        say(why, cap, "notify mqtt: '%s' is not a topic one may publish to", topic);
+        mg_say(why, cap, "notify mqtt: '%s' is not a topic one may publish to", topic);
         return MG_ERR_ARG;
     }
 
     mqtt_ch *q = calloc(1, sizeof(*q));
     if (q == NULL) {
-        say(why, cap, "notify mqtt: out of memory");
+        mg_say(why, cap, "notify mqtt: out of memory");
         return MG_ERR_STATE;
     }
     pthread_condattr_t ca;
@@ -355,7 +323,7 @@ static mg_err mqtt_new(const mg_detect_notify_cfg *cfg, mqtt_ch **out, char *why
         if (mu_ok)
             (void)pthread_mutex_destroy(&q->mu);
         free(q);
-        say(why, cap, "notify mqtt: cannot create a lock");
+        mg_say(why, cap, "notify mqtt: cannot create a lock");
         return MG_ERR_STATE;
     }
     q->conn_rc = -1;
@@ -370,7 +338,7 @@ static mg_err mqtt_new(const mg_detect_notify_cfg *cfg, mqtt_ch **out, char *why
     q->m = mosquitto_new(q->id, true, q);
     mg_err e = MG_OK;
     if (q->m == NULL) {
-        say(why, cap, "notify mqtt: mosquitto_new failed: %s", strerror(errno));
+        mg_say(why, cap, "notify mqtt: mosquitto_new failed: %s", strerror(errno));
         e = MG_ERR_STATE;
     }
     if (e == MG_OK && cfg->mqtt_cafile != NULL) {
@@ -378,7 +346,7 @@ static mg_err mqtt_new(const mg_detect_notify_cfg *cfg, mqtt_ch **out, char *why
         if (rc == MOSQ_ERR_SUCCESS)
             rc = mosquitto_tls_opts_set(q->m, 1 /* SSL_VERIFY_PEER */, NULL, NULL);
         if (rc != MOSQ_ERR_SUCCESS) {
-            say(why, cap, "notify mqtt: TLS set-up: %s", mosquitto_strerror(rc));
+            mg_say(why, cap, "notify mqtt: TLS set-up: %s", mosquitto_strerror(rc));
             e = MG_ERR_ARG;
         }
     }
@@ -437,12 +405,12 @@ static mg_err mqtt_send(mg_notify *n, const char *body, size_t len, char *done, 
         /* A refused first connection is retried by the network thread. */
         int lrc = mosquitto_loop_start(q->m);
         if (lrc != MOSQ_ERR_SUCCESS) {
-            add(done, cap, "mqtt failed: %s", mosquitto_strerror(lrc));
+            mg_say_add(done, cap, "mqtt failed: %s", mosquitto_strerror(lrc));
             return MG_RESP_ERR_IO;
         }
         q->started = true;
         if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_ERRNO)
-            add(done, cap, "mqtt connect: %s", mosquitto_strerror(rc));
+            mg_say_add(done, cap, "mqtt connect: %s", mosquitto_strerror(rc));
     }
     struct timespec dl;
     deadline_of(&dl, MG_NOTIFY_TIMEOUT_MS);
@@ -461,13 +429,13 @@ static mg_err mqtt_send(mg_notify *n, const char *body, size_t len, char *done, 
     pthread_mutex_unlock(&q->mu);
     if (!connected) {
         if (conn_rc > 0)
-            add(done, cap, "mqtt failed: connection refused: %s", mosquitto_connack_string(conn_rc));
+            mg_say_add(done, cap, "mqtt failed: connection refused: %s", mosquitto_connack_string(conn_rc));
         else
-            add(done, cap, "mqtt failed: not connected after %ld s", MG_NOTIFY_TIMEOUT_MS / 1000);
+            mg_say_add(done, cap, "mqtt failed: not connected after %ld s", MG_NOTIFY_TIMEOUT_MS / 1000);
         return MG_RESP_ERR_IO;
     }
     if (pending >= MG_NOTIFY_MQTT_PENDING_MAX) {
-        add(done, cap, "mqtt failed: %u alerts without PUBACK, not publishing", pending);
+        mg_say_add(done, cap, "mqtt failed: %u alerts without PUBACK, not publishing", pending);
         return MG_RESP_ERR_IO;
     }
     const char *topic = cfg->mqtt_topic != NULL ? cfg->mqtt_topic : MG_NOTIFY_TOPIC_DEFAULT;
@@ -478,7 +446,7 @@ static mg_err mqtt_send(mg_notify *n, const char *body, size_t len, char *done, 
         if (q->pending > 0)
             q->pending--;
         pthread_mutex_unlock(&q->mu);
-        add(done, cap, "mqtt failed: %s", mosquitto_strerror(rc));
+        mg_say_add(done, cap, "mqtt failed: %s", mosquitto_strerror(rc));
         return MG_RESP_ERR_IO;
     }
     pthread_mutex_lock(&q->mu);
@@ -489,10 +457,10 @@ static mg_err mqtt_send(mg_notify *n, const char *body, size_t len, char *done, 
     bool acked = q->acked_mid == mid;
     pthread_mutex_unlock(&q->mu);
     if (!acked) {
-        add(done, cap, "mqtt failed: no PUBACK in %ld s", MG_NOTIFY_TIMEOUT_MS / 1000);
+        mg_say_add(done, cap, "mqtt failed: no PUBACK in %ld s", MG_NOTIFY_TIMEOUT_MS / 1000);
         return MG_RESP_ERR_IO;
     }
-    add(done, cap, "mqtt PUBACK");
+    mg_say_add(done, cap, "mqtt PUBACK");
     return MG_OK;
 }
 
@@ -520,13 +488,13 @@ static mg_err webhook_send(mg_notify *n, const char *body, size_t len, char *don
             e = mg_notify_sign(key, key_len, ts, body, len, sig);
         OPENSSL_cleanse(key, sizeof(key));
         if (e != MG_OK) {
-            add(done, cap, "webhook failed: %s", why[0] != '\0' ? why : "cannot sign");
+            mg_say_add(done, cap, "webhook failed: %s", why[0] != '\0' ? why : "cannot sign");
             return MG_RESP_ERR_IO;
         }
     }
     CURL *c = curl_easy_init();
     if (c == NULL) {
-        add(done, cap, "webhook failed: curl_easy_init");
+        mg_say_add(done, cap, "webhook failed: curl_easy_init");
         return MG_RESP_ERR_IO;
     }
     struct curl_slist *h = NULL, *t;
@@ -587,14 +555,14 @@ static mg_err webhook_send(mg_notify *n, const char *body, size_t len, char *don
     OPENSSL_cleanse(hsig, sizeof(hsig));
     if (cc != CURLE_OK) {
         /* curl_easy_strerror: never the URL (it may carry a token) */
-        add(done, cap, "webhook failed: %s", curl_easy_strerror(cc));
+        mg_say_add(done, cap, "webhook failed: %s", curl_easy_strerror(cc));
         return MG_RESP_ERR_IO;
     }
     if (status < 200 || status > 299) {
-        add(done, cap, "webhook failed: HTTP %ld", status);
+        mg_say_add(done, cap, "webhook failed: HTTP %ld", status);
         return MG_RESP_ERR_IO;
     }
-    add(done, cap, "webhook %ld", status);
+    mg_say_add(done, cap, "webhook %ld", status);
     return MG_OK;
 }
 
@@ -645,7 +613,7 @@ mg_err mg_notify_new(const mg_detect_notify_cfg *cfg, mg_notify **out, char *why
         why[0] = '\0';
     mg_notify *n = calloc(1, sizeof(*n));
     if (n == NULL) {
-        say(why, cap, "notify: out of memory");
+        mg_say(why, cap, "notify: out of memory");
         return MG_ERR_STATE;
     }
     n->cfg = *cfg;
@@ -653,20 +621,20 @@ mg_err mg_notify_new(const mg_detect_notify_cfg *cfg, mg_notify **out, char *why
     if (cfg->webhook_url != NULL) {
         if (strncmp(cfg->webhook_url, "http://", 7) != 0 &&
             strncmp(cfg->webhook_url, "https://", 8) != 0) {
-            say(why, cap, "notify webhook: the URL must start with http:// or https://");
+            mg_say(why, cap, "notify webhook: the URL must start with http:// or https://");
             e = MG_ERR_ARG;
         }
         if (e == MG_OK) {
             CURLU *u = curl_url();
             if (u == NULL || curl_url_set(u, CURLUPART_URL, cfg->webhook_url, 0) != CURLUE_OK) {
-                say(why, cap, "notify webhook: the URL does not parse");
+                mg_say(why, cap, "notify webhook: the URL does not parse");
                 e = MG_ERR_ARG;
             }
             curl_url_cleanup(u);
         }
         if (e == MG_OK) {
             if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-                say(why, cap, "notify webhook: curl_global_init failed");
+                mg_say(why, cap, "notify webhook: curl_global_init failed");
                 e = MG_ERR_STATE;
             } else {
                 n->curl_ready = true;
@@ -679,7 +647,7 @@ mg_err mg_notify_new(const mg_detect_notify_cfg *cfg, mg_notify **out, char *why
             OPENSSL_cleanse(key, sizeof(key));
         }
     } else if (cfg->webhook_secret != NULL) {
-        say(why, cap, "notify: a webhook secret without a webhook URL");
+        mg_say(why, cap, "notify: a webhook secret without a webhook URL");
         e = MG_ERR_ARG;
     }
     if (e == MG_OK && cfg->mqtt_host != NULL)
@@ -718,7 +686,7 @@ mg_err mg_notify_send(mg_notify *n, mg_store *s, const mg_alert *a, char *done, 
     if (done != NULL && cap > 0)
         done[0] = '\0';
     if (!mg_notify_any(n)) {
-        add(done, cap, "no notification channel configured");
+        mg_say_add(done, cap, "no notification channel configured");
         return MG_OK;
     }
     mg_err rv = MG_OK;
@@ -728,7 +696,7 @@ mg_err mg_notify_send(mg_notify *n, mg_store *s, const mg_alert *a, char *done, 
         body = malloc(MG_ALERT_JSON_MAX);
         if (body == NULL || (len = mg_alert_json(s, a, body, MG_ALERT_JSON_MAX)) == 0) {
             free(body);
-            add(done, cap, "notify failed: %s", body == NULL ? "out of memory" : "alert too large");
+            mg_say_add(done, cap, "notify failed: %s", body == NULL ? "out of memory" : "alert too large");
             return MG_RESP_ERR_IO;
         }
     }
@@ -738,7 +706,7 @@ mg_err mg_notify_send(mg_notify *n, mg_store *s, const mg_alert *a, char *done, 
         char line[1024];
         mg_notify_syslog_line(s, a, line, sizeof(line));
         syslog(syslog_priority(a->severity), "%s", line);
-        add(done, cap, "syslog");
+        mg_say_add(done, cap, "syslog");
     }
     if (n->mq != NULL && mqtt_send(n, body, len, done, cap) != MG_OK)
         rv = MG_RESP_ERR_IO;

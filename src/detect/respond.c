@@ -32,50 +32,18 @@ struct mg_responder {
     mg_notify *notify;
 };
 
-static void say(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void say(char *why, size_t cap, const char *fmt, ...)
-{
-    if (why == NULL || cap == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    (void)vsnprintf(why, cap, fmt, ap);
-    va_end(ap);
-}
-
-/* Appends "; " (when done is not empty) and the text, truncating. */
-static void add(char *done, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void add(char *done, size_t cap, const char *fmt, ...)
-{
-    if (done == NULL || cap == 0)
-        return;
-    size_t len = strnlen(done, cap);
-    if (len + 1 >= cap)
-        return;
-    if (len > 0) {
-        (void)snprintf(done + len, cap - len, "; ");
-        len = strnlen(done, cap);
-        if (len + 1 >= cap)
-            return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    (void)vsnprintf(done + len, cap - len, fmt, ap);
-    va_end(ap);
-}
-
 mg_err mg_responder_new(const mg_detect_cfg *cfg, mg_responder **out, char *why, size_t cap)
 {
     *out = NULL;
     if (why != NULL && cap > 0)
         why[0] = '\0';
     if (cfg == NULL || cfg->store == NULL) {
-        say(why, cap, "responder: no store");
+        mg_say(why, cap, "responder: no store");
         return MG_ERR_ARG;
     }
     mg_responder *r = calloc(1, sizeof(*r));
     if (r == NULL) {
-        say(why, cap, "responder: out of memory");
+        mg_say(why, cap, "responder: out of memory");
         return MG_ERR_STATE;
     }
     r->store = cfg->store;
@@ -87,9 +55,9 @@ mg_err mg_responder_new(const mg_detect_cfg *cfg, mg_responder **out, char *why,
         char w[256] = "";
         e = mg_ca_open(cfg->ca_dir, cfg->store, &r->ca, w, sizeof(w));
         if (e != MG_OK)
-            say(why, cap, "responder: cannot open the CA %s: %s", cfg->ca_dir, w);
+            mg_say(why, cap, "responder: cannot open the CA %s: %s", cfg->ca_dir, w);
 #else
-        say(why, cap, "responder: built without the CA; revoke cannot use %s", cfg->ca_dir);
+        mg_say(why, cap, "responder: built without the CA; revoke cannot use %s", cfg->ca_dir);
         e = MG_ERR_UNSUPPORTED;
 #endif
     }
@@ -215,7 +183,7 @@ static mg_err do_quarantine(mg_responder *r, const mg_alert *a, const target *t,
     char what[MG_REASON_MAX];
     if (d->status != MG_DEV_ACTIVE) {
         (void)snprintf(what, sizeof(what), "%s already %s", d->name, mg_dev_status_name(d->status));
-        add(done, cap, "%s", what);
+        mg_say_add(done, cap, "%s", what);
         return record(r, a, t, "quarantine", what);
     }
     (void)snprintf(what, sizeof(what), "quarantined %s", d->name);
@@ -228,10 +196,10 @@ static mg_err do_quarantine(mg_responder *r, const mg_alert *a, const target *t,
         e = mg_store_commit(r->store);
     if (e != MG_OK) {
         mg_store_rollback(r->store);
-        add(done, cap, "quarantine of %s failed: %s", d->name, mg_store_errmsg(r->store));
+        mg_say_add(done, cap, "quarantine of %s failed: %s", d->name, mg_store_errmsg(r->store));
         return MG_ERR_STORE;
     }
-    add(done, cap, "%s", what);
+    mg_say_add(done, cap, "%s", what);
     return MG_OK;
 }
 
@@ -255,7 +223,7 @@ static mg_err do_block(mg_responder *r, const mg_alert *a, const target *t, bool
         (void)snprintf(what, sizeof(what), "%s not applicable: %s", action,
                        t->source[0] == '\0' ? "no source address"
                                             : "the evidence's bearer cannot be blocked");
-        add(done, cap, "%s", what);
+        mg_say_add(done, cap, "%s", what);
         return record(r, a, t, action, what);
     }
     char dev[MG_NAME_MAX];
@@ -264,7 +232,7 @@ static mg_err do_block(mg_responder *r, const mg_alert *a, const target *t, bool
         /* The rule (detect.h): a spoofable number must not cut a device off. */
         drop = false;
         action = "throttle";
-        add(done, cap, "block of %s refused (number of device %s, evidence not authenticated)",
+        mg_say_add(done, cap, "block of %s refused (number of device %s, evidence not authenticated)",
             t->source, dev);
     }
     mg_block b;
@@ -294,10 +262,10 @@ static mg_err do_block(mg_responder *r, const mg_alert *a, const target *t, bool
         e = mg_store_commit(r->store);
     if (e != MG_OK) {
         mg_store_rollback(r->store);
-        add(done, cap, "%s of %s failed: %s", action, b.source, mg_store_errmsg(r->store));
+        mg_say_add(done, cap, "%s of %s failed: %s", action, b.source, mg_store_errmsg(r->store));
         return MG_ERR_STORE;
     }
-    add(done, cap, "%s", what);
+    mg_say_add(done, cap, "%s", what);
     return MG_OK;
 }
 
@@ -307,7 +275,7 @@ static mg_err do_rotate(mg_responder *r, const mg_alert *a, const target *t, con
     char what[MG_REASON_MAX];
     if ((d->bearers & MG_BEARER_SMS) == 0 || d->key_version == 0) {
         (void)snprintf(what, sizeof(what), "rotate not applicable: %s has no SMS keys", d->name);
-        add(done, cap, "%s", what);
+        mg_say_add(done, cap, "%s", what);
         return record(r, a, t, "rotate", what);
     }
     int64_t cmd = 0;
@@ -316,14 +284,14 @@ static mg_err do_rotate(mg_responder *r, const mg_alert *a, const target *t, con
     if (e != MG_OK) {
         (void)snprintf(what, sizeof(what), "rotate of %s failed: %s", d->name,
                        mg_store_errmsg(r->store));
-        add(done, cap, "%s", what);
+        mg_say_add(done, cap, "%s", what);
         if (record(r, a, t, "rotate", what) != MG_OK)
             return MG_ERR_STORE;
         return MG_ERR_STORE; /* MG_ERR_STATE is kept for the refusal of unauthenticated evidence */
     }
     (void)snprintf(what, sizeof(what), "key rotation of %s queued (version %d -> %d, command %lld)",
                    d->name, oldv, newv, (long long)cmd);
-    add(done, cap, "%s", what);
+    mg_say_add(done, cap, "%s", what);
     return record(r, a, t, "rotate", what) == MG_OK ? MG_OK : MG_ERR_STORE;
 }
 
@@ -373,7 +341,7 @@ static mg_err do_revoke(mg_responder *r, const mg_alert *a, const target *t, con
             (void)snprintf(what, sizeof(what),
                            "revoked %d certificate%s of %s (keyCompromise), CRL rewritten", count,
                            count == 1 ? "" : "s", d->name);
-        add(done, cap, "%s", what);
+        mg_say_add(done, cap, "%s", what);
         mg_err e2 = record(r, a, t, "revoke", what);
         return e != MG_OK ? MG_RESP_ERR_IO : e2 != MG_OK ? MG_ERR_STORE : MG_OK;
     }
@@ -402,7 +370,7 @@ static mg_err do_revoke(mg_responder *r, const mg_alert *a, const target *t, con
                        "revoked %d certificate%s of %s in the store; CRL not rewritten (no CA "
                        "directory configured)",
                        n, n == 1 ? "" : "s", d->name);
-    add(done, cap, "%s", what);
+    mg_say_add(done, cap, "%s", what);
     mg_err e2 = record(r, a, t, "revoke", what);
     return (e != MG_OK || sv.oom) ? MG_ERR_STORE : e2 != MG_OK ? MG_ERR_STORE : MG_OK;
 }
@@ -415,7 +383,7 @@ static mg_err do_notify(mg_responder *r, const mg_alert *a, const target *t, con
     (void)snprintf(copy.response, sizeof(copy.response), "%s", so_far);
     char res[MG_REASON_MAX];
     mg_err e = mg_notify_send(r->notify, r->store, &copy, res, sizeof(res));
-    add(done, cap, "%s", res);
+    mg_say_add(done, cap, "%s", res);
     mg_err e2 = record(r, a, t, "notify", res);
     return e != MG_OK ? e : e2 != MG_OK ? MG_ERR_STORE : MG_OK;
 }
@@ -431,7 +399,7 @@ mg_err mg_responder_run(mg_responder *r, const mg_alert *a, unsigned actions, ch
     mg_err rv = MG_OK;
     mg_err e = find_target(r, a, &t);
     if (e != MG_OK) {
-        add(done, cap, "evidence unreadable: %s", mg_store_errmsg(r->store));
+        mg_say_add(done, cap, "evidence unreadable: %s", mg_store_errmsg(r->store));
         return MG_ERR_STORE;
     }
 
@@ -445,7 +413,7 @@ mg_err mg_responder_run(mg_responder *r, const mg_alert *a, unsigned actions, ch
                        (on_dev & MG_RESP_QUARANTINE) != 0 ? "quarantine " : "",
                        (on_dev & MG_RESP_ROTATE) != 0 ? "rotate " : "",
                        (on_dev & MG_RESP_REVOKE) != 0 ? "revoke " : "");
-        add(done, cap, "%s", what);
+        mg_say_add(done, cap, "%s", what);
         const char *kind = (on_dev & MG_RESP_QUARANTINE) != 0 ? "quarantine"
                            : (on_dev & MG_RESP_ROTATE) != 0   ? "rotate"
                                                               : "revoke";
@@ -459,7 +427,7 @@ mg_err mg_responder_run(mg_responder *r, const mg_alert *a, unsigned actions, ch
             (void)snprintf(what, sizeof(what), "device actions not carried out: %s",
                            e == MG_ERR_KEY ? "the alert names no registered device"
                                            : mg_store_errmsg(r->store));
-            add(done, cap, "%s", what);
+            mg_say_add(done, cap, "%s", what);
             worst(&rv, record(r, a, &t, "quarantine", what) == MG_OK && e == MG_ERR_KEY
                            ? MG_ERR_ARG
                            : MG_ERR_STORE);
@@ -484,7 +452,7 @@ mg_err mg_responder_run(mg_responder *r, const mg_alert *a, unsigned actions, ch
         worst(&rv, do_notify(r, a, &t, so_far, done, cap));
     }
     if (done != NULL && cap > 0 && done[0] == '\0')
-        add(done, cap, "none");
+        mg_say_add(done, cap, "none");
     return rv;
 }
 
@@ -534,7 +502,7 @@ mg_err mg_responder_undo(mg_responder *r, const mg_alert *a, char *done, size_t 
     target t;
     mg_err rv = MG_OK;
     if (find_target(r, a, &t) != MG_OK) {
-        add(done, cap, "evidence unreadable: %s", mg_store_errmsg(r->store));
+        mg_say_add(done, cap, "evidence unreadable: %s", mg_store_errmsg(r->store));
         return MG_ERR_STORE;
     }
     undo_ctx u = {.alert = a->id};
@@ -542,7 +510,7 @@ mg_err mg_responder_undo(mg_responder *r, const mg_alert *a, char *done, size_t 
     if (t.device_id > 0) {
         int64_t since = a->first_evidence > 0 ? a->first_evidence : 0;
         if (mg_store_events(r->store, 0, t.device_id, since, undo_scan, &u) != MG_OK) {
-            add(done, cap, "responses unreadable: %s", mg_store_errmsg(r->store));
+            mg_say_add(done, cap, "responses unreadable: %s", mg_store_errmsg(r->store));
             return MG_ERR_STORE;
         }
     }
@@ -550,42 +518,42 @@ mg_err mg_responder_undo(mg_responder *r, const mg_alert *a, char *done, size_t 
     if (u.quarantined) {
         mg_err e = mg_store_device_by_id(r->store, t.device_id, &d);
         if (e == MG_ERR_KEY) {
-            add(done, cap, "quarantined device %lld no longer exists", (long long)t.device_id);
+            mg_say_add(done, cap, "quarantined device %lld no longer exists", (long long)t.device_id);
         } else if (e != MG_OK) {
-            add(done, cap, "device unreadable: %s", mg_store_errmsg(r->store));
+            mg_say_add(done, cap, "device unreadable: %s", mg_store_errmsg(r->store));
             worst(&rv, MG_ERR_STORE);
         } else if (d.status != MG_DEV_QUARANTINED) {
-            add(done, cap, "%s is %s now: not changed", d.name, mg_dev_status_name(d.status));
+            mg_say_add(done, cap, "%s is %s now: not changed", d.name, mg_dev_status_name(d.status));
         } else if (mg_store_device_set_status(r->store, d.id, MG_DEV_ACTIVE) != MG_OK) {
-            add(done, cap, "re-activation of %s failed: %s", d.name, mg_store_errmsg(r->store));
+            mg_say_add(done, cap, "re-activation of %s failed: %s", d.name, mg_store_errmsg(r->store));
             worst(&rv, MG_ERR_STORE);
         } else {
-            add(done, cap, "re-activated %s", d.name);
+            mg_say_add(done, cap, "re-activated %s", d.name);
         }
     }
     blocks_ctx bc = {.alert = a->id};
     if (mg_store_blocks(r->store, NULL, mg_now_s(), blocks_of, &bc) != MG_OK) {
-        add(done, cap, "blocks unreadable: %s", mg_store_errmsg(r->store));
+        mg_say_add(done, cap, "blocks unreadable: %s", mg_store_errmsg(r->store));
         worst(&rv, MG_ERR_STORE);
     }
     for (size_t i = 0; i < bc.n; i++) {
         mg_err e = mg_store_block_clear(r->store, bc.v[i].bearer, bc.v[i].source);
         if (e == MG_OK || e == MG_ERR_KEY) {
-            add(done, cap, "cleared the %s of %s %s",
+            mg_say_add(done, cap, "cleared the %s of %s %s",
                 bc.v[i].mode == MG_BLOCK_DROP ? "block" : "throttle", bc.v[i].bearer,
                 bc.v[i].source);
         } else {
-            add(done, cap, "clearing %s %s failed: %s", bc.v[i].bearer, bc.v[i].source,
+            mg_say_add(done, cap, "clearing %s %s failed: %s", bc.v[i].bearer, bc.v[i].source,
                 mg_store_errmsg(r->store));
             worst(&rv, MG_ERR_STORE);
         }
     }
     if (u.rotated)
-        add(done, cap, "key rotation not undone (the new key is the way forward)");
+        mg_say_add(done, cap, "key rotation not undone (the new key is the way forward)");
     if (u.revoked)
-        add(done, cap, "revocation not undone (re-enrol the device)");
+        mg_say_add(done, cap, "revocation not undone (re-enrol the device)");
     if (done != NULL && cap > 0 && done[0] == '\0')
-        add(done, cap, "nothing to undo");
+        mg_say_add(done, cap, "nothing to undo");
     char what[MG_REASON_MAX];
     (void)snprintf(what, sizeof(what), "undo: %s", done != NULL ? done : "");
     if (record(r, a, &t, "undo", what) != MG_OK)

@@ -100,17 +100,6 @@ typedef struct est_conn {
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-static void say(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void say(char *why, size_t cap, const char *fmt, ...)
-{
-    if (why == NULL || cap == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    (void)vsnprintf(why, cap, fmt, ap);
-    va_end(ap);
-}
-
 static int b64_val(uint8_t c)
 {
     if (c >= 'A' && c <= 'Z')
@@ -214,26 +203,26 @@ mg_err mg_est_csr_decode(const uint8_t *body, size_t len, uint8_t *der, size_t c
     cn[0] = '\0';
     mg_err e = mg_est_b64_decode(body, len, der, cap, &n);
     if (e == MG_ERR_BUF) {
-        say(why, why_cap, "CSR larger than %zu octets", cap);
+        mg_say(why, why_cap, "CSR larger than %zu octets", cap);
         return MG_ERR_FORMAT;
     }
     if (e != MG_OK) {
-        say(why, why_cap, "body is not base64");
+        mg_say(why, why_cap, "body is not base64");
         return MG_ERR_FORMAT;
     }
     if (n == 0 || n > LONG_MAX) {
-        say(why, why_cap, "empty body");
+        mg_say(why, why_cap, "empty body");
         return MG_ERR_FORMAT;
     }
     const unsigned char *p = der;
     X509_REQ *req = d2i_X509_REQ(NULL, &p, (long)n);
     if (req == NULL) {
-        say(why, why_cap, "not a DER PKCS#10 certification request");
+        mg_say(why, why_cap, "not a DER PKCS#10 certification request");
         return MG_ERR_FORMAT;
     }
     if (p != der + n) {
         X509_REQ_free(req);
-        say(why, why_cap, "trailing octets after the certification request");
+        mg_say(why, why_cap, "trailing octets after the certification request");
         return MG_ERR_FORMAT;
     }
     const X509_NAME *nm = X509_REQ_get_subject_name(req);
@@ -241,7 +230,7 @@ mg_err mg_est_csr_decode(const uint8_t *body, size_t len, uint8_t *der, size_t c
     X509_REQ_free(req);
     if (!ok) {
         cn[0] = '\0';
-        say(why, why_cap, "subject needs exactly one CN of 1..63 printable characters");
+        mg_say(why, why_cap, "subject needs exactly one CN of 1..63 printable characters");
         return MG_ERR_FORMAT;
     }
     *der_len = n;
@@ -512,14 +501,14 @@ static bool factory_verify(mg_est *e, const gnutls_datum_t *certs, unsigned n,
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
     bool ok = false;
     if (chain == NULL || ctx == NULL) {
-        say(why, cap, "out of memory");
+        mg_say(why, cap, "out of memory");
         goto out;
     }
     for (unsigned i = 0; i < n && i < 8; i++) {
         const unsigned char *p = certs[i].data;
         X509 *x = d2i_X509(NULL, &p, (long)certs[i].size);
         if (x == NULL) {
-            say(why, cap, "client certificate does not parse");
+            mg_say(why, cap, "client certificate does not parse");
             goto out;
         }
         if (i == 0) {
@@ -531,16 +520,16 @@ static bool factory_verify(mg_est *e, const gnutls_datum_t *certs, unsigned n,
     }
     if (X509_STORE_CTX_init(ctx, e->factory, leaf, chain) != 1 ||
         X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) != 1) {
-        say(why, cap, "cannot set up verification");
+        mg_say(why, cap, "cannot set up verification");
         goto out;
     }
     if (X509_verify_cert(ctx) != 1) {
-        say(why, cap, "factory certificate refused: %s",
+        mg_say(why, cap, "factory certificate refused: %s",
             X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
         goto out;
     }
     if (!subject_cn(X509_get_subject_name(leaf), cn)) {
-        say(why, cap, "factory certificate has no usable CN");
+        mg_say(why, cap, "factory certificate has no usable CN");
         goto out;
     }
     ok = true;
@@ -926,7 +915,7 @@ static mg_err load_cacerts(mg_est *e, char *why, size_t cap)
     for (int i = 0; i < 2; i++) {
         if (snprintf(path, sizeof(path), "%s/%s", mg_ca_dir(e->ca), names[i]) >= (int)sizeof(path) ||
             (x[i] = pem_cert_file(path)) == NULL) {
-            say(why, cap, "cannot read the CA certificate %s", path);
+            mg_say(why, cap, "cannot read the CA certificate %s", path);
             err = MG_ERR_FORMAT;
             goto out;
         }
@@ -936,7 +925,7 @@ static mg_err load_cacerts(mg_est *e, char *why, size_t cap)
     const uint8_t *d = mg_est_csrattrs_der(&dlen);
     e->csrattrs_b64 = b64_encode(d, dlen, &e->csrattrs_len);
     if (e->cacerts_b64 == NULL || e->csrattrs_b64 == NULL) {
-        say(why, cap, "cannot encode the CA certificates");
+        mg_say(why, cap, "cannot encode the CA certificates");
         err = MG_ERR_CRYPTO;
     }
 out:
@@ -950,25 +939,25 @@ mg_err mg_est_start(mg_ca *ca, mg_store *s, const mg_est_opts *o, mg_est **out, 
 {
     if (ca == NULL || s == NULL || o == NULL || out == NULL || o->listen == NULL ||
         o->cert_file == NULL || o->key_file == NULL) {
-        say(why, cap, "listen address, certificate and key are required");
+        mg_say(why, cap, "listen address, certificate and key are required");
         return MG_ERR_ARG;
     }
     *out = NULL;
     struct sockaddr_storage ss;
     bool v6 = false;
     if (!parse_listen(o->listen, &ss, &v6)) {
-        say(why, cap, "listen address '%.80s' is not ADDRESS:PORT (127.0.0.1:8443, [::1]:8443)",
+        mg_say(why, cap, "listen address '%.80s' is not ADDRESS:PORT (127.0.0.1:8443, [::1]:8443)",
             o->listen);
         return MG_ERR_ARG;
     }
     size_t max_body = o->max_body != 0 ? o->max_body : MG_EST_MAX_BODY_DEFAULT;
     if (max_body < 256 || max_body > EST_BODY_HARD_MAX) {
-        say(why, cap, "maximum body %zu outside 256..%zu octets", max_body, EST_BODY_HARD_MAX);
+        mg_say(why, cap, "maximum body %zu outside 256..%zu octets", max_body, EST_BODY_HARD_MAX);
         return MG_ERR_ARG;
     }
     mg_est *e = calloc(1, sizeof(*e));
     if (e == NULL) {
-        say(why, cap, "out of memory");
+        mg_say(why, cap, "out of memory");
         return MG_ERR_STATE;
     }
     e->ca = ca;
@@ -987,7 +976,7 @@ mg_err mg_est_start(mg_ca *ca, mg_store *s, const mg_est_opts *o, mg_est **out, 
     char *leaf = read_file(o->cert_file, EST_PEM_MAX, NULL);
     if (leaf == NULL || count_certs(leaf) == 0) {
         free(leaf);
-        say(why, cap, "cannot read a PEM certificate from %.200s", o->cert_file);
+        mg_say(why, cap, "cannot read a PEM certificate from %.200s", o->cert_file);
         err = MG_ERR_FORMAT;
         goto fail;
     }
@@ -1000,7 +989,7 @@ mg_err mg_est_start(mg_ca *ca, mg_store *s, const mg_est_opts *o, mg_est **out, 
         free(leaf);
         free(issuing);
         free(chain);
-        say(why, cap, "cannot read %s/issuing.crt and chain.pem", mg_ca_dir(ca));
+        mg_say(why, cap, "cannot read %s/issuing.crt and chain.pem", mg_ca_dir(ca));
         err = MG_ERR_FORMAT;
         goto fail;
     }
@@ -1017,7 +1006,7 @@ mg_err mg_est_start(mg_ca *ca, mg_store *s, const mg_est_opts *o, mg_est **out, 
             X509_STORE_load_file(e->factory, o->factory_ca) != 1) {
             free(factory_pem);
             free(chain);
-            say(why, cap, "cannot read the factory CA %.200s", o->factory_ca);
+            mg_say(why, cap, "cannot read the factory CA %.200s", o->factory_ca);
             err = MG_ERR_FORMAT;
             goto fail;
         }
@@ -1027,20 +1016,20 @@ mg_err mg_est_start(mg_ca *ca, mg_store *s, const mg_est_opts *o, mg_est **out, 
         free(chain);
     free(factory_pem);
     if (e->cert_pem == NULL || e->trust_pem == NULL) {
-        say(why, cap, "out of memory");
+        mg_say(why, cap, "out of memory");
         err = MG_ERR_STATE;
         goto fail;
     }
     /* the private key: a 0600 file of the user */
     e->key_pem = malloc(EST_PEM_MAX);
     if (e->key_pem == NULL) {
-        say(why, cap, "out of memory");
+        mg_say(why, cap, "out of memory");
         err = MG_ERR_STATE;
         goto fail;
     }
     if (mg_read_private("est key", o->key_file, e->key_pem, EST_PEM_MAX, &e->key_len) !=
         MG_EXIT_OK) {
-        say(why, cap, "cannot read the server key %.200s (see above)", o->key_file);
+        mg_say(why, cap, "cannot read the server key %.200s (see above)", o->key_file);
         err = MG_ERR_FORMAT;
         goto fail;
     }
@@ -1065,7 +1054,7 @@ mg_err mg_est_start(mg_ca *ca, mg_store *s, const mg_est_opts *o, mg_est **out, 
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, e,
         MHD_OPTION_END);
     if (e->d == NULL) {
-        say(why, cap, "cannot start the TLS listener on %.80s (port taken, or a bad key "
+        mg_say(why, cap, "cannot start the TLS listener on %.80s (port taken, or a bad key "
                       "or certificate)", o->listen);
         err = MG_ERR_STATE;
         goto fail;

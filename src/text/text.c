@@ -268,3 +268,32 @@ void mg_time_iso(int64_t t, char out[32])
         strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
         (void)snprintf(out, 32, "%lld", (long long)t);
 }
+
+void mg_say(char *why, size_t cap, const char *fmt, ...)
+{
+    if (why == NULL || cap == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vsnprintf(why, cap, fmt, ap);
+    va_end(ap);
+}
+
+void mg_say_add(char *done, size_t cap, const char *fmt, ...)
+{
+    if (done == NULL || cap == 0)
+        return;
+    size_t len = strnlen(done, cap);
+    if (len + 1 >= cap)
+        return;
+    if (len > 0) {
+        (void)snprintf(done + len, cap - len, "; ");
+        len = strnlen(done, cap);
+        if (len + 1 >= cap)
+            return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vsnprintf(done + len, cap - len, fmt, ap);
+    va_end(ap);
+}
