@@ -1135,9 +1135,28 @@ mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m)
                      mg_strerror(e));
         return refuse(gw, m, m->source, d->id, kind_of(e), reason);
     }
+    if (gw->cfg.cntr_jump_max > 0 && p->cmd.hdr.cntr - d->cntr_in > gw->cfg.cntr_jump_max) {
+        /* A valid checksum, but the counter leaps far ahead: a device counts
+         * one by one, so this is the mark of a clone holding the device's
+         * keys, which by its leap would lock the real device out (its next
+         * counters would be replays). Refused, and recorded as authenticated
+         * evidence (the checksum is right): the detector may act on the
+         * device. Always recorded, never aggregated. */
+        uint64_t cntr = p->cmd.hdr.cntr, last = d->cntr_in;
+        mg_wipe(p, sizeof(*p));
+        snprintf(reason, sizeof(reason),
+                 "valid checksum but counter %" PRIu64 " leaps %" PRIu64 " past the last accepted "
+                 "%" PRIu64 " (limit %" PRIu64 "): a clone of the device's keys?",
+                 cntr, cntr - last, last, gw->cfg.cntr_jump_max);
+        gw->stats.refused++;
+        pending *q = batch_add(gw, m->tag, m->source);
+        q->kind = P_REFUSED;
+        ev_set(&q->ev, d->id, "sms", m->source, "counter_jump", reason);
+        q->ev.authenticated = true;
+        return MG_GW_DEFER;
+    }
     gw->nbatch++;
     d->pin = gw->gen;
-    uint64_t prev_cntr = d->cntr_in;
     d->cntr_in = p->cmd.hdr.cntr; /* later packets of this batch must be higher still */
     p->kind = P_MESSAGE;
     p->device_id = d->id;
@@ -1149,19 +1168,8 @@ mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m)
         p->rotate = true;
         p->rotate_version = kv->version;
     }
-    /* A valid packet whose counter leaps far ahead is accepted (its checksum
-     * is right) but recorded as "counter_jump": a device counts one by one,
-     * so a leap is the mark of a clone holding the device's keys, which
-     * thereby locks the real device out (its counters become replays). */
-    bool leap = gw->cfg.cntr_jump_max > 0 && p->cmd.hdr.cntr - prev_cntr > gw->cfg.cntr_jump_max;
-    if (leap)
-        snprintf(reason, sizeof(reason),
-                 "counter %" PRIu64 " leaps %" PRIu64 " past the last accepted (limit %" PRIu64
-                 "): a clone of the device's keys?, packet of %zu octets",
-                 p->cmd.hdr.cntr, p->cmd.hdr.cntr - prev_cntr, gw->cfg.cntr_jump_max, n);
-    else
-        snprintf(reason, sizeof(reason), "counter %" PRIu64 ", packet of %zu octets", p->cmd.hdr.cntr, n);
-    ev_set(&p->ev, d->id, "sms", m->source, leap ? "counter_jump" : "auth_ok", reason);
+    snprintf(reason, sizeof(reason), "counter %" PRIu64 ", packet of %zu octets", p->cmd.hdr.cntr, n);
+    ev_set(&p->ev, d->id, "sms", m->source, "auth_ok", reason);
     p->ev.authenticated = true; /* its checksum verified under the device's key */
     return MG_GW_DEFER;
 }

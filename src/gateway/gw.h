@@ -73,9 +73,10 @@ typedef struct mg_gw_cfg {
     int64_t events_max_rows;     /**< rows kept at most (0: 2 000 000; < 0: no row limit) */
     unsigned throttle_per_min;   /**< a THROTTLE-blocked unknown source: messages per minute (default 6) */
     size_t blocks_max;           /**< blocked sources of bearer "sms" held (default 4096) */
-    /** An accepted counter more than this past the last accepted one is
-     *  recorded as an authenticated "counter_jump" event instead of
-     *  "auth_ok" (0: never). The daemon's default is 1000. */
+    /** A packet with a valid checksum whose counter is more than this past
+     *  the last accepted one is refused and recorded as an authenticated
+     *  "counter_jump" event: the mark of a clone of the device's keys
+     *  (0: no limit). The daemon's default is 1000. */
     uint64_t cntr_jump_max;
     void *ctx;
     /** Answer for the inbound message identified by tag (DONE or RETRY). */

@@ -224,7 +224,7 @@ a_concat_exhaustion() {
   wait_for 20 grep -q '"device":"d-concat"' "$M2MGUARD_HOME/inbox.jsonl" || { note="no genuine long telemetry"; return 1; }
   part=$(grep -iE '^[0-9a-f]{2}0003[0-9a-f]{4}01' "$tmp/d-concat.sent" | head -n1)
   [ -n "$part" ] || { note="no first part captured"; return 1; }
-  keys="$s d-concat"; rules="concat_flood malformed_flood"
+  keys="$s d-concat"; rules="concat_exhaustion malformed_flood"
   t0=$(now_ms)
   ctl flood concat "$s" "$gw" "$part" 3000 1000 || return 1
   stop_pid "$a"
@@ -422,7 +422,7 @@ a_signed_revoked_signer() {
   sign_setup
   "$bin" signer revoke temp >> "$tmp/init.log" 2>&1 || { note="signer revoke failed"; return 1; }
   # (the gateway records cmd_policy_refused without the device: a fleet alert counts)
-  keys="d-sign $(msisdn_of d-sign) fleet"; rules="policy_refused"
+  keys="d-sign $(msisdn_of d-sign) fleet"; rules="policy_refusal"
   local n0 u0 out; n0=$(count_ev cmd_policy_refused); u0=$(unlocks)
   t0=$(now_ms)
   for _ in 1 2 3; do

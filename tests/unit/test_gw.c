@@ -64,6 +64,8 @@ static mg_err on_submit(void *ctx, const char *dest, const uint8_t *ud, size_t l
     return MG_OK;
 }
 
+static uint64_t env_jump_max; /* cntr_jump_max of the next env_open (0: no limit) */
+
 static void env_open(env *e, size_t lookups)
 {
     static const uint8_t master[32] = {1, 2, 3};
@@ -78,6 +80,7 @@ static void env_open(env *e, size_t lookups)
     c.gateway_number = "+491710000001";
     c.group_commit_max = 64;
     c.lookups_per_s = (unsigned)lookups;
+    c.cntr_jump_max = env_jump_max;
     c.ctx = e;
     c.ack = on_ack;
     c.submit = on_submit;
@@ -817,6 +820,47 @@ static void test_retention(void **state)
     env_close(&e);
 }
 
+/* A clone with the device's keys leaps the counter: refused although the
+ * checksum is right, recorded once as authenticated evidence, and the real
+ * device goes on counting from where it was. */
+static void test_counter_jump(void **state)
+{
+    (void)state;
+    env e;
+    env_jump_max = 1000;
+    env_open(&e, 0);
+    env_jump_max = 0;
+    dev v;
+    dev_add(&e, &v, "meter-j", "+4915100000077", MG_ALG_AES, 16);
+    uint8_t ud[MG_SMS_UD_MAX];
+    size_t n = telemetry(&v, "one", false, ud);
+    assert_int_equal(inbound(&e, v.d.msisdn, 0x04, ud, n), MG_GW_DEFER);
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_int_equal(mg_gw_get_stats(e.gw).accepted, 1);
+    uint64_t real = v.cntr_out;
+    v.cntr_out = real + 999; /* sends real + 1000, exactly the limit: accepted */
+    n = telemetry(&v, "edge", false, ud);
+    assert_int_equal(inbound(&e, v.d.msisdn, 0x04, ud, n), MG_GW_DEFER);
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_int_equal(mg_gw_get_stats(e.gw).accepted, 2);
+    real = v.cntr_out;
+    v.cntr_out = real + 1000; /* sends real + 1001, one past the limit: the clone */
+    n = telemetry(&v, "clone", false, ud);
+    assert_int_equal(inbound(&e, v.d.msisdn, 0x04, ud, n), MG_GW_DEFER);
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_int_equal(mg_gw_get_stats(e.gw).accepted, 2);
+    evsum j = sum_events(&e, "counter_jump");
+    assert_int_equal(j.rows, 1);
+    assert_int_equal(j.authenticated, 1);
+    v.cntr_out = real; /* the real device, next counter */
+    n = telemetry(&v, "two", false, ud);
+    assert_int_equal(inbound(&e, v.d.msisdn, 0x04, ud, n), MG_GW_DEFER);
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_int_equal(mg_gw_get_stats(e.gw).accepted, 3);
+    dev_free(&v);
+    env_close(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -825,7 +869,7 @@ int main(void)
         cmocka_unit_test(test_concat_and_partial_flood), cmocka_unit_test(test_busy_store_is_retry),
         cmocka_unit_test(test_lookup_limit),            cmocka_unit_test(test_por_timeout_source),
         cmocka_unit_test(test_aggregate_one_source),    cmocka_unit_test(test_blocks),
-        cmocka_unit_test(test_retention),
+        cmocka_unit_test(test_retention),               cmocka_unit_test(test_counter_jump),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
