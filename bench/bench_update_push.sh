@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
+# (A benchmark: `make bench` runs it, not ctest.)
 # Throughput of `update push` over the real broker and plugin (TLS): one
 # device, a 256 KiB image, at the default pace (15 messages/s) and at 19/s
 # (just under the plugin's per-client rate of 20/s), window 4 and 8. Prints
 # octets per second; checks each update completes and boots.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../tests/suit/lib.sh"
 suit_class=meter-v2
 suit_setup "$suit_class" s-1
 start_broker
