@@ -540,6 +540,7 @@ static bool state_ok(const mg_dev_state *s)
     switch (s->pending.kind) {
     case MG_DEV_PEND_NONE: return true;
     case MG_DEV_PEND_TEXT:
+    case MG_DEV_PEND_UPDATE:
     case MG_DEV_PEND_KEYS: return s->pending.len <= MG_DEV_CMD_MAX && s->pending.hdr.cntr == s->cntr_in;
     case MG_DEV_PEND_BAD:
     case MG_DEV_PEND_DONE: return s->pending.len == 0 && s->pending.hdr.cntr == s->cntr_in;
@@ -561,6 +562,8 @@ mg_err mg_dev_init(mg_dev *d, const mg_dev_cfg *cfg, const mg_dev_cb *cb, const 
     d->cfg_.trust = NULL;
     d->cfg_.sigpol = NULL;
     d->cfg_.name = NULL;
+    d->cfg_.upd = NULL;
+    d->upd_ = cfg->upd;
     d->cb_ = *cb;
     if (cfg->sigpol != NULL && (mg_dev_list_set(d->pol_.require, cfg->sigpol->require) != MG_OK ||
                                 mg_dev_list_set(d->pol_.two, cfg->sigpol->two) != MG_OK)) {
@@ -698,6 +701,43 @@ static void porq_push(mg_dev *d, const uint8_t *p, size_t n)
     d->porq_len_[d->porq_n_++] = (uint8_t)n;
 }
 
+/* A SUIT envelope with an integrated payload in pending.data: verified,
+ * written, switched and reported by the updater (its report callback sends
+ * "update_ok SEQ" / "update_failed REASON" as telemetry). After a restart
+ * the same envelope runs again: the installed sequence refuses it
+ * ("update_failed rollback") once it was switched. */
+static uint8_t run_update(mg_dev *d)
+{
+    mg_upd *u = d->upd_;
+    const mg_dev_state *s = &d->st_;
+    const char *why = NULL;
+    const uint8_t *p = NULL;
+    size_t n = 0;
+    if (u == NULL)
+        return MG_POR_UNDEFINED_SECURITY_ERROR;
+    if (mg_upd_begin(u, s->pending.data, s->pending.len, &why) != MG_OK) {
+        ev(d, MG_DEV_EV_CMD_REFUSED, why != NULL ? why : "update_refused");
+        return MG_POR_UNDEFINED_SECURITY_ERROR; /* reported by the updater */
+    }
+    /* the payload the manifest names ("#config"): authentic by its digest */
+    const mg_suit_info *in = &u->info_;
+    mg_err e = in->has_uri && in->uri_len > 1 && in->uri[0] == '#'
+                   ? mg_suit_payload(s->pending.data, s->pending.len, in->uri, in->uri_len, &p, &n)
+                   : MG_ERR_KEY;
+    if (e != MG_OK) {
+        why = "no_integrated_payload";
+        if (mg_upd_abort(u, why) != MG_OK)
+            ev(d, MG_DEV_EV_STORE, "update state not stored");
+    } else if ((e = mg_upd_write(u, p, n, &why)) == MG_OK &&
+               (e = mg_upd_finish(u, &why)) == MG_OK && (e = mg_upd_switch(u)) == MG_OK) {
+        if (mg_upd_resume(u) != MG_OK) /* "update_ok SEQ" */
+            ev(d, MG_DEV_EV_POR_DROPPED, "update report waits: call mg_upd_resume later");
+        return MG_POR_OK;
+    }
+    ev(d, MG_DEV_EV_CMD_REFUSED, why != NULL ? why : "update_failed");
+    return MG_POR_UNDEFINED_SECURITY_ERROR;
+}
+
 /* Runs the pending command (once per process: ran_), sends its PoR, clears
  * it. MG_ERR_STATE when the PoR found no link: the command stays pending. */
 static mg_err run_pending(mg_dev *d)
@@ -715,6 +755,7 @@ static mg_err run_pending(mg_dev *d)
             break;
         case MG_DEV_PEND_KEYS: d->ran_status_ = rotate(d, h, &rotated); break;
         case MG_DEV_PEND_DONE: d->ran_status_ = MG_POR_OK; break;
+        case MG_DEV_PEND_UPDATE: d->ran_status_ = run_update(d); break;
         default: d->ran_status_ = MG_POR_UNDEFINED_SECURITY_ERROR; break;
         }
         d->ran_ = true;
@@ -819,7 +860,14 @@ static mg_dev_verdict on_command(mg_dev *d, size_t n, mg_err *err)
     int rot_slot = -1;
     const char *cmd_refused = NULL;
     mg_err cmd_err = MG_OK;
-    switch (mg_sms_content_kind(cmd.data, cmd.data_len)) {
+    /* the one place a device tells an update from a command: mg_suit_is_envelope */
+    int kind = d->upd_ != NULL && mg_suit_is_envelope(cmd.data, cmd.data_len)
+                   ? -1
+                   : (int)mg_sms_content_kind(cmd.data, cmd.data_len);
+    switch (kind) {
+    case -1: /* an update: the updater checks its signature */
+        s->pending.kind = MG_DEV_PEND_UPDATE;
+        break;
     case MG_SMS_CONTENT_KEYDELIV:
         s->pending.kind = MG_DEV_PEND_KEYS;
         break;
@@ -862,7 +910,7 @@ static mg_dev_verdict on_command(mg_dev *d, size_t n, mg_err *err)
         mg_wipe(sc, sizeof(*sc));
         break;
     }
-    case MG_SMS_CONTENT_BAD:
+    default: /* MG_SMS_CONTENT_BAD */
         s->pending.kind = MG_DEV_PEND_BAD;
         break;
     }
@@ -1014,6 +1062,10 @@ mg_dev_verdict mg_dev_receive(mg_dev *d, const mg_sms_in *in, mg_err *err)
         *err = MG_ERR_ARG;
         return MG_DEV_REFUSED;
     }
+    if (mg_dev_tampered(d)) { /* wiped: nothing is opened, nothing answered */
+        *err = MG_ERR_STATE;
+        return MG_DEV_REFUSED;
+    }
     age_slots(d);
     mg_sms_peek pk;
     const char *why = NULL;
@@ -1041,6 +1093,7 @@ mg_err mg_dev_telemetry(mg_dev *d, const uint8_t *data, size_t len, bool por, ui
         return MG_ERR_ARG;
     if (cntr != NULL)
         *cntr = 0;
+    MG_ENSURE(!mg_dev_tampered(d), MG_ERR_STATE);
     MG_ENSURE(len <= MG_SMS_DATA_MAX, MG_ERR_LENGTH);
     mg_dev_state *s = &d->st_;
     MG_ENSURE(d->cntr_out_ < MG_OTA_CNTR_MAX, MG_ERR_CNTR_BLOCKED);
@@ -1096,6 +1149,7 @@ mg_err mg_dev_resume(mg_dev *d)
 {
     if (d == NULL)
         return MG_ERR_ARG;
+    MG_ENSURE(!mg_dev_tampered(d), MG_ERR_STATE);
     MG_TRY(run_pending(d));
     while (d->porq_n_ > 0) {
         mg_err e = d->cb_.send(d->cb_.ctx, d->porq_[0], d->porq_len_[0]);

@@ -976,10 +976,12 @@ static void test_tamper(void **st)
     assert_true(mg_dev_tampered(&d));
     size_t sent = t.sent_n;
     int persists = t.persists;
-    assert_int_not_equal(mg_dev_telemetry(&d, (const uint8_t *)"x", 1, false, NULL), MG_OK);
+    assert_int_equal(mg_dev_telemetry(&d, (const uint8_t *)"x", 1, false, NULL), MG_ERR_STATE);
     mg_err err = MG_OK;
     mg_sms_in in = {true, 0x00, 0x04, true, t.sent[0], t.sent_len[0], NULL};
-    assert_int_not_equal(mg_dev_receive(&d, &in, &err), MG_DEV_DONE);
+    assert_int_equal(mg_dev_receive(&d, &in, &err), MG_DEV_REFUSED);
+    assert_int_equal(err, MG_ERR_STATE);
+    assert_int_equal(mg_dev_resume(&d), MG_ERR_STATE);
     assert_int_equal(mg_dev_tamper(&d, "again", NULL), MG_ERR_STATE);
     assert_int_equal(t.sent_n, sent);
     assert_int_equal(t.persists, persists);
