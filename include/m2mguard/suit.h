@@ -230,8 +230,11 @@ bool mg_suit_is_envelope(const uint8_t *p, size_t n);
  * *p and *n at the bstr content (inside env). Reads only the envelope's outer
  * map: call it AFTER mg_suit_check succeeded, with info.uri as the key; the
  * payload's authenticity is its image digest (mg_suit_img_begin/update/finish), checked by the
- * caller. MG_OK; MG_ERR_KEY (no such member), MG_ERR_FORMAT/TRUNC (shape, a
- * duplicate key), MG_ERR_LENGTH (oversized).
+ * caller. key NULL: THE integrated payload, the one member whose key is a
+ * text string "#..." (two such members: MG_ERR_FORMAT); a device that does
+ * not keep the manifest's uri uses it: the digest still decides. MG_OK;
+ * MG_ERR_KEY (no such member), MG_ERR_FORMAT/TRUNC (shape, a duplicate key),
+ * MG_ERR_LENGTH (oversized).
  */
 MG_MUST_CHECK mg_err mg_suit_payload(const uint8_t *env, size_t len, const char *key,
                                      size_t key_len, const uint8_t **p, size_t *n);

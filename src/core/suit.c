@@ -989,7 +989,7 @@ mg_err mg_suit_payload(const uint8_t *env, size_t len, const char *key, size_t k
 {
     mg_cbor_reader r;
     mg_cbor_item it;
-    if (env == NULL || key == NULL || p == NULL || n == NULL || key_len == 0)
+    if (env == NULL || p == NULL || n == NULL || (key != NULL && key_len == 0))
         return MG_ERR_ARG;
     *p = NULL;
     *n = 0;
@@ -1001,7 +1001,9 @@ mg_err mg_suit_payload(const uint8_t *env, size_t len, const char *key, size_t k
     for (uint64_t i = 0, m = it.val; i < m; i++) {
         mg_cbor_item k;
         MG_TRY(mg_cbor_read(&r, &k));
-        if (k.type == MG_CBOR_TSTR && k.val == key_len && memcmp(k.p, key, key_len) == 0) {
+        bool hit = key != NULL ? k.type == MG_CBOR_TSTR && k.val == key_len && memcmp(k.p, key, key_len) == 0
+                               : k.type == MG_CBOR_TSTR && k.val > 1 && k.p[0] == '#';
+        if (hit) {
             MG_ENSURE(*p == NULL, MG_ERR_FORMAT); /* the same key twice */
             MG_TRY(mg_cbor_expect(&r, MG_CBOR_BSTR, &it));
             *p = it.p;

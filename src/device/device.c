@@ -719,11 +719,9 @@ static uint8_t run_update(mg_dev *d)
         ev(d, MG_DEV_EV_CMD_REFUSED, why != NULL ? why : "update_refused");
         return MG_POR_UNDEFINED_SECURITY_ERROR; /* reported by the updater */
     }
-    /* the payload the manifest names ("#config"): authentic by its digest */
-    const mg_suit_info *in = &u->info_;
-    mg_err e = in->has_uri && in->uri_len > 1 && in->uri[0] == '#'
-                   ? mg_suit_payload(s->pending.data, s->pending.len, in->uri, in->uri_len, &p, &n)
-                   : MG_ERR_KEY;
+    /* the envelope's one integrated payload ("#config"): authentic by the
+     * image digest of the signed manifest, checked while it is written */
+    mg_err e = mg_suit_payload(s->pending.data, s->pending.len, NULL, 0, &p, &n);
     if (e != MG_OK) {
         why = "no_integrated_payload";
         if (mg_upd_abort(u, why) != MG_OK)
