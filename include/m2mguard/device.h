@@ -239,7 +239,11 @@ typedef struct mg_dev_cfg {
     /** Updates over secured SMS (NULL: none). An initialised updater whose
      *  report callback is mg_dev_update_report with this mg_dev as ctx. A
      *  command whose data is a SUIT envelope (mg_suit_is_envelope) is then
-     *  stored with its counter (persist) and taken up as an update: the
+     *  stored with its counter (persist; mg_dev_receive returns MG_DEV_DONE,
+     *  mg_dev_pending is true) and taken up as an update by the next
+     *  mg_dev_resume() (its own call chain: the manifest processor's stack
+     *  is not added to mg_dev_receive's; until then a new command gets
+     *  MG_DEV_RETRY): the
      *  envelope checked against the updater's anchors (mg_upd_begin), its
      *  integrated payload (the member named by the manifest's uri, e.g.
      *  "#config") written, hashed and verified (mg_upd_write/finish),

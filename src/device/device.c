@@ -701,12 +701,18 @@ static void porq_push(mg_dev *d, const uint8_t *p, size_t n)
     d->porq_len_[d->porq_n_++] = (uint8_t)n;
 }
 
+#if defined(__GNUC__) || defined(__clang__)
+#define MG_NOINLINE __attribute__((noinline))
+#else
+#define MG_NOINLINE
+#endif
+
 /* A SUIT envelope with an integrated payload in pending.data: verified,
  * written, switched and reported by the updater (its report callback sends
  * "update_ok SEQ" / "update_failed REASON" as telemetry). After a restart
  * the same envelope runs again: the installed sequence refuses it
  * ("update_failed rollback") once it was switched. */
-static uint8_t run_update(mg_dev *d)
+static MG_NOINLINE uint8_t run_update(mg_dev *d)
 {
     mg_upd *u = d->upd_;
     const mg_dev_state *s = &d->st_;
@@ -747,13 +753,16 @@ static mg_err run_pending(mg_dev *d)
     unsigned came_version = MG_KI_INDEX(h->kid);
     bool newest = s->keys[0].version == came_version, rotated = false;
     if (!d->ran_) {
+        /* an update runs from mg_dev_resume only: the manifest processor's
+         * stack is not added to mg_dev_receive's (Cortex-M0+ budget) */
+        if (s->pending.kind == MG_DEV_PEND_UPDATE)
+            return MG_ERR_BUF;
         switch (s->pending.kind) {
         case MG_DEV_PEND_TEXT:
             d->ran_status_ = d->cb_.execute(d->cb_.ctx, s->pending.data, s->pending.len, h->cntr);
             break;
         case MG_DEV_PEND_KEYS: d->ran_status_ = rotate(d, h, &rotated); break;
         case MG_DEV_PEND_DONE: d->ran_status_ = MG_POR_OK; break;
-        case MG_DEV_PEND_UPDATE: d->ran_status_ = run_update(d); break;
         default: d->ran_status_ = MG_POR_UNDEFINED_SECURITY_ERROR; break;
         }
         d->ran_ = true;
@@ -1148,6 +1157,10 @@ mg_err mg_dev_resume(mg_dev *d)
     if (d == NULL)
         return MG_ERR_ARG;
     MG_ENSURE(!mg_dev_tampered(d), MG_ERR_STATE);
+    if (d->st_.pending.kind == MG_DEV_PEND_UPDATE && !d->ran_) {
+        d->ran_status_ = run_update(d);
+        d->ran_ = true;
+    }
     MG_TRY(run_pending(d));
     while (d->porq_n_ > 0) {
         mg_err e = d->cb_.send(d->cb_.ctx, d->porq_[0], d->porq_len_[0]);

@@ -1172,6 +1172,9 @@ static void test_update_over_sms(void **st)
     /* 1. applied: slot 1 holds it, switched, "update_ok 10" as authentic telemetry, PoR */
     assert_int_equal(backend_cmd(&d, 1, env, el, &err), MG_DEV_DONE);
     assert_int_equal(err, MG_OK);
+    assert_true(mg_dev_pending(&d)); /* stored with its counter; mg_dev_resume takes it up */
+    assert_int_equal(t.sent_n, 0);
+    assert_int_equal(mg_dev_resume(&d), MG_OK);
     assert_int_equal(mg_upd_boot_slot(&f.saved), 1);
     assert_int_equal(f.saved.installed_seq, 10);
     assert_int_equal(f.saved.phase, MG_UPD_IDLE);
@@ -1188,6 +1191,7 @@ static void test_update_over_sms(void **st)
     assert_int_equal(t.sent_n, 0);
     /* 3. the same envelope on a new counter: a rollback, reported */
     assert_int_equal(backend_cmd(&d, 2, env, el, &err), MG_DEV_DONE);
+    assert_int_equal(mg_dev_resume(&d), MG_OK);
     assert_int_equal(t.sent_n, 2);
     assert_int_equal(backend_open(t.sent[0], t.sent_len[0], 1, text, sizeof(text)), MG_OK);
     assert_string_equal(text, "update_failed rollback");
@@ -1197,6 +1201,7 @@ static void test_update_over_sms(void **st)
     make_config("interval=30\n", 11, env, sizeof(env), &el);
     env[el - 2] ^= 0x01;
     assert_int_equal(backend_cmd(&d, 3, env, el, &err), MG_DEV_DONE);
+    assert_int_equal(mg_dev_resume(&d), MG_OK);
     assert_int_equal(backend_open(t.sent[0], t.sent_len[0], 2, text, sizeof(text)), MG_OK);
     assert_string_equal(text, "update_failed image_digest");
     assert_int_equal(mg_upd_boot_slot(&f.saved), 1);
@@ -1206,6 +1211,7 @@ static void test_update_over_sms(void **st)
     make_config("interval=30\n", 11, env, sizeof(env), &el);
     env[el / 2] ^= 0x40;
     assert_int_equal(backend_cmd(&d, 4, env, el, &err), MG_DEV_DONE);
+    assert_int_equal(mg_dev_resume(&d), MG_OK);
     assert_int_equal(backend_open(t.sent[0], t.sent_len[0], 3, text, sizeof(text)), MG_OK);
     assert_true(strncmp(text, "update_failed ", 14) == 0);
     assert_int_equal(f.saved.installed_seq, 10);
@@ -1213,6 +1219,7 @@ static void test_update_over_sms(void **st)
     t.sent_n = 0;
     make_config("interval=30\n", 11, env, sizeof(env), &el);
     assert_int_equal(backend_cmd(&d, 5, env, el, &err), MG_DEV_DONE);
+    assert_int_equal(mg_dev_resume(&d), MG_OK);
     assert_int_equal(backend_open(t.sent[0], t.sent_len[0], 4, text, sizeof(text)), MG_OK);
     assert_string_equal(text, "update_ok 11");
     assert_int_equal(mg_upd_boot_slot(&f.saved), 0);
