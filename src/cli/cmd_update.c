@@ -911,7 +911,7 @@ typedef struct sms_class_ctx {
 static bool sms_class_member(void *ctx, const mg_device *dv)
 {
     sms_class_ctx *c = ctx;
-    if (strcmp(dv->dev_class, c->cls) != 0 || (dv->bearers & MG_BEARER_SMS) == 0 ||
+    if (strcmp(dv->dev_class, c->cls) != 0 || (dv->bearers != 0 && (dv->bearers & MG_BEARER_SMS) == 0) ||
         dv->status != MG_DEV_ACTIVE)
         return true;
     if (c->n == PUSH_DEVICES_MAX) {
