@@ -1158,8 +1158,15 @@ mg_err mg_dev_resume(mg_dev *d)
         return MG_ERR_ARG;
     MG_ENSURE(!mg_dev_tampered(d), MG_ERR_STATE);
     if (d->st_.pending.kind == MG_DEV_PEND_UPDATE && !d->ran_) {
+        mg_dev_state *s = &d->st_;
         d->ran_status_ = run_update(d);
         d->ran_ = true;
+        /* taken up: after a restart only its PoR is left (run again, a
+         * switched update would be refused and reported as a rollback) */
+        s->pending.kind = d->ran_status_ == MG_POR_OK ? MG_DEV_PEND_DONE : MG_DEV_PEND_BAD;
+        mg_wipe(s->pending.data, sizeof(s->pending.data));
+        s->pending.len = 0;
+        (void)persist(d);
     }
     MG_TRY(run_pending(d));
     while (d->porq_n_ > 0) {

@@ -1224,6 +1224,29 @@ static void test_update_over_sms(void **st)
     assert_string_equal(text, "update_ok 11");
     assert_int_equal(mg_upd_boot_slot(&f.saved), 0);
     assert_memory_equal(f.slot[0], "interval=30\n", 12);
+    /* 7. no link after the switch (report and PoR wait), then a restart: the
+     *    update is not run again (no "rollback"), only its PoR is sent */
+    make_config("interval=15\n", 12, env, sizeof(env), &el);
+    assert_int_equal(backend_cmd(&d, 6, env, el, &err), MG_DEV_DONE);
+    t.sent_n = 0;
+    t.send_err = MG_ERR_STATE;
+    size_t reports = f.n_reports;
+    assert_int_equal(mg_dev_resume(&d), MG_ERR_STATE);
+    assert_int_equal(f.saved.installed_seq, 12);
+    assert_int_equal(t.saved.pending.kind, MG_DEV_PEND_DONE);
+    static mg_dev_state saved;
+    saved = t.saved;
+    mg_dev_wipe(&d);
+    t.send_err = MG_OK;
+    assert_int_equal(mg_dev_init(&d, &cfg, &cb, &saved), MG_OK);
+    assert_int_equal(mg_dev_resume(&d), MG_OK);
+    assert_int_equal(t.sent_n, 1); /* the PoR only */
+    assert_false(mg_dev_pending(&d));
+    assert_int_equal(f.n_reports, reports + 1); /* "update_ok 12" tried once, no rollback */
+    assert_int_equal(mg_upd_resume(&u), MG_OK);   /* the report that found no link */
+    assert_string_equal(last_report(&f), "update_ok 12");
+    assert_int_equal(backend_open(t.sent[1], t.sent_len[1], 0, text, sizeof(text)), MG_OK);
+    assert_string_equal(text, "update_ok 12");
     mg_dev_wipe(&d);
     mg_upd_wipe(&u);
     /* a device without an updater refuses an envelope (authentic, not text) */
