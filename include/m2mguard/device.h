@@ -173,7 +173,8 @@ typedef struct mg_dev_keyver {
 
 /** What a pending command is. */
 enum { MG_DEV_PEND_NONE = 0, MG_DEV_PEND_TEXT = 1, MG_DEV_PEND_KEYS = 2, MG_DEV_PEND_BAD = 3,
-       MG_DEV_PEND_DONE = 4 /**< applied already (an anchor-rotate): PoR ok, nothing executes */ };
+       MG_DEV_PEND_DONE = 4, /**< applied already (an anchor-rotate): PoR ok, nothing executes */
+       MG_DEV_PEND_UPDATE = 5 /**< a SUIT envelope with an integrated payload (cfg.upd) */ };
 
 /** The device's durable state: persist() stores it, mg_dev_init restores it. */
 typedef struct mg_dev_state {
@@ -222,6 +223,8 @@ typedef struct mg_dev_cb {
     uint64_t (*now_s)(void *ctx);
 } mg_dev_cb;
 
+struct mg_upd; /* the updater (below) */
+
 typedef struct mg_dev_cfg {
     uint8_t tar[3];        /**< the device's TAR (MT packets carry it) */
     mg_alg alg;            /**< provisioned keys */
@@ -233,6 +236,23 @@ typedef struct mg_dev_cfg {
     const mg_dev_trust *trust;   /**< provisioned anchors of a new device (NULL: none);
                                       a restored device keeps saved->trust */
     const mg_dev_sigpol *sigpol; /**< provisioned signature policy (copied; NULL: none) */
+    /** Updates over secured SMS (NULL: none). An initialised updater whose
+     *  report callback is mg_dev_update_report with this mg_dev as ctx. A
+     *  command whose data is a SUIT envelope (mg_suit_is_envelope) is then
+     *  stored with its counter (persist; mg_dev_receive returns MG_DEV_DONE,
+     *  mg_dev_pending is true) and taken up as an update by the next
+     *  mg_dev_resume() (its own call chain: the manifest processor's stack
+     *  is not added to mg_dev_receive's; until then a new command gets
+     *  MG_DEV_RETRY): the
+     *  envelope checked against the updater's anchors (mg_upd_begin), its
+     *  integrated payload (the member named by the manifest's uri, e.g.
+     *  "#config") written, hashed and verified (mg_upd_write/finish),
+     *  switched and reported at once ("update_ok SEQ" / "update_failed
+     *  REASON", authenticated telemetry); the PoR says ok or
+     *  undefined_security_error. Without an updater an envelope is refused
+     *  (update_failed is not sent: no updater, no report). Not copied: the
+     *  pointer is kept. */
+    struct mg_upd *upd;
 } mg_dev_cfg;
 
 /** The device (caller storage; contents private). */
@@ -263,6 +283,7 @@ typedef struct mg_dev {
     mg_dev_signed sc_;           /* the signed command being taken up (not on the stack) */
     mg_dev_anchor prev_anchor_;  /* an anchor-rotate's previous slot, until persisted */
     mg_cmd_anchor an_[MG_DEV_ANCHORS]; /* the verify's anchor table (not on the stack) */
+    struct mg_upd *upd_;         /* cfg.upd */
 } mg_dev;
 
 /** What mg_dev_receive did with an SMS. */

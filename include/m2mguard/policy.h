@@ -120,7 +120,10 @@ MG_MUST_CHECK mg_err mg_policy_enforce(mg_store *s, const mg_policy *p, const mg
 /**
  * The check without the store's side effects (the gateway's verify path,
  * also used by the benchmark): for device `device` of class dev_class, the
- * queued text and its COSE bytes (cose_len 0: unsigned). Signers are
+ * queued text and its COSE bytes (cose_len 0: unsigned). Bytes that are a
+ * SUIT envelope (mg_suit_is_envelope: an update over SMS, which the device
+ * verifies) are no COSE command: the queued text's command word decides,
+ * as unsigned. Signers are
  * resolved through lookup(ctx, kid, kid_len, out) (false: unknown kid).
  * MG_OK allowed, MG_ERR_AUTH refused; *d and reason (may be NULL) say why.
  */

@@ -211,6 +211,34 @@ typedef struct mg_suit_device {
 MG_MUST_CHECK mg_err mg_suit_applies(const mg_suit_info *info, const mg_suit_device *dev,
                                      mg_suit_why *why);
 
+/* ---- command kind and integrated payloads --------------------------------- */
+
+/**
+ * THE place where a command's binary data is told apart (gateway policy,
+ * device, CLI): true when p[0..n) starts as a SUIT_Envelope_Tagged (tag 107
+ * in its preferred two-octet form 0xD8 0x6B, then a map head). Nothing else is
+ * read: a true answer says "hand it to mg_suit_check", never "authentic". A
+ * COSE_Sign1/COSE_Sign command starts with tag 18/98 (0xD2 / 0xD8 0x62).
+ */
+bool mg_suit_is_envelope(const uint8_t *p, size_t n);
+
+/**
+ * An integrated payload (draft-ietf-suit-manifest, "integrated payloads":
+ * an envelope member whose key is the text string of the manifest's
+ * suit-parameter-uri fragment, e.g. "#config", and whose value is the
+ * payload bstr). Finds key[0..key_len) in envelope env[0..len) and points
+ * *p and *n at the bstr content (inside env). Reads only the envelope's outer
+ * map: call it AFTER mg_suit_check succeeded, with info.uri as the key; the
+ * payload's authenticity is its image digest (mg_suit_img_begin/update/finish), checked by the
+ * caller. key NULL: THE integrated payload, the one member whose key is a
+ * text string "#..." (two such members: MG_ERR_FORMAT); a device that does
+ * not keep the manifest's uri uses it: the digest still decides. MG_OK;
+ * MG_ERR_KEY (no such member), MG_ERR_FORMAT/TRUNC (shape, a duplicate key),
+ * MG_ERR_LENGTH (oversized).
+ */
+MG_MUST_CHECK mg_err mg_suit_payload(const uint8_t *env, size_t len, const char *key,
+                                     size_t key_len, const uint8_t **p, size_t *n);
+
 /* ---- the image stream: digest and size while it is written -------------- */
 
 typedef struct mg_suit_img {
@@ -276,6 +304,16 @@ MG_MUST_CHECK mg_err mg_suit_envelope_assemble(const uint8_t *m, size_t mlen, in
                                                const uint8_t *kid, size_t kid_len,
                                                const uint8_t *sig, uint8_t *out, size_t cap,
                                                size_t *len);
+
+/** Adds an integrated payload to an assembled envelope env[0..len): a
+ *  member key[0..key_len) (a tstr, the uri the manifest names, e.g.
+ *  "#config") : bstr payload[0..plen), written after the existing members
+ *  (the signature does not cover it; the manifest's image digest does).
+ *  MG_ERR_ARG for an envelope not built by this builder or a key it holds. */
+MG_MUST_CHECK mg_err mg_suit_envelope_integrate(const uint8_t *env, size_t len, const char *key,
+                                                size_t key_len, const uint8_t *payload,
+                                                size_t plen, uint8_t *out, size_t cap,
+                                                size_t *olen);
 
 /** mg_suit_manifest_encode + mg_suit_tbs + mg_crypto_sign + assemble, with a
  *  private key in memory (MG_SIG_PRIV_LEN octets). */

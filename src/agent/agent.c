@@ -38,6 +38,8 @@ typedef struct agent {
     size_t txq_len[TXQ];
     size_t txq_n;
     uint64_t sent, sms_sent, acked, failed, executed, refused;
+    mg_uh *uh;             /* updates over SMS (--update), or NULL */
+    bool dev_ready;        /* dev initialised: update reports can go out */
 } agent;
 
 static int64_t now_ms(void)
@@ -231,6 +233,27 @@ static void agent_event(void *ctx, mg_dev_event kind, const char *reason)
     }
 }
 
+/* The updater's report ("update_ok SEQ" / "update_failed REASON") as secured
+ * telemetry, queued behind a full window like telemetry; one JSON line on
+ * --output for the command that carried the update. */
+static mg_err agent_update_report(void *ctx, const char *text, size_t n)
+{
+    agent *a = ctx;
+    if (!a->dev_ready || !bearer_ready(a))
+        return MG_ERR_STATE; /* mg_upd_resume from the loop */
+    a->telemetry = true;
+    mg_err e = mg_dev_update_report(&a->dev, text, n);
+    a->telemetry = false;
+    const mg_dev_state *st = mg_dev_state_get(&a->dev);
+    if (mg_dev_pending(&a->dev) && !output_has(a, st->pending.hdr.cntr)) {
+        fprintf(a->out, "{\"cntr\":%" PRIu64 ",\"update\":", st->pending.hdr.cntr);
+        json_str(a->out, (const uint8_t *)text, n);
+        fputs("}\n", a->out);
+        output_done(a);
+    }
+    return e;
+}
+
 /* ---- the bearers' callbacks ----------------------------------------------------- */
 
 static mg_dev_verdict agent_receive(agent *a, const char *source, const mg_sms_in *in)
@@ -384,6 +407,8 @@ static int run_loop(agent *a, const mg_agent_opts *o)
         window_full = false;
         if (bearer_ready(a) && mg_dev_resume(&a->dev) == MG_ERR_BUF)
             window_full = true; /* a command left from before a restart; queued PoRs */
+        if (a->uh != NULL && bearer_ready(a) && mg_upd_resume(mg_uh_updater(a->uh)) != MG_OK)
+            window_full = true; /* an update report that found no link */
         if (!window_full)
             window_full = bearer_ready(a) && !txq_flush(a);
         /* telemetry: as many as the window and the schedule allow */
@@ -453,13 +478,29 @@ int mg_agent_run(const mg_agent_prov *prov, const mg_agent_opts *o)
         saved.trust = *prov->trust;
         saved.trust.last_seq = seq;
     }
+    if (o->update != NULL) { /* updates over secured SMS, verified against the .prov anchors */
+        if (prov->trust == NULL || mg_dev_trust_count(prov->trust) == 0) {
+            fprintf(stderr, "m2mguard agent: --update needs anchor= lines in the provisioning\n");
+            mg_wipe(&saved, sizeof(saved));
+            return 3;
+        }
+        int ur = mg_uh_open_sms(&a.uh, o->state_path, o->update, prov->trust, agent_update_report,
+                                &a);
+        if (ur != 0) {
+            mg_wipe(&saved, sizeof(saved));
+            return ur;
+        }
+        cfg.upd = mg_uh_updater(a.uh);
+    }
     mg_dev_cb cb = {&a, agent_persist, agent_send, agent_execute, agent_event, dev_now, dev_now_s};
     mg_err e = mg_dev_init(&a.dev, &cfg, &cb, lr > 0 ? &saved : NULL);
     mg_wipe(&saved, sizeof(saved));
     if (e != MG_OK) {
         fprintf(stderr, "m2mguard agent: bad provisioning or state (%s)\n", mg_strerror(e));
+        mg_uh_close(a.uh);
         return 3;
     }
+    a.dev_ready = true;
     int rc = 0;
     a.out = stdout;
     /* "a+": appends, and can be read back (output_has after a crash) */
@@ -512,6 +553,7 @@ int mg_agent_run(const mg_agent_prov *prov, const mg_agent_opts *o)
     mg_smpp_free(a.smpp);
     mg_modem_close(a.modem);
     mg_dev_wipe(&a.dev);
+    mg_uh_close(a.uh);
     if (a.out != stdout)
         fclose(a.out);
     if (a.sent_log != NULL)

@@ -46,6 +46,7 @@ typedef struct mg_agent_opts {
     const char *sent_log;     /**< NULL: none */
     bool exit_when_done;
     volatile sig_atomic_t *stop; /**< set by a signal handler: stop */
+    const char *update;       /**< --update FILE: updates over secured SMS (NULL: none) */
 } mg_agent_opts;
 
 /** Longest --telemetry text (the counter is appended; longer than one SMS is concatenated). */

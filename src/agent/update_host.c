@@ -38,6 +38,11 @@ struct mg_uh {
     size_t nrq;
     uint64_t crash_at; /* test hook: download:N */
     const char *crash;
+    /* SMS mode (mg_uh_open_sms): reports as text, the installed image copied
+     * to config[] after every switch */
+    mg_uh_text_fn text;
+    void *text_ctx;
+    char config[1024];
 };
 
 static int fsync_dir(const char *dir)
@@ -94,6 +99,10 @@ static void next_status(mg_uh *u)
 static mg_err cb_report(void *ctx, const char *text, size_t n)
 {
     mg_uh *u = ctx;
+    if (u->config[0] != '\0') { /* SMS mode: the text as authenticated telemetry */
+        fprintf(stderr, "agent: update report: %.*s\n", (int)n, text);
+        return u->text != NULL ? u->text(u->text_ctx, text, n) : MG_ERR_STATE;
+    }
     mg_mqtt_ustatus s;
     memset(&s, 0, sizeof(s));
     const mg_upd_state *st = mg_upd_state_get(&u->upd);
@@ -123,6 +132,37 @@ static mg_err cb_report(void *ctx, const char *text, size_t n)
 
 /* ---- slots and state ---------------------------------------------------------- */
 
+/* SMS mode: the image of slot `slot` becomes config[] (a temporary file,
+ * fsynced, renamed, the directory fsynced: never a half-written file). */
+static int install_config(mg_uh *u, unsigned slot)
+{
+    char tmp[1100];
+    uint8_t b[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", u->config);
+    FILE *in = fopen(u->slot[slot], "rb");
+    if (in == NULL)
+        return errno == ENOENT ? 0 : -1; /* the factory image: nothing installed yet */
+    (void)unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    bool ok = fd >= 0;
+    size_t n;
+    while (ok && (n = fread(b, 1, sizeof(b), in)) > 0)
+        ok = write(fd, b, n) == (ssize_t)n;
+    ok = ok && !ferror(in);
+    fclose(in);
+    if (fd >= 0) {
+        ok = ok && fsync(fd) == 0;
+        if (close(fd) != 0)
+            ok = false;
+    }
+    if (!ok || rename(tmp, u->config) != 0 || fsync_dir(u->dir) != 0) {
+        (void)unlink(tmp);
+        fprintf(stderr, "agent: cannot write %s: %s\n", u->config, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static mg_err cb_persist(void *ctx, const mg_upd_state *st)
 {
     mg_uh *u = ctx;
@@ -144,6 +184,11 @@ static mg_err cb_persist(void *ctx, const mg_upd_state *st)
         fprintf(stderr, "agent: cannot write %s: %s\n", u->state, strerror(errno));
         return MG_ERR_STORE;
     }
+    /* SMS mode: switched to a verified image: it is the configuration now
+     * (a crash before this copy: mg_uh_open_sms copies the active slot again) */
+    if (u->config[0] != '\0' && st->phase == MG_UPD_SWITCHING && install_config(u, st->active) == 0)
+        fprintf(stderr, "agent: configuration %s installed (sequence %" PRIu64 ")\n", u->config,
+                st->installed_seq);
     return MG_OK;
 }
 
@@ -278,6 +323,8 @@ static int load_prov(mg_uh *u, const char *path)
     return 0;
 }
 
+static int uh_open(mg_uh *u, const char *prov_path, const mg_dev_trust *trust);
+
 int mg_uh_open(mg_uh **out, const char *state_dir, const char *prov_path,
                const mg_dev_trust *trust, mg_uh_send_fn send, void *send_ctx)
 {
@@ -292,6 +339,57 @@ int mg_uh_open(mg_uh **out, const char *state_dir, const char *prov_path,
     snprintf(u->marker, sizeof(u->marker), "%s/tampered", u->dir);
     u->send = send;
     u->send_ctx = send_ctx;
+    int rc = uh_open(u, prov_path, trust);
+    if (rc == 0)
+        *out = u;
+    return rc;
+}
+
+int mg_uh_open_sms(mg_uh **out, const char *state_path, const char *prov_path,
+                   const mg_dev_trust *trust, mg_uh_text_fn text, void *text_ctx)
+{
+    *out = NULL;
+    if (strlen(state_path) > 900)
+        return 2;
+    mg_uh *u = calloc(1, sizeof(*u));
+    if (u == NULL)
+        return 4;
+    const char *sl = strrchr(state_path, '/');
+    if (sl == NULL)
+        snprintf(u->dir, sizeof(u->dir), ".");
+    else if (sl == state_path)
+        snprintf(u->dir, sizeof(u->dir), "/");
+    else
+        snprintf(u->dir, sizeof(u->dir), "%.*s", (int)(sl - state_path), state_path);
+    snprintf(u->slot[0], sizeof(u->slot[0]), "%s.slot-0", state_path);
+    snprintf(u->slot[1], sizeof(u->slot[1]), "%s.slot-1", state_path);
+    snprintf(u->state, sizeof(u->state), "%s.update", state_path);
+    snprintf(u->marker, sizeof(u->marker), "%s.tampered", state_path);
+    snprintf(u->config, sizeof(u->config), "%s.config", state_path);
+    u->text = text;
+    u->text_ctx = text_ctx;
+    int rc = uh_open(u, prov_path, trust);
+    if (rc != 0)
+        return rc;
+    /* the active slot is the configuration (again, after a crash in the copy) */
+    const mg_upd_state *st = mg_upd_state_get(&u->upd);
+    if (st->installed_seq > u->cfg.factory_seq && install_config(u, mg_upd_boot_slot(st)) != 0) {
+        mg_uh_close(u);
+        return 3;
+    }
+    *out = u;
+    return 0;
+}
+
+mg_upd *mg_uh_updater(mg_uh *u)
+{
+    return u != NULL ? &u->upd : NULL;
+}
+
+/* Both modes: provisioning, anchors, the saved state, mg_upd_init. Frees u
+ * on an error. */
+static int uh_open(mg_uh *u, const char *prov_path, const mg_dev_trust *trust)
+{
     u->crash = getenv("M2MGUARD_UPDATE_CRASH");
     if (u->crash != NULL && strncmp(u->crash, "download:", 9) == 0) {
         u->crash_at = strtoull(u->crash + 9, NULL, 10);
@@ -357,7 +455,6 @@ int mg_uh_open(mg_uh **out, const char *state_dir, const char *prov_path,
         }
     }
     log_boot(u);
-    *out = u;
     return 0;
 }
 

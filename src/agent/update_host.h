@@ -46,6 +46,25 @@ int mg_uh_open(mg_uh **out, const char *state_dir, const char *prov_path,
                const mg_dev_trust *trust, mg_uh_send_fn send, void *send_ctx);
 /** The link is up: sends the reports kept while it was down. */
 void mg_uh_link(mg_uh *u);
+
+/** Sends one report text ("update_ok SEQ" / "update_failed REASON") as an
+ *  authenticated message; MG_ERR_STATE: no link yet (mg_upd_resume later). */
+typedef mg_err (*mg_uh_text_fn)(void *ctx, const char *text, size_t n);
+
+/**
+ * The SMS agent's updater (updates over secured SMS, docs/update.md): the
+ * same verification, slots and one-write switch as mg_uh_open, with files
+ * beside the state file STATE: STATE.slot-0, STATE.slot-1, STATE.update (the
+ * mg_upd_state), and STATE.config: after every switch (and at start) the
+ * active slot's image is copied there atomically (temporary file, fsync,
+ * rename, directory fsync). Reports go to text(text_ctx, ...). prov_path:
+ * the --update file (vendor=, class=, slot_size=[, factory_seq=]). 0, or
+ * the CLI's exit code (3 bad file or state, 4 internal).
+ */
+int mg_uh_open_sms(mg_uh **out, const char *state_path, const char *prov_path,
+                   const mg_dev_trust *trust, mg_uh_text_fn text, void *text_ctx);
+/** The updater (for mg_dev_cfg.upd). */
+mg_upd *mg_uh_updater(mg_uh *u);
 /** A down/update payload. */
 void mg_uh_message(mg_uh *u, const uint8_t *p, size_t n);
 void mg_uh_close(mg_uh *u);

@@ -76,6 +76,14 @@ static const char agent_usage[] =
     "atomic write of DIR/update.state after a complete verified image; progress and\n"
     "the result (SEQ ok | SEQ fail REASON) on m2m/NAME/up/update. At start the agent\n"
     "logs the booted slot and its SHA-256.\n"
+    "Updates over SMS (--prov without --mqtt; docs/update.md): --update FILE (the\n"
+    "same lines) turns on small configuration updates: a secured SMS command whose\n"
+    "data is a SUIT envelope with an integrated payload (`m2mguard update push\n"
+    "--sms`) is verified against the .prov anchors (signature, vendor/class,\n"
+    "sequence above the installed one, digest of the payload), written to the\n"
+    "inactive slot STATE.slot-0|1, switched (STATE.update) and copied atomically to\n"
+    "STATE.config; the result 'update_ok SEQ' or 'update_failed REASON' goes to the\n"
+    "gateway as secured telemetry and as a JSON line on --output.\n"
     "Tamper (both bearers): --tamper, or SIGUSR1 while running, simulates the\n"
     "enclosure switch: one last authenticated alarm 'tamper enclosure' (secured SMS\n"
     "on the normal counter, or MQTT telemetry), then every key and counter wiped;\n"
@@ -270,8 +278,6 @@ static int agent_run(int argc, char **argv)
         }
     }
     (void)signal(SIGUSR1, on_usr1); /* the enclosure switch (tamper) */
-    if (update != NULL && mqtt == NULL)
-        return mg_cli_usage_error("m2mguard agent run", "--update is for --mqtt");
     if (mqtt != NULL && prov == NULL) {
         if (modem != NULL || optind != argc)
             return mg_cli_usage_error("m2mguard agent run", "--mqtt: no --modem without --prov; no arguments");
@@ -322,7 +328,7 @@ static int agent_run(int argc, char **argv)
             return mg_cli_usage_error("m2mguard agent run", "--name differs from the provisioning file");
         }
         mg_agent_opts so = {state_path, host, port, system_id, password, modem, telemetry, 0, interval,
-                            output, sent_log, false, &mg_cli_stop};
+                            output, sent_log, false, &mg_cli_stop, NULL};
         sms_side side = {&ap, &so, 0, 0};
         rc = agent_run_ip(mqtt, est, p.name, token, token_file, cafile, state_dir, telemetry, count,
                           interval, renew_at, output, exit_when_done, prov, true, update, &side);
@@ -332,7 +338,7 @@ static int agent_run(int argc, char **argv)
         return rc;
     }
     mg_agent_opts o = {state_path, host, port, system_id, password, modem, telemetry, count, interval,
-                       output, sent_log, exit_when_done, &mg_cli_stop};
+                       output, sent_log, exit_when_done, &mg_cli_stop, update};
     (void)mg_cli_catch_stop();
     rc = mg_agent_run(&ap, &o);
     mg_prov_wipe(&p);

@@ -34,6 +34,8 @@
 #include "m2mguard/crypto.h"
 #include "m2mguard/keyref.h"
 #include "m2mguard/mqtt_profile.h"
+#include "m2mguard/sms.h"
+#include "m2mguard/store.h"
 #include "m2mguard/suit.h"
 
 #define IMAGE_MAX (64u * 1024u * 1024u) /* largest image the CLI handles */
@@ -188,10 +190,10 @@ static int unverified_info(const uint8_t *env, size_t len, mg_suit_info *info, u
         return MG_EXIT_INPUT;
     uint64_t pairs = it.val;
     for (uint64_t i = 0; i < pairs; i++) {
-        int64_t key = 0;
-        if (mg_cbor_read_int(&r, &key) != MG_OK)
+        mg_cbor_item k;
+        if (mg_cbor_read(&r, &k) != MG_OK) /* an integer, or "#name" of an integrated payload */
             return MG_EXIT_INPUT;
-        if (key == MG_SUIT_ENV_MANIFEST) {
+        if (k.type == MG_CBOR_UINT && k.val == MG_SUIT_ENV_MANIFEST) {
             if (mg_cbor_read(&r, &it) != MG_OK || it.type != MG_CBOR_BSTR)
                 return MG_EXIT_INPUT;
             m = it.p;
@@ -269,7 +271,7 @@ static void print_info(const mg_suit_info *in, bool json, const char *verified)
 
 static const char create_usage[] =
     "usage: m2mguard update create --image FILE --vendor UUID|NAME --class UUID|NAME --seq N\n"
-    "       [--min-version N] --key KEYREF [--kid KID] -o ENVELOPE\n"
+    "       [--min-version N] --key KEYREF [--kid KID] [--uri URI] -o ENVELOPE\n"
     "\n"
     "Writes a signed SUIT envelope (draft-ietf-suit-manifest: tag 107, a\n"
     "COSE_Sign1 over the SHA-256 SUIT_Digest of the manifest; docs/update.md) for\n"
@@ -286,6 +288,10 @@ static const char create_usage[] =
     "  --key KEYREF       signing key: PEM file (0600) or pkcs11: URI; EC P-256\n"
     "                     signs ES256, Ed25519 signs EdDSA\n"
     "  --kid KID          key id in the protected header (1..32 printable)\n"
+    "  --uri URI          where the device fetches the image (install sequence:\n"
+    "                     override uri, fetch, condition-image-match); \"#NAME\"\n"
+    "                     names an integrated payload: `update push --sms` puts\n"
+    "                     the image into the envelope under that key\n"
     "  -o, --out FILE     the envelope (must not exist; mode 0644)\n"
     "\n"
     "Exit codes: 0 written, 2 bad command line, 3 unreadable image or key,\n"
@@ -298,8 +304,10 @@ static int upd_create(int argc, char **argv)
         {"class", required_argument, NULL, 'c'},   {"seq", required_argument, NULL, 's'},
         {"min-version", required_argument, NULL, 'm'}, {"key", required_argument, NULL, 'k'},
         {"kid", required_argument, NULL, 'K'},     {"out", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+        {"uri", required_argument, NULL, 'u'},     {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     const char *image = NULL, *vendor = NULL, *cls = NULL, *key = NULL, *kid = NULL, *out = NULL;
+    const char *uri = NULL;
     const char *p = "m2mguard update create";
     uint64_t seq = 0, minv = 0;
     bool have_min = false;
@@ -314,6 +322,7 @@ static int upd_create(int argc, char **argv)
         case 'k': key = optarg; break;
         case 'K': kid = optarg; break;
         case 'o': out = optarg; break;
+        case 'u': uri = optarg; break;
         case 's':
             if (!parse_u64(optarg, (uint64_t)INT64_MAX, &seq) || seq == 0)
                 return mg_cli_usage_error(p, "--seq: 1..2^63-1");
@@ -336,9 +345,13 @@ static int upd_create(int argc, char **argv)
     for (size_t i = 0; i < kidl; i++)
         if (kid[i] < 0x21 || kid[i] > 0x7e)
             return mg_cli_usage_error(p, "--kid: printable characters");
+    if (uri != NULL && (uri[0] == '\0' || strlen(uri) > MG_SUIT_URI_MAX))
+        return mg_cli_usage_error(p, "--uri: 1..255 characters");
     mg_suit_params sp;
     memset(&sp, 0, sizeof(sp));
     sp.seq = seq;
+    sp.uri = uri;
+    sp.uri_len = uri != NULL ? strlen(uri) : 0;
     sp.has_min_seq = have_min;
     sp.min_seq = minv;
     if (!id_arg(vendor, NULL, sp.vendor) || !id_arg(cls, sp.vendor, sp.class_id))
@@ -637,7 +650,24 @@ static const char push_usage[] =
     "usage: m2mguard update push (DEVICE ... | --class CLASS) ENVELOPE --image FILE\n"
     "       --mqtt HOST:PORT --cafile CA.pem --cert CERT.pem --key KEY.pem [--client-id ID]\n"
     "       [--rate N] [--window N] [--chunk N] [--timeout S] [--dir DIR] [--unchecked]\n"
+    "       m2mguard update push (DEVICE ... | --class CLASS) ENVELOPE --image FILE --sms\n"
+    "       [--dir DIR] [--unchecked]\n"
     "\n"
+    "With --sms (implied when --mqtt is not given): a small configuration update\n"
+    "over secured SMS. The manifest must name an integrated payload (`update\n"
+    "create --uri '#config'`); FILE is put into the envelope under that key and\n"
+    "the whole envelope must fit the secured data of one concatenated command\n"
+    "(472 octets, MG_SMS_DATA_MAX; larger: exit 3, use MQTT). One command\n"
+    "\"update SEQ\" per device is queued for the SMS gateway with the envelope as\n"
+    "its binary data; the policy rule for \"update\" applies; the device verifies\n"
+    "the signature and digest and answers with authenticated telemetry, recorded\n"
+    "as event update_ok / update_failed. --class takes every active device of the\n"
+    "class with the SMS bearer. Prints 'NAME queued update SEQ (command ID)'.\n"
+    "Exit codes with --sms: 0 queued for every device, 1 a device not active or\n"
+    "without SMS, 2 bad command line, 3 input (too large, no integrated payload,\n"
+    "not the manifest's image, unknown device), 4 internal.\n"
+    "\n"
+    "Over MQTT:\n"
     "Delivers an update to IP devices over the broker (docs/update.md): for each\n"
     "device the envelope on m2m/NAME/down/update (\"m SEQ \" + envelope), then\n"
     "FILE in chunks (\"c SEQ OFFSET \" + octets), QoS 1, flow-controlled by the\n"
@@ -872,6 +902,161 @@ static bool class_member(void *ctx, const mg_device *dv)
     return true;
 }
 
+/* ---- push over secured SMS -------------------------------------------------------- */
+
+typedef struct sms_class_ctx {
+    const char *cls;
+    char (*names)[MG_NAME_MAX];
+    size_t n;
+    bool full;
+} sms_class_ctx;
+
+static bool sms_class_member(void *ctx, const mg_device *dv)
+{
+    sms_class_ctx *c = ctx;
+    if (strcmp(dv->dev_class, c->cls) != 0 || (dv->bearers != 0 && (dv->bearers & MG_BEARER_SMS) == 0) ||
+        dv->status != MG_DEV_ACTIVE)
+        return true;
+    if (c->n == PUSH_DEVICES_MAX) {
+        c->full = true;
+        return false;
+    }
+    snprintf(c->names[c->n], MG_NAME_MAX, "%s", dv->name);
+    c->n++;
+    return true;
+}
+
+/* Builds the envelope with FILE as its integrated payload and queues it for
+ * each device as command "update SEQ" (want "sms") with the envelope as its
+ * binary data, in one transaction per device. */
+static int push_sms(const char *cls, char **devs, int ndev, const char *envpath, const char *image,
+                    const char *dir, bool unchecked)
+{
+    uint8_t *env = NULL, *img = NULL, *scratch = NULL;
+    size_t envl = 0, imgl = 0, outl = 0;
+    static uint8_t out[MG_SUIT_ENVELOPE_MAX];
+    int rc = read_all("update push", envpath, MG_SUIT_ENVELOPE_MAX, &env, &envl);
+    if (rc == MG_EXIT_OK)
+        rc = read_all("update push: --image", image, IMAGE_MAX, &img, &imgl);
+    mg_suit_info info;
+    memset(&info, 0, sizeof(info));
+    if (rc == MG_EXIT_OK)
+        rc = unverified_info(env, envl, &info, &scratch);
+    uint8_t dg[MG_SHA256_LEN];
+    if (rc == MG_EXIT_OK && (info.seq > INT64_MAX || !info.has_uri || info.uri_len < 2 ||
+                             info.uri[0] != '#')) {
+        fprintf(stderr, "update push: %s names no integrated payload (create it with "
+                        "--uri '#config')\n", envpath);
+        rc = MG_EXIT_INPUT;
+    }
+    if (rc == MG_EXIT_OK && !unchecked &&
+        (info.size != imgl || !sha256_buf(img, imgl, dg) || memcmp(dg, info.digest, sizeof(dg)) != 0)) {
+        fprintf(stderr, "update push: %s is not the image the manifest describes (size %" PRIu64
+                        ", digest)\n", image, info.size);
+        rc = MG_EXIT_INPUT;
+    }
+    if (rc == MG_EXIT_OK) {
+        const uint8_t *have = NULL;
+        size_t hn = 0;
+        mg_err e = mg_suit_payload(env, envl, info.uri, info.uri_len, &have, &hn);
+        if (e == MG_OK && hn == imgl && memcmp(have, img, imgl) == 0) { /* already integrated */
+            memcpy(out, env, envl);
+            outl = envl;
+        } else if (e == MG_ERR_KEY) {
+            e = mg_suit_envelope_integrate(env, envl, info.uri, info.uri_len, img, imgl, out,
+                                           sizeof(out), &outl);
+            if (e == MG_ERR_BUF)
+                outl = sizeof(out) + 1;
+            else if (e != MG_OK) {
+                fprintf(stderr, "update push: %s: cannot integrate the payload: %s\n", envpath,
+                        mg_strerror(e));
+                rc = MG_EXIT_INPUT;
+            }
+        } else {
+            fprintf(stderr, "update push: %s carries another payload under %.*s\n", envpath,
+                    (int)info.uri_len, info.uri);
+            rc = MG_EXIT_INPUT;
+        }
+    }
+    if (rc == MG_EXIT_OK && outl > MG_SMS_DATA_MAX) {
+        fprintf(stderr, "update push: the envelope with its payload is %s%zu octets; secured SMS "
+                        "carries at most %u (MG_SMS_DATA_MAX, %u concatenated SMS): use --mqtt\n",
+                outl > sizeof(out) ? "more than " : "", outl > sizeof(out) ? sizeof(out) : outl,
+                (unsigned)MG_SMS_DATA_MAX, (unsigned)MG_SMS_MAX_PARTS);
+        rc = MG_EXIT_INPUT;
+    }
+    uint64_t seq = info.seq;
+    free(scratch);
+    free(env);
+    free(img);
+    if (rc != MG_EXIT_OK)
+        return rc;
+    mg_workdir w;
+    rc = mg_workdir_open(dir, &w);
+    if (rc != MG_EXIT_OK)
+        return rc;
+    char(*names)[MG_NAME_MAX] = calloc(PUSH_DEVICES_MAX, MG_NAME_MAX);
+    size_t n = 0;
+    if (names == NULL) {
+        mg_workdir_close(&w);
+        return MG_EXIT_INTERNAL;
+    }
+    if (cls != NULL) {
+        sms_class_ctx cc = {cls, names, 0, false};
+        mg_err e = mg_store_device_list(w.store, sms_class_member, &cc);
+        if (e != MG_OK || cc.full || cc.n == 0) {
+            fprintf(stderr, "update push: --class %s: %s\n", cls,
+                    e != MG_OK ? "registry error" : cc.full ? "more than 256 devices"
+                                                          : "no active SMS device of this class");
+            rc = e != MG_OK ? MG_EXIT_INTERNAL : MG_EXIT_INPUT;
+        }
+        n = cc.n;
+    } else {
+        for (int i = 0; i < ndev; i++)
+            snprintf(names[n++], MG_NAME_MAX, "%s", devs[i]);
+    }
+    char text[64];
+    snprintf(text, sizeof(text), "update %" PRIu64, seq);
+    for (size_t i = 0; rc == MG_EXIT_OK && i < n; i++) {
+        mg_device d;
+        mg_err e = mg_store_device_by_name(w.store, names[i], &d);
+        if (e != MG_OK) {
+            fprintf(stderr, "update push: no device '%s'\n", names[i]);
+            rc = mg_store_exit(e);
+            break;
+        }
+        if (d.status != MG_DEV_ACTIVE || (d.bearers != 0 && (d.bearers & MG_BEARER_SMS) == 0)) {
+            fprintf(stderr, "update push: device '%s' is %s\n", names[i],
+                    d.status != MG_DEV_ACTIVE ? mg_dev_status_name(d.status) : "not an SMS device");
+            rc = MG_EXIT_REJECT;
+            break;
+        }
+        mg_command c;
+        memset(&c, 0, sizeof(c));
+        c.device_id = d.id;
+        snprintf(c.text, sizeof(c.text), "%s", text);
+        if ((e = mg_store_begin(w.store)) == MG_OK &&
+            (e = mg_store_cmd_enqueue_on(w.store, &c, "sms")) == MG_OK &&
+            (e = mg_store_cmd_set_signed(w.store, c.id, out, outl)) == MG_OK)
+            e = mg_store_commit(w.store);
+        if (e != MG_OK) {
+            fprintf(stderr, "update push: cannot queue the update for '%s': %s\n", names[i],
+                    mg_store_errmsg(w.store));
+            mg_store_rollback(w.store);
+            rc = mg_store_exit(e);
+            break;
+        }
+        printf("%s queued %s (command %" PRId64 ")\n", names[i], text, c.id);
+    }
+    fflush(stdout);
+    if (rc == MG_EXIT_OK)
+        fprintf(stderr, "update push: sequence %" PRIu64 ", envelope %zu octets over SMS to %zu "
+                        "device(s)\n", seq, outl, n);
+    free(names);
+    mg_workdir_close(&w);
+    return rc;
+}
+
 static int upd_push(int argc, char **argv)
 {
     static const struct option lo[] = {
@@ -882,8 +1067,9 @@ static int upd_push(int argc, char **argv)
         {"window", required_argument, NULL, 'w'}, {"chunk", required_argument, NULL, 'k'},
         {"timeout", required_argument, NULL, 't'}, {"dir", required_argument, NULL, 'd'},
         {"unchecked", no_argument, NULL, 'u'},    {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+        {"sms", no_argument, NULL, 'S'},          {NULL, 0, NULL, 0}};
     const char *p = "m2mguard update push";
+    bool sms = false;
     const char *cls = NULL, *image = NULL, *mqtt = NULL, *cafile = NULL, *cert = NULL, *key = NULL;
     const char *cid = "updater", *dir = NULL;
     bool unchecked = false;
@@ -902,6 +1088,7 @@ static int upd_push(int argc, char **argv)
         case 'I': cid = optarg; break;
         case 'd': dir = optarg; break;
         case 'u': unchecked = true; break;
+        case 'S': sms = true; break;
         case 'r':
             if (!parse_u64(optarg, 10000, &rate) || rate == 0)
                 return mg_cli_usage_error(p, "--rate: 1..10000");
@@ -923,6 +1110,17 @@ static int upd_push(int argc, char **argv)
         }
     }
     int nargs = argc - optind;
+    if (sms || mqtt == NULL) {
+        if (mqtt != NULL)
+            return mg_cli_usage_error(p, "--sms and --mqtt exclude each other");
+        if (image == NULL)
+            return mg_cli_usage_error(p, "--image is required");
+        if (nargs < 1 || (cls != NULL && nargs != 1) || (cls == NULL && nargs < 2))
+            return mg_cli_usage_error(p, "DEVICE ... ENVELOPE, or --class CLASS ENVELOPE");
+        if (cls == NULL && nargs - 1 > PUSH_DEVICES_MAX)
+            return mg_cli_usage_error(p, "at most 256 devices");
+        return push_sms(cls, argv + optind, nargs - 1, argv[argc - 1], image, dir, unchecked);
+    }
     if (image == NULL || mqtt == NULL || cafile == NULL || cert == NULL || key == NULL)
         return mg_cli_usage_error(p, "--image, --mqtt, --cafile, --cert and --key are required");
     if (nargs < 1 || (cls != NULL && nargs != 1) || (cls == NULL && nargs < 2))
@@ -1096,7 +1294,7 @@ int mg_cmd_update(int argc, char **argv)
         {"create", upd_create, "build and sign a SUIT envelope for an image"},
         {"inspect", upd_inspect, "print a SUIT envelope's manifest without verifying it"},
         {"verify", upd_verify, "verify a SUIT envelope (and an image) as a device does"},
-        {"push", upd_push, "deliver an update to devices over MQTT in chunks"},
+        {"push", upd_push, "deliver an update over MQTT in chunks, or a small one over SMS"},
     };
     return mg_cli_dispatch("m2mguard update", table, sizeof(table) / sizeof(table[0]), argc - 1,
                            argv + 1);

@@ -974,3 +974,50 @@ void mg_suit_img_abort(mg_suit_img *c)
     mg_sha256_abort(&c->h);
     mg_wipe(c, sizeof(*c));
 }
+
+/* ---- command kind and integrated payloads ------------------------------------ */
+
+bool mg_suit_is_envelope(const uint8_t *p, size_t n)
+{
+    /* tag 107 in its shortest form (0xD8 0x6B) followed by a map head */
+    return p != NULL && n >= 3 && p[0] == 0xD8 && p[1] == MG_SUIT_TAG_ENVELOPE &&
+           (p[2] & 0xE0u) == 0xA0u;
+}
+
+mg_err mg_suit_payload(const uint8_t *env, size_t len, const char *key, size_t key_len,
+                       const uint8_t **p, size_t *n)
+{
+    mg_cbor_reader r;
+    mg_cbor_item it;
+    if (env == NULL || p == NULL || n == NULL || (key != NULL && key_len == 0))
+        return MG_ERR_ARG;
+    *p = NULL;
+    *n = 0;
+    MG_ENSURE(len <= MG_SUIT_ENVELOPE_MAX, MG_ERR_LENGTH);
+    mg_cbor_reader_init(&r, env, len, 0);
+    MG_TRY(mg_cbor_read(&r, &it));
+    MG_ENSURE(it.type == MG_CBOR_TAG && it.val == MG_SUIT_TAG_ENVELOPE, MG_ERR_FORMAT);
+    MG_TRY(mg_cbor_expect(&r, MG_CBOR_MAP, &it));
+    for (uint64_t i = 0, m = it.val; i < m; i++) {
+        mg_cbor_item k;
+        MG_TRY(mg_cbor_read(&r, &k));
+        bool hit = key != NULL ? k.type == MG_CBOR_TSTR && k.val == key_len && memcmp(k.p, key, key_len) == 0
+                               : k.type == MG_CBOR_TSTR && k.val > 1 && k.p[0] == '#';
+        if (hit) {
+            MG_ENSURE(*p == NULL, MG_ERR_FORMAT); /* the same key twice */
+            MG_TRY(mg_cbor_expect(&r, MG_CBOR_BSTR, &it));
+            *p = it.p;
+            *n = (size_t)it.val;
+        } else if (k.type == MG_CBOR_ARRAY || k.type == MG_CBOR_MAP || k.type == MG_CBOR_TAG) {
+            return MG_ERR_FORMAT; /* keys are integers or strings */
+        } else {
+            MG_TRY(mg_cbor_skip(&r, NULL, NULL));
+        }
+    }
+    MG_TRY(mg_cbor_at_end(&r));
+    if (*p == NULL) {
+        *n = 0;
+        return MG_ERR_KEY;
+    }
+    return MG_OK;
+}

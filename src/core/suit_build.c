@@ -219,3 +219,49 @@ mg_err mg_suit_envelope_sign(const mg_suit_params *p, int64_t alg, const uint8_t
     mg_wipe(sig, sizeof(sig));
     return e;
 }
+
+mg_err mg_suit_envelope_integrate(const uint8_t *env, size_t len, const char *key, size_t key_len,
+                                  const uint8_t *payload, size_t plen, uint8_t *out, size_t cap,
+                                  size_t *olen)
+{
+    mg_cbor_reader r;
+    mg_cbor_item it;
+    const uint8_t *have = NULL;
+    size_t hn = 0;
+    if (env == NULL || key == NULL || key_len == 0 || (payload == NULL && plen > 0) ||
+        out == NULL || olen == NULL)
+        return MG_ERR_ARG;
+    *olen = 0;
+    if (!mg_suit_is_envelope(env, len) || mg_suit_payload(env, len, key, key_len, &have, &hn) != MG_ERR_KEY)
+        return MG_ERR_ARG;
+    mg_cbor_reader_init(&r, env, len, 0);
+    if (mg_cbor_read(&r, &it) != MG_OK || mg_cbor_expect(&r, MG_CBOR_MAP, &it) != MG_OK ||
+        it.val >= 23)
+        return MG_ERR_ARG;
+    size_t body = r.pos; /* the members, copied as they are */
+    uint8_t h[3][9];
+    size_t hl[3];
+    hl[0] = mg_cbor_encode_head(h[0], MG_CBOR_MAP, it.val + 1);
+    hl[1] = mg_cbor_encode_head(h[1], MG_CBOR_TSTR, key_len);
+    hl[2] = mg_cbor_encode_head(h[2], MG_CBOR_BSTR, plen);
+    /* tag 107 (2) + map head + members + key + payload */
+    size_t need = 2 + hl[0] + (len - body) + hl[1] + key_len + hl[2];
+    MG_ENSURE(plen <= MG_SUIT_ENVELOPE_MAX && need <= cap && cap - need >= plen, MG_ERR_BUF);
+    size_t at = 0;
+    out[at++] = env[0];
+    out[at++] = env[1];
+    memcpy(out + at, h[0], hl[0]);
+    at += hl[0];
+    memcpy(out + at, env + body, len - body);
+    at += len - body;
+    memcpy(out + at, h[1], hl[1]);
+    at += hl[1];
+    memcpy(out + at, key, key_len);
+    at += key_len;
+    memcpy(out + at, h[2], hl[2]);
+    at += hl[2];
+    if (plen > 0)
+        memcpy(out + at, payload, plen);
+    *olen = at + plen;
+    return MG_OK;
+}

@@ -540,6 +540,7 @@ static bool state_ok(const mg_dev_state *s)
     switch (s->pending.kind) {
     case MG_DEV_PEND_NONE: return true;
     case MG_DEV_PEND_TEXT:
+    case MG_DEV_PEND_UPDATE:
     case MG_DEV_PEND_KEYS: return s->pending.len <= MG_DEV_CMD_MAX && s->pending.hdr.cntr == s->cntr_in;
     case MG_DEV_PEND_BAD:
     case MG_DEV_PEND_DONE: return s->pending.len == 0 && s->pending.hdr.cntr == s->cntr_in;
@@ -561,6 +562,8 @@ mg_err mg_dev_init(mg_dev *d, const mg_dev_cfg *cfg, const mg_dev_cb *cb, const 
     d->cfg_.trust = NULL;
     d->cfg_.sigpol = NULL;
     d->cfg_.name = NULL;
+    d->cfg_.upd = NULL;
+    d->upd_ = cfg->upd;
     d->cb_ = *cb;
     if (cfg->sigpol != NULL && (mg_dev_list_set(d->pol_.require, cfg->sigpol->require) != MG_OK ||
                                 mg_dev_list_set(d->pol_.two, cfg->sigpol->two) != MG_OK)) {
@@ -698,6 +701,47 @@ static void porq_push(mg_dev *d, const uint8_t *p, size_t n)
     d->porq_len_[d->porq_n_++] = (uint8_t)n;
 }
 
+#if defined(__GNUC__) || defined(__clang__)
+#define MG_NOINLINE __attribute__((noinline))
+#else
+#define MG_NOINLINE
+#endif
+
+/* A SUIT envelope with an integrated payload in pending.data: verified,
+ * written, switched and reported by the updater (its report callback sends
+ * "update_ok SEQ" / "update_failed REASON" as telemetry). After a restart
+ * the same envelope runs again: the installed sequence refuses it
+ * ("update_failed rollback") once it was switched. */
+static MG_NOINLINE uint8_t run_update(mg_dev *d)
+{
+    mg_upd *u = d->upd_;
+    const mg_dev_state *s = &d->st_;
+    const char *why = NULL;
+    const uint8_t *p = NULL;
+    size_t n = 0;
+    if (u == NULL)
+        return MG_POR_UNDEFINED_SECURITY_ERROR;
+    if (mg_upd_begin(u, s->pending.data, s->pending.len, &why) != MG_OK) {
+        ev(d, MG_DEV_EV_CMD_REFUSED, why != NULL ? why : "update_refused");
+        return MG_POR_UNDEFINED_SECURITY_ERROR; /* reported by the updater */
+    }
+    /* the envelope's one integrated payload ("#config"): authentic by the
+     * image digest of the signed manifest, checked while it is written */
+    mg_err e = mg_suit_payload(s->pending.data, s->pending.len, NULL, 0, &p, &n);
+    if (e != MG_OK) {
+        why = "no_integrated_payload";
+        if (mg_upd_abort(u, why) != MG_OK)
+            ev(d, MG_DEV_EV_STORE, "update state not stored");
+    } else if ((e = mg_upd_write(u, p, n, &why)) == MG_OK &&
+               (e = mg_upd_finish(u, &why)) == MG_OK && (e = mg_upd_switch(u)) == MG_OK) {
+        if (mg_upd_resume(u) != MG_OK) /* "update_ok SEQ" */
+            ev(d, MG_DEV_EV_POR_DROPPED, "update report waits: call mg_upd_resume later");
+        return MG_POR_OK;
+    }
+    ev(d, MG_DEV_EV_CMD_REFUSED, why != NULL ? why : "update_failed");
+    return MG_POR_UNDEFINED_SECURITY_ERROR;
+}
+
 /* Runs the pending command (once per process: ran_), sends its PoR, clears
  * it. MG_ERR_STATE when the PoR found no link: the command stays pending. */
 static mg_err run_pending(mg_dev *d)
@@ -709,6 +753,10 @@ static mg_err run_pending(mg_dev *d)
     unsigned came_version = MG_KI_INDEX(h->kid);
     bool newest = s->keys[0].version == came_version, rotated = false;
     if (!d->ran_) {
+        /* an update runs from mg_dev_resume only: the manifest processor's
+         * stack is not added to mg_dev_receive's (Cortex-M0+ budget) */
+        if (s->pending.kind == MG_DEV_PEND_UPDATE)
+            return MG_ERR_BUF;
         switch (s->pending.kind) {
         case MG_DEV_PEND_TEXT:
             d->ran_status_ = d->cb_.execute(d->cb_.ctx, s->pending.data, s->pending.len, h->cntr);
@@ -819,7 +867,14 @@ static mg_dev_verdict on_command(mg_dev *d, size_t n, mg_err *err)
     int rot_slot = -1;
     const char *cmd_refused = NULL;
     mg_err cmd_err = MG_OK;
-    switch (mg_sms_content_kind(cmd.data, cmd.data_len)) {
+    /* the one place a device tells an update from a command: mg_suit_is_envelope */
+    int kind = d->upd_ != NULL && mg_suit_is_envelope(cmd.data, cmd.data_len)
+                   ? -1
+                   : (int)mg_sms_content_kind(cmd.data, cmd.data_len);
+    switch (kind) {
+    case -1: /* an update: the updater checks its signature */
+        s->pending.kind = MG_DEV_PEND_UPDATE;
+        break;
     case MG_SMS_CONTENT_KEYDELIV:
         s->pending.kind = MG_DEV_PEND_KEYS;
         break;
@@ -862,7 +917,7 @@ static mg_dev_verdict on_command(mg_dev *d, size_t n, mg_err *err)
         mg_wipe(sc, sizeof(*sc));
         break;
     }
-    case MG_SMS_CONTENT_BAD:
+    default: /* MG_SMS_CONTENT_BAD */
         s->pending.kind = MG_DEV_PEND_BAD;
         break;
     }
@@ -1014,6 +1069,10 @@ mg_dev_verdict mg_dev_receive(mg_dev *d, const mg_sms_in *in, mg_err *err)
         *err = MG_ERR_ARG;
         return MG_DEV_REFUSED;
     }
+    if (mg_dev_tampered(d)) { /* wiped: nothing is opened, nothing answered */
+        *err = MG_ERR_STATE;
+        return MG_DEV_REFUSED;
+    }
     age_slots(d);
     mg_sms_peek pk;
     const char *why = NULL;
@@ -1041,6 +1100,7 @@ mg_err mg_dev_telemetry(mg_dev *d, const uint8_t *data, size_t len, bool por, ui
         return MG_ERR_ARG;
     if (cntr != NULL)
         *cntr = 0;
+    MG_ENSURE(!mg_dev_tampered(d), MG_ERR_STATE);
     MG_ENSURE(len <= MG_SMS_DATA_MAX, MG_ERR_LENGTH);
     mg_dev_state *s = &d->st_;
     MG_ENSURE(d->cntr_out_ < MG_OTA_CNTR_MAX, MG_ERR_CNTR_BLOCKED);
@@ -1096,6 +1156,18 @@ mg_err mg_dev_resume(mg_dev *d)
 {
     if (d == NULL)
         return MG_ERR_ARG;
+    MG_ENSURE(!mg_dev_tampered(d), MG_ERR_STATE);
+    if (d->st_.pending.kind == MG_DEV_PEND_UPDATE && !d->ran_) {
+        mg_dev_state *s = &d->st_;
+        d->ran_status_ = run_update(d);
+        d->ran_ = true;
+        /* taken up: after a restart only its PoR is left (run again, a
+         * switched update would be refused and reported as a rollback) */
+        s->pending.kind = d->ran_status_ == MG_POR_OK ? MG_DEV_PEND_DONE : MG_DEV_PEND_BAD;
+        mg_wipe(s->pending.data, sizeof(s->pending.data));
+        s->pending.len = 0;
+        (void)persist(d);
+    }
     MG_TRY(run_pending(d));
     while (d->porq_n_ > 0) {
         mg_err e = d->cb_.send(d->cb_.ctx, d->porq_[0], d->porq_len_[0]);

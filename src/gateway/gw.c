@@ -371,6 +371,43 @@ static void tamper_mark(mg_event *ev, const mg_ota_cmd *cmd)
     ev->authenticated = true;
 }
 
+/* Issue 14: an accepted message whose data is the device's update report,
+ * "update_ok SEQ" or "update_failed REASON" (device.h MG_UPD_TEXT_*; an update
+ * over secured SMS, docs/update.md), is recorded as event update_ok /
+ * update_failed (authenticated), reason "update SEQ installed" / "update
+ * failed: REASON" as the broker plugin words them. */
+static void update_mark(mg_event *ev, const mg_ota_cmd *cmd)
+{
+    const uint8_t *d = cmd->data;
+    size_t n = cmd->data_len, h;
+    bool ok;
+    if (d == NULL)
+        return;
+    if (n > 10 && memcmp(d, "update_ok ", 10) == 0) {
+        ok = true;
+        h = 10;
+    } else if (n > 14 && memcmp(d, "update_failed ", 14) == 0) {
+        ok = false;
+        h = 14;
+    } else {
+        return;
+    }
+    char arg[64];
+    size_t k = 0;
+    for (size_t i = h; i < n && k + 1 < sizeof(arg); i++) {
+        char c = (char)d[i];
+        if (ok ? (c < '0' || c > '9') : (c <= 0x20 || c >= 0x7f))
+            return; /* not a report: an ordinary message */
+        arg[k++] = c;
+    }
+    arg[k] = '\0';
+    copy_str(ev->kind, sizeof(ev->kind), ok ? "update_ok" : "update_failed");
+    snprintf(ev->reason, sizeof(ev->reason), ok ? "update %s installed (counter %" PRIu64 ")"
+                                                : "update failed: %s (counter %" PRIu64 ")",
+             arg, cmd->hdr.cntr);
+    ev->authenticated = true;
+}
+
 /* Records an event outside a batch; a failure is reported, not fatal. */
 static void ev_store(mg_gw *gw, mg_event *ev)
 {
@@ -1381,8 +1418,10 @@ mg_err mg_gw_flush(mg_gw *gw)
                 e = activate(st, p, "after proof of receipt");
             }
         }
-        if (e == MG_OK && p->kind == P_MESSAGE)
+        if (e == MG_OK && p->kind == P_MESSAGE) {
             tamper_mark(&p->ev, &p->cmd);
+            update_mark(&p->ev, &p->cmd);
+        }
         if (e == MG_OK)
             e = mg_store_event_add(st, &p->ev);
     }

@@ -14,6 +14,7 @@
 
 #include "m2mguard/cose.h"
 #include "m2mguard/policy.h"
+#include "m2mguard/suit.h"
 
 typedef struct rule {
     char command[MG_POLICY_WORD_MAX]; /* "*" any */
@@ -509,7 +510,11 @@ mg_err mg_policy_check(const mg_policy *p, const char *device, const char *dev_c
     d->rule = -1;
     memset(&in, 0, sizeof(in));
     in.dev_class = dev_class != NULL ? dev_class : "";
-    if (cose_len == 0) {
+    /* A SUIT envelope (an update over SMS; suit.h mg_suit_is_envelope, the one
+     * place the kinds are told apart) is no COSE command: the device verifies
+     * its signature against its update anchors. The gateway applies the rule
+     * of the queued text's command word ("update"), as for an unsigned one. */
+    if (cose_len == 0 || mg_suit_is_envelope(cose, cose_len)) {
         const char *sp = strchr(text, ' ');
         in.command = text;
         in.command_len = sp != NULL ? (size_t)(sp - text) : strlen(text);

@@ -981,10 +981,12 @@ static void test_tamper(void **st)
     assert_true(mg_dev_tampered(&d));
     size_t sent = t.sent_n;
     int persists = t.persists;
-    assert_int_not_equal(mg_dev_telemetry(&d, (const uint8_t *)"x", 1, false, NULL), MG_OK);
+    assert_int_equal(mg_dev_telemetry(&d, (const uint8_t *)"x", 1, false, NULL), MG_ERR_STATE);
     mg_err err = MG_OK;
     mg_sms_in in = {true, 0x00, 0x04, true, t.sent[0], t.sent_len[0], NULL};
-    assert_int_not_equal(mg_dev_receive(&d, &in, &err), MG_DEV_DONE);
+    assert_int_equal(mg_dev_receive(&d, &in, &err), MG_DEV_REFUSED);
+    assert_int_equal(err, MG_ERR_STATE);
+    assert_int_equal(mg_dev_resume(&d), MG_ERR_STATE);
     assert_int_equal(mg_dev_tamper(&d, "again", NULL), MG_ERR_STATE);
     assert_int_equal(t.sent_n, sent);
     assert_int_equal(t.persists, persists);
@@ -1039,11 +1041,233 @@ static void test_update_report_over_sms(void **st)
     mg_dev_wipe(&d);
 }
 
+/* ---- a configuration update over secured SMS (mg_dev_cfg.upd) --------------- */
+
+static mg_dev *sms_dev; /* the device whose telemetry carries the updater's reports */
+
+static mg_err f_report_sms(void *ctx, const char *text, size_t n)
+{
+    assert_int_equal(f_report(ctx, text, n), MG_OK);
+    return mg_dev_update_report(sms_dev, text, n);
+}
+
+/* The backend seals data as one command (MT, counter cntr, PoR asked) and
+ * the device receives its parts; the last verdict. */
+static mg_dev_verdict backend_cmd(mg_dev *d, uint64_t cntr, const uint8_t *data, size_t n,
+                                  mg_err *err)
+{
+    mg_key kic, kid;
+    mg_ota_keys k;
+    static uint8_t pkt[MG_SMS_PKT_MAX];
+    size_t pl = 0, parts = 0;
+    assert_int_equal(mg_key_init(&kic, MG_ALG_AES, tkic, 16), MG_OK);
+    assert_int_equal(mg_key_init(&kid, MG_ALG_AES, tkid, 16), MG_OK);
+    mg_sms_keys(&k, &kic, &kid, 1);
+    assert_int_equal(mg_sms_seal(MG_SMS_MT, ttar, &k, cntr, true, data, n, pkt, sizeof(pkt), &pl),
+                     MG_OK);
+    mg_key_clear(&kic);
+    mg_key_clear(&kid);
+    assert_int_equal(mg_sms_parts(pl, &parts), MG_OK);
+    mg_dev_verdict v = MG_DEV_REFUSED;
+    for (size_t i = 1; i <= parts; i++) {
+        uint8_t ud[MG_SMS_UD_MAX];
+        size_t ul = 0;
+        assert_int_equal(mg_sms_part(pkt, pl, (uint8_t)cntr, i, ud, sizeof(ud), &ul), MG_OK);
+        mg_sms_in in = {true, 0x00, 0x04, true, ud, ul, NULL};
+        v = mg_dev_receive(d, &in, err);
+    }
+    return v;
+}
+
+/* A signed envelope with cfg[0..n) as the integrated payload "#config". */
+static void make_config(const char *cfg, uint64_t seq, uint8_t *env, size_t cap, size_t *len)
+{
+    static uint8_t e0[2048];
+    size_t l0 = 0, n = strlen(cfg);
+    mg_suit_params p;
+    memset(&p, 0, sizeof(p));
+    p.seq = seq;
+    hx(VENDOR, p.vendor, 16);
+    hx(CLASS, p.class_id, 16);
+    const mg_iov part = {(const uint8_t *)cfg, n};
+    assert_int_equal(mg_crypto_sha256(&part, 1, p.digest), MG_OK);
+    p.size = n;
+    p.uri = "#config";
+    p.uri_len = 7;
+    sign_params(&p, e0, sizeof(e0), &l0);
+    assert_int_equal(mg_suit_envelope_integrate(e0, l0, "#config", 7, (const uint8_t *)cfg, n, env,
+                                                cap, len),
+                     MG_OK);
+    /* the same key twice is refused by the builder */
+    size_t l2 = 0;
+    assert_int_equal(mg_suit_envelope_integrate(env, *len, "#config", 7, (const uint8_t *)"x", 1, e0,
+                                                sizeof(e0), &l2),
+                     MG_ERR_ARG);
+}
+
+static void test_integrated_payload(void **st)
+{
+    (void)st;
+    if (!can_sign())
+        skip();
+    static uint8_t env[2048];
+    size_t el = 0;
+    make_config("interval=60\n", 3, env, sizeof(env), &el);
+    assert_true(mg_suit_is_envelope(env, el));
+    assert_false(mg_suit_is_envelope((const uint8_t *)"\xD2\x84", 2)); /* COSE_Sign1 */
+    assert_false(mg_suit_is_envelope((const uint8_t *)"reboot", 6));
+    mg_suit_info info;
+    assert_int_equal(mg_suit_check(env, el, &anchor, 1, &info, NULL), MG_OK);
+    assert_true(info.has_uri);
+    assert_int_equal(info.uri_len, 7);
+    const uint8_t *p = NULL;
+    size_t n = 0;
+    assert_int_equal(mg_suit_payload(env, el, info.uri, info.uri_len, &p, &n), MG_OK);
+    assert_int_equal(n, 12);
+    assert_memory_equal(p, "interval=60\n", 12);
+    assert_int_equal(mg_suit_payload(env, el, "#other", 6, &p, &n), MG_ERR_KEY);
+    assert_null(p);
+    assert_int_equal(mg_suit_payload(env, el, NULL, 0, &p, &n), MG_OK); /* the one "#..." */
+    assert_int_equal(n, 12);
+    /* a truncated envelope */
+    assert_int_not_equal(mg_suit_payload(env, el - 1, "#config", 7, &p, &n), MG_OK);
+}
+
+static void test_update_over_sms(void **st)
+{
+    (void)st;
+    if (!can_sign())
+        skip();
+    static flash f;
+    static mg_upd u;
+    static mg_dev d;
+    static tdev t;
+    static uint8_t env[MG_SMS_DATA_MAX + 64];
+    size_t el = 0;
+    memset(&f, 0, sizeof(f));
+    memset(&t, 0, sizeof(t));
+    sms_dev = &d;
+    mg_dev_trust tr = upd_trust();
+    mg_upd_cfg ucfg;
+    memset(&ucfg, 0, sizeof(ucfg));
+    hx(VENDOR, ucfg.vendor, 16);
+    hx(CLASS, ucfg.class_id, 16);
+    ucfg.slot_size = 256;
+    ucfg.trust = &tr;
+    ucfg.factory_seq = 1;
+    mg_upd_cb ucb = {&f, f_persist, f_erase, f_write, f_read, f_report_sms};
+    mg_upd_wipe(&u);
+    assert_int_equal(mg_upd_init(&u, &ucfg, &ucb, NULL), MG_OK);
+    mg_dev_cfg cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    memcpy(cfg.tar, ttar, 3);
+    cfg.alg = MG_ALG_AES;
+    cfg.key_version = 1;
+    cfg.kic = tkic;
+    cfg.kid = tkid;
+    cfg.key_len = 16;
+    cfg.name = "meter-1";
+    cfg.upd = &u;
+    mg_dev_cb cb = {&t, t_persist, t_send, t_execute, NULL, NULL, NULL};
+    assert_int_equal(mg_dev_init(&d, &cfg, &cb, NULL), MG_OK);
+    static const char conf[] = "interval=60\nserver=10.0.0.1\n";
+    make_config(conf, 10, env, sizeof(env), &el);
+    assert_true(el <= MG_SMS_DATA_MAX);
+    mg_err err = MG_ERR_ARG;
+    /* 1. applied: slot 1 holds it, switched, "update_ok 10" as authentic telemetry, PoR */
+    assert_int_equal(backend_cmd(&d, 1, env, el, &err), MG_DEV_DONE);
+    assert_int_equal(err, MG_OK);
+    assert_true(mg_dev_pending(&d)); /* stored with its counter; mg_dev_resume takes it up */
+    assert_int_equal(t.sent_n, 0);
+    assert_int_equal(mg_dev_resume(&d), MG_OK);
+    assert_int_equal(mg_upd_boot_slot(&f.saved), 1);
+    assert_int_equal(f.saved.installed_seq, 10);
+    assert_int_equal(f.saved.phase, MG_UPD_IDLE);
+    assert_memory_equal(f.slot[1], conf, sizeof(conf) - 1);
+    assert_false(mg_dev_pending(&d));
+    char text[200];
+    assert_int_equal(t.sent_n, 2); /* the report, then the PoR */
+    assert_int_equal(backend_open(t.sent[0], t.sent_len[0], 0, text, sizeof(text)), MG_OK);
+    assert_string_equal(text, "update_ok 10");
+    /* 2. the same SMS again: refused by the counter, nothing sent */
+    t.sent_n = 0;
+    assert_int_equal(backend_cmd(&d, 1, env, el, &err), MG_DEV_REFUSED);
+    assert_int_equal(err, MG_ERR_CNTR_LOW);
+    assert_int_equal(t.sent_n, 0);
+    /* 3. the same envelope on a new counter: a rollback, reported */
+    assert_int_equal(backend_cmd(&d, 2, env, el, &err), MG_DEV_DONE);
+    assert_int_equal(mg_dev_resume(&d), MG_OK);
+    assert_int_equal(t.sent_n, 2);
+    assert_int_equal(backend_open(t.sent[0], t.sent_len[0], 1, text, sizeof(text)), MG_OK);
+    assert_string_equal(text, "update_failed rollback");
+    assert_int_equal(f.saved.installed_seq, 10);
+    /* 4. a flipped payload bit: the digest refuses it, the active slot stays */
+    t.sent_n = 0;
+    make_config("interval=30\n", 11, env, sizeof(env), &el);
+    env[el - 2] ^= 0x01;
+    assert_int_equal(backend_cmd(&d, 3, env, el, &err), MG_DEV_DONE);
+    assert_int_equal(mg_dev_resume(&d), MG_OK);
+    assert_int_equal(backend_open(t.sent[0], t.sent_len[0], 2, text, sizeof(text)), MG_OK);
+    assert_string_equal(text, "update_failed image_digest");
+    assert_int_equal(mg_upd_boot_slot(&f.saved), 1);
+    assert_int_equal(f.saved.installed_seq, 10);
+    /* 5. a flipped manifest bit (inside the signed part) */
+    t.sent_n = 0;
+    make_config("interval=30\n", 11, env, sizeof(env), &el);
+    env[el / 2] ^= 0x40;
+    assert_int_equal(backend_cmd(&d, 4, env, el, &err), MG_DEV_DONE);
+    assert_int_equal(mg_dev_resume(&d), MG_OK);
+    assert_int_equal(backend_open(t.sent[0], t.sent_len[0], 3, text, sizeof(text)), MG_OK);
+    assert_true(strncmp(text, "update_failed ", 14) == 0);
+    assert_int_equal(f.saved.installed_seq, 10);
+    /* 6. the next one applies, into the other slot */
+    t.sent_n = 0;
+    make_config("interval=30\n", 11, env, sizeof(env), &el);
+    assert_int_equal(backend_cmd(&d, 5, env, el, &err), MG_DEV_DONE);
+    assert_int_equal(mg_dev_resume(&d), MG_OK);
+    assert_int_equal(backend_open(t.sent[0], t.sent_len[0], 4, text, sizeof(text)), MG_OK);
+    assert_string_equal(text, "update_ok 11");
+    assert_int_equal(mg_upd_boot_slot(&f.saved), 0);
+    assert_memory_equal(f.slot[0], "interval=30\n", 12);
+    /* 7. no link after the switch (report and PoR wait), then a restart: the
+     *    update is not run again (no "rollback"), only its PoR is sent */
+    make_config("interval=15\n", 12, env, sizeof(env), &el);
+    assert_int_equal(backend_cmd(&d, 6, env, el, &err), MG_DEV_DONE);
+    t.sent_n = 0;
+    t.send_err = MG_ERR_STATE;
+    size_t reports = f.n_reports;
+    assert_int_equal(mg_dev_resume(&d), MG_ERR_STATE);
+    assert_int_equal(f.saved.installed_seq, 12);
+    assert_int_equal(t.saved.pending.kind, MG_DEV_PEND_DONE);
+    static mg_dev_state saved;
+    saved = t.saved;
+    mg_dev_wipe(&d);
+    t.send_err = MG_OK;
+    assert_int_equal(mg_dev_init(&d, &cfg, &cb, &saved), MG_OK);
+    assert_int_equal(mg_dev_resume(&d), MG_OK);
+    assert_int_equal(t.sent_n, 1); /* the PoR only */
+    assert_false(mg_dev_pending(&d));
+    assert_int_equal(f.n_reports, reports + 1); /* "update_ok 12" tried once, no rollback */
+    assert_int_equal(mg_upd_resume(&u), MG_OK);   /* the report that found no link */
+    assert_string_equal(last_report(&f), "update_ok 12");
+    assert_int_equal(backend_open(t.sent[1], t.sent_len[1], 0, text, sizeof(text)), MG_OK);
+    assert_string_equal(text, "update_ok 12");
+    mg_dev_wipe(&d);
+    mg_upd_wipe(&u);
+    /* a device without an updater refuses an envelope (authentic, not text) */
+    memset(&t, 0, sizeof(t));
+    tdev_init(&d, &t);
+    assert_int_equal(backend_cmd(&d, 1, env, el, &err), MG_DEV_DONE);
+    assert_int_equal(err, MG_ERR_FORMAT);
+    mg_dev_wipe(&d);
+}
+
 #define UPDATE_TESTS                                                                               \
     cmocka_unit_test(test_update_flow), cmocka_unit_test(test_update_bad_image),                  \
         cmocka_unit_test(test_update_power_loss), cmocka_unit_test(test_update_state_codec),       \
         cmocka_unit_test(test_tamper), cmocka_unit_test(test_tamper_no_link),                      \
-        cmocka_unit_test(test_update_report_over_sms),
+        cmocka_unit_test(test_update_report_over_sms), cmocka_unit_test(test_integrated_payload), \
+        cmocka_unit_test(test_update_over_sms),
 
 int main(void)
 {

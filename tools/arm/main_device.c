@@ -53,11 +53,12 @@ static mg_dev dev;
 static mg_dev_trust trust;
 static mg_dev_sigpol pol;
 static uint8_t rx[140];
+static mg_upd upd; /* updates over secured SMS (issue 14) */
 
 int main(void)
 {
     static const uint8_t key[16] = {0};
-    mg_dev_cfg cfg = {{1, 2, 3}, MG_ALG_AES, 1, key, key, 16, 30000, "door-1", &trust, &pol};
+    mg_dev_cfg cfg = {{1, 2, 3}, MG_ALG_AES, 1, key, key, 16, 30000, "door-1", &trust, &pol, &upd};
     mg_dev_cb cb = {0, persist, send_sms, execute, event, now, now_s};
     mg_sms_in in = {true, 0, 4, false, rx, (size_t)probe_sink, 0};
     int acc = mg_dev_init(&dev, &cfg, &cb, 0);
