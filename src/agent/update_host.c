@@ -408,7 +408,7 @@ static int uh_open(mg_uh *u, const char *prov_path, const mg_dev_trust *trust)
             continue;
         u->an[u->nan].kid = a->kid;
         u->an[u->nan].kid_len = a->kid_len;
-        u->an[u->nan].alg = a->alg;
+        u->an[u->nan].alg = a->alg; /* NOLINT(bugprone-signed-char-misuse,cert-str34-c): a COSE algorithm id (-7, -8), signed by definition */
         u->an[u->nan].pub = a->pub;
         u->an[u->nan].pub_len = a->pub_len;
         u->nan++;
@@ -451,7 +451,8 @@ static int uh_open(mg_uh *u, const char *prov_path, const mg_dev_trust *trust)
         u->cur_seq = (int64_t)st->target_seq;
         if (mg_upd_switch(&u->upd) == MG_OK) {
             mg_upd_state now = *mg_upd_state_get(&u->upd);
-            e = mg_upd_init(&u->upd, &u->cfg, &cb, &now); /* the reboot */
+            if (mg_upd_init(&u->upd, &u->cfg, &cb, &now) != MG_OK) /* the reboot */
+                fprintf(stderr, "agent: the update state after the switch does not load\n");
         }
     }
     log_boot(u);

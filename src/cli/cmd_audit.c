@@ -218,7 +218,7 @@ int mg_cmd_audit(int argc, char **argv)
     c.cc_octets = (int)conf_long(&w, "audit_cc_octets", c.cc_octets, 1, 16, &bad);
     c.min_cc_octets = (int)conf_long(&w, "audit_min_cc_octets", c.min_cc_octets, 1, 16, &bad);
     c.min_retention_days = (int)conf_long(&w, "audit_min_retention_days", c.min_retention_days, 0, 36500, &bad);
-    c.detect_lag_s = (int)conf_long(&w, "audit_detect_lag_s", c.detect_lag_s, 1, 86400 * 365, &bad);
+    c.detect_lag_s = (int)conf_long(&w, "audit_detect_lag_s", c.detect_lag_s, 1, 86400L * 365L, &bad);
     c.max_per_check = (size_t)conf_long(&w, "audit_max_per_check", (long)c.max_per_check, 0, 1000000, &bad);
     c.events_per_s = conf_long(&w, "events_per_s", c.events_per_s, 0, 1000000000, &bad);
     c.retention_days = conf_long(&w, "events_retention_days", c.retention_days, -1, 36500, &bad);

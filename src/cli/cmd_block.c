@@ -65,6 +65,10 @@ typedef struct block_opts {
 /* The source, checked for its bearer, into out (an IP address canonical). */
 static bool source_ok(const char *path, const char *bearer, const char *src, char *out, size_t cap)
 {
+    if (src == NULL || bearer == NULL) {
+        fprintf(stderr, "%s: SOURCE and --bearer are required\n", path);
+        return false;
+    }
     size_t n = strlen(src);
     if (n == 0 || n >= MG_EVENT_SOURCE_MAX || n >= cap) {
         fprintf(stderr, "%s: SOURCE must be 1..%d characters\n", path, MG_EVENT_SOURCE_MAX - 1);

@@ -38,7 +38,7 @@
 #include "m2mguard/store.h"
 #include "m2mguard/suit.h"
 
-#define IMAGE_MAX (64u * 1024u * 1024u) /* largest image the CLI handles */
+#define IMAGE_MAX ((size_t)64 * 1024 * 1024) /* largest image the CLI handles */
 #define ANCHORS_MAX 8
 #define PUSH_DEVICES_MAX 256
 
@@ -1177,6 +1177,7 @@ static int upd_push(int argc, char **argv)
     if (rc == MG_EXIT_OK)
         rc = read_all("update push: --image", image, IMAGE_MAX, &img, &imgl);
     mg_suit_info info;
+    memset(&info, 0, sizeof(info));
     if (rc == MG_EXIT_OK)
         rc = unverified_info(env, envl, &info, &scratch);
     uint8_t dg[MG_SHA256_LEN];

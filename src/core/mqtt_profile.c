@@ -570,7 +570,11 @@ mg_err mg_mqtt_upd_decode(const uint8_t *p, size_t len, mg_mqtt_upd *u)
         at += n + 1;
     }
     size_t dn = len - at;
-    size_t max = p[0] == 'm' ? MG_MQTT_UPD_ENVELOPE_MAX : MG_MQTT_UPD_CHUNK_MAX;
+    size_t max = MG_MQTT_UPD_CHUNK_MAX; /* an envelope or a chunk */
+#if MG_MQTT_UPD_ENVELOPE_MAX > MG_MQTT_UPD_CHUNK_MAX
+    if (p[0] == 'm')
+        max = MG_MQTT_UPD_ENVELOPE_MAX;
+#endif
     if (dn == 0 || dn > max)
         return MG_ERR_FORMAT;
     u->kind = p[0] == 'm' ? MG_MQTT_UPD_MANIFEST : MG_MQTT_UPD_CHUNK;
@@ -602,7 +606,7 @@ mg_err mg_mqtt_ustatus_encode(uint8_t *out, size_t cap, size_t *len, const mg_mq
         return MG_ERR_ARG;
     uint8_t buf[ID_DIGITS_MAX + 6 + ID_DIGITS_MAX];
     size_t h = put_id(buf, s->seq);
-    memcpy(buf + h, " next ", 6);
+    memcpy(buf + h, " next ", 6); /* NOLINT(bugprone-not-null-terminated-result): octets, not a string */
     h += 6;
     h += put_u63(buf + h, s->offset);
     if (h > cap)

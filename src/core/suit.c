@@ -857,11 +857,14 @@ mg_err mg_suit_check(const uint8_t *env, size_t len, const mg_suit_anchor *ancho
         goto out;
     }
     /* 1. the outer shape; 2. a signature over the digest */
-    if ((e = env_outer(env, len, &o, why)) != MG_OK || (e = auth_wrapper(&o, anchors, n, info, why)) != MG_OK)
+    e = env_outer(env, len, &o, why);
+    if (e == MG_OK)
+        e = auth_wrapper(&o, anchors, n, info, why);
+    if (e != MG_OK)
         goto out;
     /* 3. the manifest (its bstr, head included) against the signed digest */
     const mg_iov part = {o.mwrap, o.mwrap_len};
-    if ((e = mg_crypto_sha256(&part, 1, h)) != MG_OK) {
+    if (mg_crypto_sha256(&part, 1, h) != MG_OK) {
         e = fail(why, MG_SUIT_WHY_CRYPTO, MG_ERR_CRYPTO);
         goto out;
     }

@@ -28,7 +28,7 @@
 #define NAMES_SHOWN 8        /* device names listed in one finding, then "and N more" */
 #define DIR_ENTRIES_MAX 200000 /* files looked at in one directory */
 #define CONF_LINE_MAX 1024
-#define MOSQ_CONF_MAX (256 * 1024)
+#define MOSQ_CONF_MAX ((size_t)256 * 1024)
 
 const char *mg_audit_sev_name(mg_audit_sev s)
 {

@@ -228,11 +228,11 @@ static kst *key_get(mg_detect *d, rstate *rs, int64_t dev, const char *src)
         size_t nb = 64;
         while (nb < rs->r->max_keys && nb < (1u << 20))
             nb <<= 1;
-        rs->buckets = calloc(nb, sizeof(*rs->buckets));
+        rs->buckets = calloc(nb, sizeof(*rs->buckets)); /* NOLINT(bugprone-sizeof-expression): an array of pointers */
         if (rs->buckets == NULL)
             return NULL;
         rs->nb = nb;
-        d->stats.memory += nb * sizeof(*rs->buckets);
+        d->stats.memory += nb * sizeof(*rs->buckets); /* NOLINT(bugprone-sizeof-expression): pointers */
     }
     uint32_t h = key_hash(dev, src);
     for (kst *k = rs->buckets[h & (rs->nb - 1)]; k != NULL; k = k->hnext)
@@ -533,7 +533,7 @@ static mg_err count_feed(mg_detect *d, rstate *rs, kst *k, const mg_event *e, in
     k->unauth += un;
     if (k->sum < r->threshold)
         return MG_OK;
-    int64_t ids[MG_ALERT_EVIDENCE_MAX];
+    int64_t ids[MG_ALERT_EVIDENCE_MAX] = {0};
     size_t nids = 0;
     int64_t first = INT64_MAX;
     for (size_t i = 0; i < k->n; i++) {
@@ -543,7 +543,7 @@ static mg_err count_feed(mg_detect *d, rstate *rs, kst *k, const mg_event *e, in
         if (x->first < first)
             first = x->first;
     }
-    if (nids < MG_ALERT_EVIDENCE_MAX && e->id != ids[nids - 1])
+    if (nids < MG_ALERT_EVIDENCE_MAX && (nids == 0 || e->id != ids[nids - 1]))
         ids[nids++] = e->id;
     int64_t sum = k->sum;
     bool auth = k->unauth == 0;
@@ -859,13 +859,15 @@ void mg_detect_free(mg_detect *d)
         return;
     for (size_t i = 0; i < DR_RULES_MAX; i++) {
         rstate *rs = &d->rs[i];
-        while (rs->tail != NULL) {
-            kst *k = rs->tail;
-            lru_unlink(rs, k);
+        kst *k = rs->head;
+        while (k != NULL) {
+            kst *next = k->lnext;
             free(k->e);
             free(k->hist);
             free(k);
+            k = next;
         }
+        rs->head = rs->tail = NULL;
         free(rs->buckets);
     }
     mg_responder_free(d->resp);

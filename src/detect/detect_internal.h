@@ -19,9 +19,9 @@
 #define DR_CLASSES_MAX 64    /* device classes with allowed hours */
 #define DR_HISTORY_MAX 256   /* baseline windows kept per device */
 #define DR_THRESHOLD_MAX 100000
-#define DR_WINDOW_MAX (7 * 86400)
+#define DR_WINDOW_MAX ((int64_t)7 * 86400)
 #define DR_KEYS_MAX 1000000  /* max_keys of one rule */
-#define DR_FILE_MAX (1024 * 1024) /* a rules file is at most 1 MiB */
+#define DR_FILE_MAX ((size_t)1024 * 1024) /* a rules file is at most 1 MiB */
 
 typedef enum dr_scope { DR_DEVICE = 0, DR_SOURCE = 1, DR_FLEET = 2 } dr_scope;
 typedef enum dr_metric {

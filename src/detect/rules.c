@@ -717,7 +717,7 @@ mg_err dr_load(const char *path, dr_set *s, char *why, size_t cap)
         (void)snprintf(why, cap, "%s: read error", path);
         e = MG_ERR_ARG;
     } else if (n > DR_FILE_MAX) {
-        (void)snprintf(why, cap, "%s: larger than %d octets", path, DR_FILE_MAX);
+        (void)snprintf(why, cap, "%s: larger than %zu octets", path, DR_FILE_MAX);
         e = MG_ERR_FORMAT;
     } else {
         e = dr_load_text(path, buf, n, s, why, cap);

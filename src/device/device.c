@@ -727,13 +727,12 @@ static MG_NOINLINE uint8_t run_update(mg_dev *d)
     }
     /* the envelope's one integrated payload ("#config"): authentic by the
      * image digest of the signed manifest, checked while it is written */
-    mg_err e = mg_suit_payload(s->pending.data, s->pending.len, NULL, 0, &p, &n);
-    if (e != MG_OK) {
+    if (mg_suit_payload(s->pending.data, s->pending.len, NULL, 0, &p, &n) != MG_OK) {
         why = "no_integrated_payload";
         if (mg_upd_abort(u, why) != MG_OK)
             ev(d, MG_DEV_EV_STORE, "update state not stored");
-    } else if ((e = mg_upd_write(u, p, n, &why)) == MG_OK &&
-               (e = mg_upd_finish(u, &why)) == MG_OK && (e = mg_upd_switch(u)) == MG_OK) {
+    } else if (mg_upd_write(u, p, n, &why) == MG_OK && mg_upd_finish(u, &why) == MG_OK &&
+               mg_upd_switch(u) == MG_OK) {
         if (mg_upd_resume(u) != MG_OK) /* "update_ok SEQ" */
             ev(d, MG_DEV_EV_POR_DROPPED, "update report waits: call mg_upd_resume later");
         return MG_POR_OK;

@@ -31,7 +31,9 @@ static size_t report_text(char *out, bool ok, uint64_t seq, const char *reason)
             reason = "unknown";
         while (*reason != '\0' && n < MG_UPD_REPORT_MAX) {
             char c = *reason++;
-            out[n++] = (c > 0x20 && c < 0x7F) ? c : '_';
+            if (c <= 0x20 || c >= 0x7F)
+                c = '_';
+            out[n++] = c;
         }
     }
     out[n] = '\0';
@@ -100,7 +102,7 @@ static void anchors_build(mg_upd *u)
             continue;
         u->an_[k].kid = a->kid;
         u->an_[k].kid_len = a->kid_len;
-        u->an_[k].alg = a->alg;
+        u->an_[k].alg = a->alg; /* NOLINT(bugprone-signed-char-misuse,cert-str34-c): a COSE algorithm id (-7, -8), signed by definition */
         u->an_[k].pub = a->pub;
         u->an_[k].pub_len = a->pub_len;
         k++;

@@ -362,8 +362,12 @@ static void tamper_mark(mg_event *ev, const mg_ota_cmd *cmd)
         return;
     char detail[96];
     size_t k = 0;
-    for (size_t i = 6; i < n && k + 1 < sizeof(detail); i++)
-        detail[k++] = d[i] >= 0x20 && d[i] < 0x7f ? (char)d[i] : '?';
+    for (size_t i = 6; i < n && k + 1 < sizeof(detail); i++) {
+        char ch = '?';
+        if (d[i] >= 0x20 && d[i] < 0x7f)
+            ch = (char)d[i];
+        detail[k++] = ch;
+    }
     detail[k] = '\0';
     copy_str(ev->kind, sizeof(ev->kind), "tamper");
     snprintf(ev->reason, sizeof(ev->reason), "tamper alarm:%s (counter %" PRIu64 ")", detail,

@@ -134,13 +134,13 @@ static int msisdn_cmp(const void *a, const void *b)
 
 static bool index_msisdn(rd *r)
 {
-    r->by_msisdn = calloc(r->n_dev ? r->n_dev : 1, sizeof(*r->by_msisdn));
+    r->by_msisdn = calloc(r->n_dev ? r->n_dev : 1, sizeof(*r->by_msisdn)); /* NOLINT(bugprone-sizeof-expression): an array of pointers */
     if (r->by_msisdn == NULL)
         return false;
     for (size_t i = 0; i < r->n_dev; i++)
         if (r->dev[i].msisdn[0] != '\0')
             r->by_msisdn[r->n_msisdn++] = &r->dev[i];
-    qsort(r->by_msisdn, r->n_msisdn, sizeof(*r->by_msisdn), msisdn_cmp);
+    qsort(r->by_msisdn, r->n_msisdn, sizeof(*r->by_msisdn), msisdn_cmp); /* NOLINT(bugprone-sizeof-expression): pointers */
     return true;
 }
 
@@ -154,7 +154,7 @@ static const devrow *dev_by_msisdn(const rd *r, const char *msisdn)
     memcpy(key.msisdn, msisdn, n);
     const devrow *kp = &key;
     const devrow *const *hit =
-        bsearch(&kp, r->by_msisdn, r->n_msisdn, sizeof(*r->by_msisdn), msisdn_cmp);
+        bsearch(&kp, r->by_msisdn, r->n_msisdn, sizeof(*r->by_msisdn), msisdn_cmp); /* NOLINT(bugprone-sizeof-expression): pointers */
     return hit ? *hit : NULL;
 }
 
@@ -1205,19 +1205,19 @@ static void w_tend(wr *w)
 typedef struct nb { char b[48]; } nb;
 static nb num(double v)
 {
-    nb n;
+    nb n = {{0}};
     mg_json_num_fmt(n.b, sizeof(n.b), v);
     return n;
 }
 static nb num_u(uint64_t v)
 {
-    nb n;
+    nb n = {{0}};
     snprintf(n.b, sizeof(n.b), "%llu", (unsigned long long)v);
     return n;
 }
 static nb year_or(double y, const char *inf)
 {
-    nb n;
+    nb n = {{0}};
     if (isinf(y))
         snprintf(n.b, sizeof(n.b), "%s", inf);
     else
@@ -1226,7 +1226,7 @@ static nb year_or(double y, const char *inf)
 }
 static nb eur(double v)
 {
-    nb n;
+    nb n = {{0}};
     if (isinf(v))
         snprintf(n.b, sizeof(n.b), "unbounded");
     else
