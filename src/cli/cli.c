@@ -1,8 +1,10 @@
 #include "cli.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "m2mguard/common.h"
@@ -77,6 +79,19 @@ int mg_cli_list_args(const char *path, const char *usage, int argc, char **argv,
     if (optind != argc)
         return mg_cli_usage_error(path, "no arguments expected");
     return -1;
+}
+
+bool mg_cli_parse_u64(const char *s, uint64_t max, uint64_t *v)
+{
+    char *end = NULL;
+    if (s == NULL || *s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    unsigned long long x = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || x > max)
+        return false;
+    *v = (uint64_t)x;
+    return true;
 }
 
 int mg_cli_usage_error(const char *path, const char *msg)

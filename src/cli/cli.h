@@ -49,6 +49,8 @@ int mg_cli_catch_stop(void);
 
 /* getopt_long helper: report an unknown option / missing argument uniformly. */
 int mg_cli_usage_error(const char *path, const char *msg);
+/* A decimal number without sign or spaces, at most max: false otherwise. */
+bool mg_cli_parse_u64(const char *s, uint64_t max, uint64_t *v);
 /* The arguments of a list subcommand: `[--json] [--dir DIR]`, --help, no
  * operand. Returns -1 to go on (dir and json set), else the exit code (help
  * printed on stdout, or a usage error on stderr). */

@@ -124,19 +124,6 @@ static int load_public(const char *path, int64_t *alg, uint8_t *pub, size_t cap,
 
 /* ---- helpers -------------------------------------------------------------------- */
 
-static bool parse_u64(const char *s, uint64_t max, uint64_t *v)
-{
-    char *end = NULL;
-    if (s == NULL || *s < '0' || *s > '9')
-        return false;
-    errno = 0;
-    unsigned long long x = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || x > max)
-        return false;
-    *v = (uint64_t)x;
-    return true;
-}
-
 static bool printable_text(const char *s, size_t lo, size_t hi)
 {
     size_t n = strlen(s);
@@ -224,16 +211,16 @@ static int cmd_sign(int argc, char **argv)
         case 'a': args = optarg; break;
         case 'o': out = optarg; break;
         case 's':
-            if (!parse_u64(optarg, (uint64_t)INT64_MAX, &seq) || seq == 0)
+            if (!mg_cli_parse_u64(optarg, (uint64_t)INT64_MAX, &seq) || seq == 0)
                 return mg_cli_usage_error("m2mguard cmd sign", "--seq: 1..2^63-1");
             have_seq = true;
             break;
         case 't':
-            if (!parse_u64(optarg, UINT64_MAX / 2, &iat))
+            if (!mg_cli_parse_u64(optarg, UINT64_MAX / 2, &iat))
                 return mg_cli_usage_error("m2mguard cmd sign", "--iat: seconds since the epoch");
             break;
         case 'l':
-            if (!parse_u64(optarg, UINT32_MAX, &ttl) || ttl == 0)
+            if (!mg_cli_parse_u64(optarg, UINT32_MAX, &ttl) || ttl == 0)
                 return mg_cli_usage_error("m2mguard cmd sign", "--ttl: 1..4294967295 seconds");
             break;
         case 'h': fputs(sign_usage, stdout); return MG_EXIT_OK;
@@ -342,11 +329,11 @@ static int cmd_verify(int argc, char **argv)
         case 'd': dev = optarg; break;
         case 'i': in = optarg; break;
         case 's':
-            if (!parse_u64(optarg, UINT64_MAX, &last))
+            if (!mg_cli_parse_u64(optarg, UINT64_MAX, &last))
                 return mg_cli_usage_error("m2mguard cmd verify", "--last-seq: a number");
             break;
         case 't':
-            if (!parse_u64(optarg, UINT64_MAX, &now))
+            if (!mg_cli_parse_u64(optarg, UINT64_MAX, &now))
                 return mg_cli_usage_error("m2mguard cmd verify", "--now: seconds since the epoch");
             break;
         case 'h': fputs(verify_usage, stdout); return MG_EXIT_OK;

@@ -44,19 +44,6 @@
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-static bool parse_u64(const char *s, uint64_t max, uint64_t *v)
-{
-    char *end = NULL;
-    if (s == NULL || *s < '0' || *s > '9')
-        return false;
-    errno = 0;
-    unsigned long long x = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || x > max)
-        return false;
-    *v = (uint64_t)x;
-    return true;
-}
-
 /* Reads a whole file (at most max octets) into a new buffer. */
 static int read_all(const char *what, const char *path, size_t max, uint8_t **out, size_t *len)
 {
@@ -324,11 +311,11 @@ static int upd_create(int argc, char **argv)
         case 'o': out = optarg; break;
         case 'u': uri = optarg; break;
         case 's':
-            if (!parse_u64(optarg, (uint64_t)INT64_MAX, &seq) || seq == 0)
+            if (!mg_cli_parse_u64(optarg, (uint64_t)INT64_MAX, &seq) || seq == 0)
                 return mg_cli_usage_error(p, "--seq: 1..2^63-1");
             break;
         case 'm':
-            if (!parse_u64(optarg, (uint64_t)INT64_MAX, &minv))
+            if (!mg_cli_parse_u64(optarg, (uint64_t)INT64_MAX, &minv))
                 return mg_cli_usage_error(p, "--min-version: 0..2^63-1");
             have_min = true;
             break;
@@ -1090,19 +1077,19 @@ static int upd_push(int argc, char **argv)
         case 'u': unchecked = true; break;
         case 'S': sms = true; break;
         case 'r':
-            if (!parse_u64(optarg, 10000, &rate) || rate == 0)
+            if (!mg_cli_parse_u64(optarg, 10000, &rate) || rate == 0)
                 return mg_cli_usage_error(p, "--rate: 1..10000");
             break;
         case 'w':
-            if (!parse_u64(optarg, 64, &window) || window == 0)
+            if (!mg_cli_parse_u64(optarg, 64, &window) || window == 0)
                 return mg_cli_usage_error(p, "--window: 1..64");
             break;
         case 'k':
-            if (!parse_u64(optarg, MG_MQTT_UPD_CHUNK_MAX, &chunk) || chunk == 0)
+            if (!mg_cli_parse_u64(optarg, MG_MQTT_UPD_CHUNK_MAX, &chunk) || chunk == 0)
                 return mg_cli_usage_error(p, "--chunk: 1..2048");
             break;
         case 't':
-            if (!parse_u64(optarg, 86400, &timeout) || timeout == 0)
+            if (!mg_cli_parse_u64(optarg, 86400, &timeout) || timeout == 0)
                 return mg_cli_usage_error(p, "--timeout: 1..86400 seconds");
             break;
         case 'h': fputs(push_usage, stdout); return MG_EXIT_OK;
@@ -1131,7 +1118,7 @@ static int upd_push(int argc, char **argv)
     uint64_t port = 0;
     char host[256];
     if (colon == NULL || colon == mqtt || (size_t)(colon - mqtt) >= sizeof(host) ||
-        !parse_u64(colon + 1, 65535, &port) || port == 0)
+        !mg_cli_parse_u64(colon + 1, 65535, &port) || port == 0)
         return mg_cli_usage_error(p, "--mqtt takes HOST:PORT");
     memcpy(host, mqtt, (size_t)(colon - mqtt));
     host[colon - mqtt] = '\0';
