@@ -216,6 +216,13 @@ MG_MUST_CHECK mg_err mg_store_keys_destroy(mg_store *s, int64_t device_id);
 /* ---- counters ------------------------------------------------------------- */
 /** Compare-and-set: cntr_in := cntr iff cntr > cntr_in; else MG_ERR_CNTR_LOW. */
 MG_MUST_CHECK mg_err mg_store_cntr_in_advance(mg_store *s, int64_t device_id, uint64_t cntr);
+/** Group commit of several messages of one device whose counters
+ *  first < ... < last the caller has checked in order, in memory: one
+ *  compare-and-set for all of them, cntr_in := last iff first > cntr_in;
+ *  else MG_ERR_CNTR_LOW and nothing changed (then check them one by one
+ *  with mg_store_cntr_in_advance). MG_ERR_ARG if first > last. */
+MG_MUST_CHECK mg_err mg_store_cntr_in_advance_span(mg_store *s, int64_t device_id, uint64_t first,
+                                                   uint64_t last);
 /** Reserves the next outbound counter (cntr_out + 1), durably on commit. */
 MG_MUST_CHECK mg_err mg_store_cntr_out_next(mg_store *s, int64_t device_id, uint64_t *cntr);
 

@@ -133,6 +133,8 @@ typedef struct pending {
     bool rotate;        /* the message proves a new key version has arrived */
     int rotate_version;
     mg_event ev;
+    bool cas_seen;      /* P_MESSAGE: visited by cas_span() */
+    bool cas_done;      /* P_MESSAGE: its counter stored by its device's compare-and-set */
 } pending;
 
 struct mg_gw {
@@ -1370,19 +1372,59 @@ static mg_err activate(mg_store *st, pending *p, const char *how)
     return mg_store_event_add(st, &kev);
 }
 
+/* One compare-and-set per device for its messages of the batch: inbound()
+ * checked their counters in order in memory (each above the one before), so
+ * the device's counter moves to the highest iff the stored one is below the
+ * lowest. If it is not (another gateway accepted some meanwhile), nothing
+ * moved and the flush checks that device's messages one by one. */
+static mg_err cas_span(mg_gw *gw, mg_store *st)
+{
+    for (size_t i = 0; i < gw->nbatch; i++) {
+        pending *p = &gw->batch[i];
+        if (p->kind != P_MESSAGE || p->cas_seen)
+            continue;
+        uint64_t first = p->cmd.hdr.cntr, last = first;
+        bool ordered = true;
+        for (size_t j = i; j < gw->nbatch; j++) {
+            pending *o = &gw->batch[j];
+            if (o->kind != P_MESSAGE || o->device_id != p->device_id)
+                continue;
+            o->cas_seen = true;
+            if (j > i) {
+                ordered &= o->cmd.hdr.cntr > last;
+                if (o->cmd.hdr.cntr > last)
+                    last = o->cmd.hdr.cntr;
+            }
+        }
+        if (!ordered)
+            continue; /* never expected; one by one then */
+        mg_err c = mg_store_cntr_in_advance_span(st, p->device_id, first, last);
+        if (c == MG_ERR_CNTR_LOW)
+            continue;
+        if (c != MG_OK)
+            return c;
+        for (size_t j = i; j < gw->nbatch; j++)
+            if (gw->batch[j].kind == P_MESSAGE && gw->batch[j].device_id == p->device_id)
+                gw->batch[j].cas_done = true;
+    }
+    return MG_OK;
+}
+
 mg_err mg_gw_flush(mg_gw *gw)
 {
     if (gw->nbatch == 0)
         return MG_OK;
     mg_store *st = gw->cfg.store;
     mg_err e = mg_store_begin(st);
+    if (e == MG_OK)
+        e = cas_span(gw, st);
     for (size_t i = 0; i < gw->nbatch && e == MG_OK; i++) {
         pending *p = &gw->batch[i];
         if (p->kind == P_MESSAGE) {
             /* Counter first (compare-and-set), then the message, in one
              * transaction: the data is handed over only to be stored with
              * its counter, and nothing acts on it before COMMIT. */
-            mg_err c = mg_store_cntr_in_advance(st, p->device_id, p->cmd.hdr.cntr);
+            mg_err c = p->cas_done ? MG_OK : mg_store_cntr_in_advance(st, p->device_id, p->cmd.hdr.cntr);
             if (c == MG_ERR_CNTR_LOW) {
                 memset(&p->cmd, 0, sizeof(p->cmd));
                 ev_set(&p->ev, p->device_id, "sms", p->source, "replay",

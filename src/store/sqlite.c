@@ -265,7 +265,24 @@ static const migration migrations[] = {
      "CREATE TRIGGER blocks_del_gen AFTER DELETE ON blocks BEGIN"
      " UPDATE meta SET value = value + 1 WHERE name = 'registry_gen'; END;",
      NULL, NULL},
-    /* 6: append here */
+    /* 6: the durable path (issue 15). The events table takes a row for every
+     * accepted message; an index keyed by device puts each batch's rows on as
+     * many B-tree pages as it has devices, the bulk of a group commit's
+     * writes. So events keep only their rowid and time (both in insertion
+     * order); a device's last authenticated event, what events_seen served,
+     * is kept on its row by a trigger (that row is written by the counter
+     * compare-and-set of the same transaction anyway), and a device's events
+     * are read by id or time range. */
+    {"ALTER TABLE devices ADD COLUMN last_seen INTEGER NOT NULL DEFAULT 0;"
+     "UPDATE devices SET last_seen = coalesce((SELECT max(e.time) FROM events e"
+     " WHERE e.auth = 1 AND e.device_id = devices.id), 0);"
+     "DROP INDEX events_seen;"
+     "DROP INDEX events_device;"
+     "CREATE TRIGGER events_last_seen AFTER INSERT ON events"
+     " WHEN NEW.auth = 1 AND NEW.device_id > 0 BEGIN"
+     " UPDATE devices SET last_seen = NEW.time WHERE id = NEW.device_id AND last_seen < NEW.time; END;",
+     NULL, NULL},
+    /* 7: append here */
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -308,6 +325,7 @@ enum {
     S_EVT_PRUNE_AGE, S_EVT_PRUNE_ROWS, S_EVT_STATS, S_LAST_SEEN,
     S_ALR_ADD, S_ALR_UPDATE, S_ALR_GET, S_ALR_OPEN, S_ALR_STATE, S_ALR_SET_STATE, S_ALR_LIST,
     S_BLK_SET, S_BLK_CLEAR, S_BLK_LIST, S_META_SET,
+    S_CNTR_IN_SPAN,
     S_COUNT
 };
 
@@ -348,6 +366,8 @@ static const char *const sql[S_COUNT] = {
     [S_KEY_WIPE] = "UPDATE keys SET wrapped = zeroblob(length(wrapped)) WHERE device_id = ?1",
     [S_KEY_DELETE] = "DELETE FROM keys WHERE device_id = ?1",
     [S_CNTR_IN] = "UPDATE devices SET cntr_in = ?1 WHERE id = ?2 AND cntr_in < ?1",
+    /* several messages of one device in one group commit: one compare-and-set */
+    [S_CNTR_IN_SPAN] = "UPDATE devices SET cntr_in = ?1 WHERE id = ?2 AND cntr_in < ?3",
     [S_CNTR_OUT] = "UPDATE devices SET cntr_out = cntr_out + 1 WHERE id = ?1 AND cntr_out < ?2"
                    " RETURNING cntr_out",
     [S_INBOX_ADD] = "INSERT INTO inbox(device_id, received, cntr, data) VALUES (?1, ?2, ?3, ?4)",
@@ -382,8 +402,7 @@ static const char *const sql[S_COUNT] = {
     [S_EVT_PRUNE_AGE] = "DELETE FROM events WHERE time < ?1",
     [S_EVT_PRUNE_ROWS] = "DELETE FROM events WHERE id <= (SELECT max(id) FROM events) - ?1",
     [S_EVT_STATS] = "SELECT count(*), coalesce(max(id), 0) FROM events",
-    [S_LAST_SEEN] = "SELECT device_id, max(time) FROM events WHERE auth = 1 AND device_id > 0"
-                    " GROUP BY device_id ORDER BY device_id",
+    [S_LAST_SEEN] = "SELECT id, last_seen FROM devices WHERE last_seen > 0 ORDER BY id",
     [S_ALR_ADD] = "INSERT INTO alerts(rule, scope, device_id, source, severity, auth, first_evidence,"
                   " detected_ms, evidence, evidence_count, summary, response, state, note, updated)"
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 0, '', ?13)",
@@ -1248,6 +1267,23 @@ static mg_err sq_cntr_in_advance(mg_store *s, int64_t id, uint64_t cntr)
     return mg_store_fail(s, MG_ERR_CNTR_LOW,
                          "counter %llu of device %lld is not higher than the last accepted",
                          (unsigned long long)cntr, (long long)id);
+}
+
+static mg_err sq_cntr_in_advance_span(mg_store *s, int64_t id, uint64_t first, uint64_t last)
+{
+    sq_store *q = Q(s);
+    mg_err e = bind(q, q->st[S_CNTR_IN_SPAN], "iii", (int64_t)last, id, (int64_t)first);
+    if (e == MG_OK)
+        e = run(q, S_CNTR_IN_SPAN, "advance counter");
+    if (e != MG_OK || sqlite3_changes(q->db) == 1)
+        return e;
+    mg_dev_status dst;
+    e = dev_status(q, id, &dst);
+    if (e != MG_OK)
+        return e;
+    return mg_store_fail(s, MG_ERR_CNTR_LOW,
+                         "counter %llu of device %lld is not higher than the last accepted",
+                         (unsigned long long)first, (long long)id);
 }
 
 static mg_err sq_cntr_out_next(mg_store *s, int64_t id, uint64_t *cntr)
@@ -2202,6 +2238,7 @@ static const mg_store_ops sqlite_ops = {
     .events_prune = sq_events_prune,
     .events_stats = sq_events_stats,
     .last_seen = sq_last_seen,
+    .cntr_in_advance_span = sq_cntr_in_advance_span,
     .alert_add = sq_alert_add,
     .alert_update = sq_alert_update,
     .alert_get = sq_alert_get,

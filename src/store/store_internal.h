@@ -133,6 +133,8 @@ struct mg_store_ops {
                      bool (*fn)(void *, const mg_block *), void *ctx);
     mg_err (*meta_int)(mg_store *s, const char *name, int64_t *v);
     mg_err (*meta_set_int)(mg_store *s, const char *name, int64_t v);
+    /* Optional (NULL: store.c falls back to two cntr_in_advance calls). */
+    mg_err (*cntr_in_advance_span)(mg_store *s, int64_t device_id, uint64_t first, uint64_t last);
 };
 
 /* Records a message on the handle (never a secret) and returns e. */
