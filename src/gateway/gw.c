@@ -137,6 +137,8 @@ typedef struct pending {
     bool cas_done;      /* P_MESSAGE: its counter stored by its device's compare-and-set */
 } pending;
 
+#define SMSC_IDS_MAX 64
+
 struct mg_gw {
     mg_gw_cfg cfg;
     EVP_MAC_CTX *sip; /* SipHash-2-4 keyed with a random key: the cache index */
@@ -160,6 +162,13 @@ struct mg_gw {
     int64_t reg_gen;     /* the registry generation the blocks were loaded at */
     int64_t next_prune;  /* wall clock, s */
     mg_gw_stats stats;
+    /* SMSC message ids of sent commands (submit_sm_resp), stored in the next
+     * group commit, or before a delivery receipt is looked up */
+    struct {
+        int64_t cmd;
+        char id[MG_SMSC_ID_MAX];
+    } smsc[SMSC_IDS_MAX];
+    size_t nsmsc;
 };
 
 static int64_t now_s(void)
@@ -1219,9 +1228,12 @@ mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m)
 
 /* ---- delivery receipts ------------------------------------------------------------ */
 
+static void smsc_ids_store(mg_gw *gw);
+
 mg_gw_verdict mg_gw_receipt(mg_gw *gw, const char *smsc_message_id, uint8_t message_state)
 {
     mg_command c;
+    smsc_ids_store(gw); /* the ids of the commands sent, before one is looked up */
     mg_err e = mg_store_cmd_by_smsc_id(gw->cfg.store, smsc_message_id, &c);
     if (e == MG_ERR_KEY)
         return MG_GW_DONE; /* a PoR or telemetry PoR of ours, or an old command */
@@ -1242,8 +1254,12 @@ mg_gw_verdict mg_gw_receipt(mg_gw *gw, const char *smsc_message_id, uint8_t mess
     }
     char detail[48];
     snprintf(detail, sizeof(detail), "delivery receipt: message state %u", message_state);
+    /* the state and its event: one commit */
+    bool tx = mg_store_begin(gw->cfg.store) == MG_OK;
     e = mg_store_cmd_update(gw->cfg.store, c.id, to, 0, detail);
     if (e != MG_OK) {
+        if (tx)
+            mg_store_rollback(gw->cfg.store);
         op_event(gw, "store_error", "receipt: command update failed");
         return MG_GW_RETRY;
     }
@@ -1256,6 +1272,11 @@ mg_gw_verdict mg_gw_receipt(mg_gw *gw, const char *smsc_message_id, uint8_t mess
     mg_event ev;
     ev_set(&ev, c.device_id, "sms", dv.msisdn, kind, reason);
     ev_store(gw, &ev);
+    if (tx && mg_store_commit(gw->cfg.store) != MG_OK) {
+        mg_store_rollback(gw->cfg.store);
+        op_event(gw, "store_error", "receipt: commit failed");
+        return MG_GW_RETRY;
+    }
     if (to == MG_CMD_DELIVERED)
         gw->stats.delivered++;
     return MG_GW_DONE;
@@ -1410,14 +1431,21 @@ static mg_err cas_span(mg_gw *gw, mg_store *st)
     return MG_OK;
 }
 
+static void smsc_ids_store(mg_gw *gw);
+static void smsc_ids_write(mg_gw *gw);
+
 mg_err mg_gw_flush(mg_gw *gw)
 {
-    if (gw->nbatch == 0)
+    if (gw->nbatch == 0) {
+        smsc_ids_store(gw);
         return MG_OK;
+    }
     mg_store *st = gw->cfg.store;
     mg_err e = mg_store_begin(st);
     if (e == MG_OK)
         e = cas_span(gw, st);
+    if (e == MG_OK)
+        smsc_ids_write(gw); /* the SMSC's ids of sent commands ride along */
     for (size_t i = 0; i < gw->nbatch && e == MG_OK; i++) {
         pending *p = &gw->batch[i];
         if (p->kind == P_MESSAGE) {
@@ -1489,6 +1517,7 @@ mg_err mg_gw_flush(mg_gw *gw)
         return e;
     }
     gw->stats.commits++;
+    gw->nsmsc = 0;
     bool rotated = false;
     for (size_t i = 0; i < gw->nbatch; i++) {
         pending *p = &gw->batch[i];
@@ -1597,8 +1626,10 @@ static void cmd_fail(mg_gw *gw, const mg_command *c, const char *msisdn, const c
     ev_store(gw, &ev);
 }
 
-/* Secures one command for a device: reserves its counter (durably, with
- * the command marked SENT) and seals it. */
+/* Secures one command for a device: reserves its counter (with the command
+ * marked SENT) inside the caller's transaction, and seals it. A counter
+ * reserved for a command that then does not go out is simply skipped:
+ * counters only have to increase. */
 static mg_err secure_command(mg_gw *gw, mg_command *c, const mg_device *dv, const uint8_t *cose,
                              size_t cose_len, uint8_t *pkt, size_t cap, size_t *pkt_len,
                              const char **why)
@@ -1623,24 +1654,14 @@ static mg_err secure_command(mg_gw *gw, mg_command *c, const mg_device *dv, cons
     size_t dl = 0;
     if (e == MG_OK)
         e = command_data(gw, c, cose, cose_len, data, sizeof(data), &dl, why);
-    /* The counter is reserved and the command marked SENT durably before
-     * anything goes on the air: a crash can lose a command (it times out)
-     * but never reuse a counter. */
     uint64_t cntr = 0;
     if (e == MG_OK)
-        e = mg_store_begin(st);
-    if (e == MG_OK) {
         e = mg_store_cntr_out_next(st, dv->id, &cntr);
-        /* Claimed once: the broker plugin may have sent it over MQTT meanwhile. */
-        if (e == MG_OK) {
-            e = mg_store_cmd_claim(st, c->id, "sms", cntr);
-            if (e == MG_ERR_STATE)
-                *why = claimed_elsewhere;
-        }
-        if (e == MG_OK)
-            e = mg_store_commit(st);
-        else
-            mg_store_rollback(st);
+    /* Claimed once: the broker plugin may have sent it over MQTT meanwhile. */
+    if (e == MG_OK) {
+        e = mg_store_cmd_claim(st, c->id, "sms", cntr);
+        if (e == MG_ERR_STATE)
+            *why = claimed_elsewhere;
     }
     c->cntr = cntr;
     if (e == MG_OK) {
@@ -1656,19 +1677,29 @@ static mg_err secure_command(mg_gw *gw, mg_command *c, const mg_device *dv, cons
     return e;
 }
 
-mg_err mg_gw_send_queued(mg_gw *gw)
-{
-    cmd_list l;
-    l.n = 0;
-    mg_store *st = gw->cfg.store;
+/* A command secured in the first transaction of mg_gw_send_queued(), to go
+ * on the air once that transaction is committed. */
+typedef struct out_cmd {
+    mg_command c;
+    int64_t device_id;
+    char msisdn[MG_MSISDN_MAX];
+    uint8_t pkt[MG_SMS_PKT_MAX];
+    size_t pl, parts;
+} out_cmd;
 
-    mg_err e = mg_store_cmd_queued(st, sizeof(l.c) / sizeof(l.c[0]), collect, &l);
-    if (e != MG_OK)
-        return e;
-    for (size_t i = 0; i < l.n; i++) {
-        mg_command *c = &l.c[i];
+/* Phase 1, in the open transaction: the commands of l that go out now,
+ * secured into out (counters reserved, commands SENT); the others failed or
+ * left queued. MG_ERR_STORE/MG_ERR_STATE: infrastructure, the caller rolls
+ * the transaction back (nothing has gone on the air). */
+static mg_err secure_batch(mg_gw *gw, cmd_list *l, out_cmd *out, size_t *nout)
+{
+    mg_store *st = gw->cfg.store;
+    size_t room = gw->cfg.room != NULL ? gw->cfg.room(gw->cfg.ctx) : SIZE_MAX;
+    *nout = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        mg_command *c = &l->c[i];
         mg_device dv;
-        e = mg_store_device_by_id(st, c->device_id, &dv);
+        mg_err e = mg_store_device_by_id(st, c->device_id, &dv);
         if (e == MG_ERR_KEY) {
             cmd_fail(gw, c, "", "device deleted");
             continue;
@@ -1698,51 +1729,73 @@ mg_err mg_gw_send_queued(mg_gw *gw)
         }
         if (e != MG_OK)
             return e;
-        uint8_t pkt[MG_SMS_PKT_MAX];
-        size_t pl = 0, parts = 0;
-        const char *why = NULL;
-        if (gw->cfg.room != NULL && gw->cfg.room(gw->cfg.ctx) == 0)
+        if (room == 0)
             return MG_OK; /* bearer busy: next time */
-        e = secure_command(gw, c, &dv, cose, cose_len, pkt, sizeof(pkt), &pl, &why);
+        out_cmd *o = &out[*nout];
+        const char *why = NULL;
+        o->pl = 0;
+        o->parts = 0;
+        e = secure_command(gw, c, &dv, cose, cose_len, o->pkt, sizeof(o->pkt), &o->pl, &why);
         if (e == MG_OK)
-            e = mg_sms_parts(pl, &parts);
+            e = mg_sms_parts(o->pl, &o->parts);
         if (e != MG_OK && why == claimed_elsewhere) {
-            mg_wipe(pkt, sizeof(pkt));
+            mg_wipe(o->pkt, sizeof(o->pkt));
             continue; /* sent on another bearer */
         }
         if (e != MG_OK) {
-            mg_wipe(pkt, sizeof(pkt));
+            mg_wipe(o->pkt, sizeof(o->pkt));
             if (why == NULL && (e == MG_ERR_STORE || e == MG_ERR_STATE))
-                return e; /* infrastructure: the command stays queued (or SENT, then times out) */
+                return e; /* infrastructure: the command stays queued */
             cmd_fail(gw, c, dv.msisdn, why ? why : mg_strerror(e));
             continue;
         }
-        if (gw->cfg.room != NULL && gw->cfg.room(gw->cfg.ctx) < parts) {
+        if (room < o->parts) {
             /* not all parts fit the window now: queue it again (the reserved
              * counter is simply skipped; counters only have to increase) */
-            mg_wipe(pkt, sizeof(pkt));
-            if (mg_store_cmd_update(st, c->id, MG_CMD_QUEUED, 0, "") != MG_OK)
-                return MG_ERR_STORE;
-            return MG_OK;
+            mg_wipe(o->pkt, sizeof(o->pkt));
+            return mg_store_cmd_update(st, c->id, MG_CMD_QUEUED, 0, "") != MG_OK ? MG_ERR_STORE
+                                                                                : MG_OK;
         }
-        for (size_t s = 1; s <= parts && e == MG_OK; s++) {
+        room -= o->parts;
+        o->c = *c;
+        o->device_id = dv.id;
+        copy_str(o->msisdn, sizeof(o->msisdn), dv.msisdn);
+        (*nout)++;
+    }
+    return MG_OK;
+}
+
+/* Phase 2, after the commit, in a second transaction: every part on the air,
+ * the outcome recorded. A bearer that turns busy before a command's first
+ * part queues that command and the rest again. */
+static void send_batch(mg_gw *gw, out_cmd *out, size_t nout)
+{
+    mg_store *st = gw->cfg.store;
+    bool busy = false;
+    for (size_t i = 0; i < nout; i++) {
+        out_cmd *o = &out[i];
+        mg_command *c = &o->c;
+        mg_err e = MG_OK;
+        for (size_t s = 1; !busy && s <= o->parts && e == MG_OK; s++) {
             uint8_t ud[MG_SMS_UD_MAX];
             size_t udl = 0;
-            e = mg_sms_part(pkt, pl, (uint8_t)c->cntr, s, ud, sizeof(ud), &udl);
+            e = mg_sms_part(o->pkt, o->pl, (uint8_t)c->cntr, s, ud, sizeof(ud), &udl);
             if (e == MG_OK)
-                e = gw->cfg.submit(gw->cfg.ctx, dv.msisdn, ud, udl, true, (uint64_t)c->id);
+                e = gw->cfg.submit(gw->cfg.ctx, o->msisdn, ud, udl, true, (uint64_t)c->id);
             mg_wipe(ud, sizeof(ud));
-            if ((e == MG_ERR_BUF || e == MG_ERR_STATE) && s == 1) {
-                /* bearer busy or down before the first part: queue it again */
-                mg_wipe(pkt, sizeof(pkt));
-                if (mg_store_cmd_update(st, c->id, MG_CMD_QUEUED, 0, "") != MG_OK)
-                    return MG_ERR_STORE;
-                return MG_OK;
-            }
+            if ((e == MG_ERR_BUF || e == MG_ERR_STATE) && s == 1)
+                busy = true;
         }
-        mg_wipe(pkt, sizeof(pkt));
+        mg_wipe(o->pkt, sizeof(o->pkt));
+        if (busy) {
+            /* bearer busy or down before the first part: queue it again */
+            if (mg_store_cmd_update(st, c->id, MG_CMD_QUEUED, 0, "") != MG_OK)
+                fprintf(stderr, "m2mguard gateway: command %" PRId64 " stays SENT (times out): %s\n",
+                        c->id, mg_store_errmsg(st));
+            continue;
+        }
         if (e != MG_OK) {
-            cmd_fail(gw, c, dv.msisdn, mg_strerror(e));
+            cmd_fail(gw, c, o->msisdn, mg_strerror(e));
             continue;
         }
         gw->stats.sent++;
@@ -1750,11 +1803,77 @@ mg_err mg_gw_send_queued(mg_gw *gw)
         char reason[MG_REASON_MAX];
         snprintf(reason, sizeof(reason), "command %" PRId64 " '%.60s' counter %" PRIu64 " in %zu SMS",
                  c->id, strncmp(c->text, "key-rotate", 10) == 0 ? "key-rotate" : c->text, c->cntr,
-                 parts);
-        ev_set(&ev, dv.id, "sms", dv.msisdn, "cmd_sent", reason);
+                 o->parts);
+        ev_set(&ev, o->device_id, "sms", o->msisdn, "cmd_sent", reason);
         ev_store(gw, &ev);
     }
-    return MG_OK;
+}
+
+/* Group commit of outbound commands: one transaction reserves the counters
+ * of all the commands that go out now and marks them SENT, durably before
+ * anything goes on the air (a crash can lose a command, it times out, but
+ * never reuse a counter); a second records what happened on the air. Two
+ * syncs for up to 32 commands, where each command had two of its own. */
+mg_err mg_gw_send_queued(mg_gw *gw)
+{
+    cmd_list l;
+    l.n = 0;
+    mg_store *st = gw->cfg.store;
+
+    mg_err e = mg_store_cmd_queued(st, sizeof(l.c) / sizeof(l.c[0]), collect, &l);
+    if (e != MG_OK || l.n == 0)
+        return e;
+    out_cmd *out = calloc(l.n, sizeof(*out));
+    if (out == NULL)
+        return MG_ERR_BUF;
+    size_t nout = 0;
+    e = mg_store_begin(st);
+    if (e == MG_OK) {
+        e = secure_batch(gw, &l, out, &nout);
+        if (e == MG_OK)
+            e = mg_store_commit(st);
+        else
+            mg_store_rollback(st);
+    }
+    if (e != MG_OK)
+        nout = 0; /* nothing goes on the air */
+    if (nout > 0) {
+        bool tx = mg_store_begin(st) == MG_OK; /* else: each write on its own */
+        send_batch(gw, out, nout);
+        if (tx && mg_store_commit(st) != MG_OK) {
+            fprintf(stderr, "m2mguard gateway: cannot record the commands sent: %s\n",
+                    mg_store_errmsg(st));
+            mg_store_rollback(st);
+        }
+    }
+    mg_wipe(out, l.n * sizeof(*out));
+    free(out);
+    return e;
+}
+
+/* Stores the SMSC message ids collected (in the caller's transaction). */
+static void smsc_ids_write(mg_gw *gw)
+{
+    for (size_t i = 0; i < gw->nsmsc; i++)
+        if (mg_store_cmd_set_smsc_id(gw->cfg.store, gw->smsc[i].cmd, gw->smsc[i].id) != MG_OK)
+            fprintf(stderr, "m2mguard gateway: command %" PRId64 ": %s\n", gw->smsc[i].cmd,
+                    mg_store_errmsg(gw->cfg.store));
+}
+
+/* The same in a transaction of their own. */
+static void smsc_ids_store(mg_gw *gw)
+{
+    if (gw->nsmsc == 0)
+        return;
+    bool tx = mg_store_begin(gw->cfg.store) == MG_OK;
+    smsc_ids_write(gw);
+    if (tx && mg_store_commit(gw->cfg.store) != MG_OK) {
+        fprintf(stderr, "m2mguard gateway: cannot store the SMSC message ids: %s\n",
+                mg_store_errmsg(gw->cfg.store));
+        mg_store_rollback(gw->cfg.store);
+        return; /* kept: tried again */
+    }
+    gw->nsmsc = 0;
 }
 
 void mg_gw_submit_result(mg_gw *gw, uint64_t tag, uint32_t status, const char *message_id)
@@ -1762,11 +1881,22 @@ void mg_gw_submit_result(mg_gw *gw, uint64_t tag, uint32_t status, const char *m
     if (tag == 0)
         return; /* a PoR we sent */
     if (status == 0) {
-        /* keep SENT; remember the SMSC's id for its delivery receipt */
-        if (message_id != NULL && message_id[0] != '\0' &&
-            mg_store_cmd_set_smsc_id(gw->cfg.store, (int64_t)tag, message_id) != MG_OK)
-            fprintf(stderr, "m2mguard gateway: command %" PRIu64 ": %s\n", tag,
-                    mg_store_errmsg(gw->cfg.store));
+        /* keep SENT; remember the SMSC's id for its delivery receipt: stored
+         * with the next group commit (or before a receipt is looked up) */
+        if (message_id == NULL || message_id[0] == '\0')
+            return;
+        if (gw->nsmsc == SMSC_IDS_MAX)
+            smsc_ids_store(gw);
+        if (gw->nsmsc == SMSC_IDS_MAX || strlen(message_id) >= sizeof(gw->smsc[0].id)) {
+            /* the store fails, or the store's own check refuses it: alone, as before */
+            if (mg_store_cmd_set_smsc_id(gw->cfg.store, (int64_t)tag, message_id) != MG_OK)
+                fprintf(stderr, "m2mguard gateway: command %" PRIu64 ": %s\n", tag,
+                        mg_store_errmsg(gw->cfg.store));
+            return;
+        }
+        gw->smsc[gw->nsmsc].cmd = (int64_t)tag;
+        copy_str(gw->smsc[gw->nsmsc].id, sizeof(gw->smsc[gw->nsmsc].id), message_id);
+        gw->nsmsc++;
         return;
     }
     char why[64];
@@ -1780,7 +1910,14 @@ void mg_gw_submit_result(mg_gw *gw, uint64_t tag, uint32_t status, const char *m
     }
     if (mg_store_device_by_id(gw->cfg.store, c.device_id, &dv) != MG_OK)
         dv.msisdn[0] = '\0';
+    /* the state and its event: one commit */
+    bool tx = mg_store_begin(gw->cfg.store) == MG_OK;
     cmd_fail(gw, &c, dv.msisdn, why);
+    if (tx && mg_store_commit(gw->cfg.store) != MG_OK) {
+        fprintf(stderr, "m2mguard gateway: command %" PRIu64 ": %s\n", tag,
+                mg_store_errmsg(gw->cfg.store));
+        mg_store_rollback(gw->cfg.store);
+    }
 }
 
 typedef struct to_ctx {
