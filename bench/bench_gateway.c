@@ -4,14 +4,16 @@
  *
  *   path:   mg_gw_inbound() for every MO message (device look-up, UDH, open:
  *           AES-128-CBC + AES-CMAC + counter window) and mg_gw_flush() per
- *           group commit: counter compare-and-set + inbox row + event row per
- *           message in one transaction, SQLite WAL, synchronous=FULL; then
- *           the application output (JSON lines to a file) and the acks.
+ *           group commit: one counter compare-and-set per device, an inbox
+ *           row and an event row per message, in one transaction, SQLite
+ *           WAL, synchronous=FULL; then the application output (JSON lines
+ *           to a file) and the acks.
  *   anchor: the same number of "UPDATE counters" in transactions of the same
  *           size on the same kind of database (WAL, synchronous=FULL), one
  *           prepared statement: what a bare counter store costs.
  * Goals (issue 3): >= 100 000 packets/s and >= 0.5 of the anchor.
  * Usage: bench_gateway [MESSAGES] [DEVICES] [BATCH]
+ *        bench_gateway out [COMMANDS] [DEVICES]   (outbound commands/s)
  */
 #include <inttypes.h>
 #include <sqlite3.h>
@@ -55,23 +57,162 @@ static mg_err submit(void *ctx, const char *dest, const uint8_t *ud, size_t len,
     return MG_OK;
 }
 
+typedef struct devk {
+    char msisdn[24];
+    mg_key kic, kid;
+} devk;
+
+/* devices with AES-128 keys (active version 1); NULL on failure */
+static devk *make_devices(mg_store *s, size_t devices)
+{
+    devk *dk = calloc(devices, sizeof(*dk));
+    if (dk == NULL)
+        return NULL;
+    for (size_t d = 0; d < devices; d++) {
+        mg_device dv;
+        memset(&dv, 0, sizeof(dv));
+        snprintf(dv.name, sizeof(dv.name), "dev-%zu", d);
+        snprintf(dv.msisdn, sizeof(dv.msisdn), "+49151%08u", (unsigned)(d % 100000000u));
+        memcpy(dv.tar, dev_tar, 3);
+        dv.key_version = 1;
+        mg_keyset ks;
+        memset(&ks, 0, sizeof(ks));
+        ks.version = 1;
+        ks.alg = MG_ALG_AES;
+        ks.len = 16;
+        ks.state = MG_KEY_ACTIVE;
+        if (mg_crypto_random(ks.kic, 16) != MG_OK || mg_crypto_random(ks.kid, 16) != MG_OK ||
+            mg_store_device_add(s, &dv) != MG_OK || mg_store_keys_put(s, dv.id, &ks) != MG_OK ||
+            mg_store_keys_activate(s, dv.id, 1) != MG_OK)
+            return NULL;
+        snprintf(dk[d].msisdn, sizeof(dk[d].msisdn), "%s", dv.msisdn);
+        if (mg_key_init(&dk[d].kic, MG_ALG_AES, ks.kic, 16) != MG_OK ||
+            mg_key_init(&dk[d].kid, MG_ALG_AES, ks.kid, 16) != MG_OK)
+            return NULL;
+        mg_keyset_wipe(&ks);
+    }
+    return dk;
+}
+
+/* Outbound: the submit_sm_resp of every part submitted, answered in the
+ * daemon's next step (mg_gw_submit_result, then the step's group commit). */
+static uint64_t out_tags[64];
+static size_t out_ntags, out_parts;
+static mg_err submit_out(void *ctx, const char *dest, const uint8_t *ud, size_t len, bool receipt,
+                         uint64_t tag)
+{
+    (void)ctx;
+    (void)dest;
+    (void)ud;
+    (void)len;
+    (void)receipt;
+    if (out_ntags == sizeof(out_tags) / sizeof(out_tags[0]))
+        return MG_ERR_BUF; /* window full */
+    out_tags[out_ntags++] = tag;
+    out_parts++;
+    return MG_OK;
+}
+
+/* Commands secured and sent as the daemon does: mg_gw_send_queued(), the
+ * SMSC's responses (message ids), mg_gw_flush(). Count the syncs with
+ * strace -f -c -e trace=fdatasync,fsync. */
+static int outbound(size_t ncmd, size_t devices)
+{
+    char dir[] = "/tmp/mg-bench-gwout-XXXXXX";
+    if (mkdtemp(dir) == NULL || ncmd == 0 || devices == 0)
+        return 1;
+    char db[256];
+    snprintf(db, sizeof(db), "%s/gw.db", dir);
+    uint8_t master[32];
+    mg_store *s;
+    if (mg_crypto_random(master, 32) != MG_OK || mg_store_open(db, master, true, &s) != MG_OK)
+        return 1;
+    devk *dk = make_devices(s, devices);
+    if (dk == NULL)
+        return 1;
+    int64_t first = 0, last = 0;
+    for (size_t i = 0; i < ncmd; i++) {
+        mg_command c;
+        memset(&c, 0, sizeof(c));
+        c.device_id = (int64_t)(i % devices + 1);
+        snprintf(c.text, sizeof(c.text), "unlock %zu", i);
+        if (mg_store_cmd_enqueue(s, &c) != MG_OK)
+            return 1;
+        if (first == 0)
+            first = c.id;
+        last = c.id;
+    }
+    mg_gw_cfg cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.store = s;
+    cfg.gateway_number = "+491710000001";
+    cfg.ack = ack;
+    cfg.submit = submit_out;
+    mg_gw *gw = mg_gw_new(&cfg);
+    if (gw == NULL)
+        return 1;
+    double t0 = now();
+    mg_gw_stats st = mg_gw_get_stats(gw);
+    size_t rounds = 0;
+    while (st.sent < ncmd && rounds++ < 4 * ncmd) {
+        if (mg_gw_send_queued(gw) != MG_OK)
+            return 1;
+        for (size_t i = 0; i < out_ntags; i++) {
+            char id[32];
+            snprintf(id, sizeof(id), "smsc-%" PRIu64, out_tags[i]);
+            mg_gw_submit_result(gw, out_tags[i], 0, id);
+        }
+        out_ntags = 0;
+        if (mg_gw_flush(gw) != MG_OK)
+            return 1;
+        st = mg_gw_get_stats(gw);
+    }
+    double t = now() - t0;
+    /* every command SENT with its SMSC id */
+    int rc = st.sent == ncmd ? 0 : 1;
+    for (int64_t id = first; rc == 0 && id <= last; id++) {
+        mg_command c;
+        if (mg_store_cmd_get(s, id, &c) != MG_OK || c.state != MG_CMD_SENT || c.smsc_id[0] == '\0')
+            rc = 1;
+    }
+    printf("outbound commands, %zu commands, %zu devices, SQLite WAL synchronous=FULL\n", ncmd, devices);
+    printf("  secured + sent + SMSC id stored: %.0f commands/s (%" PRIu64 " sent, %zu SMS)%s\n",
+           (double)ncmd / t, st.sent, out_parts, rc == 0 ? "" : " CHECK FAILED");
+    mg_gw_free(gw);
+    mg_store_close(s);
+    for (size_t d = 0; d < devices; d++) {
+        mg_key_clear(&dk[d].kic);
+        mg_key_clear(&dk[d].kid);
+    }
+    free(dk);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        rc = 1;
+    return rc;
+}
+
 /* rows = 1: the bare counter update of issue 3's anchor. rows = 3: the same
  * three writes the gateway makes per message (counter, inbox row, event row
- * with the store's two event indexes), bare: the cost of the rows alone. */
+ * with the store's time index and last-seen trigger, schema 6), bare: the
+ * cost of the rows alone. */
 static double bare_sqlite(const char *path, size_t n, size_t devices, size_t batch, int rows)
 {
     sqlite3 *db;
     sqlite3_stmt *st, *ins_inbox = NULL, *ins_event = NULL;
     if (sqlite3_open(path, &db) != SQLITE_OK ||
         sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                         "CREATE TABLE counters(id INTEGER PRIMARY KEY, cntr INTEGER NOT NULL);"
+                         "CREATE TABLE counters(id INTEGER PRIMARY KEY, cntr INTEGER NOT NULL,"
+                         " last_seen INTEGER NOT NULL DEFAULT 0);"
                          "CREATE TABLE inbox(id INTEGER PRIMARY KEY, device_id INTEGER NOT NULL,"
                          " received INTEGER NOT NULL, cntr INTEGER NOT NULL, data BLOB NOT NULL);"
                          "CREATE TABLE events(id INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
                          " device_id INTEGER NOT NULL, bearer TEXT NOT NULL, source TEXT NOT NULL,"
-                         " kind TEXT NOT NULL, reason TEXT NOT NULL);"
-                         "CREATE INDEX events_device ON events(device_id);"
-                         "CREATE INDEX events_time ON events(time);",
+                         " kind TEXT NOT NULL, reason TEXT NOT NULL, auth INTEGER NOT NULL DEFAULT 1);"
+                         "CREATE INDEX events_time ON events(time);"
+                         "CREATE TRIGGER events_last_seen AFTER INSERT ON events"
+                         " WHEN NEW.auth = 1 AND NEW.device_id > 0 BEGIN UPDATE counters"
+                         " SET last_seen = NEW.time WHERE id = NEW.device_id AND last_seen < NEW.time; END;",
                      NULL, NULL, NULL) != SQLITE_OK)
         exit(1);
     if (rows == 3 &&
@@ -85,7 +226,7 @@ static double bare_sqlite(const char *path, size_t n, size_t devices, size_t bat
     sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
     for (size_t d = 1; d <= devices; d++) {
         char q[96];
-        snprintf(q, sizeof(q), "INSERT INTO counters VALUES(%zu, 0)", d);
+        snprintf(q, sizeof(q), "INSERT INTO counters VALUES(%zu, 0, 0)", d);
         sqlite3_exec(db, q, NULL, NULL, NULL);
     }
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
@@ -127,6 +268,9 @@ static double bare_sqlite(const char *path, size_t n, size_t devices, size_t bat
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "out") == 0)
+        return outbound(argc > 2 ? strtoul(argv[2], NULL, 10) : 2000,
+                        argc > 3 ? strtoul(argv[3], NULL, 10) : 100);
     size_t n = argc > 1 ? strtoul(argv[1], NULL, 10) : 200000;
     size_t devices = argc > 2 ? strtoul(argv[2], NULL, 10) : 100;
     size_t batch = argc > 3 ? strtoul(argv[3], NULL, 10) : 256;
@@ -145,35 +289,11 @@ int main(int argc, char **argv)
     if (mg_store_open(db, master, true, &s) != MG_OK)
         return 1;
     /* devices with AES-128 keys; packets prepared before timing */
-    typedef struct { char msisdn[24]; mg_key kic, kid; } devk;
-    devk *dk = calloc(devices, sizeof(*dk));
+    devk *dk = make_devices(s, devices);
     uint8_t (*ud)[140] = malloc(n * sizeof(*ud));
     size_t *udl = malloc(n * sizeof(*udl));
     if (dk == NULL || ud == NULL || udl == NULL)
         return 1;
-    for (size_t d = 0; d < devices; d++) {
-        mg_device dv;
-        memset(&dv, 0, sizeof(dv));
-        snprintf(dv.name, sizeof(dv.name), "dev-%zu", d);
-        snprintf(dv.msisdn, sizeof(dv.msisdn), "+49151%08u", (unsigned)(d % 100000000u));
-        memcpy(dv.tar, dev_tar, 3);
-        dv.key_version = 1;
-        mg_keyset ks;
-        memset(&ks, 0, sizeof(ks));
-        ks.version = 1;
-        ks.alg = MG_ALG_AES;
-        ks.len = 16;
-        ks.state = MG_KEY_ACTIVE;
-        if (mg_crypto_random(ks.kic, 16) != MG_OK || mg_crypto_random(ks.kid, 16) != MG_OK ||
-            mg_store_device_add(s, &dv) != MG_OK || mg_store_keys_put(s, dv.id, &ks) != MG_OK ||
-            mg_store_keys_activate(s, dv.id, 1) != MG_OK)
-            return 1;
-        snprintf(dk[d].msisdn, sizeof(dk[d].msisdn), "%s", dv.msisdn);
-        if (mg_key_init(&dk[d].kic, MG_ALG_AES, ks.kic, 16) != MG_OK ||
-            mg_key_init(&dk[d].kid, MG_ALG_AES, ks.kid, 16) != MG_OK)
-            return 1;
-        mg_keyset_wipe(&ks);
-    }
     for (size_t i = 0; i < n; i++) {
         size_t d = i % devices;
         char text[64];

@@ -457,6 +457,55 @@ static void test_counters(void **state)
     mg_store_close(s);
 }
 
+/* Several messages of one device in one group commit: one compare-and-set
+ * (cntr_in := last iff cntr_in < first), by the engine's op and by store.c's
+ * fallback for an engine without it (h-durable, issue 15). */
+static void span_checks(mg_store *s, int64_t id)
+{
+    mg_device g;
+    assert_int_equal(mg_store_cntr_in_advance_span(s, id, 1, 5), MG_OK);
+    assert_int_equal(mg_store_device_by_id(s, id, &g), MG_OK);
+    assert_int_equal(g.cntr_in, 5);
+    assert_int_equal(mg_store_cntr_in_advance_span(s, id, 5, 9), MG_ERR_CNTR_LOW); /* first equal */
+    assert_int_equal(mg_store_cntr_in_advance_span(s, id, 3, 9), MG_ERR_CNTR_LOW); /* first lower */
+    assert_int_equal(mg_store_device_by_id(s, id, &g), MG_OK);
+    assert_int_equal(g.cntr_in, 5); /* nothing moved */
+    assert_int_equal(mg_store_cntr_in_advance_span(s, id, 6, 6), MG_OK); /* one message */
+    assert_int_equal(mg_store_cntr_in_advance_span(s, id, 9, 8), MG_ERR_ARG);
+    assert_int_equal(mg_store_cntr_in_advance_span(s, id, 7, UINT64_MAX), MG_ERR_ARG);
+    assert_int_equal(mg_store_cntr_in_advance_span(s, 999, 7, 8), MG_ERR_KEY);
+    /* in a group commit: rolled back with it */
+    assert_int_equal(mg_store_begin(s), MG_OK);
+    assert_int_equal(mg_store_cntr_in_advance_span(s, id, 7, 300), MG_OK);
+    assert_int_equal(mg_store_cntr_in_advance(s, id, 300), MG_ERR_CNTR_LOW);
+    mg_store_rollback(s);
+    assert_int_equal(mg_store_device_by_id(s, id, &g), MG_OK);
+    assert_int_equal(g.cntr_in, 6);
+    assert_int_equal(mg_store_begin(s), MG_OK);
+    assert_int_equal(mg_store_cntr_in_advance_span(s, id, 7, 300), MG_OK);
+    assert_int_equal(mg_store_commit(s), MG_OK);
+    assert_int_equal(mg_store_device_by_id(s, id, &g), MG_OK);
+    assert_int_equal(g.cntr_in, 300);
+}
+
+static void test_cntr_span(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    mg_device d = dev("m", "+4930"), e = dev("n", "+4931");
+    assert_int_equal(mg_store_device_add(s, &d), MG_OK);
+    assert_int_equal(mg_store_device_add(s, &e), MG_OK);
+    span_checks(s, d.id);
+    /* an engine without the op (the PostgreSQL engine may lack it) */
+    mg_store_ops without = *s->ops;
+    const mg_store_ops *keep = s->ops;
+    without.cntr_in_advance_span = NULL;
+    s->ops = &without;
+    span_checks(s, e.id);
+    s->ops = keep;
+    mg_store_close(s);
+}
+
 /* Two handles on one file (two gateways): the compare-and-set lets only one
  * accept a counter. */
 static void test_cas_two_handles(void **state)
@@ -1951,6 +2000,16 @@ static void test_detect_tables(void **state)
     assert_int_equal(rows, 2);
     assert_int_equal(mg_store_events_prune(s, 1500, 0, &del), MG_OK);
     assert_int_equal(del, 1);
+    e.id = 0;
+    e.time = 1900; /* older than the last: last seen stays 2000 */
+    assert_int_equal(mg_store_event_add(s, &e), MG_OK);
+    assert_int_equal(mg_store_events_prune(s, 1950, 0, &del), MG_OK);
+    assert_int_equal(del, 1);
+    e.time = 2000;
+    sc.n = 0;
+    assert_int_equal(mg_store_last_seen(s, seen_one, &sc), MG_OK);
+    assert_int_equal(sc.n, 1);
+    assert_int_equal(sc.last, 2000);
     for (int i = 0; i < 10; i++) {
         e.id = 0;
         assert_int_equal(mg_store_event_add(s, &e), MG_OK);
@@ -2071,6 +2130,7 @@ int main(void)
         cmocka_unit_test(test_keyless_open),
         cmocka_unit_test(test_signed_and_signers),
         cmocka_unit_test(test_detect_tables),
+        cmocka_unit_test(test_cntr_span),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
