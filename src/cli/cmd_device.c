@@ -1669,6 +1669,18 @@ static int device_import(int argc, char **argv)
             fclose(in);
         return rc;
     }
+    /* the output first: an existing one is refused before any work */
+    static imp_out o;
+    memset(&o, 0, sizeof(o));
+    o.path = outp;
+    o.fd = open(outp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (o.fd < 0) {
+        fprintf(stderr, "%s: cannot create %s: %s\n", path, outp, strerror(errno));
+        if (!std_in)
+            fclose(in);
+        mg_workdir_close(&w);
+        return MG_EXIT_INPUT;
+    }
     imp_state st;
     memset(&st, 0, sizeof(st));
     st.file = std_in ? "(stdin)" : file;
@@ -1686,36 +1698,26 @@ static int device_import(int argc, char **argv)
         fprintf(stderr, "%s: out of memory\n", path);
     if (rc == MG_EXIT_REJECT && !cont)
         fprintf(stderr, "%s: nothing imported (all or nothing; --continue skips bad lines)\n", path);
-    if (rc != 0) {
-        imp_free(&st);
-        mg_workdir_close(&w);
-        return rc;
-    }
     const char *gateway = mg_conf_get(&w, "gateway_number", "");
     bool any_sms = false;
     for (size_t i = 0; i < st.n && !any_sms; i++)
         any_sms = st.rows[i].len != 0;
-    if (any_sms && !mg_store_msisdn_valid(gateway)) {
+    if (rc == 0 && any_sms && !mg_store_msisdn_valid(gateway)) {
         fprintf(stderr, "%s: gateway_number in %s/%s is missing or not +E.164\n", path, w.dir,
                 MG_CONF_FILE);
-        imp_free(&st);
-        mg_workdir_close(&w);
-        return MG_EXIT_INPUT;
+        rc = MG_EXIT_INPUT;
     }
-    static imp_out o;
-    memset(&o, 0, sizeof(o));
-    o.path = outp;
-    o.fd = open(outp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    int64_t *ids = calloc(st.n ? st.n : 1, sizeof(*ids));
-    if (o.fd < 0 || ids == NULL) {
-        fprintf(stderr, "%s: cannot create %s: %s\n", path, outp,
-                o.fd < 0 ? strerror(errno) : "out of memory");
-        if (o.fd >= 0)
-            (void)close(o.fd);
-        free(ids);
+    int64_t *ids = rc == 0 ? calloc(st.n ? st.n : 1, sizeof(*ids)) : NULL;
+    if (rc == 0 && ids == NULL) {
+        fprintf(stderr, "%s: out of memory\n", path);
+        rc = MG_EXIT_INTERNAL;
+    }
+    if (rc != 0) {
+        (void)close(o.fd); /* nothing was written to it */
+        (void)unlink(outp);
         imp_free(&st);
         mg_workdir_close(&w);
-        return o.fd < 0 && errno == EEXIST ? MG_EXIT_INPUT : MG_EXIT_INTERNAL;
+        return rc;
     }
     size_t nids = 0;
     mg_err e = MG_OK;
