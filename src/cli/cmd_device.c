@@ -1328,37 +1328,71 @@ static int imp_json_line(imp_state *st, unsigned long line, char *p)
 }
 
 /* Reads and checks the whole input. 0, or the exit code. */
+/* Lines of the input through a buffer: at most IMP_LINE_MAX octets kept. */
+typedef struct imp_reader {
+    FILE *in;
+    char b[1 << 16];
+    size_t pos, len;
+} imp_reader;
+
+/* The next line into buf (NUL-terminated, newline removed): 1 a line, 0 end
+ * of input; *too_long when it had more than IMP_LINE_MAX octets (the rest is
+ * skipped), *nul when it held a NUL octet. */
+static int imp_getline(imp_reader *r, char *buf, size_t *n, bool *too_long, bool *nul)
+{
+    size_t k = 0;
+    bool any = false;
+    *too_long = *nul = false;
+    for (;;) {
+        if (r->pos == r->len) {
+            r->len = fread(r->b, 1, sizeof(r->b), r->in);
+            r->pos = 0;
+            if (r->len == 0)
+                break;
+        }
+        any = true;
+        char ch = r->b[r->pos++];
+        if (ch == '\n')
+            break;
+        if (ch == '\0')
+            *nul = true;
+        if (k < IMP_LINE_MAX)
+            buf[k++] = ch;
+        else
+            *too_long = true;
+    }
+    buf[k] = '\0';
+    *n = k;
+    return any ? 1 : 0;
+}
+
 static int imp_read(imp_state *st, FILE *in, int format /* 0 auto, 1 csv, 2 jsonl */)
 {
-    static char buf[IMP_LINE_MAX + 2];
+    static char buf[IMP_LINE_MAX + 1];
+    static imp_reader rd;
     unsigned long line = 0;
     int col[F_N] = {0};
-    size_t ncol = 0;
-    bool header = false;
+    size_t ncol = 0, n = 0;
+    bool header = false, too_long = false, nul = false;
     int rc = 0;
-    while (rc == 0 && fgets(buf, sizeof(buf), in) != NULL) {
+    memset(&rd, 0, sizeof(rd));
+    rd.in = in;
+    while (rc == 0 && imp_getline(&rd, buf, &n, &too_long, &nul) == 1) {
         line++;
-        size_t n = strlen(buf);
-        bool nl = n > 0 && buf[n - 1] == '\n';
-        if (!nl && !feof(in)) {
-            int ch;
-            while ((ch = getc(in)) != EOF && ch != '\n')
-                ;
-            if (line == 1) {
-                fprintf(stderr, "%s:1: line longer than %d octets\n", st->file, IMP_LINE_MAX);
-                return MG_EXIT_REJECT;
-            }
+        if (too_long && line == 1) {
+            fprintf(stderr, "%s:1: line longer than %d octets\n", st->file, IMP_LINE_MAX);
+            return MG_EXIT_REJECT;
+        }
+        if (too_long) {
             rc = imp_bad(st, line, "line longer than %d octets", IMP_LINE_MAX);
             continue;
         }
-        if (nl)
-            buf[--n] = '\0';
-        if (n > 0 && buf[n - 1] == '\r')
-            buf[--n] = '\0';
-        if (memchr(buf, '\0', n) != NULL || strlen(buf) != n) {
+        if (nul) {
             rc = imp_bad(st, line, "NUL octet in the line");
             continue;
         }
+        if (n > 0 && buf[n - 1] == '\r')
+            buf[--n] = '\0';
         if (format == 0)
             format = buf[0] == '{' ? 2 : 1;
         if (n == 0)

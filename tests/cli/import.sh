@@ -75,13 +75,15 @@ expect_fail "output exists" 3 "File exists" "$bin" device import --provision-out
 { echo name,msisdn; echo "long,+4915400000001,$(head -c 2000 /dev/zero | tr '\0' x)"; } > "$d/long.csv"
 expect_fail "long line" 1 "long.csv:2: line longer than 1024 octets" \
   "$bin" device import --provision-out "$d/l.out" "$d/long.csv"
+printf 'name,msisdn\nn1,+4915400000002\nn2,+49154\0000003\n' > "$d/nul.csv"
+expect_fail "NUL octet" 1 "nul.csv:3: NUL octet" "$bin" device import --provision-out "$d/n.out" "$d/nul.csv"
 printf '{"name":"j1","msisdn":"+4915500000001"}\n{"name":"j2","color":"red"}\n{"name":"j3","msisdn":+49}\n' > "$d/c.jsonl"
 set +e; err=$("$bin" device import --provision-out "$d/c.out" "$d/c.jsonl" 2>&1 >/dev/null); set -e
 [[ $err == *"c.jsonl:2: unknown member 'color'"* && $err == *"c.jsonl:3: bad JSON"* ]] || fail "jsonl errors: $err"
 expect_fail "no --provision-out" 2 "--provision-out" "$bin" device import "$d/a.csv"
 expect_fail "CSV without name" 1 "no 'name' column" \
   "$bin" device import --provision-out "$d/x.out" <(printf 'msisdn\n+4915600000001\n')
-ok "re-import refused; existing output, long lines, bad JSON, bad header refused"
+ok "re-import refused; existing output, long lines, NUL octets, bad JSON, bad header refused"
 
 # 6. the keys work: a real gateway accepts telemetry sealed with the imported keys
 jq -r 'select(.name=="meter-2") | to_entries[] | "\(.key)=\(.value)"' "$d/a.out" > "$tmp/meter-2.prov"
