@@ -33,6 +33,7 @@
 #include "store_internal.h"
 
 #define BUSY_TIMEOUT_MS 5000
+#define MMAP_SIZE_TEXT "1073741824" /* 1 GiB of address space: a registry of ~5 M devices */
 #define CNTR_OUT_MAX 0xFFFFFFFFFFll /* 40-bit TS 102 225 counter; beyond it: blocked */
 
 typedef struct sq_store sq_store;
@@ -2598,6 +2599,11 @@ mg_err mg_sqlite_open(const char *path, const uint8_t master[32], const mg_store
         e = exec(q, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;"
                  " PRAGMA cache_size=-65536",
                  "pragmas");
+    /* Device look-ups (the gateway's cache misses) read the registry's
+     * B-trees through a memory map: no read() and copy a page (issue 15,
+     * docs/fleet.md). Best effort: a build without mmap keeps reading. */
+    if (e == MG_OK)
+        e = exec(q, "PRAGMA mmap_size=" MMAP_SIZE_TEXT, "mmap size");
     if (e == MG_OK)
         e = expect_text(q, "PRAGMA synchronous", "2"); /* FULL */
     if (e == MG_OK)
