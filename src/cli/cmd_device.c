@@ -1093,6 +1093,15 @@ static void imp_insert(imp_state *st, uint32_t *tab, const char *s, uint32_t v)
 }
 
 enum { F_NAME, F_MSISDN, F_CLASS, F_BEARER, F_ALG, F_TAR, F_N };
+
+/* Text of the input shown in a message: printable ASCII only, else a mark. */
+static const char *imp_shown(const char *s)
+{
+    for (const char *p = s; *p != '\0'; p++)
+        if (*p < 0x20 || *p > 0x7e)
+            return "(unprintable)";
+    return s;
+}
 static const char *const imp_fields[F_N] = {"name", "msisdn", "class", "bearer", "alg", "tar"};
 
 /* Checks one device's fields and keeps it. 0 to go on, else the exit code. */
@@ -1227,7 +1236,8 @@ static int imp_csv_header(imp_state *st, char *text, int col[F_N], size_t *ncol)
                 k = j;
         if (k < 0 || seen[k]) {
             fprintf(stderr, "%s:1: CSV header: %s column '%.32s' (name, msisdn, class, bearer, "
-                            "alg, tar)\n", st->file, k < 0 ? "unknown" : "repeated", cells[i]);
+                            "alg, tar)\n",
+                    st->file, k < 0 ? "unknown" : "repeated", imp_shown(cells[i]));
             return MG_EXIT_REJECT;
         }
         seen[k] = true;
@@ -1306,7 +1316,7 @@ static int imp_json_line(imp_state *st, unsigned long line, char *p)
                     k = j;
             if (k < 0)
                 return imp_bad(st, line, "unknown member '%.32s' (name, msisdn, class, bearer, "
-                                         "alg, tar)", key);
+                                         "alg, tar)", imp_shown(key));
             if (f[k] != NULL)
                 return imp_bad(st, line, "member '%s' given twice", key);
             f[k] = val;
