@@ -2595,15 +2595,13 @@ mg_err mg_sqlite_open(const char *path, const uint8_t master[32], const mg_store
         e = dberr(q, rc, "busy timeout");
     if (e == MG_OK)
         e = expect_text(q, "PRAGMA journal_mode=WAL", "wal");
+    /* mmap_size: device look-ups (the gateway's cache misses) read the
+     * registry's pages through a memory map, without a read() and a copy
+     * (issue 15, docs/fleet.md); a build without mmap keeps reading. */
     if (e == MG_OK)
         e = exec(q, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;"
-                 " PRAGMA cache_size=-65536",
+                 " PRAGMA cache_size=-65536; PRAGMA mmap_size=" MMAP_SIZE_TEXT,
                  "pragmas");
-    /* Device look-ups (the gateway's cache misses) read the registry's
-     * B-trees through a memory map: no read() and copy a page (issue 15,
-     * docs/fleet.md). Best effort: a build without mmap keeps reading. */
-    if (e == MG_OK)
-        e = exec(q, "PRAGMA mmap_size=" MMAP_SIZE_TEXT, "mmap size");
     if (e == MG_OK)
         e = expect_text(q, "PRAGMA synchronous", "2"); /* FULL */
     if (e == MG_OK)
