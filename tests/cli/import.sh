@@ -85,6 +85,20 @@ expect_fail "CSV without name" 1 "no 'name' column" \
   "$bin" device import --provision-out "$d/x.out" <(printf 'msisdn\n+4915600000001\n')
 ok "re-import refused; existing output, long lines, NUL octets, bad JSON, bad header refused"
 
+# 5b. a failure after committed transactions: they are undone (the name of an
+# application passes the check and is refused by the insert, in the 3rd transaction)
+"$bin" app add telemetry-app --role telemetry-reader > /dev/null
+n1=$(count)
+awk 'BEGIN { print "name,msisdn"; for (i = 0; i < 25; i++) printf "u-%02d,+4917%09d\n", i, i;
+             print "telemetry-app,+491799999999" }' > "$d/u.csv"
+expect_fail "undo" 1 "u.csv:27: name 'telemetry-app' is taken by an application" \
+  "$bin" device import --batch 10 --provision-out "$d/u.out" "$d/u.csv"
+[ ! -e "$d/u.out" ] && [ "$(count)" -eq "$n1" ] || fail "committed transactions not undone"
+expect_fail "undo --continue" 1 "stopped: 20 devices imported before the failure" \
+  "$bin" device import --continue --batch 10 --provision-out "$d/u.out" "$d/u.csv"
+[ "$(wc -l < "$d/u.out")" -eq 20 ] && [ "$(count)" -eq $((n1 + 20)) ] || fail "--continue did not keep 20"
+ok "a failed transaction undoes the committed ones (--continue: keeps them, output cut back)"
+
 # 6. the keys work: a real gateway accepts telemetry sealed with the imported keys
 jq -r 'select(.name=="meter-2") | to_entries[] | "\(.key)=\(.value)"' "$d/a.out" > "$tmp/meter-2.prov"
 chmod 600 "$tmp/meter-2.prov"
