@@ -70,6 +70,7 @@ bench: deps build
 	@echo "== bench/e2e_smpp.sh" && bench/e2e_smpp.sh $(GCC_DIR)/m2mguard
 	@echo "== bench/bench_flood.sh" && bench/bench_flood.sh $(GCC_DIR)/m2mguard
 	@echo "== bench/bench_update_push.sh" && bash bench/bench_update_push.sh $(GCC_DIR)/m2mguard
+	@echo "== bench/bench_fleet.sh" && bench/bench_fleet.sh $(GCC_DIR)/m2mguard
 
 redteam: deps build
 	MG_REDTEAM_OUT=$(BUILD)/redteam.txt bash tests/redteam/redteam.sh $(GCC_DIR)/m2mguard $(GCC_DIR)/m2mguard_mosquitto.so

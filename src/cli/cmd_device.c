@@ -1,6 +1,8 @@
-/* `m2mguard device add|list|show|quarantine|activate|revoke|delete`: the device
+/* `m2mguard device add|import|list|show|quarantine|activate|revoke|delete`: the device
  * registry. Keys are never printed; they leave only in the provisioning file. */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -924,10 +926,887 @@ static int device_delete(int argc, char **argv)
     return rc;
 }
 
+/* ---- import: many devices from a CSV or JSON-lines file ---------------------------- */
+
+#define IMP_LINE_MAX 1024        /* octets of one input line, newline excluded */
+#define IMP_BATCH_DEFAULT 10000  /* devices per transaction */
+#define IMP_BATCH_MAX 100000
+#define IMP_ROWS_MAX 50000000u   /* rows of one file (memory: ~70 octets a row) */
+#define IMP_ERRORS_SHOWN 100     /* --continue: lines reported one by one, then a count */
+
+static const char imp_usage[] =
+    "usage: m2mguard device import FILE|- --provision-out OUT [--format csv|jsonl]\n"
+    "       [--continue] [--batch N] [--dir DIR]\n"
+    "\n"
+    "Registers many devices at once. FILE (or '-': standard input) holds one device\n"
+    "a line, as CSV with a header line naming the columns, or as JSON lines (one\n"
+    "object of string members a line); without --format a first octet '{' means\n"
+    "JSON lines. Fields (docs/fleet.md):\n"
+    "  name     required; [A-Za-z0-9._-], 1..63 characters\n"
+    "  msisdn   '+' and 1..15 digits (E.164); needed for the SMS bearer\n"
+    "  class    device class (same characters as name; default none)\n"
+    "  bearer   sms, ip or sms+ip (default: sms with an MSISDN, else ip)\n"
+    "  alg      aes (default), aes192, aes256, 3des2, 3des3\n"
+    "  tar      6 hex digits (default 4d4701)\n"
+    "Every line is checked first (each error as FILE:LINE: why), names and MSISDNs\n"
+    "must be new and unique in the file; then the devices are added in\n"
+    "transactions of N (default 10000, 1..100000), each SMS device with fresh\n"
+    "random KIc and KID (key version 1, wrapped by the master key), with one\n"
+    "'device_import' event per transaction. Lines are at most 1024 octets.\n"
+    "All or nothing: one bad line refuses the whole file and nothing is stored.\n"
+    "  --provision-out OUT  required: the provisioning output, created mode 0600\n"
+    "               (refused if it exists): one JSON object a line per device with\n"
+    "               the keys of its .prov file (name, msisdn, gateway, tar, alg,\n"
+    "               key_version, kic, kid; an IP-only device: name, bearers). It\n"
+    "               holds the keys: move it to the devices' factory, then delete it.\n"
+    "  --continue   skip bad lines (reported on stderr) and import the others\n"
+    "  --format F   csv or jsonl (default: by the first octet)\n"
+    "  --batch N    devices per transaction\n"
+    DIR_HELP
+    "exit: 0 imported (with --continue: some lines may have been skipped, see stderr);\n"
+    "      1 refused (a bad or duplicate line; nothing stored); 2 bad command line;\n"
+    "      3 no working directory, unreadable FILE, OUT exists; 4 internal failure.\n";
+
+/* One parsed line. The strings live in the arena (offsets). */
+typedef struct imp_row {
+    uint32_t line;
+    uint32_t name, cls, msisdn; /* arena offsets; msisdn "" for IP-only */
+    uint8_t tar[3];
+    uint8_t alg, len, bearers;
+    bool skip; /* --continue: taken by a device of the registry */
+} imp_row;
+
+typedef struct imp_state {
+    const char *file; /* for messages */
+    bool cont;
+    imp_row *rows;
+    size_t n, cap;
+    char *arena;
+    size_t an, acap;
+    uint32_t *h_name, *h_msisdn; /* open addressing: row index + 1; 0 free */
+    size_t hcap;
+    size_t bad;
+} imp_state;
+
+static void imp_free(imp_state *st)
+{
+    free(st->rows);
+    free(st->arena);
+    free(st->h_name);
+    free(st->h_msisdn);
+    memset(st, 0, sizeof(*st));
+}
+
+/* Reports a bad line (FILE:LINE: why; the first IMP_ERRORS_SHOWN) and counts
+ * it. Returns 0: the reading goes on (every line is checked). */
+static int imp_bad(imp_state *st, unsigned long line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int imp_bad(imp_state *st, unsigned long line, const char *fmt, ...)
+{
+    st->bad++;
+    if (!st->cont || st->bad <= IMP_ERRORS_SHOWN) {
+        va_list ap;
+        va_start(ap, fmt);
+        fprintf(stderr, "%s:%lu: ", st->file, line);
+        vfprintf(stderr, fmt, ap);
+        fputs(st->cont ? "; skipped\n" : "\n", stderr);
+        va_end(ap);
+    }
+    return 0; /* all or nothing: imp_read refuses the file at its end */
+}
+
+static bool imp_str(imp_state *st, const char *s, uint32_t *off)
+{
+    size_t n = strlen(s) + 1;
+    if (st->an + n > st->acap) {
+        size_t nc = st->acap ? st->acap * 2 : 1u << 20;
+        if (nc > UINT32_MAX)
+            return false;
+        char *na = realloc(st->arena, nc);
+        if (na == NULL)
+            return false;
+        st->arena = na;
+        st->acap = nc;
+    }
+    memcpy(st->arena + st->an, s, n);
+    *off = (uint32_t)st->an;
+    st->an += n;
+    return true;
+}
+
+static uint64_t imp_hash(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a: the operator's own file, not a peer's */
+    for (; *s != '\0'; s++)
+        h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+    return h;
+}
+
+static bool imp_rehash(imp_state *st)
+{
+    size_t nc = st->hcap ? st->hcap * 2 : 1u << 16;
+    uint32_t *a = calloc(nc, sizeof(*a)), *b = calloc(nc, sizeof(*b));
+    if (a == NULL || b == NULL) {
+        free(a);
+        free(b);
+        return false;
+    }
+    for (size_t i = 0; i < st->n; i++) {
+        const imp_row *r = &st->rows[i];
+        size_t j = (size_t)imp_hash(st->arena + r->name) & (nc - 1);
+        while (a[j] != 0)
+            j = (j + 1) & (nc - 1);
+        a[j] = (uint32_t)(i + 1);
+        if (st->arena[r->msisdn] != '\0') {
+            j = (size_t)imp_hash(st->arena + r->msisdn) & (nc - 1);
+            while (b[j] != 0)
+                j = (j + 1) & (nc - 1);
+            b[j] = (uint32_t)(i + 1);
+        }
+    }
+    free(st->h_name);
+    free(st->h_msisdn);
+    st->h_name = a;
+    st->h_msisdn = b;
+    st->hcap = nc;
+    return true;
+}
+
+/* The row of this file that already has s in the name (or msisdn) column; 0: none. */
+static uint32_t imp_find(const imp_state *st, const uint32_t *tab, bool msisdn, const char *s)
+{
+    size_t j = (size_t)imp_hash(s) & (st->hcap - 1);
+    for (; tab[j] != 0; j = (j + 1) & (st->hcap - 1)) {
+        const imp_row *r = &st->rows[tab[j] - 1];
+        if (strcmp(st->arena + (msisdn ? r->msisdn : r->name), s) == 0)
+            return tab[j];
+    }
+    return 0;
+}
+
+static void imp_insert(imp_state *st, uint32_t *tab, const char *s, uint32_t v)
+{
+    size_t j = (size_t)imp_hash(s) & (st->hcap - 1);
+    while (tab[j] != 0)
+        j = (j + 1) & (st->hcap - 1);
+    tab[j] = v;
+}
+
+enum { F_NAME, F_MSISDN, F_CLASS, F_BEARER, F_ALG, F_TAR, F_N };
+
+/* Text of the input shown in a message: printable ASCII only, else a mark. */
+static const char *imp_shown(const char *s)
+{
+    for (const char *p = s; *p != '\0'; p++)
+        if (*p < 0x20 || *p > 0x7e)
+            return "(unprintable)";
+    return s;
+}
+static const char *const imp_fields[F_N] = {"name", "msisdn", "class", "bearer", "alg", "tar"};
+
+/* Checks one device's fields and keeps it. 0 to go on, else the exit code. */
+static int imp_take(imp_state *st, unsigned long line, const char *const f[F_N])
+{
+    const char *name = f[F_NAME] ? f[F_NAME] : "", *msisdn = f[F_MSISDN] ? f[F_MSISDN] : "";
+    const char *cls = f[F_CLASS] ? f[F_CLASS] : "", *bearer = f[F_BEARER] ? f[F_BEARER] : "";
+    mg_alg alg = MG_ALG_AES;
+    size_t key_len = 16;
+    uint8_t tar[3] = {0x4d, 0x47, 0x01};
+    unsigned bearers;
+    if (name[0] == '\0')
+        return imp_bad(st, line, "no name");
+    if (!mg_store_name_valid(name))
+        return imp_bad(st, line, "invalid name: use 1..63 of A-Z a-z 0-9 . _ -");
+    if (msisdn[0] != '\0' && !mg_store_msisdn_valid(msisdn))
+        return imp_bad(st, line, "invalid MSISDN: use '+' and 1..15 digits, the first 1-9 (E.164)");
+    if (!mg_store_class_valid(cls))
+        return imp_bad(st, line, "invalid class: use up to 63 of A-Z a-z 0-9 . _ -");
+    if (bearer[0] == '\0')
+        bearers = msisdn[0] != '\0' ? MG_BEARER_SMS : MG_BEARER_IP;
+    else if (strcmp(bearer, "sms") == 0)
+        bearers = MG_BEARER_SMS;
+    else if (strcmp(bearer, "ip") == 0)
+        bearers = MG_BEARER_IP;
+    else if (strcmp(bearer, "sms+ip") == 0 || strcmp(bearer, "ip+sms") == 0)
+        bearers = MG_BEARER_SMS | MG_BEARER_IP;
+    else
+        return imp_bad(st, line, "invalid bearer: sms, ip or sms+ip");
+    if ((bearers & MG_BEARER_SMS) && msisdn[0] == '\0')
+        return imp_bad(st, line, "the SMS bearer needs an MSISDN");
+    if (!(bearers & MG_BEARER_SMS) && msisdn[0] != '\0')
+        return imp_bad(st, line, "an IP-only device has no MSISDN (bearer sms+ip?)");
+    if (f[F_ALG] != NULL && f[F_ALG][0] != '\0' && !alg_of(f[F_ALG], &alg, &key_len))
+        return imp_bad(st, line, "invalid alg: aes, aes192, aes256, 3des2 or 3des3");
+    if (f[F_TAR] != NULL && f[F_TAR][0] != '\0') {
+        long n = strlen(f[F_TAR]) == 6 ? mg_hex_decode(f[F_TAR], 6, tar, 3) : -1;
+        if (n != 3)
+            return imp_bad(st, line, "invalid tar: 6 hex digits");
+        if (memcmp(tar, "\x4d\x47\x00", 3) == 0)
+            return imp_bad(st, line, "tar 4d4700 is the backend's TAR; choose another");
+    }
+    if (!(bearers & MG_BEARER_SMS) && ((f[F_ALG] && f[F_ALG][0]) || (f[F_TAR] && f[F_TAR][0])))
+        return imp_bad(st, line, "alg and tar are SMS fields: an IP-only device has none");
+    /* unique in the file, then new to the registry */
+    if (st->hcap == 0 || 2 * (st->n + 1) > st->hcap)
+        if (!imp_rehash(st))
+            return MG_EXIT_INTERNAL;
+    uint32_t other = imp_find(st, st->h_name, false, name);
+    if (other != 0)
+        return imp_bad(st, line, "duplicate name '%s' (line %lu)", name,
+                       (unsigned long)st->rows[other - 1].line);
+    if (msisdn[0] != '\0' && (other = imp_find(st, st->h_msisdn, true, msisdn)) != 0)
+        return imp_bad(st, line, "duplicate MSISDN %s (line %lu)", msisdn,
+                       (unsigned long)st->rows[other - 1].line);
+    if (st->n >= IMP_ROWS_MAX) {
+        fprintf(stderr, "%s:%lu: more than %u devices in one file; split it\n", st->file, line,
+                IMP_ROWS_MAX);
+        return MG_EXIT_INPUT;
+    }
+    if (st->n == st->cap) {
+        size_t nc = st->cap ? st->cap * 2 : 4096;
+        imp_row *nr = realloc(st->rows, nc * sizeof(*nr));
+        if (nr == NULL)
+            return MG_EXIT_INTERNAL;
+        st->rows = nr;
+        st->cap = nc;
+    }
+    imp_row *r = &st->rows[st->n];
+    memset(r, 0, sizeof(*r));
+    r->line = (uint32_t)line;
+    if (!imp_str(st, name, &r->name) || !imp_str(st, cls, &r->cls) ||
+        !imp_str(st, (bearers & MG_BEARER_SMS) ? msisdn : "", &r->msisdn))
+        return MG_EXIT_INTERNAL;
+    memcpy(r->tar, tar, 3);
+    r->alg = (uint8_t)alg;
+    r->len = (uint8_t)((bearers & MG_BEARER_SMS) ? key_len : 0);
+    r->bearers = (uint8_t)bearers;
+    st->n++;
+    imp_insert(st, st->h_name, name, (uint32_t)st->n);
+    if (msisdn[0] != '\0')
+        imp_insert(st, st->h_msisdn, msisdn, (uint32_t)st->n);
+    return 0;
+}
+
+/* CSV: fields split at ',', each optionally in double quotes (no quote inside). */
+static int imp_csv_split(char *p, char **out, size_t max, size_t *n)
+{
+    *n = 0;
+    for (;;) {
+        if (*n == max)
+            return -1;
+        char *start = p;
+        if (*p == '"') {
+            start = ++p;
+            while (*p != '"' && *p != '\0')
+                p++;
+            if (*p != '"')
+                return -2;
+            *p++ = '\0';
+            if (*p != ',' && *p != '\0')
+                return -2;
+        } else {
+            while (*p != ',' && *p != '\0') {
+                if (*p == '"')
+                    return -2;
+                p++;
+            }
+        }
+        out[(*n)++] = start;
+        if (*p == '\0')
+            return 0;
+        *p++ = '\0';
+    }
+}
+
+/* The CSV header: col[i] = field of column i. */
+static int imp_csv_header(imp_state *st, char *text, int col[F_N], size_t *ncol)
+{
+    char *cells[F_N];
+    bool seen[F_N] = {false};
+    int rc = imp_csv_split(text, cells, F_N, ncol);
+    if (rc != 0) {
+        fprintf(stderr, "%s:1: bad CSV header: %s\n", st->file,
+                rc == -1 ? "more than 6 columns" : "misplaced double quote");
+        return MG_EXIT_REJECT;
+    }
+    for (size_t i = 0; i < *ncol; i++) {
+        int k = -1;
+        for (int j = 0; j < F_N; j++)
+            if (strcmp(cells[i], imp_fields[j]) == 0)
+                k = j;
+        if (k < 0 || seen[k]) {
+            fprintf(stderr, "%s:1: CSV header: %s column '%.32s' (name, msisdn, class, bearer, "
+                            "alg, tar)\n",
+                    st->file, k < 0 ? "unknown" : "repeated", imp_shown(cells[i]));
+            return MG_EXIT_REJECT;
+        }
+        seen[k] = true;
+        col[i] = k;
+    }
+    if (!seen[F_NAME]) {
+        fprintf(stderr, "%s:1: CSV header has no 'name' column\n", st->file);
+        return MG_EXIT_REJECT;
+    }
+    return 0;
+}
+
+static int imp_csv_line(imp_state *st, unsigned long line, char *text,
+                        const int col[F_N], size_t ncol)
+{
+    char *cells[F_N];
+    const char *f[F_N] = {NULL};
+    size_t n = 0;
+    int rc = imp_csv_split(text, cells, F_N, &n);
+    if (rc == -2)
+        return imp_bad(st, line, "misplaced double quote");
+    if (rc != 0 || n != ncol)
+        return imp_bad(st, line, "%s columns, the header has %zu", rc != 0 || n > ncol ? "more" : "fewer", ncol);
+    for (size_t i = 0; i < n; i++)
+        f[col[i]] = cells[i];
+    return imp_take(st, line, f);
+}
+
+/* A JSON string without escapes (the fields' characters need none). */
+static const char *imp_json_string(char **pp)
+{
+    char *p = *pp;
+    if (*p != '"')
+        return NULL;
+    char *start = ++p;
+    while (*p != '"' && *p != '\0' && *p != '\\' && (unsigned char)*p >= 0x20)
+        p++;
+    if (*p != '"')
+        return NULL;
+    *p++ = '\0';
+    *pp = p;
+    return start;
+}
+
+static void imp_ws(char **pp)
+{
+    while (**pp == ' ' || **pp == '\t')
+        (*pp)++;
+}
+
+static int imp_json_line(imp_state *st, unsigned long line, char *p)
+{
+    const char *f[F_N] = {NULL};
+    imp_ws(&p);
+    if (*p++ != '{')
+        return imp_bad(st, line, "not a JSON object");
+    imp_ws(&p);
+    if (*p == '}') {
+        p++;
+    } else {
+        for (;;) {
+            const char *key = imp_json_string(&p);
+            if (key == NULL)
+                return imp_bad(st, line, "bad JSON: want a member name in quotes, no escapes");
+            imp_ws(&p);
+            if (*p++ != ':')
+                return imp_bad(st, line, "bad JSON: ':' missing");
+            imp_ws(&p);
+            const char *val = imp_json_string(&p);
+            if (val == NULL)
+                return imp_bad(st, line, "bad JSON: the value of a member must be a string "
+                                         "without escapes");
+            int k = -1;
+            for (int j = 0; j < F_N; j++)
+                if (strcmp(key, imp_fields[j]) == 0)
+                    k = j;
+            if (k < 0)
+                return imp_bad(st, line, "unknown member '%.32s' (name, msisdn, class, bearer, "
+                                         "alg, tar)", imp_shown(key));
+            if (f[k] != NULL)
+                return imp_bad(st, line, "member '%s' given twice", key);
+            f[k] = val;
+            imp_ws(&p);
+            if (*p == ',') {
+                p++;
+                imp_ws(&p);
+                continue;
+            }
+            if (*p++ != '}')
+                return imp_bad(st, line, "bad JSON: ',' or '}' missing");
+            break;
+        }
+    }
+    imp_ws(&p);
+    if (*p != '\0')
+        return imp_bad(st, line, "bad JSON: text after the object");
+    return imp_take(st, line, f);
+}
+
+/* Reads and checks the whole input. 0, or the exit code. */
+/* Lines of the input through a buffer: at most IMP_LINE_MAX octets kept. */
+typedef struct imp_reader {
+    FILE *in;
+    char b[1 << 16];
+    size_t pos, len;
+} imp_reader;
+
+/* The next line into buf (NUL-terminated, newline removed): 1 a line, 0 end
+ * of input; *too_long when it had more than IMP_LINE_MAX octets (the rest is
+ * skipped), *nul when it held a NUL octet. */
+static int imp_getline(imp_reader *r, char *buf, size_t *n, bool *too_long, bool *nul)
+{
+    size_t k = 0;
+    bool any = false;
+    *too_long = *nul = false;
+    for (;;) {
+        if (r->pos == r->len) {
+            r->len = fread(r->b, 1, sizeof(r->b), r->in);
+            r->pos = 0;
+            if (r->len == 0)
+                break;
+        }
+        any = true;
+        char ch = r->b[r->pos++];
+        if (ch == '\n')
+            break;
+        if (ch == '\0')
+            *nul = true;
+        if (k < IMP_LINE_MAX)
+            buf[k++] = ch;
+        else
+            *too_long = true;
+    }
+    buf[k] = '\0';
+    *n = k;
+    return any ? 1 : 0;
+}
+
+static int imp_read(imp_state *st, FILE *in, int format /* 0 auto, 1 csv, 2 jsonl */)
+{
+    static char buf[IMP_LINE_MAX + 1];
+    static imp_reader rd;
+    unsigned long line = 0;
+    int col[F_N] = {0};
+    size_t ncol = 0, n = 0;
+    bool header = false, too_long = false, nul = false;
+    int rc = 0;
+    memset(&rd, 0, sizeof(rd));
+    rd.in = in;
+    while (rc == 0 && imp_getline(&rd, buf, &n, &too_long, &nul) == 1) {
+        line++;
+        if (too_long && line == 1) {
+            fprintf(stderr, "%s:1: line longer than %d octets\n", st->file, IMP_LINE_MAX);
+            return MG_EXIT_REJECT;
+        }
+        if (too_long) {
+            rc = imp_bad(st, line, "line longer than %d octets", IMP_LINE_MAX);
+            continue;
+        }
+        if (nul) {
+            rc = imp_bad(st, line, "NUL octet in the line");
+            continue;
+        }
+        if (n > 0 && buf[n - 1] == '\r')
+            buf[--n] = '\0';
+        if (format == 0)
+            format = buf[0] == '{' ? 2 : 1;
+        if (n == 0)
+            continue; /* blank lines are allowed */
+        if (format == 1 && !header) {
+            if (line != 1) {
+                fprintf(stderr, "%s:%lu: the CSV header must be the first line\n", st->file, line);
+                return MG_EXIT_REJECT;
+            }
+            rc = imp_csv_header(st, buf, col, &ncol);
+            header = true;
+            continue;
+        }
+        rc = format == 1 ? imp_csv_line(st, line, buf, col, ncol) : imp_json_line(st, line, buf);
+    }
+    mg_wipe(buf, sizeof(buf));
+    if (rc != 0)
+        return rc;
+    if (ferror(in)) {
+        fprintf(stderr, "%s: read error: %s\n", st->file, strerror(errno));
+        return MG_EXIT_INPUT;
+    }
+    if (format == 1 && !header) {
+        fprintf(stderr, "%s: empty: want a CSV header line or JSON lines\n", st->file);
+        return MG_EXIT_REJECT;
+    }
+    return 0;
+}
+
+/* Names and MSISDNs the registry has already: read in transactions of
+ * IMP_BATCH_DEFAULT look-ups (a read outside one pays the file locking on
+ * every statement). 0, or the exit code. */
+static int imp_check_store(imp_state *st, mg_store *s)
+{
+    mg_device d;
+    mg_err e = MG_OK;
+    for (size_t i = 0; e == MG_OK && i < st->n; i += IMP_BATCH_DEFAULT) {
+        e = mg_store_begin(s);
+        for (size_t j = i; e == MG_OK && j < st->n && j < i + IMP_BATCH_DEFAULT; j++) {
+            imp_row *r = &st->rows[j];
+            const char *name = st->arena + r->name, *msisdn = st->arena + r->msisdn;
+            e = mg_store_device_by_name(s, name, &d);
+            if (e == MG_OK) {
+                r->skip = true;
+                e = MG_OK;
+                (void)imp_bad(st, r->line, "device name '%s' is already registered", name);
+                continue;
+            }
+            if (e == MG_ERR_KEY && msisdn[0] != '\0') {
+                e = mg_store_device_by_msisdn(s, msisdn, &d);
+                if (e == MG_OK) {
+                    r->skip = true;
+                    e = MG_OK;
+                    (void)imp_bad(st, r->line, "MSISDN %s is already registered (device %s)",
+                                  msisdn, d.name);
+                    continue;
+                }
+            }
+            if (e == MG_ERR_KEY)
+                e = MG_OK;
+        }
+        if (e == MG_OK)
+            e = mg_store_commit(s);
+        if (e != MG_OK) {
+            fprintf(stderr, "m2mguard device import: %s\n", mg_store_errmsg(s));
+            mg_store_rollback(s);
+            return mg_store_exit(e);
+        }
+    }
+    return 0;
+}
+
+/* The provisioning output: a 0600 file of JSON lines, written with write(2). */
+typedef struct imp_out {
+    const char *path;
+    int fd;
+    char buf[1 << 16];
+    size_t n;
+    bool failed;
+} imp_out;
+
+static void out_flush(imp_out *o)
+{
+    size_t off = 0;
+    while (!o->failed && off < o->n) {
+        ssize_t w = write(o->fd, o->buf + off, o->n - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            o->failed = true;
+        else
+            off += (size_t)w;
+    }
+    mg_wipe(o->buf, o->n);
+    o->n = 0;
+}
+
+static void out_put(imp_out *o, const char *text, size_t n)
+{
+    if (o->n + n > sizeof(o->buf))
+        out_flush(o);
+    if (n > sizeof(o->buf)) {
+        o->failed = true;
+        return;
+    }
+    memcpy(o->buf + o->n, text, n);
+    o->n += n;
+}
+
+/* The device's line, as the .prov file would hold it (mg_prov_write). */
+static void out_device(imp_out *o, const mg_device *d, const char *gateway, const mg_keyset *k)
+{
+    char line[640];
+    int n;
+    if (k->len == 0) {
+        n = snprintf(line, sizeof(line), "{\"name\":\"%s\",\"bearers\":\"ip\"}\n", d->name);
+    } else {
+        char kic[2 * MG_KEY_MAX + 1], kid[2 * MG_KEY_MAX + 1];
+        mg_hex_encode(kic, k->kic, k->len);
+        mg_hex_encode(kid, k->kid, k->len);
+        n = snprintf(line, sizeof(line),
+                     "{\"name\":\"%s\",\"msisdn\":\"%s\",\"gateway\":\"%s\",\"tar\":\"%02x%02x%02x\","
+                     "\"alg\":\"%s\",\"key_version\":1,\"kic\":\"%s\",\"kid\":\"%s\"%s}\n",
+                     d->name, d->msisdn, gateway, d->tar[0], d->tar[1], d->tar[2],
+                     k->alg == MG_ALG_AES ? "aes" : k->alg == MG_ALG_3DES2 ? "3des2" : "3des3",
+                     kic, kid, (d->bearers & MG_BEARER_IP) ? ",\"bearers\":\"sms ip\"" : "");
+        mg_wipe(kic, sizeof(kic));
+        mg_wipe(kid, sizeof(kid));
+    }
+    if (n <= 0 || (size_t)n >= sizeof(line))
+        o->failed = true;
+    else
+        out_put(o, line, (size_t)n);
+    mg_wipe(line, sizeof(line));
+}
+
+/* Overwrites the output from off to its end with zeros and cuts it there. */
+static bool out_cut(imp_out *o, off_t off)
+{
+    static const uint8_t zeros[4096];
+    mg_wipe(o->buf, o->n);
+    o->n = 0;
+    struct stat sb;
+    if (fstat(o->fd, &sb) != 0 || lseek(o->fd, off, SEEK_SET) != off)
+        return false;
+    for (off_t p = off; p < sb.st_size;) {
+        size_t c = sb.st_size - p > (off_t)sizeof(zeros) ? sizeof(zeros) : (size_t)(sb.st_size - p);
+        ssize_t w = write(o->fd, zeros, c);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        p += w;
+    }
+    return fsync(o->fd) == 0 && ftruncate(o->fd, off) == 0 && lseek(o->fd, off, SEEK_SET) == off;
+}
+
+/* Adds rows [from, to) in one transaction; their lines go to the output
+ * (synced) before the commit. *added counts the devices committed. */
+static mg_err imp_batch(imp_state *st, mg_store *s, imp_out *o, const char *gateway, size_t from,
+                        size_t to, int64_t *ids, size_t *nids)
+{
+    mg_err e = mg_store_begin(s);
+    size_t n0 = *nids;
+    unsigned long first = 0, last = 0;
+    for (size_t i = from; e == MG_OK && i < to; i++) {
+        const imp_row *r = &st->rows[i];
+        if (r->skip)
+            continue;
+        mg_device d;
+        mg_keyset k;
+        memset(&d, 0, sizeof(d));
+        memset(&k, 0, sizeof(k));
+        (void)snprintf(d.name, sizeof(d.name), "%s", st->arena + r->name);
+        (void)snprintf(d.dev_class, sizeof(d.dev_class), "%s", st->arena + r->cls);
+        (void)snprintf(d.msisdn, sizeof(d.msisdn), "%s", st->arena + r->msisdn);
+        memcpy(d.tar, r->tar, 3);
+        d.status = MG_DEV_ACTIVE;
+        d.bearers = r->bearers;
+        e = mg_store_device_add(s, &d);
+        if (e != MG_OK) {
+            /* registered by someone else since the check */
+            fprintf(stderr, "%s:%lu: %s\n", st->file, (unsigned long)r->line, mg_store_errmsg(s));
+            break;
+        }
+        ids[(*nids)++] = d.id;
+        if (first == 0)
+            first = r->line;
+        last = r->line;
+        if (r->len != 0) {
+            k.version = 1;
+            k.alg = (mg_alg)r->alg;
+            k.len = r->len;
+            k.state = MG_KEY_ACTIVE;
+            e = mg_crypto_random(k.kic, k.len);
+            if (e == MG_OK)
+                e = mg_crypto_random(k.kid, k.len);
+            if (e != MG_OK)
+                fprintf(stderr, "m2mguard device import: the random generator failed\n");
+            if (e == MG_OK && (e = mg_store_keys_put(s, d.id, &k)) != MG_OK)
+                fprintf(stderr, "%s:%lu: %s\n", st->file, (unsigned long)r->line, mg_store_errmsg(s));
+        }
+        if (e == MG_OK)
+            out_device(o, &d, gateway, &k);
+        mg_keyset_wipe(&k);
+    }
+    if (e == MG_OK && *nids > n0) {
+        char reason[MG_REASON_MAX];
+        (void)snprintf(reason, sizeof(reason), "%zu devices imported (lines %lu..%lu of the file)",
+                       *nids - n0, first, last);
+        e = add_event(s, 0, "device_import", reason);
+        if (e != MG_OK)
+            fprintf(stderr, "m2mguard device import: %s\n", mg_store_errmsg(s));
+    }
+    if (e == MG_OK) {
+        out_flush(o);
+        if (o->failed || fsync(o->fd) != 0) {
+            fprintf(stderr, "m2mguard device import: cannot write %s: %s\n", o->path,
+                    strerror(errno));
+            e = MG_ERR_STORE;
+        }
+    }
+    if (e == MG_OK && (e = mg_store_commit(s)) != MG_OK)
+        fprintf(stderr, "m2mguard device import: commit: %s\n", mg_store_errmsg(s));
+    if (e != MG_OK) {
+        mg_store_rollback(s);
+        *nids = n0;
+    }
+    return e;
+}
+
+/* Undoes committed batches: deletes the devices imported so far. */
+static bool imp_undo(mg_store *s, const int64_t *ids, size_t n)
+{
+    bool ok = true;
+    for (size_t i = 0; i < n;) {
+        mg_err e = mg_store_begin(s);
+        size_t end = i + IMP_BATCH_DEFAULT < n ? i + IMP_BATCH_DEFAULT : n;
+        for (size_t j = i; e == MG_OK && j < end; j++)
+            e = mg_store_device_delete(s, ids[j]);
+        if (e == MG_OK)
+            e = mg_store_commit(s);
+        if (e != MG_OK) {
+            fprintf(stderr, "m2mguard device import: undoing the import failed: %s\n",
+                    mg_store_errmsg(s));
+            mg_store_rollback(s);
+            ok = false;
+            break;
+        }
+        i = end;
+    }
+    return ok;
+}
+
+static int device_import(int argc, char **argv)
+{
+    const char *path = "m2mguard device import";
+    enum { L_DIR = 256, L_OUT, L_FORMAT, L_CONT, L_BATCH };
+    static const struct option longopts[] = {
+        {"dir", required_argument, NULL, L_DIR},       {"provision-out", required_argument, NULL, L_OUT},
+        {"format", required_argument, NULL, L_FORMAT}, {"continue", no_argument, NULL, L_CONT},
+        {"batch", required_argument, NULL, L_BATCH},   {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *dir = NULL, *outp = NULL;
+    int format = 0;
+    uint64_t batch = IMP_BATCH_DEFAULT;
+    bool cont = false;
+    optind = 1;
+    opterr = 0;
+    for (int ch; (ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1;) {
+        switch (ch) {
+        case 'h': fputs(imp_usage, stdout); return MG_EXIT_OK;
+        case L_DIR: dir = optarg; break;
+        case L_OUT: outp = optarg; break;
+        case L_CONT: cont = true; break;
+        case L_FORMAT:
+            if (strcmp(optarg, "csv") == 0)
+                format = 1;
+            else if (strcmp(optarg, "jsonl") == 0)
+                format = 2;
+            else
+                return mg_cli_usage_error(path, "--format is csv or jsonl");
+            break;
+        case L_BATCH:
+            if (!mg_cli_parse_u64(optarg, IMP_BATCH_MAX, &batch) || batch == 0)
+                return mg_cli_usage_error(path, "--batch takes 1..100000");
+            break;
+        default:
+            return mg_cli_usage_error(path, ch == ':' ? "option needs an argument" : "unknown option");
+        }
+    }
+    if (argc - optind != 1)
+        return mg_cli_usage_error(path, "expected exactly one FILE (or '-')");
+    if (outp == NULL)
+        return mg_cli_usage_error(path, "--provision-out OUT is required (the devices' keys go there)");
+    const char *file = argv[optind];
+    bool std_in = strcmp(file, "-") == 0;
+    FILE *in = std_in ? stdin : fopen(file, "re");
+    if (in == NULL) {
+        fprintf(stderr, "%s: cannot open %s: %s\n", path, file, strerror(errno));
+        return MG_EXIT_INPUT;
+    }
+    mg_workdir w;
+    int rc = mg_workdir_open(dir, &w);
+    if (rc != MG_EXIT_OK) {
+        if (!std_in)
+            fclose(in);
+        return rc;
+    }
+    /* the output first: an existing one is refused before any work */
+    static imp_out o;
+    memset(&o, 0, sizeof(o));
+    o.path = outp;
+    o.fd = open(outp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (o.fd < 0) {
+        fprintf(stderr, "%s: cannot create %s: %s\n", path, outp, strerror(errno));
+        if (!std_in)
+            fclose(in);
+        mg_workdir_close(&w);
+        return MG_EXIT_INPUT;
+    }
+    imp_state st;
+    memset(&st, 0, sizeof(st));
+    st.file = std_in ? "(stdin)" : file;
+    st.cont = cont;
+    rc = imp_read(&st, in, format);
+    if (!std_in)
+        fclose(in);
+    if (rc == 0)
+        rc = imp_check_store(&st, w.store);
+    if (rc == 0 && st.bad > IMP_ERRORS_SHOWN)
+        fprintf(stderr, "%s: %zu more bad lines not shown\n", st.file, st.bad - IMP_ERRORS_SHOWN);
+    if (rc == 0 && st.bad > 0 && !cont)
+        rc = MG_EXIT_REJECT;
+    if (rc == MG_EXIT_INTERNAL)
+        fprintf(stderr, "%s: out of memory\n", path);
+    if (rc == MG_EXIT_REJECT && !cont)
+        fprintf(stderr, "%s: nothing imported (all or nothing; --continue skips bad lines)\n", path);
+    const char *gateway = mg_conf_get(&w, "gateway_number", "");
+    bool any_sms = false;
+    for (size_t i = 0; i < st.n && !any_sms; i++)
+        any_sms = st.rows[i].len != 0;
+    if (rc == 0 && any_sms && !mg_store_msisdn_valid(gateway)) {
+        fprintf(stderr, "%s: gateway_number in %s/%s is missing or not +E.164\n", path, w.dir,
+                MG_CONF_FILE);
+        rc = MG_EXIT_INPUT;
+    }
+    int64_t *ids = rc == 0 ? calloc(st.n ? st.n : 1, sizeof(*ids)) : NULL;
+    if (rc == 0 && ids == NULL) {
+        fprintf(stderr, "%s: out of memory\n", path);
+        rc = MG_EXIT_INTERNAL;
+    }
+    if (rc != 0) {
+        (void)close(o.fd); /* nothing was written to it */
+        (void)unlink(outp);
+        imp_free(&st);
+        mg_workdir_close(&w);
+        return rc;
+    }
+    size_t nids = 0;
+    mg_err e = MG_OK;
+    for (size_t i = 0; e == MG_OK && i < st.n; i += (size_t)batch) {
+        off_t mark = lseek(o.fd, 0, SEEK_CUR);
+        e = imp_batch(&st, w.store, &o, gateway, i, i + (size_t)batch < st.n ? i + (size_t)batch : st.n,
+                      ids, &nids);
+        if (e != MG_OK && !out_cut(&o, mark))
+            fprintf(stderr, "%s: cannot cut %s back: destroy it\n", path, outp);
+    }
+    rc = MG_EXIT_OK;
+    if (e != MG_OK && !cont) {
+        /* all or nothing: the batches committed so far go too */
+        bool undone = imp_undo(w.store, ids, nids);
+        (void)close(o.fd);
+        o.fd = -1;
+        (void)mg_prov_destroy(outp);
+        fprintf(stderr, "%s: %s\n", path, undone ? "nothing imported" :
+                "the import failed and could not be undone: see 'm2mguard device list'");
+        rc = e == MG_ERR_ARG ? MG_EXIT_REJECT : mg_store_exit(e);
+    } else if (e != MG_OK) {
+        fprintf(stderr, "%s: stopped: %zu devices imported before the failure\n", path, nids);
+        rc = e == MG_ERR_ARG ? MG_EXIT_REJECT : mg_store_exit(e);
+    }
+    if (o.fd >= 0 && close(o.fd) != 0 && rc == MG_EXIT_OK) {
+        fprintf(stderr, "%s: closing %s: %s\n", path, outp, strerror(errno));
+        rc = MG_EXIT_INTERNAL;
+    }
+    if (rc == MG_EXIT_OK || (cont && nids > 0)) {
+        printf("imported %zu devices from %s", nids, st.file);
+        if (st.bad > 0)
+            printf(" (%zu bad lines skipped)", st.bad);
+        printf("\nprovisioning output: %s (mode 0600; it holds the keys)\n", outp);
+    }
+    free(ids);
+    imp_free(&st);
+    mg_workdir_close(&w);
+    return rc;
+}
+
 int mg_cmd_device(int argc, char **argv)
 {
     static const mg_cmd table[] = {
         {"add", device_add, "register a device with fresh keys; write its provisioning file"},
+        {"import", device_import, "register many devices from a CSV or JSON-lines file"},
         {"list", device_list, "list the devices (tab-separated, or --json)"},
         {"show", device_show, "show a device and its key versions (never the keys)"},
         {"quarantine", device_quarantine, "refuse the device's messages, keep its keys"},

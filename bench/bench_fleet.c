@@ -1,0 +1,318 @@
+/*
+ * 1 M devices (issue 15): the gateway's start-up and device look-up against a
+ * registry filled by `m2mguard device import` (bench/bench_fleet.sh makes it).
+ *
+ *   start-up: mg_store_open + mg_gw_new + the first look-up, wall time, and
+ *             the process's peak RSS (VmHWM) at that point;
+ *   look-up:  for S random registered senders, in random order:
+ *             - store:  mg_store_device_by_msisdn (the query of a cache miss);
+ *             - miss:   by_msisdn + mg_store_keys_list (unwrap) + key set-up,
+ *                       what the gateway's dev_lookup does for an uncached
+ *                       sender (gw.c dev_take);
+ *             - inbound cold / warm: mg_gw_inbound of a secured SMS from the
+ *               sender, first (device not cached: hash, store query, keys,
+ *               verify) and again right after (cached: hash, probe, verify);
+ *               the group commit (mg_gw_flush) runs outside the timing.
+ *             p50 / p99 / max in microseconds; goal p99 < 50 us.
+ * Without arguments (make bench) it prints how to run it and exits 0.
+ * Usage: bench_fleet DB MASTER_KEY_FILE PROVISIONING_JSONL [SENDERS]
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gw.h"
+#include "m2mguard/ota.h"
+#include "m2mguard/sms.h"
+#include "m2mguard/store.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU time of this thread: the look-up's own work, without the time the
+ * scheduler gave other processes (a loaded machine preempts the bench). */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long proc_kib(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    size_t n = strlen(field);
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+        if (strncmp(line, field, n) == 0)
+            v = strtol(line + n + 1, NULL, 10);
+    if (f != NULL)
+        fclose(f);
+    return v;
+}
+
+static void ack(void *ctx, uint64_t tag, mg_gw_verdict v)
+{
+    (void)ctx;
+    (void)tag;
+    (void)v;
+}
+
+static mg_err submit(void *ctx, const char *dest, const uint8_t *ud, size_t len, bool receipt,
+                     uint64_t tag)
+{
+    (void)ctx;
+    (void)dest;
+    (void)ud;
+    (void)len;
+    (void)receipt;
+    (void)tag;
+    return MG_OK;
+}
+
+/* As gw.c keys_one: the key versions of a device, set up for use. */
+static bool key_one(void *ctx, const mg_keyset *k)
+{
+    mg_key *kk = ctx;
+    if (mg_key_init(&kk[0], k->alg, k->kic, k->len) != MG_OK ||
+        mg_key_init(&kk[1], k->alg, k->kid, k->len) != MG_OK)
+        return false;
+    return true;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* us[0..n) wall times, us[n..2n) CPU times of the same operations. */
+static void report(const char *what, double *us, size_t n)
+{
+    double *cpu = us + n;
+    qsort(us, n, sizeof(*us), cmp_d);
+    qsort(cpu, n, sizeof(*cpu), cmp_d);
+    size_t i99 = (size_t)((double)n * 0.99);
+    printf("  %s\n    wall p50 %6.1f us  p99 %7.1f us  max %8.1f us  %s\n"
+           "    CPU  p50 %6.1f us  p99 %7.1f us  max %8.1f us  %s\n", what,
+           us[n / 2], us[i99], us[n - 1], us[i99] < 50.0 ? "(p99 < 50 us: PASS)" : "(p99 < 50 us: FAIL)",
+           cpu[n / 2], cpu[i99], cpu[n - 1], cpu[i99] < 50.0 ? "(p99 < 50 us: PASS)" : "(p99 < 50 us: FAIL)");
+}
+
+static bool field(const char *line, const char *key, char *out, size_t cap)
+{
+    char pat[32];
+    snprintf(pat, sizeof(pat), "\"%s\":\"", key);
+    const char *p = strstr(line, pat);
+    if (p == NULL)
+        return false;
+    p += strlen(pat);
+    const char *e = strchr(p, '"');
+    if (e == NULL || (size_t)(e - p) >= cap)
+        return false;
+    memcpy(out, p, (size_t)(e - p));
+    out[e - p] = '\0';
+    return true;
+}
+
+typedef struct sender {
+    char msisdn[MG_MSISDN_MAX];
+    uint8_t ud[2][140];
+    size_t udl[2];
+} sender;
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint64_t next_rand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 4) {
+        printf("bench_fleet: needs a registry; run bench/bench_fleet.sh (make bench does)\n");
+        return 0;
+    }
+    size_t want = argc > 4 ? strtoul(argv[4], NULL, 10) : 100000;
+    static const uint8_t tar[3] = {0x4d, 0x47, 0x01};
+    uint8_t master[32];
+    char hex[80] = "";
+    FILE *mf = fopen(argv[2], "r");
+    if (mf == NULL || fgets(hex, sizeof(hex), mf) == NULL || mg_hex_decode(hex, 64, master, 32) != 32)
+        return 1;
+    fclose(mf);
+
+    /* start-up: the store and the gateway core, then one look-up */
+    double t0 = now();
+    mg_store *s = NULL;
+    if (mg_store_open(argv[1], master, false, &s) != MG_OK)
+        return 1;
+    mg_wipe(master, sizeof(master));
+    FILE *out = fopen("/dev/null", "w");
+    mg_gw_cfg cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.store = s;
+    cfg.gateway_number = "+491710000001";
+    cfg.output = out;
+    cfg.ack = ack;
+    cfg.submit = submit;
+    cfg.lookups_per_s = 1000000000u; /* measure the look-up, not its rate limit */
+    mg_gw *gw = mg_gw_new(&cfg);
+    if (gw == NULL || out == NULL)
+        return 1;
+    double t_new = now() - t0;
+    long hwm_start = proc_kib("VmHWM:");
+
+    /* the senders: a random sample of the provisioning output */
+    FILE *pf = fopen(argv[3], "r");
+    if (pf == NULL)
+        return 1;
+    static char line[1024];
+    size_t total = 0;
+    while (fgets(line, sizeof(line), pf) != NULL)
+        total++;
+    if (total == 0)
+        return 1;
+    if (want > total)
+        want = total;
+    uint8_t *pick = calloc(total, 1);
+    sender *sd = calloc(want, sizeof(*sd));
+    double *us_store = malloc(2 * want * sizeof(double)), *us_miss = malloc(2 * want * sizeof(double));
+    double *us_cold = malloc(2 * want * sizeof(double)), *us_warm = malloc(2 * want * sizeof(double));
+    if (pick == NULL || sd == NULL || us_store == NULL || us_miss == NULL || us_cold == NULL ||
+        us_warm == NULL)
+        return 1;
+    rng ^= (uint64_t)time(NULL);
+    for (size_t k = 0; k < want;) {
+        size_t i = (size_t)(next_rand() % total);
+        if (!pick[i]) {
+            pick[i] = 1;
+            k++;
+        }
+    }
+    rewind(pf);
+    size_t n = 0;
+    for (size_t i = 0; fgets(line, sizeof(line), pf) != NULL && n < want; i++) {
+        if (!pick[i])
+            continue;
+        char kic_hex[80], kid_hex[80];
+        uint8_t kic[32], kid[32];
+        if (!field(line, "msisdn", sd[n].msisdn, sizeof(sd[n].msisdn)) ||
+            !field(line, "kic", kic_hex, sizeof(kic_hex)) || !field(line, "kid", kid_hex, sizeof(kid_hex)))
+            continue; /* an IP-only device */
+        int kl = mg_hex_decode(kic_hex, strlen(kic_hex), kic, sizeof(kic));
+        mg_key kk, kd;
+        if (kl != 16 || mg_hex_decode(kid_hex, strlen(kid_hex), kid, sizeof(kid)) != 16 ||
+            mg_key_init(&kk, MG_ALG_AES, kic, 16) != MG_OK || mg_key_init(&kd, MG_ALG_AES, kid, 16) != MG_OK)
+            return 1;
+        mg_ota_keys keys;
+        mg_sms_keys(&keys, &kk, &kd, 1);
+        for (int j = 0; j < 2; j++) {
+            static const uint8_t text[] = "kwh=12345.6;v=230";
+            uint8_t pkt[MG_SMS_PKT_MAX];
+            size_t pl = 0;
+            if (mg_sms_seal(MG_SMS_MO, tar, &keys, (uint64_t)j + 1, false, text, sizeof(text) - 1,
+                            pkt, sizeof(pkt), &pl) != MG_OK ||
+                mg_sms_part(pkt, pl, 0, 1, sd[n].ud[j], 140, &sd[n].udl[j]) != MG_OK)
+                return 1;
+        }
+        mg_key_clear(&kk);
+        mg_key_clear(&kd);
+        n++;
+    }
+    fclose(pf);
+    free(pick);
+    if (n == 0)
+        return 1;
+    for (size_t i = n - 1; i > 0; i--) { /* random order */
+        size_t j = (size_t)(next_rand() % (i + 1));
+        sender tmp = sd[i];
+        sd[i] = sd[j];
+        sd[j] = tmp;
+    }
+
+    /* the first look-up of the start-up */
+    mg_device dv;
+    double t1 = now();
+    if (mg_store_device_by_msisdn(s, sd[0].msisdn, &dv) != MG_OK)
+        return 1;
+    double t_first = now() - t1 + t_new;
+
+    /* store query alone, then what a cache miss loads */
+    for (size_t i = 0; i < n; i++) {
+        double a = now(), c = cpu_now();
+        if (mg_store_device_by_msisdn(s, sd[i].msisdn, &dv) != MG_OK)
+            return 1;
+        us_store[n + i] = (cpu_now() - c) * 1e6;
+        us_store[i] = (now() - a) * 1e6;
+    }
+    for (size_t i = 0; i < n; i++) {
+        double a = now(), c = cpu_now();
+        mg_key kk[2];
+        memset(kk, 0, sizeof(kk));
+        if (mg_store_device_by_msisdn(s, sd[i].msisdn, &dv) != MG_OK ||
+            mg_store_keys_list(s, dv.id, key_one, kk) != MG_OK)
+            return 1;
+        mg_key_clear(&kk[0]);
+        mg_key_clear(&kk[1]);
+        us_miss[n + i] = (cpu_now() - c) * 1e6;
+        us_miss[i] = (now() - a) * 1e6;
+    }
+    /* the gateway: each sender's first message (uncached), then its second (cached) */
+    size_t refused = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (int j = 0; j < 2; j++) {
+            mg_gw_msg m;
+            memset(&m, 0, sizeof(m));
+            m.source = sd[i].msisdn;
+            m.source_raw = m.source;
+            m.sms.udhi = true;
+            m.sms.dcs = 0x04;
+            m.sms.smpp_dcs = true;
+            m.sms.ud = sd[i].ud[j];
+            m.sms.ud_len = sd[i].udl[j];
+            m.tag = 2 * i + (size_t)j + 1;
+            double a = now(), c = cpu_now();
+            mg_gw_verdict v = mg_gw_inbound(gw, &m);
+            double cb = (cpu_now() - c) * 1e6, b = (now() - a) * 1e6;
+            if (v != MG_GW_DEFER)
+                refused++;
+            (j == 0 ? us_cold : us_warm)[i] = b;
+            (j == 0 ? us_cold : us_warm)[n + i] = cb;
+        }
+        if (i % 64 == 63 && mg_gw_flush(gw) != MG_OK)
+            return 1;
+    }
+    if (mg_gw_flush(gw) != MG_OK)
+        return 1;
+    mg_gw_stats st = mg_gw_get_stats(gw);
+    printf("gateway with the registry %s, %zu random senders\n", argv[1], n);
+    printf("  start-up (store open + mg_gw_new + first look-up): %.1f ms, peak RSS %ld KiB\n",
+           t_first * 1e3, hwm_start);
+    report("store query by MSISDN", us_store, n);
+    report("cache miss: query + keys (unwrap) + key set-up", us_miss, n);
+    report("mg_gw_inbound, sender not cached", us_cold, n);
+    report("mg_gw_inbound, sender cached", us_warm, n);
+    printf("  accepted %" PRIu64 " of %zu messages (refused at once: %zu); RSS now %ld KiB "
+           "(%zu KiB of it the bench's packets)\n",
+           st.accepted, 2 * n, refused, proc_kib("VmRSS:"), n * sizeof(sender) / 1024);
+    mg_gw_free(gw);
+    fclose(out);
+    mg_store_close(s);
+    free(sd);
+    free(us_store);
+    free(us_miss);
+    free(us_cold);
+    free(us_warm);
+    return st.accepted == 2 * n ? 0 : 1;
+}
