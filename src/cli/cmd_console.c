@@ -432,7 +432,7 @@ static int run_cmd(con_args *a)
                colon != NULL ? (int)(colon - o.listen) : 0, o.listen, mg_console_port(con));
         fflush(stdout);
         while (!mg_cli_stop) {
-            struct timespec ts = {0, 200 * 1000 * 1000};
+            struct timespec ts = {0, 200L * 1000 * 1000};
             (void)nanosleep(&ts, NULL);
         }
         mg_console_stop(con);

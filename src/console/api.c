@@ -550,7 +550,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             s->last_write = mg_mono_ms();
             return (ssize_t)n;
         }
-        struct timespec ts = {0, 500 * 1000 * 1000};
+        struct timespec ts = {0, 500L * 1000 * 1000};
         (void)nanosleep(&ts, NULL);
     }
 }
@@ -617,7 +617,7 @@ static enum MHD_Result api_stream(mg_console *c, struct MHD_Connection *conn, co
     /* the first thing sent: a comment, so that the client sees the stream open */
     s->buf = malloc(16);
     if (s->buf != NULL) {
-        memcpy(s->buf, ": open\n\n", 8);
+        memcpy(s->buf, ": open\n\n", 9); /* with its NUL */
         s->len = 8;
     }
     struct MHD_Response *r =
@@ -1189,8 +1189,8 @@ static const char *jparse_str(const char *p, char *out, size_t cap)
             break;
         if (ch < 0x20)
             return NULL;
-        uint32_t cp = ch;
         if (ch == '\\') {
+            uint32_t cp;
             char e = *p++;
             switch (e) {
             case '"': cp = '"'; break;

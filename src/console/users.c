@@ -300,7 +300,7 @@ mg_err mg_console_user_check(const char *path, const char *name, const char *pw,
     /* an unknown name: the same work on another account's hash (same cost) */
     if (u == NULL && n == 0)
         (void)pthread_once(&dummy_once, make_dummy);
-    const char *h = u != NULL ? u->hash : n > 0 ? v[0].hash : dummy_ok ? dummy_hash : NULL;
+    const char *h = u != NULL ? u->hash : (n > 0 && v != NULL) ? v[0].hash : dummy_ok ? dummy_hash : NULL;
     bool ok = false;
     if (h != NULL && len_ok)
         ok = argon2id_verify(h, pw, pw_len) == ARGON2_OK;
