@@ -303,6 +303,28 @@ static const char *catalogue_dir(const mg_workdir *w)
     return NULL;
 }
 
+/* The issuing CA's certificate after the server's: the chain a client needs
+ * to reach the root it trusts. */
+static bool append_issuing(const char *ca_dir, const char *cert)
+{
+    char path[MG_PATH_MAX + 16], buf[8192];
+    if ((size_t)snprintf(path, sizeof(path), "%s/issuing.crt", ca_dir) >= sizeof(path))
+        return false;
+    FILE *in = fopen(path, "r");
+    if (in == NULL)
+        return false;
+    size_t n = fread(buf, 1, sizeof(buf), in);
+    bool ok = ferror(in) == 0 && n > 0 && n < sizeof(buf);
+    (void)fclose(in);
+    FILE *out = ok ? fopen(cert, "a") : NULL;
+    if (out == NULL)
+        return false;
+    ok = fwrite(buf, 1, n, out) == n;
+    if (fclose(out) != 0)
+        ok = false;
+    return ok;
+}
+
 /* The default certificate: issued by the CA of DIR/ca, else self-signed. */
 static int make_cert(const mg_workdir *w, const char *ca_dir, const char *cert, const char *key)
 {
@@ -316,6 +338,12 @@ static int make_cert(const mg_workdir *w, const char *ca_dir, const char *cert, 
             static const char *const ips[] = {"127.0.0.1", "::1", NULL};
             e = mg_ca_issue_server(ca, "localhost", dns, ips, 365, key, cert, why, sizeof(why));
             mg_ca_close(ca);
+        }
+        if (e == MG_OK && !append_issuing(ca_dir, cert)) {
+            (void)snprintf(why, sizeof(why), "cannot append the issuing CA certificate to %.200s", cert);
+            (void)unlink(key);
+            (void)unlink(cert);
+            e = MG_ERR_STORE;
         }
         if (e == MG_OK)
             fprintf(stderr, "console: made %s, issued by the CA of %s\n", cert, ca_dir);
