@@ -434,6 +434,29 @@ static int run_cmd(con_args *a)
     ap.master_in_token = mg_conf_get(&w, "master_key", "")[0] != '\0';
     mg_audit_cfg ac;
     mg_audit_cfg_defaults(&ac);
+    /* the thresholds `m2mguard audit` reads (docs/audit.md), same keys and ranges */
+    const struct {
+        const char *key;
+        int *v;
+        unsigned max;
+    } th[] = {
+        {"audit_key_max_age_days", &ac.key_max_age_days, 36500},
+        {"audit_cert_expiry_days", &ac.cert_expiry_days, 36500},
+        {"audit_cert_max_age_days", &ac.cert_max_age_days, 36500},
+        {"audit_ca_expiry_days", &ac.ca_expiry_days, 36500},
+        {"audit_silent_days", &ac.silent_days, 36500},
+        {"audit_fleet_key_devices", &ac.fleet_key_devices, 1000000000},
+        {"audit_min_key_bits", &ac.min_key_bits, 256},
+        {"audit_cc_octets", &ac.cc_octets, 16},
+        {"audit_min_cc_octets", &ac.min_cc_octets, 16},
+        {"audit_min_retention_days", &ac.min_retention_days, 36500},
+        {"audit_detect_lag_s", &ac.detect_lag_s, 86400u * 365u},
+    };
+    for (size_t i = 0; i < sizeof(th) / sizeof(th[0]); i++) {
+        unsigned x = conf_uint(&w, th[i].key, th[i].max, &bad);
+        if (x > 0)
+            *th[i].v = (int)x;
+    }
     mg_audit_risk *risk = NULL;
     char why[512] = "";
     if (o.catalogue_dir != NULL &&
