@@ -26,9 +26,14 @@ master=$(tr -d '[:space:]' < "$M2MGUARD_HOME/master.key")
 printf 'console_argon2_t=2\nconsole_argon2_m_kib=19456\nconsole_ping_s=2\nconsole_login_failures=3\n' >> "$M2MGUARD_HOME/m2mguard.conf"
 
 # ---- the user command ----------------------------------------------------------------
-printf 'viewer-pass-1\n' | "$bin" console user add vera --role viewer > users.log
-printf 'operator-pass-1\n' | "$bin" console user add olga --role operator >> users.log
-printf 'security-pass-1\n' | "$bin" console user add sam --role security >> users.log
+# three at once: the users file's lock keeps every account
+printf 'viewer-pass-1\n' | "$bin" console user add vera --role viewer > users1.log &
+u1=$!
+printf 'operator-pass-1\n' | "$bin" console user add olga --role operator > users2.log &
+u2=$!
+printf 'security-pass-1\n' | "$bin" console user add sam --role security > users3.log &
+u3=$!
+wait $u1 && wait $u2 && wait $u3 || fail "console user add"
 users="$M2MGUARD_HOME/console/users"
 [ "$(stat -c %a "$users")" = 600 ] || fail "users file mode $(stat -c %a "$users")"
 [ "$(stat -c %a "$M2MGUARD_HOME/console")" = 700 ] || fail "console directory not 0700"
@@ -42,13 +47,13 @@ printf 'pw-in-a-file-1\n' > pw.txt && chmod 600 pw.txt
 chmod 644 pw.txt
 "$bin" console user passwd tmp2 --password-file pw.txt > pw644.log 2>&1 && fail "a 0644 password file accepted"
 "$bin" console user list > list.txt
-[ "$(cut -f1,2 list.txt | tr '\t\n' ': ')" = "vera:viewer olga:operator sam:security tmp2:viewer " ] \
+[ "$(sort list.txt | cut -f1,2 | tr '\t\n' ': ')" = "olga:operator sam:security tmp2:viewer vera:viewer " ] \
   || fail "user list: $(cat list.txt)"
 "$bin" console user del tmp2 >> users.log
 "$bin" console user del tmp2 > del2.log 2>&1 && fail "a second del"
 [ "$("$bin" console user list | wc -l)" = 3 ] || fail "user del"
 "$bin" console user --help | grep -q 'never an argument' || fail "--help"
-ok "console user: 0600 file, Argon2id hashes, passwords from stdin or a 0600 file, roles checked"
+ok "console user: 0600 file, Argon2id hashes, concurrent adds kept, passwords from stdin or a 0600 file, roles checked"
 
 # ---- start the console ---------------------------------------------------------------------
 "$bin" console run --listen 127.0.0.1:0 > console.log 2> console.err &
