@@ -192,7 +192,10 @@ grep -qi '^Content-Type: text/event-stream' sse.h || fail "SSE Content-Type"
 check_headers sse.h
 wait_for 8 grep -q '^: ping' sse.txt || fail "no ping comment"
 kill "$sse_pid" 2>/dev/null || true
-ok "SSE: a new event delivered (id/event/data), pings, headers"
+# Last-Event-ID: the stream starts after it (the two device_add events, ids 2 and 3)
+"${C[@]}" -N --max-time 2 -b o.jar -H 'Last-Event-ID: 1' "$base/api/events/stream?kind=device_add" > sse2.txt 2>/dev/null || true
+[ "$(grep '^id: ' sse2.txt | tr '\n' ' ')" = "id: 2 id: 3 " ] || fail "Last-Event-ID: $(cat sse2.txt)"
+ok "SSE: a new event delivered (id/event/data), pings, headers, Last-Event-ID"
 
 [ "$(act o.jar "$ot" /api/device/activate '{"name":"meter-1"}')" = 200 ] || fail "activate: $(cat act.json)"
 [ "$(act o.jar "$ot" /api/alerts/ack '{"id":1,"note":"looking"}')" = 200 ] || fail "ack: $(cat act.json)"
