@@ -129,6 +129,17 @@
     document.addEventListener('visibilitychange', function () { if (!document.hidden) tick(); });
   }
 
+  /* labels every cell of a .stack table with its column's header (shown on phones) */
+  function label(table) {
+    var heads = table.querySelectorAll('thead th');
+    var rows = table.querySelectorAll('tbody tr');
+    for (var r = 0; r < rows.length; r++) {
+      var cells = rows[r].children;
+      if (cells.length !== heads.length) continue;
+      for (var c = 0; c < cells.length; c++) cells[c].setAttribute('data-label', heads[c].textContent);
+    }
+  }
+
   function param(name) { return new URLSearchParams(location.search).get(name); }
 
   function initChrome() {
@@ -150,7 +161,7 @@
   window.MG = {
     el: el, clear: clear, api: api, me: loadMe, can: can, fmtTime: fmtTime, fmtDate: fmtDate,
     ago: ago, span: span, timeCell: timeCell, badge: badge, deviceLink: deviceLink, emptyRow: emptyRow,
-    toast: toast, poll: poll, param: param
+    toast: toast, poll: poll, param: param, label: label
   };
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', initChrome);
   else initChrome();

@@ -21,6 +21,7 @@
         el('td', { class: 'reason', text: f.fix || '' })
       ]));
     });
+    MG.label(document.getElementById('findings'));
     if (!list.length) MG.emptyRow(tbody, 6, (data.findings || []).length ? 'no finding at this severity or above' : 'no findings: the audit found nothing to fix');
   }
 

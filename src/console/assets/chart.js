@@ -13,11 +13,12 @@
     return e;
   }
   function clear(n) { while (n.firstChild) n.removeChild(n.firstChild); }
+  /* an axis maximum of 4 round steps (4, 8, 20, 40, 200...) at or above max */
   function nice(max) {
-    if (max <= 5) return 5;
-    var p = Math.pow(10, Math.floor(Math.log10(max)));
-    var m = max / p;
-    return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
+    if (max <= 4) return 4;
+    var step = max / 4, p = Math.pow(10, Math.floor(Math.log10(step)));
+    var m = step / p;
+    return 4 * (m <= 1 ? 1 : m <= 2 ? 2 : m <= 2.5 ? 2.5 : m <= 5 ? 5 : 10) * p;
   }
   function frame(fig, title, desc, w, h) {
     clear(fig);
@@ -41,7 +42,7 @@
   function bars(fig, o) {
     var items = (o.items || []).slice(0, o.max || 10);
     if (!items.length) { empty(fig, o.title, o.empty || 'nothing yet'); return; }
-    var rowH = 26, left = 150, right = 44, top = 6, w = 480;
+    var rowH = 28, left = 132, right = 36, top = 6, w = 380;
     var h = top + items.length * rowH + 24;
     var desc = items.map(function (i) { return i.label + ': ' + i.value; }).join(', ');
     var svg = frame(fig, o.title, desc, w, h);
@@ -55,7 +56,7 @@
     items.forEach(function (it, i) {
       var y = top + i * rowH;
       var bw = max ? Math.max(it.value > 0 ? 2 : 0, plotW * it.value / max) : 0;
-      var label = s('text', { x: left - 8, y: y + rowH / 2 + 4, 'text-anchor': 'end' }, short(it.label, 22));
+      var label = s('text', { x: left - 8, y: y + rowH / 2 + 4, 'text-anchor': 'end' }, short(it.label, 18));
       label.appendChild(s('title', {}, it.label));
       svg.appendChild(label);
       var r = s('rect', { x: left, y: y + 4, width: bw.toFixed(1), height: rowH - 8, rx: 2, class: it.cls || ('c' + (o.color || 0)) });
@@ -79,7 +80,7 @@
       names = names.slice(0, 6).concat(['other']);
     }
     var n = Math.max.apply(null, names.map(function (k) { return o.series[k].length; }));
-    var w = 640, h = 220, left = 40, right = 12, top = 10, bottom = 30;
+    var w = 440, h = 200, left = 34, right = 10, top = 10, bottom = 28;
     var max = nice(Math.max.apply(null, names.map(function (k) { return Math.max.apply(null, o.series[k]); })));
     var desc = names.map(function (k) { return k + ': ' + sum(o.series[k]); }).join(', ') +
       ' (' + n + ' buckets of ' + Math.round(o.bucket_s / 60) + ' min)';

@@ -20,6 +20,7 @@
   function fill(id, list, cols, mk, none) {
     var tbody = MG.clear(document.querySelector('#' + id + ' tbody'));
     (list || []).forEach(function (x) { tbody.appendChild(mk(x)); });
+    MG.label(document.getElementById(id));
     if (!(list || []).length) MG.emptyRow(tbody, cols, none);
   }
 

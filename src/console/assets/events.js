@@ -68,6 +68,7 @@
       es.addEventListener('event', function (m) {
         var e;
         try { e = JSON.parse(m.data); } catch (x) { return; }
+        if (live.textContent !== 'live' && !paused) status(true, 'live');
         if (paused) { queue.push(e); status(true, 'paused (' + queue.length + ' new)'); return; }
         add(e, true);
       });
