@@ -39,6 +39,9 @@ bool mg_cli_signer_pub(EVP_PKEY *k, int64_t *alg, uint8_t *pub /* MG_SIGNER_PUB_
 bool mg_cli_sign_raw(EVP_PKEY *k, int64_t alg, const uint8_t *tbs, size_t tbs_len,
                      uint8_t sig[64]);
 
+#ifdef MG_HAVE_CONSOLE
+int mg_cmd_console(int argc, char **argv); /* cmd_console.c: the web console (src/console) */
+#endif
 int mg_cmd_audit(int argc, char **argv); /* cmd_audit.c: configuration audit (src/detect/audit.h) */
 #ifdef MG_HAVE_RISK
 int mg_cmd_risk(int argc, char **argv);  /* src/risk: analysis engine */

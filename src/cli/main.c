@@ -41,6 +41,9 @@ static const mg_cmd top[] = {
 #ifdef MG_HAVE_EST
     {"est", mg_cmd_est, "EST enrolment server (RFC 7030) of the CA"},
 #endif
+#ifdef MG_HAVE_CONSOLE
+    {"console", mg_cmd_console, "the web console (HTTPS) and its operator accounts"},
+#endif
     {"agent", mg_cmd_agent, "reference device agent (SMPP ESME standing in for a modem)"},
     {"broker", mg_cmd_broker, "MQTT broker: write a mosquitto.conf with the m2mguard plugin"},
     {"demo", mg_cmd_demo, "run the demonstration: secured SMS and the attacks it stops"},

@@ -269,30 +269,44 @@ static mg_err do_block(mg_responder *r, const mg_alert *a, const target *t, bool
     return MG_OK;
 }
 
-static mg_err do_rotate(mg_responder *r, const mg_alert *a, const target *t, const mg_device *d,
-                        char *done, size_t cap)
+/* The rotation itself (also the console's, mg_responder_rotate): 1 done,
+ * 0 not applicable, -1 failed; what says which. */
+static int rotate_core(mg_responder *r, const mg_device *d, char *what, size_t cap)
 {
-    char what[MG_REASON_MAX];
     if ((d->bearers & MG_BEARER_SMS) == 0 || d->key_version == 0) {
-        (void)snprintf(what, sizeof(what), "rotate not applicable: %s has no SMS keys", d->name);
-        mg_say_add(done, cap, "%s", what);
-        return record(r, a, t, "rotate", what);
+        (void)snprintf(what, cap, "rotate not applicable: %s has no SMS keys", d->name);
+        return 0;
     }
     int64_t cmd = 0;
     int oldv = 0, newv = 0;
     mg_err e = mg_store_key_rotate(r->store, d->id, &cmd, &oldv, &newv);
     if (e != MG_OK) {
-        (void)snprintf(what, sizeof(what), "rotate of %s failed: %s", d->name,
-                       mg_store_errmsg(r->store));
-        mg_say_add(done, cap, "%s", what);
-        if (record(r, a, t, "rotate", what) != MG_OK)
-            return MG_ERR_STORE;
-        return MG_ERR_STORE; /* MG_ERR_STATE is kept for the refusal of unauthenticated evidence */
+        (void)snprintf(what, cap, "rotate of %s failed: %s", d->name, mg_store_errmsg(r->store));
+        return -1;
     }
-    (void)snprintf(what, sizeof(what), "key rotation of %s queued (version %d -> %d, command %lld)",
+    (void)snprintf(what, cap, "key rotation of %s queued (version %d -> %d, command %lld)",
                    d->name, oldv, newv, (long long)cmd);
+    return 1;
+}
+
+static mg_err do_rotate(mg_responder *r, const mg_alert *a, const target *t, const mg_device *d,
+                        char *done, size_t cap)
+{
+    char what[MG_REASON_MAX];
+    int k = rotate_core(r, d, what, sizeof(what));
     mg_say_add(done, cap, "%s", what);
-    return record(r, a, t, "rotate", what) == MG_OK ? MG_OK : MG_ERR_STORE;
+    mg_err e = record(r, a, t, "rotate", what);
+    if (k < 0)
+        return MG_ERR_STORE; /* MG_ERR_STATE is kept for the refusal of unauthenticated evidence */
+    if (k == 0)
+        return e;
+    return e == MG_OK ? MG_OK : MG_ERR_STORE;
+}
+
+mg_err mg_responder_rotate(mg_responder *r, const mg_device *d, char *what, size_t cap)
+{
+    int k = rotate_core(r, d, what, cap);
+    return k > 0 ? MG_OK : k == 0 ? MG_ERR_STATE : MG_ERR_STORE;
 }
 
 typedef struct serials {
@@ -324,26 +338,24 @@ static bool collect_valid(void *ctx, const mg_cert *c)
     return true;
 }
 
-static mg_err do_revoke(mg_responder *r, const mg_alert *a, const target *t, const mg_device *d,
-                        char *done, size_t cap)
+/* The revocation itself (also the console's, mg_responder_revoke): MG_OK,
+ * MG_RESP_ERR_IO (the CA failed) or MG_ERR_STORE; what says what was done. */
+static mg_err revoke_core(mg_responder *r, const mg_device *d, char *what, size_t wcap)
 {
-    char what[MG_REASON_MAX];
 #ifdef MG_HAVE_CA
     if (r->ca != NULL) {
         int count = 0;
         char w[200] = "";
         mg_err e = mg_ca_revoke_owner(r->ca, d->id, 0, CRL_KEY_COMPROMISE, &count, w, sizeof(w));
         if (e != MG_OK)
-            (void)snprintf(what, sizeof(what), "revoke of %s failed: %s", d->name, w);
+            (void)snprintf(what, wcap, "revoke of %s failed: %s", d->name, w);
         else if (count == 0)
-            (void)snprintf(what, sizeof(what), "revoke: %s has no valid certificate", d->name);
+            (void)snprintf(what, wcap, "revoke: %s has no valid certificate", d->name);
         else
-            (void)snprintf(what, sizeof(what),
+            (void)snprintf(what, wcap,
                            "revoked %d certificate%s of %s (keyCompromise), CRL rewritten", count,
                            count == 1 ? "" : "s", d->name);
-        mg_say_add(done, cap, "%s", what);
-        mg_err e2 = record(r, a, t, "revoke", what);
-        return e != MG_OK ? MG_RESP_ERR_IO : e2 != MG_OK ? MG_ERR_STORE : MG_OK;
+        return e != MG_OK ? MG_RESP_ERR_IO : MG_OK;
     }
 #endif
     /* No CA directory: the store's rows are marked (the broker plugin and EST
@@ -361,18 +373,31 @@ static mg_err do_revoke(mg_responder *r, const mg_alert *a, const target *t, con
     }
     free(sv.v);
     if (e != MG_OK || sv.oom)
-        (void)snprintf(what, sizeof(what), "revoke of %s failed: %s", d->name,
+        (void)snprintf(what, wcap, "revoke of %s failed: %s", d->name,
                        sv.oom ? "too many certificates" : mg_store_errmsg(r->store));
     else if (n == 0)
-        (void)snprintf(what, sizeof(what), "revoke: %s has no valid certificate", d->name);
+        (void)snprintf(what, wcap, "revoke: %s has no valid certificate", d->name);
     else
-        (void)snprintf(what, sizeof(what),
+        (void)snprintf(what, wcap,
                        "revoked %d certificate%s of %s in the store; CRL not rewritten (no CA "
                        "directory configured)",
                        n, n == 1 ? "" : "s", d->name);
+    return (e != MG_OK || sv.oom) ? MG_ERR_STORE : MG_OK;
+}
+
+static mg_err do_revoke(mg_responder *r, const mg_alert *a, const target *t, const mg_device *d,
+                        char *done, size_t cap)
+{
+    char what[MG_REASON_MAX];
+    mg_err e = revoke_core(r, d, what, sizeof(what));
     mg_say_add(done, cap, "%s", what);
     mg_err e2 = record(r, a, t, "revoke", what);
-    return (e != MG_OK || sv.oom) ? MG_ERR_STORE : e2 != MG_OK ? MG_ERR_STORE : MG_OK;
+    return e != MG_OK ? e : e2 != MG_OK ? MG_ERR_STORE : MG_OK;
+}
+
+mg_err mg_responder_revoke(mg_responder *r, const mg_device *d, char *what, size_t cap)
+{
+    return revoke_core(r, d, what, cap);
 }
 
 static mg_err do_notify(mg_responder *r, const mg_alert *a, const target *t, const char *so_far,

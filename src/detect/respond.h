@@ -46,4 +46,16 @@ MG_MUST_CHECK mg_err mg_responder_run(mg_responder *r, const mg_alert *a, unsign
  *  re-enrolment is the way back): done says so. One "response_undo" event. */
 MG_MUST_CHECK mg_err mg_responder_undo(mg_responder *r, const mg_alert *a, char *done, size_t cap);
 
+/** The operator's own device actions (the web console, src/console), without
+ *  an alert: the key rotation and the certificate revocation exactly as the
+ *  responses above carry them out. what (cap octets) receives the one-line
+ *  summary; no event is written (the caller records its own). rotate:
+ *  MG_ERR_STATE when the device has no SMS keys, MG_ERR_STORE when the store
+ *  refused (e.g. the device is not active). revoke: MG_RESP_ERR_IO when the
+ *  CA failed, MG_ERR_STORE when the store did. */
+MG_MUST_CHECK mg_err mg_responder_rotate(mg_responder *r, const mg_device *d, char *what,
+                                         size_t cap);
+MG_MUST_CHECK mg_err mg_responder_revoke(mg_responder *r, const mg_device *d, char *what,
+                                         size_t cap);
+
 #endif
