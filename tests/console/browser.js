@@ -66,6 +66,12 @@ async function login(ctx, user, shoot) {
       await page.screenshot({ path: path.join(shots, `login-${size.width}x${size.height}.png`) });
     }
   }
+  if (shoot) { // a wrong password first: refused, and the page says so
+    await page.getByLabel('Operator name').fill(user);
+    await page.getByLabel('Password').fill('not-' + pw(user));
+    await Promise.all([page.waitForURL(/\/login\?error=/, { timeout: 10000 }), page.getByRole('button', { name: 'Sign in' }).click()]);
+    await page.waitForSelector('#login-msg:not([hidden])');
+  }
   await page.getByLabel('Operator name').fill(user);
   await page.getByLabel('Password').fill(pw(user));
   await Promise.all([page.waitForURL((u) => !u.pathname.startsWith('/login'), { timeout: 10000 }),
@@ -129,8 +135,13 @@ async function a11y(page, label) {
   return r;
 }
 
-const PAGES = [['fleet', '/'], ['device', '/device?name=meter-1'], ['events', '/events'],
-  ['alerts', '/alerts?state=all'], ['audit', '/audit'], ['risk', '/risk']];
+// each page, its address and what shows that its data has arrived
+const PAGES = [['fleet', '/', 'tr[data-device] >> nth=0', '#chart-events figcaption'],
+  ['device', '/device?name=meter-1', '#dev-meta dt', '#dev-events tbody tr'],
+  ['events', '/events', '#events tbody tr[data-id]', '#chart-events figcaption'],
+  ['alerts', '/alerts?state=all', 'article[data-alert]', '#chart-alerts figcaption'],
+  ['audit', '/audit', '#audit-summary .card', '#findings tbody tr'],
+  ['risk', '/risk', '#verdict .v', 'iframe.report']];
 const SIZES = [{ width: 1280, height: 800 }, { width: 390, height: 844 }];
 
 // every page at both sizes in one signed-in tab: screenshots, accessibility
@@ -138,10 +149,10 @@ async function tour(page) {
   const worst = [];
   for (const size of SIZES) {
     await page.setViewportSize(size);
-    for (const [name, url] of PAGES) {
+    for (const [name, url, ...ready] of PAGES) {
       await page.goto(base + url);
-      await page.waitForLoadState('load');
-      await sleep(name === 'risk' ? 1000 : 500); // the pages' first API answers (the events page keeps its stream open)
+      for (const r of ready) await page.waitForSelector(r, { state: 'attached', timeout: 15000 });
+      if (name === 'risk') await page.frameLocator('iframe.report').locator('h1').waitFor({ timeout: 15000 });
       const r = await a11y(page, `${name} at ${size.width}`);
       worst.push(r.min);
       await page.screenshot({ path: path.join(shots, `${name}-${size.width}x${size.height}.png`) });
@@ -165,7 +176,7 @@ async function tour(page) {
     }
     const ctx = await browser.newContext({ viewport: SIZES[0], ignoreHTTPSErrors: true });
     const page = await login(ctx, 'alice', true);
-    ok('alice signed in through the login form (CSRF field from the server)');
+    ok('a wrong password is refused (the login page says so); alice signed in through the login form (CSRF field from the server)');
 
     // 1. a device appears when it is added
     await page.waitForSelector('tr[data-device="meter-1"]');

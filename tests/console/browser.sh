@@ -27,14 +27,13 @@ set_conf reconnect_max_ms 1000
 "$bin" device add lock-1 --msisdn +4915100000302 --class lock > /dev/null
 ok "working directory with devices meter-1 and lock-1"
 
-# accounts: an operator and a viewer (passwords from files, never argv)
+start_smsc
+start_gateway
+# accounts (while the gateway binds): an operator and a viewer; passwords from files, never argv
 (umask 077; openssl rand -hex 12 > "$tmp/alice.pw"; openssl rand -hex 12 > "$tmp/bob.pw")
 "$bin" console user add alice --role operator --password-file "$tmp/alice.pw" > /dev/null
 "$bin" console user add bob --role viewer --password-file "$tmp/bob.pw" > /dev/null
 ok "console accounts alice (operator) and bob (viewer)"
-
-start_smsc
-start_gateway
 wait_for 20 grep -q smpp_bound "$tmp/gateway.log" || fail "gateway did not bind"
 # the detector: a forged SMS carrying a device's number raises a device alert
 # (notify only: the operator decides in the console)
@@ -59,7 +58,7 @@ ok "SMSC, gateway, detector and console (https://127.0.0.1:$cport) running"
 MG_BIN=$bin MG_URL="https://127.0.0.1:$cport" MG_SHOTS=$shots MG_TMP=$tmp \
   MG_SMSC="127.0.0.1:$port" MG_SMSC_PASSWORD=$password MG_GATEWAY_NUMBER=$gateway_number \
   MG_CHROMIUM=$chromium NODE_PATH="$src/tests/smsc/node_modules" \
-  timeout 80 node "$src/tests/console/browser.js" > "$tmp/browser.out" 2>> "$tmp/browser.log" \
+  timeout 75 node "$src/tests/console/browser.js" > "$tmp/browser.out" 2>> "$tmp/browser.log" \
   || { cat "$tmp/browser.out"; fail "browser scenario failed: $(tail -n 5 "$tmp/browser.log")"; }
 grep '^ok ' "$tmp/browser.out" || true
 pass=$((pass + $(grep -c '^ok ' "$tmp/browser.out" || true)))

@@ -24,7 +24,7 @@
     clear(fig);
     var id = 'chart' + (++seq);
     fig.appendChild(Object.assign(document.createElement('figcaption'), { textContent: title, id: id + '-cap' }));
-    var svg = s('svg', { viewBox: '0 0 ' + w + ' ' + h, role: 'img', 'aria-labelledby': id + '-t ' + id + '-d',
+    var svg = s('svg', { viewBox: '0 0 ' + w + ' ' + h, width: w, height: h, role: 'img', 'aria-labelledby': id + '-t ' + id + '-d',
       preserveAspectRatio: 'xMidYMid meet' });
     svg.appendChild(s('title', { id: id + '-t' }, title));
     svg.appendChild(s('desc', { id: id + '-d' }, desc));
