@@ -129,7 +129,7 @@
     document.addEventListener('visibilitychange', function () { if (!document.hidden) tick(); });
   }
 
-  /* labels every cell of a .stack table with its column's header (shown on phones) */
+  /* labels every cell of a .stacked table with its column's header (shown on phones) */
   function label(table) {
     var heads = table.querySelectorAll('thead th');
     var rows = table.querySelectorAll('tbody tr');
