@@ -23,18 +23,27 @@ rm -f "$shots"/*.png
 
 new_workdir
 set_conf reconnect_max_ms 1000
+cport=$(free_port)
+# the browser starts now (Chromium takes seconds) and waits for $tmp/ready
+MG_BIN=$bin MG_URL="https://127.0.0.1:$cport" MG_SHOTS=$shots MG_TMP=$tmp \
+  MG_SMSC="127.0.0.1:$port" MG_SMSC_PASSWORD=$password MG_GATEWAY_NUMBER=$gateway_number \
+  MG_CHROMIUM=$chromium NODE_PATH="$src/tests/smsc/node_modules" \
+  timeout 85 node "$src/tests/console/browser.js" > "$tmp/browser.out" 2>> "$tmp/browser.log" &
+node_pid=$!
+pids+=("$node_pid")
+# accounts (in the background: Argon2id is slow on purpose; one after the
+# other: two concurrent `console user add` can lose one of the accounts): an
+# operator and a viewer; passwords from files, never on a command line
+(umask 077; openssl rand -hex 12 > "$tmp/alice.pw"; openssl rand -hex 12 > "$tmp/bob.pw")
+{ "$bin" console user add alice --role operator --password-file "$tmp/alice.pw" &&
+  "$bin" console user add bob --role viewer --password-file "$tmp/bob.pw"; } > "$tmp/users.log" 2>&1 &
+u1=$!
+pids+=("$u1")
 "$bin" device add meter-1 --msisdn +4915100000301 --class meter > /dev/null
 "$bin" device add lock-1 --msisdn +4915100000302 --class lock > /dev/null
 ok "working directory with devices meter-1 and lock-1"
-
 start_smsc
 start_gateway
-# accounts (while the gateway binds): an operator and a viewer; passwords from files, never argv
-(umask 077; openssl rand -hex 12 > "$tmp/alice.pw"; openssl rand -hex 12 > "$tmp/bob.pw")
-"$bin" console user add alice --role operator --password-file "$tmp/alice.pw" > /dev/null
-"$bin" console user add bob --role viewer --password-file "$tmp/bob.pw" > /dev/null
-ok "console accounts alice (operator) and bob (viewer)"
-wait_for 20 grep -q smpp_bound "$tmp/gateway.log" || fail "gateway did not bind"
 # the detector: a forged SMS carrying a device's number raises a device alert
 # (notify only: the operator decides in the console)
 cat > "$tmp/rules.yaml" <<'YAML'
@@ -49,17 +58,17 @@ rules:
 YAML
 "$bin" detect run --rules "$tmp/rules.yaml" --poll-ms 100 2> "$tmp/detect.log" &
 pids+=("$!")
-cport=$(free_port)
+wait "$u1" || fail "console user add: $(cat "$tmp/users.log")"
+ok "console accounts alice (operator) and bob (viewer)"
 "$bin" console run --listen "127.0.0.1:$cport" >> "$tmp/console.log" 2>&1 &
 pids+=("$!")
+wait_for 20 grep -q smpp_bound "$tmp/gateway.log" || fail "gateway did not bind"
 wait_for 20 curl -sk -o /dev/null "https://127.0.0.1:$cport/login" || fail "console did not start"
 ok "SMSC, gateway, detector and console (https://127.0.0.1:$cport) running"
-
-MG_BIN=$bin MG_URL="https://127.0.0.1:$cport" MG_SHOTS=$shots MG_TMP=$tmp \
-  MG_SMSC="127.0.0.1:$port" MG_SMSC_PASSWORD=$password MG_GATEWAY_NUMBER=$gateway_number \
-  MG_CHROMIUM=$chromium NODE_PATH="$src/tests/smsc/node_modules" \
-  timeout 75 node "$src/tests/console/browser.js" > "$tmp/browser.out" 2>> "$tmp/browser.log" \
-  || { cat "$tmp/browser.out"; fail "browser scenario failed: $(tail -n 5 "$tmp/browser.log")"; }
+touch "$tmp/ready"
+rc=0
+wait "$node_pid" || rc=$?
+[ "$rc" = 0 ] || { cat "$tmp/browser.out"; fail "browser scenario failed (exit $rc): $(tail -n 5 "$tmp/browser.log")"; }
 grep '^ok ' "$tmp/browser.out" || true
 pass=$((pass + $(grep -c '^ok ' "$tmp/browser.out" || true)))
 echo "screenshots: $shots ($(ls "$shots" | wc -l) files)"
