@@ -71,5 +71,6 @@ wait "$node_pid" || rc=$?
 [ "$rc" = 0 ] || { cat "$tmp/browser.out"; fail "browser scenario failed (exit $rc): $(tail -n 5 "$tmp/browser.log")"; }
 grep '^ok ' "$tmp/browser.out" || true
 pass=$((pass + $(grep -c '^ok ' "$tmp/browser.out" || true)))
+echo "browser done ($SECONDS s)"
 echo "screenshots: $shots ($(ls "$shots" | wc -l) files)"
 echo "console_browser: $pass passed, 0 failed"
