@@ -241,9 +241,12 @@ async function ready() { // browser.sh touches $MG_TMP/ready once the console an
     if (/fail/i.test(toast)) fail('quarantine: ' + toast);
     const show = mg('device', 'show', 'meter-1');
     if (!/status: quarantined/.test(show)) fail('meter-1 not quarantined: ' + show);
+    // the device page now offers to activate it again (an operator may)
+    await page.goto(base + '/device?name=meter-1');
+    await page.waitForSelector('#dev-actions button[data-action="activate"]', { timeout: 15000 });
     const evs = mg('events', '--json');
     if (!/"kind":"console_quarantine"[^\n]*alice|alice[^\n]*"kind":"console_quarantine"/.test(evs)) fail('no console_quarantine event naming alice');
-    ok(`quarantined meter-1 from the alert ("${toast.trim()}"); event console_quarantine by alice`);
+    ok(`quarantined meter-1 from the alert ("${toast.trim()}"); event console_quarantine by alice; the device page now offers Activate`);
 
     // 4. the gateway refuses meter-1's next valid message
     await sleep(1300); // the gateway re-reads a device's status every second

@@ -28,7 +28,7 @@ cport=$(free_port)
 MG_BIN=$bin MG_URL="https://127.0.0.1:$cport" MG_SHOTS=$shots MG_TMP=$tmp \
   MG_SMSC="127.0.0.1:$port" MG_SMSC_PASSWORD=$password MG_GATEWAY_NUMBER=$gateway_number \
   MG_CHROMIUM=$chromium NODE_PATH="$src/tests/smsc/node_modules" \
-  timeout 85 node "$src/tests/console/browser.js" > "$tmp/browser.out" 2>> "$tmp/browser.log" &
+  timeout 110 node "$src/tests/console/browser.js" > "$tmp/browser.out" 2>> "$tmp/browser.log" &
 node_pid=$!
 pids+=("$node_pid")
 # accounts (in the background: Argon2id is slow on purpose; one after the

@@ -61,7 +61,15 @@
     return mePromise;
   }
 
-  function can(action) { return !!(me && me.can && me.can[action]); }
+  /* what this operator may do (/api/me "can"); activate and close need the
+     same role as quarantine and ack, when the server does not list them */
+  function can(action) {
+    if (!me || !me.can) return false;
+    if (action in me.can) return !!me.can[action];
+    if (action === 'activate') return !!me.can.quarantine;
+    if (action === 'close') return !!me.can.ack;
+    return false;
+  }
 
   /* ---- formatting ---- */
   function pad(n) { return n < 10 ? '0' + n : String(n); }
