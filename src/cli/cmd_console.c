@@ -303,6 +303,28 @@ static const char *catalogue_dir(const mg_workdir *w)
     return NULL;
 }
 
+/* The issuing CA's certificate after the server's: the chain a client needs
+ * to reach the root it trusts. */
+static bool append_issuing(const char *ca_dir, const char *cert)
+{
+    char path[MG_PATH_MAX + 16], buf[8192];
+    if ((size_t)snprintf(path, sizeof(path), "%s/issuing.crt", ca_dir) >= sizeof(path))
+        return false;
+    FILE *in = fopen(path, "r");
+    if (in == NULL)
+        return false;
+    size_t n = fread(buf, 1, sizeof(buf), in);
+    bool ok = ferror(in) == 0 && n > 0 && n < sizeof(buf);
+    (void)fclose(in);
+    FILE *out = ok ? fopen(cert, "a") : NULL;
+    if (out == NULL)
+        return false;
+    ok = fwrite(buf, 1, n, out) == n;
+    if (fclose(out) != 0)
+        ok = false;
+    return ok;
+}
+
 /* The default certificate: issued by the CA of DIR/ca, else self-signed. */
 static int make_cert(const mg_workdir *w, const char *ca_dir, const char *cert, const char *key)
 {
@@ -316,6 +338,12 @@ static int make_cert(const mg_workdir *w, const char *ca_dir, const char *cert, 
             static const char *const ips[] = {"127.0.0.1", "::1", NULL};
             e = mg_ca_issue_server(ca, "localhost", dns, ips, 365, key, cert, why, sizeof(why));
             mg_ca_close(ca);
+        }
+        if (e == MG_OK && !append_issuing(ca_dir, cert)) {
+            (void)snprintf(why, sizeof(why), "cannot append the issuing CA certificate to %.200s", cert);
+            (void)unlink(key);
+            (void)unlink(cert);
+            e = MG_ERR_STORE;
         }
         if (e == MG_OK)
             fprintf(stderr, "console: made %s, issued by the CA of %s\n", cert, ca_dir);
@@ -406,6 +434,29 @@ static int run_cmd(con_args *a)
     ap.master_in_token = mg_conf_get(&w, "master_key", "")[0] != '\0';
     mg_audit_cfg ac;
     mg_audit_cfg_defaults(&ac);
+    /* the thresholds `m2mguard audit` reads (docs/audit.md), same keys and ranges */
+    const struct {
+        const char *key;
+        int *v;
+        unsigned max;
+    } th[] = {
+        {"audit_key_max_age_days", &ac.key_max_age_days, 36500},
+        {"audit_cert_expiry_days", &ac.cert_expiry_days, 36500},
+        {"audit_cert_max_age_days", &ac.cert_max_age_days, 36500},
+        {"audit_ca_expiry_days", &ac.ca_expiry_days, 36500},
+        {"audit_silent_days", &ac.silent_days, 36500},
+        {"audit_fleet_key_devices", &ac.fleet_key_devices, 1000000000},
+        {"audit_min_key_bits", &ac.min_key_bits, 256},
+        {"audit_cc_octets", &ac.cc_octets, 16},
+        {"audit_min_cc_octets", &ac.min_cc_octets, 16},
+        {"audit_min_retention_days", &ac.min_retention_days, 36500},
+        {"audit_detect_lag_s", &ac.detect_lag_s, 86400u * 365u},
+    };
+    for (size_t i = 0; i < sizeof(th) / sizeof(th[0]); i++) {
+        unsigned x = conf_uint(&w, th[i].key, th[i].max, &bad);
+        if (x > 0)
+            *th[i].v = (int)x;
+    }
     mg_audit_risk *risk = NULL;
     char why[512] = "";
     if (o.catalogue_dir != NULL &&
@@ -432,7 +483,7 @@ static int run_cmd(con_args *a)
                colon != NULL ? (int)(colon - o.listen) : 0, o.listen, mg_console_port(con));
         fflush(stdout);
         while (!mg_cli_stop) {
-            struct timespec ts = {0, 200 * 1000 * 1000};
+            struct timespec ts = {0, 200L * 1000 * 1000};
             (void)nanosleep(&ts, NULL);
         }
         mg_console_stop(con);

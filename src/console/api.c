@@ -6,6 +6,7 @@
  * time only (mg_store_keys_list unwraps them in memory the store wipes).
  */
 #include <inttypes.h>
+#include <poll.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -477,6 +478,7 @@ static enum MHD_Result api_events(mg_console *c, struct MHD_Connection *conn)
 
 typedef struct stream {
     mg_console *c;
+    int fd; /* the connection's socket: readable or hung up = the client left */
     size_t slot;
     char csrf[TOK_B64];
     int64_t last_id;
@@ -550,8 +552,18 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             s->last_write = mg_mono_ms();
             return (ssize_t)n;
         }
-        struct timespec ts = {0, 500 * 1000 * 1000};
-        (void)nanosleep(&ts, NULL);
+        /* wait half a second, or less if the client goes away: an EventSource
+         * sends nothing after its request, so input or a hang-up ends the
+         * stream at once (not at the next ping), which frees its slot */
+        if (s->fd >= 0) {
+            struct pollfd pf = {.fd = s->fd, .events = POLLIN};
+            int pr = poll(&pf, 1, 500);
+            if (pr > 0 && (pf.revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) != 0)
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+        } else {
+            struct timespec ts = {0, 500L * 1000 * 1000};
+            (void)nanosleep(&ts, NULL);
+        }
     }
 }
 
@@ -592,6 +604,9 @@ static enum MHD_Result api_stream(mg_console *c, struct MHD_Connection *conn, co
         return mg_con_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     s->c = c;
     s->slot = w->slot;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    s->fd = ci != NULL ? ci->connect_fd : -1;
     (void)snprintf(s->csrf, sizeof(s->csrf), "%s", w->csrf);
     if (kind != NULL && kind[0] != '\0') {
         (void)snprintf(s->kind, sizeof(s->kind), "%s", kind);
@@ -617,7 +632,7 @@ static enum MHD_Result api_stream(mg_console *c, struct MHD_Connection *conn, co
     /* the first thing sent: a comment, so that the client sees the stream open */
     s->buf = malloc(16);
     if (s->buf != NULL) {
-        memcpy(s->buf, ": open\n\n", 8);
+        memcpy(s->buf, ": open\n\n", 9); /* with its NUL */
         s->len = 8;
     }
     struct MHD_Response *r =
@@ -1189,8 +1204,8 @@ static const char *jparse_str(const char *p, char *out, size_t cap)
             break;
         if (ch < 0x20)
             return NULL;
-        uint32_t cp = ch;
         if (ch == '\\') {
+            uint32_t cp;
             char e = *p++;
             switch (e) {
             case '"': cp = '"'; break;

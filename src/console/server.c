@@ -421,7 +421,7 @@ static bool form_field(const char *body, size_t blen, const char *name, char *ou
         size_t j = i;
         while (j < blen && body[j] != '&')
             j++;
-        if (j - i > nl && memcmp(body + i, name, nl) == 0 && body[i + nl] == '=') {
+        if (j - i > nl && i + nl < blen && memcmp(body + i, name, nl) == 0 && body[i + nl] == '=') {
             size_t o = 0;
             for (size_t k = i + nl + 1; k < j; k++) {
                 char ch = body[k];
@@ -488,7 +488,7 @@ static enum MHD_Result login_page(mg_console *c, struct MHD_Connection *conn, un
     b64url(pre, sizeof(pre), pre_b64);
     OPENSSL_cleanse(pre, sizeof(pre));
     /* the one substitution: {{csrf}} -> the token (base64url: nothing to escape) */
-    size_t cap = a->len + 16 * TOK_B64 + 1, o = 0;
+    size_t cap = a->len + (size_t)16 * TOK_B64 + 1, o = 0;
     char *page = malloc(cap);
     if (page == NULL)
         return MHD_NO;
@@ -496,8 +496,9 @@ static enum MHD_Result login_page(mg_console *c, struct MHD_Connection *conn, un
     size_t subs = 0;
     while (p < end) {
         if ((size_t)(end - p) >= 8 && memcmp(p, "{{csrf}}", 8) == 0 && subs < 16) {
-            memcpy(page + o, tok, strlen(tok));
-            o += strlen(tok);
+            size_t tl = strlen(tok);
+            memcpy(page + o, tok, tl + 1); /* its NUL is overwritten by what follows */
+            o += tl;
             p += 8;
             subs++;
         } else
@@ -779,8 +780,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     static const char empty[1] = "";
     req view = *rq;
-    if (view.body == NULL)
+    if (view.body == NULL) {
         view.body = (char *)(uintptr_t)empty;
+        view.len = 0;
+    }
     return route(c, conn, url, method, &view);
 }
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -127,7 +128,33 @@ mg_err mg_console_users_read(const char *path, mg_console_user **out, size_t *n,
     return MG_OK;
 }
 
-/* Writes the accounts to path: PATH.tmp (0600, exclusive), fsync, rename. */
+/* Changes of the file are serialised by an exclusive flock(2) of PATH.lock
+ * (0600): two `console user add` at once must not lose an account. */
+static int users_lock(const char *path, char *why, size_t cap)
+{
+    char lk[1100];
+    if ((size_t)snprintf(lk, sizeof(lk), "%s.lock", path) >= sizeof(lk)) {
+        mg_say(why, cap, "path too long");
+        return -1;
+    }
+    int fd = open(lk, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 || flock(fd, LOCK_EX) != 0) {
+        mg_say(why, cap, "cannot lock %s: %s", lk, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void users_unlock(int fd)
+{
+    (void)flock(fd, LOCK_UN);
+    (void)close(fd);
+}
+
+/* Writes the accounts to path: PATH.tmp (0600, exclusive), fsync, rename.
+ * Under users_lock. */
 static mg_err users_write(const char *path, const mg_console_user *v, size_t n, char *why,
                           size_t cap)
 {
@@ -204,22 +231,30 @@ mg_err mg_console_user_set(const char *path, const char *name, mg_console_role r
                MG_CONSOLE_PW_MAX);
         return MG_ERR_ARG;
     }
-    mg_console_user *v = NULL;
-    size_t n = 0;
-    mg_err e = mg_console_users_read(path, &v, &n, why, cap);
+    /* the hash first (slow on purpose), then the file under its lock */
+    char hash[MG_CONSOLE_HASH_MAX];
+    mg_err e = hash_pw(pw, pw_len, t, m_kib, hash, why, cap);
     if (e != MG_OK)
         return e;
-    if (v == NULL) {
+    int lk = users_lock(path, why, cap);
+    if (lk < 0)
+        return MG_ERR_STORE;
+    mg_console_user *v = NULL;
+    size_t n = 0;
+    e = mg_console_users_read(path, &v, &n, why, cap);
+    if (e == MG_OK && v == NULL) {
         v = calloc(MG_CONSOLE_USERS_MAX, sizeof(*v));
         if (v == NULL) {
             mg_say(why, cap, "out of memory");
-            return MG_ERR_BUF;
+            e = MG_ERR_BUF;
         }
     }
     size_t i = 0;
-    while (i < n && strcmp(v[i].name, name) != 0)
+    while (e == MG_OK && i < n && strcmp(v[i].name, name) != 0)
         i++;
-    if (create && i < n) {
+    if (e != MG_OK) {
+        /* said */
+    } else if (create && i < n) {
         mg_say(why, cap, "account %s exists (use passwd, or del first)", name);
         e = MG_ERR_STATE;
     } else if (!create && i == n) {
@@ -236,32 +271,39 @@ mg_err mg_console_user_set(const char *path, const char *name, mg_console_role r
         }
         if (role != MG_ROLE_NONE)
             v[i].role = role;
-        e = hash_pw(pw, pw_len, t, m_kib, v[i].hash, why, cap);
-    }
-    if (e == MG_OK)
+        (void)snprintf(v[i].hash, sizeof(v[i].hash), "%s", hash);
         e = users_write(path, v, n, why, cap);
-    mg_wipe(v, MG_CONSOLE_USERS_MAX * sizeof(*v));
-    free(v);
+    }
+    users_unlock(lk);
+    mg_wipe(hash, sizeof(hash));
+    if (v != NULL) {
+        mg_wipe(v, MG_CONSOLE_USERS_MAX * sizeof(*v));
+        free(v);
+    }
     return e;
 }
 
 mg_err mg_console_user_del(const char *path, const char *name, char *why, size_t cap)
 {
+    int lk = users_lock(path, why, cap);
+    if (lk < 0)
+        return MG_ERR_STORE;
     mg_console_user *v = NULL;
     size_t n = 0;
     mg_err e = mg_console_users_read(path, &v, &n, why, cap);
-    if (e != MG_OK)
-        return e;
-    size_t i = 0;
-    while (i < n && strcmp(v[i].name, name) != 0)
-        i++;
-    if (i == n) {
-        mg_say(why, cap, "no account %.64s", name);
-        e = MG_ERR_KEY;
-    } else {
-        memmove(&v[i], &v[i + 1], (n - i - 1) * sizeof(*v));
-        e = users_write(path, v, n - 1, why, cap);
+    if (e == MG_OK) {
+        size_t i = 0;
+        while (i < n && strcmp(v[i].name, name) != 0)
+            i++;
+        if (i == n) {
+            mg_say(why, cap, "no account %.64s", name);
+            e = MG_ERR_KEY;
+        } else {
+            memmove(&v[i], &v[i + 1], (n - i - 1) * sizeof(*v));
+            e = users_write(path, v, n - 1, why, cap);
+        }
     }
+    users_unlock(lk);
     if (v != NULL) {
         mg_wipe(v, MG_CONSOLE_USERS_MAX * sizeof(*v));
         free(v);
@@ -300,7 +342,7 @@ mg_err mg_console_user_check(const char *path, const char *name, const char *pw,
     /* an unknown name: the same work on another account's hash (same cost) */
     if (u == NULL && n == 0)
         (void)pthread_once(&dummy_once, make_dummy);
-    const char *h = u != NULL ? u->hash : n > 0 ? v[0].hash : dummy_ok ? dummy_hash : NULL;
+    const char *h = u != NULL ? u->hash : (n > 0 && v != NULL) ? v[0].hash : dummy_ok ? dummy_hash : NULL;
     bool ok = false;
     if (h != NULL && len_ok)
         ok = argon2id_verify(h, pw, pw_len) == ARGON2_OK;
