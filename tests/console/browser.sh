@@ -31,9 +31,8 @@ MG_BIN=$bin MG_URL="https://127.0.0.1:$cport" MG_SHOTS=$shots MG_TMP=$tmp \
   timeout 110 node "$src/tests/console/browser.js" > "$tmp/browser.out" 2>> "$tmp/browser.log" &
 node_pid=$!
 pids+=("$node_pid")
-# accounts (in the background: Argon2id is slow on purpose; one after the
-# other: two concurrent `console user add` can lose one of the accounts): an
-# operator and a viewer; passwords from files, never on a command line
+# accounts (in the background: Argon2id is slow on purpose): an operator and
+# a viewer; passwords from files, never on a command line
 (umask 077; openssl rand -hex 12 > "$tmp/alice.pw"; openssl rand -hex 12 > "$tmp/bob.pw")
 { "$bin" console user add alice --role operator --password-file "$tmp/alice.pw" &&
   "$bin" console user add bob --role viewer --password-file "$tmp/bob.pw"; } > "$tmp/users.log" 2>&1 &
