@@ -80,7 +80,8 @@
       names = names.slice(0, 6).concat(['other']);
     }
     var n = Math.max.apply(null, names.map(function (k) { return o.series[k].length; }));
-    var w = 440, h = 200, left = 34, right = 10, top = 10, bottom = 28;
+    // drawn at the width of its box (no scaling of the text), 320..900 units
+    var w = Math.max(320, Math.min(900, (fig.clientWidth || 470) - 30)), h = 200, left = 34, right = 10, top = 10, bottom = 28;
     var max = nice(Math.max.apply(null, names.map(function (k) { return Math.max.apply(null, o.series[k]); })));
     var desc = names.map(function (k) { return k + ': ' + sum(o.series[k]); }).join(', ') +
       ' (' + n + ' buckets of ' + Math.round(o.bucket_s / 60) + ' min)';
