@@ -87,7 +87,15 @@ void mg_conf_keys_markdown(FILE *f)
     fputs("| key | type | default | read by | SIGHUP | meaning |\n|---|---|---|---|---|---|\n", f);
     for (size_t i = 0; i < mg_conf_nkeys; i++) {
         const mg_conf_key *k = &mg_conf_keys[i];
-        const char *ty = type_name(k, t, sizeof(t));
+        char ty[128];
+        const char *raw = type_name(k, t, sizeof(t));
+        size_t o = 0;
+        for (const char *c = raw; *c != '\0' && o + 3 < sizeof(ty); c++) {
+            if (*c == '|') /* a table cell: escaped */
+                ty[o++] = '\\';
+            ty[o++] = *c;
+        }
+        ty[o] = '\0';
         const char *q = k->dflt[0] != '\0' ? "`" : "";
         const char *tq = k->type == MG_CONF_STR ? "" : "`";
         fprintf(f, "| `%s` | %s%s%s | %s%s%s | %s | %s | %s |\n", k->key, tq, ty, tq, q,

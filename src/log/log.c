@@ -126,10 +126,19 @@ size_t mg_log_escape(char *out, size_t cap, const char *in, size_t n)
             e[0] = (char)c;
             el = 1;
         }
-        if (o + el + 1 > cap) { /* does not fit: end with "..." */
+        if (o + el + 1 > cap) { /* does not fit: end with "..." after a whole element */
             size_t keep = cap >= 4 ? cap - 4 : 0;
-            if (o > keep)
-                o = keep;
+            if (o > keep) { /* the last element boundary at or before keep */
+                size_t b = 0;
+                for (size_t j = 0; j < i; j++) {
+                    unsigned char cj = (unsigned char)in[j];
+                    size_t ej = cj == '\\' ? 2 : (cj < 0x20 || cj >= 0x7f) ? 4 : 1;
+                    if (b + ej > keep)
+                        break;
+                    b += ej;
+                }
+                o = b;
+            }
             for (size_t k = 0; k < 3 && o + 1 < cap; k++)
                 out[o++] = '.';
             out[o] = '\0';
@@ -160,12 +169,14 @@ size_t mg_log_format(char *out, size_t cap, const char *component, const char *f
             out[o] = '\0';
         }
     }
-    o += mg_log_escape(out + o, cap - o, raw, rn);
-    /* the message was longer than raw: say it was cut */
-    if ((size_t)n > rn && o >= 3 && strcmp(out + o - 3, "...") != 0) {
-        size_t at = o + 3 < cap ? o : cap - 4;
-        memcpy(out + at, "...", 4);
-        o = at + 3;
+    bool cut = (size_t)n > rn; /* the message was longer than raw: say so */
+    size_t room = cap - o;
+    if (cut && room > 8)
+        room -= 3; /* for the "..." */
+    o += mg_log_escape(out + o, room, raw, rn);
+    if (cut && o + 3 < cap && (o < 3 || strcmp(out + o - 3, "...") != 0)) {
+        memcpy(out + o, "...", 4);
+        o += 3;
     }
     return o;
 }
