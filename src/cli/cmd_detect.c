@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "m2mguard/detect.h"
+#include "m2mguard/log.h"
 #include "workdir.h"
 
 #define DETECT_PATH "m2mguard detect"
@@ -60,12 +61,6 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void print_clean(FILE *f, const char *s)
-{
-    for (; *s != '\0'; s++)
-        fputc(((unsigned char)*s < 0x20 || *s == 0x7f) ? '?' : *s, f);
-}
-
 typedef struct print_ctx {
     int64_t last;
     bool print;
@@ -77,19 +72,16 @@ static bool print_alert(void *ctx, const mg_alert *a)
     c->last = a->id;
     if (!c->print)
         return true;
-    fprintf(stderr, "alert %" PRId64 " %s %s ", a->id, a->rule, a->scope);
+    /* one log line; the facade escapes what an attacker chose (source, summary) */
+    char who[sizeof(a->source) + 32];
     if (a->device_id != 0)
-        fprintf(stderr, "device=%" PRId64, a->device_id);
-    else if (a->source[0] != '\0') {
-        fputs("source=", stderr);
-        print_clean(stderr, a->source);
-    } else
-        fputs("fleet", stderr);
-    fprintf(stderr, " %s%s: ", a->severity, a->authenticated ? " authenticated" : "");
-    print_clean(stderr, a->summary);
-    fputs(" -> ", stderr);
-    print_clean(stderr, a->response);
-    fputc('\n', stderr);
+        (void)snprintf(who, sizeof(who), "device=%" PRId64, a->device_id);
+    else if (a->source[0] != '\0')
+        (void)snprintf(who, sizeof(who), "source=%s", a->source);
+    else
+        (void)snprintf(who, sizeof(who), "fleet");
+    mg_log(MG_LOG_WARNING, NULL, "alert %" PRId64 " %s %s %s %s%s: %s -> %s", a->id, a->rule, a->scope,
+           who, a->severity, a->authenticated ? " authenticated" : "", a->summary, a->response);
     return true;
 }
 
@@ -202,6 +194,11 @@ static int detect_run(int argc, char **argv)
     char why[256];
     mg_detect *d = NULL;
     print_ctx pc = {0};
+    mg_log_dest ldest = MG_LOG_TO_STDERR;
+    mg_log_level llevel = MG_LOG_INFO;
+    (void)mg_log_dest_parse(mg_conf_get(&w, "log", "stderr"), &ldest); /* checked by the table */
+    (void)mg_log_level_parse(mg_conf_get(&w, "log_level", "info"), &llevel);
+    mg_log_open("m2mguard", ldest, llevel);
     /* Commits reach the WAL without a sync each (synchronous=NORMAL): a crash
      * of the process loses nothing; a power loss may take back the last
      * batches, alerts and cursor together, which are then processed again
@@ -214,7 +211,7 @@ static int detect_run(int argc, char **argv)
     else
         (void)snprintf(why, sizeof(why), "%s", mg_store_errmsg(w.store));
     if (e != MG_OK) {
-        fprintf(stderr, DETECT_PATH ": %s\n", why);
+        mg_log(MG_LOG_ERROR, DETECT_PATH, "%s", why);
         mg_workdir_close(&w);
         return e == MG_ERR_FORMAT || e == MG_ERR_ARG ? MG_EXIT_INPUT : MG_EXIT_INTERNAL;
     }
@@ -224,7 +221,7 @@ static int detect_run(int argc, char **argv)
         sa.sa_handler = on_signal;
         sigemptyset(&sa.sa_mask);
         if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0) {
-            fprintf(stderr, DETECT_PATH ": sigaction: %s\n", strerror(errno));
+            mg_log(MG_LOG_ERROR, DETECT_PATH, "sigaction: %s", strerror(errno));
             mg_detect_free(d);
             mg_workdir_close(&w);
             return MG_EXIT_INTERNAL;
@@ -245,7 +242,8 @@ static int detect_run(int argc, char **argv)
             e = mg_store_alerts(w.store, pc.last, false, print_alert, &pc);
         if (e != MG_OK) {
             /* a busy store is retried on the next poll; anything else ends the run */
-            fprintf(stderr, DETECT_PATH ": %s\n", mg_store_errmsg(w.store));
+            mg_log(e == MG_ERR_STORE && !once ? MG_LOG_WARNING : MG_LOG_ERROR, DETECT_PATH, "%s",
+                   mg_store_errmsg(w.store));
             if (e != MG_ERR_STORE || once) {
                 rc = MG_EXIT_INTERNAL;
                 break;
@@ -257,12 +255,13 @@ static int detect_run(int argc, char **argv)
         (void)nanosleep(&ts, NULL);
     }
     mg_detect_stats st = mg_detect_get_stats(d);
-    fprintf(stderr,
-            DETECT_PATH ": %" PRIu64 " events, %" PRIu64 " alerts, %" PRIu64
-            " responses, %" PRIu64 " device responses refused (evidence not authenticated)\n",
-            st.events, st.alerts, st.responses, st.suppressed_responses);
+    mg_log(MG_LOG_NOTICE, DETECT_PATH,
+           "%" PRIu64 " events, %" PRIu64 " alerts, %" PRIu64
+           " responses, %" PRIu64 " device responses refused (evidence not authenticated)",
+           st.events, st.alerts, st.responses, st.suppressed_responses);
     mg_detect_free(d);
     mg_workdir_close(&w);
+    mg_log_close();
     return rc;
 }
 

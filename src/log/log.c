@@ -72,6 +72,7 @@ void mg_log_open(const char *ident, mg_log_dest dest, mg_log_level level)
     lg.dest = dest;
     lg.level = level;
     lg.journal = -1;
+    (void)stderr_is_journal(); /* decided here: mg_log only reads (the EST server's thread logs too) */
     if (dest == MG_LOG_TO_SYSLOG) {
         openlog(ident != NULL ? ident : "m2mguard", LOG_PID | LOG_NDELAY, LOG_DAEMON);
         lg.syslog_open = true;
