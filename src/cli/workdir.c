@@ -122,10 +122,16 @@ static int conf_line(void *ctx, const char *key, const char *value, unsigned lin
         } else {
             char shown[80];
             size_t n = 0;
-            for (const char *v = value; *v != '\0' && n + 4 < sizeof(shown); v++)
-                shown[n++] = (*v >= 0x20 && *v < 0x7f && *v != '"') ? *v : '?';
-            if (strlen(value) > n)
-                shown[n++] = '.', shown[n++] = '.', shown[n++] = '.';
+            for (const char *v = value; *v != '\0' && n + 4 < sizeof(shown); v++) {
+                if (*v >= 0x20 && *v < 0x7f && *v != '"')
+                    shown[n++] = *v;
+                else
+                    shown[n++] = '?';
+            }
+            if (strlen(value) > n) {
+                memcpy(shown + n, "...", 3);
+                n += 3;
+            }
             shown[n] = '\0';
             fprintf(stderr, "%s:%u: %s: \"%s\" %s\n", c->path, line, key, shown, why);
         }

@@ -53,6 +53,8 @@ static void test_escape(void **state)
 }
 
 static void format_helper(char *out, size_t cap, const char *comp, const char *fmt, ...)
+    MG_LOG_PRINTF(4, 5);
+static void format_helper(char *out, size_t cap, const char *comp, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
