@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "commands.h"
 #include "m2mguard/detect.h"
 #include "m2mguard/log.h"
+#include "metrics.h" /* the gateway's metrics server (src/gateway/metrics.h) */
 #include "workdir.h"
 
 #define DETECT_PATH "m2mguard detect"
@@ -36,6 +38,10 @@ static const char run_usage[] =
     "detect_webhook_url, detect_webhook_secret (file, 0600), detect_syslog (yes|no),\n"
     "detect_mqtt_host, detect_mqtt_port, detect_mqtt_topic, detect_mqtt_cafile,\n"
     "detect_mqtt_cert, detect_mqtt_key. The CA for revocations is DIR/ca when it exists.\n"
+    "Alerts and messages go through the log: log (stderr|syslog|journal), log_level\n"
+    "(error|warning|notice|info|debug; docs/operations.md \"Logging\").\n"
+    "detect_metrics_listen = 127.0.0.1:PORT serves Prometheus metrics at /metrics\n"
+    "(docs/metrics.md; off by default, not with --once).\n"
     "Stops on SIGINT or SIGTERM (exit 0).\n"
     "exit: 0 done; 2 bad command line; 3 no working directory or bad rules file;\n"
     "      4 store or internal failure.\n";
@@ -59,6 +65,44 @@ static int64_t wall_ms(void)
     struct timespec ts;
     (void)clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Prometheus metrics of the detector (detect_metrics_listen, docs/metrics.md). */
+static size_t detect_metrics(void *ctx, char *out, size_t cap)
+{
+    const mg_detect *d = ctx;
+    mg_detect_stats st = mg_detect_get_stats(d);
+    int n = snprintf(out, cap,
+                     "# HELP m2mguard_detect_events_total Events the detector has read.\n"
+                     "# TYPE m2mguard_detect_events_total counter\n"
+                     "m2mguard_detect_events_total %" PRIu64 "\n"
+                     "# HELP m2mguard_detect_alerts_total Alerts raised.\n"
+                     "# TYPE m2mguard_detect_alerts_total counter\n"
+                     "m2mguard_detect_alerts_total %" PRIu64 "\n"
+                     "# HELP m2mguard_detect_responses_total Responses carried out.\n"
+                     "# TYPE m2mguard_detect_responses_total counter\n"
+                     "m2mguard_detect_responses_total %" PRIu64 "\n"
+                     "# HELP m2mguard_detect_device_responses_refused_total Device responses refused: "
+                     "evidence not authenticated.\n"
+                     "# TYPE m2mguard_detect_device_responses_refused_total counter\n"
+                     "m2mguard_detect_device_responses_refused_total %" PRIu64 "\n"
+                     "# HELP m2mguard_detect_windows Live window states.\n"
+                     "# TYPE m2mguard_detect_windows gauge\n"
+                     "m2mguard_detect_windows %zu\n"
+                     "# HELP m2mguard_detect_window_memory_bytes Octets held by window states.\n"
+                     "# TYPE m2mguard_detect_window_memory_bytes gauge\n"
+                     "m2mguard_detect_window_memory_bytes %zu\n",
+                     st.events, st.alerts, st.responses, st.suppressed_responses, st.windows, st.memory);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+/* Sleeps ms, serving the metrics meanwhile (m NULL: a plain sleep). */
+static void idle_ms(mg_metrics_server *m, long ms)
+{
+    struct pollfd pfd[MG_METRICS_POLLFDS];
+    size_t n = mg_metrics_pollfds(m, pfd, MG_METRICS_POLLFDS);
+    (void)poll(n > 0 ? pfd : NULL, (nfds_t)n, (int)ms);
+    mg_metrics_run(m);
 }
 
 typedef struct print_ctx {
@@ -227,6 +271,19 @@ static int detect_run(int argc, char **argv)
             return MG_EXIT_INTERNAL;
         }
     }
+    mg_metrics_server *metrics = NULL;
+    const char *ml = mg_conf_get(&w, "detect_metrics_listen", "");
+    if (!once && ml[0] != '\0') {
+        metrics = mg_metrics_start(ml, detect_metrics, d, why, sizeof(why));
+        if (metrics == NULL) {
+            mg_log(MG_LOG_ERROR, DETECT_PATH, "metrics: %s", why);
+            mg_detect_free(d);
+            mg_workdir_close(&w);
+            return MG_EXIT_INPUT;
+        }
+        mg_log(MG_LOG_NOTICE, DETECT_PATH, "metrics on http://127.0.0.1:%u/metrics",
+               (unsigned)mg_metrics_port(metrics));
+    }
     pc.print = true;
     rc = MG_EXIT_OK;
     int64_t last_tick = 0;
@@ -251,9 +308,9 @@ static int detect_run(int argc, char **argv)
         }
         if (once)
             break;
-        struct timespec ts = {poll_ms / 1000, (poll_ms % 1000) * 1000000L};
-        (void)nanosleep(&ts, NULL);
+        idle_ms(metrics, poll_ms);
     }
+    mg_metrics_stop(metrics);
     mg_detect_stats st = mg_detect_get_stats(d);
     mg_log(MG_LOG_NOTICE, DETECT_PATH,
            "%" PRIu64 " events, %" PRIu64 " alerts, %" PRIu64

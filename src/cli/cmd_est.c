@@ -41,6 +41,8 @@ static const char est_run_usage[] =
     "  --key FILE         its PEM key, mode 0600, key est_key (DIR/est-server.key)\n"
     "  --factory-ca FILE  PEM manufacturer CA: enables factory-certificate enrolment,\n"
     "                     key est_factory_ca (none)\n"
+    "Messages go through the log: log (stderr|syslog|journal), log_level (info);\n"
+    "\"est: listening on ...\" is printed on standard output.\n"
     "Configuration only: est_max_body (16384 octets, 256..1048576; larger bodies get\n"
     "413), est_max_conn (64), est_max_conn_per_ip (8), est_timeout_s (10),\n"
     "est_events_per_min (30 refusal events written per source and minute; more are\n"

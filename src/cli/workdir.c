@@ -273,6 +273,8 @@ const mg_conf_key mg_conf_keys[] = {
      "the store engine: absent, DIR/m2mguard.db (SQLite); `postgresql://...` or a libpq connection string (never logged)"},
     /* the detector (m2mguard detect run) */
     {"detect_rules", STR, "", "detect", false, false, "YAML rules file (absent: the built-in rules)"},
+    {"detect_metrics_listen", MG_CONF_LOOPBACK, 0, 0, NULL, "", "detect", false, false,
+     "Prometheus metrics of `detect run` at http://ADDRESS/metrics, a loopback address only; absent: off (docs/metrics.md)"},
     {"detect_block_s", NUM(1, 2592000), "600", "detect", false, false, "throttle and block duration of the responses, seconds"},
     {"detect_webhook_url", STR, "", "detect", false, false, "notifications: webhook URL"},
     {"detect_webhook_secret", STR, "", "detect", false, false, "notifications: the webhook's HMAC secret (a file, 0600)"},

@@ -57,4 +57,20 @@ rc=0; "$bin" config check "$tmp/off.conf" 2> "$tmp/off.err" || rc=$?
 ok "a metrics address off the loopback is refused"
 
 kill -TERM "$gw_pid"; wait "$gw_pid" 2>/dev/null || true
+
+# the detector's metrics (detect_metrics_listen): it has read the events above
+dport=$(free_port)
+set_conf detect_metrics_listen "127.0.0.1:$dport"
+"$bin" detect run --poll-ms 100 >> "$tmp/detect.log" 2>&1 &
+det_pid=$!
+pids+=("$det_pid")
+wait_for 15 grep -q "metrics on http://127.0.0.1:$dport/metrics" "$tmp/detect.log" || fail "detect: no metrics line"
+det_read() {
+  curl -fsS --max-time 5 "http://127.0.0.1:$dport/metrics" > "$tmp/d1.txt" &&
+    [ "$(metric "$tmp/d1.txt" m2mguard_detect_events_total)" -ge 3 ]
+}
+wait_for 15 det_read || fail "detect metrics: $(cat "$tmp/d1.txt")"
+promtool check metrics < "$tmp/d1.txt" > "$tmp/promtool2.log" 2>&1 || fail "promtool: $(cat "$tmp/promtool2.log")"
+kill -TERM "$det_pid"; wait "$det_pid" 2>/dev/null || true
+ok "detect run: $(metric "$tmp/d1.txt" m2mguard_detect_events_total) events read in its metrics; promtool passes"
 echo "metrics: $pass passed, 0 failed"
