@@ -25,7 +25,7 @@ typedef struct gwd {
     uint64_t reloads_ok, reloads_failed;
 } gwd;
 
-#define QUEUED_COUNT_MAX 100000 /* queued commands counted per scrape at most */
+#define QUEUED_COUNT_MAX 10000 /* queued commands counted per scrape at most (a bounded store read) */
 
 static bool count_one(void *ctx, const mg_command *c)
 {

@@ -102,7 +102,7 @@ size_t mg_gw_metrics_format(char *out, size_t cap, const mg_gw_stats *s, const m
     one(&o, "m2mguard_gateway_pending_messages", "gauge",
         "Inbound messages in the open group-commit batch.", s->pending);
     one(&o, "m2mguard_gateway_queued_commands", "gauge",
-        "Commands queued for the SMS bearer (counted up to a bound at each scrape).",
+        "Commands queued for the SMS bearer (counted up to 10000 at each scrape).",
         x->queued_commands);
     one(&o, "m2mguard_gateway_partials", "gauge",
         "Concatenated packets being reassembled.", s->partials);
