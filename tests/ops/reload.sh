@@ -2,8 +2,10 @@
 # Issue 15 item 5: SIGHUP re-reads the configuration of `gateway run`
 # (docs/operations.md "Reloading"). Observed through the gateway's behaviour:
 # 1. cntr_jump_max = 1000: a genuine packet leaping 4999 counters is refused
-#    (counter_jump); after `cntr_jump_max = 0` and SIGHUP the same packet is
-#    accepted: the live setting applied; log_level applied too (metrics).
+#    (counter_jump); events_burst = 1: of 3 forged SMS 2 are suppressed (counted
+#    into the aggregate row). After `cntr_jump_max = 0`, `events_burst = 5` and
+#    SIGHUP the same leap is accepted and 2 more forged SMS are rows of their
+#    own (suppressed stays 2): the live settings applied; log_level too.
 # 2. a change of `store` and of `gateway_number` is refused with a warning
 #    naming the key (never its value), the gateway goes on with the old ones.
 # 3. a bad file (a bad number on one line, and cntr_jump_max = 1 on another)
@@ -17,6 +19,8 @@ new_device rel-1 +4915100009101
 mport=$(free_port)
 set_conf metrics_listen "127.0.0.1:$mport"
 set_conf cntr_jump_max 1000
+set_conf events_burst 1
+set_conf events_aggregate_s 60
 start_smsc
 start_gateway
 wait_for 20 grep -q smpp_bound "$tmp/gateway.log" || fail "gateway did not bind"
@@ -28,9 +32,14 @@ send_genuine 1 first
 wait_for 10 inbox_has 1 || fail "first message not accepted"
 send_genuine 5000 leap
 wait_for 10 test "$(jumps)" -ge 1 || fail "the leap of 4999 was not refused"
-ok "cntr_jump_max = 1000: a leap of 4999 is refused (counter_jump)"
+forged_seen() { scrape "$tmp/mf.txt" && [ "$(metric "$tmp/mf.txt" 'm2mguard_gateway_refused_total{kind="auth_fail"}')" = "$1" ]; }
+for _ in 1 2 3; do send_forged; done
+wait_for 10 forged_seen 3 || fail "3 forged SMS not refused: $(grep refused "$tmp/mf.txt")"
+[ "$(metric "$tmp/mf.txt" m2mguard_gateway_events_suppressed_total)" = 2 ] || fail "events_burst = 1 not in force"
+ok "cntr_jump_max = 1000: a leap of 4999 is refused (counter_jump); events_burst = 1: 2 of 3 suppressed"
 
 set_conf cntr_jump_max 0
+set_conf events_burst 5
 set_conf log_level debug
 kill -HUP "$gw_pid"
 wait_for 10 grep -q "configuration reloaded (SIGHUP)" "$tmp/gateway.log" || fail "no reload"
@@ -40,7 +49,10 @@ scrape "$tmp/m1.txt" || fail "no metrics"
 [ "$(metric "$tmp/m1.txt" m2mguard_gateway_log_level)" = 7 ] || fail "log_level debug not applied"
 [ "$(metric "$tmp/m1.txt" 'm2mguard_gateway_config_reloads_total{result="ok"}')" = 1 ] || fail "reload not counted"
 kill -0 "$gw_pid" || fail "the gateway died"
-ok "SIGHUP: cntr_jump_max = 0 and log_level = debug applied at once; the leap is accepted"
+for _ in 1 2; do send_forged; done
+wait_for 10 forged_seen 5 || fail "2 more forged SMS not refused"
+[ "$(metric "$tmp/mf.txt" m2mguard_gateway_events_suppressed_total)" = 2 ] || fail "events_burst = 5 not applied"
+ok "SIGHUP: cntr_jump_max = 0, events_burst = 5 and log_level = debug applied at once"
 
 echo "store = postgresql://mg:secret-pw@127.0.0.1/none" >> "$conf"
 set_conf gateway_number +491710000099
