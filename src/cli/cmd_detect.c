@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,8 @@
 #include "cli.h"
 #include "commands.h"
 #include "m2mguard/detect.h"
+#include "m2mguard/log.h"
+#include "metrics.h" /* the gateway's metrics server (src/gateway/metrics.h) */
 #include "workdir.h"
 
 #define DETECT_PATH "m2mguard detect"
@@ -35,6 +38,10 @@ static const char run_usage[] =
     "detect_webhook_url, detect_webhook_secret (file, 0600), detect_syslog (yes|no),\n"
     "detect_mqtt_host, detect_mqtt_port, detect_mqtt_topic, detect_mqtt_cafile,\n"
     "detect_mqtt_cert, detect_mqtt_key. The CA for revocations is DIR/ca when it exists.\n"
+    "Alerts and messages go through the log: log (stderr|syslog|journal), log_level\n"
+    "(error|warning|notice|info|debug; docs/operations.md \"Logging\").\n"
+    "detect_metrics_listen = 127.0.0.1:PORT serves Prometheus metrics at /metrics\n"
+    "(docs/metrics.md; off by default, not with --once).\n"
     "Stops on SIGINT or SIGTERM (exit 0).\n"
     "exit: 0 done; 2 bad command line; 3 no working directory or bad rules file;\n"
     "      4 store or internal failure.\n";
@@ -60,10 +67,42 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void print_clean(FILE *f, const char *s)
+/* Prometheus metrics of the detector (detect_metrics_listen, docs/metrics.md). */
+static size_t detect_metrics(void *ctx, char *out, size_t cap)
 {
-    for (; *s != '\0'; s++)
-        fputc(((unsigned char)*s < 0x20 || *s == 0x7f) ? '?' : *s, f);
+    const mg_detect *d = ctx;
+    mg_detect_stats st = mg_detect_get_stats(d);
+    int n = snprintf(out, cap,
+                     "# HELP m2mguard_detect_events_total Events the detector has read.\n"
+                     "# TYPE m2mguard_detect_events_total counter\n"
+                     "m2mguard_detect_events_total %" PRIu64 "\n"
+                     "# HELP m2mguard_detect_alerts_total Alerts raised.\n"
+                     "# TYPE m2mguard_detect_alerts_total counter\n"
+                     "m2mguard_detect_alerts_total %" PRIu64 "\n"
+                     "# HELP m2mguard_detect_responses_total Responses carried out.\n"
+                     "# TYPE m2mguard_detect_responses_total counter\n"
+                     "m2mguard_detect_responses_total %" PRIu64 "\n"
+                     "# HELP m2mguard_detect_device_responses_refused_total Device responses refused: "
+                     "evidence not authenticated.\n"
+                     "# TYPE m2mguard_detect_device_responses_refused_total counter\n"
+                     "m2mguard_detect_device_responses_refused_total %" PRIu64 "\n"
+                     "# HELP m2mguard_detect_windows Live window states.\n"
+                     "# TYPE m2mguard_detect_windows gauge\n"
+                     "m2mguard_detect_windows %zu\n"
+                     "# HELP m2mguard_detect_window_memory_bytes Octets held by window states.\n"
+                     "# TYPE m2mguard_detect_window_memory_bytes gauge\n"
+                     "m2mguard_detect_window_memory_bytes %zu\n",
+                     st.events, st.alerts, st.responses, st.suppressed_responses, st.windows, st.memory);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+/* Sleeps ms, serving the metrics meanwhile (m NULL: a plain sleep). */
+static void idle_ms(mg_metrics_server *m, long ms)
+{
+    struct pollfd pfd[MG_METRICS_POLLFDS];
+    size_t n = mg_metrics_pollfds(m, pfd, MG_METRICS_POLLFDS);
+    (void)poll(n > 0 ? pfd : NULL, (nfds_t)n, (int)ms);
+    mg_metrics_run(m);
 }
 
 typedef struct print_ctx {
@@ -77,19 +116,16 @@ static bool print_alert(void *ctx, const mg_alert *a)
     c->last = a->id;
     if (!c->print)
         return true;
-    fprintf(stderr, "alert %" PRId64 " %s %s ", a->id, a->rule, a->scope);
+    /* one log line; the facade escapes what an attacker chose (source, summary) */
+    char who[sizeof(a->source) + 32];
     if (a->device_id != 0)
-        fprintf(stderr, "device=%" PRId64, a->device_id);
-    else if (a->source[0] != '\0') {
-        fputs("source=", stderr);
-        print_clean(stderr, a->source);
-    } else
-        fputs("fleet", stderr);
-    fprintf(stderr, " %s%s: ", a->severity, a->authenticated ? " authenticated" : "");
-    print_clean(stderr, a->summary);
-    fputs(" -> ", stderr);
-    print_clean(stderr, a->response);
-    fputc('\n', stderr);
+        (void)snprintf(who, sizeof(who), "device=%" PRId64, a->device_id);
+    else if (a->source[0] != '\0')
+        (void)snprintf(who, sizeof(who), "source=%s", a->source);
+    else
+        (void)snprintf(who, sizeof(who), "fleet");
+    mg_log(MG_LOG_WARNING, NULL, "alert %" PRId64 " %s %s %s %s%s: %s -> %s", a->id, a->rule, a->scope,
+           who, a->severity, a->authenticated ? " authenticated" : "", a->summary, a->response);
     return true;
 }
 
@@ -202,6 +238,11 @@ static int detect_run(int argc, char **argv)
     char why[256];
     mg_detect *d = NULL;
     print_ctx pc = {0};
+    mg_log_dest ldest = MG_LOG_TO_STDERR;
+    mg_log_level llevel = MG_LOG_INFO;
+    (void)mg_log_dest_parse(mg_conf_get(&w, "log", "stderr"), &ldest); /* checked by the table */
+    (void)mg_log_level_parse(mg_conf_get(&w, "log_level", "info"), &llevel);
+    mg_log_open("m2mguard", ldest, llevel);
     /* Commits reach the WAL without a sync each (synchronous=NORMAL): a crash
      * of the process loses nothing; a power loss may take back the last
      * batches, alerts and cursor together, which are then processed again
@@ -214,7 +255,7 @@ static int detect_run(int argc, char **argv)
     else
         (void)snprintf(why, sizeof(why), "%s", mg_store_errmsg(w.store));
     if (e != MG_OK) {
-        fprintf(stderr, DETECT_PATH ": %s\n", why);
+        mg_log(MG_LOG_ERROR, DETECT_PATH, "%s", why);
         mg_workdir_close(&w);
         return e == MG_ERR_FORMAT || e == MG_ERR_ARG ? MG_EXIT_INPUT : MG_EXIT_INTERNAL;
     }
@@ -224,11 +265,24 @@ static int detect_run(int argc, char **argv)
         sa.sa_handler = on_signal;
         sigemptyset(&sa.sa_mask);
         if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0) {
-            fprintf(stderr, DETECT_PATH ": sigaction: %s\n", strerror(errno));
+            mg_log(MG_LOG_ERROR, DETECT_PATH, "sigaction: %s", strerror(errno));
             mg_detect_free(d);
             mg_workdir_close(&w);
             return MG_EXIT_INTERNAL;
         }
+    }
+    mg_metrics_server *metrics = NULL;
+    const char *ml = mg_conf_get(&w, "detect_metrics_listen", "");
+    if (!once && ml[0] != '\0') {
+        metrics = mg_metrics_start(ml, detect_metrics, d, why, sizeof(why));
+        if (metrics == NULL) {
+            mg_log(MG_LOG_ERROR, DETECT_PATH, "metrics: %s", why);
+            mg_detect_free(d);
+            mg_workdir_close(&w);
+            return MG_EXIT_INPUT;
+        }
+        mg_log(MG_LOG_NOTICE, DETECT_PATH, "metrics on http://127.0.0.1:%u/metrics",
+               (unsigned)mg_metrics_port(metrics));
     }
     pc.print = true;
     rc = MG_EXIT_OK;
@@ -245,7 +299,8 @@ static int detect_run(int argc, char **argv)
             e = mg_store_alerts(w.store, pc.last, false, print_alert, &pc);
         if (e != MG_OK) {
             /* a busy store is retried on the next poll; anything else ends the run */
-            fprintf(stderr, DETECT_PATH ": %s\n", mg_store_errmsg(w.store));
+            mg_log(e == MG_ERR_STORE && !once ? MG_LOG_WARNING : MG_LOG_ERROR, DETECT_PATH, "%s",
+                   mg_store_errmsg(w.store));
             if (e != MG_ERR_STORE || once) {
                 rc = MG_EXIT_INTERNAL;
                 break;
@@ -253,16 +308,17 @@ static int detect_run(int argc, char **argv)
         }
         if (once)
             break;
-        struct timespec ts = {poll_ms / 1000, (poll_ms % 1000) * 1000000L};
-        (void)nanosleep(&ts, NULL);
+        idle_ms(metrics, poll_ms);
     }
+    mg_metrics_stop(metrics);
     mg_detect_stats st = mg_detect_get_stats(d);
-    fprintf(stderr,
-            DETECT_PATH ": %" PRIu64 " events, %" PRIu64 " alerts, %" PRIu64
-            " responses, %" PRIu64 " device responses refused (evidence not authenticated)\n",
-            st.events, st.alerts, st.responses, st.suppressed_responses);
+    mg_log(MG_LOG_NOTICE, DETECT_PATH,
+           "%" PRIu64 " events, %" PRIu64 " alerts, %" PRIu64
+           " responses, %" PRIu64 " device responses refused (evidence not authenticated)",
+           st.events, st.alerts, st.responses, st.suppressed_responses);
     mg_detect_free(d);
     mg_workdir_close(&w);
+    mg_log_close();
     return rc;
 }
 

@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "m2mguard/ca.h"
 #include "m2mguard/est.h"
+#include "m2mguard/log.h"
 #include "workdir.h"
 
 #define EST_RUN "m2mguard est run"
@@ -40,6 +41,8 @@ static const char est_run_usage[] =
     "  --key FILE         its PEM key, mode 0600, key est_key (DIR/est-server.key)\n"
     "  --factory-ca FILE  PEM manufacturer CA: enables factory-certificate enrolment,\n"
     "                     key est_factory_ca (none)\n"
+    "Messages go through the log: log (stderr|syslog|journal), log_level (info);\n"
+    "\"est: listening on ...\" is printed on standard output.\n"
     "Configuration only: est_max_body (16384 octets, 256..1048576; larger bodies get\n"
     "413), est_max_conn (64), est_max_conn_per_ip (8), est_timeout_s (10),\n"
     "est_events_per_min (30 refusal events written per source and minute; more are\n"
@@ -144,6 +147,11 @@ static int est_run(int argc, char **argv)
 
     char why[256] = "";
     mg_ca *ca = NULL;
+    mg_log_dest ldest = MG_LOG_TO_STDERR;
+    mg_log_level llevel = MG_LOG_INFO;
+    (void)mg_log_dest_parse(mg_conf_get(&w, "log", "stderr"), &ldest); /* checked by the table */
+    (void)mg_log_level_parse(mg_conf_get(&w, "log_level", "info"), &llevel);
+    mg_log_open("m2mguard", ldest, llevel);
     mg_err e = mg_ca_open(ca_dir, w.store, &ca, why, sizeof(why));
     if (e != MG_OK) {
         fprintf(stderr, EST_RUN ": cannot open the CA in %s: %s (run `m2mguard ca init`)\n",
@@ -160,7 +168,7 @@ static int est_run(int argc, char **argv)
     mg_est *est = NULL;
     e = mg_est_start(ca, w.store, &o, &est, why, sizeof(why));
     if (e != MG_OK) {
-        fprintf(stderr, EST_RUN ": %s\n", why);
+        mg_log(MG_LOG_ERROR, EST_RUN, "%s", why);
         mg_ca_close(ca);
         mg_workdir_close(&w);
         return e == MG_ERR_STATE ? MG_EXIT_INTERNAL : MG_EXIT_INPUT;
@@ -172,6 +180,7 @@ static int est_run(int argc, char **argv)
         memcpy(host, o.listen, (size_t)(colon - o.listen));
         host[colon - o.listen] = '\0';
     }
+    /* on standard output: scripts wait for it (the journal takes it under systemd) */
     printf("est: listening on https://%s:%u\n", host, (unsigned)mg_est_port(est));
     fflush(stdout);
     /* The CRL is rewritten before it expires (RFC 5280 5.1.2.5 nextUpdate):
@@ -181,20 +190,20 @@ static int est_run(int argc, char **argv)
     mg_ca *crl_ca = NULL;
     if (crl_s > 0 && mg_workdir_open(dir, &w2) == MG_EXIT_OK) {
         if (mg_ca_open(ca_dir, w2.store, &crl_ca, why, sizeof(why)) != MG_OK) {
-            fprintf(stderr, "est: no CRL refresh: %s\n", why);
+            mg_log(MG_LOG_WARNING, "est", "no CRL refresh: %s", why);
             mg_workdir_close(&w2);
         }
     } else if (crl_s > 0) {
-        fprintf(stderr, "est: no CRL refresh: the working directory does not open twice\n");
+        mg_log(MG_LOG_WARNING, "est", "no CRL refresh: the working directory does not open twice");
     }
     int64_t next_crl = mg_mono_ms();
     while (!mg_cli_stop) {
         if (crl_ca != NULL && mg_mono_ms() >= next_crl) {
             bool rewritten = false;
             if (mg_ca_crl_refresh(crl_ca, &rewritten, why, sizeof(why)) != MG_OK)
-                fprintf(stderr, "est: CRL refresh failed: %s\n", why);
+                mg_log(MG_LOG_ERROR, "est", "CRL refresh failed: %s", why);
             else if (rewritten)
-                fprintf(stderr, "est: CRL rewritten (missing, unreadable or a third of its period left)\n");
+                mg_log(MG_LOG_NOTICE, "est", "CRL rewritten (missing, unreadable or a third of its period left)");
             next_crl = mg_mono_ms() + (int64_t)crl_s * 1000;
         }
         struct timespec ts = {0, 100L * 1000 * 1000};
@@ -208,8 +217,9 @@ static int est_run(int argc, char **argv)
     mg_est_stop(est);
     mg_ca_close(ca);
     mg_workdir_close(&w);
-    fprintf(stderr, "est: stopped (%llu refusal events suppressed by the rate limit)\n",
-            (unsigned long long)sup);
+    mg_log(MG_LOG_NOTICE, "est", "stopped (%llu refusal events suppressed by the rate limit)",
+           (unsigned long long)sup);
+    mg_log_close();
     return MG_EXIT_OK;
 }
 

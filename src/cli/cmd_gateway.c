@@ -21,6 +21,7 @@
 
 #include "m2mguard/cose.h"
 #include "m2mguard/keyref.h"
+#include "m2mguard/log.h"
 #include "m2mguard/policy.h"
 #include "m2mguard/sms.h"
 #include "m2mguard/smpp.h"
@@ -45,6 +46,79 @@ static unsigned conf_uint(const mg_workdir *w, const char *key, unsigned dflt, b
         return dflt;
     }
     return (unsigned)x;
+}
+
+/* The settings `gateway run` may change while running (SIGHUP, mg_gw_set_limits);
+ * *bad after a message when one is not a number. */
+static void read_limits(const mg_workdir *w, mg_gw_cfg *g, bool *bad)
+{
+    g->por_timeout_s = (int)conf_uint(w, "por_timeout_s", 120, bad);
+    g->partial_age_s = (int)conf_uint(w, "partial_age_s", 60, bad);
+    g->lookups_per_s = conf_uint(w, "lookups_per_s", 2000, bad);
+    g->events_per_s = conf_uint(w, "events_per_s", 200, bad);
+    g->events_burst = conf_uint(w, "events_burst", 10, bad);
+    g->events_aggregate_s = conf_uint(w, "events_aggregate_s", 10, bad);
+    g->events_new_sources = conf_uint(w, "events_new_sources", 100, bad);
+    unsigned days = conf_uint(w, "events_retention_days", 90, bad);
+    g->events_retention_days = days == 0 ? -1 : (int)(days > 36500 ? 36500 : days);
+    unsigned max_rows = conf_uint(w, "events_max_rows", 2000000, bad);
+    g->events_max_rows = max_rows == 0 ? -1 : (int64_t)max_rows;
+    g->throttle_per_min = conf_uint(w, "throttle_per_min", 6, bad);
+    g->cntr_jump_max = conf_uint(w, "cntr_jump_max", 1000, bad);
+}
+
+/* log and log_level (checked by the configuration table). */
+static void open_log(const mg_workdir *w)
+{
+    mg_log_dest dest = MG_LOG_TO_STDERR;
+    mg_log_level level = MG_LOG_INFO;
+    (void)mg_log_dest_parse(mg_conf_get(w, "log", "stderr"), &dest);
+    (void)mg_log_level_parse(mg_conf_get(w, "log_level", "info"), &level);
+    mg_log_open("m2mguard", dest, level);
+}
+
+/* SIGHUP: re-read the configuration (docs/operations.md "Reloading"). */
+static volatile sig_atomic_t gw_reload;
+static void on_hup(int sig)
+{
+    (void)sig;
+    gw_reload = 1;
+}
+
+typedef struct reload_ctx {
+    const mg_workdir *w; /* the configuration in force for what needs a restart */
+    const char *path;    /* the file to read again */
+} reload_ctx;
+
+static int gw_reload_conf(void *ctx, mg_gw_cfg *limits)
+{
+    reload_ctx *r = ctx;
+    static mg_workdir fresh; /* large: not on the stack */
+    memset(&fresh, 0, sizeof(fresh));
+    bool bad = false;
+    int rc = mg_conf_load(&fresh, r->path); /* file:line messages on stderr */
+    if (rc == MG_EXIT_OK)
+        read_limits(&fresh, limits, &bad);
+    mg_log_level level = MG_LOG_INFO;
+    if (rc == MG_EXIT_OK && !bad && !mg_log_level_parse(mg_conf_get(&fresh, "log_level", "info"), &level))
+        bad = true;
+    if (rc != MG_EXIT_OK || bad) {
+        mg_wipe(&fresh, sizeof(fresh));
+        mg_log(MG_LOG_WARNING, "gateway", "reload: %s is not valid", r->path);
+        return 1;
+    }
+    /* what cannot change while running: kept, and said so (never the values) */
+    for (size_t i = 0; i < mg_conf_nkeys; i++) {
+        const mg_conf_key *k = &mg_conf_keys[i];
+        if (k->live || (strstr(k->user, "gateway") == NULL && strcmp(k->user, "all") != 0))
+            continue;
+        if (strcmp(mg_conf_get(r->w, k->key, ""), mg_conf_get(&fresh, k->key, "")) != 0)
+            mg_log(MG_LOG_WARNING, "gateway", "reload: %s changed: it needs a restart; the old value stays",
+                   k->key);
+    }
+    mg_log_set_level(level);
+    mg_wipe(&fresh, sizeof(fresh)); /* the SMPP password */
+    return 0;
 }
 
 static int gateway_run(int argc, char **argv)
@@ -82,7 +156,13 @@ static int gateway_run(int argc, char **argv)
                    "throttle_per_min, blocks_max, cntr_jump_max: docs/gateway.md). Refusals beyond\n"
                    "the burst are "
                    "counted into aggregate rows; sources blocked in the store (bearer sms) are\n"
-                   "refused (DROP) or rate-limited (THROTTLE) before any work.\n\n"
+                   "refused (DROP) or rate-limited (THROTTLE) before any work.\n"
+                   "Logging: log (stderr|syslog|journal) and log_level (error..debug). SIGHUP\n"
+                   "re-reads the configuration: the rate limits, aggregation, retention,\n"
+                   "throttle_per_min, cntr_jump_max, por_timeout_s, partial_age_s and log_level\n"
+                   "change at once; a change of any other key is refused with a warning (restart\n"
+                   "for it); a bad file keeps the old configuration entirely. metrics_listen =\n"
+                   "127.0.0.1:PORT serves Prometheus metrics at /metrics (docs/metrics.md).\n\n"
                    "exit: 0 stopped by a signal, 2 usage, 3 bad working directory or configuration,\n"
                    "      4 internal error\n");
             return MG_EXIT_OK;
@@ -116,25 +196,13 @@ static int gateway_run(int argc, char **argv)
     bool bad = false;
     dc.gw.store = w.store;
     dc.gw.gateway_number = number;
+    read_limits(&w, &dc.gw, &bad);
     dc.gw.group_commit_max = conf_uint(&w, "group_commit_max", 256, &bad);
-    dc.gw.por_timeout_s = (int)conf_uint(&w, "por_timeout_s", 120, &bad);
     dc.gw.cache_devices = conf_uint(&w, "cache_devices", 16384, &bad);
     dc.gw.cache_unknown = conf_uint(&w, "cache_unknown", 4096, &bad);
     dc.gw.partials_max = conf_uint(&w, "partials_max", 256, &bad);
-    dc.gw.partial_age_s = (int)conf_uint(&w, "partial_age_s", 60, &bad);
-    dc.gw.lookups_per_s = conf_uint(&w, "lookups_per_s", 2000, &bad);
-    dc.gw.events_per_s = conf_uint(&w, "events_per_s", 200, &bad);
-    dc.gw.events_burst = conf_uint(&w, "events_burst", 10, &bad);
-    dc.gw.events_aggregate_s = conf_uint(&w, "events_aggregate_s", 10, &bad);
     dc.gw.aggregates_max = conf_uint(&w, "events_aggregates_max", 4096, &bad);
-    dc.gw.events_new_sources = conf_uint(&w, "events_new_sources", 100, &bad);
-    unsigned days = conf_uint(&w, "events_retention_days", 90, &bad);
-    dc.gw.events_retention_days = days == 0 ? -1 : (int)(days > 36500 ? 36500 : days);
-    unsigned max_rows = conf_uint(&w, "events_max_rows", 2000000, &bad);
-    dc.gw.events_max_rows = max_rows == 0 ? -1 : (int64_t)max_rows;
-    dc.gw.throttle_per_min = conf_uint(&w, "throttle_per_min", 6, &bad);
     dc.gw.blocks_max = conf_uint(&w, "blocks_max", 4096, &bad);
-    dc.gw.cntr_jump_max = conf_uint(&w, "cntr_jump_max", 1000, &bad);
     unsigned port = conf_uint(&w, "smsc_port", 2775, &bad);
     const char *bind = mg_conf_get(&w, "smsc_bind", "transceiver");
     dc.smpp.host = mg_conf_get(&w, "smsc_host", "127.0.0.1");
@@ -177,8 +245,25 @@ static int gateway_run(int argc, char **argv)
     dc.gw.policy = pol;
     dc.output_path = out_path;
     dc.stop = &mg_cli_stop;
+    dc.metrics_listen = mg_conf_get(&w, "metrics_listen", "");
+    char conf_path[MG_PATH_MAX + 32];
+    if (config != NULL)
+        (void)snprintf(conf_path, sizeof(conf_path), "%s", config);
+    else
+        (void)mg_workdir_file(&w, MG_CONF_FILE, conf_path, sizeof(conf_path));
+    reload_ctx rctx = {&w, conf_path};
+    gw_reload = 0;
+    dc.reload = &gw_reload;
+    dc.reload_fn = gw_reload_conf;
+    dc.reload_ctx = &rctx;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_hup;
+    (void)sigaction(SIGHUP, &sa, NULL);
     (void)mg_cli_catch_stop();
+    open_log(&w);
     rc = mg_gw_daemon_run(&dc);
+    mg_log_close();
     mg_policy_free(pol);
     mg_workdir_close(&w);
     return rc == 0 ? MG_EXIT_OK : rc == 3 ? MG_EXIT_INPUT : MG_EXIT_INTERNAL;

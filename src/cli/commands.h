@@ -19,6 +19,7 @@ int mg_cmd_update(int argc, char **argv);  /* cmd_update.c: SUIT updates create/
 int mg_cmd_broker(int argc, char **argv);  /* cmd_broker.c: mosquitto.conf with the plugin */
 int mg_cmd_store(int argc, char **argv);   /* cmd_store.c: master key into a token */
 int mg_cmd_block(int argc, char **argv);   /* cmd_block.c: blocked/throttled sources */
+int mg_cmd_config(int argc, char **argv);  /* cmd_config.c: config check|keys */
 #ifdef MG_HAVE_CA
 int mg_cmd_ca(int argc, char **argv);    /* cmd_ca.c: the certificate authority */
 #endif

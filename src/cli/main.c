@@ -27,6 +27,7 @@ static const mg_cmd top[] = {
     {"alerts", mg_cmd_alerts, "alerts: list, follow, show, acknowledge, close, undo"},
     {"audit", mg_cmd_audit, "audit the fleet's configuration: shared or weak keys, certificates, files"},
     {"store", mg_cmd_store, "the store: move its master key into a PKCS#11 token"},
+    {"config", mg_cmd_config, "the configuration file: check it, list the known keys"},
 #ifdef MG_HAVE_CA
     {"ca", mg_cmd_ca, "certificate authority: init, issue, server, revoke, crl, list"},
 #endif

@@ -30,6 +30,7 @@
 typedef struct mg_conf_entry {
     char key[MG_CONF_KEY_MAX];
     char value[MG_CONF_VAL_MAX];
+    unsigned line; /* in the file it came from */
 } mg_conf_entry;
 
 typedef struct mg_workdir {
@@ -59,8 +60,44 @@ int mg_workdir_read_master(const char *path, uint8_t master[32]);
 /* DIR/name into out. */
 int mg_workdir_file(const mg_workdir *w, const char *name, char *out, size_t cap);
 
-/* Replaces the configuration with the one in path (`gateway run --config F`). */
+/* Replaces the configuration with the one in path (`gateway run --config F`).
+ * Every line is checked against the table of known keys (mg_conf_keys): an
+ * unknown key or a bad value is an error "PATH:LINE: key: why" and nothing is
+ * loaded. */
 int mg_conf_load(mg_workdir *w, const char *path);
+/* As mg_conf_load, but reports every bad line (`m2mguard config check`);
+ * *errors: how many. */
+int mg_conf_check_file(mg_workdir *w, const char *path, unsigned *errors);
+
+/* ---- the known configuration keys (docs/operations.md is generated from them) -- */
+typedef enum mg_conf_type {
+    MG_CONF_STR,      /* any text (bounded by the parser) */
+    MG_CONF_NUM,      /* a whole number in lo..hi */
+    MG_CONF_ENUM,     /* one of choices ("a|b|c") */
+    MG_CONF_MSISDN,   /* +E.164 */
+    MG_CONF_LOOPBACK, /* 127.x.x.x:PORT (metrics_listen) */
+} mg_conf_type;
+
+typedef struct mg_conf_key {
+    const char *key;
+    mg_conf_type type;
+    long long lo, hi;    /* MG_CONF_NUM */
+    const char *choices; /* MG_CONF_ENUM: "a|b" */
+    const char *dflt;    /* the default as written in the docs ("" : none) */
+    const char *user;    /* who reads it: gateway, detect, est, audit, all */
+    bool live;           /* gateway run applies a change on SIGHUP */
+    bool secret;         /* never echoed in a message */
+    const char *doc;     /* one line (Markdown) */
+} mg_conf_key;
+
+extern const mg_conf_key mg_conf_keys[];
+extern const size_t mg_conf_nkeys;
+const mg_conf_key *mg_conf_key_find(const char *key);
+/* Checks a value of k; false with the reason (no value echoed) in why. An
+ * empty value is the default and always valid. */
+bool mg_conf_value_ok(const mg_conf_key *k, const char *v, char *why, size_t cap);
+/* The line of key in the file last loaded into w (0: absent). */
+unsigned mg_conf_line(const mg_workdir *w, const char *key);
 /* The value of key ("" if given empty), or dflt when the key is absent. */
 const char *mg_conf_get(const mg_workdir *w, const char *key, const char *dflt);
 

@@ -31,6 +31,7 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
+#include "m2mguard/log.h"
 #include "m2mguard/text.h"
 
 #define EST_PREFIX "/.well-known/est/"
@@ -410,7 +411,7 @@ static void est_event(mg_est *e, const char *src, int64_t device_id, const char 
      * failure could have been caused by anybody */
     ev.authenticated = strcmp(kind, "est_enrolled") == 0 || strcmp(kind, "est_reenrolled") == 0;
     if (mg_store_event_add(e->store, &ev) != MG_OK)
-        fprintf(stderr, "est: cannot record event %s: %s\n", kind, mg_store_errmsg(e->store));
+        mg_log(MG_LOG_ERROR, "est", "cannot record event %s: %s", kind, mg_store_errmsg(e->store));
 }
 
 /* ---- responses ---------------------------------------------------------------- */
@@ -562,7 +563,7 @@ static enum MHD_Result issue_and_answer(mg_est *e, struct MHD_Connection *c, con
     mg_err err = mg_ca_issue_device(e->ca, &w->d, der, der_len, &io, &cert, &cert_len, &rec, why,
                                     sizeof(why));
     if (err != MG_OK) {
-        fprintf(stderr, "est: issuing for %s failed: %s\n", w->d.name, why);
+        mg_log(MG_LOG_ERROR, "est", "issuing for %s failed: %s", w->d.name, why);
         est_event(e, src, w->d.id, "est_issue_fail", why, true);
         return respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "the CA could not issue");
     }

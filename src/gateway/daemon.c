@@ -11,7 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "m2mguard/log.h"
 #include "m2mguard/text.h"
+#include "metrics.h"
 
 typedef struct gwd {
     const mg_gw_daemon_cfg *cfg;
@@ -19,14 +21,63 @@ typedef struct gwd {
     mg_smpp_session *smpp;
     char number[MG_SMPP_ADDR_MAX]; /* our number as the SMSC wants it (bind address_range) */
     uint8_t number_ton, number_npi;
+    mg_metrics_server *metrics;
+    uint64_t reloads_ok, reloads_failed;
 } gwd;
+
+#define QUEUED_COUNT_MAX 10000 /* queued commands counted per scrape at most (a bounded store read) */
+
+static bool count_one(void *ctx, const mg_command *c)
+{
+    (void)c;
+    (*(size_t *)ctx)++;
+    return true;
+}
+
+/* The exposition of the gateway (a scrape, in the loop's thread). */
+static size_t d_metrics(void *ctx, char *out, size_t cap)
+{
+    gwd *d = ctx;
+    mg_gw_stats s = mg_gw_get_stats(d->gw);
+    mg_gw_metrics_extra x;
+    memset(&x, 0, sizeof(x));
+    if (mg_store_cmd_queued(d->cfg->gw.store, QUEUED_COUNT_MAX, count_one, &x.queued_commands) != MG_OK)
+        x.queued_commands = 0;
+    x.queued_capped = x.queued_commands >= QUEUED_COUNT_MAX;
+    x.window_size = d->cfg->smpp.window ? d->cfg->smpp.window : 10;
+    x.window_used = mg_smpp_outstanding(d->smpp);
+    x.bound = mg_smpp_bound(d->smpp);
+    x.reloads_ok = d->reloads_ok;
+    x.reloads_failed = d->reloads_failed;
+    x.log_level = (uint64_t)mg_log_get_level();
+    return mg_gw_metrics_format(out, cap, &s, &x);
+}
+
+/* SIGHUP: the configuration again; the live settings applied. */
+static void d_reload(gwd *d)
+{
+    mg_gw_cfg limits;
+    memset(&limits, 0, sizeof(limits));
+    if (d->cfg->reload_fn == NULL)
+        return;
+    if (d->cfg->reload_fn(d->cfg->reload_ctx, &limits) != 0) {
+        d->reloads_failed++;
+        mg_log(MG_LOG_WARNING, "gateway", "configuration reload failed: the old configuration stays");
+        mg_gw_event(d->gw, "cli", "", "config_reload_failed", "the old configuration stays");
+        return;
+    }
+    mg_gw_set_limits(d->gw, &limits);
+    d->reloads_ok++;
+    mg_log(MG_LOG_NOTICE, "gateway", "configuration reloaded (SIGHUP)");
+    mg_gw_event(d->gw, "cli", "", "config_reloaded", "SIGHUP");
+}
 
 static void d_ack(void *ctx, uint64_t tag, mg_gw_verdict v)
 {
     gwd *d = ctx;
     uint32_t status = v == MG_GW_RETRY ? MG_ESME_RX_T_APPN : MG_ESME_ROK;
     if (mg_smpp_deliver_resp(d->smpp, (uint32_t)tag, status) != MG_OK && d->cfg->verbose)
-        fprintf(stderr, "gateway: cannot answer deliver_sm %" PRIu64 " (link down)\n", tag);
+        mg_log(MG_LOG_WARNING, "gateway", "cannot answer deliver_sm %" PRIu64 " (link down)", tag);
 }
 
 static mg_err d_submit(void *ctx, const char *dest, const uint8_t *ud, size_t ud_len, bool receipt,
@@ -98,7 +149,7 @@ static void d_link(void *ctx, bool bound, const char *reason)
 {
     gwd *d = ctx;
     const char *kind = bound ? "smpp_bound" : strstr(reason, "bind") ? "smpp_bind_failed" : "smpp_link_down";
-    fprintf(stderr, "gateway: %s: %s\n", kind, reason);
+    mg_log(bound ? MG_LOG_NOTICE : MG_LOG_WARNING, "gateway", "%s: %s", kind, reason);
     mg_gw_event(d->gw, "smpp", "", kind, reason);
 }
 
@@ -165,14 +216,14 @@ int mg_gw_daemon_run(const mg_gw_daemon_cfg *cfg)
     d.cfg = cfg;
     if (mg_smpp_addr_out(&cfg->addr, cfg->gw.gateway_number, &d.number_ton, &d.number_npi, d.number,
                          sizeof(d.number)) != MG_OK) {
-        fprintf(stderr, "m2mguard gateway run: gateway_number '%s' cannot be sent to the SMSC\n",
-                cfg->gw.gateway_number);
+        mg_log(MG_LOG_ERROR, "m2mguard gateway run", "gateway_number '%s' cannot be sent to the SMSC",
+               cfg->gw.gateway_number);
         return 3;
     }
     int64_t last_id = 0;
     FILE *out = open_output(cfg->output_path, &last_id);
     if (out == NULL) {
-        fprintf(stderr, "m2mguard gateway run: cannot open %s: %s\n", cfg->output_path, strerror(errno));
+        mg_log(MG_LOG_ERROR, "m2mguard gateway run", "cannot open %s: %s", cfg->output_path, strerror(errno));
         return 3;
     }
     mg_gw_cfg gc = cfg->gw;
@@ -190,30 +241,46 @@ int mg_gw_daemon_run(const mg_gw_daemon_cfg *cfg)
     mg_smpp_handlers sh = {&d, d_deliver, d_submit_resp, d_link, d_bad};
     d.smpp = d.gw ? mg_smpp_new_ext(&sc, &ext, &sh) : NULL;
     if (d.gw == NULL || d.smpp == NULL) {
-        fprintf(stderr, "m2mguard gateway run: cannot start: check smsc_port (1..65535), system_id (at most 15"
-                        " characters), password (at most 8), system_type (at most 12), window (at most 1024)\n");
+        mg_log(MG_LOG_ERROR, "m2mguard gateway run",
+               "cannot start: check smsc_port (1..65535), system_id (at most 15"
+               " characters), password (at most 8), system_type (at most 12), window (at most 1024)");
         mg_gw_free(d.gw);
         fclose(out);
         return 3;
     }
+    if (cfg->metrics_listen != NULL && cfg->metrics_listen[0] != '\0') {
+        char why[160];
+        d.metrics = mg_metrics_start(cfg->metrics_listen, d_metrics, &d, why, sizeof(why));
+        if (d.metrics == NULL) {
+            mg_log(MG_LOG_ERROR, "m2mguard gateway run", "metrics: %s", why);
+            mg_smpp_free(d.smpp);
+            mg_gw_free(d.gw);
+            fclose(out);
+            return 3;
+        }
+        mg_log(MG_LOG_NOTICE, "gateway", "metrics on http://127.0.0.1:%u/metrics",
+               (unsigned)mg_metrics_port(d.metrics));
+    }
     /* Messages committed before a crash but not yet written out. */
     if (mg_gw_replay_output(d.gw, last_id) != MG_OK)
-        fprintf(stderr, "m2mguard gateway run: cannot replay the inbox: %s\n",
-                mg_store_errmsg(cfg->gw.store));
-    fprintf(stderr, "gateway: %s, SMSC %s:%u (%s), output %s\n", cfg->gw.gateway_number, sc.host,
-            (unsigned)sc.port, ext.bind_mode == MG_SMPP_BIND_TX_RX ? "transmitter+receiver" : "transceiver",
-            cfg->output_path);
+        mg_log(MG_LOG_ERROR, "m2mguard gateway run", "cannot replay the inbox: %s",
+               mg_store_errmsg(cfg->gw.store));
+    mg_log(MG_LOG_NOTICE, "gateway", "%s, SMSC %s:%u (%s), output %s", cfg->gw.gateway_number, sc.host,
+           (unsigned)sc.port, ext.bind_mode == MG_SMPP_BIND_TX_RX ? "transmitter+receiver" : "transceiver",
+           cfg->output_path);
     mg_gw_event(d.gw, "cli", "", "gateway_start", cfg->gw.gateway_number);
 
     int64_t next_send = 0, next_tick = 0;
     int rc = 0;
     while (!*cfg->stop) {
-        struct pollfd pfd[2];
+        struct pollfd pfd[2 + MG_METRICS_POLLFDS];
         size_t nfd = mg_smpp_pollfds(d.smpp, pfd);
+        /* the metrics' sockets after the SMPP ones (served below, never blocking) */
+        size_t nm = mg_metrics_pollfds(d.metrics, pfd + nfd, MG_METRICS_POLLFDS);
         int timeout = mg_smpp_timeout_ms(d.smpp);
         if (timeout < 0 || timeout > 200)
             timeout = 200;
-        int n = poll(pfd, (nfds_t)nfd, timeout);
+        int n = poll(pfd, (nfds_t)(nfd + nm), timeout);
         if (n < 0 && errno != EINTR) {
             rc = 4;
             break;
@@ -222,33 +289,39 @@ int mg_gw_daemon_run(const mg_gw_daemon_cfg *cfg)
             for (size_t i = 0; i < nfd; i++)
                 pfd[i].revents = 0;
         if (mg_smpp_step_fds(d.smpp, pfd, nfd) != MG_OK && cfg->verbose)
-            fprintf(stderr, "gateway: SMPP step failed\n");
+            mg_log(MG_LOG_WARNING, "gateway", "SMPP step failed");
         /* everything read in this step is one group commit */
         if (mg_gw_flush(d.gw) != MG_OK)
-            fprintf(stderr, "gateway: commit failed; the SMSC will deliver again\n");
+            mg_log(MG_LOG_ERROR, "gateway", "commit failed; the SMSC will deliver again");
+        mg_metrics_run(d.metrics);
+        if (cfg->reload != NULL && *cfg->reload) {
+            *cfg->reload = 0;
+            d_reload(&d);
+        }
         int64_t t = mg_mono_ms();
         if (t >= next_send && mg_smpp_bound(d.smpp)) {
             if (mg_gw_send_queued(d.gw) != MG_OK)
-                fprintf(stderr, "gateway: cannot send queued commands: %s\n", mg_store_errmsg(cfg->gw.store));
+                mg_log(MG_LOG_ERROR, "gateway", "cannot send queued commands: %s", mg_store_errmsg(cfg->gw.store));
             next_send = t + 200;
         }
         if (t >= next_tick) {
             if (mg_gw_tick(d.gw, mg_now_s()) != MG_OK)
-                fprintf(stderr, "gateway: cannot time out commands: %s\n", mg_store_errmsg(cfg->gw.store));
+                mg_log(MG_LOG_ERROR, "gateway", "cannot time out commands: %s", mg_store_errmsg(cfg->gw.store));
             next_tick = t + 1000;
         }
     }
+    mg_metrics_stop(d.metrics);
     if (mg_gw_flush(d.gw) != MG_OK)
-        fprintf(stderr, "gateway: final commit failed\n");
+        mg_log(MG_LOG_ERROR, "gateway", "final commit failed");
     if (mg_gw_close_aggregates(d.gw) != MG_OK)
-        fprintf(stderr, "gateway: cannot write the open aggregate events: %s\n",
-                mg_store_errmsg(cfg->gw.store));
+        mg_log(MG_LOG_ERROR, "gateway", "cannot write the open aggregate events: %s",
+               mg_store_errmsg(cfg->gw.store));
     mg_smpp_unbind(d.smpp);
     mg_gw_stats s = mg_gw_get_stats(d.gw);
-    fprintf(stderr, "gateway: stopped: %" PRIu64 " accepted, %" PRIu64 " refused (%" PRIu64
+    mg_log(MG_LOG_NOTICE, "gateway", "stopped: %" PRIu64 " accepted, %" PRIu64 " refused (%" PRIu64
                     " not recorded one by one, in %" PRIu64 " aggregate rows; %" PRIu64 " blocked, %" PRIu64
                     " throttled), %" PRIu64 " retried, %" PRIu64 " commands sent, %" PRIu64
-                    " delivered, %" PRIu64 " PoR ok, %" PRIu64 " PoR failed, %" PRIu64 " commits\n",
+                    " delivered, %" PRIu64 " PoR ok, %" PRIu64 " PoR failed, %" PRIu64 " commits",
             s.accepted, s.refused, s.events_suppressed, s.aggregate_rows, s.blocked, s.throttled, s.retried, s.sent, s.delivered, s.por_ok,
             s.por_fail, s.commits);
     mg_gw_event(d.gw, "cli", "", "gateway_stop", cfg->gw.gateway_number);

@@ -26,6 +26,15 @@ typedef struct mg_gw_daemon_cfg {
     const char *output_path; /**< application output (JSON lines) */
     bool verbose;
     volatile sig_atomic_t *stop; /**< set by a signal handler: stop after committing */
+    /** Prometheus metrics (metrics.h): "127.0.0.1:PORT", NULL or "": off. */
+    const char *metrics_listen;
+    /** Set by SIGHUP (NULL: no reloads): the loop calls reload_fn, which re-reads
+     *  the configuration and fills *limits with the live settings (the others it
+     *  compares and refuses with a warning); 0: apply them (mg_gw_set_limits),
+     *  else the old configuration stays entirely. */
+    volatile sig_atomic_t *reload;
+    int (*reload_fn)(void *ctx, mg_gw_cfg *limits);
+    void *reload_ctx;
 } mg_gw_daemon_cfg;
 
 /** Runs until *stop. 0 stopped, 3 bad configuration or output file, 4 internal error. */

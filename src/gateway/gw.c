@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#include "m2mguard/log.h"
 #include "m2mguard/policy.h"
 #include "m2mguard/text.h"
 #include "m2mguard/tpdu.h"
@@ -330,8 +331,18 @@ void mg_gw_free(mg_gw *gw)
 
 mg_gw_stats mg_gw_get_stats(const mg_gw *gw)
 {
-    return gw->stats;
+    mg_gw_stats s = gw->stats;
+    s.pending = gw->nbatch;
+    s.partials = 0;
+    for (size_t i = 0; i < gw->cfg.partials_max; i++)
+        s.partials += gw->parts[i].p.state != 0;
+    return s;
 }
+
+/* metrics (metrics.c): at the end of the file */
+static void count_kind(mg_gw *gw, const char *kind);
+static double mono_s(void);
+static void commit_latency(mg_gw *gw, double s);
 
 size_t mg_gw_pending(const mg_gw *gw)
 {
@@ -427,7 +438,7 @@ static void update_mark(mg_event *ev, const mg_ota_cmd *cmd)
 static void ev_store(mg_gw *gw, mg_event *ev)
 {
     if (mg_store_event_add(gw->cfg.store, ev) != MG_OK)
-        fprintf(stderr, "m2mguard gateway: cannot record event %s: %s\n", ev->kind,
+        mg_log(MG_LOG_ERROR, "m2mguard gateway", "cannot record event %s: %s", ev->kind,
                 mg_store_errmsg(gw->cfg.store));
 }
 
@@ -927,7 +938,7 @@ static void op_event(mg_gw *gw, const char *kind, const char *reason)
 {
     if (!agg_note(gw, "gateway", "", 0, kind, reason, true))
         return;
-    fprintf(stderr, "m2mguard gateway: %s: %s\n", kind, reason);
+    mg_log(MG_LOG_WARNING, "m2mguard gateway", "%s: %s", kind, reason);
     mg_gw_event(gw, "gateway", "", kind, reason);
 }
 
@@ -937,6 +948,7 @@ static mg_gw_verdict refuse(mg_gw *gw, const mg_gw_msg *m, const char *source, i
                             const char *kind, const char *reason)
 {
     gw->stats.refused++;
+    count_kind(gw, kind);
     if (!agg_note(gw, "sms", source, device_id, kind, reason, !gw->throttled_now))
         return MG_GW_DONE; /* counted into an aggregate row */
     pending *p = batch_add(gw, m->tag, source);
@@ -1201,6 +1213,7 @@ mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m)
                  "%" PRIu64 " (limit %" PRIu64 "): a clone of the device's keys?",
                  cntr, cntr - last, last, gw->cfg.cntr_jump_max);
         gw->stats.refused++;
+        count_kind(gw, "counter_jump");
         pending *q = batch_add(gw, m->tag, m->source);
         q->kind = P_REFUSED;
         ev_set(&q->ev, d->id, "sms", m->source, "counter_jump", reason);
@@ -1441,6 +1454,7 @@ mg_err mg_gw_flush(mg_gw *gw)
         return MG_OK;
     }
     mg_store *st = gw->cfg.store;
+    double t0 = mono_s(); /* the commit-latency histogram (metrics) */
     mg_err e = mg_store_begin(st);
     if (e == MG_OK)
         e = cas_span(gw, st);
@@ -1518,6 +1532,7 @@ mg_err mg_gw_flush(mg_gw *gw)
     }
     gw->stats.commits++;
     gw->nsmsc = 0;
+    commit_latency(gw, mono_s() - t0);
     bool rotated = false;
     for (size_t i = 0; i < gw->nbatch; i++) {
         pending *p = &gw->batch[i];
@@ -1790,7 +1805,7 @@ static void send_batch(mg_gw *gw, out_cmd *out, size_t nout)
         if (busy) {
             /* bearer busy or down before the first part: queue it again */
             if (mg_store_cmd_update(st, c->id, MG_CMD_QUEUED, 0, "") != MG_OK)
-                fprintf(stderr, "m2mguard gateway: command %" PRId64 " stays SENT (times out): %s\n",
+                mg_log(MG_LOG_WARNING, "m2mguard gateway", "command %" PRId64 " stays SENT (times out): %s",
                         c->id, mg_store_errmsg(st));
             continue;
         }
@@ -1841,7 +1856,7 @@ mg_err mg_gw_send_queued(mg_gw *gw)
         bool tx = mg_store_begin(st) == MG_OK; /* else: each write on its own */
         send_batch(gw, out, nout);
         if (tx && mg_store_commit(st) != MG_OK) {
-            fprintf(stderr, "m2mguard gateway: cannot record the commands sent: %s\n",
+            mg_log(MG_LOG_WARNING, "m2mguard gateway", "cannot record the commands sent: %s",
                     mg_store_errmsg(st));
             mg_store_rollback(st);
         }
@@ -1856,7 +1871,7 @@ static void smsc_ids_write(mg_gw *gw)
 {
     for (size_t i = 0; i < gw->nsmsc; i++)
         if (mg_store_cmd_set_smsc_id(gw->cfg.store, gw->smsc[i].cmd, gw->smsc[i].id) != MG_OK)
-            fprintf(stderr, "m2mguard gateway: command %" PRId64 ": %s\n", gw->smsc[i].cmd,
+            mg_log(MG_LOG_WARNING, "m2mguard gateway", "command %" PRId64 ": %s", gw->smsc[i].cmd,
                     mg_store_errmsg(gw->cfg.store));
 }
 
@@ -1868,7 +1883,7 @@ static void smsc_ids_store(mg_gw *gw)
     bool tx = mg_store_begin(gw->cfg.store) == MG_OK;
     smsc_ids_write(gw);
     if (tx && mg_store_commit(gw->cfg.store) != MG_OK) {
-        fprintf(stderr, "m2mguard gateway: cannot store the SMSC message ids: %s\n",
+        mg_log(MG_LOG_WARNING, "m2mguard gateway", "cannot store the SMSC message ids: %s",
                 mg_store_errmsg(gw->cfg.store));
         mg_store_rollback(gw->cfg.store);
         return; /* kept: tried again */
@@ -1890,8 +1905,8 @@ void mg_gw_submit_result(mg_gw *gw, uint64_t tag, uint32_t status, const char *m
         if (gw->nsmsc == SMSC_IDS_MAX || strlen(message_id) >= sizeof(gw->smsc[0].id)) {
             /* the store fails, or the store's own check refuses it: alone, as before */
             if (mg_store_cmd_set_smsc_id(gw->cfg.store, (int64_t)tag, message_id) != MG_OK)
-                fprintf(stderr, "m2mguard gateway: command %" PRIu64 ": %s\n", tag,
-                        mg_store_errmsg(gw->cfg.store));
+                mg_log(MG_LOG_WARNING, "m2mguard gateway", "command %" PRIu64 ": %s", tag,
+                       mg_store_errmsg(gw->cfg.store));
             return;
         }
         gw->smsc[gw->nsmsc].cmd = (int64_t)tag;
@@ -1914,7 +1929,7 @@ void mg_gw_submit_result(mg_gw *gw, uint64_t tag, uint32_t status, const char *m
     bool tx = mg_store_begin(gw->cfg.store) == MG_OK;
     cmd_fail(gw, &c, dv.msisdn, why);
     if (tx && mg_store_commit(gw->cfg.store) != MG_OK) {
-        fprintf(stderr, "m2mguard gateway: command %" PRIu64 ": %s\n", tag,
+        mg_log(MG_LOG_WARNING, "m2mguard gateway", "command %" PRIu64 ": %s", tag,
                 mg_store_errmsg(gw->cfg.store));
         mg_store_rollback(gw->cfg.store);
     }
@@ -1954,7 +1969,7 @@ mg_err mg_gw_tick(mg_gw *gw, int64_t now)
     /* aggregate rows of the windows that closed */
     mg_err ae = agg_tick(gw, now);
     if (ae != MG_OK) {
-        fprintf(stderr, "m2mguard gateway: cannot write aggregate events: %s\n",
+        mg_log(MG_LOG_ERROR, "m2mguard gateway", "cannot write aggregate events: %s",
                 mg_store_errmsg(gw->cfg.store));
         mg_store_rollback(gw->cfg.store);
     }
@@ -1975,7 +1990,7 @@ mg_err mg_gw_tick(mg_gw *gw, int64_t now)
         int64_t keep = gw->cfg.events_max_rows > 0 ? gw->cfg.events_max_rows : 0;
         int64_t deleted = 0;
         if (mg_store_events_prune(gw->cfg.store, before, keep, &deleted) != MG_OK)
-            fprintf(stderr, "m2mguard gateway: cannot prune events: %s\n", mg_store_errmsg(gw->cfg.store));
+            mg_log(MG_LOG_ERROR, "m2mguard gateway", "cannot prune events: %s", mg_store_errmsg(gw->cfg.store));
         else
             gw->stats.pruned += (uint64_t)deleted;
     }
@@ -1999,4 +2014,53 @@ mg_err mg_gw_tick(mg_gw *gw, int64_t now)
         }
     }
     return e;
+}
+
+/* ---- metrics (metrics.c) and live settings (SIGHUP) ------------------------------ */
+
+const double mg_gw_commit_bounds[MG_GW_COMMIT_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                          0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
+
+static void count_kind(mg_gw *gw, const char *kind)
+{
+    mg_gw_kind_count *k = gw->stats.refused_kind;
+    for (size_t i = 0; i < MG_GW_KINDS_MAX; i++) {
+        if (k[i].kind[0] == '\0')
+            copy_str(k[i].kind, sizeof(k[i].kind), i == MG_GW_KINDS_MAX - 1 ? "other" : kind);
+        if (strcmp(k[i].kind, kind) == 0 || i == MG_GW_KINDS_MAX - 1) {
+            k[i].n++;
+            return;
+        }
+    }
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void commit_latency(mg_gw *gw, double s)
+{
+    size_t b = 0;
+    while (b < MG_GW_COMMIT_BUCKETS && s > mg_gw_commit_bounds[b])
+        b++;
+    gw->stats.commit_bucket[b]++;
+    gw->stats.commit_seconds += s;
+}
+
+void mg_gw_set_limits(mg_gw *gw, const mg_gw_cfg *c)
+{
+    gw->cfg.por_timeout_s = c->por_timeout_s > 0 ? c->por_timeout_s : 120;
+    gw->cfg.partial_age_s = c->partial_age_s > 0 ? c->partial_age_s : 60;
+    gw->cfg.lookups_per_s = c->lookups_per_s ? c->lookups_per_s : 2000;
+    gw->cfg.events_per_s = c->events_per_s ? c->events_per_s : 200;
+    gw->cfg.events_burst = c->events_burst ? c->events_burst : 10;
+    gw->cfg.events_aggregate_s = c->events_aggregate_s ? c->events_aggregate_s : 10;
+    gw->cfg.events_new_sources = c->events_new_sources ? c->events_new_sources : 100;
+    gw->cfg.events_retention_days = c->events_retention_days ? c->events_retention_days : 90;
+    gw->cfg.events_max_rows = c->events_max_rows ? c->events_max_rows : 2000000;
+    gw->cfg.throttle_per_min = c->throttle_per_min ? c->throttle_per_min : 6;
+    gw->cfg.cntr_jump_max = c->cntr_jump_max;
 }

@@ -130,7 +130,25 @@ void mg_gw_event(mg_gw *gw, const char *bearer, const char *source, const char *
 /** Forgets cached devices (after a status or key change). */
 void mg_gw_invalidate(mg_gw *gw);
 
-/** Counters for the summary line. */
+/** Applies the settings that are safe to change while running (SIGHUP,
+ *  docs/operations.md): por_timeout_s, partial_age_s, lookups_per_s,
+ *  events_per_s, events_burst, events_aggregate_s, events_new_sources,
+ *  events_retention_days, events_max_rows, throttle_per_min, cntr_jump_max
+ *  (0: the default, as in mg_gw_new). The others size tables or name peers:
+ *  they are not read. */
+void mg_gw_set_limits(mg_gw *gw, const mg_gw_cfg *cfg);
+
+#define MG_GW_KINDS_MAX 24     /**< refusal kinds counted apart; the last slot is "other" */
+#define MG_GW_KIND_LEN 24
+#define MG_GW_COMMIT_BUCKETS 12 /**< commit-latency histogram: upper bounds in mg_gw_commit_bounds */
+extern const double mg_gw_commit_bounds[MG_GW_COMMIT_BUCKETS]; /**< seconds, increasing */
+
+typedef struct mg_gw_kind_count {
+    char kind[MG_GW_KIND_LEN]; /**< an event kind ("" : free slot) */
+    uint64_t n;
+} mg_gw_kind_count;
+
+/** Counters for the summary line and the metrics (metrics.c). */
 typedef struct mg_gw_stats {
     uint64_t accepted, refused, por_ok, por_fail, sent, commits, retried,
         events_suppressed, /**< refusals not written one by one: counted into aggregate rows */
@@ -141,6 +159,12 @@ typedef struct mg_gw_stats {
         throttled,      /**< refused: source THROTTLE-blocked, over its rate */
         pruned;         /**< event rows removed by the retention */
     size_t blocks;      /**< blocks of bearer "sms" in force (loaded) */
+    mg_gw_kind_count refused_kind[MG_GW_KINDS_MAX]; /**< refused, per event kind */
+    uint64_t commit_bucket[MG_GW_COMMIT_BUCKETS + 1]; /**< commits per latency bucket (not
+                                                       *   cumulative; the last: above every bound) */
+    double commit_seconds; /**< sum of the commits' latencies (BEGIN to COMMIT), s */
+    size_t pending;        /**< messages in the open batch (when read) */
+    size_t partials;       /**< concatenated packets being reassembled (when read) */
 } mg_gw_stats;
 mg_gw_stats mg_gw_get_stats(const mg_gw *gw);
 
