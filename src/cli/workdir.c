@@ -313,6 +313,23 @@ const mg_conf_key mg_conf_keys[] = {
     {"audit_risk_catalogue", STR, "", "audit", false, false, "the analysis engine's catalogue directory"},
     {"audit_attacker", STR, "", "audit", false, false, "the attacker profile of the key-age findings"},
     {"audit_mosquitto_conf", STR, "", "audit", false, false, "the broker configuration to audit"},
+    /* the console (m2mguard console run, docs/console.md); 0: the default */
+    {"console_listen", STR, "127.0.0.1:8443", "console", false, false, "HTTPS address of the console (loopback unless you mean it)"},
+    {"console_cert", STR, "", "console", false, false, "server certificate (PEM; default console/tls.crt, created at first start)"},
+    {"console_key", STR, "", "console", false, false, "its private key (PEM, 0600; default console/tls.key)"},
+    {"console_max_conn", NUM(0, 1024), "64", "console", false, false, "connections at most"},
+    {"console_max_conn_per_ip", NUM(0, 1024), "16", "console", false, false, "connections per client address at most"},
+    {"console_timeout_s", NUM(0, 3600), "30", "console", false, false, "idle connection time-out"},
+    {"console_sessions", NUM(0, 10000), "64", "console", false, false, "operator sessions held at most"},
+    {"console_streams", NUM(0, 1024), "32", "console", false, false, "live event streams at most"},
+    {"console_max_body", NUM(0, 65536), "8192", "console", false, false, "request body octets at most (413 beyond)"},
+    {"console_login_failures", NUM(0, 1000), "5", "console", false, false, "failed logins per account or address and window, then 429"},
+    {"console_login_window_s", NUM(0, 86400), "300", "console", false, false, "the login-failure window"},
+    {"console_idle_s", NUM(0, 86400), "1800", "console", false, false, "a session idle longer ends"},
+    {"console_session_s", NUM(0, 604800), "43200", "console", false, false, "a session ends this long after login"},
+    {"console_ping_s", NUM(0, 3600), "15", "console", false, false, "keep-alive comment on event streams"},
+    {"console_argon2_t", NUM(0, 100), "3", "console", false, false, "Argon2id passes of new password hashes (at least 2)"},
+    {"console_argon2_m_kib", NUM(0, 4194304), "65536", "console", false, false, "Argon2id memory of new password hashes, KiB (at least 19456)"},
 };
 const size_t mg_conf_nkeys = sizeof(mg_conf_keys) / sizeof(mg_conf_keys[0]);
 #undef NUM
