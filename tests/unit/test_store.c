@@ -6,8 +6,9 @@
  *
  * With MG_TEST_STORE set to a libpq connection string without dbname (the
  * PostgreSQL cluster of tests/store/store_pg.sh), the same cases run on the
- * PostgreSQL engine: each fresh() store is a new database mgtN (the previous
- * one dropped), and the cases that exercise SQLite itself (its file modes,
+ * PostgreSQL engine: each fresh() store is a new empty schema tN of the
+ * database mgt (search_path in the connection string; the previous schema
+ * dropped: CREATE DATABASE costs a checkpoint, over a second each), and the cases that exercise SQLite itself (its file modes,
  * locks, page corruption, its schema history) are skipped.
  */
 #include <setjmp.h>
@@ -52,15 +53,15 @@ static void hex(const char *h, uint8_t *out, size_t n)
     }
 }
 
-static void pg_admin(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void pg_admin(const char *fmt, ...)
+static void pg_admin(const char *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void pg_admin(const char *db, const char *fmt, ...)
 {
     char conn[600], q[128];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(q, sizeof(q), fmt, ap);
     va_end(ap);
-    snprintf(conn, sizeof(conn), "%s dbname=postgres", pg_base);
+    snprintf(conn, sizeof(conn), "%s dbname=%s options='-cclient_min_messages=warning'", pg_base, db);
     PGconn *c = PQconnectdb(conn);
     assert_int_equal(PQstatus(c), CONNECTION_OK);
     PGresult *r = PQexec(c, q);
@@ -75,7 +76,7 @@ static void remove_db(void)
 {
     if (pg_mode) {
         if (pg_db > 0)
-            pg_admin("DROP DATABASE IF EXISTS mgt%d WITH (FORCE)", pg_db);
+            pg_admin("mgt", "DROP SCHEMA IF EXISTS t%d CASCADE", pg_db);
         return;
     }
     static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
@@ -93,6 +94,8 @@ static int setup(void **state)
     if (pg != NULL && pg[0] != '\0') {
         pg_mode = true;
         snprintf(pg_base, sizeof(pg_base), "%s", pg);
+        pg_admin("postgres", "DROP DATABASE IF EXISTS mgt WITH (FORCE)");
+        pg_admin("postgres", "CREATE DATABASE mgt ENCODING 'UTF8' TEMPLATE template0");
     }
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/mg-store-XXXXXX");
     if (mkdtemp(tmpdir) == NULL)
@@ -105,6 +108,8 @@ static int teardown(void **state)
 {
     (void)state;
     remove_db();
+    if (pg_mode)
+        pg_admin("postgres", "DROP DATABASE IF EXISTS mgt WITH (FORCE)");
     rmdir(tmpdir);
     return 0;
 }
@@ -115,8 +120,9 @@ static mg_store *fresh(void)
     remove_db();
     if (pg_mode) {
         pg_db++;
-        pg_admin("CREATE DATABASE mgt%d ENCODING 'UTF8' TEMPLATE template0 STRATEGY FILE_COPY", pg_db);
-        snprintf(dbpath, sizeof(dbpath), "%s dbname=mgt%d", pg_base, pg_db);
+        pg_admin("mgt", "CREATE SCHEMA t%d", pg_db);
+        snprintf(dbpath, sizeof(dbpath), "%s dbname=mgt options='-csearch_path=t%d'", pg_base,
+                 pg_db);
     }
     assert_int_equal(mg_store_open(dbpath, master, true, &s), MG_OK);
     return s;
