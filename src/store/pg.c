@@ -2437,8 +2437,11 @@ mg_err mg_pg_open(const char *conninfo, const uint8_t master[32], const mg_store
     mg_err e = MG_OK;
     if (q->conn == NULL)
         e = mg_store_fail(&q->base, MG_ERR_STORE, "out of memory");
-    else if (PQstatus(q->conn) != CONNECTION_OK)
-        e = dberr(q, NULL, "cannot connect to PostgreSQL");
+    else if (PQstatus(q->conn) != CONNECTION_OK) {
+        char m[200];
+        primary_msg(NULL, q->conn, m, sizeof(m));
+        e = mg_store_fail(&q->base, MG_ERR_STORE, "cannot connect to PostgreSQL: %s", m);
+    }
     if (e == MG_OK) {
         PQsetNoticeProcessor(q->conn, quiet_notices, NULL);
         const char *enc = PQparameterStatus(q->conn, "server_encoding");
