@@ -198,13 +198,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_pg: %s\n", mg_store_errmsg(NULL));
         return 1;
     }
+    if (mg_store_begin(s) != MG_OK)
+        return 1;
     typedef struct { char msisdn[24]; mg_key kic, kid; } devk;
     devk *dk = calloc(devices, sizeof(*dk));
     uint8_t (*ud)[140] = malloc(n * sizeof(*ud));
     size_t *udl = malloc(n * sizeof(*udl));
     if (dk == NULL || ud == NULL || udl == NULL)
-        return 1;
-    if (mg_store_begin(s) != MG_OK)
         return 1;
     for (size_t d = 0; d < devices; d++) {
         mg_device dv;

@@ -450,15 +450,13 @@ static mg_err dberr(pg_store *q, const PGresult *r, const char *what)
     char msg[160];
     const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     const char *kind = "database error";
-    if (PQstatus(q->conn) == CONNECTION_BAD)
+    if (PQstatus(q->conn) == CONNECTION_BAD || (state != NULL && strncmp(state, "08", 2) == 0))
         kind = "connection to PostgreSQL lost";
     else if (state != NULL && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
                                strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0))
         kind = "database busy (serialization failure, deadlock or lock timeout)";
     else if (state != NULL && strncmp(state, "53", 2) == 0)
         kind = "insufficient resources (disk full or out of memory)";
-    else if (state != NULL && strncmp(state, "08", 2) == 0)
-        kind = "connection to PostgreSQL lost";
     primary_msg(r, q->conn, msg, sizeof(msg));
     return mg_store_fail(&q->base, MG_ERR_STORE, "%s: %s: %s (sqlstate %s)", what, kind, msg,
                          state != NULL ? state : "none");
