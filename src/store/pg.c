@@ -1453,11 +1453,11 @@ static mg_err pg_cmd_enqueue(mg_store *s, mg_command *c)
     int64_t t = now();
     PGresult *r = NULL;
     mg_err e = dev_status(q, c->device_id, &dst);
-    if (e == MG_OK)
-        e = insert_id(q, r,
-                      run_st(q, S_CMD_ADD, "queue command", &r, NULL, "iiittt", c->device_id, t,
-                             (int64_t)c->cntr, c->text, c->detail, c->want),
-                      &c->id);
+    if (e == MG_OK) {
+        e = run_st(q, S_CMD_ADD, "queue command", &r, NULL, "iiittt", c->device_id, t,
+                   (int64_t)c->cntr, c->text, c->detail, c->want);
+        e = insert_id(q, r, e, &c->id);
+    }
     if (e == MG_OK) {
         c->created = c->updated = t;
         c->state = MG_CMD_QUEUED;
