@@ -587,7 +587,7 @@ static void params_free(params *p)
 
 /* Fills p by a format: 'i' int64_t, 't' const char * (NULL: SQL NULL),
  * 'b' const void *, size_t (binary BYTEA). */
-static mg_err params_fill(pg_store *q, params *p, const char *fmt, va_list ap)
+static mg_err params_fill(pg_store *q, params *p, const char *fmt, va_list *ap)
 {
     memset(p, 0, sizeof(*p));
     for (int i = 0; fmt[i] != '\0'; i++) {
@@ -596,10 +596,10 @@ static mg_err params_fill(pg_store *q, params *p, const char *fmt, va_list ap)
         p->n = i + 1;
         if (fmt[i] == 'i') {
             p->type[i] = OID_INT8;
-            (void)snprintf(p->num[i], sizeof(p->num[i]), "%" PRId64, va_arg(ap, int64_t));
+            (void)snprintf(p->num[i], sizeof(p->num[i]), "%" PRId64, va_arg(*ap, int64_t));
             p->val[i] = p->num[i];
         } else if (fmt[i] == 't') {
-            const char *t = va_arg(ap, const char *);
+            const char *t = va_arg(*ap, const char *);
             p->type[i] = OID_TEXT;
             if (t != NULL && q->text_utf8 && !utf8_valid(t)) {
                 p->own[i] = utf8_clean(t);
@@ -609,8 +609,8 @@ static mg_err params_fill(pg_store *q, params *p, const char *fmt, va_list ap)
             }
             p->val[i] = t;
         } else {
-            const void *b = va_arg(ap, const void *);
-            size_t n = va_arg(ap, size_t);
+            const void *b = va_arg(*ap, const void *);
+            size_t n = va_arg(*ap, size_t);
             if (n > (size_t)INT32_MAX)
                 return mg_store_fail(&q->base, MG_ERR_ARG, "blob too long");
             p->type[i] = OID_BYTEA;
@@ -636,7 +636,7 @@ static mg_err run_st(pg_store *q, int sid, const char *what, PGresult **out, int
     if (e != MG_OK)
         return e;
     va_start(ap, fmt);
-    e = params_fill(q, &p, fmt, ap);
+    e = params_fill(q, &p, fmt, &ap);
     va_end(ap);
     char name[16];
     (void)snprintf(name, sizeof(name), "mg%d", sid);
