@@ -413,6 +413,7 @@ typedef struct pg_store {
     bool text_utf8;  /* the database checks UTF-8: invalid octets of text become '?' */
     bool sync_off;   /* synchronous_commit off (mg_store_sync_full(false)) */
     int lock_ms;     /* lock_timeout (mg_store_busy_timeout) */
+    bool tx_open;    /* the caller's transaction (mg_store_begin) is open */
     int op_depth;
     bool op_own[OP_DEPTH_MAX];
 } pg_store;
@@ -497,8 +498,10 @@ static mg_err connection_ok(pg_store *q)
 {
     if (PQstatus(q->conn) == CONNECTION_OK)
         return MG_OK;
-    if (PQtransactionStatus(q->conn) != PQTRANS_IDLE && PQtransactionStatus(q->conn) != PQTRANS_UNKNOWN)
-        return dberr(q, NULL, "connection");
+    /* never silently on a new connection in the middle of the caller's
+     * transaction: what it wrote is gone; it must roll back */
+    if (q->tx_open)
+        return dberr(q, NULL, "connection lost inside a transaction");
     PQreset(q->conn);
     memset(q->prepared, 0, sizeof(q->prepared));
     q->op_depth = 0;
@@ -1024,15 +1027,21 @@ static mg_err pg_begin(mg_store *s)
     if (PQstatus(q->conn) == CONNECTION_OK && PQtransactionStatus(q->conn) != PQTRANS_IDLE)
         return mg_store_fail(s, MG_ERR_STATE, "a transaction is already open");
     mg_err e = connection_ok(q);
-    return e != MG_OK ? e : simple(q, "BEGIN", "begin");
+    if (e == MG_OK)
+        e = simple(q, "BEGIN", "begin");
+    q->tx_open = e == MG_OK;
+    return e;
 }
 
 static mg_err pg_commit(mg_store *s)
 {
     pg_store *q = Q(s);
     PGTransactionStatusType ts = PQtransactionStatus(q->conn);
-    if (PQstatus(q->conn) == CONNECTION_OK && ts == PQTRANS_IDLE)
+    if (PQstatus(q->conn) == CONNECTION_OK && ts == PQTRANS_IDLE) {
+        q->tx_open = false;
         return mg_store_fail(s, MG_ERR_STATE, "no transaction is open");
+    }
+    q->tx_open = false;
     if (PQstatus(q->conn) != CONNECTION_OK)
         return dberr(q, NULL, "commit");
     PGresult *r = PQexec(q->conn, "COMMIT");
@@ -1063,6 +1072,7 @@ static void pg_rollback(mg_store *s)
         memcpy(s->err, keep, sizeof(keep));
     }
     q->op_depth = 0;
+    q->tx_open = false;
 }
 
 static mg_err pg_sync_full(mg_store *s, bool full)

@@ -441,6 +441,9 @@ static void test_reconnect(void **state)
     terminate_others();
     e = mg_store_cntr_in_advance(s, d.id, 4);
     assert_int_equal(e, MG_ERR_STORE);
+    /* no silent reconnection in the middle of the caller's transaction */
+    assert_int_equal(mg_store_cntr_in_advance(s, d.id, 5), MG_ERR_STORE);
+    assert_non_null(strstr(mg_store_errmsg(s), "inside a transaction"));
     assert_int_equal(mg_store_commit(s), MG_ERR_STORE);
     mg_store_rollback(s);
     assert_int_equal(mg_store_begin(s), MG_OK);

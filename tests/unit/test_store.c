@@ -61,15 +61,25 @@ static void pg_admin(const char *db, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(q, sizeof(q), fmt, ap);
     va_end(ap);
+    /* one connection to mgt for the whole run (a connection is a server process) */
+    static PGconn *mgt;
+    bool keep = strcmp(db, "mgt") == 0;
+    if (!keep && mgt != NULL) {
+        PQfinish(mgt);
+        mgt = NULL;
+    }
     snprintf(conn, sizeof(conn), "%s dbname=%s options='-cclient_min_messages=warning'", pg_base, db);
-    PGconn *c = PQconnectdb(conn);
+    PGconn *c = keep && mgt != NULL ? mgt : PQconnectdb(conn);
     assert_int_equal(PQstatus(c), CONNECTION_OK);
     PGresult *r = PQexec(c, q);
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
         fprintf(stderr, "%s: %s", q, PQerrorMessage(c));
     assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
     PQclear(r);
-    PQfinish(c);
+    if (keep)
+        mgt = c;
+    else
+        PQfinish(c);
 }
 
 static void remove_db(void)
