@@ -9,6 +9,7 @@ set -euo pipefail
 bench=$1
 shift
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=../tests/lib/pg.sh
 source "$src/tests/lib/pg.sh"
 trap pg_stop EXIT
 PG_FSYNC=${PG_FSYNC:-on} pg_start

@@ -31,7 +31,7 @@ PG_PID=
 pg_bindir() {
   if [[ -n ${PG_BINDIR:-} ]]; then echo "$PG_BINDIR"; return; fi
   local d
-  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  d=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
   if [[ -n $d && -x $d/initdb ]]; then echo "$d"; return; fi
   dirname "$(command -v initdb)"
 }

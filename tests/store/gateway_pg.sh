@@ -6,8 +6,11 @@
 # gateway sees the status change through the database), and the rows are in
 # PostgreSQL, not in WORKDIR/m2mguard.db.
 #   gateway_pg.sh M2MGUARD
+# shellcheck source=../gateway/lib.sh
 source "$(dirname "$0")/../gateway/lib.sh"
+# shellcheck source=../lib/pg.sh
 source "$src/tests/lib/pg.sh"
+# shellcheck disable=SC2154 # rc is set inside the trap
 trap 'rc=$?; pg_stop; (exit $rc); cleanup' EXIT
 PG_FSYNC=off pg_start
 pg_createdb m2mguard

@@ -10,6 +10,7 @@ set -euo pipefail
 test_store=$1
 test_pg=$2
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=../lib/pg.sh
 source "$src/tests/lib/pg.sh"
 trap pg_stop EXIT
 PG_FSYNC=off pg_start
