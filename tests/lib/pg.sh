@@ -59,9 +59,15 @@ pg_start() {
   local bin
   bin=$(pg_bindir)
   [[ -x $bin/initdb && -x $bin/pg_ctl ]] || { echo "pg.sh: PostgreSQL binaries not found (apt-get install postgresql)" >&2; return 1; }
-  if [[ $(id -u) -eq 0 ]] && ! id -u "$PG_TEST_USER" >/dev/null 2>&1; then
-    useradd --system --no-create-home --shell /usr/sbin/nologin "$PG_TEST_USER" 2>/dev/null ||
-      id -u "$PG_TEST_USER" >/dev/null || return 1 # another test created it meanwhile
+  if [[ $(id -u) -eq 0 ]]; then
+    # tests running in parallel may race to create the user (or hold the passwd lock)
+    local _
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+      id -u "$PG_TEST_USER" >/dev/null 2>&1 && break
+      useradd --system --no-create-home --shell /usr/sbin/nologin "$PG_TEST_USER" 2>/dev/null ||
+        sleep 0.3
+    done
+    id -u "$PG_TEST_USER" >/dev/null || { echo "pg.sh: cannot create user $PG_TEST_USER" >&2; return 1; }
   fi
   PG_DIR=$(mktemp -d /tmp/mg-pg-XXXXXX)
   chmod 700 "$PG_DIR"
