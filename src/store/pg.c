@@ -414,6 +414,7 @@ typedef struct pg_store {
     bool sync_off;   /* synchronous_commit off (mg_store_sync_full(false)) */
     int lock_ms;     /* lock_timeout (mg_store_busy_timeout) */
     bool tx_open;    /* the caller's transaction (mg_store_begin) is open */
+    bool set_in_tx;  /* a SET inside it: undone by a rollback, made again after */
     int op_depth;
     bool op_own[OP_DEPTH_MAX];
 } pg_store;
@@ -1059,6 +1060,13 @@ static mg_err pg_commit(mg_store *s)
         (void)simple(q, "ROLLBACK", "rollback");
         memcpy(s->err, keep, sizeof(keep));
     }
+    if (e != MG_OK && q->set_in_tx && PQstatus(q->conn) == CONNECTION_OK) {
+        char keep[MG_STORE_ERR_MAX];
+        memcpy(keep, s->err, sizeof(keep));
+        (void)session_settings(q); /* the SETs of the rolled-back transaction */
+        memcpy(s->err, keep, sizeof(keep));
+    }
+    q->set_in_tx = false;
     return e;
 }
 
@@ -1073,6 +1081,14 @@ static void pg_rollback(mg_store *s)
     }
     q->op_depth = 0;
     q->tx_open = false;
+    /* SQLite's busy timeout outlives a rollback; a SET inside one does not */
+    if (q->set_in_tx && PQstatus(q->conn) == CONNECTION_OK) {
+        char keep[MG_STORE_ERR_MAX];
+        memcpy(keep, s->err, sizeof(keep));
+        (void)session_settings(q); /* a failure shows at the next statement */
+        memcpy(s->err, keep, sizeof(keep));
+    }
+    q->set_in_tx = false;
 }
 
 static mg_err pg_sync_full(mg_store *s, bool full)
@@ -1100,8 +1116,10 @@ static mg_err pg_busy_timeout(mg_store *s, int ms)
     /* lock_timeout 0 would wait for ever; SQLite's busy timeout 0 does not wait */
     (void)snprintf(cmd, sizeof(cmd), "SET lock_timeout = %d", ms > 0 ? ms : 1);
     e = simple(q, cmd, "busy timeout");
-    if (e == MG_OK)
+    if (e == MG_OK) {
         q->lock_ms = ms;
+        q->set_in_tx = PQtransactionStatus(q->conn) != PQTRANS_IDLE;
+    }
     return e;
 }
 

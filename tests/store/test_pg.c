@@ -397,6 +397,19 @@ static void test_busy_is_not_a_verdict(void **state)
     assert_int_equal(mg_store_commit(b), MG_OK);
     assert_int_equal(mg_store_cntr_in_advance(a, d.id, 5), MG_ERR_CNTR_LOW);
     assert_int_equal(mg_store_cntr_in_advance(a, d.id, 6), MG_OK);
+    /* a busy timeout set inside a transaction outlives its rollback (as in SQLite) */
+    assert_int_equal(mg_store_busy_timeout(a, 5000), MG_OK);
+    assert_int_equal(mg_store_begin(a), MG_OK);
+    assert_int_equal(mg_store_busy_timeout(a, 150), MG_OK);
+    mg_store_rollback(a);
+    assert_int_equal(mg_store_begin(b), MG_OK);
+    assert_int_equal(mg_store_cntr_in_advance(b, d.id, 7), MG_OK);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(mg_store_cntr_in_advance(a, d.id, 8), MG_ERR_STORE);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_true(waited < 4.0);
+    mg_store_rollback(b);
     /* sync_full maps to synchronous_commit; not inside a transaction */
     assert_int_equal(mg_store_sync_full(a, false), MG_OK);
     assert_int_equal(mg_store_begin(a), MG_OK);
