@@ -337,7 +337,9 @@ static const char *const sql[S_COUNT] = {
     [S_EVT_DEV] = "SELECT " EVT_COLS " FROM events WHERE device_id = $3 AND id > $1"
                   " AND time >= $2 ORDER BY id",
     [S_EVT_PRUNE_AGE] = "DELETE FROM events WHERE time < $1",
-    [S_EVT_PRUNE_ROWS] = "DELETE FROM events WHERE id <= (SELECT max(id) FROM events) - $1",
+    /* ids have gaps (a rolled-back insert spends its id): count rows, not ids */
+    [S_EVT_PRUNE_ROWS] = "DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC"
+                         " OFFSET $1 LIMIT 1)",
     [S_EVT_STATS] = "SELECT count(*), coalesce(max(id), 0) FROM events",
     [S_LAST_SEEN] = "SELECT device_id, max(time) FROM events WHERE auth = 1 AND device_id > 0"
                     " GROUP BY device_id ORDER BY device_id",

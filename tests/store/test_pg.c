@@ -504,6 +504,23 @@ static void test_text_and_messages(void **state)
     bl.until = (int64_t)time(NULL) + 60;
     assert_int_equal(mg_store_block_set(s, &bl), MG_OK);
     assert_int_equal(mg_store_block_clear(s, "mqtt", e.source), MG_OK);
+    /* retention by rows counts rows, though a rolled-back insert left a gap in the ids */
+    assert_int_equal(mg_store_begin(s), MG_OK);
+    for (int i = 0; i < 3; i++) {
+        e.id = 0;
+        assert_int_equal(mg_store_event_add(s, &e), MG_OK);
+    }
+    mg_store_rollback(s);
+    for (int i = 0; i < 4; i++) {
+        e.id = 0;
+        assert_int_equal(mg_store_event_add(s, &e), MG_OK);
+    }
+    int64_t rows = 0, max_id = 0, deleted = 0;
+    assert_int_equal(mg_store_events_prune(s, 0, 3, &deleted), MG_OK);
+    assert_int_equal(deleted, 2);
+    assert_int_equal(mg_store_events_stats(s, &rows, &max_id), MG_OK);
+    assert_int_equal(rows, 3);
+    assert_int_equal(max_id, e.id);
     mg_store_close(s);
 
     /* a password in the connection string never reaches a message */
