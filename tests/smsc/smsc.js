@@ -26,6 +26,13 @@
 //                           listener on 127.0.0.1 (any free port, printed as
 //                           "control PORT" on stdout); one command a line, one
 //                           answer line ("ok ..." or "err ..."); see control() below
+//   SMSC_SPREAD=1           several gateways (receivers) bound with one address: deliver_sm
+//                           are spread round-robin over them (default: the newest bound
+//                           session takes all); a sender's messages stay in order (the next
+//                           is held while one of the same sender to the same address is in
+//                           flight), as the counters "must be higher" require
+//   SMSC_SPREAD=unordered   round-robin without that hold (messages may overtake each other)
+//   SMSC_SUBMIT_LOG=FILE    one line per accepted submit_sm: "SESSION FROM TO ESM HEX"
 'use strict';
 
 const smpp = require('smpp');
@@ -56,6 +63,10 @@ const controlOn = process.env.SMSC_CONTROL === '1';
 const requireTxRxEnv = process.env.SMSC_REQUIRE_TXRX || '';
 const requireTxRxFor = requireTxRxEnv === '1' ? null
   : new Set(requireTxRxEnv.split(',').filter((a) => a !== '').map(norm));
+const spread = process.env.SMSC_SPREAD === '1' || process.env.SMSC_SPREAD === 'unordered';
+const spreadOrdered = process.env.SMSC_SPREAD === '1';
+const submitLog = process.env.SMSC_SUBMIT_LOG
+  ? require('fs').openSync(process.env.SMSC_SUBMIT_LOG, 'a', 0o600) : undefined;
 const requireTxRx = (key) => requireTxRxEnv !== '' && (requireTxRxFor === null || requireTxRxFor.has(key));
 if (dcsRewrite !== undefined && !(Number.isInteger(dcsRewrite) && dcsRewrite >= 0 && dcsRewrite <= 255)) {
   process.stderr.write(`smsc: SMSC_DCS must be 0..255, not ${process.env.SMSC_DCS}\n`);
@@ -106,7 +117,46 @@ function bound(addr) {
   return undefined;
 }
 
+// SMSC_SPREAD: messages in flight per (address, sender), and the round-robin position.
+const senderBusy = new Map();
+const rrNext = new Map();
+const senderKey = (msg) => `${msg.to}|${msg.from}`;
+function busyAdd(msg, d) {
+  const k = senderKey(msg);
+  const n = (senderBusy.get(k) || 0) + d;
+  if (n > 0) senderBusy.set(k, n);
+  else senderBusy.delete(k);
+}
+
+// SMSC_SPREAD: each queued message to the next bound session (round-robin) with
+// room in its window; a sender with a message in flight waits (ordered mode).
+function pumpSpread(addr) {
+  const q = queues.get(addr);
+  const list = (registry.get(addr) || []).filter((x) => !x.unbinding && x.socket.writable);
+  if (!q || list.length === 0) return;
+  queues.delete(addr);
+  let rr = rrNext.get(addr) || 0;
+  const keep = [];
+  let i = 0;
+  for (; i < q.length; i++) {
+    const msg = q[i];
+    if (spreadOrdered && senderBusy.has(senderKey(msg))) { keep.push(msg); continue; }
+    let s;
+    for (let k = 0; k < list.length && !s; k++) {
+      const c = list[(rr + k) % list.length];
+      if (c.inflight.size < WINDOW) { s = c; rr = (rr + k + 1) % list.length; }
+    }
+    if (!s) break; // every window full
+    deliver(s, msg); // on failure it is queued again (at the head)
+  }
+  rrNext.set(addr, rr);
+  const rest = keep.concat(q.slice(i), queues.get(addr) || []);
+  if (rest.length > 0) queues.set(addr, rest);
+  else queues.delete(addr);
+}
+
 function pump(addr) {
+  if (spread) { pumpSpread(addr); return; }
   const session = bound(addr);
   const q = queues.get(addr);
   if (!session || !q) return;
@@ -153,7 +203,7 @@ function deliver(session, msg) {
   }
   const pdu = new smpp.PDU('deliver_sm', fields);
   const ok = session.send(pdu, (resp) => {
-    session.inflight.delete(pdu.sequence_number);
+    if (session.inflight.delete(pdu.sequence_number)) busyAdd(msg, -1);
     const st = resp.command_status;
     if (st === 0 && resp.command === 'deliver_sm_resp') {
       debug(`delivered ${msg.id} ${msg.from} -> ${msg.to} (${msg.short_message.length} octets)`);
@@ -168,8 +218,10 @@ function deliver(session, msg) {
     }
     pump(msg.to);
   });
-  if (ok) session.inflight.set(pdu.sequence_number, msg);
-  else enqueue(msg, true); // the socket is closing: 'close' sends it elsewhere
+  if (ok) {
+    session.inflight.set(pdu.sequence_number, msg);
+    busyAdd(msg, 1);
+  } else enqueue(msg, true); // the socket is closing: 'close' sends it elsewhere
   return ok;
 }
 
@@ -288,6 +340,10 @@ function onSession(session) {
     }
     const id = (nextMessageId++).toString(16).toUpperCase().padStart(8, '0');
     session.send(pdu.response({ message_id: id }));
+    if (submitLog !== undefined) {
+      require('fs').writeSync(submitLog, `${sid} ${addr} ${norm(pdu.destination_addr)} ${pdu.esm_class} ` +
+        `${Buffer.from(sm || mp).toString('hex')}\n`);
+    }
     const msg = {
       id,
       from: spoofSrc && pdu.source_addr ? norm(pdu.source_addr) : addr,
@@ -348,6 +404,7 @@ function onSession(session) {
     // (and to an older session still bound with the address, if any).
     const back = [...session.inflight.values()].reverse();
     session.inflight.clear();
+    for (const msg of back) busyAdd(msg, -1);
     for (const msg of back) enqueue(msg, true);
     if (addr !== null) pump(addr);
   });
