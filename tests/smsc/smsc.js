@@ -28,9 +28,10 @@
 //                           answer line ("ok ..." or "err ..."); see control() below
 //   SMSC_SPREAD=1           several gateways (receivers) bound with one address: deliver_sm
 //                           are spread round-robin over them (default: the newest bound
-//                           session takes all); a sender's messages stay in order (the next
-//                           is held while one of the same sender to the same address is in
-//                           flight), as the counters "must be higher" require
+//                           session takes all); a sender's messages stay in order: while
+//                           some of a sender's messages to the address are in flight on one
+//                           session, its next ones go to that session too (or wait for room),
+//                           as the counters "must be higher" require
 //   SMSC_SPREAD=unordered   round-robin without that hold (messages may overtake each other)
 //   SMSC_SUBMIT_LOG=FILE    one line per accepted submit_sm: "SESSION FROM TO ESM HEX"
 'use strict';
@@ -117,14 +118,16 @@ function bound(addr) {
   return undefined;
 }
 
-// SMSC_SPREAD: messages in flight per (address, sender), and the round-robin position.
+// SMSC_SPREAD: per (address, sender) the session its messages in flight are on and
+// how many; the round-robin position per address.
 const senderBusy = new Map();
 const rrNext = new Map();
 const senderKey = (msg) => `${msg.to}|${msg.from}`;
-function busyAdd(msg, d) {
+function busyAdd(msg, d, session) {
   const k = senderKey(msg);
-  const n = (senderBusy.get(k) || 0) + d;
-  if (n > 0) senderBusy.set(k, n);
+  const b = senderBusy.get(k) || { n: 0, session };
+  b.n += d;
+  if (b.n > 0) senderBusy.set(k, b);
   else senderBusy.delete(k);
 }
 
@@ -140,8 +143,13 @@ function pumpSpread(addr) {
   let i = 0;
   for (; i < q.length; i++) {
     const msg = q[i];
-    if (spreadOrdered && senderBusy.has(senderKey(msg))) { keep.push(msg); continue; }
+    const busy = spreadOrdered ? senderBusy.get(senderKey(msg)) : undefined;
     let s;
+    if (busy) { // after the sender's messages in flight, on the same session
+      if (list.includes(busy.session) && busy.session.inflight.size < WINDOW) deliver(busy.session, msg);
+      else keep.push(msg);
+      continue;
+    }
     for (let k = 0; k < list.length && !s; k++) {
       const c = list[(rr + k) % list.length];
       if (c.inflight.size < WINDOW) { s = c; rr = (rr + k + 1) % list.length; }
@@ -203,7 +211,7 @@ function deliver(session, msg) {
   }
   const pdu = new smpp.PDU('deliver_sm', fields);
   const ok = session.send(pdu, (resp) => {
-    if (session.inflight.delete(pdu.sequence_number)) busyAdd(msg, -1);
+    if (session.inflight.delete(pdu.sequence_number)) busyAdd(msg, -1, session);
     const st = resp.command_status;
     if (st === 0 && resp.command === 'deliver_sm_resp') {
       debug(`delivered ${msg.id} ${msg.from} -> ${msg.to} (${msg.short_message.length} octets)`);
@@ -220,7 +228,7 @@ function deliver(session, msg) {
   });
   if (ok) {
     session.inflight.set(pdu.sequence_number, msg);
-    busyAdd(msg, 1);
+    busyAdd(msg, 1, session);
   } else enqueue(msg, true); // the socket is closing: 'close' sends it elsewhere
   return ok;
 }
@@ -404,7 +412,7 @@ function onSession(session) {
     // (and to an older session still bound with the address, if any).
     const back = [...session.inflight.values()].reverse();
     session.inflight.clear();
-    for (const msg of back) busyAdd(msg, -1);
+    for (const msg of back) busyAdd(msg, -1, session);
     for (const msg of back) enqueue(msg, true);
     if (addr !== null) pump(addr);
   });
