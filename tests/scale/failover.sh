@@ -47,7 +47,7 @@ elif [ "$backend" != sqlite ]; then
   fail "backend: sqlite or pg"
 fi
 
-export SMSC_SPREAD=1 SMSC_SUBMIT_LOG=$tmp/submits.log
+export SMSC_SPREAD=${MG_FAILOVER_SPREAD:-1} SMSC_SUBMIT_LOG=$tmp/submits.log
 start_smsc
 for i in $(seq 1 "$DEVICES"); do
   "$bin" device add "dev-$i" --msisdn "+49152000010$(printf %02d "$i")" > /dev/null
