@@ -183,6 +183,22 @@ static mg_err p11_unwrap(void *ctx, const uint8_t *in, size_t in_len, uint8_t *o
     return mg_p11_master_unwrap(ctx, in, in_len, out, cap, out_len, NULL, 0);
 }
 
+/* m2mguard.conf `store = ...`: a PostgreSQL database instead of WORKDIR/m2mguard.db.
+ * Its connection string may hold a password: messages name the key, not the value. */
+static bool store_is_pg(const char *v)
+{
+    if (strncmp(v, "postgresql://", 13) == 0 || strncmp(v, "postgres://", 11) == 0)
+        return true;
+    size_t k = strspn(v, " ");
+    size_t n = strspn(v + k, "abcdefghijklmnopqrstuvwxyz_");
+    return n > 0 && v[k + n + strspn(v + k + n, " ")] == '=';
+}
+
+static const char *store_label(const char *db)
+{
+    return store_is_pg(db) ? "(PostgreSQL: store in " MG_CONF_FILE ")" : db;
+}
+
 int mg_workdir_open_store_p11(const char *db, const char *uri, bool create, mg_store **out)
 {
     char why[256] = "";
@@ -202,7 +218,7 @@ int mg_workdir_open_store_p11(const char *db, const char *uri, bool create, mg_s
     }
     e = mg_store_open_wrapped(db, p11_wrap, p11_unwrap, m, create, out);
     if (e != MG_OK) {
-        fprintf(stderr, "m2mguard: store %s: %s\n", db, mg_store_errmsg(NULL));
+        fprintf(stderr, "m2mguard: store %s: %s\n", store_label(db), mg_store_errmsg(NULL));
         mg_p11_master_close(m);
         return e == MG_ERR_KEY || e == MG_ERR_ARG || e == MG_ERR_AUTH || e == MG_ERR_STORE
                    ? MG_EXIT_INPUT
@@ -263,10 +279,21 @@ int mg_workdir_open(const char *dir_or_null, mg_workdir *w)
         goto fail;
     if (!in_token && (rc = mg_workdir_read_master(path, master)) != MG_EXIT_OK)
         goto fail;
-    if ((rc = mg_workdir_file(w, MG_DB_FILE, path, sizeof(path))) != MG_EXIT_OK)
+    const char *store_ref = mg_conf_get(w, "store", "");
+    if (store_ref[0] != '\0' && !store_is_pg(store_ref)) {
+        fprintf(stderr, "m2mguard: store in %s must be a PostgreSQL connection string"
+                        " (postgresql://... or host=... dbname=...); the SQLite store is %s/%s\n",
+                MG_CONF_FILE, w->dir, MG_DB_FILE);
+        rc = MG_EXIT_INPUT;
         goto fail;
+    }
+    if (store_ref[0] != '\0') {
+        (void)snprintf(path, sizeof(path), "%s", store_ref);
+    } else if ((rc = mg_workdir_file(w, MG_DB_FILE, path, sizeof(path))) != MG_EXIT_OK) {
+        goto fail;
+    }
     /* The database holds the wrapped keys and the counters: private too. */
-    if (lstat(path, &st) == 0 &&
+    if (store_ref[0] == '\0' && lstat(path, &st) == 0 &&
         (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0)) {
         if (!S_ISREG(st.st_mode))
             fprintf(stderr, "m2mguard: database %s is not a regular file\n", path);
@@ -288,7 +315,7 @@ int mg_workdir_open(const char *dir_or_null, mg_workdir *w)
     mg_err e = mg_store_open(path, master, false, &w->store);
     mg_wipe(master, sizeof(master));
     if (e != MG_OK) {
-        fprintf(stderr, "m2mguard: store %s: %s\n", path, mg_store_errmsg(NULL));
+        fprintf(stderr, "m2mguard: store %s: %s\n", store_label(path), mg_store_errmsg(NULL));
         /* a wrong master key (KEY), a file or directory of the wrong mode (ARG),
          * a busy or damaged database (STORE): all the operator's to fix */
         rc = e == MG_ERR_KEY || e == MG_ERR_ARG || e == MG_ERR_AUTH || e == MG_ERR_STORE ? MG_EXIT_INPUT

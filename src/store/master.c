@@ -49,10 +49,8 @@ mg_err mg_store_open_wrapped(const char *path, mg_store_wrap_fn wrap, mg_store_w
         mg_store_open_fail("mg_store_open_wrapped: NULL argument");
         return MG_ERR_ARG;
     }
-    if (strncmp(path, "postgresql:", 11) == 0 || strncmp(path, "postgres:", 9) == 0) {
-        mg_store_open_fail("the PostgreSQL engine is not built in");
-        return MG_ERR_UNSUPPORTED;
-    }
     mg_store_wrapper w = {wrap, unwrap, ctx};
+    if (mg_pg_conninfo(path))
+        return mg_pg_open(path, NULL, &w, out);
     return mg_sqlite_open(path, NULL, &w, create, out);
 }

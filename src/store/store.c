@@ -254,14 +254,12 @@ mg_err mg_store_open(const char *path, const uint8_t master[32], bool create, mg
         return MG_ERR_ARG;
     }
     open_err[0] = '\0';
-    if (strncmp(path, "postgresql:", 11) == 0 || strncmp(path, "postgres:", 9) == 0) {
-        mg_store_open_fail("the PostgreSQL engine is not built in");
-        return MG_ERR_UNSUPPORTED;
-    }
     if (master == NULL && create) {
         mg_store_open_fail("a new store needs the master key");
         return MG_ERR_ARG;
     }
+    if (mg_pg_conninfo(path))
+        return mg_pg_open(path, master, NULL, out);
     return mg_sqlite_open(path, master, NULL, create, out);
 }
 

@@ -175,4 +175,13 @@ MG_MUST_CHECK mg_err mg_sqlite_open(const char *path, const uint8_t master[32],
                                     const mg_store_wrapper *w, bool create,
                                     mg_store **out);
 
+/* The PostgreSQL engine (pg.c). conninfo is a libpq connection string
+ * ("host=/run/postgresql dbname=m2mguard") or URI ("postgresql://..."); the
+ * database must exist, its schema is made or migrated here. */
+MG_MUST_CHECK mg_err mg_pg_open(const char *conninfo, const uint8_t master[32],
+                                const mg_store_wrapper *w, mg_store **out);
+/* Whether a store path names a PostgreSQL database: a postgresql:// or
+ * postgres:// URI, or a libpq key=value connection string. */
+bool mg_pg_conninfo(const char *path);
+
 #endif

@@ -3,6 +3,13 @@
  * temporary directory: every function, the compare-and-set counter, the
  * RFC 5649 key wrap vectors, migrations, revocation, and durability across
  * SIGKILL.
+ *
+ * With MG_TEST_STORE set to a libpq connection string without dbname (the
+ * PostgreSQL cluster of tests/store/store_pg.sh), the same cases run on the
+ * PostgreSQL engine: each fresh() store is a new empty schema tN of the
+ * database mgt (search_path in the connection string; the previous schema
+ * dropped: CREATE DATABASE costs a checkpoint, over a second each), and the cases that exercise SQLite itself (its file modes,
+ * locks, page corruption, its schema history) are skipped.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +24,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -26,7 +34,12 @@
 #include "store_internal.h"
 
 static char tmpdir[64];
-static char dbpath[128];
+static char dbpath[640];
+/* PostgreSQL mode (MG_TEST_STORE): the server's connection string and the
+ * number of the current database mgtN. */
+static bool pg_mode;
+static char pg_base[512];
+static int pg_db;
 static const uint8_t master[32] = {
     0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
     0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f};
@@ -40,11 +53,35 @@ static void hex(const char *h, uint8_t *out, size_t n)
     }
 }
 
+static void pg_admin(const char *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void pg_admin(const char *db, const char *fmt, ...)
+{
+    char conn[600], q[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(q, sizeof(q), fmt, ap);
+    va_end(ap);
+    snprintf(conn, sizeof(conn), "%s dbname=%s options='-cclient_min_messages=warning'", pg_base, db);
+    PGconn *c = PQconnectdb(conn);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PGresult *r = PQexec(c, q);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        fprintf(stderr, "%s: %s", q, PQerrorMessage(c));
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    PQfinish(c);
+}
+
 static void remove_db(void)
 {
+    if (pg_mode) {
+        if (pg_db > 0)
+            pg_admin("mgt", "DROP SCHEMA IF EXISTS t%d CASCADE", pg_db);
+        return;
+    }
     static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
     for (size_t i = 0; i < 4; i++) {
-        char p[160];
+        char p[700];
         snprintf(p, sizeof(p), "%s%s", dbpath, sfx[i]);
         unlink(p);
     }
@@ -53,6 +90,13 @@ static void remove_db(void)
 static int setup(void **state)
 {
     (void)state;
+    const char *pg = getenv("MG_TEST_STORE");
+    if (pg != NULL && pg[0] != '\0') {
+        pg_mode = true;
+        snprintf(pg_base, sizeof(pg_base), "%s", pg);
+        pg_admin("postgres", "DROP DATABASE IF EXISTS mgt WITH (FORCE)");
+        pg_admin("postgres", "CREATE DATABASE mgt ENCODING 'UTF8' TEMPLATE template0");
+    }
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/mg-store-XXXXXX");
     if (mkdtemp(tmpdir) == NULL)
         return -1;
@@ -64,6 +108,8 @@ static int teardown(void **state)
 {
     (void)state;
     remove_db();
+    if (pg_mode)
+        pg_admin("postgres", "DROP DATABASE IF EXISTS mgt WITH (FORCE)");
     rmdir(tmpdir);
     return 0;
 }
@@ -72,6 +118,12 @@ static mg_store *fresh(void)
 {
     mg_store *s = NULL;
     remove_db();
+    if (pg_mode) {
+        pg_db++;
+        pg_admin("mgt", "CREATE SCHEMA t%d", pg_db);
+        snprintf(dbpath, sizeof(dbpath), "%s dbname=mgt options='-csearch_path=t%d'", pg_base,
+                 pg_db);
+    }
     assert_int_equal(mg_store_open(dbpath, master, true, &s), MG_OK);
     return s;
 }
@@ -158,8 +210,31 @@ static void test_wrap_round_trip(void **state)
 
 /* ---- open, migrations ----------------------------------------------------------- */
 
+/* Runs SQL on the test's database directly; the first column of its first
+ * row (count_rows) as an int. */
+static int pg_sql(const char *sql, bool want_row)
+{
+    PGconn *c = PQconnectdb(dbpath);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        fprintf(stderr, "sql: %s", PQerrorMessage(c));
+    assert_true(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK);
+    int n = 0;
+    if (want_row) {
+        assert_true(PQntuples(r) >= 1);
+        n = atoi(PQgetvalue(r, 0, 0));
+    }
+    PQclear(r);
+    PQfinish(c);
+    return n;
+}
+
 static int count_rows(const char *sql)
 {
+    if (pg_mode)
+        return pg_sql(sql, true);
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
@@ -185,6 +260,22 @@ static void test_open_migrate(void **state)
     assert_int_equal(mg_store_open(dbpath, master, true, &s), MG_OK);
     mg_store_close(s);
     assert_int_equal(count_rows("SELECT count(*) FROM schema_version"), 5);
+    if (pg_mode) {
+        assert_int_equal(count_rows("SELECT count(*) FROM pg_indexes WHERE indexname = 'events_time'"), 1);
+        /* a different master key is refused at open */
+        uint8_t other[32];
+        memcpy(other, master, 32);
+        other[31] ^= 0x80;
+        assert_int_equal(mg_store_open(dbpath, other, false, &s), MG_ERR_KEY);
+        assert_null(s);
+        assert_non_null(strstr(mg_store_errmsg(NULL), "master key"));
+        /* no such database: MG_ERR_STORE, the message names no password */
+        char bad[700];
+        snprintf(bad, sizeof(bad), "%s dbname=nosuchdb password=sekrit", pg_base);
+        assert_int_equal(mg_store_open(bad, master, false, &s), MG_ERR_STORE);
+        assert_null(strstr(mg_store_errmsg(NULL), "sekrit"));
+        return;
+    }
     assert_int_equal(count_rows("SELECT count(*) FROM sqlite_master WHERE name = 'events_time'"), 1);
 
     /* journal mode persisted as WAL */
@@ -208,7 +299,9 @@ static void test_open_migrate(void **state)
     remove_db();
     assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_ERR_STORE);
     assert_null(s);
-    assert_int_equal(mg_store_open("postgresql://x", master, false, &s), MG_ERR_UNSUPPORTED);
+    /* a PostgreSQL URI goes to the PostgreSQL engine (nothing listens on port 1) */
+    assert_int_equal(mg_store_open("postgresql://127.0.0.1:1/x", master, false, &s), MG_ERR_STORE);
+    assert_non_null(strstr(mg_store_errmsg(NULL), "PostgreSQL"));
 }
 
 static void test_newer_schema_refused(void **state)
@@ -216,11 +309,16 @@ static void test_newer_schema_refused(void **state)
     (void)state;
     mg_store *s = fresh();
     mg_store_close(s);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "INSERT INTO schema_version VALUES (99, 0)", NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
+    if (pg_mode) {
+        pg_sql("INSERT INTO schema_version VALUES (99, 0)", false);
+    } else {
+        sqlite3 *db = NULL;
+        assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "INSERT INTO schema_version VALUES (99, 0)", NULL, NULL,
+                                      NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+    }
     assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_ERR_UNSUPPORTED);
     assert_non_null(strstr(mg_store_errmsg(NULL), "newer"));
 }
@@ -307,7 +405,7 @@ static bool in_db_files(const uint8_t *p, size_t n)
 {
     static const char *const sfx[] = {"", "-wal"};
     for (size_t i = 0; i < 2; i++) {
-        char path[160];
+        char path[700];
         snprintf(path, sizeof(path), "%s%s", dbpath, sfx[i]);
         FILE *f = fopen(path, "rb");
         if (f == NULL)
@@ -742,6 +840,10 @@ static void test_durability_sigkill(void **state)
 
 static void sql_exec(const char *sql)
 {
+    if (pg_mode) {
+        pg_sql(sql, false);
+        return;
+    }
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
     char *msg = NULL;
@@ -807,7 +909,9 @@ static void test_key_binding(void **state)
     /* a flipped bit in the blob: refused the same way */
     mg_store_close(s);
     snprintf(q, sizeof(q),
-             "UPDATE keys SET wrapped = zeroblob(length(wrapped)) WHERE device_id = %lld",
+             pg_mode ? "UPDATE keys SET wrapped = decode(repeat('00', length(wrapped)), 'hex')"
+                       " WHERE device_id = %lld"
+                     : "UPDATE keys SET wrapped = zeroblob(length(wrapped)) WHERE device_id = %lld",
              (long long)b.id);
     sql_exec(q);
     assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_OK);
@@ -893,6 +997,8 @@ static void make_v1(uint8_t kic[24], uint8_t kid[24])
 static void test_migration_rewraps(void **state)
 {
     (void)state;
+    if (pg_mode)
+        skip(); /* SQLite itself: tests/store/test_pg.c has the PostgreSQL cases */
     uint8_t kic[24], kid[24];
     mg_store *s = NULL;
     /* a wrong master key: refused as such, nothing migrated */
@@ -962,6 +1068,8 @@ static void corrupt_table(const char *table)
 static void test_store_errors_are_not_verdicts(void **state)
 {
     (void)state;
+    if (pg_mode)
+        skip(); /* SQLite itself: tests/store/test_pg.c has the PostgreSQL cases */
     mg_store *s = fresh();
     mg_device d = dev("busy-1", "+4973"), g;
     assert_int_equal(mg_store_device_add(s, &d), MG_OK);
@@ -1080,7 +1188,9 @@ static unsigned mode_of(const char *path)
 static void test_file_modes(void **state)
 {
     (void)state;
-    char side[160];
+    if (pg_mode)
+        skip(); /* SQLite itself: tests/store/test_pg.c has the PostgreSQL cases */
+    char side[700];
     mode_t old = umask(0); /* the store makes its files 0600 whatever the umask */
     mg_store *s = fresh();
     mg_device d = dev("file-1", "+4975");
@@ -1607,8 +1717,11 @@ static void test_apps_and_tokens(void **state)
     assert_int_equal(mg_store_enrol_token_use(s, a.id, h, 199), MG_ERR_STATE); /* spent */
     assert_int_equal(mg_store_enrol_token_set(s, a.id, h, 300), MG_OK);      /* a new one */
     assert_int_equal(mg_store_enrol_token_use(s, a.id, h, 250), MG_OK);
-    assert_int_equal(count_rows("SELECT count(*) FROM enrol_tokens WHERE hash = x'" 
-                                "a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5'"), 1);
+    assert_int_equal(count_rows(pg_mode ? "SELECT count(*) FROM enrol_tokens WHERE hash = '\\x"
+                                          "a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5'"
+                                        : "SELECT count(*) FROM enrol_tokens WHERE hash = x'"
+                                          "a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5'"),
+                     1);
     mg_store_close(s);
 }
 
@@ -1749,6 +1862,10 @@ static bool count_signer(void *ctx, const mg_signer *g)
 
 static void exec_sql(const char *sql)
 {
+    if (pg_mode) {
+        pg_sql(sql, false);
+        return;
+    }
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
@@ -1842,6 +1959,8 @@ static void test_signed_and_signers(void **state)
     assert_string_equal(mg_signer_status_name(r.status), "revoked");
     mg_store_close(s);
 
+    if (pg_mode)
+        return; /* SQLite's schema history; the PostgreSQL engine began at 5 */
     /* migration 3 -> 4 keeps rows: take the database back to version 3
      * (drop what 4 made), reopen: 4 runs again, the version-3 rows stay */
     exec_sql("DROP TABLE alerts; DROP TABLE blocks; DROP INDEX events_seen;"
