@@ -18,7 +18,7 @@
 #     reused; every command the device got ran once (agent output); a command
 #     lost to a kill between its claim and its submit is counted (it times out);
 #   - replays of early and late messages are still refused.
-# short (ctest): 6 devices x 300 messages, ~12 kills; long (make soak): 8
+# short (ctest): 6 devices x 200 messages, ~10 kills; long (make soak): 8
 # devices x 3000 messages, ~60 kills. MG_FAILOVER_* override.
 set -euo pipefail
 bin=$1
@@ -31,7 +31,7 @@ if [ "$mode" = long ]; then
   DEVICES=${MG_FAILOVER_DEVICES:-8}; PER_DEVICE=${MG_FAILOVER_MESSAGES:-3000}
   INTERVAL=${MG_FAILOVER_INTERVAL_MS:-20}; COMMANDS=${MG_FAILOVER_COMMANDS:-200}
 else
-  DEVICES=${MG_FAILOVER_DEVICES:-6}; PER_DEVICE=${MG_FAILOVER_MESSAGES:-300}
+  DEVICES=${MG_FAILOVER_DEVICES:-6}; PER_DEVICE=${MG_FAILOVER_MESSAGES:-200}
   INTERVAL=${MG_FAILOVER_INTERVAL_MS:-40}; COMMANDS=${MG_FAILOVER_COMMANDS:-30}
 fi
 GATEWAYS=2
@@ -41,8 +41,12 @@ set_conf window 32
 if [ "$backend" = pg ]; then
   [ -f "$src/tests/lib/pg.sh" ] || fail "tests/lib/pg.sh missing (PostgreSQL engine not merged)"
   source "$src/tests/lib/pg.sh"
-  pg_start        # a throwaway cluster; sets pg_url (stopped at exit)
-  pg_use_store "$M2MGUARD_HOME" # the store of the working directory on it
+  # at exit: the test's processes (the gateways' last commit), then the cluster, then the rest
+  trap 'rc=$?; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+        for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done; pg_stop; (exit $rc); cleanup' EXIT
+  PG_FSYNC=${MG_FAILOVER_PG_FSYNC:-off} pg_start # a throwaway cluster: the gateways are killed, not it
+  pg_createdb m2mguard
+  set_conf store "$(pg_conninfo m2mguard)" # the working directory's store on it
 elif [ "$backend" != sqlite ]; then
   fail "backend: sqlite or pg"
 fi
@@ -113,7 +117,7 @@ for a in "${agents[@]}"; do kill -0 "$a" || fail "an agent died"; done
 ok "gateways killed with SIGKILL $kills times under load and restarted"
 
 sqlq() {
-  if [ "$backend" = pg ]; then pg_sql "$1"; else sqlite3 -cmd ".timeout 5000" "$M2MGUARD_HOME/m2mguard.db" "$1"; fi
+  if [ "$backend" = pg ]; then pg_psql m2mguard -At -c "$1"; else sqlite3 -cmd ".timeout 5000" "$M2MGUARD_HOME/m2mguard.db" "$1"; fi
 }
 total=$(( DEVICES * PER_DEVICE ))
 rows() { sqlq "SELECT count(*) FROM inbox"; }
