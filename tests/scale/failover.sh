@@ -43,7 +43,7 @@ if [ "$backend" = pg ]; then
   source "$src/tests/lib/pg.sh"
   # at exit: the test's processes (the gateways' last commit), then the cluster, then the rest
   trap 'rc=$?; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-        for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done; pg_stop; (exit $rc); cleanup' EXIT
+        for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done; pg_stop; set +e; (exit $rc); cleanup' EXIT
   PG_FSYNC=${MG_FAILOVER_PG_FSYNC:-off} pg_start # a throwaway cluster: the gateways are killed, not it
   pg_createdb m2mguard
   set_conf store "$(pg_conninfo m2mguard)" # the working directory's store on it
@@ -122,7 +122,8 @@ sqlq() {
 total=$(( DEVICES * PER_DEVICE ))
 rows() { sqlq "SELECT count(*) FROM inbox"; }
 inbox_done() { [ "$(rows)" -ge "$total" ]; }
-wait_for 60 inbox_done || fail "only $(rows) of $total messages accepted"
+wait_for 60 inbox_done ||
+  fail "only $(rows) of $total messages accepted; events: $(sqlq "SELECT kind, sum(count) FROM events GROUP BY kind" | tr '\n' ' ')"
 # the outputs catch up: every inbox row written by one gateway or the other
 outs() { cat "$M2MGUARD_HOME"/out-*.jsonl | wc -l; }
 outs_done() { [ "$(outs)" -ge "$total" ]; }

@@ -102,6 +102,21 @@ function debug(...args) {
   if (!quiet) log(...args);
 }
 
+// Back into the queue before the first message of the same sender submitted
+// after it (message ids increase with the submission), else after its last.
+const idOrder = (a, b) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+function enqueueInOrder(msg) {
+  if (!queues.has(msg.to)) queues.set(msg.to, []);
+  const q = queues.get(msg.to);
+  let at = q.length;
+  for (let i = 0; i < q.length; i++) {
+    if (q[i].from !== msg.from) continue;
+    if (idOrder(q[i].id, msg.id) > 0) { at = i; break; }
+    at = i + 1;
+  }
+  q.splice(at, 0, msg);
+}
+
 function enqueue(msg, front) {
   if (!queues.has(msg.to)) queues.set(msg.to, []);
   if (front) queues.get(msg.to).unshift(msg);
@@ -140,14 +155,20 @@ function pumpSpread(addr) {
   queues.delete(addr);
   let rr = rrNext.get(addr) || 0;
   const keep = [];
+  const held = new Set(); // senders with a message kept in this round: the rest of theirs wait
   let i = 0;
   for (; i < q.length; i++) {
     const msg = q[i];
-    const busy = spreadOrdered ? senderBusy.get(senderKey(msg)) : undefined;
+    const key = senderKey(msg);
+    if (spreadOrdered && held.has(key)) { keep.push(msg); continue; }
+    const busy = spreadOrdered ? senderBusy.get(key) : undefined;
     let s;
     if (busy) { // after the sender's messages in flight, on the same session
-      if (list.includes(busy.session) && busy.session.inflight.size < WINDOW) deliver(busy.session, msg);
-      else keep.push(msg);
+      if (!(list.includes(busy.session) && busy.session.inflight.size < WINDOW &&
+            deliver(busy.session, msg, false))) {
+        keep.push(msg);
+        held.add(key);
+      }
       continue;
     }
     for (let k = 0; k < list.length && !s; k++) {
@@ -155,7 +176,10 @@ function pumpSpread(addr) {
       if (c.inflight.size < WINDOW) { s = c; rr = (rr + k + 1) % list.length; }
     }
     if (!s) break; // every window full
-    deliver(s, msg); // on failure it is queued again (at the head)
+    if (!deliver(s, msg, false)) { // the session is closing: kept in its place
+      keep.push(msg);
+      held.add(key);
+    }
   }
   rrNext.set(addr, rr);
   const rest = keep.concat(q.slice(i), queues.get(addr) || []);
@@ -180,7 +204,8 @@ function route(msg) {
   pump(msg.to);
 }
 
-function deliver(session, msg) {
+// requeue false (SMSC_SPREAD): on failure the caller keeps msg in its place.
+function deliver(session, msg, requeue = true) {
   const src = outAddr(msg.from);
   const dst = outAddr(msg.to);
   let esm = msg.esm_class;
@@ -211,8 +236,22 @@ function deliver(session, msg) {
   }
   const pdu = new smpp.PDU('deliver_sm', fields);
   const ok = session.send(pdu, (resp) => {
-    if (session.inflight.delete(pdu.sequence_number)) busyAdd(msg, -1, session);
+    const was = session.inflight.delete(pdu.sequence_number);
     const st = resp.command_status;
+    const temporary = st !== 0 && (st === smpp.ESME_RX_T_APPN || st === smpp.ESME_RTHROTTLED ||
+                                   st === smpp.ESME_RMSGQFUL);
+    if (temporary && spreadOrdered) {
+      // the sender stays held (busy) until the message is back at the head of its queue
+      debug(`deliver ${msg.id} to ${msg.to}: temporary error 0x${st.toString(16)}, retry in order`);
+      setTimeout(() => {
+        if (was) busyAdd(msg, -1, session);
+        enqueueInOrder(msg);
+        pump(msg.to);
+      }, RETRY_MS);
+      pump(msg.to);
+      return;
+    }
+    if (was) busyAdd(msg, -1, session);
     if (st === 0 && resp.command === 'deliver_sm_resp') {
       debug(`delivered ${msg.id} ${msg.from} -> ${msg.to} (${msg.short_message.length} octets)`);
       if (msg.registered_delivery & 1) route(receiptFor(msg, 2, 'DELIVRD'));
@@ -229,7 +268,7 @@ function deliver(session, msg) {
   if (ok) {
     session.inflight.set(pdu.sequence_number, msg);
     busyAdd(msg, 1, session);
-  } else enqueue(msg, true); // the socket is closing: 'close' sends it elsewhere
+  } else if (requeue) enqueue(msg, true); // the socket is closing: 'close' sends it elsewhere
   return ok;
 }
 
