@@ -18,7 +18,7 @@
 #     reused; every command the device got ran once (agent output); a command
 #     lost to a kill between its claim and its submit is counted (it times out);
 #   - replays of early and late messages are still refused.
-# short (ctest): 6 devices x 200 messages, ~10 kills; long (make soak): 8
+# short (ctest): 6 devices x 200 messages (pg: 150), ~10 kills; long (make soak): 8
 # devices x 3000 messages, ~60 kills. MG_FAILOVER_* override.
 set -euo pipefail
 bin=$1
@@ -31,7 +31,8 @@ if [ "$mode" = long ]; then
   DEVICES=${MG_FAILOVER_DEVICES:-8}; PER_DEVICE=${MG_FAILOVER_MESSAGES:-3000}
   INTERVAL=${MG_FAILOVER_INTERVAL_MS:-20}; COMMANDS=${MG_FAILOVER_COMMANDS:-200}
 else
-  DEVICES=${MG_FAILOVER_DEVICES:-6}; PER_DEVICE=${MG_FAILOVER_MESSAGES:-200}
+  # (PostgreSQL: fewer, its cluster's start takes its share of the ctest budget)
+  DEVICES=${MG_FAILOVER_DEVICES:-6}; PER_DEVICE=${MG_FAILOVER_MESSAGES:-$([ "$backend" = pg ] && echo 150 || echo 200)}
   INTERVAL=${MG_FAILOVER_INTERVAL_MS:-40}; COMMANDS=${MG_FAILOVER_COMMANDS:-30}
 fi
 GATEWAYS=2
