@@ -72,6 +72,7 @@ bench: deps build
 	@echo "== bench/bench_update_push.sh" && bash bench/bench_update_push.sh $(GCC_DIR)/m2mguard
 	@echo "== bench/bench_fleet.sh" && bench/bench_fleet.sh $(GCC_DIR)/m2mguard
 
+soak: deps build ; bash tests/scale/failover.sh $(GCC_DIR)/m2mguard sqlite long && bash tests/scale/failover.sh $(GCC_DIR)/m2mguard pg long
 redteam: deps build
 	MG_REDTEAM_OUT=$(BUILD)/redteam.txt bash tests/redteam/redteam.sh $(GCC_DIR)/m2mguard $(GCC_DIR)/m2mguard_mosquitto.so
 

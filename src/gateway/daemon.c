@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "m2mguard/log.h"
+#include "m2mguard/crypto.h"
 #include "m2mguard/text.h"
 #include "metrics.h"
 
@@ -23,6 +24,9 @@ typedef struct gwd {
     uint8_t number_ton, number_npi;
     mg_metrics_server *metrics;
     uint64_t reloads_ok, reloads_failed;
+    int note_fd;     /* OUTPUT.pending: the inbox rows of the batch being committed */
+    char note_key[17]; /* this gateway's key (hex) */
+    char note_meta[24]; /* its store meta name: "gwb_" KEY */
 } gwd;
 
 #define QUEUED_COUNT_MAX 10000 /* queued commands counted per scrape at most (a bounded store read) */
@@ -70,6 +74,100 @@ static void d_reload(gwd *d)
     d->reloads_ok++;
     mg_log(MG_LOG_NOTICE, "gateway", "configuration reloaded (SIGHUP)");
     mg_gw_event(d->gw, "cli", "", "config_reloaded", "SIGHUP");
+}
+
+/* OUTPUT.pending (docs/scaling.md): this gateway's key (16 hex digits, random,
+ * made when the file is new) on the first line, then "ID DEVICE_ID CNTR" for
+ * each inbox row of the batch being committed. In the same transaction the
+ * store's meta value gwb_KEY is set to the batch's first row id: after a
+ * crash, the batch committed if and only if they agree (a rolled-back row id
+ * may be taken by another gateway's row on SQLite). No fsync: the output
+ * file is not synced either; a SIGKILL loses neither. */
+#define NOTE_LINE 64
+static mg_err d_commit_note(void *ctx, const mg_gw_row *rows, size_t n)
+{
+    gwd *d = ctx;
+    if (d->note_fd < 0 || n == 0)
+        return MG_OK; /* no note: this batch is not written out again after a crash */
+    size_t cap = (n + 1) * NOTE_LINE, len;
+    char *buf = malloc(cap);
+    if (buf == NULL)
+        return MG_ERR_STORE;
+    len = (size_t)snprintf(buf, cap, "%s\n", d->note_key);
+    for (size_t i = 0; i < n; i++) {
+        int k = snprintf(buf + len, cap - len, "%" PRId64 " %" PRId64 " %" PRIu64 "\n", rows[i].id,
+                         rows[i].device_id, rows[i].cntr);
+        if (k < 0 || (size_t)k >= cap - len)
+            break;
+        len += (size_t)k;
+    }
+    bool ok = pwrite(d->note_fd, buf, len, 0) == (ssize_t)len && ftruncate(d->note_fd, (off_t)len) == 0;
+    free(buf);
+    if (!ok) {
+        mg_log(MG_LOG_ERROR, "gateway", "cannot write %s.pending: %s", d->cfg->output_path, strerror(errno));
+        return MG_ERR_STORE;
+    }
+    return mg_store_meta_set_int(d->cfg->gw.store, d->note_meta, rows[0].id);
+}
+
+/* After a crash: writes out this gateway's own last batch if it committed
+ * and the output does not have it yet. No such file (the first start of this
+ * version): every inbox row after the output's last, as before. Sets the
+ * gateway's key (read, or new). */
+static mg_err replay_own(gwd *d, const char *note_path, int64_t last_id)
+{
+    int fd = open(note_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno != ENOENT) {
+        mg_log(MG_LOG_ERROR, "gateway", "cannot read %s: %s", note_path, strerror(errno));
+        return MG_ERR_STORE;
+    }
+    size_t max = d->cfg->gw.group_commit_max ? d->cfg->gw.group_commit_max : 256;
+    size_t cap = (max + 1) * NOTE_LINE;
+    char *buf = malloc(cap + 1);
+    mg_gw_row *rows = calloc(max, sizeof(*rows));
+    ssize_t got = fd >= 0 && buf != NULL && rows != NULL ? pread(fd, buf, cap, 0) : 0;
+    if (fd >= 0)
+        close(fd);
+    mg_err e = buf != NULL && rows != NULL && got >= 0 ? MG_OK : MG_ERR_STORE;
+    size_t n = 0;
+    unsigned long long key = 0;
+    if (e == MG_OK && got > 0) {
+        buf[got] = '\0';
+        if (sscanf(buf, "%16llx", &key) != 1)
+            key = 0;
+        for (char *line = strchr(buf, '\n'); key != 0 && line != NULL && n < max; line = strchr(line, '\n')) {
+            line++;
+            long long id, dev;
+            unsigned long long cntr;
+            if (sscanf(line, "%lld %lld %llu", &id, &dev, &cntr) != 3)
+                break;
+            rows[n].id = id;
+            rows[n].device_id = dev;
+            rows[n++].cntr = cntr;
+        }
+    }
+    if (e == MG_OK && key == 0) {
+        uint8_t r[8];
+        e = mg_crypto_random(r, sizeof(r));
+        for (size_t i = 0; i < sizeof(r); i++)
+            key = key << 8 | r[i];
+        key |= 1;
+    }
+    snprintf(d->note_key, sizeof(d->note_key), "%016llx", key);
+    snprintf(d->note_meta, sizeof(d->note_meta), "gwb_%016llx", key);
+    if (e == MG_OK && fd < 0)
+        e = mg_gw_replay_output(d->gw, last_id);
+    else if (e == MG_OK && n > 0) {
+        int64_t first = 0;
+        mg_err m = mg_store_meta_int(d->cfg->gw.store, d->note_meta, &first);
+        if (m == MG_OK && first == rows[0].id)
+            e = mg_gw_replay_rows(d->gw, rows, n, last_id); /* that batch committed */
+        else if (m != MG_ERR_KEY && m != MG_OK)
+            e = m;
+    }
+    free(buf);
+    free(rows);
+    return e;
 }
 
 static void d_ack(void *ctx, uint64_t tag, mg_gw_verdict v)
@@ -232,6 +330,8 @@ int mg_gw_daemon_run(const mg_gw_daemon_cfg *cfg)
     gc.ack = d_ack;
     gc.submit = d_submit;
     gc.room = d_room;
+    gc.commit_note = d_commit_note;
+    d.note_fd = -1;
     d.gw = mg_gw_new(&gc);
     mg_smpp_cfg sc = cfg->smpp;
     sc.address_range = d.number;
@@ -261,10 +361,17 @@ int mg_gw_daemon_run(const mg_gw_daemon_cfg *cfg)
         mg_log(MG_LOG_NOTICE, "gateway", "metrics on http://127.0.0.1:%u/metrics",
                (unsigned)mg_metrics_port(d.metrics));
     }
-    /* Messages committed before a crash but not yet written out. */
-    if (mg_gw_replay_output(d.gw, last_id) != MG_OK)
-        mg_log(MG_LOG_ERROR, "m2mguard gateway run", "cannot replay the inbox: %s",
-               mg_store_errmsg(cfg->gw.store));
+    /* Messages committed before a crash but not yet written out: this
+     * gateway's own (OUTPUT.pending), never another gateway's. */
+    char note_path[4096];
+    int pn = snprintf(note_path, sizeof(note_path), "%s.pending", cfg->output_path);
+    if (pn < 0 || (size_t)pn >= sizeof(note_path) || replay_own(&d, note_path, last_id) != MG_OK)
+        mg_log(MG_LOG_ERROR, "gateway", "cannot replay the inbox: %s",
+                mg_store_errmsg(cfg->gw.store));
+    if (pn > 0 && (size_t)pn < sizeof(note_path))
+        d.note_fd = open(note_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (d.note_fd < 0)
+        mg_log(MG_LOG_ERROR, "gateway", "cannot open %s: %s", note_path, strerror(errno));
     mg_log(MG_LOG_NOTICE, "gateway", "%s, SMSC %s:%u (%s), output %s", cfg->gw.gateway_number, sc.host,
            (unsigned)sc.port, ext.bind_mode == MG_SMPP_BIND_TX_RX ? "transmitter+receiver" : "transceiver",
            cfg->output_path);
@@ -328,5 +435,7 @@ int mg_gw_daemon_run(const mg_gw_daemon_cfg *cfg)
     mg_smpp_free(d.smpp);
     mg_gw_free(d.gw);
     fclose(out);
+    if (d.note_fd >= 0)
+        close(d.note_fd);
     return rc;
 }

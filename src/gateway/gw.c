@@ -150,6 +150,7 @@ struct mg_gw {
     partial *parts;
     pending *batch;
     size_t nbatch;
+    mg_gw_row *rows; /* the batch's inbox rows, for cfg.commit_note */
     uint64_t gen; /* batch generation */
     uint64_t part_seq;
     bucket lookups, events;
@@ -273,7 +274,8 @@ mg_gw *mg_gw_new(const mg_gw_cfg *cfg)
     gw->negs = calloc(gw->neg_sets * WAYS, sizeof(*gw->negs));
     gw->parts = calloc(gw->cfg.partials_max, sizeof(*gw->parts));
     gw->batch = calloc(gw->cfg.group_commit_max, sizeof(*gw->batch));
-    if (gw->sip == NULL || gw->devs == NULL || gw->negs == NULL || gw->parts == NULL ||
+    gw->rows = calloc(gw->cfg.group_commit_max, sizeof(*gw->rows));
+    if (gw->rows == NULL || gw->sip == NULL || gw->devs == NULL || gw->negs == NULL || gw->parts == NULL ||
         gw->batch == NULL || gw->aggs == NULL || gw->blks == NULL) {
         mg_gw_free(gw);
         return NULL;
@@ -325,6 +327,7 @@ void mg_gw_free(mg_gw *gw)
     if (gw->batch != NULL)
         mg_wipe(gw->batch, gw->cfg.group_commit_max * sizeof(*gw->batch));
     free(gw->batch);
+    free(gw->rows);
     EVP_MAC_CTX_free(gw->sip);
     free(gw);
 }
@@ -1367,6 +1370,40 @@ mg_err mg_gw_replay_output(mg_gw *gw, int64_t after_id)
     return e;
 }
 
+typedef struct row_ctx {
+    mg_inbox_msg m;
+    bool found;
+} row_ctx;
+
+static bool row_one(void *ctx, const mg_inbox_msg *m)
+{
+    row_ctx *r = ctx;
+    r->m = *m;
+    r->found = true;
+    return false;
+}
+
+mg_err mg_gw_replay_rows(mg_gw *gw, const mg_gw_row *rows, size_t n, int64_t after_id)
+{
+    mg_err e = MG_OK;
+    for (size_t i = 0; i < n && e == MG_OK; i++) {
+        if (rows[i].id <= after_id || rows[i].id <= 0)
+            continue;
+        row_ctx r;
+        memset(&r, 0, sizeof(r));
+        e = mg_store_inbox_since(gw->cfg.store, rows[i].id - 1, 1, row_one, &r);
+        if (e == MG_OK && r.found && r.m.id == rows[i].id && r.m.device_id == rows[i].device_id &&
+            r.m.cntr == rows[i].cntr) {
+            replay_ctx rc = {gw, 0, after_id};
+            (void)replay_one(&rc, &r.m);
+        }
+        mg_wipe(&r, sizeof(r));
+    }
+    if (gw->cfg.output != NULL)
+        fflush(gw->cfg.output);
+    return e;
+}
+
 /* The inbox row of an accepted message (id set by the store). */
 static void inbox_msg_of(const pending *p, mg_inbox_msg *m)
 {
@@ -1513,6 +1550,16 @@ mg_err mg_gw_flush(mg_gw *gw)
         if (e == MG_OK)
             e = mg_store_event_add(st, &p->ev);
     }
+    /* several gateways: the rows this one is about to commit (docs/scaling.md) */
+    size_t nrows = 0;
+    for (size_t i = 0; e == MG_OK && gw->cfg.commit_note != NULL && i < gw->nbatch; i++)
+        if (gw->batch[i].kind == P_MESSAGE) {
+            gw->rows[nrows].id = gw->batch[i].inbox_id;
+            gw->rows[nrows].device_id = gw->batch[i].device_id;
+            gw->rows[nrows++].cntr = gw->batch[i].cmd.hdr.cntr;
+        }
+    if (nrows > 0)
+        e = gw->cfg.commit_note(gw->cfg.ctx, gw->rows, nrows);
     if (e == MG_OK)
         e = mg_store_commit(st);
     if (e != MG_OK) {

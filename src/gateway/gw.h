@@ -41,6 +41,7 @@ typedef enum mg_gw_verdict {
 } mg_gw_verdict;
 
 struct mg_policy;
+struct mg_gw_row;
 
 typedef struct mg_gw_cfg {
     mg_store *store;
@@ -89,7 +90,21 @@ typedef struct mg_gw_cfg {
     /** Free submit slots of the bearer now (NULL: unlimited). A command of
      *  several SMS is sent only when all its parts fit. */
     size_t (*room)(void *ctx);
+    /** Several gateways on one store (docs/scaling.md): called by
+     *  mg_gw_flush inside the batch's transaction, just before COMMIT, with
+     *  its inbox rows (n > 0). The daemon notes them, and marks the
+     *  transaction in the store (mg_store_meta_set_int), so that after a
+     *  crash it writes out exactly the rows it committed itself
+     *  (mg_gw_replay_rows), never another gateway's. An error fails the
+     *  batch like a store error. NULL: none. */
+    mg_err (*commit_note)(void *ctx, const struct mg_gw_row *rows, size_t n);
 } mg_gw_cfg;
+
+/** An inbox row of a batch: enough to find it again and to check it is the same. */
+typedef struct mg_gw_row {
+    int64_t id, device_id;
+    uint64_t cntr;
+} mg_gw_row;
 
 mg_gw *mg_gw_new(const mg_gw_cfg *cfg);
 void mg_gw_free(mg_gw *gw);
@@ -124,6 +139,10 @@ MG_MUST_CHECK mg_err mg_gw_tick(mg_gw *gw, int64_t now);
 MG_MUST_CHECK mg_err mg_gw_close_aggregates(mg_gw *gw);
 /** Re-emits inbox messages after the last id found in the output file. */
 MG_MUST_CHECK mg_err mg_gw_replay_output(mg_gw *gw, int64_t after_id);
+/** Writes out the rows of rows[0..n) with an id above after_id that are in
+ *  the inbox as noted (same id, device and counter): a gateway's own last
+ *  batch, committed but perhaps not written out before a crash. */
+MG_MUST_CHECK mg_err mg_gw_replay_rows(mg_gw *gw, const mg_gw_row *rows, size_t n, int64_t after_id);
 /** Records an event outside a batch (link up/down, bind refused, bad input). */
 void mg_gw_event(mg_gw *gw, const char *bearer, const char *source, const char *kind,
                  const char *reason);

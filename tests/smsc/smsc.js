@@ -26,6 +26,14 @@
 //                           listener on 127.0.0.1 (any free port, printed as
 //                           "control PORT" on stdout); one command a line, one
 //                           answer line ("ok ..." or "err ..."); see control() below
+//   SMSC_SPREAD=1           several gateways (receivers) bound with one address: deliver_sm
+//                           are spread round-robin over them (default: the newest bound
+//                           session takes all); a sender's messages stay in order: while
+//                           some of a sender's messages to the address are in flight on one
+//                           session, its next ones go to that session too (or wait for room),
+//                           as the counters "must be higher" require
+//   SMSC_SPREAD=unordered   round-robin without that hold (messages may overtake each other)
+//   SMSC_SUBMIT_LOG=FILE    one line per accepted submit_sm: "SESSION FROM TO ESM HEX"
 'use strict';
 
 const smpp = require('smpp');
@@ -56,6 +64,10 @@ const controlOn = process.env.SMSC_CONTROL === '1';
 const requireTxRxEnv = process.env.SMSC_REQUIRE_TXRX || '';
 const requireTxRxFor = requireTxRxEnv === '1' ? null
   : new Set(requireTxRxEnv.split(',').filter((a) => a !== '').map(norm));
+const spread = process.env.SMSC_SPREAD === '1' || process.env.SMSC_SPREAD === 'unordered';
+const spreadOrdered = process.env.SMSC_SPREAD === '1';
+const submitLog = process.env.SMSC_SUBMIT_LOG
+  ? require('fs').openSync(process.env.SMSC_SUBMIT_LOG, 'a', 0o600) : undefined;
 const requireTxRx = (key) => requireTxRxEnv !== '' && (requireTxRxFor === null || requireTxRxFor.has(key));
 if (dcsRewrite !== undefined && !(Number.isInteger(dcsRewrite) && dcsRewrite >= 0 && dcsRewrite <= 255)) {
   process.stderr.write(`smsc: SMSC_DCS must be 0..255, not ${process.env.SMSC_DCS}\n`);
@@ -90,6 +102,21 @@ function debug(...args) {
   if (!quiet) log(...args);
 }
 
+// Back into the queue before the first message of the same sender submitted
+// after it (message ids increase with the submission), else after its last.
+const idOrder = (a, b) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+function enqueueInOrder(msg) {
+  if (!queues.has(msg.to)) queues.set(msg.to, []);
+  const q = queues.get(msg.to);
+  let at = q.length;
+  for (let i = 0; i < q.length; i++) {
+    if (q[i].from !== msg.from) continue;
+    if (idOrder(q[i].id, msg.id) > 0) { at = i; break; }
+    at = i + 1;
+  }
+  q.splice(at, 0, msg);
+}
+
 function enqueue(msg, front) {
   if (!queues.has(msg.to)) queues.set(msg.to, []);
   if (front) queues.get(msg.to).unshift(msg);
@@ -106,7 +133,62 @@ function bound(addr) {
   return undefined;
 }
 
+// SMSC_SPREAD: per (address, sender) the session its messages in flight are on and
+// how many; the round-robin position per address.
+const senderBusy = new Map();
+const rrNext = new Map();
+const senderKey = (msg) => `${msg.to}|${msg.from}`;
+function busyAdd(msg, d, session) {
+  const k = senderKey(msg);
+  const b = senderBusy.get(k) || { n: 0, session };
+  b.n += d;
+  if (b.n > 0) senderBusy.set(k, b);
+  else senderBusy.delete(k);
+}
+
+// SMSC_SPREAD: each queued message to the next bound session (round-robin) with
+// room in its window; a sender with a message in flight waits (ordered mode).
+function pumpSpread(addr) {
+  const q = queues.get(addr);
+  const list = (registry.get(addr) || []).filter((x) => !x.unbinding && x.socket.writable);
+  if (!q || list.length === 0) return;
+  queues.delete(addr);
+  let rr = rrNext.get(addr) || 0;
+  const keep = [];
+  const held = new Set(); // senders with a message kept in this round: the rest of theirs wait
+  let i = 0;
+  for (; i < q.length; i++) {
+    const msg = q[i];
+    const key = senderKey(msg);
+    if (spreadOrdered && held.has(key)) { keep.push(msg); continue; }
+    const busy = spreadOrdered ? senderBusy.get(key) : undefined;
+    let s;
+    if (busy) { // after the sender's messages in flight, on the same session
+      if (!(list.includes(busy.session) && busy.session.inflight.size < WINDOW &&
+            deliver(busy.session, msg, false))) {
+        keep.push(msg);
+        held.add(key);
+      }
+      continue;
+    }
+    for (let k = 0; k < list.length && !s; k++) {
+      const c = list[(rr + k) % list.length];
+      if (c.inflight.size < WINDOW) { s = c; rr = (rr + k + 1) % list.length; }
+    }
+    if (!s) break; // every window full
+    if (!deliver(s, msg, false)) { // the session is closing: kept in its place
+      keep.push(msg);
+      held.add(key);
+    }
+  }
+  rrNext.set(addr, rr);
+  const rest = keep.concat(q.slice(i), queues.get(addr) || []);
+  if (rest.length > 0) queues.set(addr, rest);
+  else queues.delete(addr);
+}
+
 function pump(addr) {
+  if (spread) { pumpSpread(addr); return; }
   const session = bound(addr);
   const q = queues.get(addr);
   if (!session || !q) return;
@@ -122,7 +204,8 @@ function route(msg) {
   pump(msg.to);
 }
 
-function deliver(session, msg) {
+// requeue false (SMSC_SPREAD): on failure the caller keeps msg in its place.
+function deliver(session, msg, requeue = true) {
   const src = outAddr(msg.from);
   const dst = outAddr(msg.to);
   let esm = msg.esm_class;
@@ -153,8 +236,22 @@ function deliver(session, msg) {
   }
   const pdu = new smpp.PDU('deliver_sm', fields);
   const ok = session.send(pdu, (resp) => {
-    session.inflight.delete(pdu.sequence_number);
+    const was = session.inflight.delete(pdu.sequence_number);
     const st = resp.command_status;
+    const temporary = st !== 0 && (st === smpp.ESME_RX_T_APPN || st === smpp.ESME_RTHROTTLED ||
+                                   st === smpp.ESME_RMSGQFUL);
+    if (temporary && spreadOrdered) {
+      // the sender stays held (busy) until the message is back at the head of its queue
+      debug(`deliver ${msg.id} to ${msg.to}: temporary error 0x${st.toString(16)}, retry in order`);
+      setTimeout(() => {
+        if (was) busyAdd(msg, -1, session);
+        enqueueInOrder(msg);
+        pump(msg.to);
+      }, RETRY_MS);
+      pump(msg.to);
+      return;
+    }
+    if (was) busyAdd(msg, -1, session);
     if (st === 0 && resp.command === 'deliver_sm_resp') {
       debug(`delivered ${msg.id} ${msg.from} -> ${msg.to} (${msg.short_message.length} octets)`);
       if (msg.registered_delivery & 1) route(receiptFor(msg, 2, 'DELIVRD'));
@@ -168,8 +265,10 @@ function deliver(session, msg) {
     }
     pump(msg.to);
   });
-  if (ok) session.inflight.set(pdu.sequence_number, msg);
-  else enqueue(msg, true); // the socket is closing: 'close' sends it elsewhere
+  if (ok) {
+    session.inflight.set(pdu.sequence_number, msg);
+    busyAdd(msg, 1, session);
+  } else if (requeue) enqueue(msg, true); // the socket is closing: 'close' sends it elsewhere
   return ok;
 }
 
@@ -288,6 +387,10 @@ function onSession(session) {
     }
     const id = (nextMessageId++).toString(16).toUpperCase().padStart(8, '0');
     session.send(pdu.response({ message_id: id }));
+    if (submitLog !== undefined) {
+      require('fs').writeSync(submitLog, `${sid} ${addr} ${norm(pdu.destination_addr)} ${pdu.esm_class} ` +
+        `${Buffer.from(sm || mp).toString('hex')}\n`);
+    }
     const msg = {
       id,
       from: spoofSrc && pdu.source_addr ? norm(pdu.source_addr) : addr,
@@ -348,6 +451,7 @@ function onSession(session) {
     // (and to an older session still bound with the address, if any).
     const back = [...session.inflight.values()].reverse();
     session.inflight.clear();
+    for (const msg of back) busyAdd(msg, -1, session);
     for (const msg of back) enqueue(msg, true);
     if (addr !== null) pump(addr);
   });
