@@ -133,6 +133,10 @@ struct mg_store_ops {
                      bool (*fn)(void *, const mg_block *), void *ctx);
     mg_err (*meta_int)(mg_store *s, const char *name, int64_t *v);
     mg_err (*meta_set_int)(mg_store *s, const char *name, int64_t v);
+    /* A consistent copy of the whole store into the new file dest (0600),
+     * checked (integrity) before it returns; NULL: the engine has its own
+     * tools (PostgreSQL: pg_dump) and mg_store_backup says so. */
+    mg_err (*backup)(mg_store *s, const char *dest);
 };
 
 /* Records a message on the handle (never a secret) and returns e. */
