@@ -2642,8 +2642,7 @@ static mg_err backup_check(sq_store *q, const char *dest)
         e = mg_store_fail(&q->base, MG_ERR_STORE, "backup: cannot open the copy: %s",
                           db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
     /* integrity_check returns one row "ok", else up to 100 rows of findings */
-    if (e == MG_OK &&
-        (rc = sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL)) != SQLITE_OK)
+    if (e == MG_OK && sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) != SQLITE_OK)
         e = mg_store_fail(&q->base, MG_ERR_STORE, "backup: integrity check: %s", sqlite3_errmsg(db));
     if (e == MG_OK) {
         rc = sqlite3_step(st);
@@ -2655,9 +2654,9 @@ static mg_err backup_check(sq_store *q, const char *dest)
     (void)sqlite3_finalize(st); /* repeats the step's error, handled above */
     st = NULL;
     if (e == MG_OK &&
-        (rc = sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM pragma_foreign_key_check),"
-                                     " (SELECT coalesce(max(version), 0) FROM schema_version)",
-                                 -1, &st, NULL)) != SQLITE_OK)
+        sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM pragma_foreign_key_check),"
+                               " (SELECT coalesce(max(version), 0) FROM schema_version)",
+                           -1, &st, NULL) != SQLITE_OK)
         e = mg_store_fail(&q->base, MG_ERR_STORE, "backup: checking the copy: %s", sqlite3_errmsg(db));
     if (e == MG_OK) {
         if (sqlite3_step(st) != SQLITE_ROW)
