@@ -375,9 +375,11 @@ int mg_cmd_restore(int argc, char **argv)
         mg_err e = mg_store_open(cand, master, false, &s);
         if (e != MG_OK) {
             fprintf(stderr, "%s: %s: %s\n", path, file, mg_store_errmsg(NULL));
+            /* another master key: refused; not a store, damaged, a newer
+             * schema: bad input; the crypto backend: internal */
             rc = e == MG_ERR_KEY || e == MG_ERR_AUTH ? MG_EXIT_REJECT
-                 : e == MG_ERR_STORE || e == MG_ERR_ARG ? MG_EXIT_INPUT
-                                                        : MG_EXIT_INTERNAL;
+                 : e == MG_ERR_CRYPTO                ? MG_EXIT_INTERNAL
+                                                     : MG_EXIT_INPUT;
         }
     }
     mg_wipe(master, sizeof(master));

@@ -80,9 +80,17 @@ set +e
 "$bin" restore --dir "$new" "$tmp/junk.db" > "$tmp/restore-junk.log" 2>&1; rc=$?
 set -e
 [ $rc -eq 3 ] || fail "restore of a file that is not a store: exit $rc, want 3 ($(cat "$tmp/restore-junk.log"))"
+# a backup of a newer program (schema version above ours): refused
+cp "$tmp/b1.db" "$tmp/newer.db"
+sqlite3 "$tmp/newer.db" "INSERT INTO schema_version(version, applied) VALUES (999, 0)"
+set +e
+"$bin" restore --dir "$new" "$tmp/newer.db" > "$tmp/restore-newer.log" 2>&1; rc=$?
+set -e
+[ $rc -eq 3 ] || fail "restore of a newer schema: exit $rc, want 3 ($(cat "$tmp/restore-newer.log"))"
+grep -q "newer than this program" "$tmp/restore-newer.log" || fail "no schema message: $(cat "$tmp/restore-newer.log")"
 left=$(find "$new" "$tmp/gw3" -name 'm2mguard.db*' | wc -l)
 [ "$left" -eq 0 ] || fail "refused restores left $left files"
-ok "restore refuses another master key (exit 1) and a file that is not a store (exit 3), leaving nothing"
+ok "restore refuses another master key (exit 1), a file that is not a store and a newer schema (exit 3), leaving nothing"
 
 "$bin" restore --dir "$new" "$tmp/b1.db" > "$tmp/restore.log" 2>&1 || fail "restore failed: $(cat "$tmp/restore.log")"
 grep -q "keys of meter-1 unwrap" "$tmp/restore.log" || fail "restore did not check a key blob: $(cat "$tmp/restore.log")"
