@@ -34,9 +34,18 @@ set_target_properties(m2mguard_shared PROPERTIES OUTPUT_NAME m2mguard
                       VERSION ${PROJECT_VERSION} SOVERSION ${MG_LIB_SOVERSION})
 target_link_libraries(m2mguard_shared PRIVATE OpenSSL::Crypto SQLite::SQLite3 PkgConfig::MG_LIB_P11KIT
                                               ${MG_YAML_LIB} Threads::Threads ${CMAKE_DL_LIBS})
-target_link_options(m2mguard_shared PRIVATE -Wl,--no-undefined -Wl,--as-needed)
+if(MG_SANITIZE OR MG_FUZZ)
+  # sanitizer builds test the programs; their runtime is not linked into shared
+  # objects (--no-undefined would fail): the libraries are built on request only
+  set_target_properties(m2mguard_shared PROPERTIES EXCLUDE_FROM_ALL TRUE)
+else()
+  target_link_options(m2mguard_shared PRIVATE -Wl,--no-undefined -Wl,--as-needed)
+endif()
 add_library(m2mguard_static STATIC ${MG_LIB_OBJECTS})
 set_target_properties(m2mguard_static PROPERTIES OUTPUT_NAME m2mguard)
+if(MG_SANITIZE OR MG_FUZZ)
+  set_target_properties(m2mguard_static PROPERTIES EXCLUDE_FROM_ALL TRUE)
+endif()
 foreach(part ${MG_LIB_PARTS})
   add_dependencies(m2mguard_shared ${part})
   add_dependencies(m2mguard_static ${part})
