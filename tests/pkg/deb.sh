@@ -93,6 +93,5 @@ ok "the packaged example builds through pkg-config against the scratch root (sha
 
 lintian --fail-on error,warning --tag-display-limit 0 "$out"/*.changes > "$tmp/lintian.log" 2>&1 ||
   { cat "$tmp/lintian.log" >&2; fail "lintian: errors or warnings"; }
-info=$(grep -c '^[IP]:' "$tmp/lintian.log" || true)
-ok "lintian: no error, no warning ($info info/pedantic tags; overrides justified in debian/*.lintian-overrides)"
+ok "lintian: no error, no warning"
 echo "pkg deb: $pass passed, 0 failed"
