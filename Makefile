@@ -8,6 +8,7 @@
 #   make bench    run the benchmarks (not part of check)
 #   make redteam  every red-team attack against the running system (docs/redteam.md)
 #   make lint     cppcheck + clang-tidy over the sources (also part of check)
+#   make deb      Debian packages into build/deb (docs/packaging.md)
 JOBS ?= 2
 FUZZ_SECONDS ?= 300
 CHECK_FUZZ_SECONDS ?= 15
@@ -17,7 +18,7 @@ ASAN_DIR := $(BUILD)/asan
 FUZZ_DIR := $(BUILD)/fuzz
 CTEST := ctest --output-on-failure -j$(JOBS)
 
-.PHONY: all deps build check test asan fuzz-build fuzz check-fuzz arm demo bench lint clean redteam
+.PHONY: all deps build check test asan fuzz-build fuzz check-fuzz arm demo bench lint clean redteam deb
 
 all: build
 
@@ -86,6 +87,10 @@ lint: build
 	@if grep -E "warning:|error:" $(BUILD)/clang-tidy.log; then \
 	  echo "lint: clang-tidy findings (see .clang-tidy for the justified exclusions)"; exit 1; \
 	else echo "lint: cppcheck and clang-tidy: no findings"; fi
+
+# Debian packages, built from a copy of the tree (dpkg-buildpackage writes ../*.deb)
+deb:
+	tests/pkg/build-deb.sh $(BUILD)/deb $(JOBS)
 
 clean:
 	rm -rf $(BUILD)

@@ -571,6 +571,18 @@ MG_MUST_CHECK mg_err mg_store_blocks(mg_store *s, const char *bearer, int64_t no
 MG_MUST_CHECK mg_err mg_store_meta_int(mg_store *s, const char *name, int64_t *v);
 MG_MUST_CHECK mg_err mg_store_meta_set_int(mg_store *s, const char *name, int64_t v);
 
+/* ---- backup (docs/operations.md "Backup and restore") ------------------------- */
+/** Writes a consistent copy of the whole store into dest, a new file made
+ *  0600 (an existing dest is refused: MG_ERR_ARG). Online: other connections
+ *  (a running gateway) go on reading and writing meanwhile (SQLite: VACUUM
+ *  INTO inside one read transaction of the WAL). The copy is fsynced and
+ *  checked (PRAGMA integrity_check, its schema version) before the function
+ *  returns; on failure dest is removed. Keys stay wrapped: the master key is
+ *  not in the copy. Not inside a transaction of s (MG_ERR_STORE). An engine
+ *  without its own copy (PostgreSQL) returns MG_ERR_UNSUPPORTED with the
+ *  message "use pg_dump (docs/operations.md)". */
+MG_MUST_CHECK mg_err mg_store_backup(mg_store *s, const char *dest);
+
 #ifdef __cplusplus
 }
 #endif

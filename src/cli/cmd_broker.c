@@ -150,12 +150,15 @@ static int config(int argc, char **argv)
     int rc = mg_workdir_open(dir, &w);
     if (rc != MG_EXIT_OK)
         return rc;
-    char wdir[MG_PATH_MAX];
-    if (realpath(w.dir, wdir) == NULL || !conf_safe(wdir)) {
+    /* realpath writes up to PATH_MAX octets (found by _FORTIFY_SOURCE in the
+     * Debian build): resolve into PATH_MAX, then it must fit MG_PATH_MAX */
+    char wreal[PATH_MAX], wdir[MG_PATH_MAX];
+    if (realpath(w.dir, wreal) == NULL || strlen(wreal) >= sizeof(wdir) || !conf_safe(wreal)) {
         fprintf(stderr, BROKER_PATH ": cannot resolve the working directory %s\n", w.dir);
         mg_workdir_close(&w);
         return MG_EXIT_INPUT;
     }
+    memcpy(wdir, wreal, strlen(wreal) + 1);
     char cadir[MG_PATH_MAX + 8], chain[MG_PATH_MAX + 32], crl[MG_PATH_MAX + 32];
     char crt[MG_PATH_MAX + 32], key[MG_PATH_MAX + 32], db[MG_PATH_MAX + 32];
     snprintf(cadir, sizeof(cadir), "%s/ca", wdir);

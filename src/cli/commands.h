@@ -18,6 +18,8 @@ int mg_cmd_cmd(int argc, char **argv);     /* cmd_cmd.c: signed commands sign/ve
 int mg_cmd_update(int argc, char **argv);  /* cmd_update.c: SUIT updates create/inspect/verify/push */
 int mg_cmd_broker(int argc, char **argv);  /* cmd_broker.c: mosquitto.conf with the plugin */
 int mg_cmd_store(int argc, char **argv);   /* cmd_store.c: master key into a token */
+int mg_cmd_backup(int argc, char **argv);  /* cmd_backup.c: online backup of the store */
+int mg_cmd_restore(int argc, char **argv); /* cmd_backup.c: restore a backup */
 int mg_cmd_block(int argc, char **argv);   /* cmd_block.c: blocked/throttled sources */
 int mg_cmd_config(int argc, char **argv);  /* cmd_config.c: config check|keys */
 #ifdef MG_HAVE_CA

@@ -26,6 +26,8 @@ static const mg_cmd top[] = {
     {"detect", mg_cmd_detect, "the detector: run the rules over the events, print the defaults"},
     {"alerts", mg_cmd_alerts, "alerts: list, follow, show, acknowledge, close, undo"},
     {"audit", mg_cmd_audit, "audit the fleet's configuration: shared or weak keys, certificates, files"},
+    {"backup", mg_cmd_backup, "online, checked copy of the store into a file (keys stay wrapped)"},
+    {"restore", mg_cmd_restore, "check a backup and put it in place of the store"},
     {"store", mg_cmd_store, "the store: move its master key into a PKCS#11 token"},
     {"config", mg_cmd_config, "the configuration file: check it, list the known keys"},
 #ifdef MG_HAVE_CA

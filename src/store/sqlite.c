@@ -2196,6 +2196,8 @@ static void sq_close(mg_store *s)
     free(q);
 }
 
+static mg_err sq_backup(mg_store *s, const char *dest); /* at the end of this file */
+
 static const mg_store_ops sqlite_ops = {
     .engine = "sqlite",
     .cmd_set_signed = sq_cmd_set_signed,
@@ -2269,6 +2271,7 @@ static const mg_store_ops sqlite_ops = {
     .token_set = sq_token_set,
     .token_use = sq_token_use,
     .sync_full = sq_sync_full,
+    .backup = sq_backup,
 };
 
 static mg_err exec(sq_store *q, const char *sqltext, const char *what)
@@ -2660,4 +2663,126 @@ mg_err mg_sqlite_open(const char *path, const uint8_t master[32], const mg_store
     }
     *out = &q->base;
     return MG_OK;
+}
+
+/* ---- backup (mg_store_backup) -------------------------------------------------
+ * VACUUM INTO writes a consistent snapshot (one read transaction of the WAL:
+ * writers on other connections go on) into dest, which we create empty and
+ * 0600 first (SQLite accepts an empty file; it would create a new one with
+ * the umask's mode). SQLite does not fsync the copy: we do, then check it on
+ * a connection of its own (integrity_check, foreign keys, schema version). */
+
+/* Checks the copy at dest: what is wrong goes to q's message. */
+static mg_err backup_check(sq_store *q, const char *dest)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    mg_err e = MG_OK;
+    int rc = sqlite3_open_v2(dest, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, NULL);
+    if (rc != SQLITE_OK)
+        e = mg_store_fail(&q->base, MG_ERR_STORE, "backup: cannot open the copy: %s",
+                          db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    /* integrity_check returns one row "ok", else up to 100 rows of findings */
+    if (e == MG_OK && sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) != SQLITE_OK)
+        e = mg_store_fail(&q->base, MG_ERR_STORE, "backup: integrity check: %s", sqlite3_errmsg(db));
+    if (e == MG_OK) {
+        rc = sqlite3_step(st);
+        const unsigned char *t = rc == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
+        if (t == NULL || strcmp((const char *)t, "ok") != 0)
+            e = mg_store_fail(&q->base, MG_ERR_STORE, "backup: the copy fails its integrity check: %.120s",
+                              t != NULL ? (const char *)t : sqlite3_errmsg(db));
+    }
+    (void)sqlite3_finalize(st); /* repeats the step's error, handled above */
+    st = NULL;
+    if (e == MG_OK &&
+        sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM pragma_foreign_key_check),"
+                               " (SELECT coalesce(max(version), 0) FROM schema_version)",
+                           -1, &st, NULL) != SQLITE_OK)
+        e = mg_store_fail(&q->base, MG_ERR_STORE, "backup: checking the copy: %s", sqlite3_errmsg(db));
+    if (e == MG_OK) {
+        if (sqlite3_step(st) != SQLITE_ROW)
+            e = mg_store_fail(&q->base, MG_ERR_STORE, "backup: checking the copy: %s",
+                              sqlite3_errmsg(db));
+        else if (sqlite3_column_int64(st, 0) != 0)
+            e = mg_store_fail(&q->base, MG_ERR_STORE, "backup: the copy has rows that break a "
+                              "foreign key");
+        else if (sqlite3_column_int64(st, 1) != q->base.schema_version)
+            e = mg_store_fail(&q->base, MG_ERR_STORE, "backup: the copy has schema version %lld, "
+                              "the store %d", (long long)sqlite3_column_int64(st, 1),
+                              q->base.schema_version);
+    }
+    (void)sqlite3_finalize(st); /* repeats the step's error, handled above */
+    if (db != NULL)
+        (void)sqlite3_close(db); /* read only, statements finalised: nothing to lose */
+    return e;
+}
+
+/* fsync of the file and of its directory (the new name). */
+static mg_err backup_sync(sq_store *q, const char *dest)
+{
+    char dir[4096];
+    size_t n = strlen(dest);
+    int fd = open(dest, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) {
+        int err = errno;
+        if (fd >= 0)
+            (void)close(fd);
+        return mg_store_fail(&q->base, MG_ERR_STORE, "backup: cannot sync %s: %s", dest, strerror(err));
+    }
+    (void)close(fd);
+    if (n >= sizeof(dir))
+        return mg_store_fail(&q->base, MG_ERR_ARG, "backup: path too long");
+    memcpy(dir, dest, n + 1);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        (void)snprintf(dir, sizeof(dir), ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) {
+        int err = errno;
+        if (fd >= 0)
+            (void)close(fd);
+        return mg_store_fail(&q->base, MG_ERR_STORE, "backup: cannot sync directory %s: %s", dir,
+                             strerror(err));
+    }
+    (void)close(fd);
+    return MG_OK;
+}
+
+static mg_err sq_backup(mg_store *s, const char *dest)
+{
+    sq_store *q = Q(s);
+    if (sqlite3_get_autocommit(q->db) == 0)
+        return mg_store_fail(s, MG_ERR_STORE, "backup: not inside a transaction");
+    int fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return mg_store_fail(s, errno == EEXIST ? MG_ERR_ARG : MG_ERR_STORE,
+                             "backup: cannot create %s: %s%s", dest, strerror(errno),
+                             errno == EEXIST ? " (a backup never overwrites a file)" : "");
+    /* open() applies the umask to 0600: never more, maybe less; make it 0600 */
+    if (fchmod(fd, 0600) != 0) {
+        int err = errno;
+        (void)close(fd);
+        (void)unlink(dest);
+        return mg_store_fail(s, MG_ERR_STORE, "backup: cannot chmod %s: %s", dest, strerror(err));
+    }
+    (void)close(fd);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(q->db, "VACUUM INTO ?1", -1, &st, NULL);
+    mg_err e = rc == SQLITE_OK ? MG_OK : dberr(q, rc, "backup: prepare");
+    if (e == MG_OK && (rc = sqlite3_bind_text(st, 1, dest, -1, SQLITE_STATIC)) != SQLITE_OK)
+        e = dberr(q, rc, "backup: bind");
+    if (e == MG_OK && (rc = sqlite3_step(st)) != SQLITE_DONE)
+        e = dberr(q, rc, "backup: VACUUM INTO");
+    (void)sqlite3_finalize(st); /* repeats the step's error, handled above */
+    if (e == MG_OK)
+        e = backup_sync(q, dest);
+    if (e == MG_OK)
+        e = backup_check(q, dest);
+    if (e != MG_OK)
+        (void)unlink(dest);
+    return e;
 }

@@ -1197,3 +1197,14 @@ mg_err mg_store_signer_revoke(mg_store *s, const char *kid, int64_t when)
     NEED(s, kid != NULL, "signer_revoke: NULL kid");
     return s->ops->signer_revoke(s, kid, when);
 }
+
+mg_err mg_store_backup(mg_store *s, const char *dest)
+{
+    NEED_HANDLE(s);
+    NEED(s, dest != NULL && dest[0] != '\0', "backup: no destination file");
+    NEED(s, strlen(dest) < 4096, "backup: destination path too long");
+    if (s->ops->backup == NULL)
+        return mg_store_fail(s, MG_ERR_UNSUPPORTED, "the %s engine has no backup of its own: "
+                             "use pg_dump (docs/operations.md)", s->ops->engine);
+    return s->ops->backup(s, dest);
+}

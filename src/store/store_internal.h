@@ -135,6 +135,10 @@ struct mg_store_ops {
     mg_err (*meta_set_int)(mg_store *s, const char *name, int64_t v);
     /* Optional (NULL: store.c falls back to two cntr_in_advance calls). */
     mg_err (*cntr_in_advance_span)(mg_store *s, int64_t device_id, uint64_t first, uint64_t last);
+    /* A consistent copy of the whole store into the new file dest (0600),
+     * checked (integrity) before it returns; NULL: the engine has its own
+     * tools (PostgreSQL: pg_dump) and mg_store_backup says so. */
+    mg_err (*backup)(mg_store *s, const char *dest);
 };
 
 /* Records a message on the handle (never a secret) and returns e. */
