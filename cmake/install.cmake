@@ -6,7 +6,7 @@
 # simulator, a test harness) calls through include/m2mguard/*.h without the
 # daemons: the portable core (secured packets, TPDUs, the SMS and MQTT
 # profiles, CBOR, COSE, SUIT), the device library, the OpenSSL crypto
-# backend, the text helpers, the registry and key store (SQLite), the SMPP
+# backend, the text helpers, the registry and key store (SQLite, PostgreSQL), the SMPP
 # codec and session, key references (PEM, PKCS#11), the CA and the command
 # policy. Not in it: the gateway, the EST server, the detector, the risk
 # engine and the agent (programs, reached through `m2mguard`); their headers
@@ -27,12 +27,13 @@ find_library(MG_YAML_LIB yaml REQUIRED)
 find_package(Threads REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(MG_LIB_P11KIT REQUIRED IMPORTED_TARGET p11-kit-1)
+pkg_check_modules(MG_LIB_PQ REQUIRED IMPORTED_TARGET libpq)
 
 # The objects are position independent (CMAKE_POSITION_INDEPENDENT_CODE).
 add_library(m2mguard_shared SHARED ${MG_LIB_OBJECTS})
 set_target_properties(m2mguard_shared PROPERTIES OUTPUT_NAME m2mguard
                       VERSION ${PROJECT_VERSION} SOVERSION ${MG_LIB_SOVERSION})
-target_link_libraries(m2mguard_shared PRIVATE OpenSSL::Crypto SQLite::SQLite3 PkgConfig::MG_LIB_P11KIT
+target_link_libraries(m2mguard_shared PRIVATE OpenSSL::Crypto SQLite::SQLite3 PkgConfig::MG_LIB_P11KIT PkgConfig::MG_LIB_PQ
                                               ${MG_YAML_LIB} Threads::Threads ${CMAKE_DL_LIBS})
 if(MG_SANITIZE OR MG_FUZZ)
   # sanitizer builds test the programs; their runtime is not linked into shared
