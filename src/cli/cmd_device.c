@@ -18,9 +18,13 @@
 #include "commands.h"
 #include "m2mguard/crypto.h"
 #include "m2mguard/device.h"
+#include "m2mguard/sms.h"
 #include "workdir.h"
 #ifdef MG_HAVE_CA
 #include "m2mguard/ca.h"
+
+/* The TAR a new device gets unless told otherwise (device add, device import). */
+static const uint8_t default_tar[3] = {0x4d, 0x47, 0x01};
 #endif
 
 enum { O_DIR = 1, O_JSON = 2, O_YES = 4, O_ADD = 8, O_REASON = 16 };
@@ -451,7 +455,7 @@ static int device_add(int argc, char **argv)
                 o.alg);
         return MG_EXIT_USAGE;
     }
-    memcpy(d.tar, "\x4d\x47\x01", 3);
+    memcpy(d.tar, default_tar, 3);
     if (o.tar != NULL && mg_cli_hex("--tar", o.tar, d.tar, 3, 3) != 3)
         return MG_EXIT_USAGE;
     static char sigtext[MG_DEV_ANCHORS * (MG_DEV_ANCHOR_TEXT_MAX + 8) + 2 * MG_DEV_LIST_MAX + 64];
@@ -1111,7 +1115,8 @@ static int imp_take(imp_state *st, unsigned long line, const char *const f[F_N])
     const char *cls = f[F_CLASS] ? f[F_CLASS] : "", *bearer = f[F_BEARER] ? f[F_BEARER] : "";
     mg_alg alg = MG_ALG_AES;
     size_t key_len = 16;
-    uint8_t tar[3] = {0x4d, 0x47, 0x01};
+    uint8_t tar[3];
+    memcpy(tar, default_tar, 3);
     unsigned bearers;
     if (name[0] == '\0')
         return imp_bad(st, line, "no name");
@@ -1141,8 +1146,8 @@ static int imp_take(imp_state *st, unsigned long line, const char *const f[F_N])
         long n = strlen(f[F_TAR]) == 6 ? mg_hex_decode(f[F_TAR], 6, tar, 3) : -1;
         if (n != 3)
             return imp_bad(st, line, "invalid tar: 6 hex digits");
-        if (memcmp(tar, "\x4d\x47\x00", 3) == 0)
-            return imp_bad(st, line, "tar 4d4700 is the backend's TAR; choose another");
+        if (memcmp(tar, mg_sms_tar_backend, 3) == 0)
+            return imp_bad(st, line, "that tar is the backend's TAR; choose another");
     }
     if (!(bearers & MG_BEARER_SMS) && ((f[F_ALG] && f[F_ALG][0]) || (f[F_TAR] && f[F_TAR][0])))
         return imp_bad(st, line, "alg and tar are SMS fields: an IP-only device has none");
