@@ -2147,7 +2147,8 @@ static void test_detect_tables(void **state)
     assert_int_equal(del, 7);
     assert_int_equal(mg_store_events_stats(s, &rows, &max_id), MG_OK);
     assert_int_equal(rows, 4);
-    assert_int_equal(max_id, 12);
+    /* SQLite reuses the id of a deleted last row (no AUTOINCREMENT); PostgreSQL's identity does not */
+    assert_int_equal(max_id, pg_mode ? 13 : 12);
 
     mg_alert a;
     memset(&a, 0, sizeof(a));
