@@ -115,6 +115,33 @@ static long conf_long(const mg_workdir *w, const char *key, long dflt, long lo, 
     return x;
 }
 
+/* The audit's settings of m2mguard.conf (docs/audit.md): `audit` and the
+ * console's audit page read them here. false: a bad value (said on stderr). */
+bool mg_cli_audit_cfg(const mg_workdir *w, mg_audit_cfg *out)
+{
+    mg_audit_cfg c;
+    mg_audit_cfg_defaults(&c);
+    bool bad = false;
+    c.key_max_age_days = (int)conf_long(w, "audit_key_max_age_days", c.key_max_age_days, 1, 36500, &bad);
+    c.cert_expiry_days = (int)conf_long(w, "audit_cert_expiry_days", c.cert_expiry_days, 0, 36500, &bad);
+    c.cert_max_age_days = (int)conf_long(w, "audit_cert_max_age_days", c.cert_max_age_days, 1, 36500, &bad);
+    c.ca_expiry_days = (int)conf_long(w, "audit_ca_expiry_days", c.ca_expiry_days, 0, 36500, &bad);
+    c.silent_days = (int)conf_long(w, "audit_silent_days", c.silent_days, 1, 36500, &bad);
+    c.fleet_key_devices = (int)conf_long(w, "audit_fleet_key_devices", c.fleet_key_devices, 2, 1000000000, &bad);
+    c.min_key_bits = (int)conf_long(w, "audit_min_key_bits", c.min_key_bits, 80, 256, &bad);
+    c.cc_octets = (int)conf_long(w, "audit_cc_octets", c.cc_octets, 1, 16, &bad);
+    c.min_cc_octets = (int)conf_long(w, "audit_min_cc_octets", c.min_cc_octets, 1, 16, &bad);
+    c.min_retention_days = (int)conf_long(w, "audit_min_retention_days", c.min_retention_days, 0, 36500, &bad);
+    c.detect_lag_s = (int)conf_long(w, "audit_detect_lag_s", c.detect_lag_s, 1, 86400L * 365L, &bad);
+    c.max_per_check = (size_t)conf_long(w, "audit_max_per_check", (long)c.max_per_check, 0, 1000000, &bad);
+    c.events_per_s = conf_long(w, "events_per_s", c.events_per_s, 0, 1000000000, &bad);
+    c.retention_days = conf_long(w, "events_retention_days", c.retention_days, -1, 36500, &bad);
+    if (c.retention_days == 0)
+        c.retention_days = 90; /* the gateway reads 0 as its default (docs/audit.md) */
+    *out = c;
+    return !bad;
+}
+
 static bool has_catalogue(const char *dir)
 {
     char p[MG_PATH_MAX + 32];
@@ -123,7 +150,9 @@ static bool has_catalogue(const char *dir)
            snprintf(p, sizeof(p), "%s/calibration.yaml", dir) < (int)sizeof(p) && stat(p, &st) == 0;
 }
 
-static const char *catalogue_dir(const char *opt, const mg_workdir *w)
+/* The analysis engine's catalogue: the option, audit_risk_catalogue, then
+ * the installed or source data directory (NULL: none). */
+const char *mg_cli_risk_catalogue(const char *opt, const mg_workdir *w)
 {
     if (opt != NULL)
         return opt;
@@ -206,24 +235,7 @@ int mg_cmd_audit(int argc, char **argv)
     }
 
     mg_audit_cfg c;
-    mg_audit_cfg_defaults(&c);
-    bool bad = false;
-    c.key_max_age_days = (int)conf_long(&w, "audit_key_max_age_days", c.key_max_age_days, 1, 36500, &bad);
-    c.cert_expiry_days = (int)conf_long(&w, "audit_cert_expiry_days", c.cert_expiry_days, 0, 36500, &bad);
-    c.cert_max_age_days = (int)conf_long(&w, "audit_cert_max_age_days", c.cert_max_age_days, 1, 36500, &bad);
-    c.ca_expiry_days = (int)conf_long(&w, "audit_ca_expiry_days", c.ca_expiry_days, 0, 36500, &bad);
-    c.silent_days = (int)conf_long(&w, "audit_silent_days", c.silent_days, 1, 36500, &bad);
-    c.fleet_key_devices = (int)conf_long(&w, "audit_fleet_key_devices", c.fleet_key_devices, 2, 1000000000, &bad);
-    c.min_key_bits = (int)conf_long(&w, "audit_min_key_bits", c.min_key_bits, 80, 256, &bad);
-    c.cc_octets = (int)conf_long(&w, "audit_cc_octets", c.cc_octets, 1, 16, &bad);
-    c.min_cc_octets = (int)conf_long(&w, "audit_min_cc_octets", c.min_cc_octets, 1, 16, &bad);
-    c.min_retention_days = (int)conf_long(&w, "audit_min_retention_days", c.min_retention_days, 0, 36500, &bad);
-    c.detect_lag_s = (int)conf_long(&w, "audit_detect_lag_s", c.detect_lag_s, 1, 86400L * 365L, &bad);
-    c.max_per_check = (size_t)conf_long(&w, "audit_max_per_check", (long)c.max_per_check, 0, 1000000, &bad);
-    c.events_per_s = conf_long(&w, "events_per_s", c.events_per_s, 0, 1000000000, &bad);
-    c.retention_days = conf_long(&w, "events_retention_days", c.retention_days, -1, 36500, &bad);
-    if (c.retention_days == 0)
-        c.retention_days = 90; /* the gateway reads 0 as its default (docs/audit.md) */
+    bool bad = !mg_cli_audit_cfg(&w, &c);
     if (bad) {
         mg_workdir_close(&w);
         return AUDIT_EXIT_ERROR;
@@ -262,7 +274,7 @@ int mg_cmd_audit(int argc, char **argv)
 
     char why[512];
     mg_audit_risk *risk = NULL;
-    const char *cat = catalogue_dir(catopt, &w);
+    const char *cat = mg_cli_risk_catalogue(catopt, &w);
     if (cat == NULL)
         fprintf(stderr, AUDIT_PATH ": no risk catalogue found (--catalogue DIR): weak algorithms "
                         "are reported without the secure-until year\n");

@@ -277,33 +277,6 @@ static int user_cmd(con_args *a)
     return MG_EXIT_OK;
 }
 
-static bool has_catalogue(const char *dir)
-{
-    char p[MG_PATH_MAX + 32];
-    struct stat st;
-    return dir != NULL && dir[0] != '\0' &&
-           snprintf(p, sizeof(p), "%s/calibration.yaml", dir) < (int)sizeof(p) && stat(p, &st) == 0;
-}
-
-static const char *catalogue_dir(const mg_workdir *w)
-{
-    const char *c = mg_conf_get(w, "audit_risk_catalogue", NULL);
-    if (c != NULL && c[0] != '\0')
-        return c;
-    c = getenv("M2MGUARD_DATA_DIR");
-    if (has_catalogue(c))
-        return c;
-#ifdef MG_RISK_INSTALL_DATA_DIR
-    if (has_catalogue(MG_RISK_INSTALL_DATA_DIR))
-        return MG_RISK_INSTALL_DATA_DIR;
-#endif
-#ifdef MG_RISK_SOURCE_DATA_DIR
-    if (has_catalogue(MG_RISK_SOURCE_DATA_DIR))
-        return MG_RISK_SOURCE_DATA_DIR;
-#endif
-    return NULL;
-}
-
 /* The issuing CA's certificate after the server's: the chain a client needs
  * to reach the root it trusts. */
 static bool append_issuing(const char *ca_dir, const char *cert)
@@ -414,7 +387,7 @@ static int run_cmd(con_args *a)
     o.key_file = key;
     o.store = w.store;
     o.ca_dir = have_ca ? ca_dir : NULL;
-    o.catalogue_dir = catalogue_dir(&w);
+    o.catalogue_dir = mg_cli_risk_catalogue(NULL, &w);
     o.policy_path = policy;
     o.max_conn = conf_uint(&w, "console_max_conn", 1024, &bad);
     o.per_ip = conf_uint(&w, "console_max_conn_per_ip", 1024, &bad);
@@ -434,30 +407,8 @@ static int run_cmd(con_args *a)
     ap.ca_dir = have_ca ? ca_dir : NULL;
     ap.master_in_token = mg_conf_get(&w, "master_key", "")[0] != '\0';
     mg_audit_cfg ac;
-    mg_audit_cfg_defaults(&ac);
-    /* the thresholds `m2mguard audit` reads (docs/audit.md), same keys and ranges */
-    const struct {
-        const char *key;
-        int *v;
-        unsigned max;
-    } th[] = {
-        {"audit_key_max_age_days", &ac.key_max_age_days, 36500},
-        {"audit_cert_expiry_days", &ac.cert_expiry_days, 36500},
-        {"audit_cert_max_age_days", &ac.cert_max_age_days, 36500},
-        {"audit_ca_expiry_days", &ac.ca_expiry_days, 36500},
-        {"audit_silent_days", &ac.silent_days, 36500},
-        {"audit_fleet_key_devices", &ac.fleet_key_devices, 1000000000},
-        {"audit_min_key_bits", &ac.min_key_bits, 256},
-        {"audit_cc_octets", &ac.cc_octets, 16},
-        {"audit_min_cc_octets", &ac.min_cc_octets, 16},
-        {"audit_min_retention_days", &ac.min_retention_days, 36500},
-        {"audit_detect_lag_s", &ac.detect_lag_s, 86400u * 365u},
-    };
-    for (size_t i = 0; i < sizeof(th) / sizeof(th[0]); i++) {
-        unsigned x = conf_uint(&w, th[i].key, th[i].max, &bad);
-        if (x > 0)
-            *th[i].v = (int)x;
-    }
+    if (!mg_cli_audit_cfg(&w, &ac))
+        bad = true;
     mg_audit_risk *risk = NULL;
     char why[512] = "";
     if (o.catalogue_dir != NULL &&

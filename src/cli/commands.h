@@ -46,6 +46,12 @@ bool mg_cli_sign_raw(EVP_PKEY *k, int64_t alg, const uint8_t *tbs, size_t tbs_le
 int mg_cmd_console(int argc, char **argv); /* cmd_console.c: the web console (src/console) */
 #endif
 int mg_cmd_audit(int argc, char **argv); /* cmd_audit.c: configuration audit (src/detect/audit.h) */
+/* cmd_audit.c, shared with the console: the audit's settings of m2mguard.conf
+ * (false: a bad value, said on stderr) and the risk catalogue's directory. */
+struct mg_workdir;
+struct mg_audit_cfg;
+bool mg_cli_audit_cfg(const struct mg_workdir *w, struct mg_audit_cfg *out);
+const char *mg_cli_risk_catalogue(const char *opt, const struct mg_workdir *w);
 #ifdef MG_HAVE_RISK
 int mg_cmd_risk(int argc, char **argv);  /* src/risk: analysis engine */
 #endif
