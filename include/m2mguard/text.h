@@ -9,6 +9,7 @@
 #ifndef M2MGUARD_TEXT_H
 #define M2MGUARD_TEXT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -91,6 +92,13 @@ int64_t mg_mono_ms(void);
 /** t (seconds since the epoch) as ISO-8601 UTC, "2026-11-25T08:00:00Z";
  *  the decimal number when it cannot be represented. */
 void mg_time_iso(int64_t t, char out[32]);
+
+struct sockaddr_storage;
+/** A listening address "HOST:PORT" (IPv4) or "[HOST]:PORT" (IPv6), numeric
+ *  only (no name look-up), port 0..65535, into ss; v6 says which. false:
+ *  not such an address (ss zeroed). Used by the EST server, the console and
+ *  the metrics endpoints. */
+bool mg_listen_parse(const char *s, struct sockaddr_storage *ss, bool *v6);
 
 #ifdef __cplusplus
 }

@@ -806,43 +806,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ---- start and stop --------------------------------------------------------------------- */
 
-static bool parse_listen(const char *s, struct sockaddr_storage *ss, bool *v6)
-{
-    char host[64];
-    const char *colon;
-    memset(ss, 0, sizeof(*ss));
-    if (s[0] == '[') {
-        const char *rb = strchr(s, ']');
-        if (rb == NULL || rb[1] != ':' || (size_t)(rb - s - 1) >= sizeof(host))
-            return false;
-        memcpy(host, s + 1, (size_t)(rb - s - 1));
-        host[rb - s - 1] = '\0';
-        colon = rb + 1;
-        *v6 = true;
-    } else {
-        colon = strrchr(s, ':');
-        if (colon == NULL || (size_t)(colon - s) >= sizeof(host))
-            return false;
-        memcpy(host, s, (size_t)(colon - s));
-        host[colon - s] = '\0';
-        *v6 = false;
-    }
-    errno = 0;
-    char *end = NULL;
-    unsigned long port = strtoul(colon + 1, &end, 10);
-    if (errno != 0 || end == colon + 1 || *end != '\0' || port > 65535)
-        return false;
-    if (*v6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons((uint16_t)port);
-        return inet_pton(AF_INET6, host, &a->sin6_addr) == 1;
-    }
-    struct sockaddr_in *a = (struct sockaddr_in *)ss;
-    a->sin_family = AF_INET;
-    a->sin_port = htons((uint16_t)port);
-    return inet_pton(AF_INET, host, &a->sin_addr) == 1;
-}
 
 static void console_free(mg_console *c)
 {
@@ -880,7 +843,7 @@ mg_err mg_console_start(const mg_console_opts *o, mg_console **out, char *why, s
     }
     struct sockaddr_storage ss;
     bool v6 = false;
-    if (!parse_listen(o->listen, &ss, &v6)) {
+    if (!mg_listen_parse(o->listen, &ss, &v6)) {
         mg_say(why, cap, "bad listen address '%.80s' (ADDR:PORT or [ADDR6]:PORT)", o->listen);
         return MG_ERR_ARG;
     }

@@ -11,6 +11,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/socket.h>
 
 #include "m2mguard/common.h"
 
@@ -296,4 +300,42 @@ void mg_say_add(char *done, size_t cap, const char *fmt, ...)
     va_start(ap, fmt);
     (void)vsnprintf(done + len, cap - len, fmt, ap);
     va_end(ap);
+}
+
+bool mg_listen_parse(const char *s, struct sockaddr_storage *ss, bool *v6)
+{
+    char host[64];
+    const char *colon;
+    memset(ss, 0, sizeof(*ss));
+    if (s[0] == '[') {
+        const char *rb = strchr(s, ']');
+        if (rb == NULL || rb[1] != ':' || (size_t)(rb - s - 1) >= sizeof(host))
+            return false;
+        memcpy(host, s + 1, (size_t)(rb - s - 1));
+        host[rb - s - 1] = '\0';
+        colon = rb + 1;
+        *v6 = true;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL || (size_t)(colon - s) >= sizeof(host))
+            return false;
+        memcpy(host, s, (size_t)(colon - s));
+        host[colon - s] = '\0';
+        *v6 = false;
+    }
+    errno = 0;
+    char *end = NULL;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    if (errno != 0 || end == colon + 1 || *end != '\0' || port > 65535)
+        return false;
+    if (*v6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)port);
+        return inet_pton(AF_INET6, host, &a->sin6_addr) == 1;
+    }
+    struct sockaddr_in *a = (struct sockaddr_in *)ss;
+    a->sin_family = AF_INET;
+    a->sin_port = htons((uint16_t)port);
+    return inet_pton(AF_INET, host, &a->sin_addr) == 1;
 }
