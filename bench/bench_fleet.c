@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "gw.h"
+#include "gwpath.h"
 #include "m2mguard/ota.h"
 #include "m2mguard/sms.h"
 #include "m2mguard/store.h"
@@ -56,25 +57,6 @@ static long proc_kib(const char *field)
     if (f != NULL)
         fclose(f);
     return v;
-}
-
-static void ack(void *ctx, uint64_t tag, mg_gw_verdict v)
-{
-    (void)ctx;
-    (void)tag;
-    (void)v;
-}
-
-static mg_err submit(void *ctx, const char *dest, const uint8_t *ud, size_t len, bool receipt,
-                     uint64_t tag)
-{
-    (void)ctx;
-    (void)dest;
-    (void)ud;
-    (void)len;
-    (void)receipt;
-    (void)tag;
-    return MG_OK;
 }
 
 /* As gw.c keys_one: the key versions of a device, set up for use. */
@@ -164,8 +146,8 @@ int main(int argc, char **argv)
     cfg.store = s;
     cfg.gateway_number = "+491710000001";
     cfg.output = out;
-    cfg.ack = ack;
-    cfg.submit = submit;
+    cfg.ack = bench_gw_ack;
+    cfg.submit = bench_gw_submit_none;
     cfg.lookups_per_s = 1000000000u; /* measure the look-up, not its rate limit */
     mg_gw *gw = mg_gw_new(&cfg);
     if (gw == NULL || out == NULL)

@@ -24,75 +24,11 @@
 #include <unistd.h>
 
 #include "gw.h"
+#include "gwpath.h"
 #include "m2mguard/ota.h"
 #include "m2mguard/sms.h"
 #include "m2mguard/smpp.h"
 #include "m2mguard/store.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t acks;
-static const uint8_t dev_tar[3] = {0x4d, 0x47, 0x01};
-static void ack(void *ctx, uint64_t tag, mg_gw_verdict v)
-{
-    (void)ctx;
-    (void)tag;
-    if (v == MG_GW_DONE)
-        acks++;
-}
-static mg_err submit(void *ctx, const char *dest, const uint8_t *ud, size_t len, bool receipt,
-                     uint64_t tag)
-{
-    (void)ctx;
-    (void)dest;
-    (void)ud;
-    (void)len;
-    (void)receipt;
-    (void)tag;
-    return MG_OK;
-}
-
-typedef struct devk {
-    char msisdn[24];
-    mg_key kic, kid;
-} devk;
-
-/* devices with AES-128 keys (active version 1); NULL on failure */
-static devk *make_devices(mg_store *s, size_t devices)
-{
-    devk *dk = calloc(devices, sizeof(*dk));
-    if (dk == NULL)
-        return NULL;
-    for (size_t d = 0; d < devices; d++) {
-        mg_device dv;
-        memset(&dv, 0, sizeof(dv));
-        snprintf(dv.name, sizeof(dv.name), "dev-%zu", d);
-        snprintf(dv.msisdn, sizeof(dv.msisdn), "+49151%08u", (unsigned)(d % 100000000u));
-        memcpy(dv.tar, dev_tar, 3);
-        dv.key_version = 1;
-        mg_keyset ks;
-        memset(&ks, 0, sizeof(ks));
-        ks.version = 1;
-        ks.alg = MG_ALG_AES;
-        ks.len = 16;
-        ks.state = MG_KEY_ACTIVE;
-        if (mg_crypto_random(ks.kic, 16) != MG_OK || mg_crypto_random(ks.kid, 16) != MG_OK ||
-            mg_store_device_add(s, &dv) != MG_OK || mg_store_keys_put(s, dv.id, &ks) != MG_OK ||
-            mg_store_keys_activate(s, dv.id, 1) != MG_OK)
-            return NULL;
-        snprintf(dk[d].msisdn, sizeof(dk[d].msisdn), "%s", dv.msisdn);
-        if (mg_key_init(&dk[d].kic, MG_ALG_AES, ks.kic, 16) != MG_OK ||
-            mg_key_init(&dk[d].kid, MG_ALG_AES, ks.kid, 16) != MG_OK)
-            return NULL;
-        mg_keyset_wipe(&ks);
-    }
-    return dk;
-}
 
 /* Outbound: the submit_sm_resp of every part submitted, answered in the
  * daemon's next step (mg_gw_submit_result, then the step's group commit). */
@@ -127,7 +63,7 @@ static int outbound(size_t ncmd, size_t devices)
     mg_store *s;
     if (mg_crypto_random(master, 32) != MG_OK || mg_store_open(db, master, true, &s) != MG_OK)
         return 1;
-    devk *dk = make_devices(s, devices);
+    bench_dev *dk = bench_gw_devices(s, devices);
     if (dk == NULL)
         return 1;
     int64_t first = 0, last = 0;
@@ -146,12 +82,12 @@ static int outbound(size_t ncmd, size_t devices)
     memset(&cfg, 0, sizeof(cfg));
     cfg.store = s;
     cfg.gateway_number = "+491710000001";
-    cfg.ack = ack;
+    cfg.ack = bench_gw_ack;
     cfg.submit = submit_out;
     mg_gw *gw = mg_gw_new(&cfg);
     if (gw == NULL)
         return 1;
-    double t0 = now();
+    double t0 = bench_gw_now();
     mg_gw_stats st = mg_gw_get_stats(gw);
     size_t rounds = 0;
     while (st.sent < ncmd && rounds++ < 4 * ncmd) {
@@ -167,7 +103,7 @@ static int outbound(size_t ncmd, size_t devices)
             return 1;
         st = mg_gw_get_stats(gw);
     }
-    double t = now() - t0;
+    double t = bench_gw_now() - t0;
     /* every command SENT with its SMSC id */
     int rc = st.sent == ncmd ? 0 : 1;
     for (int64_t id = first; rc == 0 && id <= last; id++) {
@@ -180,11 +116,7 @@ static int outbound(size_t ncmd, size_t devices)
            (double)ncmd / t, st.sent, out_parts, rc == 0 ? "" : " CHECK FAILED");
     mg_gw_free(gw);
     mg_store_close(s);
-    for (size_t d = 0; d < devices; d++) {
-        mg_key_clear(&dk[d].kic);
-        mg_key_clear(&dk[d].kid);
-    }
-    free(dk);
+    bench_gw_devices_free(dk, devices);
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     if (system(cmd) != 0)
@@ -232,7 +164,7 @@ static double bare_sqlite(const char *path, size_t n, size_t devices, size_t bat
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     if (sqlite3_prepare_v2(db, "UPDATE counters SET cntr=?1 WHERE id=?2 AND cntr<?1", -1, &st, NULL) != SQLITE_OK)
         exit(1);
-    double t0 = now();
+    double t0 = bench_gw_now();
     for (size_t i = 0; i < n; i += batch) {
         sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
         for (size_t j = i; j < i + batch && j < n; j++) {
@@ -258,7 +190,7 @@ static double bare_sqlite(const char *path, size_t n, size_t devices, size_t bat
         if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
             exit(1);
     }
-    double t = now() - t0;
+    double t = bench_gw_now() - t0;
     sqlite3_finalize(st);
     sqlite3_finalize(ins_inbox);
     sqlite3_finalize(ins_event);
@@ -289,58 +221,20 @@ int main(int argc, char **argv)
     if (mg_store_open(db, master, true, &s) != MG_OK)
         return 1;
     /* devices with AES-128 keys; packets prepared before timing */
-    devk *dk = make_devices(s, devices);
+    bench_dev *dk = bench_gw_devices(s, devices);
     uint8_t (*ud)[140] = malloc(n * sizeof(*ud));
     size_t *udl = malloc(n * sizeof(*udl));
     if (dk == NULL || ud == NULL || udl == NULL)
         return 1;
-    for (size_t i = 0; i < n; i++) {
-        size_t d = i % devices;
-        char text[64];
-        int tl = snprintf(text, sizeof(text), "temp=21.5C;door=locked;seq=%zu", i);
-        mg_ota_keys keys;
-        mg_sms_keys(&keys, &dk[d].kic, &dk[d].kid, 1);
-        uint8_t pkt[MG_SMS_PKT_MAX];
-        size_t pl = 0;
-        if (mg_sms_seal(MG_SMS_MO, dev_tar, &keys, i / devices + 1, false, (const uint8_t *)text,
-                        (size_t)tl, pkt, sizeof(pkt), &pl) != MG_OK ||
-            mg_sms_part(pkt, pl, 0, 1, ud[i], 140, &udl[i]) != MG_OK)
-            return 1;
-    }
+    if (!bench_gw_packets(dk, devices, n, ud, udl))
+        return 1;
     FILE *out = fopen(outp, "w");
-    mg_gw_cfg cfg;
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.store = s;
-    cfg.gateway_number = "+491710000001";
-    cfg.group_commit_max = batch;
-    cfg.output = out;
-    cfg.ack = ack;
-    cfg.submit = submit;
-    mg_gw *gw = mg_gw_new(&cfg);
-    if (gw == NULL || out == NULL)
+    mg_gw *gw = out != NULL ? bench_gw_new(s, out, batch) : NULL;
+    if (gw == NULL)
         return 1;
-
-    double t0 = now();
-    for (size_t i = 0; i < n; i++) {
-        mg_gw_msg m;
-        memset(&m, 0, sizeof(m));
-        m.source = dk[i % devices].msisdn;
-        m.source_raw = m.source;
-        m.sms.udhi = true;
-        m.sms.dcs = 0x04;
-        m.sms.smpp_dcs = true;
-        m.sms.ud = ud[i];
-        m.sms.ud_len = udl[i];
-        m.tag = i + 1;
-        mg_gw_verdict r = mg_gw_inbound(gw, &m);
-        if (r != MG_GW_DEFER) {
-            fprintf(stderr, "message %zu answered %d\n", i, r);
-            return 1;
-        }
-    }
-    if (mg_gw_flush(gw) != MG_OK)
+    double t = bench_gw_inbound(gw, s, dk, devices, n, ud, udl);
+    if (t < 0)
         return 1;
-    double t = now() - t0;
     mg_gw_stats st = mg_gw_get_stats(gw);
     double path = (double)n / t;
     double anchor = bare_sqlite(bare, n, devices, batch, 1);
@@ -350,7 +244,7 @@ int main(int argc, char **argv)
     printf("inbound secured SMS, %zu messages, %zu devices, group commit %zu, SQLite WAL synchronous=FULL\n",
            n, devices, batch);
     printf("  m2mguard verify+persist path: %.0f packets/s (%" PRIu64 " accepted, %" PRIu64 " commits, %" PRIu64 " acks)\n",
-           path, st.accepted, st.commits, acks);
+           path, st.accepted, st.commits, bench_gw_acks);
     printf("  bare SQLite batched UPDATE:   %.0f updates/s\n", anchor);
     printf("  bare SQLite, the same 3 writes: %.0f messages/s\n", anchor3);
     printf("  ratio to the batched UPDATE   %.2f (goal >= 0.50) %s\n", path / anchor,
@@ -358,15 +252,11 @@ int main(int argc, char **argv)
     printf("  ratio to the same 3 writes    %.2f (the path's own cost: parsing, crypto, output)\n",
            path / anchor3);
     printf("  absolute %s (goal >= 100000 packets/s)\n", path >= 100000 ? "PASS" : "FAIL");
-    int rc = st.accepted == n && acks == n ? 0 : 1;
+    int rc = st.accepted == n && bench_gw_acks == n ? 0 : 1;
     mg_gw_free(gw);
     fclose(out);
     mg_store_close(s);
-    for (size_t d = 0; d < devices; d++) {
-        mg_key_clear(&dk[d].kic);
-        mg_key_clear(&dk[d].kid);
-    }
-    free(dk);
+    bench_gw_devices_free(dk, devices);
     free(ud);
     free(udl);
     char cmd[300];
