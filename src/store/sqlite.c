@@ -312,7 +312,7 @@ enum {
     S_DEV_STATUS_SET, S_DEV_DELETE, S_DEV_KEYVER,
     S_KEY_STATE, S_KEY_PUT, S_KEY_RETIRE_OTHERS, S_KEY_SET_ACTIVE, S_KEY_GET, S_KEY_LIST,
     S_KEY_WIPE, S_KEY_DELETE,
-    S_CNTR_IN, S_CNTR_OUT,
+    S_CNTR_OUT,
     S_INBOX_ADD, S_INBOX_SINCE,
     S_CMD_ADD, S_CMD_QUEUED, S_CMD_UPDATE, S_CMD_GET, S_CMD_BY_CNTR, S_CMD_SENT_BEFORE,
     S_CMD_WAITING, S_CMD_COMPLETE, S_CMD_STATE, S_CMD_SMSC_SET, S_CMD_BY_SMSC,
@@ -366,8 +366,8 @@ static const char *const sql[S_COUNT] = {
                    " WHERE d.id = ?1 ORDER BY k.version",
     [S_KEY_WIPE] = "UPDATE keys SET wrapped = zeroblob(length(wrapped)) WHERE device_id = ?1",
     [S_KEY_DELETE] = "DELETE FROM keys WHERE device_id = ?1",
-    [S_CNTR_IN] = "UPDATE devices SET cntr_in = ?1 WHERE id = ?2 AND cntr_in < ?1",
-    /* several messages of one device in one group commit: one compare-and-set */
+    /* the counter moves to ?1 if the stored one is below ?3: one message
+     * (?1 = ?3), or several of one device in one group commit */
     [S_CNTR_IN_SPAN] = "UPDATE devices SET cntr_in = ?1 WHERE id = ?2 AND cntr_in < ?3",
     [S_CNTR_OUT] = "UPDATE devices SET cntr_out = cntr_out + 1 WHERE id = ?1 AND cntr_out < ?2"
                    " RETURNING cntr_out",
@@ -1253,23 +1253,6 @@ static mg_err sq_keys_destroy(mg_store *s, int64_t id)
 
 /* ---- counters ------------------------------------------------------------------- */
 
-static mg_err sq_cntr_in_advance(mg_store *s, int64_t id, uint64_t cntr)
-{
-    sq_store *q = Q(s);
-    mg_err e = bind(q, q->st[S_CNTR_IN], "ii", (int64_t)cntr, id);
-    if (e == MG_OK)
-        e = run(q, S_CNTR_IN, "advance counter");
-    if (e != MG_OK || sqlite3_changes(q->db) == 1)
-        return e;
-    mg_dev_status dst;
-    e = dev_status(q, id, &dst);
-    if (e != MG_OK)
-        return e;
-    return mg_store_fail(s, MG_ERR_CNTR_LOW,
-                         "counter %llu of device %lld is not higher than the last accepted",
-                         (unsigned long long)cntr, (long long)id);
-}
-
 static mg_err sq_cntr_in_advance_span(mg_store *s, int64_t id, uint64_t first, uint64_t last)
 {
     sq_store *q = Q(s);
@@ -1285,6 +1268,12 @@ static mg_err sq_cntr_in_advance_span(mg_store *s, int64_t id, uint64_t first, u
     return mg_store_fail(s, MG_ERR_CNTR_LOW,
                          "counter %llu of device %lld is not higher than the last accepted",
                          (unsigned long long)first, (long long)id);
+}
+
+/* One message: the span of one counter (the same compare-and-set). */
+static mg_err sq_cntr_in_advance(mg_store *s, int64_t id, uint64_t cntr)
+{
+    return sq_cntr_in_advance_span(s, id, cntr, cntr);
 }
 
 static mg_err sq_cntr_out_next(mg_store *s, int64_t id, uint64_t *cntr)
