@@ -234,6 +234,12 @@ typedef struct mg_inbox_msg {
     uint64_t cntr;
     uint8_t data[512];
     size_t data_len;
+    /** The accepted secured packet's length in octets and its sender as
+     *  received: the message's auth_ok event, read through mg_store_events()
+     *  under the row's id (one id space with the events). pkt_len 0: no
+     *  such event (the message has an events row of its own instead). */
+    size_t pkt_len;
+    char source[MG_MSISDN_MAX];
 } mg_inbox_msg;
 MG_MUST_CHECK mg_err mg_store_inbox_add(mg_store *s, mg_inbox_msg *m);
 /** Messages with id > after_id, in id order, at most max of them. */

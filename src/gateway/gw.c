@@ -128,6 +128,8 @@ typedef struct pending {
     mg_ota_cmd cmd;
     mg_ota_keys keys;  /* points into the (pinned) device entry */
     uint8_t pkt[MG_SMS_PKT_MAX];
+    size_t pkt_len;     /* P_MESSAGE: the secured packet's octets */
+    bool own_event;     /* P_MESSAGE: an event row of its own (alarm, update report), no auth_ok */
     int64_t inbox_id;
     int64_t cmd_id;     /* P_POR: the command it answers */
     uint8_t por_status; /* P_POR: the status the device reported */
@@ -140,8 +142,17 @@ typedef struct pending {
 
 #define SMSC_IDS_MAX 64
 
+/* One output line, built in memory and written with one fwrite (emit). */
+typedef struct line {
+    char b[6 * (MG_NAME_MAX + MG_MSISDN_MAX) + 2 * 512 + 6 * 512 + 256];
+    size_t n;
+} line;
+
 struct mg_gw {
     mg_gw_cfg cfg;
+    line out;
+    int64_t iso_t;     /* emit(): the last received time and its ISO form */
+    char iso[32];
     EVP_MAC_CTX *sip; /* SipHash-2-4 keyed with a random key: the cache index */
     dev_entry *devs;
     size_t dev_sets;
@@ -1236,8 +1247,10 @@ mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m)
         p->rotate = true;
         p->rotate_version = kv->version;
     }
-    snprintf(reason, sizeof(reason), "counter %" PRIu64 ", packet of %zu octets", p->cmd.hdr.cntr, n);
-    ev_set(&p->ev, d->id, "sms", m->source, "auth_ok", reason);
+    p->pkt_len = n;
+    /* its auth_ok: carried by its inbox row (reason "counter N, packet of N
+     * octets" in the store's view), unless the flush finds an alarm */
+    ev_set(&p->ev, d->id, "sms", m->source, "auth_ok", "");
     p->ev.authenticated = true; /* its checksum verified under the device's key */
     return MG_GW_DEFER;
 }
@@ -1300,14 +1313,30 @@ mg_gw_verdict mg_gw_receipt(mg_gw *gw, const char *smsc_message_id, uint8_t mess
 
 /* ---- output --------------------------------------------------------------------- */
 
-static void json_hex(FILE *f, const uint8_t *p, size_t n)
+static void line_put(line *l, const char *p, size_t n)
 {
-    char buf[2 * 64 + 1];
-    for (size_t i = 0; i < n; i += 64) {
-        size_t k = n - i < 64 ? n - i : 64;
-        mg_hex_encode(buf, p + i, k);
-        fwrite(buf, 1, 2 * k, f);
+    if (n <= sizeof(l->b) - l->n) { /* always: b holds the longest line */
+        memcpy(l->b + l->n, p, n);
+        l->n += n;
     }
+}
+
+static void line_str(line *l, const char *p, size_t n)
+{
+    size_t k = mg_json_str_buf(l->b + l->n, sizeof(l->b) - l->n, p, n);
+    if (k < sizeof(l->b) - l->n)
+        l->n += k;
+}
+
+static void line_u64(line *l, uint64_t v)
+{
+    char d[20];
+    size_t k = 0;
+    do {
+        d[sizeof(d) - 1 - k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    line_put(l, d + sizeof(d) - k, k);
 }
 
 static void emit(mg_gw *gw, const mg_inbox_msg *m, const char *device, const char *msisdn)
@@ -1315,24 +1344,38 @@ static void emit(mg_gw *gw, const mg_inbox_msg *m, const char *device, const cha
     FILE *f = gw->cfg.output;
     if (f == NULL)
         return;
-    char when[32];
-    mg_time_iso(m->received, when);
-    fprintf(f, "{\"id\":%" PRId64 ",\"device\":", m->id);
-    mg_json_str(f, device);
-    fputs(",\"msisdn\":", f);
-    mg_json_str(f, msisdn);
-    fprintf(f, ",\"cntr\":%" PRIu64 ",\"received\":\"%s\",\"data\":\"", m->cntr, when);
-    json_hex(f, m->data, m->data_len);
-    fputs("\",\"text\":", f);
-    if (mg_sms_text_ok(m->data, m->data_len)) {
-        char text[sizeof(m->data) + 1];
-        memcpy(text, m->data, m->data_len);
-        text[m->data_len] = '\0';
-        mg_json_str(f, text);
-        fputs("}\n", f);
-    } else {
-        fputs("null}\n", f);
+    if (m->received != gw->iso_t || gw->iso[0] == '\0') { /* once a second */
+        mg_time_iso(m->received, gw->iso);
+        gw->iso_t = m->received;
     }
+    line *l = &gw->out;
+    l->n = 0;
+#define LIT(s) line_put(l, s, sizeof(s) - 1)
+    LIT("{\"id\":");
+    if (m->id < 0)
+        LIT("-");
+    line_u64(l, m->id < 0 ? 0 - (uint64_t)m->id : (uint64_t)m->id);
+    LIT(",\"device\":");
+    line_str(l, device, strlen(device));
+    LIT(",\"msisdn\":");
+    line_str(l, msisdn, strlen(msisdn));
+    LIT(",\"cntr\":");
+    line_u64(l, m->cntr);
+    LIT(",\"received\":\"");
+    line_put(l, gw->iso, strlen(gw->iso));
+    LIT("\",\"data\":\"");
+    if (m->data_len <= sizeof(m->data) && 2 * m->data_len + 1 <= sizeof(l->b) - l->n) {
+        mg_hex_encode(l->b + l->n, m->data, m->data_len);
+        l->n += 2 * m->data_len;
+    }
+    LIT("\",\"text\":");
+    if (mg_sms_text_ok(m->data, m->data_len))
+        line_str(l, (const char *)m->data, m->data_len);
+    else
+        LIT("null");
+    LIT("}\n");
+#undef LIT
+    (void)fwrite(l->b, 1, l->n, f);
 }
 
 typedef struct replay_ctx {
@@ -1414,6 +1457,10 @@ static void inbox_msg_of(const pending *p, mg_inbox_msg *m)
     m->cntr = p->cmd.hdr.cntr;
     m->data_len = p->cmd.data_len < sizeof(m->data) ? p->cmd.data_len : sizeof(m->data);
     memcpy(m->data, p->cmd.data, m->data_len);
+    if (!p->own_event) { /* the row carries the message's auth_ok event */
+        m->pkt_len = p->pkt_len;
+        copy_str(m->source, sizeof(m->source), p->source);
+    }
 }
 
 /* ---- group commit ------------------------------------------------------------------- */
@@ -1516,6 +1563,12 @@ mg_err mg_gw_flush(mg_gw *gw)
                 e = mg_ota_cmd_accept(&p->cmd, p->cmd.hdr.cntr);
                 if (e != MG_OK)
                     break;
+                /* a tamper alarm or an update report is an event row of its
+                 * own; any other message's auth_ok is its inbox row (no
+                 * separate row per accepted message: store migration 7) */
+                tamper_mark(&p->ev, &p->cmd);
+                update_mark(&p->ev, &p->cmd);
+                p->own_event = strcmp(p->ev.kind, "auth_ok") != 0;
                 mg_inbox_msg m;
                 inbox_msg_of(p, &m);
                 e = mg_store_inbox_add(st, &m);
@@ -1543,11 +1596,7 @@ mg_err mg_gw_flush(mg_gw *gw)
                 e = activate(st, p, "after proof of receipt");
             }
         }
-        if (e == MG_OK && p->kind == P_MESSAGE) {
-            tamper_mark(&p->ev, &p->cmd);
-            update_mark(&p->ev, &p->cmd);
-        }
-        if (e == MG_OK)
+        if (e == MG_OK && (p->kind != P_MESSAGE || p->own_event))
             e = mg_store_event_add(st, &p->ev);
     }
     /* several gateways: the rows this one is about to commit (docs/scaling.md) */

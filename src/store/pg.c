@@ -214,7 +214,39 @@ static const char *const migrations[] = {
      * keeps last seen in devices.last_seen; here the events indexes stay and
      * last seen is a query (the numbers stay aligned across engines) */
     "",
-    /* 7: append here */
+    /* 7: SQLite's 7, the durable path without an event row per accepted
+     * message: the inbox row carries its auth_ok (source, pkt_len), read
+     * through the view events_all; the inbox takes its ids from the events'
+     * sequence (one id space); last_seen is kept on the device row, moved by
+     * the counter's compare-and-set and by a trigger for the other
+     * authenticated events, as in SQLite since its 6. */
+    "ALTER TABLE inbox ADD COLUMN source TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE inbox ADD COLUMN pkt_len BIGINT NOT NULL DEFAULT 0 CHECK (pkt_len >= 0);"
+    "ALTER TABLE inbox ALTER COLUMN id DROP IDENTITY;"
+    "DO $$ DECLARE seq text := pg_get_serial_sequence('events', 'id'); m bigint; cur bigint;"
+    " called boolean; BEGIN"
+    " m := greatest((SELECT coalesce(max(id), 0) FROM events), (SELECT coalesce(max(id), 0) FROM inbox));"
+    " EXECUTE format('SELECT last_value, is_called FROM %s', seq) INTO cur, called;"
+    " IF NOT called THEN cur := cur - 1; END IF;"
+    " IF m > cur THEN PERFORM setval(seq, m, true); END IF;"
+    " EXECUTE format('ALTER TABLE inbox ALTER COLUMN id SET DEFAULT nextval(%L)', seq); END $$;"
+    "CREATE VIEW events_inbox AS SELECT id, received AS time, device_id, 'sms'::text AS bearer,"
+    " source, 'auth_ok'::text AS kind,"
+    " 'counter ' || cntr || ', packet of ' || pkt_len || ' octets' AS reason,"
+    " 1::bigint AS count, received AS last, 1::bigint AS auth FROM inbox WHERE pkt_len > 0;"
+    "CREATE VIEW events_all AS"
+    " SELECT id, time, device_id, bearer, source, kind, reason, count, last, auth FROM events"
+    " UNION ALL"
+    " SELECT id, time, device_id, bearer, source, kind, reason, count, last, auth FROM events_inbox;"
+    "ALTER TABLE devices ADD COLUMN last_seen BIGINT NOT NULL DEFAULT 0;"
+    "UPDATE devices SET last_seen = coalesce((SELECT max(e.time) FROM events e"
+    " WHERE e.auth = 1 AND e.device_id = devices.id), 0);"
+    "CREATE FUNCTION mg_last_seen() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    " UPDATE devices SET last_seen = NEW.time WHERE id = NEW.device_id AND last_seen < NEW.time;"
+    " RETURN NULL; END $$;"
+    "CREATE TRIGGER events_last_seen AFTER INSERT ON events FOR EACH ROW"
+    " WHEN (NEW.auth = 1 AND NEW.device_id > 0) EXECUTE FUNCTION mg_last_seen();",
+    /* 8: append here */
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -302,12 +334,16 @@ static const char *const sql[S_COUNT] = {
     [S_KEY_WIPE] = "UPDATE keys SET wrapped = decode(repeat('00', length(wrapped)), 'hex')"
                    " WHERE device_id = $1",
     [S_KEY_DELETE] = "DELETE FROM keys WHERE device_id = $1",
-    [S_CNTR_IN] = "UPDATE devices SET cntr_in = $1 WHERE id = $2 AND cntr_in < $1",
+    /* an accepted message is the device's latest authenticated event: last_seen
+     * moves with the counter (its auth_ok has no events row, migration 7) */
+    [S_CNTR_IN] = "UPDATE devices SET cntr_in = $1, last_seen = greatest(last_seen, $3)"
+                  " WHERE id = $2 AND cntr_in < $4",
     [S_CNTR_OUT] = "UPDATE devices SET cntr_out = cntr_out + 1 WHERE id = $1 AND cntr_out < $2"
                    " RETURNING cntr_out",
-    [S_INBOX_ADD] = "INSERT INTO inbox(device_id, received, cntr, data) VALUES ($1, $2, $3, $4)"
-                    " RETURNING id",
-    [S_INBOX_SINCE] = "SELECT id, device_id, received, cntr, data FROM inbox WHERE id > $1"
+    [S_INBOX_ADD] = "INSERT INTO inbox(device_id, received, cntr, data, source, pkt_len)"
+                    " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    [S_INBOX_SINCE] = "SELECT id, device_id, received, cntr, data, source, pkt_len FROM inbox"
+                      " WHERE id > $1"
                       " ORDER BY id LIMIT $2",
     [S_CMD_ADD] = "INSERT INTO commands(device_id, created, updated, state, cntr, text, detail,"
                   " want) VALUES ($1, $2, $2, 0, $3, $4, $5, $6) RETURNING id",
@@ -337,16 +373,17 @@ static const char *const sql[S_COUNT] = {
                     " WHERE id = $1 AND state = 0",
     [S_EVT_ADD] = "INSERT INTO events(time, device_id, bearer, source, kind, reason, count, last,"
                   " auth) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-    [S_EVT_ALL] = "SELECT " EVT_COLS " FROM events WHERE id > $1 AND time >= $2 ORDER BY id",
-    [S_EVT_DEV] = "SELECT " EVT_COLS " FROM events WHERE device_id = $3 AND id > $1"
+    [S_EVT_ALL] = "SELECT " EVT_COLS " FROM events_all WHERE id > $1 AND time >= $2 ORDER BY id",
+    [S_EVT_DEV] = "SELECT " EVT_COLS " FROM events_all WHERE device_id = $3 AND id > $1"
                   " AND time >= $2 ORDER BY id",
     [S_EVT_PRUNE_AGE] = "DELETE FROM events WHERE time < $1",
     /* ids have gaps (a rolled-back insert spends its id): count rows, not ids */
     [S_EVT_PRUNE_ROWS] = "DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC"
                          " OFFSET $1 LIMIT 1)",
-    [S_EVT_STATS] = "SELECT count(*), coalesce(max(id), 0) FROM events",
-    [S_LAST_SEEN] = "SELECT device_id, max(time) FROM events WHERE auth = 1 AND device_id > 0"
-                    " GROUP BY device_id ORDER BY device_id",
+    [S_EVT_STATS] = "SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM inbox"
+                    " WHERE pkt_len > 0), greatest((SELECT coalesce(max(id), 0) FROM events),"
+                    " (SELECT coalesce(max(id), 0) FROM inbox))",
+    [S_LAST_SEEN] = "SELECT id, last_seen FROM devices WHERE last_seen > 0 ORDER BY id",
     [S_SESS_SET] = "INSERT INTO sessions(device_id, connected, since) SELECT $1, $2, $3"
                    " WHERE " DEV_EXISTS("$1")
                    " ON CONFLICT (device_id) DO UPDATE SET connected = excluded.connected,"
@@ -877,6 +914,9 @@ static bool row_inbox(const PGresult *r, int i, mg_inbox_msg *m)
     if (n > 0)
         memcpy(m->data, p, n);
     m->data_len = n;
+    gt(r, i, 5, m->source, sizeof(m->source));
+    int64_t pl = gi(r, i, 6);
+    m->pkt_len = pl > 0 ? (size_t)pl : 0;
     return true;
 }
 
@@ -1399,11 +1439,14 @@ static mg_err pg_keys_destroy(mg_store *s, int64_t id)
 
 /* ---- counters ------------------------------------------------------------------- */
 
-static mg_err pg_cntr_in_advance(mg_store *s, int64_t id, uint64_t cntr)
+/* The counter moves to last iff the stored one is below first: one
+ * statement, one round trip, for a device's messages of a group commit. */
+static mg_err pg_cntr_in_advance_span(mg_store *s, int64_t id, uint64_t first, uint64_t last)
 {
     pg_store *q = Q(s);
     int64_t n = 0;
-    mg_err e = run_st(q, S_CNTR_IN, "advance counter", NULL, &n, "ii", (int64_t)cntr, id);
+    mg_err e = run_st(q, S_CNTR_IN, "advance counter", NULL, &n, "iiii", (int64_t)last, id, now(),
+                      (int64_t)first);
     if (e != MG_OK || n == 1)
         return e;
     mg_dev_status dst;
@@ -1412,8 +1455,9 @@ static mg_err pg_cntr_in_advance(mg_store *s, int64_t id, uint64_t cntr)
         return e;
     return mg_store_fail(s, MG_ERR_CNTR_LOW,
                          "counter %llu of device %lld is not higher than the last accepted",
-                         (unsigned long long)cntr, (long long)id);
+                         (unsigned long long)first, (long long)id);
 }
+
 
 static mg_err pg_cntr_out_next(mg_store *s, int64_t id, uint64_t *cntr)
 {
@@ -1458,8 +1502,9 @@ static mg_err pg_inbox_add(mg_store *s, mg_inbox_msg *m)
     PGresult *r = NULL;
     if (m->received == 0)
         m->received = now();
-    mg_err e = run_st(q, S_INBOX_ADD, "add to inbox", &r, NULL, "iiib", m->device_id, m->received,
-                      (int64_t)m->cntr, (const void *)m->data, m->data_len);
+    mg_err e = run_st(q, S_INBOX_ADD, "add to inbox", &r, NULL, "iiibti", m->device_id, m->received,
+                      (int64_t)m->cntr, (const void *)m->data, m->data_len, m->source,
+                      (int64_t)m->pkt_len);
     return insert_id(q, r, e, &m->id);
 }
 
@@ -2276,7 +2321,7 @@ static const mg_store_ops pg_ops = {
     .keys_list = pg_keys_list,
     .keys_activate = pg_keys_activate,
     .keys_destroy = pg_keys_destroy,
-    .cntr_in_advance = pg_cntr_in_advance,
+    .cntr_in_advance_span = pg_cntr_in_advance_span,
     .cntr_out_next = pg_cntr_out_next,
     .inbox_add = pg_inbox_add,
     .inbox_since = pg_inbox_since,

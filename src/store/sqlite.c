@@ -5,8 +5,8 @@
  * synchronous=FULL: a transaction is on disk when COMMIT returns. Foreign
  * keys on; secure_delete on, so that deleted key material is overwritten in
  * the database file. Every statement is prepared once, when the store is
- * opened, and reused (the gateway calls cntr_in_advance, inbox_add and
- * event_add ~100k times a second inside group-commit transactions).
+ * opened, and reused (the gateway calls cntr_in_advance_span and inbox_add
+ * hundreds of thousands of times a second inside group-commit transactions).
  *
  * Schema migrations: migrations[i] takes the schema from version i to i+1
  * (SQL, then an optional C step, then more SQL, all in one transaction);
@@ -283,7 +283,31 @@ static const migration migrations[] = {
      " WHEN NEW.auth = 1 AND NEW.device_id > 0 BEGIN"
      " UPDATE devices SET last_seen = NEW.time WHERE id = NEW.device_id AND last_seen < NEW.time; END;",
      NULL, NULL},
-    /* 7: append here */
+    /* 7: the durable path without an event row per accepted message (issue
+     * 15). The inbox row of an accepted secured SMS carries its auth_ok fact:
+     * the sender as received and the packet's length. Events are read through
+     * the view events_all, the events table and those inbox rows in one id
+     * space: from here on, a new row of either table takes the next id above
+     * both (sq: S_EVT_ADD, S_INBOX_ADD), so the detector's cursor and an
+     * alert's evidence name either. Rows from before (pkt_len = 0) have their
+     * auth_ok row in events already. events_inbox is those inbox rows as
+     * events (the one definition of that mapping); events_all is both, for
+     * people with the sqlite3 shell (S_EVT_ALL reads the two arms itself so
+     * that SQLite merges them in id order instead of sorting them). A
+     * device's last_seen moves with its counter's compare-and-set
+     * (S_CNTR_IN_SPAN); the trigger keeps it for the other authenticated
+     * events. */
+    {"ALTER TABLE inbox ADD COLUMN source TEXT NOT NULL DEFAULT '';"
+     "ALTER TABLE inbox ADD COLUMN pkt_len INTEGER NOT NULL DEFAULT 0 CHECK (pkt_len >= 0);"
+     "CREATE VIEW events_inbox AS SELECT id, received AS time, device_id, 'sms' AS bearer, source,"
+     " 'auth_ok' AS kind, 'counter ' || cntr || ', packet of ' || pkt_len || ' octets' AS reason,"
+     " 1 AS count, received AS last, 1 AS auth FROM inbox WHERE pkt_len > 0;"
+     "CREATE VIEW events_all AS"
+     " SELECT id, time, device_id, bearer, source, kind, reason, count, last, auth FROM events"
+     " UNION ALL"
+     " SELECT id, time, device_id, bearer, source, kind, reason, count, last, auth FROM events_inbox;",
+     NULL, NULL},
+    /* 8: append here */
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -294,6 +318,16 @@ static const migration migrations[] = {
                  " c.smsc_id, coalesce(d.msisdn, ''), c.want, c.bearer, coalesce(d.name, '')"
 #define CMD_FROM " FROM commands c LEFT JOIN devices d ON d.id = c.device_id"
 #define EVT_COLS "id, time, device_id, bearer, source, kind, reason, count, last, auth"
+/* The next id of the events' id space (events and the inbox rows that carry
+ * an auth_ok, migration 7): above both tables. SQLite has one writer at a
+ * time, so ids follow commit order as rowids did. */
+#define NEXT_EVT_ID "(SELECT max(coalesce((SELECT max(id) FROM events), 0)," \
+                    " coalesce((SELECT max(id) FROM inbox), 0)) + 1)"
+/* The events (and the inbox rows that are auth_ok events) that match W, in
+ * id order: the view events_all's two arms, merged (each in its rowid order)
+ * rather than sorted, so that a reader's first rows cost no more than they. */
+#define EVT_READ(W) "SELECT " EVT_COLS " FROM events WHERE " W \
+                    " UNION ALL SELECT " EVT_COLS " FROM events_inbox WHERE " W " ORDER BY 1"
 #define ALR_COLS "id, rule, scope, device_id, source, severity, auth, first_evidence, detected_ms," \
                  " evidence, evidence_count, summary, response, state, note, updated"
 #define BLK_COLS "bearer, source, mode, until, created, alert_id, reason"
@@ -368,11 +402,16 @@ static const char *const sql[S_COUNT] = {
     [S_KEY_DELETE] = "DELETE FROM keys WHERE device_id = ?1",
     /* the counter moves to ?1 if the stored one is below ?3: one message
      * (?1 = ?3), or several of one device in one group commit */
-    [S_CNTR_IN_SPAN] = "UPDATE devices SET cntr_in = ?1 WHERE id = ?2 AND cntr_in < ?3",
+    /* an accepted message is the device's latest authenticated event: last_seen
+     * moves with the counter (its auth_ok has no events row, migration 7) */
+    [S_CNTR_IN_SPAN] = "UPDATE devices SET cntr_in = ?1, last_seen = max(last_seen, ?4)"
+                       " WHERE id = ?2 AND cntr_in < ?3",
     [S_CNTR_OUT] = "UPDATE devices SET cntr_out = cntr_out + 1 WHERE id = ?1 AND cntr_out < ?2"
                    " RETURNING cntr_out",
-    [S_INBOX_ADD] = "INSERT INTO inbox(device_id, received, cntr, data) VALUES (?1, ?2, ?3, ?4)",
-    [S_INBOX_SINCE] = "SELECT id, device_id, received, cntr, data FROM inbox WHERE id > ?1"
+    /* one id space with events (migration 7): the next id above both tables */
+    [S_INBOX_ADD] = "INSERT INTO inbox(id, device_id, received, cntr, data, source, pkt_len)"
+                    " VALUES (" NEXT_EVT_ID ", ?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_INBOX_SINCE] = "SELECT id, device_id, received, cntr, data, source, pkt_len FROM inbox WHERE id > ?1"
                       " ORDER BY id LIMIT ?2",
     [S_CMD_ADD] = "INSERT INTO commands(device_id, created, updated, state, cntr, text, detail,"
                   " want) VALUES (?1, ?2, ?2, 0, ?3, ?4, ?5, ?6)",
@@ -398,11 +437,14 @@ static const char *const sql[S_COUNT] = {
     [S_CMD_SMSC_SET] = "UPDATE commands SET smsc_id = ?2 WHERE id = ?1",
     [S_CMD_BY_SMSC] = "SELECT " CMD_COLS CMD_FROM " WHERE c.smsc_id = ?1"
                       " ORDER BY c.id DESC LIMIT 1",
-    [S_EVT_ADD] = "INSERT INTO events(time, device_id, bearer, source, kind, reason, count, last,"
-                  " auth) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [S_EVT_ADD] = "INSERT INTO events(id, time, device_id, bearer, source, kind, reason, count,"
+                  " last, auth) VALUES (" NEXT_EVT_ID ", ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [S_EVT_PRUNE_AGE] = "DELETE FROM events WHERE time < ?1",
-    [S_EVT_PRUNE_ROWS] = "DELETE FROM events WHERE id <= (SELECT max(id) FROM events) - ?1",
-    [S_EVT_STATS] = "SELECT count(*), coalesce(max(id), 0) FROM events",
+    /* the newest ?1 rows stay (ids are not dense: the inbox shares them) */
+    [S_EVT_PRUNE_ROWS] = "DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC"
+                         " LIMIT 1 OFFSET ?1)",
+    [S_EVT_STATS] = "SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM inbox WHERE pkt_len > 0),"
+                    " " NEXT_EVT_ID " - 1",
     [S_LAST_SEEN] = "SELECT id, last_seen FROM devices WHERE last_seen > 0 ORDER BY id",
     [S_ALR_ADD] = "INSERT INTO alerts(rule, scope, device_id, source, severity, auth, first_evidence,"
                   " detected_ms, evidence, evidence_count, summary, response, state, note, updated)"
@@ -423,9 +465,8 @@ static const char *const sql[S_COUNT] = {
                    " ORDER BY bearer, source",
     [S_META_SET] = "INSERT INTO meta(name, value) VALUES (?1, ?2)"
                    " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-    [S_EVT_ALL] = "SELECT " EVT_COLS " FROM events WHERE id > ?1 AND time >= ?2 ORDER BY id",
-    [S_EVT_DEV] = "SELECT " EVT_COLS " FROM events WHERE device_id = ?3 AND id > ?1"
-                  " AND time >= ?2 ORDER BY id",
+    [S_EVT_ALL] = EVT_READ("id > ?1 AND time >= ?2"),
+    [S_EVT_DEV] = EVT_READ("device_id = ?3 AND id > ?1 AND time >= ?2"),
     [S_CMD_QUEUED_MQTT] = "SELECT " CMD_COLS CMD_FROM " WHERE c.state = 0 AND c.want <> 'sms'"
                           " AND " LIVE("c.device_id") " ORDER BY c.id LIMIT ?1",
     [S_CMD_CLAIM] = "UPDATE commands SET state = 1, bearer = ?2,"
@@ -715,6 +756,9 @@ static bool row_inbox(sqlite3_stmt *st, mg_inbox_msg *m)
     if (n > 0)
         memcpy(m->data, p, (size_t)n);
     m->data_len = (size_t)n;
+    col_text(st, 5, m->source, sizeof(m->source));
+    int64_t pl = sqlite3_column_int64(st, 6);
+    m->pkt_len = pl > 0 ? (size_t)pl : 0;
     return true;
 }
 
@@ -1256,7 +1300,7 @@ static mg_err sq_keys_destroy(mg_store *s, int64_t id)
 static mg_err sq_cntr_in_advance_span(mg_store *s, int64_t id, uint64_t first, uint64_t last)
 {
     sq_store *q = Q(s);
-    mg_err e = bind(q, q->st[S_CNTR_IN_SPAN], "iii", (int64_t)last, id, (int64_t)first);
+    mg_err e = bind(q, q->st[S_CNTR_IN_SPAN], "iiii", (int64_t)last, id, (int64_t)first, now());
     if (e == MG_OK)
         e = run(q, S_CNTR_IN_SPAN, "advance counter");
     if (e != MG_OK || sqlite3_changes(q->db) == 1)
@@ -1270,11 +1314,6 @@ static mg_err sq_cntr_in_advance_span(mg_store *s, int64_t id, uint64_t first, u
                          (unsigned long long)first, (long long)id);
 }
 
-/* One message: the span of one counter (the same compare-and-set). */
-static mg_err sq_cntr_in_advance(mg_store *s, int64_t id, uint64_t cntr)
-{
-    return sq_cntr_in_advance_span(s, id, cntr, cntr);
-}
 
 static mg_err sq_cntr_out_next(mg_store *s, int64_t id, uint64_t *cntr)
 {
@@ -1308,8 +1347,8 @@ static mg_err sq_inbox_add(mg_store *s, mg_inbox_msg *m)
     sq_store *q = Q(s);
     if (m->received == 0)
         m->received = now();
-    mg_err e = bind(q, q->st[S_INBOX_ADD], "iiib", m->device_id, m->received, (int64_t)m->cntr,
-                    (const void *)m->data, m->data_len);
+    mg_err e = bind(q, q->st[S_INBOX_ADD], "iiibti", m->device_id, m->received, (int64_t)m->cntr,
+                    (const void *)m->data, m->data_len, m->source, (int64_t)m->pkt_len);
     if (e == MG_OK)
         e = run(q, S_INBOX_ADD, "add to inbox");
     if (e == MG_OK)
@@ -1558,8 +1597,6 @@ static mg_err sq_events_prune(mg_store *s, int64_t before, int64_t keep_rows, in
             n += sqlite3_changes64(q->db);
     }
     if (e == MG_OK && keep_rows > 0) {
-        /* ids are dense enough: events are never deleted out of order
-         * except by this function, which deletes a prefix */
         e = bind(q, q->st[S_EVT_PRUNE_ROWS], "i", keep_rows);
         if (e == MG_OK)
             e = run(q, S_EVT_PRUNE_ROWS, "prune events by count");
@@ -2210,7 +2247,6 @@ static const mg_store_ops sqlite_ops = {
     .keys_list = sq_keys_list,
     .keys_activate = sq_keys_activate,
     .keys_destroy = sq_keys_destroy,
-    .cntr_in_advance = sq_cntr_in_advance,
     .cntr_out_next = sq_cntr_out_next,
     .inbox_add = sq_inbox_add,
     .inbox_since = sq_inbox_since,

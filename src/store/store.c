@@ -445,7 +445,7 @@ mg_err mg_store_cntr_in_advance(mg_store *s, int64_t device_id, uint64_t cntr)
 {
     NEED_HANDLE(s);
     NEED(s, cntr <= MG_STORE_CNTR_MAX, "counter out of range");
-    return s->ops->cntr_in_advance(s, device_id, cntr);
+    return s->ops->cntr_in_advance_span(s, device_id, cntr, cntr); /* one message: a span of one */
 }
 
 mg_err mg_store_cntr_in_advance_span(mg_store *s, int64_t device_id, uint64_t first, uint64_t last)
@@ -454,16 +454,7 @@ mg_err mg_store_cntr_in_advance_span(mg_store *s, int64_t device_id, uint64_t fi
     NEED(s, last <= MG_STORE_CNTR_MAX, "counter out of range");
     NEED(s, first <= last, "counter span %llu..%llu is not in order", (unsigned long long)first,
          (unsigned long long)last);
-    if (s->ops->cntr_in_advance_span != NULL)
-        return s->ops->cntr_in_advance_span(s, device_id, first, last);
-    /* An engine without the op: two compare-and-sets in the caller's
-     * transaction. The second cannot fail once the first held (last > first
-     * and nobody else writes the row before COMMIT); if the first fails,
-     * nothing changed. */
-    mg_err e = s->ops->cntr_in_advance(s, device_id, first);
-    if (e == MG_OK && last > first)
-        e = s->ops->cntr_in_advance(s, device_id, last);
-    return e;
+    return s->ops->cntr_in_advance_span(s, device_id, first, last);
 }
 
 mg_err mg_store_cntr_out_next(mg_store *s, int64_t device_id, uint64_t *cntr)

@@ -67,7 +67,9 @@ struct mg_store_ops {
                         void *ctx);
     mg_err (*keys_activate)(mg_store *s, int64_t device_id, int version);
     mg_err (*keys_destroy)(mg_store *s, int64_t device_id);
-    mg_err (*cntr_in_advance)(mg_store *s, int64_t device_id, uint64_t cntr);
+    /* compare-and-set: to last iff the stored counter is below first (one
+     * message: first = last) */
+    mg_err (*cntr_in_advance_span)(mg_store *s, int64_t device_id, uint64_t first, uint64_t last);
     mg_err (*cntr_out_next)(mg_store *s, int64_t device_id, uint64_t *cntr);
     mg_err (*inbox_add)(mg_store *s, mg_inbox_msg *m);
     mg_err (*inbox_since)(mg_store *s, int64_t after_id, size_t max,
@@ -133,8 +135,6 @@ struct mg_store_ops {
                      bool (*fn)(void *, const mg_block *), void *ctx);
     mg_err (*meta_int)(mg_store *s, const char *name, int64_t *v);
     mg_err (*meta_set_int)(mg_store *s, const char *name, int64_t v);
-    /* Optional (NULL: store.c falls back to two cntr_in_advance calls). */
-    mg_err (*cntr_in_advance_span)(mg_store *s, int64_t device_id, uint64_t first, uint64_t last);
     /* A consistent copy of the whole store into the new file dest (0600),
      * checked (integrity) before it returns; NULL: the engine has its own
      * tools (PostgreSQL: pg_dump) and mg_store_backup says so. */

@@ -31,11 +31,9 @@ static void put(sink *k, const char *p, size_t n)
 {
     if (k->f != NULL) {
         (void)fwrite(p, 1, n, k->f);
-    } else {
-        for (size_t i = 0; i < n; i++, k->len++)
-            if (k->len < k->cap)
-                k->out[k->len] = p[i];
-        return;
+    } else if (k->len < k->cap) {
+        size_t room = k->cap - k->len;
+        memcpy(k->out + k->len, p, n < room ? n : room);
     }
     k->len += n;
 }
@@ -102,6 +100,12 @@ static void json_lit(sink *k, const char *str, size_t n)
                 put(k, u, 6);
             }
             i++;
+        } else if (c < 0x80) {
+            size_t j = i + 1; /* a run of printable ASCII: one put */
+            while (j < n && s[j] >= 0x20 && s[j] < 0x7f && s[j] != '"' && s[j] != '\\')
+                j++;
+            put(k, (const char *)s + i, j - i);
+            i = j;
         } else {
             size_t sub = 1, m = utf8_seq(s + i, n - i, &sub);
             if (m > 0) {

@@ -87,7 +87,7 @@ echo "detect: time to detect: at most $((detected - t_5s)) ms from the start of 
 start_agent meter-d --count 3 --interval-ms 200 --telemetry "reading=1"; a=$agent_pid
 wait_for 20 inbox_at_least 3 || fail "telemetry did not arrive"
 stop_pid "$a"
-nauth=$(sqlite3 -cmd '.timeout 5000' "$M2MGUARD_HOME/m2mguard.db" "SELECT count(*) FROM events WHERE kind='auth_ok' AND auth=1")
+nauth=$(sqlite3 -cmd '.timeout 5000' "$M2MGUARD_HOME/m2mguard.db" "SELECT count(*) FROM events_all WHERE kind='auth_ok' AND auth=1")
 if [ "$nauth" -ge 3 ]; then
   wait_for 10 has_alert chatty_device '"authenticated":true' || fail "no chatty_device alert"
   resp=$(alert_field chatty_device response)

@@ -51,7 +51,7 @@ SMSC_SPOOF=1 start_smsc
 start_gateway
 wait_for 20 grep -q smpp_bound "$tmp/gateway.log" || fail "gateway did not bind"
 sleep 1
-ev0=$(sqlite3 -cmd ".timeout 5000" "$M2MGUARD_HOME/m2mguard.db" "SELECT coalesce(max(id), 0) FROM events")
+ev0=$(sqlite3 -cmd ".timeout 5000" "$M2MGUARD_HOME/m2mguard.db" "SELECT coalesce(max(id), 0) FROM events_all")
 rss0=$(rss_kib "$gw_pid")
 
 node "$src/tests/smsc/flood_mix.js" --port "$port" --password "$password" --to "$gateway_number" \

@@ -133,7 +133,7 @@ until inbox_done; do
   progress=$(rows)
 done
 inbox_done ||
-  fail "only $(rows) of $total messages accepted; events: $(sqlq "SELECT kind, sum(count) FROM events GROUP BY kind" | tr '\n' ' ')"
+  fail "only $(rows) of $total messages accepted; events: $(sqlq "SELECT kind, sum(count) FROM events_all GROUP BY kind" | tr '\n' ' ')"
 # the outputs catch up: every inbox row written by one gateway or the other
 outs() { cat "$M2MGUARD_HOME"/out-*.jsonl | wc -l; }
 outs_done() { [ "$(outs)" -ge "$total" ]; }

@@ -260,16 +260,16 @@ static void test_open_migrate(void **state)
 {
     (void)state;
     mg_store *s = fresh();
-    assert_int_equal(mg_store_schema_version(s), 6);
+    assert_int_equal(mg_store_schema_version(s), 7);
     assert_string_equal(mg_store_errmsg(s), "");
     mg_store_close(s);
     /* open again: no migration runs twice */
     assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_OK);
-    assert_int_equal(mg_store_schema_version(s), 6);
+    assert_int_equal(mg_store_schema_version(s), 7);
     mg_store_close(s);
     assert_int_equal(mg_store_open(dbpath, master, true, &s), MG_OK);
     mg_store_close(s);
-    assert_int_equal(count_rows("SELECT count(*) FROM schema_version"), 6);
+    assert_int_equal(count_rows("SELECT count(*) FROM schema_version"), 7);
     if (pg_mode) {
         assert_int_equal(count_rows("SELECT count(*) FROM pg_indexes WHERE indexname = 'events_time'"), 1);
         /* a different master key is refused at open */
@@ -600,17 +600,132 @@ static void test_cntr_span(void **state)
 {
     (void)state;
     mg_store *s = fresh();
-    mg_device d = dev("m", "+4930"), e = dev("n", "+4931");
+    mg_device d = dev("m", "+4930");
     assert_int_equal(mg_store_device_add(s, &d), MG_OK);
-    assert_int_equal(mg_store_device_add(s, &e), MG_OK);
     span_checks(s, d.id);
-    /* an engine without the op (the PostgreSQL engine may lack it) */
-    mg_store_ops without = *s->ops;
-    const mg_store_ops *keep = s->ops;
-    without.cntr_in_advance_span = NULL;
-    s->ops = &without;
-    span_checks(s, e.id);
-    s->ops = keep;
+    mg_store_close(s);
+}
+
+typedef struct ev_list { int n; mg_event e[8]; } ev_list;
+static bool ev_collect(void *ctx, const mg_event *e)
+{
+    ev_list *l = ctx;
+    if (l->n < 8)
+        l->e[l->n] = *e;
+    l->n++;
+    return true;
+}
+
+static bool inbox_keep(void *ctx, const mg_inbox_msg *m)
+{
+    *(mg_inbox_msg *)ctx = *m;
+    return true;
+}
+
+static bool seen_of(void *ctx, int64_t device_id, int64_t last)
+{
+    (void)device_id;
+    *(int64_t *)ctx = last;
+    return true;
+}
+
+/* Schema 7: an accepted message's inbox row is its auth_ok event, in one id
+ * space with the events table; the counter's compare-and-set moves last_seen. */
+static void test_inbox_events(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    mg_device d = dev("m", "+4930"), o = dev("o", "+4931");
+    assert_int_equal(mg_store_device_add(s, &d), MG_OK);
+    assert_int_equal(mg_store_device_add(s, &o), MG_OK);
+    int64_t seen = 0;
+    assert_int_equal(mg_store_last_seen(s, seen_of, &seen), MG_OK);
+    assert_int_equal(seen, 0);
+    mg_event e;
+    memset(&e, 0, sizeof(e));
+    e.time = 1000;
+    snprintf(e.bearer, sizeof(e.bearer), "sms");
+    snprintf(e.kind, sizeof(e.kind), "auth_fail");
+    snprintf(e.source, sizeof(e.source), "+4930");
+    e.device_id = d.id;
+    assert_int_equal(mg_store_event_add(s, &e), MG_OK);
+    int64_t first = e.id;
+    assert_int_equal(mg_store_begin(s), MG_OK);
+    assert_int_equal(mg_store_cntr_in_advance_span(s, d.id, 4, 5), MG_OK);
+    mg_inbox_msg m;
+    memset(&m, 0, sizeof(m));
+    m.device_id = d.id;
+    m.received = 1001;
+    m.cntr = 5;
+    memcpy(m.data, "t=1", 3);
+    m.data_len = 3;
+    m.pkt_len = 62;
+    snprintf(m.source, sizeof(m.source), "+4930");
+    assert_int_equal(mg_store_inbox_add(s, &m), MG_OK);
+    int64_t carried = m.id;
+    mg_inbox_msg plain = m; /* an alarm: the message has an event row of its own */
+    plain.id = 0;
+    plain.cntr = 6;
+    plain.pkt_len = 0;
+    plain.source[0] = '\0';
+    assert_int_equal(mg_store_inbox_add(s, &plain), MG_OK);
+    assert_int_equal(mg_store_commit(s), MG_OK);
+    e.id = 0;
+    e.time = 1002;
+    e.device_id = o.id;
+    snprintf(e.kind, sizeof(e.kind), "replay");
+    assert_int_equal(mg_store_event_add(s, &e), MG_OK);
+    /* one id space: every new row above all before it, whatever its table */
+    assert_true(first < carried && carried < plain.id && plain.id < e.id);
+    ev_list l;
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(mg_store_events(s, 0, 0, 0, ev_collect, &l), MG_OK);
+    assert_int_equal(l.n, 3);
+    assert_int_equal(l.e[0].id, first);
+    assert_int_equal(l.e[1].id, carried);
+    assert_string_equal(l.e[1].kind, "auth_ok");
+    assert_string_equal(l.e[1].bearer, "sms");
+    assert_string_equal(l.e[1].source, "+4930");
+    assert_string_equal(l.e[1].reason, "counter 5, packet of 62 octets");
+    assert_true(l.e[1].authenticated);
+    assert_int_equal(l.e[1].time, 1001);
+    assert_int_equal(l.e[1].count, 1);
+    assert_int_equal(l.e[1].device_id, d.id);
+    assert_int_equal(l.e[2].id, e.id);
+    /* the cursor and the device filter see it as any event */
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(mg_store_events(s, first, 0, 0, ev_collect, &l), MG_OK);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(l.e[0].id, carried);
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(mg_store_events(s, 0, d.id, 1001, ev_collect, &l), MG_OK);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.e[0].id, carried);
+    int64_t rows = 0, max_id = 0, del = 0;
+    assert_int_equal(mg_store_events_stats(s, &rows, &max_id), MG_OK);
+    assert_int_equal(rows, 3);
+    assert_int_equal(max_id, e.id);
+    /* the inbox keeps what it carries */
+    mg_inbox_msg back;
+    memset(&back, 0, sizeof(back));
+    assert_int_equal(mg_store_inbox_since(s, carried - 1, 1, inbox_keep, &back), MG_OK);
+    assert_int_equal(back.id, carried);
+    assert_int_equal(back.pkt_len, 62);
+    assert_string_equal(back.source, "+4930");
+    /* the compare-and-set moved last_seen (now, not the row's time) */
+    assert_int_equal(mg_store_last_seen(s, seen_of, &seen), MG_OK);
+    assert_true(seen >= 1700000000);
+    /* retention prunes the events table, not the inbox */
+    assert_int_equal(mg_store_events_prune(s, 5000, 0, &del), MG_OK);
+    assert_int_equal(del, 2);
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(mg_store_events(s, 0, 0, 0, ev_collect, &l), MG_OK);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.e[0].id, carried);
+    /* ids keep rising after the prune */
+    e.id = 0;
+    assert_int_equal(mg_store_event_add(s, &e), MG_OK);
+    assert_true(e.id > plain.id);
     mg_store_close(s);
 }
 
@@ -1073,7 +1188,7 @@ static void test_migration_rewraps(void **state)
     if (oe != MG_OK)
         fprintf(stderr, "open: %s\n", mg_store_errmsg(NULL));
     assert_int_equal(oe, MG_OK);
-    assert_int_equal(mg_store_schema_version(s), 6);
+    assert_int_equal(mg_store_schema_version(s), 7);
     mg_keyset g;
     assert_int_equal(mg_store_keys_get(s, 7, 0, &g), MG_OK);
     assert_int_equal(g.version, 1);
@@ -2022,7 +2137,9 @@ static void test_signed_and_signers(void **state)
         return; /* SQLite's schema history; the PostgreSQL engine began at 5 */
     /* migration 3 -> 4 keeps rows: take the database back to version 3
      * (drop what 4 made), reopen: 4 runs again, the version-3 rows stay */
-    exec_sql("DROP TRIGGER events_last_seen; ALTER TABLE devices DROP COLUMN last_seen;"
+    exec_sql("DROP VIEW events_all; DROP VIEW events_inbox; ALTER TABLE inbox DROP COLUMN pkt_len;"
+             "ALTER TABLE inbox DROP COLUMN source;"
+             "DROP TRIGGER events_last_seen; ALTER TABLE devices DROP COLUMN last_seen;"
              "CREATE INDEX events_device ON events(device_id);"
              "DROP TABLE alerts; DROP TABLE blocks;"
              "ALTER TABLE events DROP COLUMN count; ALTER TABLE events DROP COLUMN last;"
@@ -2031,7 +2148,7 @@ static void test_signed_and_signers(void **state)
              "DELETE FROM schema_version WHERE version >= 4;");
     assert_int_equal(count_rows("SELECT max(version) FROM schema_version"), 3);
     assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_OK);
-    assert_int_equal(mg_store_schema_version(s), 6);
+    assert_int_equal(mg_store_schema_version(s), 7);
     mg_device back;
     assert_int_equal(mg_store_device_by_name(s, "lock-1", &back), MG_OK);
     mg_command cb;
@@ -2261,6 +2378,7 @@ int main(void)
         cmocka_unit_test(test_signed_and_signers),
         cmocka_unit_test(test_detect_tables),
         cmocka_unit_test(test_cntr_span),
+        cmocka_unit_test(test_inbox_events),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
