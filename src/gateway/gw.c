@@ -142,6 +142,12 @@ typedef struct pending {
 
 #define SMSC_IDS_MAX 64
 
+/* A device's messages of a batch: its counter's compare-and-set (cas_span). */
+typedef struct cntr_span {
+    int64_t device_id;
+    uint64_t first, last;
+} cntr_span;
+
 /* One output line, built in memory and written with one fwrite (emit). */
 typedef struct line {
     char b[6 * (MG_NAME_MAX + MG_MSISDN_MAX) + 2 * 512 + 6 * 512 + 256];
@@ -162,6 +168,7 @@ struct mg_gw {
     pending *batch;
     size_t nbatch;
     mg_gw_row *rows; /* the batch's inbox rows, for cfg.commit_note */
+    cntr_span *spans; /* the batch's counter compare-and-sets, in device id order */
     uint64_t gen; /* batch generation */
     uint64_t part_seq;
     bucket lookups, events;
@@ -286,7 +293,8 @@ mg_gw *mg_gw_new(const mg_gw_cfg *cfg)
     gw->parts = calloc(gw->cfg.partials_max, sizeof(*gw->parts));
     gw->batch = calloc(gw->cfg.group_commit_max, sizeof(*gw->batch));
     gw->rows = calloc(gw->cfg.group_commit_max, sizeof(*gw->rows));
-    if (gw->rows == NULL || gw->sip == NULL || gw->devs == NULL || gw->negs == NULL || gw->parts == NULL ||
+    gw->spans = calloc(gw->cfg.group_commit_max, sizeof(*gw->spans));
+    if (gw->rows == NULL || gw->spans == NULL || gw->sip == NULL || gw->devs == NULL || gw->negs == NULL || gw->parts == NULL ||
         gw->batch == NULL || gw->aggs == NULL || gw->blks == NULL) {
         mg_gw_free(gw);
         return NULL;
@@ -339,6 +347,7 @@ void mg_gw_free(mg_gw *gw)
         mg_wipe(gw->batch, gw->cfg.group_commit_max * sizeof(*gw->batch));
     free(gw->batch);
     free(gw->rows);
+    free(gw->spans);
     EVP_MAC_CTX_free(gw->sip);
     free(gw);
 }
@@ -1490,13 +1499,23 @@ static mg_err activate(mg_store *st, pending *p, const char *how)
     return mg_store_event_add(st, &kev);
 }
 
+static int span_cmp(const void *a, const void *b)
+{
+    int64_t x = ((const cntr_span *)a)->device_id, y = ((const cntr_span *)b)->device_id;
+    return (x > y) - (x < y);
+}
+
 /* One compare-and-set per device for its messages of the batch: inbound()
  * checked their counters in order in memory (each above the one before), so
  * the device's counter moves to the highest iff the stored one is below the
  * lowest. If it is not (another gateway accepted some meanwhile), nothing
- * moved and the flush checks that device's messages one by one. */
+ * moved and the flush checks that device's messages one by one. The devices
+ * are written in id order: two gateways on one PostgreSQL whose batches hold
+ * the same devices (an SMSC that spreads one sender over both binds) take
+ * the row locks in the same order and never deadlock. */
 static mg_err cas_span(mg_gw *gw, mg_store *st)
 {
+    size_t n = 0;
     for (size_t i = 0; i < gw->nbatch; i++) {
         pending *p = &gw->batch[i];
         if (p->kind != P_MESSAGE || p->cas_seen)
@@ -1516,13 +1535,20 @@ static mg_err cas_span(mg_gw *gw, mg_store *st)
         }
         if (!ordered)
             continue; /* never expected; one by one then */
-        mg_err c = mg_store_cntr_in_advance_span(st, p->device_id, first, last);
+        gw->spans[n].device_id = p->device_id;
+        gw->spans[n].first = first;
+        gw->spans[n++].last = last;
+    }
+    qsort(gw->spans, n, sizeof(*gw->spans), span_cmp);
+    for (size_t k = 0; k < n; k++) {
+        const cntr_span *sp = &gw->spans[k];
+        mg_err c = mg_store_cntr_in_advance_span(st, sp->device_id, sp->first, sp->last);
         if (c == MG_ERR_CNTR_LOW)
             continue;
         if (c != MG_OK)
             return c;
-        for (size_t j = i; j < gw->nbatch; j++)
-            if (gw->batch[j].kind == P_MESSAGE && gw->batch[j].device_id == p->device_id)
+        for (size_t j = 0; j < gw->nbatch; j++)
+            if (gw->batch[j].kind == P_MESSAGE && gw->batch[j].device_id == sp->device_id)
                 gw->batch[j].cas_done = true;
     }
     return MG_OK;
