@@ -209,7 +209,7 @@ const mg_conf_key mg_conf_keys[] = {
     {"events_new_sources", NUM(0, G1), "100", "gateway", true, false,
      "sources of one kind with entries of their own per window; the rest: the fleet-wide row"},
     {"events_retention_days", NUM(0, 36500), "90", "gateway, audit", true, false,
-     "events older are pruned once a minute by the gateway (0: the default)"},
+     "events older are pruned once a minute by the gateway (0: no age limit)"},
     {"events_max_rows", NUM(0, G1), "2000000", "gateway", true, false, "event rows kept at most (0: the default)"},
     {"throttle_per_min", NUM(0, G1), "6", "gateway", true, false,
      "a THROTTLE-blocked source: messages per minute (`m2mguard block`, the detector's responses)"},

@@ -1037,7 +1037,7 @@ static mg_err check_events(run *r, size_t active)
                 "with none, attacks go unnoticed",
                 "remove events_per_s from m2mguard.conf (default 200) or set it above 0");
     if (r->c->retention_days < 0)
-        finding(r, MG_AUDIT_LOW, "events are kept for ever (events_retention_days < 0)",
+        finding(r, MG_AUDIT_LOW, "events are kept for ever (events_retention_days = 0: no age limit)",
                 "configuration events_retention_days",
                 "an attacker who can make refusals decides how fast the disk fills",
                 "set events_retention_days (default 90) and events_max_rows");
