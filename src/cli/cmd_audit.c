@@ -270,6 +270,7 @@ int mg_cmd_audit(int argc, char **argv)
     p.dir = w.dir;
     const char *mref = mg_conf_get(&w, "master_key", "");
     p.master_in_token = mref[0] != '\0';
+    p.store_pg = mg_workdir_store_pg(&w) != NULL;
     p.secret_files = fptr;
     p.n_secret_files = nf;
     p.mosquitto_conf = access(mosq, F_OK) == 0 ? mosq : NULL;

@@ -119,6 +119,12 @@ static bool store_is_pg(const char *v)
     return n > 0 && v[k + n + strspn(v + k + n, " ")] == '=';
 }
 
+const char *mg_workdir_store_pg(const mg_workdir *w)
+{
+    const char *v = mg_conf_get(w, "store", "");
+    return v[0] != '\0' && store_is_pg(v) ? v : NULL;
+}
+
 static const char *store_label(const char *db)
 {
     return store_is_pg(db) ? "(PostgreSQL: store in " MG_CONF_FILE ")" : db;

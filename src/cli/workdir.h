@@ -57,6 +57,11 @@ void mg_workdir_close_store(mg_store *s);
 /* Reads a master.key file (64 hex digits, 0600) into master (caller wipes). */
 int mg_workdir_read_master(const char *path, uint8_t master[32]);
 
+/* The PostgreSQL connection string of m2mguard.conf `store` (w opened), or
+ * NULL: the store is DIR/m2mguard.db. It may hold a password: never print it
+ * in a message. */
+const char *mg_workdir_store_pg(const mg_workdir *w);
+
 /* DIR/name into out. */
 int mg_workdir_file(const mg_workdir *w, const char *name, char *out, size_t cap);
 

@@ -974,6 +974,14 @@ static void check_files(run *r)
     }
     fmt(path, sizeof(path), "%s/m2mguard.db", dir);
     file_mode(r, path, "the database (wrapped keys, counters)", false);
+    if (r->p->store_pg && lstat(path, &st) == 0) {
+        fmt(where, sizeof(where), "file %s", path);
+        finding(r, MG_AUDIT_LOW, "a SQLite store lies beside the PostgreSQL one (store in "
+                "m2mguard.conf)", where,
+                "it is not the registry the system uses: an old copy of wrapped keys and counters, "
+                "out of date, which backups and copies of the directory carry along",
+                "move it to offline storage (or delete it) once PostgreSQL holds everything");
+    }
     fmt(path, sizeof(path), "%s/m2mguard.conf", dir);
     file_mode(r, path, "the configuration (SMPP password)", false);
     dir_files(r, dir, ".key", "key file");

@@ -63,6 +63,8 @@ typedef struct mg_audit_paths {
     const char *dir;            /**< the working directory (m2mguard.conf, master.key, devices/) */
     const char *ca_dir;         /**< NULL: DIR/ca (absent: the CA checks are skipped) */
     bool master_in_token;       /**< master_key is a pkcs11: URI: no master.key expected */
+    bool store_pg;              /**< the store is PostgreSQL (m2mguard.conf store): a
+                                     DIR/m2mguard.db is a stale copy, not the registry */
     const char *const *secret_files; /**< more secret files to check (the configuration's
                                           webhook secret, key files, ...) */
     size_t n_secret_files;
