@@ -4,7 +4,7 @@
 # `broker config` writes the connection string as plugin_opt_store (and
 # plugin_opt_policy DIR/policy.yaml, which must exist), `store master-import`
 # checks the token key against PostgreSQL, `audit` audits PostgreSQL and calls
-# a leftover m2mguard.db stale. No command creates m2mguard.db, and the
+# a leftover m2mguard.db stale, backup and restore refuse. No command creates m2mguard.db, and the
 # password of the connection string appears in no message.
 #   pg_cli.sh M2MGUARD
 bin=$1
@@ -70,6 +70,13 @@ assert len(f) == 1 and f[0]["severity"] == "low", r["findings"]
 PY
 rm -f "$wd/m2mguard.db"
 ok "audit: PostgreSQL audited (1 device, complete); a leftover m2mguard.db is a low finding"
+
+# ---- backup and restore: SQLite only, refused -----------------------------------------
+run 1 backup "$tmp/b.db" --dir "$wd"
+[ ! -e "$tmp/b.db" ] || fail "backup wrote a file"
+run 1 restore "$tmp/b.db" --dir "$wd"
+grep -F 'pg_restore' "$err" >/dev/null || fail "restore: $(cat "$err")"
+ok "backup and restore refused on PostgreSQL (pg_dump, pg_restore)"
 
 # ---- store master-import -------------------------------------------------------------
 module=${M2MGUARD_PKCS11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
