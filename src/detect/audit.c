@@ -975,7 +975,7 @@ static void check_files(run *r)
     fmt(path, sizeof(path), "%s/m2mguard.db", dir);
     file_mode(r, path, "the database (wrapped keys, counters)", false);
     if (r->p->store_pg && lstat(path, &st) == 0) {
-        fmt(where, sizeof(where), "file %s", path);
+        (void)snprintf(where, sizeof(where), "file %.380s", path); /* fits MG_AUDIT_TEXT_MAX */
         finding(r, MG_AUDIT_LOW, "a SQLite store lies beside the PostgreSQL one (store in "
                 "m2mguard.conf)", where,
                 "it is not the registry the system uses: an old copy of wrapped keys and counters, "
