@@ -135,9 +135,11 @@ bool mg_cli_audit_cfg(const mg_workdir *w, mg_audit_cfg *out)
     c.detect_lag_s = (int)conf_long(w, "audit_detect_lag_s", c.detect_lag_s, 1, 86400L * 365L, &bad);
     c.max_per_check = (size_t)conf_long(w, "audit_max_per_check", (long)c.max_per_check, 0, 1000000, &bad);
     c.events_per_s = conf_long(w, "events_per_s", c.events_per_s, 0, 1000000000, &bad);
-    c.retention_days = conf_long(w, "events_retention_days", c.retention_days, -1, 36500, &bad);
+    /* the range of the key table (mg_conf_keys); the gateway reads 0 as "no age
+     * limit" (cmd_gateway.c read_limits), the audit's -1 */
+    c.retention_days = conf_long(w, "events_retention_days", c.retention_days, 0, 36500, &bad);
     if (c.retention_days == 0)
-        c.retention_days = 90; /* the gateway reads 0 as its default (docs/audit.md) */
+        c.retention_days = -1;
     *out = c;
     return !bad;
 }
@@ -268,6 +270,7 @@ int mg_cmd_audit(int argc, char **argv)
     p.dir = w.dir;
     const char *mref = mg_conf_get(&w, "master_key", "");
     p.master_in_token = mref[0] != '\0';
+    p.store_pg = mg_workdir_store_pg(&w) != NULL;
     p.secret_files = fptr;
     p.n_secret_files = nf;
     p.mosquitto_conf = access(mosq, F_OK) == 0 ? mosq : NULL;

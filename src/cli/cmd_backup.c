@@ -46,6 +46,7 @@ static const char restore_usage[] =
     "integrity check. Then one rename(2) puts it in place; the store it replaces is\n"
     "kept as DIR/" MG_DB_FILE ".pre-restore-TIME. Refused while a process holds the\n"
     "store (gateway, detector, EST server, broker, console): stop them first.\n"
+    "The PostgreSQL engine (store = in " MG_CONF_FILE ") is refused: use pg_restore.\n"
     "  --dir DIR    working directory (default: $" MG_WORKDIR_ENV ", else ./" MG_WORKDIR_DEFAULT ")\n"
     "exit: 0 restored; 1 refused (store in use, master key does not open FILE);\n"
     "     2 bad command line; 3 bad working directory or FILE (not a store, newer schema,\n"
@@ -342,6 +343,13 @@ int mg_cmd_restore(int argc, char **argv)
         (rc = mg_conf_load(&w, conf)) != MG_EXIT_OK ||
         (rc = mg_workdir_file(&w, MG_DB_FILE, db, sizeof(db))) != MG_EXIT_OK)
         return rc;
+    if (mg_workdir_store_pg(&w) != NULL) {
+        /* a file put in place of DIR/m2mguard.db would be read by nobody */
+        fprintf(stderr, "%s: the store is PostgreSQL (store in %s): restore is for the SQLite "
+                        "store; use pg_restore (docs/operations.md)\n", path, MG_CONF_FILE);
+        mg_wipe(w.conf, sizeof(w.conf));
+        return MG_EXIT_REJECT;
+    }
     (void)snprintf(uri, sizeof(uri), "%s", mg_conf_get(&w, "master_key", ""));
     mg_wipe(w.conf, sizeof(w.conf));
     bool in_token = uri[0] != '\0';

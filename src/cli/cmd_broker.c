@@ -30,6 +30,9 @@ static const char broker_usage[] =
     "        by the CA, CN and DNS name localhost (or --host), IP 127.0.0.1, if they do\n"
     "        not exist yet), and the m2mguard plugin with plugin_opt_store\n"
     "        DIR/m2mguard.db, which decides who may connect and what they may do.\n"
+    "        With store = (PostgreSQL) in " MG_CONF_FILE ": plugin_opt_store is its\n"
+    "        connection string (the file then holds it: keep it 0600) and\n"
+    "        plugin_opt_policy DIR/policy.yaml, which must exist.\n"
     "  --port N       listener port (default 8883)\n"
     "  --out FILE     write there (created 0600; an existing file is refused);\n"
     "                 default: standard output\n"
@@ -160,13 +163,38 @@ static int config(int argc, char **argv)
     }
     memcpy(wdir, wreal, strlen(wreal) + 1);
     char cadir[MG_PATH_MAX + 8], chain[MG_PATH_MAX + 32], crl[MG_PATH_MAX + 32];
-    char crt[MG_PATH_MAX + 32], key[MG_PATH_MAX + 32], db[MG_PATH_MAX + 32];
+    char crt[MG_PATH_MAX + 32], key[MG_PATH_MAX + 32], db[MG_PATH_MAX + MG_CONF_VAL_MAX];
+    char policy[MG_PATH_MAX + 32], policy_line[MG_PATH_MAX + 64] = "";
     snprintf(cadir, sizeof(cadir), "%s/ca", wdir);
     snprintf(chain, sizeof(chain), "%s/chain.pem", cadir);
     snprintf(crl, sizeof(crl), "%s/crl.pem", cadir);
     snprintf(crt, sizeof(crt), "%s/broker.crt", wdir);
     snprintf(key, sizeof(key), "%s/broker.key", wdir);
-    snprintf(db, sizeof(db), "%s/" MG_DB_FILE, wdir);
+    /* the store the working directory names: DIR/m2mguard.db, or PostgreSQL
+     * (m2mguard.conf `store`; the plugin's mg_store_open takes either). Beside
+     * a PostgreSQL store there is no directory to find policy.yaml in: the
+     * plugin is told where it is. */
+    const char *pg = mg_workdir_store_pg(&w);
+    snprintf(policy, sizeof(policy), "%s/policy.yaml", wdir);
+    if (pg != NULL) {
+        if (!conf_safe(pg)) {
+            fprintf(stderr, BROKER_PATH ": store in %s: a control character in the connection "
+                            "string\n", MG_CONF_FILE);
+            mg_workdir_close(&w);
+            return MG_EXIT_INPUT;
+        }
+        if (!exists(policy)) {
+            fprintf(stderr, BROKER_PATH ": the store is PostgreSQL (store in %s): the plugin "
+                            "reads the command policy from %s, which does not exist; create it "
+                            "(docs/commands.md), then run this again\n", MG_CONF_FILE, policy);
+            mg_workdir_close(&w);
+            return MG_EXIT_INPUT;
+        }
+        snprintf(db, sizeof(db), "%s", pg);
+        snprintf(policy_line, sizeof(policy_line), "plugin_opt_policy %s\n", policy);
+    } else {
+        snprintf(db, sizeof(db), "%s/" MG_DB_FILE, wdir);
+    }
     if (!exists(chain) || !exists(crl)) {
         fprintf(stderr, BROKER_PATH ": no CA in %s (run 'm2mguard ca init' first)\n", cadir);
         mg_workdir_close(&w);
@@ -236,17 +264,23 @@ static int config(int argc, char **argv)
         "plugin_opt_rate 20\n"
         "plugin_opt_burst 40\n"
         "plugin_opt_cmd_timeout 30\n"
-        "plugin_opt_poll_ms 500\n",
-        wdir, pw->pw_name, port, chain, crt, key, crl, plugin, db);
+        "plugin_opt_poll_ms 500\n"
+        "%s",
+        wdir, pw->pw_name, port, chain, crt, key, crl, plugin, db, policy_line);
+    mg_wipe(db, sizeof(db)); /* a PostgreSQL connection string may hold a password */
     if (n < 0 || (size_t)n >= sizeof(text)) {
         fprintf(stderr, BROKER_PATH ": configuration too long\n");
+        mg_wipe(text, sizeof(text));
         return MG_EXIT_INTERNAL;
     }
     if (out == NULL) {
         fputs(text, stdout);
+        mg_wipe(text, sizeof(text));
         return fflush(stdout) == 0 ? MG_EXIT_OK : MG_EXIT_INTERNAL;
     }
-    return mg_file_create(out, text, (size_t)n, 0600);
+    rc = mg_file_create(out, text, (size_t)n, 0600);
+    mg_wipe(text, sizeof(text));
+    return rc;
 }
 
 static const mg_cmd broker_table[] = {

@@ -406,6 +406,7 @@ static int run_cmd(con_args *a)
     ap.dir = w.dir;
     ap.ca_dir = have_ca ? ca_dir : NULL;
     ap.master_in_token = mg_conf_get(&w, "master_key", "")[0] != '\0';
+    ap.store_pg = mg_workdir_store_pg(&w) != NULL;
     mg_audit_cfg ac;
     if (!mg_cli_audit_cfg(&w, &ac))
         bad = true;

@@ -1,7 +1,6 @@
 /* `m2mguard device add|import|list|show|quarantine|activate|revoke|delete`: the device
  * registry. Keys are never printed; they leave only in the provisioning file. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -16,15 +15,13 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "devimport.h"
 #include "m2mguard/crypto.h"
 #include "m2mguard/device.h"
 #include "m2mguard/sms.h"
 #include "workdir.h"
 #ifdef MG_HAVE_CA
 #include "m2mguard/ca.h"
-
-/* The TAR a new device gets unless told otherwise (device add, device import). */
-static const uint8_t default_tar[3] = {0x4d, 0x47, 0x01};
 #endif
 
 enum { O_DIR = 1, O_JSON = 2, O_YES = 4, O_ADD = 8, O_REASON = 16 };
@@ -261,22 +258,6 @@ static int store_fail(const dev_sub *c, mg_workdir *w, mg_err e)
 
 /* ---- add ------------------------------------------------------------------------ */
 
-static bool alg_of(const char *s, mg_alg *alg, size_t *len)
-{
-    static const struct { const char *name; mg_alg alg; size_t len; } algs[] = {
-        {"aes", MG_ALG_AES, 16},        {"aes128", MG_ALG_AES, 16}, {"aes-128", MG_ALG_AES, 16},
-        {"aes192", MG_ALG_AES, 24},     {"aes-192", MG_ALG_AES, 24}, {"aes256", MG_ALG_AES, 32},
-        {"aes-256", MG_ALG_AES, 32},    {"3des2", MG_ALG_3DES2, 16}, {"3des3", MG_ALG_3DES3, 24},
-    };
-    for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++)
-        if (strcmp(s, algs[i].name) == 0) {
-            *alg = algs[i].alg;
-            *len = algs[i].len;
-            return true;
-        }
-    return false;
-}
-
 /* Writes the provisioning file inside the store's transaction, before the
  * commit (mg_store_device_provision). */
 typedef struct prov_ctx {
@@ -450,12 +431,12 @@ static int device_add(int argc, char **argv)
                 o.cls);
         return MG_EXIT_USAGE;
     }
-    if (o.alg != NULL && !alg_of(o.alg, &alg, &key_len)) {
+    if (o.alg != NULL && !mg_imp_alg_of(o.alg, &alg, &key_len)) {
         fprintf(stderr, "%s: unknown --alg '%s' (aes, aes192, aes256, 3des2, 3des3)\n", c->path,
                 o.alg);
         return MG_EXIT_USAGE;
     }
-    memcpy(d.tar, default_tar, 3);
+    memcpy(d.tar, mg_imp_default_tar, 3);
     if (o.tar != NULL && mg_cli_hex("--tar", o.tar, d.tar, 3, 3) != 3)
         return MG_EXIT_USAGE;
     static char sigtext[MG_DEV_ANCHORS * (MG_DEV_ANCHOR_TEXT_MAX + 8) + 2 * MG_DEV_LIST_MAX + 64];
@@ -932,11 +913,8 @@ static int device_delete(int argc, char **argv)
 
 /* ---- import: many devices from a CSV or JSON-lines file ---------------------------- */
 
-#define IMP_LINE_MAX 1024        /* octets of one input line, newline excluded */
 #define IMP_BATCH_DEFAULT 10000  /* devices per transaction */
 #define IMP_BATCH_MAX 100000
-#define IMP_ROWS_MAX 50000000u   /* rows of one file (memory: ~70 octets a row) */
-#define IMP_ERRORS_SHOWN 100     /* --continue: lines reported one by one, then a count */
 
 static const char imp_usage[] =
     "usage: m2mguard device import FILE|- --provision-out OUT [--format csv|jsonl]\n"
@@ -971,472 +949,6 @@ static const char imp_usage[] =
     "      1 refused (a bad or duplicate line; nothing stored); 2 bad command line;\n"
     "      3 no working directory, unreadable FILE, OUT exists; 4 internal failure.\n";
 
-/* One parsed line. The strings live in the arena (offsets). */
-typedef struct imp_row {
-    uint32_t line;
-    uint32_t name, cls, msisdn; /* arena offsets; msisdn "" for IP-only */
-    uint8_t tar[3];
-    uint8_t alg, len, bearers;
-    bool skip; /* --continue: taken by a device of the registry */
-} imp_row;
-
-typedef struct imp_state {
-    const char *file; /* for messages */
-    bool cont;
-    imp_row *rows;
-    size_t n, cap;
-    char *arena;
-    size_t an, acap;
-    uint32_t *h_name, *h_msisdn; /* open addressing: row index + 1; 0 free */
-    size_t hcap;
-    size_t bad;
-} imp_state;
-
-static void imp_free(imp_state *st)
-{
-    free(st->rows);
-    free(st->arena);
-    free(st->h_name);
-    free(st->h_msisdn);
-    memset(st, 0, sizeof(*st));
-}
-
-/* Reports a bad line (FILE:LINE: why; the first IMP_ERRORS_SHOWN) and counts
- * it. Returns 0: the reading goes on (every line is checked). */
-static int imp_bad(imp_state *st, unsigned long line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int imp_bad(imp_state *st, unsigned long line, const char *fmt, ...)
-{
-    st->bad++;
-    if (!st->cont || st->bad <= IMP_ERRORS_SHOWN) {
-        va_list ap;
-        va_start(ap, fmt);
-        fprintf(stderr, "%s:%lu: ", st->file, line);
-        vfprintf(stderr, fmt, ap);
-        fputs(st->cont ? "; skipped\n" : "\n", stderr);
-        va_end(ap);
-    }
-    return 0; /* all or nothing: imp_read refuses the file at its end */
-}
-
-static bool imp_str(imp_state *st, const char *s, uint32_t *off)
-{
-    size_t n = strlen(s) + 1;
-    if (st->an + n > st->acap) {
-        size_t nc = st->acap ? st->acap * 2 : 1u << 20;
-        if (nc > UINT32_MAX)
-            return false;
-        char *na = realloc(st->arena, nc);
-        if (na == NULL)
-            return false;
-        st->arena = na;
-        st->acap = nc;
-    }
-    memcpy(st->arena + st->an, s, n);
-    *off = (uint32_t)st->an;
-    st->an += n;
-    return true;
-}
-
-static uint64_t imp_hash(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a: the operator's own file, not a peer's */
-    for (; *s != '\0'; s++)
-        h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
-    return h;
-}
-
-static bool imp_rehash(imp_state *st)
-{
-    size_t nc = st->hcap ? st->hcap * 2 : 1u << 16;
-    uint32_t *a = calloc(nc, sizeof(*a)), *b = calloc(nc, sizeof(*b));
-    if (a == NULL || b == NULL) {
-        free(a);
-        free(b);
-        return false;
-    }
-    for (size_t i = 0; i < st->n; i++) {
-        const imp_row *r = &st->rows[i];
-        size_t j = (size_t)imp_hash(st->arena + r->name) & (nc - 1);
-        while (a[j] != 0)
-            j = (j + 1) & (nc - 1);
-        a[j] = (uint32_t)(i + 1);
-        if (st->arena[r->msisdn] != '\0') {
-            j = (size_t)imp_hash(st->arena + r->msisdn) & (nc - 1);
-            while (b[j] != 0)
-                j = (j + 1) & (nc - 1);
-            b[j] = (uint32_t)(i + 1);
-        }
-    }
-    free(st->h_name);
-    free(st->h_msisdn);
-    st->h_name = a;
-    st->h_msisdn = b;
-    st->hcap = nc;
-    return true;
-}
-
-/* The row of this file that already has s in the name (or msisdn) column; 0: none. */
-static uint32_t imp_find(const imp_state *st, const uint32_t *tab, bool msisdn, const char *s)
-{
-    size_t j = (size_t)imp_hash(s) & (st->hcap - 1);
-    for (; tab[j] != 0; j = (j + 1) & (st->hcap - 1)) {
-        const imp_row *r = &st->rows[tab[j] - 1];
-        if (strcmp(st->arena + (msisdn ? r->msisdn : r->name), s) == 0)
-            return tab[j];
-    }
-    return 0;
-}
-
-static void imp_insert(imp_state *st, uint32_t *tab, const char *s, uint32_t v)
-{
-    size_t j = (size_t)imp_hash(s) & (st->hcap - 1);
-    while (tab[j] != 0)
-        j = (j + 1) & (st->hcap - 1);
-    tab[j] = v;
-}
-
-enum { F_NAME, F_MSISDN, F_CLASS, F_BEARER, F_ALG, F_TAR, F_N };
-
-/* Text of the input shown in a message: printable ASCII only, else a mark. */
-static const char *imp_shown(const char *s)
-{
-    for (const char *p = s; *p != '\0'; p++)
-        if (*p < 0x20 || *p > 0x7e)
-            return "(unprintable)";
-    return s;
-}
-static const char *const imp_fields[F_N] = {"name", "msisdn", "class", "bearer", "alg", "tar"};
-
-/* Checks one device's fields and keeps it. 0 to go on, else the exit code. */
-static int imp_take(imp_state *st, unsigned long line, const char *const f[F_N])
-{
-    const char *name = f[F_NAME] ? f[F_NAME] : "", *msisdn = f[F_MSISDN] ? f[F_MSISDN] : "";
-    const char *cls = f[F_CLASS] ? f[F_CLASS] : "", *bearer = f[F_BEARER] ? f[F_BEARER] : "";
-    mg_alg alg = MG_ALG_AES;
-    size_t key_len = 16;
-    uint8_t tar[3];
-    memcpy(tar, default_tar, 3);
-    unsigned bearers;
-    if (name[0] == '\0')
-        return imp_bad(st, line, "no name");
-    if (!mg_store_name_valid(name))
-        return imp_bad(st, line, "invalid name: use 1..63 of A-Z a-z 0-9 . _ -");
-    if (msisdn[0] != '\0' && !mg_store_msisdn_valid(msisdn))
-        return imp_bad(st, line, "invalid MSISDN: use '+' and 1..15 digits, the first 1-9 (E.164)");
-    if (!mg_store_class_valid(cls))
-        return imp_bad(st, line, "invalid class: use up to 63 of A-Z a-z 0-9 . _ -");
-    if (bearer[0] == '\0')
-        bearers = msisdn[0] != '\0' ? MG_BEARER_SMS : MG_BEARER_IP;
-    else if (strcmp(bearer, "sms") == 0)
-        bearers = MG_BEARER_SMS;
-    else if (strcmp(bearer, "ip") == 0)
-        bearers = MG_BEARER_IP;
-    else if (strcmp(bearer, "sms+ip") == 0 || strcmp(bearer, "ip+sms") == 0)
-        bearers = MG_BEARER_SMS | MG_BEARER_IP;
-    else
-        return imp_bad(st, line, "invalid bearer: sms, ip or sms+ip");
-    if ((bearers & MG_BEARER_SMS) && msisdn[0] == '\0')
-        return imp_bad(st, line, "the SMS bearer needs an MSISDN");
-    if (!(bearers & MG_BEARER_SMS) && msisdn[0] != '\0')
-        return imp_bad(st, line, "an IP-only device has no MSISDN (bearer sms+ip?)");
-    if (f[F_ALG] != NULL && f[F_ALG][0] != '\0' && !alg_of(f[F_ALG], &alg, &key_len))
-        return imp_bad(st, line, "invalid alg: aes, aes192, aes256, 3des2 or 3des3");
-    if (f[F_TAR] != NULL && f[F_TAR][0] != '\0') {
-        long n = strlen(f[F_TAR]) == 6 ? mg_hex_decode(f[F_TAR], 6, tar, 3) : -1;
-        if (n != 3)
-            return imp_bad(st, line, "invalid tar: 6 hex digits");
-        if (memcmp(tar, mg_sms_tar_backend, 3) == 0)
-            return imp_bad(st, line, "that tar is the backend's TAR; choose another");
-    }
-    if (!(bearers & MG_BEARER_SMS) && ((f[F_ALG] && f[F_ALG][0]) || (f[F_TAR] && f[F_TAR][0])))
-        return imp_bad(st, line, "alg and tar are SMS fields: an IP-only device has none");
-    /* unique in the file, then new to the registry */
-    if (st->hcap == 0 || 2 * (st->n + 1) > st->hcap)
-        if (!imp_rehash(st))
-            return MG_EXIT_INTERNAL;
-    uint32_t other = imp_find(st, st->h_name, false, name);
-    if (other != 0)
-        return imp_bad(st, line, "duplicate name '%s' (line %lu)", name,
-                       (unsigned long)st->rows[other - 1].line);
-    if (msisdn[0] != '\0' && (other = imp_find(st, st->h_msisdn, true, msisdn)) != 0)
-        return imp_bad(st, line, "duplicate MSISDN %s (line %lu)", msisdn,
-                       (unsigned long)st->rows[other - 1].line);
-    if (st->n >= IMP_ROWS_MAX) {
-        fprintf(stderr, "%s:%lu: more than %u devices in one file; split it\n", st->file, line,
-                IMP_ROWS_MAX);
-        return MG_EXIT_INPUT;
-    }
-    if (st->n == st->cap) {
-        size_t nc = st->cap ? st->cap * 2 : 4096;
-        imp_row *nr = realloc(st->rows, nc * sizeof(*nr));
-        if (nr == NULL)
-            return MG_EXIT_INTERNAL;
-        st->rows = nr;
-        st->cap = nc;
-    }
-    imp_row *r = &st->rows[st->n];
-    memset(r, 0, sizeof(*r));
-    r->line = (uint32_t)line;
-    if (!imp_str(st, name, &r->name) || !imp_str(st, cls, &r->cls) ||
-        !imp_str(st, (bearers & MG_BEARER_SMS) ? msisdn : "", &r->msisdn))
-        return MG_EXIT_INTERNAL;
-    memcpy(r->tar, tar, 3);
-    r->alg = (uint8_t)alg;
-    r->len = (uint8_t)((bearers & MG_BEARER_SMS) ? key_len : 0);
-    r->bearers = (uint8_t)bearers;
-    st->n++;
-    imp_insert(st, st->h_name, name, (uint32_t)st->n);
-    if (msisdn[0] != '\0')
-        imp_insert(st, st->h_msisdn, msisdn, (uint32_t)st->n);
-    return 0;
-}
-
-/* CSV: fields split at ',', each optionally in double quotes (no quote inside). */
-static int imp_csv_split(char *p, char **out, size_t max, size_t *n)
-{
-    *n = 0;
-    for (;;) {
-        if (*n == max)
-            return -1;
-        char *start = p;
-        if (*p == '"') {
-            start = ++p;
-            while (*p != '"' && *p != '\0')
-                p++;
-            if (*p != '"')
-                return -2;
-            *p++ = '\0';
-            if (*p != ',' && *p != '\0')
-                return -2;
-        } else {
-            while (*p != ',' && *p != '\0') {
-                if (*p == '"')
-                    return -2;
-                p++;
-            }
-        }
-        out[(*n)++] = start;
-        if (*p == '\0')
-            return 0;
-        *p++ = '\0';
-    }
-}
-
-/* The CSV header: col[i] = field of column i. */
-static int imp_csv_header(imp_state *st, char *text, int col[F_N], size_t *ncol)
-{
-    char *cells[F_N];
-    bool seen[F_N] = {false};
-    int rc = imp_csv_split(text, cells, F_N, ncol);
-    if (rc != 0) {
-        fprintf(stderr, "%s:1: bad CSV header: %s\n", st->file,
-                rc == -1 ? "more than 6 columns" : "misplaced double quote");
-        return MG_EXIT_REJECT;
-    }
-    for (size_t i = 0; i < *ncol; i++) {
-        int k = -1;
-        for (int j = 0; j < F_N; j++)
-            if (strcmp(cells[i], imp_fields[j]) == 0)
-                k = j;
-        if (k < 0 || seen[k]) {
-            fprintf(stderr, "%s:1: CSV header: %s column '%.32s' (name, msisdn, class, bearer, "
-                            "alg, tar)\n",
-                    st->file, k < 0 ? "unknown" : "repeated", imp_shown(cells[i]));
-            return MG_EXIT_REJECT;
-        }
-        seen[k] = true;
-        col[i] = k;
-    }
-    if (!seen[F_NAME]) {
-        fprintf(stderr, "%s:1: CSV header has no 'name' column\n", st->file);
-        return MG_EXIT_REJECT;
-    }
-    return 0;
-}
-
-static int imp_csv_line(imp_state *st, unsigned long line, char *text,
-                        const int col[F_N], size_t ncol)
-{
-    char *cells[F_N];
-    const char *f[F_N] = {NULL};
-    size_t n = 0;
-    int rc = imp_csv_split(text, cells, F_N, &n);
-    if (rc == -2)
-        return imp_bad(st, line, "misplaced double quote");
-    if (rc != 0 || n != ncol)
-        return imp_bad(st, line, "%s columns, the header has %zu", rc != 0 || n > ncol ? "more" : "fewer", ncol);
-    for (size_t i = 0; i < n; i++)
-        f[col[i]] = cells[i];
-    return imp_take(st, line, f);
-}
-
-/* A JSON string without escapes (the fields' characters need none). */
-static const char *imp_json_string(char **pp)
-{
-    char *p = *pp;
-    if (*p != '"')
-        return NULL;
-    char *start = ++p;
-    while (*p != '"' && *p != '\0' && *p != '\\' && (unsigned char)*p >= 0x20)
-        p++;
-    if (*p != '"')
-        return NULL;
-    *p++ = '\0';
-    *pp = p;
-    return start;
-}
-
-static void imp_ws(char **pp)
-{
-    while (**pp == ' ' || **pp == '\t')
-        (*pp)++;
-}
-
-static int imp_json_line(imp_state *st, unsigned long line, char *p)
-{
-    const char *f[F_N] = {NULL};
-    imp_ws(&p);
-    if (*p++ != '{')
-        return imp_bad(st, line, "not a JSON object");
-    imp_ws(&p);
-    if (*p == '}') {
-        p++;
-    } else {
-        for (;;) {
-            const char *key = imp_json_string(&p);
-            if (key == NULL)
-                return imp_bad(st, line, "bad JSON: want a member name in quotes, no escapes");
-            imp_ws(&p);
-            if (*p++ != ':')
-                return imp_bad(st, line, "bad JSON: ':' missing");
-            imp_ws(&p);
-            const char *val = imp_json_string(&p);
-            if (val == NULL)
-                return imp_bad(st, line, "bad JSON: the value of a member must be a string "
-                                         "without escapes");
-            int k = -1;
-            for (int j = 0; j < F_N; j++)
-                if (strcmp(key, imp_fields[j]) == 0)
-                    k = j;
-            if (k < 0)
-                return imp_bad(st, line, "unknown member '%.32s' (name, msisdn, class, bearer, "
-                                         "alg, tar)", imp_shown(key));
-            if (f[k] != NULL)
-                return imp_bad(st, line, "member '%s' given twice", key);
-            f[k] = val;
-            imp_ws(&p);
-            if (*p == ',') {
-                p++;
-                imp_ws(&p);
-                continue;
-            }
-            if (*p++ != '}')
-                return imp_bad(st, line, "bad JSON: ',' or '}' missing");
-            break;
-        }
-    }
-    imp_ws(&p);
-    if (*p != '\0')
-        return imp_bad(st, line, "bad JSON: text after the object");
-    return imp_take(st, line, f);
-}
-
-/* Reads and checks the whole input. 0, or the exit code. */
-/* Lines of the input through a buffer: at most IMP_LINE_MAX octets kept. */
-typedef struct imp_reader {
-    FILE *in;
-    char b[1 << 16];
-    size_t pos, len;
-} imp_reader;
-
-/* The next line into buf (NUL-terminated, newline removed): 1 a line, 0 end
- * of input; *too_long when it had more than IMP_LINE_MAX octets (the rest is
- * skipped), *nul when it held a NUL octet. */
-static int imp_getline(imp_reader *r, char *buf, size_t *n, bool *too_long, bool *nul)
-{
-    size_t k = 0;
-    bool any = false;
-    *too_long = *nul = false;
-    for (;;) {
-        if (r->pos == r->len) {
-            r->len = fread(r->b, 1, sizeof(r->b), r->in);
-            r->pos = 0;
-            if (r->len == 0)
-                break;
-        }
-        any = true;
-        char ch = r->b[r->pos++];
-        if (ch == '\n')
-            break;
-        if (ch == '\0')
-            *nul = true;
-        if (k < IMP_LINE_MAX)
-            buf[k++] = ch;
-        else
-            *too_long = true;
-    }
-    buf[k] = '\0';
-    *n = k;
-    return any ? 1 : 0;
-}
-
-static int imp_read(imp_state *st, FILE *in, int format /* 0 auto, 1 csv, 2 jsonl */)
-{
-    static char buf[IMP_LINE_MAX + 1];
-    static imp_reader rd;
-    unsigned long line = 0;
-    int col[F_N] = {0};
-    size_t ncol = 0, n = 0;
-    bool header = false, too_long = false, nul = false;
-    int rc = 0;
-    memset(&rd, 0, sizeof(rd));
-    rd.in = in;
-    while (rc == 0 && imp_getline(&rd, buf, &n, &too_long, &nul) == 1) {
-        line++;
-        if (too_long && line == 1) {
-            fprintf(stderr, "%s:1: line longer than %d octets\n", st->file, IMP_LINE_MAX);
-            return MG_EXIT_REJECT;
-        }
-        if (too_long) {
-            rc = imp_bad(st, line, "line longer than %d octets", IMP_LINE_MAX);
-            continue;
-        }
-        if (nul) {
-            rc = imp_bad(st, line, "NUL octet in the line");
-            continue;
-        }
-        if (n > 0 && buf[n - 1] == '\r')
-            buf[--n] = '\0';
-        if (format == 0)
-            format = buf[0] == '{' ? 2 : 1;
-        if (n == 0)
-            continue; /* blank lines are allowed */
-        if (format == 1 && !header) {
-            if (line != 1) {
-                fprintf(stderr, "%s:%lu: the CSV header must be the first line\n", st->file, line);
-                return MG_EXIT_REJECT;
-            }
-            rc = imp_csv_header(st, buf, col, &ncol);
-            header = true;
-            continue;
-        }
-        rc = format == 1 ? imp_csv_line(st, line, buf, col, ncol) : imp_json_line(st, line, buf);
-    }
-    mg_wipe(buf, sizeof(buf));
-    if (rc != 0)
-        return rc;
-    if (ferror(in)) {
-        fprintf(stderr, "%s: read error: %s\n", st->file, strerror(errno));
-        return MG_EXIT_INPUT;
-    }
-    if (format == 1 && !header) {
-        fprintf(stderr, "%s: empty: want a CSV header line or JSON lines\n", st->file);
-        return MG_EXIT_REJECT;
-    }
-    return 0;
-}
-
 /* Names and MSISDNs the registry has already: read in transactions of
  * IMP_BATCH_DEFAULT look-ups (a read outside one pays the file locking on
  * every statement). 0, or the exit code. */
@@ -1453,7 +965,7 @@ static int imp_check_store(imp_state *st, mg_store *s)
             if (e == MG_OK) {
                 r->skip = true;
                 e = MG_OK;
-                (void)imp_bad(st, r->line, "device name '%s' is already registered", name);
+                (void)mg_imp_bad(st, r->line, "device name '%s' is already registered", name);
                 continue;
             }
             if (e == MG_ERR_KEY && msisdn[0] != '\0') {
@@ -1461,7 +973,7 @@ static int imp_check_store(imp_state *st, mg_store *s)
                 if (e == MG_OK) {
                     r->skip = true;
                     e = MG_OK;
-                    (void)imp_bad(st, r->line, "MSISDN %s is already registered (device %s)",
+                    (void)mg_imp_bad(st, r->line, "MSISDN %s is already registered (device %s)",
                                   msisdn, d.name);
                     continue;
                 }
@@ -1734,7 +1246,7 @@ static int device_import(int argc, char **argv)
     memset(&st, 0, sizeof(st));
     st.file = std_in ? "(stdin)" : file;
     st.cont = cont;
-    rc = imp_read(&st, in, format);
+    rc = mg_imp_read(&st, in, format);
     if (!std_in)
         fclose(in);
     if (rc == 0)
@@ -1764,7 +1276,7 @@ static int device_import(int argc, char **argv)
     if (rc != 0) {
         (void)close(o.fd); /* nothing was written to it */
         (void)unlink(outp);
-        imp_free(&st);
+        mg_imp_free(&st);
         mg_workdir_close(&w);
         return rc;
     }
@@ -1802,7 +1314,7 @@ static int device_import(int argc, char **argv)
         printf("\nprovisioning output: %s (mode 0600; it holds the keys)\n", outp);
     }
     free(ids);
-    imp_free(&st);
+    mg_imp_free(&st);
     mg_workdir_close(&w);
     return rc;
 }

@@ -22,6 +22,7 @@ static const char import_usage[] =
     "The key becomes a token object that cannot be read out (CKA_SENSITIVE, not\n"
     "CKA_EXTRACTABLE); the command then opens the store through the token (the\n"
     "master-key check must pass) and adds `master_key = URI` to DIR/" MG_CONF_FILE ".\n"
+    "The store is the one " MG_CONF_FILE " names: DIR/" MG_DB_FILE ", or PostgreSQL (store =).\n"
     "From then on every command wraps and unwraps the SMS keys inside the token.\n"
     "DIR/" MG_MASTER_FILE " is left in place: back it up offline, then delete it.\n"
     "Refused when " MG_CONF_FILE " already names a master_key or the token already\n"
@@ -63,15 +64,23 @@ static int master_import(int argc, char **argv)
     int rc = mg_workdir_open(dir, &w);
     if (rc != MG_EXIT_OK)
         return rc;
-    char conf[MG_PATH_MAX + 32], keyfile[MG_PATH_MAX + 32], db[MG_PATH_MAX + 32];
+    /* db: the store the working directory names (DIR/m2mguard.db, or the
+     * PostgreSQL connection string of `store`: it may hold a password) */
+    char conf[MG_PATH_MAX + 32], keyfile[MG_PATH_MAX + 32], db[MG_PATH_MAX + MG_CONF_VAL_MAX];
     if (mg_conf_get(&w, "master_key", "")[0] != '\0') {
         fprintf(stderr, "%s: %s already names a master_key\n", path, MG_CONF_FILE);
         mg_workdir_close(&w);
         return MG_EXIT_REJECT;
     }
     if ((rc = mg_workdir_file(&w, MG_CONF_FILE, conf, sizeof(conf))) != MG_EXIT_OK ||
-        (rc = mg_workdir_file(&w, MG_MASTER_FILE, keyfile, sizeof(keyfile))) != MG_EXIT_OK ||
-        (rc = mg_workdir_file(&w, MG_DB_FILE, db, sizeof(db))) != MG_EXIT_OK) {
+        (rc = mg_workdir_file(&w, MG_MASTER_FILE, keyfile, sizeof(keyfile))) != MG_EXIT_OK) {
+        mg_workdir_close(&w);
+        return rc;
+    }
+    const char *pg = mg_workdir_store_pg(&w);
+    if (pg != NULL)
+        (void)snprintf(db, sizeof(db), "%s", pg); /* fits: MG_CONF_VAL_MAX */
+    else if ((rc = mg_workdir_file(&w, MG_DB_FILE, db, sizeof(db))) != MG_EXIT_OK) {
         mg_workdir_close(&w);
         return rc;
     }
@@ -81,12 +90,15 @@ static int master_import(int argc, char **argv)
      * (master.key holds them as hex), made here and wiped at once */
     uint8_t master[32];
     char raw[MG_PATH_MAX + 48], why[256] = "";
-    if ((rc = mg_workdir_read_master(keyfile, master)) != MG_EXIT_OK)
+    if ((rc = mg_workdir_read_master(keyfile, master)) != MG_EXIT_OK) {
+        mg_wipe(db, sizeof(db));
         return rc;
+    }
     int n0 = snprintf(raw, sizeof(raw), "%s.import-%ld", keyfile, (long)getpid());
     if (n0 < 0 || (size_t)n0 >= sizeof(raw) ||
         (rc = mg_file_create(raw, master, sizeof(master), 0600)) != MG_EXIT_OK) {
         mg_wipe(master, sizeof(master));
+        mg_wipe(db, sizeof(db));
         return n0 < 0 || (size_t)n0 >= sizeof(raw) ? MG_EXIT_USAGE : rc;
     }
     mg_wipe(master, sizeof(master));
@@ -104,11 +116,14 @@ static int master_import(int argc, char **argv)
     }
     if (e != MG_OK) {
         fprintf(stderr, "%s: %s\n", path, why);
+        mg_wipe(db, sizeof(db));
         return e == MG_ERR_CRYPTO ? MG_EXIT_INTERNAL : e == MG_ERR_ARG ? MG_EXIT_REJECT : MG_EXIT_INPUT;
     }
     /* 3. the store opens through the token (its master-key check passes) */
     mg_store *s = NULL;
-    if ((rc = mg_workdir_open_store_p11(db, uri, false, &s)) != MG_EXIT_OK) {
+    rc = mg_workdir_open_store_p11(db, uri, false, &s);
+    mg_wipe(db, sizeof(db));
+    if (rc != MG_EXIT_OK) {
         fprintf(stderr, "%s: the key is in the token but the store does not open with it;"
                         " %s is unchanged\n", path, MG_CONF_FILE);
         return rc;

@@ -57,6 +57,11 @@ void mg_workdir_close_store(mg_store *s);
 /* Reads a master.key file (64 hex digits, 0600) into master (caller wipes). */
 int mg_workdir_read_master(const char *path, uint8_t master[32]);
 
+/* The PostgreSQL connection string of m2mguard.conf `store` (w opened), or
+ * NULL: the store is DIR/m2mguard.db. It may hold a password: never print it
+ * in a message. */
+const char *mg_workdir_store_pg(const mg_workdir *w);
+
 /* DIR/name into out. */
 int mg_workdir_file(const mg_workdir *w, const char *name, char *out, size_t cap);
 
@@ -68,6 +73,17 @@ int mg_conf_load(mg_workdir *w, const char *path);
 /* As mg_conf_load, but reports every bad line (`m2mguard config check`);
  * *errors: how many. */
 int mg_conf_check_file(mg_workdir *w, const char *path, unsigned *errors);
+/* The parser under both (conf.c): the text of a configuration file (NUL-
+ * terminated, modified in place) into w->conf; every line checked, all: go on
+ * after a bad line (config check). Messages name path. An exit code; on
+ * failure w->conf is empty. */
+int mg_conf_parse(mg_workdir *w, const char *path, char *text, bool all, unsigned *errors);
+/* Walks "key=value" lines of text ('#' comments, blank lines, keys [a-z0-9_]
+ * shorter than MG_CONF_KEY_MAX, values shorter than MG_CONF_VAL_MAX) and calls
+ * fn for each (configuration and provisioning files). An exit code. */
+int mg_conf_each_line(const char *what, const char *path, char *text,
+                      int (*fn)(void *ctx, const char *key, const char *value, unsigned line),
+                      void *ctx);
 
 /* ---- the known configuration keys (docs/operations.md is generated from them) -- */
 typedef enum mg_conf_type {

@@ -974,6 +974,14 @@ static void check_files(run *r)
     }
     fmt(path, sizeof(path), "%s/m2mguard.db", dir);
     file_mode(r, path, "the database (wrapped keys, counters)", false);
+    if (r->p->store_pg && lstat(path, &st) == 0) {
+        (void)snprintf(where, sizeof(where), "file %.380s", path); /* fits MG_AUDIT_TEXT_MAX */
+        finding(r, MG_AUDIT_LOW, "a SQLite store lies beside the PostgreSQL one (store in "
+                "m2mguard.conf)", where,
+                "it is not the registry the system uses: an old copy of wrapped keys and counters, "
+                "out of date, which backups and copies of the directory carry along",
+                "move it to offline storage (or delete it) once PostgreSQL holds everything");
+    }
     fmt(path, sizeof(path), "%s/m2mguard.conf", dir);
     file_mode(r, path, "the configuration (SMPP password)", false);
     dir_files(r, dir, ".key", "key file");
@@ -1037,7 +1045,7 @@ static mg_err check_events(run *r, size_t active)
                 "with none, attacks go unnoticed",
                 "remove events_per_s from m2mguard.conf (default 200) or set it above 0");
     if (r->c->retention_days < 0)
-        finding(r, MG_AUDIT_LOW, "events are kept for ever (events_retention_days < 0)",
+        finding(r, MG_AUDIT_LOW, "events are kept for ever (events_retention_days = 0: no age limit)",
                 "configuration events_retention_days",
                 "an attacker who can make refusals decides how fast the disk fills",
                 "set events_retention_days (default 90) and events_max_rows");

@@ -63,6 +63,8 @@ typedef struct mg_audit_paths {
     const char *dir;            /**< the working directory (m2mguard.conf, master.key, devices/) */
     const char *ca_dir;         /**< NULL: DIR/ca (absent: the CA checks are skipped) */
     bool master_in_token;       /**< master_key is a pkcs11: URI: no master.key expected */
+    bool store_pg;              /**< the store is PostgreSQL (m2mguard.conf store): a
+                                     DIR/m2mguard.db is a stale copy, not the registry */
     const char *const *secret_files; /**< more secret files to check (the configuration's
                                           webhook secret, key files, ...) */
     size_t n_secret_files;
@@ -104,7 +106,7 @@ typedef struct mg_audit_cfg {
                                     m2mguard profile: 8, src/core/ota.c) */
     int min_cc_octets;         /**< audit_min_cc_octets, 8 */
     long events_per_s;         /**< the gateway's events_per_s (200 when not configured) */
-    long retention_days;       /**< events_retention_days (90; < 0 no age limit) */
+    long retention_days;       /**< events_retention_days (90; < 0 no age limit: the file's 0) */
     int min_retention_days;    /**< audit_min_retention_days, 30 */
     int detect_lag_s;          /**< audit_detect_lag_s, 300: unread events older: detector down */
     size_t max_per_check;      /**< audit_max_per_check, 50: then one "and N more" finding */

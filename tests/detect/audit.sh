@@ -89,6 +89,25 @@ run 2 audit --config "$tmp/alt.conf" --dir "$wd"
 grep -q 'audit_silent_days' "$err" || fail "bad setting not named: $(cat "$err")"
 ok "--config: events_per_s = 0 is high, thresholds read, a bad value is exit 2"
 
+# events_retention_days: the audit reads the range and the meaning of the key table
+# and the gateway: 0 is "no age limit" (low), -1 is refused by both (config check too)
+cp "$wd/m2mguard.conf" "$tmp/ret.conf"
+chmod 600 "$tmp/ret.conf"
+printf 'events_retention_days = 0\n' >>"$tmp/ret.conf"
+run 0 audit --json --fail-on critical --config "$tmp/ret.conf" --dir "$wd"
+py 'len(has("event_logging", "low", "kept for ever")) == 1'
+"$bin" config check "$tmp/ret.conf" >/dev/null || fail "config check refuses events_retention_days = 0"
+sed -i 's/^events_retention_days = 0$/events_retention_days = 10/' "$tmp/ret.conf"
+run 0 audit --json --fail-on critical --config "$tmp/ret.conf" --dir "$wd"
+py 'len(has("event_logging", "medium", "kept only 10 days")) == 1 and not has("event_logging", "low")'
+sed -i 's/^events_retention_days = 10$/events_retention_days = -1/' "$tmp/ret.conf"
+run 2 audit --config "$tmp/ret.conf" --dir "$wd"
+grep -q 'events_retention_days' "$err" || fail "-1 not named: $(cat "$err")"
+set +e; "$bin" config check "$tmp/ret.conf" >/dev/null 2>"$tmp/check.err"; rc=$?; set -e
+[ "$rc" -eq 1 ] || fail "config check accepts events_retention_days = -1 (exit $rc)"
+grep -q 'events_retention_days' "$tmp/check.err" || fail "config check: $(cat "$tmp/check.err")"
+ok "events_retention_days: 0 is no age limit (low), 10 is short (medium), -1 refused by audit and config check"
+
 # ---- a master key readable by others: the store is refused, the files are audited --
 chmod 644 "$wd/master.key"
 run 1 audit --json --dir "$wd"
