@@ -98,8 +98,16 @@ typedef struct mg_keyset {
 
 void mg_keyset_wipe(mg_keyset *k);
 
+/** true when path is a PostgreSQL connection string (a postgresql:// or
+ *  postgres:// URI, or libpq key=value pairs), false for a SQLite file. */
+bool mg_store_path_is_pg(const char *path);
+/** What to print for path in a log or an error: the path of a SQLite file,
+ *  never a connection string (it may hold a password). */
+const char *mg_store_path_label(const char *path);
+
 /** Opens (creating if absent and create is true) and migrates the store at
- *  path. master is the 32-octet key-wrapping key; it is copied and wiped on
+ *  path. path is a SQLite file or a PostgreSQL connection string
+ *  (mg_store_path_is_pg). master is the 32-octet key-wrapping key; it is copied and wiped on
  *  close. master NULL opens an existing store without keys (the broker
  *  plugin, which never needs SMS keys): every key function and provisioning
  *  then fails with MG_ERR_STATE. */

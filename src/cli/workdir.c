@@ -110,24 +110,15 @@ static mg_err p11_unwrap(void *ctx, const uint8_t *in, size_t in_len, uint8_t *o
 
 /* m2mguard.conf `store = ...`: a PostgreSQL database instead of WORKDIR/m2mguard.db.
  * Its connection string may hold a password: messages name the key, not the value. */
-static bool store_is_pg(const char *v)
-{
-    if (strncmp(v, "postgresql://", 13) == 0 || strncmp(v, "postgres://", 11) == 0)
-        return true;
-    size_t k = strspn(v, " ");
-    size_t n = strspn(v + k, "abcdefghijklmnopqrstuvwxyz_");
-    return n > 0 && v[k + n + strspn(v + k + n, " ")] == '=';
-}
-
 const char *mg_workdir_store_pg(const mg_workdir *w)
 {
     const char *v = mg_conf_get(w, "store", "");
-    return v[0] != '\0' && store_is_pg(v) ? v : NULL;
+    return v[0] != '\0' && mg_store_path_is_pg(v) ? v : NULL;
 }
 
 static const char *store_label(const char *db)
 {
-    return store_is_pg(db) ? "(PostgreSQL: store in " MG_CONF_FILE ")" : db;
+    return mg_store_path_is_pg(db) ? "(PostgreSQL: store in " MG_CONF_FILE ")" : db;
 }
 
 int mg_workdir_open_store_p11(const char *db, const char *uri, bool create, mg_store **out)
@@ -211,7 +202,7 @@ int mg_workdir_open(const char *dir_or_null, mg_workdir *w)
     if (!in_token && (rc = mg_workdir_read_master(path, master)) != MG_EXIT_OK)
         goto fail;
     const char *store_ref = mg_conf_get(w, "store", "");
-    if (store_ref[0] != '\0' && !store_is_pg(store_ref)) {
+    if (store_ref[0] != '\0' && !mg_store_path_is_pg(store_ref)) {
         fprintf(stderr, "m2mguard: store in %s must be a PostgreSQL connection string"
                         " (postgresql://... or host=... dbname=...); the SQLite store is %s/%s\n",
                 MG_CONF_FILE, w->dir, MG_DB_FILE);

@@ -121,7 +121,7 @@ static mg_store *store(plugin *p)
     mg_err e = mg_store_open(p->store_path, NULL, false, &s);
     if (e != MG_OK) {
         logf_(MOSQ_LOG_ERR, "cannot open the store %s (%s): every connection is refused",
-              p->store_path, s != NULL ? mg_store_errmsg(s) : mg_strerror(e));
+              mg_store_path_label(p->store_path), s != NULL ? mg_store_errmsg(s) : mg_strerror(e));
         mg_store_close(s);
         return NULL;
     }
@@ -133,7 +133,7 @@ static mg_store *store(plugin *p)
     p->s = s;
     if (mg_store_session_reset(s) != MG_OK)
         logf_(MOSQ_LOG_WARNING, "session reset failed: %s", mg_store_errmsg(s));
-    logf_(MOSQ_LOG_NOTICE, "store %s open", p->store_path);
+    logf_(MOSQ_LOG_NOTICE, "store %s open", mg_store_path_label(p->store_path));
     return s;
 }
 
@@ -1065,9 +1065,16 @@ MG_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
         return MOSQ_ERR_INVAL;
     }
     /* The command policy: plugin_opt_policy, else policy.yaml beside the
-     * store (a missing default file is the empty policy; a named one must
-     * exist). Read once, at start: restart the broker after editing it. */
+     * SQLite store (a missing default file is the empty policy; a named one
+     * must exist; with PostgreSQL it must be named). Read once, at start: restart the broker after editing it. */
     bool named = p->policy_path[0] != '\0';
+    if (!named && mg_store_path_is_pg(p->store_path)) {
+        /* no directory beside a connection string: the policy must be named
+         * (m2mguard broker config writes it), never silently empty */
+        logf_(MOSQ_LOG_ERR, "plugin_opt_policy is required with a PostgreSQL store");
+        free(p);
+        return MOSQ_ERR_INVAL;
+    }
     if (!named) {
         const char *slash = strrchr(p->store_path, '/');
         int dl = slash != NULL ? (int)(slash - p->store_path) : 1;

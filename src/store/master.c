@@ -50,7 +50,7 @@ mg_err mg_store_open_wrapped(const char *path, mg_store_wrap_fn wrap, mg_store_w
         return MG_ERR_ARG;
     }
     mg_store_wrapper w = {wrap, unwrap, ctx};
-    if (mg_pg_conninfo(path))
+    if (mg_store_path_is_pg(path))
         return mg_pg_open(path, NULL, &w, out);
     return mg_sqlite_open(path, NULL, &w, create, out);
 }

@@ -2474,22 +2474,6 @@ static mg_err master_check(pg_store *q)
     return e;
 }
 
-bool mg_pg_conninfo(const char *path)
-{
-    if (strncmp(path, "postgresql://", 13) == 0 || strncmp(path, "postgres://", 11) == 0)
-        return true;
-    /* key=value: a libpq connection string starts with a keyword and '=' */
-    size_t i = 0;
-    while (path[i] == ' ')
-        i++;
-    size_t k = i;
-    while ((path[k] >= 'a' && path[k] <= 'z') || path[k] == '_')
-        k++;
-    while (k > i && path[k] == ' ')
-        k++;
-    return k > i && path[k] == '=';
-}
-
 mg_err mg_pg_open(const char *conninfo, const uint8_t master[32], const mg_store_wrapper *w,
                   mg_store **out)
 {

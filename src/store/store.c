@@ -245,6 +245,25 @@ bool mg_store_msisdn_valid(const char *msisdn)
             return mg_store_fail((s), MG_ERR_STATE, "the store was opened without the master key"); \
     } while (0)
 
+bool mg_store_path_is_pg(const char *path)
+{
+    if (path == NULL)
+        return false;
+    if (strncmp(path, "postgresql://", 13) == 0 || strncmp(path, "postgres://", 11) == 0)
+        return true;
+    /* key=value: a libpq connection string starts with a keyword and '=' */
+    size_t i = strspn(path, " ");
+    size_t k = i + strspn(path + i, "abcdefghijklmnopqrstuvwxyz_");
+    return k > i && path[k + strspn(path + k, " ")] == '=';
+}
+
+const char *mg_store_path_label(const char *path)
+{
+    if (path == NULL)
+        return "(no store)";
+    return mg_store_path_is_pg(path) ? "(a PostgreSQL connection string)" : path;
+}
+
 mg_err mg_store_open(const char *path, const uint8_t master[32], bool create, mg_store **out)
 {
     if (out != NULL)
@@ -258,7 +277,7 @@ mg_err mg_store_open(const char *path, const uint8_t master[32], bool create, mg
         mg_store_open_fail("a new store needs the master key");
         return MG_ERR_ARG;
     }
-    if (mg_pg_conninfo(path))
+    if (mg_store_path_is_pg(path))
         return mg_pg_open(path, master, NULL, out);
     return mg_sqlite_open(path, master, NULL, create, out);
 }

@@ -188,6 +188,5 @@ MG_MUST_CHECK mg_err mg_pg_open(const char *conninfo, const uint8_t master[32],
                                 const mg_store_wrapper *w, mg_store **out);
 /* Whether a store path names a PostgreSQL database: a postgresql:// or
  * postgres:// URI, or a libpq key=value connection string. */
-bool mg_pg_conninfo(const char *path);
 
 #endif
