@@ -148,7 +148,9 @@ typedef struct cntr_span {
     uint64_t first, last;
 } cntr_span;
 
-/* One output line, built in memory and written with one fwrite (emit). */
+/* One output line, built in memory (emit); at most OBUF_MAX octets of them
+ * wait for out_flush(). */
+#define OBUF_MAX ((size_t)256 * 1024)
 typedef struct line {
     char b[6 * (MG_NAME_MAX + MG_MSISDN_MAX) + 2 * 512 + 6 * 512 + 256];
     size_t n;
@@ -159,6 +161,8 @@ struct mg_gw {
     line out;
     int64_t iso_t;     /* emit(): the last received time and its ISO form */
     char iso[32];
+    char *obuf;        /* emit(): the lines of a group commit, written at once (out_flush) */
+    size_t olen, ocap;
     EVP_MAC_CTX *sip; /* SipHash-2-4 keyed with a random key: the cache index */
     dev_entry *devs;
     size_t dev_sets;
@@ -348,6 +352,7 @@ void mg_gw_free(mg_gw *gw)
     free(gw->batch);
     free(gw->rows);
     free(gw->spans);
+    free(gw->obuf);
     EVP_MAC_CTX_free(gw->sip);
     free(gw);
 }
@@ -1384,7 +1389,39 @@ static void emit(mg_gw *gw, const mg_inbox_msg *m, const char *device, const cha
         LIT("null");
     LIT("}\n");
 #undef LIT
-    (void)fwrite(l->b, 1, l->n, f);
+    /* the batch's lines in one buffer, one write(2) a group commit */
+    if (gw->olen + l->n > gw->ocap && gw->ocap < OBUF_MAX) {
+        size_t cap = gw->ocap > 0 ? gw->ocap : 16384;
+        while (cap < gw->olen + l->n && cap < OBUF_MAX)
+            cap *= 2;
+        char *nb = realloc(gw->obuf, cap);
+        if (nb != NULL) {
+            gw->obuf = nb;
+            gw->ocap = cap;
+        }
+    }
+    if (gw->olen + l->n > gw->ocap) {
+        if (gw->olen > 0)
+            (void)fwrite(gw->obuf, 1, gw->olen, f);
+        gw->olen = 0;
+    }
+    if (l->n <= gw->ocap) {
+        memcpy(gw->obuf + gw->olen, l->b, l->n);
+        gw->olen += l->n;
+    } else {
+        (void)fwrite(l->b, 1, l->n, f); /* no buffer: the line itself */
+    }
+}
+
+/* Writes out the lines emit() gathered and flushes the output. */
+static void out_flush(mg_gw *gw)
+{
+    if (gw->cfg.output == NULL)
+        return;
+    if (gw->olen > 0)
+        (void)fwrite(gw->obuf, 1, gw->olen, gw->cfg.output);
+    gw->olen = 0;
+    fflush(gw->cfg.output);
 }
 
 typedef struct replay_ctx {
@@ -1417,8 +1454,7 @@ mg_err mg_gw_replay_output(mg_gw *gw, int64_t after_id)
         if (e != MG_OK || rc.n - before < 1024)
             break;
     }
-    if (gw->cfg.output != NULL)
-        fflush(gw->cfg.output);
+    out_flush(gw);
     return e;
 }
 
@@ -1451,8 +1487,7 @@ mg_err mg_gw_replay_rows(mg_gw *gw, const mg_gw_row *rows, size_t n, int64_t aft
         }
         mg_wipe(&r, sizeof(r));
     }
-    if (gw->cfg.output != NULL)
-        fflush(gw->cfg.output);
+    out_flush(gw);
     return e;
 }
 
@@ -1675,8 +1710,7 @@ mg_err mg_gw_flush(mg_gw *gw)
         rotated |= p->rotate;
         gw->cfg.ack(gw->cfg.ctx, p->tag, MG_GW_DONE);
     }
-    if (gw->cfg.output != NULL)
-        fflush(gw->cfg.output);
+    out_flush(gw);
     mg_wipe(gw->batch, gw->nbatch * sizeof(*gw->batch));
     gw->nbatch = 0;
     gw->gen++;

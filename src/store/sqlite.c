@@ -320,7 +320,8 @@ static const migration migrations[] = {
 #define EVT_COLS "id, time, device_id, bearer, source, kind, reason, count, last, auth"
 /* The next id of the events' id space (events and the inbox rows that carry
  * an auth_ok, migration 7): above both tables. SQLite has one writer at a
- * time, so ids follow commit order as rowids did. */
+ * time (BEGIN IMMEDIATE), so ids follow commit order as rowids did; evt_id()
+ * asks once per transaction and counts on from there. */
 #define NEXT_EVT_ID "(SELECT max(coalesce((SELECT max(id) FROM events), 0)," \
                     " coalesce((SELECT max(id) FROM inbox), 0)) + 1)"
 /* The events (and the inbox rows that are auth_ok events) that match W, in
@@ -347,7 +348,7 @@ enum {
     S_KEY_STATE, S_KEY_PUT, S_KEY_RETIRE_OTHERS, S_KEY_SET_ACTIVE, S_KEY_GET, S_KEY_LIST,
     S_KEY_WIPE, S_KEY_DELETE,
     S_CNTR_OUT,
-    S_INBOX_ADD, S_INBOX_SINCE,
+    S_INBOX_ADD, S_INBOX_SINCE, S_EVT_NEXT,
     S_CMD_ADD, S_CMD_QUEUED, S_CMD_UPDATE, S_CMD_GET, S_CMD_BY_CNTR, S_CMD_SENT_BEFORE,
     S_CMD_WAITING, S_CMD_COMPLETE, S_CMD_STATE, S_CMD_SMSC_SET, S_CMD_BY_SMSC,
     S_EVT_ADD, S_EVT_ALL, S_EVT_DEV,
@@ -408,9 +409,10 @@ static const char *const sql[S_COUNT] = {
                        " WHERE id = ?2 AND cntr_in < ?3",
     [S_CNTR_OUT] = "UPDATE devices SET cntr_out = cntr_out + 1 WHERE id = ?1 AND cntr_out < ?2"
                    " RETURNING cntr_out",
-    /* one id space with events (migration 7): the next id above both tables */
+    /* one id space with events (migration 7): ?7 from evt_id() */
     [S_INBOX_ADD] = "INSERT INTO inbox(id, device_id, received, cntr, data, source, pkt_len)"
-                    " VALUES (" NEXT_EVT_ID ", ?1, ?2, ?3, ?4, ?5, ?6)",
+                    " VALUES (?7, ?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_EVT_NEXT] = "SELECT " NEXT_EVT_ID,
     [S_INBOX_SINCE] = "SELECT id, device_id, received, cntr, data, source, pkt_len FROM inbox WHERE id > ?1"
                       " ORDER BY id LIMIT ?2",
     [S_CMD_ADD] = "INSERT INTO commands(device_id, created, updated, state, cntr, text, detail,"
@@ -438,7 +440,7 @@ static const char *const sql[S_COUNT] = {
     [S_CMD_BY_SMSC] = "SELECT " CMD_COLS CMD_FROM " WHERE c.smsc_id = ?1"
                       " ORDER BY c.id DESC LIMIT 1",
     [S_EVT_ADD] = "INSERT INTO events(id, time, device_id, bearer, source, kind, reason, count,"
-                  " last, auth) VALUES (" NEXT_EVT_ID ", ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                  " last, auth) VALUES (?10, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [S_EVT_PRUNE_AGE] = "DELETE FROM events WHERE time < ?1",
     /* the newest ?1 rows stay (ids are not dense: the inbox shares them) */
     [S_EVT_PRUNE_ROWS] = "DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC"
@@ -517,6 +519,9 @@ struct sq_store {
     bool destroyed; /* keys destroyed in the open transaction: checkpoint after commit */
     int op_depth;   /* open op_begin()s */
     bool op_own[OP_DEPTH_MAX]; /* whether op_begin() at that depth began the transaction */
+    uint64_t txn;      /* transactions begun on this handle (begin_txn) */
+    uint64_t evt_txn;  /* the transaction evt_next belongs to */
+    int64_t evt_next;  /* the next id of the events' id space in that transaction */
 };
 
 #define Q(s) ((sq_store *)(s))
@@ -868,11 +873,20 @@ static mg_err each_row(sq_store *q, int id, row_visit visit, void *arg, const ch
  * that reads and then writes would fail with SQLITE_BUSY_SNAPSHOT, without
  * waiting, whenever another connection wrote in between — e.g. the EST server
  * spending a token while the broker plugin records a session.) */
+/* BEGIN IMMEDIATE: the write lock from here to COMMIT or ROLLBACK. Every
+ * transaction of the handle begins here (the migrations' at open excepted,
+ * before any event id is counted), so q->txn names it for evt_id(). */
+static mg_err begin_txn(sq_store *q)
+{
+    q->txn++;
+    return run(q, S_BEGIN, "begin");
+}
+
 static mg_err op_begin(sq_store *q)
 {
     bool own = sqlite3_get_autocommit(q->db) != 0;
     if (own) {
-        mg_err e = run(q, S_BEGIN, "begin");
+        mg_err e = begin_txn(q);
         if (e != MG_OK)
             return e;
     }
@@ -951,7 +965,7 @@ static mg_err sq_begin(mg_store *s)
     sq_store *q = Q(s);
     if (!sqlite3_get_autocommit(q->db))
         return mg_store_fail(s, MG_ERR_STATE, "a transaction is already open");
-    return run(q, S_BEGIN, "begin");
+    return begin_txn(q);
 }
 
 static mg_err sq_commit(mg_store *s)
@@ -1340,6 +1354,50 @@ static mg_err sq_cntr_out_next(mg_store *s, int64_t id, uint64_t *cntr)
                          (long long)id);
 }
 
+/* ---- the events' id space (migration 7) ------------------------------------------- */
+
+/* The next id for a row of events or inbox, inside the caller's transaction:
+ * asked of the database once per transaction (the write lock is held, so no
+ * other writer can take it meanwhile), then counted on in memory. A rolled
+ * back savepoint leaves a gap, never a reuse. */
+static mg_err evt_id(sq_store *q, int64_t *id)
+{
+    if (q->evt_next > 0 && q->evt_txn == q->txn) {
+        *id = q->evt_next++;
+        return MG_OK;
+    }
+    mg_err e = one_row(q, S_EVT_NEXT, "next event id");
+    if (e != MG_OK)
+        return e;
+    *id = sqlite3_column_int64(q->st[S_EVT_NEXT], 0);
+    done_with(q->st[S_EVT_NEXT]);
+    q->evt_next = *id + 1;
+    q->evt_txn = q->txn;
+    return MG_OK;
+}
+
+/* Inserts statement sid (bound but for its id parameter idp) with the next
+ * id of the events' id space: in the caller's transaction, or in one of its
+ * own (the id's query and the insert must be one transaction). */
+static mg_err evt_insert(sq_store *q, int sid, int idp, const char *what, int64_t *id)
+{
+    bool own = sqlite3_get_autocommit(q->db) != 0;
+    mg_err e = own ? begin_txn(q) : MG_OK;
+    if (e == MG_OK)
+        e = evt_id(q, id);
+    if (e == MG_OK) {
+        int rc = sqlite3_bind_int64(q->st[sid], idp, *id);
+        e = rc == SQLITE_OK ? MG_OK : dberr(q, rc, "bind");
+    }
+    if (e == MG_OK)
+        e = run(q, sid, what);
+    if (own && e == MG_OK)
+        e = run(q, S_COMMIT, "commit");
+    if (own && e != MG_OK && !sqlite3_get_autocommit(q->db))
+        (void)run(q, S_ROLLBACK, "rollback"); /* the first message stays */
+    return e;
+}
+
 /* ---- inbox ------------------------------------------------------------------------ */
 
 static mg_err sq_inbox_add(mg_store *s, mg_inbox_msg *m)
@@ -1349,10 +1407,11 @@ static mg_err sq_inbox_add(mg_store *s, mg_inbox_msg *m)
         m->received = now();
     mg_err e = bind(q, q->st[S_INBOX_ADD], "iiibti", m->device_id, m->received, (int64_t)m->cntr,
                     (const void *)m->data, m->data_len, m->source, (int64_t)m->pkt_len);
+    int64_t id = 0;
     if (e == MG_OK)
-        e = run(q, S_INBOX_ADD, "add to inbox");
+        e = evt_insert(q, S_INBOX_ADD, 7, "add to inbox", &id);
     if (e == MG_OK)
-        m->id = sqlite3_last_insert_rowid(q->db);
+        m->id = id;
     return e;
 }
 
@@ -1562,10 +1621,11 @@ static mg_err sq_event_add(mg_store *s, mg_event *e)
         e->last = e->time;
     mg_err r = bind(q, q->st[S_EVT_ADD], "iittttiii", e->time, e->device_id, e->bearer, e->source,
                     e->kind, e->reason, e->count, e->last, (int64_t)(e->authenticated ? 1 : 0));
+    int64_t id = 0;
     if (r == MG_OK)
-        r = run(q, S_EVT_ADD, "add event");
+        r = evt_insert(q, S_EVT_ADD, 10, "add event", &id);
     if (r == MG_OK)
-        e->id = sqlite3_last_insert_rowid(q->db);
+        e->id = id;
     return r;
 }
 
