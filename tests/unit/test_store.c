@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <libpq-fe.h>
+#include <openssl/evp.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -215,6 +216,62 @@ static void test_wrap_round_trip(void **state)
         assert_int_equal(mg_keyunwrap(master, 32, out, n, back, sizeof(back), &m), MG_OK);
         assert_int_equal(m, len);
         assert_memory_equal(back, key, len);
+    }
+}
+
+/* mg_keywrap/mg_keyunwrap (RFC 5649 on AES-ECB) give the octets of OpenSSL's
+ * AES-*-WRAP-PAD both ways, for every KEK size and message lengths 1..80
+ * (one block and many), and refuse every single altered octet. */
+static void ossl_wrap(bool enc, const uint8_t *kek, size_t kl, const uint8_t *in, size_t n,
+                      uint8_t *out, size_t *out_len)
+{
+    const EVP_CIPHER *c = kl == 32 ? EVP_aes_256_wrap_pad()
+                          : kl == 24 ? EVP_aes_192_wrap_pad()
+                                     : EVP_aes_128_wrap_pad();
+    EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
+    int a = 0, b = 0;
+    assert_non_null(x);
+    assert_int_equal(EVP_CipherInit_ex(x, c, NULL, kek, NULL, enc ? 1 : 0), 1);
+    assert_int_equal(EVP_CipherUpdate(x, out, &a, in, (int)n), 1);
+    assert_int_equal(EVP_CipherFinal_ex(x, out + a, &b), 1);
+    *out_len = (size_t)a + (size_t)b;
+    EVP_CIPHER_CTX_free(x);
+}
+
+static void test_wrap_matches_openssl(void **state)
+{
+    (void)state;
+    uint8_t kek[32], msg[80], mine[96], ref[96], back[96];
+    for (size_t i = 0; i < sizeof(kek); i++)
+        kek[i] = (uint8_t)(0x30 + i * 11);
+    for (size_t kl = 16; kl <= 32; kl += 8) {
+        for (size_t len = 1; len <= sizeof(msg); len++) {
+            size_t n = 0, m = 0;
+            for (size_t i = 0; i < len; i++)
+                msg[i] = (uint8_t)(len * 31 + i * 7 + kl);
+            assert_int_equal(mg_keywrap(kek, kl, msg, len, mine, sizeof(mine), &n), MG_OK);
+            ossl_wrap(true, kek, kl, msg, len, ref, &m);
+            assert_int_equal(n, m);
+            assert_int_equal(n, MG_WRAP_LEN(len));
+            assert_memory_equal(mine, ref, n);
+            ossl_wrap(false, kek, kl, mine, n, back, &m);
+            assert_int_equal(m, len);
+            assert_memory_equal(back, msg, len);
+            assert_int_equal(mg_keyunwrap(kek, kl, ref, n, back, sizeof(back), &m), MG_OK);
+            assert_int_equal(m, len);
+            assert_memory_equal(back, msg, len);
+            if (len % 7 != 1 && len != 44)
+                continue;
+            for (size_t i = 0; i < n; i++) { /* every octet altered: refused, nothing out */
+                ref[i] ^= 0x20;
+                memset(back, 0x55, sizeof(back));
+                assert_int_equal(mg_keyunwrap(kek, kl, ref, n, back, sizeof(back), &m), MG_ERR_AUTH);
+                assert_int_equal(m, 0);
+                for (size_t j = 0; j < sizeof(back); j++)
+                    assert_int_equal(back[j], 0);
+                ref[i] ^= 0x20;
+            }
+        }
     }
 }
 
@@ -2233,6 +2290,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wrap_rfc5649_vectors),
         cmocka_unit_test(test_wrap_round_trip),
+        cmocka_unit_test(test_wrap_matches_openssl),
         cmocka_unit_test(test_open_migrate),
         cmocka_unit_test(test_newer_schema_refused),
         cmocka_unit_test(test_devices),
