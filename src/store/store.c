@@ -528,6 +528,55 @@ mg_err mg_store_keys_list(mg_store *s, int64_t device_id,
     return s->ops->keys_list(s, device_id, fn, ctx);
 }
 
+void mg_device_keys_wipe(mg_device_keys *k)
+{
+    if (k != NULL)
+        mg_wipe(k, sizeof(*k));
+}
+
+/* keys_list's callback for the generic device_keys: the ACTIVE version and
+ * the newest PENDING one (versions come in ascending order). */
+static bool dk_one(void *ctx, const mg_keyset *k)
+{
+    mg_device_keys *dk = ctx;
+    if (k->state == MG_KEY_ACTIVE && !dk->has_active) {
+        dk->active = *k;
+        dk->has_active = true;
+    } else if (k->state == MG_KEY_PENDING) {
+        dk->pending = *k;
+        dk->has_pending = true;
+    }
+    return true;
+}
+
+mg_err mg_store_device_keys_by_msisdn(mg_store *s, const char *msisdn, mg_device *d,
+                                      mg_device_keys *k)
+{
+    NEED_HANDLE(s);
+    NEED(s, msisdn != NULL && d != NULL && k != NULL, "device_keys_by_msisdn: NULL argument");
+    mg_device_keys_wipe(k);
+    mg_err e;
+    if (s->ops->device_keys != NULL && !s->keyless) {
+        e = s->ops->device_keys(s, msisdn, d, k);
+    } else {
+        e = s->ops->device_get(s, MG_BY_MSISDN, 0, msisdn, d);
+        if (e != MG_OK)
+            return e;
+        if (s->keyless)
+            k->keys_err = mg_store_fail(s, MG_ERR_STATE, "the store was opened without the master key");
+        else
+            k->keys_err = s->ops->keys_list(s, d->id, dk_one, k);
+        if (k->keys_err == MG_ERR_STORE)
+            e = MG_ERR_STORE;
+    }
+    if (e != MG_OK || k->keys_err != MG_OK) {
+        mg_err ke = k->keys_err;
+        mg_device_keys_wipe(k);
+        k->keys_err = e == MG_OK ? ke : MG_OK;
+    }
+    return e;
+}
+
 mg_err mg_store_keys_activate(mg_store *s, int64_t device_id, int version)
 {
     NEED_HANDLE(s);
