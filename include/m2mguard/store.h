@@ -216,6 +216,30 @@ MG_MUST_CHECK mg_err mg_store_keys_get(mg_store *s, int64_t device_id, int versi
  *  MG_ERR_AUTH if a stored key is altered or bound to another row. */
 MG_MUST_CHECK mg_err mg_store_keys_list(mg_store *s, int64_t device_id,
                                         bool (*fn)(void *ctx, const mg_keyset *k), void *ctx);
+/** What a cache miss of the gateway loads for a sender: the device's usable
+ *  key versions, unwrapped (the caller wipes them: mg_device_keys_wipe). */
+typedef struct mg_device_keys {
+    mg_keyset active;  /**< the ACTIVE version, when has_active */
+    mg_keyset pending; /**< the newest PENDING version, when has_pending */
+    bool has_active, has_pending;
+    mg_err keys_err;   /**< MG_OK, or why no key was loaded (then neither is):
+                            MG_ERR_AUTH a stored key is altered, wrapped under
+                            another master key or bound to another row;
+                            MG_ERR_FORMAT a malformed key row; MG_ERR_STATE the
+                            store has no master key; MG_ERR_KEY the device was
+                            deleted between two reads (mg_store_errmsg says which) */
+} mg_device_keys;
+
+void mg_device_keys_wipe(mg_device_keys *k);
+
+/** The device that owns msisdn and its usable keys (the ACTIVE version and
+ *  the newest PENDING one, as mg_store_keys_list gives them) in one read of
+ *  the store where the engine can (SQLite and PostgreSQL: one statement);
+ *  only those versions are unwrapped. MG_OK: *d and *k set (k->keys_err says
+ *  whether the keys loaded); MG_ERR_KEY no device has msisdn (*k cleared);
+ *  MG_ERR_STORE the store failed (*k wiped). */
+MG_MUST_CHECK mg_err mg_store_device_keys_by_msisdn(mg_store *s, const char *msisdn,
+                                                    mg_device *d, mg_device_keys *k);
 /** Makes `version` active and retires the previous active version. */
 MG_MUST_CHECK mg_err mg_store_keys_activate(mg_store *s, int64_t device_id, int version);
 /** Overwrites and deletes every key version of a device (revocation). */

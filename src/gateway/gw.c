@@ -495,25 +495,6 @@ static const char *kind_of(mg_err e)
 
 /* ---- device look-up ----------------------------------------------------------- */
 
-/* Loads the active and the newest pending key version of a device. */
-typedef struct keys_ctx {
-    mg_keyset active, pending;
-    bool have_active, have_pending;
-} keys_ctx;
-
-static bool keys_one(void *ctx, const mg_keyset *k)
-{
-    keys_ctx *c = ctx;
-    if (k->state == MG_KEY_ACTIVE && !c->have_active) {
-        c->active = *k;
-        c->have_active = true;
-    } else if (k->state == MG_KEY_PENDING && (!c->have_pending || k->version != c->active.version)) {
-        c->pending = *k;
-        c->have_pending = true;
-    }
-    return true;
-}
-
 static mg_err kv_set(keyver *v, const mg_keyset *k, bool is_pending)
 {
     mg_err e = mg_key_init(&v->kic, k->alg, k->kic, k->len);
@@ -524,24 +505,21 @@ static mg_err kv_set(keyver *v, const mg_keyset *k, bool is_pending)
     return e;
 }
 
-static mg_err dev_load_keys(mg_gw *gw, dev_entry *d)
+/* Sets up the active and the newest pending key version of a device, as
+ * mg_store_device_keys_by_msisdn loaded them (the caller wipes k). Keys that
+ * do not load leave the device without usable keys: each of its messages is
+ * refused, keys_bad says whether their integrity check failed. */
+static void dev_load_keys(dev_entry *d, const mg_device_keys *k)
 {
-    keys_ctx c;
-    memset(&c, 0, sizeof(c));
+    mg_err e = k->keys_err;
     dev_clear_keys(d);
-    mg_err e = mg_store_keys_list(gw->cfg.store, d->id, keys_one, &c);
-    if (e == MG_OK && c.have_active)
-        e = kv_set(&d->kv[0], &c.active, false);
-    if (e == MG_OK && c.have_pending)
-        e = kv_set(&d->kv[1], &c.pending, true);
-    mg_keyset_wipe(&c.active);
-    mg_keyset_wipe(&c.pending);
+    if (e == MG_OK && k->has_active)
+        e = kv_set(&d->kv[0], &k->active, false);
+    if (e == MG_OK && k->has_pending)
+        e = kv_set(&d->kv[1], &k->pending, true);
     d->keys_bad = e == MG_ERR_AUTH;
-    if (e != MG_OK && e != MG_ERR_STORE)
-        e = MG_OK; /* keys that do not load: no usable keys (each message refused, keys_bad says why) */
     if (e != MG_OK)
         dev_clear_keys(d);
-    return e;
 }
 
 static void dev_fill(dev_entry *d, const mg_device *dv)
@@ -580,9 +558,9 @@ static mg_err unknown(mg_gw *gw, uint64_t h, int64_t t, neg_entry **neg)
     return MG_ERR_KEY;
 }
 
-/* Fills cache entry d (cleared or current) with the device dv and its keys. */
-static mg_err dev_take(mg_gw *gw, dev_entry *d, uint64_t h, const char *msisdn, const mg_device *dv,
-                       dev_entry **out)
+/* Fills cache entry d (cleared or current) with the device dv and its keys k. */
+static void dev_take(dev_entry *d, uint64_t h, const char *msisdn, const mg_device *dv,
+                     const mg_device_keys *k, dev_entry **out)
 {
     if (!d->used) {
         d->used = true;
@@ -590,14 +568,9 @@ static mg_err dev_take(mg_gw *gw, dev_entry *d, uint64_t h, const char *msisdn, 
         copy_str(d->msisdn, sizeof(d->msisdn), msisdn);
     }
     dev_fill(d, dv);
-    mg_err e = dev_load_keys(gw, d);
-    if (e != MG_OK) {
-        dev_clear(d);
-        return e;
-    }
+    dev_load_keys(d, k);
     d->loaded = now_s();
     *out = d;
-    return MG_OK;
 }
 
 /* The device that owns msisdn, from the cache or the store.
@@ -611,6 +584,7 @@ static mg_err dev_lookup(mg_gw *gw, const char *msisdn, dev_entry **out, neg_ent
     dev_entry *set = gw->devs + (h % gw->dev_sets) * WAYS;
     dev_entry *d = NULL, *victim = NULL;
     mg_device dv;
+    mg_device_keys dk; /* unwrapped keys: wiped on every way out */
     mg_err e;
     *out = NULL;
     *neg = NULL;
@@ -627,14 +601,16 @@ static mg_err dev_lookup(mg_gw *gw, const char *msisdn, dev_entry **out, neg_ent
             return MG_OK;
         }
         /* refresh: status, keys, counter; the device may be gone */
-        e = mg_store_device_by_msisdn(gw->cfg.store, msisdn, &dv);
+        e = mg_store_device_keys_by_msisdn(gw->cfg.store, msisdn, &dv, &dk);
         if (e != MG_OK && e != MG_ERR_KEY)
             return MG_ERR_STORE;
         if (e == MG_ERR_KEY || dv.id != d->id)
             dev_clear(d);
         if (e == MG_ERR_KEY)
             return unknown(gw, h, t, neg);
-        return dev_take(gw, d, h, msisdn, &dv, out);
+        dev_take(d, h, msisdn, &dv, &dk, out);
+        mg_device_keys_wipe(&dk);
+        return MG_OK;
     }
     neg_entry *n = neg_find(gw, h, false);
     if (n != NULL && n->until > t) {
@@ -644,7 +620,7 @@ static mg_err dev_lookup(mg_gw *gw, const char *msisdn, dev_entry **out, neg_ent
     /* an uncached sender: a store look-up, at most lookups_per_s */
     if (!bucket_take(&gw->lookups, gw->cfg.lookups_per_s, gw->cfg.lookups_per_s, ms))
         return MG_ERR_BUF;
-    e = mg_store_device_by_msisdn(gw->cfg.store, msisdn, &dv);
+    e = mg_store_device_keys_by_msisdn(gw->cfg.store, msisdn, &dv, &dk);
     if (e != MG_OK && e != MG_ERR_KEY)
         return MG_ERR_STORE;
     if (e == MG_ERR_KEY)
@@ -659,11 +635,13 @@ static mg_err dev_lookup(mg_gw *gw, const char *msisdn, dev_entry **out, neg_ent
         if (victim == NULL || set[i].used_ms < victim->used_ms)
             victim = &set[i];
     }
-    if (victim == NULL)
-        return MG_ERR_STATE;
-    dev_clear(victim);
-    victim->used_ms = ms;
-    return dev_take(gw, victim, h, msisdn, &dv, out);
+    if (victim != NULL) {
+        dev_clear(victim);
+        victim->used_ms = ms;
+        dev_take(victim, h, msisdn, &dv, &dk, out);
+    }
+    mg_device_keys_wipe(&dk);
+    return victim != NULL ? MG_OK : MG_ERR_STATE;
 }
 
 static void op_event(mg_gw *gw, const char *kind, const char *reason);

@@ -278,7 +278,7 @@ enum {
     S_DEV_ADD, S_DEV_TAKEN, S_DEV_BY_ID, S_DEV_BY_NAME, S_DEV_BY_MSISDN, S_DEV_LIST,
     S_DEV_STATUS_GET, S_DEV_STATUS_SET, S_DEV_DELETE, S_DEV_KEYVER,
     S_KEY_STATE, S_KEY_PUT, S_KEY_RETIRE_OTHERS, S_KEY_SET_ACTIVE, S_KEY_GET, S_KEY_LIST,
-    S_KEY_WIPE, S_KEY_DELETE,
+    S_KEY_WIPE, S_KEY_DELETE, S_DEV_KEYS_BY_MSISDN,
     S_CNTR_IN, S_CNTR_OUT,
     S_INBOX_ADD, S_INBOX_SINCE,
     S_CMD_ADD, S_CMD_QUEUED, S_CMD_QUEUED_LOCK, S_CMD_UPDATE, S_CMD_GET, S_CMD_BY_CNTR,
@@ -334,6 +334,13 @@ static const char *const sql[S_COUNT] = {
     [S_KEY_WIPE] = "UPDATE keys SET wrapped = decode(repeat('00', length(wrapped)), 'hex')"
                    " WHERE device_id = $1",
     [S_KEY_DELETE] = "DELETE FROM keys WHERE device_id = $1",
+    /* A cache miss of the gateway: the device and its ACTIVE/PENDING
+     * versions newest first (a row of NULL key columns if it has none). */
+    [S_DEV_KEYS_BY_MSISDN] = "SELECT d.id, d.name, d.class, coalesce(d.msisdn, ''), d.status,"
+                             " d.created, d.tar, d.key_version, d.cntr_in, d.cntr_out, d.bearers,"
+                             " k.version, k.alg, k.len, k.state, k.wrapped, k.created"
+                             " FROM devices d LEFT JOIN keys k ON k.device_id = d.id"
+                             " AND k.state IN (0, 1) WHERE d.msisdn = $1 ORDER BY k.version DESC",
     /* an accepted message is the device's latest authenticated event: last_seen
      * moves with the counter (its auth_ok has no events row, migration 7) */
     [S_CNTR_IN] = "UPDATE devices SET cntr_in = $1, last_seen = greatest(last_seen, $3)"
@@ -1341,17 +1348,18 @@ static mg_err pg_keys_put(mg_store *s, int64_t id, const mg_keyset *k)
     return op_end(q, e);
 }
 
-/* Unwraps the key row i of r (version, alg, len, state, wrapped, created). */
-static mg_err row_keys(pg_store *q, const PGresult *r, int i, int64_t id, mg_keyset *k)
+/* Unwraps the key row i of r (columns c0..: version, alg, len, state,
+ * wrapped, created). */
+static mg_err row_keys(pg_store *q, const PGresult *r, int i, int c0, int64_t id, mg_keyset *k)
 {
     mg_store *s = &q->base;
     mg_keyset_wipe(k);
-    k->version = (int)gi(r, i, 0);
-    k->alg = (mg_alg)gi(r, i, 1);
-    int64_t len = gi(r, i, 2);
-    k->state = (mg_key_state)gi(r, i, 3);
+    k->version = (int)gi(r, i, c0);
+    k->alg = (mg_alg)gi(r, i, c0 + 1);
+    int64_t len = gi(r, i, c0 + 2);
+    k->state = (mg_key_state)gi(r, i, c0 + 3);
     size_t wl = 0;
-    const uint8_t *w = gb(r, i, 4, &wl);
+    const uint8_t *w = gb(r, i, c0 + 4, &wl);
     if (len <= 0 || len > MG_KEY_MAX || !mg_store_key_len_ok(k->alg, (size_t)len) || w == NULL ||
         wl == 0)
         return mg_store_fail(s, MG_ERR_FORMAT, "stored keys of device %lld version %d are malformed",
@@ -1365,7 +1373,7 @@ static mg_err row_keys(pg_store *q, const PGresult *r, int i, int64_t id, mg_key
                              " under another master key, or copied from another row",
                              (long long)id, v);
     }
-    k->created = gi(r, i, 5);
+    k->created = gi(r, i, c0 + 5);
     return MG_OK;
 }
 
@@ -1385,7 +1393,7 @@ static mg_err pg_keys_get(mg_store *s, int64_t id, int version, mg_keyset *k)
         return mg_store_fail(s, MG_ERR_KEY, "device %lld has no key version %d", (long long)id,
                              version);
     }
-    e = row_keys(q, r, 0, id, k);
+    e = row_keys(q, r, 0, 0, id, k);
     PQclear(r);
     return e;
 }
@@ -1407,7 +1415,7 @@ static mg_err pg_keys_list(mg_store *s, int64_t id, bool (*fn)(void *, const mg_
     for (int i = 0; i < (int)n && e == MG_OK; i++) {
         if (PQgetisnull(r, i, 0))
             break; /* the device exists and has no active or pending keys */
-        e = row_keys(q, r, i, id, &k);
+        e = row_keys(q, r, i, 0, id, &k);
         bool more = e == MG_OK && fn(ctx, &k);
         mg_keyset_wipe(&k);
         if (!more)
@@ -1415,6 +1423,44 @@ static mg_err pg_keys_list(mg_store *s, int64_t id, bool (*fn)(void *, const mg_
     }
     PQclear(r);
     return e;
+}
+
+/* mg_store_device_keys_by_msisdn in one statement: the first row gives the
+ * device; among the key rows (newest first) the ACTIVE one and the first
+ * PENDING one are unwrapped, no other. */
+static mg_err pg_device_keys(mg_store *s, const char *msisdn, mg_device *d, mg_device_keys *k)
+{
+    pg_store *q = Q(s);
+    PGresult *r = NULL;
+    int64_t n = 0;
+    mg_err e = run_st(q, S_DEV_KEYS_BY_MSISDN, "look up device", &r, &n, "t", msisdn);
+    if (e != MG_OK)
+        return e;
+    if (n == 0) {
+        PQclear(r);
+        memset(d, 0, sizeof(*d));
+        return mg_store_fail(s, MG_ERR_KEY, "no device with MSISDN %s", msisdn);
+    }
+    row_device(r, 0, d);
+    for (int i = 0; i < (int)n && k->keys_err == MG_OK && !(k->has_active && k->has_pending); i++) {
+        if (PQgetisnull(r, i, 11))
+            break; /* the device has no active or pending keys */
+        int64_t state = gi(r, i, 14);
+        mg_keyset *ks = NULL;
+        if (state == MG_KEY_ACTIVE && !k->has_active)
+            ks = &k->active;
+        else if (state == MG_KEY_PENDING && !k->has_pending)
+            ks = &k->pending;
+        if (ks == NULL)
+            continue;
+        k->keys_err = row_keys(q, r, i, 11, d->id, ks);
+        if (k->keys_err == MG_OK && ks == &k->active)
+            k->has_active = true;
+        else if (k->keys_err == MG_OK)
+            k->has_pending = true;
+    }
+    PQclear(r);
+    return MG_OK;
 }
 
 static mg_err pg_keys_activate(mg_store *s, int64_t id, int version)
@@ -2319,6 +2365,7 @@ static const mg_store_ops pg_ops = {
     .keys_put = pg_keys_put,
     .keys_get = pg_keys_get,
     .keys_list = pg_keys_list,
+    .device_keys = pg_device_keys,
     .keys_activate = pg_keys_activate,
     .keys_destroy = pg_keys_destroy,
     .cntr_in_advance_span = pg_cntr_in_advance_span,

@@ -346,7 +346,7 @@ enum {
     S_DEV_ADD, S_DEV_BY_ID, S_DEV_BY_NAME, S_DEV_BY_MSISDN, S_DEV_LIST, S_DEV_STATUS_GET,
     S_DEV_STATUS_SET, S_DEV_DELETE, S_DEV_KEYVER,
     S_KEY_STATE, S_KEY_PUT, S_KEY_RETIRE_OTHERS, S_KEY_SET_ACTIVE, S_KEY_GET, S_KEY_LIST,
-    S_KEY_WIPE, S_KEY_DELETE,
+    S_KEY_WIPE, S_KEY_DELETE, S_DEV_KEYS_BY_MSISDN,
     S_CNTR_OUT,
     S_INBOX_ADD, S_INBOX_SINCE, S_EVT_NEXT,
     S_CMD_ADD, S_CMD_QUEUED, S_CMD_UPDATE, S_CMD_GET, S_CMD_BY_CNTR, S_CMD_SENT_BEFORE,
@@ -401,6 +401,15 @@ static const char *const sql[S_COUNT] = {
                    " WHERE d.id = ?1 ORDER BY k.version",
     [S_KEY_WIPE] = "UPDATE keys SET wrapped = zeroblob(length(wrapped)) WHERE device_id = ?1",
     [S_KEY_DELETE] = "DELETE FROM keys WHERE device_id = ?1",
+    /* A cache miss of the gateway: the device (DEV_COLS, of d) and its
+     * ACTIVE/PENDING versions newest first (the primary key's order, read
+     * backwards), one row of NULL key columns if it has none; one statement,
+     * so one read transaction where device_get + keys_list took two. */
+    [S_DEV_KEYS_BY_MSISDN] = "SELECT d.id, d.name, d.class, coalesce(d.msisdn, ''), d.status,"
+                             " d.created, d.tar, d.key_version, d.cntr_in, d.cntr_out, d.bearers,"
+                             " k.version, k.alg, k.len, k.state, k.wrapped, k.created"
+                             " FROM devices d LEFT JOIN keys k ON k.device_id = d.id"
+                             " AND k.state IN (0, 1) WHERE d.msisdn = ?1 ORDER BY k.version DESC",
     /* the counter moves to ?1 if the stored one is below ?3: one message
      * (?1 = ?3), or several of one device in one group commit */
     /* an accepted message is the device's latest authenticated event: last_seen
@@ -1203,18 +1212,19 @@ static mg_err sq_keys_put(mg_store *s, int64_t id, const mg_keyset *k)
     return op_end(q, e);
 }
 
-/* Reads the key row at the current step of st (columns version, alg, len,
- * state, wrapped) and unwraps it, checking that it names (id, version, alg, len). */
-static mg_err row_keys(sq_store *q, sqlite3_stmt *st, int64_t id, mg_keyset *k)
+/* Reads the key row at the current step of st (columns c0.. version, alg,
+ * len, state, wrapped, created) and unwraps it, checking that it names (id,
+ * version, alg, len). */
+static mg_err row_keys(sq_store *q, sqlite3_stmt *st, int c0, int64_t id, mg_keyset *k)
 {
     mg_store *s = &q->base;
     mg_keyset_wipe(k);
-    k->version = sqlite3_column_int(st, 0);
-    k->alg = (mg_alg)sqlite3_column_int(st, 1);
-    int len = sqlite3_column_int(st, 2);
-    k->state = (mg_key_state)sqlite3_column_int(st, 3);
-    const uint8_t *w = sqlite3_column_blob(st, 4);
-    int wl = sqlite3_column_bytes(st, 4);
+    k->version = sqlite3_column_int(st, c0);
+    k->alg = (mg_alg)sqlite3_column_int(st, c0 + 1);
+    int len = sqlite3_column_int(st, c0 + 2);
+    k->state = (mg_key_state)sqlite3_column_int(st, c0 + 3);
+    const uint8_t *w = sqlite3_column_blob(st, c0 + 4);
+    int wl = sqlite3_column_bytes(st, c0 + 4);
     if (len <= 0 || !mg_store_key_len_ok(k->alg, (size_t)len) || w == NULL || wl <= 0)
         return mg_store_fail(s, MG_ERR_FORMAT, "stored keys of device %lld version %d are malformed",
                              (long long)id, k->version);
@@ -1227,7 +1237,7 @@ static mg_err row_keys(sq_store *q, sqlite3_stmt *st, int64_t id, mg_keyset *k)
                              " under another master key, or copied from another row",
                              (long long)id, v);
     }
-    k->created = sqlite3_column_int64(st, 5);
+    k->created = sqlite3_column_int64(st, c0 + 5);
     return MG_OK;
 }
 
@@ -1246,7 +1256,7 @@ static mg_err sq_keys_get(mg_store *s, int64_t id, int version, mg_keyset *k)
     }
     if (e != MG_OK)
         return e;
-    e = row_keys(q, st, id, k);
+    e = row_keys(q, st, 0, id, k);
     done_with(st);
     return e;
 }
@@ -1270,7 +1280,7 @@ static mg_err sq_keys_list(mg_store *s, int64_t id, bool (*fn)(void *, const mg_
         any = true;
         if (sqlite3_column_type(st, 0) == SQLITE_NULL)
             break; /* the device exists and has no active or pending keys */
-        e = row_keys(q, st, id, &k);
+        e = row_keys(q, st, 0, id, &k);
         bool more = e == MG_OK && fn(ctx, &k);
         mg_keyset_wipe(&k);
         if (!more)
@@ -1279,6 +1289,50 @@ static mg_err sq_keys_list(mg_store *s, int64_t id, bool (*fn)(void *, const mg_
     done_with(st);
     if (e == MG_OK && !any)
         e = mg_store_fail(s, MG_ERR_KEY, "no device with id %lld", (long long)id);
+    return e;
+}
+
+/* mg_store_device_keys_by_msisdn in one statement: the first row gives the
+ * device; among the key rows (newest first) the ACTIVE one and the first
+ * PENDING one are unwrapped, no other. */
+static mg_err sq_device_keys(mg_store *s, const char *msisdn, mg_device *d, mg_device_keys *k)
+{
+    sq_store *q = Q(s);
+    sqlite3_stmt *st = q->st[S_DEV_KEYS_BY_MSISDN];
+    bool any = false;
+    mg_err e = bind(q, st, "t", msisdn);
+    while (e == MG_OK && k->keys_err == MG_OK && !(k->has_active && k->has_pending)) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+            break;
+        if (rc != SQLITE_ROW) {
+            e = dberr(q, rc, "look up device");
+            break;
+        }
+        if (!any)
+            row_device(st, d);
+        any = true;
+        if (sqlite3_column_type(st, 11) == SQLITE_NULL)
+            break; /* the device has no active or pending keys */
+        int state = sqlite3_column_int(st, 14);
+        mg_keyset *ks = NULL;
+        if (state == MG_KEY_ACTIVE && !k->has_active)
+            ks = &k->active;
+        else if (state == MG_KEY_PENDING && !k->has_pending)
+            ks = &k->pending;
+        if (ks == NULL)
+            continue;
+        k->keys_err = row_keys(q, st, 11, d->id, ks);
+        if (k->keys_err == MG_OK && ks == &k->active)
+            k->has_active = true;
+        else if (k->keys_err == MG_OK)
+            k->has_pending = true;
+    }
+    done_with(st);
+    if (e == MG_OK && !any) {
+        memset(d, 0, sizeof(*d));
+        e = mg_store_fail(s, MG_ERR_KEY, "no device with MSISDN %s", msisdn);
+    }
     return e;
 }
 
@@ -2305,6 +2359,7 @@ static const mg_store_ops sqlite_ops = {
     .keys_put = sq_keys_put,
     .keys_get = sq_keys_get,
     .keys_list = sq_keys_list,
+    .device_keys = sq_device_keys,
     .keys_activate = sq_keys_activate,
     .keys_destroy = sq_keys_destroy,
     .cntr_out_next = sq_cntr_out_next,

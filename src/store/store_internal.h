@@ -65,6 +65,10 @@ struct mg_store_ops {
     mg_err (*keys_get)(mg_store *s, int64_t device_id, int version, mg_keyset *k);
     mg_err (*keys_list)(mg_store *s, int64_t device_id, bool (*fn)(void *, const mg_keyset *),
                         void *ctx);
+    /* NULL: mg_store_device_keys_by_msisdn is device_get + keys_list (store.c);
+     * else one read of the device and of its usable key versions, only those
+     * unwrapped; k is cleared by the caller; key errors go to k->keys_err. */
+    mg_err (*device_keys)(mg_store *s, const char *msisdn, mg_device *d, mg_device_keys *k);
     mg_err (*keys_activate)(mg_store *s, int64_t device_id, int version);
     mg_err (*keys_destroy)(mg_store *s, int64_t device_id);
     /* compare-and-set: to last iff the stored counter is below first (one

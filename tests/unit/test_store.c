@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <libpq-fe.h>
+#include <openssl/evp.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -215,6 +216,62 @@ static void test_wrap_round_trip(void **state)
         assert_int_equal(mg_keyunwrap(master, 32, out, n, back, sizeof(back), &m), MG_OK);
         assert_int_equal(m, len);
         assert_memory_equal(back, key, len);
+    }
+}
+
+/* mg_keywrap/mg_keyunwrap (RFC 5649 on AES-ECB) give the octets of OpenSSL's
+ * AES-*-WRAP-PAD both ways, for every KEK size and message lengths 1..80
+ * (one block and many), and refuse every single altered octet. */
+static void ossl_wrap(bool enc, const uint8_t *kek, size_t kl, const uint8_t *in, size_t n,
+                      uint8_t *out, size_t *out_len)
+{
+    const EVP_CIPHER *c = kl == 32 ? EVP_aes_256_wrap_pad()
+                          : kl == 24 ? EVP_aes_192_wrap_pad()
+                                     : EVP_aes_128_wrap_pad();
+    EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
+    int a = 0, b = 0;
+    assert_non_null(x);
+    assert_int_equal(EVP_CipherInit_ex(x, c, NULL, kek, NULL, enc ? 1 : 0), 1);
+    assert_int_equal(EVP_CipherUpdate(x, out, &a, in, (int)n), 1);
+    assert_int_equal(EVP_CipherFinal_ex(x, out + a, &b), 1);
+    *out_len = (size_t)a + (size_t)b;
+    EVP_CIPHER_CTX_free(x);
+}
+
+static void test_wrap_matches_openssl(void **state)
+{
+    (void)state;
+    uint8_t kek[32], msg[80], mine[96], ref[96], back[96];
+    for (size_t i = 0; i < sizeof(kek); i++)
+        kek[i] = (uint8_t)(0x30 + i * 11);
+    for (size_t kl = 16; kl <= 32; kl += 8) {
+        for (size_t len = 1; len <= sizeof(msg); len++) {
+            size_t n = 0, m = 0;
+            for (size_t i = 0; i < len; i++)
+                msg[i] = (uint8_t)(len * 31 + i * 7 + kl);
+            assert_int_equal(mg_keywrap(kek, kl, msg, len, mine, sizeof(mine), &n), MG_OK);
+            ossl_wrap(true, kek, kl, msg, len, ref, &m);
+            assert_int_equal(n, m);
+            assert_int_equal(n, MG_WRAP_LEN(len));
+            assert_memory_equal(mine, ref, n);
+            ossl_wrap(false, kek, kl, mine, n, back, &m);
+            assert_int_equal(m, len);
+            assert_memory_equal(back, msg, len);
+            assert_int_equal(mg_keyunwrap(kek, kl, ref, n, back, sizeof(back), &m), MG_OK);
+            assert_int_equal(m, len);
+            assert_memory_equal(back, msg, len);
+            if (len % 7 != 1 && len != 44)
+                continue;
+            for (size_t i = 0; i < n; i++) { /* every octet altered: refused, nothing out */
+                ref[i] ^= 0x20;
+                memset(back, 0x55, sizeof(back));
+                assert_int_equal(mg_keyunwrap(kek, kl, ref, n, back, sizeof(back), &m), MG_ERR_AUTH);
+                assert_int_equal(m, 0);
+                for (size_t j = 0; j < sizeof(back); j++)
+                    assert_int_equal(back[j], 0);
+                ref[i] ^= 0x20;
+            }
+        }
     }
 }
 
@@ -1552,6 +1609,123 @@ static void test_keys_list(void **state)
     mg_keyset_wipe(&k4);
 }
 
+/* ---- issue 15: a cache miss of the gateway in one read ------------------------------- */
+
+/* mg_store_device_keys_by_msisdn through the engine's op (generic false) or
+ * the generic device_get + keys_list (the op taken out of the table). */
+static mg_err dk_get(mg_store *s, bool generic, const char *msisdn, mg_device *d,
+                     mg_device_keys *k)
+{
+    const mg_store_ops *save = s->ops;
+    mg_store_ops o = *save;
+    o.device_keys = NULL;
+    if (generic)
+        s->ops = &o;
+    mg_err e = mg_store_device_keys_by_msisdn(s, msisdn, d, k);
+    s->ops = save;
+    return e;
+}
+
+static void test_device_keys(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    assert_non_null(s->ops->device_keys); /* both engines read it in one statement */
+    mg_device d = dev("dk-1", "+4981"), e = dev("dk-2", "+4982"), g;
+    assert_int_equal(mg_store_device_add(s, &d), MG_OK);
+    assert_int_equal(mg_store_device_add(s, &e), MG_OK);
+    mg_keyset k2 = keys(2, MG_KEY_PENDING, 0x12), k3 = keys(3, MG_KEY_ACTIVE, 0x13),
+              k4 = keys(4, MG_KEY_PENDING, 0x14), k5 = keys(5, MG_KEY_PENDING, 0x15);
+    assert_int_equal(mg_store_keys_put(s, d.id, &k2), MG_OK);
+    assert_int_equal(mg_store_keys_put(s, d.id, &k3), MG_OK);
+    assert_int_equal(mg_store_keys_activate(s, d.id, 2), MG_OK); /* 3 retired */
+    assert_int_equal(mg_store_keys_put(s, d.id, &k4), MG_OK);
+    assert_int_equal(mg_store_keys_put(s, d.id, &k5), MG_OK);
+    mg_store_close(s);
+    for (int pass = 0; pass < 3; pass++) {
+        if (pass == 1) { /* a retired and an older pending version altered: not read */
+            char q[256];
+            snprintf(q, sizeof(q),
+                     "UPDATE keys SET wrapped = (SELECT wrapped FROM keys WHERE device_id = %lld"
+                     " AND version = 2) WHERE device_id = %lld AND version IN (3, 4)",
+                     (long long)d.id, (long long)d.id);
+            sql_exec(q);
+        }
+        if (pass == 2) { /* the newest pending version altered: no key at all */
+            char q[256];
+            snprintf(q, sizeof(q),
+                     "UPDATE keys SET wrapped = (SELECT wrapped FROM keys WHERE device_id = %lld"
+                     " AND version = 2) WHERE device_id = %lld AND version = 5",
+                     (long long)d.id, (long long)d.id);
+            sql_exec(q);
+        }
+        assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_OK);
+        for (int generic = 0; generic < 2; generic++) {
+            mg_device_keys k;
+            memset(&k, 0x55, sizeof(k));
+            memset(&g, 0x55, sizeof(g));
+            mg_err r = dk_get(s, generic, "+4981", &g, &k);
+            if (pass == 1 && generic) { /* keys_list reads every pending version */
+                assert_int_equal(r, MG_OK);
+                assert_int_equal(k.keys_err, MG_ERR_AUTH);
+                continue;
+            }
+            assert_int_equal(r, MG_OK);
+            assert_int_equal(g.id, d.id);
+            assert_string_equal(g.name, "dk-1");
+            assert_string_equal(g.msisdn, "+4981");
+            assert_memory_equal(g.tar, d.tar, 3);
+            if (pass == 2) {
+                assert_int_equal(k.keys_err, MG_ERR_AUTH);
+                /* the engine reads version 5 first; keys_list meets the altered 4 first */
+                assert_non_null(strstr(mg_store_errmsg(s), generic ? "version 4" : "version 5"));
+                assert_false(k.has_active);
+                assert_false(k.has_pending);
+                for (size_t i = 0; i < sizeof(k.active.kic); i++)
+                    assert_int_equal(k.active.kic[i] | k.pending.kic[i] | k.active.kid[i], 0);
+                continue;
+            }
+            assert_int_equal(k.keys_err, MG_OK);
+            assert_true(k.has_active);
+            assert_int_equal(k.active.version, 2);
+            assert_int_equal(k.active.state, MG_KEY_ACTIVE);
+            assert_memory_equal(k.active.kic, k2.kic, 16);
+            assert_memory_equal(k.active.kid, k2.kid, 16);
+            assert_true(k.has_pending);
+            assert_int_equal(k.pending.version, 5); /* the newest pending version */
+            assert_int_equal(k.pending.state, MG_KEY_PENDING);
+            assert_memory_equal(k.pending.kic, k5.kic, 16);
+            assert_memory_equal(k.pending.kid, k5.kid, 16);
+            mg_device_keys_wipe(&k);
+            /* a device without keys; an unknown MSISDN */
+            memset(&k, 0x55, sizeof(k));
+            assert_int_equal(dk_get(s, generic, "+4982", &g, &k), MG_OK);
+            assert_int_equal(g.id, e.id);
+            assert_int_equal(k.keys_err, MG_OK);
+            assert_false(k.has_active);
+            assert_false(k.has_pending);
+            memset(&k, 0x55, sizeof(k));
+            assert_int_equal(dk_get(s, generic, "+4983", &g, &k), MG_ERR_KEY);
+            assert_false(k.has_active);
+            assert_int_equal(k.keys_err, MG_OK);
+        }
+        assert_int_equal(mg_store_device_keys_by_msisdn(s, NULL, &g, NULL), MG_ERR_ARG);
+        mg_store_close(s);
+    }
+    /* without the master key: the device, no keys */
+    assert_int_equal(mg_store_open(dbpath, NULL, false, &s), MG_OK);
+    mg_device_keys k;
+    assert_int_equal(mg_store_device_keys_by_msisdn(s, "+4981", &g, &k), MG_OK);
+    assert_int_equal(g.id, d.id);
+    assert_int_equal(k.keys_err, MG_ERR_STATE);
+    assert_false(k.has_active);
+    mg_store_close(s);
+    mg_keyset_wipe(&k2);
+    mg_keyset_wipe(&k3);
+    mg_keyset_wipe(&k4);
+    mg_keyset_wipe(&k5);
+}
+
 /* ---- issue 9: provisioning and rotation as library functions ------------------------ */
 
 typedef struct prov_seen {
@@ -2350,6 +2524,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wrap_rfc5649_vectors),
         cmocka_unit_test(test_wrap_round_trip),
+        cmocka_unit_test(test_wrap_matches_openssl),
         cmocka_unit_test(test_open_migrate),
         cmocka_unit_test(test_newer_schema_refused),
         cmocka_unit_test(test_devices),
@@ -2368,6 +2543,7 @@ int main(void)
         cmocka_unit_test(test_file_modes),
         cmocka_unit_test(test_cmd_waiting),
         cmocka_unit_test(test_keys_list),
+        cmocka_unit_test(test_device_keys),
         cmocka_unit_test(test_provision),
         cmocka_unit_test(test_key_rotate),
         cmocka_unit_test(test_ip_devices),
