@@ -136,16 +136,16 @@ typedef struct pending {
     bool rotate;        /* the message proves a new key version has arrived */
     int rotate_version;
     mg_event ev;
-    bool cas_seen;      /* P_MESSAGE: visited by cas_span() */
     bool cas_done;      /* P_MESSAGE: its counter stored by its device's compare-and-set */
 } pending;
 
 #define SMSC_IDS_MAX 64
 
-/* A device's messages of a batch: its counter's compare-and-set (cas_span). */
+/* A message of a batch, sorted by device for the counters' compare-and-sets
+ * (cas_span). */
 typedef struct cntr_span {
     int64_t device_id;
-    uint64_t first, last;
+    size_t index; /* in the batch */
 } cntr_span;
 
 /* One output line, built in memory (emit); at most OBUF_MAX octets of them
@@ -1512,10 +1512,13 @@ static mg_err activate(mg_store *st, pending *p, const char *how)
     return mg_store_event_add(st, &kev);
 }
 
+/* By device id, then batch order (a device's counters rise in batch order). */
 static int span_cmp(const void *a, const void *b)
 {
-    int64_t x = ((const cntr_span *)a)->device_id, y = ((const cntr_span *)b)->device_id;
-    return (x > y) - (x < y);
+    const cntr_span *x = a, *y = b;
+    if (x->device_id != y->device_id)
+        return (x->device_id > y->device_id) - (x->device_id < y->device_id);
+    return (x->index > y->index) - (x->index < y->index);
 }
 
 /* One compare-and-set per device for its messages of the batch: inbound()
@@ -1528,41 +1531,32 @@ static int span_cmp(const void *a, const void *b)
  * the row locks in the same order and never deadlock. */
 static mg_err cas_span(mg_gw *gw, mg_store *st)
 {
+    /* the batch's messages by device, in batch order within a device */
     size_t n = 0;
-    for (size_t i = 0; i < gw->nbatch; i++) {
-        pending *p = &gw->batch[i];
-        if (p->kind != P_MESSAGE || p->cas_seen)
-            continue;
+    for (size_t i = 0; i < gw->nbatch; i++)
+        if (gw->batch[i].kind == P_MESSAGE) {
+            gw->spans[n].device_id = gw->batch[i].device_id;
+            gw->spans[n++].index = i;
+        }
+    qsort(gw->spans, n, sizeof(*gw->spans), span_cmp);
+    for (size_t k = 0; k < n;) {
+        size_t end = k + 1;
+        const pending *p = &gw->batch[gw->spans[k].index];
         uint64_t first = p->cmd.hdr.cntr, last = first;
         bool ordered = true;
-        for (size_t j = i; j < gw->nbatch; j++) {
-            pending *o = &gw->batch[j];
-            if (o->kind != P_MESSAGE || o->device_id != p->device_id)
-                continue;
-            o->cas_seen = true;
-            if (j > i) {
-                ordered &= o->cmd.hdr.cntr > last;
-                if (o->cmd.hdr.cntr > last)
-                    last = o->cmd.hdr.cntr;
-            }
+        for (; end < n && gw->spans[end].device_id == gw->spans[k].device_id; end++) {
+            uint64_t c = gw->batch[gw->spans[end].index].cmd.hdr.cntr;
+            ordered &= c > last;
+            if (c > last)
+                last = c;
         }
-        if (!ordered)
-            continue; /* never expected; one by one then */
-        gw->spans[n].device_id = p->device_id;
-        gw->spans[n].first = first;
-        gw->spans[n++].last = last;
-    }
-    qsort(gw->spans, n, sizeof(*gw->spans), span_cmp);
-    for (size_t k = 0; k < n; k++) {
-        const cntr_span *sp = &gw->spans[k];
-        mg_err c = mg_store_cntr_in_advance_span(st, sp->device_id, sp->first, sp->last);
-        if (c == MG_ERR_CNTR_LOW)
-            continue;
-        if (c != MG_OK)
+        mg_err c = ordered ? mg_store_cntr_in_advance_span(st, p->device_id, first, last)
+                           : MG_ERR_CNTR_LOW; /* never expected; one by one then */
+        if (c != MG_OK && c != MG_ERR_CNTR_LOW)
             return c;
-        for (size_t j = 0; j < gw->nbatch; j++)
-            if (gw->batch[j].kind == P_MESSAGE && gw->batch[j].device_id == sp->device_id)
-                gw->batch[j].cas_done = true;
+        for (size_t j = k; c == MG_OK && j < end; j++)
+            gw->batch[gw->spans[j].index].cas_done = true;
+        k = end;
     }
     return MG_OK;
 }
