@@ -1445,19 +1445,11 @@ static mg_err pg_device_keys(mg_store *s, const char *msisdn, mg_device *d, mg_d
     for (int i = 0; i < (int)n && k->keys_err == MG_OK && !(k->has_active && k->has_pending); i++) {
         if (PQgetisnull(r, i, 11))
             break; /* the device has no active or pending keys */
-        int64_t state = gi(r, i, 14);
-        mg_keyset *ks = NULL;
-        if (state == MG_KEY_ACTIVE && !k->has_active)
-            ks = &k->active;
-        else if (state == MG_KEY_PENDING && !k->has_pending)
-            ks = &k->pending;
+        mg_keyset *ks = mg_dk_slot(k, (int)gi(r, i, 14));
         if (ks == NULL)
             continue;
         k->keys_err = row_keys(q, r, i, 11, d->id, ks);
-        if (k->keys_err == MG_OK && ks == &k->active)
-            k->has_active = true;
-        else if (k->keys_err == MG_OK)
-            k->has_pending = true;
+        mg_dk_done(k, ks);
     }
     PQclear(r);
     return MG_OK;

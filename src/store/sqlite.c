@@ -1314,19 +1314,11 @@ static mg_err sq_device_keys(mg_store *s, const char *msisdn, mg_device *d, mg_d
         any = true;
         if (sqlite3_column_type(st, 11) == SQLITE_NULL)
             break; /* the device has no active or pending keys */
-        int state = sqlite3_column_int(st, 14);
-        mg_keyset *ks = NULL;
-        if (state == MG_KEY_ACTIVE && !k->has_active)
-            ks = &k->active;
-        else if (state == MG_KEY_PENDING && !k->has_pending)
-            ks = &k->pending;
+        mg_keyset *ks = mg_dk_slot(k, sqlite3_column_int(st, 14));
         if (ks == NULL)
             continue;
         k->keys_err = row_keys(q, st, 11, d->id, ks);
-        if (k->keys_err == MG_OK && ks == &k->active)
-            k->has_active = true;
-        else if (k->keys_err == MG_OK)
-            k->has_pending = true;
+        mg_dk_done(k, ks);
     }
     done_with(st);
     if (e == MG_OK && !any) {

@@ -553,6 +553,23 @@ void mg_device_keys_wipe(mg_device_keys *k)
         mg_wipe(k, sizeof(*k));
 }
 
+mg_keyset *mg_dk_slot(mg_device_keys *k, int state)
+{
+    if (state == MG_KEY_ACTIVE && !k->has_active)
+        return &k->active;
+    if (state == MG_KEY_PENDING && !k->has_pending)
+        return &k->pending;
+    return NULL;
+}
+
+void mg_dk_done(mg_device_keys *k, const mg_keyset *ks)
+{
+    if (k->keys_err == MG_OK && ks == &k->active)
+        k->has_active = true;
+    else if (k->keys_err == MG_OK && ks == &k->pending)
+        k->has_pending = true;
+}
+
 /* keys_list's callback for the generic device_keys: the ACTIVE version and
  * the newest PENDING one (versions come in ascending order). */
 static bool dk_one(void *ctx, const mg_keyset *k)

@@ -69,6 +69,7 @@ struct mg_store_ops {
      * else one read of the device and of its usable key versions, only those
      * unwrapped; k is cleared by the caller; key errors go to k->keys_err. */
     mg_err (*device_keys)(mg_store *s, const char *msisdn, mg_device *d, mg_device_keys *k);
+    /* (device_keys reads the key rows newest first: mg_dk_slot, mg_dk_done) */
     mg_err (*keys_activate)(mg_store *s, int64_t device_id, int version);
     mg_err (*keys_destroy)(mg_store *s, int64_t device_id);
     /* compare-and-set: to last iff the stored counter is below first (one
@@ -190,7 +191,11 @@ MG_MUST_CHECK mg_err mg_sqlite_open(const char *path, const uint8_t master[32],
  * database must exist, its schema is made or migrated here. */
 MG_MUST_CHECK mg_err mg_pg_open(const char *conninfo, const uint8_t master[32],
                                 const mg_store_wrapper *w, mg_store **out);
-/* Whether a store path names a PostgreSQL database: a postgresql:// or
- * postgres:// URI, or a libpq key=value connection string. */
+
+/* device_keys ops, over a device's key rows newest first: the slot a row of
+ * this state fills (the ACTIVE one, the first PENDING one), NULL for any
+ * other row; then mg_dk_done() with k->keys_err set by reading it. */
+mg_keyset *mg_dk_slot(mg_device_keys *k, int state);
+void mg_dk_done(mg_device_keys *k, const mg_keyset *ks);
 
 #endif
