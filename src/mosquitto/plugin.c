@@ -1112,7 +1112,7 @@ MG_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
     logf_(MOSQ_LOG_NOTICE,
           "plugin ready: store %s, max_payload %" PRIu32 ", rate %u/s burst %u, cmd_timeout %" PRId64
           " s, poll %" PRId64 " ms, policy %s (%zu rules)",
-          p->store_path, p->max_payload, p->rate, p->burst, p->cmd_timeout, p->poll_ms,
+          mg_store_path_label(p->store_path), p->max_payload, p->rate, p->burst, p->cmd_timeout, p->poll_ms,
           p->policy_path, mg_policy_rule_count(p->policy));
     *userdata = p;
     return MOSQ_ERR_SUCCESS;
