@@ -148,21 +148,17 @@ typedef struct cntr_span {
     size_t index; /* in the batch */
 } cntr_span;
 
-/* One output line, built in memory (emit); at most OBUF_MAX octets of them
- * wait for out_flush(). */
+/* The output: lines built in one buffer of OBUF_MAX octets (emit), written
+ * once a group commit (out_flush) or when the next line might not fit. */
 #define OBUF_MAX ((size_t)256 * 1024)
-typedef struct line {
-    char b[6 * (MG_NAME_MAX + MG_MSISDN_MAX) + 2 * 512 + 6 * 512 + 256];
-    size_t n;
-} line;
+#define LINE_MAX_OCTETS (6 * (MG_NAME_MAX + MG_MSISDN_MAX) + 2 * 512 + 6 * 512 + 256)
 
 struct mg_gw {
     mg_gw_cfg cfg;
-    line out;
     int64_t iso_t;     /* emit(): the last received time and its ISO form */
     char iso[32];
-    char *obuf;        /* emit(): the lines of a group commit, written at once (out_flush) */
-    size_t olen, ocap;
+    char *obuf;        /* emit(): the lines of a group commit (OBUF_MAX octets, with an output) */
+    size_t olen;
     EVP_MAC_CTX *sip; /* SipHash-2-4 keyed with a random key: the cache index */
     dev_entry *devs;
     size_t dev_sets;
@@ -298,7 +294,8 @@ mg_gw *mg_gw_new(const mg_gw_cfg *cfg)
     gw->batch = calloc(gw->cfg.group_commit_max, sizeof(*gw->batch));
     gw->rows = calloc(gw->cfg.group_commit_max, sizeof(*gw->rows));
     gw->spans = calloc(gw->cfg.group_commit_max, sizeof(*gw->spans));
-    if (gw->rows == NULL || gw->spans == NULL || gw->sip == NULL || gw->devs == NULL || gw->negs == NULL || gw->parts == NULL ||
+    gw->obuf = gw->cfg.output != NULL ? malloc(OBUF_MAX) : NULL;
+    if (gw->rows == NULL || gw->spans == NULL || (gw->cfg.output != NULL && gw->obuf == NULL) || gw->sip == NULL || gw->devs == NULL || gw->negs == NULL || gw->parts == NULL ||
         gw->batch == NULL || gw->aggs == NULL || gw->blks == NULL) {
         mg_gw_free(gw);
         return NULL;
@@ -1305,22 +1302,23 @@ mg_gw_verdict mg_gw_receipt(mg_gw *gw, const char *smsc_message_id, uint8_t mess
 
 /* ---- output --------------------------------------------------------------------- */
 
-static void line_put(line *l, const char *p, size_t n)
+/* Appends to the output buffer; emit() made room for a whole line first. */
+static void out_put(mg_gw *gw, const char *p, size_t n)
 {
-    if (n <= sizeof(l->b) - l->n) { /* always: b holds the longest line */
-        memcpy(l->b + l->n, p, n);
-        l->n += n;
+    if (n <= OBUF_MAX - gw->olen) { /* always */
+        memcpy(gw->obuf + gw->olen, p, n);
+        gw->olen += n;
     }
 }
 
-static void line_str(line *l, const char *p, size_t n)
+static void out_str(mg_gw *gw, const char *p, size_t n)
 {
-    size_t k = mg_json_str_buf(l->b + l->n, sizeof(l->b) - l->n, p, n);
-    if (k < sizeof(l->b) - l->n)
-        l->n += k;
+    size_t k = mg_json_str_buf(gw->obuf + gw->olen, OBUF_MAX - gw->olen, p, n);
+    if (k < OBUF_MAX - gw->olen)
+        gw->olen += k;
 }
 
-static void line_u64(line *l, uint64_t v)
+static void out_u64(mg_gw *gw, uint64_t v)
 {
     char d[20];
     size_t k = 0;
@@ -1328,7 +1326,7 @@ static void line_u64(line *l, uint64_t v)
         d[sizeof(d) - 1 - k++] = (char)('0' + v % 10);
         v /= 10;
     } while (v > 0);
-    line_put(l, d + sizeof(d) - k, k);
+    out_put(gw, d + sizeof(d) - k, k);
 }
 
 static void emit(mg_gw *gw, const mg_inbox_msg *m, const char *device, const char *msisdn)
@@ -1340,55 +1338,35 @@ static void emit(mg_gw *gw, const mg_inbox_msg *m, const char *device, const cha
         mg_time_iso(m->received, gw->iso);
         gw->iso_t = m->received;
     }
-    line *l = &gw->out;
-    l->n = 0;
-#define LIT(s) line_put(l, s, sizeof(s) - 1)
+    if (OBUF_MAX - gw->olen < LINE_MAX_OCTETS) { /* the longest line may not fit */
+        (void)fwrite(gw->obuf, 1, gw->olen, f);
+        gw->olen = 0;
+    }
+#define LIT(s) out_put(gw, s, sizeof(s) - 1)
     LIT("{\"id\":");
     if (m->id < 0)
         LIT("-");
-    line_u64(l, m->id < 0 ? 0 - (uint64_t)m->id : (uint64_t)m->id);
+    out_u64(gw, m->id < 0 ? 0 - (uint64_t)m->id : (uint64_t)m->id);
     LIT(",\"device\":");
-    line_str(l, device, strlen(device));
+    out_str(gw, device, strlen(device));
     LIT(",\"msisdn\":");
-    line_str(l, msisdn, strlen(msisdn));
+    out_str(gw, msisdn, strlen(msisdn));
     LIT(",\"cntr\":");
-    line_u64(l, m->cntr);
+    out_u64(gw, m->cntr);
     LIT(",\"received\":\"");
-    line_put(l, gw->iso, strlen(gw->iso));
+    out_put(gw, gw->iso, strlen(gw->iso));
     LIT("\",\"data\":\"");
-    if (m->data_len <= sizeof(m->data) && 2 * m->data_len + 1 <= sizeof(l->b) - l->n) {
-        mg_hex_encode(l->b + l->n, m->data, m->data_len);
-        l->n += 2 * m->data_len;
+    if (m->data_len <= sizeof(m->data) && 2 * m->data_len + 1 <= OBUF_MAX - gw->olen) {
+        mg_hex_encode(gw->obuf + gw->olen, m->data, m->data_len);
+        gw->olen += 2 * m->data_len;
     }
     LIT("\",\"text\":");
     if (mg_sms_text_ok(m->data, m->data_len))
-        line_str(l, (const char *)m->data, m->data_len);
+        out_str(gw, (const char *)m->data, m->data_len);
     else
         LIT("null");
     LIT("}\n");
 #undef LIT
-    /* the batch's lines in one buffer, one write(2) a group commit */
-    if (gw->olen + l->n > gw->ocap && gw->ocap < OBUF_MAX) {
-        size_t cap = gw->ocap > 0 ? gw->ocap : 16384;
-        while (cap < gw->olen + l->n && cap < OBUF_MAX)
-            cap *= 2;
-        char *nb = realloc(gw->obuf, cap);
-        if (nb != NULL) {
-            gw->obuf = nb;
-            gw->ocap = cap;
-        }
-    }
-    if (gw->olen + l->n > gw->ocap) {
-        if (gw->olen > 0)
-            (void)fwrite(gw->obuf, 1, gw->olen, f);
-        gw->olen = 0;
-    }
-    if (l->n <= gw->ocap) {
-        memcpy(gw->obuf + gw->olen, l->b, l->n);
-        gw->olen += l->n;
-    } else {
-        (void)fwrite(l->b, 1, l->n, f); /* no buffer: the line itself */
-    }
 }
 
 /* Writes out the lines emit() gathered and flushes the output. */
