@@ -175,13 +175,22 @@ static int gateway_run(int argc, char **argv)
     int rc = mg_workdir_open(dir, &w);
     if (rc != MG_EXIT_OK)
         return rc;
+    /* the commit thread's handle on the same store (before --config replaces
+     * the directory's configuration, which named the store) */
+    mg_store *commit_store = NULL;
+    if ((rc = mg_workdir_open_store(&w, &commit_store)) != MG_EXIT_OK) {
+        mg_workdir_close(&w);
+        return rc;
+    }
     if (config != NULL && (rc = mg_conf_load(&w, config)) != MG_EXIT_OK) {
+        mg_workdir_close_store(commit_store);
         mg_workdir_close(&w);
         return rc;
     }
     const char *number = mg_conf_get(&w, "gateway_number", "");
     if (!mg_store_msisdn_valid(number)) {
         fprintf(stderr, "m2mguard gateway run: gateway_number '%s' is not +E164\n", number);
+        mg_workdir_close_store(commit_store);
         mg_workdir_close(&w);
         return MG_EXIT_INPUT;
     }
@@ -190,11 +199,13 @@ static int gateway_run(int argc, char **argv)
     if (out_name[0] == '/')
         snprintf(out_path, sizeof(out_path), "%s", out_name);
     else if (mg_workdir_file(&w, out_name, out_path, sizeof(out_path)) != MG_EXIT_OK) {
+        mg_workdir_close_store(commit_store);
         mg_workdir_close(&w);
         return MG_EXIT_INPUT;
     }
     bool bad = false;
     dc.gw.store = w.store;
+    dc.gw.commit_store = commit_store;
     dc.gw.gateway_number = number;
     read_limits(&w, &dc.gw, &bad);
     dc.gw.group_commit_max = conf_uint(&w, "group_commit_max", 256, &bad);
@@ -231,6 +242,7 @@ static int gateway_run(int argc, char **argv)
         bad = true;
     }
     if (bad) {
+        mg_workdir_close_store(commit_store);
         mg_workdir_close(&w);
         return MG_EXIT_INPUT;
     }
@@ -239,6 +251,7 @@ static int gateway_run(int argc, char **argv)
     if (mg_workdir_file(&w, "policy.yaml", pol_path, sizeof(pol_path)) != MG_EXIT_OK ||
         mg_policy_load(pol_path, true, &pol, pol_err, sizeof(pol_err)) != MG_OK) {
         fprintf(stderr, "m2mguard gateway run: %s\n", pol_err);
+        mg_workdir_close_store(commit_store);
         mg_workdir_close(&w);
         return MG_EXIT_INPUT;
     }
@@ -265,6 +278,7 @@ static int gateway_run(int argc, char **argv)
     rc = mg_gw_daemon_run(&dc);
     mg_log_close();
     mg_policy_free(pol);
+    mg_workdir_close_store(commit_store);
     mg_workdir_close(&w);
     return rc == 0 ? MG_EXIT_OK : rc == 3 ? MG_EXIT_INPUT : MG_EXIT_INTERNAL;
 }

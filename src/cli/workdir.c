@@ -167,7 +167,6 @@ void mg_workdir_close_store(mg_store *s)
 int mg_workdir_open(const char *dir_or_null, mg_workdir *w)
 {
     char path[MG_PATH_MAX + 32];
-    uint8_t master[32];
     struct stat st;
     memset(w, 0, sizeof(*w));
     int rc = mg_workdir_path(dir_or_null, w->dir, sizeof(w->dir));
@@ -189,6 +188,19 @@ int mg_workdir_open(const char *dir_or_null, mg_workdir *w)
     if ((rc = mg_workdir_file(w, MG_CONF_FILE, path, sizeof(path))) != MG_EXIT_OK ||
         (rc = mg_conf_load(w, path)) != MG_EXIT_OK)
         return rc;
+    rc = mg_workdir_open_store(w, &w->store);
+    if (rc != MG_EXIT_OK)
+        mg_workdir_close(w);
+    return rc;
+}
+
+int mg_workdir_open_store(const mg_workdir *w, mg_store **out)
+{
+    char path[MG_PATH_MAX + 32];
+    uint8_t master[32];
+    struct stat st;
+    int rc;
+    *out = NULL;
     const char *master_ref = mg_conf_get(w, "master_key", "");
     bool in_token = master_ref[0] != '\0';
     if (in_token && !mg_keyref_is_pkcs11(master_ref)) {
@@ -229,12 +241,12 @@ int mg_workdir_open(const char *dir_or_null, mg_workdir *w)
         goto fail;
     }
     if (in_token) {
-        rc = mg_workdir_open_store_p11(path, master_ref, false, &w->store);
+        rc = mg_workdir_open_store_p11(path, master_ref, false, out);
         if (rc != MG_EXIT_OK)
             goto fail;
         return MG_EXIT_OK;
     }
-    mg_err e = mg_store_open(path, master, false, &w->store);
+    mg_err e = mg_store_open(path, master, false, out);
     mg_wipe(master, sizeof(master));
     if (e != MG_OK) {
         fprintf(stderr, "m2mguard: store %s: %s\n", store_label(path), mg_store_errmsg(NULL));
@@ -247,7 +259,6 @@ int mg_workdir_open(const char *dir_or_null, mg_workdir *w)
     return MG_EXIT_OK;
 fail:
     mg_wipe(master, sizeof(master));
-    mg_workdir_close(w);
     return rc;
 }
 

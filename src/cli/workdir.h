@@ -54,6 +54,11 @@ void mg_workdir_close(mg_workdir *w);
  * exit code. Close it with mg_workdir_close_store (closes the token too). */
 int mg_workdir_open_store_p11(const char *db, const char *uri, bool create, mg_store **out);
 void mg_workdir_close_store(mg_store *s);
+/** Opens a handle on the working directory's store (SQLite file or
+ *  PostgreSQL, master key from master.key or the token), with the checks
+ *  mg_workdir_open makes: w->store is the first; the gateway's commit
+ *  thread takes another. An exit code; close it with mg_workdir_close_store. */
+int mg_workdir_open_store(const mg_workdir *w, mg_store **out);
 /* Reads a master.key file (64 hex digits, 0600) into master (caller wipes). */
 int mg_workdir_read_master(const char *path, uint8_t master[32]);
 

@@ -84,7 +84,7 @@ static void d_reload(gwd *d)
  * may be taken by another gateway's row on SQLite). No fsync: the output
  * file is not synced either; a SIGKILL loses neither. */
 #define NOTE_LINE 64
-static mg_err d_commit_note(void *ctx, const mg_gw_row *rows, size_t n)
+static mg_err d_commit_note(void *ctx, mg_store *st, const mg_gw_row *rows, size_t n)
 {
     gwd *d = ctx;
     if (d->note_fd < 0 || n == 0)
@@ -107,7 +107,7 @@ static mg_err d_commit_note(void *ctx, const mg_gw_row *rows, size_t n)
         mg_log(MG_LOG_ERROR, "gateway", "cannot write %s.pending: %s", d->cfg->output_path, strerror(errno));
         return MG_ERR_STORE;
     }
-    return mg_store_meta_set_int(d->cfg->gw.store, d->note_meta, rows[0].id);
+    return mg_store_meta_set_int(st, d->note_meta, rows[0].id); /* in the batch's transaction */
 }
 
 /* After a crash: writes out this gateway's own last batch if it committed
@@ -380,14 +380,22 @@ int mg_gw_daemon_run(const mg_gw_daemon_cfg *cfg)
     int64_t next_send = 0, next_tick = 0;
     int rc = 0;
     while (!*cfg->stop) {
-        struct pollfd pfd[2 + MG_METRICS_POLLFDS];
+        struct pollfd pfd[3 + MG_METRICS_POLLFDS];
         size_t nfd = mg_smpp_pollfds(d.smpp, pfd);
         /* the metrics' sockets after the SMPP ones (served below, never blocking) */
         size_t nm = mg_metrics_pollfds(d.metrics, pfd + nfd, MG_METRICS_POLLFDS);
+        /* last: the commit thread says its commit returned */
+        size_t nc = 0;
+        if (mg_gw_commit_busy(d.gw) && mg_gw_commit_fd(d.gw) >= 0) {
+            pfd[nfd + nm].fd = mg_gw_commit_fd(d.gw);
+            pfd[nfd + nm].events = POLLIN;
+            pfd[nfd + nm].revents = 0;
+            nc = 1;
+        }
         int timeout = mg_smpp_timeout_ms(d.smpp);
         if (timeout < 0 || timeout > 200)
             timeout = 200;
-        int n = poll(pfd, (nfds_t)(nfd + nm), timeout);
+        int n = poll(pfd, (nfds_t)(nfd + nm + nc), timeout);
         if (n < 0 && errno != EINTR) {
             rc = 4;
             break;
@@ -397,8 +405,14 @@ int mg_gw_daemon_run(const mg_gw_daemon_cfg *cfg)
                 pfd[i].revents = 0;
         if (mg_smpp_step_fds(d.smpp, pfd, nfd) != MG_OK && cfg->verbose)
             mg_log(MG_LOG_WARNING, "gateway", "SMPP step failed");
-        /* everything read in this step is one group commit */
-        if (mg_gw_flush(d.gw) != MG_OK)
+        /* Everything read in this step is one group commit. With the commit
+         * thread: a batch whose commit has returned is answered now; while
+         * one is in flight, what arrives joins the next batch, handed over
+         * when it returns (its messages are checked meanwhile). */
+        mg_err ce = mg_gw_commit_reap(d.gw);
+        if (ce == MG_OK && !mg_gw_commit_busy(d.gw))
+            ce = mg_gw_commit_start(d.gw);
+        if (ce != MG_OK)
             mg_log(MG_LOG_ERROR, "gateway", "commit failed; the SMSC will deliver again");
         mg_metrics_run(d.metrics);
         if (cfg->reload != NULL && *cfg->reload) {

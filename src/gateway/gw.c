@@ -1,10 +1,14 @@
 /* The gateway core: see gw.h. Host code: allocates, checks every result. */
 #include "gw.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -141,12 +145,36 @@ typedef struct pending {
 
 #define SMSC_IDS_MAX 64
 
+/* The SMSC's message id of a command we sent (submit_sm_resp). */
+typedef struct smsc_id {
+    int64_t cmd;
+    char id[MG_SMSC_ID_MAX];
+} smsc_id;
+
 /* A message of a batch, sorted by device for the counters' compare-and-sets
  * (cas_span). */
 typedef struct cntr_span {
     int64_t device_id;
     size_t index; /* in the batch */
 } cntr_span;
+
+/* A batch handed over to be committed (commit_run), then finished in the
+ * gateway's own thread (commit_finish): acks, output, PoRs. With a commit
+ * thread (cfg.commit_store) commit_run runs there while the next batch is
+ * checked; the thread touches nothing of the gateway but this job, its
+ * store handle and cfg.commit_note. */
+typedef struct commit_job {
+    pending *batch; /* group_commit_max entries (swapped with the open batch's) */
+    size_t n;
+    smsc_id smsc[SMSC_IDS_MAX]; /* ids of sent commands, stored with the batch */
+    size_t nsmsc;
+    mg_gw_row *rows;   /* its inbox rows, for cfg.commit_note */
+    cntr_span *spans;  /* its counter compare-and-sets, in device id order */
+    uint64_t gen;      /* the generation its device entries are pinned with */
+    mg_err result;
+    char why[96]; /* the store's message when result != MG_OK (cut to fit the event) */
+    double seconds;    /* BEGIN to COMMIT */
+} commit_job;
 
 /* The output: lines built in one buffer of OBUF_MAX octets (emit), written
  * once a group commit (out_flush) or when the next line might not fit. */
@@ -165,11 +193,17 @@ struct mg_gw {
     neg_entry *negs;
     size_t neg_sets;
     partial *parts;
-    pending *batch;
+    pending *batch; /* the open batch: messages checked, not yet handed over */
     size_t nbatch;
-    mg_gw_row *rows; /* the batch's inbox rows, for cfg.commit_note */
-    cntr_span *spans; /* the batch's counter compare-and-sets, in device id order */
-    uint64_t gen; /* batch generation */
+    commit_job job; /* the batch handed over (in flight while inflight) */
+    bool inflight;
+    /* the commit thread (cfg.commit_store != NULL): go / done under mu */
+    bool thr_on, go, done, quit;
+    pthread_t thr;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int wake[2]; /* the thread writes an octet when a commit returns (mg_gw_commit_fd) */
+    uint64_t gen; /* batch generation: the open batch's device entries are pinned with it */
     uint64_t part_seq;
     bucket lookups, events;
     agg_entry *aggs; /* aggregation table: agg_sets x AGG_WAYS */
@@ -184,12 +218,16 @@ struct mg_gw {
     mg_gw_stats stats;
     /* SMSC message ids of sent commands (submit_sm_resp), stored in the next
      * group commit, or before a delivery receipt is looked up */
-    struct {
-        int64_t cmd;
-        char id[MG_SMSC_ID_MAX];
-    } smsc[SMSC_IDS_MAX];
+    smsc_id smsc[SMSC_IDS_MAX];
     size_t nsmsc;
 };
+
+/* A device entry the open batch or the batch in flight points into (its
+ * keys, its counter in memory): never evicted, refreshed or cleared. */
+static bool pinned(const mg_gw *gw, const dev_entry *d)
+{
+    return d->pin == gw->gen || (gw->inflight && d->pin == gw->job.gen);
+}
 
 static int64_t now_s(void)
 {
@@ -238,6 +276,9 @@ static EVP_MAC_CTX *sip_new(void)
     mg_wipe(key, sizeof(key));
     return c;
 }
+
+static bool commit_thread_start(mg_gw *gw);
+static void commit_thread_stop(mg_gw *gw);
 
 mg_gw *mg_gw_new(const mg_gw_cfg *cfg)
 {
@@ -292,11 +333,15 @@ mg_gw *mg_gw_new(const mg_gw_cfg *cfg)
     gw->negs = calloc(gw->neg_sets * WAYS, sizeof(*gw->negs));
     gw->parts = calloc(gw->cfg.partials_max, sizeof(*gw->parts));
     gw->batch = calloc(gw->cfg.group_commit_max, sizeof(*gw->batch));
-    gw->rows = calloc(gw->cfg.group_commit_max, sizeof(*gw->rows));
-    gw->spans = calloc(gw->cfg.group_commit_max, sizeof(*gw->spans));
+    gw->job.batch = calloc(gw->cfg.group_commit_max, sizeof(*gw->job.batch));
+    gw->job.rows = calloc(gw->cfg.group_commit_max, sizeof(*gw->job.rows));
+    gw->job.spans = calloc(gw->cfg.group_commit_max, sizeof(*gw->job.spans));
     gw->obuf = gw->cfg.output != NULL ? malloc(OBUF_MAX) : NULL;
-    if (gw->rows == NULL || gw->spans == NULL || (gw->cfg.output != NULL && gw->obuf == NULL) || gw->sip == NULL || gw->devs == NULL || gw->negs == NULL || gw->parts == NULL ||
-        gw->batch == NULL || gw->aggs == NULL || gw->blks == NULL) {
+    gw->wake[0] = gw->wake[1] = -1;
+    if (gw->job.batch == NULL || gw->job.rows == NULL || gw->job.spans == NULL ||
+        (gw->cfg.output != NULL && gw->obuf == NULL) || gw->sip == NULL || gw->devs == NULL ||
+        gw->negs == NULL || gw->parts == NULL || gw->batch == NULL || gw->aggs == NULL ||
+        gw->blks == NULL || (gw->cfg.commit_store != NULL && !commit_thread_start(gw))) {
         mg_gw_free(gw);
         return NULL;
     }
@@ -323,7 +368,7 @@ static void dev_clear(dev_entry *d)
 void mg_gw_invalidate(mg_gw *gw)
 {
     for (size_t i = 0; i < gw->dev_sets * WAYS; i++)
-        if (gw->devs[i].used && gw->devs[i].pin != gw->gen)
+        if (gw->devs[i].used && !pinned(gw, &gw->devs[i]))
             dev_clear(&gw->devs[i]);
     memset(gw->negs, 0, gw->neg_sets * WAYS * sizeof(*gw->negs));
 }
@@ -332,6 +377,7 @@ void mg_gw_free(mg_gw *gw)
 {
     if (gw == NULL)
         return;
+    commit_thread_stop(gw); /* a batch in flight is finished first */
     if (gw->devs != NULL) {
         for (size_t i = 0; i < gw->dev_sets * WAYS; i++)
             if (gw->devs[i].used)
@@ -347,8 +393,11 @@ void mg_gw_free(mg_gw *gw)
     if (gw->batch != NULL)
         mg_wipe(gw->batch, gw->cfg.group_commit_max * sizeof(*gw->batch));
     free(gw->batch);
-    free(gw->rows);
-    free(gw->spans);
+    if (gw->job.batch != NULL)
+        mg_wipe(gw->job.batch, gw->cfg.group_commit_max * sizeof(*gw->job.batch));
+    free(gw->job.batch);
+    free(gw->job.rows);
+    free(gw->job.spans);
     free(gw->obuf);
     EVP_MAC_CTX_free(gw->sip);
     free(gw);
@@ -357,7 +406,7 @@ void mg_gw_free(mg_gw *gw)
 mg_gw_stats mg_gw_get_stats(const mg_gw *gw)
 {
     mg_gw_stats s = gw->stats;
-    s.pending = gw->nbatch;
+    s.pending = gw->nbatch + (gw->inflight ? gw->job.n : 0);
     s.partials = 0;
     for (size_t i = 0; i < gw->cfg.partials_max; i++)
         s.partials += gw->parts[i].p.state != 0;
@@ -371,7 +420,7 @@ static void commit_latency(mg_gw *gw, double s);
 
 size_t mg_gw_pending(const mg_gw *gw)
 {
-    return gw->nbatch;
+    return gw->nbatch + (gw->inflight ? gw->job.n : 0);
 }
 
 /* ---- events ----------------------------------------------------------------- */
@@ -593,7 +642,7 @@ static mg_err dev_lookup(mg_gw *gw, const char *msisdn, dev_entry **out, neg_ent
     }
     if (d != NULL) {
         d->used_ms = ms;
-        if (t - d->loaded < DEV_TTL_S || d->pin == gw->gen) {
+        if (t - d->loaded < DEV_TTL_S || pinned(gw, d)) {
             *out = d;
             return MG_OK;
         }
@@ -623,8 +672,8 @@ static mg_err dev_lookup(mg_gw *gw, const char *msisdn, dev_entry **out, neg_ent
     if (e == MG_ERR_KEY)
         return unknown(gw, h, t, neg);
     for (int i = 0; i < WAYS; i++) {
-        if (set[i].pin == gw->gen && set[i].used)
-            continue; /* the batch points into it */
+        if (set[i].used && pinned(gw, &set[i]))
+            continue; /* a batch points into it */
         if (!set[i].used) {
             victim = &set[i];
             break;
@@ -1033,7 +1082,9 @@ mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m)
 {
     char reason[MG_REASON_MAX];
     const char *why = NULL;
-    if (gw->nbatch >= gw->cfg.group_commit_max && mg_gw_flush(gw) != MG_OK)
+    /* a full batch is handed over (with a commit thread, the previous one
+     * must have committed first) */
+    if (gw->nbatch >= gw->cfg.group_commit_max && mg_gw_commit_start(gw) != MG_OK)
         return MG_GW_RETRY;
     gw->throttled_now = false;
     if (gw->stats.blocks > 0) {
@@ -1247,11 +1298,15 @@ mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m)
 /* ---- delivery receipts ------------------------------------------------------------ */
 
 static void smsc_ids_store(mg_gw *gw);
+static mg_err commit_wait(mg_gw *gw);
 
 mg_gw_verdict mg_gw_receipt(mg_gw *gw, const char *smsc_message_id, uint8_t message_state)
 {
     mg_command c;
-    smsc_ids_store(gw); /* the ids of the commands sent, before one is looked up */
+    /* the ids of the commands sent, before one is looked up: those of the
+     * batch in flight committed, the others stored now */
+    (void)commit_wait(gw); /* a failure is its own store_error event */
+    smsc_ids_store(gw);
     mg_err e = mg_store_cmd_by_smsc_id(gw->cfg.store, smsc_message_id, &c);
     if (e == MG_ERR_KEY)
         return MG_GW_DONE; /* a PoR or telemetry PoR of ours, or an old command */
@@ -1507,23 +1562,23 @@ static int span_cmp(const void *a, const void *b)
  * are written in id order: two gateways on one PostgreSQL whose batches hold
  * the same devices (an SMSC that spreads one sender over both binds) take
  * the row locks in the same order and never deadlock. */
-static mg_err cas_span(mg_gw *gw, mg_store *st)
+static mg_err cas_span(commit_job *j, mg_store *st)
 {
     /* the batch's messages by device, in batch order within a device */
     size_t n = 0;
-    for (size_t i = 0; i < gw->nbatch; i++)
-        if (gw->batch[i].kind == P_MESSAGE) {
-            gw->spans[n].device_id = gw->batch[i].device_id;
-            gw->spans[n++].index = i;
+    for (size_t i = 0; i < j->n; i++)
+        if (j->batch[i].kind == P_MESSAGE) {
+            j->spans[n].device_id = j->batch[i].device_id;
+            j->spans[n++].index = i;
         }
-    qsort(gw->spans, n, sizeof(*gw->spans), span_cmp);
+    qsort(j->spans, n, sizeof(*j->spans), span_cmp);
     for (size_t k = 0; k < n;) {
         size_t end = k + 1;
-        const pending *p = &gw->batch[gw->spans[k].index];
+        const pending *p = &j->batch[j->spans[k].index];
         uint64_t first = p->cmd.hdr.cntr, last = first;
         bool ordered = true;
-        for (; end < n && gw->spans[end].device_id == gw->spans[k].device_id; end++) {
-            uint64_t c = gw->batch[gw->spans[end].index].cmd.hdr.cntr;
+        for (; end < n && j->spans[end].device_id == j->spans[k].device_id; end++) {
+            uint64_t c = j->batch[j->spans[end].index].cmd.hdr.cntr;
             ordered &= c > last;
             if (c > last)
                 last = c;
@@ -1532,31 +1587,27 @@ static mg_err cas_span(mg_gw *gw, mg_store *st)
                            : MG_ERR_CNTR_LOW; /* never expected; one by one then */
         if (c != MG_OK && c != MG_ERR_CNTR_LOW)
             return c;
-        for (size_t j = k; c == MG_OK && j < end; j++)
-            gw->batch[gw->spans[j].index].cas_done = true;
+        for (size_t m = k; c == MG_OK && m < end; m++)
+            j->batch[j->spans[m].index].cas_done = true;
         k = end;
     }
     return MG_OK;
 }
 
-static void smsc_ids_store(mg_gw *gw);
-static void smsc_ids_write(mg_gw *gw);
+static void smsc_ids_write(mg_store *st, const smsc_id *ids, size_t n);
 
-mg_err mg_gw_flush(mg_gw *gw)
+/* The store's part of a group commit, on st (the commit thread's handle, or
+ * cfg.store): one transaction. Touches nothing of the gateway but j. */
+static void commit_run(mg_gw *gw, mg_store *st, commit_job *j)
 {
-    if (gw->nbatch == 0) {
-        smsc_ids_store(gw);
-        return MG_OK;
-    }
-    mg_store *st = gw->cfg.store;
     double t0 = mono_s(); /* the commit-latency histogram (metrics) */
     mg_err e = mg_store_begin(st);
     if (e == MG_OK)
-        e = cas_span(gw, st);
+        e = cas_span(j, st);
     if (e == MG_OK)
-        smsc_ids_write(gw); /* the SMSC's ids of sent commands ride along */
-    for (size_t i = 0; i < gw->nbatch && e == MG_OK; i++) {
-        pending *p = &gw->batch[i];
+        smsc_ids_write(st, j->smsc, j->nsmsc); /* the SMSC's ids of sent commands ride along */
+    for (size_t i = 0; i < j->n && e == MG_OK; i++) {
+        pending *p = &j->batch[i];
         if (p->kind == P_MESSAGE) {
             /* Counter first (compare-and-set), then the message, in one
              * transaction: the data is handed over only to be stored with
@@ -1612,37 +1663,65 @@ mg_err mg_gw_flush(mg_gw *gw)
     }
     /* several gateways: the rows this one is about to commit (docs/scaling.md) */
     size_t nrows = 0;
-    for (size_t i = 0; e == MG_OK && gw->cfg.commit_note != NULL && i < gw->nbatch; i++)
-        if (gw->batch[i].kind == P_MESSAGE) {
-            gw->rows[nrows].id = gw->batch[i].inbox_id;
-            gw->rows[nrows].device_id = gw->batch[i].device_id;
-            gw->rows[nrows++].cntr = gw->batch[i].cmd.hdr.cntr;
+    for (size_t i = 0; e == MG_OK && gw->cfg.commit_note != NULL && i < j->n; i++)
+        if (j->batch[i].kind == P_MESSAGE) {
+            j->rows[nrows].id = j->batch[i].inbox_id;
+            j->rows[nrows].device_id = j->batch[i].device_id;
+            j->rows[nrows++].cntr = j->batch[i].cmd.hdr.cntr;
         }
     if (nrows > 0)
-        e = gw->cfg.commit_note(gw->cfg.ctx, gw->rows, nrows);
+        e = gw->cfg.commit_note(gw->cfg.ctx, st, j->rows, nrows);
     if (e == MG_OK)
         e = mg_store_commit(st);
     if (e != MG_OK) {
+        copy_str(j->why, sizeof(j->why), mg_store_errmsg(st));
+        mg_store_rollback(st);
+    }
+    j->result = e;
+    j->seconds = mono_s() - t0;
+}
+
+/* The rest of a group commit, in the gateway's thread, once commit_run has
+ * returned. Committed: accept, write out, acknowledge, send PoRs. Failed:
+ * every message of the job AND of the open batch is to be delivered again:
+ * the open batch was checked against counters in memory that the failed
+ * job had moved, so none of it may commit (a message of the job delivered
+ * again would then be a replay). */
+static mg_err commit_finish(mg_gw *gw)
+{
+    commit_job *j = &gw->job;
+    gw->inflight = false;
+    if (j->result != MG_OK) {
         char reason[MG_REASON_MAX];
         snprintf(reason, sizeof(reason), "commit failed, %zu message(s) to be delivered again: %s",
-                 gw->nbatch, mg_store_errmsg(st));
-        mg_store_rollback(st);
+                 j->n + gw->nbatch, j->why);
+        for (size_t i = 0; i < j->n; i++)
+            gw->cfg.ack(gw->cfg.ctx, j->batch[i].tag, MG_GW_RETRY);
         for (size_t i = 0; i < gw->nbatch; i++)
             gw->cfg.ack(gw->cfg.ctx, gw->batch[i].tag, MG_GW_RETRY);
-        gw->stats.retried += gw->nbatch;
+        gw->stats.retried += j->n + gw->nbatch;
+        mg_wipe(j->batch, j->n * sizeof(*j->batch));
         mg_wipe(gw->batch, gw->nbatch * sizeof(*gw->batch));
+        j->n = 0;
         gw->nbatch = 0;
+        /* the SMSC ids it carried: tried again with the next batch */
+        for (size_t i = 0; i < j->nsmsc; i++) {
+            if (gw->nsmsc == SMSC_IDS_MAX)
+                smsc_ids_store(gw);
+            if (gw->nsmsc < SMSC_IDS_MAX)
+                gw->smsc[gw->nsmsc++] = j->smsc[i];
+        }
+        j->nsmsc = 0;
         gw->gen++;
         mg_gw_invalidate(gw); /* in-memory counters are ahead of the store now */
         op_event(gw, "store_error", reason);
-        return e;
+        return j->result;
     }
     gw->stats.commits++;
-    gw->nsmsc = 0;
-    commit_latency(gw, mono_s() - t0);
+    commit_latency(gw, j->seconds);
     bool rotated = false;
-    for (size_t i = 0; i < gw->nbatch; i++) {
-        pending *p = &gw->batch[i];
+    for (size_t i = 0; i < j->n; i++) {
+        pending *p = &j->batch[i];
         if (p->kind == P_MESSAGE) {
             mg_inbox_msg m;
             inbox_msg_of(p, &m);
@@ -1661,12 +1740,159 @@ mg_err mg_gw_flush(mg_gw *gw)
         gw->cfg.ack(gw->cfg.ctx, p->tag, MG_GW_DONE);
     }
     out_flush(gw);
-    mg_wipe(gw->batch, gw->nbatch * sizeof(*gw->batch));
-    gw->nbatch = 0;
-    gw->gen++;
+    mg_wipe(j->batch, j->n * sizeof(*j->batch));
+    j->n = 0;
+    j->nsmsc = 0;
     if (rotated)
         mg_gw_invalidate(gw);
     return MG_OK;
+}
+
+/* ---- the commit thread --------------------------------------------------------------- */
+
+static void *commit_thread(void *arg)
+{
+    mg_gw *gw = arg;
+    pthread_mutex_lock(&gw->mu);
+    for (;;) {
+        while (!gw->go && !gw->quit)
+            pthread_cond_wait(&gw->cv, &gw->mu);
+        if (!gw->go)
+            break; /* quit, nothing handed over */
+        gw->go = false;
+        pthread_mutex_unlock(&gw->mu);
+        commit_run(gw, gw->cfg.commit_store, &gw->job);
+        pthread_mutex_lock(&gw->mu);
+        gw->done = true;
+        pthread_cond_broadcast(&gw->cv);
+        ssize_t w;
+        do
+            w = write(gw->wake[1], "c", 1);
+        while (w < 0 && errno == EINTR); /* EAGAIN: the pipe already says so */
+    }
+    pthread_mutex_unlock(&gw->mu);
+    return NULL;
+}
+
+static bool commit_thread_start(mg_gw *gw)
+{
+    if (pipe(gw->wake) != 0) {
+        gw->wake[0] = gw->wake[1] = -1;
+        return false;
+    }
+    for (int i = 0; i < 2; i++)
+        if (fcntl(gw->wake[i], F_SETFD, FD_CLOEXEC) != 0 ||
+            fcntl(gw->wake[i], F_SETFL, O_NONBLOCK) != 0)
+            return false;
+    if (pthread_mutex_init(&gw->mu, NULL) != 0)
+        return false;
+    if (pthread_cond_init(&gw->cv, NULL) != 0) {
+        pthread_mutex_destroy(&gw->mu);
+        return false;
+    }
+    if (pthread_create(&gw->thr, NULL, commit_thread, gw) != 0) {
+        pthread_cond_destroy(&gw->cv);
+        pthread_mutex_destroy(&gw->mu);
+        return false;
+    }
+    gw->thr_on = true;
+    return true;
+}
+
+/* Waits for the batch in flight, if any, and finishes it. */
+static mg_err commit_wait(mg_gw *gw)
+{
+    if (!gw->inflight)
+        return MG_OK;
+    if (gw->thr_on) {
+        pthread_mutex_lock(&gw->mu);
+        while (!gw->done)
+            pthread_cond_wait(&gw->cv, &gw->mu);
+        gw->done = false;
+        pthread_mutex_unlock(&gw->mu);
+        char buf[64];
+        while (read(gw->wake[0], buf, sizeof(buf)) > 0) {
+        }
+    }
+    return commit_finish(gw);
+}
+
+static void commit_thread_stop(mg_gw *gw)
+{
+    if (gw->thr_on) {
+        (void)commit_wait(gw);
+        pthread_mutex_lock(&gw->mu);
+        gw->quit = true;
+        pthread_cond_broadcast(&gw->cv);
+        pthread_mutex_unlock(&gw->mu);
+        pthread_join(gw->thr, NULL);
+        pthread_cond_destroy(&gw->cv);
+        pthread_mutex_destroy(&gw->mu);
+        gw->thr_on = false;
+    }
+    for (int i = 0; i < 2; i++)
+        if (gw->wake[i] >= 0)
+            close(gw->wake[i]);
+    gw->wake[0] = gw->wake[1] = -1;
+}
+
+mg_err mg_gw_commit_start(mg_gw *gw)
+{
+    mg_err e = commit_wait(gw);
+    if (e != MG_OK)
+        return e; /* the open batch failed with it */
+    if (gw->nbatch == 0 && gw->nsmsc == 0)
+        return MG_OK;
+    /* hand the open batch over: its entries stay pinned by job.gen */
+    commit_job *j = &gw->job;
+    pending *b = j->batch;
+    j->batch = gw->batch;
+    j->n = gw->nbatch;
+    gw->batch = b;
+    gw->nbatch = 0;
+    memcpy(j->smsc, gw->smsc, gw->nsmsc * sizeof(*gw->smsc));
+    j->nsmsc = gw->nsmsc;
+    gw->nsmsc = 0;
+    j->gen = gw->gen++;
+    j->result = MG_OK;
+    j->why[0] = '\0';
+    gw->inflight = true;
+    if (!gw->thr_on) {
+        commit_run(gw, gw->cfg.store, j);
+        return commit_finish(gw);
+    }
+    pthread_mutex_lock(&gw->mu);
+    gw->go = true;
+    pthread_cond_broadcast(&gw->cv);
+    pthread_mutex_unlock(&gw->mu);
+    return MG_OK;
+}
+
+mg_err mg_gw_commit_reap(mg_gw *gw)
+{
+    if (!gw->inflight || !gw->thr_on)
+        return MG_OK;
+    pthread_mutex_lock(&gw->mu);
+    bool d = gw->done;
+    pthread_mutex_unlock(&gw->mu);
+    return d ? commit_wait(gw) : MG_OK;
+}
+
+bool mg_gw_commit_busy(const mg_gw *gw)
+{
+    return gw->inflight;
+}
+
+int mg_gw_commit_fd(const mg_gw *gw)
+{
+    return gw->thr_on ? gw->wake[0] : -1;
+}
+
+mg_err mg_gw_flush(mg_gw *gw)
+{
+    mg_err e = mg_gw_commit_start(gw);
+    mg_err w = commit_wait(gw);
+    return e != MG_OK ? e : w;
 }
 
 /* ---- outbound commands ------------------------------------------------------------ */
@@ -1972,22 +2198,22 @@ mg_err mg_gw_send_queued(mg_gw *gw)
     return e;
 }
 
-/* Stores the SMSC message ids collected (in the caller's transaction). */
-static void smsc_ids_write(mg_gw *gw)
+/* Stores SMSC message ids (in the caller's transaction, on st). */
+static void smsc_ids_write(mg_store *st, const smsc_id *ids, size_t n)
 {
-    for (size_t i = 0; i < gw->nsmsc; i++)
-        if (mg_store_cmd_set_smsc_id(gw->cfg.store, gw->smsc[i].cmd, gw->smsc[i].id) != MG_OK)
-            mg_log(MG_LOG_WARNING, "m2mguard gateway", "command %" PRId64 ": %s", gw->smsc[i].cmd,
-                    mg_store_errmsg(gw->cfg.store));
+    for (size_t i = 0; i < n; i++)
+        if (mg_store_cmd_set_smsc_id(st, ids[i].cmd, ids[i].id) != MG_OK)
+            mg_log(MG_LOG_WARNING, "m2mguard gateway", "command %" PRId64 ": %s", ids[i].cmd,
+                    mg_store_errmsg(st));
 }
 
-/* The same in a transaction of their own. */
+/* The ids collected, in a transaction of their own on cfg.store. */
 static void smsc_ids_store(mg_gw *gw)
 {
     if (gw->nsmsc == 0)
         return;
     bool tx = mg_store_begin(gw->cfg.store) == MG_OK;
-    smsc_ids_write(gw);
+    smsc_ids_write(gw->cfg.store, gw->smsc, gw->nsmsc);
     if (tx && mg_store_commit(gw->cfg.store) != MG_OK) {
         mg_log(MG_LOG_WARNING, "m2mguard gateway", "cannot store the SMSC message ids: %s",
                 mg_store_errmsg(gw->cfg.store));

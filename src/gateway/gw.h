@@ -13,9 +13,13 @@
  *      response packet: mg_sms_por_open(MT) and a command still waiting
  *   -> queued in the current group-commit batch; the bearer's deliver_sm is
  *      answered after the batch commits (ack callback).
- * mg_gw_flush(): one transaction: counter compare-and-set + inbox row + event
- *   for every accepted message, events for the refused ones; COMMIT; then
- *   accept, write to the application output, acknowledge, send PoRs.
+ * Group commit (mg_gw_flush, mg_gw_commit_start): one transaction: counter
+ *   compare-and-set per device + an inbox row per accepted message (it is
+ *   the message's auth_ok event), events for the refused ones; COMMIT; then
+ *   accept, write to the application output, acknowledge, send PoRs. With
+ *   a commit thread (cfg.commit_store) the transaction and its sync run
+ *   there while the gateway checks the next batch; at most one batch is in
+ *   flight, and nothing is answered or written out before its COMMIT.
  *
  * Verdicts: the core answers each message with a verdict, the bearer glue
  * maps it (SMPP: DONE -> ESME_ROK, RETRY -> ESME_RX_T_APPN). A refused
@@ -26,6 +30,7 @@
 #ifndef M2MGUARD_GW_H
 #define M2MGUARD_GW_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "m2mguard/ota.h"
@@ -45,6 +50,12 @@ struct mg_gw_row;
 
 typedef struct mg_gw_cfg {
     mg_store *store;
+    /** A second handle on the same store for a commit thread (NULL: none).
+     *  With it, a group commit runs on a thread of its own while the next
+     *  batch is checked (mg_gw_commit_start): the CPU work of a batch
+     *  overlaps the previous batch's sync. Nothing else uses it; the caller
+     *  opens it and closes it after mg_gw_free. */
+    mg_store *commit_store;
     /** Command policy (policy.h), checked for every queued command before it
      *  is sent (mg_policy_enforce); NULL: the empty policy (signed commands
      *  are still verified against the registered signers). */
@@ -91,13 +102,14 @@ typedef struct mg_gw_cfg {
      *  several SMS is sent only when all its parts fit. */
     size_t (*room)(void *ctx);
     /** Several gateways on one store (docs/scaling.md): called by
-     *  mg_gw_flush inside the batch's transaction, just before COMMIT, with
-     *  its inbox rows (n > 0). The daemon notes them, and marks the
-     *  transaction in the store (mg_store_meta_set_int), so that after a
+     *  the group commit inside the batch's transaction, just before COMMIT,
+     *  with its inbox rows (n > 0) and the handle the transaction is on (st:
+     *  commit_store, on the commit thread, or store). The daemon notes them,
+     *  and marks the transaction in st (mg_store_meta_set_int), so that after a
      *  crash it writes out exactly the rows it committed itself
      *  (mg_gw_replay_rows), never another gateway's. An error fails the
      *  batch like a store error. NULL: none. */
-    mg_err (*commit_note)(void *ctx, const struct mg_gw_row *rows, size_t n);
+    mg_err (*commit_note)(void *ctx, mg_store *st, const struct mg_gw_row *rows, size_t n);
 } mg_gw_cfg;
 
 /** An inbox row of a batch: enough to find it again and to check it is the same. */
@@ -123,8 +135,22 @@ mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m);
 /** An SMSC delivery receipt for a message we sent (message_state of SMPP 3.4
  *  §5.2.28: 2 delivered; 3 expired, 5 undeliverable, 8 rejected: failed). */
 mg_gw_verdict mg_gw_receipt(mg_gw *gw, const char *smsc_message_id, uint8_t message_state);
-/** Commits the pending batch (no-op when empty). */
+/** Commits the open batch and waits: on return every message handed in
+ *  so far is committed and answered (no-op when there is none). */
 MG_MUST_CHECK mg_err mg_gw_flush(mg_gw *gw);
+/** Group commit without waiting (cfg.commit_store): waits for the batch
+ *  in flight, if any, and finishes it (acks, output, PoRs), then hands the
+ *  open batch to the commit thread and returns. Without a commit thread,
+ *  as mg_gw_flush. If a commit fails, the messages of the open batch are
+ *  answered RETRY with it (they were checked against its counters). */
+MG_MUST_CHECK mg_err mg_gw_commit_start(mg_gw *gw);
+/** Finishes the batch in flight if its commit has returned (never waits). */
+MG_MUST_CHECK mg_err mg_gw_commit_reap(mg_gw *gw);
+/** A batch is in flight (handed over, not finished). */
+bool mg_gw_commit_busy(const mg_gw *gw);
+/** Readable when the commit in flight has returned (poll it, then
+ *  mg_gw_commit_reap); -1 without a commit thread. */
+int mg_gw_commit_fd(const mg_gw *gw);
 size_t mg_gw_pending(const mg_gw *gw);
 
 /** Secures and submits queued commands (as many as the bearer takes). */
