@@ -3,12 +3,16 @@
  * SQLite batched-update loop measured in the same run.
  *
  *   path:   mg_gw_inbound() for every MO message (device look-up, UDH, open:
- *           AES-128-CBC + AES-CMAC + counter window) and mg_gw_flush() per
- *           group commit: one counter compare-and-set per device (which
+ *           AES-128-CBC + AES-CMAC + counter window) and a group commit of
+ *           every full batch: one counter compare-and-set per device (which
  *           also moves its last_seen), an inbox row per message that also
  *           carries its auth_ok event (schema 7: no event row per accepted
  *           message), in one transaction, SQLite WAL, synchronous=FULL;
  *           then the application output (JSON lines to a file) and the acks.
+ *           As `gateway run` does it: the transaction and its sync on the
+ *           commit thread (a second store handle) while the next batch is
+ *           checked. "serial": the same without the commit thread, for
+ *           comparison.
  *   anchor: the same number of "UPDATE counters" in transactions of the same
  *           size on the same kind of database (WAL, synchronous=FULL), one
  *           prepared statement: what a bare counter store costs.
@@ -198,40 +202,60 @@ static int cmp_double(const void *a, const void *b)
 
 /* One round: the path on a fresh store (new devices and keys, packets made
  * before timing), then the two anchors on fresh databases. */
-static int one_round(const char *dir, int r, size_t n, size_t devices, size_t batch,
-                     uint8_t (*ud)[140], size_t *udl, double out3[3])
+/* The path on a fresh store (new devices and keys, packets made before
+ * timing), with the commit thread or without; packets/s, 0 on failure. */
+static double path_once(const char *dir, int r, bool thread, size_t n, size_t devices, size_t batch,
+                        uint8_t (*ud)[140], size_t *udl, uint64_t *commits)
 {
-    char db[256], bare[256], bare2[256], outp[256];
-    snprintf(db, sizeof(db), "%s/gw%d.db", dir, r);
-    snprintf(bare, sizeof(bare), "%s/bare%d.db", dir, r);
-    snprintf(bare2, sizeof(bare2), "%s/bare2-%d.db", dir, r);
-    snprintf(outp, sizeof(outp), "%s/out%d.jsonl", dir, r);
+    char db[256], outp[256];
+    snprintf(db, sizeof(db), "%s/gw%d%s.db", dir, r, thread ? "" : "-serial");
+    snprintf(outp, sizeof(outp), "%s/out%d%s.jsonl", dir, r, thread ? "" : "-serial");
     uint8_t master[32];
-    mg_store *s;
+    mg_store *s, *c = NULL;
     if (mg_crypto_random(master, 32) != MG_OK || mg_store_open(db, master, true, &s) != MG_OK)
-        return 1;
+        return 0;
+    if (thread && mg_store_open(db, master, false, &c) != MG_OK)
+        return 0;
     bench_dev *dk = bench_gw_devices(s, devices);
     if (dk == NULL || !bench_gw_packets(dk, devices, n, ud, udl))
-        return 1;
+        return 0;
     FILE *out = fopen(outp, "w");
-    mg_gw *gw = out != NULL ? bench_gw_new(s, out, batch) : NULL;
+    mg_gw *gw = out != NULL ? bench_gw_new(s, c, out, batch) : NULL;
     if (gw == NULL)
-        return 1;
+        return 0;
     bench_gw_acks = 0;
     double t = bench_gw_inbound(gw, s, dk, devices, n, ud, udl);
     mg_gw_stats st = mg_gw_get_stats(gw);
-    int rc = t > 0 && st.accepted == n && bench_gw_acks == n ? 0 : 1;
-    out3[0] = t > 0 ? (double)n / t : 0;
+    bool ok = t > 0 && st.accepted == n && bench_gw_acks == n;
+    *commits = st.commits;
     mg_gw_free(gw);
     fclose(out);
+    mg_store_close(c);
     mg_store_close(s);
     bench_gw_devices_free(dk, devices);
-    out3[1] = bare_sqlite(bare, n, devices, batch, 1);
-    out3[2] = bare_sqlite(bare2, n, devices, batch, 2);
-    printf("  round %d: path %.0f packets/s (%" PRIu64 " commits), batched UPDATE %.0f/s, a message's"
-           " writes %.0f/s: ratio %.2f\n",
-           r + 1, out3[0], st.commits, out3[1], out3[2], out3[0] / out3[1]);
-    return rc;
+    return ok ? (double)n / t : 0;
+}
+
+/* One round: the path (commit thread, then serial), then the two anchors,
+ * each on fresh databases. out4: path, batched UPDATE, a message's writes,
+ * serial path. */
+static int one_round(const char *dir, int r, size_t n, size_t devices, size_t batch,
+                     uint8_t (*ud)[140], size_t *udl, double out4[4])
+{
+    char bare[256], bare2[256];
+    snprintf(bare, sizeof(bare), "%s/bare%d.db", dir, r);
+    snprintf(bare2, sizeof(bare2), "%s/bare2-%d.db", dir, r);
+    uint64_t commits = 0, commits_serial = 0;
+    out4[0] = path_once(dir, r, true, n, devices, batch, ud, udl, &commits);
+    out4[3] = path_once(dir, r, false, n, devices, batch, ud, udl, &commits_serial);
+    if (out4[0] <= 0 || out4[3] <= 0)
+        return 1;
+    out4[1] = bare_sqlite(bare, n, devices, batch, 1);
+    out4[2] = bare_sqlite(bare2, n, devices, batch, 2);
+    printf("  round %d: path %.0f packets/s (%" PRIu64 " commits), serial %.0f/s, batched UPDATE"
+           " %.0f/s, a message's writes %.0f/s: ratio %.2f\n",
+           r + 1, out4[0], commits, out4[3], out4[1], out4[2], out4[0] / out4[1]);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -248,28 +272,34 @@ int main(int argc, char **argv)
         return 1;
     uint8_t (*ud)[140] = malloc(n * sizeof(*ud));
     size_t *udl = malloc(n * sizeof(*udl));
-    double *v = calloc((size_t)rounds * 4, sizeof(double));
+    double *v = calloc((size_t)rounds * 5, sizeof(double));
     if (ud == NULL || udl == NULL || v == NULL)
         return 1;
     printf("inbound secured SMS, %zu messages, %zu devices, group commit %zu, SQLite WAL synchronous=FULL,"
-           " %d rounds (path, then its anchors)\n", n, devices, batch, rounds);
+           " %d rounds (path, serial path, then the anchors)\n", n, devices, batch, rounds);
     int rc = 0;
-    double *path = v, *anchor = v + rounds, *anchor2 = v + 2 * rounds, *ratio = v + 3 * rounds;
+    double *path = v, *anchor = v + rounds, *anchor2 = v + 2 * rounds, *ratio = v + 3 * rounds,
+           *serial = v + 4 * rounds;
     for (int r = 0; r < rounds && rc == 0; r++) {
-        double o[3] = {0, 0, 1};
+        double o[4] = {0, 0, 1, 0};
         rc = one_round(dir, r, n, devices, batch, ud, udl, o);
         path[r] = o[0];
         anchor[r] = o[1];
         anchor2[r] = o[2];
+        serial[r] = o[3];
         ratio[r] = o[0] / o[1];
     }
+    if (rc != 0)
+        fprintf(stderr, "bench_gateway: a path run failed\n");
     qsort(path, (size_t)rounds, sizeof(double), cmp_double);
+    qsort(serial, (size_t)rounds, sizeof(double), cmp_double);
     qsort(anchor, (size_t)rounds, sizeof(double), cmp_double);
     qsort(anchor2, (size_t)rounds, sizeof(double), cmp_double);
     qsort(ratio, (size_t)rounds, sizeof(double), cmp_double);
     int m = rounds / 2;
     printf("  medians of %d rounds:\n", rounds);
-    printf("  m2mguard verify+persist path: %.0f packets/s\n", path[m]);
+    printf("  m2mguard verify+persist path: %.0f packets/s (commit thread, as gateway run)\n", path[m]);
+    printf("  the same, serial (no commit thread): %.0f packets/s\n", serial[m]);
     printf("  bare SQLite batched UPDATE:   %.0f updates/s\n", anchor[m]);
     printf("  bare SQLite, a message's writes (counter + inbox row): %.0f messages/s\n", anchor2[m]);
     printf("  ratio to the batched UPDATE   %.2f (rounds %.2f..%.2f; goal >= 0.50) %s\n", ratio[m],

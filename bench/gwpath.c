@@ -101,11 +101,12 @@ bool bench_gw_packets(bench_dev *dk, size_t devices, size_t n, uint8_t (*ud)[140
     return true;
 }
 
-mg_gw *bench_gw_new(mg_store *s, FILE *out, size_t batch)
+mg_gw *bench_gw_new(mg_store *s, mg_store *commit, FILE *out, size_t batch)
 {
     mg_gw_cfg cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.store = s;
+    cfg.commit_store = commit;
     cfg.gateway_number = "+491710000001";
     cfg.group_commit_max = batch;
     cfg.output = out;

@@ -41,8 +41,10 @@ void bench_gw_devices_free(bench_dev *dk, size_t devices);
  *  i / devices + 1, one SMS each, into ud/udl; false on failure. */
 bool bench_gw_packets(bench_dev *dk, size_t devices, size_t n, uint8_t (*ud)[140],
                       size_t *udl);
-/** A gateway core over s writing its output to out, group commit batch. */
-mg_gw *bench_gw_new(mg_store *s, FILE *out, size_t batch);
+/** A gateway core over s writing its output to out, group commit batch;
+ *  commit: a second handle on the same store for the commit thread, as
+ *  `gateway run` has (NULL: commits in the caller's thread). */
+mg_gw *bench_gw_new(mg_store *s, mg_store *commit, FILE *out, size_t batch);
 /** The timed part: every packet through mg_gw_inbound (each must be
  *  deferred to the group commit), then the last mg_gw_flush. Seconds,
  *  or a negative number on failure (said on stderr). */

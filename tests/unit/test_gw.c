@@ -8,6 +8,7 @@
  * instead of a security verdict.
  */
 #include <inttypes.h>
+#include <poll.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@ typedef struct sent {
 typedef struct env {
     char dir[64], db[96];
     mg_store *s;
+    mg_store *cs; /* the commit thread's handle (env_thread), else NULL */
     mg_gw *gw;
     sent out[MAX_OUT];
     size_t nout;
@@ -65,6 +67,28 @@ static mg_err on_submit(void *ctx, const char *dest, const uint8_t *ud, size_t l
 }
 
 static uint64_t env_jump_max; /* cntr_jump_max of the next env_open (0: no limit) */
+/* The next env_open gives the gateway a commit thread (a second handle on the
+ * store), as `gateway run` has: every test runs both ways (ctest test_gw and
+ * test_gw_thread, which sets MG_TEST_GW_THREAD=1). */
+static bool env_thread;
+
+/* cfg.commit_note, as the daemon's: called in the batch's transaction (on
+ * the commit thread when there is one); fails the next note_fail calls. */
+static int note_fail;
+static size_t note_calls;
+static mg_err on_note(void *ctx, mg_store *st, const mg_gw_row *rows, size_t n)
+{
+    (void)ctx;
+    (void)rows;
+    assert_non_null(st);
+    assert_true(n > 0);
+    note_calls++;
+    if (note_fail > 0) {
+        note_fail--;
+        return MG_ERR_STORE;
+    }
+    return MG_OK;
+}
 
 static void env_open(env *e, size_t lookups)
 {
@@ -74,9 +98,13 @@ static void env_open(env *e, size_t lookups)
     assert_non_null(mkdtemp(e->dir));
     snprintf(e->db, sizeof(e->db), "%s/m2mguard.db", e->dir);
     assert_int_equal(mg_store_open(e->db, master, true, &e->s), MG_OK);
+    if (env_thread)
+        assert_int_equal(mg_store_open(e->db, master, false, &e->cs), MG_OK);
     mg_gw_cfg c;
     memset(&c, 0, sizeof(c));
     c.store = e->s;
+    c.commit_store = e->cs;
+    c.commit_note = on_note;
     c.gateway_number = "+491710000001";
     c.group_commit_max = 64;
     c.lookups_per_s = (unsigned)lookups;
@@ -91,6 +119,7 @@ static void env_open(env *e, size_t lookups)
 static void env_close(env *e)
 {
     mg_gw_free(e->gw);
+    mg_store_close(e->cs);
     mg_store_close(e->s);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", e->dir);
@@ -569,6 +598,8 @@ static void test_busy_store_is_retry(void **state)
     dev v;
     dev_add(&e, &v, "door-9", "+4915100000099", MG_ALG_AES, 16);
     assert_int_equal(mg_store_busy_timeout(e.s, 50), MG_OK);
+    if (e.cs != NULL)
+        assert_int_equal(mg_store_busy_timeout(e.cs, 50), MG_OK);
     sqlite3 *other;
     uint8_t ud[MG_SMS_UD_MAX];
     size_t n = telemetry(&v, "t=1", false, ud);
@@ -594,6 +625,8 @@ static void test_busy_store_is_retry(void **state)
     /* 2. reads fail (the keys table is corrupt): the look-up is RETRY */
     static const uint8_t master[32] = {1, 2, 3};
     mg_gw_free(e.gw);
+    mg_store_close(e.cs);
+    e.cs = NULL;
     mg_store_close(e.s); /* checkpoints the WAL into the file */
     assert_int_equal(sqlite3_open(e.db, &other), SQLITE_OK);
     sqlite3_stmt *st;
@@ -909,8 +942,126 @@ static void test_batch_cas_conflict(void **state)
     env_close(&e);
 }
 
+/* The commit thread: a full batch is handed over and committed while the
+ * next is checked; nothing of it is answered or written out before its
+ * COMMIT, and it is in the store before its first answer. */
+static size_t inbox_rows;
+static bool count_inbox(void *ctx, const mg_inbox_msg *m)
+{
+    (void)ctx;
+    (void)m;
+    inbox_rows++;
+    return true;
+}
+
+static void wait_commit(env *e)
+{
+    struct pollfd p = {mg_gw_commit_fd(e->gw), POLLIN, 0};
+    assert_true(p.fd >= 0);
+    assert_int_equal(poll(&p, 1, 10000), 1);
+}
+
+static void test_commit_thread(void **state)
+{
+    (void)state;
+    bool was = env_thread;
+    env_thread = true;
+    env e;
+    env_open(&e, 0);
+    env_thread = was;
+    dev v;
+    dev_add(&e, &v, "meter-t", "+4915100000071", MG_ALG_AES, 16);
+    static uint8_t ud[66][MG_SMS_UD_MAX];
+    size_t n[66];
+    for (size_t i = 0; i < 66; i++)
+        n[i] = telemetry(&v, "t=1", i == 3, ud[i]); /* one asks for a PoR */
+    for (size_t i = 0; i < 64; i++)
+        assert_int_equal(inbound(&e, v.d.msisdn, 0x04, ud[i], n[i]), MG_GW_DEFER);
+    assert_false(mg_gw_commit_busy(e.gw));
+    /* the 65th: the full batch is handed over, the 65th checked meanwhile */
+    assert_int_equal(inbound(&e, v.d.msisdn, 0x04, ud[64], n[64]), MG_GW_DEFER);
+    assert_true(mg_gw_commit_busy(e.gw));
+    assert_int_equal(mg_gw_pending(e.gw), 65);
+    assert_int_equal(e.acks_done, 0);
+    mg_gw_invalidate(e.gw); /* the entry the batch in flight points into stays */
+    assert_int_equal(inbound(&e, v.d.msisdn, 0x04, ud[65], n[65]), MG_GW_DEFER);
+    wait_commit(&e);
+    inbox_rows = 0;
+    assert_int_equal(mg_store_inbox_since(e.s, 0, 1000, count_inbox, NULL), MG_OK);
+    assert_int_equal(inbox_rows, 64); /* committed before any answer */
+    assert_int_equal(e.acks_done, 0);
+    assert_int_equal(e.nout, 0); /* nor its PoR */
+    assert_int_equal(note_calls > 0, true);
+    assert_int_equal(mg_gw_commit_reap(e.gw), MG_OK);
+    assert_false(mg_gw_commit_busy(e.gw));
+    assert_int_equal(e.acks_done, 64);
+    assert_int_equal(e.nout, 1); /* the PoR, after the commit */
+    assert_int_equal(mg_gw_get_stats(e.gw).accepted, 64);
+    assert_int_equal(mg_gw_pending(e.gw), 2);
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_false(mg_gw_commit_busy(e.gw));
+    assert_int_equal(e.acks_done, 66);
+    mg_gw_stats st = mg_gw_get_stats(e.gw);
+    assert_int_equal(st.accepted, 66);
+    assert_int_equal(st.commits, 2);
+    mg_device g;
+    assert_int_equal(mg_store_device_by_id(e.s, v.d.id, &g), MG_OK);
+    assert_int_equal(g.cntr_in, 66);
+    assert_int_equal(events(&e, "replay", NULL), 0);
+    dev_free(&v);
+    env_close(&e);
+}
+
+/* A commit that fails on the commit thread fails the batch checked after
+ * it too (checked against the counters the failed one had moved in
+ * memory): both are answered RETRY, and delivered again every message is
+ * accepted, none refused as a replay. */
+static void test_commit_thread_failure(void **state)
+{
+    (void)state;
+    bool was = env_thread;
+    env_thread = true;
+    env e;
+    env_open(&e, 0);
+    env_thread = was;
+    dev v;
+    dev_add(&e, &v, "meter-f", "+4915100000072", MG_ALG_AES, 16);
+    static uint8_t ud[75][MG_SMS_UD_MAX];
+    size_t n[75];
+    for (size_t i = 0; i < 75; i++)
+        n[i] = telemetry(&v, "t=2", false, ud[i]);
+    note_fail = 1;
+    for (size_t i = 0; i < 75; i++)
+        assert_int_equal(inbound(&e, v.d.msisdn, 0x04, ud[i], n[i]), MG_GW_DEFER);
+    assert_true(mg_gw_commit_busy(e.gw));
+    wait_commit(&e);
+    assert_int_not_equal(mg_gw_commit_reap(e.gw), MG_OK);
+    assert_int_equal(note_fail, 0);
+    assert_int_equal(e.acks_retry, 75);
+    assert_int_equal(e.acks_done, 0);
+    assert_int_equal(mg_gw_pending(e.gw), 0);
+    assert_int_equal(mg_gw_get_stats(e.gw).retried, 75);
+    assert_int_equal(events(&e, "store_error", NULL), 1);
+    inbox_rows = 0;
+    assert_int_equal(mg_store_inbox_since(e.s, 0, 1000, count_inbox, NULL), MG_OK);
+    assert_int_equal(inbox_rows, 0);
+    /* the SMSC delivers all of them again */
+    for (size_t i = 0; i < 75; i++)
+        assert_int_equal(inbound(&e, v.d.msisdn, 0x04, ud[i], n[i]), MG_GW_DEFER);
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_int_equal(e.acks_done, 75);
+    assert_int_equal(mg_gw_get_stats(e.gw).accepted, 75);
+    assert_int_equal(events(&e, "replay", NULL), 0);
+    mg_device g;
+    assert_int_equal(mg_store_device_by_id(e.s, v.d.id, &g), MG_OK);
+    assert_int_equal(g.cntr_in, 75);
+    dev_free(&v);
+    env_close(&e);
+}
+
 int main(void)
 {
+    env_thread = getenv("MG_TEST_GW_THREAD") != NULL;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reflection_and_por_once), cmocka_unit_test(test_every_algorithm),
         cmocka_unit_test(test_data_codings),            cmocka_unit_test(test_spoofed_sender_flood),
@@ -918,7 +1069,8 @@ int main(void)
         cmocka_unit_test(test_lookup_limit),            cmocka_unit_test(test_por_timeout_source),
         cmocka_unit_test(test_aggregate_one_source),    cmocka_unit_test(test_blocks),
         cmocka_unit_test(test_retention),               cmocka_unit_test(test_counter_jump),
-        cmocka_unit_test(test_batch_cas_conflict),
+        cmocka_unit_test(test_batch_cas_conflict),      cmocka_unit_test(test_commit_thread),
+        cmocka_unit_test(test_commit_thread_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
