@@ -1669,12 +1669,14 @@ static void commit_run(mg_gw *gw, mg_store *st, commit_job *j)
             j->rows[nrows].device_id = j->batch[i].device_id;
             j->rows[nrows++].cntr = j->batch[i].cmd.hdr.cntr;
         }
+    bool note_failed = false;
     if (nrows > 0)
-        e = gw->cfg.commit_note(gw->cfg.ctx, st, j->rows, nrows);
+        note_failed = (e = gw->cfg.commit_note(gw->cfg.ctx, st, j->rows, nrows)) != MG_OK;
     if (e == MG_OK)
         e = mg_store_commit(st);
     if (e != MG_OK) {
-        copy_str(j->why, sizeof(j->why), mg_store_errmsg(st));
+        copy_str(j->why, sizeof(j->why),
+                 note_failed ? "the batch's crash note could not be written" : mg_store_errmsg(st));
         mg_store_rollback(st);
     }
     j->result = e;
