@@ -21,6 +21,8 @@
  * databases, one after the other; the figures are the medians (a disk whose
  * sync latency wanders moves the anchor more than the path).
  * Usage: bench_gateway [MESSAGES] [DEVICES] [BATCH] [ROUNDS]
+ *        (MG_BENCH_DIR: the databases' directory, default /tmp; MG_BENCH_VERBOSE:
+ *        each path run's time and its time in commits, on stderr)
  *        bench_gateway out [COMMANDS] [DEVICES]   (outbound commands/s)
  */
 #include <inttypes.h>
@@ -228,6 +230,9 @@ static double path_once(const char *dir, int r, bool thread, size_t n, size_t de
     mg_gw_stats st = mg_gw_get_stats(gw);
     bool ok = t > 0 && st.accepted == n && bench_gw_acks == n;
     *commits = st.commits;
+    if (getenv("MG_BENCH_VERBOSE") != NULL)
+        fprintf(stderr, "  %s: %.3f s, of which in commits (BEGIN to COMMIT) %.3f s\n",
+                thread ? "commit thread" : "serial", t, st.commit_seconds);
     mg_gw_free(gw);
     fclose(out);
     mg_store_close(c);
@@ -267,7 +272,12 @@ int main(int argc, char **argv)
     size_t devices = argc > 2 ? strtoul(argv[2], NULL, 10) : 100;
     size_t batch = argc > 3 ? strtoul(argv[3], NULL, 10) : 256;
     int rounds = argc > 4 ? atoi(argv[4]) : 5;
-    char dir[] = "/tmp/mg-bench-gw-XXXXXX";
+    /* MG_BENCH_DIR: where the databases go (default /tmp; e.g. /dev/shm to
+     * see the CPU cost without the disk's syncs) */
+    const char *base = getenv("MG_BENCH_DIR") != NULL ? getenv("MG_BENCH_DIR") : "/tmp";
+    char dir[200];
+    if (snprintf(dir, sizeof(dir), "%s/mg-bench-gw-XXXXXX", base) >= (int)sizeof(dir))
+        return 1;
     if (mkdtemp(dir) == NULL || n == 0 || devices == 0 || batch == 0 || rounds < 1 || rounds > 99)
         return 1;
     uint8_t (*ud)[140] = malloc(n * sizeof(*ud));
