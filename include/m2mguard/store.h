@@ -274,6 +274,10 @@ typedef struct mg_inbox_msg {
     char source[MG_MSISDN_MAX];
 } mg_inbox_msg;
 MG_MUST_CHECK mg_err mg_store_inbox_add(mg_store *s, mg_inbox_msg *m);
+/** As mg_store_inbox_add for m[0..n), in order (ids set in each): in the
+ *  caller's transaction, SQLite writes them with a few multi-row INSERTs
+ *  (a group commit's messages). */
+MG_MUST_CHECK mg_err mg_store_inbox_add_many(mg_store *s, mg_inbox_msg *m, size_t n);
 /** Messages with id > after_id, in id order, at most max of them. */
 MG_MUST_CHECK mg_err mg_store_inbox_since(mg_store *s, int64_t after_id, size_t max,
                                           bool (*fn)(void *ctx, const mg_inbox_msg *m), void *ctx);

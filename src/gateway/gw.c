@@ -168,6 +168,8 @@ typedef struct commit_job {
     size_t n;
     smsc_id smsc[SMSC_IDS_MAX]; /* ids of sent commands, stored with the batch */
     size_t nsmsc;
+    mg_inbox_msg *msgs; /* commit_run: inbox rows not yet inserted (mg_store_inbox_add_many) */
+    size_t *midx;       /* ... and the batch entry of each */
     mg_gw_row *rows;   /* its inbox rows, for cfg.commit_note */
     cntr_span *spans;  /* its counter compare-and-sets, in device id order */
     uint64_t gen;      /* the generation its device entries are pinned with */
@@ -335,10 +337,13 @@ mg_gw *mg_gw_new(const mg_gw_cfg *cfg)
     gw->batch = calloc(gw->cfg.group_commit_max, sizeof(*gw->batch));
     gw->job.batch = calloc(gw->cfg.group_commit_max, sizeof(*gw->job.batch));
     gw->job.rows = calloc(gw->cfg.group_commit_max, sizeof(*gw->job.rows));
+    gw->job.msgs = calloc(gw->cfg.group_commit_max, sizeof(*gw->job.msgs));
+    gw->job.midx = calloc(gw->cfg.group_commit_max, sizeof(*gw->job.midx));
     gw->job.spans = calloc(gw->cfg.group_commit_max, sizeof(*gw->job.spans));
     gw->obuf = gw->cfg.output != NULL ? malloc(OBUF_MAX) : NULL;
     gw->wake[0] = gw->wake[1] = -1;
     if (gw->job.batch == NULL || gw->job.rows == NULL || gw->job.spans == NULL ||
+        gw->job.msgs == NULL || gw->job.midx == NULL ||
         (gw->cfg.output != NULL && gw->obuf == NULL) || gw->sip == NULL || gw->devs == NULL ||
         gw->negs == NULL || gw->parts == NULL || gw->batch == NULL || gw->aggs == NULL ||
         gw->blks == NULL || (gw->cfg.commit_store != NULL && !commit_thread_start(gw))) {
@@ -397,6 +402,8 @@ void mg_gw_free(mg_gw *gw)
         mg_wipe(gw->job.batch, gw->cfg.group_commit_max * sizeof(*gw->job.batch));
     free(gw->job.batch);
     free(gw->job.rows);
+    free(gw->job.msgs); /* wiped after each use (inbox_flush) */
+    free(gw->job.midx);
     free(gw->job.spans);
     free(gw->obuf);
     EVP_MAC_CTX_free(gw->sip);
@@ -1596,8 +1603,23 @@ static mg_err cas_span(commit_job *j, mg_store *st)
 
 static void smsc_ids_write(mg_store *st, const smsc_id *ids, size_t n);
 
+/* Inserts the inbox rows collected (*nm of them) and notes their ids. */
+static mg_err inbox_flush(commit_job *j, mg_store *st, size_t *nm)
+{
+    if (*nm == 0)
+        return MG_OK;
+    mg_err e = mg_store_inbox_add_many(st, j->msgs, *nm);
+    for (size_t k = 0; k < *nm; k++)
+        j->batch[j->midx[k]].inbox_id = j->msgs[k].id;
+    mg_wipe(j->msgs, *nm * sizeof(*j->msgs));
+    *nm = 0;
+    return e;
+}
+
 /* The store's part of a group commit, on st (the commit thread's handle, or
- * cfg.store): one transaction. Touches nothing of the gateway but j. */
+ * cfg.store): one transaction. Touches nothing of the gateway but j. The
+ * rows are written in batch order (ids in arrival order): the inbox rows
+ * collected are inserted together, before any other row. */
 static void commit_run(mg_gw *gw, mg_store *st, commit_job *j)
 {
     double t0 = mono_s(); /* the commit-latency histogram (metrics) */
@@ -1606,6 +1628,7 @@ static void commit_run(mg_gw *gw, mg_store *st, commit_job *j)
         e = cas_span(j, st);
     if (e == MG_OK)
         smsc_ids_write(st, j->smsc, j->nsmsc); /* the SMSC's ids of sent commands ride along */
+    size_t nm = 0; /* inbox rows collected in j->msgs */
     for (size_t i = 0; i < j->n && e == MG_OK; i++) {
         pending *p = &j->batch[i];
         if (p->kind == P_MESSAGE) {
@@ -1618,6 +1641,7 @@ static void commit_run(mg_gw *gw, mg_store *st, commit_job *j)
                 ev_set(&p->ev, p->device_id, "sms", p->source, "replay",
                        "counter already accepted (another gateway)");
                 p->kind = P_REFUSED;
+                e = inbox_flush(j, st, &nm); /* the rows before its event */
             } else if (c != MG_OK) {
                 e = c;
                 break;
@@ -1631,16 +1655,17 @@ static void commit_run(mg_gw *gw, mg_store *st, commit_job *j)
                 tamper_mark(&p->ev, &p->cmd);
                 update_mark(&p->ev, &p->cmd);
                 p->own_event = strcmp(p->ev.kind, "auth_ok") != 0;
-                mg_inbox_msg m;
-                inbox_msg_of(p, &m);
-                e = mg_store_inbox_add(st, &m);
-                p->inbox_id = m.id;
-                mg_wipe(&m, sizeof(m));
+                inbox_msg_of(p, &j->msgs[nm]);
+                j->midx[nm++] = i;
+                if (p->rotate || p->own_event)
+                    e = inbox_flush(j, st, &nm); /* its row before its other rows */
                 if (e == MG_OK && p->rotate)
                     e = activate(st, p, "a message secured with it arrived");
                 if (e != MG_OK)
                     break;
             }
+        } else if ((e = inbox_flush(j, st, &nm)) != MG_OK) {
+            break;
         } else if (p->kind == P_POR) {
             /* once: only a command still waiting moves (compare-and-set) */
             mg_err c = mg_store_cmd_complete(st, p->cmd_id,
@@ -1661,6 +1686,10 @@ static void commit_run(mg_gw *gw, mg_store *st, commit_job *j)
         if (e == MG_OK && (p->kind != P_MESSAGE || p->own_event))
             e = mg_store_event_add(st, &p->ev);
     }
+    if (e == MG_OK)
+        e = inbox_flush(j, st, &nm);
+    else
+        mg_wipe(j->msgs, nm * sizeof(*j->msgs));
     /* several gateways: the rows this one is about to commit (docs/scaling.md) */
     size_t nrows = 0;
     for (size_t i = 0; e == MG_OK && gw->cfg.commit_note != NULL && i < j->n; i++)

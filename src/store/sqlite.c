@@ -361,9 +361,15 @@ enum {
     S_EVT_PRUNE_AGE, S_EVT_PRUNE_ROWS, S_EVT_STATS, S_LAST_SEEN,
     S_ALR_ADD, S_ALR_UPDATE, S_ALR_GET, S_ALR_OPEN, S_ALR_STATE, S_ALR_SET_STATE, S_ALR_LIST,
     S_BLK_SET, S_BLK_CLEAR, S_BLK_LIST, S_META_SET,
-    S_CNTR_IN_SPAN,
+    S_CNTR_IN_SPAN, S_INBOX_ADD_N,
     S_COUNT
 };
+
+/* Rows of one multi-row inbox insert (S_INBOX_ADD_N, sq_inbox_add_many):
+ * a group commit's messages in a few statements instead of one each. */
+#define INBOX_ROWS 16
+#define IROW "(?,?,?,?,?,?,?)"
+#define IROW4 IROW "," IROW "," IROW "," IROW
 
 static const char *const sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
@@ -421,6 +427,8 @@ static const char *const sql[S_COUNT] = {
     /* one id space with events (migration 7): ?7 from evt_id() */
     [S_INBOX_ADD] = "INSERT INTO inbox(id, device_id, received, cntr, data, source, pkt_len)"
                     " VALUES (?7, ?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_INBOX_ADD_N] = "INSERT INTO inbox(id, device_id, received, cntr, data, source, pkt_len)"
+                      " VALUES " IROW4 "," IROW4 "," IROW4 "," IROW4,
     [S_EVT_NEXT] = "SELECT " NEXT_EVT_ID,
     [S_INBOX_SINCE] = "SELECT id, device_id, received, cntr, data, source, pkt_len FROM inbox WHERE id > ?1"
                       " ORDER BY id LIMIT ?2",
@@ -1461,6 +1469,44 @@ static mg_err sq_inbox_add(mg_store *s, mg_inbox_msg *m)
     return e;
 }
 
+/* n messages in the caller's transaction, INBOX_ROWS per statement (the
+ * rest one by one); ids from the events' id space, in order, as
+ * sq_inbox_add gives them. Outside a transaction: sq_inbox_add each. */
+static mg_err sq_inbox_add_many(mg_store *s, mg_inbox_msg *m, size_t n)
+{
+    sq_store *q = Q(s);
+    size_t i = 0;
+    mg_err e = MG_OK;
+    if (sqlite3_get_autocommit(q->db) == 0) {
+        sqlite3_stmt *st = q->st[S_INBOX_ADD_N];
+        for (; e == MG_OK && n - i >= INBOX_ROWS; i += INBOX_ROWS) {
+            int rc = SQLITE_OK;
+            for (size_t r = 0; r < INBOX_ROWS && e == MG_OK && rc == SQLITE_OK; r++) {
+                mg_inbox_msg *x = &m[i + r];
+                if (x->received == 0)
+                    x->received = now();
+                e = evt_id(q, &x->id);
+                int b = (int)r * 7;
+                if (e == MG_OK &&
+                    ((rc = sqlite3_bind_int64(st, b + 1, x->id)) != SQLITE_OK ||
+                     (rc = sqlite3_bind_int64(st, b + 2, x->device_id)) != SQLITE_OK ||
+                     (rc = sqlite3_bind_int64(st, b + 3, x->received)) != SQLITE_OK ||
+                     (rc = sqlite3_bind_int64(st, b + 4, (sqlite3_int64)x->cntr)) != SQLITE_OK ||
+                     (rc = sqlite3_bind_blob(st, b + 5, x->data, (int)x->data_len, SQLITE_STATIC)) != SQLITE_OK ||
+                     (rc = sqlite3_bind_text(st, b + 6, x->source, -1, SQLITE_STATIC)) != SQLITE_OK ||
+                     (rc = sqlite3_bind_int64(st, b + 7, (sqlite3_int64)x->pkt_len)) != SQLITE_OK))
+                    e = dberr(q, rc, "bind");
+            }
+            if (e == MG_OK)
+                e = run(q, S_INBOX_ADD_N, "add to inbox");
+        }
+        (void)sqlite3_clear_bindings(st); /* no pointer into m kept */
+    }
+    for (; e == MG_OK && i < n; i++)
+        e = sq_inbox_add(s, &m[i]);
+    return e;
+}
+
 static int64_t limit_of(size_t max)
 {
     return max == 0 || max > (size_t)INT64_MAX ? -1 : (int64_t)max; /* LIMIT -1: none */
@@ -2356,6 +2402,7 @@ static const mg_store_ops sqlite_ops = {
     .keys_destroy = sq_keys_destroy,
     .cntr_out_next = sq_cntr_out_next,
     .inbox_add = sq_inbox_add,
+    .inbox_add_many = sq_inbox_add_many,
     .inbox_since = sq_inbox_since,
     .cmd_enqueue = sq_cmd_enqueue,
     .cmd_queued = sq_cmd_queued,

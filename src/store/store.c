@@ -663,6 +663,22 @@ mg_err mg_store_inbox_add(mg_store *s, mg_inbox_msg *m)
     return s->ops->inbox_add(s, m);
 }
 
+mg_err mg_store_inbox_add_many(mg_store *s, mg_inbox_msg *m, size_t n)
+{
+    NEED_HANDLE(s);
+    NEED(s, m != NULL || n == 0, "inbox_add_many: NULL messages");
+    for (size_t i = 0; i < n; i++) {
+        NEED(s, m[i].data_len <= sizeof(m[i].data), "inbox_add: data_len too large");
+        NEED(s, m[i].cntr <= MG_STORE_CNTR_MAX, "counter out of range");
+    }
+    if (s->ops->inbox_add_many != NULL)
+        return s->ops->inbox_add_many(s, m, n);
+    mg_err e = MG_OK;
+    for (size_t i = 0; i < n && e == MG_OK; i++)
+        e = s->ops->inbox_add(s, &m[i]);
+    return e;
+}
+
 mg_err mg_store_inbox_since(mg_store *s, int64_t after_id, size_t max,
                             bool (*fn)(void *ctx, const mg_inbox_msg *m), void *ctx)
 {

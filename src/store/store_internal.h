@@ -77,6 +77,8 @@ struct mg_store_ops {
     mg_err (*cntr_in_advance_span)(mg_store *s, int64_t device_id, uint64_t first, uint64_t last);
     mg_err (*cntr_out_next)(mg_store *s, int64_t device_id, uint64_t *cntr);
     mg_err (*inbox_add)(mg_store *s, mg_inbox_msg *m);
+    /* NULL: inbox_add for each */
+    mg_err (*inbox_add_many)(mg_store *s, mg_inbox_msg *m, size_t n);
     mg_err (*inbox_since)(mg_store *s, int64_t after_id, size_t max,
                           bool (*fn)(void *, const mg_inbox_msg *), void *ctx);
     mg_err (*cmd_enqueue)(mg_store *s, mg_command *c);

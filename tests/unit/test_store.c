@@ -821,6 +821,74 @@ static bool collect_msg(void *ctx, const mg_inbox_msg *m)
     return true;
 }
 
+/* A group commit's rows in one call: the same rows and ids, in order, as
+ * one call each (SQLite: 16 rows a statement, the rest one by one). */
+typedef struct many_seen {
+    size_t n;
+    bool ok;
+    const mg_inbox_msg *want;
+} many_seen;
+
+static bool many_check(void *ctx, const mg_inbox_msg *m)
+{
+    many_seen *c = ctx;
+    const mg_inbox_msg *w = &c->want[c->n++];
+    c->ok &= m->id == w->id && m->device_id == w->device_id && m->cntr == w->cntr &&
+             m->received == w->received && m->data_len == w->data_len &&
+             memcmp(m->data, w->data, w->data_len) == 0;
+    return true;
+}
+
+static void test_inbox_add_many(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    mg_device d = dev("many", "+4932");
+    assert_int_equal(mg_store_device_add(s, &d), MG_OK);
+    enum { N = 37 }; /* two statements of 16, five rows alone */
+    static mg_inbox_msg m[N];
+    memset(m, 0, sizeof(m));
+    for (size_t i = 0; i < N; i++) {
+        m[i].device_id = d.id;
+        m[i].received = 2000 + (int64_t)i;
+        m[i].cntr = i + 1;
+        m[i].data_len = (size_t)snprintf((char *)m[i].data, sizeof(m[i].data), "row %zu", i);
+        m[i].pkt_len = 40 + i;
+        snprintf(m[i].source, sizeof(m[i].source), "+4932");
+    }
+    assert_int_equal(mg_store_begin(s), MG_OK);
+    assert_int_equal(mg_store_inbox_add_many(s, m, N), MG_OK);
+    assert_int_equal(mg_store_commit(s), MG_OK);
+    for (size_t i = 1; i < N; i++)
+        assert_true(m[i].id > m[i - 1].id);
+    /* outside a transaction too, and none at all */
+    assert_int_equal(mg_store_inbox_add_many(s, NULL, 0), MG_OK);
+    mg_inbox_msg one[2] = {m[0], m[1]};
+    one[0].cntr = 100;
+    one[1].cntr = 101;
+    assert_int_equal(mg_store_inbox_add_many(s, one, 2), MG_OK);
+    assert_true(one[0].id > m[N - 1].id && one[1].id > one[0].id);
+    static mg_inbox_msg want[N + 2];
+    memcpy(want, m, sizeof(m));
+    want[N] = one[0];
+    want[N + 1] = one[1];
+    many_seen c = {0, true, want};
+    assert_int_equal(mg_store_inbox_since(s, 0, 0, many_check, &c), MG_OK);
+    assert_int_equal(c.n, N + 2);
+    assert_true(c.ok);
+    /* each row is its message's auth_ok event, with its packet length */
+    ev_list l;
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(mg_store_events(s, m[20].id - 1, 0, 0, ev_collect, &l), MG_OK);
+    assert_int_equal(l.n, N - 20 + 2);
+    assert_int_equal(l.e[0].id, m[20].id);
+    assert_string_equal(l.e[0].reason, "counter 21, packet of 60 octets");
+    /* a bad row refuses the call */
+    m[3].data_len = sizeof(m[3].data) + 1;
+    assert_int_equal(mg_store_inbox_add_many(s, m, N), MG_ERR_ARG);
+    mg_store_close(s);
+}
+
 static void test_inbox(void **state)
 {
     (void)state;
@@ -2555,6 +2623,7 @@ int main(void)
         cmocka_unit_test(test_detect_tables),
         cmocka_unit_test(test_cntr_span),
         cmocka_unit_test(test_inbox_events),
+        cmocka_unit_test(test_inbox_add_many),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
