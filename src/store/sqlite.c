@@ -416,10 +416,10 @@ static const char *const sql[S_COUNT] = {
                              " k.version, k.alg, k.len, k.state, k.wrapped, k.created"
                              " FROM devices d LEFT JOIN keys k ON k.device_id = d.id"
                              " AND k.state IN (0, 1) WHERE d.msisdn = ?1 ORDER BY k.version DESC",
-    /* the counter moves to ?1 if the stored one is below ?3: one message
-     * (?1 = ?3), or several of one device in one group commit */
-    /* an accepted message is the device's latest authenticated event: last_seen
-     * moves with the counter (its auth_ok has no events row, migration 7) */
+    /* The counter moves to ?1 if the stored one is below ?3: one message
+     * (?1 = ?3), or several of one device in one group commit. An accepted
+     * message is the device's latest authenticated event, so last_seen moves
+     * with the counter (its auth_ok has no events row, migration 7). */
     [S_CNTR_IN_SPAN] = "UPDATE devices SET cntr_in = ?1, last_seen = max(last_seen, ?4)"
                        " WHERE id = ?2 AND cntr_in < ?3",
     [S_CNTR_OUT] = "UPDATE devices SET cntr_out = cntr_out + 1 WHERE id = ?1 AND cntr_out < ?2"
