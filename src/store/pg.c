@@ -1546,6 +1546,80 @@ static mg_err pg_inbox_add(mg_store *s, mg_inbox_msg *m)
     return insert_id(q, r, e, &m->id);
 }
 
+static mg_err params_of(pg_store *q, params *p, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    mg_err e = params_fill(q, p, fmt, &ap);
+    va_end(ap);
+    return e;
+}
+
+/* A group commit's inbox rows (mg_store_inbox_add_many): the INSERTs of up
+ * to PIPE_ROWS rows sent in libpq's pipeline mode, then their results read
+ * in order (ids from RETURNING): one round trip for them instead of one
+ * each. The first row goes alone (it prepares the statement). A failed row
+ * aborts the rest of its pipeline and fails the call (the caller's
+ * transaction is then rolled back). */
+#define PIPE_ROWS 64
+static mg_err pg_inbox_add_many(mg_store *s, mg_inbox_msg *m, size_t n)
+{
+    pg_store *q = Q(s);
+    if (n == 0)
+        return MG_OK;
+    mg_err e = pg_inbox_add(s, &m[0]);
+    char name[16];
+    (void)snprintf(name, sizeof(name), "mg%d", S_INBOX_ADD);
+    for (size_t i = 1; e == MG_OK && i < n;) {
+        if (PQenterPipelineMode(q->conn) != 1)
+            return dberr(q, NULL, "add to inbox: pipeline mode");
+        size_t sent = 0;
+        for (; e == MG_OK && sent < PIPE_ROWS && i + sent < n; sent++) {
+            mg_inbox_msg *x = &m[i + sent];
+            if (x->received == 0)
+                x->received = now();
+            params p;
+            e = params_of(q, &p, "iiibti", x->device_id, x->received, (int64_t)x->cntr,
+                          (const void *)x->data, x->data_len, x->source, (int64_t)x->pkt_len);
+            if (e == MG_OK && PQsendQueryPrepared(q->conn, name, p.n, p.val, p.len, p.fmt, 1) != 1)
+                e = dberr(q, NULL, "add to inbox");
+            params_free(&p);
+            if (e != MG_OK)
+                break;
+        }
+        if (PQpipelineSync(q->conn) != 1 && e == MG_OK)
+            e = dberr(q, NULL, "add to inbox: pipeline sync");
+        /* every result, in order, each followed by NULL; then the sync's */
+        for (size_t k = 0; k < sent; k++) {
+            PGresult *r = PQgetResult(q->conn);
+            if (r == NULL) {
+                if (e == MG_OK)
+                    e = dberr(q, NULL, "add to inbox: result missing");
+                break;
+            }
+            if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+                m[i + k].id = gi(r, 0, 0);
+            } else if (e == MG_OK) {
+                e = dberr(q, r, "add to inbox");
+            }
+            PQclear(r);
+            while ((r = PQgetResult(q->conn)) != NULL)
+                PQclear(r);
+        }
+        PGresult *r;
+        while ((r = PQgetResult(q->conn)) != NULL) { /* the sync (PGRES_PIPELINE_SYNC) */
+            bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+            PQclear(r);
+            if (sync)
+                break;
+        }
+        if (PQexitPipelineMode(q->conn) != 1 && e == MG_OK)
+            e = dberr(q, NULL, "add to inbox: leaving pipeline mode");
+        i += sent;
+    }
+    return e;
+}
+
 static int64_t limit_of(size_t max)
 {
     return max == 0 || max > (size_t)INT64_MAX ? NO_LIMIT : (int64_t)max;
@@ -2363,6 +2437,7 @@ static const mg_store_ops pg_ops = {
     .cntr_in_advance_span = pg_cntr_in_advance_span,
     .cntr_out_next = pg_cntr_out_next,
     .inbox_add = pg_inbox_add,
+    .inbox_add_many = pg_inbox_add_many,
     .inbox_since = pg_inbox_since,
     .cmd_enqueue = pg_cmd_enqueue,
     .cmd_queued = pg_cmd_queued,
