@@ -362,6 +362,7 @@ enum {
     S_ALR_ADD, S_ALR_UPDATE, S_ALR_GET, S_ALR_OPEN, S_ALR_STATE, S_ALR_SET_STATE, S_ALR_LIST,
     S_BLK_SET, S_BLK_CLEAR, S_BLK_LIST, S_META_SET,
     S_CNTR_IN_SPAN,
+    S_READ_BEGIN, S_QUERY_ONLY_ON, S_QUERY_ONLY_OFF,
     S_COUNT
 };
 
@@ -370,6 +371,10 @@ static const char *const sql[S_COUNT] = {
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
     [S_SAVEPOINT] = "SAVEPOINT mg_op",
+    /* mg_store_read_begin: deferred, the first read takes the WAL read mark */
+    [S_READ_BEGIN] = "BEGIN DEFERRED",
+    [S_QUERY_ONLY_ON] = "PRAGMA query_only = 1",
+    [S_QUERY_ONLY_OFF] = "PRAGMA query_only = 0",
     [S_RELEASE] = "RELEASE mg_op",
     [S_ROLLBACK_TO] = "ROLLBACK TO mg_op",
     [S_META_GET] = "SELECT value FROM meta WHERE name = ?1",
@@ -1004,6 +1009,40 @@ static void sq_rollback(mg_store *s)
     if (!sqlite3_get_autocommit(q->db))
         (void)run(q, S_ROLLBACK, "rollback"); /* message stays on the handle */
     q->destroyed = false;
+}
+
+/* A read snapshot (mg_store_read_begin): query_only, then a deferred
+ * transaction whose first statement takes the WAL read mark; the mark is
+ * kept until read_end, so each look-up no longer takes and drops one (two
+ * fcntl() on the -shm file and the wal-index header check a statement). */
+static mg_err sq_read_begin(mg_store *s)
+{
+    sq_store *q = Q(s);
+    if (!sqlite3_get_autocommit(q->db))
+        return mg_store_fail(s, MG_ERR_STATE, "a transaction is already open");
+    mg_err e = run(q, S_QUERY_ONLY_ON, "read snapshot");
+    if (e == MG_OK) {
+        e = run(q, S_READ_BEGIN, "read snapshot");
+        if (e != MG_OK)
+            (void)run(q, S_QUERY_ONLY_OFF, "read snapshot");
+    }
+    return e;
+}
+
+static void sq_read_end(mg_store *s)
+{
+    sq_store *q = Q(s);
+    if (!sqlite3_get_autocommit(q->db) && run(q, S_COMMIT, "end read snapshot") != MG_OK &&
+        !sqlite3_get_autocommit(q->db))
+        (void)run(q, S_ROLLBACK, "end read snapshot"); /* the message stays on the handle */
+    (void)run(q, S_QUERY_ONLY_OFF, "end read snapshot");
+}
+
+int64_t mg_sqlite_changes(mg_store *s)
+{
+    if (s == NULL || s->ops->read_begin != sq_read_begin)
+        return -1;
+    return (int64_t)sqlite3_total_changes64(Q(s)->db);
 }
 
 /* ---- devices -------------------------------------------------------------------- */
@@ -2343,6 +2382,8 @@ static const mg_store_ops sqlite_ops = {
     .begin = sq_begin,
     .commit = sq_commit,
     .rollback = sq_rollback,
+    .read_begin = sq_read_begin,
+    .read_end = sq_read_end,
     .device_add = sq_device_add,
     .device_get = sq_device_get,
     .device_list = sq_device_list,
