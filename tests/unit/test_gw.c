@@ -20,6 +20,7 @@
 #include "gw.h"
 #include "m2mguard/sms.h"
 #include "m2mguard/store.h"
+#include "store_internal.h" /* mg_sqlite_changes */
 
 #define MAX_OUT 64
 
@@ -33,6 +34,7 @@ typedef struct sent {
 typedef struct env {
     char dir[64], db[96];
     mg_store *s;
+    mg_store *ls; /* the look-up handle (env_lookup) or NULL */
     mg_gw *gw;
     sent out[MAX_OUT];
     size_t nout;
@@ -65,6 +67,7 @@ static mg_err on_submit(void *ctx, const char *dest, const uint8_t *ud, size_t l
 }
 
 static uint64_t env_jump_max; /* cntr_jump_max of the next env_open (0: no limit) */
+static bool env_lookup;        /* the next env_open gives the gateway a look-up handle */
 
 static void env_open(env *e, size_t lookups)
 {
@@ -74,9 +77,12 @@ static void env_open(env *e, size_t lookups)
     assert_non_null(mkdtemp(e->dir));
     snprintf(e->db, sizeof(e->db), "%s/m2mguard.db", e->dir);
     assert_int_equal(mg_store_open(e->db, master, true, &e->s), MG_OK);
+    if (env_lookup)
+        assert_int_equal(mg_store_open(e->db, master, false, &e->ls), MG_OK);
     mg_gw_cfg c;
     memset(&c, 0, sizeof(c));
     c.store = e->s;
+    c.lookup_store = e->ls;
     c.gateway_number = "+491710000001";
     c.group_commit_max = 64;
     c.lookups_per_s = (unsigned)lookups;
@@ -91,6 +97,8 @@ static void env_open(env *e, size_t lookups)
 static void env_close(env *e)
 {
     mg_gw_free(e->gw);
+    assert_false(mg_store_reading(e->ls)); /* mg_gw_free ended the snapshot */
+    mg_store_close(e->ls);
     mg_store_close(e->s);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", e->dir);
@@ -909,6 +917,104 @@ static void test_batch_cas_conflict(void **state)
     env_close(&e);
 }
 
+/* h-tail: the look-ups of uncached senders share one read snapshot of the
+ * look-up handle; what another process commits after it opened (a device
+ * added, a key rotated) is seen after the next group commit, tick or 50 ms;
+ * the look-up handle is never written. */
+static void accept_one(env *e, dev *v, const char *text)
+{
+    uint8_t ud[MG_SMS_UD_MAX];
+    size_t n = telemetry(v, text, false, ud);
+    uint64_t before = mg_gw_get_stats(e->gw).accepted;
+    assert_int_equal(inbound(e, v->d.msisdn, 0x04, ud, n), MG_GW_DEFER);
+    assert_int_equal(mg_gw_flush(e->gw), MG_OK);
+    assert_int_equal(mg_gw_get_stats(e->gw).accepted, before + 1);
+}
+
+static void test_lookup_snapshot(void **state)
+{
+    (void)state;
+    env e;
+    env_lookup = true;
+    env_open(&e, 0);
+    env_lookup = false;
+    int64_t ls0 = mg_sqlite_changes(e.ls), s0 = mg_sqlite_changes(e.s);
+    assert_true(ls0 >= 0);
+    dev a, b, c, d, f, g;
+    uint8_t ud[MG_SMS_UD_MAX];
+    dev_add(&e, &a, "snap-a", "+4915100000091", MG_ALG_AES, 16);
+    dev_add(&e, &c, "snap-c", "+4915100000093", MG_ALG_AES, 16);
+    /* a's miss opens the snapshot */
+    size_t n = telemetry(&a, "a1", false, ud);
+    assert_int_equal(inbound(&e, a.d.msisdn, 0x04, ud, n), MG_GW_DEFER);
+    assert_true(mg_store_reading(e.ls));
+    /* committed after it: d and b registered, c's keys rotated */
+    dev_add(&e, &d, "snap-d", "+4915100000094", MG_ALG_AES, 16);
+    dev_add(&e, &b, "snap-b", "+4915100000092", MG_ALG_AES, 16);
+    int newv = 0;
+    assert_int_equal(mg_store_key_rotate(e.s, c.d.id, NULL, NULL, &newv), MG_OK);
+    dev_keys(&e, &c, newv);
+    /* inside the snapshot d does not exist yet: refused as unknown */
+    n = telemetry(&d, "d1", false, ud);
+    assert_int_equal(inbound(&e, d.d.msisdn, 0x04, ud, n), MG_GW_DEFER);
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_false(mg_store_reading(e.ls)); /* the group commit closed it */
+    assert_int_equal(mg_gw_get_stats(e.gw).accepted, 1);
+    assert_int_equal(events(&e, "unknown_sender", NULL), 1);
+    /* after the commit: b is known, c's new (pending) keys are loaded */
+    accept_one(&e, &b, "b1");
+    accept_one(&e, &c, "c1 under the new keys");
+    /* a tick closes the snapshot too */
+    n = telemetry(&d, "d2", false, ud); /* d: negative cache, no look-up */
+    (void)n;
+    dev_add(&e, &f, "snap-f", "+4915100000095", MG_ALG_AES, 16);
+    dev_add(&e, &g, "snap-g", "+4915100000096", MG_ALG_AES, 16);
+    n = telemetry(&f, "f1", false, ud);
+    assert_int_equal(inbound(&e, f.d.msisdn, 0x04, ud, n), MG_GW_DEFER);
+    assert_true(mg_store_reading(e.ls));
+    assert_int_equal(mg_gw_tick(e.gw, (int64_t)time(NULL)), MG_OK);
+    assert_false(mg_store_reading(e.ls));
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    /* and its age: a device registered while one is open is seen 50 ms on */
+    dev h;
+    n = telemetry(&g, "g1", false, ud);
+    assert_int_equal(inbound(&e, g.d.msisdn, 0x04, ud, n), MG_GW_DEFER);
+    assert_true(mg_store_reading(e.ls));
+    dev_add(&e, &h, "snap-h", "+4915100000097", MG_ALG_AES, 16);
+    struct timespec ts = {0, 60 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    n = telemetry(&h, "h1", false, ud);
+    assert_int_equal(inbound(&e, h.d.msisdn, 0x04, ud, n), MG_GW_DEFER); /* same batch as g1 */
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_int_equal(mg_gw_get_stats(e.gw).accepted, 6);
+    /* mg_gw_invalidate ends it as well */
+    dev_free(&f);
+    dev_add(&e, &f, "snap-i", "+4915100000098", MG_ALG_AES, 16);
+    n = telemetry(&f, "i1", false, ud);
+    assert_int_equal(inbound(&e, f.d.msisdn, 0x04, ud, n), MG_GW_DEFER);
+    assert_true(mg_store_reading(e.ls));
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    n = telemetry(&a, "a2", false, ud);
+    mg_gw_invalidate(e.gw);
+    assert_int_equal(inbound(&e, a.d.msisdn, 0x04, ud, n), MG_GW_DEFER); /* a: a miss again */
+    assert_true(mg_store_reading(e.ls));
+    mg_gw_invalidate(e.gw);
+    assert_false(mg_store_reading(e.ls));
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_int_equal(mg_gw_get_stats(e.gw).accepted, 8);
+    /* every write went through the gateway's store, none through the look-up handle */
+    assert_int_equal(mg_sqlite_changes(e.ls), ls0);
+    assert_true(mg_sqlite_changes(e.s) > s0);
+    dev_free(&a);
+    dev_free(&b);
+    dev_free(&c);
+    dev_free(&d);
+    dev_free(&f);
+    dev_free(&g);
+    dev_free(&h);
+    env_close(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -918,7 +1024,7 @@ int main(void)
         cmocka_unit_test(test_lookup_limit),            cmocka_unit_test(test_por_timeout_source),
         cmocka_unit_test(test_aggregate_one_source),    cmocka_unit_test(test_blocks),
         cmocka_unit_test(test_retention),               cmocka_unit_test(test_counter_jump),
-        cmocka_unit_test(test_batch_cas_conflict),
+        cmocka_unit_test(test_batch_cas_conflict),       cmocka_unit_test(test_lookup_snapshot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
