@@ -252,6 +252,9 @@ mg_gw *mg_gw_new(const mg_gw_cfg *cfg)
     gw->cfg = *cfg;
     if (gw->cfg.lookup_store == gw->cfg.store)
         gw->cfg.lookup_store = NULL; /* the snapshot would hold up the handle's writes */
+    /* it reads what another handle commits: no map (store.h mg_store_map) */
+    if (gw->cfg.lookup_store != NULL && mg_store_map(gw->cfg.lookup_store, false) != MG_OK)
+        gw->cfg.lookup_store = NULL;
     if (gw->cfg.group_commit_max == 0)
         gw->cfg.group_commit_max = 256;
     if (gw->cfg.por_timeout_s <= 0)

@@ -1038,6 +1038,16 @@ static void sq_read_end(mg_store *s)
     (void)run(q, S_QUERY_ONLY_OFF, "end read snapshot");
 }
 
+static mg_err exec(sq_store *q, const char *sqltext, const char *what);
+
+static mg_err sq_map(mg_store *s, bool on)
+{
+    sq_store *q = Q(s);
+    if (!sqlite3_get_autocommit(q->db))
+        return mg_store_fail(s, MG_ERR_STATE, "a transaction is open");
+    return exec(q, on ? "PRAGMA mmap_size=" MMAP_SIZE_TEXT : "PRAGMA mmap_size=0", "memory map");
+}
+
 int64_t mg_sqlite_changes(mg_store *s)
 {
     if (s == NULL || s->ops->read_begin != sq_read_begin)
@@ -2384,6 +2394,7 @@ static const mg_store_ops sqlite_ops = {
     .rollback = sq_rollback,
     .read_begin = sq_read_begin,
     .read_end = sq_read_end,
+    .map = sq_map,
     .device_add = sq_device_add,
     .device_get = sq_device_get,
     .device_list = sq_device_list,
