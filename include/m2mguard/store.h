@@ -141,9 +141,9 @@ void mg_store_rollback(mg_store *s);
  *  mg_store_read_end(): for a handle that only reads (the gateway's look-up
  *  handle, mg_gw_cfg.lookup_store). SQLite: a deferred transaction (BEGIN;
  *  the first read takes the WAL read mark and keeps it, so each read no
- *  longer takes and drops one), with PRAGMA query_only set: a write through
- *  the handle fails (MG_ERR_STORE) and mg_store_begin() is refused
- *  (MG_ERR_STATE) until the end. The reads see the database as of the first
+ *  longer takes and drops one); until the end every statement that writes
+ *  and mg_store_begin() are refused (MG_ERR_STATE, nothing written; on
+ *  PostgreSQL mg_store_begin() only). The reads see the database as of the first
  *  read: the caller bounds how long it holds it (a held snapshot keeps a
  *  checkpoint from resetting the WAL). PostgreSQL: nothing is held, each
  *  statement keeps its own snapshot (a REPEATABLE READ transaction would add
