@@ -32,6 +32,7 @@
  *             they interrupt).
  * Without arguments (make bench) it prints how to run it and exits 0.
  * Usage: bench_fleet DB MASTER_KEY_FILE PROVISIONING_JSONL [SENDERS]
+ * (BENCH_FLEET_NO_LOOKUP=1: the gateway without a look-up handle)
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -221,7 +222,11 @@ int main(int argc, char **argv)
     mg_gw_cfg cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.store = s;
-    cfg.lookup_store = ls; /* as the daemon: look-ups in a shared read snapshot */
+    /* as gateway run: look-ups in a shared read snapshot on a handle of their
+     * own; BENCH_FLEET_NO_LOOKUP=1: on the writing handle, each in its own
+     * read transaction (the gateway before h-tail), for comparison */
+    const char *nl = getenv("BENCH_FLEET_NO_LOOKUP");
+    cfg.lookup_store = nl != NULL && strcmp(nl, "1") == 0 ? NULL : ls;
     cfg.gateway_number = "+491710000001";
     cfg.output = out;
     cfg.ack = bench_gw_ack;
@@ -368,7 +373,8 @@ int main(int argc, char **argv)
     if (mg_gw_flush(gw) != MG_OK)
         return 1;
     mg_gw_stats st = mg_gw_get_stats(gw);
-    printf("gateway with the registry %s, %zu random senders\n", argv[1], n);
+    printf("gateway with the registry %s, %zu random senders, %s\n", argv[1], n,
+           cfg.lookup_store != NULL ? "look-up handle" : "no look-up handle (BENCH_FLEET_NO_LOOKUP)");
     printf("  start-up (store open + mg_gw_new + first look-up): %.1f ms, peak RSS %ld KiB\n",
            t_first * 1e3, hwm_start);
     report("store query by MSISDN", us_store, n);
