@@ -323,12 +323,12 @@ int main(int argc, char **argv)
         us_store[i] = (now() - a) * 1e6;
     }
     /* the miss as the gateway does it: on the look-up handle (mg_gw_new
-     * turned its map off), in a snapshot SNAP look-ups long, a commit on
+     * set it up with mg_store_reader: no map, a small cache), in a snapshot SNAP look-ups long, a commit on
      * the gateway's other handle between two snapshots (the group commit);
-     * then the same with the look-up handle's map on; then each look-up in
+     * then the same with the handle's defaults (map, 64 MiB cache); then each look-up in
      * its own read transaction on the writing handle (no look-up handle). */
-    if (!snap_row(s, ls, sd, n, us_miss) || mg_store_map(ls, true) != MG_OK ||
-        !snap_row(s, ls, sd, n, us_map) || mg_store_map(ls, false) != MG_OK)
+    if (!snap_row(s, ls, sd, n, us_miss) || mg_store_reader(ls, false) != MG_OK ||
+        !snap_row(s, ls, sd, n, us_map) || mg_store_reader(ls, true) != MG_OK)
         return 1;
     for (size_t i = 0; i < n; i++) {
         size_t k = n - 1 - i;
@@ -379,8 +379,8 @@ int main(int argc, char **argv)
            t_first * 1e3, hwm_start);
     report("store query by MSISDN", us_store, n);
     report("cache miss: device + usable keys (one query, unwrap) + key set-up, as the gateway:\n"
-           "  look-up handle (no map), one read snapshot per 256 look-ups, a commit between", us_miss, n);
-    report("cache miss, the same with the look-up handle's memory map on", us_map, n);
+           "  look-up handle (mg_store_reader), one read snapshot per 256 look-ups, a commit between", us_miss, n);
+    report("cache miss, the same with the look-up handle's defaults (map, 64 MiB cache)", us_map, n);
     report("cache miss, each in its own read transaction on the writing handle (no look-up handle)",
            us_own, n);
     report("mg_gw_inbound, sender not cached", us_cold, n);

@@ -151,16 +151,15 @@ void mg_store_rollback(mg_store *s);
  *  snapshot (any engine) or a transaction (SQLite) is already open on the
  *  handle. */
 MG_MUST_CHECK mg_err mg_store_read_begin(mg_store *s);
-/** Whether the handle reads the database's pages through a memory map
- *  (SQLite, the default: on; PostgreSQL: no-op). Off for a handle that
- *  reads what OTHER connections commit (the gateway's look-up handle, while
- *  its group commits run on another): at its first read after such a
- *  commit SQLite drops the handle's map and its page cache, and every page
- *  touched through the new map is a page fault (~20 us on the bench's VM,
- *  16 pages mapped each), where a read() of the page costs ~2 us
- *  (docs/fleet.md "Look-up tail"). MG_ERR_STATE inside a snapshot or a
- *  transaction. */
-MG_MUST_CHECK mg_err mg_store_map(mg_store *s, bool on);
+/** on: sets the handle up to read what OTHER handles commit (the gateway's
+ *  look-up handle): no memory map and a page cache of 100 pages; off: the
+ *  defaults (a 1 GiB map, a 64 MiB cache). SQLite drops a handle's map and
+ *  page cache at its first read after another handle's commit: every page
+ *  then touched through a new map is a page fault (~20 us on the bench's VM,
+ *  16 pages mapped each) where a read() costs ~2 us, and freeing a large
+ *  cache costs ~0.3 ms (docs/fleet.md "Look-up tail"). PostgreSQL: nothing
+ *  to set. MG_ERR_STATE inside a snapshot or a transaction. */
+MG_MUST_CHECK mg_err mg_store_reader(mg_store *s, bool on);
 /** Ends the snapshot of mg_store_read_begin() (no-op if none is open). */
 void mg_store_read_end(mg_store *s);
 /** Whether a snapshot of mg_store_read_begin() is open on the handle. */

@@ -252,8 +252,8 @@ mg_gw *mg_gw_new(const mg_gw_cfg *cfg)
     gw->cfg = *cfg;
     if (gw->cfg.lookup_store == gw->cfg.store)
         gw->cfg.lookup_store = NULL; /* the snapshot would hold up the handle's writes */
-    /* it reads what another handle commits: no map (store.h mg_store_map) */
-    if (gw->cfg.lookup_store != NULL && mg_store_map(gw->cfg.lookup_store, false) != MG_OK)
+    /* it reads what another handle commits: no map, a small cache (store.h) */
+    if (gw->cfg.lookup_store != NULL && mg_store_reader(gw->cfg.lookup_store, true) != MG_OK)
         gw->cfg.lookup_store = NULL;
     if (gw->cfg.group_commit_max == 0)
         gw->cfg.group_commit_max = 256;

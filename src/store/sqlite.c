@@ -1038,12 +1038,17 @@ static void sq_read_end(mg_store *s)
 
 static mg_err exec(sq_store *q, const char *sqltext, const char *what);
 
-static mg_err sq_map(mg_store *s, bool on)
+/* mg_store_reader: no map and a page cache of READER_CACHE pages, or the
+ * defaults of sq_open (the map, 64 MiB). */
+#define READER_CACHE "100"
+static mg_err sq_reader(mg_store *s, bool on)
 {
     sq_store *q = Q(s);
     if (!sqlite3_get_autocommit(q->db))
         return mg_store_fail(s, MG_ERR_STATE, "a transaction is open");
-    return exec(q, on ? "PRAGMA mmap_size=" MMAP_SIZE_TEXT : "PRAGMA mmap_size=0", "memory map");
+    return exec(q, on ? "PRAGMA mmap_size=0; PRAGMA cache_size=" READER_CACHE
+                      : "PRAGMA mmap_size=" MMAP_SIZE_TEXT "; PRAGMA cache_size=-65536",
+                "reader mode");
 }
 
 int64_t mg_sqlite_changes(mg_store *s)
@@ -2392,7 +2397,7 @@ static const mg_store_ops sqlite_ops = {
     .rollback = sq_rollback,
     .read_begin = sq_read_begin,
     .read_end = sq_read_end,
-    .map = sq_map,
+    .reader = sq_reader,
     .device_add = sq_device_add,
     .device_get = sq_device_get,
     .device_list = sq_device_list,

@@ -455,12 +455,12 @@ void mg_store_read_end(mg_store *s)
         s->ops->read_end(s);
 }
 
-mg_err mg_store_map(mg_store *s, bool on)
+mg_err mg_store_reader(mg_store *s, bool on)
 {
     NEED_HANDLE(s);
     if (s->reading)
         return mg_store_fail(s, MG_ERR_STATE, "a read snapshot is open");
-    return s->ops->map != NULL ? s->ops->map(s, on) : MG_OK;
+    return s->ops->reader != NULL ? s->ops->reader(s, on) : MG_OK;
 }
 
 bool mg_store_reading(const mg_store *s)

@@ -60,7 +60,7 @@ struct mg_store_ops {
     /* mg_store_read_begin/_end; NULL: each statement reads its own snapshot */
     mg_err (*read_begin)(mg_store *s);
     void (*read_end)(mg_store *s);
-    mg_err (*map)(mg_store *s, bool on); /* NULL: no map to set */
+    mg_err (*reader)(mg_store *s, bool on); /* mg_store_reader; NULL: nothing to set */
     mg_err (*device_add)(mg_store *s, mg_device *d);
     mg_err (*device_get)(mg_store *s, mg_dev_by by, int64_t id, const char *text, mg_device *d);
     mg_err (*device_list)(mg_store *s, bool (*fn)(void *, const mg_device *), void *ctx);

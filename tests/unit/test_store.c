@@ -847,7 +847,7 @@ static void test_read_snapshot(void **state)
         assert_int_equal(mg_store_device_set_status(b, d1.id, MG_DEV_REVOKED), MG_ERR_STATE);
         assert_int_equal(mg_store_cntr_in_advance(b, d1.id, 5), MG_ERR_STATE);
         assert_int_equal(mg_store_meta_set_int(b, "h_tail", 1), MG_ERR_STATE);
-        assert_int_equal(mg_store_map(b, true), MG_ERR_STATE);
+        assert_int_equal(mg_store_reader(b, true), MG_ERR_STATE);
         assert_int_equal(mg_sqlite_changes(b), 0);
     } else {
         assert_int_equal(e2, MG_OK); /* PostgreSQL: nothing held */
