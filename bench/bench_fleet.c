@@ -9,11 +9,22 @@
  *             - miss:   mg_store_device_keys_by_msisdn (the device and its
  *                       usable key versions in one statement, those unwrapped)
  *                       + key set-up, what the gateway's dev_lookup does for
- *                       an uncached sender (gw.c dev_take);
+ *                       an uncached sender (gw.c dev_take), as the gateway
+ *                       does it: on a second handle (mg_gw_cfg.lookup_store)
+ *                       inside a read snapshot shared by SNAP look-ups
+ *                       (mg_store_read_begin in the first one's time, as in
+ *                       gw.c; mg_store_read_end, which the gateway does at
+ *                       its group commit, outside the timing);
+ *             - miss, each look-up in its own read transaction (the
+ *                       gateway without a look-up handle; before h-tail);
  *             - inbound cold / warm: mg_gw_inbound of a secured SMS from the
  *               sender, first (device not cached: hash, store query, keys,
- *               verify) and again right after (cached: hash, probe, verify);
- *               the group commit (mg_gw_flush) runs outside the timing.
+ *               verify) and again right after (cached: hash, probe, verify),
+ *               the gateway given a look-up handle; the group commit
+ *               (mg_gw_flush, every 64 senders: 128 messages, 64 look-ups
+ *               a snapshot) runs outside the timing. The -wal file's size
+ *               after each group commit: bounded (checkpoints are not held
+ *               off by the look-up handle's snapshots).
  *             p50 / p99 / max in microseconds; goal p99 < 50 us;
  *   the machine: a loop of plain CPU work as long as the miss's median, timed
  *             the same way: the tail the machine alone gives an operation of
@@ -21,9 +32,11 @@
  *             they interrupt).
  * Without arguments (make bench) it prints how to run it and exits 0.
  * Usage: bench_fleet DB MASTER_KEY_FILE PROVISIONING_JSONL [SENDERS]
+ * (BENCH_FLEET_NO_LOOKUP=1: the gateway without a look-up handle)
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -79,6 +92,33 @@ static bool keys_set_up(const mg_device_keys *k, mg_key kk[4])
     return k->has_active || k->has_pending;
 }
 
+/* Look-ups a snapshot in the miss row: the gateway's default group commit
+ * (256 messages) and its SNAP_LOOKUPS (gw.c). */
+#define SNAP 256
+
+static long long file_size(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/* One cache miss as gw.c dev_lookup does it: the look-up, key set-up, wipe. */
+static bool miss_once(mg_store *st, const char *msisdn)
+{
+    mg_device dv;
+    mg_key kk[4];
+    mg_device_keys dk;
+    memset(kk, 0, sizeof(kk));
+    bool ok = mg_store_device_keys_by_msisdn(st, msisdn, &dv, &dk) == MG_OK && keys_set_up(&dk, kk);
+    mg_device_keys_wipe(&dk);
+    for (int j = 0; j < 4; j++)
+        mg_key_clear(&kk[j]);
+    return ok;
+}
+
+typedef struct sender sender;
+static bool snap_row(mg_store *s, mg_store *ls, const sender *sd, size_t n, double *us);
+
 static volatile uint64_t sink;
 static void spin(uint64_t iters)
 {
@@ -121,11 +161,31 @@ static bool field(const char *line, const char *key, char *out, size_t cap)
     return true;
 }
 
-typedef struct sender {
+struct sender {
     char msisdn[MG_MSISDN_MAX];
     uint8_t ud[2][140];
     size_t udl[2];
-} sender;
+};
+
+/* The misses of n senders on ls in snapshots of SNAP look-ups, the
+ * snapshot's begin in its first look-up's time (gw.c lookup_handle), its
+ * end and a commit on s between two (the group commit) outside. */
+static bool snap_row(mg_store *s, mg_store *ls, const sender *sd, size_t n, double *us)
+{
+    for (size_t i = 0; i < n; i++) {
+        double a = now(), c = cpu_now();
+        if ((i % SNAP == 0 && mg_store_read_begin(ls) != MG_OK) || !miss_once(ls, sd[i].msisdn))
+            return false;
+        us[n + i] = (cpu_now() - c) * 1e6;
+        us[i] = (now() - a) * 1e6;
+        if (i % SNAP == SNAP - 1 || i == n - 1) {
+            mg_store_read_end(ls);
+            if (mg_store_meta_set_int(s, "bench_fleet", (int64_t)i) != MG_OK)
+                return false;
+        }
+    }
+    return true;
+}
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static uint64_t next_rand(void)
@@ -153,14 +213,20 @@ int main(int argc, char **argv)
 
     /* start-up: the store and the gateway core, then one look-up */
     double t0 = now();
-    mg_store *s = NULL;
-    if (mg_store_open(argv[1], master, false, &s) != MG_OK)
+    mg_store *s = NULL, *ls = NULL;
+    if (mg_store_open(argv[1], master, false, &s) != MG_OK ||
+        mg_store_open(argv[1], master, false, &ls) != MG_OK)
         return 1;
     mg_wipe(master, sizeof(master));
     FILE *out = fopen("/dev/null", "w");
     mg_gw_cfg cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.store = s;
+    /* as gateway run: look-ups in a shared read snapshot on a handle of their
+     * own; BENCH_FLEET_NO_LOOKUP=1: on the writing handle, each in its own
+     * read transaction (the gateway before h-tail), for comparison */
+    const char *nl = getenv("BENCH_FLEET_NO_LOOKUP");
+    cfg.lookup_store = nl != NULL && strcmp(nl, "1") == 0 ? NULL : ls;
     cfg.gateway_number = "+491710000001";
     cfg.output = out;
     cfg.ack = bench_gw_ack;
@@ -188,8 +254,9 @@ int main(int argc, char **argv)
     sender *sd = calloc(want, sizeof(*sd));
     double *us_store = malloc(2 * want * sizeof(double)), *us_miss = malloc(2 * want * sizeof(double));
     double *us_cold = malloc(2 * want * sizeof(double)), *us_warm = malloc(2 * want * sizeof(double));
+    double *us_own = malloc(2 * want * sizeof(double)), *us_map = malloc(2 * want * sizeof(double));
     if (pick == NULL || sd == NULL || us_store == NULL || us_miss == NULL || us_cold == NULL ||
-        us_warm == NULL)
+        us_warm == NULL || us_own == NULL || us_map == NULL)
         return 1;
     rng ^= (uint64_t)time(NULL);
     for (size_t k = 0; k < want;) {
@@ -255,22 +322,27 @@ int main(int argc, char **argv)
         us_store[n + i] = (cpu_now() - c) * 1e6;
         us_store[i] = (now() - a) * 1e6;
     }
+    /* the miss as the gateway does it: on the look-up handle (mg_gw_new
+     * set it up with mg_store_reader: no map, a small cache), in a snapshot SNAP look-ups long, a commit on
+     * the gateway's other handle between two snapshots (the group commit);
+     * then the same with the handle's defaults (map, 64 MiB cache); then each look-up in
+     * its own read transaction on the writing handle (no look-up handle). */
+    if (!snap_row(s, ls, sd, n, us_miss) || mg_store_reader(ls, false) != MG_OK ||
+        !snap_row(s, ls, sd, n, us_map) || mg_store_reader(ls, true) != MG_OK)
+        return 1;
     for (size_t i = 0; i < n; i++) {
+        size_t k = n - 1 - i;
         double a = now(), c = cpu_now();
-        mg_key kk[4];
-        mg_device_keys dk;
-        memset(kk, 0, sizeof(kk));
-        if (mg_store_device_keys_by_msisdn(s, sd[i].msisdn, &dv, &dk) != MG_OK ||
-            !keys_set_up(&dk, kk))
+        if (!miss_once(s, sd[k].msisdn))
             return 1;
-        mg_device_keys_wipe(&dk);
-        for (int j = 0; j < 4; j++)
-            mg_key_clear(&kk[j]);
-        us_miss[n + i] = (cpu_now() - c) * 1e6;
-        us_miss[i] = (now() - a) * 1e6;
+        us_own[n + i] = (cpu_now() - c) * 1e6;
+        us_own[i] = (now() - a) * 1e6;
     }
     /* the gateway: each sender's first message (uncached), then its second (cached) */
     size_t refused = 0;
+    char wal[1100];
+    snprintf(wal, sizeof(wal), "%s-wal", argv[1]);
+    long long wal_max = file_size(wal);
     for (size_t i = 0; i < n; i++) {
         for (int j = 0; j < 2; j++) {
             mg_gw_msg m;
@@ -291,17 +363,26 @@ int main(int argc, char **argv)
             (j == 0 ? us_cold : us_warm)[i] = b;
             (j == 0 ? us_cold : us_warm)[n + i] = cb;
         }
-        if (i % 64 == 63 && mg_gw_flush(gw) != MG_OK)
-            return 1;
+        if (i % 64 == 63) {
+            if (mg_gw_flush(gw) != MG_OK)
+                return 1;
+            long long w = file_size(wal);
+            wal_max = w > wal_max ? w : wal_max;
+        }
     }
     if (mg_gw_flush(gw) != MG_OK)
         return 1;
     mg_gw_stats st = mg_gw_get_stats(gw);
-    printf("gateway with the registry %s, %zu random senders\n", argv[1], n);
+    printf("gateway with the registry %s, %zu random senders, %s\n", argv[1], n,
+           cfg.lookup_store != NULL ? "look-up handle" : "no look-up handle (BENCH_FLEET_NO_LOOKUP)");
     printf("  start-up (store open + mg_gw_new + first look-up): %.1f ms, peak RSS %ld KiB\n",
            t_first * 1e3, hwm_start);
     report("store query by MSISDN", us_store, n);
-    report("cache miss: device + usable keys (one query, unwrap) + key set-up", us_miss, n);
+    report("cache miss: device + usable keys (one query, unwrap) + key set-up, as the gateway:\n"
+           "  look-up handle (mg_store_reader), one read snapshot per 256 look-ups, a commit between", us_miss, n);
+    report("cache miss, the same with the look-up handle's defaults (map, 64 MiB cache)", us_map, n);
+    report("cache miss, each in its own read transaction on the writing handle (no look-up handle)",
+           us_own, n);
     report("mg_gw_inbound, sender not cached", us_cold, n);
     report("mg_gw_inbound, sender cached", us_warm, n);
     /* the machine's own tail at the miss's median length (us_store reused) */
@@ -319,10 +400,15 @@ int main(int argc, char **argv)
     printf("  accepted %" PRIu64 " of %zu messages (refused at once: %zu); RSS now %ld KiB "
            "(%zu KiB of it the bench's packets)\n",
            st.accepted, 2 * n, refused, proc_kib("VmRSS:"), n * sizeof(sender) / 1024);
+    printf("  -wal file after the group commits of the inbound run: at most %lld KiB, now %lld KiB\n",
+           wal_max / 1024, file_size(wal) / 1024);
     mg_gw_free(gw);
     fclose(out);
+    mg_store_close(ls);
     mg_store_close(s);
     free(sd);
+    free(us_own);
+    free(us_map);
     free(us_store);
     free(us_miss);
     free(us_cold);

@@ -137,6 +137,34 @@ MG_MUST_CHECK mg_err mg_store_begin(mg_store *s);
 MG_MUST_CHECK mg_err mg_store_commit(mg_store *s);
 void mg_store_rollback(mg_store *s);
 
+/** A read snapshot shared by the reads that follow, until
+ *  mg_store_read_end(): for a handle that only reads (the gateway's look-up
+ *  handle, mg_gw_cfg.lookup_store). SQLite: a deferred transaction (BEGIN;
+ *  the first read takes the WAL read mark and keeps it, so each read no
+ *  longer takes and drops one); until the end every statement that writes
+ *  and mg_store_begin() are refused (MG_ERR_STATE, nothing written; on
+ *  PostgreSQL mg_store_begin() only). The reads see the database as of the first
+ *  read: the caller bounds how long it holds it (a held snapshot keeps a
+ *  checkpoint from resetting the WAL). PostgreSQL: nothing is held, each
+ *  statement keeps its own snapshot (a REPEATABLE READ transaction would add
+ *  two round trips and hold back VACUUM for no saving). MG_ERR_STATE if a
+ *  snapshot (any engine) or a transaction (SQLite) is already open on the
+ *  handle. */
+MG_MUST_CHECK mg_err mg_store_read_begin(mg_store *s);
+/** on: sets the handle up to read what OTHER handles commit (the gateway's
+ *  look-up handle): no memory map and a page cache of 100 pages; off: the
+ *  defaults (a 1 GiB map, a 64 MiB cache). SQLite drops a handle's map and
+ *  page cache at its first read after another handle's commit: every page
+ *  then touched through a new map is a page fault (~20 us on the bench's VM,
+ *  16 pages mapped each) where a read() costs ~2 us, and freeing a large
+ *  cache costs ~0.3 ms (docs/fleet.md "Look-up tail"). PostgreSQL: nothing
+ *  to set. MG_ERR_STATE inside a snapshot or a transaction. */
+MG_MUST_CHECK mg_err mg_store_reader(mg_store *s, bool on);
+/** Ends the snapshot of mg_store_read_begin() (no-op if none is open). */
+void mg_store_read_end(mg_store *s);
+/** Whether a snapshot of mg_store_read_begin() is open on the handle. */
+bool mg_store_reading(const mg_store *s);
+
 /** Durability of this handle's commits. full (the default): every commit is
  *  synced (SQLite WAL, synchronous=FULL). Not full: commits reach the WAL in
  *  the OS's cache and are synced at checkpoints (synchronous=NORMAL): a

@@ -177,13 +177,20 @@ static int gateway_run(int argc, char **argv)
         return rc;
     /* the commit thread's handle on the same store (before --config replaces
      * the directory's configuration, which named the store) */
-    mg_store *commit_store = NULL;
+    mg_store *commit_store = NULL, *lookup_store = NULL;
     if ((rc = mg_workdir_open_store(&w, &commit_store)) != MG_EXIT_OK) {
+        mg_workdir_close(&w);
+        return rc;
+    }
+    /* and the device look-ups' (a reader: docs/fleet.md "Look-up tail") */
+    if ((rc = mg_workdir_open_store(&w, &lookup_store)) != MG_EXIT_OK) {
+        mg_workdir_close_store(commit_store);
         mg_workdir_close(&w);
         return rc;
     }
     if (config != NULL && (rc = mg_conf_load(&w, config)) != MG_EXIT_OK) {
         mg_workdir_close_store(commit_store);
+        mg_workdir_close_store(lookup_store);
         mg_workdir_close(&w);
         return rc;
     }
@@ -191,6 +198,7 @@ static int gateway_run(int argc, char **argv)
     if (!mg_store_msisdn_valid(number)) {
         fprintf(stderr, "m2mguard gateway run: gateway_number '%s' is not +E164\n", number);
         mg_workdir_close_store(commit_store);
+        mg_workdir_close_store(lookup_store);
         mg_workdir_close(&w);
         return MG_EXIT_INPUT;
     }
@@ -200,12 +208,14 @@ static int gateway_run(int argc, char **argv)
         snprintf(out_path, sizeof(out_path), "%s", out_name);
     else if (mg_workdir_file(&w, out_name, out_path, sizeof(out_path)) != MG_EXIT_OK) {
         mg_workdir_close_store(commit_store);
+        mg_workdir_close_store(lookup_store);
         mg_workdir_close(&w);
         return MG_EXIT_INPUT;
     }
     bool bad = false;
     dc.gw.store = w.store;
     dc.gw.commit_store = commit_store;
+    dc.gw.lookup_store = lookup_store;
     dc.gw.gateway_number = number;
     read_limits(&w, &dc.gw, &bad);
     dc.gw.group_commit_max = conf_uint(&w, "group_commit_max", 256, &bad);
@@ -243,6 +253,7 @@ static int gateway_run(int argc, char **argv)
     }
     if (bad) {
         mg_workdir_close_store(commit_store);
+        mg_workdir_close_store(lookup_store);
         mg_workdir_close(&w);
         return MG_EXIT_INPUT;
     }
@@ -252,6 +263,7 @@ static int gateway_run(int argc, char **argv)
         mg_policy_load(pol_path, true, &pol, pol_err, sizeof(pol_err)) != MG_OK) {
         fprintf(stderr, "m2mguard gateway run: %s\n", pol_err);
         mg_workdir_close_store(commit_store);
+        mg_workdir_close_store(lookup_store);
         mg_workdir_close(&w);
         return MG_EXIT_INPUT;
     }
@@ -279,6 +291,7 @@ static int gateway_run(int argc, char **argv)
     mg_log_close();
     mg_policy_free(pol);
     mg_workdir_close_store(commit_store);
+    mg_workdir_close_store(lookup_store);
     mg_workdir_close(&w);
     return rc == 0 ? MG_EXIT_OK : rc == 3 ? MG_EXIT_INPUT : MG_EXIT_INTERNAL;
 }

@@ -222,6 +222,9 @@ struct mg_gw {
      * group commit, or before a delivery receipt is looked up */
     smsc_id smsc[SMSC_IDS_MAX];
     size_t nsmsc;
+    /* the read snapshot of cfg.lookup_store (lookup_handle) */
+    unsigned snap_n;  /* look-ups in it */
+    int64_t snap_ms;  /* when it opened, monotonic ms */
 };
 
 /* A device entry the open batch or the batch in flight points into (its
@@ -290,6 +293,11 @@ mg_gw *mg_gw_new(const mg_gw_cfg *cfg)
     if (gw == NULL)
         return NULL;
     gw->cfg = *cfg;
+    if (gw->cfg.lookup_store == gw->cfg.store)
+        gw->cfg.lookup_store = NULL; /* the snapshot would hold up the handle's writes */
+    /* it reads what another handle commits: no map, a small cache (store.h) */
+    if (gw->cfg.lookup_store != NULL && mg_store_reader(gw->cfg.lookup_store, true) != MG_OK)
+        gw->cfg.lookup_store = NULL;
     if (gw->cfg.group_commit_max == 0)
         gw->cfg.group_commit_max = 256;
     if (gw->cfg.por_timeout_s <= 0)
@@ -370,8 +378,46 @@ static void dev_clear(dev_entry *d)
     mg_wipe(d, sizeof(*d));
 }
 
+/* ---- the look-up handle's read snapshot ------------------------------------------ */
+
+/* The look-ups of uncached senders read cfg.lookup_store inside one read
+ * snapshot (mg_store_read_begin): on SQLite the WAL read mark is taken once
+ * for many look-ups instead of once each. Bounded staleness: a snapshot
+ * serves at most SNAP_LOOKUPS look-ups and lasts at most SNAP_MS, and never
+ * outlives a group commit or a tick, so a device registered or a key rotated
+ * by another process is seen by every look-up that starts SNAP_MS after its
+ * commit (the cache's DEV_TTL_S refresh already allows 1 s). A held snapshot
+ * keeps a checkpoint from going past it for at most that long. */
+#define SNAP_LOOKUPS 256u /* the default group commit: 1 read mark per batch */
+#define SNAP_MS 50        /* << DEV_TTL_S; ~100 look-ups at the default lookups_per_s */
+
+static void lookup_snapshot_end(mg_gw *gw)
+{
+    mg_store_read_end(gw->cfg.lookup_store); /* no-op if NULL or none open */
+}
+
+/* The handle of a device look-up at monotonic time ms: cfg.lookup_store in
+ * its snapshot (opened here, or renewed past its bounds), or cfg.store. */
+static mg_store *lookup_handle(mg_gw *gw, int64_t ms)
+{
+    mg_store *ls = gw->cfg.lookup_store;
+    if (ls == NULL)
+        return gw->cfg.store;
+    if (mg_store_reading(ls) && (gw->snap_n >= SNAP_LOOKUPS || ms - gw->snap_ms >= SNAP_MS))
+        mg_store_read_end(ls);
+    if (!mg_store_reading(ls)) {
+        gw->snap_n = 0;
+        gw->snap_ms = ms;
+        if (mg_store_read_begin(ls) != MG_OK)
+            return ls; /* read without: each statement its own snapshot */
+    }
+    gw->snap_n++;
+    return ls;
+}
+
 void mg_gw_invalidate(mg_gw *gw)
 {
+    lookup_snapshot_end(gw);
     for (size_t i = 0; i < gw->dev_sets * WAYS; i++)
         if (gw->devs[i].used && !pinned(gw, &gw->devs[i]))
             dev_clear(&gw->devs[i]);
@@ -383,6 +429,7 @@ void mg_gw_free(mg_gw *gw)
     if (gw == NULL)
         return;
     commit_thread_stop(gw); /* a batch in flight is finished first */
+    lookup_snapshot_end(gw);
     if (gw->devs != NULL) {
         for (size_t i = 0; i < gw->dev_sets * WAYS; i++)
             if (gw->devs[i].used)
@@ -654,9 +701,11 @@ static mg_err dev_lookup(mg_gw *gw, const char *msisdn, dev_entry **out, neg_ent
             return MG_OK;
         }
         /* refresh: status, keys, counter; the device may be gone */
-        e = mg_store_device_keys_by_msisdn(gw->cfg.store, msisdn, &dv, &dk);
-        if (e != MG_OK && e != MG_ERR_KEY)
+        e = mg_store_device_keys_by_msisdn(lookup_handle(gw, ms), msisdn, &dv, &dk);
+        if (e != MG_OK && e != MG_ERR_KEY) {
+            lookup_snapshot_end(gw); /* the next look-up starts afresh */
             return MG_ERR_STORE;
+        }
         if (e == MG_ERR_KEY || dv.id != d->id)
             dev_clear(d);
         if (e == MG_ERR_KEY)
@@ -673,9 +722,11 @@ static mg_err dev_lookup(mg_gw *gw, const char *msisdn, dev_entry **out, neg_ent
     /* an uncached sender: a store look-up, at most lookups_per_s */
     if (!bucket_take(&gw->lookups, gw->cfg.lookups_per_s, gw->cfg.lookups_per_s, ms))
         return MG_ERR_BUF;
-    e = mg_store_device_keys_by_msisdn(gw->cfg.store, msisdn, &dv, &dk);
-    if (e != MG_OK && e != MG_ERR_KEY)
+    e = mg_store_device_keys_by_msisdn(lookup_handle(gw, ms), msisdn, &dv, &dk);
+    if (e != MG_OK && e != MG_ERR_KEY) {
+        lookup_snapshot_end(gw);
         return MG_ERR_STORE;
+    }
     if (e == MG_ERR_KEY)
         return unknown(gw, h, t, neg);
     for (int i = 0; i < WAYS; i++) {
@@ -1869,6 +1920,7 @@ static void commit_thread_stop(mg_gw *gw)
 
 mg_err mg_gw_commit_start(mg_gw *gw)
 {
+    lookup_snapshot_end(gw); /* the look-ups after this see what committed since */
     mg_err e = commit_wait(gw);
     if (e != MG_OK)
         return e; /* the open batch failed with it */
@@ -2316,6 +2368,7 @@ static bool collect_to(void *ctx, const mg_command *c)
 
 mg_err mg_gw_tick(mg_gw *gw, int64_t now)
 {
+    lookup_snapshot_end(gw);
     /* partial packets too old */
     for (size_t i = 0; i < gw->cfg.partials_max; i++) {
         partial *s = &gw->parts[i];

@@ -56,6 +56,14 @@ typedef struct mg_gw_cfg {
      *  overlaps the previous batch's sync. Nothing else uses it; the caller
      *  opens it and closes it after mg_gw_free. */
     mg_store *commit_store;
+    /** A third handle on the same store, used only for the device look-ups
+     *  of uncached senders and the refresh after DEV_TTL_S, never written:
+     *  its look-ups share one read snapshot (mg_store_read_begin) that is
+     *  closed at every group commit (mg_gw_commit_start), every mg_gw_tick, after
+     *  256 look-ups or 50 ms, and by mg_gw_invalidate (docs/fleet.md
+     *  "Look-up tail"). NULL: the look-ups read through store, each in its
+     *  own transaction. The caller opens and closes it (after mg_gw_free). */
+    mg_store *lookup_store;
     /** Command policy (policy.h), checked for every queued command before it
      *  is sent (mg_policy_enforce); NULL: the empty policy (signed commands
      *  are still verified against the registered signers). */

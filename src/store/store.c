@@ -387,8 +387,10 @@ mg_err mg_store_open(const char *path, const uint8_t master[32], bool create, mg
 
 void mg_store_close(mg_store *s)
 {
-    if (s != NULL)
-        s->ops->close(s); /* the engine wipes s->master and frees s */
+    if (s == NULL)
+        return;
+    mg_store_read_end(s);
+    s->ops->close(s); /* the engine wipes s->master and frees s */
 }
 
 const char *mg_store_errmsg(const mg_store *s)
@@ -417,6 +419,8 @@ mg_err mg_store_busy_timeout(mg_store *s, int ms)
 mg_err mg_store_begin(mg_store *s)
 {
     NEED_HANDLE(s);
+    if (s->reading)
+        return mg_store_fail(s, MG_ERR_STATE, "a read snapshot is open (mg_store_read_end first)");
     return s->ops->begin(s);
 }
 
@@ -430,6 +434,38 @@ void mg_store_rollback(mg_store *s)
 {
     if (s != NULL)
         s->ops->rollback(s);
+}
+
+mg_err mg_store_read_begin(mg_store *s)
+{
+    NEED_HANDLE(s);
+    if (s->reading)
+        return mg_store_fail(s, MG_ERR_STATE, "a read snapshot is already open");
+    mg_err e = s->ops->read_begin != NULL ? s->ops->read_begin(s) : MG_OK;
+    s->reading = e == MG_OK;
+    return e;
+}
+
+void mg_store_read_end(mg_store *s)
+{
+    if (s == NULL || !s->reading)
+        return;
+    s->reading = false;
+    if (s->ops->read_end != NULL)
+        s->ops->read_end(s);
+}
+
+mg_err mg_store_reader(mg_store *s, bool on)
+{
+    NEED_HANDLE(s);
+    if (s->reading)
+        return mg_store_fail(s, MG_ERR_STATE, "a read snapshot is open");
+    return s->ops->reader != NULL ? s->ops->reader(s, on) : MG_OK;
+}
+
+bool mg_store_reading(const mg_store *s)
+{
+    return s != NULL && s->reading;
 }
 
 /* ---- devices --------------------------------------------------------------- */

@@ -44,6 +44,7 @@ struct mg_store {
     bool keyless;       /* opened without the master key: key functions refused */
     mg_store_wrap_fn wrap, unwrap; /* set: the master key is outside (master.c) */
     void *wrap_ctx;
+    bool reading; /* a snapshot of mg_store_read_begin is open */
     char err[MG_STORE_ERR_MAX];
 };
 
@@ -56,6 +57,10 @@ struct mg_store_ops {
     mg_err (*begin)(mg_store *s);
     mg_err (*commit)(mg_store *s);
     void (*rollback)(mg_store *s);
+    /* mg_store_read_begin/_end; NULL: each statement reads its own snapshot */
+    mg_err (*read_begin)(mg_store *s);
+    void (*read_end)(mg_store *s);
+    mg_err (*reader)(mg_store *s, bool on); /* mg_store_reader; NULL: nothing to set */
     mg_err (*device_add)(mg_store *s, mg_device *d);
     mg_err (*device_get)(mg_store *s, mg_dev_by by, int64_t id, const char *text, mg_device *d);
     mg_err (*device_list)(mg_store *s, bool (*fn)(void *, const mg_device *), void *ctx);
@@ -187,6 +192,10 @@ typedef struct mg_store_wrapper {
 MG_MUST_CHECK mg_err mg_sqlite_open(const char *path, const uint8_t master[32],
                                     const mg_store_wrapper *w, bool create,
                                     mg_store **out);
+
+/* Rows inserted, updated or deleted through this handle since it opened
+ * (SQLite: sqlite3_total_changes64; -1 for another engine): for the tests. */
+int64_t mg_sqlite_changes(mg_store *s);
 
 /* The PostgreSQL engine (pg.c). conninfo is a libpq connection string
  * ("host=/run/postgresql dbname=m2mguard") or URI ("postgresql://..."); the

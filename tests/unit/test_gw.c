@@ -21,6 +21,7 @@
 #include "gw.h"
 #include "m2mguard/sms.h"
 #include "m2mguard/store.h"
+#include "store_internal.h" /* mg_sqlite_changes */
 
 #define MAX_OUT 64
 
@@ -35,6 +36,7 @@ typedef struct env {
     char dir[64], db[96];
     mg_store *s;
     mg_store *cs; /* the commit thread's handle (env_thread), else NULL */
+    mg_store *ls; /* the look-up handle (env_lookup) or NULL */
     mg_gw *gw;
     sent out[MAX_OUT];
     size_t nout;
@@ -89,6 +91,7 @@ static mg_err on_note(void *ctx, mg_store *st, const mg_gw_row *rows, size_t n)
     }
     return MG_OK;
 }
+static bool env_lookup;        /* the next env_open gives the gateway a look-up handle */
 
 static void env_open(env *e, size_t lookups)
 {
@@ -100,10 +103,13 @@ static void env_open(env *e, size_t lookups)
     assert_int_equal(mg_store_open(e->db, master, true, &e->s), MG_OK);
     if (env_thread)
         assert_int_equal(mg_store_open(e->db, master, false, &e->cs), MG_OK);
+    if (env_lookup)
+        assert_int_equal(mg_store_open(e->db, master, false, &e->ls), MG_OK);
     mg_gw_cfg c;
     memset(&c, 0, sizeof(c));
     c.store = e->s;
     c.commit_store = e->cs;
+    c.lookup_store = e->ls;
     c.commit_note = on_note;
     c.gateway_number = "+491710000001";
     c.group_commit_max = 64;
@@ -119,6 +125,8 @@ static void env_open(env *e, size_t lookups)
 static void env_close(env *e)
 {
     mg_gw_free(e->gw);
+    assert_false(mg_store_reading(e->ls)); /* mg_gw_free ended the snapshot */
+    mg_store_close(e->ls);
     mg_store_close(e->cs);
     mg_store_close(e->s);
     char cmd[128];
@@ -627,6 +635,8 @@ static void test_busy_store_is_retry(void **state)
     mg_gw_free(e.gw);
     mg_store_close(e.cs);
     e.cs = NULL;
+    mg_store_close(e.ls);
+    e.ls = NULL;
     mg_store_close(e.s); /* checkpoints the WAL into the file */
     assert_int_equal(sqlite3_open(e.db, &other), SQLITE_OK);
     sqlite3_stmt *st;
@@ -1059,9 +1069,109 @@ static void test_commit_thread_failure(void **state)
     env_close(&e);
 }
 
+/* h-tail: the look-ups of uncached senders share one read snapshot of the
+ * look-up handle; what another process commits after it opened (a device
+ * added, a key rotated) is seen after the next group commit, tick or 50 ms;
+ * the look-up handle is never written. */
+static void accept_one(env *e, dev *v, const char *text)
+{
+    uint8_t ud[MG_SMS_UD_MAX];
+    size_t n = telemetry(v, text, false, ud);
+    uint64_t before = mg_gw_get_stats(e->gw).accepted;
+    assert_int_equal(inbound(e, v->d.msisdn, 0x04, ud, n), MG_GW_DEFER);
+    assert_int_equal(mg_gw_flush(e->gw), MG_OK);
+    assert_int_equal(mg_gw_get_stats(e->gw).accepted, before + 1);
+}
+
+static void test_lookup_snapshot(void **state)
+{
+    (void)state;
+    env e;
+    bool was = env_lookup;
+    env_lookup = true;
+    env_open(&e, 0);
+    env_lookup = was;
+    int64_t ls0 = mg_sqlite_changes(e.ls), s0 = mg_sqlite_changes(e.s);
+    assert_true(ls0 >= 0);
+    dev a, b, c, d, f, g;
+    uint8_t ud[MG_SMS_UD_MAX];
+    dev_add(&e, &a, "snap-a", "+4915100000091", MG_ALG_AES, 16);
+    dev_add(&e, &c, "snap-c", "+4915100000093", MG_ALG_AES, 16);
+    /* a's miss opens the snapshot */
+    size_t n = telemetry(&a, "a1", false, ud);
+    assert_int_equal(inbound(&e, a.d.msisdn, 0x04, ud, n), MG_GW_DEFER);
+    assert_true(mg_store_reading(e.ls));
+    /* committed after it: d and b registered, c's keys rotated */
+    dev_add(&e, &d, "snap-d", "+4915100000094", MG_ALG_AES, 16);
+    dev_add(&e, &b, "snap-b", "+4915100000092", MG_ALG_AES, 16);
+    int newv = 0;
+    assert_int_equal(mg_store_key_rotate(e.s, c.d.id, NULL, NULL, &newv), MG_OK);
+    dev_keys(&e, &c, newv);
+    /* inside the snapshot d does not exist yet: refused as unknown */
+    n = telemetry(&d, "d1", false, ud);
+    assert_int_equal(inbound(&e, d.d.msisdn, 0x04, ud, n), MG_GW_DEFER);
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_false(mg_store_reading(e.ls)); /* the group commit closed it */
+    assert_int_equal(mg_gw_get_stats(e.gw).accepted, 1);
+    assert_int_equal(events(&e, "unknown_sender", NULL), 1);
+    /* after the commit: b is known, c's new (pending) keys are loaded */
+    accept_one(&e, &b, "b1");
+    accept_one(&e, &c, "c1 under the new keys");
+    /* a tick closes the snapshot too */
+    n = telemetry(&d, "d2", false, ud); /* d: negative cache, no look-up */
+    (void)n;
+    dev_add(&e, &f, "snap-f", "+4915100000095", MG_ALG_AES, 16);
+    dev_add(&e, &g, "snap-g", "+4915100000096", MG_ALG_AES, 16);
+    n = telemetry(&f, "f1", false, ud);
+    assert_int_equal(inbound(&e, f.d.msisdn, 0x04, ud, n), MG_GW_DEFER);
+    assert_true(mg_store_reading(e.ls));
+    assert_int_equal(mg_gw_tick(e.gw, (int64_t)time(NULL)), MG_OK);
+    assert_false(mg_store_reading(e.ls));
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    /* and its age: a device registered while one is open is seen 50 ms on */
+    dev h;
+    n = telemetry(&g, "g1", false, ud);
+    assert_int_equal(inbound(&e, g.d.msisdn, 0x04, ud, n), MG_GW_DEFER);
+    assert_true(mg_store_reading(e.ls));
+    dev_add(&e, &h, "snap-h", "+4915100000097", MG_ALG_AES, 16);
+    struct timespec ts = {0, 60 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    n = telemetry(&h, "h1", false, ud);
+    assert_int_equal(inbound(&e, h.d.msisdn, 0x04, ud, n), MG_GW_DEFER); /* same batch as g1 */
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_int_equal(mg_gw_get_stats(e.gw).accepted, 6);
+    /* mg_gw_invalidate ends it as well */
+    dev_free(&f);
+    dev_add(&e, &f, "snap-i", "+4915100000098", MG_ALG_AES, 16);
+    n = telemetry(&f, "i1", false, ud);
+    assert_int_equal(inbound(&e, f.d.msisdn, 0x04, ud, n), MG_GW_DEFER);
+    assert_true(mg_store_reading(e.ls));
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    n = telemetry(&a, "a2", false, ud);
+    mg_gw_invalidate(e.gw);
+    assert_int_equal(inbound(&e, a.d.msisdn, 0x04, ud, n), MG_GW_DEFER); /* a: a miss again */
+    assert_true(mg_store_reading(e.ls));
+    mg_gw_invalidate(e.gw);
+    assert_false(mg_store_reading(e.ls));
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_int_equal(mg_gw_get_stats(e.gw).accepted, 8);
+    /* every write went through the gateway's store, none through the look-up handle */
+    assert_int_equal(mg_sqlite_changes(e.ls), ls0);
+    assert_true(mg_sqlite_changes(e.s) > s0);
+    dev_free(&a);
+    dev_free(&b);
+    dev_free(&c);
+    dev_free(&d);
+    dev_free(&f);
+    dev_free(&g);
+    dev_free(&h);
+    env_close(&e);
+}
+
 int main(void)
 {
-    env_thread = getenv("MG_TEST_GW_THREAD") != NULL;
+    /* as gateway run: a commit thread and a look-up handle */
+    env_thread = env_lookup = getenv("MG_TEST_GW_THREAD") != NULL;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reflection_and_por_once), cmocka_unit_test(test_every_algorithm),
         cmocka_unit_test(test_data_codings),            cmocka_unit_test(test_spoofed_sender_flood),
@@ -1070,7 +1180,7 @@ int main(void)
         cmocka_unit_test(test_aggregate_one_source),    cmocka_unit_test(test_blocks),
         cmocka_unit_test(test_retention),               cmocka_unit_test(test_counter_jump),
         cmocka_unit_test(test_batch_cas_conflict),      cmocka_unit_test(test_commit_thread),
-        cmocka_unit_test(test_commit_thread_failure),
+        cmocka_unit_test(test_commit_thread_failure),   cmocka_unit_test(test_lookup_snapshot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

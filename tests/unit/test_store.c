@@ -805,6 +805,87 @@ static void test_cas_two_handles(void **state)
     mg_store_close(b);
 }
 
+/* mg_store_read_begin/_end (h-tail): SQLite holds one snapshot across the
+ * reads and refuses writes through the handle meanwhile; PostgreSQL holds
+ * nothing (each statement reads the latest commit). */
+static void test_read_snapshot(void **state)
+{
+    (void)state;
+    mg_store *a = fresh(), *b = NULL;
+    assert_int_equal(mg_store_open(dbpath, master, false, &b), MG_OK);
+    mg_device d1 = dev("snap1", "+4950"), d2 = dev("snap2", "+4951"), g;
+    mg_keyset k1 = keys(1, MG_KEY_ACTIVE, 0x51), k2 = keys(2, MG_KEY_PENDING, 0x52);
+    mg_device_keys dk;
+    assert_int_equal(mg_store_device_add(a, &d1), MG_OK);
+    assert_int_equal(mg_store_keys_put(a, d1.id, &k1), MG_OK);
+
+    assert_false(mg_store_reading(b));
+    assert_false(mg_store_reading(NULL));
+    assert_int_equal(mg_store_read_begin(NULL), MG_ERR_ARG);
+    mg_store_read_end(b); /* none open: no-op */
+    assert_int_equal(mg_store_read_begin(b), MG_OK);
+    assert_true(mg_store_reading(b));
+    assert_int_equal(mg_store_read_begin(b), MG_ERR_STATE);
+    assert_int_equal(mg_store_begin(b), MG_ERR_STATE);
+    assert_int_equal(mg_store_device_keys_by_msisdn(b, "+4950", &g, &dk), MG_OK);
+    assert_true(dk.has_active && !dk.has_pending);
+    mg_device_keys_wipe(&dk);
+
+    /* committed by another handle after the snapshot's first read */
+    assert_int_equal(mg_store_device_add(a, &d2), MG_OK);
+    assert_int_equal(mg_store_keys_put(a, d1.id, &k2), MG_OK);
+    assert_int_equal(mg_store_device_set_status(a, d1.id, MG_DEV_QUARANTINED), MG_OK);
+    mg_err e2 = mg_store_device_keys_by_msisdn(b, "+4951", &g, &dk);
+    mg_device_keys_wipe(&dk);
+    mg_err e1 = mg_store_device_keys_by_msisdn(b, "+4950", &g, &dk);
+    assert_int_equal(e1, MG_OK);
+    if (!pg_mode) {
+        assert_int_equal(e2, MG_ERR_KEY); /* not yet: the snapshot */
+        assert_int_equal(g.status, MG_DEV_ACTIVE);
+        assert_false(dk.has_pending);
+        /* no write through a handle that holds a snapshot */
+        assert_int_equal(mg_store_device_set_status(b, d1.id, MG_DEV_REVOKED), MG_ERR_STATE);
+        assert_int_equal(mg_store_cntr_in_advance(b, d1.id, 5), MG_ERR_STATE);
+        assert_int_equal(mg_store_meta_set_int(b, "h_tail", 1), MG_ERR_STATE);
+        assert_int_equal(mg_store_reader(b, true), MG_ERR_STATE);
+        assert_int_equal(mg_sqlite_changes(b), 0);
+    } else {
+        assert_int_equal(e2, MG_OK); /* PostgreSQL: nothing held */
+        assert_int_equal(g.status, MG_DEV_QUARANTINED);
+        assert_true(dk.has_pending);
+        assert_int_equal(mg_sqlite_changes(b), -1);
+    }
+    mg_device_keys_wipe(&dk);
+    mg_store_read_end(b);
+    assert_false(mg_store_reading(b));
+
+    /* after the end: the latest commit, and the handle writes again */
+    assert_int_equal(mg_store_device_keys_by_msisdn(b, "+4951", &g, &dk), MG_OK);
+    mg_device_keys_wipe(&dk);
+    assert_int_equal(mg_store_device_keys_by_msisdn(b, "+4950", &g, &dk), MG_OK);
+    assert_int_equal(g.status, MG_DEV_QUARANTINED);
+    assert_true(dk.has_active && dk.has_pending);
+    assert_int_equal(dk.pending.version, 2);
+    mg_device_keys_wipe(&dk);
+    assert_int_equal(mg_store_cntr_in_advance(b, d1.id, 5), MG_OK);
+    assert_int_equal(mg_store_begin(b), MG_OK);
+    assert_int_equal(mg_store_cntr_in_advance(b, d1.id, 6), MG_OK);
+    assert_int_equal(mg_store_commit(b), MG_OK);
+    assert_int_equal(mg_store_device_by_id(a, d1.id, &g), MG_OK);
+    assert_int_equal(g.cntr_in, 6);
+
+    /* a snapshot is refused inside a transaction; closing a handle ends one */
+    assert_int_equal(mg_store_begin(a), MG_OK);
+    assert_int_equal(mg_store_read_begin(a), pg_mode ? MG_OK : MG_ERR_STATE);
+    mg_store_read_end(a);
+    assert_int_equal(mg_store_commit(a), MG_OK);
+    assert_int_equal(mg_store_read_begin(b), MG_OK);
+    assert_int_equal(mg_store_device_by_msisdn(b, "+4951", &g), MG_OK);
+    mg_store_close(b);
+    assert_int_equal(mg_store_device_set_status(a, d2.id, MG_DEV_QUARANTINED), MG_OK);
+    mg_store_close(a);
+}
+
 /* ---- inbox --------------------------------------------------------------------- */
 
 typedef struct msgs {
@@ -2599,6 +2680,7 @@ int main(void)
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_counters),
         cmocka_unit_test(test_cas_two_handles),
+        cmocka_unit_test(test_read_snapshot),
         cmocka_unit_test(test_inbox),
         cmocka_unit_test(test_commands),
         cmocka_unit_test(test_events),
