@@ -32,7 +32,8 @@
  *             they interrupt).
  * Without arguments (make bench) it prints how to run it and exits 0.
  * Usage: bench_fleet DB MASTER_KEY_FILE PROVISIONING_JSONL [SENDERS]
- * (BENCH_FLEET_NO_LOOKUP=1: the gateway without a look-up handle)
+ * (BENCH_FLEET_NO_LOOKUP=1: the gateway without a look-up handle and
+ * without a commit thread)
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -213,9 +214,10 @@ int main(int argc, char **argv)
 
     /* start-up: the store and the gateway core, then one look-up */
     double t0 = now();
-    mg_store *s = NULL, *ls = NULL;
+    mg_store *s = NULL, *ls = NULL, *cs = NULL;
     if (mg_store_open(argv[1], master, false, &s) != MG_OK ||
-        mg_store_open(argv[1], master, false, &ls) != MG_OK)
+        mg_store_open(argv[1], master, false, &ls) != MG_OK ||
+        mg_store_open(argv[1], master, false, &cs) != MG_OK)
         return 1;
     mg_wipe(master, sizeof(master));
     FILE *out = fopen("/dev/null", "w");
@@ -223,10 +225,13 @@ int main(int argc, char **argv)
     memset(&cfg, 0, sizeof(cfg));
     cfg.store = s;
     /* as gateway run: look-ups in a shared read snapshot on a handle of their
-     * own; BENCH_FLEET_NO_LOOKUP=1: on the writing handle, each in its own
-     * read transaction (the gateway before h-tail), for comparison */
+     * own, group commits on the commit thread's; BENCH_FLEET_NO_LOOKUP=1:
+     * neither (look-ups on the writing handle, each in its own read
+     * transaction, commits in the caller's thread), for comparison */
     const char *nl = getenv("BENCH_FLEET_NO_LOOKUP");
-    cfg.lookup_store = nl != NULL && strcmp(nl, "1") == 0 ? NULL : ls;
+    bool plain = nl != NULL && strcmp(nl, "1") == 0;
+    cfg.lookup_store = plain ? NULL : ls;
+    cfg.commit_store = plain ? NULL : cs;
     cfg.gateway_number = "+491710000001";
     cfg.output = out;
     cfg.ack = bench_gw_ack;
@@ -374,7 +379,8 @@ int main(int argc, char **argv)
         return 1;
     mg_gw_stats st = mg_gw_get_stats(gw);
     printf("gateway with the registry %s, %zu random senders, %s\n", argv[1], n,
-           cfg.lookup_store != NULL ? "look-up handle" : "no look-up handle (BENCH_FLEET_NO_LOOKUP)");
+           cfg.lookup_store != NULL ? "look-up handle and commit thread (as gateway run)"
+                                    : "no look-up handle, no commit thread (BENCH_FLEET_NO_LOOKUP)");
     printf("  start-up (store open + mg_gw_new + first look-up): %.1f ms, peak RSS %ld KiB\n",
            t_first * 1e3, hwm_start);
     report("store query by MSISDN", us_store, n);
@@ -405,6 +411,7 @@ int main(int argc, char **argv)
     mg_gw_free(gw);
     fclose(out);
     mg_store_close(ls);
+    mg_store_close(cs);
     mg_store_close(s);
     free(sd);
     free(us_own);
