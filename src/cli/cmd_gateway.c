@@ -182,7 +182,9 @@ static int gateway_run(int argc, char **argv)
         mg_workdir_close(&w);
         return rc;
     }
-    /* and the device look-ups' (a reader: docs/fleet.md "Look-up tail") */
+    /* and the device look-ups' (a reader: docs/fleet.md "Look-up tail"):
+     * with the commit thread only (another handle's commits reset a
+     * handle's page cache, so the look-ups then need one of their own) */
     if ((rc = mg_workdir_open_store(&w, &lookup_store)) != MG_EXIT_OK) {
         mg_workdir_close_store(commit_store);
         mg_workdir_close(&w);
@@ -193,6 +195,11 @@ static int gateway_run(int argc, char **argv)
         mg_workdir_close_store(lookup_store);
         mg_workdir_close(&w);
         return rc;
+    }
+    if (strcmp(mg_conf_get(&w, "commit_thread", "yes"), "no") == 0) {
+        mg_workdir_close_store(commit_store); /* commits and look-ups on w.store */
+        mg_workdir_close_store(lookup_store);
+        commit_store = lookup_store = NULL;
     }
     const char *number = mg_conf_get(&w, "gateway_number", "");
     if (!mg_store_msisdn_valid(number)) {
