@@ -1516,10 +1516,13 @@ static bool replay_one(void *ctx, const mg_inbox_msg *m)
     return true;
 }
 
+
 mg_err mg_gw_replay_output(mg_gw *gw, int64_t after_id)
 {
     replay_ctx rc = {gw, 0, after_id};
-    mg_err e;
+    mg_err e = commit_wait(gw); /* the output has one writer at a time */
+    if (e != MG_OK)
+        return e;
     for (;;) {
         size_t before = rc.n;
         e = mg_store_inbox_since(gw->cfg.store, rc.last, 1024, replay_one, &rc);
@@ -1545,7 +1548,7 @@ static bool row_one(void *ctx, const mg_inbox_msg *m)
 
 mg_err mg_gw_replay_rows(mg_gw *gw, const mg_gw_row *rows, size_t n, int64_t after_id)
 {
-    mg_err e = MG_OK;
+    mg_err e = commit_wait(gw); /* the output has one writer at a time */
     for (size_t i = 0; i < n && e == MG_OK; i++) {
         if (rows[i].id <= after_id || rows[i].id <= 0)
             continue;
@@ -1764,6 +1767,22 @@ static void commit_run(mg_gw *gw, mg_store *st, commit_job *j)
     }
     j->result = e;
     j->seconds = mono_s() - t0;
+    if (e != MG_OK)
+        return;
+    /* Committed: the application output, here, so that the gateway's thread
+     * (acks, PoRs) is not held up by it. In order (one batch at a time, one
+     * writer: the replay functions run with no batch in flight), and before
+     * the next batch's crash note replaces this one's. */
+    for (size_t i = 0; i < j->n; i++) {
+        const pending *p = &j->batch[i];
+        if (p->kind == P_MESSAGE) {
+            mg_inbox_msg m;
+            inbox_msg_of(p, &m);
+            emit(gw, &m, p->device, p->source);
+            mg_wipe(&m, sizeof(m));
+        }
+    }
+    out_flush(gw);
 }
 
 /* The rest of a group commit, in the gateway's thread, once commit_run has
@@ -1808,11 +1827,7 @@ static mg_err commit_finish(mg_gw *gw)
     for (size_t i = 0; i < j->n; i++) {
         pending *p = &j->batch[i];
         if (p->kind == P_MESSAGE) {
-            mg_inbox_msg m;
-            inbox_msg_of(p, &m);
-            emit(gw, &m, p->device, p->source);
-            mg_wipe(&m, sizeof(m));
-            gw->stats.accepted++;
+            gw->stats.accepted++; /* written out by commit_run */
             if (p->por)
                 send_por(gw, p);
         } else if (p->kind == P_POR) {
@@ -1824,7 +1839,6 @@ static mg_err commit_finish(mg_gw *gw)
         rotated |= p->rotate;
         gw->cfg.ack(gw->cfg.ctx, p->tag, MG_GW_DONE);
     }
-    out_flush(gw);
     mg_wipe(j->batch, j->n * sizeof(*j->batch));
     j->n = 0;
     j->nsmsc = 0;
