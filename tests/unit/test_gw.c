@@ -971,14 +971,20 @@ static void wait_commit(env *e)
     assert_int_equal(poll(&p, 1, 10000), 1);
 }
 
+/* A gateway with a commit thread, whatever MG_TEST_GW_THREAD says. */
+static void env_open_thread(env *e)
+{
+    bool was = env_thread;
+    env_thread = true;
+    env_open(e, 0);
+    env_thread = was;
+}
+
 static void test_commit_thread(void **state)
 {
     (void)state;
-    bool was = env_thread;
-    env_thread = true;
     env e;
-    env_open(&e, 0);
-    env_thread = was;
+    env_open_thread(&e);
     dev v;
     dev_add(&e, &v, "meter-t", "+4915100000071", MG_ALG_AES, 16);
     static uint8_t ud[66][MG_SMS_UD_MAX];
@@ -1029,11 +1035,8 @@ static void test_commit_thread(void **state)
 static void test_commit_thread_failure(void **state)
 {
     (void)state;
-    bool was = env_thread;
-    env_thread = true;
     env e;
-    env_open(&e, 0);
-    env_thread = was;
+    env_open_thread(&e);
     dev v;
     dev_add(&e, &v, "meter-f", "+4915100000072", MG_ALG_AES, 16);
     static uint8_t ud[75][MG_SMS_UD_MAX];
