@@ -162,7 +162,10 @@ static int gateway_run(int argc, char **argv)
                    "throttle_per_min, cntr_jump_max, por_timeout_s, partial_age_s and log_level\n"
                    "change at once; a change of any other key is refused with a warning (restart\n"
                    "for it); a bad file keeps the old configuration entirely. metrics_listen =\n"
-                   "127.0.0.1:PORT serves Prometheus metrics at /metrics (docs/metrics.md).\n\n"
+                   "127.0.0.1:PORT serves Prometheus metrics at /metrics (docs/metrics.md).\n"
+                   "Group commits run on a thread of their own (a second store handle) while\n"
+                   "the next messages are checked, device look-ups on a third; commit_thread = no:\n"
+                   "all on one handle in one thread (docs/gateway.md).\n\n"
                    "exit: 0 stopped by a signal, 2 usage, 3 bad working directory or configuration,\n"
                    "      4 internal error\n");
             return MG_EXIT_OK;
