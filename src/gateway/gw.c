@@ -159,17 +159,17 @@ typedef struct cntr_span {
     size_t index; /* in the batch */
 } cntr_span;
 
-/* A batch handed over to be committed (commit_run), then finished in the
- * gateway's own thread (commit_finish): acks, output, PoRs. With a commit
- * thread (cfg.commit_store) commit_run runs there while the next batch is
- * checked; the thread touches nothing of the gateway but this job, its
- * store handle and cfg.commit_note. */
+/* A batch handed over to be committed and written out (commit_run), then
+ * finished in the gateway's own thread (commit_finish): acks, PoRs. With a
+ * commit thread (cfg.commit_store) commit_run runs there while the next
+ * batch is checked; the thread touches nothing of the gateway but this job,
+ * its store handle, the output and cfg.commit_note. */
 typedef struct commit_job {
     pending *batch; /* group_commit_max entries (swapped with the open batch's) */
     size_t n;
     smsc_id smsc[SMSC_IDS_MAX]; /* ids of sent commands, stored with the batch */
     size_t nsmsc;
-    mg_inbox_msg *msgs; /* commit_run: inbox rows not yet inserted (mg_store_inbox_add_many) */
+    mg_inbox_msg *msgs; /* commit_run: the inbox rows of the accepted messages, in batch order */
     size_t *midx;       /* ... and the batch entry of each */
     mg_gw_row *rows;   /* its inbox rows, for cfg.commit_note */
     cntr_span *spans;  /* its counter compare-and-sets, in device id order */
@@ -452,7 +452,7 @@ void mg_gw_free(mg_gw *gw)
         mg_wipe(gw->job.batch, gw->cfg.group_commit_max * sizeof(*gw->job.batch));
     free(gw->job.batch);
     free(gw->job.rows);
-    free(gw->job.msgs); /* wiped after each use (inbox_flush) */
+    free(gw->job.msgs); /* wiped after each use (commit_run) */
     free(gw->job.midx);
     free(gw->job.spans);
     free(gw->obuf);
@@ -1660,22 +1660,23 @@ static mg_err cas_span(commit_job *j, mg_store *st)
 
 static void smsc_ids_write(mg_store *st, const smsc_id *ids, size_t n);
 
-/* Inserts the inbox rows collected (*nm of them) and notes their ids. */
-static mg_err inbox_flush(commit_job *j, mg_store *st, size_t *nm)
+/* Inserts the inbox rows collected and not yet inserted, msgs[*from..nm),
+ * and notes their ids. The rows stay: the output is written from them. */
+static mg_err inbox_flush(commit_job *j, mg_store *st, size_t *from, size_t nm)
 {
-    if (*nm == 0)
+    if (*from >= nm)
         return MG_OK;
-    mg_err e = mg_store_inbox_add_many(st, j->msgs, *nm);
-    for (size_t k = 0; k < *nm; k++)
+    mg_err e = mg_store_inbox_add_many(st, &j->msgs[*from], nm - *from);
+    for (size_t k = *from; k < nm; k++)
         j->batch[j->midx[k]].inbox_id = j->msgs[k].id;
-    mg_wipe(j->msgs, *nm * sizeof(*j->msgs));
-    *nm = 0;
+    *from = nm;
     return e;
 }
 
 /* The store's part of a group commit, on st (the commit thread's handle, or
- * cfg.store): one transaction. Touches nothing of the gateway but j. The
- * rows are written in batch order (ids in arrival order): the inbox rows
+ * cfg.store): one transaction, then the application output. Touches
+ * nothing of the gateway but j and the output (emit, out_flush). The rows
+ * are written in batch order (ids in arrival order): the inbox rows
  * collected are inserted together, before any other row. */
 static void commit_run(mg_gw *gw, mg_store *st, commit_job *j)
 {
@@ -1685,7 +1686,7 @@ static void commit_run(mg_gw *gw, mg_store *st, commit_job *j)
         e = cas_span(j, st);
     if (e == MG_OK)
         smsc_ids_write(st, j->smsc, j->nsmsc); /* the SMSC's ids of sent commands ride along */
-    size_t nm = 0; /* inbox rows collected in j->msgs */
+    size_t nm = 0, from = 0; /* inbox rows collected in j->msgs; inserted: [0, from) */
     for (size_t i = 0; i < j->n && e == MG_OK; i++) {
         pending *p = &j->batch[i];
         if (p->kind == P_MESSAGE) {
@@ -1698,7 +1699,7 @@ static void commit_run(mg_gw *gw, mg_store *st, commit_job *j)
                 ev_set(&p->ev, p->device_id, "sms", p->source, "replay",
                        "counter already accepted (another gateway)");
                 p->kind = P_REFUSED;
-                e = inbox_flush(j, st, &nm); /* the rows before its event */
+                e = inbox_flush(j, st, &from, nm); /* the rows before its event */
             } else if (c != MG_OK) {
                 e = c;
                 break;
@@ -1715,13 +1716,13 @@ static void commit_run(mg_gw *gw, mg_store *st, commit_job *j)
                 inbox_msg_of(p, &j->msgs[nm]);
                 j->midx[nm++] = i;
                 if (p->rotate || p->own_event)
-                    e = inbox_flush(j, st, &nm); /* its row before its other rows */
+                    e = inbox_flush(j, st, &from, nm); /* its row before its other rows */
                 if (e == MG_OK && p->rotate)
                     e = activate(st, p, "a message secured with it arrived");
                 if (e != MG_OK)
                     break;
             }
-        } else if ((e = inbox_flush(j, st, &nm)) != MG_OK) {
+        } else if ((e = inbox_flush(j, st, &from, nm)) != MG_OK) {
             break;
         } else if (p->kind == P_POR) {
             /* once: only a command still waiting moves (compare-and-set) */
@@ -1744,9 +1745,7 @@ static void commit_run(mg_gw *gw, mg_store *st, commit_job *j)
             e = mg_store_event_add(st, &p->ev);
     }
     if (e == MG_OK)
-        e = inbox_flush(j, st, &nm);
-    else
-        mg_wipe(j->msgs, nm * sizeof(*j->msgs));
+        e = inbox_flush(j, st, &from, nm);
     /* several gateways: the rows this one is about to commit (docs/scaling.md) */
     size_t nrows = 0;
     for (size_t i = 0; e == MG_OK && gw->cfg.commit_note != NULL && i < j->n; i++)
@@ -1767,26 +1766,23 @@ static void commit_run(mg_gw *gw, mg_store *st, commit_job *j)
     }
     j->result = e;
     j->seconds = mono_s() - t0;
-    if (e != MG_OK)
-        return;
-    /* Committed: the application output, here, so that the gateway's thread
-     * (acks, PoRs) is not held up by it. In order (one batch at a time, one
-     * writer: the replay functions run with no batch in flight), and before
-     * the next batch's crash note replaces this one's. */
-    for (size_t i = 0; i < j->n; i++) {
-        const pending *p = &j->batch[i];
-        if (p->kind == P_MESSAGE) {
-            mg_inbox_msg m;
-            inbox_msg_of(p, &m);
-            emit(gw, &m, p->device, p->source);
-            mg_wipe(&m, sizeof(m));
-        }
+    /* Committed: the application output, from the rows just inserted (the
+     * accepted messages, in batch order), here, so that the gateway's
+     * thread (acks, PoRs) is not held up by it. In order (one batch at a
+     * time, one writer: the replay functions run with no batch in flight),
+     * and before the next batch's crash note replaces this one's. */
+    for (size_t k = 0; e == MG_OK && k < nm; k++) {
+        const pending *p = &j->batch[j->midx[k]];
+        emit(gw, &j->msgs[k], p->device, p->source);
     }
-    out_flush(gw);
+    if (e == MG_OK)
+        out_flush(gw);
+    mg_wipe(j->msgs, nm * sizeof(*j->msgs));
 }
 
 /* The rest of a group commit, in the gateway's thread, once commit_run has
- * returned. Committed: accept, write out, acknowledge, send PoRs. Failed:
+ * returned. Committed (and written out by commit_run): accept,
+ * acknowledge, send PoRs. Failed:
  * every message of the job AND of the open batch is to be delivered again:
  * the open batch was checked against counters in memory that the failed
  * job had moved, so none of it may commit (a message of the job delivered
