@@ -641,6 +641,68 @@ MG_MUST_CHECK mg_err mg_store_blocks(mg_store *s, const char *bearer, int64_t no
 MG_MUST_CHECK mg_err mg_store_meta_int(mg_store *s, const char *name, int64_t *v);
 MG_MUST_CHECK mg_err mg_store_meta_set_int(mg_store *s, const char *name, int64_t v);
 
+/* ---- the registry feed (schema 8): the gateway's in-memory device index ----
+ * The gateway keeps every device that has an MSISDN in memory (src/gateway/
+ * devidx.c), its keys still wrapped, so that a sender it has not seen costs
+ * no query. It loads them with mg_store_reg_scan and keeps them current from
+ * the registry log: triggers append (seq, device id) for every device added
+ * or deleted, every change of its name, MSISDN, status, TAR or bearers, and
+ * every key row added, changed or deleted; a counter's compare-and-set is
+ * not logged (the index's counter is a lower bound, the store's
+ * compare-and-set the truth). seq grows in commit order on both engines
+ * (PostgreSQL: the log's writers take one transaction-level advisory lock).
+ * Rows older than a day are pruned (mg_store_reg_prune). */
+#define MG_REG_WRAPPED_MAX 88 /* a wrapped key blob: RFC 5649 of 12 + 2 x 32 octets */
+
+/** A wrapped key version as stored: unwrap with mg_store_reg_unwrap. */
+typedef struct mg_reg_key {
+    int version;
+    mg_alg alg;
+    size_t len;          /**< octets of KIc (and of KID) */
+    mg_key_state state;  /**< MG_KEY_ACTIVE or MG_KEY_PENDING */
+    uint8_t wrapped[MG_REG_WRAPPED_MAX];
+    size_t wrapped_len;
+} mg_reg_key;
+
+/** A device as the index holds it. */
+typedef struct mg_reg_dev {
+    int64_t id;
+    char name[MG_NAME_MAX];
+    char msisdn[MG_MSISDN_MAX];
+    mg_dev_status status;
+    uint8_t tar[3];
+    uint64_t cntr_in;
+    mg_reg_key keys[2]; /**< the ACTIVE version, then the newest PENDING one (as
+                             mg_store_device_keys_by_msisdn chooses), when there are */
+    size_t nkeys;
+} mg_reg_dev;
+
+/** The newest seq of the registry log (0: none yet). Read it before a full
+ *  scan: the changes after it are then applied on top of the scan. */
+MG_MUST_CHECK mg_err mg_store_reg_seq(mg_store *s, int64_t *seq);
+/** The devices that have an MSISDN and an id > after_id, in id order, at
+ *  most max of them (0: no limit), each with its usable keys, wrapped; fn
+ *  returns false to stop. One read (one statement) per call. */
+MG_MUST_CHECK mg_err mg_store_reg_scan(mg_store *s, int64_t after_id, size_t max,
+                                       bool (*fn)(void *ctx, const mg_reg_dev *d), void *ctx);
+/** The registry log after seq `after`, at most max rows (1..4096), in seq
+ *  order: for each row fn gets its seq, its device id and the device as it
+ *  is now (as mg_store_reg_scan gives it), or NULL when the device is gone
+ *  or has no MSISDN. fn returns false to stop. */
+MG_MUST_CHECK mg_err mg_store_reg_changes(mg_store *s, int64_t after, size_t max,
+                                          bool (*fn)(void *ctx, int64_t seq, int64_t device_id,
+                                                     const mg_reg_dev *d),
+                                          void *ctx);
+/** Deletes the log rows written before `before` (wall clock, s); *deleted
+ *  (may be NULL) gets their number. */
+MG_MUST_CHECK mg_err mg_store_reg_prune(mg_store *s, int64_t before, int64_t *deleted);
+/** Unwraps w, a key of device_id, under s's master key into *k, with the
+ *  check mg_store_device_keys_by_msisdn makes (the blob names this device,
+ *  version, algorithm and length): MG_ERR_AUTH if it fails (k wiped),
+ *  MG_ERR_FORMAT if w is malformed, MG_ERR_STATE without a master key. */
+MG_MUST_CHECK mg_err mg_store_reg_unwrap(mg_store *s, int64_t device_id, const mg_reg_key *w,
+                                         mg_keyset *k);
+
 /* ---- backup (docs/operations.md "Backup and restore") ------------------------- */
 /** Writes a consistent copy of the whole store into dest, a new file made
  *  0600 (an existing dest is refused: MG_ERR_ARG). Online: other connections
