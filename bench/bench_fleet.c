@@ -33,7 +33,11 @@
  * Without arguments (make bench) it prints how to run it and exits 0.
  * Usage: bench_fleet DB MASTER_KEY_FILE PROVISIONING_JSONL [SENDERS]
  * (BENCH_FLEET_NO_LOOKUP=1: the gateway without a look-up handle and
- * without a commit thread)
+ * without a commit thread; BENCH_FLEET_NO_INDEX=1: without the device index,
+ * cfg.device_index, which gateway run has by default)
+ *   index:    the device index alone (devidx.h, loaded again after the rest):
+ *             its load time and size, and a miss through it: hash look-up,
+ *             unwrap, key set-up.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -42,6 +46,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "devidx.h"
 #include "gw.h"
 #include "gwpath.h"
 #include "m2mguard/ota.h"
@@ -101,6 +106,20 @@ static long long file_size(const char *path)
 {
     struct stat sb;
     return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/* One miss through the device index: hash look-up, unwrap, key set-up, wipe. */
+static bool ix_miss_once(const mg_devidx *ix, mg_store *st, const char *msisdn)
+{
+    mg_device dv;
+    mg_key kk[4];
+    mg_device_keys dk;
+    memset(kk, 0, sizeof(kk));
+    bool ok = mg_devidx_get(ix, st, msisdn, &dv, &dk) == MG_OK && keys_set_up(&dk, kk);
+    mg_device_keys_wipe(&dk);
+    for (int j = 0; j < 4; j++)
+        mg_key_clear(&kk[j]);
+    return ok;
 }
 
 /* One cache miss as gw.c dev_lookup does it: the look-up, key set-up, wipe. */
@@ -232,6 +251,8 @@ int main(int argc, char **argv)
     bool plain = nl != NULL && strcmp(nl, "1") == 0;
     cfg.lookup_store = plain ? NULL : ls;
     cfg.commit_store = plain ? NULL : cs;
+    const char *ni = getenv("BENCH_FLEET_NO_INDEX");
+    cfg.device_index = !(ni != NULL && strcmp(ni, "1") == 0);
     cfg.gateway_number = "+491710000001";
     cfg.output = out;
     cfg.ack = bench_gw_ack;
@@ -378,9 +399,10 @@ int main(int argc, char **argv)
     if (mg_gw_flush(gw) != MG_OK)
         return 1;
     mg_gw_stats st = mg_gw_get_stats(gw);
-    printf("gateway with the registry %s, %zu random senders, %s\n", argv[1], n,
+    printf("gateway with the registry %s, %zu random senders, %s, %s\n", argv[1], n,
            cfg.lookup_store != NULL ? "look-up handle and commit thread (as gateway run)"
-                                    : "no look-up handle, no commit thread (BENCH_FLEET_NO_LOOKUP)");
+                                    : "no look-up handle, no commit thread (BENCH_FLEET_NO_LOOKUP)",
+           cfg.device_index ? "device index (as gateway run)" : "no device index (BENCH_FLEET_NO_INDEX)");
     printf("  start-up (store open + mg_gw_new + first look-up): %.1f ms, peak RSS %ld KiB\n",
            t_first * 1e3, hwm_start);
     report("store query by MSISDN", us_store, n);
@@ -409,6 +431,27 @@ int main(int argc, char **argv)
     printf("  -wal file after the group commits of the inbound run: at most %lld KiB, now %lld KiB\n",
            wal_max / 1024, file_size(wal) / 1024);
     mg_gw_free(gw);
+    /* the device index alone (the gateway's is freed): load, size, a miss */
+    long rss0 = proc_kib("VmRSS:");
+    double ti = now();
+    mg_devidx *ix = mg_devidx_new();
+    if (ix == NULL || mg_devidx_load(ix, ls) != MG_OK)
+        return 1;
+    ti = now() - ti;
+    printf("device index: %zu devices loaded in %.2f s (%.0f devices/s), %.1f MiB allocated "
+           "(%.0f octets a device), RSS +%ld MiB\n",
+           mg_devidx_count(ix), ti, (double)mg_devidx_count(ix) / ti,
+           (double)mg_devidx_bytes(ix) / 1048576.0,
+           (double)mg_devidx_bytes(ix) / (double)mg_devidx_count(ix), (proc_kib("VmRSS:") - rss0) / 1024);
+    for (size_t i = 0; i < n; i++) {
+        double a = now(), c = cpu_now();
+        if (!ix_miss_once(ix, s, sd[i].msisdn))
+            return 1;
+        us_store[n + i] = (cpu_now() - c) * 1e6;
+        us_store[i] = (now() - a) * 1e6;
+    }
+    report("cache miss through the device index: hash look-up + unwrap + key set-up", us_store, n);
+    mg_devidx_free(ix);
     fclose(out);
     mg_store_close(ls);
     mg_store_close(cs);

@@ -196,6 +196,8 @@ const mg_conf_key mg_conf_keys[] = {
     {"group_commit_max", NUM(0, 1000000), "256", "gateway", false, false, "accepted messages per transaction at most"},
     {"commit_thread", ENUM("yes|no"), "yes", "gateway", false, false,
      "group commits on a thread of their own while the next batch is checked, look-ups on a handle of their own (docs/gateway.md \"Durable-path speed\")"},
+    {"device_index", ENUM("yes|no"), "yes", "gateway", false, false,
+     "every device with an MSISDN in memory, keys wrapped: a sender not in the cache costs no query (docs/fleet.md \"Device index\")"},
     {"cache_devices", NUM(0, G1), "16384", "gateway", false, false, "device cache (entries, bounded)"},
     {"cache_unknown", NUM(0, G1), "4096", "gateway", false, false, "negative cache of unknown senders (entries, bounded)"},
     {"lookups_per_s", NUM(0, G1), "2000", "gateway", true, false,

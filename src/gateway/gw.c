@@ -1,5 +1,6 @@
 /* The gateway core: see gw.h. Host code: allocates, checks every result. */
 #include "gw.h"
+#include "devidx.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +28,9 @@
 #define AGG_WAYS 8         /* aggregation table: entries per set */
 #define FLEET_KINDS 32     /* fleet-wide aggregates (source "*"): one per kind */
 #define PRUNE_EVERY_S 60   /* events' retention: this often */
+#define IX_REFRESH_MS 1000  /* the device index follows the registry log at least this often */
+#define IX_BUDGET_MS 20     /* spending at most this on one refresh (a bulk import: the rest later) */
+#define IX_LOG_KEEP_S 86400 /* the log's rows are pruned after a day (mg_gw_tick) */
 
 /* ---- rate limits: token buckets ------------------------------------------- */
 
@@ -75,6 +79,8 @@ typedef struct dev_entry {
     keyver kv[2];     /* the active version and the newest pending one */
     bool keys_bad;    /* the stored keys failed their integrity check (store tampered) */
     uint64_t cntr_in; /* highest counter accepted or pending in this batch */
+    int64_t cntr_read; /* when cntr_in was last read from the store (wall clock, s; 0: from the
+                        * device index only, a lower bound: cntr_confirm) */
     int64_t loaded;   /* wall clock, s */
     int64_t used_ms;  /* last use, for eviction */
     uint64_t pin;     /* batch generation that refers to this entry */
@@ -228,6 +234,10 @@ struct mg_gw {
     /* the read snapshot of cfg.lookup_store (lookup_handle) */
     unsigned snap_n;  /* look-ups in it */
     int64_t snap_ms;  /* when it opened, monotonic ms */
+    /* the device index (cfg.device_index; devidx.h) */
+    mg_devidx *ix;
+    int64_t ix_ms;    /* its last refresh, monotonic ms */
+    int64_t ix_ok_s;  /* its last successful refresh (or load), wall clock s */
 };
 
 /* A device entry the open batch or the batch in flight points into (its
@@ -287,6 +297,8 @@ static EVP_MAC_CTX *sip_new(void)
 
 static bool commit_thread_start(mg_gw *gw);
 static void commit_thread_stop(mg_gw *gw);
+static void ix_load(mg_gw *gw);
+static void ix_refresh(mg_gw *gw, int budget_ms);
 
 mg_gw *mg_gw_new(const mg_gw_cfg *cfg)
 {
@@ -362,6 +374,8 @@ mg_gw *mg_gw_new(const mg_gw_cfg *cfg)
         return NULL;
     }
     gw->gen = 1;
+    if (gw->cfg.device_index)
+        ix_load(gw);
     return gw;
 }
 
@@ -421,6 +435,8 @@ static mg_store *lookup_handle(mg_gw *gw, int64_t ms)
 void mg_gw_invalidate(mg_gw *gw)
 {
     lookup_snapshot_end(gw);
+    if (gw->ix != NULL)
+        ix_refresh(gw, IX_BUDGET_MS); /* what committed is in the index before the cache reloads */
     for (size_t i = 0; i < gw->dev_sets * WAYS; i++)
         if (gw->devs[i].used && !pinned(gw, &gw->devs[i]))
             dev_clear(&gw->devs[i]);
@@ -433,6 +449,7 @@ void mg_gw_free(mg_gw *gw)
         return;
     commit_thread_stop(gw); /* a batch in flight is finished first */
     lookup_snapshot_end(gw);
+    mg_devidx_free(gw->ix);
     if (gw->devs != NULL) {
         for (size_t i = 0; i < gw->dev_sets * WAYS; i++)
             if (gw->devs[i].used)
@@ -467,6 +484,8 @@ mg_gw_stats mg_gw_get_stats(const mg_gw *gw)
     s.partials = 0;
     for (size_t i = 0; i < gw->cfg.partials_max; i++)
         s.partials += gw->parts[i].p.state != 0;
+    s.index_devices = gw->ix != NULL ? mg_devidx_count(gw->ix) : 0;
+    s.index_bytes = gw->ix != NULL ? mg_devidx_bytes(gw->ix) : 0;
     return s;
 }
 
@@ -661,9 +680,11 @@ static mg_err unknown(mg_gw *gw, uint64_t h, int64_t t, neg_entry **neg)
     return MG_ERR_KEY;
 }
 
-/* Fills cache entry d (cleared or current) with the device dv and its keys k. */
+/* Fills cache entry d (cleared or current) with the device dv and its keys
+ * k; from_store: dv's counter is the store's (else the index's, a lower
+ * bound). */
 static void dev_take(dev_entry *d, uint64_t h, const char *msisdn, const mg_device *dv,
-                     const mg_device_keys *k, dev_entry **out)
+                     const mg_device_keys *k, bool from_store, dev_entry **out)
 {
     if (!d->used) {
         d->used = true;
@@ -673,7 +694,121 @@ static void dev_take(dev_entry *d, uint64_t h, const char *msisdn, const mg_devi
     dev_fill(d, dv);
     dev_load_keys(d, k);
     d->loaded = now_s();
+    if (from_store)
+        d->cntr_read = d->loaded;
     *out = d;
+}
+
+/* ---- the device index (cfg.device_index; devidx.h) ------------------------------- */
+
+
+static mg_store *ix_store(mg_gw *gw)
+{
+    return gw->cfg.lookup_store != NULL ? gw->cfg.lookup_store : gw->cfg.store;
+}
+
+static void ix_load(mg_gw *gw)
+{
+    int64_t t0 = mono_ms();
+    mg_devidx_free(gw->ix);
+    gw->ix = mg_devidx_new();
+    lookup_snapshot_end(gw);
+    mg_err e = gw->ix != NULL ? mg_devidx_load(gw->ix, ix_store(gw)) : MG_ERR_STORE;
+    if (e != MG_OK) {
+        mg_log(MG_LOG_ERROR, "m2mguard gateway",
+               "device index not loaded (%s): senders not in the cache are looked up in the store",
+               gw->ix != NULL ? mg_store_errmsg(ix_store(gw)) : "out of memory");
+        mg_devidx_free(gw->ix);
+        gw->ix = NULL;
+        return;
+    }
+    gw->ix_ms = mono_ms();
+    gw->ix_ok_s = now_s();
+    mg_log(MG_LOG_INFO, "m2mguard gateway", "device index: %zu devices, %.1f MiB, loaded in %.2f s",
+           mg_devidx_count(gw->ix), (double)mg_devidx_bytes(gw->ix) / 1048576.0,
+           (double)(gw->ix_ms - t0) / 1000.0);
+}
+
+/* A device of the index changed (msisdn: its old or its new MSISDN): its
+ * cache entry is refreshed at its next use, and the sender is no longer
+ * known to be unknown (a device just registered). */
+static void ix_changed(void *ctx, const char *msisdn)
+{
+    mg_gw *gw = ctx;
+    uint64_t h = hash_str(gw, msisdn);
+    dev_entry *set = gw->devs + (h % gw->dev_sets) * WAYS;
+    for (int i = 0; i < WAYS; i++)
+        if (set[i].used && set[i].hash == h && strcmp(set[i].msisdn, msisdn) == 0)
+            set[i].loaded = 0;
+    neg_entry *n = neg_find(gw, h, false);
+    if (n != NULL)
+        n->until = 0;
+}
+
+/* Applies the registry log to the index (at most budget_ms of it). */
+static void ix_refresh(mg_gw *gw, int budget_ms)
+{
+    gw->ix_ms = mono_ms();
+    if (now_s() - gw->ix_ok_s > IX_LOG_KEEP_S / 2) {
+        ix_load(gw); /* the log may be pruned past the cursor: all again */
+        for (size_t i = 0; i < gw->dev_sets * WAYS; i++)
+            gw->devs[i].loaded = 0; /* each entry refreshed at its next use */
+        return;
+    }
+    mg_err e = mg_devidx_refresh(gw->ix, ix_store(gw), budget_ms, ix_changed, gw, NULL);
+    if (e == MG_OK) {
+        gw->ix_ok_s = now_s();
+        return;
+    }
+    lookup_snapshot_end(gw);
+    mg_log(MG_LOG_ERROR, "m2mguard gateway", "device index: cannot read the registry log: %s",
+           mg_store_errmsg(ix_store(gw)));
+}
+
+/* The device of msisdn: from the index when it has it, else from the store
+ * (limit: at most lookups_per_s such reads). *from_store says which.
+ * MG_ERR_KEY none, MG_ERR_BUF the limit is reached, MG_ERR_STORE. */
+static mg_err dev_read(mg_gw *gw, const char *msisdn, int64_t ms, bool limit, mg_device *dv,
+                       mg_device_keys *dk, bool *from_store)
+{
+    *from_store = false;
+    if (gw->ix != NULL && mg_devidx_get(gw->ix, gw->cfg.store, msisdn, dv, dk) == MG_OK)
+        return MG_OK;
+    if (limit && !bucket_take(&gw->lookups, gw->cfg.lookups_per_s, gw->cfg.lookups_per_s, ms))
+        return MG_ERR_BUF;
+    *from_store = true;
+    mg_err e = mg_store_device_keys_by_msisdn(lookup_handle(gw, ms), msisdn, dv, dk);
+    if (e != MG_OK && e != MG_ERR_KEY) {
+        lookup_snapshot_end(gw); /* the next look-up starts afresh */
+        return MG_ERR_STORE;
+    }
+    return e;
+}
+
+/* Is d's counter only the index's (a lower bound), not read from the store
+ * in the last DEV_TTL_S? */
+static bool cntr_unsure(const mg_gw *gw, const dev_entry *d)
+{
+    return gw->ix != NULL && now_s() - d->cntr_read >= DEV_TTL_S;
+}
+
+/* Reads d's counter from the store (one look-up of lookups_per_s; outside
+ * any read snapshot, so it is the latest). MG_ERR_BUF: the limit. */
+static mg_err cntr_confirm(mg_gw *gw, dev_entry *d)
+{
+    if (!bucket_take(&gw->lookups, gw->cfg.lookups_per_s, gw->cfg.lookups_per_s, mono_ms()))
+        return MG_ERR_BUF;
+    lookup_snapshot_end(gw);
+    mg_device dv;
+    mg_err e = mg_store_device_by_id(ix_store(gw), d->id, &dv);
+    if (e != MG_OK)
+        return e;
+    if (dv.cntr_in > d->cntr_in)
+        d->cntr_in = dv.cntr_in;
+    d->cntr_read = now_s();
+    if (gw->ix != NULL)
+        mg_devidx_note_cntr(gw->ix, d->msisdn, d->id, dv.cntr_in);
+    return MG_OK;
 }
 
 /* The device that owns msisdn, from the cache or the store.
@@ -689,8 +824,11 @@ static mg_err dev_lookup(mg_gw *gw, const char *msisdn, dev_entry **out, neg_ent
     mg_device dv;
     mg_device_keys dk; /* unwrapped keys: wiped on every way out */
     mg_err e;
+    bool from_store = false;
     *out = NULL;
     *neg = NULL;
+    if (gw->ix != NULL && ms - gw->ix_ms >= IX_REFRESH_MS)
+        ix_refresh(gw, IX_BUDGET_MS);
     for (int i = 0; i < WAYS; i++) {
         if (set[i].used && set[i].hash == h && strcmp(set[i].msisdn, msisdn) == 0) {
             d = &set[i];
@@ -704,16 +842,14 @@ static mg_err dev_lookup(mg_gw *gw, const char *msisdn, dev_entry **out, neg_ent
             return MG_OK;
         }
         /* refresh: status, keys, counter; the device may be gone */
-        e = mg_store_device_keys_by_msisdn(lookup_handle(gw, ms), msisdn, &dv, &dk);
-        if (e != MG_OK && e != MG_ERR_KEY) {
-            lookup_snapshot_end(gw); /* the next look-up starts afresh */
+        e = dev_read(gw, msisdn, ms, false, &dv, &dk, &from_store);
+        if (e != MG_OK && e != MG_ERR_KEY)
             return MG_ERR_STORE;
-        }
         if (e == MG_ERR_KEY || dv.id != d->id)
             dev_clear(d);
         if (e == MG_ERR_KEY)
             return unknown(gw, h, t, neg);
-        dev_take(d, h, msisdn, &dv, &dk, out);
+        dev_take(d, h, msisdn, &dv, &dk, from_store, out);
         mg_device_keys_wipe(&dk);
         return MG_OK;
     }
@@ -722,14 +858,10 @@ static mg_err dev_lookup(mg_gw *gw, const char *msisdn, dev_entry **out, neg_ent
         *neg = n;
         return MG_ERR_KEY; /* floods of unknown senders cost no query */
     }
-    /* an uncached sender: a store look-up, at most lookups_per_s */
-    if (!bucket_take(&gw->lookups, gw->cfg.lookups_per_s, gw->cfg.lookups_per_s, ms))
-        return MG_ERR_BUF;
-    e = mg_store_device_keys_by_msisdn(lookup_handle(gw, ms), msisdn, &dv, &dk);
-    if (e != MG_OK && e != MG_ERR_KEY) {
-        lookup_snapshot_end(gw);
-        return MG_ERR_STORE;
-    }
+    /* an uncached sender: the index, else a store look-up (at most lookups_per_s) */
+    e = dev_read(gw, msisdn, ms, true, &dv, &dk, &from_store);
+    if (e != MG_OK && e != MG_ERR_KEY)
+        return e;
     if (e == MG_ERR_KEY)
         return unknown(gw, h, t, neg);
     for (int i = 0; i < WAYS; i++) {
@@ -745,7 +877,7 @@ static mg_err dev_lookup(mg_gw *gw, const char *msisdn, dev_entry **out, neg_ent
     if (victim != NULL) {
         dev_clear(victim);
         victim->used_ms = ms;
-        dev_take(victim, h, msisdn, &dv, &dk, out);
+        dev_take(victim, h, msisdn, &dv, &dk, from_store, out);
     }
     mg_device_keys_wipe(&dk);
     return victim != NULL ? MG_OK : MG_ERR_STATE;
@@ -1296,13 +1428,36 @@ mg_gw_verdict mg_gw_inbound(mg_gw *gw, const mg_gw_msg *m)
     }
     /* opened in the next batch slot, which is taken only if the packet is accepted */
     pending *p = &gw->batch[gw->nbatch];
-    memset(p, 0, sizeof(*p));
-    p->tag = m->tag;
-    copy_str(p->source, sizeof(p->source), m->source);
-    memcpy(p->pkt, src_pkt, n);
+    for (int pass = 0;; pass++) {
+        memset(p, 0, sizeof(*p));
+        p->tag = m->tag;
+        copy_str(p->source, sizeof(p->source), m->source);
+        memcpy(p->pkt, src_pkt, n);
+        mg_sms_keys(&p->keys, &kv->kic, &kv->kid, (unsigned)kv->version);
+        e = mg_sms_open(MG_SMS_MO, d->tar, p->pkt, n, &p->keys, d->cntr_in, &p->cmd);
+        bool ahead = e == MG_ERR_CNTR_HIGH ||
+                     (e == MG_OK && gw->cfg.cntr_jump_max > 0 &&
+                      p->cmd.hdr.cntr - d->cntr_in > gw->cfg.cntr_jump_max);
+        if (pass > 0 || !ahead || !cntr_unsure(gw, d))
+            break;
+        /* Too far above a counter that came from the device index, a lower
+         * bound (another gateway may have moved the store's): read the
+         * store's, then check once more. A counter at or below it is a
+         * replay in any case. */
+        mg_wipe(p, sizeof(*p));
+        mg_err ce = cntr_confirm(gw, d);
+        if (ce != MG_OK) {
+            mg_wipe(whole, sizeof(whole));
+            if (ce != MG_ERR_BUF) {
+                snprintf(reason, sizeof(reason), "counter look-up failed: %s",
+                         mg_store_errmsg(ix_store(gw)));
+                op_event(gw, "store_error", reason);
+            }
+            gw->stats.retried++;
+            return MG_GW_RETRY;
+        }
+    }
     mg_wipe(whole, sizeof(whole));
-    mg_sms_keys(&p->keys, &kv->kic, &kv->kid, (unsigned)kv->version);
-    e = mg_sms_open(MG_SMS_MO, d->tar, p->pkt, n, &p->keys, d->cntr_in, &p->cmd);
     if (e != MG_OK) {
         mg_wipe(p, sizeof(*p)); /* refuse() decides whether to record */
         if (e == MG_ERR_TAR)
@@ -1824,6 +1979,8 @@ static mg_err commit_finish(mg_gw *gw)
         pending *p = &j->batch[i];
         if (p->kind == P_MESSAGE) {
             gw->stats.accepted++; /* written out by commit_run */
+            if (gw->ix != NULL) /* committed: the index's counter may rise to it */
+                mg_devidx_note_cntr(gw->ix, p->source, p->device_id, p->cmd.hdr.cntr);
             if (p->por)
                 send_por(gw, p);
         } else if (p->kind == P_POR) {
@@ -2408,6 +2565,8 @@ static bool collect_to(void *ctx, const mg_command *c)
 mg_err mg_gw_tick(mg_gw *gw, int64_t now)
 {
     lookup_snapshot_end(gw);
+    if (gw->ix != NULL)
+        ix_refresh(gw, IX_BUDGET_MS);
     /* partial packets too old */
     for (size_t i = 0; i < gw->cfg.partials_max; i++) {
         partial *s = &gw->parts[i];
@@ -2448,6 +2607,9 @@ mg_err mg_gw_tick(mg_gw *gw, int64_t now)
             mg_log(MG_LOG_ERROR, "m2mguard gateway", "cannot prune events: %s", mg_store_errmsg(gw->cfg.store));
         else
             gw->stats.pruned += (uint64_t)deleted;
+        if (mg_store_reg_prune(gw->cfg.store, now - IX_LOG_KEEP_S, NULL) != MG_OK)
+            mg_log(MG_LOG_ERROR, "m2mguard gateway", "cannot prune the registry log: %s",
+                   mg_store_errmsg(gw->cfg.store));
     }
     /* commands without a PoR in time */
     to_ctx t;

@@ -64,6 +64,13 @@ typedef struct mg_gw_cfg {
      *  "Look-up tail"). NULL: the look-ups read through store, each in its
      *  own transaction. The caller opens and closes it (after mg_gw_free). */
     mg_store *lookup_store;
+    /** Keep every device with an MSISDN in memory (devidx.h), its keys still
+     *  wrapped, loaded by mg_gw_new and kept current from the registry log
+     *  (mg_gw_tick, and before a look-up when a second has passed): a sender
+     *  not in the cache then costs no store query (docs/fleet.md "Device
+     *  index"). Memory: about 150 octets a device. false: the store is
+     *  queried for every sender not in the cache, as before. */
+    bool device_index;
     /** Command policy (policy.h), checked for every queued command before it
      *  is sent (mg_policy_enforce); NULL: the empty policy (signed commands
      *  are still verified against the registered signers). */
@@ -218,6 +225,8 @@ typedef struct mg_gw_stats {
     double commit_seconds; /**< sum of the commits' latencies (BEGIN to COMMIT), s */
     size_t pending;        /**< messages in the open batch (when read) */
     size_t partials;       /**< concatenated packets being reassembled (when read) */
+    size_t index_devices;  /**< devices in the device index (0: none, cfg.device_index) */
+    size_t index_bytes;    /**< the index's memory, octets */
 } mg_gw_stats;
 mg_gw_stats mg_gw_get_stats(const mg_gw *gw);
 

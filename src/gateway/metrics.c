@@ -141,6 +141,10 @@ size_t mg_gw_metrics_format(char *out, size_t cap, const mg_gw_stats *s, const m
     one(&o, "m2mguard_gateway_throttled_total", "counter",
         "Messages refused: source THROTTLE-blocked and over its rate.", s->throttled);
     one(&o, "m2mguard_gateway_blocks", "gauge", "Blocks of bearer sms in force.", s->blocks);
+    one(&o, "m2mguard_gateway_device_index_devices", "gauge",
+        "Devices in the device index (device_index; 0: off).", s->index_devices);
+    one(&o, "m2mguard_gateway_device_index_bytes", "gauge", "Memory of the device index, octets.",
+        s->index_bytes);
     head(&o, "m2mguard_gateway_config_reloads_total", "counter",
          "Re-reads of the configuration on SIGHUP, by result.");
     put(&o, "m2mguard_gateway_config_reloads_total{result=\"ok\"} %" PRIu64 "\n", x->reloads_ok);

@@ -92,6 +92,29 @@ static mg_err on_note(void *ctx, mg_store *st, const mg_gw_row *rows, size_t n)
     return MG_OK;
 }
 static bool env_lookup;        /* the next env_open gives the gateway a look-up handle */
+static bool env_index;         /* ... and the device index (cfg.device_index) */
+
+/* The gateway of e (env_open; again after mg_gw_free, to see what a
+ * gateway started now sees). */
+static void env_gw(env *e, size_t lookups)
+{
+    mg_gw_cfg c;
+    memset(&c, 0, sizeof(c));
+    c.store = e->s;
+    c.commit_store = e->cs;
+    c.lookup_store = e->ls;
+    c.device_index = env_index;
+    c.commit_note = on_note;
+    c.gateway_number = "+491710000001";
+    c.group_commit_max = 64;
+    c.lookups_per_s = (unsigned)lookups;
+    c.cntr_jump_max = env_jump_max;
+    c.ctx = e;
+    c.ack = on_ack;
+    c.submit = on_submit;
+    e->gw = mg_gw_new(&c);
+    assert_non_null(e->gw);
+}
 
 static void env_open(env *e, size_t lookups)
 {
@@ -105,21 +128,7 @@ static void env_open(env *e, size_t lookups)
         assert_int_equal(mg_store_open(e->db, master, false, &e->cs), MG_OK);
     if (env_lookup)
         assert_int_equal(mg_store_open(e->db, master, false, &e->ls), MG_OK);
-    mg_gw_cfg c;
-    memset(&c, 0, sizeof(c));
-    c.store = e->s;
-    c.commit_store = e->cs;
-    c.lookup_store = e->ls;
-    c.commit_note = on_note;
-    c.gateway_number = "+491710000001";
-    c.group_commit_max = 64;
-    c.lookups_per_s = (unsigned)lookups;
-    c.cntr_jump_max = env_jump_max;
-    c.ctx = e;
-    c.ack = on_ack;
-    c.submit = on_submit;
-    e->gw = mg_gw_new(&c);
-    assert_non_null(e->gw);
+    env_gw(e, lookups);
 }
 
 static void env_close(env *e)
@@ -1090,10 +1099,12 @@ static void test_lookup_snapshot(void **state)
 {
     (void)state;
     env e;
-    bool was = env_lookup;
+    bool was = env_lookup, was_ix = env_index;
     env_lookup = true;
+    env_index = false; /* the snapshot of the store's look-ups (the index has its own test) */
     env_open(&e, 0);
     env_lookup = was;
+    env_index = was_ix;
     int64_t ls0 = mg_sqlite_changes(e.ls), s0 = mg_sqlite_changes(e.s);
     assert_true(ls0 >= 0);
     dev a, b, c, d, f, g;
@@ -1171,10 +1182,117 @@ static void test_lookup_snapshot(void **state)
     env_close(&e);
 }
 
+/* The device index (issue 15, item 4): a gateway started with devices
+ * registered holds them all; senders it has not cached cost no store
+ * look-up (the limit of 1 a second would refuse the second); a device
+ * registered later comes from the store; changes another process makes
+ * (quarantine, deletion) reach it at the next tick. */
+static void test_device_index(void **state)
+{
+    (void)state;
+    env e;
+    env_open(&e, 0);
+    dev a, b, c;
+    dev_add(&e, &a, "meter-i1", "+4915100000191", MG_ALG_AES, 16);
+    dev_add(&e, &b, "meter-i2", "+4915100000192", MG_ALG_AES, 32);
+    bool was = env_index;
+    env_index = true;
+    mg_gw_free(e.gw);
+    env_gw(&e, 1);
+    env_index = was;
+    uint8_t ud[MG_SMS_UD_MAX];
+    size_t n;
+    for (int i = 0; i < 3; i++) {
+        n = telemetry(&a, "a", false, ud);
+        assert_int_equal(inbound(&e, a.d.msisdn, 0x04, ud, n), MG_GW_DEFER);
+        n = telemetry(&b, "b", false, ud);
+        assert_int_equal(inbound(&e, b.d.msisdn, 0x04, ud, n), MG_GW_DEFER);
+    }
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_int_equal(mg_gw_get_stats(e.gw).accepted, 6);
+    assert_int_equal(mg_gw_get_stats(e.gw).retried, 0);
+    /* registered after the start: not in the index yet, read from the store */
+    dev_add(&e, &c, "meter-i3", "+4915100000193", MG_ALG_AES, 16);
+    n = telemetry(&c, "c", false, ud);
+    assert_int_equal(inbound(&e, c.d.msisdn, 0x04, ud, n), MG_GW_DEFER);
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_int_equal(mg_gw_get_stats(e.gw).accepted, 7);
+    /* another process quarantines a and deletes b: seen at the next tick */
+    assert_int_equal(mg_store_device_set_status(e.s, a.d.id, MG_DEV_QUARANTINED), MG_OK);
+    assert_int_equal(mg_store_device_delete(e.s, b.d.id), MG_OK);
+    assert_int_equal(mg_gw_tick(e.gw, (int64_t)time(NULL)), MG_OK);
+    n = telemetry(&a, "a", false, ud);
+    assert_int_not_equal(inbound(&e, a.d.msisdn, 0x04, ud, n), MG_GW_RETRY);
+    n = telemetry(&b, "b", false, ud);
+    assert_int_not_equal(inbound(&e, b.d.msisdn, 0x04, ud, n), MG_GW_RETRY);
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_int_equal(mg_gw_get_stats(e.gw).accepted, 7);
+    assert_int_equal(sum_events(&e, "quarantined").rows, 1);
+    assert_int_equal(sum_events_from(&e, "unknown_sender", b.d.msisdn).rows, 1);
+    /* its keys rotated by another process: the new (pending) version is
+     * known after the tick, and a message under it activates it */
+    int newv = 0;
+    assert_int_equal(mg_store_key_rotate(e.s, c.d.id, NULL, NULL, &newv), MG_OK);
+    assert_int_equal(mg_gw_tick(e.gw, (int64_t)time(NULL)), MG_OK);
+    dev_keys(&e, &c, newv);
+    n = telemetry(&c, "c under the new keys", false, ud);
+    assert_int_equal(inbound(&e, c.d.msisdn, 0x04, ud, n), MG_GW_DEFER);
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_int_equal(mg_gw_get_stats(e.gw).accepted, 8);
+    n = telemetry(&c, "c again", false, ud);
+    assert_int_equal(inbound(&e, c.d.msisdn, 0x04, ud, n), MG_GW_DEFER);
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_int_equal(mg_gw_get_stats(e.gw).accepted, 9);
+    dev_free(&a);
+    dev_free(&b);
+    dev_free(&c);
+    env_close(&e);
+}
+
+/* The index's counter is a lower bound: another gateway accepted counters
+ * 1..5 of a device, which this gateway's index does not know. Counter 6
+ * leaps past the index's 0 by more than cntr_jump_max = 3, so it is checked
+ * against the store's counter first: accepted, no counter_jump. A replay
+ * of counter 3 is refused. */
+static void test_index_counter_confirm(void **state)
+{
+    (void)state;
+    env e;
+    env_open(&e, 0);
+    dev a;
+    dev_add(&e, &a, "meter-i4", "+4915100000194", MG_ALG_AES, 16);
+    bool was = env_index;
+    env_index = true;
+    env_jump_max = 3;
+    mg_gw_free(e.gw);
+    env_gw(&e, 0);
+    env_index = was;
+    env_jump_max = 0;
+    assert_int_equal(mg_store_cntr_in_advance(e.s, a.d.id, 5), MG_OK); /* the other gateway */
+    a.cntr_out = 5;
+    uint8_t ud[MG_SMS_UD_MAX];
+    size_t n = telemetry(&a, "six", false, ud);
+    assert_int_equal(inbound(&e, a.d.msisdn, 0x04, ud, n), MG_GW_DEFER);
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_int_equal(mg_gw_get_stats(e.gw).accepted, 1);
+    assert_int_equal(sum_events(&e, "counter_jump").rows, 0);
+    a.cntr_out = 2;
+    n = telemetry(&a, "three again", false, ud);
+    assert_int_not_equal(inbound(&e, a.d.msisdn, 0x04, ud, n), MG_GW_RETRY);
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_int_equal(mg_gw_get_stats(e.gw).accepted, 1);
+    assert_int_equal(sum_events(&e, "replay").rows, 1);
+    mg_device g;
+    assert_int_equal(mg_store_device_by_id(e.s, a.d.id, &g), MG_OK);
+    assert_int_equal(g.cntr_in, 6);
+    dev_free(&a);
+    env_close(&e);
+}
+
 int main(void)
 {
-    /* as gateway run: a commit thread and a look-up handle */
-    env_thread = env_lookup = getenv("MG_TEST_GW_THREAD") != NULL;
+    /* as gateway run: a commit thread, a look-up handle, the device index */
+    env_thread = env_lookup = env_index = getenv("MG_TEST_GW_THREAD") != NULL;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reflection_and_por_once), cmocka_unit_test(test_every_algorithm),
         cmocka_unit_test(test_data_codings),            cmocka_unit_test(test_spoofed_sender_flood),
@@ -1184,6 +1302,7 @@ int main(void)
         cmocka_unit_test(test_retention),               cmocka_unit_test(test_counter_jump),
         cmocka_unit_test(test_batch_cas_conflict),      cmocka_unit_test(test_commit_thread),
         cmocka_unit_test(test_commit_thread_failure),   cmocka_unit_test(test_lookup_snapshot),
+        cmocka_unit_test(test_device_index),            cmocka_unit_test(test_index_counter_confirm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
