@@ -1094,6 +1094,8 @@ mg_err mg_store_reg_prune(mg_store *s, int64_t before, int64_t *deleted)
     if (deleted != NULL)
         *deleted = 0;
     NEED(s, before >= 0, "reg_prune: negative time");
+    if (s->reading)
+        return mg_store_fail(s, MG_ERR_STATE, "no write while a read snapshot is open");
     if (s->ops->reg_prune == NULL)
         return mg_store_fail(s, MG_ERR_STATE, "%s: no registry feed", s->ops->engine);
     return s->ops->reg_prune(s, before, deleted);
