@@ -57,6 +57,10 @@
  * that schema whole, 2 to 5 have nothing to do (the versions stay aligned
  * with sqlite.c so that "schema 6" means the same in both). Append, never edit.
  */
+/* The advisory lock of the registry log's writers (migration 8): one fixed
+ * number, not the migrations' lock ("mgrl"). */
+#define REG_LOCK "1835495020"
+
 static const char *const migrations[] = {
     /* 1: everything of SQLite's schema 5 */
     "CREATE TABLE meta(name TEXT PRIMARY KEY, value BIGINT NOT NULL DEFAULT 0, data BYTEA);"
@@ -246,9 +250,54 @@ static const char *const migrations[] = {
     " RETURN NULL; END $$;"
     "CREATE TRIGGER events_last_seen AFTER INSERT ON events FOR EACH ROW"
     " WHEN (NEW.auth = 1 AND NEW.device_id > 0) EXECUTE FUNCTION mg_last_seen();",
-    /* 8: append here */
+    /* 8: the registry feed (store.h): the log of the devices whose row or
+     * keys changed (SQLite's 8, where one writer at a time makes seq order
+     * commit order). Here concurrent transactions take identity values in
+     * the order they insert, not the order they commit: a reader could see
+     * seq 11 committed while seq 10 is not yet, move its cursor to 11 and
+     * never read 10. So the trigger function first takes one
+     * transaction-level advisory lock (REG_LOCK, released at COMMIT or
+     * ROLLBACK): the writers of the log follow one another, each commits
+     * before the next one takes a seq, and seq order is commit order. The
+     * time is clock_timestamp(), taken under the lock (now() is the start of
+     * the transaction: not in seq order). Not logged: the counters,
+     * last_seen, key_version. No index on time: reg_prune deletes a seq
+     * range. A migrated store starts with an empty log. */
+    "CREATE TABLE registry_log("
+    " seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    " device_id BIGINT NOT NULL,"
+    " time BIGINT NOT NULL);"
+    "CREATE FUNCTION mg_reg_log_dev() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    " PERFORM pg_advisory_xact_lock(" REG_LOCK ");"
+    " INSERT INTO registry_log(device_id, time) VALUES (CASE WHEN TG_OP = 'DELETE' THEN OLD.id"
+    " ELSE NEW.id END, floor(extract(epoch FROM clock_timestamp()))::bigint);"
+    " RETURN NULL; END $$;"
+    "CREATE FUNCTION mg_reg_log_key() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    " PERFORM pg_advisory_xact_lock(" REG_LOCK ");"
+    " INSERT INTO registry_log(device_id, time) VALUES (CASE WHEN TG_OP = 'DELETE'"
+    " THEN OLD.device_id ELSE NEW.device_id END,"
+    " floor(extract(epoch FROM clock_timestamp()))::bigint);"
+    " RETURN NULL; END $$;"
+    "CREATE TRIGGER reg_dev_ins AFTER INSERT ON devices FOR EACH ROW"
+    " WHEN (NEW.msisdn IS NOT NULL) EXECUTE FUNCTION mg_reg_log_dev();"
+    "CREATE TRIGGER reg_dev_upd AFTER UPDATE OF name, msisdn, status, tar, bearers ON devices"
+    " FOR EACH ROW EXECUTE FUNCTION mg_reg_log_dev();"
+    "CREATE TRIGGER reg_dev_del AFTER DELETE ON devices FOR EACH ROW"
+    " EXECUTE FUNCTION mg_reg_log_dev();"
+    "CREATE TRIGGER reg_key_ins AFTER INSERT ON keys FOR EACH ROW"
+    " EXECUTE FUNCTION mg_reg_log_key();"
+    "CREATE TRIGGER reg_key_upd AFTER UPDATE OF state, wrapped, version ON keys FOR EACH ROW"
+    " EXECUTE FUNCTION mg_reg_log_key();"
+    "CREATE TRIGGER reg_key_del AFTER DELETE ON keys FOR EACH ROW"
+    " EXECUTE FUNCTION mg_reg_log_key();",
+    /* 9: append here */
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+/* The registry feed: a device (d) with its key rows (k). */
+#define REG_DEV_COLS "d.id, d.name, d.msisdn, d.status, d.tar, d.cntr_in"
+#define REG_KEY_COLS "k.version, k.alg, k.len, k.state, k.wrapped"
+#define REG_NDEV 6
 
 #define DEV_COLS "id, name, class, coalesce(msisdn, ''), status, created, tar, key_version," \
                  " cntr_in, cntr_out, bearers"
@@ -292,6 +341,7 @@ enum {
     S_SIG_SET, S_SIG_GET, S_SEQ_NEXT, S_SGN_ADD, S_SGN_GET, S_SGN_LIST, S_SGN_REVOKE,
     S_ALR_ADD, S_ALR_UPDATE, S_ALR_GET, S_ALR_OPEN, S_ALR_STATE, S_ALR_SET_STATE, S_ALR_LIST,
     S_BLK_SET, S_BLK_CLEAR, S_BLK_LIST,
+    S_REG_SEQ, S_REG_SCAN, S_REG_CHANGES, S_REG_PRUNE,
     S_COUNT
 };
 
@@ -454,6 +504,25 @@ static const char *const sql[S_COUNT] = {
     [S_BLK_CLEAR] = "DELETE FROM blocks WHERE bearer = $1 AND source = $2",
     [S_BLK_LIST] = "SELECT " BLK_COLS " FROM blocks WHERE ($1 = '' OR bearer = $1) AND until > $2"
                    " ORDER BY bearer, source",
+    /* the registry feed (migration 8): a device (REG_DEV_COLS) and its
+     * ACTIVE/PENDING key rows (REG_KEY_COLS; NULLs if none), grouped by
+     * device, at most $2 devices or log rows; read row by row (each_streamed) */
+    [S_REG_SEQ] = "SELECT coalesce(max(seq), 0) FROM registry_log",
+    [S_REG_SCAN] = "SELECT " REG_DEV_COLS ", " REG_KEY_COLS " FROM (SELECT id, name, msisdn,"
+                   " status, tar, cntr_in FROM devices WHERE msisdn IS NOT NULL AND id > $1"
+                   " ORDER BY id LIMIT $2) d"
+                   " LEFT JOIN keys k ON k.device_id = d.id AND k.state IN (0, 1) ORDER BY d.id",
+    [S_REG_CHANGES] = "SELECT l.seq, l.device_id, " REG_DEV_COLS ", " REG_KEY_COLS
+                      " FROM (SELECT seq, device_id FROM registry_log WHERE seq > $1"
+                      " ORDER BY seq LIMIT $2) l"
+                      " LEFT JOIN devices d ON d.id = l.device_id AND d.msisdn IS NOT NULL"
+                      " LEFT JOIN keys k ON k.device_id = d.id AND k.state IN (0, 1)"
+                      " ORDER BY l.seq",
+    /* the rows up to the first one written at or after $1 (those written
+     * before, the times growing with seq), never the newest: a range of the
+     * primary key */
+    [S_REG_PRUNE] = "DELETE FROM registry_log WHERE seq < coalesce((SELECT seq FROM registry_log"
+                    " WHERE time >= $1 ORDER BY seq LIMIT 1), (SELECT max(seq) FROM registry_log))",
 };
 
 typedef struct pg_store {
@@ -2408,6 +2477,175 @@ static mg_err pg_signer_revoke(mg_store *s, const char *kid, int64_t when)
 
 /* ---- open / close ------------------------------------------------------------------ */
 
+/* ---- the registry feed (migration 8) ------------------------------------------ */
+
+static mg_err pg_reg_seq(mg_store *s, int64_t *seq)
+{
+    pg_store *q = Q(s);
+    PGresult *r = NULL;
+    int64_t n = 0;
+    mg_err e = run_st(q, S_REG_SEQ, "registry log", &r, &n, "");
+    if (e != MG_OK)
+        return e;
+    *seq = n > 0 ? gi(r, 0, 0) : 0;
+    PQclear(r);
+    return MG_OK;
+}
+
+/* Runs statement sid (parameters as params_fill) in single-row mode, so that
+ * a scan of a million devices takes no more memory than one row: visit gets
+ * each row (row 0 of a result of its own) and returns 1 for more, 0 to stop,
+ * < 0 for an error it recorded (*e_visit). After a stop the remaining rows
+ * are read and dropped (a cancel would abort the caller's transaction). */
+typedef int (*row_visit1)(pg_store *q, const PGresult *r, void *arg);
+static mg_err each_streamed(pg_store *q, int sid, const char *what, row_visit1 visit, void *arg,
+                            const char *fmt, ...)
+{
+    params p;
+    va_list ap;
+    mg_err e = connection_ok(q);
+    if (e != MG_OK)
+        return e;
+    va_start(ap, fmt);
+    e = params_fill(q, &p, fmt, &ap);
+    va_end(ap);
+    char name[16];
+    (void)snprintf(name, sizeof(name), "mg%d", sid);
+    if (e == MG_OK && !q->prepared[sid]) {
+        PGresult *r = PQprepare(q->conn, name, sql[sid], p.n, p.type);
+        if (PQresultStatus(r) == PGRES_COMMAND_OK)
+            q->prepared[sid] = true;
+        else
+            e = dberr(q, r, what);
+        PQclear(r);
+    }
+    if (e == MG_OK && !PQsendQueryPrepared(q->conn, name, p.n, p.val, p.len, p.fmt, 1))
+        e = dberr(q, NULL, what);
+    params_free(&p);
+    if (e != MG_OK)
+        return e;
+    if (!PQsetSingleRowMode(q->conn))
+        e = mg_store_fail(&q->base, MG_ERR_STORE, "%s: single-row mode refused", what);
+    bool more = true;
+    PGresult *r;
+    while ((r = PQgetResult(q->conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_SINGLE_TUPLE) {
+            if (e == MG_OK && more) {
+                int v = visit(q, r, arg);
+                if (v < 0)
+                    e = MG_ERR_FORMAT; /* the message is on the handle */
+                more = v > 0;
+            }
+        } else if (st != PGRES_TUPLES_OK && e == MG_OK) {
+            e = dberr(q, r, what);
+        }
+        PQclear(r);
+    }
+    return e;
+}
+
+/* The device of a feed row (REG_DEV_COLS from column c0). */
+static void row_reg_dev(const PGresult *r, int c0, mg_reg_dev *d)
+{
+    memset(d, 0, sizeof(*d));
+    d->id = gi(r, 0, c0);
+    gt(r, 0, c0 + 1, d->name, sizeof(d->name));
+    gt(r, 0, c0 + 2, d->msisdn, sizeof(d->msisdn));
+    d->status = (mg_dev_status)gi(r, 0, c0 + 3);
+    size_t n = 0;
+    const uint8_t *tar = gb(r, 0, c0 + 4, &n);
+    if (tar != NULL && n == 3)
+        memcpy(d->tar, tar, 3);
+    d->cntr_in = (uint64_t)gi(r, 0, c0 + 5);
+}
+
+/* A key row of a feed row (REG_KEY_COLS from column c0) into d; NULLs: none. */
+static mg_err row_reg_key(pg_store *q, const PGresult *r, int c0, mg_reg_dev *d)
+{
+    if (PQgetisnull(r, 0, c0))
+        return MG_OK;
+    size_t wl = 0;
+    const uint8_t *w = gb(r, 0, c0 + 4, &wl);
+    return mg_reg_key_add(&q->base, d, gi(r, 0, c0), gi(r, 0, c0 + 1), gi(r, 0, c0 + 2),
+                          gi(r, 0, c0 + 3), w, wl);
+}
+
+/* The rows of S_REG_SCAN or S_REG_CHANGES grouped by device or log row:
+ * a group is complete when the next row starts another (or at the end). */
+typedef struct reg_group {
+    bool changes; /* S_REG_CHANGES: columns seq, device_id, then as S_REG_SCAN */
+    bool (*scan_fn)(void *, const mg_reg_dev *);
+    bool (*change_fn)(void *, int64_t, int64_t, const mg_reg_dev *);
+    void *ctx;
+    bool have, gone;
+    int64_t key, seq, dev;
+    mg_reg_dev d;
+} reg_group;
+
+static bool reg_emit(reg_group *g)
+{
+    g->have = false;
+    if (g->changes)
+        return g->change_fn(g->ctx, g->seq, g->dev, g->gone ? NULL : &g->d);
+    return g->scan_fn(g->ctx, &g->d);
+}
+
+static int reg_visit(pg_store *q, const PGresult *r, void *arg)
+{
+    reg_group *g = arg;
+    int c0 = g->changes ? 2 : 0;
+    int64_t key = gi(r, 0, 0);
+    if (!g->have || key != g->key) {
+        if (g->have && !reg_emit(g))
+            return 0;
+        g->key = key;
+        if (g->changes) {
+            g->seq = key;
+            g->dev = gi(r, 0, 1);
+            g->gone = PQgetisnull(r, 0, 2) != 0; /* deleted, or no MSISDN */
+        }
+        row_reg_dev(r, c0, &g->d);
+        g->have = true;
+    }
+    if (g->gone)
+        return 1;
+    return row_reg_key(q, r, c0 + REG_NDEV, &g->d) == MG_OK ? 1 : -1;
+}
+
+static mg_err reg_read(pg_store *q, int sid, int64_t after, size_t max, reg_group *g)
+{
+    mg_err e = each_streamed(q, sid, sid == S_REG_SCAN ? "registry scan" : "registry log",
+                             reg_visit, g, "ii", after, limit_of(max));
+    if (e == MG_OK && g->have)
+        (void)reg_emit(g);
+    mg_wipe(&g->d, sizeof(g->d));
+    return e;
+}
+
+static mg_err pg_reg_scan(mg_store *s, int64_t after_id, size_t max,
+                          bool (*fn)(void *, const mg_reg_dev *), void *ctx)
+{
+    reg_group g = {.scan_fn = fn, .ctx = ctx};
+    return reg_read(Q(s), S_REG_SCAN, after_id, max, &g);
+}
+
+static mg_err pg_reg_changes(mg_store *s, int64_t after, size_t max,
+                             bool (*fn)(void *, int64_t, int64_t, const mg_reg_dev *), void *ctx)
+{
+    reg_group g = {.changes = true, .change_fn = fn, .ctx = ctx};
+    return reg_read(Q(s), S_REG_CHANGES, after, max, &g);
+}
+
+static mg_err pg_reg_prune(mg_store *s, int64_t before, int64_t *deleted)
+{
+    int64_t n = 0;
+    mg_err e = run_st(Q(s), S_REG_PRUNE, "prune registry log", NULL, &n, "i", before);
+    if (e == MG_OK && deleted != NULL)
+        *deleted = n;
+    return e;
+}
+
 static void pg_close(mg_store *s)
 {
     pg_store *q = Q(s);
@@ -2491,6 +2729,10 @@ static const mg_store_ops pg_ops = {
     .blocks = pg_blocks,
     .meta_int = pg_meta_int,
     .meta_set_int = pg_meta_set_int,
+    .reg_seq = pg_reg_seq,
+    .reg_scan = pg_reg_scan,
+    .reg_changes = pg_reg_changes,
+    .reg_prune = pg_reg_prune,
 };
 
 /* One integer of a one-row query without parameters. */

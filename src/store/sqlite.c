@@ -45,6 +45,9 @@ typedef struct migration {
     const char *post;              /* SQL or NULL */
 } migration;
 
+/* The wall clock (s) in a trigger (unixepoch() needs SQLite 3.38). */
+#define REG_NOW "CAST(strftime('%s', 'now') AS INTEGER)"
+
 static const migration migrations[] = {
     /* 1: everything */
     {
@@ -307,7 +310,33 @@ static const migration migrations[] = {
      " UNION ALL"
      " SELECT id, time, device_id, bearer, source, kind, reason, count, last, auth FROM events_inbox;",
      NULL, NULL},
-    /* 8: append here */
+    /* 8: the registry feed (store.h): the gateway keeps every device with an
+     * MSISDN in memory and follows this log of the devices whose row or keys
+     * changed. AUTOINCREMENT: a seq is never used twice, even after the
+     * newest rows were pruned; SQLite has one writer at a time, so seq order
+     * is commit order. Not logged: the counters, last_seen and key_version
+     * (the counter's compare-and-set runs for every message; the index's
+     * counter is a lower bound). No index on time: reg_prune deletes a seq
+     * range. A migrated store starts with an empty log (the gateway scans
+     * the whole registry when it starts). */
+    {"CREATE TABLE registry_log("
+     " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+     " device_id INTEGER NOT NULL,"
+     " time INTEGER NOT NULL);"
+     "CREATE TRIGGER reg_dev_ins AFTER INSERT ON devices WHEN NEW.msisdn IS NOT NULL BEGIN"
+     " INSERT INTO registry_log(device_id, time) VALUES (NEW.id, " REG_NOW "); END;"
+     "CREATE TRIGGER reg_dev_upd AFTER UPDATE OF name, msisdn, status, tar, bearers ON devices BEGIN"
+     " INSERT INTO registry_log(device_id, time) VALUES (NEW.id, " REG_NOW "); END;"
+     "CREATE TRIGGER reg_dev_del AFTER DELETE ON devices BEGIN"
+     " INSERT INTO registry_log(device_id, time) VALUES (OLD.id, " REG_NOW "); END;"
+     "CREATE TRIGGER reg_key_ins AFTER INSERT ON keys BEGIN"
+     " INSERT INTO registry_log(device_id, time) VALUES (NEW.device_id, " REG_NOW "); END;"
+     "CREATE TRIGGER reg_key_upd AFTER UPDATE OF state, wrapped, version ON keys BEGIN"
+     " INSERT INTO registry_log(device_id, time) VALUES (NEW.device_id, " REG_NOW "); END;"
+     "CREATE TRIGGER reg_key_del AFTER DELETE ON keys BEGIN"
+     " INSERT INTO registry_log(device_id, time) VALUES (OLD.device_id, " REG_NOW "); END;",
+     NULL, NULL},
+    /* 9: append here */
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -339,6 +368,11 @@ static const migration migrations[] = {
 /* A device with a live MQTT session. */
 #define LIVE(dev) "EXISTS (SELECT 1 FROM sessions s WHERE s.device_id = " dev " AND s.connected = 1)"
 
+/* The registry feed: a device (d) with its key rows (k). */
+#define REG_DEV_COLS "d.id, d.name, d.msisdn, d.status, d.tar, d.cntr_in"
+#define REG_KEY_COLS "k.version, k.alg, k.len, k.state, k.wrapped"
+#define REG_NDEV 6
+
 /* The prepared statements of a handle. */
 enum {
     S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
@@ -363,6 +397,7 @@ enum {
     S_BLK_SET, S_BLK_CLEAR, S_BLK_LIST, S_META_SET,
     S_CNTR_IN_SPAN, S_INBOX_ADD_N,
     S_READ_BEGIN,
+    S_REG_SEQ, S_REG_SCAN, S_REG_CHANGES, S_REG_PRUNE,
     S_COUNT
 };
 
@@ -528,6 +563,24 @@ static const char *const sql[S_COUNT] = {
     [S_SGN_GET] = "SELECT " SGN_COLS " FROM signers WHERE kid = ?1",
     [S_SGN_LIST] = "SELECT " SGN_COLS " FROM signers ORDER BY id",
     [S_SGN_REVOKE] = "UPDATE signers SET status = 1, revoked_at = ?2 WHERE kid = ?1 AND status = 0",
+    /* the registry feed (migration 8): a device (REG_DEV_COLS) and its
+     * ACTIVE/PENDING key rows (REG_KEY_COLS; NULLs if it has none), grouped
+     * by device; sq_reg_scan and sq_reg_changes stop after max devices or
+     * log rows (a streamed statement: the rows not stepped cost nothing) */
+    [S_REG_SEQ] = "SELECT coalesce(max(seq), 0) FROM registry_log",
+    [S_REG_SCAN] = "SELECT " REG_DEV_COLS ", " REG_KEY_COLS " FROM devices d"
+                   " LEFT JOIN keys k ON k.device_id = d.id AND k.state IN (0, 1)"
+                   " WHERE d.msisdn IS NOT NULL AND d.id > ?1 ORDER BY d.id",
+    [S_REG_CHANGES] = "SELECT l.seq, l.device_id, " REG_DEV_COLS ", " REG_KEY_COLS
+                      " FROM registry_log l"
+                      " LEFT JOIN devices d ON d.id = l.device_id AND d.msisdn IS NOT NULL"
+                      " LEFT JOIN keys k ON k.device_id = d.id AND k.state IN (0, 1)"
+                      " WHERE l.seq > ?1 ORDER BY l.seq",
+    /* the rows up to the first one written at or after ?1 (with a clock that
+     * does not go back: those written before ?1), never the newest; a range
+     * of the primary key, so no index on time */
+    [S_REG_PRUNE] = "DELETE FROM registry_log WHERE seq < coalesce((SELECT seq FROM registry_log"
+                    " WHERE time >= ?1 ORDER BY seq LIMIT 1), (SELECT max(seq) FROM registry_log))",
 };
 
 #define OP_DEPTH_MAX 8 /* op_begin() nesting (the store nests at most 2) */
@@ -2413,6 +2466,140 @@ static mg_err sq_signer_revoke(mg_store *s, const char *kid, int64_t when)
     return mg_store_fail(s, MG_ERR_STATE, "signer %s is already revoked", kid);
 }
 
+/* ---- the registry feed (migration 8) ------------------------------------------ */
+
+static mg_err sq_reg_seq(mg_store *s, int64_t *seq)
+{
+    sq_store *q = Q(s);
+    mg_err e = one_row(q, S_REG_SEQ, "registry log");
+    if (e == MG_ERR_KEY)
+        return MG_OK;
+    if (e == MG_OK) {
+        *seq = sqlite3_column_int64(q->st[S_REG_SEQ], 0);
+        done_with(q->st[S_REG_SEQ]);
+    }
+    return e;
+}
+
+/* The device of a feed row (REG_DEV_COLS from column c0); NULL id: none. */
+static void row_reg_dev(sqlite3_stmt *st, int c0, mg_reg_dev *d)
+{
+    memset(d, 0, sizeof(*d));
+    d->id = sqlite3_column_int64(st, c0);
+    col_text(st, c0 + 1, d->name, sizeof(d->name));
+    col_text(st, c0 + 2, d->msisdn, sizeof(d->msisdn));
+    d->status = (mg_dev_status)sqlite3_column_int(st, c0 + 3);
+    const void *tar = sqlite3_column_blob(st, c0 + 4);
+    if (tar != NULL && sqlite3_column_bytes(st, c0 + 4) == 3)
+        memcpy(d->tar, tar, 3);
+    d->cntr_in = (uint64_t)sqlite3_column_int64(st, c0 + 5);
+}
+
+/* A key row of a feed row (REG_KEY_COLS from column c0) into d; NULLs: none. */
+static mg_err row_reg_key(sq_store *q, sqlite3_stmt *st, int c0, mg_reg_dev *d)
+{
+    if (sqlite3_column_type(st, c0) == SQLITE_NULL)
+        return MG_OK;
+    const uint8_t *w = sqlite3_column_blob(st, c0 + 4);
+    int wl = sqlite3_column_bytes(st, c0 + 4);
+    return mg_reg_key_add(&q->base, d, sqlite3_column_int64(st, c0),
+                          sqlite3_column_int64(st, c0 + 1), sqlite3_column_int64(st, c0 + 2),
+                          sqlite3_column_int64(st, c0 + 3), w, wl > 0 ? (size_t)wl : 0);
+}
+
+/* One statement, streamed: a device is complete when the next row names
+ * another (or there is none); fn runs between steps. */
+static mg_err sq_reg_scan(mg_store *s, int64_t after_id, size_t max,
+                          bool (*fn)(void *, const mg_reg_dev *), void *ctx)
+{
+    sq_store *q = Q(s);
+    sqlite3_stmt *st = q->st[S_REG_SCAN];
+    mg_reg_dev d;
+    bool have = false, more = true;
+    size_t n = 0;
+    memset(&d, 0, sizeof(d));
+    mg_err e = bind(q, st, "i", after_id);
+    while (e == MG_OK) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+            break;
+        if (rc != SQLITE_ROW) {
+            e = dberr(q, rc, "registry scan");
+            break;
+        }
+        if (!have || sqlite3_column_int64(st, 0) != d.id) {
+            if (have && !(more = fn(ctx, &d)))
+                break;
+            have = false;
+            if (max > 0 && n == max)
+                break;
+            row_reg_dev(st, 0, &d);
+            have = true;
+            n++;
+        }
+        e = row_reg_key(q, st, REG_NDEV, &d);
+    }
+    done_with(st);
+    if (e == MG_OK && have && more)
+        (void)fn(ctx, &d);
+    mg_wipe(&d, sizeof(d));
+    return e;
+}
+
+/* As sq_reg_scan, the rows grouped by log row. */
+static mg_err sq_reg_changes(mg_store *s, int64_t after, size_t max,
+                             bool (*fn)(void *, int64_t, int64_t, const mg_reg_dev *), void *ctx)
+{
+    sq_store *q = Q(s);
+    sqlite3_stmt *st = q->st[S_REG_CHANGES];
+    mg_reg_dev d;
+    int64_t seq = 0, dev = 0;
+    bool have = false, gone = false, more = true;
+    size_t n = 0;
+    memset(&d, 0, sizeof(d));
+    mg_err e = bind(q, st, "i", after);
+    while (e == MG_OK) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+            break;
+        if (rc != SQLITE_ROW) {
+            e = dberr(q, rc, "registry log");
+            break;
+        }
+        if (!have || sqlite3_column_int64(st, 0) != seq) {
+            if (have && !(more = fn(ctx, seq, dev, gone ? NULL : &d)))
+                break;
+            have = false;
+            if (n == max)
+                break;
+            seq = sqlite3_column_int64(st, 0);
+            dev = sqlite3_column_int64(st, 1);
+            gone = sqlite3_column_type(st, 2) == SQLITE_NULL; /* deleted, or no MSISDN */
+            row_reg_dev(st, 2, &d);
+            have = true;
+            n++;
+        }
+        if (!gone)
+            e = row_reg_key(q, st, 2 + REG_NDEV, &d);
+    }
+    done_with(st);
+    if (e == MG_OK && have && more)
+        (void)fn(ctx, seq, dev, gone ? NULL : &d);
+    mg_wipe(&d, sizeof(d));
+    return e;
+}
+
+static mg_err sq_reg_prune(mg_store *s, int64_t before, int64_t *deleted)
+{
+    sq_store *q = Q(s);
+    mg_err e = bind(q, q->st[S_REG_PRUNE], "i", before);
+    if (e == MG_OK)
+        e = run(q, S_REG_PRUNE, "prune registry log");
+    if (e == MG_OK && deleted != NULL)
+        *deleted = sqlite3_changes64(q->db);
+    return e;
+}
+
 /* ---- open / close ------------------------------------------------------------------ */
 
 static void sq_close(mg_store *s)
@@ -2506,6 +2693,10 @@ static const mg_store_ops sqlite_ops = {
     .token_use = sq_token_use,
     .sync_full = sq_sync_full,
     .backup = sq_backup,
+    .reg_seq = sq_reg_seq,
+    .reg_scan = sq_reg_scan,
+    .reg_changes = sq_reg_changes,
+    .reg_prune = sq_reg_prune,
 };
 
 static mg_err exec(sq_store *q, const char *sqltext, const char *what)

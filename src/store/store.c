@@ -1009,6 +1009,124 @@ mg_err mg_store_meta_set_int(mg_store *s, const char *name, int64_t v)
     return s->ops->meta_set_int(s, name, v);
 }
 
+/* ---- the registry feed (schema 8) --------------------------------------------- */
+
+/* A stored blob always fits the feed's key (reg_unwrap hands it to
+ * mg_keyblob_unwrap unchanged). */
+_Static_assert(MG_KEYBLOB_WRAPPED_MAX <= MG_REG_WRAPPED_MAX,
+               "a wrapped key blob must fit mg_reg_key.wrapped");
+
+#define REG_CHANGES_MAX 4096
+
+mg_err mg_reg_key_add(mg_store *s, mg_reg_dev *d, int64_t version, int64_t alg, int64_t len,
+                      int64_t state, const uint8_t *wrapped, size_t wrapped_len)
+{
+    if (state != MG_KEY_ACTIVE && state != MG_KEY_PENDING)
+        return MG_OK;
+    if (version < 1 || version > 15 || len < 0 || len > MG_KEY_MAX || alg < 0 || alg > 0xff ||
+        wrapped == NULL || wrapped_len == 0 || wrapped_len > MG_REG_WRAPPED_MAX)
+        return mg_store_fail(s, MG_ERR_FORMAT,
+                             "stored keys of device %lld version %lld are malformed",
+                             (long long)d->id, (long long)version);
+    mg_reg_key k = {.version = (int)version, .alg = (mg_alg)alg, .len = (size_t)len,
+                    .state = (mg_key_state)state, .wrapped_len = wrapped_len};
+    memcpy(k.wrapped, wrapped, wrapped_len);
+    bool has_active = d->nkeys > 0 && d->keys[0].state == MG_KEY_ACTIVE;
+    if (state == MG_KEY_ACTIVE) {
+        if (!has_active) { /* one ACTIVE version (keys_one_active) */
+            if (d->nkeys == 1)
+                d->keys[1] = d->keys[0]; /* the PENDING one moves behind it */
+            d->keys[0] = k;
+            d->nkeys++;
+        }
+    } else {
+        size_t i = has_active ? 1 : 0;
+        if (d->nkeys <= i) {
+            d->keys[i] = k;
+            d->nkeys = i + 1;
+        } else if (d->keys[i].version < k.version) {
+            d->keys[i] = k; /* the newest PENDING version */
+        }
+    }
+    return MG_OK;
+}
+
+mg_err mg_store_reg_seq(mg_store *s, int64_t *seq)
+{
+    NEED_HANDLE(s);
+    NEED(s, seq != NULL, "reg_seq: NULL argument");
+    *seq = 0;
+    if (s->ops->reg_seq == NULL)
+        return mg_store_fail(s, MG_ERR_STATE, "%s: no registry feed", s->ops->engine);
+    return s->ops->reg_seq(s, seq);
+}
+
+mg_err mg_store_reg_scan(mg_store *s, int64_t after_id, size_t max,
+                         bool (*fn)(void *ctx, const mg_reg_dev *d), void *ctx)
+{
+    NEED_HANDLE(s);
+    NEED(s, fn != NULL, "reg_scan: NULL callback");
+    NEED(s, after_id >= 0, "reg_scan: negative device id");
+    NEED(s, max <= (size_t)INT32_MAX, "reg_scan: max out of range");
+    if (s->ops->reg_scan == NULL)
+        return mg_store_fail(s, MG_ERR_STATE, "%s: no registry feed", s->ops->engine);
+    return s->ops->reg_scan(s, after_id, max, fn, ctx);
+}
+
+mg_err mg_store_reg_changes(mg_store *s, int64_t after, size_t max,
+                            bool (*fn)(void *ctx, int64_t seq, int64_t device_id,
+                                       const mg_reg_dev *d),
+                            void *ctx)
+{
+    NEED_HANDLE(s);
+    NEED(s, fn != NULL, "reg_changes: NULL callback");
+    NEED(s, after >= 0, "reg_changes: negative seq");
+    NEED(s, max >= 1 && max <= REG_CHANGES_MAX, "reg_changes: max %zu is not 1..%d", max,
+         REG_CHANGES_MAX);
+    if (s->ops->reg_changes == NULL)
+        return mg_store_fail(s, MG_ERR_STATE, "%s: no registry feed", s->ops->engine);
+    return s->ops->reg_changes(s, after, max, fn, ctx);
+}
+
+mg_err mg_store_reg_prune(mg_store *s, int64_t before, int64_t *deleted)
+{
+    NEED_HANDLE(s);
+    if (deleted != NULL)
+        *deleted = 0;
+    NEED(s, before >= 0, "reg_prune: negative time");
+    if (s->reading)
+        return mg_store_fail(s, MG_ERR_STATE, "no write while a read snapshot is open");
+    if (s->ops->reg_prune == NULL)
+        return mg_store_fail(s, MG_ERR_STATE, "%s: no registry feed", s->ops->engine);
+    return s->ops->reg_prune(s, before, deleted);
+}
+
+mg_err mg_store_reg_unwrap(mg_store *s, int64_t device_id, const mg_reg_key *w, mg_keyset *k)
+{
+    NEED_HANDLE(s);
+    NEED(s, w != NULL && k != NULL, "reg_unwrap: NULL argument");
+    mg_keyset_wipe(k);
+    NEED_KEYS(s);
+    if (w->version < 1 || w->version > 15 ||
+        (w->state != MG_KEY_ACTIVE && w->state != MG_KEY_PENDING) ||
+        !mg_store_key_len_ok(w->alg, w->len) || w->wrapped_len == 0 ||
+        w->wrapped_len > MG_REG_WRAPPED_MAX)
+        return mg_store_fail(s, MG_ERR_FORMAT, "keys of device %lld version %d are malformed",
+                             (long long)device_id, w->version);
+    k->version = w->version;
+    k->alg = w->alg;
+    k->len = w->len;
+    k->state = w->state;
+    if (mg_keyblob_unwrap(s, device_id, w->wrapped, w->wrapped_len, k) != MG_OK) {
+        mg_keyset_wipe(k);
+        return mg_store_fail(s, MG_ERR_AUTH,
+                             "keys of device %lld version %d are refused: altered, wrapped"
+                             " under another master key, or of another row",
+                             (long long)device_id, w->version);
+    }
+    return MG_OK;
+}
+
 /* ---- provisioning and rotation (one transaction each, any engine) ------------- */
 
 const char *mg_store_alg_label(mg_alg alg, size_t len)

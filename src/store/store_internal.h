@@ -151,6 +151,14 @@ struct mg_store_ops {
      * checked (integrity) before it returns; NULL: the engine has its own
      * tools (PostgreSQL: pg_dump) and mg_store_backup says so. */
     mg_err (*backup)(mg_store *s, const char *dest);
+    /* the registry feed (schema 8; store.h): reads, each one statement;
+     * reg_scan's max 0 is no limit, reg_changes' 1..4096 */
+    mg_err (*reg_seq)(mg_store *s, int64_t *seq);
+    mg_err (*reg_scan)(mg_store *s, int64_t after_id, size_t max,
+                       bool (*fn)(void *, const mg_reg_dev *), void *ctx);
+    mg_err (*reg_changes)(mg_store *s, int64_t after, size_t max,
+                          bool (*fn)(void *, int64_t, int64_t, const mg_reg_dev *), void *ctx);
+    mg_err (*reg_prune)(mg_store *s, int64_t before, int64_t *deleted);
 };
 
 /* Records a message on the handle (never a secret) and returns e. */
@@ -208,5 +216,15 @@ MG_MUST_CHECK mg_err mg_pg_open(const char *conninfo, const uint8_t master[32],
  * other row; then mg_dk_done() with k->keys_err set by reading it. */
 mg_keyset *mg_dk_slot(mg_device_keys *k, int state);
 void mg_dk_done(mg_device_keys *k, const mg_keyset *ks);
+
+/* reg_scan/reg_changes ops: adds a key row (ACTIVE or PENDING, in any order)
+ * of the device d: d->keys[0] the ACTIVE version, then the PENDING one of
+ * the highest version (what mg_dk_slot chooses reading newest first); any
+ * other state is ignored. MG_ERR_FORMAT (a message on s) for a row that does
+ * not fit a mg_reg_key: a blob empty or longer than MG_REG_WRAPPED_MAX, a
+ * version outside 1..15, a negative length. */
+MG_MUST_CHECK mg_err mg_reg_key_add(mg_store *s, mg_reg_dev *d, int64_t version, int64_t alg,
+                                    int64_t len, int64_t state, const uint8_t *wrapped,
+                                    size_t wrapped_len);
 
 #endif

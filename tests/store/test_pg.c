@@ -127,12 +127,12 @@ static void test_migrate_empty(void **state)
     new_schema();
     assert_int_equal(sql(NULL, "SELECT count(*) FROM pg_tables WHERE schemaname = 't%d'", schema_n), 0);
     mg_store *s = open_store();
-    assert_int_equal(mg_store_schema_version(s), 7);
+    assert_int_equal(mg_store_schema_version(s), 8);
     mg_store_close(s);
-    assert_int_equal(sql(NULL, "SELECT count(*) FROM schema_version"), 7);
-    assert_int_equal(sql(NULL, "SELECT max(version) FROM schema_version"), 7);
+    assert_int_equal(sql(NULL, "SELECT count(*) FROM schema_version"), 8);
+    assert_int_equal(sql(NULL, "SELECT max(version) FROM schema_version"), 8);
     assert_int_equal(sql(NULL, "SELECT count(*) FROM pg_tables WHERE schemaname = 't%d'", schema_n),
-                     16);
+                     17);
     assert_int_equal(sql(NULL, "SELECT count(*) FROM meta WHERE name = 'registry_gen'"), 1);
     assert_int_equal(sql(NULL, "SELECT count(*) FROM meta WHERE name = 'master_check'"), 1);
     /* ids are BIGINT, blobs BYTEA, times BIGINT */
@@ -146,7 +146,7 @@ static void test_migrate_empty(void **state)
                      1);
     /* again: nothing runs twice; two handles open at once are fine */
     mg_store *a = open_store(), *b = open_store();
-    assert_int_equal(sql(NULL, "SELECT count(*) FROM schema_version"), 7);
+    assert_int_equal(sql(NULL, "SELECT count(*) FROM schema_version"), 8);
     mg_store_close(a);
     mg_store_close(b);
     /* a keyless handle (the broker plugin) opens a migrated database */
@@ -475,6 +475,73 @@ static bool last_event(void *ctx, const mg_event *e)
     return true;
 }
 
+/* ---- the registry log: seq order is commit order -------------------------------- */
+
+typedef struct reg_writer {
+    mg_store *s;
+    int64_t id;
+    volatile int done; /* 1: its status change returned */
+    mg_err e;
+} reg_writer;
+
+static void *reg_write(void *arg)
+{
+    reg_writer *w = arg;
+    w->e = mg_store_device_set_status(w->s, w->id, MG_DEV_QUARANTINED);
+    __atomic_store_n(&w->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+typedef struct reg_rows { size_t n; int64_t seq[8], dev[8]; } reg_rows;
+
+static bool reg_row(void *ctx, int64_t seq, int64_t device_id, const mg_reg_dev *d)
+{
+    reg_rows *r = ctx;
+    assert_non_null(d);
+    assert_int_equal(d->status, MG_DEV_QUARANTINED);
+    assert_true(r->n < 8);
+    r->seq[r->n] = seq;
+    r->dev[r->n++] = device_id;
+    return true;
+}
+
+/* Connection a changes device x in an open transaction (it holds the log's
+ * advisory lock); b's change of device y waits for that lock instead of
+ * taking the next seq and committing first; after a's commit the log reads
+ * x then y, and a reader never saw y's row without x's. */
+static void test_reg_commit_order(void **state)
+{
+    (void)state;
+    new_schema();
+    mg_store *a = open_store(), *b = open_store(), *c = open_store();
+    mg_device x = device(a, "reg-x", "+4940"), y = device(a, "reg-y", "+4941");
+    int64_t base_seq = 0, seq = 0;
+    assert_int_equal(mg_store_reg_seq(c, &base_seq), MG_OK);
+    assert_true(base_seq > 0);
+    assert_int_equal(mg_store_begin(a), MG_OK);
+    assert_int_equal(mg_store_device_set_status(a, x.id, MG_DEV_QUARANTINED), MG_OK);
+    reg_writer w = {.s = b, .id = y.id};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, reg_write, &w), 0);
+    struct timespec nap = {0, 300 * 1000 * 1000};
+    nanosleep(&nap, NULL);
+    assert_int_equal(__atomic_load_n(&w.done, __ATOMIC_SEQ_CST), 0); /* b waits for the lock */
+    assert_int_equal(mg_store_reg_seq(c, &seq), MG_OK);
+    assert_int_equal(seq, base_seq); /* nothing of either is visible */
+    assert_int_equal(mg_store_commit(a), MG_OK);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(w.e, MG_OK);
+    reg_rows r = {0};
+    assert_int_equal(mg_store_reg_changes(c, base_seq, 100, reg_row, &r), MG_OK);
+    assert_int_equal(r.n, 2);
+    assert_int_equal(r.dev[0], x.id);
+    assert_int_equal(r.dev[1], y.id);
+    assert_true(r.seq[1] > r.seq[0]);
+    mg_store_close(a);
+    mg_store_close(b);
+    mg_store_close(c);
+}
+
 static void test_text_and_messages(void **state)
 {
     (void)state;
@@ -545,6 +612,7 @@ int main(void)
         cmocka_unit_test(test_busy_is_not_a_verdict),
         cmocka_unit_test(test_reconnect),
         cmocka_unit_test(test_text_and_messages),
+        cmocka_unit_test(test_reg_commit_order),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -317,16 +317,16 @@ static void test_open_migrate(void **state)
 {
     (void)state;
     mg_store *s = fresh();
-    assert_int_equal(mg_store_schema_version(s), 7);
+    assert_int_equal(mg_store_schema_version(s), 8);
     assert_string_equal(mg_store_errmsg(s), "");
     mg_store_close(s);
     /* open again: no migration runs twice */
     assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_OK);
-    assert_int_equal(mg_store_schema_version(s), 7);
+    assert_int_equal(mg_store_schema_version(s), 8);
     mg_store_close(s);
     assert_int_equal(mg_store_open(dbpath, master, true, &s), MG_OK);
     mg_store_close(s);
-    assert_int_equal(count_rows("SELECT count(*) FROM schema_version"), 7);
+    assert_int_equal(count_rows("SELECT count(*) FROM schema_version"), 8);
     if (pg_mode) {
         assert_int_equal(count_rows("SELECT count(*) FROM pg_indexes WHERE indexname = 'events_time'"), 1);
         /* a different master key is refused at open */
@@ -1394,7 +1394,10 @@ static void test_migration_rewraps(void **state)
     if (oe != MG_OK)
         fprintf(stderr, "open: %s\n", mg_store_errmsg(NULL));
     assert_int_equal(oe, MG_OK);
-    assert_int_equal(mg_store_schema_version(s), 7);
+    assert_int_equal(mg_store_schema_version(s), 8);
+    int64_t rseq = -1;
+    assert_int_equal(mg_store_reg_seq(s, &rseq), MG_OK);
+    assert_int_equal(rseq, 0); /* a migrated store's registry log starts empty */
     mg_keyset g;
     assert_int_equal(mg_store_keys_get(s, 7, 0, &g), MG_OK);
     assert_int_equal(g.version, 1);
@@ -2047,6 +2050,307 @@ static void test_arguments(void **state)
 
 
 /* ---- issue 10: bearers, certificates, applications, tokens, sessions ----------- */
+/* ---- the registry feed (schema 8) ------------------------------------------------ */
+
+#define REG_SEEN_MAX 64
+typedef struct reg_seen {
+    size_t n, stop; /* stop: fn returns false after that many (0: never) */
+    int64_t seq[REG_SEEN_MAX], dev[REG_SEEN_MAX];
+    bool gone[REG_SEEN_MAX];
+    mg_reg_dev d[REG_SEEN_MAX];
+} reg_seen;
+
+static bool reg_scan_fn(void *ctx, const mg_reg_dev *d)
+{
+    reg_seen *r = ctx;
+    assert_true(r->n < REG_SEEN_MAX);
+    r->d[r->n++] = *d;
+    return r->stop == 0 || r->n < r->stop;
+}
+
+static bool reg_change_fn(void *ctx, int64_t seq, int64_t device_id, const mg_reg_dev *d)
+{
+    reg_seen *r = ctx;
+    assert_true(r->n < REG_SEEN_MAX);
+    r->seq[r->n] = seq;
+    r->dev[r->n] = device_id;
+    r->gone[r->n] = d == NULL;
+    if (d != NULL) {
+        assert_int_equal(d->id, device_id);
+        r->d[r->n] = *d;
+    }
+    r->n++;
+    return r->stop == 0 || r->n < r->stop;
+}
+
+static reg_seen *reg_scan(mg_store *s, int64_t after_id, size_t max, size_t stop)
+{
+    static reg_seen r;
+    memset(&r, 0, sizeof(r));
+    r.stop = stop;
+    assert_int_equal(mg_store_reg_scan(s, after_id, max, reg_scan_fn, &r), MG_OK);
+    return &r;
+}
+
+static reg_seen *reg_changes(mg_store *s, int64_t after, size_t max, size_t stop)
+{
+    static reg_seen r;
+    memset(&r, 0, sizeof(r));
+    r.stop = stop;
+    assert_int_equal(mg_store_reg_changes(s, after, max, reg_change_fn, &r), MG_OK);
+    for (size_t i = 1; i < r.n; i++)
+        assert_true(r.seq[i] > r.seq[i - 1]);
+    if (r.n > 0)
+        assert_true(r.seq[0] > after);
+    return &r;
+}
+
+static int64_t reg_seq(mg_store *s)
+{
+    int64_t seq = -1;
+    assert_int_equal(mg_store_reg_seq(s, &seq), MG_OK);
+    return seq;
+}
+
+/* The feed's keys of d unwrap to what mg_store_device_keys_by_msisdn gives. */
+static void reg_same_keys(mg_store *s, const mg_reg_dev *d)
+{
+    mg_device dd;
+    mg_device_keys dk;
+    assert_int_equal(mg_store_device_keys_by_msisdn(s, d->msisdn, &dd, &dk), MG_OK);
+    assert_int_equal(dk.keys_err, MG_OK);
+    assert_int_equal(dd.id, d->id);
+    assert_int_equal(d->nkeys, (dk.has_active ? 1u : 0u) + (dk.has_pending ? 1u : 0u));
+    size_t i = 0;
+    const mg_keyset *want[2] = {dk.has_active ? &dk.active : NULL, dk.has_pending ? &dk.pending : NULL};
+    for (size_t j = 0; j < 2; j++) {
+        if (want[j] == NULL)
+            continue;
+        mg_keyset k;
+        assert_int_equal(mg_store_reg_unwrap(s, d->id, &d->keys[i], &k), MG_OK);
+        assert_int_equal(k.version, want[j]->version);
+        assert_int_equal(k.state, want[j]->state);
+        assert_int_equal(k.alg, want[j]->alg);
+        assert_int_equal(k.len, want[j]->len);
+        assert_memory_equal(k.kic, want[j]->kic, k.len);
+        assert_memory_equal(k.kid, want[j]->kid, k.len);
+        mg_keyset_wipe(&k);
+        i++;
+    }
+    mg_device_keys_wipe(&dk);
+}
+
+static void test_reg_feed(void **state)
+{
+    (void)state;
+    mg_store *s = fresh();
+    assert_int_equal(reg_seq(s), 0);
+    assert_int_equal(reg_changes(s, 0, 10, 0)->n, 0);
+    assert_int_equal(reg_scan(s, 0, 0, 0)->n, 0);
+
+    /* a device added: one log row, the device as it is now */
+    mg_device a = dev("reg-a", "+4930");
+    assert_int_equal(mg_store_device_add(s, &a), MG_OK);
+    assert_int_equal(count_rows("SELECT count(*) FROM registry_log"), 1);
+    int64_t s1 = reg_seq(s);
+    assert_true(s1 > 0);
+    reg_seen *r = reg_changes(s, 0, 4096, 0);
+    assert_int_equal(r->n, 1);
+    assert_int_equal(r->seq[0], s1);
+    assert_int_equal(r->dev[0], a.id);
+    assert_false(r->gone[0]);
+    assert_string_equal(r->d[0].name, "reg-a");
+    assert_string_equal(r->d[0].msisdn, "+4930");
+    assert_memory_equal(r->d[0].tar, a.tar, 3);
+    assert_int_equal(r->d[0].status, MG_DEV_ACTIVE);
+    assert_int_equal(r->d[0].nkeys, 0);
+
+    /* its keys: rows; the change gives them (wrapped) */
+    mg_keyset k1 = keys(1, MG_KEY_ACTIVE, 0x11);
+    assert_int_equal(mg_store_keys_put(s, a.id, &k1), MG_OK);
+    int64_t s2 = reg_seq(s);
+    assert_true(s2 > s1);
+    r = reg_changes(s, s1, 4096, 0);
+    assert_true(r->n >= 1);
+    assert_int_equal(r->dev[r->n - 1], a.id);
+    assert_int_equal(r->d[r->n - 1].nkeys, 1);
+    assert_int_equal(r->d[r->n - 1].keys[0].version, 1);
+    assert_int_equal(r->d[r->n - 1].keys[0].state, MG_KEY_ACTIVE);
+    assert_true(r->d[r->n - 1].keys[0].wrapped_len > 0);
+    reg_same_keys(s, &r->d[r->n - 1]);
+
+    /* the counters' compare-and-set and the outgoing counter: no row */
+    int before = count_rows("SELECT count(*) FROM registry_log");
+    assert_int_equal(mg_store_cntr_in_advance(s, a.id, 5), MG_OK);
+    assert_int_equal(mg_store_cntr_in_advance_span(s, a.id, 6, 9), MG_OK);
+    uint64_t co = 0;
+    assert_int_equal(mg_store_cntr_out_next(s, a.id, &co), MG_OK);
+    assert_int_equal(count_rows("SELECT count(*) FROM registry_log"), before);
+    assert_int_equal(reg_seq(s), s2);
+    assert_int_equal(reg_scan(s, 0, 0, 0)->d[0].cntr_in, 9);
+
+    /* an IP-only device: no row when added, not in the scan; its key rows
+     * are logged, the device given as NULL */
+    mg_device ip = dev("reg-ip", "");
+    ip.bearers = MG_BEARER_IP;
+    assert_int_equal(mg_store_device_add(s, &ip), MG_OK);
+    assert_int_equal(reg_seq(s), s2);
+    mg_keyset ki = keys(1, MG_KEY_ACTIVE, 0x99);
+    assert_int_equal(mg_store_keys_put(s, ip.id, &ki), MG_OK);
+    r = reg_changes(s, s2, 4096, 0);
+    assert_true(r->n >= 1);
+    for (size_t i = 0; i < r->n; i++) {
+        assert_int_equal(r->dev[i], ip.id);
+        assert_true(r->gone[i]);
+    }
+    r = reg_scan(s, 0, 0, 0);
+    assert_int_equal(r->n, 1);
+    assert_int_equal(r->d[0].id, a.id);
+
+    /* rotation: PENDING versions (the newest one counts), then activation */
+    int64_t s3 = reg_seq(s);
+    mg_keyset k2 = keys(2, MG_KEY_PENDING, 0x22), k3 = keys(3, MG_KEY_PENDING, 0x33);
+    assert_int_equal(mg_store_keys_put(s, a.id, &k2), MG_OK);
+    assert_int_equal(mg_store_keys_put(s, a.id, &k3), MG_OK);
+    r = reg_changes(s, s3, 4096, 0);
+    assert_true(r->n >= 2);
+    r = reg_scan(s, 0, 0, 0);
+    assert_int_equal(r->d[0].nkeys, 2);
+    assert_int_equal(r->d[0].keys[0].version, 1);
+    assert_int_equal(r->d[0].keys[0].state, MG_KEY_ACTIVE);
+    assert_int_equal(r->d[0].keys[1].version, 3);
+    assert_int_equal(r->d[0].keys[1].state, MG_KEY_PENDING);
+    reg_same_keys(s, &r->d[0]);
+    int64_t s4 = reg_seq(s);
+    assert_int_equal(mg_store_keys_activate(s, a.id, 3), MG_OK);
+    assert_true(reg_seq(s) > s4);
+    r = reg_scan(s, 0, 0, 0);
+    assert_int_equal(r->d[0].nkeys, 2);
+    assert_int_equal(r->d[0].keys[0].version, 3);
+    assert_int_equal(r->d[0].keys[0].state, MG_KEY_ACTIVE);
+    assert_int_equal(r->d[0].keys[1].version, 2);
+    reg_same_keys(s, &r->d[0]);
+
+    /* reg_unwrap: the blob of another device, a malformed one, no master key */
+    mg_reg_dev da = r->d[0];
+    mg_keyset g;
+    assert_int_equal(mg_store_reg_unwrap(s, ip.id, &da.keys[0], &g), MG_ERR_AUTH);
+    uint8_t zero[sizeof(g.kic)] = {0};
+    assert_memory_equal(g.kic, zero, sizeof(zero));
+    mg_reg_key bad = da.keys[0];
+    bad.wrapped[3] ^= 1;
+    assert_int_equal(mg_store_reg_unwrap(s, a.id, &bad, &g), MG_ERR_AUTH);
+    bad = da.keys[0];
+    bad.version = 4; /* the blob names version 3 */
+    assert_int_equal(mg_store_reg_unwrap(s, a.id, &bad, &g), MG_ERR_AUTH);
+    bad = da.keys[0];
+    bad.wrapped_len = MG_REG_WRAPPED_MAX + 1;
+    assert_int_equal(mg_store_reg_unwrap(s, a.id, &bad, &g), MG_ERR_FORMAT);
+    bad = da.keys[0];
+    bad.len = 17;
+    assert_int_equal(mg_store_reg_unwrap(s, a.id, &bad, &g), MG_ERR_FORMAT);
+    assert_int_equal(mg_store_reg_unwrap(s, a.id, NULL, &g), MG_ERR_ARG);
+
+    /* a status change: a row, the device as it is now */
+    int64_t s5 = reg_seq(s);
+    assert_int_equal(mg_store_device_set_status(s, a.id, MG_DEV_QUARANTINED), MG_OK);
+    r = reg_changes(s, s5, 4096, 0);
+    assert_int_equal(r->n, 1);
+    assert_int_equal(r->d[0].status, MG_DEV_QUARANTINED);
+    assert_int_equal(r->d[0].nkeys, 2);
+
+    /* the scan's order, limit, after_id and stop; max and stop of changes */
+    mg_device b = dev("reg-b", "+4931"), c = dev("reg-c", "+4932");
+    assert_int_equal(mg_store_device_add(s, &b), MG_OK);
+    assert_int_equal(mg_store_device_add(s, &c), MG_OK);
+    mg_keyset kb = keys(1, MG_KEY_PENDING, 0x44);
+    assert_int_equal(mg_store_keys_put(s, b.id, &kb), MG_OK);
+    r = reg_scan(s, 0, 0, 0);
+    assert_int_equal(r->n, 3);
+    assert_int_equal(r->d[0].id, a.id);
+    assert_int_equal(r->d[1].id, b.id);
+    assert_int_equal(r->d[2].id, c.id);
+    assert_int_equal(r->d[1].nkeys, 1);
+    assert_int_equal(r->d[1].keys[0].state, MG_KEY_PENDING);
+    reg_same_keys(s, &r->d[1]);
+    assert_int_equal(r->d[2].nkeys, 0);
+    r = reg_scan(s, 0, 2, 0);
+    assert_int_equal(r->n, 2);
+    assert_int_equal(r->d[1].id, b.id);
+    r = reg_scan(s, a.id, 1, 0);
+    assert_int_equal(r->n, 1);
+    assert_int_equal(r->d[0].id, b.id);
+    r = reg_scan(s, b.id, 0, 0);
+    assert_int_equal(r->n, 1);
+    assert_int_equal(r->d[0].id, c.id);
+    assert_int_equal(reg_scan(s, c.id, 0, 0)->n, 0);
+    assert_int_equal(reg_scan(s, 0, 0, 1)->n, 1);
+    int64_t top = reg_seq(s);
+    r = reg_changes(s, 0, 3, 0);
+    assert_int_equal(r->n, 3);
+    assert_int_equal(r->seq[0], s1);
+    int64_t third = r->seq[2];
+    r = reg_changes(s, third, 4096, 0);
+    assert_int_equal(r->seq[r->n - 1], top);
+    assert_int_equal(reg_changes(s, 0, 4096, 2)->n, 2);
+    assert_int_equal(reg_changes(s, top, 4096, 0)->n, 0);
+    assert_int_equal(mg_store_reg_changes(s, 0, 0, reg_change_fn, &r), MG_ERR_ARG);
+    assert_int_equal(mg_store_reg_changes(s, 0, 4097, reg_change_fn, &r), MG_ERR_ARG);
+    assert_int_equal(mg_store_reg_changes(s, 0, 10, NULL, NULL), MG_ERR_ARG);
+    assert_int_equal(mg_store_reg_scan(s, -1, 0, reg_scan_fn, &r), MG_ERR_ARG);
+    assert_int_equal(mg_store_reg_seq(s, NULL), MG_ERR_ARG);
+
+    /* reads inside a read snapshot */
+    assert_int_equal(mg_store_read_begin(s), MG_OK);
+    assert_int_equal(reg_seq(s), top);
+    assert_int_equal(reg_scan(s, 0, 0, 0)->n, 3);
+    assert_int_equal(reg_changes(s, s5, 4096, 0)->seq[0], s5 + 1);
+    int64_t del = -1;
+    assert_int_equal(mg_store_reg_prune(s, INT64_MAX / 2, &del), MG_ERR_STATE); /* a write */
+    mg_store_read_end(s);
+
+    /* deleted: rows, the last one (the device's) with d == NULL */
+    assert_int_equal(mg_store_device_delete(s, c.id), MG_OK);
+    r = reg_changes(s, top, 4096, 0);
+    assert_true(r->n >= 1);
+    assert_int_equal(r->dev[r->n - 1], c.id);
+    assert_true(r->gone[r->n - 1]);
+    assert_int_equal(reg_scan(s, 0, 0, 0)->n, 2);
+
+    /* a second handle in reader mode sees the same */
+    mg_store *s2h = NULL;
+    assert_int_equal(mg_store_open(dbpath, master, false, &s2h), MG_OK);
+    assert_int_equal(mg_store_reader(s2h, true), MG_OK);
+    assert_int_equal(mg_store_read_begin(s2h), MG_OK);
+    assert_int_equal(reg_seq(s2h), reg_seq(s));
+    r = reg_scan(s2h, 0, 0, 0);
+    assert_int_equal(r->n, 2);
+    reg_same_keys(s, &r->d[0]);
+    mg_store_read_end(s2h);
+    mg_store_close(s2h);
+
+    /* prune: rows written before now stay the newest one; nothing before 0 */
+    int64_t last = reg_seq(s);
+    int rows = count_rows("SELECT count(*) FROM registry_log");
+    assert_int_equal(mg_store_reg_prune(s, 0, &del), MG_OK);
+    assert_int_equal(del, 0);
+    assert_int_equal(mg_store_reg_prune(s, (int64_t)time(NULL) + 10, &del), MG_OK);
+    assert_int_equal(del, rows - 1);
+    assert_int_equal(count_rows("SELECT count(*) FROM registry_log"), 1);
+    assert_int_equal(reg_seq(s), last);
+    assert_int_equal(reg_changes(s, 0, 4096, 0)->seq[0], last);
+    assert_int_equal(mg_store_device_set_status(s, b.id, MG_DEV_QUARANTINED), MG_OK);
+    assert_true(reg_seq(s) > last);
+    mg_store_close(s);
+
+    /* no master key: the feed reads, unwrap refuses */
+    assert_int_equal(mg_store_open(dbpath, NULL, false, &s), MG_OK);
+    r = reg_scan(s, 0, 0, 0);
+    assert_int_equal(r->n, 2);
+    assert_int_equal(mg_store_reg_unwrap(s, a.id, &r->d[0].keys[0], &g), MG_ERR_STATE);
+    mg_store_close(s);
+}
+
 
 static void test_ip_devices(void **state)
 {
@@ -2460,7 +2764,10 @@ static void test_signed_and_signers(void **state)
         return; /* SQLite's schema history; the PostgreSQL engine began at 5 */
     /* migration 3 -> 4 keeps rows: take the database back to version 3
      * (drop what 4 made), reopen: 4 runs again, the version-3 rows stay */
-    exec_sql("DROP VIEW events_all; DROP VIEW events_inbox; ALTER TABLE inbox DROP COLUMN pkt_len;"
+    exec_sql("DROP TRIGGER reg_dev_ins; DROP TRIGGER reg_dev_upd; DROP TRIGGER reg_dev_del;"
+             "DROP TRIGGER reg_key_ins; DROP TRIGGER reg_key_upd; DROP TRIGGER reg_key_del;"
+             "DROP TABLE registry_log;"
+             "DROP VIEW events_all; DROP VIEW events_inbox; ALTER TABLE inbox DROP COLUMN pkt_len;"
              "ALTER TABLE inbox DROP COLUMN source;"
              "DROP TRIGGER events_last_seen; ALTER TABLE devices DROP COLUMN last_seen;"
              "CREATE INDEX events_device ON events(device_id);"
@@ -2471,7 +2778,7 @@ static void test_signed_and_signers(void **state)
              "DELETE FROM schema_version WHERE version >= 4;");
     assert_int_equal(count_rows("SELECT max(version) FROM schema_version"), 3);
     assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_OK);
-    assert_int_equal(mg_store_schema_version(s), 7);
+    assert_int_equal(mg_store_schema_version(s), 8);
     mg_device back;
     assert_int_equal(mg_store_device_by_name(s, "lock-1", &back), MG_OK);
     mg_command cb;
@@ -2706,6 +3013,7 @@ int main(void)
         cmocka_unit_test(test_cntr_span),
         cmocka_unit_test(test_inbox_events),
         cmocka_unit_test(test_inbox_add_many),
+        cmocka_unit_test(test_reg_feed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
