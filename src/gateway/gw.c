@@ -811,11 +811,35 @@ static mg_err cntr_confirm(mg_gw *gw, dev_entry *d)
     return MG_OK;
 }
 
-/* The device that owns msisdn, from the cache or the store.
+/* The device that owns msisdn, from the cache, the index or the store
+ * (*read: one of the last two was read).
  * MG_ERR_KEY no such device (*neg set), MG_ERR_STORE the store failed,
  * MG_ERR_BUF the look-up limit is reached, MG_ERR_STATE every entry of the
  * set is used by the current batch (flush, then ask again). */
+static mg_err dev_find(mg_gw *gw, const char *msisdn, dev_entry **out, neg_entry **neg, bool *read);
+
+static double clock_s(clockid_t id)
+{
+    struct timespec ts;
+    (void)clock_gettime(id, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* dev_find, timed for cfg.on_lookup when it read the index or the store. */
 static mg_err dev_lookup(mg_gw *gw, const char *msisdn, dev_entry **out, neg_entry **neg)
+{
+    bool read = false;
+    if (gw->cfg.on_lookup == NULL)
+        return dev_find(gw, msisdn, out, neg, &read);
+    double w = clock_s(CLOCK_MONOTONIC), c = clock_s(CLOCK_THREAD_CPUTIME_ID);
+    mg_err e = dev_find(gw, msisdn, out, neg, &read);
+    if (read)
+        gw->cfg.on_lookup(gw->cfg.ctx, clock_s(CLOCK_MONOTONIC) - w,
+                          clock_s(CLOCK_THREAD_CPUTIME_ID) - c);
+    return e;
+}
+
+static mg_err dev_find(mg_gw *gw, const char *msisdn, dev_entry **out, neg_entry **neg, bool *read)
 {
     uint64_t h = hash_str(gw, msisdn);
     int64_t t = now_s(), ms = mono_ms();
@@ -842,6 +866,7 @@ static mg_err dev_lookup(mg_gw *gw, const char *msisdn, dev_entry **out, neg_ent
             return MG_OK;
         }
         /* refresh: status, keys, counter; the device may be gone */
+        *read = true;
         e = dev_read(gw, msisdn, ms, false, &dv, &dk, &from_store);
         if (e != MG_OK && e != MG_ERR_KEY)
             return MG_ERR_STORE;
@@ -859,6 +884,7 @@ static mg_err dev_lookup(mg_gw *gw, const char *msisdn, dev_entry **out, neg_ent
         return MG_ERR_KEY; /* floods of unknown senders cost no query */
     }
     /* an uncached sender: the index, else a store look-up (at most lookups_per_s) */
+    *read = true;
     e = dev_read(gw, msisdn, ms, true, &dv, &dk, &from_store);
     if (e != MG_OK && e != MG_ERR_KEY)
         return e;

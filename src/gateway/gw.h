@@ -125,6 +125,11 @@ typedef struct mg_gw_cfg {
      *  (mg_gw_replay_rows), never another gateway's. An error fails the
      *  batch like a store error. NULL: none. */
     mg_err (*commit_note)(void *ctx, mg_store *st, const struct mg_gw_row *rows, size_t n);
+    /** For benchmarks (bench/bench_fleet.c): called after every device
+     *  look-up that read the index or the store (a sender not in the cache,
+     *  or its refresh) with its wall and thread CPU time, s. NULL: none, and
+     *  no clock is read for it. */
+    void (*on_lookup)(void *ctx, double wall_s, double cpu_s);
 } mg_gw_cfg;
 
 /** An inbox row of a batch: enough to find it again and to check it is the same. */
