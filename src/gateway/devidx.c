@@ -32,8 +32,10 @@ typedef struct ix_ent {
     unsigned char data[]; /* msisdn NUL, name NUL, then per key: ix_key, wrapped[wlen] */
 } ix_ent;
 
+typedef ix_ent *ix_slot; /* a slot of the tables */
+
 struct mg_devidx {
-    ix_ent **by_msisdn, **by_id;
+    ix_slot *by_msisdn, *by_id;
     size_t cap; /* both tables; a power of 2 */
     size_t n;
     size_t bytes; /* of the entries */
@@ -118,7 +120,7 @@ static size_t slot_id(const mg_devidx *ix, int64_t id)
 
 /* Removes slot j of table t by backward shift: later entries of the same
  * run move up when their home is at or before j (cyclically). */
-static void table_del(ix_ent **t, size_t cap, size_t j, bool by_id)
+static void table_del(ix_slot *t, size_t cap, size_t j, bool by_id)
 {
     size_t mask = cap - 1;
     t[j] = NULL;
@@ -137,7 +139,7 @@ static void table_del(ix_ent **t, size_t cap, size_t j, bool by_id)
 static bool grow(mg_devidx *ix)
 {
     size_t cap = ix->cap * 2;
-    ix_ent **a = calloc(cap, sizeof(*a)), **b = calloc(cap, sizeof(*b));
+    ix_slot *a = calloc(cap, sizeof(ix_slot)), *b = calloc(cap, sizeof(ix_slot));
     if (a == NULL || b == NULL) {
         free(a);
         free(b);
@@ -254,9 +256,9 @@ static void clear(mg_devidx *ix)
         if (ix->by_msisdn[i] != NULL)
             ent_free(ix, ix->by_msisdn[i]);
     if (ix->by_msisdn != NULL)
-        memset(ix->by_msisdn, 0, ix->cap * sizeof(*ix->by_msisdn));
+        memset(ix->by_msisdn, 0, ix->cap * sizeof(ix_slot));
     if (ix->by_id != NULL)
-        memset(ix->by_id, 0, ix->cap * sizeof(*ix->by_id));
+        memset(ix->by_id, 0, ix->cap * sizeof(ix_slot));
     ix->n = 0;
     ix->seq = 0;
 }
@@ -267,8 +269,8 @@ mg_devidx *mg_devidx_new(void)
     if (ix == NULL)
         return NULL;
     ix->cap = IX_MIN_CAP;
-    ix->by_msisdn = calloc(ix->cap, sizeof(*ix->by_msisdn));
-    ix->by_id = calloc(ix->cap, sizeof(*ix->by_id));
+    ix->by_msisdn = calloc(ix->cap, sizeof(ix_slot));
+    ix->by_id = calloc(ix->cap, sizeof(ix_slot));
     if (ix->by_msisdn == NULL || ix->by_id == NULL) {
         mg_devidx_free(ix);
         return NULL;
@@ -424,7 +426,7 @@ size_t mg_devidx_count(const mg_devidx *ix)
 
 size_t mg_devidx_bytes(const mg_devidx *ix)
 {
-    return ix->bytes + 2 * ix->cap * sizeof(ix_ent *) + sizeof(*ix);
+    return ix->bytes + 2 * ix->cap * sizeof(ix_slot) + sizeof(*ix);
 }
 
 int64_t mg_devidx_seq(const mg_devidx *ix)
