@@ -224,10 +224,10 @@ static ix_ent *ent_new(const mg_reg_dev *d)
 static mg_err put(mg_devidx *ix, const mg_reg_dev *d, void (*changed)(void *, const char *),
                   void *ctx)
 {
-    if (d->msisdn[0] == '\0')
-        return MG_OK;
     uint64_t had = 0;
     remove_id(ix, d->id, &had, changed, ctx);
+    if (d->msisdn[0] == '\0')
+        return MG_OK; /* no MSISDN (the store gives none such): not the index's */
     uint64_t h = hash_msisdn(d->msisdn);
     size_t j = slot_msisdn(ix, d->msisdn, h);
     if (ix->by_msisdn[j] != NULL) /* another device had it: its own log row follows */

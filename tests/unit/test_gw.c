@@ -18,6 +18,7 @@
 
 #include "testutil.h"
 
+#include "devidx.h"
 #include "gw.h"
 #include "m2mguard/sms.h"
 #include "m2mguard/store.h"
@@ -1289,6 +1290,81 @@ static void test_index_counter_confirm(void **state)
     env_close(&e);
 }
 
+/* A registered device of test_devidx_table: number i. */
+static int64_t table_dev(env *e, int i)
+{
+    mg_device d;
+    memset(&d, 0, sizeof(d));
+    snprintf(d.name, sizeof(d.name), "tbl-%05d", i);
+    snprintf(d.msisdn, sizeof(d.msisdn), "+49152%08d", i * 7919);
+    memcpy(d.tar, "\x4d\x47\x01", 3);
+    mg_keyset ks;
+    assert_int_equal(mg_store_device_provision(e->s, &d, MG_ALG_AES, 16, &ks, NULL, NULL), MG_OK);
+    mg_keyset_wipe(&ks);
+    return d.id;
+}
+
+/* The index's tables (devidx.c; open addressing, deletion by backward
+ * shift, growth): 3000 devices loaded; then a third deleted, a third
+ * quarantined and 500 added by another handle, applied from the registry
+ * log; every device is found with its id, status and keys, none deleted is,
+ * and the count is right. */
+static void test_devidx_table(void **state)
+{
+    (void)state;
+    enum { N = 3000, M = 500 };
+    static int64_t ids[N + M];
+    env e;
+    env_open(&e, 0);
+    assert_int_equal(mg_store_sync_full(e.s, false), MG_OK); /* a test: no fsync a device */
+    for (int i = 0; i < N; i++)
+        ids[i] = table_dev(&e, i);
+    mg_devidx *ix = mg_devidx_new();
+    assert_non_null(ix);
+    assert_int_equal(mg_devidx_load(ix, e.s), MG_OK);
+    assert_int_equal(mg_devidx_count(ix), N);
+    for (int i = 0; i < N; i++) {
+        if (i % 3 == 0)
+            assert_int_equal(mg_store_device_delete(e.s, ids[i]), MG_OK);
+        else if (i % 3 == 1)
+            assert_int_equal(mg_store_device_set_status(e.s, ids[i], MG_DEV_QUARANTINED), MG_OK);
+    }
+    for (int i = N; i < N + M; i++)
+        ids[i] = table_dev(&e, i);
+    size_t applied = 0;
+    assert_int_equal(mg_devidx_refresh(ix, e.s, 60000, NULL, NULL, &applied), MG_OK);
+    assert_true(applied >= N + M);
+    assert_int_equal(mg_devidx_count(ix), N - N / 3 + M);
+    for (int i = 0; i < N + M; i++) {
+        char msisdn[MG_MSISDN_MAX];
+        snprintf(msisdn, sizeof(msisdn), "+49152%08d", i * 7919);
+        mg_device d;
+        mg_device_keys k;
+        mg_err r = mg_devidx_get(ix, e.s, msisdn, &d, &k);
+        if (i < N && i % 3 == 0) {
+            assert_int_equal(r, MG_ERR_KEY);
+            continue;
+        }
+        assert_int_equal(r, MG_OK);
+        assert_int_equal(d.id, ids[i]);
+        assert_int_equal(d.status, i < N && i % 3 == 1 ? MG_DEV_QUARANTINED : MG_DEV_ACTIVE);
+        assert_int_equal(k.keys_err, MG_OK);
+        assert_true(k.has_active);
+        mg_device_keys_wipe(&k);
+    }
+    /* the counter rises with what was committed, never falls */
+    mg_devidx_note_cntr(ix, "+4915200007919", ids[1], 9);
+    mg_devidx_note_cntr(ix, "+4915200007919", ids[1], 4);
+    mg_devidx_note_cntr(ix, "+4915200007919", ids[2], 99); /* not its device: ignored */
+    mg_device d;
+    mg_device_keys k;
+    assert_int_equal(mg_devidx_get(ix, e.s, "+4915200007919", &d, &k), MG_OK);
+    assert_int_equal(d.cntr_in, 9);
+    mg_device_keys_wipe(&k);
+    mg_devidx_free(ix);
+    env_close(&e);
+}
+
 int main(void)
 {
     /* as gateway run: a commit thread, a look-up handle, the device index */
@@ -1303,6 +1379,7 @@ int main(void)
         cmocka_unit_test(test_batch_cas_conflict),      cmocka_unit_test(test_commit_thread),
         cmocka_unit_test(test_commit_thread_failure),   cmocka_unit_test(test_lookup_snapshot),
         cmocka_unit_test(test_device_index),            cmocka_unit_test(test_index_counter_confirm),
+        cmocka_unit_test(test_devidx_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
