@@ -745,6 +745,22 @@ static mg_err params_fill(pg_store *q, params *p, const char *fmt, va_list *ap)
     return MG_OK;
 }
 
+/* Prepares statement sid on the connection once, as name ("mg<sid>"). */
+static mg_err prepare_once(pg_store *q, int sid, const params *p, const char *what, char name[16])
+{
+    (void)snprintf(name, 16, "mg%d", sid);
+    if (q->prepared[sid])
+        return MG_OK;
+    mg_err e = MG_OK;
+    PGresult *r = PQprepare(q->conn, name, sql[sid], p->n, p->type);
+    if (PQresultStatus(r) == PGRES_COMMAND_OK)
+        q->prepared[sid] = true;
+    else
+        e = dberr(q, r, what);
+    PQclear(r);
+    return e;
+}
+
 /* Runs statement sid with parameters (format as params_fill). MG_OK with
  * *out (caller PQclear()s) when out is not NULL; the affected or returned
  * rows in *rows when rows is not NULL. */
@@ -762,15 +778,8 @@ static mg_err run_st(pg_store *q, int sid, const char *what, PGresult **out, int
     e = params_fill(q, &p, fmt, &ap);
     va_end(ap);
     char name[16];
-    (void)snprintf(name, sizeof(name), "mg%d", sid);
-    if (e == MG_OK && !q->prepared[sid]) {
-        PGresult *r = PQprepare(q->conn, name, sql[sid], p.n, p.type);
-        if (PQresultStatus(r) == PGRES_COMMAND_OK)
-            q->prepared[sid] = true;
-        else
-            e = dberr(q, r, what);
-        PQclear(r);
-    }
+    if (e == MG_OK)
+        e = prepare_once(q, sid, &p, what, name);
     PGresult *r = NULL;
     if (e == MG_OK) {
         r = PQexecPrepared(q->conn, name, p.n, p.val, p.len, p.fmt, 1);
@@ -2510,15 +2519,8 @@ static mg_err each_streamed(pg_store *q, int sid, const char *what, row_visit1 v
     e = params_fill(q, &p, fmt, &ap);
     va_end(ap);
     char name[16];
-    (void)snprintf(name, sizeof(name), "mg%d", sid);
-    if (e == MG_OK && !q->prepared[sid]) {
-        PGresult *r = PQprepare(q->conn, name, sql[sid], p.n, p.type);
-        if (PQresultStatus(r) == PGRES_COMMAND_OK)
-            q->prepared[sid] = true;
-        else
-            e = dberr(q, r, what);
-        PQclear(r);
-    }
+    if (e == MG_OK)
+        e = prepare_once(q, sid, &p, what, name);
     if (e == MG_OK && !PQsendQueryPrepared(q->conn, name, p.n, p.val, p.len, p.fmt, 1))
         e = dberr(q, NULL, what);
     params_free(&p);
