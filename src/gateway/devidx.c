@@ -354,12 +354,13 @@ mg_err mg_devidx_refresh(mg_devidx *ix, mg_store *st, int budget_ms,
     int64_t t0 = mg_mono_ms();
     chg_ctx c = {ix, changed, ctx, 0, MG_OK};
     mg_err e = MG_OK;
+    size_t chunk = budget_ms < 10 ? CHANGES_CHUNK / 8 : CHANGES_CHUNK; /* a small budget: small steps */
     for (;;) {
         size_t before = c.n;
-        e = mg_store_reg_changes(st, ix->seq, CHANGES_CHUNK, change_one, &c);
+        e = mg_store_reg_changes(st, ix->seq, chunk, change_one, &c);
         if (e == MG_OK)
             e = c.e;
-        if (e != MG_OK || c.n - before < CHANGES_CHUNK || mg_mono_ms() - t0 >= budget_ms)
+        if (e != MG_OK || c.n - before < chunk || mg_mono_ms() - t0 >= budget_ms)
             break;
     }
     if (applied != NULL)
