@@ -1067,7 +1067,6 @@ mg_err mg_store_reg_scan(mg_store *s, int64_t after_id, size_t max,
     NEED_HANDLE(s);
     NEED(s, fn != NULL, "reg_scan: NULL callback");
     NEED(s, after_id >= 0, "reg_scan: negative device id");
-    NEED(s, max <= (size_t)INT32_MAX, "reg_scan: max out of range");
     if (s->ops->reg_scan == NULL)
         return mg_store_fail(s, MG_ERR_STATE, "%s: no registry feed", s->ops->engine);
     return s->ops->reg_scan(s, after_id, max, fn, ctx);
