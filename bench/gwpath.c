@@ -107,6 +107,10 @@ mg_gw *bench_gw_new(mg_store *s, mg_store *commit, FILE *out, size_t batch)
     memset(&cfg, 0, sizeof(cfg));
     cfg.store = s;
     cfg.commit_store = commit;
+    /* as gateway run (device_index = yes): the index's counter is raised
+     * for every message committed; MG_BENCH_NO_INDEX=1: without */
+    const char *ni = getenv("MG_BENCH_NO_INDEX");
+    cfg.device_index = !(ni != NULL && strcmp(ni, "1") == 0);
     cfg.gateway_number = "+491710000001";
     cfg.group_commit_max = batch;
     cfg.output = out;
