@@ -184,24 +184,15 @@ static int gateway_run(int argc, char **argv)
     /* the commit thread's handle on the same store (before --config replaces
      * the directory's configuration, which named the store) */
     mg_store *commit_store = NULL, *lookup_store = NULL;
-    if ((rc = mg_workdir_open_store(&w, &commit_store)) != MG_EXIT_OK) {
-        mg_workdir_close(&w);
-        return rc;
-    }
+    if ((rc = mg_workdir_open_store(&w, &commit_store)) != MG_EXIT_OK)
+        goto out;
     /* and the device look-ups' (a reader: docs/fleet.md "Look-up tail"):
      * with the commit thread only (another handle's commits reset a
      * handle's page cache, so the look-ups then need one of their own) */
-    if ((rc = mg_workdir_open_store(&w, &lookup_store)) != MG_EXIT_OK) {
-        mg_workdir_close_store(commit_store);
-        mg_workdir_close(&w);
-        return rc;
-    }
-    if (config != NULL && (rc = mg_conf_load(&w, config)) != MG_EXIT_OK) {
-        mg_workdir_close_store(commit_store);
-        mg_workdir_close_store(lookup_store);
-        mg_workdir_close(&w);
-        return rc;
-    }
+    if ((rc = mg_workdir_open_store(&w, &lookup_store)) != MG_EXIT_OK)
+        goto out;
+    if (config != NULL && (rc = mg_conf_load(&w, config)) != MG_EXIT_OK)
+        goto out;
     if (strcmp(mg_conf_get(&w, "commit_thread", "yes"), "no") == 0) {
         mg_workdir_close_store(commit_store); /* commits and look-ups on w.store */
         mg_workdir_close_store(lookup_store);
@@ -210,20 +201,16 @@ static int gateway_run(int argc, char **argv)
     const char *number = mg_conf_get(&w, "gateway_number", "");
     if (!mg_store_msisdn_valid(number)) {
         fprintf(stderr, "m2mguard gateway run: gateway_number '%s' is not +E164\n", number);
-        mg_workdir_close_store(commit_store);
-        mg_workdir_close_store(lookup_store);
-        mg_workdir_close(&w);
-        return MG_EXIT_INPUT;
+        rc = MG_EXIT_INPUT;
+        goto out;
     }
     char out_path[MG_PATH_MAX];
     const char *out_name = mg_conf_get(&w, "output", "inbox.jsonl");
     if (out_name[0] == '/')
         snprintf(out_path, sizeof(out_path), "%s", out_name);
     else if (mg_workdir_file(&w, out_name, out_path, sizeof(out_path)) != MG_EXIT_OK) {
-        mg_workdir_close_store(commit_store);
-        mg_workdir_close_store(lookup_store);
-        mg_workdir_close(&w);
-        return MG_EXIT_INPUT;
+        rc = MG_EXIT_INPUT;
+        goto out;
     }
     bool bad = false;
     dc.gw.store = w.store;
@@ -266,20 +253,16 @@ static int gateway_run(int argc, char **argv)
         bad = true;
     }
     if (bad) {
-        mg_workdir_close_store(commit_store);
-        mg_workdir_close_store(lookup_store);
-        mg_workdir_close(&w);
-        return MG_EXIT_INPUT;
+        rc = MG_EXIT_INPUT;
+        goto out;
     }
     char pol_path[MG_PATH_MAX], pol_err[300] = "policy.yaml: path too long";
     mg_policy *pol = NULL;
     if (mg_workdir_file(&w, "policy.yaml", pol_path, sizeof(pol_path)) != MG_EXIT_OK ||
         mg_policy_load(pol_path, true, &pol, pol_err, sizeof(pol_err)) != MG_OK) {
         fprintf(stderr, "m2mguard gateway run: %s\n", pol_err);
-        mg_workdir_close_store(commit_store);
-        mg_workdir_close_store(lookup_store);
-        mg_workdir_close(&w);
-        return MG_EXIT_INPUT;
+        rc = MG_EXIT_INPUT;
+        goto out;
     }
     dc.gw.policy = pol;
     dc.output_path = out_path;
@@ -304,10 +287,12 @@ static int gateway_run(int argc, char **argv)
     rc = mg_gw_daemon_run(&dc);
     mg_log_close();
     mg_policy_free(pol);
-    mg_workdir_close_store(commit_store);
+    rc = rc == 0 ? MG_EXIT_OK : rc == 3 ? MG_EXIT_INPUT : MG_EXIT_INTERNAL;
+out:
+    mg_workdir_close_store(commit_store); /* NULL: nothing */
     mg_workdir_close_store(lookup_store);
     mg_workdir_close(&w);
-    return rc == 0 ? MG_EXIT_OK : rc == 3 ? MG_EXIT_INPUT : MG_EXIT_INTERNAL;
+    return rc;
 }
 
 static const mg_cmd gateway_table[] = {
