@@ -3,6 +3,7 @@
  * dispatch through the engine's table of operations. Also the parts every
  * engine shares: error messages, names of states, AES key wrap (RFC 5649).
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -182,22 +183,31 @@ static bool kw_unwrap(EVP_CIPHER_CTX *ctx, const uint8_t *in, size_t in_len, uin
     return ok && !bad;
 }
 
+/* The ECB ciphers, fetched once for the process (a fetch looks the name up
+ * in the provider store under a lock: a third of a device's unwrap); shared
+ * read-only by every thread, never freed. */
+static EVP_CIPHER *kw_ciphers[3];
+static pthread_once_t kw_once = PTHREAD_ONCE_INIT;
+static void kw_fetch(void)
+{
+    kw_ciphers[0] = EVP_CIPHER_fetch(NULL, "AES-128-ECB", NULL);
+    kw_ciphers[1] = EVP_CIPHER_fetch(NULL, "AES-192-ECB", NULL);
+    kw_ciphers[2] = EVP_CIPHER_fetch(NULL, "AES-256-ECB", NULL);
+}
+
 static mg_err keywrap(bool wrap, const uint8_t *kek, size_t kek_len, const uint8_t *in,
                       size_t in_len, uint8_t *out, size_t cap, size_t *out_len)
 {
-    const char *name = kek_len == 32 ? "AES-256-ECB"
-                       : kek_len == 24 ? "AES-192-ECB"
-                       : kek_len == 16 ? "AES-128-ECB"
-                                       : NULL;
+    int which = kek_len == 32 ? 2 : kek_len == 24 ? 1 : kek_len == 16 ? 0 : -1; /* kw_ciphers */
     *out_len = 0;
     /* RFC 5649: plaintext 1..2^32 octets; wrapped data a multiple of 8, >= 16. */
-    if (name == NULL || in == NULL || out == NULL || in_len == 0 || in_len > 4096 ||
+    if (which < 0 || in == NULL || out == NULL || in_len == 0 || in_len > 4096 ||
         (!wrap && (in_len < 16 || in_len % 8 != 0)))
         return MG_ERR_ARG;
     if (cap < (wrap ? MG_WRAP_LEN(in_len) : in_len - 8))
         return MG_ERR_BUF;
     mg_err rc = MG_ERR_CRYPTO;
-    EVP_CIPHER *c = EVP_CIPHER_fetch(NULL, name, NULL);
+    const EVP_CIPHER *c = pthread_once(&kw_once, kw_fetch) == 0 ? kw_ciphers[which] : NULL;
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     if (c == NULL || ctx == NULL || EVP_CipherInit_ex2(ctx, c, kek, NULL, wrap ? 1 : 0, NULL) != 1 ||
         EVP_CIPHER_CTX_set_padding(ctx, 0) != 1)
@@ -221,7 +231,6 @@ done:
     if (rc != MG_OK)
         mg_wipe(out, cap);
     EVP_CIPHER_CTX_free(ctx); /* cleanses the key schedule */
-    EVP_CIPHER_free(c);
     return rc;
 }
 
