@@ -28,7 +28,7 @@
 #define AGG_WAYS 8         /* aggregation table: entries per set */
 #define FLEET_KINDS 32     /* fleet-wide aggregates (source "*"): one per kind */
 #define PRUNE_EVERY_S 60   /* events' retention: this often */
-#define IX_REFRESH_MS 1000  /* the device index follows the registry log at least this often */
+#define IX_FRESH_MS 50      /* a look-up reads the device index at most this old (as SNAP_MS) */
 #define IX_BUDGET_MS 20     /* spending at most this on one refresh (a bulk import: the rest later) */
 #define IX_LOOKUP_BUDGET_MS 2 /* ... on one in a look-up (the message waits for it) */
 #define IX_LOG_KEEP_S 86400 /* the log's rows are pruned after a day (mg_gw_tick) */
@@ -852,8 +852,8 @@ static mg_err dev_find(mg_gw *gw, const char *msisdn, dev_entry **out, neg_entry
     bool from_store = false;
     *out = NULL;
     *neg = NULL;
-    if (gw->ix != NULL && ms - gw->ix_ms >= IX_REFRESH_MS)
-        ix_refresh(gw, IX_LOOKUP_BUDGET_MS); /* the tick did not (a test's gateway) */
+    if (gw->ix != NULL && ms - gw->ix_ms >= IX_FRESH_MS)
+        ix_refresh(gw, IX_LOOKUP_BUDGET_MS); /* a change another process made: seen 50 ms on */
     for (int i = 0; i < WAYS; i++) {
         if (set[i].used && set[i].hash == h && strcmp(set[i].msisdn, msisdn) == 0) {
             d = &set[i];

@@ -1244,6 +1244,15 @@ static void test_device_index(void **state)
     assert_int_equal(inbound(&e, c.d.msisdn, 0x04, ud, n), MG_GW_DEFER);
     assert_int_equal(mg_gw_flush(e.gw), MG_OK);
     assert_int_equal(mg_gw_get_stats(e.gw).accepted, 9);
+    /* without a tick: a change is seen by the look-ups 50 ms on (c cached) */
+    assert_int_equal(mg_store_device_set_status(e.s, c.d.id, MG_DEV_QUARANTINED), MG_OK);
+    struct timespec ts = {0, 60 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    n = telemetry(&c, "c quarantined", false, ud);
+    assert_int_not_equal(inbound(&e, c.d.msisdn, 0x04, ud, n), MG_GW_RETRY);
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_int_equal(mg_gw_get_stats(e.gw).accepted, 9);
+    assert_int_equal(sum_events(&e, "quarantined").rows, 2);
     dev_free(&a);
     dev_free(&b);
     dev_free(&c);
