@@ -74,12 +74,15 @@ static const char *ent_name(const ix_ent *e)
     return (const char *)e->data + e->mlen + 1;
 }
 
-static size_t ent_size(const ix_ent *e, size_t *keys_off)
+/* Its wrapped keys: behind the MSISDN and the name. */
+static const unsigned char *ent_keys(const ix_ent *e)
 {
-    size_t off = (size_t)e->mlen + 1 + (size_t)e->nlen + 1;
-    if (keys_off != NULL)
-        *keys_off = off;
-    const unsigned char *p = e->data + off;
+    return e->data + e->mlen + 1 + e->nlen + 1;
+}
+
+static size_t ent_size(const ix_ent *e)
+{
+    const unsigned char *p = ent_keys(e);
     for (unsigned i = 0; i < e->nkeys; i++) {
         ix_key k;
         memcpy(&k, p, sizeof(k));
@@ -90,7 +93,7 @@ static size_t ent_size(const ix_ent *e, size_t *keys_off)
 
 static void ent_free(mg_devidx *ix, ix_ent *e)
 {
-    size_t n = ent_size(e, NULL);
+    size_t n = ent_size(e);
     ix->bytes -= n;
     mg_wipe(e, n);
     free(e);
@@ -242,7 +245,7 @@ static mg_err put(mg_devidx *ix, const mg_reg_dev *d, void (*changed)(void *, co
     ix->by_msisdn[slot_msisdn(ix, d->msisdn, h)] = e;
     ix->by_id[slot_id(ix, d->id)] = e;
     ix->n++;
-    ix->bytes += ent_size(e, NULL);
+    ix->bytes += ent_size(e);
     if (changed != NULL)
         changed(ctx, d->msisdn);
     return MG_OK;
@@ -383,9 +386,7 @@ mg_err mg_devidx_get(const mg_devidx *ix, mg_store *ks, const char *msisdn, mg_d
     memcpy(d->tar, e->tar, 3);
     d->cntr_in = e->cntr_in;
     d->bearers = 1;
-    size_t off = 0;
-    (void)ent_size(e, &off);
-    const unsigned char *p = e->data + off;
+    const unsigned char *p = ent_keys(e);
     for (unsigned i = 0; i < e->nkeys && k->keys_err == MG_OK; i++) {
         ix_key h;
         memcpy(&h, p, sizeof(h));

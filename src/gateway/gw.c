@@ -495,6 +495,14 @@ mg_gw_stats mg_gw_get_stats(const mg_gw *gw)
 
 /* metrics (metrics.c): at the end of the file */
 static void count_kind(mg_gw *gw, const char *kind);
+/* A clock in seconds (mono_s: CLOCK_MONOTONIC). */
+static double clock_s(clockid_t id)
+{
+    struct timespec ts;
+    (void)clock_gettime(id, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static double mono_s(void);
 static void commit_latency(mg_gw *gw, double s);
 
@@ -822,23 +830,16 @@ static mg_err cntr_confirm(mg_gw *gw, dev_entry *d)
  * set is used by the current batch (flush, then ask again). */
 static mg_err dev_find(mg_gw *gw, const char *msisdn, dev_entry **out, neg_entry **neg, bool *read);
 
-static double clock_s(clockid_t id)
-{
-    struct timespec ts;
-    (void)clock_gettime(id, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* dev_find, timed for cfg.on_lookup when it read the index or the store. */
 static mg_err dev_lookup(mg_gw *gw, const char *msisdn, dev_entry **out, neg_entry **neg)
 {
     bool read = false;
     if (gw->cfg.on_lookup == NULL)
         return dev_find(gw, msisdn, out, neg, &read);
-    double w = clock_s(CLOCK_MONOTONIC), c = clock_s(CLOCK_THREAD_CPUTIME_ID);
+    double w = mono_s(), c = clock_s(CLOCK_THREAD_CPUTIME_ID);
     mg_err e = dev_find(gw, msisdn, out, neg, &read);
     if (read)
-        gw->cfg.on_lookup(gw->cfg.ctx, clock_s(CLOCK_MONOTONIC) - w,
+        gw->cfg.on_lookup(gw->cfg.ctx, mono_s() - w,
                           clock_s(CLOCK_THREAD_CPUTIME_ID) - c);
     return e;
 }
@@ -2683,9 +2684,7 @@ static void count_kind(mg_gw *gw, const char *kind)
 
 static double mono_s(void)
 {
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return clock_s(CLOCK_MONOTONIC);
 }
 
 static void commit_latency(mg_gw *gw, double s)
