@@ -127,8 +127,10 @@ typedef struct mg_gw_cfg {
     mg_err (*commit_note)(void *ctx, mg_store *st, const struct mg_gw_row *rows, size_t n);
     /** For benchmarks (bench/bench_fleet.c): called after every device
      *  look-up that read the index or the store (a sender not in the cache,
-     *  or its refresh) with its wall and thread CPU time, s. NULL: none, and
-     *  no clock is read for it. */
+     *  or its refresh) with its wall and thread CPU time, s. The wall time
+     *  is read inside the CPU time's interval: it holds none of the thread
+     *  CPU clock's system calls, the CPU time holds one. NULL: none, and no
+     *  clock is read for it. */
     void (*on_lookup)(void *ctx, double wall_s, double cpu_s);
 } mg_gw_cfg;
 
