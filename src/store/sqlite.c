@@ -336,7 +336,57 @@ static const migration migrations[] = {
      "CREATE TRIGGER reg_key_del AFTER DELETE ON keys BEGIN"
      " INSERT INTO registry_log(device_id, time) VALUES (OLD.device_id, " REG_NOW "); END;",
      NULL, NULL},
-    /* 9: append here */
+    /* 9: device ids are never handed out twice. An INTEGER
+     * PRIMARY KEY without AUTOINCREMENT gives a new row max(id) + 1: the id
+     * of a deleted device that had the highest one. Certificates, events,
+     * inbox rows, alerts and the registry log keep a deleted device's id,
+     * so a device registered next would have taken over its certificates
+     * (the broker plugin finds a certificate's owner by that id) and its
+     * history, and a running gateway its counter. The table is rebuilt
+     * with AUTOINCREMENT (foreign keys off: migrate()), and the sequence
+     * starts past every id a table still names. (Applications are never
+     * deleted.) PostgreSQL's identity columns never reuse an id. */
+    {"DROP TRIGGER events_last_seen;" /* names devices: not valid while it is rebuilt */
+     "CREATE TABLE devices_v9("
+     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+     " name TEXT NOT NULL UNIQUE,"
+     " class TEXT NOT NULL DEFAULT '',"
+     " msisdn TEXT UNIQUE,"
+     " status INTEGER NOT NULL DEFAULT 0 CHECK (status IN (0, 1, 2)),"
+     " created INTEGER NOT NULL,"
+     " tar BLOB NOT NULL CHECK (length(tar) = 3),"
+     " key_version INTEGER NOT NULL DEFAULT 0 CHECK (key_version BETWEEN 0 AND 15),"
+     " cntr_in INTEGER NOT NULL DEFAULT 0 CHECK (cntr_in >= 0),"
+     " cntr_out INTEGER NOT NULL DEFAULT 0 CHECK (cntr_out >= 0),"
+     " bearers INTEGER NOT NULL DEFAULT 1 CHECK (bearers BETWEEN 1 AND 3),"
+     " last_seen INTEGER NOT NULL DEFAULT 0,"
+     " CHECK ((msisdn IS NULL) = ((bearers & 1) = 0)));"
+     "INSERT INTO devices_v9(id, name, class, msisdn, status, created, tar, key_version,"
+     " cntr_in, cntr_out, bearers, last_seen) SELECT id, name, class, msisdn, status, created,"
+     " tar, key_version, cntr_in, cntr_out, bearers, last_seen FROM devices;"
+     "DROP TABLE devices;"
+     "ALTER TABLE devices_v9 RENAME TO devices;"
+     "CREATE TRIGGER devices_status_gen AFTER UPDATE OF status ON devices BEGIN"
+     " UPDATE meta SET value = value + 1 WHERE name = 'registry_gen'; END;"
+     "CREATE TRIGGER devices_delete_gen AFTER DELETE ON devices BEGIN"
+     " UPDATE meta SET value = value + 1 WHERE name = 'registry_gen'; END;"
+     "CREATE TRIGGER reg_dev_ins AFTER INSERT ON devices WHEN NEW.msisdn IS NOT NULL BEGIN"
+     " INSERT INTO registry_log(device_id, time) VALUES (NEW.id, " REG_NOW "); END;"
+     "CREATE TRIGGER reg_dev_upd AFTER UPDATE OF name, msisdn, status, tar, bearers ON devices BEGIN"
+     " INSERT INTO registry_log(device_id, time) VALUES (NEW.id, " REG_NOW "); END;"
+     "CREATE TRIGGER reg_dev_del AFTER DELETE ON devices BEGIN"
+     " INSERT INTO registry_log(device_id, time) VALUES (OLD.id, " REG_NOW "); END;"
+     "CREATE TRIGGER events_last_seen AFTER INSERT ON events"
+     " WHEN NEW.auth = 1 AND NEW.device_id > 0 BEGIN"
+     " UPDATE devices SET last_seen = NEW.time WHERE id = NEW.device_id AND last_seen < NEW.time; END;"
+     "DELETE FROM sqlite_sequence WHERE name = 'devices';"
+     "INSERT INTO sqlite_sequence(name, seq) SELECT 'devices', max(coalesce((SELECT max(id) FROM"
+     " devices), 0), coalesce((SELECT max(device_id) FROM certs), 0), coalesce((SELECT"
+     " max(device_id) FROM events), 0), coalesce((SELECT max(device_id) FROM inbox), 0),"
+     " coalesce((SELECT max(device_id) FROM alerts), 0), coalesce((SELECT max(device_id) FROM"
+     " registry_log), 0));",
+     NULL, NULL},
+    /* 10: append here */
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -128,10 +128,10 @@ static void test_migrate_empty(void **state)
     new_schema();
     assert_int_equal(sql(NULL, "SELECT count(*) FROM pg_tables WHERE schemaname = 't%d'", schema_n), 0);
     mg_store *s = open_store();
-    assert_int_equal(mg_store_schema_version(s), 8);
+    assert_int_equal(mg_store_schema_version(s), 9);
     mg_store_close(s);
-    assert_int_equal(sql(NULL, "SELECT count(*) FROM schema_version"), 8);
-    assert_int_equal(sql(NULL, "SELECT max(version) FROM schema_version"), 8);
+    assert_int_equal(sql(NULL, "SELECT count(*) FROM schema_version"), 9);
+    assert_int_equal(sql(NULL, "SELECT max(version) FROM schema_version"), 9);
     assert_int_equal(sql(NULL, "SELECT count(*) FROM pg_tables WHERE schemaname = 't%d'", schema_n),
                      17);
     assert_int_equal(sql(NULL, "SELECT count(*) FROM meta WHERE name = 'registry_gen'"), 1);
@@ -147,7 +147,7 @@ static void test_migrate_empty(void **state)
                      1);
     /* again: nothing runs twice; two handles open at once are fine */
     mg_store *a = open_store(), *b = open_store();
-    assert_int_equal(sql(NULL, "SELECT count(*) FROM schema_version"), 8);
+    assert_int_equal(sql(NULL, "SELECT count(*) FROM schema_version"), 9);
     mg_store_close(a);
     mg_store_close(b);
     /* a keyless handle (the broker plugin) opens a migrated database */

@@ -317,16 +317,16 @@ static void test_open_migrate(void **state)
 {
     (void)state;
     mg_store *s = fresh();
-    assert_int_equal(mg_store_schema_version(s), 8);
+    assert_int_equal(mg_store_schema_version(s), 9);
     assert_string_equal(mg_store_errmsg(s), "");
     mg_store_close(s);
     /* open again: no migration runs twice */
     assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_OK);
-    assert_int_equal(mg_store_schema_version(s), 8);
+    assert_int_equal(mg_store_schema_version(s), 9);
     mg_store_close(s);
     assert_int_equal(mg_store_open(dbpath, master, true, &s), MG_OK);
     mg_store_close(s);
-    assert_int_equal(count_rows("SELECT count(*) FROM schema_version"), 8);
+    assert_int_equal(count_rows("SELECT count(*) FROM schema_version"), 9);
     if (pg_mode) {
         assert_int_equal(count_rows("SELECT count(*) FROM pg_indexes WHERE indexname = 'events_time'"), 1);
         /* a different master key is refused at open */
@@ -1394,7 +1394,7 @@ static void test_migration_rewraps(void **state)
     if (oe != MG_OK)
         fprintf(stderr, "open: %s\n", mg_store_errmsg(NULL));
     assert_int_equal(oe, MG_OK);
-    assert_int_equal(mg_store_schema_version(s), 8);
+    assert_int_equal(mg_store_schema_version(s), 9);
     int64_t rseq = -1;
     assert_int_equal(mg_store_reg_seq(s, &rseq), MG_OK);
     assert_int_equal(rseq, 0); /* a migrated store's registry log starts empty */
@@ -2413,6 +2413,65 @@ static mg_cert cert_row(int64_t dev_id, int64_t app_id, const char *serial, uint
     return c;
 }
 
+/* A device deleted when it had the highest id: the next device registered
+ * gets a new id (schema 9 on SQLite), so the deleted device's certificate
+ * still names a deleted owner and does not authenticate the new device (the
+ * broker plugin's owner_ok); also after migrating a store of schema 8 whose
+ * highest device was deleted before the migration. */
+static void exec_sql(const char *sql);
+
+static void test_ids_never_reused(void **state)
+{
+    (void)state;
+    static const uint8_t der[] = {0x30, 0x03, 0x02, 0x01, 0x01};
+    mg_store *s = fresh();
+    mg_device a = dev("meter-a", "+4915400000001"), b = dev("cam-b", "");
+    b.bearers = MG_BEARER_IP;
+    assert_int_equal(mg_store_device_add(s, &a), MG_OK);
+    assert_int_equal(mg_store_device_add(s, &b), MG_OK);
+    mg_cert c = cert_row(b.id, 0, "0b0b0b0b", 0x33);
+    assert_int_equal(mg_store_cert_add(s, &c, der, sizeof(der)), MG_OK);
+    assert_int_equal(mg_store_device_delete(s, b.id), MG_OK);
+    mg_device n = dev("cam-new", "");
+    n.bearers = MG_BEARER_IP;
+    assert_int_equal(mg_store_device_add(s, &n), MG_OK);
+    assert_true(n.id > b.id);
+    mg_cert got;
+    assert_int_equal(mg_store_cert_by_fp(s, c.fp, &got), MG_OK);
+    mg_device owner;
+    assert_int_equal(mg_store_device_by_id(s, got.device_id, &owner), MG_ERR_KEY);
+    mg_store_close(s);
+    if (pg_mode)
+        return; /* schema 8 -> 9 is SQLite's */
+    /* a store of schema 8 (its devices table without AUTOINCREMENT) whose
+     * highest device was deleted: migration 9 starts past the id that its
+     * certificate still names */
+    exec_sql("DROP TABLE devices;"
+             "CREATE TABLE devices(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+             " class TEXT NOT NULL DEFAULT '', msisdn TEXT UNIQUE, status INTEGER NOT NULL"
+             " DEFAULT 0, created INTEGER NOT NULL, tar BLOB NOT NULL, key_version INTEGER"
+             " NOT NULL DEFAULT 0, cntr_in INTEGER NOT NULL DEFAULT 0, cntr_out INTEGER NOT NULL"
+             " DEFAULT 0, bearers INTEGER NOT NULL DEFAULT 1, last_seen INTEGER NOT NULL DEFAULT 0);"
+             "INSERT INTO devices(id, name, msisdn, created, tar) VALUES (1, 'meter-a',"
+             " '+4915400000001', 1, x'4d4701');"
+             "DELETE FROM sqlite_sequence WHERE name = 'devices';"
+             "UPDATE certs SET device_id = 7;"
+             "DELETE FROM schema_version WHERE version >= 9;");
+    assert_int_equal(count_rows("SELECT max(id) FROM devices"), 1);
+    assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_OK);
+    assert_int_equal(mg_store_schema_version(s), 9);
+    mg_device m = dev("cam-m", "");
+    m.bearers = MG_BEARER_IP;
+    assert_int_equal(mg_store_device_add(s, &m), MG_OK);
+    assert_true(m.id > 7);
+    mg_device back;
+    assert_int_equal(mg_store_device_by_name(s, "meter-a", &back), MG_OK);
+    assert_int_equal(back.id, 1);
+    mg_store_close(s);
+    assert_int_equal(count_rows("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
+                                " AND tbl_name = 'devices'"), 5);
+}
+
 static void test_certs_and_generation(void **state)
 {
     (void)state;
@@ -2778,7 +2837,7 @@ static void test_signed_and_signers(void **state)
              "DELETE FROM schema_version WHERE version >= 4;");
     assert_int_equal(count_rows("SELECT max(version) FROM schema_version"), 3);
     assert_int_equal(mg_store_open(dbpath, master, false, &s), MG_OK);
-    assert_int_equal(mg_store_schema_version(s), 8);
+    assert_int_equal(mg_store_schema_version(s), 9);
     mg_device back;
     assert_int_equal(mg_store_device_by_name(s, "lock-1", &back), MG_OK);
     mg_command cb;
@@ -3005,6 +3064,7 @@ int main(void)
         cmocka_unit_test(test_key_rotate),
         cmocka_unit_test(test_ip_devices),
         cmocka_unit_test(test_certs_and_generation),
+        cmocka_unit_test(test_ids_never_reused),
         cmocka_unit_test(test_apps_and_tokens),
         cmocka_unit_test(test_two_bearers),
         cmocka_unit_test(test_keyless_open),
