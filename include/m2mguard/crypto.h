@@ -51,6 +51,15 @@ typedef struct mg_iov {
 MG_MUST_CHECK mg_err mg_key_init(mg_key *k, mg_alg alg, const uint8_t *bytes, size_t len);
 /** Wipes the key and releases backend state. Safe on a zeroed or cleared key. */
 void mg_key_clear(mg_key *k);
+/**
+ * Replaces the key in k (a zeroed, cleared or set-up key) with a new one, as
+ * mg_key_clear then mg_key_init would, but keeps the backend's prepared
+ * contexts when the algorithm and length are the same: they take the new
+ * key at their next use (a new key schedule, no new context), or as they
+ * are when the bytes are the same too. For caches that reuse their entries.
+ * On error k is cleared (all zero, nothing attached).
+ */
+MG_MUST_CHECK mg_err mg_key_reinit(mg_key *k, mg_alg alg, const uint8_t *bytes, size_t len);
 /** Cipher block size of the key's algorithm: 16 (AES) or 8 (3DES); 0 if none. */
 size_t mg_alg_block(mg_alg alg);
 

@@ -52,6 +52,26 @@ void mg_key_clear(mg_key *k)
     mg_wipe(k, sizeof(*k));
 }
 
+mg_err mg_key_reinit(mg_key *k, mg_alg alg, const uint8_t *bytes, size_t len)
+{
+    if (k == NULL)
+        return MG_ERR_ARG;
+    void *be = k->backend;
+    bool same = be != NULL && k->alg == alg && k->len == len && bytes != NULL;
+    bool same_bytes = same && mg_ct_equal(k->bytes, bytes, len);
+    k->backend = NULL;
+    mg_err e = mg_key_init(k, alg, bytes, len); /* zeroes k first: the old bytes are gone */
+    k->backend = be;
+    if (e != MG_OK || !same) {
+        mg_key_clear(k); /* releases be (if any) */
+        if (e == MG_OK)
+            e = mg_key_init(k, alg, bytes, len);
+    } else if (!same_bytes) {
+        mg_be_rekey(k);
+    }
+    return e;
+}
+
 /* CBC-MAC with zero IV and zero padding: x = E(x ^ m_i) block by block. */
 static mg_err cbc_mac8(mg_key *k, const mg_iov *parts, size_t n, uint8_t tag[16])
 {

@@ -14,11 +14,17 @@
 #include "backend.h"
 
 /* Prepared state attached to an mg_key: keyed contexts, made on first use
- * so that the key schedule is computed once per key, not once per packet. */
+ * so that the key schedule is computed once per key, not once per packet.
+ * mg_key_reinit keeps them for another key of the same algorithm and length
+ * (mg_be_rekey): each is keyed again at its next use. */
 typedef struct ossl_state {
     EVP_MAC_CTX *cmac;
     EVP_CIPHER_CTX *cbc[2]; /* [0] decrypt, [1] encrypt */
+    uint8_t stale;          /* STALE_*: keyed with the previous key */
 } ossl_state;
+
+#define STALE_CBC(encrypt) ((encrypt) ? 2u : 1u)
+#define STALE_CMAC 4u
 
 static const uint8_t zero_iv[16];
 
@@ -50,6 +56,12 @@ void mg_be_release(mg_key *k)
     k->backend = NULL;
 }
 
+void mg_be_rekey(mg_key *k)
+{
+    ossl_state *s = (ossl_state *)k->backend;
+    s->stale = STALE_CBC(false) | STALE_CBC(true) | STALE_CMAC;
+}
+
 static const char *cbc_name(const mg_key *k)
 {
     switch (k->alg) {
@@ -69,9 +81,12 @@ static EVP_CIPHER_CTX *cbc_ctx(mg_key *k, bool encrypt)
         return NULL;
     EVP_CIPHER_CTX **slot = &s->cbc[encrypt ? 1 : 0];
     if (*slot != NULL) {
-        /* Same key and direction: only reset the chaining value. */
-        if (EVP_CipherInit_ex2(*slot, NULL, NULL, zero_iv, -1, NULL) != 1)
+        /* Same cipher and direction: only reset the chaining value, and the
+         * key schedule if the key changed. */
+        bool stale = (s->stale & STALE_CBC(encrypt)) != 0;
+        if (EVP_CipherInit_ex2(*slot, NULL, stale ? k->bytes : NULL, zero_iv, -1, NULL) != 1)
             return NULL;
+        s->stale &= (uint8_t)~STALE_CBC(encrypt);
         return *slot;
     }
     const char *name = cbc_name(k);
@@ -86,6 +101,7 @@ static EVP_CIPHER_CTX *cbc_ctx(mg_key *k, bool encrypt)
     }
     EVP_CIPHER_free(c);
     *slot = ctx;
+    s->stale &= (uint8_t)~STALE_CBC(encrypt);
     return ctx;
 }
 
@@ -115,9 +131,12 @@ static EVP_MAC_CTX *cmac_ctx(mg_key *k)
     if (s == NULL)
         return NULL;
     if (s->cmac != NULL) {
-        /* Keyed already: a NULL key restarts the MAC with the same key. */
-        if (EVP_MAC_init(s->cmac, NULL, 0, NULL) != 1)
+        /* Keyed already: a NULL key restarts the MAC with the same key; a
+         * new key of the same length keeps the context's cipher. */
+        bool stale = (s->stale & STALE_CMAC) != 0;
+        if (EVP_MAC_init(s->cmac, stale ? k->bytes : NULL, stale ? k->len : 0, NULL) != 1)
             return NULL;
+        s->stale &= (uint8_t)~STALE_CMAC;
         return s->cmac;
     }
     /* OSSL_PARAM takes a non-const pointer; it does not write through it. */
@@ -134,6 +153,7 @@ static EVP_MAC_CTX *cmac_ctx(mg_key *k)
         return NULL;
     }
     s->cmac = ctx;
+    s->stale &= (uint8_t)~STALE_CMAC;
     return ctx;
 }
 

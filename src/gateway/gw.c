@@ -383,20 +383,32 @@ mg_gw *mg_gw_new(const mg_gw_cfg *cfg)
     return gw;
 }
 
-static void dev_clear_keys(dev_entry *d)
+static void kv_clear(keyver *v)
 {
-    for (int i = 0; i < 2; i++) {
-        mg_key_clear(&d->kv[i].kic);
-        mg_key_clear(&d->kv[i].kid);
-        d->kv[i].version = 0;
-        d->kv[i].pending = false;
-    }
+    mg_key_clear(&v->kic);
+    mg_key_clear(&v->kid);
+    v->version = 0;
+    v->pending = false;
 }
 
 static void dev_clear(dev_entry *d)
 {
-    dev_clear_keys(d);
+    kv_clear(&d->kv[0]);
+    kv_clear(&d->kv[1]);
     mg_wipe(d, sizeof(*d));
+}
+
+/* Empties d for another device but keeps its keys' prepared crypto contexts
+ * (no release now, no new context at the next verify): the dev_take that
+ * must follow sets the new device's keys into them (mg_key_reinit) or
+ * clears them. */
+static void dev_reuse(dev_entry *d)
+{
+    keyver kv[2];
+    memcpy(kv, d->kv, sizeof(kv));
+    mg_wipe(d, sizeof(*d));
+    memcpy(d->kv, kv, sizeof(kv));
+    mg_wipe(kv, sizeof(kv));
 }
 
 /* ---- the look-up handle's read snapshot ------------------------------------------ */
@@ -629,11 +641,13 @@ static const char *kind_of(mg_err e)
 
 /* ---- device look-up ----------------------------------------------------------- */
 
+/* v's keys replaced by k's; v's prepared contexts are kept where they fit
+ * (mg_key_reinit; as they are when a refresh reads the same keys). */
 static mg_err kv_set(keyver *v, const mg_keyset *k, bool is_pending)
 {
-    mg_err e = mg_key_init(&v->kic, k->alg, k->kic, k->len);
+    mg_err e = mg_key_reinit(&v->kic, k->alg, k->kic, k->len);
     if (e == MG_OK)
-        e = mg_key_init(&v->kid, k->alg, k->kid, k->len);
+        e = mg_key_reinit(&v->kid, k->alg, k->kid, k->len);
     v->version = e == MG_OK ? k->version : 0;
     v->pending = is_pending;
     return e;
@@ -646,14 +660,15 @@ static mg_err kv_set(keyver *v, const mg_keyset *k, bool is_pending)
 static void dev_load_keys(dev_entry *d, const mg_device_keys *k)
 {
     mg_err e = k->keys_err;
-    dev_clear_keys(d);
-    if (e == MG_OK && k->has_active)
+    bool has[2] = {e == MG_OK && k->has_active, e == MG_OK && k->has_pending};
+    if (has[0])
         e = kv_set(&d->kv[0], &k->active, false);
-    if (e == MG_OK && k->has_pending)
+    if (e == MG_OK && has[1])
         e = kv_set(&d->kv[1], &k->pending, true);
     d->keys_bad = e == MG_ERR_AUTH;
-    if (e != MG_OK)
-        dev_clear_keys(d);
+    for (int i = 0; i < 2; i++)
+        if (e != MG_OK || !has[i])
+            kv_clear(&d->kv[i]);
 }
 
 static void dev_fill(dev_entry *d, const mg_device *dv)
@@ -877,10 +892,12 @@ static mg_err dev_find(mg_gw *gw, const char *msisdn, dev_entry **out, neg_entry
         e = dev_read(gw, msisdn, ms, false, &dv, &dk, &from_store);
         if (e != MG_OK && e != MG_ERR_KEY)
             return MG_ERR_STORE;
-        if (e == MG_ERR_KEY || dv.id != d->id)
+        if (e == MG_ERR_KEY) {
             dev_clear(d);
-        if (e == MG_ERR_KEY)
             return unknown(gw, h, t, neg);
+        }
+        if (dv.id != d->id)
+            dev_reuse(d); /* the MSISDN moved to another device */
         dev_take(d, h, msisdn, &dv, &dk, from_store, out);
         mg_device_keys_wipe(&dk);
         return MG_OK;
@@ -908,7 +925,7 @@ static mg_err dev_find(mg_gw *gw, const char *msisdn, dev_entry **out, neg_entry
             victim = &set[i];
     }
     if (victim != NULL) {
-        dev_clear(victim);
+        dev_reuse(victim);
         victim->used_ms = ms;
         dev_take(victim, h, msisdn, &dv, &dk, from_store, out);
     }

@@ -70,6 +70,7 @@ static mg_err on_submit(void *ctx, const char *dest, const uint8_t *ud, size_t l
 }
 
 static uint64_t env_jump_max; /* cntr_jump_max of the next env_open (0: no limit) */
+static size_t env_cache;      /* cache_devices of the next env_open (0: the default) */
 /* The next env_open gives the gateway a commit thread (a second handle on the
  * store), as `gateway run` has: every test runs both ways (ctest test_gw and
  * test_gw_thread, which sets MG_TEST_GW_THREAD=1). */
@@ -110,6 +111,7 @@ static void env_gw(env *e, size_t lookups)
     c.group_commit_max = 64;
     c.lookups_per_s = (unsigned)lookups;
     c.cntr_jump_max = env_jump_max;
+    c.cache_devices = env_cache;
     c.ctx = e;
     c.ack = on_ack;
     c.submit = on_submit;
@@ -1374,6 +1376,80 @@ static void test_devidx_table(void **state)
     env_close(&e);
 }
 
+/* A cache of 4 devices (one set) for 10 senders: every message evicts an
+ * entry and the next device takes over its crypto contexts (dev_reuse,
+ * mg_key_reinit), of the same algorithm and length or not. Each device's own
+ * messages are accepted; a message under the keys of the device whose
+ * contexts the sender just took over is refused. A device deleted and its
+ * MSISDN given to a new device: the cached entry takes the new device's keys
+ * and counter, so the old keys are refused and the new device's first
+ * message is accepted (on SQLite before schema 9 the new device took the
+ * deleted one's id, and the gateway refused it as a replay of the old
+ * device's counter). */
+static void test_cache_reuse(void **state)
+{
+    (void)state;
+    static const struct { mg_alg alg; size_t len; } algs[] = {
+        {MG_ALG_AES, 16}, {MG_ALG_AES, 16}, {MG_ALG_AES, 32}, {MG_ALG_AES, 16}, {MG_ALG_3DES2, 16},
+        {MG_ALG_AES, 16}, {MG_ALG_AES, 16}, {MG_ALG_3DES3, 24}, {MG_ALG_AES, 24}, {MG_ALG_AES, 16}};
+    enum { N = 10 };
+    env e;
+    env_cache = 4;
+    env_open(&e, 1000);
+    env_cache = 0;
+    dev v[N];
+    for (int i = 0; i < N; i++) {
+        char name[16], msisdn[20];
+        snprintf(name, sizeof(name), "reuse-%d", i);
+        snprintf(msisdn, sizeof(msisdn), "+4915300000%03d", i);
+        dev_add(&e, &v[i], name, msisdn, algs[i].alg, algs[i].len);
+    }
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < N; i++)
+            accept_one(&e, &v[i], "kwh=1");
+        /* the cache holds 6..9 (LRU); device 0 takes over 6's entry (both
+         * AES-128), then a message from 0's MSISDN under 6's keys */
+        accept_one(&e, &v[0], "kwh=2");
+        dev forged;
+        memset(&forged, 0, sizeof(forged));
+        forged.d = v[0].d;
+        forged.version = v[6].version;
+        forged.cntr_out = v[0].cntr_out + 1;
+        assert_int_equal(mg_key_init(&forged.kic, v[6].kic.alg, v[6].kic.bytes, v[6].kic.len), MG_OK);
+        assert_int_equal(mg_key_init(&forged.kid, v[6].kid.alg, v[6].kid.bytes, v[6].kid.len), MG_OK);
+        uint8_t ud[MG_SMS_UD_MAX];
+        size_t n = telemetry(&forged, "unlock", false, ud);
+        int64_t before = sum_events(&e, "auth_fail").occurrences;
+        uint64_t acc = mg_gw_get_stats(e.gw).accepted;
+        assert_int_not_equal(inbound(&e, v[0].d.msisdn, 0x04, ud, n), MG_GW_RETRY);
+        assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+        assert_int_equal(mg_gw_get_stats(e.gw).accepted, acc);
+        assert_int_equal(sum_events(&e, "auth_fail").occurrences, before + 1);
+        dev_free(&forged);
+    }
+    /* device 9 (cached) loses its MSISDN to a new device: at its refresh the
+     * entry takes the new device's keys into 9's contexts */
+    assert_int_equal(mg_store_device_delete(e.s, v[9].d.id), MG_OK);
+    dev moved;
+    dev_add(&e, &moved, "reuse-new", v[9].d.msisdn, MG_ALG_AES, 16);
+    assert_true(moved.d.id > v[9].d.id);
+    if (!env_index)
+        mg_gw_invalidate(e.gw); /* else the index's log refreshes the entry */
+    struct timespec pause = {0, 60 * 1000 * 1000}; /* past IX_FRESH_MS */
+    nanosleep(&pause, NULL);
+    uint8_t ud[MG_SMS_UD_MAX];
+    size_t n = telemetry(&v[9], "kwh=3", false, ud); /* the old device's keys */
+    uint64_t acc = mg_gw_get_stats(e.gw).accepted;
+    assert_int_not_equal(inbound(&e, v[9].d.msisdn, 0x04, ud, n), MG_GW_RETRY);
+    assert_int_equal(mg_gw_flush(e.gw), MG_OK);
+    assert_int_equal(mg_gw_get_stats(e.gw).accepted, acc);
+    accept_one(&e, &moved, "kwh=4");
+    dev_free(&moved);
+    for (int i = 0; i < N; i++)
+        dev_free(&v[i]);
+    env_close(&e);
+}
+
 int main(void)
 {
     /* as gateway run: a commit thread, a look-up handle, the device index */
@@ -1388,7 +1464,7 @@ int main(void)
         cmocka_unit_test(test_batch_cas_conflict),      cmocka_unit_test(test_commit_thread),
         cmocka_unit_test(test_commit_thread_failure),   cmocka_unit_test(test_lookup_snapshot),
         cmocka_unit_test(test_device_index),            cmocka_unit_test(test_index_counter_confirm),
-        cmocka_unit_test(test_devidx_table),
+        cmocka_unit_test(test_devidx_table),            cmocka_unit_test(test_cache_reuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
