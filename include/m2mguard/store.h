@@ -16,6 +16,10 @@
  *    big-endian), key version, algorithm, key length, then KIc || KID. A
  *    wrapped key copied into another device's or another version's row (or
  *    with another algorithm) is refused with MG_ERR_AUTH.
+ *  - Threads: a handle is used by one thread at a time (its error message,
+ *    its read snapshot and its prepared master-key context are its own); a
+ *    thread that works in parallel opens a handle of its own, as the
+ *    gateway's commit thread and look-ups do.
  *  - Errors: a look-up returns MG_ERR_KEY only when the row does not exist.
  *    A busy/locked database, an I/O error, a corrupt or full database is
  *    MG_ERR_STORE (the message says which); stored keys that are altered or

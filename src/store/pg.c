@@ -2655,6 +2655,7 @@ static mg_err pg_reg_prune(mg_store *s, int64_t before, int64_t *deleted)
 static void pg_close(mg_store *s)
 {
     pg_store *q = Q(s);
+    mg_store_master_release(s);
     if (q->conn != NULL)
         PQfinish(q->conn);
     mg_wipe(q, sizeof(*q));

@@ -2655,6 +2655,7 @@ static mg_err sq_reg_prune(mg_store *s, int64_t before, int64_t *deleted)
 static void sq_close(mg_store *s)
 {
     sq_store *q = Q(s);
+    mg_store_master_release(s);
     for (int i = 0; i < S_COUNT; i++)
         (void)sqlite3_finalize(q->st[i]); /* returns the last step's error: already handled */
     if (q->db != NULL && sqlite3_close(q->db) != SQLITE_OK)

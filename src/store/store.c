@@ -195,22 +195,38 @@ static void kw_fetch(void)
     kw_ciphers[2] = EVP_CIPHER_fetch(NULL, "AES-256-ECB", NULL);
 }
 
-static mg_err keywrap(bool wrap, const uint8_t *kek, size_t kek_len, const uint8_t *in,
-                      size_t in_len, uint8_t *out, size_t cap, size_t *out_len)
+/* An ECB context keyed with kek (16, 24 or 32 octets) for wrap or unwrap;
+ * NULL if it cannot be made. */
+static EVP_CIPHER_CTX *kw_ctx(bool wrap, const uint8_t *kek, size_t kek_len)
 {
     int which = kek_len == 32 ? 2 : kek_len == 24 ? 1 : kek_len == 16 ? 0 : -1; /* kw_ciphers */
+    if (which < 0 || pthread_once(&kw_once, kw_fetch) != 0 || kw_ciphers[which] == NULL)
+        return NULL;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    if (ctx == NULL || EVP_CipherInit_ex2(ctx, kw_ciphers[which], kek, NULL, wrap ? 1 : 0, NULL) != 1 ||
+        EVP_CIPHER_CTX_set_padding(ctx, 0) != 1) {
+        EVP_CIPHER_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+/* Wrap or unwrap through ctx (kw_ctx; made here when NULL, and freed). */
+static mg_err keywrap(bool wrap, EVP_CIPHER_CTX *ctx, const uint8_t *kek, size_t kek_len,
+                      const uint8_t *in, size_t in_len, uint8_t *out, size_t cap, size_t *out_len)
+{
     *out_len = 0;
     /* RFC 5649: plaintext 1..2^32 octets; wrapped data a multiple of 8, >= 16. */
-    if (which < 0 || in == NULL || out == NULL || in_len == 0 || in_len > 4096 ||
-        (!wrap && (in_len < 16 || in_len % 8 != 0)))
+    if ((kek_len != 16 && kek_len != 24 && kek_len != 32) || in == NULL || out == NULL ||
+        in_len == 0 || in_len > 4096 || (!wrap && (in_len < 16 || in_len % 8 != 0)))
         return MG_ERR_ARG;
     if (cap < (wrap ? MG_WRAP_LEN(in_len) : in_len - 8))
         return MG_ERR_BUF;
     mg_err rc = MG_ERR_CRYPTO;
-    const EVP_CIPHER *c = pthread_once(&kw_once, kw_fetch) == 0 ? kw_ciphers[which] : NULL;
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    if (c == NULL || ctx == NULL || EVP_CipherInit_ex2(ctx, c, kek, NULL, wrap ? 1 : 0, NULL) != 1 ||
-        EVP_CIPHER_CTX_set_padding(ctx, 0) != 1)
+    EVP_CIPHER_CTX *own = ctx == NULL ? kw_ctx(wrap, kek, kek_len) : NULL;
+    if (ctx == NULL)
+        ctx = own;
+    if (ctx == NULL)
         goto done;
     if (wrap) {
         if (kw_wrap(ctx, in, in_len, out)) {
@@ -230,20 +246,34 @@ static mg_err keywrap(bool wrap, const uint8_t *kek, size_t kek_len, const uint8
 done:
     if (rc != MG_OK)
         mg_wipe(out, cap);
-    EVP_CIPHER_CTX_free(ctx); /* cleanses the key schedule */
+    EVP_CIPHER_CTX_free(own); /* cleanses the key schedule */
     return rc;
 }
 
 mg_err mg_keywrap(const uint8_t *kek, size_t kek_len, const uint8_t *in, size_t in_len,
                   uint8_t *out, size_t cap, size_t *out_len)
 {
-    return keywrap(true, kek, kek_len, in, in_len, out, cap, out_len);
+    return keywrap(true, NULL, kek, kek_len, in, in_len, out, cap, out_len);
 }
 
 mg_err mg_keyunwrap(const uint8_t *kek, size_t kek_len, const uint8_t *in, size_t in_len,
                     uint8_t *out, size_t cap, size_t *out_len)
 {
-    return keywrap(false, kek, kek_len, in, in_len, out, cap, out_len);
+    return keywrap(false, NULL, kek, kek_len, in, in_len, out, cap, out_len);
+}
+
+mg_err mg_keyunwrap_kept(void **ctx, const uint8_t kek[32], const uint8_t *in, size_t in_len,
+                         uint8_t *out, size_t cap, size_t *out_len)
+{
+    if (*ctx == NULL)
+        *ctx = kw_ctx(false, kek, 32); /* NULL: keywrap makes one for this call */
+    return keywrap(false, *ctx, kek, 32, in, in_len, out, cap, out_len);
+}
+
+void mg_keyunwrap_free(void **ctx)
+{
+    EVP_CIPHER_CTX_free(*ctx); /* cleanses the key schedule */
+    *ctx = NULL;
 }
 
 /* ---- keys bound to their row ------------------------------------------------ */

@@ -44,6 +44,7 @@ struct mg_store {
     bool keyless;       /* opened without the master key: key functions refused */
     mg_store_wrap_fn wrap, unwrap; /* set: the master key is outside (master.c) */
     void *wrap_ctx;
+    void *kuw; /* the master key's unwrap context, made at the first unwrap (master.c) */
     bool reading; /* a snapshot of mg_store_read_begin is open */
     char err[MG_STORE_ERR_MAX];
 };
@@ -184,6 +185,15 @@ MG_MUST_CHECK mg_err mg_keywrap(const uint8_t *kek, size_t kek_len, const uint8_
                                 size_t in_len, uint8_t *out, size_t cap, size_t *out_len);
 MG_MUST_CHECK mg_err mg_keyunwrap(const uint8_t *kek, size_t kek_len, const uint8_t *in,
                                   size_t in_len, uint8_t *out, size_t cap, size_t *out_len);
+/* mg_keyunwrap with a context kept in *ctx: made and keyed with kek (32
+ * octets) at the first call, used as it is by the next ones (the same kek);
+ * mg_keyunwrap_free releases it (EVP_CIPHER_CTX_free cleanses the key
+ * schedule). For one thread at a time. */
+MG_MUST_CHECK mg_err mg_keyunwrap_kept(void **ctx, const uint8_t kek[32], const uint8_t *in,
+                                       size_t in_len, uint8_t *out, size_t cap, size_t *out_len);
+void mg_keyunwrap_free(void **ctx);
+/* Releases what master.c attached to s (the engines' close functions). */
+void mg_store_master_release(mg_store *s);
 
 /* The SQLite engine (sqlite.c). */
 /* RFC 5649 wrap/unwrap under the store's master key: s->wrap/unwrap when set
