@@ -254,6 +254,19 @@ static int64_t now_s(void)
     return (int64_t)time(NULL);
 }
 
+/* calloc for the tables a message probes (device cache, unknown senders,
+ * refusal aggregates, blocks), every page touched now: the first use of a
+ * slot costs no page fault in the message path (~1 400 of them in the first
+ * 16 384 look-ups, a fault up to ~30 us on the benchmarks' VM). */
+static void *table_calloc(size_t n, size_t size)
+{
+    unsigned char *p = calloc(n, size);
+    volatile unsigned char *v = p; /* stores the compiler keeps */
+    for (size_t i = 0; p != NULL && i < n * size; i += 4096)
+        v[i] = 0;
+    return p;
+}
+
 static size_t pow2_at_least(size_t n, size_t dflt)
 {
     if (n == 0)
@@ -357,10 +370,10 @@ mg_gw *mg_gw_new(const mg_gw_cfg *cfg)
         gw->agg_sets = 1;
     gw->blk_cap = pow2_at_least(2 * gw->cfg.blocks_max, 8192);
     gw->sip = sip_new();
-    gw->aggs = calloc(gw->agg_sets * AGG_WAYS, sizeof(*gw->aggs));
-    gw->blks = calloc(gw->blk_cap, sizeof(*gw->blks));
-    gw->devs = calloc(gw->dev_sets * WAYS, sizeof(*gw->devs));
-    gw->negs = calloc(gw->neg_sets * WAYS, sizeof(*gw->negs));
+    gw->aggs = table_calloc(gw->agg_sets * AGG_WAYS, sizeof(*gw->aggs));
+    gw->blks = table_calloc(gw->blk_cap, sizeof(*gw->blks));
+    gw->devs = table_calloc(gw->dev_sets * WAYS, sizeof(*gw->devs));
+    gw->negs = table_calloc(gw->neg_sets * WAYS, sizeof(*gw->negs));
     gw->parts = calloc(gw->cfg.partials_max, sizeof(*gw->parts));
     gw->batch = calloc(gw->cfg.group_commit_max, sizeof(*gw->batch));
     gw->job.batch = calloc(gw->cfg.group_commit_max, sizeof(*gw->job.batch));
