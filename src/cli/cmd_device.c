@@ -126,7 +126,9 @@ static const dev_sub sub_delete = {
     "usage: m2mguard device delete NAME [--yes] [--dir DIR]\n"
     "\n"
     "Deletes the device, its keys (overwritten first), counters, queued commands and\n"
-    "provisioning file; its events stay. An active device needs --yes.\n"
+    "provisioning file; its events stay. Its valid certificates are revoked first\n"
+    "(cessationOfOperation) and the CRL in DIR/ca rewritten when a CA exists there;\n"
+    "if that fails, nothing is deleted. An active device needs --yes.\n"
     "Writes a 'delete' event.\n" DIR_HELP EXIT_HELP,
     O_DIR | O_YES, true};
 
@@ -892,6 +894,12 @@ static int device_delete(int argc, char **argv)
                 c->path, d.name);
         mg_workdir_close(&w);
         return MG_EXIT_REJECT;
+    }
+    /* its certificates die with it: revoked (and in the CRL) before the row
+     * that owns them goes */
+    if ((rc = revoke_certs(c, &w, &d, 5 /* cessationOfOperation */)) != MG_EXIT_OK) {
+        mg_workdir_close(&w);
+        return rc;
     }
     (void)snprintf(reason, sizeof(reason), "device %s (%s) deleted by the operator (was %s)",
                    d.name, d.msisdn, mg_dev_status_name(d.status));

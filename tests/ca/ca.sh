@@ -246,6 +246,19 @@ run 1 ca issue meter-2 --csr "$tmp/m2.csr" # revoked device: no certificate
 run 0 events
 has "revoke events" "$out" "cert_revoked"
 
+# ---- device delete revokes the certificates first ----------------------------------------
+run 0 device add meter-3 --ip
+run 0 ca issue meter-3 --genkey --key-out "$tmp/m3.key" --out "$tmp/m3.crt"
+serial3=$(sed -n 's/^serial: //p' "$out")
+run 1 device delete meter-3 # active: needs --yes
+run 0 device delete meter-3 --yes
+has "device delete certs" "$out" "^revoked 1 certificate of meter-3; CRL rewritten$"
+has "device delete done" "$out" "^device meter-3 deleted$"
+openssl crl -in "$ca/crl.pem" -noout -text >"$tmp/crl4.txt"
+has "crl lists deleted device's serial" "$tmp/crl4.txt" "Serial Number: $(echo "$serial3" | tr a-f A-F)"
+run 0 ca list
+has "list deleted device's cert revoked" "$out" "^$serial3	.*	revoked	cessationOfOperation	"
+
 # ---- pkcs11: key reference ----------------------------------------------------------------
 sed -i 's|^issuing_key = .*|issuing_key = pkcs11:token=ca;object=issuing|' "$ca/ca.conf"
 # no token here with that label (tests/unit/test_keyref.c signs with a SoftHSM2 token)
