@@ -896,8 +896,17 @@ static int device_delete(int argc, char **argv)
         return MG_EXIT_REJECT;
     }
     /* its certificates die with it: revoked (and in the CRL) before the row
-     * that owns them goes */
-    if ((rc = revoke_certs(c, &w, &d, 5 /* cessationOfOperation */)) != MG_EXIT_OK) {
+     * that owns them goes; a device without a valid one needs no CA */
+    serial_list valid = {NULL, 0, 0, false};
+    mg_err le = mg_store_cert_list(w.store, d.id, 0, false, collect_valid, &valid);
+    free(valid.v);
+    if (le != MG_OK || valid.oom) {
+        fprintf(stderr, "%s: reading the certificates: %s\n", c->path,
+                valid.oom ? "out of memory" : mg_store_errmsg(w.store));
+        mg_workdir_close(&w);
+        return MG_EXIT_INTERNAL;
+    }
+    if (valid.n > 0 && (rc = revoke_certs(c, &w, &d, 5 /* cessationOfOperation */)) != MG_EXIT_OK) {
         mg_workdir_close(&w);
         return rc;
     }
