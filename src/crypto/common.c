@@ -56,19 +56,18 @@ mg_err mg_key_reinit(mg_key *k, mg_alg alg, const uint8_t *bytes, size_t len)
 {
     if (k == NULL)
         return MG_ERR_ARG;
+    if (k->backend == NULL || k->alg != alg || k->len != len || bytes == NULL) {
+        mg_key_clear(k); /* nothing to keep, or contexts of another cipher */
+        return mg_key_init(k, alg, bytes, len);
+    }
     void *be = k->backend;
-    bool same = be != NULL && k->alg == alg && k->len == len && bytes != NULL;
-    bool same_bytes = same && mg_ct_equal(k->bytes, bytes, len);
-    k->backend = NULL;
+    bool same_bytes = mg_ct_equal(k->bytes, bytes, len);
     mg_err e = mg_key_init(k, alg, bytes, len); /* zeroes k first: the old bytes are gone */
     k->backend = be;
-    if (e != MG_OK || !same) {
-        mg_key_clear(k); /* releases be (if any) */
-        if (e == MG_OK)
-            e = mg_key_init(k, alg, bytes, len);
-    } else if (!same_bytes) {
+    if (e != MG_OK)
+        mg_key_clear(k); /* releases be */
+    else if (!same_bytes)
         mg_be_rekey(k);
-    }
     return e;
 }
 

@@ -8,8 +8,9 @@
  * hold then costs a hash look-up and an unwrap instead of a store query.
  *
  * What it holds is the store's state as of its cursor (the registry log's
- * seq it has applied); the gateway moves the cursor before a look-up when
- * 50 ms have passed, and at every tick
+ * seq it has applied); the gateway moves the cursor at a hand-over of a batch
+ * when 25 ms have passed, before a look-up when 50 ms have passed, and at
+ * every tick
  * (mg_devidx_refresh). A device not in the index is looked up in the store
  * as before (added after the cursor), so the index only ever answers for
  * devices it has.

@@ -806,6 +806,14 @@ static void ix_refresh(mg_gw *gw, int budget_ms)
            mg_store_errmsg(ix_store(gw)));
 }
 
+/* Applies the registry log (a look-up's budget) when the index is age_ms old
+ * at monotonic time ms. */
+static void ix_fresh(mg_gw *gw, int64_t ms, int64_t age_ms)
+{
+    if (gw->ix != NULL && ms - gw->ix_ms >= age_ms)
+        ix_refresh(gw, IX_LOOKUP_BUDGET_MS);
+}
+
 /* The device of msisdn: from the index when it has it, else from the store
  * (limit: at most lookups_per_s such reads). *from_store says which.
  * MG_ERR_KEY none, MG_ERR_BUF the limit is reached, MG_ERR_STORE. */
@@ -887,8 +895,7 @@ static mg_err dev_find(mg_gw *gw, const char *msisdn, dev_entry **out, neg_entry
     bool from_store = false;
     *out = NULL;
     *neg = NULL;
-    if (gw->ix != NULL && ms - gw->ix_ms >= IX_FRESH_MS)
-        ix_refresh(gw, IX_LOOKUP_BUDGET_MS); /* a change another process made: seen 50 ms on */
+    ix_fresh(gw, ms, IX_FRESH_MS); /* a change another process made: seen 50 ms on */
     for (int i = 0; i < WAYS; i++) {
         if (set[i].used && set[i].hash == h && strcmp(set[i].msisdn, msisdn) == 0) {
             d = &set[i];
@@ -2212,8 +2219,7 @@ mg_err mg_gw_commit_start(mg_gw *gw)
      * index is half its bound old: with messages flowing the look-ups find
      * it fresh and read no log themselves (a read costs ~140 us on the
      * benchmarks' VM: the handle's page cache is dropped by every commit) */
-    if (gw->ix != NULL && mono_ms() - gw->ix_ms >= IX_FRESH_MS / 2)
-        ix_refresh(gw, IX_LOOKUP_BUDGET_MS);
+    ix_fresh(gw, mono_ms(), IX_FRESH_MS / 2);
     return MG_OK;
 }
 

@@ -66,7 +66,8 @@ typedef struct mg_gw_cfg {
     mg_store *lookup_store;
     /** Keep every device with an MSISDN in memory (devidx.h), its keys still
      *  wrapped, loaded by mg_gw_new and kept current from the registry log
-     *  (mg_gw_tick, and before a look-up when 50 ms have passed): a sender
+     *  (mg_gw_tick, at a hand-over when 25 ms have passed, before a look-up
+     *  when 50 ms have passed): a sender
      *  not in the cache then costs no store query (docs/fleet.md "Device
      *  index"). Memory: about 150 octets a device. false: the store is
      *  queried for every sender not in the cache, as before. */

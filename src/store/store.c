@@ -223,9 +223,9 @@ static mg_err keywrap(bool wrap, EVP_CIPHER_CTX *ctx, const uint8_t *kek, size_t
     if (cap < (wrap ? MG_WRAP_LEN(in_len) : in_len - 8))
         return MG_ERR_BUF;
     mg_err rc = MG_ERR_CRYPTO;
-    EVP_CIPHER_CTX *own = ctx == NULL ? kw_ctx(wrap, kek, kek_len) : NULL;
+    EVP_CIPHER_CTX *own = NULL; /* made here, freed here */
     if (ctx == NULL)
-        ctx = own;
+        ctx = own = kw_ctx(wrap, kek, kek_len);
     if (ctx == NULL)
         goto done;
     if (wrap) {
